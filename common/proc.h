@@ -1,0 +1,56 @@
+#ifndef ANVIL_PROC_H
+#define ANVIL_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+
+/* The only place that forks. Modelled on git's run-command: argv and env are
+ * built before fork; the child gets its own process group, a reset signal
+ * mask and dispositions, fds above 2 closed; exec failure is reported back
+ * through a close-on-exec status pipe (proc_start fails with the errno). */
+
+struct proc_spec {
+	const char *const *argv; /* argv[0] is looked up in PATH when it has no '/' */
+	const char *const *envp; /* NULL: inherit the parent's environment */
+	const char *cwd;         /* NULL: inherit */
+	int stdin_fd;            /* -1: /dev/null */
+	int capture_output;      /* 1: stdout+stderr merged into a pipe, read end in proc.out_fd;
+				    0: stdout/stderr inherited */
+	int die_with_parent;     /* 1: PR_SET_PDEATHSIG(SIGKILL) in the child */
+};
+
+struct proc {
+	pid_t pid;  /* also the process group id */
+	int pidfd;  /* pidfd_open of pid, -1 when unsupported */
+	int out_fd; /* read end of merged output when capture_output, else -1; O_CLOEXEC */
+	int exited; /* set once reaped */
+	int exit_code; /* 0..255 when exited normally, 128+signal when killed */
+};
+
+/* Starts the child. On success *out is filled and owns pidfd/out_fd. */
+int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err);
+
+/* Waits up to timeout_ms (-1: forever) for the child to exit and reaps it.
+ * Returns 0 with p->exited/p->exit_code set, 1 when it is still running after
+ * the timeout, -1 with err on failure. */
+int proc_wait(struct proc *p, int timeout_ms, struct err *err);
+
+/* Kills the whole process group: SIGTERM, up to grace_ms for the leader to
+ * exit, then SIGKILL to the group; reaps the leader. Safe on an exited proc. */
+int proc_kill_tree(struct proc *p, int grace_ms, struct err *err);
+
+/* Closes fds; does not kill. Safe on a zeroed or already released proc. */
+void proc_release(struct proc *p);
+
+/* Convenience: runs argv to completion (timeout_ms, -1 forever), merged
+ * output appended to out (may be NULL to discard), exit code in *exit_code_out. */
+int proc_run(const char *const *argv, const char *cwd, int timeout_ms, struct buf *out, int *exit_code_out,
+	     struct err *err);
+
+/* Makes the calling process a child subreaper (PR_SET_CHILD_SUBREAPER). */
+int proc_become_subreaper(struct err *err);
+
+#endif

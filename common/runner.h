@@ -1,0 +1,46 @@
+#ifndef ANVIL_RUNNER_H
+#define ANVIL_RUNNER_H
+
+#include "common/err.h"
+#include "common/proc.h"
+
+/* The runner: "run this step in this environment, stream its output". One
+ * backend per file: agent/runner_host.c (plain processes on the host, the
+ * walking skeleton), qemu/runner_bwrap.c (bubblewrap over a target rootfs),
+ * and optionally a Docker backend. The agent's job loop only sees this. */
+
+struct step_spec {
+	const char *name;
+	const char *run;              /* shell text; handed to /bin/sh -c as ONE argument, never spliced */
+	const char *workspace;        /* host path of the checked-out tree; the step's cwd */
+	const char *const *env;       /* NULL-terminated "KEY=VALUE" list the step sees (plus runner's own) */
+};
+
+struct runner;
+
+struct runner_ops {
+	const char *name;
+	/* Starts the step; out->out_fd carries merged stdout+stderr. */
+	int (*start)(struct runner *r, const struct step_spec *step, struct proc *out, struct err *err);
+	/* Kills the step's whole process tree (SIGTERM, grace_ms, SIGKILL). */
+	int (*cancel)(struct runner *r, struct proc *p, int grace_ms, struct err *err);
+	void (*free)(struct runner *r);
+};
+
+/* Backends embed this as their first member. */
+struct runner {
+	const struct runner_ops *ops;
+};
+
+/* NULL-safe. */
+static inline void runner_free(struct runner *r)
+{
+	if (r != NULL)
+		r->ops->free(r);
+}
+
+/* The host backend: /bin/sh -c RUN in the workspace with env = a minimal
+ * PATH/HOME/LANG plus step->env. Defined in agent/runner_host.c. */
+struct runner *runner_host_new(void);
+
+#endif

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Installs everything anvil needs from Debian's archive. Idempotent: when every
+# package is already present it runs no apt-get at all.
+# Usage: scripts/deps.sh [build|test|demo]   (default: test)
+set -eu
+want="${1:-test}"
+
+pkgs_build="build-essential cmake pkg-config git ca-certificates
+ libmicrohttpd-dev libcurl4-openssl-dev libgit2-dev libjansson-dev
+ libsqlite3-dev libssh2-1-dev libyaml-dev libssl-dev libcmocka-dev"
+pkgs_targets="bubblewrap qemu-user-static binfmt-support debootstrap
+ gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
+ openssh-server openssh-client sqlite3 curl"
+pkgs_test="clang valgrind file"
+
+case "$want" in
+build) pkgs="$pkgs_build" ;;
+demo) pkgs="$pkgs_build $pkgs_targets" ;;
+test) pkgs="$pkgs_build $pkgs_targets $pkgs_test" ;;
+*) echo "usage: $0 [build|test|demo]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends $missing
+fi
+
+# qemu-user via binfmt: mount binfmt_misc when missing, then make sure the
+# qemu handlers are registered (binfmt-support does it on install, but not
+# after a reboot of a container host).
+if [ "$want" != build ]; then
+	if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
+		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+	fi
+	if [ -e /proc/sys/fs/binfmt_misc/status ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+		update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+		update-binfmts --enable qemu-arm >/dev/null 2>&1 || true
+		if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+			update-binfmts --import >/dev/null 2>&1 || true
+		fi
+	fi
+fi
