@@ -60,4 +60,14 @@ enum err_code httpc_err_code(long status);
 /* Percent-escapes s for a path segment or query value; caller frees. */
 char *httpc_escape(const char *s);
 
+/* Added: parses an answer httpc_do already received, with httpc_json's rules
+ * (2xx: 0 and *out owns the parsed body, NULL when empty; otherwise -1 with
+ * httpc_err_code(status) and the "error" field). Lets a caller that needs
+ * headers too (or to tell a transport failure from an error status) share
+ * the mapping. */
+int httpc_resp_json(const struct httpc_resp *resp, json_t **out, struct err *err);
+
+/* Added: curl_global_init, once in each main() before any thread starts. */
+void httpc_global_init(void);
+
 #endif
