@@ -1,0 +1,676 @@
+#include "common/pipefile.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <yaml.h>
+
+/* `.anvil.yml` is loaded whole into a libyaml document (the file is capped at
+ * PIPEFILE_MAX_BYTES) and the node tree is walked; libyaml does all the YAML. */
+
+#define PIPEFILE_MAX_TIMEOUT_S    (7L * 24 * 3600)
+#define PIPEFILE_MAX_TRIPLE_BYTES 64
+#define PIPEFILE_MAX_NAME_BYTES   128
+#define PIPEFILE_MAX_PATH_BYTES   4096
+#define PIPEFILE_SHOW_BYTES       40
+#define PIPEFILE_SHOW_BUF         (PIPEFILE_SHOW_BYTES + 4)
+
+/* Keys kept for later features: accepted with any value, ignored for now. */
+static const char *const pipefile_reserved_keys[] = {"deploy", "when", "release", "cache", "services", NULL};
+
+enum pipefile_key {
+	PIPEFILE_KEY_TARGETS = 1 << 0,
+	PIPEFILE_KEY_ENV = 1 << 1,
+	PIPEFILE_KEY_STEPS = 1 << 2,
+	PIPEFILE_KEY_ARTIFACTS = 1 << 3,
+	PIPEFILE_KEY_NETWORK = 1 << 4,
+	PIPEFILE_KEY_TIMEOUT = 1 << 5,
+};
+
+static const struct {
+	const char *name;
+	enum pipefile_key key;
+} pipefile_keys[] = {
+    {"targets", PIPEFILE_KEY_TARGETS}, {"env", PIPEFILE_KEY_ENV},
+    {"steps", PIPEFILE_KEY_STEPS},     {"artifacts", PIPEFILE_KEY_ARTIFACTS},
+    {"network", PIPEFILE_KEY_NETWORK}, {"timeout", PIPEFILE_KEY_TIMEOUT},
+};
+
+/* Every message about the file's content starts with the node's 1-based
+ * position: the user fixes a file, not a parser state. */
+static int pipefile_fail(struct err *err, enum err_code code, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int pipefile_fail(struct err *err, enum err_code code, const yaml_node_t *node, const char *fmt, ...)
+{
+	char msg[224];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return err_set(err, code, "line %zu, column %zu: %s", node->start_mark.line + 1,
+	               node->start_mark.column + 1, msg);
+}
+
+/* Repository text shown in an error: printable ASCII only, cut short. */
+static const char *pipefile_show(char out[PIPEFILE_SHOW_BUF], const char *s, size_t len)
+{
+	size_t i, n = len < PIPEFILE_SHOW_BYTES ? len : PIPEFILE_SHOW_BYTES;
+
+	for (i = 0; i < n; i++)
+		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	if (n < len) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static const char *pipefile_kind(const yaml_node_t *node)
+{
+	switch (node->type) {
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a sequence";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+/* A plain empty, `~` or `null` scalar: an optional key given no value. */
+static int pipefile_is_null(const yaml_node_t *node)
+{
+	const char *v;
+
+	if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	v = (const char *)node->data.scalar.value;
+	return node->data.scalar.length == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	       strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+/* Borrows a scalar's text. A double-quoted "\0" puts a NUL inside a scalar;
+ * such text would be cut short by every C consumer, so it is refused. */
+static int pipefile_scalar(const yaml_node_t *node, const char *what, const char **out, struct err *err)
+{
+	if (node->type != YAML_SCALAR_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "%s: expected a scalar, found %s", what,
+		                     pipefile_kind(node));
+	if (memchr(node->data.scalar.value, '\0', node->data.scalar.length) != NULL)
+		return pipefile_fail(err, ERR_INVAL, node, "%s: contains a NUL character", what);
+	*out = (const char *)node->data.scalar.value;
+	return 0;
+}
+
+static size_t pipefile_line_of(const char *buf, size_t len, size_t offset)
+{
+	size_t i, line = 1;
+
+	for (i = 0; i < offset && i < len; i++)
+		if (buf[i] == '\n')
+			line++;
+	return line;
+}
+
+static int pipefile_yaml_error(const yaml_parser_t *parser, const char *buf, size_t len, struct err *err)
+{
+	const char *problem = parser->problem ? parser->problem : "syntax error";
+
+	switch (parser->error) {
+	case YAML_MEMORY_ERROR:
+		return err_set(err, ERR_SYS, "yaml: out of memory");
+	case YAML_READER_ERROR:
+		if (parser->problem_value != -1)
+			return err_set(err, ERR_INVAL, "line %zu: %s (#%X at byte %zu)",
+			               pipefile_line_of(buf, len, parser->problem_offset), problem,
+			               (unsigned)parser->problem_value, parser->problem_offset);
+		return err_set(err, ERR_INVAL, "line %zu: %s",
+		               pipefile_line_of(buf, len, parser->problem_offset), problem);
+	case YAML_SCANNER_ERROR:
+	case YAML_PARSER_ERROR:
+	case YAML_COMPOSER_ERROR:
+		if (parser->context != NULL)
+			return err_set(err, ERR_INVAL, "line %zu, column %zu: %s (%s at line %zu)",
+			               parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+			               problem, parser->context, parser->context_mark.line + 1);
+		return err_set(err, ERR_INVAL, "line %zu, column %zu: %s", parser->problem_mark.line + 1,
+		               parser->problem_mark.column + 1, problem);
+	default:
+		return err_set(err, ERR_INVAL, "yaml: %s", problem);
+	}
+}
+
+/* Counts one more reference to node id; 0 while the tree is a tree. */
+static int pipefile_ref(unsigned char *seen, size_t n, int id)
+{
+	if (id < 1 || (size_t)id > n || seen[id])
+		return -1;
+	seen[id] = 1;
+	return 0;
+}
+
+/* libyaml's loader turns an alias into a second reference to its anchor's
+ * node, so in a tree without aliases every node has exactly one parent.
+ * Refusing shared nodes keeps the walk linear (no billion laughs) and
+ * acyclic (an anchor may be referenced from inside itself). */
+static int pipefile_check_tree(yaml_document_t *doc, struct err *err)
+{
+	size_t n = (size_t)(doc->nodes.top - doc->nodes.start), i;
+	unsigned char *seen = xcalloc(n + 1, 1); /* owned; indexed by 1-based node id */
+	int bad = 0;
+	int rc = -1;
+
+	seen[1] = 1;
+	for (i = 0; i < n && bad == 0; i++) {
+		yaml_node_t *node = doc->nodes.start + i;
+		yaml_node_item_t *it;
+		yaml_node_pair_t *p;
+
+		if (node->type == YAML_SEQUENCE_NODE) {
+			for (it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++)
+				if (pipefile_ref(seen, n, *it) < 0) {
+					bad = *it;
+					break;
+				}
+		} else if (node->type == YAML_MAPPING_NODE) {
+			for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+				if (pipefile_ref(seen, n, p->key) < 0) {
+					bad = p->key;
+					break;
+				}
+				if (pipefile_ref(seen, n, p->value) < 0) {
+					bad = p->value;
+					break;
+				}
+			}
+		}
+	}
+	if (bad != 0) {
+		yaml_node_t *node = yaml_document_get_node(doc, bad);
+
+		if (node == NULL)
+			err_set(err, ERR_INVAL, "yaml: broken document (node %d)", bad);
+		else
+			pipefile_fail(
+			    err, ERR_INVAL, node,
+			    "anchors and aliases (&name, *name) are not supported in a pipeline file");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(seen);
+	return rc;
+}
+
+/* [a-z0-9_.-]+, the shape of a target triple (and "host"). */
+static int pipefile_triple_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > PIPEFILE_MAX_TRIPLE_BYTES)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int pipefile_env_key_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return 0;
+	for (i = 1; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+static int pipefile_load_targets(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
+                                 struct err *err)
+{
+	size_t n, i, j;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type != YAML_SEQUENCE_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "targets: expected a sequence, found %s",
+		                     pipefile_kind(node));
+	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	if (n > PIPEFILE_MAX_TARGETS)
+		return pipefile_fail(err, ERR_LIMIT, node, "targets: %zu targets, limit %d", n,
+		                     PIPEFILE_MAX_TARGETS);
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		char what[32], show[PIPEFILE_SHOW_BUF];
+		const char *t;
+		size_t len;
+
+		snprintf(what, sizeof(what), "targets[%zu]", i);
+		if (pipefile_scalar(item, what, &t, err) < 0)
+			return -1;
+		len = item->data.scalar.length;
+		if (!pipefile_triple_ok(t, len))
+			return pipefile_fail(
+			    err, ERR_INVAL, item,
+			    "%s: '%s' is not a target triple ([a-z0-9_.-]+, at most %d bytes)", what,
+			    pipefile_show(show, t, len), PIPEFILE_MAX_TRIPLE_BYTES);
+		for (j = 0; j < pf->targets.n; j++)
+			if (strcmp(pf->targets.v[j], t) == 0)
+				return pipefile_fail(err, ERR_INVAL, item, "%s: duplicate target '%s'", what,
+				                     pipefile_show(show, t, len));
+		strv_push(&pf->targets, t);
+	}
+	return 0;
+}
+
+static int pipefile_load_env(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
+                             struct err *err)
+{
+	yaml_node_pair_t *p;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "env: expected a mapping, found %s",
+		                     pipefile_kind(node));
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		char what[PIPEFILE_SHOW_BUF + 8], show[PIPEFILE_SHOW_BUF];
+		const char *key, *val;
+		size_t klen, j;
+
+		if (pipefile_scalar(k, "env key", &key, err) < 0)
+			return -1;
+		klen = k->data.scalar.length;
+		if (!pipefile_env_key_ok(key, klen))
+			return pipefile_fail(err, ERR_INVAL, k,
+			                     "env: '%s' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+			                     pipefile_show(show, key, klen));
+		for (j = 0; j < pf->env.n; j++)
+			if (strncmp(pf->env.v[j], key, klen) == 0 && pf->env.v[j][klen] == '=')
+				return pipefile_fail(err, ERR_INVAL, k, "env: duplicate variable '%s'",
+				                     pipefile_show(show, key, klen));
+		snprintf(what, sizeof(what), "env.%s", pipefile_show(show, key, klen));
+		if (pipefile_scalar(v, what, &val, err) < 0)
+			return -1;
+		strv_pushf(&pf->env, "%s=%s", key, val);
+	}
+	return 0;
+}
+
+static int pipefile_name_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > PIPEFILE_MAX_NAME_BYTES)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int pipefile_blank(const char *s)
+{
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+			return 0;
+	return 1;
+}
+
+static int pipefile_load_step(yaml_document_t *doc, const yaml_node_t *node, size_t i,
+                              struct pipefile_step *st, struct err *err)
+{
+	char what[48], show[PIPEFILE_SHOW_BUF];
+	const yaml_node_t *run_node = NULL, *name_node = NULL;
+	const char *run = NULL, *name = NULL;
+	yaml_node_pair_t *p;
+
+	snprintf(what, sizeof(what), "steps[%zu]", i);
+	if (node->type == YAML_SCALAR_NODE) {
+		run_node = node;
+	} else if (node->type == YAML_MAPPING_NODE) {
+		for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+			yaml_node_t *k = yaml_document_get_node(doc, p->key);
+			yaml_node_t *v = yaml_document_get_node(doc, p->value);
+			const char *key;
+
+			if (pipefile_scalar(k, what, &key, err) < 0)
+				return -1;
+			if (strcmp(key, "run") == 0 || strcmp(key, "name") == 0) {
+				const yaml_node_t **slot = key[0] == 'r' ? &run_node : &name_node;
+
+				if (*slot != NULL)
+					return pipefile_fail(err, ERR_INVAL, k, "%s: duplicate key '%s'",
+					                     what, key);
+				*slot = v;
+			} else {
+				return pipefile_fail(err, ERR_INVAL, k,
+				                     "%s: unknown key '%s' (a step has 'name' and 'run')",
+				                     what, pipefile_show(show, key, k->data.scalar.length));
+			}
+		}
+		if (run_node == NULL)
+			return pipefile_fail(err, ERR_INVAL, node, "%s: missing 'run'", what);
+	} else {
+		return pipefile_fail(err, ERR_INVAL, node, "%s: expected a mapping or a command, found %s",
+		                     what, pipefile_kind(node));
+	}
+
+	snprintf(what, sizeof(what), "steps[%zu].run", i);
+	if (pipefile_scalar(run_node, what, &run, err) < 0)
+		return -1;
+	if (pipefile_is_null(run_node) || pipefile_blank(run))
+		return pipefile_fail(err, ERR_INVAL, run_node, "%s: empty command", what);
+	if (name_node != NULL) {
+		snprintf(what, sizeof(what), "steps[%zu].name", i);
+		if (pipefile_scalar(name_node, what, &name, err) < 0)
+			return -1;
+		if (!pipefile_name_ok(name, name_node->data.scalar.length))
+			return pipefile_fail(
+			    err, ERR_INVAL, name_node,
+			    "%s: must be one line of 1 to %d bytes without control characters", what,
+			    PIPEFILE_MAX_NAME_BYTES);
+		st->name = xstrdup(name);
+	} else {
+		st->name = xasprintf("step %zu", i + 1);
+	}
+	st->run = xstrdup(run);
+	return 0;
+}
+
+static int pipefile_load_steps(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
+                               struct err *err)
+{
+	size_t n, i;
+
+	if (node->type != YAML_SEQUENCE_NODE ||
+	    node->data.sequence.items.top == node->data.sequence.items.start)
+		return pipefile_fail(err, ERR_INVAL, node, "steps: expected a non-empty sequence, found %s",
+		                     node->type == YAML_SEQUENCE_NODE ? "an empty one"
+		                     : pipefile_is_null(node)         ? "nothing"
+		                                                      : pipefile_kind(node));
+	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	if (n > PIPEFILE_MAX_STEPS)
+		return pipefile_fail(err, ERR_LIMIT, node, "steps: %zu steps, limit %d", n,
+		                     PIPEFILE_MAX_STEPS);
+	pf->steps = xcalloc(n, sizeof(*pf->steps));
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+
+		if (pipefile_load_step(doc, item, i, &pf->steps[i], err) < 0)
+			return -1;
+		pf->n_steps = i + 1;
+	}
+	return 0;
+}
+
+/* Relative, inside the workspace: no leading '/', no ".." component. */
+static int pipefile_artifact_check(const yaml_node_t *node, const char *what, const char *s, struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+	size_t len = strlen(s);
+	const char *c = s;
+
+	if (len == 0 || len > PIPEFILE_MAX_PATH_BYTES)
+		return pipefile_fail(err, ERR_INVAL, node, "%s: path must be 1 to %d bytes", what,
+		                     PIPEFILE_MAX_PATH_BYTES);
+	if (s[0] == '/')
+		return pipefile_fail(err, ERR_INVAL, node,
+		                     "%s: '%s' is absolute; paths are relative to the workspace", what,
+		                     pipefile_show(show, s, len));
+	while (*c != '\0') {
+		size_t seg = strcspn(c, "/");
+
+		if (seg == 2 && c[0] == '.' && c[1] == '.')
+			return pipefile_fail(err, ERR_INVAL, node, "%s: '%s' has a '..' component", what,
+			                     pipefile_show(show, s, len));
+		c += seg;
+		if (*c == '/')
+			c++;
+	}
+	return 0;
+}
+
+static int pipefile_load_artifacts(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
+                                   struct err *err)
+{
+	size_t n, i;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type != YAML_SEQUENCE_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "artifacts: expected a sequence, found %s",
+		                     pipefile_kind(node));
+	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		char what[32];
+		const char *s;
+
+		snprintf(what, sizeof(what), "artifacts[%zu]", i);
+		if (pipefile_scalar(item, what, &s, err) < 0 ||
+		    pipefile_artifact_check(item, what, s, err) < 0)
+			return -1;
+		strv_push(&pf->artifacts, s);
+	}
+	return 0;
+}
+
+static int pipefile_load_network(const yaml_node_t *node, struct pipefile *pf, struct err *err)
+{
+	static const char *const yes[] = {"true", "yes", "on", NULL};
+	static const char *const no[] = {"false", "no", "off", NULL};
+	char show[PIPEFILE_SHOW_BUF];
+	const char *s;
+	size_t i;
+
+	if (pipefile_scalar(node, "network", &s, err) < 0)
+		return -1;
+	for (i = 0; yes[i] != NULL; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			pf->network = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			pf->network = 0;
+			return 0;
+		}
+	}
+	return pipefile_fail(err, ERR_INVAL, node, "network: expected true or false, found '%s'",
+	                     pipefile_show(show, s, node->data.scalar.length));
+}
+
+/* "90" (seconds), "90s", "30m", "2h". */
+static int pipefile_load_timeout(const yaml_node_t *node, struct pipefile *pf, struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+	const char *s, *p;
+	long v = 0, mult = 1;
+
+	if (pipefile_scalar(node, "timeout", &s, err) < 0)
+		return -1;
+	for (p = s; *p >= '0' && *p <= '9'; p++)
+		if (v <= PIPEFILE_MAX_TIMEOUT_S)
+			v = v * 10 + (*p - '0');
+	if (p != s && p[0] != '\0' && p[1] == '\0') {
+		mult = p[0] == 's' ? 1 : p[0] == 'm' ? 60 : p[0] == 'h' ? 3600 : 0;
+		p += mult != 0;
+	}
+	if (p == s || *p != '\0')
+		return pipefile_fail(
+		    err, ERR_INVAL, node,
+		    "timeout: '%s' is not a duration (seconds, or a number followed by s, m or h)",
+		    pipefile_show(show, s, node->data.scalar.length));
+	if (v == 0 || v > PIPEFILE_MAX_TIMEOUT_S / mult)
+		return pipefile_fail(err, ERR_INVAL, node, "timeout: must be from 1s to %ldh",
+		                     PIPEFILE_MAX_TIMEOUT_S / 3600);
+	pf->timeout_s = v * mult;
+	return 0;
+}
+
+static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, struct pipefile *pf,
+                             struct err *err)
+{
+	unsigned seen = 0;
+	yaml_node_pair_t *p;
+	size_t i;
+	int rc;
+
+	if (root->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, root, "the pipeline file must be a mapping, found %s",
+		                     pipefile_kind(root));
+	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		char show[PIPEFILE_SHOW_BUF];
+		enum pipefile_key key = 0;
+		const char *name;
+
+		if (pipefile_scalar(k, "top-level key", &name, err) < 0)
+			return -1;
+		for (i = 0; i < sizeof(pipefile_keys) / sizeof(pipefile_keys[0]); i++)
+			if (strcmp(name, pipefile_keys[i].name) == 0)
+				key = pipefile_keys[i].key;
+		if (key == 0) {
+			for (i = 0; pipefile_reserved_keys[i] != NULL; i++)
+				if (strcmp(name, pipefile_reserved_keys[i]) == 0)
+					break;
+			if (pipefile_reserved_keys[i] != NULL)
+				continue;
+			return pipefile_fail(
+			    err, ERR_INVAL, k,
+			    "unknown key '%s' (known: targets, env, steps, artifacts, network, "
+			    "timeout)",
+			    pipefile_show(show, name, k->data.scalar.length));
+		}
+		if (seen & key)
+			return pipefile_fail(err, ERR_INVAL, k, "duplicate key '%s'", name);
+		seen |= key;
+		switch (key) {
+		case PIPEFILE_KEY_TARGETS:
+			rc = pipefile_load_targets(doc, v, pf, err);
+			break;
+		case PIPEFILE_KEY_ENV:
+			rc = pipefile_load_env(doc, v, pf, err);
+			break;
+		case PIPEFILE_KEY_STEPS:
+			rc = pipefile_load_steps(doc, v, pf, err);
+			break;
+		case PIPEFILE_KEY_ARTIFACTS:
+			rc = pipefile_load_artifacts(doc, v, pf, err);
+			break;
+		case PIPEFILE_KEY_NETWORK:
+			rc = pipefile_load_network(v, pf, err);
+			break;
+		case PIPEFILE_KEY_TIMEOUT:
+			rc = pipefile_load_timeout(v, pf, err);
+			break;
+		default:
+			rc = -1;
+			break;
+		}
+		if (rc < 0)
+			return -1;
+	}
+	if (!(seen & PIPEFILE_KEY_STEPS))
+		return pipefile_fail(err, ERR_INVAL, root, "missing 'steps'");
+	if (pf->targets.n == 0)
+		strv_push(&pf->targets, "host");
+	return 0;
+}
+
+int pipefile_parse(const char *buf, size_t len, struct pipefile **out, struct err *err)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc, next;
+	int parser_ok = 0, doc_ok = 0;
+	struct pipefile *pf = NULL; /* owned until handed to *out */
+	const yaml_node_t *root, *extra;
+	const char *nul;
+	int rc = -1;
+
+	if (len > PIPEFILE_MAX_BYTES)
+		return err_set(err, ERR_LIMIT, "pipeline file is %zu bytes, limit %d", len,
+		               PIPEFILE_MAX_BYTES);
+	if (buf == NULL)
+		buf = "";
+	if ((nul = memchr(buf, '\0', len)) != NULL)
+		return err_set(err, ERR_INVAL, "line %zu: NUL byte in pipeline file",
+		               pipefile_line_of(buf, len, (size_t)(nul - buf)));
+	if (!yaml_parser_initialize(&parser)) {
+		err_set(err, ERR_SYS, "yaml: cannot initialise parser");
+		goto out;
+	}
+	parser_ok = 1;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		pipefile_yaml_error(&parser, buf, len, err);
+		goto out;
+	}
+	doc_ok = 1;
+	if ((root = yaml_document_get_root_node(&doc)) == NULL) {
+		err_set(err, ERR_INVAL, "line 1: empty pipeline file: missing 'steps'");
+		goto out;
+	}
+	if (!yaml_parser_load(&parser, &next)) {
+		pipefile_yaml_error(&parser, buf, len, err);
+		goto out;
+	}
+	if ((extra = yaml_document_get_root_node(&next)) != NULL) {
+		pipefile_fail(err, ERR_INVAL, extra,
+		              "a pipeline file holds one YAML document, found a second");
+		yaml_document_delete(&next);
+		goto out;
+	}
+	yaml_document_delete(&next);
+	if (pipefile_check_tree(&doc, err) < 0)
+		goto out;
+	pf = xcalloc(1, sizeof(*pf));
+	if (pipefile_load_top(&doc, root, pf, err) < 0)
+		goto out;
+	*out = pf;
+	pf = NULL;
+	rc = 0;
+out:
+	pipefile_free(pf);
+	if (doc_ok)
+		yaml_document_delete(&doc);
+	if (parser_ok)
+		yaml_parser_delete(&parser);
+	return rc;
+}
+
+void pipefile_free(struct pipefile *pf)
+{
+	size_t i;
+
+	if (pf == NULL)
+		return;
+	strv_release(&pf->targets);
+	for (i = 0; i < pf->n_steps; i++) {
+		free(pf->steps[i].name);
+		free(pf->steps[i].run);
+	}
+	free(pf->steps);
+	strv_release(&pf->artifacts);
+	strv_release(&pf->env);
+	free(pf);
+}

@@ -1,0 +1,507 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/pipefile.h"
+
+/* Parses a NUL-terminated text (without its terminator). */
+static int parse_str(const char *text, struct pipefile **out, struct err *err)
+{
+	err_clear(err);
+	return pipefile_parse(text, strlen(text), out, err);
+}
+
+static struct pipefile *parse_ok(const char *text)
+{
+	struct pipefile *pf = NULL;
+	struct err err;
+
+	if (parse_str(text, &pf, &err) < 0)
+		fail_msg("unexpected error: %s", err.msg);
+	assert_non_null(pf);
+	return pf;
+}
+
+/* Expects failure with code and a message containing want. */
+static void expect_err_len(const char *text, size_t len, enum err_code code, const char *want)
+{
+	struct pipefile *pf = NULL;
+	struct err err;
+
+	err_clear(&err);
+	if (pipefile_parse(text, len, &pf, &err) == 0) {
+		pipefile_free(pf);
+		fail_msg("parse succeeded, expected \"%s\"", want);
+	}
+	assert_null(pf);
+	if (err.code != code || strstr(err.msg, want) == NULL)
+		fail_msg("got %s \"%s\", expected %s \"%s\"", err_code_name(err.code), err.msg,
+		         err_code_name(code), want);
+}
+
+static void expect_err(const char *text, enum err_code code, const char *want)
+{
+	expect_err_len(text, strlen(text), code, want);
+}
+
+static void test_full_file(void **state)
+{
+	static const char text[] = "# build for two boards\n"
+	                           "targets: [aarch64-unknown-linux-gnu, x86_64-unknown-linux-gnu]\n"
+	                           "env:\n"
+	                           "  RUST_BACKTRACE: \"1\"\n"
+	                           "  JOBS: 4\n"
+	                           "  VERBOSE: yes\n"
+	                           "  EMPTY:\n"
+	                           "steps:\n"
+	                           "  - name: build\n"
+	                           "    run: make\n"
+	                           "  - run: |\n"
+	                           "      make check\n"
+	                           "      echo done\n"
+	                           "  - make install DESTDIR=out\n"
+	                           "artifacts: [app, \"out/*.bin\"]\n"
+	                           "network: true\n"
+	                           "timeout: 30m\n"
+	                           "deploy: {group: plant-3}\n"
+	                           "when: [push]\n"
+	                           "release: x\n"
+	                           "cache: [target]\n"
+	                           "services: ~\n";
+	struct pipefile *pf = parse_ok(text);
+
+	(void)state;
+	assert_int_equal(pf->targets.n, 2);
+	assert_string_equal(pf->targets.v[0], "aarch64-unknown-linux-gnu");
+	assert_string_equal(pf->targets.v[1], "x86_64-unknown-linux-gnu");
+	assert_null(pf->targets.v[2]);
+	assert_int_equal(pf->env.n, 4);
+	assert_string_equal(pf->env.v[0], "RUST_BACKTRACE=1");
+	assert_string_equal(pf->env.v[1], "JOBS=4");
+	assert_string_equal(pf->env.v[2], "VERBOSE=yes");
+	assert_string_equal(pf->env.v[3], "EMPTY=");
+	assert_int_equal(pf->n_steps, 3);
+	assert_string_equal(pf->steps[0].name, "build");
+	assert_string_equal(pf->steps[0].run, "make");
+	assert_string_equal(pf->steps[1].name, "step 2");
+	assert_string_equal(pf->steps[1].run, "make check\necho done\n");
+	assert_string_equal(pf->steps[2].name, "step 3");
+	assert_string_equal(pf->steps[2].run, "make install DESTDIR=out");
+	assert_int_equal(pf->artifacts.n, 2);
+	assert_string_equal(pf->artifacts.v[0], "app");
+	assert_string_equal(pf->artifacts.v[1], "out/*.bin");
+	assert_int_equal(pf->network, 1);
+	assert_int_equal(pf->timeout_s, 1800);
+	pipefile_free(pf);
+}
+
+static void test_defaults(void **state)
+{
+	struct pipefile *pf = parse_ok("steps:\n  - run: make\n  - run: make check\n");
+
+	(void)state;
+	assert_int_equal(pf->targets.n, 1);
+	assert_string_equal(pf->targets.v[0], "host");
+	assert_int_equal(pf->n_steps, 2);
+	assert_string_equal(pf->steps[0].name, "step 1");
+	assert_string_equal(pf->steps[1].name, "step 2");
+	assert_int_equal(pf->env.n, 0);
+	assert_int_equal(pf->artifacts.n, 0);
+	assert_int_equal(pf->network, 0);
+	assert_int_equal(pf->timeout_s, 0);
+	pipefile_free(pf);
+
+	/* Empty values of optional keys mean "absent". */
+	pf = parse_ok("targets: []\nenv:\nartifacts: ~\nsteps: [make]\n");
+	assert_int_equal(pf->targets.n, 1);
+	assert_string_equal(pf->targets.v[0], "host");
+	assert_int_equal(pf->env.n, 0);
+	assert_int_equal(pf->artifacts.n, 0);
+	pipefile_free(pf);
+
+	pf = parse_ok("targets: [host]\nsteps: [make]\nnetwork: No\ntimeout: 90\n");
+	assert_string_equal(pf->targets.v[0], "host");
+	assert_int_equal(pf->network, 0);
+	assert_int_equal(pf->timeout_s, 90);
+	pipefile_free(pf);
+
+	pf = parse_ok("steps: [make]\nnetwork: yes\ntimeout: 2h\n");
+	assert_int_equal(pf->network, 1);
+	assert_int_equal(pf->timeout_s, 7200);
+	pipefile_free(pf);
+
+	pf = parse_ok("steps: [make]\ntimeout: 45s\n");
+	assert_int_equal(pf->timeout_s, 45);
+	pipefile_free(pf);
+}
+
+static void test_plain_string_steps(void **state)
+{
+	struct pipefile *pf =
+	    parse_ok("steps:\n  - make\n  - name: test\n    run: make check\n  - ./run.sh --x=1\n");
+
+	(void)state;
+	assert_int_equal(pf->n_steps, 3);
+	assert_string_equal(pf->steps[0].name, "step 1");
+	assert_string_equal(pf->steps[0].run, "make");
+	assert_string_equal(pf->steps[1].name, "test");
+	assert_string_equal(pf->steps[1].run, "make check");
+	assert_string_equal(pf->steps[2].name, "step 3");
+	assert_string_equal(pf->steps[2].run, "./run.sh --x=1");
+	pipefile_free(pf);
+}
+
+/* The buffer need not be NUL-terminated: only len bytes are read. */
+static void test_unterminated_buffer(void **state)
+{
+	static const char text[] = "steps: [make]\nbogus: 1\n";
+	struct pipefile *pf = NULL;
+	struct err err;
+
+	(void)state;
+	err_clear(&err);
+	assert_int_equal(pipefile_parse(text, strlen("steps: [make]\n"), &pf, &err), 0);
+	assert_int_equal(pf->n_steps, 1);
+	pipefile_free(pf);
+	pipefile_free(NULL);
+}
+
+static void test_syntax_errors(void **state)
+{
+	(void)state;
+	/* Unclosed flow sequence. */
+	expect_err("steps:\n  - run: make\n  - run: [make\n", ERR_INVAL,
+	           "line 4, column 1: did not find expected");
+	/* Bad indentation. */
+	expect_err("steps:\n  - run: make\n - run: x\n", ERR_INVAL, "line 3, column 2:");
+	/* Tab indentation. */
+	expect_err("steps:\n\t- run: make\n", ERR_INVAL,
+	           "line 2, column 1: found character that cannot start");
+	/* Invalid UTF-8: a reader error, still with its line. */
+	expect_err("steps:\n  - run: make\n  - run: \xff\xfe\n", ERR_INVAL, "line 3: invalid");
+	/* Two documents. */
+	expect_err("steps: [make]\n---\nsteps: [x]\n", ERR_INVAL,
+	           "line 3, column 1: a pipeline file holds one");
+}
+
+static void test_structure_errors(void **state)
+{
+	(void)state;
+	expect_err("", ERR_INVAL, "line 1: empty pipeline file");
+	expect_err("# only a comment\n", ERR_INVAL, "line 1: empty pipeline file");
+	expect_err("- make\n", ERR_INVAL, "line 1, column 1: the pipeline file must be a mapping");
+	expect_err("targets: [x86_64-unknown-linux-gnu]\nnetwork: false\n", ERR_INVAL,
+	           "line 1, column 1: missing 'steps'");
+	expect_err("targets: [host]\nsteps:\n  - name: a\n    run: x\n  - name: b\n", ERR_INVAL,
+	           "line 5, column 5: steps[1]: missing 'run'");
+	expect_err("steps: 3\n", ERR_INVAL,
+	           "line 1, column 8: steps: expected a non-empty sequence, found a scalar");
+	expect_err("steps: []\n", ERR_INVAL, "line 1, column 8: steps: expected a non-empty sequence");
+	expect_err("steps:\n", ERR_INVAL,
+	           "line 1, column 7: steps: expected a non-empty sequence, found nothing");
+	expect_err("steps: {run: make}\n", ERR_INVAL,
+	           "line 1, column 8: steps: expected a non-empty sequence");
+	expect_err("steps:\n  - [make]\n", ERR_INVAL,
+	           "line 2, column 5: steps[0]: expected a mapping or a command");
+	expect_err("steps:\n  - run: [make]\n", ERR_INVAL,
+	           "line 2, column 10: steps[0].run: expected a scalar");
+	expect_err("steps:\n  - run: \"  \"\n", ERR_INVAL, "line 2, column 10: steps[0].run: empty command");
+	expect_err("steps:\n  - run:\n", ERR_INVAL, "steps[0].run: empty command");
+	expect_err("steps:\n  - run: a\n    rn: b\n", ERR_INVAL,
+	           "line 3, column 5: steps[0]: unknown key 'rn'");
+	expect_err("steps:\n  - run: a\n    run: b\n", ERR_INVAL,
+	           "line 3, column 5: steps[0]: duplicate key 'run'");
+	expect_err("steps:\n  - run: a\n    name: \"a\\nb\"\n", ERR_INVAL,
+	           "line 3, column 11: steps[0].name: must be");
+	expect_err("steps: [make]\ntargets: aarch64-unknown-linux-gnu\n", ERR_INVAL,
+	           "line 2, column 10: targets: expected a sequence, found a scalar");
+	expect_err("steps: [make]\nenv: [A]\n", ERR_INVAL, "line 2, column 6: env: expected a mapping");
+	expect_err("steps: [make]\nenv:\n  A: [1]\n", ERR_INVAL,
+	           "line 3, column 6: env.A: expected a scalar");
+	expect_err("steps: [make]\nartifacts: app\n", ERR_INVAL,
+	           "line 2, column 12: artifacts: expected a sequence");
+	expect_err("steps: [make]\nnetwork: [true]\n", ERR_INVAL,
+	           "line 2, column 10: network: expected a scalar");
+	expect_err("steps: [make]\nnetwork: maybe\n", ERR_INVAL,
+	           "line 2, column 10: network: expected true or false");
+	expect_err("steps: [make]\nsteps: [x]\n", ERR_INVAL, "line 2, column 1: duplicate key 'steps'");
+	expect_err("? [a]\n: b\nsteps: [x]\n", ERR_INVAL,
+	           "line 1, column 3: top-level key: expected a scalar");
+}
+
+static void test_unknown_key(void **state)
+{
+	(void)state;
+	expect_err("steps: [make]\nartefacts: [app]\n", ERR_INVAL,
+	           "line 2, column 1: unknown key 'artefacts'");
+	expect_err("\n\nsteps: [make]\n\n  \nStep: 1\n", ERR_INVAL, "line 6, column 1: unknown key 'Step'");
+	/* Control characters of a key are not echoed as is. */
+	expect_err("steps: [make]\n\"a\\tb\": 1\n", ERR_INVAL, "unknown key 'a?b'");
+}
+
+static void test_targets(void **state)
+{
+	(void)state;
+	expect_err("steps: [make]\ntargets: [aarch64-unknown-linux-gnu, Aarch64]\n", ERR_INVAL,
+	           "line 2, column 38: targets[1]: 'Aarch64' is not a target triple");
+	expect_err("steps: [make]\ntargets: [\"a b\"]\n", ERR_INVAL,
+	           "targets[0]: 'a b' is not a target triple");
+	expect_err("steps: [make]\ntargets: [\"\"]\n", ERR_INVAL, "targets[0]: '' is not a target triple");
+	expect_err(
+	    "steps: [make]\ntargets:\n  - armv7-unknown-linux-gnueabihf\n  - armv7-unknown-linux-gnueabihf\n",
+	    ERR_INVAL, "line 4, column 5: targets[1]: duplicate target 'armv7-unknown-linux-gnueabihf'");
+	expect_err("steps: [make]\ntargets: [[x]]\n", ERR_INVAL,
+	           "line 2, column 11: targets[0]: expected a scalar");
+}
+
+static void test_too_many_targets(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct pipefile *pf;
+	int i;
+
+	(void)state;
+	buf_appendf(&b, "steps: [make]\ntargets:\n");
+	for (i = 0; i < PIPEFILE_MAX_TARGETS; i++)
+		buf_appendf(&b, "  - t%d\n", i);
+	pf = parse_ok(b.data);
+	assert_int_equal(pf->targets.n, PIPEFILE_MAX_TARGETS);
+	pipefile_free(pf);
+	buf_appendf(&b, "  - one-more\n");
+	expect_err(b.data, ERR_LIMIT, "line 3, column 3: targets: 17 targets, limit 16");
+	buf_release(&b);
+}
+
+static void test_env_key(void **state)
+{
+	(void)state;
+	expect_err("steps: [make]\nenv:\n  OK_1: a\n  1BAD: b\n", ERR_INVAL,
+	           "line 4, column 3: env: '1BAD' is not a variable name");
+	expect_err("steps: [make]\nenv:\n  A-B: b\n", ERR_INVAL,
+	           "line 3, column 3: env: 'A-B' is not a variable name");
+	expect_err("steps: [make]\nenv:\n  \"\": b\n", ERR_INVAL, "env: '' is not a variable name");
+	expect_err("steps: [make]\nenv:\n  AB: 1\n  A: 2\n  AB: 3\n", ERR_INVAL,
+	           "line 5, column 3: env: duplicate variable 'AB'");
+}
+
+static void test_too_many_steps(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct pipefile *pf;
+	int i;
+
+	(void)state;
+	buf_appendf(&b, "env: {A: b}\nsteps:\n");
+	for (i = 0; i < PIPEFILE_MAX_STEPS; i++)
+		buf_appendf(&b, "  - echo %d\n", i);
+	pf = parse_ok(b.data);
+	assert_int_equal(pf->n_steps, PIPEFILE_MAX_STEPS);
+	assert_string_equal(pf->steps[PIPEFILE_MAX_STEPS - 1].run, "echo 63");
+	pipefile_free(pf);
+	buf_appendf(&b, "  - echo more\n");
+	expect_err(b.data, ERR_LIMIT, "line 3, column 3: steps: 65 steps, limit 64");
+	buf_release(&b);
+}
+
+static void test_too_large(void **state)
+{
+	size_t len = PIPEFILE_MAX_BYTES + 1;
+	char *big = malloc(len);
+	struct pipefile *pf;
+
+	(void)state;
+	assert_non_null(big);
+	/* A valid file padded with a comment to exactly the limit parses. */
+	memset(big, '#', len);
+	memcpy(big, "steps: [make]\n", 14);
+	pf = NULL;
+	{
+		struct err err;
+
+		err_clear(&err);
+		assert_int_equal(pipefile_parse(big, PIPEFILE_MAX_BYTES, &pf, &err), 0);
+		pipefile_free(pf);
+	}
+	expect_err_len(big, len, ERR_LIMIT, "262145 bytes, limit 262144");
+	free(big);
+}
+
+static void test_nul(void **state)
+{
+	static const char text[] = "steps:\n  - run: make\0 evil\n";
+
+	(void)state;
+	expect_err_len(text, sizeof(text) - 1, ERR_INVAL, "line 2: NUL byte");
+	/* A NUL written as an escape inside a scalar. */
+	expect_err("steps:\n  - run: \"make\\0 evil\"\n", ERR_INVAL,
+	           "line 2, column 10: steps[0].run: contains a NUL");
+	expect_err("steps: [make]\nenv:\n  A: \"x\\0y\"\n", ERR_INVAL,
+	           "line 3, column 6: env.A: contains a NUL");
+}
+
+static void test_artifacts(void **state)
+{
+	struct pipefile *pf;
+
+	(void)state;
+	expect_err("steps: [make]\nartifacts:\n  - ok/app\n  - out/../../etc/passwd\n", ERR_INVAL,
+	           "line 4, column 5: artifacts[1]: 'out/../../etc/passwd' has a '..' component");
+	expect_err("steps: [make]\nartifacts: [..]\n", ERR_INVAL, "artifacts[0]: '..' has a '..' component");
+	expect_err("steps: [make]\nartifacts: [a/..]\n", ERR_INVAL, "'a/..' has a '..' component");
+	expect_err("steps: [make]\nartifacts: [/etc/passwd]\n", ERR_INVAL,
+	           "line 2, column 13: artifacts[0]: '/etc/passwd' is absolute");
+	expect_err("steps: [make]\nartifacts: [\"\"]\n", ERR_INVAL, "artifacts[0]: path must be");
+	/* Names that merely contain dots are fine. */
+	pf = parse_ok("steps: [make]\nartifacts: [..a, a.., ./x, out/...]\n");
+	assert_int_equal(pf->artifacts.n, 4);
+	assert_string_equal(pf->artifacts.v[3], "out/...");
+	pipefile_free(pf);
+}
+
+static void test_timeout(void **state)
+{
+	(void)state;
+	expect_err("steps: [make]\ntimeout: 30x\n", ERR_INVAL,
+	           "line 2, column 10: timeout: '30x' is not a duration");
+	expect_err("steps: [make]\ntimeout: m\n", ERR_INVAL, "timeout: 'm' is not a duration");
+	expect_err("steps: [make]\ntimeout: -5\n", ERR_INVAL, "timeout: '-5' is not a duration");
+	expect_err("steps: [make]\ntimeout: 1.5h\n", ERR_INVAL, "is not a duration");
+	expect_err("steps: [make]\ntimeout: 30 m\n", ERR_INVAL, "is not a duration");
+	expect_err("steps: [make]\ntimeout: 0\n", ERR_INVAL, "line 2, column 10: timeout: must be from 1s");
+	expect_err("steps: [make]\ntimeout: 169h\n", ERR_INVAL, "timeout: must be from 1s to 168h");
+	expect_err("steps: [make]\ntimeout: 99999999999999999999999999999\n", ERR_INVAL,
+	           "timeout: must be from");
+}
+
+static void test_aliases(void **state)
+{
+	(void)state;
+	expect_err("env: &e\n  A: b\nsteps: [make]\ncache: *e\n", ERR_INVAL,
+	           "line 1, column 6: anchors and aliases");
+	expect_err("steps: &s [make, *s]\n", ERR_INVAL, "anchors and aliases");
+	/* Billion laughs stays small and is refused. */
+	expect_err("a: &a [x, x, x, x, x, x, x, x, x]\n"
+	           "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+	           "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+	           "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+	           "steps: [*d]\n",
+	           ERR_INVAL, "anchors and aliases");
+}
+
+/* A tiny PRNG with its state on the caller's stack (xorshift64). */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+static void test_random_mutations(void **state)
+{
+	static const char seed_text[] = "targets: [aarch64-unknown-linux-gnu, x86_64-unknown-linux-gnu]\n"
+	                                "env:\n  RUST_BACKTRACE: \"1\"\n  N: 4\n"
+	                                "steps:\n  - name: build\n    run: make\n"
+	                                "  - run: |\n      make check\n      echo ok\n"
+	                                "  - make install\n"
+	                                "artifacts: [app, \"out/*.bin\"]\n"
+	                                "network: false\ntimeout: 30m\ndeploy: {a: b}\n";
+	static const char interesting[] = "-:[]{}|>&*!?#'\"\\\n\t ,.%@`0aZ";
+	uint64_t rng = 0x5eed0fa7f11eULL;
+	char buf[sizeof(seed_text) * 2];
+	size_t ok = 0, failed = 0;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 10000; round++) {
+		size_t len = sizeof(seed_text) - 1;
+		int m, nmut = 1 + (int)(rng_next(&rng) % 4);
+		struct pipefile *pf = NULL;
+		struct err err;
+
+		memcpy(buf, seed_text, len);
+		for (m = 0; m < nmut; m++) {
+			size_t pos = (size_t)(rng_next(&rng) % len);
+			uint64_t r = rng_next(&rng);
+
+			switch (r % 4) {
+			case 0: /* overwrite */
+				buf[pos] = (r >> 8) % 3 == 0
+				               ? (char)(r >> 16)
+				               : interesting[(r >> 16) % (sizeof(interesting) - 1)];
+				break;
+			case 1: /* insert */
+				if (len + 1 < sizeof(buf)) {
+					memmove(buf + pos + 1, buf + pos, len - pos);
+					buf[pos] = interesting[(r >> 16) % (sizeof(interesting) - 1)];
+					len++;
+				}
+				break;
+			case 2: /* delete */
+				if (len > 1) {
+					memmove(buf + pos, buf + pos + 1, len - pos - 1);
+					len--;
+				}
+				break;
+			default: /* truncate */
+				len = pos + 1;
+				break;
+			}
+		}
+		err_clear(&err);
+		if (pipefile_parse(buf, len, &pf, &err) == 0) {
+			assert_non_null(pf);
+			assert_true(pf->n_steps >= 1 && pf->n_steps <= PIPEFILE_MAX_STEPS);
+			assert_true(pf->targets.n >= 1 && pf->targets.n <= PIPEFILE_MAX_TARGETS);
+			assert_non_null(pf->steps[0].run);
+			assert_non_null(pf->steps[0].name);
+			pipefile_free(pf);
+			ok++;
+		} else {
+			assert_null(pf);
+			assert_true(err.code == ERR_INVAL || err.code == ERR_LIMIT);
+			/* Every content error points at its line. */
+			if (strncmp(err.msg, "line ", 5) != 0)
+				fail_msg("round %d: message without a line: %s", round, err.msg);
+			failed++;
+		}
+	}
+	/* The mutations must exercise both outcomes to be worth anything. */
+	print_message("mutations: %zu parsed, %zu refused\n", ok, failed);
+	assert_true(ok > 100);
+	assert_true(failed > 1000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_full_file),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_plain_string_steps),
+	    cmocka_unit_test(test_unterminated_buffer),
+	    cmocka_unit_test(test_syntax_errors),
+	    cmocka_unit_test(test_structure_errors),
+	    cmocka_unit_test(test_unknown_key),
+	    cmocka_unit_test(test_targets),
+	    cmocka_unit_test(test_too_many_targets),
+	    cmocka_unit_test(test_env_key),
+	    cmocka_unit_test(test_too_many_steps),
+	    cmocka_unit_test(test_too_large),
+	    cmocka_unit_test(test_nul),
+	    cmocka_unit_test(test_artifacts),
+	    cmocka_unit_test(test_timeout),
+	    cmocka_unit_test(test_aliases),
+	    cmocka_unit_test(test_random_mutations),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
