@@ -1,0 +1,322 @@
+#include <stddef.h>
+
+#include "qemu/rootfs.h"
+#include "common/log.h"
+#include "common/proc.h"
+#include "common/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ROOTFS_BUILD_TIMEOUT_MS (60 * 60 * 1000)
+#define ROOTFS_TAR_TIMEOUT_MS   (20 * 60 * 1000)
+
+struct rootfs_paths {
+	char *dir;     /* <cache>/rootfs/<triple>-<hash> */
+	char *tarball; /* dir + .tar.zst */
+	char *lock;    /* dir + .lock */
+	char *log;     /* dir + .log */
+	char *tmp;     /* dir + .tmp: build or extraction in progress (under the lock) */
+};
+
+static void rootfs_paths_init(struct rootfs_paths *p, const struct recipe *r, const char *cache_dir)
+{
+	char hash[65];
+
+	recipe_hash_hex(r, hash);
+	p->dir = xasprintf("%s/rootfs/%s-%s", cache_dir, r->triple, hash);
+	p->tarball = xasprintf("%s.tar.zst", p->dir);
+	p->lock = xasprintf("%s.lock", p->dir);
+	p->log = xasprintf("%s.log", p->dir);
+	p->tmp = xasprintf("%s.tmp", p->dir);
+}
+
+static void rootfs_paths_release(struct rootfs_paths *p)
+{
+	free(p->dir);
+	free(p->tarball);
+	free(p->lock);
+	free(p->log);
+	free(p->tmp);
+}
+
+static int rootfs_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int rootfs_is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int rootfs_mkdir_p(const char *path, struct err *err)
+{
+	char *p = xstrdup(path);
+	int rc = -1;
+
+	for (char *s = p + 1; *s != '\0'; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			err_errno(err, "mkdir %s", p);
+			goto out;
+		}
+		*s = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+		err_errno(err, "mkdir %s", p);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(p);
+	return rc;
+}
+
+/* Keeps the last line of a tool's output for the error message. */
+static void rootfs_last_line(const struct buf *b, char *out, size_t n)
+{
+	const char *end, *start;
+
+	out[0] = '\0';
+	if (b->len == 0)
+		return;
+	end = b->data + b->len;
+	while (end > b->data && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	start = end;
+	while (start > b->data && start[-1] != '\n')
+		start--;
+	snprintf(out, n, "%.*s", (int)(end - start), start);
+}
+
+/* Runs argv; output appended to log_b. A non-zero exit is an error naming
+ * what and the last line it printed. */
+static int rootfs_run(const char *what, const char *const *argv, int timeout_ms, struct buf *log_b,
+                      struct err *err)
+{
+	struct buf out = BUF_INIT;
+	char last[160];
+	int code = -1;
+	int rc = -1;
+
+	if (proc_run(argv, NULL, timeout_ms, &out, &code, err) < 0) {
+		err_wrap(err, "%s", what);
+		goto out;
+	}
+	if (code != 0) {
+		rootfs_last_line(&out, last, sizeof(last));
+		err_set(err, ERR_SYS, "%s exited %d: %s", what, code, last);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (log_b != NULL && out.len > 0)
+		buf_append(log_b, out.data, out.len);
+	buf_release(&out);
+	return rc;
+}
+
+static int rootfs_rm_rf(const char *path, struct err *err)
+{
+	const char *argv[] = {"rm", "-rf", "--one-file-system", "--", path, NULL};
+
+	return rootfs_run("rm -rf", argv, ROOTFS_TAR_TIMEOUT_MS, NULL, err);
+}
+
+static int rootfs_write_log(const char *path, const struct buf *b, struct err *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t off = 0;
+	int rc = -1;
+
+	if (fd < 0)
+		return err_errno(err, "open %s", path);
+	while (off < b->len) {
+		ssize_t n = write(fd, b->data + off, b->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_errno(err, "write %s", path);
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+static int rootfs_extract(const struct rootfs_paths *p, struct err *err)
+{
+	const char *argv[] = {"tar", "--zstd", "-xpf", p->tarball, "--numeric-owner", "-C", p->tmp, NULL};
+
+	if (rootfs_rm_rf(p->tmp, err) < 0)
+		return -1;
+	if (mkdir(p->tmp, 0755) < 0)
+		return err_errno(err, "mkdir %s", p->tmp);
+	if (rootfs_run("tar -x", argv, ROOTFS_TAR_TIMEOUT_MS, NULL, err) < 0)
+		return -1;
+	if (rename(p->tmp, p->dir) < 0)
+		return err_errno(err, "rename %s", p->tmp);
+	return 0;
+}
+
+static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, struct err *err)
+{
+	struct buf log_b = BUF_INIT;
+	struct strv argv = STRV_INIT;
+	struct buf include = BUF_INIT;
+	char *tar_tmp = xasprintf("%s.tmp", p->tarball);
+	const char *extra_dirs[] = {"work", "sysroot", "cache"};
+	int rc = -1;
+
+	if (rootfs_rm_rf(p->tmp, err) < 0)
+		goto out;
+	strv_push(&argv, "debootstrap");
+	strv_push(&argv, "--variant=minbase");
+	strv_pushf(&argv, "--arch=%s", r->debian_arch);
+	for (size_t i = 0; i < r->packages.n; i++)
+		buf_appendf(&include, "%s%s", i > 0 ? "," : "", r->packages.v[i]);
+	if (include.len > 0)
+		strv_pushf(&argv, "--include=%s", include.data);
+	strv_push(&argv, r->suite);
+	strv_push(&argv, p->tmp);
+	strv_push(&argv, r->mirror);
+	log_info("rootfs build target=%s arch=%s dir=%s log=%s", r->triple, r->debian_arch, p->dir, p->log);
+	if (rootfs_run("debootstrap", (const char *const *)argv.v, ROOTFS_BUILD_TIMEOUT_MS, &log_b, err) <
+	    0) {
+		char msg[sizeof(err->msg)];
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		err_set(err, err->code, "rootfs %s: %s (log %s)", r->triple, msg, p->log);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(extra_dirs) / sizeof(extra_dirs[0]); i++) {
+		char *d = xasprintf("%s/%s", p->tmp, extra_dirs[i]);
+		int mrc = mkdir(d, 0755);
+		if (mrc < 0 && errno != EEXIST) {
+			err_errno(err, "mkdir %s", d);
+			free(d);
+			goto out;
+		}
+		free(d);
+	}
+	{
+		/* The downloaded .debs are half the tree and never used again. */
+		char *archives = xasprintf("%s/var/cache/apt/archives", p->tmp);
+		const char *find_argv[] = {"find",  archives, "-maxdepth", "1",
+		                           "-name", "*.deb",  "-delete",   NULL};
+		int frc = rootfs_run("clean apt archives", find_argv, ROOTFS_TAR_TIMEOUT_MS, &log_b, err);
+		free(archives);
+		if (frc < 0)
+			goto out;
+	}
+	{
+		const char *tar_argv[] = {"tar",      "--zstd", "-cf",  tar_tmp, "--numeric-owner",
+		                          "--xattrs", "-C",     p->tmp, ".",     NULL};
+		if (rootfs_run("tar -c", tar_argv, ROOTFS_TAR_TIMEOUT_MS, &log_b, err) < 0)
+			goto out;
+	}
+	if (rename(tar_tmp, p->tarball) < 0) {
+		err_errno(err, "rename %s", tar_tmp);
+		goto out;
+	}
+	if (rename(p->tmp, p->dir) < 0) {
+		err_errno(err, "rename %s", p->tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (log_b.len > 0) {
+		struct err lerr = {0};
+		if (rootfs_write_log(p->log, &log_b, &lerr) < 0)
+			log_warnx("rootfs log not written: %s", lerr.msg);
+	}
+	if (rc < 0)
+		unlink(tar_tmp);
+	free(tar_tmp);
+	buf_release(&include);
+	buf_release(&log_b);
+	strv_release(&argv);
+	return rc;
+}
+
+int rootfs_find(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err)
+{
+	struct rootfs_paths p = {0};
+	int rc = -1;
+
+	rootfs_paths_init(&p, r, cache_dir != NULL ? cache_dir : ROOTFS_DEFAULT_CACHE_DIR);
+	if (!rootfs_is_dir(p.dir)) {
+		err_set(err, ERR_NOTFOUND, "no rootfs for %s at %s", r->triple, p.dir);
+		goto out;
+	}
+	*rootfs_dir_out = p.dir;
+	p.dir = NULL;
+	rc = 0;
+out:
+	rootfs_paths_release(&p);
+	return rc;
+}
+
+int rootfs_ensure(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err)
+{
+	struct rootfs_paths p = {0};
+	char *rdir = NULL;
+	int lock_fd = -1;
+	int rc = -1;
+
+	if (cache_dir == NULL)
+		cache_dir = ROOTFS_DEFAULT_CACHE_DIR;
+	rootfs_paths_init(&p, r, cache_dir);
+	if (rootfs_is_dir(p.dir))
+		goto done;
+	rdir = xasprintf("%s/rootfs", cache_dir);
+	if (rootfs_mkdir_p(rdir, err) < 0)
+		goto out;
+	if ((lock_fd = open(p.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		err_errno(err, "open %s", p.lock);
+		goto out;
+	}
+	while (flock(lock_fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			err_errno(err, "flock %s", p.lock);
+			goto out;
+		}
+	}
+	/* Whoever held the lock before us may have finished the job. */
+	if (rootfs_is_dir(p.dir))
+		goto done;
+	if (rootfs_is_file(p.tarball)) {
+		log_info("rootfs extract target=%s tarball=%s", r->triple, p.tarball);
+		if (rootfs_extract(&p, err) < 0) {
+			err_wrap(err, "rootfs %s: extract %s", r->triple, p.tarball);
+			goto out;
+		}
+	} else if (rootfs_build(r, &p, err) < 0) {
+		goto out;
+	}
+done:
+	*rootfs_dir_out = p.dir;
+	p.dir = NULL;
+	rc = 0;
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	free(rdir);
+	rootfs_paths_release(&p);
+	return rc;
+}

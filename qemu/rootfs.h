@@ -1,0 +1,33 @@
+#ifndef ANVIL_ROOTFS_H
+#define ANVIL_ROOTFS_H
+
+#include "common/err.h"
+#include "common/recipe.h"
+
+/* The cached target rootfs of a recipe, keyed by recipe_hash_hex:
+ *   <cache>/rootfs/<triple>-<hash>.tar.zst  the built tree, kept across runs
+ *   <cache>/rootfs/<triple>-<hash>/         its extracted copy that bwrap uses
+ *   <cache>/rootfs/<triple>-<hash>.lock     flock: one builder, others wait
+ *   <cache>/rootfs/<triple>-<hash>.log      debootstrap's output
+ * The tree is Debian's minbase (debootstrap) of the recipe's arch and suite
+ * with its packages, plus empty /work, /sysroot and /cache directories (a
+ * read-only root cannot get new mount points). Never modified once built. */
+
+#define ROOTFS_DEFAULT_CACHE_DIR "/var/cache/anvil"
+
+/* Makes sure the rootfs of r exists and returns its directory in
+ * *rootfs_dir_out (the caller frees it). cache_dir NULL means
+ * ROOTFS_DEFAULT_CACHE_DIR. Reuses the directory when present, re-extracts
+ * the tarball when only that is there, else builds with debootstrap (minutes;
+ * needs root, network to the mirror, and binfmt for a foreign arch). Blocks
+ * while another process builds the same rootfs, then reuses its result.
+ * Errors: ERR_SYS naming the failing tool and the log file. Any thread; it
+ * runs child processes through proc_run. */
+int rootfs_ensure(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err);
+
+/* Like rootfs_ensure but never builds nor extracts: 0 with the directory in
+ * *rootfs_dir_out (caller frees) when it is ready, -1 with ERR_NOTFOUND when
+ * it is not. */
+int rootfs_find(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err);
+
+#endif

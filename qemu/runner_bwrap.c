@@ -1,0 +1,249 @@
+#include "qemu/runner_bwrap.h"
+#include "common/proc.h"
+#include "common/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BWRAP_PATH_ENV "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct runner_bwrap {
+	struct runner base; /* first: struct runner * casts to this */
+	enum recipe_mode mode;
+	char *rootfs_dir;
+	char *workspace_dir; /* may be NULL */
+	struct strv bind_host;
+	struct strv bind_sandbox;
+	int network;
+	struct strv env;
+	char *bwrap_path;
+	int resolv_conf; /* emulated + network: the rootfs has /etc/resolv.conf to bind over */
+};
+
+static int runner_bwrap_sandbox_path_ok(const char *p)
+{
+	if (strncmp(p, "/cache/", 7) != 0 || p[7] == '\0' || strlen(p) > 256)
+		return 0;
+	if (strstr(p, "/../") != NULL || strstr(p, "/./") != NULL || strstr(p, "//") != NULL)
+		return 0;
+	if (strcmp(p + strlen(p) - 3, "/..") == 0 || strcmp(p + strlen(p) - 2, "/.") == 0)
+		return 0;
+	return 1;
+}
+
+/* "KEY=VALUE" with a non-empty key; -1 otherwise. */
+static int runner_bwrap_env_split(const char *kv, char **key_out, const char **value_out, struct err *err)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (eq == NULL || eq == kv)
+		return err_set(err, ERR_INVAL, "env entry is not KEY=VALUE");
+	*key_out = xstrndup(kv, (size_t)(eq - kv));
+	*value_out = eq + 1;
+	return 0;
+}
+
+static int runner_bwrap_push_env(struct strv *argv, const char *kv, struct err *err)
+{
+	const char *value = NULL;
+	char *key = NULL;
+
+	if (runner_bwrap_env_split(kv, &key, &value, err) < 0)
+		return -1;
+	strv_push(argv, "--setenv");
+	strv_push(argv, key);
+	strv_push(argv, value);
+	free(key);
+	return 0;
+}
+
+int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, struct strv *out, struct err *err)
+{
+	const struct runner_bwrap *b = (const struct runner_bwrap *)r;
+	const char *workspace = step->workspace != NULL ? step->workspace : b->workspace_dir;
+
+	if (workspace == NULL)
+		return err_set(err, ERR_INVAL, "step %s has no workspace",
+		               step->name != NULL ? step->name : "?");
+	if (step->run == NULL)
+		return err_set(err, ERR_INVAL, "step %s has nothing to run",
+		               step->name != NULL ? step->name : "?");
+	strv_push(out, b->bwrap_path);
+	strv_push(out, "--die-with-parent");
+	strv_push(out, "--unshare-all");
+	if (b->network)
+		strv_push(out, "--share-net");
+	strv_push(out, "--new-session");
+	if (b->mode == RECIPE_MODE_EMULATED) {
+		strv_push(out, "--ro-bind");
+		strv_push(out, b->rootfs_dir);
+		strv_push(out, "/");
+	} else {
+		static const char *const cross_root[] = {
+		    "--tmpfs",   "/",         "--ro-bind", "/usr",      "/usr",      "--symlink", "usr/bin",
+		    "/bin",      "--symlink", "usr/lib",   "/lib",      "--symlink", "usr/lib64", "/lib64",
+		    "--symlink", "usr/sbin",  "/sbin",     "--ro-bind", "/etc",      "/etc",      NULL,
+		};
+		for (size_t i = 0; cross_root[i] != NULL; i++)
+			strv_push(out, cross_root[i]);
+		strv_push(out, "--ro-bind");
+		strv_push(out, b->rootfs_dir);
+		strv_push(out, "/sysroot");
+	}
+	strv_push(out, "--proc");
+	strv_push(out, "/proc");
+	strv_push(out, "--dev");
+	strv_push(out, "/dev");
+	strv_push(out, "--tmpfs");
+	strv_push(out, "/tmp");
+	if (b->resolv_conf) {
+		strv_push(out, "--ro-bind");
+		strv_push(out, "/etc/resolv.conf");
+		strv_push(out, "/etc/resolv.conf");
+	}
+	strv_push(out, "--bind");
+	strv_push(out, workspace);
+	strv_push(out, "/work");
+	/* The cache binds' mount points are created in a fresh tmpfs: the
+	 * rootfs root is read-only and cannot get new directories. */
+	strv_push(out, "--tmpfs");
+	strv_push(out, "/cache");
+	for (size_t i = 0; i < b->bind_host.n; i++) {
+		strv_push(out, "--bind");
+		strv_push(out, b->bind_host.v[i]);
+		strv_push(out, b->bind_sandbox.v[i]);
+	}
+	strv_push(out, "--chdir");
+	strv_push(out, "/work");
+	strv_push(out, "--clearenv");
+	strv_push(out, "--setenv");
+	strv_push(out, "PATH");
+	strv_push(out, BWRAP_PATH_ENV);
+	strv_push(out, "--setenv");
+	strv_push(out, "HOME");
+	strv_push(out, "/tmp");
+	strv_push(out, "--setenv");
+	strv_push(out, "LANG");
+	strv_push(out, "C.UTF-8");
+	for (size_t i = 0; i < b->env.n; i++)
+		if (runner_bwrap_push_env(out, b->env.v[i], err) < 0)
+			return -1;
+	for (size_t i = 0; step->env != NULL && step->env[i] != NULL; i++)
+		if (runner_bwrap_push_env(out, step->env[i], err) < 0)
+			return err_wrap(err, "step %s", step->name != NULL ? step->name : "?");
+	strv_push(out, "--");
+	strv_push(out, "/bin/sh");
+	strv_push(out, "-c");
+	strv_push(out, step->run);
+	return 0;
+}
+
+static int runner_bwrap_start(struct runner *r, const struct step_spec *step, struct proc *out,
+                              struct err *err)
+{
+	struct strv argv = STRV_INIT;
+	struct proc_spec spec = {0};
+	int rc = -1;
+
+	if (runner_bwrap_argv(r, step, &argv, err) < 0)
+		goto out;
+	spec.argv = (const char *const *)argv.v;
+	spec.envp = NULL;
+	spec.cwd = NULL;
+	spec.stdin_fd = -1;
+	spec.capture_output = 1;
+	spec.die_with_parent = 1;
+	if (proc_start(out, &spec, err) < 0) {
+		err_wrap(err, "start bwrap");
+		goto out;
+	}
+	rc = 0;
+out:
+	strv_release(&argv);
+	return rc;
+}
+
+static int runner_bwrap_cancel(struct runner *r, struct proc *p, int grace_ms, struct err *err)
+{
+	(void)r;
+	return proc_kill_tree(p, grace_ms, err);
+}
+
+static void runner_bwrap_free(struct runner *r)
+{
+	struct runner_bwrap *b = (struct runner_bwrap *)r;
+
+	if (b == NULL)
+		return;
+	free(b->rootfs_dir);
+	free(b->workspace_dir);
+	strv_release(&b->bind_host);
+	strv_release(&b->bind_sandbox);
+	strv_release(&b->env);
+	free(b->bwrap_path);
+	free(b);
+}
+
+static const struct runner_ops runner_bwrap_ops = {
+    .name = "bwrap",
+    .start = runner_bwrap_start,
+    .cancel = runner_bwrap_cancel,
+    .free = runner_bwrap_free,
+};
+
+struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err)
+{
+	struct runner_bwrap *b = NULL;
+	struct stat st;
+	char *resolv = NULL;
+
+	if (cfg->rootfs_dir == NULL || stat(cfg->rootfs_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		err_set(err, ERR_INVAL, "bwrap runner: rootfs %s is not a directory",
+		        cfg->rootfs_dir != NULL ? cfg->rootfs_dir : "(none)");
+		goto fail;
+	}
+	if (cfg->mode != RECIPE_MODE_CROSS && cfg->mode != RECIPE_MODE_EMULATED) {
+		err_set(err, ERR_INVAL, "bwrap runner: bad mode");
+		goto fail;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->base.ops = &runner_bwrap_ops;
+	b->mode = cfg->mode;
+	b->rootfs_dir = xstrdup(cfg->rootfs_dir);
+	b->workspace_dir = cfg->workspace_dir != NULL ? xstrdup(cfg->workspace_dir) : NULL;
+	b->network = cfg->network ? 1 : 0;
+	b->bwrap_path = xstrdup(cfg->bwrap_path != NULL ? cfg->bwrap_path : "bwrap");
+	for (size_t i = 0; i < cfg->n_binds; i++) {
+		const struct bwrap_bind *bb = &cfg->binds[i];
+		if (bb->host_path == NULL || bb->host_path[0] != '/' || bb->sandbox_path == NULL ||
+		    !runner_bwrap_sandbox_path_ok(bb->sandbox_path)) {
+			err_set(err, ERR_INVAL,
+			        "bwrap runner: cache bind %zu: want an absolute host path and a "
+			        "sandbox path under /cache/",
+			        i);
+			goto fail;
+		}
+		strv_push(&b->bind_host, bb->host_path);
+		strv_push(&b->bind_sandbox, bb->sandbox_path);
+	}
+	for (size_t i = 0; cfg->env != NULL && cfg->env[i] != NULL; i++) {
+		const char *eq = strchr(cfg->env[i], '=');
+		if (eq == NULL || eq == cfg->env[i]) {
+			err_set(err, ERR_INVAL, "bwrap runner: env entry %zu is not KEY=VALUE", i);
+			goto fail;
+		}
+		strv_push(&b->env, cfg->env[i]);
+	}
+	if (b->network && b->mode == RECIPE_MODE_EMULATED) {
+		resolv = xasprintf("%s/etc/resolv.conf", b->rootfs_dir);
+		b->resolv_conf =
+		    lstat(resolv, &st) == 0 && S_ISREG(st.st_mode) && access("/etc/resolv.conf", R_OK) == 0;
+		free(resolv);
+	}
+	return &b->base;
+fail:
+	runner_bwrap_free(b != NULL ? &b->base : NULL);
+	return NULL;
+}

@@ -1,0 +1,51 @@
+#ifndef ANVIL_RUNNER_BWRAP_H
+#define ANVIL_RUNNER_BWRAP_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+#include "common/recipe.h"
+#include "common/runner.h"
+#include "common/xalloc.h"
+
+/* The bubblewrap runner: each step is
+ *   bwrap <sandbox options> -- /bin/sh -c RUN
+ * (RUN one argv element, never spliced into shell text) with its merged
+ * output on proc.out_fd. The sandbox: every namespace unshared (network
+ * only shared when cfg->network), a new session, dies with the agent,
+ * fresh /proc, /dev, /tmp and /cache tmpfs, the workspace read-write at
+ * /work (the cwd), a cleared environment.
+ *   emulated: the target rootfs read-only as /, commands under qemu-user.
+ *   cross:    a tmpfs /, the host's /usr (with /bin, /lib, /lib64, /sbin
+ *             symlinks) and /etc read-only, the target rootfs read-only at
+ *             /sysroot. */
+
+struct bwrap_bind {
+	const char *host_path;    /* existing host directory, bound read-write */
+	const char *sandbox_path; /* absolute, under /cache/ (e.g. /cache/cargo), no ".." */
+};
+
+struct bwrap_config {
+	enum recipe_mode mode;
+	const char *rootfs_dir;    /* from rootfs_ensure */
+	const char *workspace_dir; /* host dir bound at /work; NULL: each step's step->workspace */
+	const struct bwrap_bind *binds;
+	size_t n_binds;
+	int network;            /* 1: share the host's network (and resolv.conf) */
+	const char *const *env; /* NULL-terminated "KEY=VALUE" (recipe_env_for_mode); may be NULL */
+	const char *bwrap_path; /* NULL: "bwrap" from PATH */
+};
+
+/* Everything in cfg is copied; the caller may free it after. The step's env
+ * (step->env) is applied after cfg->env, so it wins. Start: ERR_INVAL for a
+ * malformed env entry or no workspace. cancel is proc_kill_tree: bwrap's
+ * --die-with-parent and pid namespace take the whole sandbox down with it.
+ * One runner may start many steps; free with runner_free. */
+struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err);
+
+/* The argv that start would run for step (appended to out); for tests,
+ * benchmarks and logging. */
+int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, struct strv *out,
+                      struct err *err);
+
+#endif
