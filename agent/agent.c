@@ -1,0 +1,246 @@
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "agent/checkout.h"
+#include "agent/job.h"
+#include "common/httpc.h"
+#include "common/log.h"
+
+#define AGENT_BACKOFF_MIN_MS 100
+#define AGENT_BACKOFF_MAX_MS 5000
+#define AGENT_CLAIM_WAIT_MS  25000
+#define AGENT_CLAIM_SLACK_MS 10000
+#define AGENT_SLEEP_SLICE_MS 100
+
+uint64_t agent_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+long agent_backoff_next(long delay_ms)
+{
+	if (delay_ms < AGENT_BACKOFF_MIN_MS)
+		return AGENT_BACKOFF_MIN_MS;
+	return delay_ms * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS : delay_ms * 2;
+}
+
+int agent_sleep_ms(const struct agent *ag, long ms, int (*should_stop)(void *arg), void *arg)
+{
+	uint64_t until = agent_now_ns() + (uint64_t)ms * 1000000ull;
+
+	for (;;) {
+		uint64_t now = agent_now_ns();
+		long slice;
+		struct timespec ts;
+
+		if (*ag->stop || (should_stop != NULL && should_stop(arg)))
+			return -1;
+		if (now >= until)
+			return 0;
+		slice = (long)((until - now) / 1000000ull);
+		if (slice > AGENT_SLEEP_SLICE_MS)
+			slice = AGENT_SLEEP_SLICE_MS;
+		if (slice < 1)
+			slice = 1;
+		ts.tv_sec = 0;
+		ts.tv_nsec = slice * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int agent_label_ok(const char *s, size_t n)
+{
+	const char *eq = memchr(s, '=', n);
+	size_t i;
+
+	if (eq == NULL || eq == s || (size_t)(eq - s) + 1 >= n)
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= 0x20 || c == 0x7f || c == ',' || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+int agent_labels(struct strv *out, const char *extra_csv, struct err *err)
+{
+	struct utsname u;
+	const char *p;
+
+	if (uname(&u) < 0)
+		return err_errno(err, "uname");
+	strv_pushf(out, "arch=%s", u.machine);
+	strv_push(out, "target=host");
+	/* Targets proven runnable through qemu/binfmt get "target=<triple>"
+	 * labels here once the targets work lands. */
+	for (p = extra_csv; p != NULL && *p != '\0';) {
+		size_t n = strcspn(p, ",");
+		if (n > 0) {
+			char *l = xstrndup(p, n);
+			if (!agent_label_ok(l, n)) {
+				err_set(err, ERR_INVAL, "bad label '%.64s' (want key=value)", l);
+				free(l);
+				return -1;
+			}
+			strv_push(out, l);
+			free(l);
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_atomic_t *stop, struct err *err)
+{
+	memset(ag, 0, sizeof(*ag));
+	ag->opt = *opts;
+	ag->stop = stop;
+	if (opts->server_url == NULL || opts->server_url[0] == '\0')
+		return err_set(err, ERR_INVAL, "no server URL");
+	if (opts->token == NULL || opts->token[0] == '\0')
+		return err_set(err, ERR_INVAL, "no agent token (--token, --token-file or ANVIL_AGENT_TOKEN)");
+	if (opts->name == NULL || opts->name[0] == '\0')
+		return err_set(err, ERR_INVAL, "no agent name");
+	if (opts->work_dir == NULL || opts->work_dir[0] != '/')
+		return err_set(err, ERR_INVAL, "work directory must be an absolute path");
+	if (checkout_mkdirs(opts->work_dir, err) < 0)
+		goto fail;
+	if (agent_labels(&ag->labels, opts->extra_labels, err) < 0)
+		goto fail;
+	ag->http = httpc_new(opts->server_url, opts->token);
+	return 0;
+fail:
+	agent_release(ag);
+	return -1;
+}
+
+void agent_release(struct agent *ag)
+{
+	strv_release(&ag->labels);
+	httpc_free(ag->http);
+	ag->http = NULL;
+}
+
+int agent_register(struct agent *ag, struct err *err)
+{
+	json_t *body = NULL, *labels = NULL, *ans = NULL; /* owned */
+	long delay_ms = 0;
+	size_t i;
+	int rc = -1;
+
+	labels = json_array();
+	for (i = 0; i < ag->labels.n; i++)
+		json_array_append_new(labels, json_string(ag->labels.v[i]));
+	body = json_pack("{s:s, s:O}", "name", ag->opt.name, "labels", labels);
+	for (;;) {
+		json_decref(ans);
+		ans = NULL;
+		if (httpc_json(ag->http, "POST", "/api/v1/agents/register", body, 10000, &ans, err) == 0)
+			break;
+		if (err->code != ERR_UNAVAIL && err->code != ERR_SYS)
+			goto out;
+		log_warnx("register with %s failed: %s; retrying", ag->opt.server_url, err->msg);
+		delay_ms = agent_backoff_next(delay_ms);
+		if (agent_sleep_ms(ag, delay_ms, NULL, NULL) < 0) {
+			err_set(err, ERR_UNAVAIL, "stopped before registering");
+			goto out;
+		}
+	}
+	if (!json_is_integer(json_object_get(ans, "agent_id"))) {
+		err_set(err, ERR_INVAL, "register answer has no agent_id");
+		goto out;
+	}
+	ag->agent_id = json_integer_value(json_object_get(ans, "agent_id"));
+	log_info("registered agent=%" PRId64 " name=%s labels=%zu", ag->agent_id, ag->opt.name, ag->labels.n);
+	rc = 0;
+out:
+	json_decref(ans);
+	json_decref(body);
+	json_decref(labels);
+	return rc;
+}
+
+/* As a child subreaper the agent inherits whatever a step left behind;
+ * reap those between jobs, when no step's leader is waiting to be reaped. */
+static void agent_reap_orphans(void)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* One claim. 0 with *spec_out NULL on 204; -1 with err otherwise. */
+static int agent_claim(struct agent *ag, struct job_spec **spec_out, struct err *err)
+{
+	json_t *body = NULL, *ans = NULL; /* owned */
+	int rc = -1;
+
+	*spec_out = NULL;
+	body = json_pack("{s:I, s:i}", "agent_id", (json_int_t)ag->agent_id, "wait_ms", AGENT_CLAIM_WAIT_MS);
+	if (httpc_json(ag->http, "POST", "/api/v1/agents/claim", body,
+	               AGENT_CLAIM_WAIT_MS + AGENT_CLAIM_SLACK_MS, &ans, err) < 0)
+		goto out;
+	if (ans != NULL && job_spec_parse(json_object_get(ans, "job"), spec_out, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	json_decref(ans);
+	json_decref(body);
+	return rc;
+}
+
+int agent_run(struct agent *ag, struct err *err)
+{
+	long delay_ms = 0;
+
+	if (agent_register(ag, err) < 0)
+		return *ag->stop ? 0 : -1;
+	while (!*ag->stop) {
+		struct job_spec *spec = NULL;
+		enum job_outcome oc;
+
+		if (agent_claim(ag, &spec, err) < 0) {
+			if (err->code == ERR_AUTH || err->code == ERR_FORBIDDEN)
+				return -1;
+			if (err->code == ERR_NOTFOUND) {
+				/* The server forgot us (new database): register again. */
+				log_warnx("claim: %s; registering again", err->msg);
+				if (agent_register(ag, err) < 0)
+					return *ag->stop ? 0 : -1;
+				continue;
+			}
+			log_warnx("claim failed: %s; retrying", err->msg);
+			delay_ms = agent_backoff_next(delay_ms);
+			agent_sleep_ms(ag, delay_ms, NULL, NULL);
+			continue;
+		}
+		delay_ms = 0;
+		if (spec == NULL)
+			continue; /* 204: the long poll was the wait */
+		oc = job_run(ag, spec);
+		job_spec_free(spec);
+		agent_reap_orphans();
+		ag->jobs_done++;
+		if (oc == JOB_ABANDONED && *ag->stop)
+			break;
+		if (ag->opt.once)
+			break;
+	}
+	log_info("agent stopping after %" PRId64 " job(s)", ag->jobs_done);
+	return 0;
+}

@@ -1,0 +1,68 @@
+#ifndef ANVIL_AGENT_AGENT_H
+#define ANVIL_AGENT_AGENT_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+
+struct httpc;
+
+/* The agent: registration, the claim loop, and the state one agent process
+ * carries. Everything lives here (no globals); main.c fills the options,
+ * calls agent_init, then agent_run. One thread owns it (the main thread);
+ * a job's heartbeat thread only reads the immutable option fields. */
+
+struct agent_opts {
+	const char *server_url;   /* borrowed; "http://127.0.0.1:8080" */
+	const char *token;        /* borrowed; the agent bearer token */
+	const char *name;         /* borrowed */
+	const char *extra_labels; /* borrowed; "k=v,k=v" or NULL */
+	const char *work_dir;     /* borrowed; created by agent_init */
+	int once;                 /* exit after one job */
+};
+
+struct agent {
+	struct agent_opts opt;
+	struct strv labels;          /* owned; from agent_labels */
+	struct httpc *http;          /* owned; main thread's client */
+	int64_t agent_id;            /* from register; 0 before */
+	volatile sig_atomic_t *stop; /* borrowed; set by SIGTERM/SIGINT in main.c */
+	int64_t jobs_done;
+};
+
+/* Computes the labels this agent advertises into out (appended): always
+ * "arch=<uname -m>" and "target=host", then each "k=v" of extra_csv (NULL
+ * or "" for none). The one place labels are decided: target detection
+ * (qemu/binfmt) adds "target=<triple>" here. ERR_INVAL for a malformed
+ * extra label. */
+int agent_labels(struct strv *out, const char *extra_csv, struct err *err);
+
+/* Validates opts, creates work_dir, computes labels, makes the HTTP client.
+ * stop must outlive ag. On failure ag is released. */
+int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_atomic_t *stop, struct err *err);
+void agent_release(struct agent *ag);
+
+/* POST /api/v1/agents/register until it answers, backing off 100 ms doubling
+ * to 5 s while the server is unreachable (or answers 5xx). -1 with
+ * ERR_AUTH/ERR_FORBIDDEN on a refused token, ERR_INVAL on a refused request,
+ * ERR_UNAVAIL when stopped by the signal flag. */
+int agent_register(struct agent *ag, struct err *err);
+
+/* Registers, then claims and runs jobs until stopped (or one job with
+ * opts.once). Returns 0 on a clean stop, -1 with err when the server refuses
+ * the agent (401/403). */
+int agent_run(struct agent *ag, struct err *err);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t agent_now_ns(void);
+
+/* Sleeps ms in slices of at most 100 ms; returns -1 early once *ag->stop is
+ * set or should_stop(arg) (may be NULL) returns non-zero, else 0. */
+int agent_sleep_ms(const struct agent *ag, long ms, int (*should_stop)(void *arg), void *arg);
+
+/* Next backoff delay: 100 ms doubling to 5 s. */
+long agent_backoff_next(long delay_ms);
+
+#endif

@@ -1,0 +1,244 @@
+#include "agent/checkout.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#define CHECKOUT_SAFE_NAME_MAX 64
+#define CHECKOUT_REFSPEC       "+refs/*:refs/*"
+
+/* Copies libgit2's last message into err right after a failing call. */
+static int checkout_git_err(struct err *err, const char *what)
+{
+	const git_error *e = git_error_last();
+
+	return err_set(err, ERR_SYS, "%s: %s", what,
+	               e != NULL && e->message != NULL ? e->message : "unknown error");
+}
+
+int checkout_mkdirs(const char *path, struct err *err)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+	char *p;
+
+	if (len == 0 || len >= sizeof(tmp))
+		return err_set(err, ERR_INVAL, "bad directory path");
+	memcpy(tmp, path, len + 1);
+	for (p = tmp + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return err_errno(err, "mkdir %s", tmp);
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return err_errno(err, "mkdir %s", tmp);
+	return 0;
+}
+
+static int checkout_rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int checkout_remove_tree(const char *path, struct err *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_errno(err, "stat %s", path);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return err_errno(err, "unlink %s", path);
+		return 0;
+	}
+	if (nftw(path, checkout_rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+		return err_errno(err, "remove %s", path);
+	return 0;
+}
+
+int checkout_mirror_path(char *out, size_t n, const char *work_dir, const char *repo_name, const char *url,
+                         struct err *err)
+{
+	char hex[CRYPTO_SHA256_HEX_LEN + 1];
+	char safe[CHECKOUT_SAFE_NAME_MAX + 1];
+	size_t i, o = 0;
+	int w;
+
+	for (i = 0; repo_name != NULL && repo_name[i] != '\0' && o < CHECKOUT_SAFE_NAME_MAX; i++) {
+		char c = repo_name[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		         c == '-' || c == '_' || (c == '.' && o > 0);
+		safe[o++] = ok ? c : '_';
+	}
+	if (o == 0)
+		safe[o++] = 'r';
+	safe[o] = '\0';
+	crypto_sha256_hex(url, strlen(url), hex);
+	w = snprintf(out, n, "%s/mirrors/%s-%.12s.git", work_dir, safe, hex);
+	if (w < 0 || (size_t)w >= n)
+		return err_set(err, ERR_LIMIT, "mirror path too long");
+	return 0;
+}
+
+/* Opens the mirror, creating it (bare, remote "origin" = url) when absent or
+ * unusable (an earlier crash during init). Caller holds the lock. */
+static int checkout_mirror_open(git_repository **out, const char *path, const char *url, struct err *err)
+{
+	git_repository *repo = NULL;
+	git_remote *remote = NULL;
+	int rc = -1;
+
+	if (git_repository_open_bare(&repo, path) == 0) {
+		*out = repo;
+		return 0;
+	}
+	if (checkout_remove_tree(path, err) < 0)
+		goto out;
+	if (git_repository_init(&repo, path, 1) < 0) {
+		checkout_git_err(err, "init mirror");
+		goto out;
+	}
+	if (git_remote_create_with_fetchspec(&remote, repo, "origin", url, CHECKOUT_REFSPEC) < 0) {
+		checkout_git_err(err, "add remote");
+		goto out;
+	}
+	*out = repo;
+	repo = NULL;
+	rc = 0;
+out:
+	git_remote_free(remote);
+	git_repository_free(repo);
+	return rc;
+}
+
+static int checkout_fetch(git_repository *repo, const char *url, struct err *err)
+{
+	git_remote *remote = NULL;
+	git_fetch_options opts;
+	char *refspec = CHECKOUT_REFSPEC;
+	git_strarray specs = {&refspec, 1};
+	int rc = -1;
+
+	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+	/* Anonymous remote: the URL the job names is the one fetched, even if
+	 * the stored "origin" were edited. */
+	if (git_remote_create_anonymous(&remote, repo, url) < 0) {
+		checkout_git_err(err, "remote");
+		goto out;
+	}
+	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec already takes every tag */
+	if (git_remote_fetch(remote, &specs, &opts, NULL) < 0) {
+		checkout_git_err(err, "fetch");
+		goto out;
+	}
+	rc = 0;
+out:
+	git_remote_free(remote);
+	return rc;
+}
+
+static int checkout_lock(const char *mirror, int *fd_out, struct err *err)
+{
+	char lock[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(lock, sizeof(lock), "%s.lock", mirror) >= sizeof(lock))
+		return err_set(err, ERR_LIMIT, "lock path too long");
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return err_errno(err, "open %s", lock);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			err_errno(err, "flock %s", lock);
+			close(fd);
+			return -1;
+		}
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int checkout_prepare(const char *work_dir, const char *repo_name, const char *url, const char *commit_hex,
+                     const char *dest_dir, struct err *err)
+{
+	char mirror[PATH_MAX], mirrors_dir[PATH_MAX];
+	git_repository *repo = NULL;
+	git_commit *commit = NULL;
+	git_oid oid;
+	git_checkout_options co;
+	int lock_fd = -1;
+	int rc = -1;
+	size_t i;
+
+	for (i = 0; commit_hex[i] != '\0'; i++)
+		if (!((commit_hex[i] >= '0' && commit_hex[i] <= '9') ||
+		      (commit_hex[i] >= 'a' && commit_hex[i] <= 'f')))
+			break;
+	if (i != GIT_OID_HEXSZ || commit_hex[i] != '\0')
+		return err_set(err, ERR_INVAL, "bad commit id (want 40 lowercase hex)");
+	if (git_oid_fromstr(&oid, commit_hex) < 0)
+		return checkout_git_err(err, "commit id");
+
+	if (checkout_mirror_path(mirror, sizeof(mirror), work_dir, repo_name, url, err) < 0)
+		goto out;
+	if ((size_t)snprintf(mirrors_dir, sizeof(mirrors_dir), "%s/mirrors", work_dir) >=
+	    sizeof(mirrors_dir)) {
+		err_set(err, ERR_LIMIT, "work path too long");
+		goto out;
+	}
+	if (checkout_mkdirs(mirrors_dir, err) < 0)
+		goto out;
+	if (checkout_lock(mirror, &lock_fd, err) < 0)
+		goto out;
+	if (checkout_mirror_open(&repo, mirror, url, err) < 0)
+		goto out;
+
+	/* Fetch only when the mirror lacks the commit: a retried job or a
+	 * second target of the same pipeline costs no network round trip. */
+	if (git_commit_lookup(&commit, repo, &oid) < 0) {
+		if (checkout_fetch(repo, url, err) < 0)
+			goto out;
+		if (git_commit_lookup(&commit, repo, &oid) < 0) {
+			err_set(err, ERR_NOTFOUND, "commit %s not found in %s", commit_hex, url);
+			goto out;
+		}
+	}
+
+	if (checkout_remove_tree(dest_dir, err) < 0 || checkout_mkdirs(dest_dir, err) < 0)
+		goto out;
+	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
+	co.target_directory = dest_dir;
+	if (git_checkout_tree(repo, (const git_object *)commit, &co) < 0) {
+		checkout_git_err(err, "checkout");
+		goto out;
+	}
+	rc = 0;
+out:
+	git_commit_free(commit);
+	git_repository_free(repo);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	return rc;
+}

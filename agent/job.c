@@ -1,0 +1,860 @@
+#include "agent/job.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/artifact.h"
+#include "agent/checkout.h"
+#include "common/httpc.h"
+#include "common/log.h"
+#include "common/proc.h"
+#include "common/runner.h"
+
+#define JOB_CHUNK_BYTES       (64 * 1024)
+#define JOB_CHUNK_DELAY_NS    (50ull * 1000 * 1000)
+#define JOB_TICK_MS           100
+#define JOB_BACKLOG_MAX       (1024 * 1024) /* stop reading the step while this much waits to be sent */
+#define JOB_GRACE_MS          5000
+#define JOB_DRAIN_NS          (1000ull * 1000 * 1000)
+#define JOB_UPLOAD_TRIES      8
+#define JOB_DEFAULT_TIMEOUT_S 3600
+#define JOB_DEFAULT_LEASE_S   30
+#define JOB_DEFAULT_LOG_CAP   (64ull * 1024 * 1024)
+
+/* ---- spec ---- */
+
+static int job_spec_str(const json_t *o, const char *key, int required, char **out, struct err *err)
+{
+	const json_t *v = json_object_get(o, key); /* borrowed */
+
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return err_set(err, ERR_INVAL, "job spec: missing %s", key);
+		*out = xstrdup("");
+		return 0;
+	}
+	if (!json_is_string(v))
+		return err_set(err, ERR_INVAL, "job spec: %s is not a string", key);
+	*out = xstrndup(json_string_value(v), json_string_length(v));
+	if (strlen(*out) != json_string_length(v))
+		return err_set(err, ERR_INVAL, "job spec: %s holds a NUL byte", key);
+	return 0;
+}
+
+static int job_spec_int(const json_t *o, const char *key, int required, json_int_t def, json_int_t *out,
+                        struct err *err)
+{
+	const json_t *v = json_object_get(o, key); /* borrowed */
+
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return err_set(err, ERR_INVAL, "job spec: missing %s", key);
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return err_set(err, ERR_INVAL, "job spec: %s is not a non-negative integer", key);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int job_spec_strv(const json_t *o, const char *key, struct strv *out, struct err *err)
+{
+	const json_t *a = json_object_get(o, key); /* borrowed */
+	const json_t *v;                           /* borrowed */
+	size_t i;
+
+	if (a == NULL || json_is_null(a))
+		return 0;
+	if (!json_is_array(a))
+		return err_set(err, ERR_INVAL, "job spec: %s is not an array", key);
+	json_array_foreach(a, i, v)
+	{
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+			return err_set(err, ERR_INVAL, "job spec: %s[%zu] is not a string", key, i);
+		strv_push(out, json_string_value(v));
+	}
+	return 0;
+}
+
+static int job_spec_is_commit(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return i == 40;
+}
+
+int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
+{
+	struct job_spec *s = xcalloc(1, sizeof(*s));
+	const json_t *repo, *steps, *st; /* borrowed */
+	json_int_t v;
+	size_t i;
+	int rc = -1;
+
+	if (!json_is_object(spec)) {
+		err_set(err, ERR_INVAL, "job spec is not an object");
+		goto out;
+	}
+	if (job_spec_int(spec, "id", 1, 0, &v, err) < 0)
+		goto out;
+	s->id = v;
+	if (job_spec_int(spec, "attempt", 1, 0, &v, err) < 0)
+		goto out;
+	s->attempt = v;
+	if (job_spec_int(spec, "pipeline_id", 0, 0, &v, err) < 0)
+		goto out;
+	s->pipeline_id = v;
+	repo = json_object_get(spec, "repo");
+	if (!json_is_object(repo)) {
+		err_set(err, ERR_INVAL, "job spec: missing repo");
+		goto out;
+	}
+	if (job_spec_str(repo, "name", 1, &s->repo_name, err) < 0 ||
+	    job_spec_str(repo, "url", 1, &s->repo_url, err) < 0 ||
+	    job_spec_str(spec, "ref", 0, &s->ref, err) < 0 ||
+	    job_spec_str(spec, "commit", 1, &s->commit, err) < 0 ||
+	    job_spec_str(spec, "target", 0, &s->target, err) < 0)
+		goto out;
+	if (!job_spec_is_commit(s->commit)) {
+		err_set(err, ERR_INVAL, "job spec: commit is not 40 lowercase hex");
+		goto out;
+	}
+	if (s->target[0] == '\0') {
+		free(s->target);
+		s->target = xstrdup("host");
+	}
+	steps = json_object_get(spec, "steps");
+	if (steps != NULL && !json_is_array(steps)) {
+		err_set(err, ERR_INVAL, "job spec: steps is not an array");
+		goto out;
+	}
+	s->steps = xcalloc(json_array_size(steps) + 1, sizeof(*s->steps));
+	json_array_foreach(steps, i, st)
+	{
+		struct job_step *js = &s->steps[i];
+		if (!json_is_object(st)) {
+			err_set(err, ERR_INVAL, "job spec: steps[%zu] is not an object", i);
+			goto out;
+		}
+		s->n_steps = i + 1;
+		if (job_spec_str(st, "name", 0, &js->name, err) < 0 ||
+		    job_spec_str(st, "run", 1, &js->run, err) < 0)
+			goto out;
+		if (js->name[0] == '\0') {
+			free(js->name);
+			js->name = xasprintf("step %zu", i + 1);
+		}
+	}
+	if (job_spec_strv(spec, "env", &s->env, err) < 0 ||
+	    job_spec_strv(spec, "artifacts", &s->artifacts, err) < 0)
+		goto out;
+	for (i = 0; i < s->env.n; i++) {
+		if (strchr(s->env.v[i], '=') == NULL || s->env.v[i][0] == '=') {
+			err_set(err, ERR_INVAL, "job spec: env[%zu] is not KEY=VALUE", i);
+			goto out;
+		}
+	}
+	s->network = json_is_true(json_object_get(spec, "network"));
+	if (job_spec_int(spec, "timeout_s", 0, 0, &v, err) < 0)
+		goto out;
+	s->timeout_s = v > 0 ? (long)v : JOB_DEFAULT_TIMEOUT_S;
+	if (job_spec_int(spec, "lease_s", 0, 0, &v, err) < 0)
+		goto out;
+	s->lease_s = v > 0 ? (long)v : JOB_DEFAULT_LEASE_S;
+	if (job_spec_int(spec, "log_cap_bytes", 0, 0, &v, err) < 0)
+		goto out;
+	s->log_cap_bytes = v > 0 ? (uint64_t)v : JOB_DEFAULT_LOG_CAP;
+	*out = s;
+	s = NULL;
+	rc = 0;
+out:
+	job_spec_free(s);
+	return rc;
+}
+
+void job_spec_free(struct job_spec *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n_steps; i++) {
+		free(s->steps[i].name);
+		free(s->steps[i].run);
+	}
+	free(s->steps);
+	free(s->repo_name);
+	free(s->repo_url);
+	free(s->ref);
+	free(s->commit);
+	free(s->target);
+	strv_release(&s->env);
+	strv_release(&s->artifacts);
+	free(s);
+}
+
+/* ---- heartbeat thread ---- */
+
+struct job_hb {
+	pthread_t th;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int quit; /* under mu */
+	atomic_int cancel;
+	atomic_int lost;
+	struct httpc *http; /* owned; used by the heartbeat thread only */
+	int64_t job_id;
+	int64_t attempt;
+	long interval_ms;
+};
+
+/* One heartbeat; returns 0 when answered. */
+static int job_hb_beat(struct job_hb *hb)
+{
+	json_t *body = NULL, *ans = NULL; /* owned */
+	char path[128];
+	struct err err = {0};
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/heartbeat", hb->job_id);
+	body = json_pack("{s:I}", "attempt", (json_int_t)hb->attempt);
+	if (httpc_json(hb->http, "POST", path, body, hb->interval_ms > 2000 ? hb->interval_ms : 2000, &ans,
+	               &err) < 0) {
+		if (err.code == ERR_CONFLICT) {
+			log_warnx("job=%" PRId64 " lease lost: %s", hb->job_id, err.msg);
+			atomic_store(&hb->lost, 1);
+			rc = 0;
+		} else {
+			log_warnx("job=%" PRId64 " heartbeat failed: %s", hb->job_id, err.msg);
+		}
+		goto out;
+	}
+	if (json_is_true(json_object_get(ans, "cancel")))
+		atomic_store(&hb->cancel, 1);
+	rc = 0;
+out:
+	json_decref(ans);
+	json_decref(body);
+	return rc;
+}
+
+static void *job_hb_main(void *arg)
+{
+	struct job_hb *hb = arg;
+	long wait_ms = hb->interval_ms;
+	struct timespec ts;
+
+	pthread_mutex_lock(&hb->mu);
+	while (!hb->quit && !atomic_load(&hb->lost)) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += wait_ms / 1000;
+		ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!hb->quit && pthread_cond_timedwait(&hb->cv, &hb->mu, &ts) != ETIMEDOUT)
+			;
+		if (hb->quit)
+			break;
+		pthread_mutex_unlock(&hb->mu);
+		/* A failed beat is retried sooner: the lease allows about two misses. */
+		wait_ms = job_hb_beat(hb) == 0 ? hb->interval_ms
+		                               : (hb->interval_ms < 1000 ? hb->interval_ms : 1000);
+		pthread_mutex_lock(&hb->mu);
+	}
+	pthread_mutex_unlock(&hb->mu);
+	return NULL;
+}
+
+static int job_hb_start(struct job_hb *hb, const struct agent *ag, const struct job_spec *spec,
+                        struct err *err)
+{
+	pthread_condattr_t ca;
+	int e;
+
+	hb->http = httpc_new(ag->opt.server_url, ag->opt.token);
+	hb->job_id = spec->id;
+	hb->attempt = spec->attempt;
+	hb->interval_ms = spec->lease_s * 1000 / 3;
+	if (hb->interval_ms < 100)
+		hb->interval_ms = 100;
+	atomic_init(&hb->cancel, 0);
+	atomic_init(&hb->lost, 0);
+	pthread_mutex_init(&hb->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&hb->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((e = pthread_create(&hb->th, NULL, job_hb_main, hb)) != 0) {
+		errno = e;
+		return err_errno(err, "heartbeat thread");
+	}
+	hb->started = 1;
+	return 0;
+}
+
+static void job_hb_stop(struct job_hb *hb)
+{
+	if (hb->started) {
+		pthread_mutex_lock(&hb->mu);
+		hb->quit = 1;
+		pthread_cond_signal(&hb->cv);
+		pthread_mutex_unlock(&hb->mu);
+		pthread_join(hb->th, NULL);
+		hb->started = 0;
+		pthread_cond_destroy(&hb->cv);
+		pthread_mutex_destroy(&hb->mu);
+	}
+	httpc_free(hb->http);
+	hb->http = NULL;
+}
+
+/* ---- one job ---- */
+
+enum job_intr { JOB_INTR_NONE = 0, JOB_INTR_CANCEL, JOB_INTR_TIMEOUT, JOB_INTR_LOST, JOB_INTR_STOP };
+
+struct job_ctx {
+	struct agent *ag;
+	const struct job_spec *spec;
+	struct job_hb hb;
+	uint64_t deadline_ns;
+	char *job_dir; /* owned; <work>/jobs/<id> */
+	char *src_dir; /* owned; <job_dir>/src */
+	/* the log stream */
+	struct buf chunk;        /* bytes not yet accepted by the server */
+	size_t inflight_bytes;   /* > 0: the head of chunk was sent as seq and must be resent as is */
+	uint64_t chunk_first_ns; /* when the oldest unsent byte arrived */
+	int64_t seq;
+	uint64_t sent_bytes;
+	int log_off; /* server truncated, cap passed, or refused: drain and drop */
+};
+
+static enum job_intr job_interrupted(struct job_ctx *jc)
+{
+	if (*jc->ag->stop)
+		return JOB_INTR_STOP;
+	if (atomic_load(&jc->hb.lost))
+		return JOB_INTR_LOST;
+	if (atomic_load(&jc->hb.cancel))
+		return JOB_INTR_CANCEL;
+	if (agent_now_ns() >= jc->deadline_ns)
+		return JOB_INTR_TIMEOUT;
+	return JOB_INTR_NONE;
+}
+
+static int job_should_interrupt(void *arg)
+{
+	return job_interrupted(arg) != JOB_INTR_NONE;
+}
+
+static int job_should_abandon(void *arg)
+{
+	enum job_intr i = job_interrupted(arg);
+
+	return i == JOB_INTR_STOP || i == JOB_INTR_LOST;
+}
+
+/* Sends the chunk's first n bytes as the current seq until the server has
+ * them; the same seq and bytes on every try, so a lost answer never
+ * duplicates a line. -1 when interrupted first (bytes kept for a resend). */
+static int job_log_send(struct job_ctx *jc, size_t n, int final)
+{
+	struct httpc_req req = HTTPC_REQ_INIT;
+	long delay_ms = 0;
+	char path[160];
+
+	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=%" PRId64 "&seq=%" PRId64,
+	         jc->spec->id, jc->spec->attempt, jc->seq);
+	req.method = "POST";
+	req.path = path;
+	req.body = jc->chunk.data;
+	req.body_len = n;
+	req.content_type = "application/octet-stream";
+	req.timeout_ms = 30000;
+	for (;;) {
+		struct httpc_resp resp = HTTPC_RESP_INIT;
+		struct err err = {0};
+		json_t *ans = NULL; /* owned */
+		long status = 0;
+
+		if (httpc_do(jc->ag->http, &req, &resp, &err) == 0) {
+			status = resp.status;
+			if (status >= 200 && status < 300) {
+				ans = json_loadb(resp.body.data != NULL ? resp.body.data : "", resp.body.len,
+				                 0, NULL);
+				if (json_is_true(json_object_get(ans, "truncated")))
+					jc->log_off = 1;
+				json_decref(ans);
+			}
+		} else {
+			log_debug("job=%" PRId64 " log seq=%" PRId64 " not sent: %s", jc->spec->id, jc->seq,
+			          err.msg);
+		}
+		httpc_resp_release(&resp);
+		if (status >= 200 && status < 300) {
+			jc->seq++;
+			jc->sent_bytes += n;
+			if (jc->sent_bytes > jc->spec->log_cap_bytes)
+				jc->log_off = 1;
+			return 0;
+		}
+		if (status == 409) {
+			atomic_store(&jc->hb.lost, 1);
+			return -1;
+		}
+		if (status != 0 && status < 500) {
+			log_warnx("job=%" PRId64
+			          " log chunk refused with HTTP %ld; dropping the rest of the log",
+			          jc->spec->id, status);
+			jc->log_off = 1;
+			return 0;
+		}
+		delay_ms = agent_backoff_next(delay_ms);
+		if (agent_sleep_ms(jc->ag, delay_ms, final ? job_should_abandon : job_should_interrupt, jc) <
+		    0)
+			return -1;
+	}
+}
+
+/* Sends what is due (everything when force): full 64 KiB chunks at once, a
+ * partial one 50 ms after its first byte. -1 when interrupted. */
+static int job_log_flush(struct job_ctx *jc, int force, int final)
+{
+	while (!jc->log_off && jc->chunk.len > 0) {
+		size_t n;
+		if (!force && jc->inflight_bytes == 0 && jc->chunk.len < JOB_CHUNK_BYTES &&
+		    agent_now_ns() < jc->chunk_first_ns + JOB_CHUNK_DELAY_NS)
+			break;
+		n = jc->inflight_bytes > 0
+		        ? jc->inflight_bytes
+		        : (jc->chunk.len < JOB_CHUNK_BYTES ? jc->chunk.len : JOB_CHUNK_BYTES);
+		jc->inflight_bytes = n;
+		if (job_log_send(jc, n, final) < 0)
+			return -1;
+		jc->inflight_bytes = 0;
+		memmove(jc->chunk.data, jc->chunk.data + n, jc->chunk.len - n);
+		jc->chunk.len -= n;
+		jc->chunk.data[jc->chunk.len] = '\0';
+		jc->chunk_first_ns = agent_now_ns();
+	}
+	if (jc->log_off) {
+		jc->chunk.len = 0;
+		if (jc->chunk.data != NULL)
+			jc->chunk.data[0] = '\0';
+		jc->inflight_bytes = 0;
+	}
+	return 0;
+}
+
+static void job_log_write(struct job_ctx *jc, const void *p, size_t n)
+{
+	if (jc->log_off || n == 0)
+		return;
+	if (jc->chunk.len == 0)
+		jc->chunk_first_ns = agent_now_ns();
+	buf_append(&jc->chunk, p, n);
+}
+
+/* A line anvil itself writes into the job's log ("[anvil] ..."), echoed
+ * (escaped) to the agent's own log. */
+static void job_say(struct job_ctx *jc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void job_say(struct job_ctx *jc, const char *fmt, ...)
+{
+	char line[1024], esc[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	log_info("job=%" PRId64 " %s", jc->spec->id, log_escape(esc, sizeof(esc), line));
+	job_log_write(jc, "[anvil] ", 8);
+	job_log_write(jc, line, strlen(line));
+	job_log_write(jc, "\n", 1);
+}
+
+static int job_tick_ms(const struct job_ctx *jc)
+{
+	uint64_t now, due;
+
+	if (jc->log_off || jc->chunk.len == 0)
+		return JOB_TICK_MS;
+	if (jc->chunk.len >= JOB_CHUNK_BYTES)
+		return 0;
+	now = agent_now_ns();
+	due = jc->chunk_first_ns + JOB_CHUNK_DELAY_NS;
+	if (now >= due)
+		return 0;
+	return (int)((due - now) / 1000000) + 1 < JOB_TICK_MS ? (int)((due - now) / 1000000) + 1
+	                                                      : JOB_TICK_MS;
+}
+
+/* The one place a job's target picks its runner: "host" runs plain
+ * processes; the targets work plugs the bubblewrap runner in here. */
+static struct runner *job_runner_for(const struct job_spec *spec, struct err *err)
+{
+	if (strcmp(spec->target, "host") == 0)
+		return runner_host_new();
+	err_set(err, ERR_INVAL, "this agent has no runner for target '%s'", spec->target);
+	return NULL;
+}
+
+static int job_env_has(const struct strv *env, const char *kv)
+{
+	size_t klen = strcspn(kv, "="), i;
+
+	for (i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], kv, klen) == 0 && env->v[i][klen] == '=')
+			return 1;
+	return 0;
+}
+
+/* anvil's own variables first and winning over the spec's. */
+static void job_env_build(struct strv *out, const struct job_spec *spec)
+{
+	size_t i;
+
+	strv_push(out, "CI=true");
+	strv_push(out, "ANVIL=true");
+	strv_pushf(out, "ANVIL_JOB_ID=%" PRId64, spec->id);
+	strv_pushf(out, "ANVIL_PIPELINE_ID=%" PRId64, spec->pipeline_id);
+	strv_pushf(out, "ANVIL_COMMIT=%s", spec->commit);
+	strv_pushf(out, "ANVIL_REF=%s", spec->ref);
+	strv_pushf(out, "ANVIL_TARGET=%s", spec->target);
+	strv_pushf(out, "ANVIL_REPO=%s", spec->repo_name);
+	for (i = 0; i < spec->env.n; i++)
+		if (!job_env_has(out, spec->env.v[i]))
+			strv_push(out, spec->env.v[i]);
+}
+
+/* Reads what the step still writes until EOF or a second has passed. */
+static void job_drain(struct job_ctx *jc, int fd)
+{
+	uint64_t until = agent_now_ns() + JOB_DRAIN_NS;
+	char rbuf[16384];
+
+	while (fd >= 0 && agent_now_ns() < until) {
+		struct pollfd pf = {fd, POLLIN, 0};
+		ssize_t got;
+		if (poll(&pf, 1, JOB_TICK_MS) <= 0)
+			continue;
+		got = read(fd, rbuf, sizeof(rbuf));
+		if (got > 0)
+			job_log_write(jc, rbuf, (size_t)got);
+		else if (got == 0 || (errno != EINTR && errno != EAGAIN))
+			return;
+	}
+}
+
+/* Runs one step, streaming its output. On return 0, either *intr_out says
+ * why it was stopped (its tree killed) or *exit_code_out holds its exit
+ * code. -1 with err when it could not be run. */
+static int job_run_step(struct job_ctx *jc, struct runner *r, const struct job_step *st,
+                        const char *const *env, int *exit_code_out, enum job_intr *intr_out, struct err *err)
+{
+	struct step_spec ss = {st->name, st->run, jc->src_dir, env};
+	struct proc p;
+	char rbuf[16384];
+	int eof = 0, killed = 0, rc = -1;
+	uint64_t exited_ns = 0, killed_ns = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.pidfd = -1;
+	p.out_fd = -1;
+	*intr_out = JOB_INTR_NONE;
+	*exit_code_out = -1;
+	job_say(jc, "step %s: %s", st->name, st->run);
+	if (r->ops->start(r, &ss, &p, err) < 0)
+		return -1;
+	eof = p.out_fd < 0;
+	for (;;) {
+		struct pollfd pf[2];
+		nfds_t nfds = 0;
+		int out_i = -1, pid_i = -1;
+		enum job_intr intr;
+		uint64_t now;
+
+		if (!eof && jc->chunk.len < JOB_BACKLOG_MAX) {
+			pf[nfds] = (struct pollfd){p.out_fd, POLLIN, 0};
+			out_i = (int)nfds++;
+		}
+		if (!p.exited && p.pidfd >= 0) {
+			pf[nfds] = (struct pollfd){p.pidfd, POLLIN, 0};
+			pid_i = (int)nfds++;
+		}
+		if (poll(pf, nfds, job_tick_ms(jc)) < 0 && errno != EINTR) {
+			err_errno(err, "poll");
+			goto kill;
+		}
+		(void)pid_i;
+		if (out_i >= 0 && (pf[out_i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+			ssize_t got = read(p.out_fd, rbuf, sizeof(rbuf));
+			if (got > 0)
+				job_log_write(jc, rbuf, (size_t)got);
+			else if (got == 0 || (errno != EINTR && errno != EAGAIN))
+				eof = 1;
+		}
+		now = agent_now_ns();
+		if (!p.exited) {
+			if (proc_wait(&p, 0, err) < 0)
+				goto kill;
+			if (p.exited)
+				exited_ns = now;
+		}
+		if (p.exited && eof)
+			break;
+		if (p.exited && !killed && now - exited_ns > JOB_DRAIN_NS) {
+			/* The step is over but something it started still holds
+			 * its output open: nothing outlives its step. */
+			struct err e2 = {0};
+			if (r->ops->cancel(r, &p, 0, &e2) < 0)
+				log_warnx("job=%" PRId64 " kill leftovers: %s", jc->spec->id, e2.msg);
+			kill(-p.pid, SIGKILL);
+			killed = 1;
+			killed_ns = now;
+		} else if (killed && now - killed_ns > JOB_DRAIN_NS) {
+			break;
+		}
+		job_log_flush(jc, 0, 0);
+		intr = job_interrupted(jc);
+		if (intr != JOB_INTR_NONE) {
+			struct err e2 = {0};
+			if (!p.exited && r->ops->cancel(r, &p, JOB_GRACE_MS, &e2) < 0)
+				log_warnx("job=%" PRId64 " kill step: %s", jc->spec->id, e2.msg);
+			if (!eof)
+				job_drain(jc, p.out_fd);
+			*intr_out = intr;
+			rc = 0;
+			goto out;
+		}
+	}
+	*exit_code_out = p.exit_code;
+	rc = 0;
+	goto out;
+kill:
+	if (!p.exited) {
+		struct err e2 = {0};
+		r->ops->cancel(r, &p, JOB_GRACE_MS, &e2);
+	}
+out:
+	proc_release(&p);
+	return rc;
+}
+
+/* Posts finish until the server takes it (or answers 409). */
+static void job_finish(struct job_ctx *jc, const char *state, int have_exit, int exit_code,
+                       const char *message)
+{
+	json_t *body = NULL, *ans = NULL; /* owned */
+	char path[128];
+	long delay_ms = 0;
+
+	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/finish", jc->spec->id);
+	body = json_pack("{s:I, s:s, s:o, s:s}", "attempt", (json_int_t)jc->spec->attempt, "state", state,
+	                 "exit_code", have_exit ? json_integer(exit_code) : json_null(), "message", message);
+	for (;;) {
+		struct err err = {0};
+		if (httpc_json(jc->ag->http, "POST", path, body, 30000, &ans, &err) == 0) {
+			log_info("job=%" PRId64 " finished state=%s", jc->spec->id, state);
+			break;
+		}
+		if (err.code == ERR_CONFLICT) {
+			log_warnx("job=%" PRId64 " finish refused (attempt no longer ours): %s", jc->spec->id,
+			          err.msg);
+			break;
+		}
+		if (err.code != ERR_UNAVAIL && err.code != ERR_SYS) {
+			log_warnx("job=%" PRId64 " finish refused: %s", jc->spec->id, err.msg);
+			break;
+		}
+		log_warnx("job=%" PRId64 " finish not delivered, retrying: %s", jc->spec->id, err.msg);
+		delay_ms = agent_backoff_next(delay_ms);
+		if (agent_sleep_ms(jc->ag, delay_ms, job_should_abandon, jc) < 0)
+			break;
+	}
+	json_decref(ans);
+	json_decref(body);
+}
+
+/* Uploads every artifact, each retried on transport failure. -1 with err
+ * (ERR_CONFLICT when the attempt was lost). */
+static int job_upload_all(struct job_ctx *jc, const struct artifact_list *al, struct err *err)
+{
+	size_t i;
+
+	for (i = 0; i < al->n; i++) {
+		long delay_ms = 0;
+		int tries;
+		char esc[300];
+
+		job_say(jc, "artifact %s (%" PRIu64 " bytes, sha256 %s)", al->v[i].name, al->v[i].size_bytes,
+		        al->v[i].sha256);
+		for (tries = 1;; tries++) {
+			if (artifact_upload(jc->ag->http, jc->spec->id, jc->spec->attempt, &al->v[i], err) ==
+			    0)
+				break;
+			if (err->code != ERR_UNAVAIL || tries >= JOB_UPLOAD_TRIES)
+				return -1;
+			log_warnx("job=%" PRId64 " upload %s: %s; retrying", jc->spec->id,
+			          log_escape(esc, sizeof(esc), al->v[i].name), err->msg);
+			delay_ms = agent_backoff_next(delay_ms);
+			if (agent_sleep_ms(jc->ag, delay_ms, job_should_interrupt, jc) < 0)
+				return err_set(err, ERR_UNAVAIL, "upload interrupted");
+		}
+	}
+	return 0;
+}
+
+enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
+{
+	struct job_ctx jc;
+	struct strv env = STRV_INIT;
+	struct artifact_list al = ARTIFACT_LIST_INIT;
+	struct runner *runner = NULL;
+	struct err err = {0};
+	enum job_intr intr = JOB_INTR_NONE;
+	const char *state = "error";
+	char message[512] = "";
+	int have_exit = 0, exit_code = 0;
+	enum job_outcome outcome = JOB_FINISHED;
+	size_t i;
+
+	memset(&jc, 0, sizeof(jc));
+	jc.ag = ag;
+	jc.spec = spec;
+	jc.deadline_ns = agent_now_ns() + (uint64_t)spec->timeout_s * 1000000000ull;
+	jc.job_dir = xasprintf("%s/jobs/%" PRId64, ag->opt.work_dir, spec->id);
+	jc.src_dir = xasprintf("%s/src", jc.job_dir);
+	log_info("job=%" PRId64 " attempt=%" PRId64 " target=%s steps=%zu", spec->id, spec->attempt,
+	         spec->target, spec->n_steps);
+
+	if (job_hb_start(&jc.hb, ag, spec, &err) < 0) {
+		snprintf(message, sizeof(message), "%s", err.msg);
+		goto report;
+	}
+
+	job_say(&jc, "checkout %s %s", spec->repo_url, spec->commit);
+	job_log_flush(&jc, 1, 0);
+	if (checkout_prepare(ag->opt.work_dir, spec->repo_name, spec->repo_url, spec->commit, jc.src_dir,
+	                     &err) < 0) {
+		job_say(&jc, "checkout failed: %s", err.msg);
+		snprintf(message, sizeof(message), "checkout: %s", err.msg);
+		goto report;
+	}
+	if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
+		goto report;
+	if ((runner = job_runner_for(spec, &err)) == NULL) {
+		job_say(&jc, "%s", err.msg);
+		snprintf(message, sizeof(message), "%s", err.msg);
+		goto report;
+	}
+	job_env_build(&env, spec);
+	for (i = 0; i < spec->n_steps; i++) {
+		int code;
+		if (job_run_step(&jc, runner, &spec->steps[i], (const char *const *)env.v, &code, &intr,
+		                 &err) < 0) {
+			job_say(&jc, "step %s could not run: %s", spec->steps[i].name, err.msg);
+			snprintf(message, sizeof(message), "step %s: %s", spec->steps[i].name, err.msg);
+			goto report;
+		}
+		if (intr != JOB_INTR_NONE)
+			goto report;
+		job_say(&jc, "step %s exited %d", spec->steps[i].name, code);
+		if (code != 0) {
+			state = "failed";
+			have_exit = 1;
+			exit_code = code;
+			snprintf(message, sizeof(message), "step %s exited %d", spec->steps[i].name, code);
+			if (i + 1 < spec->n_steps)
+				job_say(&jc, "skipping %zu later step(s)", spec->n_steps - i - 1);
+			goto report;
+		}
+	}
+	job_log_flush(&jc, 0, 0);
+
+	if (spec->artifacts.n > 0) {
+		if (artifact_collect(&al, jc.src_dir, (const char *const *)spec->artifacts.v,
+		                     spec->artifacts.n, &err) < 0) {
+			job_say(&jc, "%s", err.msg);
+			state = err.code == ERR_SYS ? "error" : "failed";
+			snprintf(message, sizeof(message), "%s", err.msg);
+			goto report;
+		}
+		if (job_upload_all(&jc, &al, &err) < 0) {
+			if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
+				goto report;
+			if (err.code == ERR_CONFLICT) {
+				intr = JOB_INTR_LOST;
+				goto report;
+			}
+			job_say(&jc, "artifact upload failed: %s", err.msg);
+			state = "error";
+			snprintf(message, sizeof(message), "artifact upload: %s", err.msg);
+			goto report;
+		}
+	}
+	state = "success";
+	have_exit = 1;
+	exit_code = 0;
+
+report:
+	switch (intr) {
+	case JOB_INTR_STOP:
+		log_info("job=%" PRId64 " agent stopping: left for the server to requeue", spec->id);
+		outcome = JOB_ABANDONED;
+		break;
+	case JOB_INTR_LOST:
+		log_warnx("job=%" PRId64 " no longer ours: abandoned", spec->id);
+		outcome = JOB_ABANDONED;
+		break;
+	case JOB_INTR_CANCEL:
+		job_say(&jc, "job canceled");
+		state = "canceled";
+		have_exit = 0;
+		snprintf(message, sizeof(message), "canceled");
+		break;
+	case JOB_INTR_TIMEOUT:
+		job_say(&jc, "job timed out after %ld s", spec->timeout_s);
+		state = "failed";
+		have_exit = 0;
+		snprintf(message, sizeof(message), "timed out");
+		break;
+	case JOB_INTR_NONE:
+		break;
+	}
+	if (outcome == JOB_FINISHED) {
+		if (job_log_flush(&jc, 1, 1) < 0 || job_should_abandon(&jc))
+			outcome = JOB_ABANDONED;
+		else
+			job_finish(&jc, state, have_exit, exit_code, message);
+	}
+	job_hb_stop(&jc.hb);
+	if (checkout_remove_tree(jc.job_dir, &err) < 0)
+		log_warnx("job=%" PRId64 " workspace not removed: %s", spec->id, err.msg);
+	artifact_list_release(&al);
+	runner_free(runner);
+	strv_release(&env);
+	buf_release(&jc.chunk);
+	free(jc.src_dir);
+	free(jc.job_dir);
+	return outcome;
+}

@@ -1,0 +1,58 @@
+#ifndef ANVIL_AGENT_JOB_H
+#define ANVIL_AGENT_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+
+struct agent;
+
+/* Running one claimed job: checkout, steps through the runner, live log
+ * chunks, heartbeats, artifacts, finish (docs/api.md, agent routes). */
+
+struct job_step {
+	char *name; /* owned */
+	char *run;  /* owned; shell text, handed to the runner as one argument */
+};
+
+/* The claim answer's spec, parsed once; the JSON is not kept. */
+struct job_spec {
+	int64_t id;
+	int64_t attempt;
+	int64_t pipeline_id;
+	char *repo_name;        /* owned */
+	char *repo_url;         /* owned */
+	char *ref;              /* owned; may be "" */
+	char *commit;           /* owned; 40 lowercase hex */
+	char *target;           /* owned; "host" or a triple */
+	struct job_step *steps; /* owned, n_steps entries */
+	size_t n_steps;
+	struct strv env;       /* "KEY=VALUE" */
+	struct strv artifacts; /* glob patterns relative to the workspace */
+	int network;
+	long timeout_s;         /* > 0 (3600 when the spec says 0 or nothing) */
+	long lease_s;           /* > 0 (30 when absent) */
+	uint64_t log_cap_bytes; /* > 0 (64 MiB when absent) */
+};
+
+/* Parses spec (borrowed, the claim answer's "job" object) into *out (the
+ * caller's, free with job_spec_free). ERR_INVAL naming the bad field. */
+int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err);
+void job_spec_free(struct job_spec *spec);
+
+enum job_outcome {
+	JOB_FINISHED,  /* a state was reported to the server (or refused with 409) */
+	JOB_ABANDONED, /* lease lost or agent stopping: nothing reported, the server requeues */
+};
+
+/* Runs spec to the end on ag's behalf: workspace <work>/jobs/<id>/src,
+ * heartbeat thread, steps, artifacts, finish (retried), workspace removed.
+ * Never fails: every problem becomes the job's state and message. Main
+ * thread only. */
+enum job_outcome job_run(struct agent *ag, const struct job_spec *spec);
+
+#endif

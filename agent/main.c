@@ -1,0 +1,177 @@
+/* anvil-agent: registers with the server, long-polls for jobs, runs them. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "agent/agent.h"
+#include "common/httpc.h"
+#include "common/log.h"
+#include "common/proc.h"
+
+/* Set by SIGTERM/SIGINT; the agent reads it through struct agent. */
+static volatile sig_atomic_t main_stop;
+
+static void main_on_signal(int sig)
+{
+	(void)sig;
+	main_stop = 1;
+}
+
+static void main_usage(FILE *f)
+{
+	fprintf(f, "usage: anvil-agent [--server URL] [--token T | --token-file FILE] [--name NAME]\n"
+	           "                   [--labels k=v,k=v] [--work DIR] [--log-level debug|info|warn]\n"
+	           "                   [--once] [--version]\n"
+	           "The token may also come from the environment variable ANVIL_AGENT_TOKEN.\n");
+}
+
+/* Reads the first line of path (a token file) into a fresh string. */
+static char *main_read_token(const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (f == NULL)
+		fatal("cannot open token file %s", path);
+	if (fgets(line, sizeof(line), f) == NULL) {
+		fclose(f);
+		fatalx("token file %s is empty", path);
+	}
+	fclose(f);
+	n = strcspn(line, " \t\r\n");
+	line[n] = '\0';
+	return xstrdup(line);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"server", required_argument, NULL, 's'},
+	    {"token", required_argument, NULL, 't'},
+	    {"token-file", required_argument, NULL, 'T'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"labels", required_argument, NULL, 'l'},
+	    {"work", required_argument, NULL, 'w'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct agent_opts opts = {"http://127.0.0.1:8080", NULL, NULL, NULL, "/var/lib/anvil-agent", 0};
+	enum log_level level = LOG_LVL_INFO;
+	char *token_owned = NULL, *work_owned = NULL;
+	char host[HOST_NAME_MAX + 1];
+	struct agent ag;
+	struct sigaction sa;
+	struct err err = {0};
+	int c, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			opts.server_url = optarg;
+			break;
+		case 't':
+			opts.token = optarg;
+			break;
+		case 'T':
+			free(token_owned);
+			token_owned = main_read_token(optarg);
+			opts.token = token_owned;
+			break;
+		case 'n':
+			opts.name = optarg;
+			break;
+		case 'l':
+			opts.extra_labels = optarg;
+			break;
+		case 'w':
+			opts.work_dir = optarg;
+			break;
+		case 'L':
+			if (strcmp(optarg, "debug") == 0)
+				level = LOG_LVL_DEBUG;
+			else if (strcmp(optarg, "info") == 0)
+				level = LOG_LVL_INFO;
+			else if (strcmp(optarg, "warn") == 0)
+				level = LOG_LVL_WARN;
+			else {
+				main_usage(stderr);
+				return 2;
+			}
+			break;
+		case 'o':
+			opts.once = 1;
+			break;
+		case 'V':
+			printf("anvil-agent %s\n", ANVIL_VERSION);
+			return 0;
+		case 'h':
+			main_usage(stdout);
+			return 0;
+		default:
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		main_usage(stderr);
+		return 2;
+	}
+	log_init("anvil-agent", level);
+	if (opts.token == NULL)
+		opts.token = getenv("ANVIL_AGENT_TOKEN");
+	if (opts.name == NULL) {
+		if (gethostname(host, sizeof(host)) < 0)
+			fatal("gethostname");
+		host[sizeof(host) - 1] = '\0';
+		opts.name = host;
+	}
+	if (opts.work_dir[0] != '/') {
+		char *cwd = getcwd(NULL, 0);
+		if (cwd == NULL)
+			fatal("getcwd");
+		work_owned = xasprintf("%s/%s", cwd, opts.work_dir);
+		free(cwd);
+		opts.work_dir = work_owned;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = main_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	if (proc_become_subreaper(&err) < 0)
+		fatalx("subreaper: %s", err.msg);
+	if (git_libgit2_init() < 0)
+		fatalx("libgit2 init failed");
+	httpc_global_init();
+
+	if (agent_init(&ag, &opts, &main_stop, &err) < 0) {
+		log_emit(LOG_LVL_ERROR, 0, "%s", err.msg);
+		goto out_lib;
+	}
+	if (agent_run(&ag, &err) < 0)
+		log_emit(LOG_LVL_ERROR, 0, "agent refused by %s: %s", opts.server_url, err.msg);
+	else
+		rc = 0;
+	agent_release(&ag);
+out_lib:
+	git_libgit2_shutdown();
+	free(work_owned);
+	free(token_owned);
+	return rc;
+}
