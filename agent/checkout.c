@@ -89,7 +89,7 @@ int checkout_mirror_path(char *out, size_t n, const char *work_dir, const char *
 	for (i = 0; repo_name != NULL && repo_name[i] != '\0' && o < CHECKOUT_SAFE_NAME_MAX; i++) {
 		char c = repo_name[i];
 		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		         c == '-' || c == '_' || (c == '.' && o > 0);
+		         c == '-' || c == '_' || (c == '.' && o > 0 && safe[o - 1] != '.');
 		safe[o++] = ok ? c : '_';
 	}
 	if (o == 0)
@@ -145,12 +145,16 @@ static int checkout_fetch(git_repository *repo, const char *url, struct err *err
 	/* Anonymous remote: the URL the job names is the one fetched, even if
 	 * the stored "origin" were edited. */
 	if (git_remote_create_anonymous(&remote, repo, url) < 0) {
-		checkout_git_err(err, "remote");
+		char what[160];
+		snprintf(what, sizeof(what), "remote %s", url);
+		checkout_git_err(err, what);
 		goto out;
 	}
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec already takes every tag */
 	if (git_remote_fetch(remote, &specs, &opts, NULL) < 0) {
-		checkout_git_err(err, "fetch");
+		char what[160];
+		snprintf(what, sizeof(what), "fetch %s", url);
+		checkout_git_err(err, what);
 		goto out;
 	}
 	rc = 0;
