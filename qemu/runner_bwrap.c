@@ -115,6 +115,11 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
 		strv_push(out, b->bind_host.v[i]);
 		strv_push(out, b->bind_sandbox.v[i]);
 	}
+	if (b->mode == RECIPE_MODE_CROSS) {
+		/* The tmpfs root was writable only so the mount points could be made. */
+		strv_push(out, "--remount-ro");
+		strv_push(out, "/");
+	}
 	strv_push(out, "--chdir");
 	strv_push(out, "/work");
 	strv_push(out, "--clearenv");

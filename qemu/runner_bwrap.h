@@ -16,7 +16,7 @@
  * fresh /proc, /dev, /tmp and /cache tmpfs, the workspace read-write at
  * /work (the cwd), a cleared environment.
  *   emulated: the target rootfs read-only as /, commands under qemu-user.
- *   cross:    a tmpfs /, the host's /usr (with /bin, /lib, /lib64, /sbin
+ *   cross:    a tmpfs / (read-only once set up), the host's /usr (with /bin, /lib, /lib64, /sbin
  *             symlinks) and /etc read-only, the target rootfs read-only at
  *             /sysroot. */
 
