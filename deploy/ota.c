@@ -1,0 +1,763 @@
+#include "deploy/ota.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define OTA_DEFAULT_HEALTH_DEADLINE_MS 30000
+#define OTA_DEFAULT_HEALTH_INTERVAL_MS 500
+#define OTA_DEFAULT_CMD_TIMEOUT_MS     60000
+
+/* Per-deploy working state; lives on ota_deploy's stack. */
+struct ota_run {
+	struct ssh_conn *c;
+	const struct ota_plan *plan;
+	struct ota_result *out;
+	char *install_q;                        /* owned, shell-quoted install dir */
+	char *rel_dir;                          /* owned, <install>/releases/<id> */
+	char *rel_target;                       /* owned, "releases/<id>": current's content */
+	char (*sha)[CRYPTO_SHA256_HEX_LEN + 1]; /* owned, per file */
+	int *mode;                              /* owned, per file */
+	int cmd_timeout_ms;
+};
+
+static int64_t ota_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ota_result_init(struct ota_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->state = OTA_REFUSED;
+	r->restart_exit = -1;
+	r->health_exit = -1;
+}
+
+void ota_result_release(struct ota_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->previous);
+	free(r->current);
+	buf_release(&r->restart_output);
+	buf_release(&r->health_output);
+	buf_release(&r->rollback_output);
+	ota_result_init(r);
+}
+
+const char *ota_state_name(enum ota_state s)
+{
+	switch (s) {
+	case OTA_REFUSED:
+		return "refused";
+	case OTA_FAILED:
+		return "failed";
+	case OTA_DEPLOYED:
+		return "deployed";
+	case OTA_ROLLED_BACK:
+		return "rolled_back";
+	}
+	return "unknown";
+}
+
+int ota_arch_machine(const char *uname_m)
+{
+	static const struct {
+		const char *name;
+		int em;
+	} archs[] = {
+	    {"aarch64", EM_AARCH64}, {"arm64", EM_AARCH64}, {"armv7l", EM_ARM},    {"armv7", EM_ARM},
+	    {"armv6l", EM_ARM},      {"armhf", EM_ARM},     {"x86_64", EM_X86_64}, {"amd64", EM_X86_64},
+	    {"i686", EM_386},        {"i386", EM_386},      {"riscv64", EM_RISCV},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(archs) / sizeof(archs[0]); i++)
+		if (strcmp(archs[i].name, uname_m) == 0)
+			return archs[i].em;
+	return 0;
+}
+
+static const char *ota_machine_name(int em)
+{
+	switch (em) {
+	case EM_AARCH64:
+		return "aarch64";
+	case EM_ARM:
+		return "arm";
+	case EM_X86_64:
+		return "x86_64";
+	case EM_386:
+		return "i386";
+	case EM_RISCV:
+		return "riscv";
+	default:
+		return "other";
+	}
+}
+
+int ota_elf_machine(const char *path, int *machine_out, struct err *err)
+{
+	unsigned char h[20];
+	ssize_t n;
+	int fd;
+
+	*machine_out = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return err_errno(err, "open %s", path);
+	do
+		n = read(fd, h, sizeof(h));
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0)
+		return err_errno(err, "read %s", path);
+	if (n < (ssize_t)sizeof(h) || memcmp(h, ELFMAG, SELFMAG) != 0)
+		return 0;
+	/* e_machine sits at offset 18 in both ELF classes, in the file's byte order. */
+	if (h[EI_DATA] == ELFDATA2MSB)
+		*machine_out = (h[18] << 8) | h[19];
+	else
+		*machine_out = h[18] | (h[19] << 8);
+	return 0;
+}
+
+static int ota_valid_id(const char *s)
+{
+	if (s == NULL || *s == '\0' || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || strlen(s) > 128)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '.' || *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* Relative, no "." or ".." component, nothing sha256sum would escape. */
+static int ota_valid_name(const char *s)
+{
+	const char *p = s;
+
+	if (s == NULL || *s == '\0' || *s == '/' || strlen(s) > 1024)
+		return 0;
+	if (strpbrk(s, "\n\r\\") != NULL)
+		return 0;
+	while (*p != '\0') {
+		size_t len = strcspn(p, "/");
+
+		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		p += len;
+		if (*p == '/')
+			p++;
+		if (*p == '\0' && p[-1] == '/')
+			return 0;
+	}
+	return 1;
+}
+
+static int ota_check_plan(const struct ota_plan *plan, struct err *err)
+{
+	size_t i, j;
+
+	if (plan->install_dir == NULL || plan->install_dir[0] != '/' || strcmp(plan->install_dir, "/") == 0)
+		return err_set(err, ERR_INVAL, "install dir must be an absolute path below /, got '%s'",
+		               plan->install_dir ? plan->install_dir : "(null)");
+	if (strpbrk(plan->install_dir, "\n\r\\") != NULL)
+		return err_set(err, ERR_INVAL, "install dir holds a newline or backslash");
+	if (!ota_valid_id(plan->release_id))
+		return err_set(err, ERR_INVAL, "release id must match [A-Za-z0-9._-]+, got '%.64s'",
+		               plan->release_id ? plan->release_id : "(null)");
+	if (plan->n_files > 0 && plan->files == NULL)
+		return err_set(err, ERR_INVAL, "plan has %zu files but no file list", plan->n_files);
+	for (i = 0; i < plan->n_files; i++) {
+		const struct ota_file *f = &plan->files[i];
+
+		if (f->local_path == NULL)
+			return err_set(err, ERR_INVAL, "file %zu has no local path", i);
+		if (!ota_valid_name(f->remote_name))
+			return err_set(err, ERR_INVAL, "bad remote name '%.80s' (relative, no '..', no '\\')",
+			               f->remote_name ? f->remote_name : "(null)");
+		if (f->sha256 != NULL && !crypto_is_sha256_hex(f->sha256))
+			return err_set(err, ERR_INVAL, "file %s: sha256 is not 64 lowercase hex chars",
+			               f->remote_name);
+		for (j = 0; j < i; j++)
+			if (strcmp(plan->files[j].remote_name, f->remote_name) == 0)
+				return err_set(err, ERR_INVAL, "remote name %s appears twice",
+				               f->remote_name);
+	}
+	return 0;
+}
+
+/* Runs shell text in the install dir; on a timeout the result holds the
+ * output so far and -1 comes back. */
+static int ota_exec_in(struct ota_run *r, const char *cmd, int timeout_ms, struct ssh_exec_result *res,
+                       struct err *err)
+{
+	char *full = xasprintf("cd %s || exit 125\n%s", r->install_q, cmd);
+	int rc = ssh_exec(r->c, full, timeout_ms, res, err);
+
+	free(full);
+	return rc;
+}
+
+/* A helper command that must succeed (exit 0). */
+static int ota_exec_ok(struct ota_run *r, const char *cmd, struct ssh_exec_result *res, struct err *err)
+{
+	char m[160];
+
+	if (ssh_exec(r->c, cmd, r->cmd_timeout_ms, res, err) < 0)
+		return -1;
+	if (res->exit_status != 0)
+		return err_set(err, ERR_SYS, "on %s, `%.60s` exited %d: %s", ssh_peer(r->c), cmd,
+		               res->exit_status,
+		               log_escape(m, sizeof(m), res->output.data ? res->output.data : ""));
+	return 0;
+}
+
+/* Finds the sha256sum line for path in output (exact path match). */
+static int ota_sum_lookup(const char *output, const char *path, char hex_out[CRYPTO_SHA256_HEX_LEN + 1])
+{
+	const char *line = output;
+	size_t plen = strlen(path);
+
+	while (line != NULL && *line != '\0') {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol ? (size_t)(eol - line) : strlen(line);
+
+		if (len == CRYPTO_SHA256_HEX_LEN + 2 + plen && (line[65] == ' ' || line[65] == '*') &&
+		    line[64] == ' ' && memcmp(line + 66, path, plen) == 0) {
+			memcpy(hex_out, line, CRYPTO_SHA256_HEX_LEN);
+			hex_out[CRYPTO_SHA256_HEX_LEN] = '\0';
+			if (crypto_is_sha256_hex(hex_out))
+				return 1;
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+	return 0;
+}
+
+/* sha256sum of the given paths on the board; missing files just have no line. */
+static int ota_remote_sums(struct ota_run *r, const struct strv *paths, struct ssh_exec_result *res,
+                           struct err *err)
+{
+	struct buf cmd = BUF_INIT;
+	size_t i;
+	int rc;
+
+	buf_appendf(&cmd, "sha256sum --");
+	for (i = 0; i < paths->n; i++) {
+		char *q = ssh_shell_quote(paths->v[i]);
+
+		buf_appendf(&cmd, " %s", q);
+		free(q);
+	}
+	buf_appendf(&cmd, " 2>/dev/null; true");
+	rc = ssh_exec(r->c, cmd.data, r->cmd_timeout_ms, res, err);
+	buf_release(&cmd);
+	if (rc == 0 && res->truncated)
+		rc = err_set(err, ERR_LIMIT, "sha256sum output on %s too long", ssh_peer(r->c));
+	return rc;
+}
+
+/* current.new -> target, then renamed over current: readers see the old or
+ * the new link, never none. */
+static int ota_switch(struct ota_run *r, const char *target, struct err *err)
+{
+	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	char *link_new = xasprintf("%s/current.new", r->plan->install_dir);
+	char *cmd = NULL;
+	char *tq = NULL;
+	int rc = -1;
+
+	if (ssh_sftp_remove(r->c, link_new, err) < 0 && err->code != ERR_NOTFOUND)
+		goto out;
+	if (ssh_sftp_symlink(r->c, target, link_new, err) < 0)
+		goto out;
+	tq = ssh_shell_quote(target);
+	/* The touch marks when a release went live, which pruning sorts by. */
+	cmd = xasprintf(
+	    "cd %s && { case %s in /*) ;; *) touch -c -- %s ;; esac; mv -T -- current.new current; }",
+	    r->install_q, tq, tq);
+	if (ota_exec_ok(r, cmd, &res, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	ssh_exec_result_release(&res);
+	free(link_new);
+	free(cmd);
+	free(tq);
+	return rc;
+}
+
+/* The target current has now, NULL when there is none. */
+static int ota_read_current(struct ota_run *r, char **out, struct err *err)
+{
+	char *link = xasprintf("%s/current", r->plan->install_dir);
+	int rc = 0;
+
+	*out = NULL;
+	if (ssh_sftp_readlink(r->c, link, out, err) < 0) {
+		if (err->code == ERR_NOTFOUND)
+			err_clear(err);
+		else
+			rc = -1;
+	}
+	free(link);
+	return rc;
+}
+
+/* Checks the board's arch, each local file's sha256 and ELF machine. */
+static int ota_preflight(struct ota_run *r, struct err *err)
+{
+	const struct ota_plan *plan = r->plan;
+	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	int board_em;
+	size_t i;
+	int rc = -1;
+
+	if (ota_exec_ok(r, "uname -m", &res, err) < 0)
+		goto out;
+	snprintf(r->out->board_arch, sizeof(r->out->board_arch), "%.*s",
+	         (int)strcspn(res.output.data ? res.output.data : "", "\r\n"),
+	         res.output.data ? res.output.data : "");
+	if (plan->board_arch != NULL &&
+	    ota_arch_machine(plan->board_arch) != ota_arch_machine(r->out->board_arch)) {
+		err_set(err, ERR_INVAL, "board %s reports arch %s but is registered as %s", ssh_peer(r->c),
+		        r->out->board_arch, plan->board_arch);
+		goto out;
+	}
+	board_em = ota_arch_machine(r->out->board_arch);
+	for (i = 0; i < plan->n_files; i++) {
+		const struct ota_file *f = &plan->files[i];
+		int em = 0;
+
+		if (ota_elf_machine(f->local_path, &em, err) < 0)
+			goto out;
+		if (em != 0 && em != board_em) {
+			err_set(err, ERR_INVAL, "%s is an ELF for %s (e_machine %d) but board %s is %s",
+			        f->remote_name, ota_machine_name(em), em, ssh_peer(r->c), r->out->board_arch);
+			goto out;
+		}
+		r->mode[i] = f->mode != 0 ? f->mode : (em != 0 ? 0755 : 0644);
+		if (crypto_sha256_file_hex(f->local_path, r->sha[i], err) < 0)
+			goto out;
+		if (f->sha256 != NULL && strcmp(f->sha256, r->sha[i]) != 0) {
+			err_set(err, ERR_CONFLICT,
+			        "%s: local file %s has sha256 %.12s..., the plan says %.12s...",
+			        f->remote_name, f->local_path, r->sha[i], f->sha256);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	ssh_exec_result_release(&res);
+	return rc;
+}
+
+/* Puts every file into releases/<id>/, verified; nothing is live yet. */
+static int ota_transfer(struct ota_run *r, struct err *err)
+{
+	const struct ota_plan *plan = r->plan;
+	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	struct strv paths = STRV_INIT;
+	struct strv parts = STRV_INIT;
+	struct buf cp = BUF_INIT;
+	struct buf mv = BUF_INIT;
+	char *prev_dir = NULL;
+	char *sums = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (ssh_sftp_mkdir_p(r->c, r->rel_dir, 0755, err) < 0)
+		goto out;
+	for (i = 0; i < plan->n_files; i++) {
+		const char *slash = strrchr(plan->files[i].remote_name, '/');
+
+		if (slash != NULL) {
+			char *d = xasprintf("%s/%.*s", r->rel_dir, (int)(slash - plan->files[i].remote_name),
+			                    plan->files[i].remote_name);
+			int mrc = ssh_sftp_mkdir_p(r->c, d, 0755, err);
+
+			free(d);
+			if (mrc < 0)
+				goto out;
+		}
+	}
+	/* Files the board already has: in this release, or unchanged in the one live now. */
+	if (r->out->previous != NULL && strcmp(r->out->previous, r->rel_target) != 0)
+		prev_dir = r->out->previous[0] == '/'
+		               ? xstrdup(r->out->previous)
+		               : xasprintf("%s/%s", plan->install_dir, r->out->previous);
+	for (i = 0; i < plan->n_files; i++) {
+		strv_pushf(&paths, "%s/%s", r->rel_dir, plan->files[i].remote_name);
+		if (prev_dir != NULL)
+			strv_pushf(&paths, "%s/%s", prev_dir, plan->files[i].remote_name);
+	}
+	if (paths.n > 0) {
+		if (ota_remote_sums(r, &paths, &res, err) < 0)
+			goto out;
+		sums = buf_detach(&res.output, NULL);
+	}
+	for (i = 0; i < plan->n_files; i++) {
+		const struct ota_file *f = &plan->files[i];
+		char *dst = xasprintf("%s/%s", r->rel_dir, f->remote_name);
+		char *part = xasprintf("%s.part", dst);
+		char have[CRYPTO_SHA256_HEX_LEN + 1];
+		int urc = 0;
+
+		if (ota_sum_lookup(sums, dst, have) && strcmp(have, r->sha[i]) == 0) {
+			r->out->files_skipped++;
+		} else if (prev_dir != NULL) {
+			char *old = xasprintf("%s/%s", prev_dir, f->remote_name);
+
+			if (ota_sum_lookup(sums, old, have) && strcmp(have, r->sha[i]) == 0) {
+				char *oq = ssh_shell_quote(old);
+				char *pq = ssh_shell_quote(part);
+
+				buf_appendf(&cp, "cp -p -- %s %s && ", oq, pq);
+				r->out->files_skipped++;
+				free(oq);
+				free(pq);
+				strv_push(&parts, part);
+			} else {
+				urc = -2;
+			}
+			free(old);
+		} else {
+			urc = -2;
+		}
+		if (urc == -2) {
+			uint64_t sent = 0;
+
+			urc = ssh_sftp_put(r->c, f->local_path, part, r->mode[i], &sent, err);
+			r->out->bytes_sent += sent;
+			if (urc == 0) {
+				r->out->files_uploaded++;
+				strv_push(&parts, part);
+			}
+		}
+		if (urc == 0 && parts.n > 0 && strcmp(parts.v[parts.n - 1], part) == 0) {
+			char *pq = ssh_shell_quote(part);
+			char *dq = ssh_shell_quote(dst);
+
+			buf_appendf(&mv, "mv -f -- %s %s && ", pq, dq);
+			free(pq);
+			free(dq);
+		}
+		free(dst);
+		free(part);
+		if (urc < 0)
+			goto out;
+	}
+	if (cp.len > 0) {
+		buf_appendf(&cp, "true");
+		if (ota_exec_ok(r, cp.data, &res, err) < 0)
+			goto out;
+	}
+	if (parts.n > 0) {
+		/* What landed is what was meant: check each .part before it gets its name. */
+		if (ota_remote_sums(r, &parts, &res, err) < 0)
+			goto out;
+		for (i = 0; i < plan->n_files; i++) {
+			char *part = xasprintf("%s/%s.part", r->rel_dir, plan->files[i].remote_name);
+			char have[CRYPTO_SHA256_HEX_LEN + 1];
+			size_t k;
+			int staged = 0;
+
+			for (k = 0; k < parts.n; k++)
+				staged |= strcmp(parts.v[k], part) == 0;
+			if (staged &&
+			    (!ota_sum_lookup(res.output.data, part, have) || strcmp(have, r->sha[i]) != 0)) {
+				err_set(err, ERR_CONFLICT,
+				        "%s on %s: sha256 after upload is %.12s..., expected %.12s...",
+				        plan->files[i].remote_name, ssh_peer(r->c),
+				        ota_sum_lookup(res.output.data, part, have) ? have : "(missing)",
+				        r->sha[i]);
+				free(part);
+				goto out;
+			}
+			free(part);
+		}
+		buf_appendf(&mv, "true");
+		if (ota_exec_ok(r, mv.data, &res, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	ssh_exec_result_release(&res);
+	strv_release(&paths);
+	strv_release(&parts);
+	buf_release(&cp);
+	buf_release(&mv);
+	free(prev_dir);
+	free(sums);
+	return rc;
+}
+
+/* Runs the restart command; 0 when it exited 0 (or there is none). */
+static int ota_restart(struct ota_run *r, struct buf *output_out, struct err *err)
+{
+	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	int rc = -1;
+
+	if (r->plan->restart_cmd == NULL)
+		return 0;
+	if (ota_exec_in(r, r->plan->restart_cmd, r->cmd_timeout_ms, &res, err) < 0)
+		goto out;
+	r->out->restart_exit = res.exit_status;
+	if (res.exit_status != 0) {
+		err_set(err, ERR_CONFLICT, "restart command exited %d on %s", res.exit_status,
+		        ssh_peer(r->c));
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_reset(output_out);
+	if (res.output.len > 0)
+		buf_append(output_out, res.output.data, res.output.len);
+	ssh_exec_result_release(&res);
+	return rc;
+}
+
+/* Tries the health command until it passes or the deadline passes. */
+static int ota_health(struct ota_run *r, struct err *err)
+{
+	const struct ota_plan *plan = r->plan;
+	int deadline_ms =
+	    plan->health_deadline_ms > 0 ? plan->health_deadline_ms : OTA_DEFAULT_HEALTH_DEADLINE_MS;
+	int interval_ms =
+	    plan->health_interval_ms > 0 ? plan->health_interval_ms : OTA_DEFAULT_HEALTH_INTERVAL_MS;
+	int64_t deadline = ota_now_ms() + deadline_ms;
+
+	if (plan->health_cmd == NULL)
+		return 0;
+	for (;;) {
+		struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+		int64_t left = deadline - ota_now_ms();
+		int to = left < r->cmd_timeout_ms ? (int)(left > 1000 ? left : 1000) : r->cmd_timeout_ms;
+		struct err e = {0};
+		int erc;
+
+		r->out->health_attempts++;
+		erc = ota_exec_in(r, plan->health_cmd, to, &res, &e);
+		r->out->health_exit = erc == 0 ? res.exit_status : -1;
+		buf_reset(&r->out->health_output);
+		if (res.output.len > 0)
+			buf_append(&r->out->health_output, res.output.data, res.output.len);
+		if (erc < 0 && e.code != ERR_UNAVAIL) {
+			ssh_exec_result_release(&res);
+			*err = e;
+			return -1;
+		}
+		ssh_exec_result_release(&res);
+		if (erc == 0 && r->out->health_exit == 0)
+			return 0;
+		left = deadline - ota_now_ms();
+		if (left <= 0) {
+			if (erc < 0)
+				return err_set(err, ERR_CONFLICT,
+				               "health check failed after %d tries on %s: %s",
+				               r->out->health_attempts, ssh_peer(r->c), e.msg);
+			return err_set(err, ERR_CONFLICT,
+			               "health check failed after %d tries on %s (exit %d)",
+			               r->out->health_attempts, ssh_peer(r->c), r->out->health_exit);
+		}
+		/* A retry pause, bounded by the deadline. */
+		{
+			int64_t pause = left < interval_ms ? left : interval_ms;
+			struct timespec ts = {(time_t)(pause / 1000), (long)(pause % 1000) * 1000000};
+
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+	}
+}
+
+static const char *ota_basename(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+static int ota_cmp_dirent(const void *a, const void *b)
+{
+	const struct ssh_dirent *x = a;
+	const struct ssh_dirent *y = b;
+
+	if (x->mtime_unix_s != y->mtime_unix_s)
+		return x->mtime_unix_s > y->mtime_unix_s ? -1 : 1;
+	return -strcmp(x->name, y->name);
+}
+
+/* Keeps the newest keep_releases releases, and always current and previous. */
+static int ota_prune(struct ota_run *r, struct err *err)
+{
+	const struct ota_plan *plan = r->plan;
+	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	struct ssh_dirent *d = NULL;
+	struct buf cmd = BUF_INIT;
+	char *releases = xasprintf("%s/releases", plan->install_dir);
+	size_t n = 0;
+	size_t i;
+	size_t kept = 0;
+	unsigned pruned = 0;
+	int rc = -1;
+
+	if (plan->keep_releases <= 0) {
+		rc = 0;
+		goto out;
+	}
+	if (ssh_sftp_list(r->c, releases, &d, &n, err) < 0)
+		goto out;
+	qsort(d, n, sizeof(*d), ota_cmp_dirent);
+	buf_appendf(&cmd, "cd %s/releases && rm -rf --", r->install_q);
+	for (i = 0; i < n; i++) {
+		int protect = (r->out->current && strcmp(ota_basename(r->out->current), d[i].name) == 0) ||
+		              (r->out->previous && strcmp(ota_basename(r->out->previous), d[i].name) == 0);
+		char *q;
+
+		if (!d[i].is_dir || !ota_valid_id(d[i].name))
+			continue;
+		if (protect || kept < (size_t)plan->keep_releases) {
+			kept++;
+			continue;
+		}
+		q = ssh_shell_quote(d[i].name);
+		buf_appendf(&cmd, " %s", q);
+		free(q);
+		pruned++;
+	}
+	if (pruned > 0 && ota_exec_ok(r, cmd.data, &res, err) < 0)
+		goto out;
+	r->out->releases_pruned = pruned;
+	rc = 0;
+out:
+	ssh_exec_result_release(&res);
+	ssh_dirents_free(d, n);
+	buf_release(&cmd);
+	free(releases);
+	return rc;
+}
+
+/* Health or restart failed: back to what was live before. */
+static int ota_rollback(struct ota_run *r, struct err *err)
+{
+	struct err e = {0};
+	char *link = NULL;
+	int rc = -1;
+
+	if (r->out->previous != NULL) {
+		if (ota_switch(r, r->out->previous, &e) < 0)
+			goto out;
+		free(r->out->current);
+		r->out->current = xstrdup(r->out->previous);
+		/* The old release is live again; its restart result is reported, not judged. */
+		if (ota_restart(r, &r->out->rollback_output, &e) < 0 && e.code != ERR_CONFLICT)
+			goto out;
+	} else {
+		link = xasprintf("%s/current", r->plan->install_dir);
+		if (ssh_sftp_remove(r->c, link, &e) < 0 && e.code != ERR_NOTFOUND)
+			goto out;
+		free(r->out->current);
+		r->out->current = NULL;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		err_set(err, e.code, "%s; rollback failed too: %s", err->msg, e.msg);
+	free(link);
+	return rc;
+}
+
+int ota_deploy(struct ssh_conn *c, const struct ota_plan *plan, struct ota_result *out, struct err *err)
+{
+	struct ota_run run = {0};
+	int64_t t_start = ota_now_ms();
+	int64_t t = t_start;
+	int rc = -1;
+
+	out->state = OTA_REFUSED;
+	run.c = c;
+	run.plan = plan;
+	run.out = out;
+	run.cmd_timeout_ms = plan->cmd_timeout_ms > 0 ? plan->cmd_timeout_ms : OTA_DEFAULT_CMD_TIMEOUT_MS;
+	if (ota_check_plan(plan, err) < 0)
+		goto out;
+	run.install_q = ssh_shell_quote(plan->install_dir);
+	run.rel_dir = xasprintf("%s/releases/%s", plan->install_dir, plan->release_id);
+	run.rel_target = xasprintf("releases/%s", plan->release_id);
+	run.sha = xcalloc(plan->n_files + 1, sizeof(*run.sha));
+	run.mode = xcalloc(plan->n_files + 1, sizeof(*run.mode));
+
+	if (ota_preflight(&run, err) < 0)
+		goto out;
+	out->state = OTA_FAILED;
+	if (ota_read_current(&run, &out->previous, err) < 0)
+		goto out;
+	out->check_ms = ota_now_ms() - t;
+
+	t = ota_now_ms();
+	if (ota_transfer(&run, err) < 0) {
+		out->upload_ms = ota_now_ms() - t;
+		goto out;
+	}
+	out->upload_ms = ota_now_ms() - t;
+
+	t = ota_now_ms();
+	if (ota_switch(&run, run.rel_target, err) < 0) {
+		out->switch_ms = ota_now_ms() - t;
+		/* mv -T is atomic: current still holds what it held. */
+		goto out;
+	}
+	out->current = xstrdup(run.rel_target);
+	out->switch_ms = ota_now_ms() - t;
+
+	t = ota_now_ms();
+	rc = ota_restart(&run, &out->restart_output, err);
+	out->restart_ms = ota_now_ms() - t;
+	if (rc == 0) {
+		t = ota_now_ms();
+		rc = ota_health(&run, err);
+		out->health_ms = ota_now_ms() - t;
+	}
+	if (rc < 0) {
+		t = ota_now_ms();
+		if (ota_rollback(&run, err) == 0) {
+			out->state = OTA_ROLLED_BACK;
+			err_wrap(err, "rolled back to %s", out->current ? out->current : "no release");
+		}
+		out->rollback_ms = ota_now_ms() - t;
+		rc = -1;
+		goto out;
+	}
+
+	out->state = OTA_DEPLOYED;
+	t = ota_now_ms();
+	if (ota_prune(&run, err) < 0) {
+		/* Deployed and healthy; a failed cleanup is not a failed deploy. */
+		log_warnx("ota: pruning releases on %s failed: %s", ssh_peer(c), err->msg);
+		err_clear(err);
+	}
+	out->prune_ms = ota_now_ms() - t;
+	rc = 0;
+out:
+	out->total_ms = ota_now_ms() - t_start;
+	free(run.install_q);
+	free(run.rel_dir);
+	free(run.rel_target);
+	free(run.sha);
+	free(run.mode);
+	return rc;
+}
