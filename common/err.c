@@ -38,16 +38,21 @@ int err_errno(struct err *err, const char *fmt, ...)
 
 int err_wrap(struct err *err, const char *fmt, ...)
 {
-	char prefix[128], old[sizeof(err->msg)];
+	char joined[3 * sizeof(err->msg)];
+	size_t n;
 	va_list ap;
 
 	if (err == NULL)
 		return -1;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	vsnprintf(joined, sizeof(err->msg), fmt, ap);
 	va_end(ap);
-	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	n = strlen(joined);
+	memcpy(joined + n, ": ", 2);
+	memcpy(joined + n + 2, err->msg, sizeof(err->msg));
+	joined[sizeof(joined) - 1] = '\0';
+	memcpy(err->msg, joined, sizeof(err->msg) - 1);
+	err->msg[sizeof(err->msg) - 1] = '\0';
 	return -1;
 }
 

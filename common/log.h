@@ -1,6 +1,8 @@
 #ifndef ANVIL_LOG_H
 #define ANVIL_LOG_H
 
+#include <stddef.h>
+
 /* Logging to stderr, one line per event, key=value fields. The level is set
  * once in main before threads start. Text from repositories must go through
  * log_escape before it reaches a line. */

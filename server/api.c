@@ -1,0 +1,766 @@
+#include "server/api.h"
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/pipefile.h"
+#include "server/blob.h"
+#include "server/gitread.h"
+#include "server/srv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define API_LOG_READ_MAX (1024 * 1024)
+
+/* ---- helpers ---- */
+
+static json_t *api_ms_or_null(int64_t ms)
+{
+	return ms ? json_integer(ms) : json_null();
+}
+
+static json_t *api_str(const char *s)
+{
+	json_t *v = json_string(s ? s : "");
+
+	/* Text from repositories may not be UTF-8: keep it readable, never fail. */
+	if (v == NULL) {
+		char *copy = xstrdup(s);
+		for (char *p = copy; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		v = json_string(copy);
+		free(copy);
+	}
+	return v;
+}
+
+static json_t *api_job_json(const struct job_row *j)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", json_integer(j->id));
+	json_object_set_new(o, "pipeline_id", json_integer(j->pipeline_id));
+	json_object_set_new(o, "name", api_str(j->name));
+	json_object_set_new(o, "target", api_str(j->target));
+	json_object_set_new(o, "state", json_string(jobstate_name(j->state)));
+	json_object_set_new(o, "attempt", json_integer(j->attempt));
+	json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
+	json_object_set_new(o, "exit_code", j->has_exit_code ? json_integer(j->exit_code) : json_null());
+	json_object_set_new(o, "agent", j->agent_name ? api_str(j->agent_name) : json_null());
+	json_object_set_new(o, "message", api_str(j->message));
+	json_object_set_new(o, "retry_of", j->retry_of ? json_integer(j->retry_of) : json_null());
+	json_object_set_new(o, "cancel_requested", json_boolean(j->cancel_requested));
+	json_object_set_new(o, "log_bytes", json_integer(j->log_bytes));
+	json_object_set_new(o, "created_unix_ms", api_ms_or_null(j->created_ms));
+	json_object_set_new(o, "started_unix_ms", api_ms_or_null(j->started_ms));
+	json_object_set_new(o, "finished_unix_ms", api_ms_or_null(j->finished_ms));
+	return o;
+}
+
+static json_t *api_pipeline_json(const struct pipeline_row *p)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "id", json_integer(p->id));
+	json_object_set_new(o, "repo", api_str(p->repo_name));
+	json_object_set_new(o, "ref", api_str(p->ref));
+	json_object_set_new(o, "commit", api_str(p->commit_sha));
+	json_object_set_new(o, "event", api_str(p->event));
+	json_object_set_new(o, "state", json_string(jobstate_name(p->state)));
+	json_object_set_new(o, "message", api_str(p->message));
+	json_object_set_new(o, "commit_message", api_str(p->commit_message));
+	json_object_set_new(o, "author", api_str(p->author));
+	json_object_set_new(o, "created_unix_ms", api_ms_or_null(p->created_ms));
+	json_object_set_new(o, "finished_unix_ms", api_ms_or_null(p->finished_ms));
+	return o;
+}
+
+/* Pipeline with its jobs, as answered by GET /pipelines/ID and trigger. */
+static int api_pipeline_full(struct srv *srv, int64_t id, json_t **out, struct err *err)
+{
+	struct pipeline_row p = {0};
+	struct job_row *jobs = NULL;
+	size_t n = 0;
+	json_t *o = NULL, *arr;
+
+	if (store_pipeline_get(srv->store, id, &p, err) < 0)
+		return -1;
+	if (store_pipeline_jobs(srv->store, id, &jobs, &n, err) < 0) {
+		pipeline_row_release(&p);
+		return -1;
+	}
+	o = api_pipeline_json(&p);
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, api_job_json(&jobs[i]));
+	json_object_set_new(o, "jobs", arr);
+	job_rows_free(jobs, n);
+	pipeline_row_release(&p);
+	*out = o;
+	return 0;
+}
+
+/* A required or optional string field of a JSON body, with a length cap. */
+static int api_field_str(json_t *body, const char *key, int required, size_t max_len, const char **out,
+			 struct err *err)
+{
+	json_t *v = json_object_get(body, key); /* borrowed */
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return err_set(err, ERR_INVAL, "field '%s' is required", key);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return err_set(err, ERR_INVAL, "field '%s' must be a string", key);
+	if (json_string_length(v) > max_len || json_string_length(v) != strlen(json_string_value(v)))
+		return err_set(err, ERR_INVAL, "field '%s' is longer than %zu bytes or holds NUL", key, max_len);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int api_field_int(json_t *body, const char *key, int required, json_int_t def, json_int_t min,
+			 json_int_t max, json_int_t *out, struct err *err)
+{
+	json_t *v = json_object_get(body, key); /* borrowed */
+
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return err_set(err, ERR_INVAL, "field '%s' is required", key);
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return err_set(err, ERR_INVAL, "field '%s' must be an integer in %lld..%lld", key, (long long)min,
+			       (long long)max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int api_name_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int api_text_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Artifact names: relative, no "..", no empty or "." component, printable. */
+static int api_artifact_name_ok(const char *name)
+{
+	const char *p = name;
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 255 || name[0] == '/' || !api_text_ok(name))
+		return 0;
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	return name[n - 1] != '/';
+}
+
+/* ---- reads ---- */
+
+static int api_healthz(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	(void)srv;
+	(void)req;
+	(void)err;
+	ans->json = json_pack("{s:b}", "ok", 1);
+	return 0;
+}
+
+static long api_rss_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static int api_metrics(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct store_stats st;
+	struct buf b = BUF_INIT;
+
+	(void)req;
+	if (store_stats(srv->store, &st, err) < 0)
+		return -1;
+	buf_appendf(&b, "# TYPE anvil_jobs gauge\n");
+	for (int s = JOB_QUEUED; s <= JOB_ERROR; s++)
+		buf_appendf(&b, "anvil_jobs{state=\"%s\"} %lld\n", jobstate_name((enum job_state)s),
+			    (long long)st.jobs_by_state[s]);
+	buf_appendf(&b, "# TYPE anvil_pipelines_total counter\nanvil_pipelines_total %lld\n", (long long)st.pipelines);
+	buf_appendf(&b, "# TYPE anvil_log_bytes_total counter\nanvil_log_bytes_total %lld\n", (long long)st.log_bytes);
+	buf_appendf(&b, "# TYPE anvil_blobs gauge\nanvil_blobs %lld\nanvil_blob_bytes %lld\n", (long long)st.blobs,
+		    (long long)st.blob_bytes);
+	buf_appendf(&b, "# TYPE anvil_process_resident_memory_bytes gauge\nanvil_process_resident_memory_bytes %ld\n",
+		    api_rss_kb() * 1024);
+	buf_appendf(&b, "anvil_uptime_seconds %lld\n", (long long)((srv_now_ms() - srv->started_ms) / 1000));
+	ans->raw = buf_detach(&b, &ans->raw_len);
+	ans->content_type = "text/plain; version=0.0.4";
+	return 0;
+}
+
+static int api_pipelines_list(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct pipeline_row *rows = NULL;
+	size_t n = 0;
+	int64_t limit;
+	json_t *arr;
+
+	if (http_query_i64(req, "limit", 50, 1, 200, &limit, err) < 0)
+		return -1;
+	if (store_pipeline_list(srv->store, http_query(req, "repo"), (int)limit, &rows, &n, err) < 0)
+		return -1;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, api_pipeline_json(&rows[i]));
+	pipeline_rows_free(rows, n);
+	ans->json = json_pack("{s:o}", "pipelines", arr);
+	return 0;
+}
+
+static int api_pipeline_get(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return api_pipeline_full(srv, req->id, &ans->json, err);
+}
+
+static int api_job_get(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct job_row j = {0};
+
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return -1;
+	ans->json = api_job_json(&j);
+	job_row_release(&j);
+	return 0;
+}
+
+static int api_job_log(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	int64_t offset, wait_ms, next = 0, deadline;
+	struct buf b = BUF_INIT;
+	struct job_row j = {0};
+	char num[32];
+
+	if (http_query_i64(req, "offset", 0, 0, INT64_MAX, &offset, err) < 0 ||
+	    http_query_i64(req, "wait_ms", 0, 0, 30000, &wait_ms, err) < 0)
+		return -1;
+	deadline = sched_mono_ms() + wait_ms;
+	for (;;) {
+		uint64_t gen = sched_gen(srv->sched, SCHED_LOGS);
+		job_row_release(&j);
+		if (store_job_get(srv->store, req->id, &j, err) < 0)
+			goto fail;
+		if (store_log_read(srv->store, req->id, offset, API_LOG_READ_MAX, &b, &next, err) < 0)
+			goto fail;
+		if (b.len > 0 || jobstate_is_final(j.state) || sched_mono_ms() >= deadline)
+			break;
+		sched_wait(srv->sched, SCHED_LOGS, gen, deadline);
+	}
+	snprintf(num, sizeof(num), "%lld", (long long)next);
+	http_answer_header(ans, "X-Anvil-Log-Next", num);
+	http_answer_header(ans, "X-Anvil-Job-State", jobstate_name(j.state));
+	ans->raw = buf_detach(&b, &ans->raw_len);
+	ans->content_type = "text/plain; charset=utf-8";
+	job_row_release(&j);
+	return 0;
+fail:
+	buf_release(&b);
+	job_row_release(&j);
+	return -1;
+}
+
+static int api_job_artifacts(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct artifact_row *rows = NULL;
+	struct job_row j = {0};
+	size_t n = 0;
+	json_t *arr;
+
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return -1;
+	job_row_release(&j);
+	if (store_artifact_list(srv->store, req->id, &rows, &n, err) < 0)
+		return -1;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:o, s:I, s:s}", "name", api_str(rows[i].name), "size",
+						     (json_int_t)rows[i].size, "sha256", rows[i].sha256));
+	artifact_rows_free(rows, n);
+	ans->json = json_pack("{s:o}", "artifacts", arr);
+	return 0;
+}
+
+static int api_job_artifact_get(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct artifact_row a = {0};
+	struct stat sb;
+	char *path = NULL;
+	int fd, rc = -1;
+
+	if (store_artifact_get(srv->store, req->id, req->rest, &a, err) < 0)
+		return -1;
+	path = blob_path(srv->blob_dir, a.sha256);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0) {
+		err_errno(err, "blob %s of artifact is missing", a.sha256);
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	ans->fd = fd;
+	ans->fd_size = (uint64_t)sb.st_size;
+	ans->content_type = "application/octet-stream";
+	http_answer_header(ans, "X-Anvil-Sha256", a.sha256);
+	rc = 0;
+out:
+	free(path);
+	free(a.name);
+	return rc;
+}
+
+static int api_repos(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct repo_row *rows = NULL;
+	size_t n = 0;
+	json_t *arr;
+
+	(void)req;
+	if (store_repo_list(srv->store, &rows, &n, err) < 0)
+		return -1;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(arr, json_pack("{s:I, s:o, s:o}", "id", (json_int_t)rows[i].id, "name",
+						     api_str(rows[i].name), "url", api_str(rows[i].url)));
+		repo_row_release(&rows[i]);
+	}
+	free(rows);
+	ans->json = json_pack("{s:o}", "repos", arr);
+	return 0;
+}
+
+static int api_agents(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct agent_row *rows = NULL;
+	size_t n = 0;
+	json_t *arr;
+
+	(void)req;
+	if (store_agent_list(srv->store, &rows, &n, err) < 0)
+		return -1;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *labels = json_loads(rows[i].labels, 0, NULL);
+		json_array_append_new(arr, json_pack("{s:I, s:o, s:o, s:I, s:o}", "id", (json_int_t)rows[i].id,
+						     "name", api_str(rows[i].name), "labels",
+						     labels ? labels : json_array(), "last_seen_unix_ms",
+						     (json_int_t)rows[i].last_seen_ms, "job_id",
+						     rows[i].job_id ? json_integer(rows[i].job_id) : json_null()));
+	}
+	agent_rows_free(rows, n);
+	ans->json = json_pack("{s:o}", "agents", arr);
+	return 0;
+}
+
+/* ---- admin ---- */
+
+/* The run spec a job carries: what the agent needs beyond the commit. */
+static char *api_job_spec(const struct pipefile *pf, int default_timeout_s)
+{
+	json_t *o = json_object(), *steps = json_array(), *env = json_array(), *arts = json_array();
+	char *s;
+
+	for (size_t i = 0; i < pf->n_steps; i++)
+		json_array_append_new(steps, json_pack("{s:o, s:o}", "name", api_str(pf->steps[i].name), "run",
+						       api_str(pf->steps[i].run)));
+	for (size_t i = 0; i < pf->env.n; i++)
+		json_array_append_new(env, api_str(pf->env.v[i]));
+	for (size_t i = 0; i < pf->artifacts.n; i++)
+		json_array_append_new(arts, api_str(pf->artifacts.v[i]));
+	json_object_set_new(o, "steps", steps);
+	json_object_set_new(o, "env", env);
+	json_object_set_new(o, "artifacts", arts);
+	json_object_set_new(o, "network", json_boolean(pf->network));
+	json_object_set_new(o, "timeout_s", json_integer(pf->timeout_s > 0 ? pf->timeout_s : default_timeout_s));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (s == NULL)
+		fatalx("json_dumps failed");
+	return s;
+}
+
+static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	const char *repo, *url, *ref, *commit, *event, *delivery;
+	struct gitread_result gr = {0};
+	struct pipefile *pf = NULL;
+	struct pipeline_new pn = {0};
+	struct job_new *jobs = NULL;
+	char **specs = NULL;
+	size_t n_jobs = 0;
+	int64_t repo_id, pid;
+	int existed = 0, rc = -1, git_rc;
+	char *mirror = NULL, *errmsg = NULL;
+	struct err gerr = {0};
+
+	if (api_field_str(req->json, "repo", 1, 100, &repo, err) < 0 ||
+	    api_field_str(req->json, "url", 1, 1024, &url, err) < 0 ||
+	    api_field_str(req->json, "ref", 1, 255, &ref, err) < 0 ||
+	    api_field_str(req->json, "commit", 0, 40, &commit, err) < 0 ||
+	    api_field_str(req->json, "event", 0, 16, &event, err) < 0 ||
+	    api_field_str(req->json, "delivery", 0, 128, &delivery, err) < 0)
+		return -1;
+	if (!api_name_ok(repo, 100))
+		return err_set(err, ERR_INVAL, "repo name must be [A-Za-z0-9._-]+, not starting with '.' or '-'");
+	if (!api_text_ok(url) || !api_text_ok(ref) || (delivery && !api_text_ok(delivery)))
+		return err_set(err, ERR_INVAL, "url, ref and delivery must not hold control characters");
+	if (commit && !(strlen(commit) == 40 && strspn(commit, "0123456789abcdef") == 40))
+		return err_set(err, ERR_INVAL, "commit must be 40 lowercase hex characters");
+	if (event == NULL)
+		event = "push";
+	if (strcmp(event, "push") && strcmp(event, "tag") && strcmp(event, "manual"))
+		return err_set(err, ERR_INVAL, "event must be push, tag or manual");
+	if (delivery && store_pipeline_by_delivery(srv->store, delivery, &pid, &gerr) == 0) {
+		ans->status = 200;
+		return api_pipeline_full(srv, pid, &ans->json, err);
+	}
+	if (store_repo_upsert(srv->store, repo, url, srv_now_ms(), &repo_id, err) < 0)
+		return -1;
+	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)repo_id);
+	pthread_mutex_lock(&srv->git_mu);
+	git_rc = gitread_file_at(mirror, url, ref, commit, ".anvil.yml", PIPEFILE_MAX_BYTES, &gr, &gerr);
+	pthread_mutex_unlock(&srv->git_mu);
+	if (git_rc < 0) {
+		errmsg = xasprintf("cannot read the repository: %s", gerr.msg);
+	} else if (!gr.file_found) {
+		errmsg = xasprintf("no .anvil.yml at commit %s", gr.commit);
+	} else if (pipefile_parse(gr.file.data, gr.file.len, &pf, &gerr) < 0) {
+		errmsg = xasprintf(".anvil.yml: %s", gerr.msg);
+	} else {
+		size_t nt = pf->targets.n ? pf->targets.n : 1;
+		jobs = xcalloc(nt, sizeof(*jobs));
+		specs = xcalloc(nt, sizeof(*specs));
+		for (size_t i = 0; i < nt; i++) {
+			specs[i] = api_job_spec(pf, srv->cfg.job_timeout_s);
+			jobs[i].name = "build";
+			jobs[i].target = pf->targets.n ? pf->targets.v[i] : "host";
+			jobs[i].spec = specs[i];
+			jobs[i].max_attempts = srv->cfg.max_attempts;
+		}
+		n_jobs = nt;
+	}
+	pn.repo_id = repo_id;
+	pn.ref = ref;
+	pn.commit_sha = git_rc == 0 ? gr.commit : (commit ? commit : "0000000000000000000000000000000000000000");
+	pn.event = event;
+	pn.delivery = delivery;
+	pn.commit_message = gr.message;
+	pn.author = gr.author;
+	pn.error_message = errmsg;
+	if (store_pipeline_create(srv->store, &pn, jobs, n_jobs, srv_now_ms(), &pid, &existed, err) < 0)
+		goto out;
+	if (!existed) {
+		char esc[300];
+		log_info("event=pipeline_created pipeline=%lld repo=%s ref=\"%s\" jobs=%zu%s%s", (long long)pid, repo,
+			 log_escape(esc, sizeof(esc), ref), n_jobs, errmsg ? " error=" : "",
+			 errmsg ? log_escape(esc, sizeof(esc), errmsg) : "");
+		sched_notify(srv->sched, SCHED_JOBS);
+	}
+	ans->status = existed ? 200 : 201;
+	rc = api_pipeline_full(srv, pid, &ans->json, err);
+out:
+	for (size_t i = 0; i < n_jobs; i++)
+		free(specs[i]);
+	free(specs);
+	free(jobs);
+	pipefile_free(pf);
+	gitread_result_release(&gr);
+	free(errmsg);
+	free(mirror);
+	return rc;
+}
+
+static int api_job_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	if (store_job_cancel(srv->store, req->id, srv_now_ms(), err) < 0)
+		return -1;
+	log_info("event=job_cancel job=%lld", (long long)req->id);
+	sched_notify(srv->sched, SCHED_LOGS);
+	return api_job_get(srv, req, ans, err);
+}
+
+static int api_job_retry(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	int64_t new_id;
+
+	if (store_job_retry(srv->store, req->id, srv_now_ms(), &new_id, err) < 0)
+		return -1;
+	log_info("event=job_retry job=%lld new_job=%lld", (long long)req->id, (long long)new_id);
+	sched_notify(srv->sched, SCHED_JOBS);
+	req->id = new_id;
+	ans->status = 201;
+	return api_job_get(srv, req, ans, err);
+}
+
+/* ---- agents ---- */
+
+static int api_agent_register(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	const char *name;
+	json_t *labels = json_object_get(req->json, "labels"); /* borrowed */
+	json_t *v;
+	size_t i;
+	char *labels_text;
+	int64_t id;
+	int rc;
+
+	if (api_field_str(req->json, "name", 1, 100, &name, err) < 0)
+		return -1;
+	if (!api_name_ok(name, 100))
+		return err_set(err, ERR_INVAL, "agent name must be [A-Za-z0-9._-]+");
+	if (labels != NULL && !json_is_array(labels))
+		return err_set(err, ERR_INVAL, "field 'labels' must be an array of strings");
+	if (labels != NULL && json_array_size(labels) > 64)
+		return err_set(err, ERR_LIMIT, "at most 64 labels");
+	json_array_foreach(labels, i, v)
+	{
+		if (!json_is_string(v) || json_string_length(v) > 128 || !api_text_ok(json_string_value(v)))
+			return err_set(err, ERR_INVAL, "label %zu must be a printable string of at most 128 bytes", i);
+	}
+	labels_text = labels ? json_dumps(labels, JSON_COMPACT) : xstrdup("[]");
+	rc = store_agent_register(srv->store, name, labels_text, srv_now_ms(), &id, err);
+	free(labels_text);
+	if (rc < 0)
+		return -1;
+	log_info("event=agent_registered agent=%s id=%lld", name, (long long)id);
+	ans->json = json_pack("{s:I}", "agent_id", (json_int_t)id);
+	return 0;
+}
+
+static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
+{
+	json_t *spec = json_loads(j->spec, 0, NULL); /* owned */
+
+	if (spec == NULL)
+		spec = json_object();
+	json_object_set_new(spec, "id", json_integer(j->id));
+	json_object_set_new(spec, "attempt", json_integer(j->attempt));
+	json_object_set_new(spec, "pipeline_id", json_integer(j->pipeline_id));
+	json_object_set_new(spec, "repo", json_pack("{s:o, s:o}", "name", api_str(j->repo_name), "url",
+						    api_str(j->repo_url)));
+	json_object_set_new(spec, "ref", api_str(j->ref));
+	json_object_set_new(spec, "commit", api_str(j->commit_sha));
+	json_object_set_new(spec, "target", api_str(j->target));
+	json_object_set_new(spec, "lease_s", json_integer(srv->cfg.lease_s));
+	json_object_set_new(spec, "log_cap_bytes", json_integer(srv->cfg.log_cap_bytes));
+	return spec;
+}
+
+static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	json_int_t agent_id, wait_ms;
+	char *labels_text = NULL;
+	json_t *labels = NULL, *v;
+	struct strv targets = STRV_INIT;
+	struct job_row j = {0};
+	int64_t deadline;
+	size_t i;
+	int found = 0, rc = -1;
+
+	if (api_field_int(req->json, "agent_id", 1, 0, 1, INT64_MAX, &agent_id, err) < 0 ||
+	    api_field_int(req->json, "wait_ms", 0, 0, 0, 60000, &wait_ms, err) < 0)
+		return -1;
+	if (store_agent_labels(srv->store, agent_id, &labels_text, err) < 0)
+		return -1;
+	labels = json_loads(labels_text, 0, NULL);
+	json_array_foreach(labels, i, v)
+	{
+		const char *l = json_string_value(v);
+		if (l && strncmp(l, "target=", 7) == 0)
+			strv_push(&targets, l + 7);
+	}
+	deadline = sched_mono_ms() + wait_ms;
+	for (;;) {
+		uint64_t gen = sched_gen(srv->sched, SCHED_JOBS);
+		if (store_agent_touch(srv->store, agent_id, srv_now_ms(), err) < 0)
+			goto out;
+		if (store_job_claim(srv->store, agent_id, (const char *const *)targets.v, targets.n, srv_now_ms(),
+				    (int64_t)srv->cfg.lease_s * 1000, &j, &found, err) < 0)
+			goto out;
+		if (found || sched_mono_ms() >= deadline)
+			break;
+		sched_wait(srv->sched, SCHED_JOBS, gen, deadline);
+	}
+	if (!found) {
+		ans->status = 204;
+		rc = 0;
+		goto out;
+	}
+	log_info("event=job_claimed job=%lld agent=%lld attempt=%d target=%s", (long long)j.id, (long long)agent_id,
+		 j.attempt, j.target);
+	sched_notify(srv->sched, SCHED_LOGS);
+	ans->json = json_pack("{s:o}", "job", api_claim_spec(srv, &j));
+	rc = 0;
+out:
+	job_row_release(&j);
+	strv_release(&targets);
+	json_decref(labels);
+	free(labels_text);
+	return rc;
+}
+
+static int api_agent_heartbeat(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	json_int_t attempt;
+	int cancel = 0;
+
+	if (api_field_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0)
+		return -1;
+	if (store_job_heartbeat(srv->store, req->id, (int)attempt, srv_now_ms(), (int64_t)srv->cfg.lease_s * 1000,
+				&cancel, err) < 0)
+		return -1;
+	ans->json = json_pack("{s:b}", "cancel", cancel);
+	return 0;
+}
+
+static int api_agent_log(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	int64_t attempt, seq;
+	int accepted = 0, truncated = 0;
+
+	if (http_query_i64(req, "attempt", -1, 1, INT32_MAX, &attempt, err) < 0 ||
+	    http_query_i64(req, "seq", -1, 0, INT64_MAX, &seq, err) < 0)
+		return -1;
+	if (attempt < 0 || seq < 0)
+		return err_set(err, ERR_INVAL, "query parameters attempt and seq are required");
+	if (store_log_append(srv->store, req->id, (int)attempt, seq, req->body.data, req->body.len,
+			     srv->cfg.log_cap_bytes, &accepted, &truncated, err) < 0)
+		return -1;
+	if (accepted)
+		sched_notify(srv->sched, SCHED_LOGS);
+	ans->json = json_pack("{s:b, s:b}", "accepted", accepted, "truncated", truncated);
+	return 0;
+}
+
+static int api_agent_artifact_begin(struct srv *srv, struct http_req *req, struct err *err)
+{
+	int64_t attempt;
+	const char *sha = http_query(req, "sha256");
+	struct job_row j = {0};
+	int ok;
+
+	(void)srv;
+	if (!api_artifact_name_ok(req->rest))
+		return err_set(err, ERR_INVAL, "artifact name must be a relative path without '..' or control characters");
+	if (!crypto_is_sha256_hex(sha))
+		return err_set(err, ERR_INVAL, "query parameter sha256 must be 64 lowercase hex characters");
+	if (http_query_i64(req, "attempt", 0, 1, INT32_MAX, &attempt, err) < 0)
+		return -1;
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return -1;
+	ok = j.state == JOB_RUNNING && j.attempt == attempt;
+	job_row_release(&j);
+	if (!ok)
+		return err_set(err, ERR_CONFLICT, "job %lld is not running at attempt %lld", (long long)req->id,
+			       (long long)attempt);
+	return 0;
+}
+
+static int api_agent_artifact(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	int64_t attempt, size = 0;
+	const char *sha = http_query(req, "sha256");
+
+	if (http_query_i64(req, "attempt", 0, 1, INT32_MAX, &attempt, err) < 0)
+		return -1;
+	if (blob_writer_commit(req->blob, sha, &size, err) < 0)
+		return -1;
+	if (store_artifact_add(srv->store, req->id, (int)attempt, req->rest, sha, size, srv_now_ms(), err) < 0)
+		return -1;
+	log_info("event=artifact_stored job=%lld size=%lld sha256=%s", (long long)req->id, (long long)size, sha);
+	ans->status = 201;
+	ans->json = json_pack("{s:o, s:I, s:s}", "name", api_str(req->rest), "size", (json_int_t)size, "sha256", sha);
+	return 0;
+}
+
+static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	json_int_t attempt, exit_code;
+	const char *state_name, *message;
+	json_t *ec = json_object_get(req->json, "exit_code"); /* borrowed */
+	enum job_state state;
+
+	if (api_field_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0 ||
+	    api_field_str(req->json, "state", 1, 16, &state_name, err) < 0 ||
+	    api_field_int(req->json, "exit_code", 0, 0, -1, 255, &exit_code, err) < 0 ||
+	    api_field_str(req->json, "message", 0, 1000, &message, err) < 0)
+		return -1;
+	if (jobstate_parse(state_name, &state) < 0 || !jobstate_is_final(state))
+		return err_set(err, ERR_INVAL, "state must be success, failed, canceled or error");
+	if (store_job_finish(srv->store, req->id, (int)attempt, state, ec != NULL && !json_is_null(ec), (int)exit_code,
+			     message, srv_now_ms(), err) < 0)
+		return -1;
+	log_info("event=job_finished job=%lld state=%s exit_code=%lld", (long long)req->id, state_name,
+		 (long long)exit_code);
+	sched_notify(srv->sched, SCHED_LOGS);
+	return api_job_get(srv, req, ans, err);
+}
+
+const struct http_route api_routes[] = {
+	{"GET", "/healthz", AUTH_READ, BODY_NONE, NULL, api_healthz},
+	{"GET", "/metrics", AUTH_READ, BODY_NONE, NULL, api_metrics},
+	{"GET", "/api/v1/pipelines", AUTH_READ, BODY_NONE, NULL, api_pipelines_list},
+	{"GET", "/api/v1/pipelines/:id", AUTH_READ, BODY_NONE, NULL, api_pipeline_get},
+	{"GET", "/api/v1/jobs/:id", AUTH_READ, BODY_NONE, NULL, api_job_get},
+	{"GET", "/api/v1/jobs/:id/log", AUTH_READ, BODY_NONE, NULL, api_job_log},
+	{"GET", "/api/v1/jobs/:id/artifacts", AUTH_READ, BODY_NONE, NULL, api_job_artifacts},
+	{"GET", "/api/v1/jobs/:id/artifacts/*", AUTH_READ, BODY_NONE, NULL, api_job_artifact_get},
+	{"GET", "/api/v1/repos", AUTH_READ, BODY_NONE, NULL, api_repos},
+	{"GET", "/api/v1/agents", AUTH_READ, BODY_NONE, NULL, api_agents},
+	{"POST", "/api/v1/trigger", AUTH_ADMIN, BODY_JSON, NULL, api_trigger},
+	{"POST", "/api/v1/jobs/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_job_cancel},
+	{"POST", "/api/v1/jobs/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_job_retry},
+	{"POST", "/api/v1/agents/register", AUTH_AGENT, BODY_JSON, NULL, api_agent_register},
+	{"POST", "/api/v1/agents/claim", AUTH_AGENT, BODY_JSON, NULL, api_agent_claim},
+	{"POST", "/api/v1/agents/jobs/:id/heartbeat", AUTH_AGENT, BODY_JSON, NULL, api_agent_heartbeat},
+	{"POST", "/api/v1/agents/jobs/:id/log", AUTH_AGENT, BODY_RAW, NULL, api_agent_log},
+	{"PUT", "/api/v1/agents/jobs/:id/artifacts/*", AUTH_AGENT, BODY_BLOB, api_agent_artifact_begin,
+	 api_agent_artifact},
+	{"POST", "/api/v1/agents/jobs/:id/finish", AUTH_AGENT, BODY_JSON, NULL, api_agent_finish},
+};
+const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

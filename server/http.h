@@ -1,0 +1,74 @@
+#ifndef ANVIL_HTTP_H
+#define ANVIL_HTTP_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+
+/* The HTTP edge over libmicrohttpd: routing, authentication, body caps,
+ * turning errors into JSON answers. Handlers (api.c) never see MHD. One
+ * thread per connection, so a long poll blocks only its own client. */
+
+struct srv;
+struct blob_writer;
+
+enum http_auth { AUTH_READ = 0, AUTH_ADMIN, AUTH_AGENT };
+enum http_body { BODY_NONE = 0, BODY_JSON, BODY_RAW, BODY_BLOB };
+
+struct http_req {
+	struct MHD_Connection *conn; /* borrowed */
+	const struct http_route *route;
+	int64_t id;          /* the :id segment, when the route has one */
+	char *rest;          /* the * tail (already percent-decoded), owned */
+	struct buf body;     /* BODY_JSON / BODY_RAW */
+	json_t *json;        /* BODY_JSON parsed once the body is complete, owned */
+	struct blob_writer *blob; /* BODY_BLOB, owned */
+	int64_t body_cap;
+	int failed;          /* body_err holds why */
+	struct err body_err;
+};
+
+struct http_answer {
+	unsigned status;
+	json_t *json;             /* owned; sent as application/json */
+	char *raw;                /* owned; sent as content_type */
+	size_t raw_len;
+	const char *content_type; /* static string */
+	int fd;                   /* >= 0: send this file (size fd_size); MHD closes it */
+	uint64_t fd_size;
+	char hdr_name[3][32];
+	char *hdr_value[3];       /* owned */
+};
+
+struct http_route {
+	const char *method;
+	const char *pattern; /* "/api/v1/jobs/:id/log", a trailing "*" matches the rest */
+	enum http_auth auth;
+	enum http_body body;
+	/* Called once headers are in, before the body (may be NULL): validate
+	 * early so a bad upload is refused before it is sent. */
+	int (*begin)(struct srv *srv, struct http_req *req, struct err *err);
+	int (*handle)(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err);
+};
+
+/* Starts the daemon on cfg's address; *port_out gets the bound port. */
+int http_start(struct srv *srv, const struct http_route *routes, size_t n_routes, int *port_out, struct err *err);
+void http_stop(struct srv *srv);
+
+/* A query-string value (borrowed) or NULL. */
+const char *http_query(struct http_req *req, const char *key);
+/* A query value as int64 with bounds; def when absent; ERR_INVAL when bad. */
+int http_query_i64(struct http_req *req, const char *key, int64_t def, int64_t min, int64_t max, int64_t *out,
+		   struct err *err);
+/* A request header (borrowed) or NULL. */
+const char *http_header(struct http_req *req, const char *name);
+
+/* Sets an extra response header (copies value). */
+void http_answer_header(struct http_answer *ans, const char *name, const char *value);
+
+unsigned http_status_from_err(enum err_code code);
+
+#endif

@@ -1,0 +1,167 @@
+/* anvil-server: options, the context, then the subsystems. */
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "server/api.h"
+#include "server/blob.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/sched.h"
+#include "server/srv.h"
+#include "server/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+static int write_secret_file(const char *path, const char *text, struct err *err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t n = strlen(text);
+
+	if (fd < 0)
+		return err_errno(err, "create %s", path);
+	if (write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+		err_errno(err, "write %s", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Tokens: taken from ANVIL_ADMIN_TOKEN / ANVIL_AGENT_TOKEN when set, else
+ * generated on first start, printed once and written 0600 into the data dir.
+ * Only their sha256 reaches the database. */
+static int setup_token(struct srv *srv, const char *kind, char hash_out[65], struct err *err)
+{
+	char env_name[32], token[65], *path = NULL;
+	const char *env;
+	struct err nf = {0};
+	int rc = -1;
+
+	snprintf(env_name, sizeof(env_name), "ANVIL_%s_TOKEN", strcmp(kind, "admin") == 0 ? "ADMIN" : "AGENT");
+	env = getenv(env_name);
+	if (env != NULL && env[0] != '\0') {
+		if (strlen(env) < 16)
+			return err_set(err, ERR_INVAL, "%s must be at least 16 characters", env_name);
+		crypto_sha256_hex(env, strlen(env), hash_out);
+		return store_token_set(srv->store, kind, hash_out, err);
+	}
+	if (store_token_get(srv->store, kind, hash_out, &nf) == 0)
+		return 0;
+	if (nf.code != ERR_NOTFOUND)
+		return err_set(err, nf.code, "%s", nf.msg);
+	if (crypto_random_hex(token, 32, err) < 0)
+		return -1;
+	path = xasprintf("%s/%s.token", srv->cfg.data_dir, kind);
+	if (write_secret_file(path, token, err) < 0)
+		goto out;
+	crypto_sha256_hex(token, strlen(token), hash_out);
+	if (store_token_set(srv->store, kind, hash_out, err) < 0)
+		goto out;
+	fprintf(stderr, "anvil-server: generated %s token (also in %s): %s\n", kind, path, token);
+	rc = 0;
+out:
+	free(path);
+	return rc;
+}
+
+static int mkdir_p(const char *path, mode_t mode, struct err *err)
+{
+	char tmp[600];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return err_set(err, ERR_INVAL, "path too long: %s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return err_errno(err, "mkdir %s", tmp);
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return err_errno(err, "mkdir %s", tmp);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct srv srv;
+	struct err err = {0};
+	int check_only, version, help, port = 0, sig;
+	char *db_path = NULL, *port_path = NULL, portbuf[16];
+	sigset_t sigs;
+
+	memset(&srv, 0, sizeof(srv));
+	if (config_load(argc - 1, argv + 1, &srv.cfg, &check_only, &version, &help, &err) < 0) {
+		fprintf(stderr, "anvil-server: %s\n", err.msg);
+		config_usage(stderr);
+		return 2;
+	}
+	if (help) {
+		config_usage(stdout);
+		return 0;
+	}
+	if (version) {
+		printf("anvil-server %s\n", ANVIL_VERSION);
+		return 0;
+	}
+	if (check_only) {
+		printf("anvil-server: configuration ok (listen %s:%d, data %s)\n", srv.cfg.listen_addr, srv.cfg.port,
+		       srv.cfg.data_dir);
+		return 0;
+	}
+	log_init("anvil-server", (enum log_level)srv.cfg.log_level);
+
+	/* Signals are taken synchronously by main with sigwait: block them
+	 * before any thread starts so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	git_libgit2_init();
+	srv.started_ms = srv_now_ms();
+	pthread_mutex_init(&srv.git_mu, NULL);
+	snprintf(srv.blob_dir, sizeof(srv.blob_dir), "%s/blobs", srv.cfg.data_dir);
+	snprintf(srv.mirror_dir, sizeof(srv.mirror_dir), "%s/mirrors", srv.cfg.data_dir);
+	if (mkdir_p(srv.cfg.data_dir, 0700, &err) < 0 || mkdir_p(srv.mirror_dir, 0700, &err) < 0 ||
+	    blob_dir_init(srv.blob_dir, &err) < 0)
+		fatalx("data directory: %s", err.msg);
+	db_path = xasprintf("%s/anvil.db", srv.cfg.data_dir);
+	if (store_open(db_path, &srv.store, &err) < 0)
+		fatalx("%s", err.msg);
+	if (setup_token(&srv, "admin", srv.admin_hash, &err) < 0 || setup_token(&srv, "agent", srv.agent_hash, &err) < 0)
+		fatalx("tokens: %s", err.msg);
+	if (sched_new(srv.store, 500, &srv.sched, &err) < 0)
+		fatalx("%s", err.msg);
+	if (http_start(&srv, api_routes, api_routes_count, &port, &err) < 0)
+		fatalx("%s", err.msg);
+	port_path = xasprintf("%s/port", srv.cfg.data_dir);
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	if (write_secret_file(port_path, portbuf, &err) < 0)
+		log_warnx("event=port_file_failed error=\"%s\"", err.msg);
+	log_info("event=listening url=http://%s:%d data=%s", srv.cfg.listen_addr, port, srv.cfg.data_dir);
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	log_info("event=stopping signal=%d", sig);
+	http_stop(&srv);
+	sched_free(srv.sched);
+	store_free(srv.store);
+	git_libgit2_shutdown();
+	pthread_mutex_destroy(&srv.git_mu);
+	free(db_path);
+	free(port_path);
+	return 0;
+}

@@ -1,0 +1,34 @@
+#ifndef ANVIL_SCHED_H
+#define ANVIL_SCHED_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "server/store.h"
+
+/* The scheduler's waiting side: long polls (agents claiming jobs, followers
+ * of a live log) sleep on a generation counter and wake the moment something
+ * changes, never on a fixed poll interval; and the lease reaper, a thread that
+ * requeues jobs whose lease ran out. The state machine itself is jobstate.c;
+ * the transitions are made by the store. */
+
+struct sched;
+
+enum sched_topic { SCHED_JOBS = 0, SCHED_LOGS = 1 };
+
+/* Starts the reaper thread (checks every reap_interval_ms). */
+int sched_new(struct store *st, int reap_interval_ms, struct sched **out, struct err *err);
+/* Stops the reaper and frees; NULL-safe. */
+void sched_free(struct sched *s);
+
+/* The current generation of a topic: read it before checking, then wait on it. */
+uint64_t sched_gen(struct sched *s, enum sched_topic t);
+/* Wakes every waiter of a topic. */
+void sched_notify(struct sched *s, enum sched_topic t);
+/* Sleeps until the topic's generation differs from seen or deadline_ms
+ * (CLOCK_MONOTONIC milliseconds) passes. Returns the generation then. */
+uint64_t sched_wait(struct sched *s, enum sched_topic t, uint64_t seen, int64_t deadline_ms);
+/* Monotonic milliseconds, the clock of deadlines. */
+int64_t sched_mono_ms(void);
+
+#endif

@@ -1,0 +1,31 @@
+#ifndef ANVIL_SRV_H
+#define ANVIL_SRV_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "server/config.h"
+#include "server/sched.h"
+#include "server/store.h"
+
+/* The server's state, built in main and passed to every subsystem (the
+ * libmicrohttpd cls). Fields are set before the HTTP daemon starts and are
+ * read-only after, except what the store and sched guard themselves. */
+struct srv {
+	struct config cfg;
+	struct store *store;
+	struct sched *sched;
+	char admin_hash[65]; /* sha256 hex of the admin token */
+	char agent_hash[65];
+	char blob_dir[600];
+	char mirror_dir[600];
+	int64_t started_ms;
+	struct MHD_Daemon *httpd;
+	void *http_ctx; /* owned by http.c */
+	pthread_mutex_t git_mu; /* serialises mirror fetches */
+};
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t srv_now_ms(void);
+
+#endif

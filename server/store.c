@@ -1,0 +1,1442 @@
+#include "server/store.h"
+#include "common/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+/* Ordered migrations: user_version N means migrations[0..N-1] ran. */
+static const char *const store_migrations[] = {
+	/* 1: the walking skeleton */
+	"CREATE TABLE tokens(kind TEXT PRIMARY KEY, sha256 TEXT NOT NULL);"
+	"CREATE TABLE repos(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL,"
+	" created_unix_ms INTEGER NOT NULL);"
+	"CREATE TABLE agents(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, labels TEXT NOT NULL,"
+	" last_seen_unix_ms INTEGER NOT NULL);"
+	"CREATE TABLE pipelines(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	" ref TEXT NOT NULL, commit_sha TEXT NOT NULL, event TEXT NOT NULL, delivery TEXT UNIQUE,"
+	" state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', commit_message TEXT NOT NULL DEFAULT '',"
+	" author TEXT NOT NULL DEFAULT '', created_unix_ms INTEGER NOT NULL, finished_unix_ms INTEGER);"
+	"CREATE INDEX pipelines_repo ON pipelines(repo_id, id);"
+	"CREATE TABLE jobs(id INTEGER PRIMARY KEY, pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),"
+	" name TEXT NOT NULL, target TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,"
+	" max_attempts INTEGER NOT NULL, exit_code INTEGER, agent_id INTEGER REFERENCES agents(id),"
+	" message TEXT NOT NULL DEFAULT '', retry_of INTEGER UNIQUE REFERENCES jobs(id), spec TEXT NOT NULL,"
+	" cancel_requested INTEGER NOT NULL DEFAULT 0, lease_until_unix_ms INTEGER,"
+	" log_bytes INTEGER NOT NULL DEFAULT 0, log_truncated INTEGER NOT NULL DEFAULT 0,"
+	" created_unix_ms INTEGER NOT NULL, started_unix_ms INTEGER, finished_unix_ms INTEGER);"
+	"CREATE INDEX jobs_state ON jobs(state, id);"
+	"CREATE INDEX jobs_pipeline ON jobs(pipeline_id, id);"
+	"CREATE TABLE log_chunks(job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
+	" seq INTEGER NOT NULL, off INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(job_id, attempt, seq));"
+	"CREATE INDEX log_chunks_off ON log_chunks(job_id, off);"
+	"CREATE TABLE blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, created_unix_ms INTEGER NOT NULL);"
+	"CREATE TABLE artifacts(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
+	" sha256 TEXT NOT NULL REFERENCES blobs(sha256), size INTEGER NOT NULL, PRIMARY KEY(job_id, name));",
+};
+
+#define JOB_COLS                                                                                             \
+	"j.id, j.pipeline_id, j.name, j.target, j.state, j.attempt, j.max_attempts, j.exit_code, a.name,"    \
+	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
+	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
+	" p.commit_sha FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id JOIN repos r ON r.id = p.repo_id" \
+	" LEFT JOIN agents a ON a.id = j.agent_id "
+
+#define PIPE_COLS                                                                                            \
+	"p.id, p.repo_id, r.name, p.ref, p.commit_sha, p.event, p.delivery, p.state, p.message,"             \
+	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms FROM pipelines p"                \
+	" JOIN repos r ON r.id = p.repo_id "
+
+enum stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_TOKEN_SET,
+	S_TOKEN_GET,
+	S_REPO_UPSERT,
+	S_REPO_ID,
+	S_REPO_LIST,
+	S_PIPE_BY_DELIVERY,
+	S_PIPE_INSERT,
+	S_JOB_INSERT,
+	S_PIPE_GET,
+	S_PIPE_LIST,
+	S_PIPE_LIST_REPO,
+	S_PIPE_JOBS,
+	S_PIPE_CURRENT_STATES,
+	S_PIPE_SET_STATE,
+	S_JOB_GET,
+	S_JOB_STATE,
+	S_JOB_QUEUED,
+	S_JOB_CLAIM,
+	S_JOB_LEASE,
+	S_JOB_FINISH,
+	S_JOB_CANCEL_QUEUED,
+	S_JOB_CANCEL_REQ,
+	S_JOB_RETRY_INSERT,
+	S_JOB_EXPIRED,
+	S_JOB_REQUEUE,
+	S_JOB_EXPIRE_FINAL,
+	S_LOG_INSERT,
+	S_LOG_ADD_BYTES,
+	S_LOG_READ,
+	S_BLOB_INSERT,
+	S_ARTIFACT_UPSERT,
+	S_ARTIFACT_LIST,
+	S_ARTIFACT_GET,
+	S_AGENT_UPSERT,
+	S_AGENT_ID,
+	S_AGENT_TOUCH,
+	S_AGENT_LABELS,
+	S_AGENT_LIST,
+	S_STATS_JOBS,
+	S_STATS_PIPES,
+	S_STATS_LOG,
+	S_STATS_BLOBS,
+	S_COUNT
+};
+
+static const char *const store_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_TOKEN_SET] = "INSERT INTO tokens(kind, sha256) VALUES(?1, ?2)"
+			" ON CONFLICT(kind) DO UPDATE SET sha256 = excluded.sha256",
+	[S_TOKEN_GET] = "SELECT sha256 FROM tokens WHERE kind = ?1",
+	[S_REPO_UPSERT] = "INSERT INTO repos(name, url, created_unix_ms) VALUES(?1, ?2, ?3)"
+			  " ON CONFLICT(name) DO UPDATE SET url = excluded.url",
+	[S_REPO_ID] = "SELECT id FROM repos WHERE name = ?1",
+	[S_REPO_LIST] = "SELECT id, name, url FROM repos ORDER BY name",
+	[S_PIPE_BY_DELIVERY] = "SELECT id FROM pipelines WHERE delivery = ?1",
+	[S_PIPE_INSERT] = "INSERT INTO pipelines(repo_id, ref, commit_sha, event, delivery, state, message,"
+			  " commit_message, author, created_unix_ms, finished_unix_ms)"
+			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[S_JOB_INSERT] = "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
+			 " created_unix_ms) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
+	[S_PIPE_GET] = "SELECT " PIPE_COLS "WHERE p.id = ?1",
+	[S_PIPE_LIST] = "SELECT " PIPE_COLS "ORDER BY p.id DESC LIMIT ?1",
+	[S_PIPE_LIST_REPO] = "SELECT " PIPE_COLS "WHERE r.name = ?2 ORDER BY p.id DESC LIMIT ?1",
+	[S_PIPE_JOBS] = "SELECT " JOB_COLS "WHERE j.pipeline_id = ?1 ORDER BY j.id",
+	[S_PIPE_CURRENT_STATES] = "SELECT state FROM jobs j WHERE pipeline_id = ?1"
+				  " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id)",
+	[S_PIPE_SET_STATE] = "UPDATE pipelines SET state = ?2, finished_unix_ms = ?3 WHERE id = ?1",
+	[S_JOB_GET] = "SELECT " JOB_COLS "WHERE j.id = ?1",
+	[S_JOB_STATE] = "SELECT state, attempt, max_attempts, cancel_requested, pipeline_id, log_bytes,"
+			" log_truncated FROM jobs WHERE id = ?1",
+	[S_JOB_QUEUED] = "SELECT id, target FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 500",
+	[S_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempt = attempt + 1, agent_id = ?2,"
+			" lease_until_unix_ms = ?3, started_unix_ms = ?4 WHERE id = ?1 AND state = 'queued'",
+	[S_JOB_LEASE] = "UPDATE jobs SET lease_until_unix_ms = ?2 WHERE id = ?1",
+	[S_JOB_FINISH] = "UPDATE jobs SET state = ?2, exit_code = ?3, message = ?4, finished_unix_ms = ?5,"
+			 " lease_until_unix_ms = NULL WHERE id = ?1",
+	[S_JOB_CANCEL_QUEUED] = "UPDATE jobs SET state = 'canceled', finished_unix_ms = ?2,"
+				" message = 'canceled before it started' WHERE id = ?1",
+	[S_JOB_CANCEL_REQ] = "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
+	[S_JOB_RETRY_INSERT] = "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
+			       " created_unix_ms) SELECT pipeline_id, name, target, 'queued', max_attempts, spec,"
+			       " id, ?2 FROM jobs WHERE id = ?1",
+	[S_JOB_EXPIRED] = "SELECT id FROM jobs WHERE state = 'running' AND lease_until_unix_ms < ?1",
+	[S_JOB_REQUEUE] = "UPDATE jobs SET state = 'queued', agent_id = NULL, lease_until_unix_ms = NULL"
+			  " WHERE id = ?1",
+	[S_JOB_EXPIRE_FINAL] = "UPDATE jobs SET state = ?2, message = ?3, finished_unix_ms = ?4,"
+			       " lease_until_unix_ms = NULL WHERE id = ?1",
+	[S_LOG_INSERT] = "INSERT OR IGNORE INTO log_chunks(job_id, attempt, seq, off, data)"
+			 " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_LOG_ADD_BYTES] = "UPDATE jobs SET log_bytes = log_bytes + ?2, log_truncated = ?3 WHERE id = ?1",
+	[S_LOG_READ] = "SELECT off, data FROM log_chunks WHERE job_id = ?1 AND off + length(data) > ?2"
+		       " ORDER BY off LIMIT 256",
+	[S_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs(sha256, size, created_unix_ms) VALUES(?1, ?2, ?3)",
+	[S_ARTIFACT_UPSERT] = "INSERT INTO artifacts(job_id, name, sha256, size) VALUES(?1, ?2, ?3, ?4)"
+			      " ON CONFLICT(job_id, name) DO UPDATE SET sha256 = excluded.sha256,"
+			      " size = excluded.size",
+	[S_ARTIFACT_LIST] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 ORDER BY name",
+	[S_ARTIFACT_GET] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 AND name = ?2",
+	[S_AGENT_UPSERT] = "INSERT INTO agents(name, labels, last_seen_unix_ms) VALUES(?1, ?2, ?3)"
+			   " ON CONFLICT(name) DO UPDATE SET labels = excluded.labels,"
+			   " last_seen_unix_ms = excluded.last_seen_unix_ms",
+	[S_AGENT_ID] = "SELECT id FROM agents WHERE name = ?1",
+	[S_AGENT_LABELS] = "SELECT labels FROM agents WHERE id = ?1",
+	[S_AGENT_TOUCH] = "UPDATE agents SET last_seen_unix_ms = ?2 WHERE id = ?1",
+	[S_AGENT_LIST] = "SELECT a.id, a.name, a.labels, a.last_seen_unix_ms,"
+			 " (SELECT j.id FROM jobs j WHERE j.agent_id = a.id AND j.state = 'running' LIMIT 1)"
+			 " FROM agents a ORDER BY a.name",
+	[S_STATS_JOBS] = "SELECT state, count(*) FROM jobs GROUP BY state",
+	[S_STATS_PIPES] = "SELECT count(*) FROM pipelines",
+	[S_STATS_LOG] = "SELECT coalesce(sum(log_bytes), 0) FROM jobs",
+	[S_STATS_BLOBS] = "SELECT count(*), coalesce(sum(size), 0) FROM blobs",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+	pthread_mutex_t mu;
+};
+
+/* ---- small helpers, all called with st->mu held ---- */
+
+static int store_fail(struct store *st, struct err *err, int rc, const char *what)
+{
+	if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
+		return err_set(err, ERR_CONFLICT, "%s: %s", what, sqlite3_errmsg(st->db));
+	if ((rc & 0xff) == SQLITE_BUSY)
+		return err_set(err, ERR_UNAVAIL, "%s: database busy", what);
+	return err_set(err, ERR_SYS, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static sqlite3_stmt *store_stmt(struct store *st, enum stmt_id id)
+{
+	return st->stmt[id];
+}
+
+static void store_done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v == NULL)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+}
+
+static void bind_i64(sqlite3_stmt *s, int i, int64_t v)
+{
+	sqlite3_bind_int64(s, i, v);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
+static char *col_dup_empty(sqlite3_stmt *s, int i)
+{
+	char *t = col_dup(s, i);
+
+	return t ? t : xstrdup("");
+}
+
+/* Steps a statement that returns no rows. */
+static int store_exec_stmt(struct store *st, sqlite3_stmt *s, const char *what, struct err *err)
+{
+	int rc = sqlite3_step(s);
+
+	store_done(s);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, err, rc, what);
+	return 0;
+}
+
+static int store_begin(struct store *st, struct err *err)
+{
+	return store_exec_stmt(st, store_stmt(st, S_BEGIN), "begin", err);
+}
+
+static int store_commit(struct store *st, struct err *err)
+{
+	return store_exec_stmt(st, store_stmt(st, S_COMMIT), "commit", err);
+}
+
+static void store_rollback(struct store *st)
+{
+	sqlite3_stmt *s = store_stmt(st, S_ROLLBACK);
+
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	sqlite3_step(s);
+	store_done(s);
+}
+
+/* Runs a statement expected to return one int64 column in one row. */
+static int store_scalar(struct store *st, sqlite3_stmt *s, const char *what, int64_t *out, struct err *err)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(s, 0);
+		store_done(s);
+		return 0;
+	}
+	store_done(s);
+	if (rc == SQLITE_DONE)
+		return err_set(err, ERR_NOTFOUND, "%s: not found", what);
+	return store_fail(st, err, rc, what);
+}
+
+static int store_exec_script(struct store *st, const char *sql, struct err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(err, ERR_SYS, "sql: %s", msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int store_migrate(struct store *st, struct err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int version = 0, n = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));
+	char sql[64];
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, err, SQLITE_ERROR, "user_version");
+	if (sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version > n)
+		return err_set(err, ERR_INVAL, "database schema version %d is newer than this anvil (%d)", version, n);
+	for (int v = version; v < n; v++) {
+		if (store_exec_script(st, "BEGIN IMMEDIATE", err) < 0)
+			return -1;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (store_exec_script(st, store_migrations[v], err) < 0 || store_exec_script(st, sql, err) < 0) {
+			store_exec_script(st, "ROLLBACK", NULL);
+			return err_wrap(err, "migration %d", v + 1);
+		}
+		if (store_exec_script(st, "COMMIT", err) < 0)
+			return -1;
+		log_info("event=store_migrated version=%d", v + 1);
+	}
+	return 0;
+}
+
+int store_open(const char *path, struct store **out, struct err *err)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	int rc;
+
+	pthread_mutex_init(&st->mu, NULL);
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		err_set(err, ERR_SYS, "open database %s: %s", path,
+			st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	if (store_exec_script(st,
+			      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+			      err) < 0)
+		goto fail;
+	if (store_migrate(st, err) < 0)
+		goto fail;
+	for (int i = 0; i < S_COUNT; i++) {
+		rc = sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL);
+		if (rc != SQLITE_OK) {
+			err_set(err, ERR_SYS, "prepare statement %d: %s", i, sqlite3_errmsg(st->db));
+			goto fail;
+		}
+	}
+	*out = st;
+	return 0;
+fail:
+	store_free(st);
+	return -1;
+}
+
+void store_free(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->mu);
+	free(st);
+}
+
+int store_integrity_check(struct store *st, struct err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_prepare_v2(st->db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK) {
+		store_fail(st, err, SQLITE_ERROR, "integrity_check");
+		goto out;
+	}
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		store_fail(st, err, SQLITE_ERROR, "integrity_check");
+		goto out;
+	}
+	if (strcmp((const char *)sqlite3_column_text(s, 0), "ok") != 0) {
+		err_set(err, ERR_SYS, "integrity_check: %s", sqlite3_column_text(s, 0));
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+/* ---- tokens ---- */
+
+int store_token_set(struct store *st, const char *kind, const char *sha256_hex, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_TOKEN_SET);
+	bind_text(s, 1, kind);
+	bind_text(s, 2, sha256_hex);
+	rc = store_exec_stmt(st, s, "token set", err);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_token_get(struct store *st, const char *kind, char out_hex[65], struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1, step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_TOKEN_GET);
+	bind_text(s, 1, kind);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		snprintf(out_hex, 65, "%s", (const char *)sqlite3_column_text(s, 0));
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		err_set(err, ERR_NOTFOUND, "no %s token", kind);
+	} else {
+		store_fail(st, err, step, "token get");
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+/* ---- repos ---- */
+
+void repo_row_release(struct repo_row *r)
+{
+	free(r->name);
+	free(r->url);
+	memset(r, 0, sizeof(*r));
+}
+
+int store_repo_upsert(struct store *st, const char *name, const char *url, int64_t now_ms, int64_t *id_out,
+		      struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REPO_UPSERT);
+	bind_text(s, 1, name);
+	bind_text(s, 2, url);
+	bind_i64(s, 3, now_ms);
+	if (store_exec_stmt(st, s, "repo upsert", err) < 0)
+		goto out;
+	s = store_stmt(st, S_REPO_ID);
+	bind_text(s, 1, name);
+	rc = store_scalar(st, s, "repo", id_out, err);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_repo_list(struct store *st, struct repo_row **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct repo_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REPO_LIST);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		rows[n].id = sqlite3_column_int64(s, 0);
+		rows[n].name = col_dup_empty(s, 1);
+		rows[n].url = col_dup_empty(s, 2);
+		n++;
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		for (size_t i = 0; i < n; i++)
+			repo_row_release(&rows[i]);
+		free(rows);
+		return err_set(err, ERR_SYS, "repo list failed");
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+/* ---- rows ---- */
+
+void job_row_release(struct job_row *j)
+{
+	if (j == NULL)
+		return;
+	free(j->name);
+	free(j->target);
+	free(j->agent_name);
+	free(j->message);
+	free(j->spec);
+	free(j->repo_name);
+	free(j->repo_url);
+	free(j->ref);
+	free(j->commit_sha);
+	memset(j, 0, sizeof(*j));
+}
+
+void job_rows_free(struct job_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		job_row_release(&rows[i]);
+	free(rows);
+}
+
+static void job_row_read(sqlite3_stmt *s, struct job_row *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->id = sqlite3_column_int64(s, 0);
+	j->pipeline_id = sqlite3_column_int64(s, 1);
+	j->name = col_dup_empty(s, 2);
+	j->target = col_dup_empty(s, 3);
+	if (jobstate_parse((const char *)sqlite3_column_text(s, 4), &j->state) < 0)
+		j->state = JOB_ERROR;
+	j->attempt = sqlite3_column_int(s, 5);
+	j->max_attempts = sqlite3_column_int(s, 6);
+	j->has_exit_code = sqlite3_column_type(s, 7) != SQLITE_NULL;
+	j->exit_code = sqlite3_column_int(s, 7);
+	j->agent_name = col_dup(s, 8);
+	j->message = col_dup_empty(s, 9);
+	j->retry_of = sqlite3_column_int64(s, 10);
+	j->spec = col_dup_empty(s, 11);
+	j->cancel_requested = sqlite3_column_int(s, 12);
+	j->lease_until_ms = sqlite3_column_int64(s, 13);
+	j->log_bytes = sqlite3_column_int64(s, 14);
+	j->log_truncated = sqlite3_column_int(s, 15);
+	j->created_ms = sqlite3_column_int64(s, 16);
+	j->started_ms = sqlite3_column_int64(s, 17);
+	j->finished_ms = sqlite3_column_int64(s, 18);
+	j->repo_name = col_dup_empty(s, 19);
+	j->repo_url = col_dup_empty(s, 20);
+	j->ref = col_dup_empty(s, 21);
+	j->commit_sha = col_dup_empty(s, 22);
+}
+
+void pipeline_row_release(struct pipeline_row *p)
+{
+	if (p == NULL)
+		return;
+	free(p->repo_name);
+	free(p->ref);
+	free(p->commit_sha);
+	free(p->event);
+	free(p->delivery);
+	free(p->message);
+	free(p->commit_message);
+	free(p->author);
+	memset(p, 0, sizeof(*p));
+}
+
+void pipeline_rows_free(struct pipeline_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pipeline_row_release(&rows[i]);
+	free(rows);
+}
+
+static void pipeline_row_read(sqlite3_stmt *s, struct pipeline_row *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->id = sqlite3_column_int64(s, 0);
+	p->repo_id = sqlite3_column_int64(s, 1);
+	p->repo_name = col_dup_empty(s, 2);
+	p->ref = col_dup_empty(s, 3);
+	p->commit_sha = col_dup_empty(s, 4);
+	p->event = col_dup_empty(s, 5);
+	p->delivery = col_dup(s, 6);
+	if (jobstate_parse((const char *)sqlite3_column_text(s, 7), &p->state) < 0)
+		p->state = JOB_ERROR;
+	p->message = col_dup_empty(s, 8);
+	p->commit_message = col_dup_empty(s, 9);
+	p->author = col_dup_empty(s, 10);
+	p->created_ms = sqlite3_column_int64(s, 11);
+	p->finished_ms = sqlite3_column_int64(s, 12);
+}
+
+/* ---- pipelines ---- */
+
+/* Recomputes a pipeline's state from its current jobs. Inside a transaction. */
+static int store_pipeline_refresh(struct store *st, int64_t pipeline_id, int64_t now_ms, struct err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, S_PIPE_CURRENT_STATES);
+	enum job_state *states = NULL, agg;
+	int n = 0, step;
+
+	bind_i64(s, 1, pipeline_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		states = xrealloc(states, (size_t)(n + 1) * sizeof(*states));
+		if (jobstate_parse((const char *)sqlite3_column_text(s, 0), &states[n]) < 0)
+			states[n] = JOB_ERROR;
+		n++;
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		free(states);
+		return store_fail(st, err, step, "pipeline states");
+	}
+	agg = jobstate_aggregate(states, n);
+	free(states);
+	s = store_stmt(st, S_PIPE_SET_STATE);
+	bind_i64(s, 1, pipeline_id);
+	bind_text(s, 2, jobstate_name(agg));
+	if (jobstate_is_final(agg))
+		bind_i64(s, 3, now_ms);
+	else
+		sqlite3_bind_null(s, 3);
+	return store_exec_stmt(st, s, "pipeline state", err);
+}
+
+static int store_delivery_lookup(struct store *st, const char *delivery, int64_t *id_out, struct err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, S_PIPE_BY_DELIVERY);
+
+	bind_text(s, 1, delivery);
+	return store_scalar(st, s, "delivery", id_out, err);
+}
+
+int store_pipeline_by_delivery(struct store *st, const char *delivery, int64_t *id_out, struct err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = store_delivery_lookup(st, delivery, id_out, err);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs, size_t n_jobs,
+			  int64_t now_ms, int64_t *id_out, int *existed_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t pid;
+	int rc = -1;
+	struct err lookup = {0};
+
+	*existed_out = 0;
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	if (p->delivery != NULL && store_delivery_lookup(st, p->delivery, id_out, &lookup) == 0) {
+		*existed_out = 1;
+		store_rollback(st);
+		rc = 0;
+		goto out;
+	}
+	s = store_stmt(st, S_PIPE_INSERT);
+	bind_i64(s, 1, p->repo_id);
+	bind_text(s, 2, p->ref);
+	bind_text(s, 3, p->commit_sha);
+	bind_text(s, 4, p->event);
+	bind_text(s, 5, p->delivery);
+	bind_text(s, 6, p->error_message ? "error" : (n_jobs ? "queued" : "success"));
+	bind_text(s, 7, p->error_message ? p->error_message : "");
+	bind_text(s, 8, p->commit_message ? p->commit_message : "");
+	bind_text(s, 9, p->author ? p->author : "");
+	bind_i64(s, 10, now_ms);
+	if (p->error_message || n_jobs == 0)
+		bind_i64(s, 11, now_ms);
+	else
+		sqlite3_bind_null(s, 11);
+	if (store_exec_stmt(st, s, "pipeline insert", err) < 0)
+		goto fail;
+	pid = sqlite3_last_insert_rowid(st->db);
+	for (size_t i = 0; p->error_message == NULL && i < n_jobs; i++) {
+		s = store_stmt(st, S_JOB_INSERT);
+		bind_i64(s, 1, pid);
+		bind_text(s, 2, jobs[i].name);
+		bind_text(s, 3, jobs[i].target);
+		bind_i64(s, 4, jobs[i].max_attempts);
+		bind_text(s, 5, jobs[i].spec);
+		sqlite3_bind_null(s, 6);
+		bind_i64(s, 7, now_ms);
+		if (store_exec_stmt(st, s, "job insert", err) < 0)
+			goto fail;
+	}
+	if (store_commit(st, err) < 0)
+		goto fail;
+	*id_out = pid;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_pipeline_get(struct store *st, int64_t id, struct pipeline_row *out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1, step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_PIPE_GET);
+	bind_i64(s, 1, id);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		pipeline_row_read(s, out);
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		err_set(err, ERR_NOTFOUND, "pipeline %lld not found", (long long)id);
+	} else {
+		store_fail(st, err, step, "pipeline get");
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_pipeline_list(struct store *st, const char *repo, int limit, struct pipeline_row **out, size_t *n_out,
+			struct err *err)
+{
+	sqlite3_stmt *s;
+	struct pipeline_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, repo ? S_PIPE_LIST_REPO : S_PIPE_LIST);
+	bind_i64(s, 1, limit);
+	if (repo)
+		bind_text(s, 2, repo);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		pipeline_row_read(s, &rows[n++]);
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		pipeline_rows_free(rows, n);
+		return err_set(err, ERR_SYS, "pipeline list failed");
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct job_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_PIPE_JOBS);
+	bind_i64(s, 1, pipeline_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		job_row_read(s, &rows[n++]);
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		job_rows_free(rows, n);
+		return err_set(err, ERR_SYS, "pipeline jobs failed");
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+/* ---- jobs ---- */
+
+static int store_job_get_locked(struct store *st, int64_t id, struct job_row *out, struct err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, S_JOB_GET);
+	int step;
+
+	bind_i64(s, 1, id);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		job_row_read(s, out);
+	store_done(s);
+	if (step == SQLITE_ROW)
+		return 0;
+	if (step == SQLITE_DONE)
+		return err_set(err, ERR_NOTFOUND, "job %lld not found", (long long)id);
+	return store_fail(st, err, step, "job get");
+}
+
+int store_job_get(struct store *st, int64_t id, struct job_row *out, struct err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = store_job_get_locked(st, id, out, err);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+struct job_state_row {
+	enum job_state state;
+	int attempt, max_attempts, cancel_requested, log_truncated;
+	int64_t pipeline_id, log_bytes;
+};
+
+static int store_job_state(struct store *st, int64_t id, struct job_state_row *out, struct err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, S_JOB_STATE);
+	int step;
+
+	bind_i64(s, 1, id);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		if (jobstate_parse((const char *)sqlite3_column_text(s, 0), &out->state) < 0)
+			out->state = JOB_ERROR;
+		out->attempt = sqlite3_column_int(s, 1);
+		out->max_attempts = sqlite3_column_int(s, 2);
+		out->cancel_requested = sqlite3_column_int(s, 3);
+		out->pipeline_id = sqlite3_column_int64(s, 4);
+		out->log_bytes = sqlite3_column_int64(s, 5);
+		out->log_truncated = sqlite3_column_int(s, 6);
+	}
+	store_done(s);
+	if (step == SQLITE_ROW)
+		return 0;
+	if (step == SQLITE_DONE)
+		return err_set(err, ERR_NOTFOUND, "job %lld not found", (long long)id);
+	return store_fail(st, err, step, "job state");
+}
+
+/* The job must be running at exactly this attempt. */
+static int store_job_check_attempt(struct store *st, int64_t id, int attempt, struct job_state_row *out,
+				   struct err *err)
+{
+	if (store_job_state(st, id, out, err) < 0)
+		return -1;
+	if (out->state != JOB_RUNNING || out->attempt != attempt)
+		return err_set(err, ERR_CONFLICT, "job %lld is %s at attempt %d, not running at attempt %d",
+			       (long long)id, jobstate_name(out->state), out->attempt, attempt);
+	return 0;
+}
+
+static int store_log_insert(struct store *st, int64_t job_id, int attempt, int64_t seq, int64_t off,
+			    const void *data, size_t len, int *inserted, struct err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, S_LOG_INSERT);
+
+	bind_i64(s, 1, job_id);
+	bind_i64(s, 2, attempt);
+	bind_i64(s, 3, seq);
+	bind_i64(s, 4, off);
+	sqlite3_bind_blob64(s, 5, len ? data : "", len, SQLITE_STATIC);
+	if (store_exec_stmt(st, s, "log insert", err) < 0)
+		return -1;
+	*inserted = sqlite3_changes(st->db) > 0;
+	return 0;
+}
+
+static int store_log_add_bytes(struct store *st, int64_t job_id, int64_t n, int truncated, struct err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, S_LOG_ADD_BYTES);
+
+	bind_i64(s, 1, job_id);
+	bind_i64(s, 2, n);
+	bind_i64(s, 3, truncated);
+	return store_exec_stmt(st, s, "log bytes", err);
+}
+
+int store_job_claim(struct store *st, int64_t agent_id, const char *const *targets, size_t n_targets,
+		    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t pick = 0;
+	int step, rc = -1, inserted;
+	struct job_state_row js;
+
+	*found_out = 0;
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	s = store_stmt(st, S_JOB_QUEUED);
+	while (pick == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *target = (const char *)sqlite3_column_text(s, 1);
+		for (size_t i = 0; i < n_targets; i++) {
+			if (target && strcmp(target, targets[i]) == 0) {
+				pick = sqlite3_column_int64(s, 0);
+				break;
+			}
+		}
+	}
+	store_done(s);
+	if (pick == 0) {
+		store_rollback(st);
+		rc = 0;
+		goto out;
+	}
+	s = store_stmt(st, S_JOB_CLAIM);
+	bind_i64(s, 1, pick);
+	bind_i64(s, 2, agent_id);
+	bind_i64(s, 3, now_ms + lease_ms);
+	bind_i64(s, 4, now_ms);
+	if (store_exec_stmt(st, s, "job claim", err) < 0)
+		goto fail;
+	if (store_job_state(st, pick, &js, err) < 0)
+		goto fail;
+	if (js.attempt > 1) {
+		/* Mark the retry in the log, so a reader sees where the lost attempt stopped. */
+		char *line = xasprintf("\n[anvil] attempt %d of %d (the previous agent stopped answering)\n",
+				       js.attempt, js.max_attempts);
+		int r = store_log_insert(st, pick, js.attempt, -1, js.log_bytes, line, strlen(line), &inserted, err);
+		if (r == 0 && inserted)
+			r = store_log_add_bytes(st, pick, (int64_t)strlen(line), js.log_truncated, err);
+		free(line);
+		if (r < 0)
+			goto fail;
+	}
+	if (store_pipeline_refresh(st, js.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	if (store_job_get_locked(st, pick, out, err) < 0)
+		goto out;
+	*found_out = 1;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
+			int *cancel_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct job_state_row js;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (store_job_check_attempt(st, id, attempt, &js, err) < 0)
+		goto out;
+	s = store_stmt(st, S_JOB_LEASE);
+	bind_i64(s, 1, id);
+	bind_i64(s, 2, now_ms + lease_ms);
+	if (store_exec_stmt(st, s, "job lease", err) < 0)
+		goto out;
+	*cancel_out = js.cancel_requested;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_job_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
+		     int exit_code, const char *message, int64_t now_ms, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct job_state_row js;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	if (store_job_check_attempt(st, id, attempt, &js, err) < 0)
+		goto fail;
+	if (!jobstate_is_final(state) || !jobstate_can_move(js.state, state)) {
+		err_set(err, ERR_INVAL, "cannot finish job as %s", jobstate_name(state));
+		goto fail;
+	}
+	s = store_stmt(st, S_JOB_FINISH);
+	bind_i64(s, 1, id);
+	bind_text(s, 2, jobstate_name(state));
+	if (has_exit_code)
+		bind_i64(s, 3, exit_code);
+	else
+		sqlite3_bind_null(s, 3);
+	bind_text(s, 4, message ? message : "");
+	bind_i64(s, 5, now_ms);
+	if (store_exec_stmt(st, s, "job finish", err) < 0)
+		goto fail;
+	if (store_pipeline_refresh(st, js.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_job_cancel(struct store *st, int64_t id, int64_t now_ms, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct job_state_row js;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	if (store_job_state(st, id, &js, err) < 0)
+		goto fail;
+	if (js.state == JOB_QUEUED) {
+		s = store_stmt(st, S_JOB_CANCEL_QUEUED);
+		bind_i64(s, 1, id);
+		bind_i64(s, 2, now_ms);
+	} else if (js.state == JOB_RUNNING) {
+		s = store_stmt(st, S_JOB_CANCEL_REQ);
+		bind_i64(s, 1, id);
+	} else {
+		err_set(err, ERR_CONFLICT, "job %lld has already finished (%s)", (long long)id,
+			jobstate_name(js.state));
+		goto fail;
+	}
+	if (store_exec_stmt(st, s, "job cancel", err) < 0)
+		goto fail;
+	if (store_pipeline_refresh(st, js.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_job_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct job_state_row js;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	if (store_job_state(st, id, &js, err) < 0)
+		goto fail;
+	if (!jobstate_is_final(js.state)) {
+		err_set(err, ERR_CONFLICT, "job %lld is still %s", (long long)id, jobstate_name(js.state));
+		goto fail;
+	}
+	s = store_stmt(st, S_JOB_RETRY_INSERT);
+	bind_i64(s, 1, id);
+	bind_i64(s, 2, now_ms);
+	if (store_exec_stmt(st, s, "job retry", err) < 0) {
+		if (err && err->code == ERR_CONFLICT)
+			err_set(err, ERR_CONFLICT, "job %lld was already retried", (long long)id);
+		goto fail;
+	}
+	*new_id_out = sqlite3_last_insert_rowid(st->db);
+	if (store_pipeline_refresh(st, js.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int step, rc = -1;
+
+	*n_out = 0;
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	s = store_stmt(st, S_JOB_EXPIRED);
+	bind_i64(s, 1, now_ms);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "expired jobs");
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct job_state_row js;
+		if (store_job_state(st, ids[i], &js, err) < 0)
+			goto fail;
+		if (js.cancel_requested || js.attempt >= js.max_attempts) {
+			char msg[160];
+			enum job_state to = js.cancel_requested ? JOB_CANCELED : JOB_ERROR;
+			if (js.cancel_requested)
+				snprintf(msg, sizeof(msg), "canceled (the agent stopped answering)");
+			else
+				snprintf(msg, sizeof(msg), "lease expired on attempt %d of %d", js.attempt,
+					 js.max_attempts);
+			s = store_stmt(st, S_JOB_EXPIRE_FINAL);
+			bind_i64(s, 1, ids[i]);
+			bind_text(s, 2, jobstate_name(to));
+			bind_text(s, 3, msg);
+			bind_i64(s, 4, now_ms);
+		} else {
+			s = store_stmt(st, S_JOB_REQUEUE);
+			bind_i64(s, 1, ids[i]);
+		}
+		if (store_exec_stmt(st, s, "job expire", err) < 0)
+			goto fail;
+		if (store_pipeline_refresh(st, js.pipeline_id, now_ms, err) < 0)
+			goto fail;
+		log_info("event=lease_expired job=%lld attempt=%d", (long long)ids[i], js.attempt);
+	}
+	if (store_commit(st, err) < 0)
+		goto fail;
+	*n_out = (int)n;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	free(ids);
+	return rc;
+}
+
+/* ---- logs ---- */
+
+int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
+		     int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err)
+{
+	struct job_state_row js;
+	int rc = -1, inserted = 0;
+	size_t keep = len;
+
+	*accepted_out = 0;
+	*truncated_out = 0;
+	if (seq < 0)
+		return err_set(err, ERR_INVAL, "seq must be >= 0");
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	if (store_job_check_attempt(st, job_id, attempt, &js, err) < 0)
+		goto fail;
+	if (js.log_truncated) {
+		*truncated_out = 1;
+		store_rollback(st);
+		rc = 0;
+		goto out;
+	}
+	if (js.log_bytes + (int64_t)len > cap_bytes)
+		keep = js.log_bytes >= cap_bytes ? 0 : (size_t)(cap_bytes - js.log_bytes);
+	if (store_log_insert(st, job_id, attempt, seq, js.log_bytes, data, keep, &inserted, err) < 0)
+		goto fail;
+	if (!inserted) {
+		store_rollback(st);
+		rc = 0;
+		goto out;
+	}
+	if (keep < len) {
+		char marker[96];
+		int ins2 = 0;
+		snprintf(marker, sizeof(marker), "\n[anvil: log truncated at %lld bytes]\n", (long long)cap_bytes);
+		if (store_log_insert(st, job_id, attempt, -2, js.log_bytes + (int64_t)keep, marker, strlen(marker),
+				     &ins2, err) < 0)
+			goto fail;
+		if (store_log_add_bytes(st, job_id, (int64_t)(keep + (ins2 ? strlen(marker) : 0)), 1, err) < 0)
+			goto fail;
+		*truncated_out = 1;
+	} else if (store_log_add_bytes(st, job_id, (int64_t)keep, 0, err) < 0) {
+		goto fail;
+	}
+	if (store_commit(st, err) < 0)
+		goto fail;
+	*accepted_out = 1;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
+		   int64_t *next_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t next = offset;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_LOG_READ);
+	bind_i64(s, 1, job_id);
+	bind_i64(s, 2, offset);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t off = sqlite3_column_int64(s, 0);
+		const char *data = sqlite3_column_blob(s, 1);
+		int64_t len = sqlite3_column_bytes(s, 1);
+		int64_t skip = next > off ? next - off : 0;
+		if (off > next) /* a hole cannot happen: chunks are contiguous */
+			break;
+		if (skip >= len)
+			continue;
+		buf_append(out, data + skip, (size_t)(len - skip));
+		next = off + len;
+		if (out->len >= max_bytes)
+			break;
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE && step != SQLITE_ROW)
+		return err_set(err, ERR_SYS, "log read failed");
+	*next_out = next;
+	return 0;
+}
+
+/* ---- artifacts ---- */
+
+void artifact_rows_free(struct artifact_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(rows[i].name);
+	free(rows);
+}
+
+int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char *name, const char *sha256_hex,
+		       int64_t size, int64_t now_ms, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct job_state_row js;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	if (store_job_check_attempt(st, job_id, attempt, &js, err) < 0)
+		goto fail;
+	s = store_stmt(st, S_BLOB_INSERT);
+	bind_text(s, 1, sha256_hex);
+	bind_i64(s, 2, size);
+	bind_i64(s, 3, now_ms);
+	if (store_exec_stmt(st, s, "blob insert", err) < 0)
+		goto fail;
+	s = store_stmt(st, S_ARTIFACT_UPSERT);
+	bind_i64(s, 1, job_id);
+	bind_text(s, 2, name);
+	bind_text(s, 3, sha256_hex);
+	bind_i64(s, 4, size);
+	if (store_exec_stmt(st, s, "artifact insert", err) < 0)
+		goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+static void artifact_row_read(sqlite3_stmt *s, struct artifact_row *a)
+{
+	a->name = col_dup_empty(s, 0);
+	snprintf(a->sha256, sizeof(a->sha256), "%s", (const char *)sqlite3_column_text(s, 1));
+	a->size = sqlite3_column_int64(s, 2);
+}
+
+int store_artifact_list(struct store *st, int64_t job_id, struct artifact_row **out, size_t *n_out,
+			struct err *err)
+{
+	sqlite3_stmt *s;
+	struct artifact_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_ARTIFACT_LIST);
+	bind_i64(s, 1, job_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		artifact_row_read(s, &rows[n++]);
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		artifact_rows_free(rows, n);
+		return err_set(err, ERR_SYS, "artifact list failed");
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+int store_artifact_get(struct store *st, int64_t job_id, const char *name, struct artifact_row *out,
+		       struct err *err)
+{
+	sqlite3_stmt *s;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_ARTIFACT_GET);
+	bind_i64(s, 1, job_id);
+	bind_text(s, 2, name);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		artifact_row_read(s, out);
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step == SQLITE_ROW)
+		return 0;
+	if (step == SQLITE_DONE)
+		return err_set(err, ERR_NOTFOUND, "job %lld has no artifact named that", (long long)job_id);
+	return err_set(err, ERR_SYS, "artifact get failed");
+}
+
+/* ---- agents ---- */
+
+void agent_rows_free(struct agent_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].name);
+		free(rows[i].labels);
+	}
+	free(rows);
+}
+
+int store_agent_register(struct store *st, const char *name, const char *labels_json, int64_t now_ms,
+			 int64_t *id_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_AGENT_UPSERT);
+	bind_text(s, 1, name);
+	bind_text(s, 2, labels_json);
+	bind_i64(s, 3, now_ms);
+	if (store_exec_stmt(st, s, "agent register", err) < 0)
+		goto out;
+	s = store_stmt(st, S_AGENT_ID);
+	bind_text(s, 1, name);
+	rc = store_scalar(st, s, "agent", id_out, err);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_agent_labels(struct store *st, int64_t id, char **labels_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_AGENT_LABELS);
+	bind_i64(s, 1, id);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		*labels_out = col_dup_empty(s, 0);
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step == SQLITE_ROW)
+		return 0;
+	if (step == SQLITE_DONE)
+		return err_set(err, ERR_NOTFOUND, "agent %lld is not registered", (long long)id);
+	return err_set(err, ERR_SYS, "agent labels failed");
+}
+
+int store_agent_touch(struct store *st, int64_t id, int64_t now_ms, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_AGENT_TOUCH);
+	bind_i64(s, 1, id);
+	bind_i64(s, 2, now_ms);
+	rc = store_exec_stmt(st, s, "agent touch", err);
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = err_set(err, ERR_NOTFOUND, "agent %lld is not registered", (long long)id);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_agent_list(struct store *st, struct agent_row **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct agent_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_AGENT_LIST);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		rows[n].id = sqlite3_column_int64(s, 0);
+		rows[n].name = col_dup_empty(s, 1);
+		rows[n].labels = col_dup_empty(s, 2);
+		rows[n].last_seen_ms = sqlite3_column_int64(s, 3);
+		rows[n].job_id = sqlite3_column_int64(s, 4);
+		n++;
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		agent_rows_free(rows, n);
+		return err_set(err, ERR_SYS, "agent list failed");
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+int store_stats(struct store *st, struct store_stats *out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int step, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_STATS_JOBS);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		enum job_state js;
+		if (jobstate_parse((const char *)sqlite3_column_text(s, 0), &js) == 0)
+			out->jobs_by_state[js] = sqlite3_column_int64(s, 1);
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "stats");
+		goto out;
+	}
+	if (store_scalar(st, store_stmt(st, S_STATS_PIPES), "stats", &out->pipelines, err) < 0 ||
+	    store_scalar(st, store_stmt(st, S_STATS_LOG), "stats", &out->log_bytes, err) < 0)
+		goto out;
+	s = store_stmt(st, S_STATS_BLOBS);
+	if ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		out->blobs = sqlite3_column_int64(s, 0);
+		out->blob_bytes = sqlite3_column_int64(s, 1);
+	}
+	store_done(s);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}

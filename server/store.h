@@ -1,0 +1,186 @@
+#ifndef ANVIL_STORE_H
+#define ANVIL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+#include "server/jobstate.h"
+
+/* The store: the only SQL, the only file that includes <sqlite3.h>. One
+ * SQLite connection (WAL, foreign keys, busy timeout) guarded by a mutex, so
+ * every function may be called from any request thread. Each state change is
+ * one transaction. Rows returned through out-parameters belong to the caller
+ * (release with the matching *_release). SQLITE_CONSTRAINT → ERR_CONFLICT. */
+
+struct store;
+
+/* path may be ":memory:". Creates or migrates the schema (user_version). */
+int store_open(const char *path, struct store **out, struct err *err);
+void store_free(struct store *st);
+int store_integrity_check(struct store *st, struct err *err);
+
+/* Tokens: only their sha256 hex is kept. */
+int store_token_set(struct store *st, const char *kind, const char *sha256_hex, struct err *err);
+/* ERR_NOTFOUND when no token of that kind exists. */
+int store_token_get(struct store *st, const char *kind, char out_hex[65], struct err *err);
+
+struct repo_row {
+	int64_t id;
+	char *name;
+	char *url;
+};
+void repo_row_release(struct repo_row *r);
+int store_repo_upsert(struct store *st, const char *name, const char *url, int64_t now_ms, int64_t *id_out,
+		      struct err *err);
+int store_repo_list(struct store *st, struct repo_row **out, size_t *n_out, struct err *err);
+
+struct job_row {
+	int64_t id;
+	int64_t pipeline_id;
+	char *name;
+	char *target;
+	enum job_state state;
+	int attempt;
+	int max_attempts;
+	int has_exit_code;
+	int exit_code;
+	char *agent_name; /* NULL when never claimed */
+	char *message;
+	int64_t retry_of; /* 0 when none */
+	char *spec;       /* JSON text of the job's run spec (steps, env, artifacts, ...) */
+	int cancel_requested;
+	int64_t lease_until_ms;
+	int64_t log_bytes;
+	int log_truncated;
+	int64_t created_ms, started_ms, finished_ms; /* 0 = not yet */
+	/* of its pipeline, filled by store_job_get/claim */
+	char *repo_name, *repo_url, *ref, *commit_sha;
+};
+void job_row_release(struct job_row *j);
+void job_rows_free(struct job_row *rows, size_t n);
+
+struct pipeline_row {
+	int64_t id;
+	int64_t repo_id;
+	char *repo_name;
+	char *ref;
+	char *commit_sha;
+	char *event;
+	char *delivery; /* NULL when none */
+	enum job_state state;
+	char *message;        /* why it errored, else "" */
+	char *commit_message; /* subject + body of the commit */
+	char *author;
+	int64_t created_ms, finished_ms;
+};
+void pipeline_row_release(struct pipeline_row *p);
+void pipeline_rows_free(struct pipeline_row *rows, size_t n);
+
+struct job_new {
+	const char *name;
+	const char *target;
+	const char *spec; /* JSON text */
+	int max_attempts;
+};
+
+struct pipeline_new {
+	int64_t repo_id;
+	const char *ref;
+	const char *commit_sha;
+	const char *event;
+	const char *delivery; /* may be NULL */
+	const char *commit_message;
+	const char *author;
+	const char *error_message; /* non-NULL: the pipeline is created in state error with no jobs */
+};
+
+/* Creates the pipeline and its jobs (queued) in one transaction. When the
+ * delivery id was seen before, nothing is created, *existed_out = 1 and
+ * *id_out is the earlier pipeline. */
+int store_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs, size_t n_jobs,
+			  int64_t now_ms, int64_t *id_out, int *existed_out, struct err *err);
+/* Looks a delivery up without creating anything; ERR_NOTFOUND when unknown. */
+int store_pipeline_by_delivery(struct store *st, const char *delivery, int64_t *id_out, struct err *err);
+int store_pipeline_get(struct store *st, int64_t id, struct pipeline_row *out, struct err *err);
+/* Newest first; repo may be NULL for all. */
+int store_pipeline_list(struct store *st, const char *repo, int limit, struct pipeline_row **out, size_t *n_out,
+			struct err *err);
+/* All jobs of a pipeline, in id order, including retried ones. */
+int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **out, size_t *n_out, struct err *err);
+
+int store_job_get(struct store *st, int64_t id, struct job_row *out, struct err *err);
+
+/* Claims the oldest queued job whose target is in targets (n_targets) for
+ * agent_id: running, attempt + 1, lease until now + lease_ms. *found_out = 0
+ * when none matches. */
+int store_job_claim(struct store *st, int64_t agent_id, const char *const *targets, size_t n_targets,
+		    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err);
+/* Extends the lease; ERR_CONFLICT when the job is not running at that attempt. */
+int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
+			int *cancel_out, struct err *err);
+/* Moves a running job at attempt to a final state. ERR_CONFLICT when stale. */
+int store_job_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
+		     int exit_code, const char *message, int64_t now_ms, struct err *err);
+/* queued → canceled now; running → cancel requested (the agent is told on its
+ * next heartbeat). ERR_CONFLICT when already final. */
+int store_job_cancel(struct store *st, int64_t id, int64_t now_ms, struct err *err);
+/* New queued job copying a final job. ERR_CONFLICT when the job is not final
+ * or was already retried. */
+int store_job_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err);
+/* Running jobs whose lease ran out: back to queued, or error when out of
+ * attempts, or canceled when a cancel was requested. *n_out = jobs moved. */
+int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct err *err);
+
+/* Appends a log chunk at the job's current end. Ignored (accepted 0) when
+ * (job, attempt, seq) is stored already. Past cap_bytes the chunk is cut,
+ * one truncation marker stored and later chunks dropped (*truncated_out 1).
+ * ERR_CONFLICT when the job is not running at that attempt. */
+int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
+		     int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err);
+/* Log bytes from offset, at most max_bytes, appended to out; *next_out is
+ * the offset after the last byte returned (== offset when none). */
+int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
+		   int64_t *next_out, struct err *err);
+
+struct artifact_row {
+	char *name;
+	char sha256[65];
+	int64_t size;
+};
+void artifact_rows_free(struct artifact_row *rows, size_t n);
+/* Records blob (once per sha256) and (job, name) → blob. ERR_CONFLICT when the
+ * job is not running at that attempt. Re-uploading the same name replaces it. */
+int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char *name, const char *sha256_hex,
+		       int64_t size, int64_t now_ms, struct err *err);
+int store_artifact_list(struct store *st, int64_t job_id, struct artifact_row **out, size_t *n_out,
+			struct err *err);
+int store_artifact_get(struct store *st, int64_t job_id, const char *name, struct artifact_row *out,
+		       struct err *err);
+
+struct agent_row {
+	int64_t id;
+	char *name;
+	char *labels; /* JSON array text */
+	int64_t last_seen_ms;
+	int64_t job_id; /* running job, 0 when idle */
+};
+void agent_rows_free(struct agent_row *rows, size_t n);
+int store_agent_register(struct store *st, const char *name, const char *labels_json, int64_t now_ms,
+			 int64_t *id_out, struct err *err);
+/* The agent's labels as JSON array text (caller frees); ERR_NOTFOUND. */
+int store_agent_labels(struct store *st, int64_t id, char **labels_out, struct err *err);
+int store_agent_touch(struct store *st, int64_t id, int64_t now_ms, struct err *err);
+int store_agent_list(struct store *st, struct agent_row **out, size_t *n_out, struct err *err);
+
+struct store_stats {
+	int64_t jobs_by_state[6];
+	int64_t pipelines;
+	int64_t log_bytes;
+	int64_t blobs;
+	int64_t blob_bytes;
+};
+int store_stats(struct store *st, struct store_stats *out, struct err *err);
+
+#endif
