@@ -114,7 +114,7 @@ static int artifact_seen(const struct artifact_list *l, const char *name)
 }
 
 /* Adds the match at path when it is a regular file inside ws_real; *added
- * tells whether it counted. */
+ * tells whether it was one (listed now or by an earlier pattern). */
 static int artifact_add(struct artifact_list *l, const char *ws, const char *ws_real, const char *path,
                         int *added, struct err *err)
 {
@@ -144,6 +144,7 @@ static int artifact_add(struct artifact_list *l, const char *ws, const char *ws_
 	if (artifact_name_check(name, strlen(name), err) < 0)
 		goto out;
 	if (artifact_seen(l, name)) {
+		*added = 1; /* matched, already listed by an earlier pattern */
 		rc = 0;
 		goto out;
 	}
