@@ -108,6 +108,7 @@ static int checkout_mirror_open(git_repository **out, const char *path, const ch
 {
 	git_repository *repo = NULL;
 	git_remote *remote = NULL;
+	git_remote_create_options ro;
 	int rc = -1;
 
 	if (git_repository_open_bare(&repo, path) == 0) {
@@ -120,7 +121,12 @@ static int checkout_mirror_open(git_repository **out, const char *path, const ch
 		checkout_git_err(err, "init mirror");
 		goto out;
 	}
-	if (git_remote_create_with_fetchspec(&remote, repo, "origin", url, CHECKOUT_REFSPEC) < 0) {
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = repo;
+	ro.name = "origin";
+	ro.fetchspec = CHECKOUT_REFSPEC;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+	if (git_remote_create_with_opts(&remote, url, &ro) < 0) {
 		checkout_git_err(err, "add remote");
 		goto out;
 	}
@@ -137,14 +143,20 @@ static int checkout_fetch(git_repository *repo, const char *url, struct err *err
 {
 	git_remote *remote = NULL;
 	git_fetch_options opts;
+	git_remote_create_options ro;
 	char *refspec = CHECKOUT_REFSPEC;
 	git_strarray specs = {&refspec, 1};
 	int rc = -1;
 
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	/* Anonymous remote: the URL the job names is the one fetched, even if
-	 * the stored "origin" were edited. */
-	if (git_remote_create_anonymous(&remote, repo, url) < 0) {
+	 * the stored "origin" were edited. No url.*.insteadOf rewriting: the
+	 * server names the exact URL (and libgit2 1.5's regex lookup of those
+	 * keys leaks pcre2 match data). */
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	if (git_remote_create_with_opts(&remote, url, &ro) < 0) {
 		char what[160];
 		snprintf(what, sizeof(what), "remote %s", url);
 		checkout_git_err(err, what);
