@@ -1,0 +1,196 @@
+#include "cli/cli.h"
+#include "common/xalloc.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The server holds a follow request up to wait_ms when there is nothing new. */
+#define CMD_JOB_FOLLOW_WAIT_STR   "25000"
+#define CMD_JOB_FOLLOW_TIMEOUT_MS 40000L
+/* A whole log (capped at 64 MiB by default) in one answer. */
+#define CMD_JOB_READ_TIMEOUT_MS 300000L
+/* While following, how long a server that went away may stay away. */
+#define CMD_JOB_RECONNECT_MS 60000L
+
+static int64_t cmd_job_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void cmd_job_pause_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Parses the single JOB argument of cancel and retry (and -h). */
+static int cmd_job_one_id(int argc, char **argv, int64_t *id, struct err *err)
+{
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		return CLI_HELP;
+	if (argc != 2)
+		return cli_usage(err, "%s takes one JOB id", argv[0]);
+	return cli_parse_id(argv[1], "JOB", id, err);
+}
+
+int cmd_job_logs(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	static const struct option opts[] = {
+	    {"follow", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct httpc_req req = HTTPC_REQ_INIT;
+	struct httpc_resp resp = HTTPC_RESP_INIT;
+	json_t *ignored = NULL; /* owned */
+	char *path = NULL;      /* owned */
+	const char *state = NULL, *next;
+	uint64_t offset = 0;
+	int64_t id = 0, down_since = -1;
+	int c, follow = 0, rc = CLI_ERROR;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, ":fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			follow = 1;
+			break;
+		case 'h':
+			return CLI_HELP;
+		default:
+			return cli_bad_option(argv, c, err);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage(err, "logs takes one JOB id");
+	if ((rc = cli_parse_id(argv[optind], "JOB", &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+
+	req.method = "GET";
+	req.timeout_ms = follow ? CMD_JOB_FOLLOW_TIMEOUT_MS : CMD_JOB_READ_TIMEOUT_MS;
+	for (;;) {
+		int64_t t0 = cmd_job_mono_ms();
+
+		free(path);
+		path = xasprintf("/api/v1/jobs/%lld/log?offset=%" PRIu64 "%s", (long long)id, offset,
+		                 follow ? "&wait_ms=" CMD_JOB_FOLLOW_WAIT_STR : "");
+		req.path = path;
+		if (cli_request(cli, &req, &resp, err) < 0) {
+			/* A follower outlives a server restart, as a build would. */
+			if (!follow || err->code != ERR_UNAVAIL)
+				goto out;
+			if (down_since < 0) {
+				down_since = t0;
+				fprintf(stderr, "anvil: %s; retrying\n", err->msg);
+			}
+			if (cmd_job_mono_ms() - down_since > CMD_JOB_RECONNECT_MS)
+				goto out;
+			cmd_job_pause_ms(1000);
+			continue;
+		}
+		down_since = -1;
+		if (resp.status < 200 || resp.status >= 300) {
+			httpc_resp_json(&resp, &ignored, err);
+			goto out;
+		}
+		if (resp.body.len > 0) {
+			if (fwrite(resp.body.data, 1, resp.body.len, stdout) != resp.body.len ||
+			    fflush(stdout) != 0) {
+				err_errno(err, "write log to stdout");
+				goto out;
+			}
+		}
+		next = httpc_resp_header(&resp, "x-anvil-log-next");
+		if (next != NULL && strtoull(next, NULL, 10) >= offset)
+			offset = strtoull(next, NULL, 10);
+		else
+			offset += resp.body.len;
+		state = httpc_resp_header(&resp, "x-anvil-job-state");
+		if (!follow) {
+			if (resp.body.len == 0)
+				break;
+			continue;
+		}
+		if (state == NULL) {
+			err_set(err, ERR_SYS, "log answer has no X-Anvil-Job-State header");
+			goto out;
+		}
+		if (resp.body.len == 0 && cli_state_is_final(state))
+			break;
+		/* A server that answers an empty long poll at once is not hammered. */
+		if (resp.body.len == 0 && cmd_job_mono_ms() - t0 < 1000)
+			cmd_job_pause_ms(500);
+	}
+	if (!follow) {
+		rc = CLI_OK;
+		goto out;
+	}
+	if (strcmp(state, "success") == 0) {
+		rc = CLI_OK;
+		goto out;
+	}
+	fprintf(stderr, "job %lld ended %s\n", (long long)id, state);
+	rc = CLI_FAILED;
+out:
+	json_decref(ignored);
+	httpc_resp_release(&resp);
+	free(path);
+	return rc;
+}
+
+int cmd_job_cancel(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	json_t *ans = NULL; /* owned */
+	char *path = NULL;
+	int64_t id = 0;
+	int rc;
+
+	if ((rc = cmd_job_one_id(argc, argv, &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+	path = xasprintf("/api/v1/jobs/%lld/cancel", (long long)id);
+	if (cli_json(cli, "POST", path, NULL, 0, &ans, err) < 0)
+		goto out;
+	printf("job %lld %s\n", (long long)id, cli_jstr(ans, "state", "?"));
+	rc = CLI_OK;
+out:
+	free(path);
+	json_decref(ans);
+	return rc;
+}
+
+int cmd_job_retry(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	json_t *ans = NULL; /* owned */
+	char *path = NULL;
+	int64_t id = 0, new_id = 0;
+	int rc;
+
+	if ((rc = cmd_job_one_id(argc, argv, &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+	path = xasprintf("/api/v1/jobs/%lld/retry", (long long)id);
+	if (cli_json(cli, "POST", path, NULL, 0, &ans, err) < 0)
+		goto out;
+	if (!cli_jint(ans, "id", &new_id)) {
+		err_set(err, ERR_SYS, "retry answer has no job id");
+		goto out;
+	}
+	/* Only the id, so that scripts can follow it: anvil logs -f "$(anvil retry 7)". */
+	printf("%lld\n", (long long)new_id);
+	rc = CLI_OK;
+out:
+	free(path);
+	json_decref(ans);
+	return rc;
+}
