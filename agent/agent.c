@@ -184,6 +184,32 @@ static void agent_reap_orphans(void)
 		;
 }
 
+/* A claimed spec the agent cannot parse would otherwise sit running until
+ * its lease ran out, attempt after attempt: end it as "error" at once when
+ * it names its id and attempt. One try; the lease covers a lost answer. */
+static void agent_refuse_spec(struct agent *ag, const json_t *job, const char *why)
+{
+	json_t *body = NULL, *ans = NULL; /* owned */
+	const json_t *id = json_object_get(job, "id"),
+	             *attempt = json_object_get(job, "attempt"); /* borrowed */
+	struct err err = {0};
+	char path[96];
+	char msg[300];
+
+	if (!json_is_integer(id) || !json_is_integer(attempt))
+		return;
+	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" JSON_INTEGER_FORMAT "/finish",
+	         json_integer_value(id));
+	snprintf(msg, sizeof(msg), "agent cannot run it: %s", why);
+	body = json_pack("{s:I, s:s, s:n, s:s}", "attempt", json_integer_value(attempt), "state", "error",
+	                 "exit_code", "message", msg);
+	if (httpc_json(ag->http, "POST", path, body, 30000, &ans, &err) < 0)
+		log_warnx("job=%" JSON_INTEGER_FORMAT " refusing bad spec: %s", json_integer_value(id),
+		          err.msg);
+	json_decref(ans);
+	json_decref(body);
+}
+
 /* One claim. 0 with *spec_out NULL on 204; -1 with err otherwise. */
 static int agent_claim(struct agent *ag, struct job_spec **spec_out, struct err *err)
 {
@@ -195,8 +221,10 @@ static int agent_claim(struct agent *ag, struct job_spec **spec_out, struct err 
 	if (httpc_json(ag->http, "POST", "/api/v1/agents/claim", body,
 	               AGENT_CLAIM_WAIT_MS + AGENT_CLAIM_SLACK_MS, &ans, err) < 0)
 		goto out;
-	if (ans != NULL && job_spec_parse(json_object_get(ans, "job"), spec_out, err) < 0)
+	if (ans != NULL && job_spec_parse(json_object_get(ans, "job"), spec_out, err) < 0) {
+		agent_refuse_spec(ag, json_object_get(ans, "job"), err->msg);
 		goto out;
+	}
 	rc = 0;
 out:
 	json_decref(ans);
