@@ -23,6 +23,7 @@
 #define SSH_DEFAULT_IO_TIMEOUT_MS      30000
 #define SSH_DEFAULT_KEEPALIVE_S        15
 #define SSH_CHUNK_BYTES                (128 * 1024)
+#define SSH_RL_TIMEOUT                 (-100000) /* not a libssh2 error code */
 
 struct ssh_conn {
 	int fd; /* owned socket, -1 */
@@ -31,6 +32,7 @@ struct ssh_conn {
 	char peer[300]; /* "host:port" */
 	char fingerprint[SSH_FP_MAX];
 	int io_timeout_ms;
+	int kex_done; /* keepalives only after the key exchange: one sent during it breaks it */
 };
 
 static int64_t ssh_now_ns(void)
@@ -89,7 +91,8 @@ static int ssh_wait(struct ssh_conn *c, int64_t deadline_ns, const char *what, s
 	if (p.events == 0)
 		p.events = POLLIN;
 	wait_ms = left_ns / 1000000 > 60000 ? 60000 : (int)(left_ns / 1000000) + 1;
-	if (libssh2_keepalive_send(c->session, &next_s) == 0 && next_s > 0 && next_s * 1000 < wait_ms)
+	if (c->kex_done && libssh2_keepalive_send(c->session, &next_s) == 0 && next_s > 0 &&
+	    next_s * 1000 < wait_ms)
 		wait_ms = next_s * 1000;
 	if (poll(&p, 1, wait_ms) < 0 && errno != EINTR)
 		return err_errno(err, "%s on %s: poll", what, c->peer);
@@ -335,6 +338,7 @@ static int ssh_open(struct ssh_conn *c, const char *host, int port, int connect_
 			return -1;
 	if (rc != 0)
 		return ssh_fail(c, err, ERR_UNAVAIL, "ssh handshake");
+	c->kex_done = 1;
 	hash = libssh2_hostkey_hash(c->session, LIBSSH2_HOSTKEY_HASH_SHA256);
 	if (hash == NULL)
 		return ssh_fail(c, err, ERR_SYS, "host key hash");
@@ -895,12 +899,55 @@ out:
 	return rc;
 }
 
-int ssh_sftp_symlink(struct ssh_conn *c, const char *target, const char *link_path, struct err *err)
+/* Debian 12's libssh2 (1.10.0-3+deb12u1) misreads the STATUS answer to
+ * SSH_FXP_SYMLINK and to a failed SSH_FXP_READLINK (garbage status codes, a
+ * created link reported as failed, a missing one read as ""), while NAME
+ * answers and every other request are read right. So both calls are judged
+ * by what is on the board afterwards, with lstat and a successful readlink. */
+static int ssh_sftp_lstat(struct ssh_conn *c, const char *path, LIBSSH2_SFTP_ATTRIBUTES *a, struct err *err)
 {
 	int64_t deadline = ssh_deadline_ns(c->io_timeout_ms);
 	int lrc;
 
+	memset(a, 0, sizeof(*a));
+	while ((lrc = libssh2_sftp_stat_ex(c->sftp, path, (unsigned)strlen(path), LIBSSH2_SFTP_LSTAT, a)) ==
+	       LIBSSH2_ERROR_EAGAIN)
+		if (ssh_wait(c, deadline, "sftp lstat", err) < 0)
+			return -1;
+	if (lrc != 0)
+		return ssh_sftp_fail(c, err, "lstat", path);
+	return 0;
+}
+
+/* The raw READLINK: >= 0 length of the content in target, or < 0. */
+static int ssh_sftp_readlink_raw(struct ssh_conn *c, const char *path, char *target, size_t n,
+                                 struct err *err)
+{
+	int64_t deadline = ssh_deadline_ns(c->io_timeout_ms);
+	int lrc;
+
+	while ((lrc = libssh2_sftp_symlink_ex(c->sftp, path, (unsigned)strlen(path), target, (unsigned)n - 1,
+	                                      LIBSSH2_SFTP_READLINK)) == LIBSSH2_ERROR_EAGAIN)
+		if (ssh_wait(c, deadline, "sftp readlink", err) < 0)
+			return SSH_RL_TIMEOUT;
+	if (lrc >= 0)
+		target[lrc] = '\0';
+	return lrc;
+}
+
+int ssh_sftp_symlink(struct ssh_conn *c, const char *target, const char *link_path, struct err *err)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int64_t deadline = ssh_deadline_ns(c->io_timeout_ms);
+	char now[4096];
+	int lrc;
+
 	if (ssh_sftp_ready(c, err) < 0)
+		return -1;
+	if (ssh_sftp_lstat(c, link_path, &a, err) == 0)
+		return err_set(err, ERR_CONFLICT, "sftp symlink %s on %s: already exists", link_path,
+		               c->peer);
+	if (err->code != ERR_NOTFOUND)
 		return -1;
 	/* OpenSSH's sftp-server reads SSH_FXP_SYMLINK's two paths in the
 	 * reverse of the draft's order (target first), and libssh2 sends its
@@ -910,8 +957,13 @@ int ssh_sftp_symlink(struct ssh_conn *c, const char *target, const char *link_pa
 	       LIBSSH2_ERROR_EAGAIN)
 		if (ssh_wait(c, deadline, "sftp symlink", err) < 0)
 			return -1;
-	if (lrc != 0)
-		return ssh_sftp_fail(c, err, "symlink", link_path);
+	lrc = ssh_sftp_readlink_raw(c, link_path, now, sizeof(now), err);
+	if (lrc == SSH_RL_TIMEOUT)
+		return -1;
+	if (lrc <= 0 || strcmp(now, target) != 0)
+		return err_set(err, ERR_SYS, "sftp symlink %s -> %s on %s: not created", link_path, target,
+		               c->peer);
+	err_clear(err);
 	return 0;
 }
 
@@ -934,22 +986,24 @@ int ssh_sftp_rename(struct ssh_conn *c, const char *from, const char *to, struct
 
 int ssh_sftp_readlink(struct ssh_conn *c, const char *path, char **target_out, struct err *err)
 {
-	int64_t deadline = ssh_deadline_ns(c->io_timeout_ms);
+	LIBSSH2_SFTP_ATTRIBUTES a;
 	char target[4096];
 	int lrc;
 
 	if (ssh_sftp_ready(c, err) < 0)
 		return -1;
-	while ((lrc = libssh2_sftp_symlink_ex(c->sftp, path, (unsigned)strlen(path), target,
-	                                      sizeof(target) - 1, LIBSSH2_SFTP_READLINK)) ==
-	       LIBSSH2_ERROR_EAGAIN)
-		if (ssh_wait(c, deadline, "sftp readlink", err) < 0)
-			return -1;
-	if (lrc < 0)
-		return ssh_sftp_fail(c, err, "readlink", path);
-	target[lrc] = '\0';
-	*target_out = xstrdup(target);
-	return 0;
+	lrc = ssh_sftp_readlink_raw(c, path, target, sizeof(target), err);
+	if (lrc == SSH_RL_TIMEOUT)
+		return -1;
+	if (lrc > 0) {
+		*target_out = xstrdup(target);
+		return 0;
+	}
+	if (ssh_sftp_lstat(c, path, &a, err) < 0)
+		return -1;
+	if ((a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && !LIBSSH2_SFTP_S_ISLNK(a.permissions))
+		return err_set(err, ERR_INVAL, "sftp readlink %s on %s: not a symlink", path, c->peer);
+	return err_set(err, ERR_SYS, "sftp readlink %s on %s failed", path, c->peer);
 }
 
 int ssh_sftp_remove(struct ssh_conn *c, const char *path, struct err *err)
