@@ -289,7 +289,7 @@ static int api_job_log(struct srv *srv, struct http_req *req, struct http_answer
 			goto fail;
 		if (store_log_read(srv->store, req->id, offset, API_LOG_READ_MAX, &b, &next, err) < 0)
 			goto fail;
-		if (b.len > 0 || jobstate_is_final(j.state) || sched_mono_ms() >= deadline)
+		if (b.len > 0 || jobstate_is_final(j.state) || sched_mono_ms() >= deadline || sched_stopping(srv->sched))
 			break;
 		sched_wait(srv->sched, SCHED_LOGS, gen, deadline);
 	}
@@ -617,12 +617,16 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 	deadline = sched_mono_ms() + wait_ms;
 	for (;;) {
 		uint64_t gen = sched_gen(srv->sched, SCHED_JOBS);
+		if (http_peer_gone(req)) {
+			err_set(err, ERR_UNAVAIL, "agent %lld hung up", (long long)agent_id);
+			goto out;
+		}
 		if (store_agent_touch(srv->store, agent_id, srv_now_ms(), err) < 0)
 			goto out;
 		if (store_job_claim(srv->store, agent_id, (const char *const *)targets.v, targets.n, srv_now_ms(),
 				    (int64_t)srv->cfg.lease_s * 1000, &j, &found, err) < 0)
 			goto out;
-		if (found || sched_mono_ms() >= deadline)
+		if (found || sched_mono_ms() >= deadline || sched_stopping(srv->sched))
 			break;
 		sched_wait(srv->sched, SCHED_JOBS, gen, deadline);
 	}

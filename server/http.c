@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,6 +74,24 @@ int http_query_i64(struct http_req *req, const char *key, int64_t def, int64_t m
 	return 0;
 }
 
+int http_peer_gone(struct http_req *req)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct pollfd pfd;
+	char c;
+
+	if (ci == NULL)
+		return 0;
+	pfd.fd = ci->connect_fd;
+	pfd.events = POLLIN | POLLRDHUP;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return 1;
+	return (pfd.revents & POLLIN) && recv(pfd.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 void http_answer_header(struct http_answer *ans, const char *name, const char *value)
 {
 	for (int i = 0; i < 3; i++) {
@@ -129,9 +149,8 @@ static int http_match(const char *pattern, const char *url, int64_t *id, char **
 	return *u == '\0';
 }
 
-static int http_check_auth(struct srv *srv, struct http_req *req, enum http_auth need, struct err *err)
+int http_auth_check(const struct srv *srv, const char *h, enum http_auth need, struct err *err)
 {
-	const char *h = http_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
 	char hash[CRYPTO_SHA256_HEX_LEN + 1];
 	int is_admin, is_agent;
 
@@ -312,7 +331,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		*req_cls = req;
 		if ((req->route = http_route_find(ctx, method, url, req, &status, &err)) == NULL)
 			return http_send_error(conn, status, &err);
-		if (http_check_auth(srv, req, req->route->auth, &err) < 0)
+		if (http_auth_check(srv, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->route->auth, &err) < 0)
 			return http_send_error(conn, http_status_from_err(err.code), &err);
 		req->body_cap = http_body_cap(srv, req->route->body);
 		cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -362,6 +381,21 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	return r;
 }
 
+/* MHD's own unescaping, but a decoded NUL (%00) becomes \x01 so that the
+ * C strings handlers see are never silently cut short: names and values
+ * holding it fail validation instead. */
+static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	size_t n = MHD_http_unescape(s);
+
+	(void)cls;
+	(void)conn;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\0')
+			s[i] = '\x01';
+	return n;
+}
+
 int http_start(struct srv *srv, const struct http_route *routes, size_t n_routes, int *port_out, struct err *err)
 {
 	struct sockaddr_in sa;
@@ -380,7 +414,8 @@ int http_start(struct srv *srv, const struct http_route *routes, size_t n_routes
 				      0, NULL, NULL, http_access, ctx, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				      MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
 				      (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)2000,
-				      MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+				      MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
+				      MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_END);
 	if (srv->httpd == NULL) {
 		free(ctx);
 		return err_set(err, ERR_SYS, "cannot listen on %s:%d (port in use or address not local?)",

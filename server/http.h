@@ -66,9 +66,18 @@ int http_query_i64(struct http_req *req, const char *key, int64_t def, int64_t m
 /* A request header (borrowed) or NULL. */
 const char *http_header(struct http_req *req, const char *name);
 
+/* True when the client has hung up (a long poll's agent died): checked
+ * before handing it a job. */
+int http_peer_gone(struct http_req *req);
+
 /* Sets an extra response header (copies value). */
 void http_answer_header(struct http_answer *ans, const char *name, const char *value);
 
 unsigned http_status_from_err(enum err_code code);
+
+/* Checks an Authorization header value (may be NULL) against the tokens'
+ * hashes in constant time: 0 when it grants `need`, else ERR_AUTH (missing or
+ * unknown token) or ERR_FORBIDDEN (a token of the wrong kind). */
+int http_auth_check(const struct srv *srv, const char *authorization, enum http_auth need, struct err *err);
 
 #endif

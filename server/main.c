@@ -156,6 +156,7 @@ int main(int argc, char **argv)
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	log_info("event=stopping signal=%d", sig);
+	sched_stop(srv.sched);
 	http_stop(&srv);
 	sched_free(srv.sched);
 	store_free(srv.store);

@@ -148,6 +148,25 @@ int sched_new(struct store *st, int reap_interval_ms, struct sched **out, struct
 	return 0;
 }
 
+void sched_stop(struct sched *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cond[0]);
+	pthread_cond_broadcast(&s->cond[1]);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int sched_stopping(struct sched *s)
+{
+	int v;
+
+	pthread_mutex_lock(&s->mu);
+	v = s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	return v;
+}
+
 void sched_free(struct sched *s)
 {
 	if (s == NULL)

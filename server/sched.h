@@ -18,6 +18,10 @@ enum sched_topic { SCHED_JOBS = 0, SCHED_LOGS = 1 };
 
 /* Starts the reaper thread (checks every reap_interval_ms). */
 int sched_new(struct store *st, int reap_interval_ms, struct sched **out, struct err *err);
+/* Wakes every waiter for good (shutdown): long polls answer at once. */
+void sched_stop(struct sched *s);
+/* True once sched_stop ran: long polls stop waiting. */
+int sched_stopping(struct sched *s);
 /* Stops the reaper and frees; NULL-safe. */
 void sched_free(struct sched *s);
 

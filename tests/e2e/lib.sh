@@ -1,0 +1,147 @@
+# Shared fixture for end-to-end tests: real anvil-server and anvil-agent
+# processes in a temp dir, on loopback ports picked at run time. Every daemon
+# started here is killed by pid when the test exits, pass or fail.
+set -euo pipefail
+
+B=${ANVIL_BUILD_DIR:?set ANVIL_BUILD_DIR to the build directory}
+S=${ANVIL_SOURCE_DIR:?set ANVIL_SOURCE_DIR to the source directory}
+T=$(mktemp -d /tmp/anvil-e2e.XXXXXX)
+PIDS=()
+export PATH="$B:$PATH"
+export GIT_AUTHOR_NAME=anvil-test GIT_AUTHOR_EMAIL=test@anvil.invalid
+export GIT_COMMITTER_NAME=anvil-test GIT_COMMITTER_EMAIL=test@anvil.invalid
+
+e2e_cleanup() {
+	local rc=$?
+	for p in "${PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	if [ $rc -ne 0 ]; then
+		echo "--- test failed (rc=$rc); logs from $T:" >&2
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "=== $f (last 40 lines)" >&2
+			tail -n 40 "$f" >&2
+		done
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap e2e_cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+ok() {
+	echo "ok - $*"
+}
+
+# wait_until SECONDS CMD...: polls CMD until it succeeds or the deadline passes.
+wait_until() {
+	local secs=$1
+	shift
+	local deadline=$(($(date +%s%N) + secs * 1000000000))
+	until "$@" >/dev/null 2>&1; do
+		if [ "$(date +%s%N)" -gt "$deadline" ]; then
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# start_server [extra options]: starts anvil-server on a free port (or $PORT
+# when set, for restarts); sets SERVER_PID, PORT, URL; exports the CLI env.
+start_server() {
+	rm -f "$T/data/port"
+	"$B/anvil-server" --data "$T/data" --port "${PORT:-0}" "$@" >>"$T/server.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	wait_until 10 test -s "$T/data/port" || fail "server did not start"
+	PORT=$(cat "$T/data/port")
+	URL="http://127.0.0.1:$PORT"
+	export ANVIL_SERVER="$URL" ANVIL_TOKEN_FILE="$T/data/admin.token"
+	wait_until 10 curl -sf "$URL/healthz" || fail "server not healthy"
+}
+
+# start_agent NAME [extra options]: sets AGENT_PID.
+start_agent() {
+	local name=$1
+	shift
+	"$B/anvil-agent" --server "$URL" --token-file "$T/data/agent.token" --name "$name" \
+		--work "$T/agent-$name" "$@" >>"$T/agent-$name.log" 2>&1 &
+	AGENT_PID=$!
+	PIDS+=("$AGENT_PID")
+}
+
+# make_repo NAME: a working tree at $T/src/NAME and a bare repository at
+# $T/git/NAME.git whose post-receive hook runs `anvil trigger`.
+make_repo() {
+	local name=$1
+	mkdir -p "$T/src" "$T/git"
+	git init -q -b main "$T/src/$name"
+	git init -q --bare -b main "$T/git/$name.git"
+	cat >"$T/git/$name.git/hooks/post-receive" <<HOOK
+#!/bin/sh
+# anvil: every pushed ref (but deletions) starts a pipeline.
+while read old new ref; do
+	[ "\$new" = 0000000000000000000000000000000000000000 ] && continue
+	ANVIL_SERVER="$URL" ANVIL_TOKEN_FILE="$T/data/admin.token" \
+		"$B/anvil" trigger "$name" --url "$T/git/$name.git" --ref "\$ref" --commit "\$new" --event push
+done
+HOOK
+	chmod +x "$T/git/$name.git/hooks/post-receive"
+	git -C "$T/src/$name" remote add origin "$T/git/$name.git"
+}
+
+# push_file NAME FILE CONTENT...: commits and pushes; prints the push output.
+commit_push() {
+	local name=$1 msg=$2
+	git -C "$T/src/$name" add -A
+	git -C "$T/src/$name" commit -q -m "$msg"
+	git -C "$T/src/$name" push -q origin HEAD:refs/heads/main 2>&1
+}
+
+api() {
+	curl -s "$URL$1"
+}
+
+admin_api() {
+	local method=$1 path=$2
+	shift 2
+	curl -s -X "$method" -H "Authorization: Bearer $(cat "$T/data/admin.token")" "$URL$path" "$@"
+}
+
+job_state() {
+	api "/api/v1/jobs/$1" | jq -r .state
+}
+
+pipeline_state() {
+	api "/api/v1/pipelines/$1" | jq -r .state
+}
+
+job_is() {
+	[ "$(job_state "$1")" = "$2" ]
+}
+
+pipeline_is() {
+	[ "$(pipeline_state "$1")" = "$2" ]
+}
+
+latest_pipeline() {
+	api "/api/v1/pipelines?limit=1" | jq -r '.pipelines[0].id // empty'
+}
+
+first_job() {
+	api "/api/v1/pipelines/$1" | jq -r '.jobs[0].id'
+}
+
+log_has() {
+	api "/api/v1/jobs/$1/log" | grep -qF -- "$2"
+}
+
+db() {
+	sqlite3 "$T/data/anvil.db" "$@"
+}

@@ -1,0 +1,341 @@
+/* The store on :memory:: migrations, delivery idempotence, claims by target,
+ * leases, the transitions through the store, logs and artifacts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "server/store.h"
+
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define COMMIT "0123456789abcdef0123456789abcdef01234567"
+
+struct fx {
+	struct store *st;
+	int64_t repo_id;
+	int64_t agent_id;
+};
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct err err = {0};
+
+	assert_int_equal(store_open(":memory:", &fx->st, &err), 0);
+	assert_int_equal(store_repo_upsert(fx->st, "demo", "/srv/demo.git", 1, &fx->repo_id, &err), 0);
+	assert_int_equal(store_agent_register(fx->st, "a1", "[\"target=host\"]", 1, &fx->agent_id, &err), 0);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	store_free(fx->st);
+	free(fx);
+	return 0;
+}
+
+/* A pipeline with one job per target; returns its id. */
+static int64_t mk_pipeline(struct fx *fx, const char *delivery, const char **targets, size_t n, int max_attempts)
+{
+	struct pipeline_new p = {.repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT,
+				 .event = "push", .delivery = delivery};
+	struct job_new jobs[8];
+	struct err err = {0};
+	int64_t id = 0;
+	int existed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].name = "build";
+		jobs[i].target = targets[i];
+		jobs[i].spec = "{\"steps\":[]}";
+		jobs[i].max_attempts = max_attempts;
+	}
+	assert_int_equal(store_pipeline_create(fx->st, &p, jobs, n, 10, &id, &existed, &err), 0);
+	assert_int_equal(existed, 0);
+	return id;
+}
+
+static int64_t claim(struct fx *fx, const char *target, int64_t now, int expect_found)
+{
+	const char *t[] = {target};
+	struct job_row j = {0};
+	struct err err = {0};
+	int found = -1;
+	int64_t id;
+
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, t, 1, now, 1000, &j, &found, &err), 0);
+	assert_int_equal(found, expect_found);
+	id = j.id;
+	job_row_release(&j);
+	return id;
+}
+
+static void test_delivery_is_idempotent(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	struct pipeline_new p = {.repo_id = fx->repo_id, .ref = "r", .commit_sha = COMMIT, .event = "push",
+				 .delivery = "d-1"};
+	struct job_new j = {"build", "host", "{}", 3};
+	struct err err = {0};
+	int64_t first = mk_pipeline(fx, "d-1", t, 1, 3), again = 0;
+	int existed = 0;
+	struct pipeline_row *rows = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_pipeline_create(fx->st, &p, &j, 1, 20, &again, &existed, &err), 0);
+	assert_int_equal(existed, 1);
+	assert_int_equal(again, first);
+	assert_int_equal(store_pipeline_list(fx->st, NULL, 50, &rows, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(rows[0].state, JOB_QUEUED);
+	pipeline_rows_free(rows, n);
+	assert_int_equal(store_integrity_check(fx->st, &err), 0);
+}
+
+static void test_claim_matches_target(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"aarch64-unknown-linux-gnu", "host"};
+	int64_t p = mk_pipeline(fx, NULL, t, 2, 3), a, h;
+	struct pipeline_row row = {0};
+	struct err err = {0};
+
+	claim(fx, "armv7-unknown-linux-gnueabihf", 100, 0);
+	h = claim(fx, "host", 100, 1);
+	a = claim(fx, "aarch64-unknown-linux-gnu", 100, 1);
+	assert_true(h != a);
+	claim(fx, "host", 100, 0); /* nothing left */
+	assert_int_equal(store_pipeline_get(fx->st, p, &row, &err), 0);
+	assert_int_equal(row.state, JOB_RUNNING);
+	pipeline_row_release(&row);
+}
+
+static void test_heartbeat_finish_and_stale_attempts(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	int64_t p = mk_pipeline(fx, NULL, t, 1, 3), j = claim(fx, "host", 100, 1);
+	struct err err = {0};
+	struct job_row row = {0};
+	struct pipeline_row prow = {0};
+	int cancel = -1;
+
+	assert_int_equal(store_job_heartbeat(fx->st, j, 1, 200, 1000, &cancel, &err), 0);
+	assert_int_equal(cancel, 0);
+	assert_int_equal(store_job_heartbeat(fx->st, j, 2, 200, 1000, &cancel, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_int_equal(store_job_finish(fx->st, j, 1, JOB_RUNNING, 0, 0, "", 300, &err), -1);
+	assert_int_equal(err.code, ERR_INVAL);
+	assert_int_equal(store_job_finish(fx->st, j, 1, JOB_FAILED, 1, 3, "step failed", 300, &err), 0);
+	assert_int_equal(store_job_finish(fx->st, j, 1, JOB_SUCCESS, 1, 0, "", 301, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
+	assert_int_equal(row.state, JOB_FAILED);
+	assert_int_equal(row.exit_code, 3);
+	assert_string_equal(row.agent_name, "a1");
+	assert_string_equal(row.repo_url, "/srv/demo.git");
+	job_row_release(&row);
+	assert_int_equal(store_pipeline_get(fx->st, p, &prow, &err), 0);
+	assert_int_equal(prow.state, JOB_FAILED);
+	assert_int_equal(prow.finished_ms, 300);
+	pipeline_row_release(&prow);
+}
+
+static void test_lease_expiry_requeues_then_errors(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	int64_t j, j2;
+	int n = 0;
+	struct err err = {0};
+	struct job_row row = {0};
+	struct buf b = BUF_INIT;
+	int64_t next = 0;
+
+	mk_pipeline(fx, NULL, t, 1, 2);
+	j = claim(fx, "host", 100, 1); /* lease until 1100 */
+	assert_int_equal(store_requeue_expired(fx->st, 1000, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_requeue_expired(fx->st, 1200, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
+	assert_int_equal(row.state, JOB_QUEUED);
+	assert_int_equal(row.attempt, 1);
+	job_row_release(&row);
+	j2 = claim(fx, "host", 1300, 1);
+	assert_int_equal(j2, j);
+	/* The new attempt's log starts with a marker. */
+	assert_int_equal(store_log_read(fx->st, j, 0, 1 << 20, &b, &next, &err), 0);
+	assert_non_null(strstr(b.data, "attempt 2 of 2"));
+	buf_release(&b);
+	assert_int_equal(store_requeue_expired(fx->st, 5000, &n, &err), 0);
+	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
+	assert_int_equal(row.state, JOB_ERROR);
+	assert_non_null(strstr(row.message, "lease expired"));
+	job_row_release(&row);
+}
+
+static void test_cancel_and_retry(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	int64_t p = mk_pipeline(fx, NULL, t, 1, 3), j, nj = 0;
+	struct job_row row = {0};
+	struct pipeline_row prow = {0};
+	struct err err = {0};
+	int cancel = 0, n;
+	struct job_row *jobs = NULL;
+	size_t nn = 0;
+
+	j = claim(fx, "host", 100, 1);
+	assert_int_equal(store_job_retry(fx->st, j, 100, &nj, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_int_equal(store_job_cancel(fx->st, j, 150, &err), 0);
+	assert_int_equal(store_job_heartbeat(fx->st, j, 1, 160, 1000, &cancel, &err), 0);
+	assert_int_equal(cancel, 1);
+	assert_int_equal(store_job_finish(fx->st, j, 1, JOB_CANCELED, 0, 0, "canceled", 170, &err), 0);
+	assert_int_equal(store_job_cancel(fx->st, j, 180, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_int_equal(store_job_retry(fx->st, j, 200, &nj, &err), 0);
+	assert_true(nj > j);
+	assert_int_equal(store_job_retry(fx->st, j, 200, &nj, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	/* The pipeline follows the retry, not the canceled original. */
+	assert_int_equal(store_pipeline_get(fx->st, p, &prow, &err), 0);
+	assert_int_equal(prow.state, JOB_QUEUED);
+	pipeline_row_release(&prow);
+	assert_int_equal(store_job_get(fx->st, nj, &row, &err), 0);
+	assert_int_equal(row.retry_of, j);
+	assert_int_equal(row.attempt, 0);
+	job_row_release(&row);
+	/* A queued job cancels at once. */
+	assert_int_equal(store_job_cancel(fx->st, nj, 300, &err), 0);
+	assert_int_equal(store_job_get(fx->st, nj, &row, &err), 0);
+	assert_int_equal(row.state, JOB_CANCELED);
+	job_row_release(&row);
+	assert_int_equal(store_pipeline_jobs(fx->st, p, &jobs, &nn, &err), 0);
+	assert_int_equal(nn, 2);
+	job_rows_free(jobs, nn);
+	/* A running job whose agent vanished after a cancel request ends canceled. */
+	mk_pipeline(fx, NULL, t, 1, 3);
+	j = claim(fx, "host", 400, 1);
+	assert_int_equal(store_job_cancel(fx->st, j, 401, &err), 0);
+	assert_int_equal(store_requeue_expired(fx->st, 5000, &n, &err), 0);
+	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
+	assert_int_equal(row.state, JOB_CANCELED);
+	job_row_release(&row);
+}
+
+static void test_log_dedupe_offsets_and_cap(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	int64_t j, next = 0;
+	int acc = 0, trunc = 0;
+	struct err err = {0};
+	struct buf b = BUF_INIT;
+	struct job_row row = {0};
+
+	mk_pipeline(fx, NULL, t, 1, 3);
+	j = claim(fx, "host", 100, 1);
+	assert_int_equal(store_log_append(fx->st, j, 1, 0, "hello ", 6, 20, &acc, &trunc, &err), 0);
+	assert_int_equal(acc, 1);
+	assert_int_equal(store_log_append(fx->st, j, 1, 0, "hello ", 6, 20, &acc, &trunc, &err), 0);
+	assert_int_equal(acc, 0); /* resent: ignored */
+	assert_int_equal(store_log_append(fx->st, j, 1, 1, "world\n", 6, 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_log_read(fx->st, j, 0, 1 << 20, &b, &next, &err), 0);
+	assert_string_equal(b.data, "hello world\n");
+	assert_int_equal(next, 12);
+	buf_reset(&b);
+	assert_int_equal(store_log_read(fx->st, j, 8, 1 << 20, &b, &next, &err), 0);
+	assert_string_equal(b.data, "rld\n");
+	buf_reset(&b);
+	assert_int_equal(store_log_read(fx->st, j, 12, 1 << 20, &b, &next, &err), 0);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(next, 12);
+	/* 12 + 10 > 20: 8 bytes kept, then the marker; later chunks dropped. */
+	assert_int_equal(store_log_append(fx->st, j, 1, 2, "0123456789", 10, 20, &acc, &trunc, &err), 0);
+	assert_int_equal(acc, 1);
+	assert_int_equal(trunc, 1);
+	assert_int_equal(store_log_append(fx->st, j, 1, 3, "more", 4, 20, &acc, &trunc, &err), 0);
+	assert_int_equal(acc, 0);
+	assert_int_equal(trunc, 1);
+	buf_reset(&b);
+	assert_int_equal(store_log_read(fx->st, j, 0, 1 << 20, &b, &next, &err), 0);
+	assert_non_null(strstr(b.data, "hello world\n01234567\n[anvil: log truncated at 20 bytes]"));
+	assert_null(strstr(b.data, "more"));
+	buf_release(&b);
+	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
+	assert_int_equal(row.log_truncated, 1);
+	job_row_release(&row);
+	/* A stale attempt cannot write. */
+	assert_int_equal(store_log_append(fx->st, j, 2, 9, "x", 1, 20, &acc, &trunc, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+}
+
+static void test_artifacts(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	int64_t j, j2;
+	struct err err = {0};
+	struct artifact_row *rows = NULL, one = {0};
+	size_t n = 0;
+	struct store_stats stats;
+
+	mk_pipeline(fx, NULL, t, 1, 3);
+	j = claim(fx, "host", 100, 1);
+	assert_int_equal(store_artifact_add(fx->st, j, 1, "bin/app", SHA_A, 5, 100, &err), 0);
+	assert_int_equal(store_artifact_add(fx->st, j, 2, "bin/app", SHA_A, 5, 100, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	mk_pipeline(fx, NULL, t, 1, 3);
+	j2 = claim(fx, "host", 100, 1);
+	assert_int_equal(store_artifact_add(fx->st, j2, 1, "app", SHA_A, 5, 100, &err), 0);
+	assert_int_equal(store_artifact_list(fx->st, j, &rows, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0].name, "bin/app");
+	assert_string_equal(rows[0].sha256, SHA_A);
+	artifact_rows_free(rows, n);
+	assert_int_equal(store_artifact_get(fx->st, j2, "app", &one, &err), 0);
+	free(one.name);
+	assert_int_equal(store_artifact_get(fx->st, j2, "nope", &one, &err), -1);
+	assert_int_equal(err.code, ERR_NOTFOUND);
+	assert_int_equal(store_stats(fx->st, &stats, &err), 0);
+	assert_int_equal(stats.blobs, 1); /* same bytes stored once */
+}
+
+static void test_tokens(void **state)
+{
+	struct fx *fx = *state;
+	struct err err = {0};
+	char out[65];
+
+	assert_int_equal(store_token_get(fx->st, "admin", out, &err), -1);
+	assert_int_equal(err.code, ERR_NOTFOUND);
+	assert_int_equal(store_token_set(fx->st, "admin", SHA_A, &err), 0);
+	assert_int_equal(store_token_get(fx->st, "admin", out, &err), 0);
+	assert_string_equal(out, SHA_A);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_delivery_is_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_matches_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_heartbeat_finish_and_stale_attempts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_expiry_requeues_then_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_and_retry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_dedupe_offsets_and_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
