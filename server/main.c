@@ -93,12 +93,36 @@ static int mkdir_p(const char *path, mode_t mode, struct err *err)
 	return 0;
 }
 
+/* Every part's route table, joined into the one the HTTP edge dispatches.
+ * A part that serves HTTP (api, ui, webhooks) adds its table here. */
+static struct http_route *routes_join(size_t *n_out)
+{
+	static const struct {
+		const struct http_route *table;
+		const size_t *count;
+	} parts[] = {
+		{api_routes, &api_routes_count},
+	};
+	struct http_route *all = NULL;
+	size_t n = 0;
+
+	for (size_t p = 0; p < sizeof(parts) / sizeof(parts[0]); p++) {
+		all = xrealloc(all, (n + *parts[p].count) * sizeof(*all));
+		memcpy(all + n, parts[p].table, *parts[p].count * sizeof(*all));
+		n += *parts[p].count;
+	}
+	*n_out = n;
+	return all;
+}
+
 int main(int argc, char **argv)
 {
 	struct srv srv;
 	struct err err = {0};
 	int check_only, version, help, port = 0, sig;
 	char *db_path = NULL, *port_path = NULL, portbuf[16];
+	struct http_route *routes = NULL;
+	size_t n_routes = 0;
 	sigset_t sigs;
 
 	memset(&srv, 0, sizeof(srv));
@@ -145,7 +169,8 @@ int main(int argc, char **argv)
 		fatalx("tokens: %s", err.msg);
 	if (sched_new(srv.store, 500, &srv.sched, &err) < 0)
 		fatalx("%s", err.msg);
-	if (http_start(&srv, api_routes, api_routes_count, &port, &err) < 0)
+	routes = routes_join(&n_routes);
+	if (http_start(&srv, routes, n_routes, &port, &err) < 0)
 		fatalx("%s", err.msg);
 	port_path = xasprintf("%s/port", srv.cfg.data_dir);
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
@@ -164,5 +189,6 @@ int main(int argc, char **argv)
 	pthread_mutex_destroy(&srv.git_mu);
 	free(db_path);
 	free(port_path);
+	free(routes);
 	return 0;
 }

@@ -36,6 +36,10 @@ static const char *const store_migrations[] = {
 	"CREATE TABLE blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, created_unix_ms INTEGER NOT NULL);"
 	"CREATE TABLE artifacts(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
 	" sha256 TEXT NOT NULL REFERENCES blobs(sha256), size INTEGER NOT NULL, PRIMARY KEY(job_id, name));",
+	/* 2: OTA deploy (boards, deployments) — reserved, filled by the deploy work */
+	"SELECT 1;",
+	/* 3: forges (repository settings, secrets, commit status queue) — reserved, filled by the forge work */
+	"SELECT 1;",
 };
 
 #define JOB_COLS                                                                                             \
