@@ -407,7 +407,7 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 	if (paths.n > 0) {
 		if (ota_remote_sums(r, &paths, &res, err) < 0)
 			goto out;
-		sums = buf_detach(&res.output, NULL);
+		sums = xstrdup(res.output.data != NULL ? res.output.data : "");
 	}
 	for (i = 0; i < plan->n_files; i++) {
 		const struct ota_file *f = &plan->files[i];

@@ -364,11 +364,12 @@ void ssh_free(struct ssh_conn *c)
 		c->sftp = NULL;
 	}
 	if (c->session != NULL) {
-		struct err ignored;
-
-		while (libssh2_session_disconnect(c->session, "bye") == LIBSSH2_ERROR_EAGAIN)
-			if (ssh_wait(c, deadline, "disconnect", &ignored) < 0)
-				break;
+		/* Blocking with a short timeout: in non-blocking mode
+		 * libssh2_session_free returns EAGAIN, and frees nothing, while a
+		 * channel abandoned by a timed-out exec is still closing. */
+		libssh2_session_set_timeout(c->session, 2000);
+		libssh2_session_set_blocking(c->session, 1);
+		libssh2_session_disconnect(c->session, "bye");
 		libssh2_session_free(c->session);
 		c->session = NULL;
 	}
