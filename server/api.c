@@ -3,7 +3,7 @@
 #include "common/log.h"
 #include "common/pipefile.h"
 #include "server/blob.h"
-#include "server/gitread.h"
+#include "server/pipeline.h"
 #include "server/srv.h"
 
 #include <errno.h>
@@ -143,36 +143,13 @@ static int api_field_int(json_t *body, const char *key, int required, json_int_t
 	return 0;
 }
 
-static int api_name_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-static int api_text_ok(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 /* Artifact names: relative, no "..", no empty or "." component, printable. */
 static int api_artifact_name_ok(const char *name)
 {
 	const char *p = name;
 	size_t n = strlen(name);
 
-	if (n == 0 || n > 255 || name[0] == '/' || !api_text_ok(name))
+	if (n == 0 || n > 255 || name[0] == '/' || !pipeline_text_ok(name))
 		return 0;
 	while (*p) {
 		const char *slash = strchr(p, '/');
@@ -399,120 +376,25 @@ static int api_agents(struct srv *srv, struct http_req *req, struct http_answer 
 
 /* ---- admin ---- */
 
-/* The run spec a job carries: what the agent needs beyond the commit. */
-static char *api_job_spec(const struct pipefile *pf, int default_timeout_s)
-{
-	json_t *o = json_object(), *steps = json_array(), *env = json_array(), *arts = json_array();
-	char *s;
-
-	for (size_t i = 0; i < pf->n_steps; i++)
-		json_array_append_new(steps, json_pack("{s:o, s:o}", "name", api_str(pf->steps[i].name), "run",
-						       api_str(pf->steps[i].run)));
-	for (size_t i = 0; i < pf->env.n; i++)
-		json_array_append_new(env, api_str(pf->env.v[i]));
-	for (size_t i = 0; i < pf->artifacts.n; i++)
-		json_array_append_new(arts, api_str(pf->artifacts.v[i]));
-	json_object_set_new(o, "steps", steps);
-	json_object_set_new(o, "env", env);
-	json_object_set_new(o, "artifacts", arts);
-	json_object_set_new(o, "network", json_boolean(pf->network));
-	json_object_set_new(o, "timeout_s", json_integer(pf->timeout_s > 0 ? pf->timeout_s : default_timeout_s));
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	if (s == NULL)
-		fatalx("json_dumps failed");
-	return s;
-}
-
 static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
-	const char *repo, *url, *ref, *commit, *event, *delivery;
-	struct gitread_result gr = {0};
-	struct pipefile *pf = NULL;
-	struct pipeline_new pn = {0};
-	struct job_new *jobs = NULL;
-	char **specs = NULL;
-	size_t n_jobs = 0;
-	int64_t repo_id, pid;
-	int existed = 0, rc = -1, git_rc;
-	char *mirror = NULL, *errmsg = NULL;
-	struct err gerr = {0};
+	struct pipeline_trigger t = {0};
+	int64_t pid;
+	int existed = 0;
 
-	if (api_field_str(req->json, "repo", 1, 100, &repo, err) < 0 ||
-	    api_field_str(req->json, "url", 1, 1024, &url, err) < 0 ||
-	    api_field_str(req->json, "ref", 1, 255, &ref, err) < 0 ||
-	    api_field_str(req->json, "commit", 0, 40, &commit, err) < 0 ||
-	    api_field_str(req->json, "event", 0, 16, &event, err) < 0 ||
-	    api_field_str(req->json, "delivery", 0, 128, &delivery, err) < 0)
+	if (api_field_str(req->json, "repo", 1, 100, &t.repo, err) < 0 ||
+	    api_field_str(req->json, "url", 1, 1024, &t.url, err) < 0 ||
+	    api_field_str(req->json, "ref", 1, 255, &t.ref, err) < 0 ||
+	    api_field_str(req->json, "commit", 0, 40, &t.commit, err) < 0 ||
+	    api_field_str(req->json, "event", 0, 16, &t.event, err) < 0 ||
+	    api_field_str(req->json, "delivery", 0, 128, &t.delivery, err) < 0)
 		return -1;
-	if (!api_name_ok(repo, 100))
-		return err_set(err, ERR_INVAL, "repo name must be [A-Za-z0-9._-]+, not starting with '.' or '-'");
-	if (!api_text_ok(url) || !api_text_ok(ref) || (delivery && !api_text_ok(delivery)))
-		return err_set(err, ERR_INVAL, "url, ref and delivery must not hold control characters");
-	if (commit && !(strlen(commit) == 40 && strspn(commit, "0123456789abcdef") == 40))
-		return err_set(err, ERR_INVAL, "commit must be 40 lowercase hex characters");
-	if (event == NULL)
-		event = "push";
-	if (strcmp(event, "push") && strcmp(event, "tag") && strcmp(event, "manual"))
-		return err_set(err, ERR_INVAL, "event must be push, tag or manual");
-	if (delivery && store_pipeline_by_delivery(srv->store, delivery, &pid, &gerr) == 0) {
-		ans->status = 200;
-		return api_pipeline_full(srv, pid, &ans->json, err);
-	}
-	if (store_repo_upsert(srv->store, repo, url, srv_now_ms(), &repo_id, err) < 0)
+	if (t.event == NULL)
+		t.event = "push";
+	if (pipeline_start(srv, &t, &pid, &existed, err) < 0)
 		return -1;
-	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)repo_id);
-	pthread_mutex_lock(&srv->git_mu);
-	git_rc = gitread_file_at(mirror, url, ref, commit, ".anvil.yml", PIPEFILE_MAX_BYTES, &gr, &gerr);
-	pthread_mutex_unlock(&srv->git_mu);
-	if (git_rc < 0) {
-		errmsg = xasprintf("cannot read the repository: %s", gerr.msg);
-	} else if (!gr.file_found) {
-		errmsg = xasprintf("no .anvil.yml at commit %s", gr.commit);
-	} else if (pipefile_parse(gr.file.data, gr.file.len, &pf, &gerr) < 0) {
-		errmsg = xasprintf(".anvil.yml: %s", gerr.msg);
-	} else {
-		size_t nt = pf->targets.n ? pf->targets.n : 1;
-		jobs = xcalloc(nt, sizeof(*jobs));
-		specs = xcalloc(nt, sizeof(*specs));
-		for (size_t i = 0; i < nt; i++) {
-			specs[i] = api_job_spec(pf, srv->cfg.job_timeout_s);
-			jobs[i].name = "build";
-			jobs[i].target = pf->targets.n ? pf->targets.v[i] : "host";
-			jobs[i].spec = specs[i];
-			jobs[i].max_attempts = srv->cfg.max_attempts;
-		}
-		n_jobs = nt;
-	}
-	pn.repo_id = repo_id;
-	pn.ref = ref;
-	pn.commit_sha = git_rc == 0 ? gr.commit : (commit ? commit : "0000000000000000000000000000000000000000");
-	pn.event = event;
-	pn.delivery = delivery;
-	pn.commit_message = gr.message;
-	pn.author = gr.author;
-	pn.error_message = errmsg;
-	if (store_pipeline_create(srv->store, &pn, jobs, n_jobs, srv_now_ms(), &pid, &existed, err) < 0)
-		goto out;
-	if (!existed) {
-		char esc[300];
-		log_info("event=pipeline_created pipeline=%lld repo=%s ref=\"%s\" jobs=%zu%s%s", (long long)pid, repo,
-			 log_escape(esc, sizeof(esc), ref), n_jobs, errmsg ? " error=" : "",
-			 errmsg ? log_escape(esc, sizeof(esc), errmsg) : "");
-		sched_notify(srv->sched, SCHED_JOBS);
-	}
 	ans->status = existed ? 200 : 201;
-	rc = api_pipeline_full(srv, pid, &ans->json, err);
-out:
-	for (size_t i = 0; i < n_jobs; i++)
-		free(specs[i]);
-	free(specs);
-	free(jobs);
-	pipefile_free(pf);
-	gitread_result_release(&gr);
-	free(errmsg);
-	free(mirror);
-	return rc;
+	return api_pipeline_full(srv, pid, &ans->json, err);
 }
 
 static int api_job_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
@@ -551,7 +433,7 @@ static int api_agent_register(struct srv *srv, struct http_req *req, struct http
 
 	if (api_field_str(req->json, "name", 1, 100, &name, err) < 0)
 		return -1;
-	if (!api_name_ok(name, 100))
+	if (!pipeline_name_ok(name, 100))
 		return err_set(err, ERR_INVAL, "agent name must be [A-Za-z0-9._-]+");
 	if (labels != NULL && !json_is_array(labels))
 		return err_set(err, ERR_INVAL, "field 'labels' must be an array of strings");
@@ -559,7 +441,7 @@ static int api_agent_register(struct srv *srv, struct http_req *req, struct http
 		return err_set(err, ERR_LIMIT, "at most 64 labels");
 	json_array_foreach(labels, i, v)
 	{
-		if (!json_is_string(v) || json_string_length(v) > 128 || !api_text_ok(json_string_value(v)))
+		if (!json_is_string(v) || json_string_length(v) > 128 || !pipeline_text_ok(json_string_value(v)))
 			return err_set(err, ERR_INVAL, "label %zu must be a printable string of at most 128 bytes", i);
 	}
 	labels_text = labels ? json_dumps(labels, JSON_COMPACT) : xstrdup("[]");
