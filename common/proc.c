@@ -457,24 +457,27 @@ static int proc_signal_tree(struct proc *p, int sig, struct err *err)
 
 int proc_kill_tree(struct proc *p, int grace_ms, struct err *err)
 {
+	int rc = 0;
+
 	if (p->pid <= 0)
 		return 0;
+	/* Whatever fails before, the SIGKILL below is still sent. */
 	if (!p->exited) {
 		if (proc_signal_tree(p, SIGTERM, err) < 0)
-			return -1;
+			rc = -1;
 		/* A stopped leader would never see the SIGTERM. */
 		kill(-p->pid, SIGCONT);
-		if (proc_wait(p, grace_ms < 0 ? 0 : grace_ms, err) < 0)
-			return -1;
+		if (rc == 0 && proc_wait(p, grace_ms < 0 ? 0 : grace_ms, err) < 0)
+			rc = -1;
 	}
 	/* Also after the leader is gone: members that ignored SIGTERM or were
 	 * left behind must not outlive the job. The group id cannot be handed
 	 * out again while any member lives. */
-	if (proc_signal_tree(p, SIGKILL, err) < 0)
-		return -1;
-	if (!p->exited && proc_wait(p, -1, err) < 0)
-		return -1;
-	return 0;
+	if (proc_signal_tree(p, SIGKILL, rc == 0 ? err : NULL) < 0)
+		rc = -1;
+	if (rc == 0 && !p->exited && proc_wait(p, -1, err) < 0)
+		rc = -1;
+	return rc;
 }
 
 void proc_release(struct proc *p)

@@ -431,6 +431,35 @@ static void test_wait_timeout_then_kill(void **state)
 	assert_gone(p.pid);
 }
 
+/* Kernels without pidfd: waiting falls back to polling waitpid. */
+static void test_wait_without_pidfd(void **state)
+{
+	const char *argv[] = {"sh", "-c", "exit 5", NULL};
+	const char *sleeper[] = {"sleep", "300", NULL};
+	struct proc_spec spec = {.argv = argv, .stdin_fd = -1};
+	struct proc p;
+	struct err err = {0};
+
+	(void)state;
+	assert_int_equal(proc_start(&p, &spec, &err), 0);
+	if (p.pidfd >= 0)
+		close(p.pidfd);
+	p.pidfd = -1;
+	assert_int_equal(proc_wait(&p, TEST_DEADLINE_MS, &err), 0);
+	assert_int_equal(p.exit_code, 5);
+	proc_release(&p);
+
+	spec.argv = sleeper;
+	assert_int_equal(proc_start(&p, &spec, &err), 0);
+	if (p.pidfd >= 0)
+		close(p.pidfd);
+	p.pidfd = -1;
+	assert_int_equal(proc_wait(&p, 50, &err), 1);
+	assert_int_equal(proc_kill_tree(&p, 5000, &err), 0);
+	assert_int_equal(p.exit_code, 128 + 15);
+	proc_release(&p);
+}
+
 static void test_kill_tree_grandchild(void **state)
 {
 	struct fixture *f = *state;
@@ -608,6 +637,7 @@ int main(void)
 	    cmocka_unit_test(test_no_fd_leak),
 	    cmocka_unit_test(test_signals_reset),
 	    cmocka_unit_test(test_wait_timeout_then_kill),
+	    cmocka_unit_test(test_wait_without_pidfd),
 	    cmocka_unit_test_setup_teardown(test_kill_tree_grandchild, setup, teardown),
 	    cmocka_unit_test(test_kill_tree_term_ignored),
 	    cmocka_unit_test_setup_teardown(test_kill_tree_grandchild_ignores_term, setup, teardown),
