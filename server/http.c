@@ -94,7 +94,7 @@ int http_peer_gone(struct http_req *req)
 
 void http_answer_header(struct http_answer *ans, const char *name, const char *value)
 {
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < HTTP_ANSWER_HEADERS; i++) {
 		if (ans->hdr_value[i] == NULL) {
 			snprintf(ans->hdr_name[i], sizeof(ans->hdr_name[i]), "%s", name);
 			ans->hdr_value[i] = xstrdup(value);
@@ -108,10 +108,12 @@ static void http_answer_release(struct http_answer *ans)
 {
 	json_decref(ans->json);
 	free(ans->raw);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < HTTP_ANSWER_HEADERS; i++)
 		free(ans->hdr_value[i]);
 	if (ans->fd >= 0)
 		close(ans->fd);
+	if (ans->stream_free != NULL && ans->stream_cls != NULL)
+		ans->stream_free(ans->stream_cls);
 }
 
 /* Matches url against pattern; fills id and rest. */
@@ -154,7 +156,7 @@ int http_auth_check(const struct srv *srv, const char *h, enum http_auth need, s
 	char hash[CRYPTO_SHA256_HEX_LEN + 1];
 	int is_admin, is_agent;
 
-	if (need == AUTH_READ && !srv->cfg.read_auth)
+	if (need == AUTH_NONE || (need == AUTH_READ && !srv->cfg.read_auth))
 		return 0;
 	if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || h[7] == '\0')
 		return err_set(err, ERR_AUTH, "missing bearer token");
@@ -176,7 +178,13 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_answer
 	enum MHD_Result r;
 	const char *ctype = ans->content_type;
 
-	if (ans->fd >= 0) {
+	if (ans->stream != NULL) {
+		/* MHD's reader codes are the same -1 / -2 as HTTP_STREAM_*. */
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, ans->stream, ans->stream_cls,
+							 ans->stream_free);
+		if (resp != NULL)
+			ans->stream_cls = NULL; /* MHD frees it now */
+	} else if (ans->fd >= 0) {
 		resp = MHD_create_response_from_fd64(ans->fd_size, ans->fd);
 		ans->fd = -1; /* MHD owns it now */
 	} else if (ans->json != NULL) {
@@ -199,7 +207,7 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_answer
 		return MHD_NO;
 	if (ctype)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < HTTP_ANSWER_HEADERS; i++)
 		if (ans->hdr_value[i])
 			MHD_add_response_header(resp, ans->hdr_name[i], ans->hdr_value[i]);
 	r = MHD_queue_response(conn, ans->status ? ans->status : MHD_HTTP_OK, resp);

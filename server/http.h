@@ -2,6 +2,7 @@
 #define ANVIL_HTTP_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -15,7 +16,9 @@
 struct srv;
 struct blob_writer;
 
-enum http_auth { AUTH_READ = 0, AUTH_ADMIN, AUTH_AGENT };
+/* AUTH_NONE: the edge checks nothing; the handler authenticates itself
+ * (the web UI's session cookie, a forge's webhook signature). */
+enum http_auth { AUTH_READ = 0, AUTH_ADMIN, AUTH_AGENT, AUTH_NONE };
 enum http_body { BODY_NONE = 0, BODY_JSON, BODY_RAW, BODY_BLOB };
 
 struct http_req {
@@ -31,6 +34,8 @@ struct http_req {
 	struct err body_err;
 };
 
+#define HTTP_ANSWER_HEADERS 6
+
 struct http_answer {
 	unsigned status;
 	json_t *json;             /* owned; sent as application/json */
@@ -39,9 +44,20 @@ struct http_answer {
 	const char *content_type; /* static string */
 	int fd;                   /* >= 0: send this file (size fd_size); MHD closes it */
 	uint64_t fd_size;
-	char hdr_name[3][32];
-	char *hdr_value[3];       /* owned */
+	char hdr_name[HTTP_ANSWER_HEADERS][32];
+	char *hdr_value[HTTP_ANSWER_HEADERS]; /* owned */
+	/* Streamed answer of unknown length (Server-Sent Events) when stream is
+	 * set: called on the connection's own thread, may block (a wait on
+	 * sched), returns bytes written into buf (> 0), HTTP_STREAM_END or
+	 * HTTP_STREAM_ERROR. stream_free(stream_cls) runs once the answer is done
+	 * or abandoned (also when it was never sent). */
+	ssize_t (*stream)(void *cls, uint64_t pos, char *buf, size_t max);
+	void *stream_cls;
+	void (*stream_free)(void *cls);
 };
+
+#define HTTP_STREAM_END   ((ssize_t)-1)
+#define HTTP_STREAM_ERROR ((ssize_t)-2)
 
 struct http_route {
 	const char *method;
