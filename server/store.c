@@ -100,6 +100,9 @@ enum stmt_id {
 	S_STATS_PIPES,
 	S_STATS_LOG,
 	S_STATS_BLOBS,
+	/* ui reads */
+	S_UI_PIPE_LATEST_REFS,
+	S_UI_PIPE_LATEST_REF,
 	S_COUNT
 };
 
@@ -171,6 +174,10 @@ static const char *const store_sql[S_COUNT] = {
 	[S_STATS_PIPES] = "SELECT count(*) FROM pipelines",
 	[S_STATS_LOG] = "SELECT coalesce(sum(log_bytes), 0) FROM jobs",
 	[S_STATS_BLOBS] = "SELECT count(*), coalesce(sum(size), 0) FROM blobs",
+	/* ui reads */
+	[S_UI_PIPE_LATEST_REFS] = "SELECT " PIPE_COLS "WHERE p.id IN (SELECT max(id) FROM pipelines"
+				  " GROUP BY repo_id, ref) ORDER BY r.name, p.ref LIMIT ?1",
+	[S_UI_PIPE_LATEST_REF] = "SELECT " PIPE_COLS "WHERE r.name = ?1 AND p.ref = ?2 ORDER BY p.id DESC LIMIT 1",
 };
 
 struct store {
@@ -1441,6 +1448,60 @@ int store_stats(struct store *st, struct store_stats *out, struct err *err)
 	store_done(s);
 	rc = 0;
 out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+/* ---- ui reads ---- */
+
+int store_pipeline_latest_refs(struct store *st, int limit, struct pipeline_row **out, size_t *n_out,
+			       struct err *err)
+{
+	sqlite3_stmt *s;
+	struct pipeline_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_UI_PIPE_LATEST_REFS);
+	bind_i64(s, 1, limit);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		pipeline_row_read(s, &rows[n++]);
+	}
+	if (step != SQLITE_DONE)
+		store_fail(st, err, step, "latest pipelines");
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		pipeline_rows_free(rows, n);
+		return -1;
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+int store_pipeline_latest_ref(struct store *st, const char *repo, const char *ref, struct pipeline_row *out,
+			      struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1, step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_UI_PIPE_LATEST_REF);
+	bind_text(s, 1, repo);
+	bind_text(s, 2, ref);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		pipeline_row_read(s, out);
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		err_set(err, ERR_NOTFOUND, "no pipeline for that repository and ref");
+	} else {
+		store_fail(st, err, step, "latest pipeline");
+	}
+	store_done(s);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }

@@ -183,4 +183,14 @@ struct store_stats {
 };
 int store_stats(struct store *st, struct store_stats *out, struct err *err);
 
+/* ---- ui reads ---- */
+
+/* The newest pipeline of every (repo, ref), ordered by repo name then ref,
+ * at most limit rows. */
+int store_pipeline_latest_refs(struct store *st, int limit, struct pipeline_row **out, size_t *n_out,
+			       struct err *err);
+/* The newest pipeline of repo (by name) on ref; ERR_NOTFOUND when none. */
+int store_pipeline_latest_ref(struct store *st, const char *repo, const char *ref, struct pipeline_row *out,
+			      struct err *err);
+
 #endif
