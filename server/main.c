@@ -9,6 +9,7 @@
 #include "server/sched.h"
 #include "server/srv.h"
 #include "server/store.h"
+#include "server/ui.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +103,7 @@ static struct http_route *routes_join(size_t *n_out)
 		const size_t *count;
 	} parts[] = {
 		{api_routes, &api_routes_count},
+		{ui_routes, &ui_routes_count},
 	};
 	struct http_route *all = NULL;
 	size_t n = 0;

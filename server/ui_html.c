@@ -1,0 +1,282 @@
+#include "server/ui_html.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void ui_html_escn(struct buf *b, const char *s, size_t n)
+{
+	size_t run = 0; /* start of the pending plain run */
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *rep = NULL;
+
+		switch (c) {
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&#39;";
+			break;
+		default:
+			if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+				rep = "\xef\xbf\xbd";
+			break;
+		}
+		if (rep == NULL)
+			continue;
+		buf_append(b, s + run, i - run);
+		buf_append(b, rep, strlen(rep));
+		run = i + 1;
+	}
+	buf_append(b, s + run, n - run);
+}
+
+void ui_html_esc(struct buf *b, const char *s)
+{
+	if (s != NULL)
+		ui_html_escn(b, s, strlen(s));
+}
+
+int ui_ansi_pack(const struct ui_ansi *st)
+{
+	return (st->fg + 1) * 2 + (st->bold ? 1 : 0);
+}
+
+void ui_ansi_unpack(int v, struct ui_ansi *st)
+{
+	if (v < 0 || v > 33)
+		v = 0;
+	st->fg = v / 2 - 1;
+	st->bold = v % 2;
+}
+
+static void ui_ansi_sgr(struct ui_ansi *st, const char *params, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0) {
+		st->fg = -1;
+		st->bold = 0;
+		return;
+	}
+	while (i <= n) {
+		int v = 0, have = 0;
+		while (i < n && params[i] >= '0' && params[i] <= '9') {
+			if (v < 1000)
+				v = v * 10 + (params[i] - '0');
+			have = 1;
+			i++;
+		}
+		if (!have || v == 0) {
+			st->fg = -1;
+			st->bold = 0;
+		} else if (v == 1) {
+			st->bold = 1;
+		} else if (v == 22) {
+			st->bold = 0;
+		} else if (v >= 30 && v <= 37) {
+			st->fg = v - 30;
+		} else if (v >= 90 && v <= 97) {
+			st->fg = v - 90 + 8;
+		} else if (v == 39) {
+			st->fg = -1;
+		} else if (v == 38 || v == 48) {
+			return; /* 256-colour / RGB forms: not rendered, skip the rest */
+		}
+		if (i < n && params[i] != ';')
+			return; /* not a plain SGR list (e.g. ':' sub-parameters) */
+		i++;
+	}
+}
+
+static void ui_ansi_open(struct buf *b, const struct ui_ansi *st)
+{
+	if (st->fg < 0 && !st->bold)
+		return;
+	buf_appendf(b, "<span class=\"");
+	if (st->fg >= 0)
+		buf_appendf(b, "c%d%s", st->fg, st->bold ? " " : "");
+	if (st->bold)
+		buf_appendf(b, "b");
+	buf_appendf(b, "\">");
+}
+
+static void ui_ansi_close(struct buf *b, const struct ui_ansi *st)
+{
+	if (st->fg >= 0 || st->bold)
+		buf_appendf(b, "</span>");
+}
+
+/* Length of the escape sequence at s[0] == ESC (within n bytes); fills the
+ * CSI parameters when it is an SGR. */
+static size_t ui_ansi_seq(const char *s, size_t n, int *is_sgr, const char **params, size_t *params_len)
+{
+	size_t i;
+
+	*is_sgr = 0;
+	if (n < 2)
+		return n;
+	if (s[1] == '[') {
+		for (i = 2; i < n; i++) {
+			unsigned char c = (unsigned char)s[i];
+			if (c >= 0x40 && c <= 0x7e) {
+				*is_sgr = c == 'm';
+				*params = s + 2;
+				*params_len = i - 2;
+				return i + 1;
+			}
+		}
+		return n;
+	}
+	if (s[1] == ']' || s[1] == 'P' || s[1] == '_' || s[1] == '^') {
+		/* OSC / DCS / APC / PM: up to BEL or ESC \ */
+		for (i = 2; i < n; i++) {
+			if (s[i] == '\a')
+				return i + 1;
+			if (s[i] == '\x1b' && i + 1 < n && s[i + 1] == '\\')
+				return i + 2;
+		}
+		return n;
+	}
+	return 2;
+}
+
+static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ansi *st, int64_t line)
+{
+	size_t i = 0, run = 0;
+
+	buf_appendf(out,
+	            "<div class=\"l\" id=\"L%lld\"><a class=\"n\" href=\"#L%lld\">%lld</a><span class=\"t\">",
+	            (long long)line, (long long)line, (long long)line);
+	ui_ansi_open(out, st);
+	while (i < n) {
+		int is_sgr;
+		const char *params = NULL;
+		size_t plen = 0, len;
+
+		if (s[i] != '\x1b' && s[i] != '\r') {
+			i++;
+			continue;
+		}
+		ui_html_escn(out, s + run, i - run);
+		if (s[i] == '\r') {
+			i++;
+			run = i;
+			continue;
+		}
+		len = ui_ansi_seq(s + i, n - i, &is_sgr, &params, &plen);
+		if (is_sgr) {
+			ui_ansi_close(out, st);
+			ui_ansi_sgr(st, params, plen);
+			ui_ansi_open(out, st);
+		}
+		i += len;
+		run = i;
+	}
+	ui_html_escn(out, s + run, n - run);
+	ui_ansi_close(out, st);
+	buf_appendf(out, "</span></div>");
+}
+
+void ui_html_log(struct buf *out, const char *data, size_t n, struct ui_ansi *st, int64_t *line_no)
+{
+	size_t start = 0;
+
+	while (start < n) {
+		const char *nl = memchr(data + start, '\n', n - start);
+		size_t end = nl ? (size_t)(nl - data) : n;
+
+		ui_html_line(out, data + start, end - start, st, ++*line_no);
+		start = nl ? end + 1 : n;
+	}
+}
+
+size_t ui_html_log_cut(const char *data, size_t n, int final, size_t force_bytes)
+{
+	const char *nl;
+
+	if (final)
+		return n;
+	nl = memrchr(data, '\n', n);
+	if (nl != NULL)
+		return (size_t)(nl - data) + 1;
+	return n >= force_bytes ? n : 0;
+}
+
+void ui_html_duration(struct buf *b, int64_t ms)
+{
+	int64_t s;
+
+	if (ms < 0)
+		ms = 0;
+	s = ms / 1000;
+	if (ms < 60000)
+		buf_appendf(b, "%lld.%llds", (long long)(ms / 1000), (long long)(ms % 1000 / 100));
+	else if (s < 3600)
+		buf_appendf(b, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		buf_appendf(b, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+}
+
+void ui_html_url(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		    c == '_' || c == '.' || c == '~' || c == '/') {
+			buf_append(b, s, 1);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			buf_append(b, e, 3);
+		}
+	}
+}
+
+const char *ui_html_ref_short(const char *ref)
+{
+	if (strncmp(ref, "refs/heads/", 11) == 0)
+		return ref + 11;
+	if (strncmp(ref, "refs/tags/", 10) == 0)
+		return ref + 10;
+	return ref;
+}
+
+void ui_html_badge_svg(struct buf *b, const char *label, const char *message, const char *colour)
+{
+	/* Verdana 11px averages about 7 px per character: wide enough, never exact. */
+	int lw = 10 + 7 * (int)strlen(label), mw = 10 + 7 * (int)strlen(message);
+
+	buf_appendf(
+	    b,
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"20\" role=\"img\" aria-label=\"",
+	    lw + mw);
+	ui_html_esc(b, label);
+	buf_appendf(b, ": ");
+	ui_html_esc(b, message);
+	buf_appendf(b, "\"><title>");
+	ui_html_esc(b, label);
+	buf_appendf(b, ": ");
+	ui_html_esc(b, message);
+	buf_appendf(b,
+	            "</title><rect width=\"%d\" height=\"20\" rx=\"3\" fill=\"#555\"/>"
+	            "<rect x=\"%d\" width=\"%d\" height=\"20\" rx=\"3\" fill=\"%s\"/>"
+	            "<g fill=\"#fff\" text-anchor=\"middle\" font-family=\"Verdana,DejaVu Sans,sans-serif\" "
+	            "font-size=\"11\"><text x=\"%d\" y=\"14\">",
+	            lw + mw, lw, mw, colour, lw / 2);
+	ui_html_esc(b, label);
+	buf_appendf(b, "</text><text x=\"%d\" y=\"14\">", lw + mw / 2);
+	ui_html_esc(b, message);
+	buf_appendf(b, "</text></g></svg>\n");
+}

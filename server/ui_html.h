@@ -1,0 +1,61 @@
+#ifndef ANVIL_UI_HTML_H
+#define ANVIL_UI_HTML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/xalloc.h"
+
+/* HTML building blocks of the web UI: the one escaping function every piece
+ * of repository text goes through, the ANSI log renderer, time formatting
+ * and the SVG badge. Pure functions over a struct buf: no I/O, any thread. */
+
+/* Appends s with & < > " ' escaped; NULL appends nothing. Control
+ * characters other than tab and newline become U+FFFD so that no raw escape
+ * byte reaches a page. */
+void ui_html_esc(struct buf *b, const char *s);
+void ui_html_escn(struct buf *b, const char *s, size_t n);
+
+/* SGR state carried from one log line to the next: foreground colour
+ * (-1 default, 0..7 normal, 8..15 bright) and bold. Encoded as one small
+ * integer (ui_ansi_pack) to resume a live stream after a page render. */
+struct ui_ansi {
+	int fg;
+	int bold;
+};
+#define UI_ANSI_INIT                                                                                         \
+	{                                                                                                    \
+		-1, 0                                                                                        \
+	}
+int ui_ansi_pack(const struct ui_ansi *st);
+void ui_ansi_unpack(int v, struct ui_ansi *st);
+
+/* Renders log bytes as HTML lines, one <div class="l" id="L<n>"> each with a
+ * line-number link (#L<n>) and the text escaped; SGR 30-37, 90-97, 39, 1, 22
+ * and 0 become spans with classes (c0..c15, b); every other escape sequence
+ * and control byte is dropped. A last line without '\n' is rendered as a line
+ * too (callers pass complete lines unless the log is final). *line_no is the
+ * number of the previous line (0 at the start) and is advanced; *st carries
+ * the colour across lines. Emits no '\n' (safe as one SSE data line). */
+void ui_html_log(struct buf *out, const char *data, size_t n, struct ui_ansi *st, int64_t *line_no);
+
+/* How many of n log bytes to render now: up to the last '\n', or all when
+ * final or when n >= force_bytes without any newline (one huge line). */
+size_t ui_html_log_cut(const char *data, size_t n, int final, size_t force_bytes);
+
+/* "1h 2m", "3m 4s", "5.6s": a duration for people. */
+void ui_html_duration(struct buf *b, int64_t ms);
+
+/* Appends s percent-escaped for a URL path: unreserved characters and '/'
+ * stay, every other byte becomes %XX (so the result is also HTML-safe). */
+void ui_html_url(struct buf *b, const char *s);
+
+/* The branch or tag name of a ref (refs/heads/x → x, refs/tags/v1 → v1),
+ * borrowed from ref. */
+const char *ui_html_ref_short(const char *ref);
+
+/* A shields-style SVG badge "label | message" in colour (a #rrggbb
+ * literal). label and message are escaped. */
+void ui_html_badge_svg(struct buf *b, const char *label, const char *message, const char *colour);
+
+#endif
