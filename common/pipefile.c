@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <fnmatch.h>
+
 #include <yaml.h>
 
 /* `.anvil.yml` is loaded whole into a libyaml document (the file is capped at
@@ -17,9 +19,14 @@
 #define PIPEFILE_MAX_PATH_BYTES   4096
 #define PIPEFILE_SHOW_BYTES       40
 #define PIPEFILE_SHOW_BUF         (PIPEFILE_SHOW_BYTES + 4)
+#define PIPEFILE_MAX_WHEN         64
+#define PIPEFILE_MAX_GLOB_BYTES   512
+#define PIPEFILE_CONTROL_CHARS                                                                     \
+	"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17"     \
+	"\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 
 /* Keys kept for later features: accepted with any value, ignored for now. */
-static const char *const pipefile_reserved_keys[] = {"deploy", "when", "release", "cache", "services", NULL};
+static const char *const pipefile_reserved_keys[] = {"deploy", "release", "cache", "services", NULL};
 
 enum pipefile_key {
 	PIPEFILE_KEY_TARGETS = 1 << 0,
@@ -28,6 +35,7 @@ enum pipefile_key {
 	PIPEFILE_KEY_ARTIFACTS = 1 << 3,
 	PIPEFILE_KEY_NETWORK = 1 << 4,
 	PIPEFILE_KEY_TIMEOUT = 1 << 5,
+	PIPEFILE_KEY_WHEN = 1 << 6,
 };
 
 static const struct {
@@ -37,6 +45,7 @@ static const struct {
     {"targets", PIPEFILE_KEY_TARGETS}, {"env", PIPEFILE_KEY_ENV},
     {"steps", PIPEFILE_KEY_STEPS},     {"artifacts", PIPEFILE_KEY_ARTIFACTS},
     {"network", PIPEFILE_KEY_NETWORK}, {"timeout", PIPEFILE_KEY_TIMEOUT},
+    {"when", PIPEFILE_KEY_WHEN},
 };
 
 /* Every message about the file's content starts with the node's 1-based
@@ -526,6 +535,87 @@ static int pipefile_load_timeout(const yaml_node_t *node, struct pipefile *pf, s
 	return 0;
 }
 
+/* One `when:` list: a scalar or a sequence of scalars. */
+static int pipefile_load_when_list(yaml_document_t *doc, const yaml_node_t *node, const char *key,
+                                   struct strv *out, struct err *err)
+{
+	char what[48], show[PIPEFILE_SHOW_BUF];
+	size_t n = 1, i;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type == YAML_SEQUENCE_NODE)
+		n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	else if (node->type != YAML_SCALAR_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "when.%s: expected a sequence, found %s", key,
+		                     pipefile_kind(node));
+	if (n > PIPEFILE_MAX_WHEN)
+		return pipefile_fail(err, ERR_LIMIT, node, "when.%s: %zu entries, limit %d", key, n,
+		                     PIPEFILE_MAX_WHEN);
+	for (i = 0; i < n; i++) {
+		const yaml_node_t *item =
+		    node->type == YAML_SCALAR_NODE
+		        ? node
+		        : yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		const char *v;
+		size_t len;
+
+		snprintf(what, sizeof(what), "when.%s[%zu]", key, i);
+		if (pipefile_scalar(item, what, &v, err) < 0)
+			return -1;
+		len = item->data.scalar.length;
+		if (len == 0 || len > PIPEFILE_MAX_GLOB_BYTES || strcspn(v, PIPEFILE_CONTROL_CHARS) != len)
+			return pipefile_fail(err, ERR_INVAL, item,
+			                     "%s: must be 1 to %d bytes without control characters", what,
+			                     PIPEFILE_MAX_GLOB_BYTES);
+		if (strcmp(key, "event") == 0 && strcmp(v, "push") != 0 && strcmp(v, "tag") != 0 &&
+		    strcmp(v, "manual") != 0)
+			return pipefile_fail(err, ERR_INVAL, item,
+			                     "%s: unknown event '%s' (known: push, tag, manual)", what,
+			                     pipefile_show(show, v, len));
+		strv_push(out, v);
+	}
+	return 0;
+}
+
+static int pipefile_load_when(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
+                              struct err *err)
+{
+	static const char *const keys[] = {"branch", "tag", "event", "path"};
+	struct strv *lists[] = {&pf->when.branch, &pf->when.tag, &pf->when.event, &pf->when.path};
+	unsigned seen = 0;
+	yaml_node_pair_t *p;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "when: expected a mapping, found %s",
+		                     pipefile_kind(node));
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		char show[PIPEFILE_SHOW_BUF];
+		const char *key;
+		size_t i;
+
+		if (pipefile_scalar(k, "when key", &key, err) < 0)
+			return -1;
+		for (i = 0; i < 4; i++)
+			if (strcmp(key, keys[i]) == 0)
+				break;
+		if (i == 4)
+			return pipefile_fail(err, ERR_INVAL, k,
+			                     "when: unknown key '%s' (known: branch, tag, event, path)",
+			                     pipefile_show(show, key, k->data.scalar.length));
+		if (seen & (1u << i))
+			return pipefile_fail(err, ERR_INVAL, k, "when: duplicate key '%s'", key);
+		seen |= 1u << i;
+		if (pipefile_load_when_list(doc, v, keys[i], lists[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, struct pipefile *pf,
                              struct err *err)
 {
@@ -558,7 +648,7 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 			return pipefile_fail(
 			    err, ERR_INVAL, k,
 			    "unknown key '%s' (known: targets, env, steps, artifacts, network, "
-			    "timeout)",
+			    "timeout, when)",
 			    pipefile_show(show, name, k->data.scalar.length));
 		}
 		if (seen & key)
@@ -582,6 +672,9 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 			break;
 		case PIPEFILE_KEY_TIMEOUT:
 			rc = pipefile_load_timeout(v, pf, err);
+			break;
+		case PIPEFILE_KEY_WHEN:
+			rc = pipefile_load_when(doc, v, pf, err);
 			break;
 		default:
 			rc = -1;
@@ -672,5 +765,86 @@ void pipefile_free(struct pipefile *pf)
 	free(pf->steps);
 	strv_release(&pf->artifacts);
 	strv_release(&pf->env);
+	strv_release(&pf->when.branch);
+	strv_release(&pf->when.tag);
+	strv_release(&pf->when.event);
+	strv_release(&pf->when.path);
 	free(pf);
 }
+
+/* Splits the pattern at its first "**": the head must match a prefix of s
+ * with fnmatch's FNM_PATHNAME rules, the rest (recursively) some suffix. */
+static int pipefile_glob_depth(const char *pattern, const char *s, int depth)
+{
+	const char *star = strstr(pattern, "**");
+	size_t slen = strlen(s), headlen, i, j;
+	char *head;
+	int hit = 0;
+
+	if (star == NULL)
+		return fnmatch(pattern, s, FNM_PATHNAME) == 0;
+	if (depth >= 4)
+		return 0;
+	headlen = (size_t)(star - pattern);
+	head = xstrndup(pattern, headlen);
+	for (i = 0; i <= slen && !hit; i++) {
+		char *prefix = xstrndup(s, i);
+		int ok = fnmatch(head, prefix, FNM_PATHNAME) == 0;
+
+		free(prefix);
+		if (!ok)
+			continue;
+		/* "a/", two stars, "/b" also holds "a/b": the stars may stand
+		 * for no directory at all. */
+		if (headlen > 0 && head[headlen - 1] == '/' && star[2] == '/' &&
+		    pipefile_glob_depth(star + 3, s + i, depth + 1))
+			hit = 1;
+		for (j = i; j <= slen && !hit; j++)
+			if (pipefile_glob_depth(star + 2, s + j, depth + 1))
+				hit = 1;
+	}
+	free(head);
+	return hit;
+}
+
+int pipefile_glob_match(const char *pattern, const char *s)
+{
+	return pipefile_glob_depth(pattern, s, 0);
+}
+
+static int pipefile_any_glob(const struct strv *globs, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < globs->n; i++)
+		if (pipefile_glob_match(globs->v[i], s))
+			return 1;
+	return 0;
+}
+
+int pipefile_when_match(const struct pipefile_when *w, const char *ref, const char *event,
+                        const char *const *paths, size_t n_paths)
+{
+	size_t i;
+
+	if (w->event.n > 0) {
+		for (i = 0; i < w->event.n; i++)
+			if (strcmp(w->event.v[i], event) == 0)
+				break;
+		if (i == w->event.n)
+			return 0;
+	}
+	if (w->branch.n > 0 && strncmp(ref, "refs/heads/", 11) == 0 && !pipefile_any_glob(&w->branch, ref + 11))
+		return 0;
+	if (w->tag.n > 0 && strncmp(ref, "refs/tags/", 10) == 0 && !pipefile_any_glob(&w->tag, ref + 10))
+		return 0;
+	if (w->path.n > 0 && paths != NULL && n_paths > 0) {
+		for (i = 0; i < n_paths; i++)
+			if (pipefile_any_glob(&w->path, paths[i]))
+				break;
+		if (i == n_paths)
+			return 0;
+	}
+	return 1;
+}
+

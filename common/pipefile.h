@@ -19,6 +19,17 @@ struct pipefile_step {
 	char *run;  /* owned; required, shell text */
 };
 
+/* `when:` rules: each list given must hold (an empty list is not given).
+ * branch is checked on branch refs (refs/heads/NAME) only, tag on tag refs
+ * (refs/tags/NAME) only, path only when the changed paths are known (a
+ * forge's push). Globs: see pipefile_glob_match. */
+struct pipefile_when {
+	struct strv branch; /* globs on the branch name (refs/heads/ stripped) */
+	struct strv tag;    /* globs on the tag name (refs/tags/ stripped) */
+	struct strv event;  /* push, tag, manual */
+	struct strv path;   /* globs on changed paths: one match is enough */
+};
+
 struct pipefile {
 	struct strv targets;          /* target triples; empty → one job for "host" */
 	struct pipefile_step *steps;  /* n_steps entries, owned */
@@ -27,6 +38,7 @@ struct pipefile {
 	struct strv env;              /* "KEY=VALUE", keys validated [A-Za-z_][A-Za-z0-9_]* */
 	int network;                  /* `network: true` lets steps reach the network (default 0) */
 	long timeout_s;               /* `timeout: 30m` / `90s` / integer seconds; 0 = server default */
+	struct pipefile_when when;    /* `when:` rules; all empty = always */
 };
 
 /* Parses buf (len bytes, need not be NUL-terminated). On success *out is the
@@ -34,5 +46,15 @@ struct pipefile {
  * missing run") or ERR_LIMIT (too big / too many). */
 int pipefile_parse(const char *buf, size_t len, struct pipefile **out, struct err *err);
 void pipefile_free(struct pipefile *pf);
+
+/* 1 when the rules let a pipeline start for ref and event; paths (n_paths)
+ * are the changed files, or NULL when unknown (then path rules are ignored,
+ * as they are when the list is empty). */
+int pipefile_when_match(const struct pipefile_when *w, const char *ref, const char *event,
+			const char *const *paths, size_t n_paths);
+/* fnmatch(3) glob where a double star also matches '/' (so "src" + "/" + two
+ * stars holds "src/a/b.c", and "a/", two stars, "/b" also holds "a/b");
+ * other wildcards stop at '/'. Four double stars at most. */
+int pipefile_glob_match(const char *pattern, const char *s);
 
 #endif

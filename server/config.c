@@ -39,6 +39,8 @@ static const struct config_opt config_table[] = {
 	 "default job timeout in seconds (.anvil.yml `timeout` overrides)"},
 	{"read-auth", CT_BOOL, OFF(read_auth), 0, 0, 1, "false", "require a token for reads too"},
 	{"log-level", CT_LEVEL, OFF(log_level), 0, 0, 3, "info", "error|warn|info|debug"},
+	{"public-url", CT_STR, OFF(public_url), sizeof(((struct config *)0)->public_url), 0, 0, "",
+	 "URL the server is reached at, for links in commit statuses (default http://<listen>:<port>)"},
 };
 
 static int config_parse_bytes(const char *s, int64_t *out)

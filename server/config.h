@@ -22,6 +22,7 @@ struct config {
 	int job_timeout_s;
 	int read_auth;
 	int log_level; /* enum log_level */
+	char public_url[256]; /* how forges and browsers reach us; "" → http://<listen>:<port> */
 };
 
 /* Parses argv (after the program name) and the environment. Returns 0, or -1

@@ -6,6 +6,7 @@
 #include "server/blob.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/hooks.h"
 #include "server/sched.h"
 #include "server/srv.h"
 #include "server/store.h"
@@ -104,6 +105,7 @@ static struct http_route *routes_join(size_t *n_out)
 	} parts[] = {
 		{api_routes, &api_routes_count},
 		{ui_routes, &ui_routes_count},
+		{hooks_routes, &hooks_routes_count},
 	};
 	struct http_route *all = NULL;
 	size_t n = 0;

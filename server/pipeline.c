@@ -33,6 +33,20 @@ int pipeline_text_ok(const char *s)
 	return 1;
 }
 
+int pipeline_skip_ci(const char *message)
+{
+	return message != NULL && (strstr(message, "[skip ci]") != NULL || strstr(message, "[ci skip]") != NULL);
+}
+
+static void pipeline_skip(const struct pipeline_trigger *t, int64_t *id_out, int *existed_out, const char *why)
+{
+	*existed_out = PIPELINE_SKIPPED;
+	*id_out = 0;
+	if (t->skipped_out)
+		*t->skipped_out = why;
+	log_info("event=pipeline_skipped repo=%s reason=\"%s\"", t->repo, why);
+}
+
 /* The run spec a job carries: what the agent needs beyond the commit. */
 static char *pipeline_job_spec(const struct pipefile *pf, int default_timeout_s)
 {
@@ -92,8 +106,16 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 		errmsg = xasprintf("cannot read the repository: %s", gerr.msg);
 	} else if (!gr.file_found) {
 		errmsg = xasprintf("no .anvil.yml at commit %s", gr.commit);
+	} else if (pipeline_skip_ci(t->message ? t->message : gr.message)) {
+		pipeline_skip(t, id_out, existed_out, "the commit message asks to skip CI");
+		rc = 0;
+		goto out;
 	} else if (pipefile_parse(gr.file.data, gr.file.len, &pf, &gerr) < 0) {
 		errmsg = xasprintf(".anvil.yml: %s", gerr.msg);
+	} else if (!pipefile_when_match(&pf->when, t->ref, t->event, t->paths, t->paths ? t->n_paths : 0)) {
+		pipeline_skip(t, id_out, existed_out, "when rules do not match");
+		rc = 0;
+		goto out;
 	} else {
 		size_t nt = pf->targets.n ? pf->targets.n : 1;
 		jobs = xcalloc(nt, sizeof(*jobs));

@@ -19,12 +19,28 @@ struct pipeline_trigger {
 	const char *commit;   /* 40 hex, or NULL to resolve ref */
 	const char *event;    /* push | tag | manual */
 	const char *delivery; /* unique id or NULL */
+	/* Optional, from a forge's push (zero from the trigger API): the
+	 * changed paths for `when: path` rules (NULL: unknown, path rules are
+	 * ignored) and the head commit's message (NULL: the one read from git
+	 * is used for the [skip ci] check). */
+	const char *const *paths;
+	size_t n_paths;
+	const char *message;
+	/* Optional output: when nothing is started because of the commit
+	 * message or the `when:` rules, *skipped_out is set to the reason
+	 * (static text) and *existed_out to PIPELINE_SKIPPED. */
+	const char **skipped_out;
 };
+
+enum { PIPELINE_CREATED = 0, PIPELINE_EXISTED = 1, PIPELINE_SKIPPED = 2 };
 
 /* Validates t (ERR_INVAL naming the field), then creates the pipeline. An
  * unreadable repository or pipeline file is not an error here: the pipeline
  * is created in state error with the reason. A delivery seen before creates
- * nothing: *existed_out = 1 and *id_out is the earlier pipeline. */
+ * nothing: *existed_out = 1 and *id_out is the earlier pipeline. A commit
+ * message holding "[skip ci]" or "[ci skip]", or `when:` rules of the
+ * pipeline file that do not match, create nothing either: *existed_out =
+ * PIPELINE_SKIPPED, *id_out = 0 and t->skipped_out (when set) says why. */
 int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *id_out, int *existed_out,
 		   struct err *err);
 
@@ -33,5 +49,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 int pipeline_name_ok(const char *s, size_t max);
 /* No control characters. */
 int pipeline_text_ok(const char *s);
+/* 1 when a commit message asks for no CI run ([skip ci] or [ci skip]). */
+int pipeline_skip_ci(const char *message);
 
 #endif

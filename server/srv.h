@@ -23,6 +23,9 @@ struct srv {
 	struct MHD_Daemon *httpd;
 	void *http_ctx; /* owned by http.c */
 	pthread_mutex_t git_mu; /* serialises mirror fetches */
+	char public_url[300];   /* cfg.public_url, or http://<listen>:<bound port> */
+	struct status_sender *status; /* forge commit status sender thread (status.c) */
+	struct poller *poller;        /* repository poller thread (poller.c) */
 };
 
 /* Wall-clock milliseconds since the epoch. */

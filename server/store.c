@@ -38,8 +38,39 @@ static const char *const store_migrations[] = {
 	" sha256 TEXT NOT NULL REFERENCES blobs(sha256), size INTEGER NOT NULL, PRIMARY KEY(job_id, name));",
 	/* 2: OTA deploy (boards, deployments) — reserved, filled by the deploy work */
 	"SELECT 1;",
-	/* 3: forges (repository settings, secrets, commit status queue) — reserved, filled by the forge work */
-	"SELECT 1;",
+	/* 3: forges: a repository's forge settings, its secrets, the heads the
+	 * poller saw, and the commit status queue. The queue is filled by
+	 * triggers on jobs, so a status is queued in the very transaction that
+	 * changes the job's state, whichever store function made the change. */
+	"ALTER TABLE repos ADD COLUMN forge TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE repos ADD COLUMN hook_secret TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE repos ADD COLUMN status_token TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE repos ADD COLUMN api_url TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE repos ADD COLUMN poll_s INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE repo_secrets(repo_id INTEGER NOT NULL REFERENCES repos(id), name TEXT NOT NULL,"
+	" value TEXT NOT NULL, updated_unix_ms INTEGER NOT NULL, PRIMARY KEY(repo_id, name));"
+	"CREATE TABLE poll_heads(repo_id INTEGER NOT NULL REFERENCES repos(id), ref TEXT NOT NULL,"
+	" sha TEXT NOT NULL, PRIMARY KEY(repo_id, ref));"
+	"CREATE TABLE status_queue(id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES jobs(id),"
+	" state TEXT NOT NULL, description TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_attempt_unix_ms INTEGER NOT NULL, last_error TEXT NOT NULL DEFAULT '',"
+	" gave_up INTEGER NOT NULL DEFAULT 0, created_unix_ms INTEGER NOT NULL);"
+	"CREATE INDEX status_queue_due ON status_queue(gave_up, next_attempt_unix_ms);"
+	"CREATE INDEX status_queue_job ON status_queue(job_id, id);"
+	"CREATE TRIGGER jobs_status_insert AFTER INSERT ON jobs"
+	" WHEN (SELECT r.status_token <> '' AND r.forge IN ('github', 'gitea', 'gitlab') FROM pipelines p"
+	" JOIN repos r ON r.id = p.repo_id WHERE p.id = NEW.pipeline_id)"
+	" BEGIN INSERT INTO status_queue(job_id, state, description, next_attempt_unix_ms, created_unix_ms)"
+	" VALUES(NEW.id, 'pending', 'queued', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
+	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;"
+	"CREATE TRIGGER jobs_status_update AFTER UPDATE OF state ON jobs"
+	" WHEN OLD.state <> NEW.state AND (SELECT r.status_token <> '' AND r.forge IN ('github', 'gitea', 'gitlab')"
+	" FROM pipelines p JOIN repos r ON r.id = p.repo_id WHERE p.id = NEW.pipeline_id)"
+	" BEGIN INSERT INTO status_queue(job_id, state, description, next_attempt_unix_ms, created_unix_ms)"
+	" VALUES(NEW.id, CASE NEW.state WHEN 'queued' THEN 'pending' WHEN 'running' THEN 'pending'"
+	" WHEN 'success' THEN 'success' WHEN 'failed' THEN 'failure' ELSE 'error' END, NEW.state,"
+	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
+	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;",
 };
 
 #define JOB_COLS                                                                                             \
@@ -100,6 +131,20 @@ enum stmt_id {
 	S_STATS_PIPES,
 	S_STATS_LOG,
 	S_STATS_BLOBS,
+	/* forges */
+	S_FORGE_REPO_SET,
+	S_FORGE_REPO_GET,
+	S_FORGE_REPO_LIST,
+	S_FORGE_SECRET_SET,
+	S_FORGE_SECRET_DELETE,
+	S_FORGE_SECRET_LIST,
+	S_FORGE_HEADS,
+	S_FORGE_HEAD_SET,
+	S_FORGE_HEAD_DELETE,
+	S_FORGE_STATUS_DUE,
+	S_FORGE_STATUS_DELETE,
+	S_FORGE_STATUS_RETRY,
+	S_FORGE_STATUS_COUNT,
 	/* ui reads */
 	S_UI_PIPE_LATEST_REFS,
 	S_UI_PIPE_LATEST_REF,
@@ -174,6 +219,40 @@ static const char *const store_sql[S_COUNT] = {
 	[S_STATS_PIPES] = "SELECT count(*) FROM pipelines",
 	[S_STATS_LOG] = "SELECT coalesce(sum(log_bytes), 0) FROM jobs",
 	[S_STATS_BLOBS] = "SELECT count(*), coalesce(sum(size), 0) FROM blobs",
+	/* forges */
+	[S_FORGE_REPO_SET] = "INSERT INTO repos(name, url, created_unix_ms, forge, hook_secret, status_token, api_url,"
+			     " poll_s) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(name) DO UPDATE SET"
+			     " url = excluded.url, forge = excluded.forge, hook_secret = excluded.hook_secret,"
+			     " status_token = excluded.status_token, api_url = excluded.api_url,"
+			     " poll_s = excluded.poll_s",
+	[S_FORGE_REPO_GET] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s FROM repos"
+			     " WHERE name = ?1",
+	[S_FORGE_REPO_LIST] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s FROM repos"
+			      " ORDER BY name",
+	[S_FORGE_SECRET_SET] = "INSERT INTO repo_secrets(repo_id, name, value, updated_unix_ms)"
+			       " SELECT id, ?2, ?3, ?4 FROM repos WHERE name = ?1 AND true"
+			       " ON CONFLICT(repo_id, name) DO UPDATE SET value = excluded.value,"
+			       " updated_unix_ms = excluded.updated_unix_ms",
+	[S_FORGE_SECRET_DELETE] = "DELETE FROM repo_secrets WHERE name = ?2"
+				  " AND repo_id = (SELECT id FROM repos WHERE name = ?1)",
+	[S_FORGE_SECRET_LIST] = "SELECT s.name, s.value FROM repo_secrets s JOIN repos r ON r.id = s.repo_id"
+				" WHERE r.name = ?1 ORDER BY s.name",
+	[S_FORGE_HEADS] = "SELECT ref, sha FROM poll_heads WHERE repo_id = ?1 ORDER BY ref",
+	[S_FORGE_HEAD_SET] = "INSERT INTO poll_heads(repo_id, ref, sha) VALUES(?1, ?2, ?3)"
+			     " ON CONFLICT(repo_id, ref) DO UPDATE SET sha = excluded.sha",
+	[S_FORGE_HEAD_DELETE] = "DELETE FROM poll_heads WHERE repo_id = ?1 AND ref = ?2",
+	/* A job's statuses go out in order: a row waits while an older one of
+	 * its job is still queued (being retried). */
+	[S_FORGE_STATUS_DUE] = "SELECT q.id, q.job_id, q.state, q.description, q.attempts, r.forge, r.api_url,"
+			       " r.status_token, r.url, p.commit_sha, j.target FROM status_queue q"
+			       " JOIN jobs j ON j.id = q.job_id JOIN pipelines p ON p.id = j.pipeline_id"
+			       " JOIN repos r ON r.id = p.repo_id WHERE q.gave_up = 0 AND q.next_attempt_unix_ms <= ?1"
+			       " AND NOT EXISTS (SELECT 1 FROM status_queue o WHERE o.job_id = q.job_id"
+			       " AND o.gave_up = 0 AND o.id < q.id) ORDER BY q.id LIMIT ?2",
+	[S_FORGE_STATUS_DELETE] = "DELETE FROM status_queue WHERE id = ?1",
+	[S_FORGE_STATUS_RETRY] = "UPDATE status_queue SET attempts = ?2, next_attempt_unix_ms = ?3,"
+				 " last_error = ?4, gave_up = ?5 WHERE id = ?1",
+	[S_FORGE_STATUS_COUNT] = "SELECT count(*) FROM status_queue WHERE gave_up = 0",
 	/* ui reads */
 	[S_UI_PIPE_LATEST_REFS] = "SELECT " PIPE_COLS "WHERE p.id IN (SELECT max(id) FROM pipelines"
 				  " GROUP BY repo_id, ref) ORDER BY r.name, p.ref LIMIT ?1",
@@ -1448,6 +1527,319 @@ int store_stats(struct store *st, struct store_stats *out, struct err *err)
 	store_done(s);
 	rc = 0;
 out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+/* ---- forges ---- */
+
+void repo_cfg_release(struct repo_cfg *r)
+{
+	if (r == NULL)
+		return;
+	free(r->name);
+	free(r->url);
+	free(r->forge);
+	free(r->hook_secret);
+	free(r->status_token);
+	free(r->api_url);
+	memset(r, 0, sizeof(*r));
+}
+
+void repo_cfgs_free(struct repo_cfg *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		repo_cfg_release(&rows[i]);
+	free(rows);
+}
+
+static void repo_cfg_read(sqlite3_stmt *s, struct repo_cfg *r)
+{
+	r->id = sqlite3_column_int64(s, 0);
+	r->name = col_dup_empty(s, 1);
+	r->url = col_dup_empty(s, 2);
+	r->forge = col_dup_empty(s, 3);
+	r->hook_secret = col_dup_empty(s, 4);
+	r->status_token = col_dup_empty(s, 5);
+	r->api_url = col_dup_empty(s, 6);
+	r->poll_s = sqlite3_column_int(s, 7);
+}
+
+int store_repo_configure(struct store *st, const struct repo_cfg *in, int64_t now_ms, int64_t *id_out,
+			 struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_REPO_SET);
+	bind_text(s, 1, in->name);
+	bind_text(s, 2, in->url);
+	bind_i64(s, 3, now_ms);
+	bind_text(s, 4, in->forge ? in->forge : "");
+	bind_text(s, 5, in->hook_secret ? in->hook_secret : "");
+	bind_text(s, 6, in->status_token ? in->status_token : "");
+	bind_text(s, 7, in->api_url ? in->api_url : "");
+	bind_i64(s, 8, in->poll_s);
+	if (store_exec_stmt(st, s, "repo configure", err) < 0)
+		goto out;
+	s = store_stmt(st, S_REPO_ID);
+	bind_text(s, 1, in->name);
+	rc = store_scalar(st, s, "repo", id_out, err);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_repo_cfg_get(struct store *st, const char *name, struct repo_cfg *out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1, step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_REPO_GET);
+	bind_text(s, 1, name);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		repo_cfg_read(s, out);
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		err_set(err, ERR_NOTFOUND, "no repository named '%s'", name);
+	} else {
+		store_fail(st, err, step, "repo get");
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct repo_cfg *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_REPO_LIST);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		repo_cfg_read(s, &rows[n++]);
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "repo list");
+		pthread_mutex_unlock(&st->mu);
+		repo_cfgs_free(rows, n);
+		return -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+int store_secret_set(struct store *st, const char *repo, const char *name, const char *value, int64_t now_ms,
+		     struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_SECRET_SET);
+	bind_text(s, 1, repo);
+	bind_text(s, 2, name);
+	bind_text(s, 3, value);
+	bind_i64(s, 4, now_ms);
+	if (store_exec_stmt(st, s, "secret set", err) < 0)
+		goto out;
+	if (sqlite3_changes(st->db) == 0) {
+		err_set(err, ERR_NOTFOUND, "no repository named '%s'", repo);
+		goto out;
+	}
+	rc = 0;
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_secret_delete(struct store *st, const char *repo, const char *name, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_SECRET_DELETE);
+	bind_text(s, 1, repo);
+	bind_text(s, 2, name);
+	if (store_exec_stmt(st, s, "secret delete", err) < 0)
+		goto out;
+	if (sqlite3_changes(st->db) == 0) {
+		err_set(err, ERR_NOTFOUND, "repository '%s' has no secret '%s'", repo, name);
+		goto out;
+	}
+	rc = 0;
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_secret_list(struct store *st, const char *repo, struct strv *names, struct strv *values,
+		      struct err *err)
+{
+	sqlite3_stmt *s;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_SECRET_LIST);
+	bind_text(s, 1, repo);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(s, 1);
+		strv_push(names, (const char *)sqlite3_column_text(s, 0));
+		if (values != NULL)
+			strv_push(values, v ? (const char *)v : "");
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "secret list");
+		pthread_mutex_unlock(&st->mu);
+		return -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
+int store_poll_heads(struct store *st, int64_t repo_id, struct strv *refs, struct strv *shas, struct err *err)
+{
+	sqlite3_stmt *s;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_HEADS);
+	bind_i64(s, 1, repo_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		strv_push(refs, (const char *)sqlite3_column_text(s, 0));
+		strv_push(shas, (const char *)sqlite3_column_text(s, 1));
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "poll heads");
+		pthread_mutex_unlock(&st->mu);
+		return -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return 0;
+}
+
+int store_poll_head_set(struct store *st, int64_t repo_id, const char *ref, const char *sha, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, sha ? S_FORGE_HEAD_SET : S_FORGE_HEAD_DELETE);
+	bind_i64(s, 1, repo_id);
+	bind_text(s, 2, ref);
+	if (sha)
+		bind_text(s, 3, sha);
+	rc = store_exec_stmt(st, s, "poll head", err);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+void status_rows_free(struct status_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].state);
+		free(rows[i].description);
+		free(rows[i].forge);
+		free(rows[i].api_url);
+		free(rows[i].token);
+		free(rows[i].repo_url);
+		free(rows[i].commit_sha);
+		free(rows[i].target);
+	}
+	free(rows);
+}
+
+int store_status_due(struct store *st, int64_t now_ms, int limit, struct status_row **out, size_t *n_out,
+		     struct err *err)
+{
+	sqlite3_stmt *s;
+	struct status_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_STATUS_DUE);
+	bind_i64(s, 1, now_ms);
+	bind_i64(s, 2, limit);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct status_row *r;
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		r = &rows[n++];
+		r->id = sqlite3_column_int64(s, 0);
+		r->job_id = sqlite3_column_int64(s, 1);
+		r->state = col_dup_empty(s, 2);
+		r->description = col_dup_empty(s, 3);
+		r->attempts = sqlite3_column_int(s, 4);
+		r->forge = col_dup_empty(s, 5);
+		r->api_url = col_dup_empty(s, 6);
+		r->token = col_dup_empty(s, 7);
+		r->repo_url = col_dup_empty(s, 8);
+		r->commit_sha = col_dup_empty(s, 9);
+		r->target = col_dup_empty(s, 10);
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "status due");
+		pthread_mutex_unlock(&st->mu);
+		status_rows_free(rows, n);
+		return -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+int store_status_sent(struct store *st, int64_t id, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_STATUS_DELETE);
+	bind_i64(s, 1, id);
+	rc = store_exec_stmt(st, s, "status sent", err);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_status_retry(struct store *st, int64_t id, int attempts, int64_t next_ms, const char *last_error,
+		       int gave_up, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_STATUS_RETRY);
+	bind_i64(s, 1, id);
+	bind_i64(s, 2, attempts);
+	bind_i64(s, 3, next_ms);
+	bind_text(s, 4, last_error ? last_error : "");
+	bind_i64(s, 5, gave_up);
+	rc = store_exec_stmt(st, s, "status retry", err);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_status_pending(struct store *st, int64_t *n_out, struct err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = store_scalar(st, store_stmt(st, S_FORGE_STATUS_COUNT), "status count", n_out, err);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }

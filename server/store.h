@@ -183,6 +183,66 @@ struct store_stats {
 };
 int store_stats(struct store *st, struct store_stats *out, struct err *err);
 
+/* ---- forges ---- */
+
+/* A repository with its forge settings. hook_secret and status_token are
+ * secrets: they never leave the server through the API. */
+struct repo_cfg {
+	int64_t id;
+	char *name;
+	char *url;
+	char *forge;        /* "" (none), github, gitea, gitlab or generic */
+	char *hook_secret;  /* webhook secret, "" when none */
+	char *status_token; /* token for commit statuses, "" when none */
+	char *api_url;      /* forge API base, "" when none */
+	int poll_s;         /* 0: not polled */
+};
+void repo_cfg_release(struct repo_cfg *r);
+void repo_cfgs_free(struct repo_cfg *rows, size_t n);
+/* Creates the repository or replaces its URL and forge settings (name, url,
+ * forge, hook_secret, status_token, api_url, poll_s of in; id ignored). */
+int store_repo_configure(struct store *st, const struct repo_cfg *in, int64_t now_ms, int64_t *id_out,
+			 struct err *err);
+/* ERR_NOTFOUND when no repository has that name. */
+int store_repo_cfg_get(struct store *st, const char *name, struct repo_cfg *out, struct err *err);
+int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, struct err *err);
+
+/* Secrets of a repository (stored in clear in the database file). Set and
+ * delete answer ERR_NOTFOUND for an unknown repository (delete also for an
+ * unknown name). list fills names (and values when values is non-NULL). */
+int store_secret_set(struct store *st, const char *repo, const char *name, const char *value, int64_t now_ms,
+		     struct err *err);
+int store_secret_delete(struct store *st, const char *repo, const char *name, struct err *err);
+int store_secret_list(struct store *st, const char *repo, struct strv *names, struct strv *values,
+		      struct err *err);
+
+/* Branch heads the poller saw last: refs[i] → shas[i]. */
+int store_poll_heads(struct store *st, int64_t repo_id, struct strv *refs, struct strv *shas, struct err *err);
+/* sha NULL forgets the ref. */
+int store_poll_head_set(struct store *st, int64_t repo_id, const char *ref, const char *sha, struct err *err);
+
+/* One queued commit status with what is needed to send it. */
+struct status_row {
+	int64_t id;
+	int64_t job_id;
+	char *state;       /* pending, success, failure, error */
+	char *description; /* the job state: queued, running, success, ... */
+	int attempts;
+	char *forge, *api_url, *token, *repo_url, *commit_sha, *target;
+};
+void status_rows_free(struct status_row *rows, size_t n);
+/* Statuses due at now_ms (at most limit), each job's oldest first. */
+int store_status_due(struct store *st, int64_t now_ms, int limit, struct status_row **out, size_t *n_out,
+		     struct err *err);
+/* Sent: the row goes away. */
+int store_status_sent(struct store *st, int64_t id, struct err *err);
+/* Not sent: attempts, the next try and why; gave_up keeps the row for
+ * inspection but never sends it. */
+int store_status_retry(struct store *st, int64_t id, int attempts, int64_t next_ms, const char *last_error,
+		       int gave_up, struct err *err);
+/* Statuses still to send. */
+int store_status_pending(struct store *st, int64_t *n_out, struct err *err);
+
 /* ---- ui reads ---- */
 
 /* The newest pipeline of every (repo, ref), ordered by repo name then ref,

@@ -70,7 +70,7 @@ static void test_full_file(void **state)
 	                           "network: true\n"
 	                           "timeout: 30m\n"
 	                           "deploy: {group: plant-3}\n"
-	                           "when: [push]\n"
+	                           "when: {event: [push]}\n"
 	                           "release: x\n"
 	                           "cache: [target]\n"
 	                           "services: ~\n";
@@ -481,6 +481,90 @@ static void test_random_mutations(void **state)
 	assert_true(failed > 1000);
 }
 
+static void test_when_rules(void **state)
+{
+	static const char text[] = "steps: [make]\n"
+	                           "when:\n"
+	                           "  branch: [main, \"release/*\"]\n"
+	                           "  tag: [\"v*\"]\n"
+	                           "  event: [push, tag, manual]\n"
+	                           "  path: [\"src/**\", Cargo.toml]\n";
+	const char *src[] = {"README.md", "src/net/tcp.c"};
+	const char *doc[] = {"README.md", "docs/x.md"};
+	const char *cargo[] = {"Cargo.toml"};
+	struct pipefile *pf = parse_ok(text);
+	const struct pipefile_when *w = &pf->when;
+
+	(void)state;
+	assert_int_equal(w->branch.n, 2);
+	assert_int_equal(w->tag.n, 1);
+	assert_int_equal(w->event.n, 3);
+	assert_int_equal(w->path.n, 2);
+	assert_true(pipefile_when_match(w, "refs/heads/main", "push", src, 2));
+	assert_true(pipefile_when_match(w, "refs/heads/release/1.2", "push", cargo, 1));
+	/* '*' stays inside a segment. */
+	assert_false(pipefile_when_match(w, "refs/heads/release/1/x", "push", src, 2));
+	assert_false(pipefile_when_match(w, "refs/heads/feature", "push", src, 2));
+	/* No changed path matches. */
+	assert_false(pipefile_when_match(w, "refs/heads/main", "push", doc, 2));
+	/* Paths unknown (the trigger API) or none sent: path rules are ignored. */
+	assert_true(pipefile_when_match(w, "refs/heads/main", "manual", NULL, 0));
+	assert_true(pipefile_when_match(w, "refs/heads/main", "push", doc, 0));
+	/* Tags: the tag rule, not the branch rule. */
+	assert_true(pipefile_when_match(w, "refs/tags/v1.0", "tag", NULL, 0));
+	assert_false(pipefile_when_match(w, "refs/tags/nightly", "tag", NULL, 0));
+	pipefile_free(pf);
+
+	/* A single scalar is a one-entry list; event alone. */
+	pf = parse_ok("steps: [make]\nwhen: {event: tag}\n");
+	assert_int_equal(pf->when.event.n, 1);
+	assert_false(pipefile_when_match(&pf->when, "refs/heads/main", "push", NULL, 0));
+	assert_true(pipefile_when_match(&pf->when, "refs/tags/v2", "tag", NULL, 0));
+	pipefile_free(pf);
+
+	/* No when: always. */
+	pf = parse_ok("steps: [make]\n");
+	assert_true(pipefile_when_match(&pf->when, "refs/heads/x", "push", doc, 2));
+	pipefile_free(pf);
+}
+
+static void test_when_errors(void **state)
+{
+	(void)state;
+	expect_err("steps: [make]\nwhen: [main]\n", ERR_INVAL, "line 2, column 7: when: expected a mapping");
+	expect_err("steps: [make]\nwhen:\n  branches: [main]\n", ERR_INVAL,
+	           "line 3, column 3: when: unknown key 'branches' (known: branch, tag, event, path)");
+	expect_err("steps: [make]\nwhen:\n  event: [push, pull_request]\n", ERR_INVAL,
+	           "line 3, column 17: when.event[1]: unknown event 'pull_request'");
+	expect_err("steps: [make]\nwhen:\n  branch: [main]\n  branch: [dev]\n", ERR_INVAL,
+	           "line 4, column 3: when: duplicate key 'branch'");
+	expect_err("steps: [make]\nwhen:\n  path: [{a: b}]\n", ERR_INVAL,
+	           "line 3, column 10: when.path[0]: expected a scalar");
+	expect_err("steps: [make]\nwhen:\n  tag: [\"\"]\n", ERR_INVAL, "line 3, column 9: when.tag[0]: must be 1 to");
+	expect_err("steps: [make]\nwhen:\n  branch: {a: b}\n", ERR_INVAL,
+	           "line 3, column 11: when.branch: expected a sequence, found a mapping");
+}
+
+static void test_glob(void **state)
+{
+	(void)state;
+	assert_true(pipefile_glob_match("src/**", "src/a/b/c.c"));
+	assert_true(pipefile_glob_match("src/**", "src/x"));
+	assert_false(pipefile_glob_match("src/**", "lib/src/x"));
+	assert_true(pipefile_glob_match("**/*.c", "a/b/c.c"));
+	assert_true(pipefile_glob_match("**.c", "main.c"));
+	assert_true(pipefile_glob_match("a/**/b", "a/b"));
+	assert_true(pipefile_glob_match("a/**/b", "a/x/y/b"));
+	assert_false(pipefile_glob_match("a/**/b", "a/x/c"));
+	assert_true(pipefile_glob_match("*.md", "README.md"));
+	assert_false(pipefile_glob_match("*.md", "docs/README.md"));
+	assert_true(pipefile_glob_match("release/*", "release/1.0"));
+	assert_false(pipefile_glob_match("release/*", "release/1/0"));
+	assert_true(pipefile_glob_match("Cargo.toml", "Cargo.toml"));
+	/* Many double stars stay bounded. */
+	assert_false(pipefile_glob_match("**a**b**c**d**e**", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +585,9 @@ int main(void)
 	    cmocka_unit_test(test_timeout),
 	    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_random_mutations),
+	    cmocka_unit_test(test_when_rules),
+	    cmocka_unit_test(test_when_errors),
+	    cmocka_unit_test(test_glob),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
