@@ -111,12 +111,6 @@ static void ui_ansi_open(struct buf *b, const struct ui_ansi *st)
 	buf_appendf(b, "\">");
 }
 
-static void ui_ansi_close(struct buf *b, const struct ui_ansi *st)
-{
-	if (st->fg >= 0 || st->bold)
-		buf_appendf(b, "</span>");
-}
-
 /* Length of the escape sequence at s[0] == ESC (within n bytes); fills the
  * CSI parameters when it is an SGR. */
 static size_t ui_ansi_seq(const char *s, size_t n, int *is_sgr, const char **params, size_t *params_len)
@@ -151,14 +145,27 @@ static size_t ui_ansi_seq(const char *s, size_t n, int *is_sgr, const char **par
 	return 2;
 }
 
+/* A run of plain text, inside a span of the current colour opened lazily
+ * (no empty spans when colours change twice in a row). */
+static void ui_html_run(struct buf *out, const char *s, size_t n, const struct ui_ansi *st, int *open)
+{
+	if (n == 0)
+		return;
+	if (!*open && (st->fg >= 0 || st->bold)) {
+		ui_ansi_open(out, st);
+		*open = 1;
+	}
+	ui_html_escn(out, s, n);
+}
+
 static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ansi *st, int64_t line)
 {
 	size_t i = 0, run = 0;
+	int open = 0;
 
 	buf_appendf(out,
 	            "<div class=\"l\" id=\"L%lld\"><a class=\"n\" href=\"#L%lld\">%lld</a><span class=\"t\">",
 	            (long long)line, (long long)line, (long long)line);
-	ui_ansi_open(out, st);
 	while (i < n) {
 		int is_sgr;
 		const char *params = NULL;
@@ -168,7 +175,7 @@ static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ans
 			i++;
 			continue;
 		}
-		ui_html_escn(out, s + run, i - run);
+		ui_html_run(out, s + run, i - run, st, &open);
 		if (s[i] == '\r') {
 			i++;
 			run = i;
@@ -176,15 +183,17 @@ static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ans
 		}
 		len = ui_ansi_seq(s + i, n - i, &is_sgr, &params, &plen);
 		if (is_sgr) {
-			ui_ansi_close(out, st);
+			if (open)
+				buf_appendf(out, "</span>");
+			open = 0;
 			ui_ansi_sgr(st, params, plen);
-			ui_ansi_open(out, st);
 		}
 		i += len;
 		run = i;
 	}
-	ui_html_escn(out, s + run, n - run);
-	ui_ansi_close(out, st);
+	ui_html_run(out, s + run, n - run, st, &open);
+	if (open)
+		buf_appendf(out, "</span>");
 	buf_appendf(out, "</span></div>");
 }
 

@@ -1,0 +1,200 @@
+/* The UI's pure pieces: the one escaping function, ANSI → HTML, URL
+ * escaping, badge SVG, session cookie and CSRF sign/verify, form parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/crypto.h"
+#include "server/ui_auth.h"
+#include "server/ui_html.h"
+
+static char *esc(const char *s)
+{
+	struct buf b = BUF_INIT;
+
+	ui_html_esc(&b, s);
+	buf_append(&b, "", 0);
+	return buf_detach(&b, NULL);
+}
+
+static void test_escape(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = esc("<script>alert(1)</script> & \"q\" 'a'");
+	assert_string_equal(s, "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot; &#39;a&#39;");
+	free(s);
+	s = esc("tab\tok\x1b[31m\x7f");
+	assert_string_equal(s, "tab\tok\xef\xbf\xbd[31m\xef\xbf\xbd");
+	free(s);
+	s = esc("héllo ✓");
+	assert_string_equal(s, "héllo ✓");
+	free(s);
+	s = esc(NULL);
+	assert_true(s == NULL || s[0] == '\0');
+	free(s);
+}
+
+static char *render(const char *log, struct ui_ansi *st, int64_t *line)
+{
+	struct buf b = BUF_INIT;
+
+	ui_html_log(&b, log, strlen(log), st, line);
+	buf_append(&b, "", 0);
+	return buf_detach(&b, NULL);
+}
+
+static void test_ansi(void **state)
+{
+	struct ui_ansi st = UI_ANSI_INIT;
+	int64_t line = 0;
+	char *s;
+
+	(void)state;
+	s = render("plain <b>\n\x1b[31mred\x1b[0m back\n", &st, &line);
+	assert_string_equal(
+	    s, "<div class=\"l\" id=\"L1\"><a class=\"n\" href=\"#L1\">1</a><span class=\"t\">plain "
+	       "&lt;b&gt;</span></div>"
+	       "<div class=\"l\" id=\"L2\"><a class=\"n\" href=\"#L2\">2</a><span class=\"t\"><span "
+	       "class=\"c1\">red</span> back</span></div>");
+	assert_int_equal(line, 2);
+	assert_null(strchr(s, '\x1b'));
+	assert_null(strchr(s, '\n'));
+	free(s);
+
+	/* Bold bright green carries over to the next line; 0 resets. */
+	s = render("\x1b[1;92mgo\nstill\x1b[m x\n", &st, &line);
+	assert_non_null(strstr(s, "<span class=\"c10 b\">go</span>"));
+	assert_non_null(strstr(s, "<span class=\"c10 b\">still</span> x"));
+	assert_int_equal(line, 4);
+	free(s);
+
+	/* Other escapes are stripped: cursor moves, OSC titles, 256 colours, \r. */
+	s = render("a\x1b[2Kb\x1b]0;title\x07"
+	           "c\x1b[38;5;200md\r\n",
+	           &st, &line);
+	assert_non_null(strstr(s, "<span class=\"t\">abcd</span>"));
+	assert_null(strchr(s, '\x1b'));
+	assert_null(strstr(s, "title"));
+	free(s);
+
+	/* 39 and 22 undo colour and bold; state packs and unpacks. */
+	st.fg = 4;
+	st.bold = 1;
+	{
+		struct ui_ansi back;
+		ui_ansi_unpack(ui_ansi_pack(&st), &back);
+		assert_int_equal(back.fg, 4);
+		assert_int_equal(back.bold, 1);
+		ui_ansi_unpack(999, &back);
+		assert_int_equal(back.fg, -1);
+	}
+	s = render("\x1b[39;22mz\n", &st, &line);
+	assert_non_null(strstr(s, "<span class=\"t\">z</span>"));
+	free(s);
+}
+
+static void test_cut_and_url(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(ui_html_log_cut("ab\ncd", 5, 0, 100), 3);
+	assert_int_equal(ui_html_log_cut("ab\ncd", 5, 1, 100), 5);
+	assert_int_equal(ui_html_log_cut("abcd", 4, 0, 100), 0);
+	assert_int_equal(ui_html_log_cut("abcd", 4, 0, 4), 4);
+	ui_html_url(&b, "bin/a b\"<x>&.tar");
+	assert_string_equal(b.data, "bin/a%20b%22%3Cx%3E%26.tar");
+	buf_release(&b);
+	assert_string_equal(ui_html_ref_short("refs/heads/feat/x"), "feat/x");
+	assert_string_equal(ui_html_ref_short("refs/tags/v1"), "v1");
+	ui_html_badge_svg(&b, "build", "<passing>", "#2e9e44");
+	assert_non_null(strstr(b.data, "&lt;passing&gt;"));
+	assert_null(strstr(b.data, "<passing>"));
+	buf_release(&b);
+	ui_html_duration(&b, 5600);
+	assert_string_equal(b.data, "5.6s");
+	buf_reset(&b);
+	ui_html_duration(&b, 125000);
+	assert_string_equal(b.data, "2m 5s");
+	buf_release(&b);
+}
+
+static void test_cookie_csrf(void **state)
+{
+	char key[65], other[65], cookie[UI_AUTH_COOKIE_MAX], csrf[65], bad[UI_AUTH_COOKIE_MAX + 8];
+
+	(void)state;
+	crypto_sha256_hex("admin-token", 11, key);
+	crypto_sha256_hex("another-token", 13, other);
+	ui_auth_cookie_make(key, 2000, cookie);
+	assert_null(strstr(cookie, "admin-token"));
+	assert_true(ui_auth_cookie_ok(key, cookie, 1000));
+	assert_false(ui_auth_cookie_ok(key, cookie, 2000));   /* expired */
+	assert_false(ui_auth_cookie_ok(other, cookie, 1000)); /* token changed */
+	/* A forged longer expiry keeps the old MAC: refused. */
+	snprintf(bad, sizeof(bad), "9999%s", cookie);
+	assert_false(ui_auth_cookie_ok(key, bad, 1000));
+	assert_false(ui_auth_cookie_ok(key, "", 1000));
+	assert_false(ui_auth_cookie_ok(key, NULL, 1000));
+	assert_false(ui_auth_cookie_ok(key, "2000.", 1000));
+
+	ui_auth_csrf(key, cookie, csrf);
+	assert_true(ui_auth_csrf_ok(key, cookie, csrf));
+	assert_false(ui_auth_csrf_ok(key, cookie, NULL));
+	assert_false(ui_auth_csrf_ok(key, cookie, ""));
+	csrf[0] = csrf[0] == 'a' ? 'b' : 'a';
+	assert_false(ui_auth_csrf_ok(key, cookie, csrf));
+}
+
+static void test_cookie_header_and_form(void **state)
+{
+	char v[UI_AUTH_COOKIE_MAX], small[4];
+	const char *body = "csrf=ab%2Bc&next=%2Fjobs%2F7&token=a+b&empty=&bad=%00x";
+	char *s;
+
+	(void)state;
+	assert_int_equal(
+	    ui_auth_cookie_find("a=1; anvil_session=123.abc; b=2", "anvil_session", v, sizeof(v)), 0);
+	assert_string_equal(v, "123.abc");
+	assert_int_equal(ui_auth_cookie_find("xanvil_session=1", "anvil_session", v, sizeof(v)), -1);
+	assert_int_equal(ui_auth_cookie_find(NULL, "anvil_session", v, sizeof(v)), -1);
+	assert_int_equal(ui_auth_cookie_find("anvil_session=toolong", "anvil_session", small, sizeof(small)),
+	                 -1);
+
+	s = ui_auth_form_get(body, strlen(body), "csrf");
+	assert_string_equal(s, "ab+c");
+	free(s);
+	s = ui_auth_form_get(body, strlen(body), "next");
+	assert_string_equal(s, "/jobs/7");
+	free(s);
+	s = ui_auth_form_get(body, strlen(body), "token");
+	assert_string_equal(s, "a b");
+	free(s);
+	s = ui_auth_form_get(body, strlen(body), "empty");
+	assert_string_equal(s, "");
+	free(s);
+	assert_null(ui_auth_form_get(body, strlen(body), "bad"));
+	assert_null(ui_auth_form_get(body, strlen(body), "missing"));
+	/* Not NUL-terminated at len: only len bytes are read. */
+	assert_null(ui_auth_form_get("csrf=1", 3, "csrf"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_escape),
+	    cmocka_unit_test(test_ansi),
+	    cmocka_unit_test(test_cut_and_url),
+	    cmocka_unit_test(test_cookie_csrf),
+	    cmocka_unit_test(test_cookie_header_and_form),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
