@@ -81,7 +81,9 @@ static void ui_head(struct ui_ctx *c, const char *title)
 	               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
 	               "<meta name=\"color-scheme\" content=\"light dark\"><title>");
 	ui_html_esc(b, title);
-	buf_appendf(b, " · anvil</title><link rel=\"stylesheet\" href=\"");
+	buf_appendf(b, " · anvil</title><link rel=\"icon\" href=\"");
+	ui_asset_url(b, "favicon.svg");
+	buf_appendf(b, "\"><link rel=\"stylesheet\" href=\"");
 	ui_asset_url(b, "app.css");
 	buf_appendf(b, "\"><script defer src=\"");
 	ui_asset_url(b, "app.js");
