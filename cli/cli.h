@@ -106,5 +106,10 @@ int cmd_artifact_get(struct cli *cli, int argc, char **argv, struct err *err);
 
 int cmd_agent_list(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_repo_list(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err);
+
+int cmd_secret_set(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_secret_rm(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_secret_list(struct cli *cli, int argc, char **argv, struct err *err);
 
 #endif

@@ -1,10 +1,86 @@
 #include "cli/cli.h"
 
+#include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
+
+int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	static const struct option opts[] = {
+	    {"forge", required_argument, NULL, 'f'},
+	    {"secret", required_argument, NULL, 's'},
+	    {"status-token", required_argument, NULL, 't'},
+	    {"api-url", required_argument, NULL, 'a'},
+	    {"poll", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *forge = NULL, *secret = NULL, *token = NULL, *api = NULL, *poll = NULL;
+	json_t *body = NULL; /* owned */
+	json_t *ans = NULL;  /* owned */
+	int c, rc = CLI_ERROR;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, ":f:s:t:a:p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			forge = optarg;
+			break;
+		case 's':
+			secret = optarg;
+			break;
+		case 't':
+			token = optarg;
+			break;
+		case 'a':
+			api = optarg;
+			break;
+		case 'p':
+			poll = optarg;
+			break;
+		case 'h':
+			return CLI_HELP;
+		default:
+			return cli_bad_option(argv, c, err);
+		}
+	}
+	if (argc - optind != 2)
+		return cli_usage(err, "repo add takes NAME and URL");
+	if (forge != NULL && strcmp(forge, "github") != 0 && strcmp(forge, "gitea") != 0 &&
+	    strcmp(forge, "gitlab") != 0 && strcmp(forge, "generic") != 0)
+		return cli_usage(err, "--forge must be github, gitea, gitlab or generic, not '%s'", forge);
+	if (forge != NULL && secret == NULL)
+		return cli_usage(err, "--forge needs --secret (the webhook secret you also give the forge)");
+	if ((token != NULL || api != NULL) && forge == NULL)
+		return cli_usage(err, "--status-token and --api-url need --forge");
+	body = json_pack("{s:s, s:s}", "name", argv[optind], "url", argv[optind + 1]);
+	if (body == NULL || (forge && json_object_set_new(body, "forge", json_string(forge)) < 0) ||
+	    (secret && json_object_set_new(body, "secret", json_string(secret)) < 0) ||
+	    (token && json_object_set_new(body, "status_token", json_string(token)) < 0) ||
+	    (api && json_object_set_new(body, "api_url", json_string(api)) < 0) ||
+	    (poll && json_object_set_new(body, "poll_s", json_string(poll)) < 0)) {
+		err_set(err, ERR_INVAL, "arguments are not valid UTF-8");
+		goto out;
+	}
+	if (cli_json(cli, "POST", "/api/v1/repos", body, 0, &ans, err) < 0)
+		goto out;
+	printf("repo %s registered\n", cli_jstr(ans, "name", argv[optind]));
+	if (cli_jstr(ans, "webhook_url", NULL) != NULL)
+		printf("webhook URL (give it to the forge, with the secret): %s\n",
+		       cli_jstr(ans, "webhook_url", ""));
+	if (poll != NULL)
+		printf("polled every %lld s\n",
+		       (long long)json_integer_value(json_object_get(ans, "poll_s")));
+	rc = CLI_OK;
+out:
+	json_decref(body);
+	json_decref(ans);
+	return rc;
+}
 
 int cmd_repo_list(struct cli *cli, int argc, char **argv, struct err *err)
 {
-	static const char *const headers[] = {"ID", "NAME", "URL"};
+	static const char *const headers[] = {"ID", "NAME", "FORGE", "POLL", "STATUS", "URL"};
 	struct cli_table *t = NULL;
 	json_t *ans = NULL; /* owned */
 	json_t *list;       /* borrowed */
@@ -21,18 +97,26 @@ int cmd_repo_list(struct cli *cli, int argc, char **argv, struct err *err)
 		err_set(err, ERR_SYS, "answer has no repos list");
 		goto out;
 	}
-	t = cli_table_new(3, headers);
+	t = cli_table_new(6, headers);
 	for (size_t i = 0; i < json_array_size(list); i++) {
 		const json_t *r = json_array_get(list, i);
-		int64_t v = -1;
-		char sid[24];
-		const char *cells[3];
+		int64_t v = -1, poll = 0;
+		char sid[24], spoll[24];
+		const char *cells[6];
 
 		cli_jint(r, "id", &v);
 		snprintf(sid, sizeof(sid), "%lld", (long long)v);
+		cli_jint(r, "poll_s", &poll);
+		if (poll > 0)
+			snprintf(spoll, sizeof(spoll), "%llds", (long long)poll);
+		else
+			snprintf(spoll, sizeof(spoll), "-");
 		cells[0] = sid;
 		cells[1] = cli_jstr(r, "name", "-");
-		cells[2] = cli_jstr(r, "url", "-");
+		cells[2] = cli_jstr(r, "forge", "-");
+		cells[3] = spoll;
+		cells[4] = json_is_true(json_object_get(r, "has_status_token")) ? "on" : "-";
+		cells[5] = cli_jstr(r, "url", "-");
 		cli_table_add(t, cells);
 	}
 	cli_table_print(t, stdout);

@@ -331,22 +331,26 @@ out:
 	return rc;
 }
 
+/* Forge settings are shown, never the webhook secret or the status token. */
 static int api_repos(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
-	struct repo_row *rows = NULL;
+	struct repo_cfg *rows = NULL;
 	size_t n = 0;
 	json_t *arr;
 
 	(void)req;
-	if (store_repo_list(srv->store, &rows, &n, err) < 0)
+	if (store_repo_cfg_list(srv->store, &rows, &n, err) < 0)
 		return -1;
 	arr = json_array();
-	for (size_t i = 0; i < n; i++) {
-		json_array_append_new(arr, json_pack("{s:I, s:o, s:o}", "id", (json_int_t)rows[i].id, "name",
-						     api_str(rows[i].name), "url", api_str(rows[i].url)));
-		repo_row_release(&rows[i]);
-	}
-	free(rows);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(
+		    arr, json_pack("{s:I, s:o, s:o, s:o, s:o, s:i, s:b, s:b}", "id", (json_int_t)rows[i].id, "name",
+				   api_str(rows[i].name), "url", api_str(rows[i].url), "forge",
+				   rows[i].forge[0] ? api_str(rows[i].forge) : json_null(), "api_url",
+				   rows[i].api_url[0] ? api_str(rows[i].api_url) : json_null(), "poll_s", rows[i].poll_s,
+				   "has_secret", rows[i].hook_secret[0] != '\0', "has_status_token",
+				   rows[i].status_token[0] != '\0'));
+	repo_cfgs_free(rows, n);
 	ans->json = json_pack("{s:o}", "repos", arr);
 	return 0;
 }
@@ -379,6 +383,7 @@ static int api_agents(struct srv *srv, struct http_req *req, struct http_answer 
 static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct pipeline_trigger t = {0};
+	const char *skipped = NULL;
 	int64_t pid;
 	int existed = 0;
 
@@ -391,8 +396,14 @@ static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer
 		return -1;
 	if (t.event == NULL)
 		t.event = "push";
+	t.skipped_out = &skipped;
 	if (pipeline_start(srv, &t, &pid, &existed, err) < 0)
 		return -1;
+	if (existed == PIPELINE_SKIPPED) {
+		ans->status = 202;
+		ans->json = json_pack("{s:s}", "ignored", skipped ? skipped : "skipped");
+		return 0;
+	}
 	ans->status = existed ? 200 : 201;
 	return api_pipeline_full(srv, pid, &ans->json, err);
 }
@@ -454,6 +465,29 @@ static int api_agent_register(struct srv *srv, struct http_req *req, struct http
 	return 0;
 }
 
+/* The repository's secrets: "secrets" as KEY=VALUE for the step
+ * environment and "mask", the values the agent replaces with *** in the log.
+ * A store failure leaves them out (logged): the job runs without. */
+static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *spec)
+{
+	struct strv names = STRV_INIT, values = STRV_INIT;
+	json_t *env = json_array(), *mask = json_array();
+	struct err err = {0};
+
+	if (store_secret_list(srv->store, j->repo_name, &names, &values, &err) < 0)
+		log_warnx("event=secrets_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
+	for (size_t i = 0; i < names.n; i++) {
+		char *kv = xasprintf("%s=%s", names.v[i], values.v[i]);
+		json_array_append_new(env, api_str(kv));
+		json_array_append_new(mask, api_str(values.v[i]));
+		free(kv);
+	}
+	json_object_set_new(spec, "secrets", env);
+	json_object_set_new(spec, "mask", mask);
+	strv_release(&names);
+	strv_release(&values);
+}
+
 static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 {
 	json_t *spec = json_loads(j->spec, 0, NULL); /* owned */
@@ -470,6 +504,7 @@ static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 	json_object_set_new(spec, "target", api_str(j->target));
 	json_object_set_new(spec, "lease_s", json_integer(srv->cfg.lease_s));
 	json_object_set_new(spec, "log_cap_bytes", json_integer(srv->cfg.log_cap_bytes));
+	api_claim_secrets(srv, j, spec);
 	return spec;
 }
 

@@ -1,11 +1,15 @@
 /* anvil-server: options, the context, then the subsystems. */
 #include "common/crypto.h"
+#include "common/httpc.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "server/api.h"
+#include "server/api_forge.h"
 #include "server/blob.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/poller.h"
+#include "server/status.h"
 #include "server/hooks.h"
 #include "server/sched.h"
 #include "server/srv.h"
@@ -106,6 +110,7 @@ static struct http_route *routes_join(size_t *n_out)
 		{api_routes, &api_routes_count},
 		{ui_routes, &ui_routes_count},
 		{hooks_routes, &hooks_routes_count},
+		{api_forge_routes, &api_forge_routes_count},
 	};
 	struct http_route *all = NULL;
 	size_t n = 0;
@@ -159,6 +164,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	git_libgit2_init();
+	httpc_global_init(); /* libcurl, for the forge status sender */
 	srv.started_ms = srv_now_ms();
 	pthread_mutex_init(&srv.git_mu, NULL);
 	snprintf(srv.blob_dir, sizeof(srv.blob_dir), "%s/blobs", srv.cfg.data_dir);
@@ -176,6 +182,14 @@ int main(int argc, char **argv)
 	routes = routes_join(&n_routes);
 	if (http_start(&srv, routes, n_routes, &port, &err) < 0)
 		fatalx("%s", err.msg);
+	if (srv.cfg.public_url[0] != '\0')
+		snprintf(srv.public_url, sizeof(srv.public_url), "%s", srv.cfg.public_url);
+	else
+		snprintf(srv.public_url, sizeof(srv.public_url), "http://%s:%d", srv.cfg.listen_addr, port);
+	while (srv.public_url[0] != '\0' && srv.public_url[strlen(srv.public_url) - 1] == '/')
+		srv.public_url[strlen(srv.public_url) - 1] = '\0';
+	if (status_start(&srv, &srv.status, &err) < 0 || poller_start(&srv, &srv.poller, &err) < 0)
+		fatalx("%s", err.msg);
 	port_path = xasprintf("%s/port", srv.cfg.data_dir);
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
 	if (write_secret_file(port_path, portbuf, &err) < 0)
@@ -187,6 +201,8 @@ int main(int argc, char **argv)
 	log_info("event=stopping signal=%d", sig);
 	sched_stop(srv.sched);
 	http_stop(&srv);
+	poller_stop(srv.poller);
+	status_stop(srv.status);
 	sched_free(srv.sched);
 	store_free(srv.store);
 	git_libgit2_shutdown();

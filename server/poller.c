@@ -1,0 +1,222 @@
+#include "server/poller.h"
+#include "common/log.h"
+#include "server/pipeline.h"
+#include "server/srv.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <git2.h>
+
+#define POLLER_TICK_MS 1000
+
+struct poller_due {
+	int64_t repo_id;
+	int64_t next_ms; /* wall clock */
+};
+
+struct poller {
+	struct srv *srv;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC */
+	int stopping;      /* under mu */
+	/* owned by the thread */
+	struct poller_due *due;
+	size_t n_due;
+};
+
+/* The remote's branch heads: refs/heads/... → 40 hex. */
+static int poller_ls(const char *url, struct strv *refs, struct strv *shas, struct err *err)
+{
+	git_remote *remote = NULL;
+	const git_remote_head **heads = NULL;
+	git_remote_callbacks cb;
+	size_t n = 0;
+	int rc = -1;
+
+	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+
+	if (git_remote_create_detached(&remote, url) < 0 ||
+	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL) < 0 ||
+	    git_remote_ls(&heads, &n, remote) < 0) {
+		const git_error *e = git_error_last();
+		err_set(err, ERR_UNAVAIL, "ls-remote: %s", e && e->message ? e->message : "failed");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char hex[GIT_OID_HEXSZ + 1];
+		if (strncmp(heads[i]->name, "refs/heads/", 11) != 0 || !pipeline_text_ok(heads[i]->name) ||
+		    strlen(heads[i]->name) > 255)
+			continue;
+		git_oid_tostr(hex, sizeof(hex), &heads[i]->oid);
+		strv_push(refs, heads[i]->name);
+		strv_push(shas, hex);
+	}
+	rc = 0;
+out:
+	if (remote != NULL)
+		git_remote_disconnect(remote);
+	git_remote_free(remote);
+	return rc;
+}
+
+static const char *poller_lookup(const struct strv *refs, const struct strv *shas, const char *ref)
+{
+	for (size_t i = 0; i < refs->n; i++)
+		if (strcmp(refs->v[i], ref) == 0)
+			return shas->v[i];
+	return NULL;
+}
+
+static void poller_repo(struct poller *p, const struct repo_cfg *r)
+{
+	struct strv old_refs = STRV_INIT, old_shas = STRV_INIT, refs = STRV_INIT, shas = STRV_INIT;
+	struct err err = {0};
+	int first;
+
+	if (store_poll_heads(p->srv->store, r->id, &old_refs, &old_shas, &err) < 0 ||
+	    poller_ls(r->url, &refs, &shas, &err) < 0) {
+		log_warnx("event=poll_failed repo=%s error=\"%s\"", r->name, err.msg);
+		goto out;
+	}
+	first = old_refs.n == 0;
+	for (size_t i = 0; i < refs.n; i++) {
+		const char *was = poller_lookup(&old_refs, &old_shas, refs.v[i]);
+		struct pipeline_trigger t = {0};
+		char *delivery = NULL;
+		int64_t id = 0;
+		int existed = 0, started;
+
+		if (was != NULL && strcmp(was, shas.v[i]) == 0)
+			continue;
+		if (!first) {
+			delivery = xasprintf("poll:%s:%s:%s", r->name, refs.v[i], shas.v[i]);
+			t.repo = r->name;
+			t.url = r->url;
+			t.ref = refs.v[i];
+			t.commit = shas.v[i];
+			t.event = "push";
+			t.delivery = delivery;
+			started = pipeline_start(p->srv, &t, &id, &existed, &err);
+			free(delivery);
+			if (started < 0) {
+				/* The head stays unrecorded: the next poll tries again. */
+				log_warnx("event=poll_start_failed repo=%s ref=%s error=\"%s\"", r->name,
+				          refs.v[i], err.msg);
+				continue;
+			}
+			log_info("event=poll_changed repo=%s ref=%s sha=%s pipeline=%lld", r->name, refs.v[i],
+			         shas.v[i], (long long)id);
+		}
+		if (store_poll_head_set(p->srv->store, r->id, refs.v[i], shas.v[i], &err) < 0)
+			log_warnx("event=poll_store_failed repo=%s error=\"%s\"", r->name, err.msg);
+	}
+	for (size_t i = 0; i < old_refs.n; i++)
+		if (poller_lookup(&refs, &shas, old_refs.v[i]) == NULL &&
+		    store_poll_head_set(p->srv->store, r->id, old_refs.v[i], NULL, &err) < 0)
+			log_warnx("event=poll_store_failed repo=%s error=\"%s\"", r->name, err.msg);
+	if (first)
+		log_info("event=poll_recorded repo=%s branches=%zu", r->name, refs.n);
+out:
+	strv_release(&old_refs);
+	strv_release(&old_shas);
+	strv_release(&refs);
+	strv_release(&shas);
+}
+
+static struct poller_due *poller_due_get(struct poller *p, int64_t repo_id)
+{
+	for (size_t i = 0; i < p->n_due; i++)
+		if (p->due[i].repo_id == repo_id)
+			return &p->due[i];
+	p->due = xrealloc(p->due, (p->n_due + 1) * sizeof(*p->due));
+	p->due[p->n_due].repo_id = repo_id;
+	p->due[p->n_due].next_ms = 0;
+	return &p->due[p->n_due++];
+}
+
+static int poller_sleep(struct poller *p, long ms)
+{
+	struct timespec ts;
+	int stop;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->mu);
+	while (!p->stopping && pthread_cond_timedwait(&p->cv, &p->mu, &ts) != ETIMEDOUT)
+		;
+	stop = p->stopping;
+	pthread_mutex_unlock(&p->mu);
+	return stop;
+}
+
+static void *poller_main(void *arg)
+{
+	struct poller *p = arg;
+
+	do {
+		struct repo_cfg *rows = NULL;
+		size_t n = 0;
+		struct err err = {0};
+
+		if (store_repo_cfg_list(p->srv->store, &rows, &n, &err) < 0)
+			log_warnx("event=poll_list_failed error=\"%s\"", err.msg);
+		for (size_t i = 0; i < n; i++) {
+			struct poller_due *d;
+			if (rows[i].poll_s <= 0)
+				continue;
+			d = poller_due_get(p, rows[i].id);
+			if (srv_now_ms() < d->next_ms)
+				continue;
+			poller_repo(p, &rows[i]);
+			d->next_ms = srv_now_ms() + (int64_t)rows[i].poll_s * 1000;
+		}
+		repo_cfgs_free(rows, n);
+	} while (!poller_sleep(p, POLLER_TICK_MS));
+	return NULL;
+}
+
+int poller_start(struct srv *srv, struct poller **out, struct err *err)
+{
+	struct poller *p = xcalloc(1, sizeof(*p));
+	pthread_condattr_t ca;
+
+	p->srv = srv;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&p->th, NULL, poller_main, p) != 0) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return err_set(err, ERR_SYS, "cannot start the poller thread");
+	}
+	*out = p;
+	return 0;
+}
+
+void poller_stop(struct poller *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	free(p->due);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
