@@ -1,4 +1,5 @@
 #include "agent/agent.h"
+#include "agent/targets.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -123,6 +124,12 @@ int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_ato
 		goto fail;
 	if (agent_labels(&ag->labels, opts->extra_labels, err) < 0)
 		goto fail;
+	{
+		struct targets_opts to = {opts->recipes_dir, opts->cache_dir, opts->work_dir,
+					  opts->targets ? opts->targets : "auto", opts->prepare_targets};
+		if (targets_labels(&to, &ag->labels, err) < 0)
+			goto fail;
+	}
 	ag->http = httpc_new(opts->server_url, opts->token);
 	return 0;
 fail:

@@ -21,6 +21,10 @@ struct agent_opts {
 	const char *extra_labels; /* borrowed; "k=v,k=v" or NULL */
 	const char *work_dir;     /* borrowed; created by agent_init */
 	int once;                 /* exit after one job */
+	const char *recipes_dir;  /* borrowed; recipes/<triple>.yml */
+	const char *cache_dir;    /* borrowed; rootfs cache, NULL: /var/cache/anvil */
+	const char *targets;      /* borrowed; "auto", "none" or "t1,t2" (see agent/targets.h) */
+	int prepare_targets;      /* build missing rootfs at start */
 };
 
 struct agent {

@@ -1,4 +1,5 @@
 #include "agent/job.h"
+#include "agent/targets.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 #include "agent/checkout.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/mask.h"
 #include "common/proc.h"
 #include "common/runner.h"
 
@@ -161,8 +163,15 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 		}
 	}
 	if (job_spec_strv(spec, "env", &s->env, err) < 0 ||
-	    job_spec_strv(spec, "artifacts", &s->artifacts, err) < 0)
+	    job_spec_strv(spec, "artifacts", &s->artifacts, err) < 0 ||
+	    job_spec_strv(spec, "secrets", &s->secrets, err) < 0 || job_spec_strv(spec, "mask", &s->mask, err) < 0)
 		goto out;
+	for (i = 0; i < s->secrets.n; i++) {
+		if (strchr(s->secrets.v[i], '=') == NULL || s->secrets.v[i][0] == '=') {
+			err_set(err, ERR_INVAL, "job spec: secrets[%zu] is not KEY=VALUE", i);
+			goto out;
+		}
+	}
 	for (i = 0; i < s->env.n; i++) {
 		if (strchr(s->env.v[i], '=') == NULL || s->env.v[i][0] == '=') {
 			err_set(err, ERR_INVAL, "job spec: env[%zu] is not KEY=VALUE", i);
@@ -170,6 +179,8 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 		}
 	}
 	s->network = json_is_true(json_object_get(spec, "network"));
+	if (json_is_string(json_object_get(spec, "mode")))
+		s->mode = xstrdup(json_string_value(json_object_get(spec, "mode")));
 	if (job_spec_int(spec, "timeout_s", 0, 0, &v, err) < 0)
 		goto out;
 	s->timeout_s = v > 0 ? (long)v : JOB_DEFAULT_TIMEOUT_S;
@@ -203,8 +214,11 @@ void job_spec_free(struct job_spec *s)
 	free(s->ref);
 	free(s->commit);
 	free(s->target);
+	free(s->mode);
 	strv_release(&s->env);
 	strv_release(&s->artifacts);
+	strv_release(&s->secrets);
+	strv_release(&s->mask);
 	free(s);
 }
 
@@ -344,6 +358,7 @@ struct job_ctx {
 	int64_t seq;
 	uint64_t sent_bytes;
 	int log_off; /* server truncated, cap passed, or refused: drain and drop */
+	struct mask mask; /* secret values → ***, before anything is queued for sending */
 };
 
 static enum job_intr job_interrupted(struct job_ctx *jc)
@@ -469,7 +484,18 @@ static void job_log_write(struct job_ctx *jc, const void *p, size_t n)
 		return;
 	if (jc->chunk.len == 0)
 		jc->chunk_first_ns = agent_now_ns();
-	buf_append(&jc->chunk, p, n);
+	mask_feed(&jc->mask, p, n, &jc->chunk);
+}
+
+/* The tail the mask held back (a secret may have been split across two
+ * reads): released at a step's end. */
+static void job_log_unmask_tail(struct job_ctx *jc)
+{
+	if (jc->log_off || mask_pending(&jc->mask) == 0)
+		return;
+	if (jc->chunk.len == 0)
+		jc->chunk_first_ns = agent_now_ns();
+	mask_flush(&jc->mask, &jc->chunk);
 }
 
 /* A line anvil itself writes into the job's log ("[anvil] ..."), echoed
@@ -509,13 +535,15 @@ static int job_tick_ms(const struct job_ctx *jc)
 }
 
 /* The one place a job's target picks its runner: "host" runs plain
- * processes; the targets work plugs the bubblewrap runner in here. */
-static struct runner *job_runner_for(const struct job_spec *spec, struct err *err)
+ * processes, a triple runs in bubblewrap over its rootfs (agent/targets.c). */
+static struct runner *job_runner_for(const struct agent *ag, const struct job_spec *spec, char **desc_out,
+				     struct err *err)
 {
-	if (strcmp(spec->target, "host") == 0)
-		return runner_host_new();
-	err_set(err, ERR_INVAL, "this agent has no runner for target '%s'", spec->target);
-	return NULL;
+	struct targets_opts to = {ag->opt.recipes_dir, ag->opt.cache_dir, ag->opt.work_dir, ag->opt.targets,
+				  ag->opt.prepare_targets};
+	struct targets_job tj = {spec->target, spec->repo_name, spec->network, spec->mode};
+
+	return targets_runner_new(&to, &tj, desc_out, err);
 }
 
 static int job_env_has(const struct strv *env, const char *kv)
@@ -541,6 +569,10 @@ static void job_env_build(struct strv *out, const struct job_spec *spec)
 	strv_pushf(out, "ANVIL_REF=%s", spec->ref);
 	strv_pushf(out, "ANVIL_TARGET=%s", spec->target);
 	strv_pushf(out, "ANVIL_REPO=%s", spec->repo_name);
+	/* The repository's secrets win over the pipeline file's env. */
+	for (i = 0; i < spec->secrets.n; i++)
+		if (!job_env_has(out, spec->secrets.v[i]))
+			strv_push(out, spec->secrets.v[i]);
 	for (i = 0; i < spec->env.n; i++)
 		if (!job_env_has(out, spec->env.v[i]))
 			strv_push(out, spec->env.v[i]);
@@ -656,6 +688,7 @@ kill:
 		r->ops->cancel(r, &p, JOB_GRACE_MS, &e2);
 	}
 out:
+	job_log_unmask_tail(jc);
 	proc_release(&p);
 	return rc;
 }
@@ -730,6 +763,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	struct strv env = STRV_INIT;
 	struct artifact_list al = ARTIFACT_LIST_INIT;
 	struct runner *runner = NULL;
+	char *runner_desc = NULL;
 	struct err err = {0};
 	enum job_intr intr = JOB_INTR_NONE;
 	const char *state = "error";
@@ -741,6 +775,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	memset(&jc, 0, sizeof(jc));
 	jc.ag = ag;
 	jc.spec = spec;
+	mask_init(&jc.mask, (const char *const *)spec->mask.v, spec->mask.n);
 	jc.deadline_ns = agent_now_ns() + (uint64_t)spec->timeout_s * 1000000000ull;
 	jc.job_dir = xasprintf("%s/jobs/%" PRId64, ag->opt.work_dir, spec->id);
 	jc.src_dir = xasprintf("%s/src", jc.job_dir);
@@ -762,11 +797,16 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	}
 	if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
 		goto report;
-	if ((runner = job_runner_for(spec, &err)) == NULL) {
-		job_say(&jc, "%s", err.msg);
-		snprintf(message, sizeof(message), "%s", err.msg);
+	if (strcmp(spec->target, "host") != 0) {
+		job_say(&jc, "preparing target %s (a rootfs is built once per recipe, then cached)", spec->target);
+		job_log_flush(&jc, 1, 0);
+	}
+	if ((runner = job_runner_for(ag, spec, &runner_desc, &err)) == NULL) {
+		job_say(&jc, "target %s: %s", spec->target, err.msg);
+		snprintf(message, sizeof(message), "target %s: %s", spec->target, err.msg);
 		goto report;
 	}
+	job_say(&jc, "runner: %s", runner_desc);
 	job_env_build(&env, spec);
 	for (i = 0; i < spec->n_steps; i++) {
 		int code;
@@ -841,6 +881,7 @@ report:
 	case JOB_INTR_NONE:
 		break;
 	}
+	job_log_unmask_tail(&jc);
 	if (outcome == JOB_FINISHED) {
 		if (job_log_flush(&jc, 1, 1) < 0 || job_should_abandon(&jc))
 			outcome = JOB_ABANDONED;
@@ -852,8 +893,10 @@ report:
 		log_warnx("job=%" PRId64 " workspace not removed: %s", spec->id, err.msg);
 	artifact_list_release(&al);
 	runner_free(runner);
+	free(runner_desc);
 	strv_release(&env);
 	buf_release(&jc.chunk);
+	mask_release(&jc.mask);
 	free(jc.src_dir);
 	free(jc.job_dir);
 	return outcome;

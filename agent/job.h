@@ -33,7 +33,10 @@ struct job_spec {
 	size_t n_steps;
 	struct strv env;       /* "KEY=VALUE" */
 	struct strv artifacts; /* glob patterns relative to the workspace */
+	struct strv secrets;   /* "KEY=VALUE" of the repository's secrets, added to the step env */
+	struct strv mask;      /* secret values, replaced with *** in the log */
 	int network;
+	char *mode;             /* owned; "cross", "emulated" or NULL for the recipe's default */
 	long timeout_s;         /* > 0 (3600 when the spec says 0 or nothing) */
 	long lease_s;           /* > 0 (30 when absent) */
 	uint64_t log_cap_bytes; /* > 0 (64 MiB when absent) */

@@ -12,6 +12,7 @@
 #include <git2.h>
 
 #include "agent/agent.h"
+#include "agent/targets.h"
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/proc.h"
@@ -29,7 +30,8 @@ static void main_usage(FILE *f)
 {
 	fprintf(f, "usage: anvil-agent [--server URL] [--token T | --token-file FILE] [--name NAME]\n"
 	           "                   [--labels k=v,k=v] [--work DIR] [--log-level debug|info|warn]\n"
-	           "                   [--once] [--version]\n"
+	           "                   [--targets auto|none|T1,T2] [--prepare-targets] [--recipes DIR]\n"
+	           "                   [--cache DIR] [--once] [--version]\n"
 	           "The token may also come from the environment variable ANVIL_AGENT_TOKEN.\n");
 }
 
@@ -63,11 +65,16 @@ int main(int argc, char **argv)
 	    {"work", required_argument, NULL, 'w'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"once", no_argument, NULL, 'o'},
+	    {"targets", required_argument, NULL, 'g'},
+	    {"prepare-targets", no_argument, NULL, 'P'},
+	    {"recipes", required_argument, NULL, 'r'},
+	    {"cache", required_argument, NULL, 'c'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct agent_opts opts = {"http://127.0.0.1:8080", NULL, NULL, NULL, "/var/lib/anvil-agent", 0};
+	struct agent_opts opts = {"http://127.0.0.1:8080", NULL, NULL, NULL, "/var/lib/anvil-agent", 0,
+				  targets_default_recipes_dir(), NULL, "auto", 0};
 	enum log_level level = LOG_LVL_INFO;
 	char *token_owned = NULL, *work_owned = NULL;
 	char host[HOST_NAME_MAX + 1];
@@ -112,6 +119,18 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			opts.once = 1;
+			break;
+		case 'g':
+			opts.targets = optarg;
+			break;
+		case 'P':
+			opts.prepare_targets = 1;
+			break;
+		case 'r':
+			opts.recipes_dir = optarg;
+			break;
+		case 'c':
+			opts.cache_dir = optarg;
 			break;
 		case 'V':
 			printf("anvil-agent %s\n", ANVIL_VERSION);

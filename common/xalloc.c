@@ -158,6 +158,7 @@ char *buf_detach(struct buf *b, size_t *len_out)
 	char *p;
 
 	buf_grow(b, 0);
+	b->data[b->len] = '\0';
 	p = b->data;
 	if (len_out)
 		*len_out = b->len;

@@ -1,0 +1,44 @@
+#ifndef ANVIL_AGENT_TARGETS_H
+#define ANVIL_AGENT_TARGETS_H
+
+#include "common/err.h"
+#include "common/runner.h"
+#include "common/xalloc.h"
+
+/* Which targets this agent serves and the runner each job gets: the glue
+ * between the agent and the emulation layer (recipes, binfmt, cached rootfs,
+ * bubblewrap). */
+
+struct targets_opts {
+	const char *recipes_dir; /* recipes/<triple>.yml */
+	const char *cache_dir;   /* rootfs cache, NULL: /var/cache/anvil */
+	const char *work_dir;    /* the agent's work dir: per repo×target caches live under it */
+	const char *select;      /* "auto" (cached rootfs that run), "none", or "t1,t2" (checked now,
+	                            rootfs built on first use) */
+	int prepare;             /* build missing rootfs at start (auto only) */
+};
+
+/* Appends "target=<triple>" labels for the targets that really run here.
+ * Explicit targets are checked (recipe loads, binfmt registered) and an
+ * error names the first that cannot run; auto leaves failing ones out. */
+int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct err *err);
+
+struct targets_job {
+	const char *target;    /* "host" or a triple */
+	const char *repo_name; /* for the cache directory */
+	int network;
+	const char *mode; /* "cross", "emulated" or NULL for the recipe's default */
+};
+
+/* The runner for a job: host processes for "host", else bubblewrap over the
+ * target's rootfs (built now when missing: minutes the first time) in the
+ * recipe's mode, with the per repo×target cache bound at /cache. *desc_out
+ * (owned) describes it for the job log. */
+struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
+                                  char **desc_out, struct err *err);
+
+/* The default recipes directory: $ANVIL_RECIPES_DIR, else the installed
+ * share/anvil/recipes next to the binary, else the source tree's. */
+const char *targets_default_recipes_dir(void);
+
+#endif
