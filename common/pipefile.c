@@ -36,6 +36,7 @@ enum pipefile_key {
 	PIPEFILE_KEY_NETWORK = 1 << 4,
 	PIPEFILE_KEY_TIMEOUT = 1 << 5,
 	PIPEFILE_KEY_WHEN = 1 << 6,
+	PIPEFILE_KEY_MODE = 1 << 12,
 };
 
 static const struct {
@@ -46,6 +47,7 @@ static const struct {
     {"steps", PIPEFILE_KEY_STEPS},     {"artifacts", PIPEFILE_KEY_ARTIFACTS},
     {"network", PIPEFILE_KEY_NETWORK}, {"timeout", PIPEFILE_KEY_TIMEOUT},
     {"when", PIPEFILE_KEY_WHEN},
+    {"mode", PIPEFILE_KEY_MODE},
 };
 
 /* Every message about the file's content starts with the node's 1-based
@@ -507,6 +509,22 @@ static int pipefile_load_network(const yaml_node_t *node, struct pipefile *pf, s
 	                     pipefile_show(show, s, node->data.scalar.length));
 }
 
+/* `mode: cross` or `mode: emulated` (see docs/recipes.md). */
+static int pipefile_load_mode(const yaml_node_t *node, struct pipefile *pf, struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+	const char *s;
+
+	if (pipefile_scalar(node, "mode", &s, err) < 0)
+		return -1;
+	if (strcmp(s, "cross") != 0 && strcmp(s, "emulated") != 0)
+		return pipefile_fail(err, ERR_INVAL, node, "mode: expected cross or emulated, found '%s'",
+		                     pipefile_show(show, s, node->data.scalar.length));
+	free(pf->mode);
+	pf->mode = xstrdup(s);
+	return 0;
+}
+
 /* "90" (seconds), "90s", "30m", "2h". */
 static int pipefile_load_timeout(const yaml_node_t *node, struct pipefile *pf, struct err *err)
 {
@@ -676,6 +694,9 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 		case PIPEFILE_KEY_WHEN:
 			rc = pipefile_load_when(doc, v, pf, err);
 			break;
+		case PIPEFILE_KEY_MODE:
+			rc = pipefile_load_mode(v, pf, err);
+			break;
 		default:
 			rc = -1;
 			break;
@@ -763,6 +784,7 @@ void pipefile_free(struct pipefile *pf)
 		free(pf->steps[i].run);
 	}
 	free(pf->steps);
+	free(pf->mode);
 	strv_release(&pf->artifacts);
 	strv_release(&pf->env);
 	strv_release(&pf->when.branch);

@@ -63,6 +63,8 @@ static char *pipeline_job_spec(const struct pipefile *pf, int default_timeout_s)
 	json_object_set_new(o, "env", env);
 	json_object_set_new(o, "artifacts", arts);
 	json_object_set_new(o, "network", json_boolean(pf->network));
+	if (pf->mode != NULL)
+		json_object_set_new(o, "mode", json_string(pf->mode));
 	json_object_set_new(o, "timeout_s", json_integer(pf->timeout_s > 0 ? pf->timeout_s : default_timeout_s));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
