@@ -120,6 +120,9 @@ const struct ui_asset ui_assets[] = {
 	 "\t\tes.close();\n"
 	 "\t\tsetState(e.data);\n"
 	 "\t\tlog.setAttribute('data-live', '0');\n"
+	 "\t\tvar cancel = document.querySelector('form[action$=\"/cancel\"]');\n"
+	 "\t\tif (cancel)\n"
+	 "\t\t\tcancel.remove(); /* a reload offers the retry form */\n"
 	 "\t\tvar arts = document.getElementById('artifacts');\n"
 	 "\t\tif (arts)\n"
 	 "\t\t\tfetch(arts.getAttribute('data-src'), { credentials: 'same-origin', cache: 'no-store' })\n"
@@ -127,7 +130,7 @@ const struct ui_asset ui_assets[] = {
 	 "\t\t\t\t.then(function (t) { if (t) arts.innerHTML = t; });\n"
 	 "\t});\n"
 	 "})();\n"
-	 , 2195},
+	 , 2332},
 	{"favicon.svg", "image/svg+xml",
 	 "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#1f6feb\"/><path d=\"M3 10h10v2H3zM5 6h7l1 3H4z\" fill=\"#fff\"/></svg>\n"
 	 , 169},

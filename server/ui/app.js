@@ -50,6 +50,9 @@
 		es.close();
 		setState(e.data);
 		log.setAttribute('data-live', '0');
+		var cancel = document.querySelector('form[action$="/cancel"]');
+		if (cancel)
+			cancel.remove(); /* a reload offers the retry form */
 		var arts = document.getElementById('artifacts');
 		if (arts)
 			fetch(arts.getAttribute('data-src'), { credentials: 'same-origin', cache: 'no-store' })

@@ -55,7 +55,7 @@ git -C "$T/src/demo" push -q origin "HEAD:refs/heads/$BRANCH_B" 2>&1
 PB=$(latest_pipeline)
 wait_until 60 pipeline_is "$PB" failed || fail "pipeline $PB is $(pipeline_state "$PB")"
 
-# 3. A running job printing a coloured, timestamped line every 200 ms.
+# 3. On its own branch (main keeps the script commit), a running job printing a coloured, timestamped line every 200 ms.
 cat >"$T/src/demo/.anvil.yml" <<'YML'
 steps:
   - name: ticker
@@ -66,10 +66,10 @@ steps:
       done
 YML
 git -C "$T/src/demo" add -A && git -C "$T/src/demo" commit -q -m "ticker"
-git -C "$T/src/demo" push -q origin HEAD:refs/heads/main 2>&1
+git -C "$T/src/demo" push -q origin HEAD:refs/heads/live 2>&1
 PC=$(latest_pipeline)
 JC=$(first_job "$PC")
-wait_until 30 log_has "$JC" "tick 3 " || fail "ticker job did not start: $(job_state "$JC")"
+wait_until 30 log_has "$JC" " 3 ts=" || fail "ticker job did not start: $(job_state "$JC")"
 ok "pipelines ready: $PA (xss commit), $PB (<b> branch), job $JC running"
 
 SHOTS="$T/shots"
@@ -84,7 +84,14 @@ ok "screenshots in /tmp/anvil-ui-shots"
 # read_auth: every page and the event stream need the session cookie.
 kill "$SERVER_PID"
 wait_until 10 bash -c "! kill -0 $SERVER_PID" || fail "server did not stop"
-start_server --read-auth
+# (not start_server: its health check reads /healthz without a token)
+rm -f "$T/data/port"
+"$B/anvil-server" --data "$T/data" --port 0 --read-auth true >>"$T/server.log" 2>&1 &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+wait_until 10 test -s "$T/data/port" || fail "read_auth server did not start"
+URL="http://127.0.0.1:$(cat "$T/data/port")"
+wait_until 10 curl -sf -o /dev/null "$URL/login" || fail "read_auth server not answering"
 code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$URL/jobs/$JA")
 [ "$code" = "303 $URL/login?next=/jobs/$JA" ] || fail "read_auth page without login answered $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/jobs/$JA/events")
