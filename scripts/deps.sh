@@ -10,7 +10,7 @@ pkgs_build="build-essential cmake pkg-config git ca-certificates
  libsqlite3-dev libssh2-1-dev libyaml-dev libssl-dev libcmocka-dev"
 pkgs_targets="bubblewrap qemu-user-static binfmt-support debootstrap
  gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
- openssh-server openssh-client sqlite3 curl zstd"
+ openssh-server openssh-client sqlite3 curl zstd jq file"
 pkgs_test="clang libclang-rt-14-dev valgrind file jq chromium"
 
 case "$want" in
