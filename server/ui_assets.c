@@ -30,6 +30,7 @@ const struct ui_asset ui_assets[] = {
 	 "main { max-width: 1200px; margin: 0 auto; padding: 1rem; }\n"
 	 "h1 { font-size: 1.35rem; margin: .2rem 0 .8rem; overflow-wrap: anywhere; }\n"
 	 "h2 { font-size: 1.1rem; margin: 1.2rem 0 .5rem; overflow-wrap: anywhere; }\n"
+	 ".card > h2:first-child { margin-top: 0; }\n"
 	 ".card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .8rem; margin-bottom: 1rem; overflow-x: auto; }\n"
 	 ".muted, .empty { color: var(--muted); }\n"
 	 ".mono, code { font-family: ui-monospace, \"DejaVu Sans Mono\", monospace; font-size: .9em; }\n"
@@ -66,7 +67,7 @@ const struct ui_asset ui_assets[] = {
 	 "\t#log .n { width: 2.8em; padding-right: .5em; }\n"
 	 "\t.hide-narrow { display: none; }\n"
 	 "}\n"
-	 , 4272},
+	 , 4314},
 	{"app.js", "text/javascript; charset=utf-8",
 	 "/* anvil web UI: dashboard self-refresh and the live job log. No framework.\n"
 	 " * Text from repositories arrives already HTML-escaped by the server (one C\n"
