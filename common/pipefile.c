@@ -26,7 +26,7 @@
 	"\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 
 /* Keys kept for later features: accepted with any value, ignored for now. */
-static const char *const pipefile_reserved_keys[] = {"deploy", "release", "cache", "services", NULL};
+static const char *const pipefile_reserved_keys[] = {"release", "cache", "services", NULL};
 
 enum pipefile_key {
 	PIPEFILE_KEY_TARGETS = 1 << 0,
@@ -37,6 +37,7 @@ enum pipefile_key {
 	PIPEFILE_KEY_TIMEOUT = 1 << 5,
 	PIPEFILE_KEY_WHEN = 1 << 6,
 	PIPEFILE_KEY_MODE = 1 << 12,
+	PIPEFILE_KEY_DEPLOY = 1 << 20,
 };
 
 static const struct {
@@ -48,6 +49,7 @@ static const struct {
     {"network", PIPEFILE_KEY_NETWORK}, {"timeout", PIPEFILE_KEY_TIMEOUT},
     {"when", PIPEFILE_KEY_WHEN},
     {"mode", PIPEFILE_KEY_MODE},
+    {"deploy", PIPEFILE_KEY_DEPLOY},
 };
 
 /* Every message about the file's content starts with the node's 1-based
@@ -634,6 +636,352 @@ static int pipefile_load_when(yaml_document_t *doc, const yaml_node_t *node, str
 	return 0;
 }
 
+/* ---- deploy: ---- */
+
+static void pipefile_deploy_release(struct pipefile_deploy *d)
+{
+	free(d->group);
+	strv_release(&d->on_branch);
+	strv_release(&d->on_tag);
+	free(d->install);
+	strv_release(&d->files);
+	free(d->target);
+	free(d->restart);
+	free(d->health);
+	memset(d, 0, sizeof(*d));
+}
+
+/* A scalar of one line, 1 to max bytes, no control characters (tabs allowed
+ * only when multiline is set: shell text). */
+static int pipefile_deploy_text(const yaml_node_t *node, const char *what, size_t max, int multiline,
+                                char **out, struct err *err)
+{
+	const char *s;
+	size_t len;
+
+	if (pipefile_scalar(node, what, &s, err) < 0)
+		return -1;
+	len = node->data.scalar.length;
+	if (len == 0 || len > max || pipefile_blank(s))
+		return pipefile_fail(err, ERR_INVAL, node, "%s: must be 1 to %zu bytes", what, max);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t'))) || c == 0x7f)
+			return pipefile_fail(err, ERR_INVAL, node, "%s: holds a control character", what);
+	}
+	free(*out);
+	*out = xstrdup(s);
+	return 0;
+}
+
+/* A non-negative integer scalar up to max. */
+static int pipefile_deploy_int(const yaml_node_t *node, const char *what, long max, long *out, struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+	const char *s, *p;
+	long v = 0;
+
+	if (pipefile_scalar(node, what, &s, err) < 0)
+		return -1;
+	for (p = s; *p >= '0' && *p <= '9'; p++)
+		if (v <= max)
+			v = v * 10 + (*p - '0');
+	if (p == s || *p != '\0' || v > max)
+		return pipefile_fail(err, ERR_INVAL, node, "%s: '%s' is not an integer from 0 to %ld", what,
+		                     pipefile_show(show, s, node->data.scalar.length), max);
+	*out = v;
+	return 0;
+}
+
+/* [A-Za-z0-9._-]+, not starting with '.' or '-': a board group. */
+static int pipefile_group_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > 100 || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* One glob or a sequence of globs of `on:`. */
+static int pipefile_deploy_globs(yaml_document_t *doc, const yaml_node_t *node, const char *what,
+                                 struct strv *out, struct err *err)
+{
+	size_t n = 1, i;
+
+	if (node->type == YAML_SEQUENCE_NODE)
+		n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	else if (node->type != YAML_SCALAR_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "%s: expected a glob or a sequence, found %s", what,
+		                     pipefile_kind(node));
+	if (n == 0 || n > PIPEFILE_MAX_WHEN)
+		return pipefile_fail(err, ERR_LIMIT, node, "%s: 1 to %d globs", what, PIPEFILE_MAX_WHEN);
+	for (i = 0; i < n; i++) {
+		const yaml_node_t *item = node->type == YAML_SCALAR_NODE
+		                              ? node
+		                              : yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		char w[96];
+		char *g = NULL;
+
+		snprintf(w, sizeof(w), "%s[%zu]", what, i);
+		if (pipefile_deploy_text(item, w, PIPEFILE_MAX_GLOB_BYTES, 0, &g, err) < 0)
+			return -1;
+		strv_push(out, g);
+		free(g);
+	}
+	return 0;
+}
+
+/* `on: {branch: GLOBS, tag: GLOBS}`. */
+static int pipefile_deploy_on(yaml_document_t *doc, const yaml_node_t *node, struct pipefile_deploy *d,
+                              const char *what, struct err *err)
+{
+	yaml_node_pair_t *p;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "%s.on: expected a mapping, found %s", what,
+		                     pipefile_kind(node));
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		char show[PIPEFILE_SHOW_BUF], w[64];
+		const char *key;
+		struct strv *list;
+
+		if (pipefile_scalar(k, "on key", &key, err) < 0)
+			return -1;
+		if (strcmp(key, "branch") == 0)
+			list = &d->on_branch;
+		else if (strcmp(key, "tag") == 0)
+			list = &d->on_tag;
+		else
+			return pipefile_fail(err, ERR_INVAL, k, "%s.on: unknown key '%s' (known: branch, tag)", what,
+			                     pipefile_show(show, key, k->data.scalar.length));
+		if (list->n > 0)
+			return pipefile_fail(err, ERR_INVAL, k, "%s.on: duplicate key '%s'", what, key);
+		snprintf(w, sizeof(w), "%s.on.%s", what, key);
+		if (pipefile_deploy_globs(doc, v, w, list, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* `strategy: {canary: N, batch: N | "P%"}`. */
+static int pipefile_deploy_strategy(yaml_document_t *doc, const yaml_node_t *node, struct pipefile_deploy *d,
+                                    const char *what, struct err *err)
+{
+	yaml_node_pair_t *p;
+	char w[64], show[PIPEFILE_SHOW_BUF];
+
+	if (node->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "%s.strategy: expected a mapping, found %s", what,
+		                     pipefile_kind(node));
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		const char *key, *s;
+		long n;
+
+		if (pipefile_scalar(k, "strategy key", &key, err) < 0)
+			return -1;
+		snprintf(w, sizeof(w), "%s.strategy.%s", what, strcmp(key, "canary") == 0 ? "canary" : "batch");
+		if (strcmp(key, "canary") == 0) {
+			if (pipefile_deploy_int(v, w, 1000, &n, err) < 0)
+				return -1;
+			d->canary = (int)n;
+		} else if (strcmp(key, "batch") == 0) {
+			size_t len;
+			if (pipefile_scalar(v, w, &s, err) < 0)
+				return -1;
+			len = v->data.scalar.length;
+			if (len > 1 && s[len - 1] == '%') {
+				char num[8];
+				long pct = 0;
+				size_t i;
+				if (len - 1 >= sizeof(num))
+					return pipefile_fail(err, ERR_INVAL, v, "%s: percentage from 1%% to 100%%", w);
+				for (i = 0; i + 1 < len; i++) {
+					if (s[i] < '0' || s[i] > '9')
+						return pipefile_fail(err, ERR_INVAL, v,
+						                     "%s: '%s' is not a count or a percentage", w,
+						                     pipefile_show(show, s, len));
+					pct = pct * 10 + (s[i] - '0');
+				}
+				if (pct < 1 || pct > 100)
+					return pipefile_fail(err, ERR_INVAL, v, "%s: percentage from 1%% to 100%%", w);
+				d->batch_pct = (int)pct;
+				d->batch_count = 0;
+			} else {
+				if (pipefile_deploy_int(v, w, 1000, &n, err) < 0)
+					return -1;
+				if (n < 1)
+					return pipefile_fail(err, ERR_INVAL, v, "%s: at least 1 board per batch", w);
+				d->batch_count = (int)n;
+				d->batch_pct = 0;
+			}
+		} else {
+			return pipefile_fail(err, ERR_INVAL, k, "%s.strategy: unknown key '%s' (known: canary, batch)",
+			                     what, pipefile_show(show, key, k->data.scalar.length));
+		}
+	}
+	return 0;
+}
+
+static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, size_t idx,
+                                struct pipefile_deploy *d, struct err *err)
+{
+	char what[32], w[64], show[PIPEFILE_SHOW_BUF];
+	yaml_node_pair_t *p;
+	unsigned seen = 0;
+
+	snprintf(what, sizeof(what), "deploy[%zu]", idx);
+	d->canary = 1;
+	if (node->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "%s: expected a mapping, found %s", what,
+		                     pipefile_kind(node));
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		static const char *const keys[] = {"group",  "on",   "install",        "files", "target",
+		                                   "restart", "health", "health_timeout", "keep",  "strategy"};
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		const char *key, *s;
+		size_t i, n;
+		long num;
+		int rc = 0;
+
+		if (pipefile_scalar(k, what, &key, err) < 0)
+			return -1;
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strcmp(key, keys[i]) == 0)
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0]))
+			return pipefile_fail(err, ERR_INVAL, k,
+			                     "%s: unknown key '%s' (known: group, on, install, files, target, "
+			                     "restart, health, health_timeout, keep, strategy)",
+			                     what, pipefile_show(show, key, k->data.scalar.length));
+		if (seen & (1u << i))
+			return pipefile_fail(err, ERR_INVAL, k, "%s: duplicate key '%s'", what, key);
+		seen |= 1u << i;
+		snprintf(w, sizeof(w), "%s.%s", what, keys[i]);
+		switch (i) {
+		case 0:
+			if (pipefile_scalar(v, w, &s, err) < 0)
+				return -1;
+			if (!pipefile_group_ok(s, v->data.scalar.length))
+				return pipefile_fail(err, ERR_INVAL, v, "%s: '%s' is not a group name ([A-Za-z0-9._-]+)",
+				                     w, pipefile_show(show, s, v->data.scalar.length));
+			d->group = xstrdup(s);
+			break;
+		case 1:
+			rc = pipefile_deploy_on(doc, v, d, what, err);
+			break;
+		case 2:
+			if ((rc = pipefile_deploy_text(v, w, PIPEFILE_MAX_PATH_BYTES, 0, &d->install, err)) == 0 &&
+			    (d->install[0] != '/' || strstr(d->install, "/../") != NULL ||
+			     strcmp(d->install, "/") == 0 || strchr(d->install, '\'') != NULL))
+				return pipefile_fail(err, ERR_INVAL, v,
+				                     "%s: '%s' must be an absolute directory other than /, without '..'",
+				                     w, pipefile_show(show, d->install, strlen(d->install)));
+			break;
+		case 3:
+			if (v->type != YAML_SEQUENCE_NODE ||
+			    v->data.sequence.items.top == v->data.sequence.items.start)
+				return pipefile_fail(err, ERR_INVAL, v, "%s: expected a non-empty sequence of artifact names",
+				                     w);
+			n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+			if (n > 256)
+				return pipefile_fail(err, ERR_LIMIT, v, "%s: %zu files, limit 256", w, n);
+			for (i = 0; i < n; i++) {
+				yaml_node_t *item = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+				char fw[80];
+				snprintf(fw, sizeof(fw), "%s[%zu]", w, i);
+				if (pipefile_scalar(item, fw, &s, err) < 0 ||
+				    pipefile_artifact_check(item, fw, s, err) < 0)
+					return -1;
+				if (strchr(s, '*') || strchr(s, '?') || strchr(s, '['))
+					return pipefile_fail(err, ERR_INVAL, item,
+					                     "%s: an artifact name, not a glob", fw);
+				strv_push(&d->files, s);
+			}
+			break;
+		case 4:
+			if (pipefile_scalar(v, w, &s, err) < 0)
+				return -1;
+			if (!pipefile_triple_ok(s, v->data.scalar.length))
+				return pipefile_fail(err, ERR_INVAL, v, "%s: '%s' is not a target triple", w,
+				                     pipefile_show(show, s, v->data.scalar.length));
+			d->target = xstrdup(s);
+			break;
+		case 5:
+			rc = pipefile_deploy_text(v, w, 4096, 1, &d->restart, err);
+			break;
+		case 6:
+			rc = pipefile_deploy_text(v, w, 4096, 1, &d->health, err);
+			break;
+		case 7: {
+			struct pipefile tmp = {0};
+			if (pipefile_load_timeout(v, &tmp, err) < 0) {
+				char msg[sizeof(err->msg)];
+				snprintf(msg, sizeof(msg), "%s", err->msg);
+				return err_set(err, err->code, "%s (%s)", msg, w);
+			}
+			if (tmp.timeout_s > 3600)
+				return pipefile_fail(err, ERR_INVAL, v, "%s: at most 1h", w);
+			d->health_timeout_s = tmp.timeout_s;
+			break;
+		}
+		case 8:
+			if ((rc = pipefile_deploy_int(v, w, 100, &num, err)) == 0)
+				d->keep = (int)num;
+			break;
+		case 9:
+			rc = pipefile_deploy_strategy(doc, v, d, what, err);
+			break;
+		}
+		if (rc < 0)
+			return -1;
+	}
+	if (d->group == NULL)
+		return pipefile_fail(err, ERR_INVAL, node, "%s: missing 'group'", what);
+	if (d->install == NULL)
+		return pipefile_fail(err, ERR_INVAL, node, "%s: missing 'install'", what);
+	if (d->files.n == 0)
+		return pipefile_fail(err, ERR_INVAL, node, "%s: missing 'files'", what);
+	return 0;
+}
+
+static int pipefile_load_deploys(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
+                                 struct err *err)
+{
+	size_t n, i, j;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type != YAML_SEQUENCE_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "deploy: expected a sequence, found %s",
+		                     pipefile_kind(node));
+	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	if (n > PIPEFILE_MAX_DEPLOYS)
+		return pipefile_fail(err, ERR_LIMIT, node, "deploy: %zu entries, limit %d", n, PIPEFILE_MAX_DEPLOYS);
+	pf->deploys = xcalloc(n ? n : 1, sizeof(*pf->deploys));
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+
+		pf->n_deploys = i + 1;
+		if (pipefile_load_deploy(doc, item, i, &pf->deploys[i], err) < 0)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (strcmp(pf->deploys[j].group, pf->deploys[i].group) == 0)
+				return pipefile_fail(err, ERR_INVAL, item, "deploy[%zu]: group '%s' already has an entry",
+				                     i, pf->deploys[i].group);
+	}
+	return 0;
+}
+
 static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, struct pipefile *pf,
                              struct err *err)
 {
@@ -666,7 +1014,7 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 			return pipefile_fail(
 			    err, ERR_INVAL, k,
 			    "unknown key '%s' (known: targets, env, steps, artifacts, network, "
-			    "timeout, when)",
+			    "timeout, when, deploy)",
 			    pipefile_show(show, name, k->data.scalar.length));
 		}
 		if (seen & key)
@@ -696,6 +1044,9 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 			break;
 		case PIPEFILE_KEY_MODE:
 			rc = pipefile_load_mode(v, pf, err);
+			break;
+		case PIPEFILE_KEY_DEPLOY:
+			rc = pipefile_load_deploys(doc, v, pf, err);
 			break;
 		default:
 			rc = -1;
@@ -791,6 +1142,9 @@ void pipefile_free(struct pipefile *pf)
 	strv_release(&pf->when.tag);
 	strv_release(&pf->when.event);
 	strv_release(&pf->when.path);
+	for (i = 0; i < pf->n_deploys; i++)
+		pipefile_deploy_release(&pf->deploys[i]);
+	free(pf->deploys);
 	free(pf);
 }
 
@@ -870,3 +1224,12 @@ int pipefile_when_match(const struct pipefile_when *w, const char *ref, const ch
 	return 1;
 }
 
+
+int pipefile_deploy_on_match(const struct pipefile_deploy *d, const char *ref)
+{
+	if (strncmp(ref, "refs/heads/", 11) == 0)
+		return pipefile_any_glob(&d->on_branch, ref + 11);
+	if (strncmp(ref, "refs/tags/", 10) == 0)
+		return pipefile_any_glob(&d->on_tag, ref + 10);
+	return 0;
+}

@@ -30,6 +30,25 @@ struct pipefile_when {
 	struct strv path;   /* globs on changed paths: one match is enough */
 };
 
+/* One `deploy:` entry (docs/anvil-yml.md): which boards, when, what. */
+struct pipefile_deploy {
+	char *group;            /* owned; board group, [A-Za-z0-9._-]+ */
+	struct strv on_branch;  /* `on: {branch: ...}` globs; with on_tag both empty: never automatic */
+	struct strv on_tag;     /* `on: {tag: ...}` globs */
+	char *install;          /* owned; absolute install dir on the board */
+	struct strv files;      /* artifact names of the build job, at least one */
+	char *target;           /* owned; which build job's artifacts; NULL: the one matching the boards' arch */
+	char *restart;          /* owned; shell text run on the board after the switch; NULL: none */
+	char *health;           /* owned; shell text, exit 0 = healthy; NULL: none */
+	long health_timeout_s;  /* 0: 30 */
+	int keep;               /* releases kept on the board; 0: all */
+	int canary;             /* boards deployed first, alone (default 1) */
+	int batch_count;        /* boards per later batch; 0 with batch_pct 0: all the rest at once */
+	int batch_pct;          /* batch as a percentage of the group's boards, 1..100; 0: batch_count */
+};
+
+#define PIPEFILE_MAX_DEPLOYS 16
+
 struct pipefile {
 	struct strv targets;          /* target triples; empty → one job for "host" */
 	struct pipefile_step *steps;  /* n_steps entries, owned */
@@ -40,6 +59,8 @@ struct pipefile {
 	long timeout_s;               /* `timeout: 30m` / `90s` / integer seconds; 0 = server default */
 	char *mode;                   /* `mode: cross|emulated`: how target jobs build; NULL = each recipe's default */
 	struct pipefile_when when;    /* `when:` rules; all empty = always */
+	struct pipefile_deploy *deploys; /* `deploy:` entries, n_deploys, owned */
+	size_t n_deploys;
 };
 
 /* Parses buf (len bytes, need not be NUL-terminated). On success *out is the
@@ -57,5 +78,9 @@ int pipefile_when_match(const struct pipefile_when *w, const char *ref, const ch
  * stars holds "src/a/b.c", and "a/", two stars, "/b" also holds "a/b");
  * other wildcards stop at '/'. Four double stars at most. */
 int pipefile_glob_match(const char *pattern, const char *s);
+
+/* 1 when a deploy entry's `on:` matches ref (refs/heads/B against on.branch,
+ * refs/tags/T against on.tag); an entry without `on:` never matches. */
+int pipefile_deploy_on_match(const struct pipefile_deploy *d, const char *ref);
 
 #endif

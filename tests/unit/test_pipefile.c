@@ -69,7 +69,7 @@ static void test_full_file(void **state)
 	                           "artifacts: [app, \"out/*.bin\"]\n"
 	                           "network: true\n"
 	                           "timeout: 30m\n"
-	                           "deploy: {group: plant-3}\n"
+	                           "deploy: [{group: plant-3, install: /opt/app, files: [app]}]\n"
 	                           "when: {event: [push]}\n"
 	                           "release: x\n"
 	                           "cache: [target]\n"
@@ -406,6 +406,98 @@ static uint64_t rng_next(uint64_t *s)
 	return x;
 }
 
+static void test_deploy(void **state)
+{
+	static const char text[] = "targets: [aarch64-unknown-linux-gnu]\n"
+	                           "steps: [make]\n"
+	                           "deploy:\n"
+	                           "  - group: lab\n"
+	                           "    on: {branch: [main, \"release/*\"]}\n"
+	                           "    install: /opt/ems\n"
+	                           "    files: [hello, bin/tool]\n"
+	                           "    restart: systemctl restart ems\n"
+	                           "    health: ./current/hello | grep -q hello\n"
+	                           "    health_timeout: 45s\n"
+	                           "    keep: 3\n"
+	                           "    strategy: {canary: 2, batch: \"25%\"}\n"
+	                           "  - group: field\n"
+	                           "    on: {tag: \"v*\"}\n"
+	                           "    install: /opt/ems\n"
+	                           "    files: [hello]\n"
+	                           "    target: aarch64-unknown-linux-gnu\n"
+	                           "    strategy: {batch: 4}\n";
+	struct pipefile *pf = parse_ok(text);
+	const struct pipefile_deploy *d;
+
+	(void)state;
+	assert_int_equal(pf->n_deploys, 2);
+	d = &pf->deploys[0];
+	assert_string_equal(d->group, "lab");
+	assert_string_equal(d->install, "/opt/ems");
+	assert_int_equal(d->files.n, 2);
+	assert_string_equal(d->files.v[1], "bin/tool");
+	assert_null(d->target);
+	assert_string_equal(d->restart, "systemctl restart ems");
+	assert_string_equal(d->health, "./current/hello | grep -q hello");
+	assert_int_equal(d->health_timeout_s, 45);
+	assert_int_equal(d->keep, 3);
+	assert_int_equal(d->canary, 2);
+	assert_int_equal(d->batch_pct, 25);
+	assert_int_equal(d->batch_count, 0);
+	assert_true(pipefile_deploy_on_match(d, "refs/heads/main"));
+	assert_true(pipefile_deploy_on_match(d, "refs/heads/release/2"));
+	assert_false(pipefile_deploy_on_match(d, "refs/heads/dev"));
+	assert_false(pipefile_deploy_on_match(d, "refs/tags/main"));
+	d = &pf->deploys[1];
+	assert_string_equal(d->target, "aarch64-unknown-linux-gnu");
+	assert_null(d->restart);
+	assert_int_equal(d->canary, 1);
+	assert_int_equal(d->batch_count, 4);
+	assert_true(pipefile_deploy_on_match(d, "refs/tags/v1.2"));
+	assert_false(pipefile_deploy_on_match(d, "refs/heads/v1"));
+	pipefile_free(pf);
+
+	/* no on: never automatic */
+	pf = parse_ok("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a]}]\n");
+	assert_false(pipefile_deploy_on_match(&pf->deploys[0], "refs/heads/main"));
+	pipefile_free(pf);
+}
+
+static void test_deploy_errors(void **state)
+{
+	(void)state;
+	expect_err("steps: [make]\ndeploy: {group: g}\n", ERR_INVAL, "line 2, column 9: deploy: expected a sequence");
+	expect_err("steps: [make]\ndeploy:\n  - install: /opt/a\n    files: [a]\n", ERR_INVAL,
+	           "line 3, column 5: deploy[0]: missing 'group'");
+	expect_err("steps: [make]\ndeploy: [{group: g, files: [a]}]\n", ERR_INVAL, "deploy[0]: missing 'install'");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a}]\n", ERR_INVAL, "deploy[0]: missing 'files'");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: opt, files: [a]}]\n", ERR_INVAL,
+	           "deploy[0].install: 'opt' must be an absolute directory");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [../a]}]\n", ERR_INVAL,
+	           "deploy[0].files[0]: '../a' has a '..' component");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [\"*.bin\"]}]\n", ERR_INVAL,
+	           "not a glob");
+	expect_err("steps: [make]\ndeploy: [{group: \"a b\", install: /opt/a, files: [a]}]\n", ERR_INVAL,
+	           "deploy[0].group: 'a b' is not a group name");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], colour: red}]\n", ERR_INVAL,
+	           "line 2, column 50: deploy[0]: unknown key 'colour'");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], on: {event: push}}]\n",
+	           ERR_INVAL, "deploy[0].on: unknown key 'event'");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], strategy: {batch: \"0%\"}}]\n",
+	           ERR_INVAL, "deploy[0].strategy.batch: percentage from 1% to 100%");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], strategy: {batch: 0}}]\n",
+	           ERR_INVAL, "at least 1 board per batch");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], keep: many}]\n", ERR_INVAL,
+	           "deploy[0].keep: 'many' is not an integer from 0 to 100");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], health_timeout: soon}]\n",
+	           ERR_INVAL, "(deploy[0].health_timeout)");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a]},"
+	           " {group: g, install: /opt/b, files: [b]}]\n",
+	           ERR_INVAL, "deploy[1]: group 'g' already has an entry");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], restart: \"\"}]\n", ERR_INVAL,
+	           "deploy[0].restart: must be 1 to 4096 bytes");
+}
+
 static void test_random_mutations(void **state)
 {
 	static const char seed_text[] = "targets: [aarch64-unknown-linux-gnu, x86_64-unknown-linux-gnu]\n"
@@ -414,7 +506,9 @@ static void test_random_mutations(void **state)
 	                                "  - run: |\n      make check\n      echo ok\n"
 	                                "  - make install\n"
 	                                "artifacts: [app, \"out/*.bin\"]\n"
-	                                "network: false\ntimeout: 30m\ndeploy: {a: b}\n";
+	                                "network: false\ntimeout: 30m\n"
+	                                "deploy: [{group: lab, install: /opt/a, files: [app], on: {branch: main},"
+	                                " strategy: {canary: 1, batch: \"50%\"}}]\n";
 	static const char interesting[] = "-:[]{}|>&*!?#'\"\\\n\t ,.%@`0aZ";
 	uint64_t rng = 0x5eed0fa7f11eULL;
 	char buf[sizeof(seed_text) * 2];
@@ -588,6 +682,8 @@ int main(void)
 	    cmocka_unit_test(test_when_rules),
 	    cmocka_unit_test(test_when_errors),
 	    cmocka_unit_test(test_glob),
+	    cmocka_unit_test(test_deploy),
+	    cmocka_unit_test(test_deploy_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
