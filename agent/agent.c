@@ -131,6 +131,7 @@ int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_ato
 			goto fail;
 	}
 	ag->http = httpc_new(opts->server_url, opts->token);
+	httpc_set_abort_flag(ag->http, stop);
 	return 0;
 fail:
 	agent_release(ag);

@@ -1,4 +1,6 @@
 #include "common/httpc.h"
+
+#include <signal.h>
 #include "common/log.h"
 
 #include <ctype.h>
@@ -20,7 +22,27 @@ struct httpc {
 	char *base_url;               /* owned, without trailing slash */
 	char *auth_header;            /* owned "Authorization: Bearer ...", or NULL */
 	char errbuf[CURL_ERROR_SIZE]; /* curl's CURLOPT_ERRORBUFFER */
+	volatile sig_atomic_t *abort_flag; /* borrowed; non-zero aborts transfers */
 };
+
+void httpc_set_abort_flag(struct httpc *c, volatile sig_atomic_t *flag)
+{
+	c->abort_flag = flag;
+}
+
+/* curl calls this about once a second and on progress: a set abort flag
+ * (a signal asked the process to stop) ends a long poll at once. */
+static int httpc_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                             curl_off_t ulnow)
+{
+	struct httpc *c = clientp;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return c->abort_flag != NULL && *c->abort_flag != 0;
+}
 
 /* State of one transfer, on httpc_do's stack; curl's callbacks get it. */
 struct httpc_xfer {
@@ -292,6 +314,11 @@ int httpc_do(struct httpc *c, const struct httpc_req *req, struct httpc_resp *re
 	HTTPC_SETOPT(h, CURLOPT_CONNECTTIMEOUT_MS,
 	             timeout_ms < HTTPC_MAX_CONNECT_MS ? timeout_ms : HTTPC_MAX_CONNECT_MS);
 	HTTPC_SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (c->abort_flag != NULL) {
+		HTTPC_SETOPT(h, CURLOPT_NOPROGRESS, 0L);
+		HTTPC_SETOPT(h, CURLOPT_XFERINFOFUNCTION, httpc_progress_cb);
+		HTTPC_SETOPT(h, CURLOPT_XFERINFODATA, c);
+	}
 #if LIBCURL_VERSION_NUM >= 0x075500
 	HTTPC_SETOPT(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif

@@ -1,6 +1,7 @@
 #ifndef ANVIL_HTTPC_H
 #define ANVIL_HTTPC_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -18,6 +19,9 @@ struct httpc;
  * sent as "Authorization: Bearer <token>" when non-NULL. Both copied. */
 struct httpc *httpc_new(const char *base_url, const char *token);
 void httpc_free(struct httpc *c);
+/* Transfers of c end early (ERR_UNAVAIL) once *flag is non-zero, e.g. a
+ * SIGTERM flag: an idle agent's long poll does not hold up its exit. */
+void httpc_set_abort_flag(struct httpc *c, volatile sig_atomic_t *flag);
 
 struct httpc_req {
 	const char *method;       /* "GET", "POST", "PUT", "DELETE" */

@@ -71,6 +71,8 @@ static const char *const store_migrations[] = {
 	" WHEN 'success' THEN 'success' WHEN 'failed' THEN 'failure' ELSE 'error' END, NEW.state,"
 	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
 	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;",
+	/* 4: releases (tag pipelines, signed manifests) — reserved, filled by the releases work */
+	"SELECT 1;",
 };
 
 #define JOB_COLS                                                                                             \

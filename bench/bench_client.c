@@ -1,0 +1,134 @@
+/* A load client for the server benchmarks (bench/server.sh): drives the
+ * JSON API as many pipelines and an agent would, and prints figures.
+ *   bench_client jobs URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT N
+ *       triggers N pipelines (one job each), claims and finishes them;
+ *       prints jobs/s.
+ *   bench_client ingest URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB
+ *       one job, MB megabytes of log in 64 KiB chunks; prints MB/s. */
+#include "common/httpc.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static json_t *must(struct httpc *c, const char *method, const char *path, json_t *body)
+{
+	struct err err = {0};
+	json_t *out = NULL;
+
+	if (httpc_json(c, method, path, body, 70000, &out, &err) < 0)
+		fatalx("%s %s: %s", method, path, err.msg);
+	json_decref(body);
+	return out;
+}
+
+static int64_t trigger(struct httpc *admin, const char *repo_url, const char *commit, int i)
+{
+	char delivery[64];
+	json_t *ans;
+	int64_t id;
+
+	snprintf(delivery, sizeof(delivery), "bench-%d-%ld", i, (long)time(NULL));
+	ans = must(admin, "POST", "/api/v1/trigger",
+		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "repo", "bench", "url", repo_url, "ref", "refs/heads/main",
+			     "commit", commit, "delivery", delivery));
+	id = json_integer_value(json_object_get(json_array_get(json_object_get(ans, "jobs"), 0), "id"));
+	json_decref(ans);
+	return id;
+}
+
+static int64_t claim(struct httpc *agent, int64_t agent_id)
+{
+	json_t *ans = must(agent, "POST", "/api/v1/agents/claim",
+			   json_pack("{s:I, s:i}", "agent_id", (json_int_t)agent_id, "wait_ms", 5000));
+	int64_t id = ans ? json_integer_value(json_object_get(json_object_get(ans, "job"), "id")) : 0;
+
+	json_decref(ans);
+	return id;
+}
+
+static void finish(struct httpc *agent, int64_t job)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/finish", job);
+	json_decref(must(agent, "POST", path, json_pack("{s:i, s:s, s:i}", "attempt", 1, "state", "success", "exit_code", 0)));
+}
+
+int main(int argc, char **argv)
+{
+	struct httpc *admin, *agent;
+	json_t *reg;
+	int64_t agent_id;
+	double t0, dt;
+
+	if (argc != 8)
+		fatalx("usage: bench_client jobs|ingest URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT N");
+	log_init("bench", LOG_LVL_WARN);
+	httpc_global_init();
+	admin = httpc_new(argv[2], argv[3]);
+	agent = httpc_new(argv[2], argv[4]);
+	reg = must(agent, "POST", "/api/v1/agents/register",
+		   json_pack("{s:s, s:[s]}", "name", "bench-agent", "labels", "target=host"));
+	agent_id = json_integer_value(json_object_get(reg, "agent_id"));
+	json_decref(reg);
+
+	if (strcmp(argv[1], "jobs") == 0) {
+		int n = atoi(argv[7]);
+		t0 = now_s();
+		for (int i = 0; i < n; i++) {
+			int64_t want = trigger(admin, argv[5], argv[6], i), got = claim(agent, agent_id);
+			if (got != want)
+				fatalx("claimed job %" PRId64 ", expected %" PRId64, got, want);
+			finish(agent, got);
+		}
+		dt = now_s() - t0;
+		printf("jobs=%d seconds=%.2f jobs_per_s=%.0f\n", n, dt, n / dt);
+	} else if (strcmp(argv[1], "ingest") == 0) {
+		int mb = atoi(argv[7]);
+		size_t chunk = 64 * 1024, total = (size_t)mb * 1024 * 1024;
+		char *data = xmalloc(chunk), path[128];
+		int64_t job = trigger(admin, argv[5], argv[6], -1);
+		struct err err = {0};
+
+		for (size_t i = 0; i < chunk; i++)
+			data[i] = (i % 80 == 79) ? '\n' : (char)('a' + i % 26);
+		if (claim(agent, agent_id) != job)
+			fatalx("claim mismatch");
+		t0 = now_s();
+		for (size_t seq = 0; seq * chunk < total; seq++) {
+			struct httpc_req req = HTTPC_REQ_INIT;
+			struct httpc_resp resp = HTTPC_RESP_INIT;
+			snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=1&seq=%zu", job, seq);
+			req.method = "POST";
+			req.path = path;
+			req.body = data;
+			req.body_len = chunk;
+			req.content_type = "application/octet-stream";
+			if (httpc_do(agent, &req, &resp, &err) < 0 || resp.status != 200)
+				fatalx("log chunk %zu: %s (status %ld)", seq, err.msg, resp.status);
+			httpc_resp_release(&resp);
+		}
+		dt = now_s() - t0;
+		finish(agent, job);
+		printf("ingest_mb=%d seconds=%.2f mb_per_s=%.1f\n", mb, dt, mb / dt);
+		free(data);
+	} else {
+		fatalx("unknown mode %s", argv[1]);
+	}
+	httpc_free(admin);
+	httpc_free(agent);
+	return 0;
+}

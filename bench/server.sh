@@ -1,0 +1,53 @@
+#!/bin/bash
+# Server benchmarks of the walking skeleton; prints figures, asserts nothing.
+#   dispatch latency: trigger → the agent's first step running (p50, p99)
+#   server RSS idle and after N finished jobs
+#   log ingest MB/s over the HTTP API into SQLite
+# Usage: bench/server.sh [BUILD_DIR] (default build); env JOBS (10000),
+# DISPATCH (200), INGEST_MB (256).
+set -euo pipefail
+export ANVIL_SOURCE_DIR=$(cd "$(dirname "$0")/.." && pwd)
+export ANVIL_BUILD_DIR=$(cd "${1:-$ANVIL_SOURCE_DIR/build}" && pwd)
+. "$ANVIL_SOURCE_DIR/tests/e2e/lib.sh"
+JOBS=${JOBS:-10000}
+DISPATCH=${DISPATCH:-200}
+INGEST_MB=${INGEST_MB:-256}
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+start_server --log-cap 2G --log-level warn
+sleep 1 # settle before reading the idle figure (nothing to wait for)
+echo "server_rss_idle_kb=$(rss_kb "$SERVER_PID")"
+
+make_repo bench
+printf 'steps:\n  - run: date +%%s%%N\n' >"$T/src/bench/.anvil.yml"
+commit_push bench "bench" >/dev/null 2>&1
+C=$(git -C "$T/src/bench" rev-parse HEAD)
+ADMIN=$(cat "$T/data/admin.token")
+AGENT=$(cat "$T/data/agent.token")
+
+# Dispatch latency with a real agent: trigger, then read the first step's clock.
+start_agent a1 --targets none
+wait_until 10 bash -c "curl -s $URL/api/v1/agents | jq -e '.agents | length == 1'"
+lat=()
+for i in $(seq 1 "$DISPATCH"); do
+	t0=$(date +%s%N)
+	J=$(curl -s -X POST -H "Authorization: Bearer $ADMIN" "$URL/api/v1/trigger" \
+		-d "{\"repo\":\"bench\",\"url\":\"$T/git/bench.git\",\"ref\":\"refs/heads/main\",\"commit\":\"$C\",\"delivery\":\"d-$i-$t0\"}" |
+		jq -r '.jobs[0].id')
+	wait_until 30 job_is "$J" success
+	t1=$(api "/api/v1/jobs/$J/log" | grep -E '^[0-9]{19}$' | head -n 1)
+	lat+=($(((t1 - t0) / 1000)))
+done
+printf '%s\n' "${lat[@]}" | sort -n >"$T/lat"
+p50=$(awk -v n="$DISPATCH" 'NR == int(n * 0.50 + 0.5) {print}' "$T/lat")
+p99=$(awk -v n="$DISPATCH" 'NR == int(n * 0.99 + 0.5) {print}' "$T/lat")
+echo "dispatch_jobs=$DISPATCH dispatch_p50_ms=$(awk "BEGIN {print $p50/1000}") dispatch_p99_ms=$(awk "BEGIN {print $p99/1000}") (trigger → first step's clock, includes checkout)"
+kill "$AGENT_PID"
+
+# Many finished jobs through the API (no agent process: the client claims them).
+"$B/bench_client" jobs "$URL" "$ADMIN" "$AGENT" "$T/git/bench.git" "$C" "$JOBS"
+echo "server_rss_after_${JOBS}_jobs_kb=$(rss_kb "$SERVER_PID")"
+"$B/bench_client" ingest "$URL" "$ADMIN" "$AGENT" "$T/git/bench.git" "$C" "$INGEST_MB"
+echo "server_rss_after_ingest_kb=$(rss_kb "$SERVER_PID")"
+echo "db_bytes=$(stat -c %s "$T/data/anvil.db") wal_bytes=$(stat -c %s "$T/data/anvil.db-wal" 2>/dev/null || echo 0)"
