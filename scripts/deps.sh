@@ -11,7 +11,7 @@ pkgs_build="build-essential cmake pkg-config git ca-certificates
 pkgs_targets="bubblewrap qemu-user-static binfmt-support debootstrap
  gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
  openssh-server openssh-client sqlite3 curl zstd jq file"
-pkgs_test="clang libclang-rt-14-dev valgrind file jq chromium"
+pkgs_test="clang libclang-rt-14-dev valgrind file jq chromium signify-openbsd"
 
 case "$want" in
 build) pkgs="$pkgs_build" ;;
