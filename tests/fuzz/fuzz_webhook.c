@@ -1,0 +1,56 @@
+/* fuzz-link: anvil_server */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/pipefile.h"
+#include "server/forge.h"
+
+/* libFuzzer entry: any bytes go through every forge's push parser (GitHub,
+ * Gitea, GitLab, generic) and the signature check. The parsers' contract is
+ * checked besides the sanitizers: success gives a ref under refs/, 40 hex
+ * before/after/commit, non-NULL text and sorted unique paths; failure
+ * leaves nothing allocated (ASan's leak check) and says ERR_INVAL. The
+ * first byte picks a forge so the corpus steers all of them. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const char *const fuzz_forges[] = {"github", "gitea", "gitlab", "generic"};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const struct forge_ops *ops;
+	struct forge_push p;
+	struct err err;
+
+	if (size == 0)
+		return 0;
+	ops = forge_find(fuzz_forges[data[0] % 4]);
+	data++;
+	size--;
+	err_clear(&err);
+	if (ops->parse_push((const char *)data, size, &p, &err) == 0) {
+		if (p.ref == NULL || strncmp(p.ref, "refs/", 5) != 0 || !forge_is_sha(p.before) ||
+		    !forge_is_sha(p.after) || !forge_is_sha(p.commit) || p.repo == NULL || p.pusher == NULL ||
+		    p.message == NULL)
+			abort();
+		for (size_t i = 1; i < p.paths.n; i++)
+			if (strcmp(p.paths.v[i - 1], p.paths.v[i]) >= 0)
+				abort();
+		/* The when: rules take the parsed paths as they are. */
+		{
+			struct pipefile_when w = {STRV_INIT, STRV_INIT, STRV_INIT, STRV_INIT};
+			strv_push(&w.path, "src/**");
+			strv_push(&w.branch, "release/*");
+			pipefile_when_match(&w, p.ref, "push", (const char *const *)p.paths.v, p.paths.n);
+			strv_release(&w.path);
+			strv_release(&w.branch);
+		}
+		forge_push_release(&p);
+	} else if (err.code != ERR_INVAL) {
+		abort();
+	}
+	err_clear(&err);
+	forge_verify(ops, (const char *)data, "secret", data, size, &err);
+	return 0;
+}
