@@ -23,52 +23,62 @@ void gitread_result_release(struct gitread_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int gitread_open_mirror(const char *path, const char *url, git_repository **repo_out, git_remote **remote_out,
-			       struct err *err)
+static int gitread_open_mirror(const char *path, git_repository **repo_out, struct err *err)
 {
-	git_repository *repo = NULL;
-	git_remote *remote = NULL;
-
-	if (git_repository_open_bare(&repo, path) < 0 && git_repository_init(&repo, path, 1) < 0)
+	if (git_repository_open_bare(repo_out, path) < 0 && git_repository_init(repo_out, path, 1) < 0)
 		return gitread_fail(err, "open mirror");
-	if (git_remote_lookup(&remote, repo, "origin") < 0) {
-		if (git_remote_create_with_fetchspec(&remote, repo, "origin", url, "+refs/*:refs/*") < 0) {
-			gitread_fail(err, "create remote");
-			git_repository_free(repo);
-			return -1;
-		}
-	} else if (strcmp(git_remote_url(remote), url) != 0) {
-		git_remote_free(remote);
-		remote = NULL;
-		if (git_remote_set_url(repo, "origin", url) < 0 || git_remote_lookup(&remote, repo, "origin") < 0) {
-			gitread_fail(err, "set remote url");
-			git_repository_free(repo);
-			return -1;
-		}
-	}
-	*repo_out = repo;
-	*remote_out = remote;
 	return 0;
+}
+
+/* Fetches every ref of url into the mirror. The remote lives in memory only,
+ * with no url.*.insteadOf rewriting: the stored URL is used exactly (and
+ * libgit2 1.5's regex lookup of those keys leaks pcre2 match data on every
+ * call, which a long-running server cannot afford). */
+static int gitread_fetch(git_repository *repo, const char *url, struct err *err)
+{
+	static char refspec[] = "+refs/*:refs/*";
+	char *specs_v[] = {refspec};
+	git_strarray specs = {specs_v, 1};
+	git_remote_create_options ro;
+	git_fetch_options fopts;
+	git_remote *remote = NULL;
+	int rc = -1;
+
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	git_fetch_options_init(&fopts, GIT_FETCH_OPTIONS_VERSION);
+	fopts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	if (git_remote_create_with_opts(&remote, url, &ro) < 0) {
+		gitread_fail(err, "remote");
+		goto out;
+	}
+	if (git_remote_fetch(remote, &specs, &fopts, NULL) < 0) {
+		gitread_fail(err, "fetch");
+		err->code = ERR_UNAVAIL;
+		goto out;
+	}
+	rc = 0;
+out:
+	git_remote_free(remote);
+	return rc;
 }
 
 int gitread_file_at(const char *mirror_path, const char *url, const char *ref, const char *commit,
 		    const char *file_path, size_t max_file_bytes, struct gitread_result *out, struct err *err)
 {
 	git_repository *repo = NULL;
-	git_remote *remote = NULL;
 	git_commit *c = NULL;
 	git_object *obj = NULL;
 	git_tree *tree = NULL;
 	git_tree_entry *entry = NULL;
 	git_blob *blob = NULL;
 	git_oid oid;
-	git_fetch_options fopts;
 	const git_signature *sig;
 	int rc = -1, have = 0;
 
 	memset(out, 0, sizeof(*out));
-	git_fetch_options_init(&fopts, GIT_FETCH_OPTIONS_VERSION);
-	if (gitread_open_mirror(mirror_path, url, &repo, &remote, err) < 0)
+	if (gitread_open_mirror(mirror_path, &repo, err) < 0)
 		goto out;
 	if (commit != NULL) {
 		if (git_oid_fromstr(&oid, commit) < 0 || strlen(commit) != 40) {
@@ -78,11 +88,8 @@ int gitread_file_at(const char *mirror_path, const char *url, const char *ref, c
 		have = git_commit_lookup(&c, repo, &oid) == 0;
 	}
 	if (!have) {
-		if (git_remote_fetch(remote, NULL, &fopts, "anvil mirror") < 0) {
-			gitread_fail(err, "fetch");
-			err->code = ERR_UNAVAIL;
+		if (gitread_fetch(repo, url, err) < 0)
 			goto out;
-		}
 		if (commit != NULL) {
 			if (git_commit_lookup(&c, repo, &oid) < 0) {
 				err_set(err, ERR_NOTFOUND, "commit %s not found in %s", commit, url);
@@ -146,7 +153,6 @@ out:
 	git_tree_free(tree);
 	git_object_free(obj);
 	git_commit_free(c);
-	git_remote_free(remote);
 	git_repository_free(repo);
 	return rc;
 }
