@@ -14,10 +14,12 @@ DISPATCH=${DISPATCH:-200}
 INGEST_MB=${INGEST_MB:-256}
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# RSS counts shared library pages too: also print PSS and private dirty.
+mem() { awk '/^(Rss|Pss|Private_Dirty|Shared_Clean):/ {printf "%s%s_kb=%s", sep, tolower($1), $2; sep=" "} END {print ""}' "/proc/$1/smaps_rollup" | tr -d ':'; }
 
 start_server --log-cap 2G --log-level warn
 sleep 1 # settle before reading the idle figure (nothing to wait for)
-echo "server_rss_idle_kb=$(rss_kb "$SERVER_PID")"
+echo "server idle: $(mem "$SERVER_PID")"
 
 make_repo bench
 printf 'steps:\n  - run: date +%%s%%N\n' >"$T/src/bench/.anvil.yml"
@@ -47,7 +49,7 @@ kill "$AGENT_PID"
 
 # Many finished jobs through the API (no agent process: the client claims them).
 "$B/bench_client" jobs "$URL" "$ADMIN" "$AGENT" "$T/git/bench.git" "$C" "$JOBS"
-echo "server_rss_after_${JOBS}_jobs_kb=$(rss_kb "$SERVER_PID")"
+echo "server after $JOBS jobs: $(mem "$SERVER_PID")"
 "$B/bench_client" ingest "$URL" "$ADMIN" "$AGENT" "$T/git/bench.git" "$C" "$INGEST_MB"
-echo "server_rss_after_ingest_kb=$(rss_kb "$SERVER_PID")"
+echo "server after ingest: $(mem "$SERVER_PID")"
 echo "db_bytes=$(stat -c %s "$T/data/anvil.db") wal_bytes=$(stat -c %s "$T/data/anvil.db-wal" 2>/dev/null || echo 0)"
