@@ -71,8 +71,27 @@ static const char *const store_migrations[] = {
 	" WHEN 'success' THEN 'success' WHEN 'failed' THEN 'failure' ELSE 'error' END, NEW.state,"
 	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
 	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;",
-	/* 4: releases (tag pipelines, signed manifests) — reserved, filled by the releases work */
-	"SELECT 1;",
+	/* 4: releases. A repository's release tag pattern; the release signing
+	 * keys' public halves (old ones stay so old releases still verify); a
+	 * release per (repo, version), recorded by a trigger in the very
+	 * transaction that finishes a tag pipeline's last build job successfully,
+	 * then signed by the server (server/release.c fills manifest, signature,
+	 * keynum; an unsigned row is picked up again after a crash). */
+	"ALTER TABLE repos ADD COLUMN release_pattern TEXT NOT NULL DEFAULT 'v*';"
+	"CREATE TABLE release_keys(keynum TEXT PRIMARY KEY, pubkey TEXT NOT NULL, created_unix_ms INTEGER NOT NULL,"
+	" retired_unix_ms INTEGER);"
+	"CREATE TABLE releases(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL REFERENCES repos(id),"
+	" version TEXT NOT NULL, pipeline_id INTEGER NOT NULL REFERENCES pipelines(id), commit_sha TEXT NOT NULL,"
+	" created_unix_ms INTEGER NOT NULL, manifest TEXT, signature TEXT, keynum TEXT, UNIQUE(repo_id, version));"
+	"CREATE TRIGGER jobs_release_after_build AFTER UPDATE OF state ON jobs"
+	" WHEN NEW.state = 'success' AND OLD.state <> 'success' AND NEW.name = 'build'"
+	" AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.pipeline_id = NEW.pipeline_id AND b.name = 'build'"
+	" AND b.state <> 'success' AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = b.id))"
+	" BEGIN INSERT OR IGNORE INTO releases(repo_id, version, pipeline_id, commit_sha, created_unix_ms)"
+	" SELECT p.repo_id, substr(p.ref, 11), p.id, p.commit_sha,"
+	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM pipelines p JOIN repos r ON r.id = p.repo_id"
+	" WHERE p.id = NEW.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/' AND length(p.ref) > 10"
+	" AND substr(p.ref, 11) GLOB r.release_pattern; END;",
 };
 
 #define JOB_COLS                                                                                             \
@@ -86,6 +105,10 @@ static const char *const store_migrations[] = {
 	"p.id, p.repo_id, r.name, p.ref, p.commit_sha, p.event, p.delivery, p.state, p.message,"             \
 	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms FROM pipelines p"                \
 	" JOIN repos r ON r.id = p.repo_id "
+
+#define REL_COLS                                                                                             \
+	"x.id, x.repo_id, r.name, r.url, x.version, x.pipeline_id, x.commit_sha, x.created_unix_ms, x.manifest," \
+	" x.signature, x.keynum FROM releases x JOIN repos r ON r.id = x.repo_id "
 
 enum stmt_id {
 	S_BEGIN,
@@ -147,6 +170,18 @@ enum stmt_id {
 	S_FORGE_STATUS_DELETE,
 	S_FORGE_STATUS_RETRY,
 	S_FORGE_STATUS_COUNT,
+	/* releases */
+	S_REL_PATTERN_SET,
+	S_REL_PATTERN_GET,
+	S_REL_KEY_RETIRE,
+	S_REL_KEY_ADD,
+	S_REL_KEY_LIST,
+	S_REL_UNSIGNED,
+	S_REL_FILES,
+	S_REL_SIGN,
+	S_REL_GET,
+	S_REL_LIST,
+	S_REL_LIST_REPO,
 	/* ui reads */
 	S_UI_PIPE_LATEST_REFS,
 	S_UI_PIPE_LATEST_REF,
@@ -255,6 +290,24 @@ static const char *const store_sql[S_COUNT] = {
 	[S_FORGE_STATUS_RETRY] = "UPDATE status_queue SET attempts = ?2, next_attempt_unix_ms = ?3,"
 				 " last_error = ?4, gave_up = ?5 WHERE id = ?1",
 	[S_FORGE_STATUS_COUNT] = "SELECT count(*) FROM status_queue WHERE gave_up = 0",
+	/* releases */
+	[S_REL_PATTERN_SET] = "UPDATE repos SET release_pattern = ?2 WHERE name = ?1",
+	[S_REL_PATTERN_GET] = "SELECT release_pattern FROM repos WHERE name = ?1",
+	[S_REL_KEY_RETIRE] = "UPDATE release_keys SET retired_unix_ms = ?1 WHERE retired_unix_ms IS NULL",
+	[S_REL_KEY_ADD] = "INSERT INTO release_keys(keynum, pubkey, created_unix_ms) VALUES(?1, ?2, ?3)",
+	[S_REL_KEY_LIST] = "SELECT keynum, pubkey, created_unix_ms, retired_unix_ms FROM release_keys"
+			   " ORDER BY created_unix_ms DESC, rowid DESC",
+	[S_REL_UNSIGNED] = "SELECT id FROM releases WHERE signature IS NULL ORDER BY id LIMIT 64",
+	/* The files of a release: the artifacts of its pipeline's current
+	 * successful build jobs. */
+	[S_REL_FILES] = "SELECT j.target, a.name, a.size, a.sha256 FROM jobs j JOIN artifacts a ON a.job_id = j.id"
+			" WHERE j.pipeline_id = ?1 AND j.name = 'build' AND j.state = 'success'"
+			" AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) ORDER BY j.target, a.name",
+	[S_REL_SIGN] = "UPDATE releases SET manifest = ?2, signature = ?3, keynum = ?4 WHERE id = ?1"
+		       " AND signature IS NULL",
+	[S_REL_GET] = "SELECT " REL_COLS "WHERE (?1 > 0 AND x.id = ?1) OR (?1 = 0 AND r.name = ?2 AND x.version = ?3)",
+	[S_REL_LIST] = "SELECT " REL_COLS "ORDER BY x.id DESC LIMIT ?1",
+	[S_REL_LIST_REPO] = "SELECT " REL_COLS "WHERE r.name = ?2 ORDER BY x.id DESC LIMIT ?1",
 	/* ui reads */
 	[S_UI_PIPE_LATEST_REFS] = "SELECT " PIPE_COLS "WHERE p.id IN (SELECT max(id) FROM pipelines"
 				  " GROUP BY repo_id, ref) ORDER BY r.name, p.ref LIMIT ?1",
@@ -1898,4 +1951,289 @@ int store_pipeline_latest_ref(struct store *st, const char *repo, const char *re
 	store_done(s);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
+}
+
+/* ---- releases ---- */
+
+int store_release_pattern_set(struct store *st, const char *repo, const char *pattern, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REL_PATTERN_SET);
+	bind_text(s, 1, repo);
+	bind_text(s, 2, pattern);
+	rc = store_exec_stmt(st, s, "release pattern", err);
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = err_set(err, ERR_NOTFOUND, "no repository named %s", repo);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_release_pattern_get(struct store *st, const char *repo, char **out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1, step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REL_PATTERN_GET);
+	bind_text(s, 1, repo);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		*out = col_dup_empty(s, 0);
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		err_set(err, ERR_NOTFOUND, "no repository named %s", repo);
+	} else {
+		store_fail(st, err, step, "release pattern");
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+void release_key_rows_free(struct release_key_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].keynum);
+		free(rows[i].pubkey);
+	}
+	free(rows);
+}
+
+int store_release_key_add(struct store *st, const char *keynum_hex, const char *pubkey, int64_t now_ms,
+			  struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	s = store_stmt(st, S_REL_KEY_RETIRE);
+	bind_i64(s, 1, now_ms);
+	if (store_exec_stmt(st, s, "retire release keys", err) < 0)
+		goto fail;
+	s = store_stmt(st, S_REL_KEY_ADD);
+	bind_text(s, 1, keynum_hex);
+	bind_text(s, 2, pubkey);
+	bind_i64(s, 3, now_ms);
+	if (store_exec_stmt(st, s, "add release key", err) < 0 || store_commit(st, err) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_release_key_list(struct store *st, struct release_key_row **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct release_key_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REL_KEY_LIST);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		rows[n].keynum = col_dup_empty(s, 0);
+		rows[n].pubkey = col_dup_empty(s, 1);
+		rows[n].created_ms = sqlite3_column_int64(s, 2);
+		rows[n].retired_ms = sqlite3_column_int64(s, 3);
+		n++;
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "release keys");
+		pthread_mutex_unlock(&st->mu);
+		release_key_rows_free(rows, n);
+		return -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+void release_row_release(struct release_row *r)
+{
+	if (r == NULL)
+		return;
+	free(r->repo_name);
+	free(r->repo_url);
+	free(r->version);
+	free(r->commit_sha);
+	free(r->manifest);
+	free(r->signature);
+	free(r->keynum);
+	memset(r, 0, sizeof(*r));
+}
+
+void release_rows_free(struct release_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		release_row_release(&rows[i]);
+	free(rows);
+}
+
+void release_file_rows_free(struct release_file_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].target);
+		free(rows[i].name);
+	}
+	free(rows);
+}
+
+static void release_row_read(sqlite3_stmt *s, struct release_row *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(s, 0);
+	r->repo_id = sqlite3_column_int64(s, 1);
+	r->repo_name = col_dup_empty(s, 2);
+	r->repo_url = col_dup_empty(s, 3);
+	r->version = col_dup_empty(s, 4);
+	r->pipeline_id = sqlite3_column_int64(s, 5);
+	r->commit_sha = col_dup_empty(s, 6);
+	r->created_ms = sqlite3_column_int64(s, 7);
+	r->manifest = col_dup(s, 8);
+	r->signature = col_dup(s, 9);
+	r->keynum = col_dup(s, 10);
+}
+
+int store_release_unsigned(struct store *st, int64_t **ids_out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REL_UNSIGNED);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "unsigned releases");
+		pthread_mutex_unlock(&st->mu);
+		free(ids);
+		return -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	*ids_out = ids;
+	*n_out = n;
+	return 0;
+}
+
+int store_release_files(struct store *st, int64_t pipeline_id, struct release_file_row **out, size_t *n_out,
+			struct err *err)
+{
+	sqlite3_stmt *s;
+	struct release_file_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REL_FILES);
+	bind_i64(s, 1, pipeline_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		rows[n].target = col_dup_empty(s, 0);
+		rows[n].name = col_dup_empty(s, 1);
+		rows[n].size = sqlite3_column_int64(s, 2);
+		snprintf(rows[n].sha256, sizeof(rows[n].sha256), "%s", (const char *)sqlite3_column_text(s, 3));
+		n++;
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "release files");
+		pthread_mutex_unlock(&st->mu);
+		release_file_rows_free(rows, n);
+		return -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+int store_release_sign(struct store *st, int64_t id, const char *manifest, const char *signature,
+		       const char *keynum_hex, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REL_SIGN);
+	bind_i64(s, 1, id);
+	bind_text(s, 2, manifest);
+	bind_text(s, 3, signature);
+	bind_text(s, 4, keynum_hex);
+	rc = store_exec_stmt(st, s, "release sign", err);
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = err_set(err, ERR_CONFLICT, "release %lld is signed already", (long long)id);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_release_get(struct store *st, int64_t id, const char *repo, const char *version, struct release_row *out,
+		      struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1, step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REL_GET);
+	bind_i64(s, 1, id);
+	bind_text(s, 2, repo);
+	bind_text(s, 3, version);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		release_row_read(s, out);
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		err_set(err, ERR_NOTFOUND, "no such release");
+	} else {
+		store_fail(st, err, step, "release get");
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_release_list(struct store *st, const char *repo, int limit, struct release_row **out, size_t *n_out,
+		       struct err *err)
+{
+	sqlite3_stmt *s;
+	struct release_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, repo ? S_REL_LIST_REPO : S_REL_LIST);
+	bind_i64(s, 1, limit);
+	if (repo)
+		bind_text(s, 2, repo);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		release_row_read(s, &rows[n++]);
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "release list");
+		pthread_mutex_unlock(&st->mu);
+		release_rows_free(rows, n);
+		return -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	*out = rows;
+	*n_out = n;
+	return 0;
 }

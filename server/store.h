@@ -253,4 +253,64 @@ int store_pipeline_latest_refs(struct store *st, int limit, struct pipeline_row 
 int store_pipeline_latest_ref(struct store *st, const char *repo, const char *ref, struct pipeline_row *out,
 			      struct err *err);
 
+/* ---- releases ---- */
+
+/* A repository's release tag pattern (a glob over the tag name, default
+ * "v*"). ERR_NOTFOUND for an unknown repository. */
+int store_release_pattern_set(struct store *st, const char *repo, const char *pattern, struct err *err);
+/* *out owned by the caller. */
+int store_release_pattern_get(struct store *st, const char *repo, char **out, struct err *err);
+
+struct release_key_row {
+	char *keynum;  /* 16 hex */
+	char *pubkey;  /* the signify public key file text */
+	int64_t created_ms;
+	int64_t retired_ms; /* 0 while current */
+};
+void release_key_rows_free(struct release_key_row *rows, size_t n);
+/* Adds a public key as the current one; earlier keys are retired (kept). */
+int store_release_key_add(struct store *st, const char *keynum_hex, const char *pubkey, int64_t now_ms,
+			  struct err *err);
+/* Newest first. */
+int store_release_key_list(struct store *st, struct release_key_row **out, size_t *n_out, struct err *err);
+
+struct release_row {
+	int64_t id;
+	int64_t repo_id;
+	char *repo_name, *repo_url;
+	char *version; /* the tag name */
+	int64_t pipeline_id;
+	char *commit_sha;
+	int64_t created_ms;
+	char *manifest;  /* NULL until signed */
+	char *signature; /* signify signature file text, NULL until signed */
+	char *keynum;    /* NULL until signed */
+};
+void release_row_release(struct release_row *r);
+void release_rows_free(struct release_row *rows, size_t n);
+
+struct release_file_row {
+	char *target;
+	char *name;
+	int64_t size;
+	char sha256[65];
+};
+void release_file_rows_free(struct release_file_row *rows, size_t n);
+
+/* Ids of releases recorded but not signed yet (at most 64), oldest first. */
+int store_release_unsigned(struct store *st, int64_t **ids_out, size_t *n_out, struct err *err);
+/* The artifacts of a pipeline's current successful build jobs, by target
+ * then name. */
+int store_release_files(struct store *st, int64_t pipeline_id, struct release_file_row **out, size_t *n_out,
+			struct err *err);
+/* Stores the signed manifest once; ERR_CONFLICT when it was signed already. */
+int store_release_sign(struct store *st, int64_t id, const char *manifest, const char *signature,
+		       const char *keynum_hex, struct err *err);
+/* By id (> 0), or by repo name and version when id is 0. ERR_NOTFOUND. */
+int store_release_get(struct store *st, int64_t id, const char *repo, const char *version, struct release_row *out,
+		      struct err *err);
+/* Newest first; repo may be NULL for all. */
+int store_release_list(struct store *st, const char *repo, int limit, struct release_row **out, size_t *n_out,
+		       struct err *err);
+
 #endif
