@@ -513,7 +513,7 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 	json_int_t agent_id, wait_ms;
 	char *labels_text = NULL;
 	json_t *labels = NULL, *v;
-	struct strv targets = STRV_INIT;
+	struct strv agent_labels = STRV_INIT;
 	struct job_row j = {0};
 	int64_t deadline;
 	size_t i;
@@ -528,8 +528,8 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 	json_array_foreach(labels, i, v)
 	{
 		const char *l = json_string_value(v);
-		if (l && strncmp(l, "target=", 7) == 0)
-			strv_push(&targets, l + 7);
+		if (l)
+			strv_push(&agent_labels, l);
 	}
 	deadline = sched_mono_ms() + wait_ms;
 	for (;;) {
@@ -540,7 +540,7 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 		}
 		if (store_agent_touch(srv->store, agent_id, srv_now_ms(), err) < 0)
 			goto out;
-		if (store_job_claim(srv->store, agent_id, (const char *const *)targets.v, targets.n, srv_now_ms(),
+		if (store_job_claim(srv->store, agent_id, (const char *const *)agent_labels.v, agent_labels.n, srv_now_ms(),
 				    (int64_t)srv->cfg.lease_s * 1000, &j, &found, err) < 0)
 			goto out;
 		if (found || sched_mono_ms() >= deadline || sched_stopping(srv->sched))
@@ -559,7 +559,7 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 	rc = 0;
 out:
 	job_row_release(&j);
-	strv_release(&targets);
+	strv_release(&agent_labels);
 	json_decref(labels);
 	free(labels_text);
 	return rc;

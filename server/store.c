@@ -36,8 +36,36 @@ static const char *const store_migrations[] = {
 	"CREATE TABLE blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, created_unix_ms INTEGER NOT NULL);"
 	"CREATE TABLE artifacts(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
 	" sha256 TEXT NOT NULL REFERENCES blobs(sha256), size INTEGER NOT NULL, PRIMARY KEY(job_id, name));",
-	/* 2: OTA deploy (boards, deployments) — reserved, filled by the deploy work */
-	"SELECT 1;",
+	/* 2: OTA deploy: a job kind and required labels; boards (their private
+	 * key is a secret, kept in this file like repository secrets); a
+	 * pipeline's deploy entries (plans); what each board of a deploy job went
+	 * through. A deploy job is created by a trigger in the very transaction
+	 * that finishes the pipeline's last build job successfully. */
+	"ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'build';"
+	"ALTER TABLE jobs ADD COLUMN labels TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE boards(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, host TEXT NOT NULL,"
+	" port INTEGER NOT NULL, user TEXT NOT NULL, arch TEXT NOT NULL, grp TEXT NOT NULL,"
+	" labels TEXT NOT NULL DEFAULT '', host_key TEXT NOT NULL, private_key TEXT NOT NULL,"
+	" current_release TEXT, created_unix_ms INTEGER NOT NULL);"
+	"CREATE INDEX boards_grp ON boards(grp, name);"
+	"CREATE TABLE deploy_plans(pipeline_id INTEGER NOT NULL REFERENCES pipelines(id), grp TEXT NOT NULL,"
+	" spec TEXT NOT NULL, labels TEXT NOT NULL, auto INTEGER NOT NULL, PRIMARY KEY(pipeline_id, grp));"
+	"CREATE TABLE deployment_boards(job_id INTEGER NOT NULL REFERENCES jobs(id), board TEXT NOT NULL,"
+	" attempt INTEGER NOT NULL, release TEXT NOT NULL, previous TEXT NOT NULL, current TEXT NOT NULL,"
+	" state TEXT NOT NULL, message TEXT NOT NULL, bytes_sent INTEGER NOT NULL, files_uploaded INTEGER NOT NULL,"
+	" files_skipped INTEGER NOT NULL, restart_exit INTEGER NOT NULL, restart_output TEXT NOT NULL,"
+	" health_exit INTEGER NOT NULL, health_output TEXT NOT NULL, started_unix_ms INTEGER NOT NULL,"
+	" updated_unix_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL, PRIMARY KEY(job_id, board));"
+	"CREATE INDEX jobs_kind ON jobs(kind, target, id);"
+	"CREATE TRIGGER jobs_deploy_after_build AFTER UPDATE OF state ON jobs"
+	" WHEN NEW.state = 'success' AND OLD.state <> 'success' AND NEW.kind = 'build'"
+	" AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.pipeline_id = NEW.pipeline_id AND b.kind = 'build'"
+	" AND b.state <> 'success' AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = b.id))"
+	" BEGIN INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, created_unix_ms, kind, labels)"
+	" SELECT d.pipeline_id, 'deploy', d.grp, 'queued', NEW.max_attempts, d.spec,"
+	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER), 'deploy', d.labels FROM deploy_plans d"
+	" WHERE d.pipeline_id = NEW.pipeline_id AND d.auto = 1 AND NOT EXISTS (SELECT 1 FROM jobs x"
+	" WHERE x.pipeline_id = d.pipeline_id AND x.kind = 'deploy' AND x.target = d.grp) ORDER BY d.grp; END;",
 	/* 3: forges: a repository's forge settings, its secrets, the heads the
 	 * poller saw, and the commit status queue. The queue is filled by
 	 * triggers on jobs, so a status is queued in the very transaction that
@@ -98,7 +126,8 @@ static const char *const store_migrations[] = {
 	"j.id, j.pipeline_id, j.name, j.target, j.state, j.attempt, j.max_attempts, j.exit_code, a.name,"    \
 	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
 	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
-	" p.commit_sha FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id JOIN repos r ON r.id = p.repo_id" \
+	" p.commit_sha, j.kind, j.labels FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id"              \
+	" JOIN repos r ON r.id = p.repo_id"                                                                  \
 	" LEFT JOIN agents a ON a.id = j.agent_id "
 
 #define PIPE_COLS                                                                                            \
@@ -185,6 +214,22 @@ enum stmt_id {
 	/* ui reads */
 	S_UI_PIPE_LATEST_REFS,
 	S_UI_PIPE_LATEST_REF,
+	/* boards and deployments */
+	S_DEPLOY_PLAN_INSERT,
+	S_DEPLOY_PLAN_GET,
+	S_BOARD_INSERT,
+	S_BOARD_DELETE,
+	S_BOARD_LIST,
+	S_DEPLOY_PIPE_EXISTS,
+	S_DEPLOY_BUILDS_PENDING,
+	S_DEPLOY_ACTIVE,
+	S_DEPLOY_JOB_INSERT,
+	S_DEPLOY_LAST,
+	S_DEPLOY_REPORT,
+	S_DEPLOY_BOARD_CURRENT,
+	S_DEPLOY_BOARDS,
+	S_DEPLOY_LIST,
+	S_DEPLOY_COUNTS,
 	S_COUNT
 };
 
@@ -215,7 +260,7 @@ static const char *const store_sql[S_COUNT] = {
 	[S_JOB_GET] = "SELECT " JOB_COLS "WHERE j.id = ?1",
 	[S_JOB_STATE] = "SELECT state, attempt, max_attempts, cancel_requested, pipeline_id, log_bytes,"
 			" log_truncated FROM jobs WHERE id = ?1",
-	[S_JOB_QUEUED] = "SELECT id, target FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 500",
+	[S_JOB_QUEUED] = "SELECT id, target, kind, labels FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 500",
 	[S_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempt = attempt + 1, agent_id = ?2,"
 			" lease_until_unix_ms = ?3, started_unix_ms = ?4 WHERE id = ?1 AND state = 'queued'",
 	[S_JOB_LEASE] = "UPDATE jobs SET lease_until_unix_ms = ?2 WHERE id = ?1",
@@ -225,8 +270,8 @@ static const char *const store_sql[S_COUNT] = {
 				" message = 'canceled before it started' WHERE id = ?1",
 	[S_JOB_CANCEL_REQ] = "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
 	[S_JOB_RETRY_INSERT] = "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
-			       " created_unix_ms) SELECT pipeline_id, name, target, 'queued', max_attempts, spec,"
-			       " id, ?2 FROM jobs WHERE id = ?1",
+			       " created_unix_ms, kind, labels) SELECT pipeline_id, name, target, 'queued', max_attempts,"
+			       " spec, id, ?2, kind, labels FROM jobs WHERE id = ?1",
 	[S_JOB_EXPIRED] = "SELECT id FROM jobs WHERE state = 'running' AND lease_until_unix_ms < ?1",
 	[S_JOB_REQUEUE] = "UPDATE jobs SET state = 'queued', agent_id = NULL, lease_until_unix_ms = NULL"
 			  " WHERE id = ?1",
@@ -312,6 +357,46 @@ static const char *const store_sql[S_COUNT] = {
 	[S_UI_PIPE_LATEST_REFS] = "SELECT " PIPE_COLS "WHERE p.id IN (SELECT max(id) FROM pipelines"
 				  " GROUP BY repo_id, ref) ORDER BY r.name, p.ref LIMIT ?1",
 	[S_UI_PIPE_LATEST_REF] = "SELECT " PIPE_COLS "WHERE r.name = ?1 AND p.ref = ?2 ORDER BY p.id DESC LIMIT 1",
+	/* boards and deployments */
+	[S_DEPLOY_PLAN_INSERT] = "INSERT INTO deploy_plans(pipeline_id, grp, spec, labels, auto) VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_DEPLOY_PLAN_GET] = "SELECT spec, labels FROM deploy_plans WHERE pipeline_id = ?1 AND grp = ?2",
+	[S_BOARD_INSERT] = "INSERT INTO boards(name, host, port, user, arch, grp, labels, host_key, private_key,"
+			   " created_unix_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_BOARD_DELETE] = "DELETE FROM boards WHERE name = ?1",
+	[S_BOARD_LIST] = "SELECT id, name, host, port, user, arch, grp, labels, host_key,"
+			 " CASE WHEN ?2 THEN private_key END, current_release, created_unix_ms FROM boards"
+			 " WHERE ?1 IS NULL OR grp = ?1 ORDER BY name",
+	[S_DEPLOY_PIPE_EXISTS] = "SELECT id FROM pipelines WHERE id = ?1",
+	[S_DEPLOY_BUILDS_PENDING] = "SELECT count(*) FROM jobs j WHERE pipeline_id = ?1 AND kind = 'build'"
+				    " AND state <> 'success' AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id)",
+	[S_DEPLOY_ACTIVE] = "SELECT count(*) FROM jobs WHERE kind = 'deploy' AND target = ?1"
+			    " AND state IN ('queued', 'running')",
+	[S_DEPLOY_JOB_INSERT] = "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, created_unix_ms,"
+				" kind, labels) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, 'deploy', ?7)",
+	[S_DEPLOY_LAST] = "SELECT id FROM jobs WHERE kind = 'deploy' AND name = 'deploy' AND target = ?1"
+			  " ORDER BY id DESC LIMIT 1",
+	[S_DEPLOY_REPORT] = "INSERT INTO deployment_boards(job_id, board, attempt, release, previous, current, state,"
+			    " message, bytes_sent, files_uploaded, files_skipped, restart_exit, restart_output,"
+			    " health_exit, health_output, started_unix_ms, updated_unix_ms, duration_ms)"
+			    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+			    " ON CONFLICT(job_id, board) DO UPDATE SET attempt = excluded.attempt,"
+			    " release = excluded.release, previous = excluded.previous, current = excluded.current,"
+			    " state = excluded.state, message = excluded.message, bytes_sent = excluded.bytes_sent,"
+			    " files_uploaded = excluded.files_uploaded, files_skipped = excluded.files_skipped,"
+			    " restart_exit = excluded.restart_exit, restart_output = excluded.restart_output,"
+			    " health_exit = excluded.health_exit, health_output = excluded.health_output,"
+			    " started_unix_ms = excluded.started_unix_ms, updated_unix_ms = excluded.updated_unix_ms,"
+			    " duration_ms = excluded.duration_ms",
+	[S_DEPLOY_BOARD_CURRENT] = "UPDATE boards SET current_release = ?2 WHERE name = ?1",
+	[S_DEPLOY_BOARDS] = "SELECT board, attempt, release, previous, current, state, message, bytes_sent,"
+			    " files_uploaded, files_skipped, restart_exit, restart_output, health_exit, health_output,"
+			    " started_unix_ms, updated_unix_ms, duration_ms FROM deployment_boards WHERE job_id = ?1"
+			    " ORDER BY board",
+	[S_DEPLOY_LIST] = "SELECT " JOB_COLS "WHERE j.kind = 'deploy' AND (?2 IS NULL OR j.target = ?2)"
+			  " ORDER BY j.id DESC LIMIT ?1",
+	[S_DEPLOY_COUNTS] = "SELECT count(*), coalesce(sum(state = 'healthy'), 0), coalesce(sum(state = 'failed'), 0),"
+			    " coalesce(sum(state = 'rolled_back'), 0), coalesce(sum(state = 'skipped'), 0)"
+			    " FROM deployment_boards WHERE job_id = ?1",
 };
 
 struct store {
@@ -637,6 +722,8 @@ void job_row_release(struct job_row *j)
 	free(j->repo_url);
 	free(j->ref);
 	free(j->commit_sha);
+	free(j->kind);
+	free(j->labels);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -675,6 +762,8 @@ static void job_row_read(sqlite3_stmt *s, struct job_row *j)
 	j->repo_url = col_dup_empty(s, 20);
 	j->ref = col_dup_empty(s, 21);
 	j->commit_sha = col_dup_empty(s, 22);
+	j->kind = col_dup_empty(s, 23);
+	j->labels = col_dup_empty(s, 24);
 }
 
 void pipeline_row_release(struct pipeline_row *p)
@@ -815,6 +904,16 @@ int store_pipeline_create(struct store *st, const struct pipeline_new *p, const 
 		sqlite3_bind_null(s, 6);
 		bind_i64(s, 7, now_ms);
 		if (store_exec_stmt(st, s, "job insert", err) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; p->error_message == NULL && i < p->n_plans; i++) {
+		s = store_stmt(st, S_DEPLOY_PLAN_INSERT);
+		bind_i64(s, 1, pid);
+		bind_text(s, 2, p->plans[i].group);
+		bind_text(s, 3, p->plans[i].spec);
+		bind_text(s, 4, p->plans[i].labels ? p->plans[i].labels : "");
+		bind_i64(s, 5, p->plans[i].auto_deploy ? 1 : 0);
+		if (store_exec_stmt(st, s, "deploy plan insert", err) < 0)
 			goto fail;
 	}
 	if (store_commit(st, err) < 0)
@@ -1002,7 +1101,7 @@ static int store_log_add_bytes(struct store *st, int64_t job_id, int64_t n, int 
 	return store_exec_stmt(st, s, "log bytes", err);
 }
 
-int store_job_claim(struct store *st, int64_t agent_id, const char *const *targets, size_t n_targets,
+int store_job_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
 		    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err)
 {
 	sqlite3_stmt *s;
@@ -1016,13 +1115,9 @@ int store_job_claim(struct store *st, int64_t agent_id, const char *const *targe
 		goto out;
 	s = store_stmt(st, S_JOB_QUEUED);
 	while (pick == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *target = (const char *)sqlite3_column_text(s, 1);
-		for (size_t i = 0; i < n_targets; i++) {
-			if (target && strcmp(target, targets[i]) == 0) {
-				pick = sqlite3_column_int64(s, 0);
-				break;
-			}
-		}
+		if (store_labels_match((const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 1),
+				       (const char *)sqlite3_column_text(s, 3), labels, n_labels))
+			pick = sqlite3_column_int64(s, 0);
 	}
 	store_done(s);
 	if (pick == 0) {
@@ -1897,6 +1992,400 @@ int store_status_pending(struct store *st, int64_t *n_out, struct err *err)
 	rc = store_scalar(st, store_stmt(st, S_FORGE_STATUS_COUNT), "status count", n_out, err);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
+}
+
+/* ---- boards and deployments ---- */
+
+int store_labels_match(const char *kind, const char *target, const char *required, const char *const *labels,
+		       size_t n_labels)
+{
+	const char *p = required ? required : "";
+	int found;
+
+	if (kind == NULL || strcmp(kind, "build") == 0) {
+		found = 0;
+		for (size_t i = 0; i < n_labels && !found; i++)
+			found = strncmp(labels[i], "target=", 7) == 0 && target && strcmp(labels[i] + 7, target) == 0;
+		if (!found)
+			return 0;
+	}
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		found = len == 0;
+		for (size_t i = 0; i < n_labels && !found; i++)
+			found = strlen(labels[i]) == len && strncmp(labels[i], p, len) == 0;
+		if (!found)
+			return 0;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 1;
+}
+
+void board_rows_free(struct board_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].name);
+		free(rows[i].host);
+		free(rows[i].user);
+		free(rows[i].arch);
+		free(rows[i].group);
+		free(rows[i].labels);
+		free(rows[i].host_key);
+		free(rows[i].private_key);
+		free(rows[i].current_release);
+	}
+	free(rows);
+}
+
+int store_board_add(struct store *st, const struct board_row *in, int64_t now_ms, int64_t *id_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_BOARD_INSERT);
+	bind_text(s, 1, in->name);
+	bind_text(s, 2, in->host);
+	bind_i64(s, 3, in->port);
+	bind_text(s, 4, in->user);
+	bind_text(s, 5, in->arch);
+	bind_text(s, 6, in->group);
+	bind_text(s, 7, in->labels ? in->labels : "");
+	bind_text(s, 8, in->host_key);
+	bind_text(s, 9, in->private_key);
+	bind_i64(s, 10, now_ms);
+	rc = store_exec_stmt(st, s, "board add", err);
+	if (rc < 0 && err && err->code == ERR_CONFLICT)
+		err_set(err, ERR_CONFLICT, "board %s exists already", in->name);
+	if (rc == 0 && id_out)
+		*id_out = sqlite3_last_insert_rowid(st->db);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_board_delete(struct store *st, const char *name, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_BOARD_DELETE);
+	bind_text(s, 1, name);
+	rc = store_exec_stmt(st, s, "board delete", err);
+	if (rc == 0 && sqlite3_changes(st->db) == 0)
+		rc = err_set(err, ERR_NOTFOUND, "no board named %s", name);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_board_list(struct store *st, const char *group, int with_keys, struct board_row **out, size_t *n_out,
+		     struct err *err)
+{
+	sqlite3_stmt *s;
+	struct board_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_BOARD_LIST);
+	bind_text(s, 1, group);
+	bind_i64(s, 2, with_keys ? 1 : 0);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct board_row *b;
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		b = &rows[n++];
+		b->id = sqlite3_column_int64(s, 0);
+		b->name = col_dup_empty(s, 1);
+		b->host = col_dup_empty(s, 2);
+		b->port = sqlite3_column_int(s, 3);
+		b->user = col_dup_empty(s, 4);
+		b->arch = col_dup_empty(s, 5);
+		b->group = col_dup_empty(s, 6);
+		b->labels = col_dup_empty(s, 7);
+		b->host_key = col_dup_empty(s, 8);
+		b->private_key = col_dup(s, 9);
+		b->current_release = col_dup(s, 10);
+		b->created_ms = sqlite3_column_int64(s, 11);
+	}
+	if (step != SQLITE_DONE)
+		store_fail(st, err, step, "board list");
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		board_rows_free(rows, n);
+		return -1;
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+int store_deploy_plan_get(struct store *st, int64_t pipeline_id, const char *group, char **spec_out,
+			  char **labels_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int step, rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_DEPLOY_PLAN_GET);
+	bind_i64(s, 1, pipeline_id);
+	bind_text(s, 2, group);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		*spec_out = col_dup_empty(s, 0);
+		*labels_out = col_dup_empty(s, 1);
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		err_set(err, ERR_NOTFOUND, "pipeline %lld has no deploy entry for group %s", (long long)pipeline_id,
+			group);
+	} else {
+		store_fail(st, err, step, "deploy plan");
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_deploy_job_create(struct store *st, int64_t pipeline_id, const char *name, const char *group,
+			    const char *spec, const char *labels, int max_attempts, int64_t now_ms, int64_t *job_id_out,
+			    struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t n = 0;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	s = store_stmt(st, S_DEPLOY_PIPE_EXISTS);
+	bind_i64(s, 1, pipeline_id);
+	if (store_scalar(st, s, "pipeline", &n, err) < 0) {
+		if (err && err->code == ERR_NOTFOUND)
+			err_set(err, ERR_NOTFOUND, "pipeline %lld not found", (long long)pipeline_id);
+		goto fail;
+	}
+	if (strcmp(name, "deploy") == 0) {
+		s = store_stmt(st, S_DEPLOY_BUILDS_PENDING);
+		bind_i64(s, 1, pipeline_id);
+		if (store_scalar(st, s, "builds", &n, err) < 0)
+			goto fail;
+		if (n > 0) {
+			err_set(err, ERR_CONFLICT, "pipeline %lld has %lld build job(s) that have not succeeded",
+				(long long)pipeline_id, (long long)n);
+			goto fail;
+		}
+	}
+	s = store_stmt(st, S_DEPLOY_ACTIVE);
+	bind_text(s, 1, group);
+	if (store_scalar(st, s, "active deploys", &n, err) < 0)
+		goto fail;
+	if (n > 0) {
+		err_set(err, ERR_CONFLICT, "a deploy job for group %s is still queued or running", group);
+		goto fail;
+	}
+	s = store_stmt(st, S_DEPLOY_JOB_INSERT);
+	bind_i64(s, 1, pipeline_id);
+	bind_text(s, 2, name);
+	bind_text(s, 3, group);
+	bind_i64(s, 4, max_attempts);
+	bind_text(s, 5, spec);
+	bind_i64(s, 6, now_ms);
+	bind_text(s, 7, labels ? labels : "");
+	if (store_exec_stmt(st, s, "deploy job insert", err) < 0)
+		goto fail;
+	*job_id_out = sqlite3_last_insert_rowid(st->db);
+	if (store_pipeline_refresh(st, pipeline_id, now_ms, err) < 0)
+		goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_deploy_last(struct store *st, const char *group, int64_t *job_id_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_DEPLOY_LAST);
+	bind_text(s, 1, group);
+	rc = store_scalar(st, s, "last deploy", job_id_out, err);
+	if (rc < 0 && err && err->code == ERR_NOTFOUND)
+		err_set(err, ERR_NOTFOUND, "group %s was never deployed", group);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+void deploy_board_rows_free(struct deploy_board_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].board);
+		free(rows[i].release);
+		free(rows[i].previous);
+		free(rows[i].current);
+		free(rows[i].state);
+		free(rows[i].message);
+		free(rows[i].restart_output);
+		free(rows[i].health_output);
+	}
+	free(rows);
+}
+
+int store_deploy_report(struct store *st, int64_t job_id, const struct deploy_board_row *r, int64_t now_ms,
+			struct err *err)
+{
+	sqlite3_stmt *s;
+	struct job_state_row js;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	if (store_job_check_attempt(st, job_id, r->attempt, &js, err) < 0)
+		goto fail;
+	s = store_stmt(st, S_DEPLOY_REPORT);
+	bind_i64(s, 1, job_id);
+	bind_text(s, 2, r->board);
+	bind_i64(s, 3, r->attempt);
+	bind_text(s, 4, r->release ? r->release : "");
+	bind_text(s, 5, r->previous ? r->previous : "");
+	bind_text(s, 6, r->current ? r->current : "");
+	bind_text(s, 7, r->state);
+	bind_text(s, 8, r->message ? r->message : "");
+	bind_i64(s, 9, r->bytes_sent);
+	bind_i64(s, 10, r->files_uploaded);
+	bind_i64(s, 11, r->files_skipped);
+	bind_i64(s, 12, r->restart_exit);
+	bind_text(s, 13, r->restart_output ? r->restart_output : "");
+	bind_i64(s, 14, r->health_exit);
+	bind_text(s, 15, r->health_output ? r->health_output : "");
+	bind_i64(s, 16, r->started_ms);
+	bind_i64(s, 17, now_ms);
+	bind_i64(s, 18, r->duration_ms);
+	if (store_exec_stmt(st, s, "deploy report", err) < 0)
+		goto fail;
+	if (r->current && r->current[0] &&
+	    (strcmp(r->state, "healthy") == 0 || strcmp(r->state, "rolled_back") == 0 || strcmp(r->state, "failed") == 0)) {
+		s = store_stmt(st, S_DEPLOY_BOARD_CURRENT);
+		bind_text(s, 1, r->board);
+		bind_text(s, 2, r->current);
+		if (store_exec_stmt(st, s, "board current", err) < 0)
+			goto fail;
+	}
+	if (store_commit(st, err) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_deploy_boards(struct store *st, int64_t job_id, struct deploy_board_row **out, size_t *n_out,
+			struct err *err)
+{
+	sqlite3_stmt *s;
+	struct deploy_board_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_DEPLOY_BOARDS);
+	bind_i64(s, 1, job_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct deploy_board_row *r;
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		r = &rows[n++];
+		r->board = col_dup_empty(s, 0);
+		r->attempt = sqlite3_column_int(s, 1);
+		r->release = col_dup_empty(s, 2);
+		r->previous = col_dup_empty(s, 3);
+		r->current = col_dup_empty(s, 4);
+		r->state = col_dup_empty(s, 5);
+		r->message = col_dup_empty(s, 6);
+		r->bytes_sent = sqlite3_column_int64(s, 7);
+		r->files_uploaded = sqlite3_column_int(s, 8);
+		r->files_skipped = sqlite3_column_int(s, 9);
+		r->restart_exit = sqlite3_column_int(s, 10);
+		r->restart_output = col_dup_empty(s, 11);
+		r->health_exit = sqlite3_column_int(s, 12);
+		r->health_output = col_dup_empty(s, 13);
+		r->started_ms = sqlite3_column_int64(s, 14);
+		r->updated_ms = sqlite3_column_int64(s, 15);
+		r->duration_ms = sqlite3_column_int64(s, 16);
+	}
+	if (step != SQLITE_DONE)
+		store_fail(st, err, step, "deploy boards");
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		deploy_board_rows_free(rows, n);
+		return -1;
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+void deployment_rows_free(struct deployment_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		job_row_release(&rows[i].job);
+	free(rows);
+}
+
+int store_deployment_list(struct store *st, const char *group, int limit, struct deployment_row **out,
+			  size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct deployment_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_DEPLOY_LIST);
+	bind_i64(s, 1, limit);
+	bind_text(s, 2, group);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		memset(&rows[n], 0, sizeof(rows[n]));
+		job_row_read(s, &rows[n].job);
+		n++;
+	}
+	store_done(s);
+	for (size_t i = 0; step == SQLITE_DONE && i < n; i++) {
+		s = store_stmt(st, S_DEPLOY_COUNTS);
+		bind_i64(s, 1, rows[i].job.id);
+		if ((step = sqlite3_step(s)) == SQLITE_ROW) {
+			rows[i].n_boards = sqlite3_column_int(s, 0);
+			rows[i].n_healthy = sqlite3_column_int(s, 1);
+			rows[i].n_failed = sqlite3_column_int(s, 2);
+			rows[i].n_rolled_back = sqlite3_column_int(s, 3);
+			rows[i].n_skipped = sqlite3_column_int(s, 4);
+			step = SQLITE_DONE;
+		}
+		store_done(s);
+	}
+	if (step != SQLITE_DONE)
+		store_fail(st, err, step, "deployment list");
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		deployment_rows_free(rows, n);
+		return -1;
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
 }
 
 /* ---- ui reads ---- */

@@ -57,6 +57,8 @@ struct job_row {
 	int64_t created_ms, started_ms, finished_ms; /* 0 = not yet */
 	/* of its pipeline, filled by store_job_get/claim */
 	char *repo_name, *repo_url, *ref, *commit_sha;
+	char *kind;   /* "build" or "deploy" */
+	char *labels; /* labels an agent must carry besides target=<target> of a build: "k=v,k=v" or "" */
 };
 void job_row_release(struct job_row *j);
 void job_rows_free(struct job_row *rows, size_t n);
@@ -85,6 +87,16 @@ struct job_new {
 	int max_attempts;
 };
 
+/* A deploy entry of the pipeline file, kept with its pipeline: a deploy job
+ * is made from it when every build job has succeeded (auto_deploy, by an SQL
+ * trigger in the transaction of the last build's finish) or by hand. */
+struct deploy_plan_new {
+	const char *group;
+	const char *spec;   /* JSON text: the deploy job's run spec */
+	const char *labels; /* required agent labels "k=v,k=v" */
+	int auto_deploy;    /* the entry's `on:` matched the pipeline's ref */
+};
+
 struct pipeline_new {
 	int64_t repo_id;
 	const char *ref;
@@ -94,6 +106,8 @@ struct pipeline_new {
 	const char *commit_message;
 	const char *author;
 	const char *error_message; /* non-NULL: the pipeline is created in state error with no jobs */
+	const struct deploy_plan_new *plans; /* the pipeline file's deploy entries, n_plans (may be 0) */
+	size_t n_plans;
 };
 
 /* Creates the pipeline and its jobs (queued) in one transaction. When the
@@ -112,11 +126,16 @@ int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **
 
 int store_job_get(struct store *st, int64_t id, struct job_row *out, struct err *err);
 
-/* Claims the oldest queued job whose target is in targets (n_targets) for
- * agent_id: running, attempt + 1, lease until now + lease_ms. *found_out = 0
- * when none matches. */
-int store_job_claim(struct store *st, int64_t agent_id, const char *const *targets, size_t n_targets,
+/* Claims the oldest queued job the agent's labels (n_labels "k=v" strings)
+ * satisfy for agent_id: running, attempt + 1, lease until now + lease_ms.
+ * *found_out = 0 when none matches. The matching rule lives in one place,
+ * store_labels_match. */
+int store_job_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
 		    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err);
+/* 1 when agent labels satisfy a job: a build job needs "target=<target>",
+ * every job needs each label of required ("k=v,k=v", may be "" or NULL). */
+int store_labels_match(const char *kind, const char *target, const char *required, const char *const *labels,
+		       size_t n_labels);
 /* Extends the lease; ERR_CONFLICT when the job is not running at that attempt. */
 int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
 			int *cancel_out, struct err *err);
@@ -242,6 +261,80 @@ int store_status_retry(struct store *st, int64_t id, int attempts, int64_t next_
 		       int gave_up, struct err *err);
 /* Statuses still to send. */
 int store_status_pending(struct store *st, int64_t *n_out, struct err *err);
+
+/* ---- boards and deployments ---- */
+
+/* A board. private_key is a secret: filled only by store_board_list with
+ * with_keys (for the claim of a deploy job), never answered by the API. */
+struct board_row {
+	int64_t id;
+	char *name, *host;
+	int port;
+	char *user, *arch, *group;
+	char *labels;          /* "k=v,k=v" or "" */
+	char *host_key;        /* the pin: "SHA256:..." or an OpenSSH public key line */
+	char *private_key;     /* NULL unless asked for */
+	char *current_release; /* NULL when unknown */
+	int64_t created_ms;
+};
+void board_rows_free(struct board_row *rows, size_t n);
+/* ERR_CONFLICT when the name is taken. */
+int store_board_add(struct store *st, const struct board_row *in, int64_t now_ms, int64_t *id_out, struct err *err);
+/* ERR_NOTFOUND when no board has that name. */
+int store_board_delete(struct store *st, const char *name, struct err *err);
+/* Boards by name, of one group (NULL: all). */
+int store_board_list(struct store *st, const char *group, int with_keys, struct board_row **out, size_t *n_out,
+		     struct err *err);
+
+/* The deploy entry of a pipeline for a group: *spec_out and *labels_out are
+ * the caller's. ERR_NOTFOUND when the pipeline file had none. */
+int store_deploy_plan_get(struct store *st, int64_t pipeline_id, const char *group, char **spec_out,
+			  char **labels_out, struct err *err);
+/* A queued deploy job (name "deploy" or "rollback", target = group) in a
+ * pipeline. ERR_CONFLICT when a build job of the pipeline has not succeeded
+ * (deploy only) or a deploy job of that group is still queued or running;
+ * ERR_NOTFOUND for an unknown pipeline. */
+int store_deploy_job_create(struct store *st, int64_t pipeline_id, const char *name, const char *group,
+			    const char *spec, const char *labels, int max_attempts, int64_t now_ms, int64_t *job_id_out,
+			    struct err *err);
+/* The newest deploy job named "deploy" for group; ERR_NOTFOUND when none. */
+int store_deploy_last(struct store *st, const char *group, int64_t *job_id_out, struct err *err);
+
+/* What one board of a deploy job went through (the agent reports each state
+ * change; the row is replaced). */
+struct deploy_board_row {
+	char *board;
+	int attempt;
+	char *release;  /* the release being deployed */
+	char *previous; /* current before, "" when none */
+	char *current;  /* current after, "" when unknown */
+	char *state;    /* pending, uploading, switching, healthy, rolled_back, failed, skipped */
+	char *message;
+	int64_t bytes_sent;
+	int files_uploaded, files_skipped;
+	int restart_exit, health_exit; /* -1: not run */
+	char *restart_output, *health_output;
+	int64_t started_ms, updated_ms, duration_ms;
+};
+void deploy_board_rows_free(struct deploy_board_row *rows, size_t n);
+/* Stores r for (job, r->board); ERR_CONFLICT when the job is not running at
+ * r->attempt. A healthy or rolled-back board's current release is recorded
+ * on the board. */
+int store_deploy_report(struct store *st, int64_t job_id, const struct deploy_board_row *r, int64_t now_ms,
+			struct err *err);
+/* The boards of a deploy job, by name. */
+int store_deploy_boards(struct store *st, int64_t job_id, struct deploy_board_row **out, size_t *n_out,
+			struct err *err);
+
+/* A deployment is a deploy job: the job with its pipeline and board counts. */
+struct deployment_row {
+	struct job_row job; /* kind "deploy"; target is the group */
+	int n_boards, n_healthy, n_failed, n_rolled_back, n_skipped;
+};
+void deployment_rows_free(struct deployment_row *rows, size_t n);
+/* Newest first; group may be NULL. */
+int store_deployment_list(struct store *st, const char *group, int limit, struct deployment_row **out,
+			  size_t *n_out, struct err *err);
 
 /* ---- ui reads ---- */
 

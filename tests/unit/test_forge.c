@@ -218,7 +218,7 @@ static void test_status_queue(void **state)
 	struct job_new jn = {"build", "host", "{}", 1};
 	struct status_row *rows = NULL;
 	struct job_row j = {0};
-	const char *host = "host";
+	const char *host = "target=host"; /* an agent label */
 	int64_t rid, pid, aid, n = 0;
 	size_t nrows = 0;
 	int existed = 0, found = 0;

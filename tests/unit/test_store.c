@@ -64,7 +64,8 @@ static int64_t mk_pipeline(struct fx *fx, const char *delivery, const char **tar
 
 static int64_t claim(struct fx *fx, const char *target, int64_t now, int expect_found)
 {
-	const char *t[] = {target};
+	char *label = xasprintf("target=%s", target);
+	const char *t[] = {label};
 	struct job_row j = {0};
 	struct err err = {0};
 	int found = -1;
@@ -72,6 +73,7 @@ static int64_t claim(struct fx *fx, const char *target, int64_t now, int expect_
 
 	assert_int_equal(store_job_claim(fx->st, fx->agent_id, t, 1, now, 1000, &j, &found, &err), 0);
 	assert_int_equal(found, expect_found);
+	free(label);
 	id = j.id;
 	job_row_release(&j);
 	return id;
