@@ -1,0 +1,201 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/crypto.h"
+#include "common/log.h"
+#include "server/api.h"
+#include "server/blob.h"
+#include "server/srv.h"
+
+/* fuzz-link: anvil_server */
+
+/* libFuzzer entry for the server's request handling: the real HTTP edge
+ * (libmicrohttpd, routing, authentication, percent-decoding, body caps, JSON
+ * parsing) and the API handlers of server/api.c, started once in-process on a
+ * loopback port over a scratch data directory holding one running job (id 1,
+ * attempt 1). Each input is one request:
+ *   byte 0: method (GET, POST, PUT, DELETE) and token (none, admin, agent, bad)
+ *   up to the first '\n': the request target (path and query)
+ *   the rest: the body.
+ * Targets that may wait (claim, trigger, log long polls) are skipped: they
+ * block by design and trigger fetches a repository. The property: every
+ * request gets an HTTP answer, never a 5xx (a 500 is a server fault), and an
+ * error answer from anvil is a JSON object with "error" and "code". */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+static struct srv fz_srv;
+static int fz_port;
+
+static const char fz_admin[] = "fuzz-admin-token";
+static const char fz_agent[] = "fuzz-agent-token";
+
+static void fz_setup_job(void)
+{
+	struct err err = {0};
+	struct pipeline_new p = {0};
+	struct job_new j = {"build", "host", "{\"steps\":[{\"name\":\"s\",\"run\":\"true\"}]}", 3};
+	struct job_row row = {0};
+	const char *labels[] = {"target=host"};
+	int64_t repo_id, pid, agent_id;
+	int existed, found;
+
+	p.ref = "refs/heads/main";
+	p.commit_sha = "0123456789abcdef0123456789abcdef01234567";
+	p.event = "push";
+	p.commit_message = "m";
+	p.author = "a";
+	if (store_repo_upsert(fz_srv.store, "demo", "/nonexistent/demo.git", srv_now_ms(), &repo_id, &err) < 0)
+		goto fail;
+	p.repo_id = repo_id;
+	if (store_pipeline_create(fz_srv.store, &p, &j, 1, srv_now_ms(), &pid, &existed, &err) < 0 ||
+	    store_agent_register(fz_srv.store, "fz", "[\"target=host\"]", srv_now_ms(), &agent_id, &err) < 0 ||
+	    store_job_claim(fz_srv.store, agent_id, labels, 1, srv_now_ms(), 3600 * 1000, &row, &found, &err) < 0 ||
+	    !found)
+		goto fail;
+	job_row_release(&row);
+	return;
+fail:
+	fprintf(stderr, "fuzz_api: setup: %s\n", err.msg);
+	abort();
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char dir[] = "/tmp/anvil-fuzz-api.XXXXXX";
+	char *args[] = {"--data", dir, "--port", "0", "--listen", "127.0.0.1", "--artifact-cap", "64K",
+			"--json-cap", "64K", "--log-cap", "64K", "--log-level", "error"};
+	struct err err = {0};
+	char *db;
+	int check, version, help;
+
+	(void)argc;
+	(void)argv;
+	signal(SIGPIPE, SIG_IGN);
+	if (mkdtemp(dir) == NULL)
+		abort();
+	if (config_load((int)(sizeof(args) / sizeof(args[0])), args, &fz_srv.cfg, &check, &version, &help, &err) < 0) {
+		fprintf(stderr, "fuzz_api: config: %s\n", err.msg);
+		abort();
+	}
+	log_init("fuzz_api", LOG_LVL_ERROR);
+	pthread_mutex_init(&fz_srv.git_mu, NULL);
+	snprintf(fz_srv.blob_dir, sizeof(fz_srv.blob_dir), "%s/blobs", dir);
+	snprintf(fz_srv.mirror_dir, sizeof(fz_srv.mirror_dir), "%s/mirrors", dir);
+	db = xasprintf("%s/anvil.db", dir);
+	if (blob_dir_init(fz_srv.blob_dir, &err) < 0 || store_open(db, &fz_srv.store, &err) < 0 ||
+	    sched_new(fz_srv.store, 500, &fz_srv.sched, &err) < 0) {
+		fprintf(stderr, "fuzz_api: %s\n", err.msg);
+		abort();
+	}
+	free(db);
+	crypto_sha256_hex(fz_admin, strlen(fz_admin), fz_srv.admin_hash);
+	crypto_sha256_hex(fz_agent, strlen(fz_agent), fz_srv.agent_hash);
+	fz_setup_job();
+	if (http_start(&fz_srv, api_routes, api_routes_count, &fz_port, &err) < 0) {
+		fprintf(stderr, "fuzz_api: %s\n", err.msg);
+		abort();
+	}
+	return 0;
+}
+
+static int fz_send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
+	static const char *const tokens[] = {NULL, fz_admin, fz_agent, "nope"};
+	const char *nl, *target, *body;
+	size_t target_len, body_len, got = 0;
+	struct sockaddr_in sa;
+	struct timeval tv = {10, 0};
+	char head[4096], *ans = NULL, *hdr_end;
+	int fd = -1, n;
+	unsigned status;
+
+	if (size < 2)
+		return 0;
+	target = (const char *)data + 1;
+	nl = memchr(target, '\n', size - 1);
+	target_len = nl ? (size_t)(nl - target) : size - 1;
+	body = nl ? nl + 1 : target + target_len;
+	body_len = (size_t)((const char *)data + size - body);
+	/* A request line MHD can read: a path, no spaces or control bytes. */
+	if (target_len == 0 || target_len > 2000 || target[0] != '/')
+		return 0;
+	for (size_t i = 0; i < target_len; i++)
+		if ((unsigned char)target[i] <= 0x20 || (unsigned char)target[i] == 0x7f)
+			return 0;
+	if (memmem(target, target_len, "claim", 5) || memmem(target, target_len, "trigger", 7) ||
+	    memmem(target, target_len, "wait", 4))
+		return 0;
+	n = snprintf(head, sizeof(head), "%s %.*s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s"
+		     "Content-Length: %zu\r\n\r\n",
+		     methods[data[0] & 3], (int)target_len, target, tokens[(data[0] >> 2) & 3] ? "Authorization: Bearer " : "",
+		     tokens[(data[0] >> 2) & 3] ? tokens[(data[0] >> 2) & 3] : "", tokens[(data[0] >> 2) & 3] ? "\r\n" : "",
+		     body_len);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)fz_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		abort();
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		abort();
+	/* The server may answer (413, 401) before the body is sent and close. */
+	if (fz_send_all(fd, head, (size_t)n) == 0)
+		(void)fz_send_all(fd, body, body_len);
+	ans = malloc(1 << 20);
+	for (;;) {
+		ssize_t r = recv(fd, ans + got, (1 << 20) - 1 - got, 0);
+		if (r <= 0 || (got += (size_t)r) >= (1 << 20) - 1)
+			break;
+	}
+	ans[got] = '\0';
+	close(fd);
+	if (got == 0) {
+		/* A reset after an early answer is allowed; silence is not. */
+		free(ans);
+		return 0;
+	}
+	if (sscanf(ans, "HTTP/1.1 %u", &status) != 1) {
+		fprintf(stderr, "fuzz_api: no HTTP answer: %.200s\n", ans);
+		abort();
+	}
+	if (status >= 500) {
+		fprintf(stderr, "fuzz_api: %u for %s %.*s: %.500s\n", status, methods[data[0] & 3], (int)target_len,
+			target, ans);
+		abort();
+	}
+	hdr_end = strstr(ans, "\r\n\r\n");
+	if (status >= 400 && hdr_end != NULL && strstr(ans, "application/json") != NULL) {
+		json_t *e = json_loads(hdr_end + 4, 0, NULL);
+		if (!json_is_string(json_object_get(e, "error")) || !json_is_string(json_object_get(e, "code"))) {
+			fprintf(stderr, "fuzz_api: error answer without error/code: %.300s\n", ans);
+			abort();
+		}
+		json_decref(e);
+	}
+	free(ans);
+	return 0;
+}
