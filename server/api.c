@@ -1,4 +1,5 @@
 #include "server/api.h"
+#include "server/api_deploy.h"
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/pipefile.h"
@@ -47,6 +48,7 @@ static json_t *api_job_json(const struct job_row *j)
 	json_object_set_new(o, "pipeline_id", json_integer(j->pipeline_id));
 	json_object_set_new(o, "name", api_str(j->name));
 	json_object_set_new(o, "target", api_str(j->target));
+	json_object_set_new(o, "kind", api_str(j->kind && j->kind[0] ? j->kind : "build"));
 	json_object_set_new(o, "state", json_string(jobstate_name(j->state)));
 	json_object_set_new(o, "attempt", json_integer(j->attempt));
 	json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
@@ -505,6 +507,8 @@ static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 	json_object_set_new(spec, "lease_s", json_integer(srv->cfg.lease_s));
 	json_object_set_new(spec, "log_cap_bytes", json_integer(srv->cfg.log_cap_bytes));
 	api_claim_secrets(srv, j, spec);
+	if (j->kind != NULL && strcmp(j->kind, "deploy") == 0)
+		api_deploy_claim_spec(srv, j, spec);
 	return spec;
 }
 

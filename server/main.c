@@ -5,6 +5,7 @@
 #include "common/xalloc.h"
 #include "server/api.h"
 #include "server/api_forge.h"
+#include "server/api_deploy.h"
 #include "server/blob.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -111,6 +112,7 @@ static struct http_route *routes_join(size_t *n_out)
 		{ui_routes, &ui_routes_count},
 		{hooks_routes, &hooks_routes_count},
 		{api_forge_routes, &api_forge_routes_count},
+		{api_deploy_routes, &api_deploy_routes_count},
 	};
 	struct http_route *all = NULL;
 	size_t n = 0;
@@ -173,6 +175,14 @@ int main(int argc, char **argv)
 	    blob_dir_init(srv.blob_dir, &err) < 0)
 		fatalx("data directory: %s", err.msg);
 	db_path = xasprintf("%s/anvil.db", srv.cfg.data_dir);
+	{
+		/* The database holds repository secrets in clear: owner-only
+		 * (SQLite gives its -wal and -shm files the same mode). */
+		int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0 || fchmod(fd, 0600) < 0)
+			fatal("database %s", db_path);
+		close(fd);
+	}
 	if (store_open(db_path, &srv.store, &err) < 0)
 		fatalx("%s", err.msg);
 	if (setup_token(&srv, "admin", srv.admin_hash, &err) < 0 || setup_token(&srv, "agent", srv.agent_hash, &err) < 0)

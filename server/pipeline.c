@@ -2,6 +2,7 @@
 #include "common/log.h"
 #include "common/pipefile.h"
 #include "common/xalloc.h"
+#include "server/api_deploy.h"
 #include "server/gitread.h"
 #include "server/srv.h"
 
@@ -78,6 +79,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	struct pipefile *pf = NULL;
 	struct pipeline_new pn = {0};
 	struct job_new *jobs = NULL;
+	struct deploy_plan_new *plans = NULL;
+	size_t n_plans = 0;
 	char **specs = NULL;
 	size_t n_jobs = 0;
 	int64_t repo_id;
@@ -134,6 +137,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 			jobs[i].max_attempts = srv->cfg.max_attempts;
 		}
 		n_jobs = nt;
+		api_deploy_plans(srv, pf, t->ref, srv->cfg.job_timeout_s, &plans, &n_plans);
 	}
 	pn.repo_id = repo_id;
 	pn.ref = t->ref;
@@ -143,6 +147,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	pn.commit_message = gr.message;
 	pn.author = gr.author;
 	pn.error_message = errmsg;
+	pn.plans = plans;
+	pn.n_plans = n_plans;
 	if (store_pipeline_create(srv->store, &pn, jobs, errmsg ? 0 : n_jobs, srv_now_ms(), id_out, existed_out, err) < 0)
 		goto out;
 	if (!*existed_out) {
@@ -159,6 +165,7 @@ out:
 		free(specs[i]);
 	free(specs);
 	free(jobs);
+	api_deploy_plans_free(plans, n_plans);
 	pipefile_free(pf);
 	gitread_result_release(&gr);
 	free(errmsg);

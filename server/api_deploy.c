@@ -1,0 +1,736 @@
+#include "server/api_deploy.h"
+#include "common/log.h"
+#include "server/pipeline.h"
+#include "server/srv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define API_DEPLOY_MAX_KEY_BYTES (16 * 1024)
+#define API_DEPLOY_MAX_OUTPUT    (64 * 1024)
+
+/* ---- helpers ---- */
+
+static int api_deploy_str(json_t *body, const char *key, int required, size_t max_len, const char **out,
+                          struct err *err)
+{
+	json_t *v = json_object_get(body, key); /* borrowed */
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			return err_set(err, ERR_INVAL, "field '%s' is required", key);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return err_set(err, ERR_INVAL, "field '%s' must be a string", key);
+	if (json_string_length(v) > max_len || json_string_length(v) != strlen(json_string_value(v)))
+		return err_set(err, ERR_INVAL, "field '%s' is longer than %zu bytes or holds NUL", key,
+		               max_len);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int api_deploy_int(json_t *body, const char *key, json_int_t def, json_int_t min, json_int_t max,
+                          json_int_t *out, struct err *err)
+{
+	json_t *v = json_object_get(body, key); /* borrowed */
+
+	if (v == NULL || json_is_null(v)) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return err_set(err, ERR_INVAL, "field '%s' must be an integer in %lld..%lld", key,
+		               (long long)min, (long long)max);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static json_t *api_deploy_text(const char *s)
+{
+	json_t *v = json_string(s ? s : "");
+
+	if (v == NULL) { /* not UTF-8 (command output): keep it readable */
+		char *copy = xstrdup(s);
+		for (char *p = copy; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		v = json_string(copy);
+		free(copy);
+	}
+	return v;
+}
+
+static json_t *api_deploy_ms(int64_t ms)
+{
+	return ms ? json_integer(ms) : json_null();
+}
+
+/* "k=v,k=v" → ["k=v", "k=v"]. */
+static json_t *api_deploy_labels_json(const char *csv)
+{
+	json_t *a = json_array();
+	const char *p = csv ? csv : "";
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		char *l = xstrndup(p, n);
+		if (n > 0)
+			json_array_append_new(a, api_deploy_text(l));
+		free(l);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return a;
+}
+
+/* The agent labels a deploy job for group needs: deploy=true, and the
+ * site=S label the group's boards carry (each distinct one: a group is
+ * meant to live in one site). */
+static char *api_deploy_job_labels(struct srv *srv, const char *group)
+{
+	struct board_row *b = NULL;
+	struct strv sites = STRV_INIT;
+	struct buf out = BUF_INIT;
+	struct err err = {0};
+	size_t n = 0;
+
+	buf_appendf(&out, "deploy=true");
+	if (store_board_list(srv->store, group, 0, &b, &n, &err) < 0) {
+		log_warnx("event=deploy_labels group=%s error=\"%s\"", group, err.msg);
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *p = b[i].labels;
+		while (*p) {
+			size_t len = strcspn(p, ","), k;
+			if (len > 5 && strncmp(p, "site=", 5) == 0) {
+				for (k = 0; k < sites.n; k++)
+					if (strlen(sites.v[k]) == len && strncmp(sites.v[k], p, len) == 0)
+						break;
+				if (k == sites.n) {
+					char *l = xstrndup(p, len);
+					strv_push(&sites, l);
+					buf_appendf(&out, ",%s", l);
+					free(l);
+				}
+			}
+			p += len;
+			if (*p == ',')
+				p++;
+		}
+	}
+	board_rows_free(b, n);
+	strv_release(&sites);
+	return buf_detach(&out, NULL);
+}
+
+/* ---- plans ---- */
+
+static char *api_deploy_plan_spec(const struct pipefile_deploy *d, int timeout_s)
+{
+	json_t *o = json_object(), *files = json_array(), *dep;
+	char *s;
+
+	for (size_t i = 0; i < d->files.n; i++)
+		json_array_append_new(files, json_string(d->files.v[i]));
+	dep = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:i, s:i, s:i, s:i}", "action", "deploy",
+	                "group", d->group, "install", d->install, "files", files, "target",
+	                d->target ? json_string(d->target) : json_null(), "restart",
+	                d->restart ? json_string(d->restart) : json_null(), "health",
+	                d->health ? json_string(d->health) : json_null(), "health_timeout_s",
+	                (json_int_t)(d->health_timeout_s ? d->health_timeout_s : 30), "keep", d->keep,
+	                "canary", d->canary, "batch_count", d->batch_count, "batch_pct", d->batch_pct);
+	json_object_set_new(o, "deploy", dep);
+	json_object_set_new(o, "timeout_s", json_integer(timeout_s));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+void api_deploy_plans(struct srv *srv, const struct pipefile *pf, const char *ref, int default_timeout_s,
+                      struct deploy_plan_new **plans_out, size_t *n_out)
+{
+	struct deploy_plan_new *plans = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < pf->n_deploys; i++) {
+		char *spec = api_deploy_plan_spec(&pf->deploys[i], default_timeout_s);
+		if (spec == NULL) {
+			log_warnx("event=deploy_plan_skipped group=%s reason=\"not UTF-8\"",
+			          pf->deploys[i].group);
+			continue;
+		}
+		plans = xrealloc(plans, (n + 1) * sizeof(*plans));
+		plans[n].group = xstrdup(pf->deploys[i].group);
+		plans[n].spec = spec;
+		plans[n].labels = api_deploy_job_labels(srv, pf->deploys[i].group);
+		plans[n].auto_deploy = pipefile_deploy_on_match(&pf->deploys[i], ref);
+		n++;
+	}
+	*plans_out = plans;
+	*n_out = n;
+}
+
+void api_deploy_plans_free(struct deploy_plan_new *plans, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)plans[i].group);
+		free((char *)plans[i].spec);
+		free((char *)plans[i].labels);
+	}
+	free(plans);
+}
+
+/* ---- claim ---- */
+
+/* "aarch64" → "aarch64", "armv7l" → "armv7", "x86_64" → "x86_64": the first
+ * component of the triples that build for a board of that `uname -m`. */
+static int api_deploy_target_fits(const char *triple, const char *arch)
+{
+	size_t n = strcspn(triple, "-");
+	const char *a = strcmp(arch, "armv7l") == 0 || strcmp(arch, "armhf") == 0 ? "armv7" : arch;
+
+	if (strcmp(a, "x86_64") == 0 && strcmp(triple, "host") == 0)
+		return 1;
+	return strlen(a) == n && strncmp(triple, a, n) == 0;
+}
+
+/* The successful build job whose artifacts go to the boards. */
+static int api_deploy_pick_build(struct srv *srv, const struct job_row *j, const char *target,
+                                 const char *arch, int64_t *job_out, char **target_out, struct err *err)
+{
+	struct job_row *jobs = NULL;
+	size_t n = 0;
+
+	*job_out = 0;
+	if (store_pipeline_jobs(srv->store, j->pipeline_id, &jobs, &n, err) < 0)
+		return -1;
+	for (size_t i = n; i-- > 0 && *job_out == 0;) {
+		if (strcmp(jobs[i].kind, "build") != 0 || jobs[i].state != JOB_SUCCESS)
+			continue;
+		if (target ? strcmp(jobs[i].target, target) == 0
+		           : api_deploy_target_fits(jobs[i].target, arch)) {
+			*job_out = jobs[i].id;
+			*target_out = xstrdup(jobs[i].target);
+		}
+	}
+	job_rows_free(jobs, n);
+	if (*job_out == 0)
+		return err_set(err, ERR_NOTFOUND, "pipeline %lld has no successful build job for %s %s",
+		               (long long)j->pipeline_id, target ? "target" : "arch", target ? target : arch);
+	return 0;
+}
+
+static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep, struct err *err)
+{
+	const char *action = json_string_value(json_object_get(dep, "action"));
+	const char *group = j->target;
+	const char *target = json_string_value(json_object_get(dep, "target"));
+	json_t *files = json_object_get(dep, "files"); /* borrowed */
+	json_t *boards = json_array(), *arts = json_array(), *done = json_array(), *v;
+	struct board_row *b = NULL;
+	struct deploy_board_row *rows = NULL;
+	size_t nb = 0, nr = 0, i;
+	int64_t build_id = 0;
+	char *build_target = NULL, release[64];
+	int rc = -1;
+
+	json_object_set_new(dep, "boards", boards);
+	json_object_set_new(dep, "artifacts", arts);
+	json_object_set_new(dep, "done", done);
+	if (store_board_list(srv->store, group, 1, &b, &nb, err) < 0)
+		goto out;
+	if (nb == 0) {
+		err_set(err, ERR_NOTFOUND, "group %s has no boards", group);
+		goto out;
+	}
+	for (i = 0; i < nb; i++)
+		json_array_append_new(
+		    boards,
+		    json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:o}", "name", b[i].name, "host",
+		              b[i].host, "port", b[i].port, "user", b[i].user, "arch", b[i].arch, "host_key",
+		              b[i].host_key, "private_key", b[i].private_key ? b[i].private_key : "",
+		              "current",
+		              b[i].current_release ? json_string(b[i].current_release) : json_null()));
+	if (store_deploy_boards(srv->store, j->id, &rows, &nr, err) < 0)
+		goto out;
+	for (i = 0; i < nr; i++)
+		json_array_append_new(done, json_pack("{s:s, s:s, s:s}", "board", rows[i].board, "state",
+		                                      rows[i].state, "current", rows[i].current));
+	if (action != NULL && strcmp(action, "rollback") == 0) {
+		rc = 0;
+		goto out;
+	}
+	snprintf(release, sizeof(release), "p%lld-%.8s", (long long)j->pipeline_id, j->commit_sha);
+	json_object_set_new(dep, "release", json_string(release));
+	if (api_deploy_pick_build(srv, j, target, b[0].arch, &build_id, &build_target, err) < 0)
+		goto out;
+	json_object_set_new(dep, "build_job", json_integer(build_id));
+	json_object_set_new(dep, "build_target", json_string(build_target));
+	json_array_foreach(files, i, v)
+	{
+		struct artifact_row a = {0};
+		if (store_artifact_get(srv->store, build_id, json_string_value(v), &a, err) < 0) {
+			err_set(err, ERR_NOTFOUND, "build job %lld (%s) has no artifact '%s'",
+			        (long long)build_id, build_target, json_string_value(v));
+			goto out;
+		}
+		json_array_append_new(arts,
+		                      json_pack("{s:s, s:s, s:I, s:I}", "name", a.name, "sha256", a.sha256,
+		                                "size", (json_int_t)a.size, "job_id", (json_int_t)build_id));
+		free(a.name);
+	}
+	rc = 0;
+out:
+	free(build_target);
+	deploy_board_rows_free(rows, nr);
+	board_rows_free(b, nb);
+	return rc;
+}
+
+void api_deploy_claim_spec(struct srv *srv, const struct job_row *j, json_t *spec)
+{
+	json_t *dep = json_object_get(spec, "deploy"); /* borrowed */
+	struct err err = {0};
+
+	json_object_set_new(spec, "kind", json_string("deploy"));
+	if (!json_is_object(dep)) {
+		dep = json_object();
+		json_object_set_new(spec, "deploy", dep);
+		json_object_set_new(dep, "error", json_string("the deploy job has no deploy spec"));
+		return;
+	}
+	if (api_deploy_fill(srv, j, dep, &err) < 0) {
+		log_warnx("event=deploy_spec job=%lld error=\"%s\"", (long long)j->id, err.msg);
+		json_object_set_new(dep, "error", api_deploy_text(err.msg));
+	}
+}
+
+/* ---- reads ---- */
+
+static json_t *api_deploy_board_json(const struct board_row *b)
+{
+	return json_pack("{s:I, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)b->id,
+	                 "name", api_deploy_text(b->name), "host", api_deploy_text(b->host), "port", b->port,
+	                 "user", api_deploy_text(b->user), "arch", api_deploy_text(b->arch), "group",
+	                 api_deploy_text(b->group), "labels", api_deploy_labels_json(b->labels), "host_key",
+	                 api_deploy_text(b->host_key), "current_release",
+	                 b->current_release ? api_deploy_text(b->current_release) : json_null(),
+	                 "created_unix_ms", api_deploy_ms(b->created_ms));
+}
+
+static int api_deploy_boards_list(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                                  struct err *err)
+{
+	struct board_row *b = NULL;
+	size_t n = 0;
+	json_t *arr;
+
+	if (store_board_list(srv->store, http_query(req, "group"), 0, &b, &n, err) < 0)
+		return -1;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, api_deploy_board_json(&b[i]));
+	board_rows_free(b, n);
+	ans->json = json_pack("{s:o}", "boards", arr);
+	return 0;
+}
+
+static json_t *api_deploy_job_json(const struct deployment_row *d)
+{
+	const struct job_row *j = &d->job;
+	json_t *spec = json_loads(j->spec, 0, NULL);   /* owned */
+	json_t *dep = json_object_get(spec, "deploy"); /* borrowed */
+	json_t *o;
+	char release[64];
+
+	snprintf(release, sizeof(release), "p%lld-%.8s", (long long)j->pipeline_id, j->commit_sha);
+	o = json_pack("{s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
+	              (json_int_t)j->id, "pipeline_id", (json_int_t)j->pipeline_id, "action",
+	              api_deploy_text(j->name), "group", api_deploy_text(j->target), "state",
+	              jobstate_name(j->state), "repo", api_deploy_text(j->repo_name), "ref",
+	              api_deploy_text(j->ref), "commit", api_deploy_text(j->commit_sha), "release",
+	              strcmp(j->name, "deploy") == 0 ? json_string(release) : json_null(), "attempt",
+	              j->attempt, "agent", j->agent_name ? api_deploy_text(j->agent_name) : json_null(),
+	              "message", api_deploy_text(j->message), "created_unix_ms", api_deploy_ms(j->created_ms),
+	              "started_unix_ms", api_deploy_ms(j->started_ms), "finished_unix_ms",
+	              api_deploy_ms(j->finished_ms));
+	json_object_set_new(o, "install",
+	                    json_is_string(json_object_get(dep, "install"))
+	                        ? json_incref(json_object_get(dep, "install"))
+	                        : json_null());
+	json_object_set_new(o, "counts",
+	                    json_pack("{s:i, s:i, s:i, s:i, s:i}", "boards", d->n_boards, "healthy",
+	                              d->n_healthy, "failed", d->n_failed, "rolled_back", d->n_rolled_back,
+	                              "skipped", d->n_skipped));
+	json_decref(spec);
+	return o;
+}
+
+static int api_deploy_list(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct deployment_row *rows = NULL;
+	size_t n = 0;
+	int64_t limit;
+	json_t *arr;
+
+	if (http_query_i64(req, "limit", 50, 1, 200, &limit, err) < 0)
+		return -1;
+	if (store_deployment_list(srv->store, http_query(req, "group"), (int)limit, &rows, &n, err) < 0)
+		return -1;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, api_deploy_job_json(&rows[i]));
+	deployment_rows_free(rows, n);
+	ans->json = json_pack("{s:o}", "deployments", arr);
+	return 0;
+}
+
+/* One deployment with its boards. */
+static int api_deploy_full(struct srv *srv, int64_t id, json_t **out, struct err *err)
+{
+	struct deployment_row d = {0};
+	struct deploy_board_row *rows = NULL;
+	size_t n = 0;
+	json_t *o, *arr;
+
+	if (store_job_get(srv->store, id, &d.job, err) < 0)
+		return -1;
+	if (strcmp(d.job.kind, "deploy") != 0) {
+		job_row_release(&d.job);
+		return err_set(err, ERR_NOTFOUND, "job %lld is not a deploy job", (long long)id);
+	}
+	if (store_deploy_boards(srv->store, id, &rows, &n, err) < 0) {
+		job_row_release(&d.job);
+		return -1;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct deploy_board_row *r = &rows[i];
+		d.n_boards++;
+		d.n_healthy += strcmp(r->state, "healthy") == 0;
+		d.n_failed += strcmp(r->state, "failed") == 0;
+		d.n_rolled_back += strcmp(r->state, "rolled_back") == 0;
+		d.n_skipped += strcmp(r->state, "skipped") == 0;
+		json_array_append_new(
+		    arr, json_pack("{s:o, s:i, s:o, s:o, s:o, s:s, s:o, s:I, s:i, s:i, s:o, s:o, s:o, s:o, "
+		                   "s:o, s:o, s:I}",
+		                   "board", api_deploy_text(r->board), "attempt", r->attempt, "release",
+		                   api_deploy_text(r->release), "previous",
+		                   r->previous[0] ? api_deploy_text(r->previous) : json_null(), "current",
+		                   r->current[0] ? api_deploy_text(r->current) : json_null(), "state",
+		                   r->state, "message", api_deploy_text(r->message), "bytes_sent",
+		                   (json_int_t)r->bytes_sent, "files_uploaded", r->files_uploaded,
+		                   "files_skipped", r->files_skipped, "restart_exit",
+		                   r->restart_exit >= 0 ? json_integer(r->restart_exit) : json_null(),
+		                   "restart_output", api_deploy_text(r->restart_output), "health_exit",
+		                   r->health_exit >= 0 ? json_integer(r->health_exit) : json_null(),
+		                   "health_output", api_deploy_text(r->health_output), "started_unix_ms",
+		                   api_deploy_ms(r->started_ms), "updated_unix_ms",
+		                   api_deploy_ms(r->updated_ms), "duration_ms", (json_int_t)r->duration_ms));
+	}
+	o = api_deploy_job_json(&d);
+	json_object_set_new(o, "boards", arr);
+	deploy_board_rows_free(rows, n);
+	job_row_release(&d.job);
+	*out = o;
+	return 0;
+}
+
+static int api_deploy_get(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return api_deploy_full(srv, req->id, &ans->json, err);
+}
+
+/* ---- admin ---- */
+
+static int api_deploy_host_ok(const char *s)
+{
+	if (s[0] == '\0' || s[0] == '-')
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '.' || *s == '-' || *s == ':' || *s == '_'))
+			return 0;
+	return 1;
+}
+
+static int api_deploy_board_add(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                                struct err *err)
+{
+	struct board_row b = {0};
+	struct buf labels = BUF_INIT;
+	json_t *jl = json_object_get(req->json, "labels"), *v; /* borrowed */
+	const char *name, *host, *user, *arch, *group, *host_key, *key;
+	json_int_t port;
+	int64_t id;
+	size_t i;
+	int rc = -1;
+
+	if (api_deploy_str(req->json, "name", 1, 100, &name, err) < 0 ||
+	    api_deploy_str(req->json, "host", 1, 255, &host, err) < 0 ||
+	    api_deploy_int(req->json, "port", 22, 1, 65535, &port, err) < 0 ||
+	    api_deploy_str(req->json, "user", 0, 64, &user, err) < 0 ||
+	    api_deploy_str(req->json, "arch", 1, 32, &arch, err) < 0 ||
+	    api_deploy_str(req->json, "group", 1, 100, &group, err) < 0 ||
+	    api_deploy_str(req->json, "host_key", 1, 8192, &host_key, err) < 0 ||
+	    api_deploy_str(req->json, "private_key", 1, API_DEPLOY_MAX_KEY_BYTES, &key, err) < 0)
+		return -1;
+	if (!pipeline_name_ok(name, 100) || !pipeline_name_ok(group, 100))
+		return err_set(err, ERR_INVAL, "board and group names must be [A-Za-z0-9._-]+");
+	if (!api_deploy_host_ok(host))
+		return err_set(err, ERR_INVAL, "host must be an address or a host name");
+	if (user && !pipeline_name_ok(user, 64))
+		return err_set(err, ERR_INVAL, "user must be [A-Za-z0-9._-]+");
+	if (!pipeline_name_ok(arch, 32))
+		return err_set(err, ERR_INVAL,
+		               "arch must be what `uname -m` prints (aarch64, armv7l, x86_64)");
+	if (!pipeline_text_ok(host_key) ||
+	    (strncmp(host_key, "SHA256:", 7) != 0 && strstr(host_key, "ssh-") == NULL &&
+	     strstr(host_key, "ecdsa-") == NULL))
+		return err_set(err, ERR_INVAL,
+		               "host_key must be a SHA256: fingerprint or an OpenSSH public key line");
+	if (strstr(key, "PRIVATE KEY-----") == NULL)
+		return err_set(err, ERR_INVAL, "private_key must be a PEM or OpenSSH private key");
+	if (jl != NULL && !json_is_array(jl))
+		return err_set(err, ERR_INVAL, "field 'labels' must be an array of k=v strings");
+	json_array_foreach(jl, i, v)
+	{
+		const char *l = json_string_value(v);
+		if (l == NULL || strchr(l, '=') == NULL || strchr(l, ',') || l[0] == '=' || strlen(l) > 128 ||
+		    !pipeline_text_ok(l)) {
+			buf_release(&labels);
+			return err_set(err, ERR_INVAL, "label %zu must be k=v without commas", i);
+		}
+		buf_appendf(&labels, "%s%s", labels.len ? "," : "", l);
+	}
+	b.name = (char *)name;
+	b.host = (char *)host;
+	b.port = (int)port;
+	b.user = (char *)(user ? user : "root");
+	b.arch = (char *)arch;
+	b.group = (char *)group;
+	b.labels = labels.data ? labels.data : "";
+	b.host_key = (char *)host_key;
+	b.private_key = (char *)key;
+	if (store_board_add(srv->store, &b, srv_now_ms(), &id, err) < 0)
+		goto out;
+	log_info("event=board_added board=%s group=%s host=%s:%d", name, group, host, (int)port);
+	b.id = id;
+	b.private_key = NULL;
+	b.created_ms = srv_now_ms();
+	ans->status = 201;
+	ans->json = api_deploy_board_json(&b);
+	rc = 0;
+out:
+	buf_release(&labels);
+	return rc;
+}
+
+static int api_deploy_board_rm(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                               struct err *err)
+{
+	if (store_board_delete(srv->store, req->rest, err) < 0)
+		return -1;
+	log_info("event=board_removed board=%s", req->rest);
+	ans->json = json_pack("{s:s}", "deleted", req->rest);
+	return 0;
+}
+
+/* A manual deploy: the pipeline's deploy entry for the group, or one made
+ * of the body's install/files/restart/health. */
+static int api_deploy_create(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	const char *group, *install, *restart, *health, *target;
+	json_t *files = json_object_get(req->json, "files"); /* borrowed */
+	json_int_t pipeline;
+	char *spec = NULL, *labels = NULL;
+	int64_t job_id;
+	int rc = -1;
+
+	if (api_deploy_int(req->json, "pipeline", 0, 1, INT64_MAX, &pipeline, err) < 0 ||
+	    api_deploy_str(req->json, "group", 1, 100, &group, err) < 0 ||
+	    api_deploy_str(req->json, "install", 0, 4096, &install, err) < 0 ||
+	    api_deploy_str(req->json, "restart", 0, 4096, &restart, err) < 0 ||
+	    api_deploy_str(req->json, "health", 0, 4096, &health, err) < 0 ||
+	    api_deploy_str(req->json, "target", 0, 64, &target, err) < 0)
+		return -1;
+	if (pipeline == 0)
+		return err_set(err, ERR_INVAL, "field 'pipeline' is required");
+	if (!pipeline_name_ok(group, 100))
+		return err_set(err, ERR_INVAL, "group must be [A-Za-z0-9._-]+");
+	if (install == NULL) {
+		if (store_deploy_plan_get(srv->store, pipeline, group, &spec, &labels, err) < 0)
+			return -1;
+		free(labels);
+		labels = NULL;
+	} else {
+		struct pipefile_deploy d = {0};
+		size_t i;
+		json_t *v;
+		if (install[0] != '/' || strstr(install, "..") || strchr(install, '\'') ||
+		    !pipeline_text_ok(install))
+			return err_set(err, ERR_INVAL, "install must be an absolute directory without '..'");
+		if (!json_is_array(files) || json_array_size(files) == 0 || json_array_size(files) > 256)
+			return err_set(err, ERR_INVAL,
+			               "field 'files' must be a non-empty array of artifact names");
+		json_array_foreach(files, i, v)
+		{
+			if (!json_is_string(v) || !pipeline_text_ok(json_string_value(v)) ||
+			    json_string_value(v)[0] == '/' || strstr(json_string_value(v), ".."))
+				return err_set(err, ERR_INVAL, "files[%zu] must be a relative artifact name",
+				               i);
+		}
+		d.group = (char *)group;
+		d.install = (char *)install;
+		json_array_foreach(files, i, v) strv_push(&d.files, json_string_value(v));
+		d.target = (char *)target;
+		d.restart = (char *)restart;
+		d.health = (char *)health;
+		d.canary = 1;
+		spec = api_deploy_plan_spec(&d, srv->cfg.job_timeout_s);
+		strv_release(&d.files);
+		if (spec == NULL)
+			return err_set(err, ERR_INVAL, "the deploy fields are not UTF-8");
+	}
+	labels = api_deploy_job_labels(srv, group);
+	if (store_deploy_job_create(srv->store, pipeline, "deploy", group, spec, labels,
+	                            srv->cfg.max_attempts, srv_now_ms(), &job_id, err) < 0)
+		goto out;
+	log_info("event=deploy_queued job=%lld pipeline=%lld group=%s", (long long)job_id,
+	         (long long)pipeline, group);
+	sched_notify(srv->sched, SCHED_JOBS);
+	ans->status = 201;
+	rc = api_deploy_full(srv, job_id, &ans->json, err);
+out:
+	free(spec);
+	free(labels);
+	return rc;
+}
+
+/* Every board of the group back to its previous release: a deploy job named
+ * "rollback" in the pipeline of the group's last deploy. */
+static int api_deploy_rollback(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                               struct err *err)
+{
+	const char *group;
+	struct job_row last = {0};
+	json_t *spec = NULL, *dep, *ldep; /* spec owned; dep, ldep borrowed */
+	char *text = NULL, *labels = NULL;
+	int64_t last_id, job_id;
+	int rc = -1;
+
+	if (api_deploy_str(req->json, "group", 1, 100, &group, err) < 0)
+		return -1;
+	if (!pipeline_name_ok(group, 100))
+		return err_set(err, ERR_INVAL, "group must be [A-Za-z0-9._-]+");
+	if (store_deploy_last(srv->store, group, &last_id, err) < 0 ||
+	    store_job_get(srv->store, last_id, &last, err) < 0)
+		goto out;
+	spec = json_loads(last.spec, 0, NULL);
+	ldep = json_object_get(spec, "deploy");
+	if (!json_is_object(ldep)) {
+		err_set(err, ERR_SYS, "deploy job %lld has no deploy spec", (long long)last_id);
+		goto out;
+	}
+	dep = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O}", "action", "rollback", "group", group, "install",
+	                json_object_get(ldep, "install"), "restart",
+	                json_object_get(ldep, "restart") ? json_object_get(ldep, "restart") : json_null(),
+	                "health",
+	                json_object_get(ldep, "health") ? json_object_get(ldep, "health") : json_null(),
+	                "health_timeout_s",
+	                json_object_get(ldep, "health_timeout_s") ? json_object_get(ldep, "health_timeout_s")
+	                                                          : json_integer(30));
+	json_object_set_new(spec, "deploy", dep);
+	text = json_dumps(spec, JSON_COMPACT);
+	labels = api_deploy_job_labels(srv, group);
+	if (store_deploy_job_create(srv->store, last.pipeline_id, "rollback", group, text, labels,
+	                            srv->cfg.max_attempts, srv_now_ms(), &job_id, err) < 0)
+		goto out;
+	log_info("event=rollback_queued job=%lld group=%s", (long long)job_id, group);
+	sched_notify(srv->sched, SCHED_JOBS);
+	ans->status = 201;
+	rc = api_deploy_full(srv, job_id, &ans->json, err);
+out:
+	free(text);
+	free(labels);
+	json_decref(spec);
+	job_row_release(&last);
+	return rc;
+}
+
+/* ---- agents ---- */
+
+static const char *const api_deploy_states[] = {"pending",     "uploading", "switching", "healthy",
+                                                "rolled_back", "failed",    "skipped",   NULL};
+
+static int api_deploy_report(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct deploy_board_row r = {0};
+	const char *board, *state, *release, *previous, *current, *message, *ro, *ho;
+	json_int_t attempt, bytes, up, skip, rexit, hexit, started, dur;
+	size_t i;
+
+	if (api_deploy_int(req->json, "attempt", 0, 1, INT32_MAX, &attempt, err) < 0 ||
+	    api_deploy_str(req->json, "board", 1, 100, &board, err) < 0 ||
+	    api_deploy_str(req->json, "state", 1, 16, &state, err) < 0 ||
+	    api_deploy_str(req->json, "release", 0, 128, &release, err) < 0 ||
+	    api_deploy_str(req->json, "previous", 0, 256, &previous, err) < 0 ||
+	    api_deploy_str(req->json, "current", 0, 256, &current, err) < 0 ||
+	    api_deploy_str(req->json, "message", 0, 1000, &message, err) < 0 ||
+	    api_deploy_str(req->json, "restart_output", 0, API_DEPLOY_MAX_OUTPUT, &ro, err) < 0 ||
+	    api_deploy_str(req->json, "health_output", 0, API_DEPLOY_MAX_OUTPUT, &ho, err) < 0 ||
+	    api_deploy_int(req->json, "bytes_sent", 0, 0, INT64_MAX, &bytes, err) < 0 ||
+	    api_deploy_int(req->json, "files_uploaded", 0, 0, INT32_MAX, &up, err) < 0 ||
+	    api_deploy_int(req->json, "files_skipped", 0, 0, INT32_MAX, &skip, err) < 0 ||
+	    api_deploy_int(req->json, "restart_exit", -1, -1, 255, &rexit, err) < 0 ||
+	    api_deploy_int(req->json, "health_exit", -1, -1, 255, &hexit, err) < 0 ||
+	    api_deploy_int(req->json, "started_unix_ms", 0, 0, INT64_MAX, &started, err) < 0 ||
+	    api_deploy_int(req->json, "duration_ms", 0, 0, INT64_MAX, &dur, err) < 0)
+		return -1;
+	if (attempt == 0)
+		return err_set(err, ERR_INVAL, "field 'attempt' is required");
+	for (i = 0; api_deploy_states[i] != NULL; i++)
+		if (strcmp(state, api_deploy_states[i]) == 0)
+			break;
+	if (api_deploy_states[i] == NULL)
+		return err_set(
+		    err, ERR_INVAL,
+		    "state must be pending, uploading, switching, healthy, rolled_back, failed or skipped");
+	r.board = (char *)board;
+	r.attempt = (int)attempt;
+	r.release = (char *)release;
+	r.previous = (char *)previous;
+	r.current = (char *)current;
+	r.state = (char *)state;
+	r.message = (char *)message;
+	r.bytes_sent = bytes;
+	r.files_uploaded = (int)up;
+	r.files_skipped = (int)skip;
+	r.restart_exit = (int)rexit;
+	r.health_exit = (int)hexit;
+	r.restart_output = (char *)ro;
+	r.health_output = (char *)ho;
+	r.started_ms = started;
+	r.duration_ms = dur;
+	if (store_deploy_report(srv->store, req->id, &r, srv_now_ms(), err) < 0)
+		return -1;
+	log_info("event=deploy_board job=%lld board=%s state=%s", (long long)req->id, board, state);
+	ans->json = json_pack("{s:b}", "ok", 1);
+	return 0;
+}
+
+const struct http_route api_deploy_routes[] = {
+    {"GET", "/api/v1/boards", AUTH_READ, BODY_NONE, NULL, api_deploy_boards_list},
+    {"POST", "/api/v1/boards", AUTH_ADMIN, BODY_JSON, NULL, api_deploy_board_add},
+    {"DELETE", "/api/v1/boards/*", AUTH_ADMIN, BODY_NONE, NULL, api_deploy_board_rm},
+    {"GET", "/api/v1/deployments", AUTH_READ, BODY_NONE, NULL, api_deploy_list},
+    {"GET", "/api/v1/deployments/:id", AUTH_READ, BODY_NONE, NULL, api_deploy_get},
+    {"POST", "/api/v1/deployments", AUTH_ADMIN, BODY_JSON, NULL, api_deploy_create},
+    {"POST", "/api/v1/rollback", AUTH_ADMIN, BODY_JSON, NULL, api_deploy_rollback},
+    {"POST", "/api/v1/agents/jobs/:id/deploy", AUTH_AGENT, BODY_JSON, NULL, api_deploy_report},
+};
+const size_t api_deploy_routes_count = sizeof(api_deploy_routes) / sizeof(api_deploy_routes[0]);
