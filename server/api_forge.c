@@ -2,6 +2,7 @@
 #include "common/log.h"
 #include "server/forge.h"
 #include "server/pipeline.h"
+#include "server/release_api.h"
 #include "server/srv.h"
 
 #include <stdlib.h>
@@ -183,6 +184,8 @@ static int api_forge_secret_put(struct srv *srv, struct http_req *req, struct ht
 	char *repo, *key;
 	int rc = -1, exists = 0;
 
+	if (release_api_is_pattern_path(req->rest))
+		return release_api_pattern(srv, req, ans, err);
 	if (api_forge_secret_path(req->rest, 1, &repo, &key, err) < 0 ||
 	    api_forge_str(req->json, "value", 1, API_FORGE_MAX_SECRET_BYTES, &value, err) < 0)
 		return -1;
@@ -231,6 +234,8 @@ static int api_forge_repo_or_secrets(struct srv *srv, struct http_req *req, stru
 
 	if (strchr(req->rest, '/') == NULL)
 		return api_forge_repo_get(srv, req, ans, err);
+	if (release_api_is_pattern_path(req->rest))
+		return release_api_pattern(srv, req, ans, err);
 	if (api_forge_secret_path(req->rest, 0, &repo, &key, err) < 0)
 		return -1;
 	if (store_repo_cfg_get(srv->store, repo, &r, err) < 0)

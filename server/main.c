@@ -10,6 +10,8 @@
 #include "server/config.h"
 #include "server/http.h"
 #include "server/poller.h"
+#include "server/release.h"
+#include "server/release_api.h"
 #include "server/status.h"
 #include "server/hooks.h"
 #include "server/sched.h"
@@ -112,6 +114,7 @@ static struct http_route *routes_join(size_t *n_out)
 		{ui_routes, &ui_routes_count},
 		{hooks_routes, &hooks_routes_count},
 		{api_forge_routes, &api_forge_routes_count},
+		{release_api_routes, &release_api_routes_count},
 		{api_deploy_routes, &api_deploy_routes_count},
 	};
 	struct http_route *all = NULL;
@@ -189,6 +192,8 @@ int main(int argc, char **argv)
 		fatalx("tokens: %s", err.msg);
 	if (sched_new(srv.store, 500, &srv.sched, &err) < 0)
 		fatalx("%s", err.msg);
+	if (release_start(&srv, &srv.release, &err) < 0)
+		fatalx("release key: %s", err.msg);
 	routes = routes_join(&n_routes);
 	if (http_start(&srv, routes, n_routes, &port, &err) < 0)
 		fatalx("%s", err.msg);
@@ -213,6 +218,7 @@ int main(int argc, char **argv)
 	http_stop(&srv);
 	poller_stop(srv.poller);
 	status_stop(srv.status);
+	release_stop(srv.release);
 	sched_free(srv.sched);
 	store_free(srv.store);
 	git_libgit2_shutdown();

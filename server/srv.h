@@ -26,6 +26,7 @@ struct srv {
 	char public_url[300];   /* cfg.public_url, or http://<listen>:<bound port> */
 	struct status_sender *status; /* forge commit status sender thread (status.c) */
 	struct poller *poller;        /* repository poller thread (poller.c) */
+	struct release *release;      /* release key and signer thread (release.c) */
 };
 
 /* Wall-clock milliseconds since the epoch. */
