@@ -16,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/artifact.h"
+#include "agent/deployer.h"
 #include "agent/checkout.h"
 #include "common/httpc.h"
 #include "common/log.h"
@@ -190,6 +191,10 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 	if (job_spec_int(spec, "log_cap_bytes", 0, 0, &v, err) < 0)
 		goto out;
 	s->log_cap_bytes = v > 0 ? (uint64_t)v : JOB_DEFAULT_LOG_CAP;
+	if (json_is_string(json_object_get(spec, "kind")) &&
+	    strcmp(json_string_value(json_object_get(spec, "kind")), "deploy") == 0 &&
+	    deployer_spec_parse(json_object_get(spec, "deploy"), &s->deploy, err) < 0)
+		goto out;
 	*out = s;
 	s = NULL;
 	rc = 0;
@@ -219,6 +224,7 @@ void job_spec_free(struct job_spec *s)
 	strv_release(&s->artifacts);
 	strv_release(&s->secrets);
 	strv_release(&s->mask);
+	deployer_spec_free(s->deploy);
 	free(s);
 }
 
@@ -728,6 +734,23 @@ static void job_finish(struct job_ctx *jc, const char *state, int have_exit, int
 	json_decref(body);
 }
 
+/* ---- deploy jobs (agent/deployer.c), on the main thread ---- */
+
+static void job_deploy_say(void *cls, const char *line)
+{
+	job_say(cls, "%s", line);
+}
+
+static void job_deploy_tick(void *cls)
+{
+	job_log_flush(cls, 0, 0);
+}
+
+static int job_deploy_interrupted(void *cls)
+{
+	return job_interrupted(cls) != JOB_INTR_NONE;
+}
+
 /* Uploads every artifact, each retried on transport failure. -1 with err
  * (ERR_CONFLICT when the attempt was lost). */
 static int job_upload_all(struct job_ctx *jc, const struct artifact_list *al, struct err *err)
@@ -787,6 +810,18 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		goto report;
 	}
 
+	if (spec->deploy != NULL) {
+		struct deployer_io io = {job_deploy_say, job_deploy_tick, job_deploy_interrupted, &jc};
+		char *dir = xasprintf("%s/deploy-%" PRId64, ag->opt.work_dir, spec->id);
+		struct deployer_job dj = {ag->opt.server_url, ag->opt.token, spec->id, spec->attempt, dir, spec->deploy,
+					  &io};
+		state = deployer_run(&dj, message, sizeof(message));
+		free(dir);
+		intr = job_interrupted(&jc);
+		if (intr == JOB_INTR_TIMEOUT)
+			intr = JOB_INTR_NONE; /* the rollout ran to its end; its state stands */
+		goto report;
+	}
 	job_say(&jc, "checkout %s %s", spec->repo_url, spec->commit);
 	job_log_flush(&jc, 1, 0);
 	if (checkout_prepare(ag->opt.work_dir, spec->repo_name, spec->repo_url, spec->commit, jc.src_dir,

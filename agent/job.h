@@ -10,6 +10,7 @@
 #include "common/xalloc.h"
 
 struct agent;
+struct deployer_spec;
 
 /* Running one claimed job: checkout, steps through the runner, live log
  * chunks, heartbeats, artifacts, finish (docs/api.md, agent routes). */
@@ -40,6 +41,7 @@ struct job_spec {
 	long timeout_s;         /* > 0 (3600 when the spec says 0 or nothing) */
 	long lease_s;           /* > 0 (30 when absent) */
 	uint64_t log_cap_bytes; /* > 0 (64 MiB when absent) */
+	struct deployer_spec *deploy; /* owned; a deploy job's spec (kind "deploy"), else NULL */
 };
 
 /* Parses spec (borrowed, the claim answer's "job" object) into *out (the

@@ -112,4 +112,13 @@ int cmd_secret_set(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_secret_rm(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_secret_list(struct cli *cli, int argc, char **argv, struct err *err);
 
+int cmd_board_add(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_board_rm(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_board_list(struct cli *cli, int argc, char **argv, struct err *err);
+
+int cmd_deploy_start(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_deploy_rollback(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_deploy_list(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_deploy_show(struct cli *cli, int argc, char **argv, struct err *err);
+
 #endif

@@ -33,6 +33,19 @@ static const struct cli_cmd main_cmds[] = {
      "set a secret the repository's jobs get as $NAME (masked in logs)", cmd_secret_set},
     {"secret rm", "secret rm REPO NAME", "delete a repository's secret", cmd_secret_rm},
     {"secrets", "secrets REPO", "list the names of a repository's secrets", cmd_secret_list},
+    {"board add",
+     "board add NAME --host H [--port P] [--user U] --key FILE --arch ARCH --group G [--label k=v]... "
+     "(--host-key SHA256:... | --trust)",
+     "register a board; its host key is pinned now (--trust fetches and shows it)", cmd_board_add},
+    {"board rm", "board rm NAME", "forget a board", cmd_board_rm},
+    {"boards", "boards", "list boards with their group, host key and current release", cmd_board_list},
+    {"deploy",
+     "deploy PIPELINE --group G [--install DIR --files a,b [--restart CMD] [--health CMD] [--target T]]",
+     "deploy a pipeline's artifacts to a group of boards", cmd_deploy_start},
+    {"rollback", "rollback --group G", "switch every board of a group back to its previous release",
+     cmd_deploy_rollback},
+    {"deployments", "deployments", "list deployments", cmd_deploy_list},
+    {"deployment show", "deployment show DEPLOYMENT", "show a deployment board by board", cmd_deploy_show},
     {"help", "help [COMMAND]", "show a command's usage", main_help},
 };
 

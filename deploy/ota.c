@@ -709,6 +709,8 @@ int ota_deploy(struct ssh_conn *c, const struct ota_plan *plan, struct ota_resul
 	out->check_ms = ota_now_ms() - t;
 
 	t = ota_now_ms();
+	if (plan->on_step != NULL)
+		plan->on_step(plan->step_cls, "uploading");
 	if (ota_transfer(&run, err) < 0) {
 		out->upload_ms = ota_now_ms() - t;
 		goto out;
@@ -716,6 +718,8 @@ int ota_deploy(struct ssh_conn *c, const struct ota_plan *plan, struct ota_resul
 	out->upload_ms = ota_now_ms() - t;
 
 	t = ota_now_ms();
+	if (plan->on_step != NULL)
+		plan->on_step(plan->step_cls, "switching");
 	if (ota_switch(&run, run.rel_target, err) < 0) {
 		out->switch_ms = ota_now_ms() - t;
 		/* mv -T is atomic: current still holds what it held. */

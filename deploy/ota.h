@@ -42,6 +42,10 @@ struct ota_plan {
 	                            always kept); 0: keep all */
 	const char *board_arch;  /* expected `uname -m` ("aarch64", "armv7l", "x86_64");
 	                            NULL: whatever the board reports */
+	/* Optional progress: called on the deploying thread with "uploading"
+	 * once the checks passed and "switching" once every file is verified. */
+	void (*on_step)(void *cls, const char *step);
+	void *step_cls;
 };
 
 enum ota_state {
