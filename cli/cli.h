@@ -121,4 +121,11 @@ int cmd_deploy_rollback(struct cli *cli, int argc, char **argv, struct err *err)
 int cmd_deploy_list(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_deploy_show(struct cli *cli, int argc, char **argv, struct err *err);
 
+int cmd_release_list(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_release_show(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_release_create(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_release_download(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_release_pattern(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_release_rotate_key(struct cli *cli, int argc, char **argv, struct err *err);
+
 #endif

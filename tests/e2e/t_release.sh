@@ -1,0 +1,164 @@
+#!/bin/bash
+# Releases: a pushed tag runs a tag pipeline whose success records a signed
+# release (SHA256SUMS that sha256sum -c accepts, a manifest signify-openbsd
+# verifies); `anvil release create` tags a succeeded pipeline's commit in the
+# bare repository and its tag pipeline runs; refusals (failed pipeline, tag
+# at another commit); a tampered blob is caught by `release download`; key
+# rotation keeps old releases verifiable.
+. "$(dirname "$0")/lib.sh"
+
+command -v signify-openbsd >/dev/null || fail "signify-openbsd missing (scripts/deps.sh test)"
+start_server
+start_agent a1
+make_repo demo
+# This repository's hook sends tags as event tag (the fixture's says push).
+cat >"$T/git/demo.git/hooks/post-receive" <<HOOK
+#!/bin/sh
+while read old new ref; do
+	[ "\$new" = 0000000000000000000000000000000000000000 ] && continue
+	case "\$ref" in refs/tags/*) ev=tag ;; *) ev=push ;; esac
+	# An annotated tag's new id names the tag object: send its commit.
+	commit=\$(git rev-parse "\$new^{commit}")
+	ANVIL_SERVER="$URL" ANVIL_TOKEN_FILE="$T/data/admin.token" \
+		"$B/anvil" trigger demo --url "$T/git/demo.git" --ref "\$ref" --commit "\$commit" --event \$ev
+done
+HOOK
+cat >"$T/src/demo/.anvil.yml" <<'YML'
+steps:
+  - name: build
+    run: |
+      cc -O2 -o hello hello.c
+      ./hello
+artifacts: [hello]
+YML
+cat >"$T/src/demo/hello.c" <<'C'
+#include <stdio.h>
+int main(void) { puts("hello release"); return 0; }
+C
+commit_push demo "first" >/dev/null
+P1=$(latest_pipeline)
+wait_until 60 pipeline_is "$P1" success || fail "pipeline $P1 is $(pipeline_state "$P1")"
+C1=$(git -C "$T/src/demo" rev-parse HEAD)
+ok "push pipeline $P1 succeeded"
+
+[ -s "$T/data/release.key" ] && [ "$(stat -c %a "$T/data/release.key")" = 600 ] || fail "release.key missing or not 0600"
+K1=$(api /api/v1/release-keys | jq -r '.keys[0].keynum')
+[ "$(api /api/v1/release-keys | jq -r '.keys[0].public_key')" = "$(cat "$T/data/release.pub")" ] ||
+	fail "published key differs from release.pub"
+ok "release key $K1 generated (0600), published"
+
+release_signed() {
+	[ "$(api "/api/v1/releases/demo/$1" | jq -r .signed)" = true ]
+}
+
+# 1. A pushed tag → tag pipeline → release.
+git -C "$T/src/demo" tag -a v1.0.0 -m "v1.0.0"
+git -C "$T/src/demo" push -q origin v1.0.0
+PT=$(latest_pipeline)
+[ "$(api "/api/v1/pipelines/$PT" | jq -r .event)" = tag ] || fail "tag push made no tag pipeline"
+wait_until 60 pipeline_is "$PT" success || fail "tag pipeline $PT is $(pipeline_state "$PT")"
+wait_until 10 release_signed v1.0.0 || fail "release v1.0.0 not recorded and signed"
+[ "$(db "SELECT count(*) FROM releases WHERE version = 'v1.0.0' AND commit_sha = '$C1'")" = 1 ] ||
+	fail "releases row missing"
+api /api/v1/releases/demo/v1.0.0 | jq -e '.files | length == 1 and .[0].path == "host/hello"' >/dev/null ||
+	fail "release files: $(api /api/v1/releases/demo/v1.0.0)"
+anvil releases | grep -q "v1.0.0" || fail "anvil releases lacks v1.0.0"
+anvil release show v1.0.0 | grep -q "host/hello" || fail "anvil release show lacks the file"
+ok "tag v1.0.0 → pipeline $PT → release recorded and signed"
+
+out=$(anvil release download v1.0.0 --target host -o "$T/dl") || fail "download failed: $out"
+grep -q "verified" <<<"$out" || fail "download did not report verification: $out"
+(cd "$T/dl" && sha256sum -c SHA256SUMS) >/dev/null || fail "sha256sum -c failed"
+signify-openbsd -V -p "$T/data/release.pub" -m "$T/dl/manifest.json" -x "$T/dl/manifest.json.sig" >/dev/null ||
+	fail "signify-openbsd rejects the manifest"
+signify-openbsd -V -p "$T/dl/anvil-release.pub" -m "$T/dl/manifest.json" -x "$T/dl/manifest.json.sig" >/dev/null ||
+	fail "signify-openbsd rejects the manifest with the downloaded key"
+chmod +x "$T/dl/host/hello"
+[ "$("$T/dl/host/hello")" = "hello release" ] || fail "downloaded binary does not run"
+sed 's/"v1.0.0"/"v1.0.1"/' "$T/dl/manifest.json" >"$T/forged.json"
+! signify-openbsd -V -p "$T/data/release.pub" -m "$T/forged.json" -x "$T/dl/manifest.json.sig" >/dev/null 2>&1 ||
+	fail "signify accepts a forged manifest"
+ok "download verified; sha256sum -c and signify-openbsd -V accept it, a forged manifest is refused"
+
+# 2. anvil release create on a succeeded pipeline: tag in the bare repo, tag pipeline runs.
+out=$(anvil release create v1.1.0 --pipeline "$P1" --message "second release") || fail "release create: $out"
+[ "$(git -C "$T/git/demo.git" rev-parse 'v1.1.0^{commit}')" = "$C1" ] || fail "tag v1.1.0 not at $C1 in the bare repo"
+[ "$(git -C "$T/git/demo.git" cat-file -t v1.1.0)" = tag ] || fail "v1.1.0 is not an annotated tag"
+git -C "$T/git/demo.git" cat-file -p v1.1.0 | grep -q "second release" || fail "tag message missing"
+wait_until 60 release_signed v1.1.0 || fail "release v1.1.0 not made by its tag pipeline"
+out=$(anvil release create v1.1.0 --pipeline "$P1") || fail "repeated release create failed: $out"
+grep -q "already there" <<<"$out" || fail "repeated create not idempotent: $out"
+ok "release create tagged $C1, pushed, tag pipeline made v1.1.0; repeat is idempotent"
+
+# 3. Refusals: a failed pipeline; a tag at another commit.
+echo 'int broken(' >"$T/src/demo/hello.c"
+commit_push demo "broken" >/dev/null
+PF=$(latest_pipeline)
+wait_until 60 pipeline_is "$PF" failed || fail "pipeline $PF is $(pipeline_state "$PF")"
+code=$(admin_api POST /api/v1/releases -o "$T/ans.json" -w '%{http_code}' -d "{\"version\":\"v1.2.0\",\"pipeline\":$PF}")
+[ "$code" = 409 ] || fail "release of a failed pipeline answered $code: $(cat "$T/ans.json")"
+! anvil release create v1.2.0 --pipeline "$PF" 2>"$T/err.txt" || fail "CLI accepted a failed pipeline"
+grep -q "only a pipeline that succeeded" "$T/err.txt" || fail "unclear refusal: $(cat "$T/err.txt")"
+git -C "$T/git/demo.git" rev-parse -q --verify refs/tags/v1.2.0 >/dev/null && fail "v1.2.0 was created"
+printf '#include <stdio.h>\nint main(void) { puts("hello release 2"); return 0; }\n' >"$T/src/demo/hello.c"
+commit_push demo "fixed" >/dev/null
+P3=$(latest_pipeline)
+wait_until 60 pipeline_is "$P3" success || fail "pipeline $P3 is $(pipeline_state "$P3")"
+code=$(admin_api POST /api/v1/releases -o "$T/ans.json" -w '%{http_code}' -d "{\"version\":\"v1.0.0\",\"pipeline\":$P3}")
+[ "$code" = 409 ] || fail "tag at another commit answered $code"
+jq -r .error "$T/ans.json" | grep -q "exists at commit $C1" || fail "unclear conflict: $(cat "$T/ans.json")"
+ok "refused: failed pipeline (409), tag at another commit (409)"
+
+# 4. A tampered blob is detected; nothing is reported as verified.
+SHA=$(api /api/v1/releases/demo/v1.0.0 | jq -r '.files[0].sha256')
+BLOB="$T/data/blobs/${SHA:0:2}/$SHA"
+cp "$BLOB" "$T/blob.orig"
+chmod u+w "$BLOB"
+printf 'X' | dd of="$BLOB" bs=1 seek=100 conv=notrunc 2>/dev/null
+if out=$(anvil release download v1.0.0 --target host -o "$T/dl2" 2>&1); then
+	fail "tampered blob downloaded without error: $out"
+fi
+grep -q "sha256 mismatch for host/hello" <<<"$out" || fail "tamper not named: $out"
+grep -q "verified" <<<"$out" && fail "tampered download reported verified: $out"
+[ ! -e "$T/dl2/host/hello" ] || fail "tampered file left in place"
+cp "$T/blob.orig" "$BLOB"
+ok "tampered blob detected by release download"
+
+# 5. Key rotation: old releases still verify, new ones use the new key.
+cp "$T/data/release.pub" "$T/old.pub"
+out=$(anvil release rotate-key) || fail "rotate-key: $out"
+K2=$(api /api/v1/release-keys | jq -r '.keys[] | select(.current) | .keynum')
+[ "$K2" != "$K1" ] || fail "key did not change"
+[ "$(api /api/v1/release-keys | jq '.keys | length')" = 2 ] || fail "old key not listed"
+[ -s "$T/data/release-$K1.pub" ] || fail "old public key file missing"
+anvil release download v1.0.0 --target host -o "$T/dl3" | grep -q "key $K1" || fail "old release no longer verifies"
+signify-openbsd -V -p "$T/data/release-$K1.pub" -m "$T/dl3/manifest.json" -x "$T/dl3/manifest.json.sig" >/dev/null ||
+	fail "signify rejects the old release with the old key"
+anvil release create v1.3.0 --pipeline "$P3" >/dev/null || fail "release create v1.3.0"
+wait_until 60 release_signed v1.3.0 || fail "release v1.3.0 not signed"
+anvil release download v1.3.0 --target host -o "$T/dl4" --pubkey "$T/data/release.pub" | grep -q "key $K2" ||
+	fail "new release not signed by the new key"
+signify-openbsd -V -p "$T/data/release.pub" -m "$T/dl4/manifest.json" -x "$T/dl4/manifest.json.sig" >/dev/null ||
+	fail "signify rejects the new release"
+! signify-openbsd -V -p "$T/old.pub" -m "$T/dl4/manifest.json" -x "$T/dl4/manifest.json.sig" >/dev/null 2>&1 ||
+	fail "the old key verifies a new release"
+! anvil release download v1.0.0 --target host -o "$T/dl5" --pubkey "$T/data/release.pub" 2>"$T/err.txt" ||
+	fail "a pinned key accepted a release signed by another key"
+grep -q "signed by key $K1" "$T/err.txt" || fail "pinned-key refusal unclear: $(cat "$T/err.txt")"
+ok "rotation: old release verifies with key $K1, new one with $K2; a pinned key refuses the other"
+
+# 6. The release pattern: a tag outside it makes no release.
+anvil release pattern demo 'rel-*' | grep -q "demo rel-\*" || fail "pattern not set"
+git -C "$T/src/demo" tag v9.9.9
+git -C "$T/src/demo" push -q origin v9.9.9
+P9=$(latest_pipeline)
+wait_until 60 pipeline_is "$P9" success || fail "pipeline $P9 is $(pipeline_state "$P9")"
+[ "$(api /api/v1/releases/demo/v9.9.9 | jq -r .code)" = not_found ] || fail "a tag outside the pattern made a release"
+ok "release pattern rel-* keeps v9.9.9 from becoming a release"
+
+# 7. Restart: the key is loaded, not regenerated.
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+start_server
+[ "$(api /api/v1/release-keys | jq -r '.keys[] | select(.current) | .keynum')" = "$K2" ] || fail "key changed on restart"
+ok "restart keeps key $K2"
