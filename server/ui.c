@@ -850,12 +850,75 @@ static int ui_deployments_render(struct ui_ctx *c, struct err *err)
 	return 0;
 }
 
+/* Releases (server/release.c), newest first, each with its signed files
+ * and links to what `signify-openbsd -V` and `sha256sum -c` check. */
 static int ui_releases_render(struct ui_ctx *c, struct err *err)
 {
-	(void)err;
-	buf_appendf(&c->b, "<h1>Releases</h1><section class=\"card\"><p class=\"empty\">No releases yet: "
-	                   "nothing is configured to release (a pushed tag becomes a signed release once "
-	                   "configured).</p></section>");
+	struct release_row *rows = NULL;
+	size_t n = 0;
+
+	if (store_release_list(c->srv->store, NULL, 100, &rows, &n, err) < 0)
+		return -1;
+	buf_appendf(&c->b, "<h1>Releases</h1>");
+	if (n == 0)
+		buf_appendf(&c->b, "<section class=\"card\"><p class=\"empty\">No releases yet: a pushed tag "
+		                   "matching the repository's release pattern (default v*) becomes a signed "
+		                   "release once its build jobs succeed.</p></section>");
+	for (size_t i = 0; i < n; i++) {
+		const struct release_row *r = &rows[i];
+		json_t *m = r->manifest ? json_loads(r->manifest, 0, NULL) : NULL; /* owned */
+		json_t *files = json_object_get(m, "files");                        /* borrowed */
+		struct buf base = BUF_INIT;
+		size_t k;
+		json_t *f; /* borrowed */
+
+		buf_appendf(&base, "/api/v1/releases/");
+		ui_html_url(&base, r->repo_name);
+		buf_appendf(&base, "/");
+		ui_html_url(&base, r->version);
+		buf_appendf(&c->b, "<section class=\"card release\"><h2>");
+		ui_html_esc(&c->b, r->repo_name);
+		buf_appendf(&c->b, " <span class=\"mono\">");
+		ui_html_esc(&c->b, r->version);
+		buf_appendf(&c->b, "</span></h2><dl><dt>Commit</dt><dd class=\"mono\">");
+		ui_html_esc(&c->b, r->commit_sha);
+		buf_appendf(&c->b, "</dd><dt>Pipeline</dt><dd><a href=\"/pipelines/%lld\">#%lld</a></dd>"
+		                   "<dt>Created</dt><dd>",
+		            (long long)r->pipeline_id, (long long)r->pipeline_id);
+		ui_time(&c->b, r->created_ms);
+		buf_appendf(&c->b, "</dd><dt>Signed by</dt><dd class=\"mono\">");
+		ui_html_esc(&c->b, r->keynum ? r->keynum : "(signing)");
+		buf_appendf(&c->b, "</dd></dl>");
+		if (r->signature != NULL)
+			buf_appendf(&c->b,
+			            "<p><a href=\"%s/manifest.json\">manifest.json</a> · <a "
+			            "href=\"%s/manifest.json.sig\">manifest.json.sig</a> · <a "
+			            "href=\"%s/SHA256SUMS\">SHA256SUMS</a> · <a href=\"%s/anvil-release.pub\">"
+			            "anvil-release.pub</a></p>",
+			            base.data, base.data, base.data, base.data);
+		if (json_array_size(files) > 0) {
+			buf_appendf(&c->b, "<table><tr><th>Target</th><th>File</th><th>Size</th><th>sha256</th></tr>");
+			json_array_foreach(files, k, f)
+			{
+				const char *path = json_string_value(json_object_get(f, "path"));
+				buf_appendf(&c->b, "<tr><td>");
+				ui_html_esc(&c->b, json_string_value(json_object_get(f, "target")));
+				buf_appendf(&c->b, "</td><td class=\"mono\"><a href=\"%s/files/", base.data);
+				ui_html_url(&c->b, path ? path : "");
+				buf_appendf(&c->b, "\">");
+				ui_html_esc(&c->b, path);
+				buf_appendf(&c->b, "</a></td><td>%lld</td><td class=\"mono\">",
+				            (long long)json_integer_value(json_object_get(f, "size")));
+				ui_html_esc(&c->b, json_string_value(json_object_get(f, "sha256")));
+				buf_appendf(&c->b, "</td></tr>");
+			}
+			buf_appendf(&c->b, "</table>");
+		}
+		buf_appendf(&c->b, "</section>");
+		buf_release(&base);
+		json_decref(m);
+	}
+	release_rows_free(rows, n);
 	return 0;
 }
 

@@ -64,7 +64,10 @@ api /api/v1/releases/demo/v1.0.0 | jq -e '.files | length == 1 and .[0].path == 
 	fail "release files: $(api /api/v1/releases/demo/v1.0.0)"
 anvil releases | grep -q "v1.0.0" || fail "anvil releases lacks v1.0.0"
 anvil release show v1.0.0 | grep -q "host/hello" || fail "anvil release show lacks the file"
-ok "tag v1.0.0 → pipeline $PT → release recorded and signed"
+page=$(curl -s "$URL/releases")
+grep -q "v1.0.0" <<<"$page" && grep -q "host/hello" <<<"$page" && grep -q "manifest.json.sig" <<<"$page" ||
+	fail "the /releases page does not list v1.0.0 with its file"
+ok "tag v1.0.0 → pipeline $PT → release recorded and signed; shown on /releases"
 
 out=$(anvil release download v1.0.0 --target host -o "$T/dl") || fail "download failed: $out"
 grep -q "verified" <<<"$out" || fail "download did not report verification: $out"
