@@ -43,6 +43,7 @@ image_rootfs() {
 			--setenv PATH /usr/sbin:/usr/bin:/sbin:/bin \
 			apt-get update -q >>"$tarball.log" 2>&1 || { rm -rf "$tmp"; echo "image: apt-get update failed" >&2; return 1; }
 		: >"$tmp/etc/resolv.conf"
+		rm -f "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/cache/apt/*.bin
 		tar --zstd -C "$tmp" --numeric-owner -cf "$tarball.tmp" .
 		mv "$tarball.tmp" "$tarball"
 		rm -rf "$tmp"
