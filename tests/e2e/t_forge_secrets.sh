@@ -18,7 +18,8 @@ r=$(admin_api PUT /api/v1/repos/demo/secrets/bad-name -d '{"value":"x"}' -o /dev
 [ "$r" = 400 ] || fail "bad secret name answered $r"
 r=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$URL/api/v1/repos/demo/secrets/X" -d '{"value":"x"}')
 [ "$r" = 401 ] || fail "secret set without the admin token answered $r"
-ok "secrets are set from stdin and listed by name only"
+[ "$(stat -c %a "$T/data/anvil.db")" = 600 ] || fail "the database holding secrets is mode $(stat -c %a "$T/data/anvil.db")"
+ok "secrets are set from stdin and listed by name only; the database is mode 600"
 
 cat >"$T/src/demo/.anvil.yml" <<'YML'
 steps:
