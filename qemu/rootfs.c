@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,10 +130,37 @@ out:
 	return rc;
 }
 
+/* A debootstrap that was killed leaves /proc (and maybe /sys, /dev/pts)
+ * mounted inside its tree, and `rm --one-file-system` then refuses it:
+ * detach every mount below path first, deepest first. */
+static void rootfs_umount_below(const char *path)
+{
+	struct strv points = STRV_INIT;
+	size_t n = strlen(path);
+	char line[4096];
+	FILE *f = fopen("/proc/self/mounts", "re");
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char dev[512], mnt[3072];
+		if (sscanf(line, "%511s %3071s", dev, mnt) == 2 && strncmp(mnt, path, n) == 0 &&
+		    mnt[n] == '/')
+			strv_push(&points, mnt);
+	}
+	fclose(f);
+	for (size_t i = points.n; i > 0; i--) {
+		if (umount2(points.v[i - 1], MNT_DETACH) == 0)
+			log_warnx("rootfs: detached a stale mount %s", points.v[i - 1]);
+	}
+	strv_release(&points);
+}
+
 static int rootfs_rm_rf(const char *path, struct err *err)
 {
 	const char *argv[] = {"rm", "-rf", "--one-file-system", "--", path, NULL};
 
+	rootfs_umount_below(path);
 	return rootfs_run("rm -rf", argv, ROOTFS_TAR_TIMEOUT_MS, NULL, err);
 }
 

@@ -2,6 +2,7 @@
 #include "common/proc.h"
 #include "common/xalloc.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,6 +60,42 @@ static int runner_bwrap_push_env(struct strv *argv, const char *kv, struct err *
 	return 0;
 }
 
+/* A Rust sysroot for cross mode at /rust-sysroot: lib/rustlib/<triple>
+ * links the host's standard library (for build scripts and proc macros) and
+ * the target's, from the rootfs's libstd-rust-dev. rustc then gets
+ * `--sysroot /rust-sysroot` (the recipes' CARGO_TARGET_<T>_RUSTFLAGS). */
+static void runner_bwrap_rust_sysroot(const struct runner_bwrap *b, struct strv *out)
+{
+	const char *roots[2] = {"/usr/lib/rustlib", NULL};
+	const char *inside[2] = {"/usr/lib/rustlib", "/sysroot/usr/lib/rustlib"};
+	char *target_root = xasprintf("%s/usr/lib/rustlib", b->rootfs_dir);
+	struct strv seen = STRV_INIT;
+
+	roots[1] = target_root;
+	for (int i = 0; i < 2; i++) {
+		DIR *d = opendir(roots[i]);
+		struct dirent *de;
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			int dup = 0;
+			if (de->d_name[0] == '.' || strchr(de->d_name, '-') == NULL)
+				continue; /* triples only, not "etc" */
+			for (size_t k = 0; k < seen.n; k++)
+				dup |= strcmp(seen.v[k], de->d_name) == 0;
+			if (dup)
+				continue;
+			strv_push(&seen, de->d_name);
+			strv_push(out, "--symlink");
+			strv_pushf(out, "%s/%s", inside[i], de->d_name);
+			strv_pushf(out, "/rust-sysroot/lib/rustlib/%s", de->d_name);
+		}
+		closedir(d);
+	}
+	strv_release(&seen);
+	free(target_root);
+}
+
 int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, struct strv *out, struct err *err)
 {
 	const struct runner_bwrap *b = (const struct runner_bwrap *)r;
@@ -91,6 +128,7 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
 		strv_push(out, "--ro-bind");
 		strv_push(out, b->rootfs_dir);
 		strv_push(out, "/sysroot");
+		runner_bwrap_rust_sysroot(b, out);
 	}
 	strv_push(out, "--proc");
 	strv_push(out, "/proc");

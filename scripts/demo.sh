@@ -71,8 +71,9 @@ cat >"$D/git/ems-sample.git/hooks/post-receive" <<HOOK
 #!/bin/sh
 while read old new ref; do
 	[ "\$new" = 0000000000000000000000000000000000000000 ] && continue
+	case "\$ref" in refs/tags/*) event=tag ;; *) event=push ;; esac
 	ANVIL_SERVER="$URL" ANVIL_TOKEN_FILE="$D/data/admin.token" \\
-		"$ROOT/build/anvil" trigger ems-sample --url "$D/git/ems-sample.git" --ref "\$ref" --commit "\$new" --event push
+		"$ROOT/build/anvil" trigger ems-sample --url "$D/git/ems-sample.git" --ref "\$ref" --commit "\$new" --event "\$event"
 done
 HOOK
 chmod +x "$D/git/ems-sample.git/hooks/post-receive"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs everything anvil needs from Debian's archive. Idempotent: when every
 # package is already present it runs no apt-get at all.
-# Usage: scripts/deps.sh [build|test|demo]   (default: test)
+# Usage: scripts/deps.sh [build|test|demo|ship]   (default: test)
 set -eu
 want="${1:-test}"
 
@@ -9,15 +9,20 @@ pkgs_build="build-essential cmake pkg-config git ca-certificates
  libmicrohttpd-dev libcurl4-openssl-dev libgit2-dev libjansson-dev
  libsqlite3-dev libssh2-1-dev libyaml-dev libssl-dev libcmocka-dev"
 pkgs_targets="bubblewrap qemu-user-static binfmt-support debootstrap
- gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
+ gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf g++-aarch64-linux-gnu g++-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
  openssh-server openssh-client sqlite3 curl zstd jq file"
-pkgs_test="clang libclang-rt-14-dev valgrind file jq chromium signify-openbsd"
+pkgs_test="clang libclang-rt-14-dev valgrind file jq rustc cargo librust-openssl-dev chromium signify-openbsd"
+# Packaging tests (tests/e2e/t_ship_*.sh): lintian for the test build; the
+# Docker engine and compose only when the shipping tests run (`ship`).
+pkgs_test="$pkgs_test lintian"
+pkgs_ship="docker.io docker-compose lintian"
 
 case "$want" in
 build) pkgs="$pkgs_build" ;;
 demo) pkgs="$pkgs_build $pkgs_targets" ;;
 test) pkgs="$pkgs_build $pkgs_targets $pkgs_test" ;;
-*) echo "usage: $0 [build|test|demo]" >&2; exit 2 ;;
+ship) pkgs="$pkgs_build $pkgs_targets $pkgs_ship" ;;
+*) echo "usage: $0 [build|test|demo|ship]" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -64,6 +64,20 @@ out:
 	return rc;
 }
 
+/* The commit an object id names: a commit, or an annotated tag peeled to its
+ * commit (a post-receive hook hands a tag push's tag object id). */
+static int gitread_commit(git_repository *repo, const git_oid *oid, git_commit **out)
+{
+	git_object *obj = NULL;
+	int rc;
+
+	if (git_object_lookup(&obj, repo, oid, GIT_OBJECT_ANY) < 0)
+		return -1;
+	rc = git_object_peel((git_object **)out, obj, GIT_OBJECT_COMMIT);
+	git_object_free(obj);
+	return rc;
+}
+
 int gitread_file_at(const char *mirror_path, const char *url, const char *ref, const char *commit,
 		    const char *file_path, size_t max_file_bytes, struct gitread_result *out, struct err *err)
 {
@@ -85,13 +99,13 @@ int gitread_file_at(const char *mirror_path, const char *url, const char *ref, c
 			err_set(err, ERR_INVAL, "commit '%.64s' is not a 40-hex object id", commit);
 			goto out;
 		}
-		have = git_commit_lookup(&c, repo, &oid) == 0;
+		have = gitread_commit(repo, &oid, &c) == 0;
 	}
 	if (!have) {
 		if (gitread_fetch(repo, url, err) < 0)
 			goto out;
 		if (commit != NULL) {
-			if (git_commit_lookup(&c, repo, &oid) < 0) {
+			if (gitread_commit(repo, &oid, &c) < 0) {
 				err_set(err, ERR_NOTFOUND, "commit %s not found in %s", commit, url);
 				goto out;
 			}

@@ -88,8 +88,9 @@ make_repo() {
 # anvil: every pushed ref (but deletions) starts a pipeline.
 while read old new ref; do
 	[ "\$new" = 0000000000000000000000000000000000000000 ] && continue
+	case "\$ref" in refs/tags/*) event=tag ;; *) event=push ;; esac
 	ANVIL_SERVER="$URL" ANVIL_TOKEN_FILE="$T/data/admin.token" \
-		"$B/anvil" trigger "$name" --url "$T/git/$name.git" --ref "\$ref" --commit "\$new" --event push
+		"$B/anvil" trigger "$name" --url "$T/git/$name.git" --ref "\$ref" --commit "\$new" --event "\$event"
 done
 HOOK
 	chmod +x "$T/git/$name.git/hooks/post-receive"

@@ -135,6 +135,8 @@ static int group_teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	if (f == NULL) /* the setup failed and already released it */
+		return 0;
 	fixture_release(f);
 	free(f);
 	return 0;
