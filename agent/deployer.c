@@ -64,6 +64,7 @@ void deployer_spec_free(struct deployer_spec *s)
 			memset(b->private_key, 0, strlen(b->private_key));
 		free(b->private_key);
 		free(b->done_state);
+		free(b->rollback_to);
 	}
 	free(s->boards);
 	for (size_t i = 0; i < s->n_artifacts; i++) {
@@ -133,7 +134,8 @@ int deployer_spec_parse(const json_t *deploy, struct deployer_spec **out, struct
 		    deployer_str(v, "user", 0, &b->user, err) < 0 ||
 		    deployer_str(v, "arch", 0, &b->arch, err) < 0 ||
 		    deployer_str(v, "host_key", 1, &b->host_key, err) < 0 ||
-		    deployer_str(v, "private_key", 1, &b->private_key, err) < 0)
+		    deployer_str(v, "private_key", 1, &b->private_key, err) < 0 ||
+		    deployer_str(v, "rollback_to", 0, &b->rollback_to, err) < 0)
 			goto out;
 		b->port = (int)deployer_int(v, "port", 22);
 	}
@@ -452,6 +454,12 @@ static int deployer_rollback_board(struct deployer_task *t, struct ssh_conn *c, 
 	if (ssh_sftp_list(c, rel, &d, &n, err) < 0)
 		goto out;
 	qsort(d, n, sizeof(*d), deployer_cmp_dirent);
+	/* The server's word first (the last release this board was healthy
+	 * on), when it is still on the board; else the newest other release. */
+	for (size_t i = 0; t->b->rollback_to != NULL && i < n && prev == NULL; i++)
+		if (d[i].is_dir && strncmp(t->b->rollback_to, "releases/", 9) == 0 &&
+		    strcmp(t->b->rollback_to + 9, d[i].name) == 0 && strcmp(d[i].name, cur_id) != 0)
+			prev = d[i].name;
 	for (size_t i = 0; i < n && prev == NULL; i++)
 		if (d[i].is_dir && strcmp(d[i].name, cur_id) != 0 &&
 		    strspn(d[i].name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==

@@ -24,7 +24,8 @@
 struct deployer_board {
 	char *name, *host, *user, *arch, *host_key, *private_key; /* owned */
 	int port;
-	char *done_state; /* owned; state reached in an earlier attempt, or NULL */
+	char *done_state;  /* owned; state reached in an earlier attempt, or NULL */
+	char *rollback_to; /* owned; "releases/<id>" a rollback goes to (the last healthy one), or NULL */
 };
 
 struct deployer_artifact {

@@ -247,7 +247,9 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 		err_set(err, ERR_NOTFOUND, "group %s has no boards", group);
 		goto out;
 	}
-	for (i = 0; i < nb; i++)
+	for (i = 0; i < nb; i++) {
+		char *prev = NULL;
+		struct err perr = {0};
 		json_array_append_new(
 		    boards,
 		    json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:o}", "name", b[i].name, "host",
@@ -255,6 +257,13 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 		              b[i].host_key, "private_key", b[i].private_key ? b[i].private_key : "",
 		              "current",
 		              b[i].current_release ? json_string(b[i].current_release) : json_null()));
+		/* A rollback goes back to the last release the board was healthy on. */
+		if (action != NULL && strcmp(action, "rollback") == 0 &&
+		    store_board_previous_release(srv->store, b[i].name, b[i].current_release, &prev, &perr) ==
+		        0)
+			json_object_set_new(json_array_get(boards, i), "rollback_to", json_string(prev));
+		free(prev);
+	}
 	if (store_deploy_boards(srv->store, j->id, &rows, &nr, err) < 0)
 		goto out;
 	for (i = 0; i < nr; i++)

@@ -230,6 +230,7 @@ enum stmt_id {
 	S_DEPLOY_BOARDS,
 	S_DEPLOY_LIST,
 	S_DEPLOY_COUNTS,
+	S_DEPLOY_PREVIOUS,
 	S_COUNT
 };
 
@@ -397,6 +398,8 @@ static const char *const store_sql[S_COUNT] = {
 	[S_DEPLOY_COUNTS] = "SELECT count(*), coalesce(sum(state = 'healthy'), 0), coalesce(sum(state = 'failed'), 0),"
 			    " coalesce(sum(state = 'rolled_back'), 0), coalesce(sum(state = 'skipped'), 0)"
 			    " FROM deployment_boards WHERE job_id = ?1",
+	[S_DEPLOY_PREVIOUS] = "SELECT current FROM deployment_boards WHERE board = ?1 AND state = 'healthy'"
+			      " AND current <> '' AND current <> ?2 ORDER BY updated_unix_ms DESC, job_id DESC LIMIT 1",
 };
 
 struct store {
@@ -2335,6 +2338,30 @@ int store_deploy_boards(struct store *st, int64_t job_id, struct deploy_board_ro
 	*out = rows;
 	*n_out = n;
 	return 0;
+}
+
+int store_board_previous_release(struct store *st, const char *board, const char *current, char **out,
+				 struct err *err)
+{
+	sqlite3_stmt *s;
+	int step, rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_DEPLOY_PREVIOUS);
+	bind_text(s, 1, board);
+	bind_text(s, 2, current ? current : "");
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		*out = col_dup_empty(s, 0);
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		err_set(err, ERR_NOTFOUND, "board %s was never healthy on another release", board);
+	} else {
+		store_fail(st, err, step, "previous release");
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
 }
 
 void deployment_rows_free(struct deployment_row *rows, size_t n)

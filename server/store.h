@@ -322,6 +322,10 @@ void deploy_board_rows_free(struct deploy_board_row *rows, size_t n);
  * on the board. */
 int store_deploy_report(struct store *st, int64_t job_id, const struct deploy_board_row *r, int64_t now_ms,
 			struct err *err);
+/* The release a board was last healthy on other than current (what a
+ * rollback goes back to): *out is the caller's; ERR_NOTFOUND when none. */
+int store_board_previous_release(struct store *st, const char *board, const char *current, char **out,
+				 struct err *err);
 /* The boards of a deploy job, by name. */
 int store_deploy_boards(struct store *st, int64_t job_id, struct deploy_board_row **out, size_t *n_out,
 			struct err *err);

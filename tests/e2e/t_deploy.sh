@@ -144,6 +144,21 @@ api "/api/v1/deployments/$D3" | jq -r '.boards[] | select(.board=="b1") | .messa
 [ "$(current_of "$T/board1")" = "$R1" ] || fail "b1 left $R1"
 ok "$SECONDS s: x86_64 artifact refused on the aarch64 canary, 0 bytes sent"
 
+# The same pipeline's aarch64 build by hand (its entry has no `on:`), then
+# a rollback: every board back on the release it was healthy on before.
+D6=$(anvil deploy "$P3" --group lab | grep -o 'deployment [0-9]*' | cut -d' ' -f2)
+wait_until 120 job_is "$D6" success || fail "manual deploy $D6 is $(job_state "$D6")"
+C3=$(api "/api/v1/pipelines/$P3" | jq -r .commit)
+R3="releases/p$P3-${C3:0:8}"
+[ "$(current_of "$T/board3")" = "$R3" ] || fail "b3 is not on $R3 after the manual deploy"
+D7=$(anvil rollback --group lab | grep -o 'deployment [0-9]*' | cut -d' ' -f2)
+wait_until 120 job_is "$D7" success || fail "rollback $D7 is $(job_state "$D7"): $(api /api/v1/deployments/$D7)"
+for n in 1 2 3; do
+	[ "$(current_of "$T/board$n")" = "$R1" ] || fail "b$n is on $(current_of "$T/board$n") after the rollback, want $R1"
+done
+anvil deployments | grep -q "^$D7 *rollback *lab" || fail "anvil deployments does not list the rollback"
+ok "$SECONDS s: manual deploy of $R3, then anvil rollback: every board back on $R1"
+
 # b2 comes back on its address and port with a new host key: refused,
 # nothing uploaded there.
 "$BOARD_SH" stop "$T/board2" >/dev/null

@@ -327,6 +327,103 @@ static void test_tokens(void **state)
 	assert_string_equal(out, SHA_A);
 }
 
+/* Deploy jobs: the label rule, the trigger after the last build, board
+ * reports and the rollback hint. */
+static void test_deploy_jobs(void **state)
+{
+	struct fx *fx = *state;
+	const char *deploy_labels[] = {"target=host", "deploy=true", "site=p3"};
+	const char *build_only[] = {"target=aarch64"};
+	const char *l2[] = {"target=aarch64", "target=host"};
+	struct pipeline_new p = {.repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT,
+				 .event = "push"};
+	struct deploy_plan_new plan = {"lab", "{\"deploy\":{\"action\":\"deploy\"}}", "deploy=true,site=p3", 1};
+	struct job_new jobs[2] = {{"build", "aarch64", "{}", 3}, {"build", "host", "{}", 3}};
+	struct board_row b = {0}, *boards = NULL;
+	struct deploy_board_row r = {0}, *rows = NULL;
+	struct job_row j = {0}, *pj = NULL;
+	struct err err = {0};
+	int64_t pid, bid, a2, dj = 0;
+	int existed, found;
+	size_t n;
+	char *prev = NULL, *spec = NULL, *labels = NULL;
+
+	assert_true(store_labels_match("build", "host", "", deploy_labels, 3));
+	assert_false(store_labels_match("build", "aarch64", "", deploy_labels, 3));
+	assert_true(store_labels_match("deploy", "lab", "deploy=true,site=p3", deploy_labels, 3));
+	assert_false(store_labels_match("deploy", "lab", "deploy=true,site=p4", deploy_labels, 3));
+	assert_false(store_labels_match("deploy", "lab", "deploy=true", build_only, 1));
+
+	b.name = "b1", b.host = "127.0.0.1", b.port = 22, b.user = "root", b.arch = "aarch64", b.group = "lab";
+	b.labels = "site=p3", b.host_key = "SHA256:x", b.private_key = "-----BEGIN OPENSSH PRIVATE KEY-----";
+	assert_int_equal(store_board_add(fx->st, &b, 1, &bid, &err), 0);
+	assert_int_equal(store_board_add(fx->st, &b, 1, &bid, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_int_equal(store_board_list(fx->st, "lab", 0, &boards, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_null(boards[0].private_key);
+	board_rows_free(boards, n);
+
+	p.plans = &plan;
+	p.n_plans = 1;
+	assert_int_equal(store_pipeline_create(fx->st, &p, jobs, 2, 10, &pid, &existed, &err), 0);
+	assert_int_equal(store_deploy_plan_get(fx->st, pid, "lab", &spec, &labels, &err), 0);
+	assert_string_equal(labels, "deploy=true,site=p3");
+	free(spec);
+	free(labels);
+	/* a manual deploy before the builds succeeded is refused */
+	assert_int_equal(store_deploy_job_create(fx->st, pid, "deploy", "lab", "{}", "", 3, 11, &dj, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+
+	assert_int_equal(store_agent_register(fx->st, "a2", "[]", 1, &a2, &err), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(store_job_claim(fx->st, a2, l2, 2, 20, 1000, &j, &found, &err), 0);
+		assert_true(found);
+		assert_int_equal(store_job_finish(fx->st, j.id, 1, JOB_SUCCESS, 1, 0, "", 30 + i, &err), 0);
+		job_row_release(&j);
+	}
+	/* the trigger queued the deploy job with the last build's finish */
+	assert_int_equal(store_pipeline_jobs(fx->st, pid, &pj, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(pj[2].kind, "deploy");
+	assert_string_equal(pj[2].target, "lab");
+	assert_string_equal(pj[2].labels, "deploy=true,site=p3");
+	assert_int_equal(pj[2].state, JOB_QUEUED);
+	dj = pj[2].id;
+	job_rows_free(pj, n);
+
+	/* only an agent with deploy=true and site=p3 gets it */
+	assert_int_equal(store_job_claim(fx->st, a2, l2, 2, 40, 1000, &j, &found, &err), 0);
+	assert_false(found);
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, deploy_labels, 3, 40, 1000, &j, &found, &err), 0);
+	assert_true(found);
+	assert_int_equal(j.id, dj);
+	job_row_release(&j);
+
+	r.board = "b1", r.attempt = 1, r.release = "p1-x", r.previous = "releases/p0-y", r.current = "releases/p1-x";
+	r.state = "healthy", r.restart_exit = 0, r.health_exit = 0, r.health_output = "ok";
+	assert_int_equal(store_deploy_report(fx->st, dj, &r, 50, &err), 0);
+	r.attempt = 2;
+	assert_int_equal(store_deploy_report(fx->st, dj, &r, 51, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_int_equal(store_deploy_boards(fx->st, dj, &rows, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0].state, "healthy");
+	assert_string_equal(rows[0].health_output, "ok");
+	deploy_board_rows_free(rows, n);
+	assert_int_equal(store_board_list(fx->st, NULL, 1, &boards, &n, &err), 0);
+	assert_string_equal(boards[0].current_release, "releases/p1-x");
+	assert_non_null(boards[0].private_key);
+	board_rows_free(boards, n);
+	assert_int_equal(store_board_previous_release(fx->st, "b1", "releases/p2-z", &prev, &err), 0);
+	assert_string_equal(prev, "releases/p1-x");
+	free(prev);
+	assert_int_equal(store_board_previous_release(fx->st, "b1", "releases/p1-x", &prev, &err), -1);
+	assert_int_equal(store_board_delete(fx->st, "b1", &err), 0);
+	assert_int_equal(store_board_delete(fx->st, "b1", &err), -1);
+	assert_int_equal(err.code, ERR_NOTFOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +435,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_dedupe_offsets_and_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
