@@ -1,10 +1,12 @@
 /* Load client for tests/e2e/t_load.sh: log ingest while many clients follow
  * the same job's live log.
- *   load_client follow URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB FOLLOWERS
+ *   load_client follow URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB FOLLOWERS [PACE_MS]
  * triggers one pipeline (one job), starts FOLLOWERS threads that long-poll
  * GET /api/v1/jobs/ID/log?offset=..&wait_ms=5000 until the job is final and
  * the body is empty, waits until each has asked once, then claims the job as
- * an agent, streams MB MiB of log in 64 KiB chunks (timed), finishes it and
+ * an agent, streams MB MiB of log in 64 KiB chunks (timed; with PACE_MS, chunk
+ * i is not sent before i * PACE_MS ms, a job printing at a steady rate, else
+ * as fast as the server takes them), finishes it and
  * joins the followers. Prints one line:
  *   followers=N ingest_mb=MB seconds=S mb_per_s=R followers_complete=K
  * Exits 1 when a follower did not receive exactly the job's log, byte for
@@ -105,17 +107,18 @@ int main(int argc, char **argv)
 	struct follower *fs;
 	json_t *ans;
 	int64_t job, agent_id, got, log_bytes;
-	int mb, n, complete = 0;
+	int mb, n, pace_ms, complete = 0;
 	size_t chunk = 64 * 1024, total;
 	char *data, path[128], delivery[64];
 	double t0, dt;
 
-	if (argc != 9 || strcmp(argv[1], "follow") != 0)
-		fatalx("usage: load_client follow URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB FOLLOWERS");
+	if ((argc != 9 && argc != 10) || strcmp(argv[1], "follow") != 0)
+		fatalx("usage: load_client follow URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB FOLLOWERS [PACE_MS]");
 	log_init("load_client", LOG_LVL_WARN);
 	httpc_global_init();
 	mb = atoi(argv[7]);
 	n = atoi(argv[8]);
+	pace_ms = argc == 10 ? atoi(argv[9]) : 0;
 	total = (size_t)mb * 1024 * 1024;
 	admin = httpc_new(argv[2], argv[3]);
 	agent = httpc_new(argv[2], argv[4]);
@@ -155,6 +158,9 @@ int main(int argc, char **argv)
 		struct httpc_req req = HTTPC_REQ_INIT;
 		struct httpc_resp resp = HTTPC_RESP_INIT;
 		struct err err = {0};
+		double due = t0 + (double)seq * pace_ms / 1000.0, wait_s;
+		while (pace_ms > 0 && (wait_s = due - now_s()) > 0)
+			nanosleep(&(struct timespec){0, (long)(wait_s > 0.5 ? 5e8 : wait_s * 1e9)}, NULL);
 		snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=1&seq=%zu", job, seq);
 		req.method = "POST";
 		req.path = path;
@@ -180,8 +186,8 @@ int main(int argc, char **argv)
 		else
 			log_warnx("follower %d: ok=%d bytes=%" PRIu64 " of %" PRId64, i, fs[i].ok, fs[i].bytes, log_bytes);
 	}
-	printf("followers=%d ingest_mb=%d seconds=%.2f mb_per_s=%.1f followers_complete=%d log_bytes=%" PRId64 "\n", n,
-	       mb, dt, mb / dt, complete, log_bytes);
+	printf("followers=%d pace_ms=%d ingest_mb=%d seconds=%.2f mb_per_s=%.1f followers_complete=%d log_bytes=%" PRId64 "\n", n,
+	       pace_ms, mb, dt, mb / dt, complete, log_bytes);
 	free(data);
 	free(fs);
 	httpc_free(admin);
