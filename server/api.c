@@ -1,4 +1,5 @@
 #include "server/api.h"
+#include "server/apijson.h"
 #include "server/api_deploy.h"
 #include "common/crypto.h"
 #include "common/log.h"
@@ -19,48 +20,27 @@
 
 /* ---- helpers ---- */
 
-static json_t *api_ms_or_null(int64_t ms)
-{
-	return ms ? json_integer(ms) : json_null();
-}
-
-static json_t *api_str(const char *s)
-{
-	json_t *v = json_string(s ? s : "");
-
-	/* Text from repositories may not be UTF-8: keep it readable, never fail. */
-	if (v == NULL) {
-		char *copy = xstrdup(s);
-		for (char *p = copy; *p; p++)
-			if ((unsigned char)*p >= 0x80)
-				*p = '?';
-		v = json_string(copy);
-		free(copy);
-	}
-	return v;
-}
-
 static json_t *api_job_json(const struct job_row *j)
 {
 	json_t *o = json_object();
 
 	json_object_set_new(o, "id", json_integer(j->id));
 	json_object_set_new(o, "pipeline_id", json_integer(j->pipeline_id));
-	json_object_set_new(o, "name", api_str(j->name));
-	json_object_set_new(o, "target", api_str(j->target));
-	json_object_set_new(o, "kind", api_str(j->kind && j->kind[0] ? j->kind : "build"));
+	json_object_set_new(o, "name", apijson_text(j->name));
+	json_object_set_new(o, "target", apijson_text(j->target));
+	json_object_set_new(o, "kind", apijson_text(j->kind && j->kind[0] ? j->kind : "build"));
 	json_object_set_new(o, "state", json_string(jobstate_name(j->state)));
 	json_object_set_new(o, "attempt", json_integer(j->attempt));
 	json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
 	json_object_set_new(o, "exit_code", j->has_exit_code ? json_integer(j->exit_code) : json_null());
-	json_object_set_new(o, "agent", j->agent_name ? api_str(j->agent_name) : json_null());
-	json_object_set_new(o, "message", api_str(j->message));
+	json_object_set_new(o, "agent", j->agent_name ? apijson_text(j->agent_name) : json_null());
+	json_object_set_new(o, "message", apijson_text(j->message));
 	json_object_set_new(o, "retry_of", j->retry_of ? json_integer(j->retry_of) : json_null());
 	json_object_set_new(o, "cancel_requested", json_boolean(j->cancel_requested));
 	json_object_set_new(o, "log_bytes", json_integer(j->log_bytes));
-	json_object_set_new(o, "created_unix_ms", api_ms_or_null(j->created_ms));
-	json_object_set_new(o, "started_unix_ms", api_ms_or_null(j->started_ms));
-	json_object_set_new(o, "finished_unix_ms", api_ms_or_null(j->finished_ms));
+	json_object_set_new(o, "created_unix_ms", apijson_ms(j->created_ms));
+	json_object_set_new(o, "started_unix_ms", apijson_ms(j->started_ms));
+	json_object_set_new(o, "finished_unix_ms", apijson_ms(j->finished_ms));
 	return o;
 }
 
@@ -69,16 +49,16 @@ static json_t *api_pipeline_json(const struct pipeline_row *p)
 	json_t *o = json_object();
 
 	json_object_set_new(o, "id", json_integer(p->id));
-	json_object_set_new(o, "repo", api_str(p->repo_name));
-	json_object_set_new(o, "ref", api_str(p->ref));
-	json_object_set_new(o, "commit", api_str(p->commit_sha));
-	json_object_set_new(o, "event", api_str(p->event));
+	json_object_set_new(o, "repo", apijson_text(p->repo_name));
+	json_object_set_new(o, "ref", apijson_text(p->ref));
+	json_object_set_new(o, "commit", apijson_text(p->commit_sha));
+	json_object_set_new(o, "event", apijson_text(p->event));
 	json_object_set_new(o, "state", json_string(jobstate_name(p->state)));
-	json_object_set_new(o, "message", api_str(p->message));
-	json_object_set_new(o, "commit_message", api_str(p->commit_message));
-	json_object_set_new(o, "author", api_str(p->author));
-	json_object_set_new(o, "created_unix_ms", api_ms_or_null(p->created_ms));
-	json_object_set_new(o, "finished_unix_ms", api_ms_or_null(p->finished_ms));
+	json_object_set_new(o, "message", apijson_text(p->message));
+	json_object_set_new(o, "commit_message", apijson_text(p->commit_message));
+	json_object_set_new(o, "author", apijson_text(p->author));
+	json_object_set_new(o, "created_unix_ms", apijson_ms(p->created_ms));
+	json_object_set_new(o, "finished_unix_ms", apijson_ms(p->finished_ms));
 	return o;
 }
 
@@ -108,43 +88,6 @@ static int api_pipeline_full(struct srv *srv, int64_t id, json_t **out, struct e
 }
 
 /* A required or optional string field of a JSON body, with a length cap. */
-static int api_field_str(json_t *body, const char *key, int required, size_t max_len, const char **out,
-			 struct err *err)
-{
-	json_t *v = json_object_get(body, key); /* borrowed */
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return err_set(err, ERR_INVAL, "field '%s' is required", key);
-		return 0;
-	}
-	if (!json_is_string(v))
-		return err_set(err, ERR_INVAL, "field '%s' must be a string", key);
-	if (json_string_length(v) > max_len || json_string_length(v) != strlen(json_string_value(v)))
-		return err_set(err, ERR_INVAL, "field '%s' is longer than %zu bytes or holds NUL", key, max_len);
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int api_field_int(json_t *body, const char *key, int required, json_int_t def, json_int_t min,
-			 json_int_t max, json_int_t *out, struct err *err)
-{
-	json_t *v = json_object_get(body, key); /* borrowed */
-
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return err_set(err, ERR_INVAL, "field '%s' is required", key);
-		*out = def;
-		return 0;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return err_set(err, ERR_INVAL, "field '%s' must be an integer in %lld..%lld", key, (long long)min,
-			       (long long)max);
-	*out = json_integer_value(v);
-	return 0;
-}
-
 /* Artifact names: relative, no "..", no empty or "." component, printable. */
 static int api_artifact_name_ok(const char *name)
 {
@@ -202,13 +145,16 @@ static int api_metrics(struct srv *srv, struct http_req *req, struct http_answer
 	buf_appendf(&b, "# TYPE anvil_jobs gauge\n");
 	for (int s = JOB_QUEUED; s <= JOB_ERROR; s++)
 		buf_appendf(&b, "anvil_jobs{state=\"%s\"} %lld\n", jobstate_name((enum job_state)s),
-			    (long long)st.jobs_by_state[s]);
-	buf_appendf(&b, "# TYPE anvil_pipelines_total counter\nanvil_pipelines_total %lld\n", (long long)st.pipelines);
-	buf_appendf(&b, "# TYPE anvil_log_bytes_total counter\nanvil_log_bytes_total %lld\n", (long long)st.log_bytes);
-	buf_appendf(&b, "# TYPE anvil_blobs gauge\nanvil_blobs %lld\nanvil_blob_bytes %lld\n", (long long)st.blobs,
-		    (long long)st.blob_bytes);
-	buf_appendf(&b, "# TYPE anvil_process_resident_memory_bytes gauge\nanvil_process_resident_memory_bytes %ld\n",
-		    api_rss_kb() * 1024);
+		            (long long)st.jobs_by_state[s]);
+	buf_appendf(&b, "# TYPE anvil_pipelines_total counter\nanvil_pipelines_total %lld\n",
+	            (long long)st.pipelines);
+	buf_appendf(&b, "# TYPE anvil_log_bytes_total counter\nanvil_log_bytes_total %lld\n",
+	            (long long)st.log_bytes);
+	buf_appendf(&b, "# TYPE anvil_blobs gauge\nanvil_blobs %lld\nanvil_blob_bytes %lld\n",
+	            (long long)st.blobs, (long long)st.blob_bytes);
+	buf_appendf(
+	    &b, "# TYPE anvil_process_resident_memory_bytes gauge\nanvil_process_resident_memory_bytes %ld\n",
+	    api_rss_kb() * 1024);
 	buf_appendf(&b, "anvil_uptime_seconds %lld\n", (long long)((srv_now_ms() - srv->started_ms) / 1000));
 	ans->raw = buf_detach(&b, &ans->raw_len);
 	ans->content_type = "text/plain; version=0.0.4";
@@ -268,7 +214,8 @@ static int api_job_log(struct srv *srv, struct http_req *req, struct http_answer
 			goto fail;
 		if (store_log_read(srv->store, req->id, offset, API_LOG_READ_MAX, &b, &next, err) < 0)
 			goto fail;
-		if (b.len > 0 || jobstate_is_final(j.state) || sched_mono_ms() >= deadline || sched_stopping(srv->sched))
+		if (b.len > 0 || jobstate_is_final(j.state) || sched_mono_ms() >= deadline ||
+		    sched_stopping(srv->sched))
 			break;
 		sched_wait(srv->sched, SCHED_LOGS, gen, deadline);
 	}
@@ -299,14 +246,16 @@ static int api_job_artifacts(struct srv *srv, struct http_req *req, struct http_
 		return -1;
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:o, s:I, s:s}", "name", api_str(rows[i].name), "size",
-						     (json_int_t)rows[i].size, "sha256", rows[i].sha256));
+		json_array_append_new(arr,
+		                      json_pack("{s:o, s:I, s:s}", "name", apijson_text(rows[i].name), "size",
+		                                (json_int_t)rows[i].size, "sha256", rows[i].sha256));
 	artifact_rows_free(rows, n);
 	ans->json = json_pack("{s:o}", "artifacts", arr);
 	return 0;
 }
 
-static int api_job_artifact_get(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+static int api_job_artifact_get(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                                struct err *err)
 {
 	struct artifact_row a = {0};
 	struct stat sb;
@@ -346,12 +295,13 @@ static int api_repos(struct srv *srv, struct http_req *req, struct http_answer *
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(
-		    arr, json_pack("{s:I, s:o, s:o, s:o, s:o, s:i, s:b, s:b}", "id", (json_int_t)rows[i].id, "name",
-				   api_str(rows[i].name), "url", api_str(rows[i].url), "forge",
-				   rows[i].forge[0] ? api_str(rows[i].forge) : json_null(), "api_url",
-				   rows[i].api_url[0] ? api_str(rows[i].api_url) : json_null(), "poll_s", rows[i].poll_s,
-				   "has_secret", rows[i].hook_secret[0] != '\0', "has_status_token",
-				   rows[i].status_token[0] != '\0'));
+		    arr,
+		    json_pack("{s:I, s:o, s:o, s:o, s:o, s:i, s:b, s:b}", "id", (json_int_t)rows[i].id,
+		              "name", apijson_text(rows[i].name), "url", apijson_text(rows[i].url), "forge",
+		              rows[i].forge[0] ? apijson_text(rows[i].forge) : json_null(), "api_url",
+		              rows[i].api_url[0] ? apijson_text(rows[i].api_url) : json_null(), "poll_s",
+		              rows[i].poll_s, "has_secret", rows[i].hook_secret[0] != '\0',
+		              "has_status_token", rows[i].status_token[0] != '\0'));
 	repo_cfgs_free(rows, n);
 	ans->json = json_pack("{s:o}", "repos", arr);
 	return 0;
@@ -369,11 +319,11 @@ static int api_agents(struct srv *srv, struct http_req *req, struct http_answer 
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *labels = json_loads(rows[i].labels, 0, NULL);
-		json_array_append_new(arr, json_pack("{s:I, s:o, s:o, s:I, s:o}", "id", (json_int_t)rows[i].id,
-						     "name", api_str(rows[i].name), "labels",
-						     labels ? labels : json_array(), "last_seen_unix_ms",
-						     (json_int_t)rows[i].last_seen_ms, "job_id",
-						     rows[i].job_id ? json_integer(rows[i].job_id) : json_null()));
+		json_array_append_new(
+		    arr, json_pack("{s:I, s:o, s:o, s:I, s:o}", "id", (json_int_t)rows[i].id, "name",
+		                   apijson_text(rows[i].name), "labels", labels ? labels : json_array(),
+		                   "last_seen_unix_ms", (json_int_t)rows[i].last_seen_ms, "job_id",
+		                   rows[i].job_id ? json_integer(rows[i].job_id) : json_null()));
 	}
 	agent_rows_free(rows, n);
 	ans->json = json_pack("{s:o}", "agents", arr);
@@ -389,12 +339,12 @@ static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer
 	int64_t pid;
 	int existed = 0;
 
-	if (api_field_str(req->json, "repo", 1, 100, &t.repo, err) < 0 ||
-	    api_field_str(req->json, "url", 1, 1024, &t.url, err) < 0 ||
-	    api_field_str(req->json, "ref", 1, 255, &t.ref, err) < 0 ||
-	    api_field_str(req->json, "commit", 0, 40, &t.commit, err) < 0 ||
-	    api_field_str(req->json, "event", 0, 16, &t.event, err) < 0 ||
-	    api_field_str(req->json, "delivery", 0, 128, &t.delivery, err) < 0)
+	if (apijson_str(req->json, "repo", 1, 100, &t.repo, err) < 0 ||
+	    apijson_str(req->json, "url", 1, 1024, &t.url, err) < 0 ||
+	    apijson_str(req->json, "ref", 1, 255, &t.ref, err) < 0 ||
+	    apijson_str(req->json, "commit", 0, 40, &t.commit, err) < 0 ||
+	    apijson_str(req->json, "event", 0, 16, &t.event, err) < 0 ||
+	    apijson_str(req->json, "delivery", 0, 128, &t.delivery, err) < 0)
 		return -1;
 	if (t.event == NULL)
 		t.event = "push";
@@ -444,7 +394,7 @@ static int api_agent_register(struct srv *srv, struct http_req *req, struct http
 	int64_t id;
 	int rc;
 
-	if (api_field_str(req->json, "name", 1, 100, &name, err) < 0)
+	if (apijson_str(req->json, "name", 1, 100, &name, err) < 0)
 		return -1;
 	if (!pipeline_name_ok(name, 100))
 		return err_set(err, ERR_INVAL, "agent name must be [A-Za-z0-9._-]+");
@@ -454,8 +404,10 @@ static int api_agent_register(struct srv *srv, struct http_req *req, struct http
 		return err_set(err, ERR_LIMIT, "at most 64 labels");
 	json_array_foreach(labels, i, v)
 	{
-		if (!json_is_string(v) || json_string_length(v) > 128 || !pipeline_text_ok(json_string_value(v)))
-			return err_set(err, ERR_INVAL, "label %zu must be a printable string of at most 128 bytes", i);
+		if (!json_is_string(v) || json_string_length(v) > 128 ||
+		    !pipeline_text_ok(json_string_value(v)))
+			return err_set(err, ERR_INVAL,
+			               "label %zu must be a printable string of at most 128 bytes", i);
 	}
 	labels_text = labels ? json_dumps(labels, JSON_COMPACT) : xstrdup("[]");
 	rc = store_agent_register(srv->store, name, labels_text, srv_now_ms(), &id, err);
@@ -480,8 +432,8 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 		log_warnx("event=secrets_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
 	for (size_t i = 0; i < names.n; i++) {
 		char *kv = xasprintf("%s=%s", names.v[i], values.v[i]);
-		json_array_append_new(env, api_str(kv));
-		json_array_append_new(mask, api_str(values.v[i]));
+		json_array_append_new(env, apijson_text(kv));
+		json_array_append_new(mask, apijson_text(values.v[i]));
 		free(kv);
 	}
 	json_object_set_new(spec, "secrets", env);
@@ -499,11 +451,12 @@ static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 	json_object_set_new(spec, "id", json_integer(j->id));
 	json_object_set_new(spec, "attempt", json_integer(j->attempt));
 	json_object_set_new(spec, "pipeline_id", json_integer(j->pipeline_id));
-	json_object_set_new(spec, "repo", json_pack("{s:o, s:o}", "name", api_str(j->repo_name), "url",
-						    api_str(j->repo_url)));
-	json_object_set_new(spec, "ref", api_str(j->ref));
-	json_object_set_new(spec, "commit", api_str(j->commit_sha));
-	json_object_set_new(spec, "target", api_str(j->target));
+	json_object_set_new(
+	    spec, "repo",
+	    json_pack("{s:o, s:o}", "name", apijson_text(j->repo_name), "url", apijson_text(j->repo_url)));
+	json_object_set_new(spec, "ref", apijson_text(j->ref));
+	json_object_set_new(spec, "commit", apijson_text(j->commit_sha));
+	json_object_set_new(spec, "target", apijson_text(j->target));
 	json_object_set_new(spec, "lease_s", json_integer(srv->cfg.lease_s));
 	json_object_set_new(spec, "log_cap_bytes", json_integer(srv->cfg.log_cap_bytes));
 	api_claim_secrets(srv, j, spec);
@@ -523,8 +476,8 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 	size_t i;
 	int found = 0, rc = -1;
 
-	if (api_field_int(req->json, "agent_id", 1, 0, 1, INT64_MAX, &agent_id, err) < 0 ||
-	    api_field_int(req->json, "wait_ms", 0, 0, 0, 60000, &wait_ms, err) < 0)
+	if (apijson_int(req->json, "agent_id", 1, 0, 1, INT64_MAX, &agent_id, err) < 0 ||
+	    apijson_int(req->json, "wait_ms", 0, 0, 0, 60000, &wait_ms, err) < 0)
 		return -1;
 	if (store_agent_labels(srv->store, agent_id, &labels_text, err) < 0)
 		return -1;
@@ -544,8 +497,8 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 		}
 		if (store_agent_touch(srv->store, agent_id, srv_now_ms(), err) < 0)
 			goto out;
-		if (store_job_claim(srv->store, agent_id, (const char *const *)agent_labels.v, agent_labels.n, srv_now_ms(),
-				    (int64_t)srv->cfg.lease_s * 1000, &j, &found, err) < 0)
+		if (store_job_claim(srv->store, agent_id, (const char *const *)agent_labels.v, agent_labels.n,
+		                    srv_now_ms(), (int64_t)srv->cfg.lease_s * 1000, &j, &found, err) < 0)
 			goto out;
 		if (found || sched_mono_ms() >= deadline || sched_stopping(srv->sched))
 			break;
@@ -556,8 +509,8 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 		rc = 0;
 		goto out;
 	}
-	log_info("event=job_claimed job=%lld agent=%lld attempt=%d target=%s", (long long)j.id, (long long)agent_id,
-		 j.attempt, j.target);
+	log_info("event=job_claimed job=%lld agent=%lld attempt=%d target=%s", (long long)j.id,
+	         (long long)agent_id, j.attempt, j.target);
 	sched_notify(srv->sched, SCHED_LOGS);
 	ans->json = json_pack("{s:o}", "job", api_claim_spec(srv, &j));
 	rc = 0;
@@ -569,15 +522,16 @@ out:
 	return rc;
 }
 
-static int api_agent_heartbeat(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+static int api_agent_heartbeat(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                               struct err *err)
 {
 	json_int_t attempt;
 	int cancel = 0;
 
-	if (api_field_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0)
+	if (apijson_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0)
 		return -1;
-	if (store_job_heartbeat(srv->store, req->id, (int)attempt, srv_now_ms(), (int64_t)srv->cfg.lease_s * 1000,
-				&cancel, err) < 0)
+	if (store_job_heartbeat(srv->store, req->id, (int)attempt, srv_now_ms(),
+	                        (int64_t)srv->cfg.lease_s * 1000, &cancel, err) < 0)
 		return -1;
 	ans->json = json_pack("{s:b}", "cancel", cancel);
 	return 0;
@@ -594,7 +548,7 @@ static int api_agent_log(struct srv *srv, struct http_req *req, struct http_answ
 	if (attempt < 0 || seq < 0)
 		return err_set(err, ERR_INVAL, "query parameters attempt and seq are required");
 	if (store_log_append(srv->store, req->id, (int)attempt, seq, req->body.data, req->body.len,
-			     srv->cfg.log_cap_bytes, &accepted, &truncated, err) < 0)
+	                     srv->cfg.log_cap_bytes, &accepted, &truncated, err) < 0)
 		return -1;
 	if (accepted)
 		sched_notify(srv->sched, SCHED_LOGS);
@@ -611,7 +565,8 @@ static int api_agent_artifact_begin(struct srv *srv, struct http_req *req, struc
 
 	(void)srv;
 	if (!api_artifact_name_ok(req->rest))
-		return err_set(err, ERR_INVAL, "artifact name must be a relative path without '..' or control characters");
+		return err_set(err, ERR_INVAL,
+		               "artifact name must be a relative path without '..' or control characters");
 	if (!crypto_is_sha256_hex(sha))
 		return err_set(err, ERR_INVAL, "query parameter sha256 must be 64 lowercase hex characters");
 	if (http_query_i64(req, "attempt", 0, 1, INT32_MAX, &attempt, err) < 0)
@@ -621,8 +576,8 @@ static int api_agent_artifact_begin(struct srv *srv, struct http_req *req, struc
 	ok = j.state == JOB_RUNNING && j.attempt == attempt;
 	job_row_release(&j);
 	if (!ok)
-		return err_set(err, ERR_CONFLICT, "job %lld is not running at attempt %lld", (long long)req->id,
-			       (long long)attempt);
+		return err_set(err, ERR_CONFLICT, "job %lld is not running at attempt %lld",
+		               (long long)req->id, (long long)attempt);
 	return 0;
 }
 
@@ -635,11 +590,14 @@ static int api_agent_artifact(struct srv *srv, struct http_req *req, struct http
 		return -1;
 	if (blob_writer_commit(req->blob, sha, &size, err) < 0)
 		return -1;
-	if (store_artifact_add(srv->store, req->id, (int)attempt, req->rest, sha, size, srv_now_ms(), err) < 0)
+	if (store_artifact_add(srv->store, req->id, (int)attempt, req->rest, sha, size, srv_now_ms(), err) <
+	    0)
 		return -1;
-	log_info("event=artifact_stored job=%lld size=%lld sha256=%s", (long long)req->id, (long long)size, sha);
+	log_info("event=artifact_stored job=%lld size=%lld sha256=%s", (long long)req->id, (long long)size,
+	         sha);
 	ans->status = 201;
-	ans->json = json_pack("{s:o, s:I, s:s}", "name", api_str(req->rest), "size", (json_int_t)size, "sha256", sha);
+	ans->json = json_pack("{s:o, s:I, s:s}", "name", apijson_text(req->rest), "size", (json_int_t)size,
+	                      "sha256", sha);
 	return 0;
 }
 
@@ -650,42 +608,42 @@ static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_a
 	json_t *ec = json_object_get(req->json, "exit_code"); /* borrowed */
 	enum job_state state;
 
-	if (api_field_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0 ||
-	    api_field_str(req->json, "state", 1, 16, &state_name, err) < 0 ||
-	    api_field_int(req->json, "exit_code", 0, 0, -1, 255, &exit_code, err) < 0 ||
-	    api_field_str(req->json, "message", 0, 1000, &message, err) < 0)
+	if (apijson_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0 ||
+	    apijson_str(req->json, "state", 1, 16, &state_name, err) < 0 ||
+	    apijson_int(req->json, "exit_code", 0, 0, -1, 255, &exit_code, err) < 0 ||
+	    apijson_str(req->json, "message", 0, 1000, &message, err) < 0)
 		return -1;
 	if (jobstate_parse(state_name, &state) < 0 || !jobstate_is_final(state))
 		return err_set(err, ERR_INVAL, "state must be success, failed, canceled or error");
-	if (store_job_finish(srv->store, req->id, (int)attempt, state, ec != NULL && !json_is_null(ec), (int)exit_code,
-			     message, srv_now_ms(), err) < 0)
+	if (store_job_finish(srv->store, req->id, (int)attempt, state, ec != NULL && !json_is_null(ec),
+	                     (int)exit_code, message, srv_now_ms(), err) < 0)
 		return -1;
 	log_info("event=job_finished job=%lld state=%s exit_code=%lld", (long long)req->id, state_name,
-		 (long long)exit_code);
+	         (long long)exit_code);
 	sched_notify(srv->sched, SCHED_LOGS);
 	return api_job_get(srv, req, ans, err);
 }
 
 const struct http_route api_routes[] = {
-	{"GET", "/healthz", AUTH_READ, BODY_NONE, NULL, api_healthz},
-	{"GET", "/metrics", AUTH_READ, BODY_NONE, NULL, api_metrics},
-	{"GET", "/api/v1/pipelines", AUTH_READ, BODY_NONE, NULL, api_pipelines_list},
-	{"GET", "/api/v1/pipelines/:id", AUTH_READ, BODY_NONE, NULL, api_pipeline_get},
-	{"GET", "/api/v1/jobs/:id", AUTH_READ, BODY_NONE, NULL, api_job_get},
-	{"GET", "/api/v1/jobs/:id/log", AUTH_READ, BODY_NONE, NULL, api_job_log},
-	{"GET", "/api/v1/jobs/:id/artifacts", AUTH_READ, BODY_NONE, NULL, api_job_artifacts},
-	{"GET", "/api/v1/jobs/:id/artifacts/*", AUTH_READ, BODY_NONE, NULL, api_job_artifact_get},
-	{"GET", "/api/v1/repos", AUTH_READ, BODY_NONE, NULL, api_repos},
-	{"GET", "/api/v1/agents", AUTH_READ, BODY_NONE, NULL, api_agents},
-	{"POST", "/api/v1/trigger", AUTH_ADMIN, BODY_JSON, NULL, api_trigger},
-	{"POST", "/api/v1/jobs/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_job_cancel},
-	{"POST", "/api/v1/jobs/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_job_retry},
-	{"POST", "/api/v1/agents/register", AUTH_AGENT, BODY_JSON, NULL, api_agent_register},
-	{"POST", "/api/v1/agents/claim", AUTH_AGENT, BODY_JSON, NULL, api_agent_claim},
-	{"POST", "/api/v1/agents/jobs/:id/heartbeat", AUTH_AGENT, BODY_JSON, NULL, api_agent_heartbeat},
-	{"POST", "/api/v1/agents/jobs/:id/log", AUTH_AGENT, BODY_RAW, NULL, api_agent_log},
-	{"PUT", "/api/v1/agents/jobs/:id/artifacts/*", AUTH_AGENT, BODY_BLOB, api_agent_artifact_begin,
-	 api_agent_artifact},
-	{"POST", "/api/v1/agents/jobs/:id/finish", AUTH_AGENT, BODY_JSON, NULL, api_agent_finish},
+    {"GET", "/healthz", AUTH_READ, BODY_NONE, NULL, api_healthz},
+    {"GET", "/metrics", AUTH_READ, BODY_NONE, NULL, api_metrics},
+    {"GET", "/api/v1/pipelines", AUTH_READ, BODY_NONE, NULL, api_pipelines_list},
+    {"GET", "/api/v1/pipelines/:id", AUTH_READ, BODY_NONE, NULL, api_pipeline_get},
+    {"GET", "/api/v1/jobs/:id", AUTH_READ, BODY_NONE, NULL, api_job_get},
+    {"GET", "/api/v1/jobs/:id/log", AUTH_READ, BODY_NONE, NULL, api_job_log},
+    {"GET", "/api/v1/jobs/:id/artifacts", AUTH_READ, BODY_NONE, NULL, api_job_artifacts},
+    {"GET", "/api/v1/jobs/:id/artifacts/*", AUTH_READ, BODY_NONE, NULL, api_job_artifact_get},
+    {"GET", "/api/v1/repos", AUTH_READ, BODY_NONE, NULL, api_repos},
+    {"GET", "/api/v1/agents", AUTH_READ, BODY_NONE, NULL, api_agents},
+    {"POST", "/api/v1/trigger", AUTH_ADMIN, BODY_JSON, NULL, api_trigger},
+    {"POST", "/api/v1/jobs/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_job_cancel},
+    {"POST", "/api/v1/jobs/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_job_retry},
+    {"POST", "/api/v1/agents/register", AUTH_AGENT, BODY_JSON, NULL, api_agent_register},
+    {"POST", "/api/v1/agents/claim", AUTH_AGENT, BODY_JSON, NULL, api_agent_claim},
+    {"POST", "/api/v1/agents/jobs/:id/heartbeat", AUTH_AGENT, BODY_JSON, NULL, api_agent_heartbeat},
+    {"POST", "/api/v1/agents/jobs/:id/log", AUTH_AGENT, BODY_RAW, NULL, api_agent_log},
+    {"PUT", "/api/v1/agents/jobs/:id/artifacts/*", AUTH_AGENT, BODY_BLOB, api_agent_artifact_begin,
+     api_agent_artifact},
+    {"POST", "/api/v1/agents/jobs/:id/finish", AUTH_AGENT, BODY_JSON, NULL, api_agent_finish},
 };
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

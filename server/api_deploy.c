@@ -1,4 +1,5 @@
 #include "server/api_deploy.h"
+#include "server/apijson.h"
 #include "common/log.h"
 #include "server/pipeline.h"
 #include "server/srv.h"
@@ -11,62 +12,6 @@
 
 /* ---- helpers ---- */
 
-static int api_deploy_str(json_t *body, const char *key, int required, size_t max_len, const char **out,
-                          struct err *err)
-{
-	json_t *v = json_object_get(body, key); /* borrowed */
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return err_set(err, ERR_INVAL, "field '%s' is required", key);
-		return 0;
-	}
-	if (!json_is_string(v))
-		return err_set(err, ERR_INVAL, "field '%s' must be a string", key);
-	if (json_string_length(v) > max_len || json_string_length(v) != strlen(json_string_value(v)))
-		return err_set(err, ERR_INVAL, "field '%s' is longer than %zu bytes or holds NUL", key,
-		               max_len);
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int api_deploy_int(json_t *body, const char *key, json_int_t def, json_int_t min, json_int_t max,
-                          json_int_t *out, struct err *err)
-{
-	json_t *v = json_object_get(body, key); /* borrowed */
-
-	if (v == NULL || json_is_null(v)) {
-		*out = def;
-		return 0;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return err_set(err, ERR_INVAL, "field '%s' must be an integer in %lld..%lld", key,
-		               (long long)min, (long long)max);
-	*out = json_integer_value(v);
-	return 0;
-}
-
-static json_t *api_deploy_text(const char *s)
-{
-	json_t *v = json_string(s ? s : "");
-
-	if (v == NULL) { /* not UTF-8 (command output): keep it readable */
-		char *copy = xstrdup(s);
-		for (char *p = copy; *p; p++)
-			if ((unsigned char)*p >= 0x80)
-				*p = '?';
-		v = json_string(copy);
-		free(copy);
-	}
-	return v;
-}
-
-static json_t *api_deploy_ms(int64_t ms)
-{
-	return ms ? json_integer(ms) : json_null();
-}
-
 /* "k=v,k=v" → ["k=v", "k=v"]. */
 static json_t *api_deploy_labels_json(const char *csv)
 {
@@ -77,7 +22,7 @@ static json_t *api_deploy_labels_json(const char *csv)
 		size_t n = strcspn(p, ",");
 		char *l = xstrndup(p, n);
 		if (n > 0)
-			json_array_append_new(a, api_deploy_text(l));
+			json_array_append_new(a, apijson_text(l));
 		free(l);
 		p += n;
 		if (*p == ',')
@@ -314,7 +259,7 @@ void api_deploy_claim_spec(struct srv *srv, const struct job_row *j, json_t *spe
 	}
 	if (api_deploy_fill(srv, j, dep, &err) < 0) {
 		log_warnx("event=deploy_spec job=%lld error=\"%s\"", (long long)j->id, err.msg);
-		json_object_set_new(dep, "error", api_deploy_text(err.msg));
+		json_object_set_new(dep, "error", apijson_text(err.msg));
 	}
 }
 
@@ -323,12 +268,12 @@ void api_deploy_claim_spec(struct srv *srv, const struct job_row *j, json_t *spe
 static json_t *api_deploy_board_json(const struct board_row *b)
 {
 	return json_pack("{s:I, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)b->id,
-	                 "name", api_deploy_text(b->name), "host", api_deploy_text(b->host), "port", b->port,
-	                 "user", api_deploy_text(b->user), "arch", api_deploy_text(b->arch), "group",
-	                 api_deploy_text(b->group), "labels", api_deploy_labels_json(b->labels), "host_key",
-	                 api_deploy_text(b->host_key), "current_release",
-	                 b->current_release ? api_deploy_text(b->current_release) : json_null(),
-	                 "created_unix_ms", api_deploy_ms(b->created_ms));
+	                 "name", apijson_text(b->name), "host", apijson_text(b->host), "port", b->port,
+	                 "user", apijson_text(b->user), "arch", apijson_text(b->arch), "group",
+	                 apijson_text(b->group), "labels", api_deploy_labels_json(b->labels), "host_key",
+	                 apijson_text(b->host_key), "current_release",
+	                 b->current_release ? apijson_text(b->current_release) : json_null(),
+	                 "created_unix_ms", apijson_ms(b->created_ms));
 }
 
 static int api_deploy_boards_list(struct srv *srv, struct http_req *req, struct http_answer *ans,
@@ -359,14 +304,14 @@ static json_t *api_deploy_job_json(const struct deployment_row *d)
 	snprintf(release, sizeof(release), "p%lld-%.8s", (long long)j->pipeline_id, j->commit_sha);
 	o = json_pack("{s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
 	              (json_int_t)j->id, "pipeline_id", (json_int_t)j->pipeline_id, "action",
-	              api_deploy_text(j->name), "group", api_deploy_text(j->target), "state",
-	              jobstate_name(j->state), "repo", api_deploy_text(j->repo_name), "ref",
-	              api_deploy_text(j->ref), "commit", api_deploy_text(j->commit_sha), "release",
+	              apijson_text(j->name), "group", apijson_text(j->target), "state",
+	              jobstate_name(j->state), "repo", apijson_text(j->repo_name), "ref",
+	              apijson_text(j->ref), "commit", apijson_text(j->commit_sha), "release",
 	              strcmp(j->name, "deploy") == 0 ? json_string(release) : json_null(), "attempt",
-	              j->attempt, "agent", j->agent_name ? api_deploy_text(j->agent_name) : json_null(),
-	              "message", api_deploy_text(j->message), "created_unix_ms", api_deploy_ms(j->created_ms),
-	              "started_unix_ms", api_deploy_ms(j->started_ms), "finished_unix_ms",
-	              api_deploy_ms(j->finished_ms));
+	              j->attempt, "agent", j->agent_name ? apijson_text(j->agent_name) : json_null(),
+	              "message", apijson_text(j->message), "created_unix_ms", apijson_ms(j->created_ms),
+	              "started_unix_ms", apijson_ms(j->started_ms), "finished_unix_ms",
+	              apijson_ms(j->finished_ms));
 	json_object_set_new(o, "install",
 	                    json_is_string(json_object_get(dep, "install"))
 	                        ? json_incref(json_object_get(dep, "install"))
@@ -427,19 +372,19 @@ static int api_deploy_full(struct srv *srv, int64_t id, json_t **out, struct err
 		json_array_append_new(
 		    arr, json_pack("{s:o, s:i, s:o, s:o, s:o, s:s, s:o, s:I, s:i, s:i, s:o, s:o, s:o, s:o, "
 		                   "s:o, s:o, s:I}",
-		                   "board", api_deploy_text(r->board), "attempt", r->attempt, "release",
-		                   api_deploy_text(r->release), "previous",
-		                   r->previous[0] ? api_deploy_text(r->previous) : json_null(), "current",
-		                   r->current[0] ? api_deploy_text(r->current) : json_null(), "state",
-		                   r->state, "message", api_deploy_text(r->message), "bytes_sent",
+		                   "board", apijson_text(r->board), "attempt", r->attempt, "release",
+		                   apijson_text(r->release), "previous",
+		                   r->previous[0] ? apijson_text(r->previous) : json_null(), "current",
+		                   r->current[0] ? apijson_text(r->current) : json_null(), "state",
+		                   r->state, "message", apijson_text(r->message), "bytes_sent",
 		                   (json_int_t)r->bytes_sent, "files_uploaded", r->files_uploaded,
 		                   "files_skipped", r->files_skipped, "restart_exit",
 		                   r->restart_exit >= 0 ? json_integer(r->restart_exit) : json_null(),
-		                   "restart_output", api_deploy_text(r->restart_output), "health_exit",
+		                   "restart_output", apijson_text(r->restart_output), "health_exit",
 		                   r->health_exit >= 0 ? json_integer(r->health_exit) : json_null(),
-		                   "health_output", api_deploy_text(r->health_output), "started_unix_ms",
-		                   api_deploy_ms(r->started_ms), "updated_unix_ms",
-		                   api_deploy_ms(r->updated_ms), "duration_ms", (json_int_t)r->duration_ms));
+		                   "health_output", apijson_text(r->health_output), "started_unix_ms",
+		                   apijson_ms(r->started_ms), "updated_unix_ms",
+		                   apijson_ms(r->updated_ms), "duration_ms", (json_int_t)r->duration_ms));
 	}
 	o = api_deploy_job_json(&d);
 	json_object_set_new(o, "boards", arr);
@@ -479,14 +424,14 @@ static int api_deploy_board_add(struct srv *srv, struct http_req *req, struct ht
 	size_t i;
 	int rc = -1;
 
-	if (api_deploy_str(req->json, "name", 1, 100, &name, err) < 0 ||
-	    api_deploy_str(req->json, "host", 1, 255, &host, err) < 0 ||
-	    api_deploy_int(req->json, "port", 22, 1, 65535, &port, err) < 0 ||
-	    api_deploy_str(req->json, "user", 0, 64, &user, err) < 0 ||
-	    api_deploy_str(req->json, "arch", 1, 32, &arch, err) < 0 ||
-	    api_deploy_str(req->json, "group", 1, 100, &group, err) < 0 ||
-	    api_deploy_str(req->json, "host_key", 1, 8192, &host_key, err) < 0 ||
-	    api_deploy_str(req->json, "private_key", 1, API_DEPLOY_MAX_KEY_BYTES, &key, err) < 0)
+	if (apijson_str(req->json, "name", 1, 100, &name, err) < 0 ||
+	    apijson_str(req->json, "host", 1, 255, &host, err) < 0 ||
+	    apijson_int(req->json, "port", 0, 22, 1, 65535, &port, err) < 0 ||
+	    apijson_str(req->json, "user", 0, 64, &user, err) < 0 ||
+	    apijson_str(req->json, "arch", 1, 32, &arch, err) < 0 ||
+	    apijson_str(req->json, "group", 1, 100, &group, err) < 0 ||
+	    apijson_str(req->json, "host_key", 1, 8192, &host_key, err) < 0 ||
+	    apijson_str(req->json, "private_key", 1, API_DEPLOY_MAX_KEY_BYTES, &key, err) < 0)
 		return -1;
 	if (!pipeline_name_ok(name, 100) || !pipeline_name_ok(group, 100))
 		return err_set(err, ERR_INVAL, "board and group names must be [A-Za-z0-9._-]+");
@@ -560,12 +505,12 @@ static int api_deploy_create(struct srv *srv, struct http_req *req, struct http_
 	int64_t job_id;
 	int rc = -1;
 
-	if (api_deploy_int(req->json, "pipeline", 0, 1, INT64_MAX, &pipeline, err) < 0 ||
-	    api_deploy_str(req->json, "group", 1, 100, &group, err) < 0 ||
-	    api_deploy_str(req->json, "install", 0, 4096, &install, err) < 0 ||
-	    api_deploy_str(req->json, "restart", 0, 4096, &restart, err) < 0 ||
-	    api_deploy_str(req->json, "health", 0, 4096, &health, err) < 0 ||
-	    api_deploy_str(req->json, "target", 0, 64, &target, err) < 0)
+	if (apijson_int(req->json, "pipeline", 0, 0, 1, INT64_MAX, &pipeline, err) < 0 ||
+	    apijson_str(req->json, "group", 1, 100, &group, err) < 0 ||
+	    apijson_str(req->json, "install", 0, 4096, &install, err) < 0 ||
+	    apijson_str(req->json, "restart", 0, 4096, &restart, err) < 0 ||
+	    apijson_str(req->json, "health", 0, 4096, &health, err) < 0 ||
+	    apijson_str(req->json, "target", 0, 64, &target, err) < 0)
 		return -1;
 	if (pipeline == 0)
 		return err_set(err, ERR_INVAL, "field 'pipeline' is required");
@@ -632,7 +577,7 @@ static int api_deploy_rollback(struct srv *srv, struct http_req *req, struct htt
 	int64_t last_id, job_id;
 	int rc = -1;
 
-	if (api_deploy_str(req->json, "group", 1, 100, &group, err) < 0)
+	if (apijson_str(req->json, "group", 1, 100, &group, err) < 0)
 		return -1;
 	if (!pipeline_name_ok(group, 100))
 		return err_set(err, ERR_INVAL, "group must be [A-Za-z0-9._-]+");
@@ -683,22 +628,22 @@ static int api_deploy_report(struct srv *srv, struct http_req *req, struct http_
 	json_int_t attempt, bytes, up, skip, rexit, hexit, started, dur;
 	size_t i;
 
-	if (api_deploy_int(req->json, "attempt", 0, 1, INT32_MAX, &attempt, err) < 0 ||
-	    api_deploy_str(req->json, "board", 1, 100, &board, err) < 0 ||
-	    api_deploy_str(req->json, "state", 1, 16, &state, err) < 0 ||
-	    api_deploy_str(req->json, "release", 0, 128, &release, err) < 0 ||
-	    api_deploy_str(req->json, "previous", 0, 256, &previous, err) < 0 ||
-	    api_deploy_str(req->json, "current", 0, 256, &current, err) < 0 ||
-	    api_deploy_str(req->json, "message", 0, 1000, &message, err) < 0 ||
-	    api_deploy_str(req->json, "restart_output", 0, API_DEPLOY_MAX_OUTPUT, &ro, err) < 0 ||
-	    api_deploy_str(req->json, "health_output", 0, API_DEPLOY_MAX_OUTPUT, &ho, err) < 0 ||
-	    api_deploy_int(req->json, "bytes_sent", 0, 0, INT64_MAX, &bytes, err) < 0 ||
-	    api_deploy_int(req->json, "files_uploaded", 0, 0, INT32_MAX, &up, err) < 0 ||
-	    api_deploy_int(req->json, "files_skipped", 0, 0, INT32_MAX, &skip, err) < 0 ||
-	    api_deploy_int(req->json, "restart_exit", -1, -1, 255, &rexit, err) < 0 ||
-	    api_deploy_int(req->json, "health_exit", -1, -1, 255, &hexit, err) < 0 ||
-	    api_deploy_int(req->json, "started_unix_ms", 0, 0, INT64_MAX, &started, err) < 0 ||
-	    api_deploy_int(req->json, "duration_ms", 0, 0, INT64_MAX, &dur, err) < 0)
+	if (apijson_int(req->json, "attempt", 0, 0, 1, INT32_MAX, &attempt, err) < 0 ||
+	    apijson_str(req->json, "board", 1, 100, &board, err) < 0 ||
+	    apijson_str(req->json, "state", 1, 16, &state, err) < 0 ||
+	    apijson_str(req->json, "release", 0, 128, &release, err) < 0 ||
+	    apijson_str(req->json, "previous", 0, 256, &previous, err) < 0 ||
+	    apijson_str(req->json, "current", 0, 256, &current, err) < 0 ||
+	    apijson_str(req->json, "message", 0, 1000, &message, err) < 0 ||
+	    apijson_str(req->json, "restart_output", 0, API_DEPLOY_MAX_OUTPUT, &ro, err) < 0 ||
+	    apijson_str(req->json, "health_output", 0, API_DEPLOY_MAX_OUTPUT, &ho, err) < 0 ||
+	    apijson_int(req->json, "bytes_sent", 0, 0, 0, INT64_MAX, &bytes, err) < 0 ||
+	    apijson_int(req->json, "files_uploaded", 0, 0, 0, INT32_MAX, &up, err) < 0 ||
+	    apijson_int(req->json, "files_skipped", 0, 0, 0, INT32_MAX, &skip, err) < 0 ||
+	    apijson_int(req->json, "restart_exit", 0, -1, -1, 255, &rexit, err) < 0 ||
+	    apijson_int(req->json, "health_exit", 0, -1, -1, 255, &hexit, err) < 0 ||
+	    apijson_int(req->json, "started_unix_ms", 0, 0, 0, INT64_MAX, &started, err) < 0 ||
+	    apijson_int(req->json, "duration_ms", 0, 0, 0, INT64_MAX, &dur, err) < 0)
 		return -1;
 	if (attempt == 0)
 		return err_set(err, ERR_INVAL, "field 'attempt' is required");

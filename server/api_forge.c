@@ -1,4 +1,5 @@
 #include "server/api_forge.h"
+#include "server/apijson.h"
 #include "common/log.h"
 #include "server/forge.h"
 #include "server/pipeline.h"
@@ -12,27 +13,6 @@
 #define API_FORGE_MAX_SECRETS      100
 #define API_FORGE_MIN_POLL_S       5
 #define API_FORGE_MAX_POLL_S       (7 * 24 * 3600)
-
-/* A string member of the body; NULL when absent or null. */
-static int api_forge_str(json_t *body, const char *key, int required, size_t max_len, const char **out,
-                         struct err *err)
-{
-	json_t *v = json_object_get(body, key); /* borrowed */
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
-		if (required)
-			return err_set(err, ERR_INVAL, "field '%s' is required", key);
-		return 0;
-	}
-	if (!json_is_string(v))
-		return err_set(err, ERR_INVAL, "field '%s' must be a string", key);
-	if (json_string_length(v) > max_len || json_string_length(v) != strlen(json_string_value(v)))
-		return err_set(err, ERR_INVAL, "field '%s' is longer than %zu bytes or holds NUL", key,
-		               max_len);
-	*out = json_string_value(v);
-	return 0;
-}
 
 long api_forge_parse_duration(const char *s)
 {
@@ -93,12 +73,12 @@ static int api_forge_repo_add(struct srv *srv, struct http_req *req, struct http
 	int64_t id;
 	long poll_s = 0;
 
-	if (api_forge_str(req->json, "name", 1, 100, &name, err) < 0 ||
-	    api_forge_str(req->json, "url", 1, 1024, &url, err) < 0 ||
-	    api_forge_str(req->json, "forge", 0, 16, &forge, err) < 0 ||
-	    api_forge_str(req->json, "secret", 0, 1024, &secret, err) < 0 ||
-	    api_forge_str(req->json, "status_token", 0, 1024, &token, err) < 0 ||
-	    api_forge_str(req->json, "api_url", 0, 1024, &api, err) < 0)
+	if (apijson_str(req->json, "name", 1, 100, &name, err) < 0 ||
+	    apijson_str(req->json, "url", 1, 1024, &url, err) < 0 ||
+	    apijson_str(req->json, "forge", 0, 16, &forge, err) < 0 ||
+	    apijson_str(req->json, "secret", 0, 1024, &secret, err) < 0 ||
+	    apijson_str(req->json, "status_token", 0, 1024, &token, err) < 0 ||
+	    apijson_str(req->json, "api_url", 0, 1024, &api, err) < 0)
 		return -1;
 	if (!pipeline_name_ok(name, 100))
 		return err_set(err, ERR_INVAL,
@@ -187,7 +167,7 @@ static int api_forge_secret_put(struct srv *srv, struct http_req *req, struct ht
 	if (release_api_is_pattern_path(req->rest))
 		return release_api_pattern(srv, req, ans, err);
 	if (api_forge_secret_path(req->rest, 1, &repo, &key, err) < 0 ||
-	    api_forge_str(req->json, "value", 1, API_FORGE_MAX_SECRET_BYTES, &value, err) < 0)
+	    apijson_str(req->json, "value", 1, API_FORGE_MAX_SECRET_BYTES, &value, err) < 0)
 		return -1;
 	if (value[0] == '\0')
 		return err_set(err, ERR_INVAL, "a secret's value must not be empty");

@@ -1,4 +1,5 @@
 #include "server/release_api.h"
+#include "server/apijson.h"
 #include "common/log.h"
 #include "server/blob.h"
 #include "server/pipeline.h"
@@ -212,21 +213,6 @@ static int release_api_rotate(struct srv *srv, struct http_req *req, struct http
 	return 0;
 }
 
-static int release_api_str(json_t *body, const char *key, int required, size_t max, const char **out,
-                           struct err *err)
-{
-	json_t *v = json_object_get(body, key); /* borrowed */
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-		return required ? err_set(err, ERR_INVAL, "field '%s' is required", key) : 0;
-	if (!json_is_string(v) || json_string_length(v) > max ||
-	    json_string_length(v) != strlen(json_string_value(v)))
-		return err_set(err, ERR_INVAL, "field '%s' must be a string of at most %zu bytes", key, max);
-	*out = json_string_value(v);
-	return 0;
-}
-
 /* POST /api/v1/releases {"version", "pipeline", "message"}: tags the
  * pipeline's commit and pushes the tag; the tag pipeline then makes the
  * release. */
@@ -241,8 +227,8 @@ static int release_api_create(struct srv *srv, struct http_req *req, struct http
 	int created = 0, existed = 0, rc = -1, git_rc;
 	struct err perr = {0};
 
-	if (release_api_str(req->json, "version", 1, 100, &version, err) < 0 ||
-	    release_api_str(req->json, "message", 0, 4000, &message, err) < 0)
+	if (apijson_str(req->json, "version", 1, 100, &version, err) < 0 ||
+	    apijson_str(req->json, "message", 0, 4000, &message, err) < 0)
 		return -1;
 	if (!json_is_integer(pv) || json_integer_value(pv) <= 0)
 		return err_set(err, ERR_INVAL, "field 'pipeline' must be a pipeline id");
@@ -325,7 +311,7 @@ int release_api_pattern(struct srv *srv, struct http_req *req, struct http_answe
 	int rc = -1;
 
 	if (req->json != NULL) {
-		if (release_api_str(req->json, "pattern", 1, 100, &in, err) < 0)
+		if (apijson_str(req->json, "pattern", 1, 100, &in, err) < 0)
 			goto out;
 		if (!release_pattern_ok(in)) {
 			err_set(err, ERR_INVAL,
