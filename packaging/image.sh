@@ -53,16 +53,24 @@ image_rootfs() {
 }
 
 image_base() {
-	local t
+	local t stamp
 	t=$(image_rootfs)
+	# Re-imported when the tarball or the way it is imported (v2) changes.
+	stamp="v2-$(stat -c %Y "$t")"
 	if ${DOCKER:-docker} image inspect "$base_image" >/dev/null 2>&1 &&
-		[ "$(${DOCKER:-docker} image inspect -f '{{index .Config.Labels "anvil.rootfs"}}' "$base_image")" = "$(stat -c %Y "$t")" ]; then
+		[ "$(${DOCKER:-docker} image inspect -f '{{index .Config.Labels "anvil.rootfs"}}' "$base_image")" = "$stamp" ]; then
 		echo "$base_image"
 		return
 	fi
-	zstd -dc "$t" | ${DOCKER:-docker} import --change "LABEL anvil.rootfs=$(stat -c %Y "$t")" \
+	# Without apt's lists (80 MB): every image runs apt-get update anyway.
+	local tmp
+	tmp=$(mktemp -d "$cache/import.XXXXXX")
+	tar --zstd -C "$tmp" -xpf "$t" --numeric-owner
+	rm -rf "$tmp"/var/lib/apt/lists/*
+	tar -C "$tmp" --numeric-owner -cf - . | ${DOCKER:-docker} import --change "LABEL anvil.rootfs=$stamp" \
 		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-		--change 'CMD ["/bin/bash"]' - "$base_image" >/dev/null
+		--change 'CMD ["/bin/bash"]' - "$base_image" >/dev/null || { rm -rf "$tmp"; return 1; }
+	rm -rf "$tmp"
 	echo "$base_image"
 }
 
