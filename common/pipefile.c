@@ -897,7 +897,7 @@ static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, s
 				return pipefile_fail(err, ERR_LIMIT, v, "%s: %zu files, limit 256", w, n);
 			for (i = 0; i < n; i++) {
 				yaml_node_t *item = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
-				char fw[80];
+				char fw[128];
 				snprintf(fw, sizeof(fw), "%s[%zu]", w, i);
 				if (pipefile_scalar(item, fw, &s, err) < 0 ||
 				    pipefile_artifact_check(item, fw, s, err) < 0)

@@ -133,7 +133,7 @@ static int release_api_file(struct srv *srv, const struct release_row *r, const 
 static int release_api_get(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct release_row r = {0};
-	char *repo, *version, *sub, *text = NULL;
+	char *repo = NULL, *version = NULL, *sub = NULL, *text = NULL;
 	int rc = -1;
 
 	if (release_api_split(req->rest, &repo, &version, &sub, err) < 0)
