@@ -63,6 +63,15 @@ build/anvil-agent --server "$URL" --token-file "$D/data/agent.token" --name demo
 	--targets aarch64-unknown-linux-gnu --labels deploy=true >"$D/agent.log" 2>&1 &
 echo $! >"$D/agent.pid"
 
+echo "== starting a simulated aarch64 board (sshd chrooted into an arm64 rootfs on 127.0.0.71)"
+BOARD_PORT=${ANVIL_DEMO_BOARD_PORT:-2271}
+mkdir -p "$D/board"
+qemu/board.sh start demo-board 127.0.0.71 "$BOARD_PORT" "$D/board" | sed 's/^/   /'
+BOARD_KEY=$( . "$D/board/board.env" && echo "$BOARD_KEY")
+BOARD_ROOT=$( . "$D/board/board.env" && echo "$BOARD_ROOT")
+build/anvil board add plant-1 --host 127.0.0.71 --port "$BOARD_PORT" --user root --key "$BOARD_KEY" \
+	--arch aarch64 --group field --trust | sed 's/^/   /'
+
 echo "== creating the sample repository and its bare remote with a post-receive hook"
 export GIT_AUTHOR_NAME="anvil demo" GIT_AUTHOR_EMAIL=demo@anvil.invalid
 export GIT_COMMITTER_NAME="anvil demo" GIT_COMMITTER_EMAIL=demo@anvil.invalid
@@ -88,6 +97,16 @@ steps:
   - name: test
     run: ./test_arch && file hello
 artifacts: [hello, test_arch]
+# Then put hello on the field boards over SSH: atomic switch, health check,
+# automatic rollback on failure.
+deploy:
+  - group: field
+    on: {branch: main}
+    install: /opt/ems
+    files: [hello]
+    restart: echo restarting ems
+    health: ./current/hello | grep -q 'hello from aarch64'
+    strategy: {canary: 1, batch: "50%"}
 YML
 git -C "$D/src/ems-sample" add -A
 git -C "$D/src/ems-sample" commit -q -m "ems-sample: first version"
@@ -99,8 +118,21 @@ P=$(anvil status --limit 1 | awk 'NR==2 {print $1}')
 J=$(curl -s "$URL/api/v1/pipelines/$P" | jq -r '.jobs[0].id')
 echo "== following job $J (anvil logs -f $J)"
 anvil logs -f "$J"
+DJ=""
+for _ in $(seq 1 600); do
+	DJ=$(curl -s "$URL/api/v1/pipelines/$P" | jq -r '.jobs[] | select(.kind=="deploy") | .id' | head -n 1)
+	[ -n "$DJ" ] && break
+	sleep 0.2
+done
+[ -n "$DJ" ] || { anvil show "$P"; echo "no deploy job was created" >&2; exit 1; }
+echo "== following deploy job $DJ (anvil logs -f $DJ)"
+anvil logs -f "$DJ"
 anvil show "$P"
 anvil artifacts "$J"
+anvil deployment show "$DJ"
+echo "== on the board: $(readlink "$BOARD_ROOT/opt/ems/current") is current; running it over ssh:"
+ssh -q -i "$BOARD_KEY" -p "$BOARD_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+	root@127.0.0.71 /opt/ems/current/hello | sed 's/^/   /'
 
 cat <<EOF2
 
@@ -110,7 +142,8 @@ anvil is running:
   server log       $D/server.log
   agent log        $D/agent.log
   sample repo      $D/src/ems-sample  (edit, commit, git push: a new pipeline starts)
+  simulated board  root@127.0.0.71 port $BOARD_PORT (key $BOARD_KEY), files under $BOARD_ROOT
 Try:  export PATH=$ROOT/build:\$PATH ANVIL_SERVER=$URL ANVIL_TOKEN_FILE=$D/data/admin.token
-      anvil status; anvil show $P; anvil logs $J; anvil artifact get $J hello -o /tmp/hello
+      anvil status; anvil show $P; anvil logs $J; anvil boards; anvil deployments
 Stop: scripts/demo.sh stop
 EOF2
