@@ -829,24 +829,94 @@ static int ui_agents_render(struct ui_ctx *c, struct err *err)
 	return 0;
 }
 
-/* The store holds no boards, deployments or releases yet: each renderer
- * shows its empty state until the OTA work gives it rows to list. */
+/* Boards (OTA targets) with their pinned host key and current release; the
+ * private key never leaves the store for this page. */
 static int ui_boards_render(struct ui_ctx *c, struct err *err)
 {
-	(void)err;
-	buf_appendf(&c->b,
-	            "<h1>Boards</h1><section class=\"card\"><p class=\"empty\">No boards are configured. "
-	            "Boards are the devices a deploy job puts releases on (host, port, user, pinned host "
-	            "key, arch, group).</p></section>");
+	struct board_row *rows = NULL;
+	size_t n = 0;
+
+	if (store_board_list(c->srv->store, NULL, 0, &rows, &n, err) < 0)
+		return -1;
+	buf_appendf(&c->b, "<h1>Boards</h1><section class=\"card\">");
+	if (n == 0)
+		buf_appendf(&c->b,
+		            "<p class=\"empty\">No boards are configured. Add one with "
+		            "<code>anvil board add</code> (host, port, user, key, arch, group; the host "
+		            "key is pinned).</p>");
+	else
+		buf_appendf(&c->b, "<table><tr><th>Name</th><th>Address</th><th>Arch</th><th>Group</th>"
+		                   "<th>Labels</th><th>Host key</th><th>Current release</th></tr>");
+	for (size_t i = 0; i < n; i++) {
+		buf_appendf(&c->b, "<tr><td>");
+		ui_html_esc(&c->b, rows[i].name);
+		buf_appendf(&c->b, "</td><td><code>");
+		ui_html_esc(&c->b, rows[i].user);
+		buf_appendf(&c->b, "@");
+		ui_html_esc(&c->b, rows[i].host);
+		buf_appendf(&c->b, ":%d</code></td><td>", rows[i].port);
+		ui_html_esc(&c->b, rows[i].arch);
+		buf_appendf(&c->b, "</td><td>");
+		ui_html_esc(&c->b, rows[i].group);
+		buf_appendf(&c->b, "</td><td><code>");
+		ui_html_esc(&c->b, rows[i].labels);
+		buf_appendf(&c->b, "</code></td><td><code class=\"hash\">");
+		ui_html_escn(&c->b, rows[i].host_key,
+		             strlen(rows[i].host_key) > 60 ? 60 : strlen(rows[i].host_key));
+		buf_appendf(&c->b, "</code></td><td>");
+		if (rows[i].current_release)
+			ui_html_esc(&c->b, rows[i].current_release);
+		else
+			buf_appendf(&c->b, "<span class=\"muted\">unknown</span>");
+		buf_appendf(&c->b, "</td></tr>");
+	}
+	if (n > 0)
+		buf_appendf(&c->b, "</table>");
+	buf_appendf(&c->b, "</section>");
+	board_rows_free(rows, n);
 	return 0;
 }
 
+/* Deploy and rollback jobs, newest first, with per-board counts; each links
+ * to its job page, whose log tells the rollout board by board. */
 static int ui_deployments_render(struct ui_ctx *c, struct err *err)
 {
-	(void)err;
-	buf_appendf(&c->b,
-	            "<h1>Deployments</h1><section class=\"card\"><p class=\"empty\">No deployments yet: "
-	            "nothing is configured to deploy.</p></section>");
+	struct deployment_row *rows = NULL;
+	size_t n = 0;
+	int64_t now_ms = srv_now_ms();
+
+	if (store_deployment_list(c->srv->store, NULL, 100, &rows, &n, err) < 0)
+		return -1;
+	buf_appendf(&c->b, "<h1>Deployments</h1><section class=\"card\">");
+	if (n == 0)
+		buf_appendf(&c->b, "<p class=\"empty\">No deployments yet: add a <code>deploy:</code> entry "
+		                   "to <code>.anvil.yml</code> or run <code>anvil deploy</code>.</p>");
+	else
+		buf_appendf(&c->b, "<table><tr><th>Job</th><th>Group</th><th>State</th><th>Boards</th>"
+		                   "<th>Message</th><th>Started</th></tr>");
+	for (size_t i = 0; i < n; i++) {
+		const struct job_row *j = &rows[i].job;
+		buf_appendf(&c->b, "<tr><td><a href=\"/jobs/%lld\">#%lld ", (long long)j->id,
+		            (long long)j->id);
+		ui_html_esc(&c->b, j->name);
+		buf_appendf(&c->b, "</a></td><td>");
+		ui_html_esc(&c->b, j->target);
+		buf_appendf(&c->b, "</td><td>");
+		ui_state_badge(&c->b, j->state, NULL);
+		buf_appendf(&c->b,
+		            "</td><td>%d healthy, %d failed, %d rolled back, %d skipped of %d</td><td>",
+		            rows[i].n_healthy, rows[i].n_failed, rows[i].n_rolled_back, rows[i].n_skipped,
+		            rows[i].n_boards);
+		ui_html_esc(&c->b, j->message);
+		buf_appendf(&c->b, "</td><td>");
+		if (j->started_ms)
+			ui_ago(&c->b, now_ms, j->started_ms);
+		buf_appendf(&c->b, "</td></tr>");
+	}
+	if (n > 0)
+		buf_appendf(&c->b, "</table>");
+	buf_appendf(&c->b, "</section>");
+	deployment_rows_free(rows, n);
 	return 0;
 }
 
@@ -867,7 +937,7 @@ static int ui_releases_render(struct ui_ctx *c, struct err *err)
 	for (size_t i = 0; i < n; i++) {
 		const struct release_row *r = &rows[i];
 		json_t *m = r->manifest ? json_loads(r->manifest, 0, NULL) : NULL; /* owned */
-		json_t *files = json_object_get(m, "files");                        /* borrowed */
+		json_t *files = json_object_get(m, "files");                       /* borrowed */
 		struct buf base = BUF_INIT;
 		size_t k;
 		json_t *f; /* borrowed */
@@ -882,22 +952,26 @@ static int ui_releases_render(struct ui_ctx *c, struct err *err)
 		ui_html_esc(&c->b, r->version);
 		buf_appendf(&c->b, "</span></h2><dl><dt>Commit</dt><dd class=\"mono\">");
 		ui_html_esc(&c->b, r->commit_sha);
-		buf_appendf(&c->b, "</dd><dt>Pipeline</dt><dd><a href=\"/pipelines/%lld\">#%lld</a></dd>"
-		                   "<dt>Created</dt><dd>",
+		buf_appendf(&c->b,
+		            "</dd><dt>Pipeline</dt><dd><a href=\"/pipelines/%lld\">#%lld</a></dd>"
+		            "<dt>Created</dt><dd>",
 		            (long long)r->pipeline_id, (long long)r->pipeline_id);
 		ui_time(&c->b, r->created_ms);
 		buf_appendf(&c->b, "</dd><dt>Signed by</dt><dd class=\"mono\">");
 		ui_html_esc(&c->b, r->keynum ? r->keynum : "(signing)");
 		buf_appendf(&c->b, "</dd></dl>");
 		if (r->signature != NULL)
-			buf_appendf(&c->b,
-			            "<p><a href=\"%s/manifest.json\">manifest.json</a> · <a "
-			            "href=\"%s/manifest.json.sig\">manifest.json.sig</a> · <a "
-			            "href=\"%s/SHA256SUMS\">SHA256SUMS</a> · <a href=\"%s/anvil-release.pub\">"
-			            "anvil-release.pub</a></p>",
-			            base.data, base.data, base.data, base.data);
+			buf_appendf(
+			    &c->b,
+			    "<p><a href=\"%s/manifest.json\">manifest.json</a> · <a "
+			    "href=\"%s/manifest.json.sig\">manifest.json.sig</a> · <a "
+			    "href=\"%s/SHA256SUMS\">SHA256SUMS</a> · <a href=\"%s/anvil-release.pub\">"
+			    "anvil-release.pub</a></p>",
+			    base.data, base.data, base.data, base.data);
 		if (json_array_size(files) > 0) {
-			buf_appendf(&c->b, "<table><tr><th>Target</th><th>File</th><th>Size</th><th>sha256</th></tr>");
+			buf_appendf(
+			    &c->b,
+			    "<table><tr><th>Target</th><th>File</th><th>Size</th><th>sha256</th></tr>");
 			json_array_foreach(files, k, f)
 			{
 				const char *path = json_string_value(json_object_get(f, "path"));

@@ -104,6 +104,12 @@ log_has "$D1" "glibc" || fail "deploy log has no glibc check"
 	fail "deployment $D1 does not show 3 healthy boards"
 anvil boards | grep -q "b1 .*p$P1-" || fail "anvil boards does not show b1's current release"
 ok "$SECONDS s: push → build → deploy job $D1: every board's current is $R1 and the binary runs there"
+page=$(curl -s "$URL/boards")
+grep -q "b3" <<<"$page" && grep -q "p$P1-" <<<"$page" || fail "the /boards page lacks b3 or its release"
+grep -q "PRIVATE" <<<"$page" && fail "a private key leaked into the /boards page"
+curl -s "$URL/deployments" | grep -q "3 healthy, 0 failed, 0 rolled back, 0 skipped of 3" ||
+	fail "the /deployments page lacks the deployment's board counts"
+ok "$SECONDS s: the UI's boards and deployments pages show them"
 
 write_yml "hello from mars"
 commit_push app "bad health" >/dev/null
