@@ -1,4 +1,5 @@
 #include "agent/job.h"
+#include "agent/crosstoml.h"
 #include "agent/targets.h"
 
 #include <errno.h>
@@ -165,7 +166,8 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 	}
 	if (job_spec_strv(spec, "env", &s->env, err) < 0 ||
 	    job_spec_strv(spec, "artifacts", &s->artifacts, err) < 0 ||
-	    job_spec_strv(spec, "secrets", &s->secrets, err) < 0 || job_spec_strv(spec, "mask", &s->mask, err) < 0)
+	    job_spec_strv(spec, "secrets", &s->secrets, err) < 0 ||
+	    job_spec_strv(spec, "mask", &s->mask, err) < 0)
 		goto out;
 	for (i = 0; i < s->secrets.n; i++) {
 		if (strchr(s->secrets.v[i], '=') == NULL || s->secrets.v[i][0] == '=') {
@@ -363,7 +365,7 @@ struct job_ctx {
 	uint64_t chunk_first_ns; /* when the oldest unsent byte arrived */
 	int64_t seq;
 	uint64_t sent_bytes;
-	int log_off; /* server truncated, cap passed, or refused: drain and drop */
+	int log_off;      /* server truncated, cap passed, or refused: drain and drop */
 	struct mask mask; /* secret values → ***, before anything is queued for sending */
 };
 
@@ -542,14 +544,62 @@ static int job_tick_ms(const struct job_ctx *jc)
 
 /* The one place a job's target picks its runner: "host" runs plain
  * processes, a triple runs in bubblewrap over its rootfs (agent/targets.c). */
-static struct runner *job_runner_for(const struct agent *ag, const struct job_spec *spec, char **desc_out,
-				     struct err *err)
+static struct runner *job_runner_for(const struct agent *ag, const struct job_spec *spec,
+                                     const struct crosstoml *ct, char **desc_out, struct err *err)
 {
 	struct targets_opts to = {ag->opt.recipes_dir, ag->opt.cache_dir, ag->opt.work_dir, ag->opt.targets,
-				  ag->opt.prepare_targets};
-	struct targets_job tj = {spec->target, spec->repo_name, spec->network, spec->mode};
+	                          ag->opt.prepare_targets};
+	struct targets_job tj = {spec->target, spec->repo_name, spec->network, spec->mode, NULL, 0};
 
+	if (ct != NULL) {
+		tj.pre_build = (const char *const *)ct->pre_build.v;
+		tj.n_pre_build = ct->pre_build.n;
+	}
 	return targets_runner_new(&to, &tj, desc_out, err);
+}
+
+/* Cross.toml at the root of the checkout, for a target job: NULL in *out
+ * when there is none (or the job is for the host). */
+static int job_crosstoml(const char *src_dir, const char *target, struct crosstoml **out, struct err *err)
+{
+	char *path = xasprintf("%s/Cross.toml", src_dir);
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	FILE *f = NULL;
+	size_t n;
+	int rc = -1;
+
+	*out = NULL;
+	if (strcmp(target, "host") == 0 || (f = fopen(path, "re")) == NULL) {
+		rc = 0;
+		goto out;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		buf_append(&b, chunk, n);
+		if (b.len > CROSSTOML_MAX_BYTES)
+			break;
+	}
+	rc = crosstoml_parse(b.data ? b.data : "", b.len, target, out, err);
+out:
+	if (f != NULL)
+		fclose(f);
+	buf_release(&b);
+	free(path);
+	return rc;
+}
+
+/* Cross.toml's env.passthrough: "VAR" takes the agent's own value (when it
+ * has one), "VAR=value" is given as is. */
+static void job_env_passthrough(struct strv *env, const struct crosstoml *ct)
+{
+	for (size_t i = 0; ct != NULL && i < ct->passthrough.n; i++) {
+		const char *p = ct->passthrough.v[i];
+		const char *v;
+		if (strchr(p, '=') != NULL)
+			strv_push(env, p);
+		else if ((v = getenv(p)) != NULL)
+			strv_pushf(env, "%s=%s", p, v);
+	}
 }
 
 static int job_env_has(const struct strv *env, const char *kv)
@@ -787,6 +837,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	struct artifact_list al = ARTIFACT_LIST_INIT;
 	struct runner *runner = NULL;
 	char *runner_desc = NULL;
+	struct crosstoml *ct = NULL;
 	struct err err = {0};
 	enum job_intr intr = JOB_INTR_NONE;
 	const char *state = "error";
@@ -813,8 +864,8 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	if (spec->deploy != NULL) {
 		struct deployer_io io = {job_deploy_say, job_deploy_tick, job_deploy_interrupted, &jc};
 		char *dir = xasprintf("%s/deploy-%" PRId64, ag->opt.work_dir, spec->id);
-		struct deployer_job dj = {ag->opt.server_url, ag->opt.token, spec->id, spec->attempt, dir, spec->deploy,
-					  &io};
+		struct deployer_job dj = {
+		    ag->opt.server_url, ag->opt.token, spec->id, spec->attempt, dir, spec->deploy, &io};
 		state = deployer_run(&dj, message, sizeof(message));
 		free(dir);
 		intr = job_interrupted(&jc);
@@ -833,16 +884,31 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
 		goto report;
 	if (strcmp(spec->target, "host") != 0) {
-		job_say(&jc, "preparing target %s (a rootfs is built once per recipe, then cached)", spec->target);
+		job_say(&jc, "preparing target %s (a rootfs is built once per recipe, then cached)",
+		        spec->target);
 		job_log_flush(&jc, 1, 0);
 	}
-	if ((runner = job_runner_for(ag, spec, &runner_desc, &err)) == NULL) {
+	if (job_crosstoml(jc.src_dir, spec->target, &ct, &err) < 0) {
+		job_say(&jc, "%s", err.msg);
+		snprintf(message, sizeof(message), "%s", err.msg);
+		goto report;
+	}
+	for (i = 0; ct != NULL && i < ct->warnings.n; i++)
+		job_say(&jc, "warning: %s", ct->warnings.v[i]);
+	if (ct != NULL && ct->pre_build.n > 0) {
+		job_say(&jc,
+		        "Cross.toml pre-build: %zu command(s) run once into a derived rootfs, then cached",
+		        ct->pre_build.n);
+		job_log_flush(&jc, 1, 0);
+	}
+	if ((runner = job_runner_for(ag, spec, ct, &runner_desc, &err)) == NULL) {
 		job_say(&jc, "target %s: %s", spec->target, err.msg);
 		snprintf(message, sizeof(message), "target %s: %s", spec->target, err.msg);
 		goto report;
 	}
 	job_say(&jc, "runner: %s", runner_desc);
 	job_env_build(&env, spec);
+	job_env_passthrough(&env, ct);
 	for (i = 0; i < spec->n_steps; i++) {
 		int code;
 		if (job_run_step(&jc, runner, &spec->steps[i], (const char *const *)env.v, &code, &intr,
@@ -929,6 +995,7 @@ report:
 	artifact_list_release(&al);
 	runner_free(runner);
 	free(runner_desc);
+	crosstoml_free(ct);
 	strv_release(&env);
 	buf_release(&jc.chunk);
 	mask_release(&jc.mask);

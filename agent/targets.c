@@ -129,6 +129,13 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		goto out;
 	if (rootfs_ensure(r, o->cache_dir, &rootfs, err) < 0)
 		goto out;
+	if (job->n_pre_build > 0) {
+		char *derived = NULL;
+		if (rootfs_derive(r, rootfs, job->pre_build, job->n_pre_build, &derived, err) < 0)
+			goto out;
+		free(rootfs);
+		rootfs = derived;
+	}
 	/* Per repository × target: cargo home, ccache and anything a build keeps. */
 	cache = xasprintf("%s/cache/%s/%s", o->work_dir, job->repo_name, job->target);
 	if (targets_mkdir_p(cache, err) < 0)

@@ -28,6 +28,9 @@ struct targets_job {
 	const char *repo_name; /* for the cache directory */
 	int network;
 	const char *mode; /* "cross", "emulated" or NULL for the recipe's default */
+	const char *const *pre_build; /* Cross.toml pre-build commands (n_pre_build), run once into a
+					 derived, cached rootfs */
+	size_t n_pre_build;
 };
 
 /* The runner for a job: host processes for "host", else bubblewrap over the

@@ -1,6 +1,7 @@
 #include <stddef.h>
 
 #include "qemu/rootfs.h"
+#include "common/crypto.h"
 #include "common/log.h"
 #include "common/proc.h"
 #include "common/xalloc.h"
@@ -346,5 +347,125 @@ out:
 		close(lock_fd);
 	free(rdir);
 	rootfs_paths_release(&p);
+	return rc;
+}
+
+int rootfs_derive(const struct recipe *r, const char *base_dir, const char *const *cmds, size_t n_cmds,
+                  char **rootfs_dir_out, struct err *err)
+{
+	struct crypto_sha256 *h = crypto_sha256_new();
+	struct buf log_b = BUF_INIT;
+	struct strv argv = STRV_INIT;
+	char hex[CRYPTO_SHA256_HEX_LEN + 1];
+	char *dir = NULL, *tmp = NULL, *lock = NULL, *logp = NULL;
+	int lock_fd = -1, rc = -1, code = -1;
+
+	/* Keyed by the base rootfs and every command, in order. */
+	crypto_sha256_update(h, base_dir, strlen(base_dir) + 1);
+	for (size_t i = 0; i < n_cmds; i++)
+		crypto_sha256_update(h, cmds[i], strlen(cmds[i]) + 1);
+	crypto_sha256_final_hex(h, hex);
+	dir = xasprintf("%s-pre-%.16s", base_dir, hex);
+	tmp = xasprintf("%s.tmp", dir);
+	lock = xasprintf("%s.lock", dir);
+	logp = xasprintf("%s.log", dir);
+	if (rootfs_is_dir(dir))
+		goto done;
+	if ((lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		err_errno(err, "open %s", lock);
+		goto out;
+	}
+	while (flock(lock_fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			err_errno(err, "flock %s", lock);
+			goto out;
+		}
+	}
+	if (rootfs_is_dir(dir))
+		goto done;
+	if (rootfs_rm_rf(tmp, err) < 0)
+		goto out;
+	{
+		const char *cp[] = {"cp", "-a", "--reflink=auto", base_dir, tmp, NULL};
+		if (rootfs_run("cp", cp, ROOTFS_TAR_TIMEOUT_MS, NULL, err) < 0)
+			goto out;
+	}
+	/* As cross-rs runs pre-build: root, in the target's userland (here
+	 * under qemu-user), with network for apt, CROSS_DEB_ARCH set. */
+	strv_push(&argv, "bwrap");
+	strv_push(&argv, "--bind");
+	strv_push(&argv, tmp);
+	strv_push(&argv, "/");
+	strv_push(&argv, "--ro-bind");
+	strv_push(&argv, "/etc/resolv.conf");
+	strv_push(&argv, "/etc/resolv.conf");
+	strv_push(&argv, "--proc");
+	strv_push(&argv, "/proc");
+	strv_push(&argv, "--dev");
+	strv_push(&argv, "/dev");
+	strv_push(&argv, "--tmpfs");
+	strv_push(&argv, "/tmp");
+	strv_push(&argv, "--die-with-parent");
+	strv_push(&argv, "--clearenv");
+	strv_push(&argv, "--setenv");
+	strv_push(&argv, "PATH");
+	strv_push(&argv, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	strv_push(&argv, "--setenv");
+	strv_push(&argv, "DEBIAN_FRONTEND");
+	strv_push(&argv, "noninteractive");
+	strv_push(&argv, "--setenv");
+	strv_push(&argv, "CROSS_DEB_ARCH");
+	strv_push(&argv, r->debian_arch);
+	strv_push(&argv, "--setenv");
+	strv_push(&argv, "CROSS_TARGET");
+	strv_push(&argv, r->triple);
+	strv_push(&argv, "--");
+	strv_push(&argv, "/bin/sh");
+	strv_push(&argv, "-ec");
+	{
+		struct buf script = BUF_INIT;
+		for (size_t i = 0; i < n_cmds; i++)
+			buf_appendf(&script, "%s\n", cmds[i]);
+		strv_push(&argv, script.data ? script.data : "true");
+		buf_release(&script);
+	}
+	log_info("rootfs pre-build target=%s dir=%s commands=%zu", r->triple, dir, n_cmds);
+	if (proc_run((const char *const *)argv.v, NULL, ROOTFS_BUILD_TIMEOUT_MS, &log_b, &code, err) < 0)
+		goto out_log;
+	if (code != 0) {
+		size_t n = log_b.len, keep = n > 600 ? 600 : n;
+		err_set(err, ERR_INVAL, "Cross.toml pre-build exited %d: ...%.*s (log %s)", code, (int)keep,
+		        log_b.data ? log_b.data + (n - keep) : "", logp);
+		goto out_log;
+	}
+	{
+		char *archives = xasprintf("%s/var/cache/apt/archives", tmp);
+		const char *clean[] = {"find", archives, "-name", "*.deb", "-delete", NULL};
+		rootfs_run("clean", clean, ROOTFS_TAR_TIMEOUT_MS, NULL, NULL);
+		free(archives);
+	}
+	if (rename(tmp, dir) < 0) {
+		err_errno(err, "rename %s", tmp);
+		goto out_log;
+	}
+	rootfs_write_log(logp, &log_b, NULL);
+done:
+	*rootfs_dir_out = dir;
+	dir = NULL;
+	rc = 0;
+	goto out;
+out_log:
+	rootfs_write_log(logp, &log_b, NULL);
+	rootfs_rm_rf(tmp, NULL);
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	crypto_sha256_free(h);
+	buf_release(&log_b);
+	strv_release(&argv);
+	free(dir);
+	free(tmp);
+	free(lock);
+	free(logp);
 	return rc;
 }

@@ -30,4 +30,12 @@ int rootfs_ensure(const struct recipe *r, const char *cache_dir, char **rootfs_d
  * it is not. */
 int rootfs_find(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err);
 
+/* A rootfs derived from base_dir by Cross.toml pre-build commands: a copy of
+ * it in which the commands ran as root, in the target's userland (qemu-user
+ * through binfmt), with the network (for apt) and CROSS_DEB_ARCH set. Cached
+ * next to the base, keyed by the base and the commands; flock-safe like
+ * rootfs_ensure. A failing command is ERR_INVAL with the end of its output. */
+int rootfs_derive(const struct recipe *r, const char *base_dir, const char *const *cmds, size_t n_cmds,
+                  char **rootfs_dir_out, struct err *err);
+
 #endif

@@ -29,7 +29,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 (cd build-asan && ctest --output-on-failure -j2)
 
 step "fuzz (libFuzzer, ${ANVIL_FUZZ_SECONDS:-30} s per target)"
-CC=clang cmake -S . -B build-fuzz -DANVIL_FUZZ=ON -DANVIL_TESTS=OFF >/dev/null
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DANVIL_FUZZ=ON -DANVIL_TESTS=OFF >/dev/null
 cmake --build build-fuzz --target fuzz -j"$jobs"
 tests/fuzz/run.sh build-fuzz "${ANVIL_FUZZ_SECONDS:-30}"
 # Shipping tests (tests/e2e/t_ship_self.sh, t_ship_compose.sh: anvil cross-built
