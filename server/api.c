@@ -588,11 +588,14 @@ static int api_agent_artifact(struct srv *srv, struct http_req *req, struct http
 
 	if (http_query_i64(req, "attempt", 0, 1, INT32_MAX, &attempt, err) < 0)
 		return -1;
-	if (blob_writer_commit(req->blob, sha, &size, err) < 0)
+	/* The file and its row appear together for the blob collector. */
+	pthread_mutex_lock(&srv->blob_mu);
+	if (blob_writer_commit(req->blob, sha, &size, err) < 0 ||
+	    store_artifact_add(srv->store, req->id, (int)attempt, req->rest, sha, size, srv_now_ms(), err) < 0) {
+		pthread_mutex_unlock(&srv->blob_mu);
 		return -1;
-	if (store_artifact_add(srv->store, req->id, (int)attempt, req->rest, sha, size, srv_now_ms(), err) <
-	    0)
-		return -1;
+	}
+	pthread_mutex_unlock(&srv->blob_mu);
 	log_info("event=artifact_stored job=%lld size=%lld sha256=%s", (long long)req->id, (long long)size,
 	         sha);
 	ans->status = 201;

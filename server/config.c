@@ -41,6 +41,14 @@ static const struct config_opt config_table[] = {
 	{"log-level", CT_LEVEL, OFF(log_level), 0, 0, 3, "info", "error|warn|info|debug"},
 	{"public-url", CT_STR, OFF(public_url), sizeof(((struct config *)0)->public_url), 0, 0, "",
 	 "URL the server is reached at, for links in commit statuses (default http://<listen>:<port>)"},
+	{"log-retention-days", CT_INT, OFF(log_retention_days), 0, 0, 100000, "0",
+	 "remove the logs of jobs finished longer ago (0 keeps them forever)"},
+	{"artifact-retention-days", CT_INT, OFF(artifact_retention_days), 0, 0, 100000, "0",
+	 "remove the artifacts of jobs finished longer ago, then unreferenced blobs (0 keeps them forever)"},
+	{"retention-day-ms", CT_INT, OFF(retention_day_ms), 0, 1, 86400000, "86400000",
+	 "length of a retention day in ms (for tests; leave it)"},
+	{"housekeeping-interval", CT_INT, OFF(housekeeping_s), 0, 1, 86400, "60",
+	 "seconds between retention passes (one also runs at start)"},
 };
 
 static int config_parse_bytes(const char *s, int64_t *out)

@@ -23,6 +23,10 @@ struct config {
 	int read_auth;
 	int log_level; /* enum log_level */
 	char public_url[256]; /* how forges and browsers reach us; "" → http://<listen>:<port> */
+	int log_retention_days;      /* 0: keep logs forever */
+	int artifact_retention_days; /* 0: keep artifacts forever */
+	int retention_day_ms;        /* length of a retention "day" (tests shorten it) */
+	int housekeeping_s;          /* seconds between retention passes */
 };
 
 /* Parses argv (after the program name) and the environment. Returns 0, or -1

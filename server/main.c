@@ -6,12 +6,14 @@
 #include "server/api.h"
 #include "server/api_forge.h"
 #include "server/api_deploy.h"
+#include "server/api_scratch.h"
 #include "server/blob.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/poller.h"
 #include "server/release.h"
 #include "server/release_api.h"
+#include "server/retention.h"
 #include "server/status.h"
 #include "server/hooks.h"
 #include "server/sched.h"
@@ -116,6 +118,7 @@ static struct http_route *routes_join(size_t *n_out)
 		{api_forge_routes, &api_forge_routes_count},
 		{release_api_routes, &release_api_routes_count},
 		{api_deploy_routes, &api_deploy_routes_count},
+		{api_scratch_routes, &api_scratch_routes_count},
 	};
 	struct http_route *all = NULL;
 	size_t n = 0;
@@ -172,6 +175,7 @@ int main(int argc, char **argv)
 	httpc_global_init(); /* libcurl, for the forge status sender */
 	srv.started_ms = srv_now_ms();
 	pthread_mutex_init(&srv.git_mu, NULL);
+	pthread_mutex_init(&srv.blob_mu, NULL);
 	snprintf(srv.blob_dir, sizeof(srv.blob_dir), "%s/blobs", srv.cfg.data_dir);
 	snprintf(srv.mirror_dir, sizeof(srv.mirror_dir), "%s/mirrors", srv.cfg.data_dir);
 	if (mkdir_p(srv.cfg.data_dir, 0700, &err) < 0 || mkdir_p(srv.mirror_dir, 0700, &err) < 0 ||
@@ -205,6 +209,8 @@ int main(int argc, char **argv)
 		srv.public_url[strlen(srv.public_url) - 1] = '\0';
 	if (status_start(&srv, &srv.status, &err) < 0 || poller_start(&srv, &srv.poller, &err) < 0)
 		fatalx("%s", err.msg);
+	if (retention_start(&srv, &srv.retention, &err) < 0)
+		fatalx("%s", err.msg);
 	port_path = xasprintf("%s/port", srv.cfg.data_dir);
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
 	if (write_secret_file(port_path, portbuf, &err) < 0)
@@ -219,10 +225,12 @@ int main(int argc, char **argv)
 	poller_stop(srv.poller);
 	status_stop(srv.status);
 	release_stop(srv.release);
+	retention_stop(srv.retention);
 	sched_free(srv.sched);
 	store_free(srv.store);
 	git_libgit2_shutdown();
 	pthread_mutex_destroy(&srv.git_mu);
+	pthread_mutex_destroy(&srv.blob_mu);
 	free(db_path);
 	free(port_path);
 	free(routes);

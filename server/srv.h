@@ -27,6 +27,8 @@ struct srv {
 	struct status_sender *status; /* forge commit status sender thread (status.c) */
 	struct poller *poller;        /* repository poller thread (poller.c) */
 	struct release *release;      /* release key and signer thread (release.c) */
+	struct retention *retention;  /* housekeeping thread (retention.c) */
+	pthread_mutex_t blob_mu;      /* an upload's blob file + row vs. blob collection */
 };
 
 /* Wall-clock milliseconds since the epoch. */

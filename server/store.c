@@ -120,6 +120,13 @@ static const char *const store_migrations[] = {
 	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM pipelines p JOIN repos r ON r.id = p.repo_id"
 	" WHERE p.id = NEW.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/' AND length(p.ref) > 10"
 	" AND substr(p.ref, 11) GLOB r.release_pattern; END;",
+	/* 5: retention: when a finished job's log chunks and artifact rows were
+	 * removed by the housekeeping pass (server/retention.c), so it passes
+	 * over a job once; jobs are found by their finish time. */
+	"ALTER TABLE jobs ADD COLUMN log_expired_unix_ms INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN artifacts_expired_unix_ms INTEGER;"
+	"CREATE INDEX jobs_finished ON jobs(finished_unix_ms);"
+	"CREATE INDEX artifacts_sha ON artifacts(sha256);",
 };
 
 #define JOB_COLS                                                                                             \
@@ -231,6 +238,15 @@ enum stmt_id {
 	S_DEPLOY_LIST,
 	S_DEPLOY_COUNTS,
 	S_DEPLOY_PREVIOUS,
+	S_RET_LOG_JOBS,
+	S_RET_LOG_DELETE,
+	S_RET_LOG_MARK,
+	S_RET_ART_JOBS,
+	S_RET_ART_DELETE,
+	S_RET_ART_MARK,
+	S_RET_BLOB_UNREF,
+	S_RET_BLOB_DELETE,
+	S_RET_BLOB_EXISTS,
 	S_COUNT
 };
 
@@ -400,6 +416,25 @@ static const char *const store_sql[S_COUNT] = {
 			    " FROM deployment_boards WHERE job_id = ?1",
 	[S_DEPLOY_PREVIOUS] = "SELECT current FROM deployment_boards WHERE board = ?1 AND state = 'healthy'"
 			      " AND current <> '' AND current <> ?2 ORDER BY updated_unix_ms DESC, job_id DESC LIMIT 1",
+	/* retention: finished jobs older than a time, a batch at a time */
+	[S_RET_LOG_JOBS] = "SELECT id, attempt, log_bytes FROM jobs WHERE finished_unix_ms < ?1"
+			   " AND log_expired_unix_ms IS NULL AND state IN ('success', 'failed', 'canceled', 'error')"
+			   " ORDER BY finished_unix_ms LIMIT ?2",
+	[S_RET_LOG_DELETE] = "DELETE FROM log_chunks WHERE job_id = ?1",
+	[S_RET_LOG_MARK] = "UPDATE jobs SET log_bytes = ?2, log_expired_unix_ms = ?3 WHERE id = ?1",
+	/* a release's files are its pipeline's artifacts: those stay */
+	[S_RET_ART_JOBS] = "SELECT j.id FROM jobs j WHERE j.finished_unix_ms < ?1"
+			   " AND j.artifacts_expired_unix_ms IS NULL"
+			   " AND j.state IN ('success', 'failed', 'canceled', 'error')"
+			   " AND NOT EXISTS (SELECT 1 FROM releases x WHERE x.pipeline_id = j.pipeline_id)"
+			   " ORDER BY j.finished_unix_ms LIMIT ?2",
+	[S_RET_ART_DELETE] = "DELETE FROM artifacts WHERE job_id = ?1",
+	[S_RET_ART_MARK] = "UPDATE jobs SET artifacts_expired_unix_ms = ?2 WHERE id = ?1",
+	[S_RET_BLOB_UNREF] = "SELECT b.sha256 FROM blobs b WHERE NOT EXISTS"
+			     " (SELECT 1 FROM artifacts a WHERE a.sha256 = b.sha256) LIMIT ?1",
+	[S_RET_BLOB_DELETE] = "DELETE FROM blobs WHERE sha256 = ?1"
+			      " AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.sha256 = ?1)",
+	[S_RET_BLOB_EXISTS] = "SELECT count(*) FROM blobs WHERE sha256 = ?1",
 };
 
 struct store {
@@ -1552,6 +1587,171 @@ int store_artifact_get(struct store *st, int64_t job_id, const char *name, struc
 	if (step == SQLITE_DONE)
 		return err_set(err, ERR_NOTFOUND, "job %lld has no artifact named that", (long long)job_id);
 	return err_set(err, ERR_SYS, "artifact get failed");
+}
+
+/* ---- retention ---- */
+
+/* Up to limit ids (and, with extra, two more columns each) from a retention
+ * selection; called with st->mu held inside a transaction. */
+static int store_ret_jobs(struct store *st, enum stmt_id id, int64_t before_ms, int limit, int64_t *ids,
+			  int *attempts, int64_t *bytes, int *n_out, struct err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, id);
+	int step, n = 0;
+
+	bind_i64(s, 1, before_ms);
+	bind_i64(s, 2, limit);
+	while (n < limit && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		ids[n] = sqlite3_column_int64(s, 0);
+		if (attempts)
+			attempts[n] = sqlite3_column_int(s, 1);
+		if (bytes)
+			bytes[n] = sqlite3_column_int64(s, 2);
+		n++;
+	}
+	store_done(s);
+	if (n < limit && step != SQLITE_DONE)
+		return store_fail(st, err, step, "retention select");
+	*n_out = n;
+	return 0;
+}
+
+int store_log_expire(struct store *st, int64_t before_ms, const char *marker, int limit, int64_t now_ms,
+		     int *n_out, struct err *err)
+{
+	int64_t *ids = xcalloc((size_t)limit, sizeof(*ids)), *bytes = xcalloc((size_t)limit, sizeof(*bytes));
+	int *attempts = xcalloc((size_t)limit, sizeof(*attempts));
+	int n = 0, rc = -1, ins;
+	size_t mlen = strlen(marker);
+	sqlite3_stmt *s;
+
+	*n_out = 0;
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	if (store_ret_jobs(st, S_RET_LOG_JOBS, before_ms, limit, ids, attempts, bytes, &n, err) < 0)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		s = store_stmt(st, S_RET_LOG_DELETE);
+		bind_i64(s, 1, ids[i]);
+		if (store_exec_stmt(st, s, "log delete", err) < 0)
+			goto fail;
+		/* A job that logged nothing gets no marker. */
+		ins = 0;
+		if (bytes[i] > 0 &&
+		    store_log_insert(st, ids[i], attempts[i], -3, 0, marker, mlen, &ins, err) < 0)
+			goto fail;
+		s = store_stmt(st, S_RET_LOG_MARK);
+		bind_i64(s, 1, ids[i]);
+		bind_i64(s, 2, ins ? (int64_t)mlen : 0);
+		bind_i64(s, 3, now_ms);
+		if (store_exec_stmt(st, s, "log mark", err) < 0)
+			goto fail;
+	}
+	if (store_commit(st, err) < 0)
+		goto fail;
+	*n_out = n;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	free(ids);
+	free(bytes);
+	free(attempts);
+	return rc;
+}
+
+int store_artifact_expire(struct store *st, int64_t before_ms, int limit, int64_t now_ms, int *n_out,
+			  struct err *err)
+{
+	int64_t *ids = xcalloc((size_t)limit, sizeof(*ids));
+	int n = 0, rc = -1;
+	sqlite3_stmt *s;
+
+	*n_out = 0;
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	if (store_ret_jobs(st, S_RET_ART_JOBS, before_ms, limit, ids, NULL, NULL, &n, err) < 0)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		s = store_stmt(st, S_RET_ART_DELETE);
+		bind_i64(s, 1, ids[i]);
+		if (store_exec_stmt(st, s, "artifact delete", err) < 0)
+			goto fail;
+		s = store_stmt(st, S_RET_ART_MARK);
+		bind_i64(s, 1, ids[i]);
+		bind_i64(s, 2, now_ms);
+		if (store_exec_stmt(st, s, "artifact mark", err) < 0)
+			goto fail;
+	}
+	if (store_commit(st, err) < 0)
+		goto fail;
+	*n_out = n;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	free(ids);
+	return rc;
+}
+
+int store_blob_collect(struct store *st, int limit, struct strv *shas_out, struct err *err)
+{
+	struct strv found = {0};
+	sqlite3_stmt *s;
+	int step, rc = -1;
+
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	s = store_stmt(st, S_RET_BLOB_UNREF);
+	bind_i64(s, 1, limit);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW)
+		strv_push(&found, (const char *)sqlite3_column_text(s, 0));
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "blob select");
+		goto fail;
+	}
+	for (size_t i = 0; i < found.n; i++) {
+		s = store_stmt(st, S_RET_BLOB_DELETE);
+		bind_text(s, 1, found.v[i]);
+		if (store_exec_stmt(st, s, "blob delete", err) < 0)
+			goto fail;
+	}
+	if (store_commit(st, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < found.n; i++)
+		strv_push(shas_out, found.v[i]);
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	strv_release(&found);
+	return rc;
+}
+
+int store_blob_exists(struct store *st, const char *sha256_hex, int *exists_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_RET_BLOB_EXISTS);
+	bind_text(s, 1, sha256_hex);
+	rc = store_scalar(st, s, "blob exists", &n, err);
+	pthread_mutex_unlock(&st->mu);
+	if (rc == 0)
+		*exists_out = n > 0;
+	return rc;
 }
 
 /* ---- agents ---- */

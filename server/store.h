@@ -178,6 +178,23 @@ int store_artifact_list(struct store *st, int64_t job_id, struct artifact_row **
 int store_artifact_get(struct store *st, int64_t job_id, const char *name, struct artifact_row *out,
 		       struct err *err);
 
+/* Retention (server/retention.c calls these a batch at a time). Each is one
+ * transaction over at most limit finished jobs whose finish is before
+ * before_ms and that were not expired yet; *n_out = jobs handled (< limit:
+ * nothing left). Log: the job's chunks go, one chunk with marker (when it
+ * had logged anything) takes their place at offset 0, log_bytes follows.
+ * Artifacts: the job's artifact rows go (not of a pipeline with a release:
+ * those are the release's files); blobs stay for store_blob_collect. */
+int store_log_expire(struct store *st, int64_t before_ms, const char *marker, int limit, int64_t now_ms,
+		     int *n_out, struct err *err);
+int store_artifact_expire(struct store *st, int64_t before_ms, int limit, int64_t now_ms, int *n_out,
+			  struct err *err);
+/* Deletes up to limit blob rows no artifact references, in one transaction,
+ * and pushes their sha256 onto shas_out: the caller removes the files after
+ * (a crash in between leaves files without a row, swept at start). */
+int store_blob_collect(struct store *st, int limit, struct strv *shas_out, struct err *err);
+int store_blob_exists(struct store *st, const char *sha256_hex, int *exists_out, struct err *err);
+
 struct agent_row {
 	int64_t id;
 	char *name;

@@ -314,6 +314,85 @@ static void test_artifacts(void **state)
 	assert_int_equal(stats.blobs, 1); /* same bytes stored once */
 }
 
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* Retention: old finished jobs lose their log (a marker stays) and their
+ * artifacts, then the blob no artifact references goes; newer and running
+ * jobs keep theirs; each job is handled once; batches are bounded. */
+static void test_retention(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	int64_t old, young, run, next = 0;
+	int acc, trunc, n = -1, exists = -1;
+	struct err err = {0};
+	struct buf b = BUF_INIT;
+	struct job_row row = {0};
+	struct artifact_row *rows = NULL;
+	size_t na = 0;
+	struct strv shas = STRV_INIT;
+	const char *marker = "[anvil: log removed by retention after 1 days]\n";
+
+	mk_pipeline(fx, NULL, t, 1, 3);
+	old = claim(fx, "host", 100, 1);
+	mk_pipeline(fx, NULL, t, 1, 3);
+	young = claim(fx, "host", 100, 1);
+	mk_pipeline(fx, NULL, t, 1, 3);
+	run = claim(fx, "host", 100, 1);
+	assert_int_equal(store_log_append(fx->st, old, 1, 0, "old log\n", 8, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_log_append(fx->st, old, 1, 1, "more\n", 5, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_log_append(fx->st, young, 1, 0, "young log\n", 10, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_log_append(fx->st, run, 1, 0, "running\n", 8, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_artifact_add(fx->st, old, 1, "a", SHA_A, 5, 100, &err), 0);
+	assert_int_equal(store_artifact_add(fx->st, young, 1, "b", SHA_B, 5, 100, &err), 0);
+	assert_int_equal(store_job_finish(fx->st, old, 1, JOB_SUCCESS, 1, 0, "", 1000, &err), 0);
+	assert_int_equal(store_job_finish(fx->st, young, 1, JOB_SUCCESS, 1, 0, "", 5000, &err), 0);
+
+	/* Nothing is old enough yet; a blob still referenced is not collected. */
+	assert_int_equal(store_log_expire(fx->st, 500, marker, 8, 6000, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_blob_collect(fx->st, 8, &shas, &err), 0);
+	assert_int_equal(shas.n, 0);
+
+	/* Bounded: a batch of 1 handles the old job only (the young one and the
+	 * running one are not before 2000). */
+	assert_int_equal(store_log_expire(fx->st, 2000, marker, 1, 6000, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_log_expire(fx->st, 2000, marker, 1, 6000, &n, &err), 0);
+	assert_int_equal(n, 0); /* once per job */
+	assert_int_equal(store_log_read(fx->st, old, 0, 1 << 20, &b, &next, &err), 0);
+	assert_string_equal(b.data, marker);
+	assert_int_equal(next, (int64_t)strlen(marker));
+	assert_int_equal(store_job_get(fx->st, old, &row, &err), 0);
+	assert_int_equal(row.log_bytes, (int64_t)strlen(marker));
+	job_row_release(&row);
+	buf_reset(&b);
+	assert_int_equal(store_log_read(fx->st, young, 0, 1 << 20, &b, &next, &err), 0);
+	assert_string_equal(b.data, "young log\n");
+	buf_reset(&b);
+	assert_int_equal(store_log_read(fx->st, run, 0, 1 << 20, &b, &next, &err), 0);
+	assert_string_equal(b.data, "running\n");
+	buf_release(&b);
+
+	assert_int_equal(store_artifact_expire(fx->st, 2000, 8, 6000, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_artifact_list(fx->st, old, &rows, &na, &err), 0);
+	assert_int_equal(na, 0);
+	artifact_rows_free(rows, na);
+	assert_int_equal(store_artifact_list(fx->st, young, &rows, &na, &err), 0);
+	assert_int_equal(na, 1);
+	artifact_rows_free(rows, na);
+	assert_int_equal(store_blob_collect(fx->st, 8, &shas, &err), 0);
+	assert_int_equal(shas.n, 1);
+	assert_string_equal(shas.v[0], SHA_A);
+	assert_int_equal(store_blob_exists(fx->st, SHA_A, &exists, &err), 0);
+	assert_int_equal(exists, 0);
+	assert_int_equal(store_blob_exists(fx->st, SHA_B, &exists, &err), 0);
+	assert_int_equal(exists, 1);
+	strv_release(&shas);
+	assert_int_equal(store_integrity_check(fx->st, &err), 0);
+}
+
 static void test_tokens(void **state)
 {
 	struct fx *fx = *state;
@@ -434,6 +513,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_and_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_dedupe_offsets_and_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
 	};
