@@ -16,6 +16,7 @@
 #include "common/crypto.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/sign.h"
 #include "deploy/glibc.h"
 #include "deploy/ota.h"
 #include "deploy/ssh.h"
@@ -79,6 +80,10 @@ void deployer_spec_free(struct deployer_spec *s)
 	free(s->restart);
 	free(s->health);
 	free(s->error);
+	free(s->manifest);
+	free(s->signature);
+	free(s->pubkey);
+	free(s->build_target);
 	free(s);
 }
 
@@ -104,8 +109,16 @@ int deployer_spec_parse(const json_t *deploy, struct deployer_spec **out, struct
 	    deployer_str(deploy, "release", 0, &s->release, err) < 0 ||
 	    deployer_str(deploy, "install", 1, &s->install, err) < 0 ||
 	    deployer_str(deploy, "restart", 0, &s->restart, err) < 0 ||
-	    deployer_str(deploy, "health", 0, &s->health, err) < 0)
+	    deployer_str(deploy, "health", 0, &s->health, err) < 0 ||
+	    deployer_str(deploy, "manifest", 0, &s->manifest, err) < 0 ||
+	    deployer_str(deploy, "signature", 0, &s->signature, err) < 0 ||
+	    deployer_str(deploy, "pubkey", 0, &s->pubkey, err) < 0 ||
+	    deployer_str(deploy, "build_target", 0, &s->build_target, err) < 0)
 		goto out;
+	if (s->manifest != NULL && (s->signature == NULL || s->pubkey == NULL || s->build_target == NULL)) {
+		err_set(err, ERR_INVAL, "deploy spec: a manifest without signature, pubkey or build_target");
+		goto out;
+	}
 	if (strcmp(s->action, "deploy") != 0 && strcmp(s->action, "rollback") != 0) {
 		err_set(err, ERR_INVAL, "deploy spec: action must be deploy or rollback");
 		goto out;
@@ -509,6 +522,210 @@ out:
 	return rc;
 }
 
+/* ---- signed releases ---- */
+
+/* The board-side check, run in releases/<id> before the switch (ota's
+ * verify_cmd): every file against SHA256SUMS, and every line of SHA256SUMS
+ * in the signed manifest; with signify-openbsd on the board, first the
+ * manifest's signature, by the key pinned on the board when there is one. */
+#define DEPLOYER_SUMS_CHECK                                                                                  \
+	"sha256sum -c SHA256SUMS || exit 1\n"                                                                \
+	"while read -r h f; do grep -q \"\\\"$h\\\"\" manifest.json || "                                     \
+	"{ echo \"$f: sha256 $h is not in manifest.json\"; exit 1; }; done < SHA256SUMS\n"
+#define DEPLOYER_PINNED_KEY "/etc/anvil/anvil-release.pub"
+
+static const char deployer_verify_signify[] =
+    "k=" DEPLOYER_PINNED_KEY "; [ -f \"$k\" ] || k=anvil-release.pub\n"
+    "echo \"signify-openbsd -V -p $k\"\n"
+    "signify-openbsd -V -p \"$k\" -m manifest.json -x manifest.json.sig || exit 1\n" DEPLOYER_SUMS_CHECK;
+static const char deployer_verify_sums[] = DEPLOYER_SUMS_CHECK;
+
+/* The manifest's signature checked here with a signify public key text. */
+static int deployer_sig_check(const struct deployer_spec *s, const char *pub_text,
+                              char keynum_out[SIGN_KEYNUM_HEX + 1], struct err *err)
+{
+	struct sign_pub pub;
+	struct sign_sig sig;
+
+	if (sign_pub_parse(pub_text, strlen(pub_text), &pub, err) < 0 ||
+	    sign_sig_parse(s->signature, strlen(s->signature), &sig, err) < 0)
+		return -1;
+	sign_keynum_hex(sig.keynum, keynum_out);
+	return sign_verify(&pub, s->manifest, strlen(s->manifest), &sig, err);
+}
+
+static int deployer_write_file(const char *path, const char *text, struct err *err)
+{
+	size_t n = strlen(text), off = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return err_errno(err, "create %s", path);
+	while (off < n) {
+		ssize_t w = write(fd, text + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			err_errno(err, "write %s", path);
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (close(fd) < 0)
+		return err_errno(err, "close %s", path);
+	return 0;
+}
+
+/* Before anything is fetched: the manifest's signature checks with the
+ * server's key, the manifest is of this release, and every artifact is in
+ * it with the sha256 the spec names (so the fetch checks each file against
+ * the signed sha256). */
+static int deployer_release_check(struct deployer_ctx *ctx, struct err *err)
+{
+	const struct deployer_job *job = ctx->job;
+	const struct deployer_spec *s = job->spec;
+	json_t *m = NULL, *files, *f; /* m owned */
+	json_error_t jerr;
+	char keynum[SIGN_KEYNUM_HEX + 1], line[300];
+	size_t k;
+	int rc = -1;
+
+	if (deployer_sig_check(s, s->pubkey, keynum, err) < 0) {
+		err_wrap(err, "release %s: manifest signature", s->release);
+		goto out;
+	}
+	if ((m = json_loads(s->manifest, 0, &jerr)) == NULL || !json_is_object(m)) {
+		err_set(err, ERR_INVAL, "release %s: the signed manifest is not JSON", s->release);
+		goto out;
+	}
+	if (!json_is_string(json_object_get(m, "version")) ||
+	    strcmp(json_string_value(json_object_get(m, "version")), s->release) != 0) {
+		err_set(err, ERR_INVAL, "release %s: the signed manifest is of another version", s->release);
+		goto out;
+	}
+	files = json_object_get(m, "files");
+	for (size_t i = 0; i < s->n_artifacts; i++) {
+		const struct deployer_artifact *a = &s->artifacts[i];
+		char *path = xasprintf("%s/%s", s->build_target, a->name);
+		const char *sha = NULL;
+		json_array_foreach(files, k, f)
+		{
+			const char *fp = json_string_value(json_object_get(f, "path"));
+			if (fp != NULL && strcmp(fp, path) == 0)
+				sha = json_string_value(json_object_get(f, "sha256"));
+		}
+		if (sha == NULL || strcmp(sha, a->sha256) != 0) {
+			err_set(err, ERR_INVAL, "release %s: %s %s the signed manifest", s->release, path,
+			        sha == NULL ? "is not in" : "has another sha256 than");
+			free(path);
+			goto out;
+		}
+		free(path);
+	}
+	snprintf(line, sizeof(line),
+	         "release %s: manifest signature verified on the agent (key %s), %zu file(s) listed in it",
+	         s->release, keynum, s->n_artifacts);
+	job->io->say(job->io->cls, line);
+	rc = 0;
+out:
+	json_decref(m);
+	return rc;
+}
+
+/* After the fetch: manifest.json, manifest.json.sig, anvil-release.pub and
+ * SHA256SUMS (of the files as named on the board) join the plan's files. */
+static int deployer_release_files(struct deployer_ctx *ctx, struct err *err)
+{
+	const struct deployer_job *job = ctx->job;
+	const struct deployer_spec *s = job->spec;
+	static const char *const names[] = {"manifest.json", "manifest.json.sig", "anvil-release.pub",
+	                                    "SHA256SUMS"};
+	struct buf sums = BUF_INIT;
+	const char *texts[4];
+	size_t n = ctx->n_files;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		buf_appendf(&sums, "%s  %s\n", ctx->files[i].sha256, ctx->files[i].remote_name);
+	texts[0] = s->manifest;
+	texts[1] = s->signature;
+	texts[2] = s->pubkey;
+	texts[3] = sums.data ? sums.data : "";
+	ctx->files = xrealloc(ctx->files, (n + 5) * sizeof(*ctx->files));
+	for (size_t i = 0; i < 4; i++) {
+		char *local = xasprintf("%s/r%zu", job->work_dir, i);
+		memset(&ctx->files[n + i], 0, sizeof(ctx->files[n + i]));
+		if (deployer_write_file(local, texts[i], err) < 0) {
+			unlink(local);
+			free(local);
+			goto out;
+		}
+		ctx->files[n + i].local_path = local;
+		ctx->files[n + i].remote_name = names[i];
+		ctx->files[n + i].mode = 0644;
+		ctx->n_files = n + i + 1;
+	}
+	rc = 0;
+out:
+	buf_release(&sums);
+	return rc;
+}
+
+/* Per board, before the upload: does it have signify-openbsd? If it does,
+ * the board checks the signature (verify_cmd). If not, the signature is
+ * checked here again, by the key pinned on the board when it has one (else
+ * the server's, checked before the fetch), and the board checks the files'
+ * sha256 against the manifest. *cmd_out is a static string. */
+static int deployer_board_verify(struct deployer_task *t, struct ssh_conn *c, const char **cmd_out,
+                                 struct err *err)
+{
+	const struct deployer_spec *s = t->ctx->job->spec;
+	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	char keynum[SIGN_KEYNUM_HEX + 1];
+	const char *out, *pinned;
+	int rc = -1;
+
+	if (ssh_exec(c,
+	             "if command -v signify-openbsd >/dev/null 2>&1; then echo signify=yes; "
+	             "else echo signify=no; fi; cat " DEPLOYER_PINNED_KEY " 2>/dev/null",
+	             60000, &res, err) < 0)
+		goto out;
+	out = res.output.data ? res.output.data : "";
+	if (strncmp(out, "signify=yes\n", 12) == 0) {
+		deployer_log(t->ctx,
+		             "board %s: signify-openbsd found: the board verifies the signature of "
+		             "release %s before the switch",
+		             t->b->name, s->release);
+		*cmd_out = deployer_verify_signify;
+		rc = 0;
+		goto out;
+	}
+	pinned = strchr(out, '\n') ? strchr(out, '\n') + 1 : "";
+	if (strncmp(pinned, "untrusted comment:", 18) == 0) {
+		if (deployer_sig_check(s, pinned, keynum, err) < 0) {
+			err_wrap(err, "release %s: signature by the key pinned on the board (%s)", s->release,
+			         DEPLOYER_PINNED_KEY);
+			goto out;
+		}
+		deployer_log(t->ctx,
+		             "board %s: no signify-openbsd: signature verified on the agent with the key "
+		             "pinned on the board (key %s); the board checks the files with sha256sum -c",
+		             t->b->name, keynum);
+	} else {
+		deployer_log(
+		    t->ctx,
+		    "board %s: no signify-openbsd: signature verified on the agent with the server's "
+		    "key; the board checks the files with sha256sum -c against the manifest",
+		    t->b->name);
+	}
+	*cmd_out = deployer_verify_sums;
+	rc = 0;
+out:
+	ssh_exec_result_release(&res);
+	return rc;
+}
+
 static void *deployer_task_main(void *arg)
 {
 	struct deployer_task *t = arg;
@@ -541,7 +758,12 @@ static void *deployer_task_main(void *arg)
 		plan.board_arch = t->b->arch && t->b->arch[0] ? t->b->arch : NULL;
 		plan.on_step = deployer_on_step;
 		plan.step_cls = t;
+		if (s->manifest != NULL && deployer_board_verify(t, c, &plan.verify_cmd, &err) < 0)
+			goto done;
 		ok = ota_deploy(c, &plan, &r, &err) == 0;
+		if (r.verify_exit >= 0)
+			deployer_log(ctx, "board %s: release check exited %d: %.300s", t->b->name, r.verify_exit,
+			             r.verify_output.data ? r.verify_output.data : "");
 	}
 done:
 	if (ok) {
@@ -676,7 +898,10 @@ const char *deployer_run(const struct deployer_job *job, char *message, size_t m
 	snprintf(line, sizeof(line), "%s of group %s: %zu board(s), install %s%s%s", s->action, s->group, n,
 	         s->install, s->release ? ", release " : "", s->release ? s->release : "");
 	job->io->say(job->io->cls, line);
-	if (strcmp(s->action, "deploy") == 0 && deployer_fetch(&ctx, http, &err) < 0) {
+	if (strcmp(s->action, "deploy") == 0 &&
+	    ((s->manifest != NULL && deployer_release_check(&ctx, &err) < 0) ||
+	     deployer_fetch(&ctx, http, &err) < 0 ||
+	     (s->manifest != NULL && deployer_release_files(&ctx, &err) < 0))) {
 		snprintf(message, msg_len, "%s", err.msg);
 		job->io->say(job->io->cls, err.msg);
 		goto out;

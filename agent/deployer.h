@@ -42,6 +42,11 @@ struct deployer_spec {
 	char *install;          /* owned */
 	char *restart, *health; /* owned, NULL when none */
 	char *error;            /* owned; set by the server when it could not prepare the job */
+	/* A signed release (docs/releases.md), else all NULL: the manifest's
+	 * exact bytes, its signify signature and the public key of its keynum
+	 * as the server sent them; build_target names the manifest's paths
+	 * (<build_target>/<artifact name>). */
+	char *manifest, *signature, *pubkey, *build_target; /* owned */
 	long health_timeout_s;
 	int keep, canary, batch_count, batch_pct;
 	struct deployer_board *boards; /* owned, n_boards, in rollout order */

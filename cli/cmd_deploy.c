@@ -26,17 +26,24 @@ int cmd_deploy_start(struct cli *cli, int argc, char **argv, struct err *err)
 	    {"group", required_argument, NULL, 'g'},  {"install", required_argument, NULL, 'i'},
 	    {"files", required_argument, NULL, 'f'},  {"restart", required_argument, NULL, 'r'},
 	    {"health", required_argument, NULL, 'H'}, {"target", required_argument, NULL, 't'},
+	    {"release", required_argument, NULL, 'R'}, {"repo", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	const char *group = NULL, *install = NULL, *files = NULL, *restart = NULL, *health = NULL,
-	           *target = NULL;
+	           *target = NULL, *release = NULL, *repo = NULL;
 	json_t *body = NULL, *ans = NULL; /* owned */
-	int64_t pipeline;
+	int64_t pipeline = 0;
 	int c, rc = CLI_ERROR;
 
 	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, ":g:i:f:r:H:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":g:i:f:r:H:t:R:p:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'R':
+			release = optarg;
+			break;
+		case 'p':
+			repo = optarg;
+			break;
 		case 'g':
 			group = optarg;
 			break;
@@ -61,16 +68,26 @@ int cmd_deploy_start(struct cli *cli, int argc, char **argv, struct err *err)
 			return cli_bad_option(argv, c, err);
 		}
 	}
-	if (argc - optind != 1 || group == NULL)
-		return cli_usage(err, "deploy takes PIPELINE and --group");
+	if (group == NULL || (release == NULL && argc - optind != 1) ||
+	    (release != NULL && argc - optind != 0))
+		return cli_usage(err, "deploy takes PIPELINE and --group, or --release VERSION and --group");
+	if (repo != NULL && release == NULL)
+		return cli_usage(err, "--repo goes with --release");
 	if ((install == NULL) != (files == NULL))
 		return cli_usage(
 		    err,
 		    "--install and --files go together (without both, the pipeline's deploy entry is used)");
-	if ((rc = cli_parse_id(argv[optind], "PIPELINE", &pipeline, err)) != CLI_OK)
+	if (release == NULL && (rc = cli_parse_id(argv[optind], "PIPELINE", &pipeline, err)) != CLI_OK)
 		return rc;
 	rc = CLI_ERROR;
-	body = json_pack("{s:I, s:s}", "pipeline", (json_int_t)pipeline, "group", group);
+	body = json_pack("{s:s}", "group", group);
+	if (release != NULL) {
+		json_object_set_new(body, "release", json_string(release));
+		if (repo != NULL)
+			json_object_set_new(body, "repo", json_string(repo));
+	} else {
+		json_object_set_new(body, "pipeline", json_integer((json_int_t)pipeline));
+	}
 	if (install != NULL) {
 		json_t *fa = json_array();
 		const char *p = files;

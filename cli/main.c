@@ -51,8 +51,10 @@ static const struct cli_cmd main_cmds[] = {
     {"board rm", "board rm NAME", "forget a board", cmd_board_rm},
     {"boards", "boards", "list boards with their group, host key and current release", cmd_board_list},
     {"deploy",
-     "deploy PIPELINE --group G [--install DIR --files a,b [--restart CMD] [--health CMD] [--target T]]",
-     "deploy a pipeline's artifacts to a group of boards", cmd_deploy_start},
+     "deploy {PIPELINE | --release V [--repo R]} --group G [--install DIR --files a,b [--restart CMD] "
+     "[--health CMD] [--target T]]",
+     "deploy a pipeline's artifacts, or a signed release (checked on the board), to a group of boards",
+     cmd_deploy_start},
     {"rollback", "rollback --group G", "switch every board of a group back to its previous release",
      cmd_deploy_rollback},
     {"deployments", "deployments", "list deployments", cmd_deploy_list},

@@ -42,6 +42,7 @@ void ota_result_init(struct ota_result *r)
 	r->state = OTA_REFUSED;
 	r->restart_exit = -1;
 	r->health_exit = -1;
+	r->verify_exit = -1;
 }
 
 void ota_result_release(struct ota_result *r)
@@ -53,6 +54,7 @@ void ota_result_release(struct ota_result *r)
 	buf_release(&r->restart_output);
 	buf_release(&r->health_output);
 	buf_release(&r->rollback_output);
+	buf_release(&r->verify_output);
 	ota_result_init(r);
 }
 
@@ -530,6 +532,38 @@ out:
 	return rc;
 }
 
+/* Runs the plan's verify command in releases/<id>; 0 when it exited 0 (or
+ * there is none). Runs before the switch, so a refusal leaves current as
+ * it was. */
+static int ota_verify(struct ota_run *r, struct err *err)
+{
+	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	char *cmd, *q, m[200];
+	int rc = -1;
+
+	if (r->plan->verify_cmd == NULL)
+		return 0;
+	q = ssh_shell_quote(r->rel_dir);
+	cmd = xasprintf("cd %s || exit 125\n%s", q, r->plan->verify_cmd);
+	free(q);
+	if (ssh_exec(r->c, cmd, r->cmd_timeout_ms, &res, err) < 0)
+		goto out;
+	r->out->verify_exit = res.exit_status;
+	if (res.exit_status != 0) {
+		err_set(err, ERR_CONFLICT, "release check on %s exited %d, not switched: %s", ssh_peer(r->c),
+		        res.exit_status, log_escape(m, sizeof(m), res.output.data ? res.output.data : ""));
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_reset(&r->out->verify_output);
+	if (res.output.len > 0)
+		buf_append(&r->out->verify_output, res.output.data, res.output.len);
+	ssh_exec_result_release(&res);
+	free(cmd);
+	return rc;
+}
+
 /* Tries the health command until it passes or the deadline passes. */
 static int ota_health(struct ota_run *r, struct err *err)
 {
@@ -720,6 +754,10 @@ int ota_deploy(struct ssh_conn *c, const struct ota_plan *plan, struct ota_resul
 	t = ota_now_ms();
 	if (plan->on_step != NULL)
 		plan->on_step(plan->step_cls, "switching");
+	if (ota_verify(&run, err) < 0) {
+		out->switch_ms = ota_now_ms() - t;
+		goto out;
+	}
 	if (ota_switch(&run, run.rel_target, err) < 0) {
 		out->switch_ms = ota_now_ms() - t;
 		/* mv -T is atomic: current still holds what it held. */

@@ -42,6 +42,11 @@ struct ota_plan {
 	                            always kept); 0: keep all */
 	const char *board_arch;  /* expected `uname -m` ("aarch64", "armv7l", "x86_64");
 	                            NULL: whatever the board reports */
+	/* Shell text run in releases/<id> on the board once every file is
+	 * uploaded and verified, before the switch (the signed-manifest check,
+	 * docs/releases.md); a non-zero exit refuses the switch: OTA_FAILED,
+	 * current untouched. NULL: none. */
+	const char *verify_cmd;
 	/* Optional progress: called on the deploying thread with "uploading"
 	 * once the checks passed and "switching" once every file is verified. */
 	void (*on_step)(void *cls, const char *step);
@@ -71,6 +76,8 @@ struct ota_result {
 	struct buf restart_output;  /* last restart's output (bounded, see ssh_exec) */
 	struct buf health_output;   /* last health try's output */
 	struct buf rollback_output; /* restart output after a rollback */
+	struct buf verify_output;   /* output of the plan's verify_cmd */
+	int verify_exit;            /* its exit status, -1 if not run */
 	/* per-step wall time */
 	int64_t check_ms, upload_ms, switch_ms, restart_ms, health_ms, rollback_ms, prune_ms, total_ms;
 };

@@ -2,6 +2,7 @@
 #include "server/apijson.h"
 #include "common/log.h"
 #include "server/pipeline.h"
+#include "server/release.h"
 #include "server/srv.h"
 
 #include <stdlib.h>
@@ -169,6 +170,45 @@ static int api_deploy_pick_build(struct srv *srv, const struct job_row *j, const
 	return 0;
 }
 
+/* A deploy of a signed release ("signed_release": {repo, version}): the
+ * release id on the boards is the version, and the claim carries the
+ * manifest, its signature and the public key of the signature's keynum,
+ * for the agent and the board to check before the switch. */
+static int api_deploy_signed(struct srv *srv, const json_t *sr, json_t *dep, struct err *err)
+{
+	struct release_row r = {0};
+	struct release_key_row *keys = NULL;
+	const char *pub = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (store_release_get(srv->store, 0, json_string_value(json_object_get(sr, "repo")),
+	                      json_string_value(json_object_get(sr, "version")), &r, err) < 0)
+		goto out;
+	if (r.signature == NULL || r.manifest == NULL || r.keynum == NULL) {
+		err_set(err, ERR_CONFLICT, "release %s of %s is not signed yet", r.version, r.repo_name);
+		goto out;
+	}
+	if (store_release_key_list(srv->store, &keys, &n, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n && pub == NULL; i++)
+		if (strcmp(keys[i].keynum, r.keynum) == 0)
+			pub = keys[i].pubkey;
+	if (pub == NULL) {
+		err_set(err, ERR_NOTFOUND, "release key %s is not known", r.keynum);
+		goto out;
+	}
+	json_object_set_new(dep, "release", json_string(r.version));
+	json_object_set_new(dep, "manifest", json_string(r.manifest));
+	json_object_set_new(dep, "signature", json_string(r.signature));
+	json_object_set_new(dep, "pubkey", json_string(pub));
+	rc = 0;
+out:
+	release_key_rows_free(keys, n);
+	release_row_release(&r);
+	return rc;
+}
+
 static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep, struct err *err)
 {
 	const char *action = json_string_value(json_object_get(dep, "action"));
@@ -220,6 +260,9 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 	}
 	snprintf(release, sizeof(release), "p%lld-%.8s", (long long)j->pipeline_id, j->commit_sha);
 	json_object_set_new(dep, "release", json_string(release));
+	if (json_is_object(json_object_get(dep, "signed_release")) &&
+	    api_deploy_signed(srv, json_object_get(dep, "signed_release"), dep, err) < 0)
+		goto out;
 	if (api_deploy_pick_build(srv, j, target, b[0].arch, &build_id, &build_target, err) < 0)
 		goto out;
 	json_object_set_new(dep, "build_job", json_integer(build_id));
@@ -227,11 +270,28 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 	json_array_foreach(files, i, v)
 	{
 		struct artifact_row a = {0};
+		char msha[65];
+		int64_t msize;
+		char *mpath = NULL;
 		if (store_artifact_get(srv->store, build_id, json_string_value(v), &a, err) < 0) {
 			err_set(err, ERR_NOTFOUND, "build job %lld (%s) has no artifact '%s'",
 			        (long long)build_id, build_target, json_string_value(v));
 			goto out;
 		}
+		/* A signed release's files must be the ones its manifest lists
+		 * (the agent checks again, against the signature). */
+		mpath = xasprintf("%s/%s", build_target, a.name);
+		if (json_is_string(json_object_get(dep, "manifest")) &&
+		    (release_manifest_file(json_string_value(json_object_get(dep, "manifest")), mpath, msha,
+		                           &msize, err) < 0 ||
+		     strcmp(msha, a.sha256) != 0)) {
+			err_set(err, ERR_CONFLICT, "artifact %s of build job %lld is not in the signed manifest",
+			        mpath, (long long)build_id);
+			free(mpath);
+			free(a.name);
+			goto out;
+		}
+		free(mpath);
 		json_array_append_new(arts,
 		                      json_pack("{s:s, s:s, s:I, s:I}", "name", a.name, "sha256", a.sha256,
 		                                "size", (json_int_t)a.size, "job_id", (json_int_t)build_id));
@@ -302,6 +362,9 @@ static json_t *api_deploy_job_json(const struct deployment_row *d)
 	char release[64];
 
 	snprintf(release, sizeof(release), "p%lld-%.8s", (long long)j->pipeline_id, j->commit_sha);
+	if (json_is_string(json_object_get(json_object_get(dep, "signed_release"), "version")))
+		snprintf(release, sizeof(release), "%s",
+		         json_string_value(json_object_get(json_object_get(dep, "signed_release"), "version")));
 	o = json_pack("{s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
 	              (json_int_t)j->id, "pipeline_id", (json_int_t)j->pipeline_id, "action",
 	              apijson_text(j->name), "group", apijson_text(j->target), "state",
@@ -316,6 +379,7 @@ static json_t *api_deploy_job_json(const struct deployment_row *d)
 	                    json_is_string(json_object_get(dep, "install"))
 	                        ? json_incref(json_object_get(dep, "install"))
 	                        : json_null());
+	json_object_set_new(o, "signed", json_boolean(json_is_object(json_object_get(dep, "signed_release"))));
 	json_object_set_new(o, "counts",
 	                    json_pack("{s:i, s:i, s:i, s:i, s:i}", "boards", d->n_boards, "healthy",
 	                              d->n_healthy, "failed", d->n_failed, "rolled_back", d->n_rolled_back,
@@ -494,14 +558,88 @@ static int api_deploy_board_rm(struct srv *srv, struct http_req *req, struct htt
 	return 0;
 }
 
+/* The signed release a deploy names: repo when given, else the one
+ * repository with a release of that version. Its pipeline goes to
+ * *pipeline_out, its repository's name to *repo_out (caller frees). */
+static int api_deploy_find_release(struct srv *srv, const char *repo, const char *version,
+                                   json_int_t *pipeline_out, char **repo_out, struct err *err)
+{
+	struct release_row *rows = NULL, r = {0};
+	size_t n = 0, found = 0;
+	int rc = -1;
+
+	if (strspn(version, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+	    strlen(version))
+		return err_set(err, ERR_INVAL,
+		               "release %s cannot name a directory on the boards ([A-Za-z0-9._-]+)", version);
+	if (repo == NULL) {
+		if (store_release_list(srv->store, NULL, 1000, &rows, &n, err) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(rows[i].version, version) == 0) {
+				found++;
+				repo = rows[i].repo_name;
+			}
+		if (found > 1) {
+			err_set(err, ERR_CONFLICT, "several repositories have a release %s: give 'repo'",
+			        version);
+			goto out;
+		}
+		if (found == 0) {
+			err_set(err, ERR_NOTFOUND, "no release %s", version);
+			goto out;
+		}
+	}
+	if (store_release_get(srv->store, 0, repo, version, &r, err) < 0) {
+		if (err->code == ERR_NOTFOUND)
+			err_set(err, ERR_NOTFOUND, "no release %s of %s", version, repo);
+		goto out;
+	}
+	if (r.signature == NULL) {
+		err_set(err, ERR_CONFLICT, "release %s of %s is not signed yet", version, r.repo_name);
+		goto out;
+	}
+	*pipeline_out = r.pipeline_id;
+	*repo_out = xstrdup(r.repo_name);
+	rc = 0;
+out:
+	release_row_release(&r);
+	release_rows_free(rows, n);
+	return rc;
+}
+
+/* spec's deploy object gets "signed_release": {repo, version}; *spec is
+ * replaced. */
+static int api_deploy_mark_signed(char **spec, const char *repo, const char *version, struct err *err)
+{
+	json_t *o = json_loads(*spec, 0, NULL); /* owned */
+	char *text;
+
+	if (!json_is_object(json_object_get(o, "deploy"))) {
+		json_decref(o);
+		return err_set(err, ERR_SYS, "deploy spec is not an object");
+	}
+	json_object_set_new(json_object_get(o, "deploy"), "signed_release",
+	                    json_pack("{s:s, s:s}", "repo", repo, "version", version));
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (text == NULL)
+		return err_set(err, ERR_SYS, "deploy spec: json_dumps failed");
+	free(*spec);
+	*spec = text;
+	return 0;
+}
+
 /* A manual deploy: the pipeline's deploy entry for the group, or one made
- * of the body's install/files/restart/health. */
+ * of the body's install/files/restart/health. With "release" (a signed
+ * release's version, "repo" optional) the pipeline is the release's tag
+ * pipeline and the boards check the signed manifest before switching. */
 static int api_deploy_create(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
-	const char *group, *install, *restart, *health, *target;
+	const char *group, *install, *restart, *health, *target, *release, *repo;
 	json_t *files = json_object_get(req->json, "files"); /* borrowed */
 	json_int_t pipeline;
-	char *spec = NULL, *labels = NULL;
+	char *spec = NULL, *labels = NULL, *rel_repo = NULL;
 	int64_t job_id;
 	int rc = -1;
 
@@ -510,15 +648,25 @@ static int api_deploy_create(struct srv *srv, struct http_req *req, struct http_
 	    apijson_str(req->json, "install", 0, 4096, &install, err) < 0 ||
 	    apijson_str(req->json, "restart", 0, 4096, &restart, err) < 0 ||
 	    apijson_str(req->json, "health", 0, 4096, &health, err) < 0 ||
-	    apijson_str(req->json, "target", 0, 64, &target, err) < 0)
+	    apijson_str(req->json, "target", 0, 64, &target, err) < 0 ||
+	    apijson_str(req->json, "release", 0, 100, &release, err) < 0 ||
+	    apijson_str(req->json, "repo", 0, 200, &repo, err) < 0)
 		return -1;
-	if (pipeline == 0)
-		return err_set(err, ERR_INVAL, "field 'pipeline' is required");
-	if (!pipeline_name_ok(group, 100))
-		return err_set(err, ERR_INVAL, "group must be [A-Za-z0-9._-]+");
+	if (release != NULL && pipeline != 0)
+		return err_set(err, ERR_INVAL, "give 'pipeline' or 'release', not both");
+	if (release != NULL && api_deploy_find_release(srv, repo, release, &pipeline, &rel_repo, err) < 0)
+		goto out;
+	if (pipeline == 0) {
+		err_set(err, ERR_INVAL, "field 'pipeline' or 'release' is required");
+		goto out;
+	}
+	if (!pipeline_name_ok(group, 100)) {
+		err_set(err, ERR_INVAL, "group must be [A-Za-z0-9._-]+");
+		goto out;
+	}
 	if (install == NULL) {
 		if (store_deploy_plan_get(srv->store, pipeline, group, &spec, &labels, err) < 0)
-			return -1;
+			goto out;
 		free(labels);
 		labels = NULL;
 	} else {
@@ -526,17 +674,21 @@ static int api_deploy_create(struct srv *srv, struct http_req *req, struct http_
 		size_t i;
 		json_t *v;
 		if (install[0] != '/' || strstr(install, "..") || strchr(install, '\'') ||
-		    !pipeline_text_ok(install))
-			return err_set(err, ERR_INVAL, "install must be an absolute directory without '..'");
-		if (!json_is_array(files) || json_array_size(files) == 0 || json_array_size(files) > 256)
-			return err_set(err, ERR_INVAL,
-			               "field 'files' must be a non-empty array of artifact names");
+		    !pipeline_text_ok(install)) {
+			err_set(err, ERR_INVAL, "install must be an absolute directory without '..'");
+			goto out;
+		}
+		if (!json_is_array(files) || json_array_size(files) == 0 || json_array_size(files) > 256) {
+			err_set(err, ERR_INVAL, "field 'files' must be a non-empty array of artifact names");
+			goto out;
+		}
 		json_array_foreach(files, i, v)
 		{
 			if (!json_is_string(v) || !pipeline_text_ok(json_string_value(v)) ||
-			    json_string_value(v)[0] == '/' || strstr(json_string_value(v), ".."))
-				return err_set(err, ERR_INVAL, "files[%zu] must be a relative artifact name",
-				               i);
+			    json_string_value(v)[0] == '/' || strstr(json_string_value(v), "..")) {
+				err_set(err, ERR_INVAL, "files[%zu] must be a relative artifact name", i);
+				goto out;
+			}
 		}
 		d.group = (char *)group;
 		d.install = (char *)install;
@@ -547,19 +699,24 @@ static int api_deploy_create(struct srv *srv, struct http_req *req, struct http_
 		d.canary = 1;
 		spec = api_deploy_plan_spec(&d, srv->cfg.job_timeout_s);
 		strv_release(&d.files);
-		if (spec == NULL)
-			return err_set(err, ERR_INVAL, "the deploy fields are not UTF-8");
+		if (spec == NULL) {
+			err_set(err, ERR_INVAL, "the deploy fields are not UTF-8");
+			goto out;
+		}
 	}
+	if (rel_repo != NULL && api_deploy_mark_signed(&spec, rel_repo, release, err) < 0)
+		goto out;
 	labels = api_deploy_job_labels(srv, group);
 	if (store_deploy_job_create(srv->store, pipeline, "deploy", group, spec, labels,
 	                            srv->cfg.max_attempts, srv_now_ms(), &job_id, err) < 0)
 		goto out;
-	log_info("event=deploy_queued job=%lld pipeline=%lld group=%s", (long long)job_id,
-	         (long long)pipeline, group);
+	log_info("event=deploy_queued job=%lld pipeline=%lld group=%s release=%s", (long long)job_id,
+	         (long long)pipeline, group, release ? release : "-");
 	sched_notify(srv->sched, SCHED_JOBS);
 	ans->status = 201;
 	rc = api_deploy_full(srv, job_id, &ans->json, err);
 out:
+	free(rel_repo);
 	free(spec);
 	free(labels);
 	return rc;

@@ -1,0 +1,130 @@
+#!/bin/bash
+# Deploying a signed release: a tag makes release v1.0.0 (aarch64 hello);
+# `anvil deploy --release v1.0.0` puts it on a simulated aarch64 board with
+# manifest.json, its signature and the public key, checks it on the board
+# before the switch (this board has no signify-openbsd: the agent checks the
+# signature, the board runs sha256sum -c against the manifest), then
+# switches. Refusals, nothing switched: a tampered blob in the server's data
+# dir; a board that pins another release key. Needs root, binfmt
+# qemu-aarch64, the cached board rootfs and signify-openbsd.
+. "$(dirname "$0")/lib.sh"
+
+command -v signify-openbsd >/dev/null || fail "signify-openbsd missing (scripts/deps.sh test)"
+BOARD_SH="$S/qemu/board.sh"
+BOARD_STATES=()
+
+release_cleanup() {
+	local rc=$?
+	for st in "${BOARD_STATES[@]}"; do
+		"$BOARD_SH" stop "$st" >/dev/null 2>&1 || true
+	done
+	(exit $rc)
+	e2e_cleanup
+}
+trap release_cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
+}
+benv() { (. "$1/board.env" && eval "echo \$$2"); }
+
+ST="$T/board1"
+mkdir -p "$ST"
+BOARD_STATES+=("$ST")
+"$BOARD_SH" start "tdr$$" 127.0.0.71 "$(free_port 127.0.0.71)" "$ST" >"$ST/start.out" 2>&1 || {
+	cat "$ST/start.out" >&2
+	fail "board did not start"
+}
+ROOT=$(benv "$ST" BOARD_ROOT)
+current_of() { readlink "$ROOT/opt/app/current" || true; }
+
+start_server
+start_agent a1 --targets aarch64-unknown-linux-gnu --labels deploy=true
+anvil board add r1 --host 127.0.0.71 --port "$(benv "$ST" BOARD_PORT)" --key "$(benv "$ST" BOARD_KEY)" \
+	--arch aarch64 --group rel --trust >/dev/null || fail "board add"
+
+make_repo app
+cp -r "$S/tests/fixtures/cproj/." "$T/src/app/"
+cat >"$T/src/app/.anvil.yml" <<'YML'
+targets: [aarch64-unknown-linux-gnu]
+steps:
+  - run: make CC="$CC" hello
+artifacts: [hello]
+YML
+release_signed() { [ "$(api "/api/v1/releases/app/$1" | jq -r .signed)" = true ]; }
+tag_release() { # tag_release VERSION: tags HEAD (lightweight), pushes, waits for the signed release
+	git -C "$T/src/app" tag "$1"
+	git -C "$T/src/app" push -q origin "$1"
+	wait_until 600 release_signed "$1" || fail "release $1 not signed: $(api "/api/v1/releases/app/$1")"
+}
+deploy_release() { # deploy_release VERSION: prints the deployment id
+	anvil deploy --release "$1" --group rel --install /opt/app --files hello \
+		--health './current/hello | grep -q "hello from aarch64"' | grep -o 'deployment [0-9]*' | cut -d' ' -f2
+}
+job_done() { case "$(job_state "$1")" in success | failed | error) return 0 ;; esac; return 1; }
+
+git -C "$T/src/app" add -A
+git -C "$T/src/app" commit -q -m first
+tag_release v1.0.0
+ok "$SECONDS s: tag v1.0.0 → signed release"
+
+# 1. deploy --release: verified on the board, then switched.
+D1=$(deploy_release v1.0.0)
+[ -n "$D1" ] || fail "anvil deploy --release queued nothing"
+wait_until 120 job_done "$D1"
+[ "$(job_state "$D1")" = success ] || fail "deploy $D1 is $(job_state "$D1"): $(api "/api/v1/jobs/$D1/log")"
+[ "$(current_of)" = releases/v1.0.0 ] || fail "current is '$(current_of)', want releases/v1.0.0"
+for f in hello manifest.json manifest.json.sig anvil-release.pub SHA256SUMS; do
+	[ -s "$ROOT/opt/app/releases/v1.0.0/$f" ] || fail "$f missing on the board"
+done
+signify-openbsd -V -p "$T/data/release.pub" -m "$ROOT/opt/app/releases/v1.0.0/manifest.json" \
+	-x "$ROOT/opt/app/releases/v1.0.0/manifest.json.sig" >/dev/null || fail "the board's manifest does not verify"
+log_has "$D1" "manifest signature verified on the agent" || fail "no agent-side signature line"
+log_has "$D1" "no signify-openbsd: signature verified on the agent with the server's key" ||
+	fail "the log does not say which check ran"
+log_has "$D1" "release check exited 0" || fail "no board-side check in the log"
+log_has "$D1" "hello: OK" || fail "sha256sum -c output missing from the log"
+[ "$(api "/api/v1/deployments/$D1" | jq -r '.release + " " + (.signed|tostring)')" = "v1.0.0 true" ] ||
+	fail "deployment does not show the signed release: $(api "/api/v1/deployments/$D1")"
+ok "$SECONDS s: deploy --release v1.0.0: manifest, signature, key and SHA256SUMS on the board, checked, current switched"
+
+# 2. A tampered blob in the server's data dir: refused, nothing switched.
+echo 'int puts(const char *); int main(void) { puts("hello from aarch64 v2"); return 0; }' >"$T/src/app/main.c"
+git -C "$T/src/app" commit -q -am second
+tag_release v1.1.0
+SHA=$(api /api/v1/releases/app/v1.1.0 | jq -r '.files[] | select(.path | endswith("/hello")) | .sha256')
+BLOB="$T/data/blobs/${SHA:0:2}/$SHA"
+[ -f "$BLOB" ] || fail "blob $BLOB missing"
+cp "$BLOB" "$T/blob.orig"
+chmod u+w "$BLOB"
+printf 'X' | dd of="$BLOB" bs=1 seek=200 conv=notrunc 2>/dev/null
+D2=$(deploy_release v1.1.0)
+wait_until 120 job_done "$D2"
+[ "$(job_state "$D2")" != success ] || fail "a tampered release was deployed"
+log_has "$D2" "sha256" || fail "the refusal does not name the sha256: $(api "/api/v1/jobs/$D2/log")"
+[ "$(current_of)" = releases/v1.0.0 ] || fail "current moved to $(current_of)"
+[ ! -e "$ROOT/opt/app/releases/v1.1.0/hello" ] || fail "the tampered file reached the board"
+cp "$T/blob.orig" "$BLOB"
+ok "$SECONDS s: tampered blob: deploy $D2 refused before the board, current still v1.0.0"
+
+# 3. The board pins another key: the signature check refuses, nothing sent.
+mkdir -p "$ROOT/etc/anvil"
+signify-openbsd -G -n -p "$T/other.pub" -s "$T/other.sec" >/dev/null
+cp "$T/other.pub" "$ROOT/etc/anvil/anvil-release.pub"
+D3=$(deploy_release v1.1.0)
+wait_until 120 job_done "$D3"
+[ "$(job_state "$D3")" = failed ] || fail "deploy $D3 with a foreign pinned key is $(job_state "$D3")"
+api "/api/v1/deployments/$D3" | jq -r '.boards[0].message' | grep -q "pinned on the board" ||
+	fail "refusal does not name the pinned key: $(api "/api/v1/deployments/$D3")"
+[ "$(api "/api/v1/deployments/$D3" | jq -r '.boards[0].bytes_sent')" = 0 ] || fail "bytes were sent"
+[ "$(current_of)" = releases/v1.0.0 ] || fail "current moved to $(current_of)"
+ok "$SECONDS s: board pinning another key: deploy $D3 refused, 0 bytes sent, current still v1.0.0"
+
+# 4. The right key pinned: verified with it, switched.
+cp "$T/data/release.pub" "$ROOT/etc/anvil/anvil-release.pub"
+D4=$(deploy_release v1.1.0)
+wait_until 120 job_done "$D4"
+[ "$(job_state "$D4")" = success ] || fail "deploy $D4 is $(job_state "$D4"): $(api "/api/v1/jobs/$D4/log")"
+log_has "$D4" "with the key pinned on the board" || fail "pinned-key check not logged"
+[ "$(current_of)" = releases/v1.1.0 ] || fail "current is '$(current_of)', want releases/v1.1.0"
+ok "$SECONDS s: board pinning the release key: v1.1.0 verified with it and switched"
