@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <git2.h>
+
 static int main_help(struct cli *cli, int argc, char **argv, struct err *err);
 
 /* The command table. A new command group adds its cli/cmd_<group>.c, its
@@ -17,6 +19,8 @@ static const struct cli_cmd main_cmds[] = {
      "start a pipeline for a commit", cmd_pipeline_trigger},
     {"status", "status [--repo NAME] [--limit N]", "list recent pipelines", cmd_pipeline_status},
     {"show", "show PIPELINE", "show a pipeline and its jobs", cmd_pipeline_show},
+    {"build", "build [DIR] [--repo NAME] [--target T]...",
+     "build DIR's working tree (uncommitted changes too) on the farm and follow its first job", cmd_build_start},
     {"logs", "logs [-f] JOB", "print a job's log; -f follows it until the job ends", cmd_job_logs},
     {"cancel", "cancel JOB", "cancel a queued or running job", cmd_job_cancel},
     {"retry", "retry JOB", "run a finished job again; prints the new job's id", cmd_job_retry},
@@ -185,9 +189,11 @@ int main(int argc, char **argv)
 	}
 
 	httpc_global_init();
+	git_libgit2_init(); /* anvil build */
 	cli_init(&cli, server_opt, token_opt);
 	rc = cmd->run(&cli, argc - optind - words + 1, argv + optind + words - 1, &err);
 	cli_release(&cli);
+	git_libgit2_shutdown();
 
 	switch (rc) {
 	case CLI_OK:

@@ -48,6 +48,16 @@ static void pipeline_skip(const struct pipeline_trigger *t, int64_t *id_out, int
 	log_info("event=pipeline_skipped repo=%s reason=\"%s\"", t->repo, why);
 }
 
+static int pipeline_target_wanted(const struct pipeline_trigger *t, const char *target)
+{
+	if (t->targets == NULL)
+		return 1;
+	for (size_t i = 0; i < t->n_targets; i++)
+		if (strcmp(t->targets[i], target) == 0)
+			return 1;
+	return 0;
+}
+
 /* The run spec a job carries: what the agent needs beyond the commit. */
 static char *pipeline_job_spec(const struct pipefile *pf, int default_timeout_s)
 {
@@ -126,18 +136,24 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 		jobs = xcalloc(nt, sizeof(*jobs));
 		specs = xcalloc(nt, sizeof(*specs));
 		for (size_t i = 0; i < nt; i++) {
-			if ((specs[i] = pipeline_job_spec(pf, srv->cfg.job_timeout_s)) == NULL) {
+			const char *target = pf->targets.n ? pf->targets.v[i] : "host";
+			if (!pipeline_target_wanted(t, target))
+				continue;
+			if ((specs[n_jobs] = pipeline_job_spec(pf, srv->cfg.job_timeout_s)) == NULL) {
 				err_set(err, ERR_INVAL, ".anvil.yml holds text that is not UTF-8");
-				n_jobs = i + 1;
+				n_jobs++;
 				goto out;
 			}
-			jobs[i].name = "build";
-			jobs[i].target = pf->targets.n ? pf->targets.v[i] : "host";
-			jobs[i].spec = specs[i];
-			jobs[i].max_attempts = srv->cfg.max_attempts;
+			jobs[n_jobs].name = "build";
+			jobs[n_jobs].target = target;
+			jobs[n_jobs].spec = specs[n_jobs];
+			jobs[n_jobs].max_attempts = srv->cfg.max_attempts;
+			n_jobs++;
 		}
-		n_jobs = nt;
-		api_deploy_plans(srv, pf, t->ref, srv->cfg.job_timeout_s, &plans, &n_plans);
+		if (n_jobs == 0)
+			errmsg = xasprintf("none of the targets asked for is a target of .anvil.yml");
+		else
+			api_deploy_plans(srv, pf, t->ref, srv->cfg.job_timeout_s, &plans, &n_plans);
 	}
 	pn.repo_id = repo_id;
 	pn.ref = t->ref;

@@ -30,6 +30,11 @@ struct pipeline_trigger {
 	 * message or the `when:` rules, *skipped_out is set to the reason
 	 * (static text) and *existed_out to PIPELINE_SKIPPED. */
 	const char **skipped_out;
+	/* Optional: only these targets of the pipeline file get a job (NULL:
+	 * all). When none of the file's targets is listed, the pipeline is
+	 * created in state error with the reason (`anvil build --target`). */
+	const char *const *targets;
+	size_t n_targets;
 };
 
 enum { PIPELINE_CREATED = 0, PIPELINE_EXISTED = 1, PIPELINE_SKIPPED = 2 };
