@@ -103,8 +103,26 @@ int main(int argc, char **argv)
 		int64_t job = trigger(admin, argv[5], argv[6], -1);
 		struct err err = {0};
 
-		for (size_t i = 0; i < chunk; i++)
-			data[i] = (i % 80 == 79) ? '\n' : (char)('a' + i % 26);
+		/* A typical build log: cmake progress, compiler command lines and
+		 * warnings, numbers varying (each chunk is compressed on its own). */
+		{
+			struct buf b = BUF_INIT;
+			uint32_t x = 1;
+			for (int i = 0; b.len < chunk; i++) {
+				x = x * 1103515245u + 12345u;
+				buf_appendf(&b, "[ %2d%%] Building C object server/CMakeFiles/anvil_server.dir/mod%03u.c.o\n",
+					    (i / 3) % 100, (x >> 8) % 512);
+				buf_appendf(&b, "/usr/bin/cc -DANVIL_VERSION=\\\"0.1.0\\\" -D_GNU_SOURCE -I/work/src -O2 -g"
+					    " -DNDEBUG -Wall -Wextra -std=gnu11 -o CMakeFiles/anvil_server.dir/mod%03u.c.o"
+					    " -c /work/src/server/mod%03u.c\n", (x >> 8) % 512, (x >> 8) % 512);
+				if (x % 4 == 0)
+					buf_appendf(&b, "/work/src/server/mod%03u.c:%u:%u: warning: unused variable 'tmp%u'"
+						    " [-Wunused-variable]\n", (x >> 8) % 512, (x >> 4) % 2000, (x >> 3) % 40,
+						    x % 97);
+			}
+			memcpy(data, b.data, chunk);
+			buf_release(&b);
+		}
 		if (claim(agent, agent_id) != job)
 			fatalx("claim mismatch");
 		t0 = now_s();

@@ -2,7 +2,8 @@
 # Server benchmarks of the walking skeleton; prints figures, asserts nothing.
 #   dispatch latency: trigger → the agent's first step running (p50, p99)
 #   server RSS idle and after N finished jobs
-#   log ingest MB/s over the HTTP API into SQLite
+#   log ingest MB/s over the HTTP API into SQLite (a compiler-style log),
+#   then the log's bytes against what its chunks hold (deflate) and db_bytes
 # Usage: bench/server.sh [BUILD_DIR] (default build); env JOBS (10000),
 # DISPATCH (200), INGEST_MB (256).
 set -euo pipefail
@@ -53,3 +54,8 @@ echo "server after $JOBS jobs: $(mem "$SERVER_PID")"
 "$B/bench_client" ingest "$URL" "$ADMIN" "$AGENT" "$T/git/bench.git" "$C" "$INGEST_MB"
 echo "server after ingest: $(mem "$SERVER_PID")"
 echo "db_bytes=$(stat -c %s "$T/data/anvil.db") wal_bytes=$(stat -c %s "$T/data/anvil.db-wal" 2>/dev/null || echo 0)"
+# Log compression: the bytes the log chunks hold against the log's own bytes.
+echo "log_raw_bytes=$(db 'SELECT coalesce(sum(coalesce(raw_len, length(data))), 0) FROM log_chunks')" \
+	"log_stored_bytes=$(db 'SELECT coalesce(sum(length(data)), 0) FROM log_chunks')" \
+	"compressed_chunks=$(db 'SELECT count(*) FROM log_chunks WHERE raw_len IS NOT NULL')" \
+	"plain_chunks=$(db 'SELECT count(*) FROM log_chunks WHERE raw_len IS NULL')"

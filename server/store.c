@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <sqlite3.h>
+#include <zlib.h>
 
 /* Ordered migrations: user_version N means migrations[0..N-1] ran. */
 static const char *const store_migrations[] = {
@@ -127,6 +128,10 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE jobs ADD COLUMN artifacts_expired_unix_ms INTEGER;"
 	"CREATE INDEX jobs_finished ON jobs(finished_unix_ms);"
 	"CREATE INDEX artifacts_sha ON artifacts(sha256);",
+	/* 6: compressed log chunks: raw_len NULL means data is stored as is;
+	 * else data is zlib (deflate) and raw_len its uncompressed length. off
+	 * stays in uncompressed bytes. */
+	"ALTER TABLE log_chunks ADD COLUMN raw_len INTEGER;",
 };
 
 #define JOB_COLS                                                                                             \
@@ -294,11 +299,11 @@ static const char *const store_sql[S_COUNT] = {
 			  " WHERE id = ?1",
 	[S_JOB_EXPIRE_FINAL] = "UPDATE jobs SET state = ?2, message = ?3, finished_unix_ms = ?4,"
 			       " lease_until_unix_ms = NULL WHERE id = ?1",
-	[S_LOG_INSERT] = "INSERT OR IGNORE INTO log_chunks(job_id, attempt, seq, off, data)"
-			 " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_LOG_INSERT] = "INSERT OR IGNORE INTO log_chunks(job_id, attempt, seq, off, data, raw_len)"
+			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_LOG_ADD_BYTES] = "UPDATE jobs SET log_bytes = log_bytes + ?2, log_truncated = ?3 WHERE id = ?1",
-	[S_LOG_READ] = "SELECT off, data FROM log_chunks WHERE job_id = ?1 AND off + length(data) > ?2"
-		       " ORDER BY off LIMIT 256",
+	[S_LOG_READ] = "SELECT off, data, raw_len FROM log_chunks WHERE job_id = ?1"
+		       " AND off + coalesce(raw_len, length(data)) > ?2 ORDER BY off LIMIT 256",
 	[S_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs(sha256, size, created_unix_ms) VALUES(?1, ?2, ?3)",
 	[S_ARTIFACT_UPSERT] = "INSERT INTO artifacts(job_id, name, sha256, size) VALUES(?1, ?2, ?3, ?4)"
 			      " ON CONFLICT(job_id, name) DO UPDATE SET sha256 = excluded.sha256,"
@@ -1113,8 +1118,35 @@ static int store_job_check_attempt(struct store *st, int64_t id, int attempt, st
 	return 0;
 }
 
-static int store_log_insert(struct store *st, int64_t job_id, int attempt, int64_t seq, int64_t off,
-			    const void *data, size_t len, int *inserted, struct err *err)
+/* Log chunks shorter than this are stored as they are. */
+#define STORE_LOG_DEFLATE_MIN 128
+
+/* Deflates len bytes into *out (xmalloc'd, *zlen_out bytes) when that
+ * saves space; else *out = NULL. Needs no lock. */
+static void store_log_deflate(const void *data, size_t len, unsigned char **out, size_t *zlen_out)
+{
+	uLongf zlen;
+	unsigned char *z;
+
+	*out = NULL;
+	*zlen_out = 0;
+	if (len < STORE_LOG_DEFLATE_MIN || len > (size_t)UINT32_MAX)
+		return;
+	zlen = compressBound((uLong)len);
+	z = xmalloc(zlen);
+	if (compress2(z, &zlen, data, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK || zlen >= len) {
+		free(z);
+		return;
+	}
+	*out = z;
+	*zlen_out = zlen;
+}
+
+/* Stores a chunk of len log bytes: z (zlen bytes) deflated, or data as is
+ * when z is NULL. */
+static int store_log_put(struct store *st, int64_t job_id, int attempt, int64_t seq, int64_t off,
+			 const void *data, size_t len, const unsigned char *z, size_t zlen, int *inserted,
+			 struct err *err)
 {
 	sqlite3_stmt *s = store_stmt(st, S_LOG_INSERT);
 
@@ -1122,11 +1154,30 @@ static int store_log_insert(struct store *st, int64_t job_id, int attempt, int64
 	bind_i64(s, 2, attempt);
 	bind_i64(s, 3, seq);
 	bind_i64(s, 4, off);
-	sqlite3_bind_blob64(s, 5, len ? data : "", len, SQLITE_STATIC);
+	if (z != NULL) {
+		sqlite3_bind_blob64(s, 5, z, zlen, SQLITE_STATIC);
+		bind_i64(s, 6, (int64_t)len);
+	} else {
+		sqlite3_bind_blob64(s, 5, len ? data : "", len, SQLITE_STATIC);
+		sqlite3_bind_null(s, 6);
+	}
 	if (store_exec_stmt(st, s, "log insert", err) < 0)
 		return -1;
 	*inserted = sqlite3_changes(st->db) > 0;
 	return 0;
+}
+
+static int store_log_insert(struct store *st, int64_t job_id, int attempt, int64_t seq, int64_t off,
+			    const void *data, size_t len, int *inserted, struct err *err)
+{
+	unsigned char *z = NULL;
+	size_t zlen = 0;
+	int rc;
+
+	store_log_deflate(data, len, &z, &zlen);
+	rc = store_log_put(st, job_id, attempt, seq, off, data, len, z, zlen, inserted, err);
+	free(z);
+	return rc;
 }
 
 static int store_log_add_bytes(struct store *st, int64_t job_id, int64_t n, int truncated, struct err *err)
@@ -1405,12 +1456,15 @@ int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq,
 {
 	struct job_state_row js;
 	int rc = -1, inserted = 0;
-	size_t keep = len;
+	size_t keep = len, zlen = 0;
+	unsigned char *z = NULL;
 
 	*accepted_out = 0;
 	*truncated_out = 0;
 	if (seq < 0)
 		return err_set(err, ERR_INVAL, "seq must be >= 0");
+	/* Compressed before the lock: the common case keeps the whole chunk. */
+	store_log_deflate(data, len, &z, &zlen);
 	pthread_mutex_lock(&st->mu);
 	if (store_begin(st, err) < 0)
 		goto out;
@@ -1424,7 +1478,8 @@ int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq,
 	}
 	if (js.log_bytes + (int64_t)len > cap_bytes)
 		keep = js.log_bytes >= cap_bytes ? 0 : (size_t)(cap_bytes - js.log_bytes);
-	if (store_log_insert(st, job_id, attempt, seq, js.log_bytes, data, keep, &inserted, err) < 0)
+	if ((keep == len ? store_log_put(st, job_id, attempt, seq, js.log_bytes, data, len, z, zlen, &inserted, err)
+			 : store_log_insert(st, job_id, attempt, seq, js.log_bytes, data, keep, &inserted, err)) < 0)
 		goto fail;
 	if (!inserted) {
 		store_rollback(st);
@@ -1453,6 +1508,7 @@ fail:
 	store_rollback(st);
 out:
 	pthread_mutex_unlock(&st->mu);
+	free(z);
 	return rc;
 }
 
@@ -1461,7 +1517,8 @@ int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_
 {
 	sqlite3_stmt *s;
 	int64_t next = offset;
-	int step;
+	int step, bad = 0;
+	unsigned char *raw = NULL; /* an inflated chunk */
 
 	pthread_mutex_lock(&st->mu);
 	s = store_stmt(st, S_LOG_READ);
@@ -1474,6 +1531,19 @@ int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_
 		int64_t skip = next > off ? next - off : 0;
 		if (off > next) /* a hole cannot happen: chunks are contiguous */
 			break;
+		if (sqlite3_column_type(s, 2) != SQLITE_NULL) {
+			int64_t raw_len = sqlite3_column_int64(s, 2);
+			uLongf got = (uLongf)raw_len;
+			if (skip >= raw_len)
+				continue;
+			raw = xrealloc(raw, raw_len > 0 ? (size_t)raw_len : 1);
+			if (uncompress(raw, &got, (const Bytef *)data, (uLong)len) != Z_OK || (int64_t)got != raw_len) {
+				bad = 1;
+				break;
+			}
+			data = (const char *)raw;
+			len = raw_len;
+		}
 		if (skip >= len)
 			continue;
 		buf_append(out, data + skip, (size_t)(len - skip));
@@ -1483,6 +1553,10 @@ int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_
 	}
 	store_done(s);
 	pthread_mutex_unlock(&st->mu);
+	free(raw);
+	if (bad)
+		return err_set(err, ERR_SYS, "log of job %lld: a compressed chunk at offset %lld does not inflate",
+			       (long long)job_id, (long long)next);
 	if (step != SQLITE_DONE && step != SQLITE_ROW)
 		return err_set(err, ERR_SYS, "log read failed");
 	*next_out = next;

@@ -314,6 +314,78 @@ static void test_artifacts(void **state)
 	assert_int_equal(stats.blobs, 1); /* same bytes stored once */
 }
 
+/* Compressed log chunks: a repetitive chunk round-trips, plain (short or
+ * incompressible) and compressed chunks mix, a read may start in the middle
+ * of a compressed chunk and stop after it; offsets count uncompressed bytes. */
+static void test_log_compression(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	struct buf big = BUF_INIT, noise = BUF_INIT, all = BUF_INIT, b = BUF_INIT;
+	int64_t j, next = 0, off;
+	int acc = 0, trunc = 0;
+	struct err err = {0};
+	struct store_stats stats;
+	uint32_t x = 12345;
+
+	for (int i = 0; i < 200; i++)
+		buf_appendf(&big, "cc -O2 -Wall -c src/file%03d.c -o build/file%03d.o\n", i % 7, i % 7);
+	for (int i = 0; i < 300; i++) { /* incompressible: stored plain */
+		char c;
+		x = x * 1103515245u + 12345u;
+		c = (char)(33 + (x >> 16) % 90);
+		buf_append(&noise, &c, 1);
+	}
+	mk_pipeline(fx, NULL, t, 1, 3);
+	j = claim(fx, "host", 100, 1);
+	assert_int_equal(store_log_append(fx->st, j, 1, 0, "short\n", 6, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_log_append(fx->st, j, 1, 1, big.data, big.len, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_log_append(fx->st, j, 1, 2, noise.data, noise.len, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_log_append(fx->st, j, 1, 3, big.data, big.len, 1 << 20, &acc, &trunc, &err), 0);
+	buf_append(&all, "short\n", 6);
+	buf_append(&all, big.data, big.len);
+	buf_append(&all, noise.data, noise.len);
+	buf_append(&all, big.data, big.len);
+
+	assert_int_equal(store_log_read(fx->st, j, 0, 1 << 20, &b, &next, &err), 0);
+	assert_int_equal(b.len, all.len);
+	assert_memory_equal(b.data, all.data, all.len);
+	assert_int_equal(next, (int64_t)all.len);
+	/* From the middle of the first compressed chunk. */
+	off = 6 + 1000;
+	buf_reset(&b);
+	assert_int_equal(store_log_read(fx->st, j, off, 1 << 20, &b, &next, &err), 0);
+	assert_int_equal(b.len, all.len - (size_t)off);
+	assert_memory_equal(b.data, all.data + off, b.len);
+	/* A small max_bytes stops after the chunk that crosses it. */
+	buf_reset(&b);
+	assert_int_equal(store_log_read(fx->st, j, 3, 10, &b, &next, &err), 0);
+	assert_int_equal(next, 6 + (int64_t)big.len);
+	assert_memory_equal(b.data, all.data + 3, b.len);
+	/* From the middle of the second compressed chunk (after the plain one). */
+	off = 6 + (int64_t)big.len + (int64_t)noise.len + 17;
+	buf_reset(&b);
+	assert_int_equal(store_log_read(fx->st, j, off, 1 << 20, &b, &next, &err), 0);
+	assert_int_equal(b.len, all.len - (size_t)off);
+	assert_memory_equal(b.data, all.data + off, b.len);
+	/* Truncation at the cap cuts the uncompressed bytes. */
+	assert_int_equal(store_log_append(fx->st, j, 1, 4, big.data, big.len, (int64_t)all.len + 500, &acc, &trunc,
+					  &err), 0);
+	assert_int_equal(trunc, 1);
+	buf_reset(&b);
+	assert_int_equal(store_log_read(fx->st, j, (int64_t)all.len, 1 << 20, &b, &next, &err), 0);
+	assert_true(b.len > 500);
+	assert_memory_equal(b.data, big.data, 500);
+	assert_non_null(strstr(b.data + 500, "[anvil: log truncated at"));
+	assert_int_equal(store_stats(fx->st, &stats, &err), 0);
+	assert_int_equal(stats.log_bytes, next);
+	assert_int_equal(store_integrity_check(fx->st, &err), 0);
+	buf_release(&big);
+	buf_release(&noise);
+	buf_release(&all);
+	buf_release(&b);
+}
+
 #define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
 /* Retention: old finished jobs lose their log (a marker stays) and their
@@ -513,6 +585,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_and_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_dedupe_offsets_and_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_compression, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
