@@ -5,7 +5,8 @@
 # before the switch (this board has no signify-openbsd: the agent checks the
 # signature, the board runs sha256sum -c against the manifest), then
 # switches. Refusals, nothing switched: a tampered blob in the server's data
-# dir; a board that pins another release key. Needs root, binfmt
+# dir; a board that pins another release key; a board whose glibc (as its
+# getconf reports it) is older than the binary needs. Needs root, binfmt
 # qemu-aarch64, the cached board rootfs and signify-openbsd.
 . "$(dirname "$0")/lib.sh"
 
@@ -128,3 +129,23 @@ wait_until 120 job_done "$D4"
 log_has "$D4" "with the key pinned on the board" || fail "pinned-key check not logged"
 [ "$(current_of)" = releases/v1.1.0 ] || fail "current is '$(current_of)', want releases/v1.1.0"
 ok "$SECONDS s: board pinning the release key: v1.1.0 verified with it and switched"
+
+# 5. A board with an older glibc: `getconf` on the board (in its overlay's
+# upper layer) reports glibc 2.17, older than the GLIBC_2.34 that hello
+# (built against Debian 12's glibc) needs: refused with both versions named,
+# nothing uploaded.
+cp "$ROOT/usr/bin/getconf" "$T/getconf.orig"
+printf '#!/bin/sh\necho "glibc 2.17"\n' >"$ROOT/usr/bin/getconf"
+chmod 755 "$ROOT/usr/bin/getconf"
+git -C "$T/src/app" commit -q --allow-empty -m third
+tag_release v1.2.0
+D5=$(deploy_release v1.2.0)
+wait_until 120 job_done "$D5"
+[ "$(job_state "$D5")" = failed ] || fail "deploy $D5 to an old-glibc board is $(job_state "$D5")"
+msg=$(api "/api/v1/deployments/$D5" | jq -r '.boards[0].message')
+grep -Eq "hello needs GLIBC_2\.[0-9]+, board r1 has glibc 2\.17" <<<"$msg" || fail "refusal does not name both versions: $msg"
+[ "$(api "/api/v1/deployments/$D5" | jq -r '.boards[0].bytes_sent')" = 0 ] || fail "bytes were sent"
+[ ! -e "$ROOT/opt/app/releases/v1.2.0" ] || fail "something was uploaded for v1.2.0"
+[ "$(current_of)" = releases/v1.1.0 ] || fail "current moved to $(current_of)"
+cp "$T/getconf.orig" "$ROOT/usr/bin/getconf"
+ok "$SECONDS s: old glibc on the board: deploy $D5 refused ($msg), nothing uploaded"
