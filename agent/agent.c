@@ -184,6 +184,23 @@ out:
 	return rc;
 }
 
+/* Keeps the per repo×target caches under --cache-cap: least recently used
+ * first, never the one the job just used (the next job of the repo is the
+ * likeliest to want it). */
+static void agent_cache_evict(struct agent *ag, const struct job_spec *spec)
+{
+	struct err err = {0};
+	int removed = 0;
+	int64_t left = 0;
+
+	if (targets_cache_evict(ag->opt.work_dir, ag->opt.cache_cap_bytes, spec->repo_name, spec->target, &removed,
+	                        &left, &err) < 0)
+		log_warnx("cache eviction: %s", err.msg);
+	else if (removed > 0)
+		log_info("cache: %d repo×target dir(s) evicted, %lld bytes left (cap %lld)", removed, (long long)left,
+		         (long long)ag->opt.cache_cap_bytes);
+}
+
 /* As a child subreaper the agent inherits whatever a step left behind;
  * reap those between jobs, when no step's leader is waiting to be reaped. */
 static void agent_reap_orphans(void)
@@ -269,6 +286,7 @@ int agent_run(struct agent *ag, struct err *err)
 		if (spec == NULL)
 			continue; /* 204: the long poll was the wait */
 		oc = job_run(ag, spec);
+		agent_cache_evict(ag, spec);
 		job_spec_free(spec);
 		agent_reap_orphans();
 		ag->jobs_done++;

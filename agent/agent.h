@@ -25,6 +25,7 @@ struct agent_opts {
 	const char *cache_dir;    /* borrowed; rootfs cache, NULL: /var/cache/anvil */
 	const char *targets;      /* borrowed; "auto", "none" or "t1,t2" (see agent/targets.h) */
 	int prepare_targets;      /* build missing rootfs at start */
+	int64_t cache_cap_bytes;  /* per repo×target caches, together; LRU eviction after each job */
 };
 
 struct agent {

@@ -31,7 +31,7 @@ static void main_usage(FILE *f)
 	fprintf(f, "usage: anvil-agent [--server URL] [--token T | --token-file FILE] [--name NAME]\n"
 	           "                   [--labels k=v,k=v] [--work DIR] [--log-level debug|info|warn]\n"
 	           "                   [--targets auto|none|T1,T2] [--prepare-targets] [--recipes DIR]\n"
-	           "                   [--cache DIR] [--once] [--version]\n"
+	           "                   [--cache DIR] [--cache-cap SIZE] [--once] [--version]\n"
 	           "The token may also come from the environment variable ANVIL_AGENT_TOKEN.\n");
 }
 
@@ -69,12 +69,13 @@ int main(int argc, char **argv)
 	    {"prepare-targets", no_argument, NULL, 'P'},
 	    {"recipes", required_argument, NULL, 'r'},
 	    {"cache", required_argument, NULL, 'c'},
+	    {"cache-cap", required_argument, NULL, 'C'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct agent_opts opts = {"http://127.0.0.1:8080", NULL, NULL, NULL, "/var/lib/anvil-agent", 0,
-				  targets_default_recipes_dir(), NULL, "auto", 0};
+				  targets_default_recipes_dir(), NULL, "auto", 0, INT64_C(10) << 30};
 	enum log_level level = LOG_LVL_INFO;
 	char *token_owned = NULL, *work_owned = NULL;
 	char host[HOST_NAME_MAX + 1];
@@ -131,6 +132,12 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			opts.cache_dir = optarg;
+			break;
+		case 'C':
+			if (targets_parse_bytes(optarg, &opts.cache_cap_bytes) < 0) {
+				fprintf(stderr, "anvil-agent: --cache-cap: '%s' is not a size (e.g. 512M, 10G)\n", optarg);
+				return 2;
+			}
 			break;
 		case 'V':
 			printf("anvil-agent %s\n", ANVIL_VERSION);

@@ -1,11 +1,15 @@
 #include "agent/targets.h"
+#include "agent/checkout.h"
 #include "common/log.h"
 #include "common/recipe.h"
 #include "qemu/binfmt.h"
 #include "qemu/rootfs.h"
 #include "qemu/runner_bwrap.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +108,199 @@ static int targets_mkdir_p(const char *path, struct err *err)
 	return 0;
 }
 
+/* Marks a cache directory used now (for targets_cache_evict). */
+static int targets_cache_touch(const char *cache, struct err *err)
+{
+	char *stamp = xasprintf("%s/" TARGETS_CACHE_STAMP, cache);
+	int fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644), rc = 0;
+
+	if (fd < 0 || futimens(fd, NULL) < 0)
+		rc = err_errno(err, "touch %s", stamp);
+	if (fd >= 0)
+		close(fd);
+	free(stamp);
+	return rc;
+}
+
+/* Apparent size of the regular files under the directory dfd (consumed). */
+static int64_t targets_du(int dfd)
+{
+	DIR *d = fdopendir(dfd);
+	struct dirent *de;
+	int64_t total = 0;
+
+	if (d == NULL) {
+		close(dfd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(sb.st_mode)) {
+			total += sb.st_size;
+		} else if (S_ISDIR(sb.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				total += targets_du(sub);
+		}
+	}
+	closedir(d);
+	return total;
+}
+
+struct targets_cache_dir {
+	char *repo, *target, *path;
+	int64_t bytes;
+	struct timespec used;
+};
+
+static int targets_cache_cmp(const void *a, const void *b)
+{
+	const struct targets_cache_dir *x = a, *y = b;
+
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec < y->used.tv_nsec ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+/* Lists <root>/<repo>/<target> directories with their size and last use. */
+static void targets_cache_list(const char *root, struct targets_cache_dir **out, size_t *n_out)
+{
+	DIR *rd = opendir(root), *td;
+	struct dirent *re, *te;
+	struct targets_cache_dir *v = NULL;
+	size_t n = 0;
+
+	while (rd != NULL && (re = readdir(rd)) != NULL) {
+		char *repo_path;
+		if (re->d_name[0] == '.')
+			continue;
+		repo_path = xasprintf("%s/%s", root, re->d_name);
+		if ((td = opendir(repo_path)) != NULL) {
+			while ((te = readdir(td)) != NULL) {
+				struct targets_cache_dir c = {0};
+				struct stat sb;
+				char *stamp;
+				int fd;
+				if (te->d_name[0] == '.')
+					continue;
+				c.path = xasprintf("%s/%s", repo_path, te->d_name);
+				if (lstat(c.path, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+					free(c.path);
+					continue;
+				}
+				c.used = sb.st_mtim;
+				stamp = xasprintf("%s/" TARGETS_CACHE_STAMP, c.path);
+				if (lstat(stamp, &sb) == 0)
+					c.used = sb.st_mtim;
+				free(stamp);
+				fd = open(c.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				c.bytes = fd >= 0 ? targets_du(fd) : 0;
+				c.repo = xstrdup(re->d_name);
+				c.target = xstrdup(te->d_name);
+				v = xrealloc(v, (n + 1) * sizeof(*v));
+				v[n++] = c;
+			}
+			closedir(td);
+		}
+		free(repo_path);
+	}
+	if (rd != NULL)
+		closedir(rd);
+	*out = v;
+	*n_out = n;
+}
+
+int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *keep_repo, const char *keep_target,
+                        int *removed_out, int64_t *total_out, struct err *err)
+{
+	char *root = xasprintf("%s/cache", work_dir);
+	struct targets_cache_dir *v = NULL;
+	size_t n = 0;
+	int64_t total = 0;
+	int removed = 0, rc = 0;
+
+	targets_cache_list(root, &v, &n);
+	for (size_t i = 0; i < n; i++)
+		total += v[i].bytes;
+	if (n > 1)
+		qsort(v, n, sizeof(*v), targets_cache_cmp);
+	for (size_t i = 0; i < n && total > cap_bytes; i++) {
+		char *repo_path;
+		if (keep_repo && keep_target && !strcmp(v[i].repo, keep_repo) && !strcmp(v[i].target, keep_target))
+			continue;
+		if (checkout_remove_tree(v[i].path, err) < 0) {
+			rc = -1;
+			break;
+		}
+		log_info("event=cache_evicted dir=%s bytes=%lld", v[i].path, (long long)v[i].bytes);
+		total -= v[i].bytes;
+		removed++;
+		repo_path = xasprintf("%s/%s", root, v[i].repo);
+		rmdir(repo_path); /* only when it is empty now */
+		free(repo_path);
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].repo);
+		free(v[i].target);
+		free(v[i].path);
+	}
+	free(v);
+	free(root);
+	if (removed_out)
+		*removed_out = removed;
+	if (total_out)
+		*total_out = total;
+	return rc;
+}
+
+int targets_parse_bytes(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K':
+		mul = 1024;
+		end++;
+		break;
+	case 'M':
+		mul = INT64_C(1024) * 1024;
+		end++;
+		break;
+	case 'G':
+		mul = INT64_C(1024) * 1024 * 1024;
+		end++;
+		break;
+	case 'T':
+		mul = INT64_C(1024) * 1024 * 1024 * 1024;
+		end++;
+		break;
+	default:
+		return -1;
+	}
+	if (*end == 'i')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end != '\0' || v > INT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
                                   char **desc_out, struct err *err)
 {
@@ -138,7 +335,7 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	}
 	/* Per repository × target: cargo home, ccache and anything a build keeps. */
 	cache = xasprintf("%s/cache/%s/%s", o->work_dir, job->repo_name, job->target);
-	if (targets_mkdir_p(cache, err) < 0)
+	if (targets_mkdir_p(cache, err) < 0 || targets_cache_touch(cache, err) < 0)
 		goto out;
 	recipe_env_for_mode(r, mode, &env);
 	strv_push(&env, "ANVIL_CACHE=/cache/build");

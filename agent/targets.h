@@ -40,6 +40,21 @@ struct targets_job {
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
                                   char **desc_out, struct err *err);
 
+/* Per repo×target cache directories <work_dir>/cache/<repo>/<target>: a job
+ * that uses one touches its stamp file (TARGETS_CACHE_STAMP inside it; the
+ * directory's own mtime stands in when a build removed it). */
+#define TARGETS_CACHE_STAMP ".anvil-last-used"
+
+/* Removes least-recently-used cache directories (whole, then their empty
+ * repo directory) until their total apparent size is at most cap_bytes,
+ * never <keep_repo>/<keep_target> (may be NULL: none kept). *removed_out
+ * and *total_out (bytes left) may be NULL. */
+int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *keep_repo, const char *keep_target,
+                        int *removed_out, int64_t *total_out, struct err *err);
+
+/* Parses "10G", "512M", "64K", "1024" (bytes). -1 when malformed. */
+int targets_parse_bytes(const char *s, int64_t *out);
+
 /* The default recipes directory: $ANVIL_RECIPES_DIR, else the installed
  * share/anvil/recipes next to the binary, else the source tree's. */
 const char *targets_default_recipes_dir(void);

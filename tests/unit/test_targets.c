@@ -1,0 +1,130 @@
+/* agent/targets.c: the per repo×target cache cap (least recently used
+ * directories go first, never the one kept) and size parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <cmocka.h>
+
+#include "agent/checkout.h"
+#include "agent/targets.h"
+
+/* <work>/cache/<repo>/<target> holding a file of n bytes in a subdirectory,
+ * last used at used_s (its stamp, or the directory's mtime when stamp is 0). */
+static void mk_cache(const char *work, const char *repo, const char *target, size_t n, time_t used_s, int stamp)
+{
+	char path[512], *data = calloc(1, n + 1);
+	struct err err = {0};
+	struct timespec ts[2] = {{used_s, 0}, {used_s, 0}};
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cache/%s/%s/cargo", work, repo, target);
+	assert_int_equal(checkout_mkdirs(path, &err), 0);
+	snprintf(path, sizeof(path), "%s/cache/%s/%s/cargo/blob", work, repo, target);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fwrite(data, 1, n, f), n);
+	fclose(f);
+	free(data);
+	if (stamp) {
+		snprintf(path, sizeof(path), "%s/cache/%s/%s/" TARGETS_CACHE_STAMP, work, repo, target);
+		assert_non_null(f = fopen(path, "w"));
+		fclose(f);
+	} else {
+		snprintf(path, sizeof(path), "%s/cache/%s/%s", work, repo, target);
+	}
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static int exists(const char *work, const char *rel)
+{
+	char path[512];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/cache/%s", work, rel);
+	return stat(path, &sb) == 0;
+}
+
+static void test_cache_evict_lru(void **state)
+{
+	char work[] = "/tmp/anvil-test-cache.XXXXXX";
+	struct err err = {0};
+	int removed = -1;
+	int64_t left = -1;
+
+	(void)state;
+	assert_non_null(mkdtemp(work));
+	mk_cache(work, "r1", "t1", 1000, 100, 1);
+	mk_cache(work, "r1", "t2", 1000, 200, 1);
+	mk_cache(work, "r2", "t1", 1000, 300, 1);
+	mk_cache(work, "r3", "t1", 1000, 50, 0); /* no stamp: the dir's mtime */
+
+	/* Under the cap: nothing goes. */
+	assert_int_equal(targets_cache_evict(work, 4000, NULL, NULL, &removed, &left, &err), 0);
+	assert_int_equal(removed, 0);
+	assert_int_equal(left, 4000);
+
+	/* The oldest (r3/t1) is the one in use: r1/t1 and r1/t2 go instead. */
+	assert_int_equal(targets_cache_evict(work, 2500, "r3", "t1", &removed, &left, &err), 0);
+	assert_int_equal(removed, 2);
+	assert_int_equal(left, 2000);
+	assert_false(exists(work, "r1/t1"));
+	assert_false(exists(work, "r1/t2"));
+	assert_false(exists(work, "r1")); /* the empty repo dir goes too */
+	assert_true(exists(work, "r3/t1"));
+	assert_true(exists(work, "r2/t1"));
+
+	/* Nothing kept: least recently used first, only as many as needed. */
+	mk_cache(work, "r4", "t1", 1000, 400, 1);
+	assert_int_equal(targets_cache_evict(work, 2000, NULL, NULL, &removed, &left, &err), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(left, 2000);
+	assert_false(exists(work, "r3"));
+	assert_true(exists(work, "r2/t1"));
+	assert_true(exists(work, "r4/t1"));
+
+	/* A cap of 0 empties everything but the one kept. */
+	assert_int_equal(targets_cache_evict(work, 0, "r4", "t1", &removed, &left, &err), 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(left, 1000);
+	assert_true(exists(work, "r4/t1/cargo/blob"));
+	assert_int_equal(checkout_remove_tree(work, &err), 0);
+
+	/* No cache dir at all is fine. */
+	assert_int_equal(targets_cache_evict("/nonexistent-anvil", 0, NULL, NULL, &removed, &left, &err), 0);
+	assert_int_equal(removed, 0);
+}
+
+static void test_parse_bytes(void **state)
+{
+	int64_t v = 0;
+
+	(void)state;
+	assert_int_equal(targets_parse_bytes("10G", &v), 0);
+	assert_int_equal(v, INT64_C(10) << 30);
+	assert_int_equal(targets_parse_bytes("512M", &v), 0);
+	assert_int_equal(v, INT64_C(512) << 20);
+	assert_int_equal(targets_parse_bytes("64KiB", &v), 0);
+	assert_int_equal(v, 64 << 10);
+	assert_int_equal(targets_parse_bytes("1234", &v), 0);
+	assert_int_equal(v, 1234);
+	assert_int_equal(targets_parse_bytes("", &v), -1);
+	assert_int_equal(targets_parse_bytes("-1G", &v), -1);
+	assert_int_equal(targets_parse_bytes("5X", &v), -1);
+	assert_int_equal(targets_parse_bytes("9999999999999G", &v), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache_evict_lru),
+		cmocka_unit_test(test_parse_bytes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
