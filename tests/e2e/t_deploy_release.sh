@@ -149,3 +149,29 @@ grep -Eq "hello needs GLIBC_2\.[0-9]+, board r1 has glibc 2\.17" <<<"$msg" || fa
 [ "$(current_of)" = releases/v1.1.0 ] || fail "current moved to $(current_of)"
 cp "$T/getconf.orig" "$ROOT/usr/bin/getconf"
 ok "$SECONDS s: old glibc on the board: deploy $D5 refused ($msg), nothing uploaded"
+
+# 6. A board with signify-openbsd verifies the signature itself, before the
+# switch. (The host's x86_64 signify-openbsd and its libraries, copied into
+# the board's overlay: the board's chroot runs x86_64 binaries natively.)
+mkdir -p "$ROOT/lib64" "$ROOT/lib/x86_64-linux-gnu"
+for l in $(ldd /usr/bin/signify-openbsd | grep -o '/[^ ]*'); do
+	cp -L "$l" "$ROOT$l"
+done
+cp /usr/bin/signify-openbsd "$ROOT/usr/bin/signify-openbsd"
+cp "$T/other.pub" "$ROOT/etc/anvil/anvil-release.pub"
+D6=$(deploy_release v1.2.0)
+wait_until 120 job_done "$D6"
+[ "$(job_state "$D6")" = failed ] || fail "deploy $D6 with a foreign key pinned on a signify board is $(job_state "$D6")"
+log_has "$D6" "signify-openbsd found" || fail "the log does not say the board verifies"
+log_has "$D6" "release check exited 1" || fail "the board-side check did not refuse: $(api "/api/v1/jobs/$D6/log")"
+[ -s "$ROOT/opt/app/releases/v1.2.0/manifest.json" ] || fail "the release was not uploaded before the check"
+[ "$(current_of)" = releases/v1.1.0 ] || fail "current moved to $(current_of) despite the failed check"
+ok "$SECONDS s: signify board pinning another key: signify-openbsd -V on the board refused v1.2.0 after the upload, current still v1.1.0"
+cp "$T/data/release.pub" "$ROOT/etc/anvil/anvil-release.pub"
+D7=$(deploy_release v1.2.0)
+wait_until 120 job_done "$D7"
+[ "$(job_state "$D7")" = success ] || fail "deploy $D7 is $(job_state "$D7"): $(api "/api/v1/jobs/$D7/log")"
+log_has "$D7" "Signature Verified" || fail "signify's verdict is not in the log"
+log_has "$D7" "hello: OK" || fail "sha256sum -c did not run after signify"
+[ "$(current_of)" = releases/v1.2.0 ] || fail "current is '$(current_of)', want releases/v1.2.0"
+ok "$SECONDS s: signify board pinning the release key: verified on the board, v1.2.0 switched"
