@@ -6,7 +6,9 @@
 # signature, the board runs sha256sum -c against the manifest), then
 # switches. Refusals, nothing switched: a tampered blob in the server's data
 # dir; a board that pins another release key; a board whose glibc (as its
-# getconf reports it) is older than the binary needs. Needs root, binfmt
+# getconf reports it) is older than the binary needs. Then the board gets
+# signify-openbsd and checks the signature itself: a foreign pinned key
+# refuses after the upload and before the switch. Needs root, binfmt
 # qemu-aarch64, the cached board rootfs and signify-openbsd.
 . "$(dirname "$0")/lib.sh"
 
