@@ -86,11 +86,9 @@ ok "artifacts are ELF for aarch64 (183) and arm (40); their --version ran under 
 # packages pulled them in), under qemu-user, on this server. The x86_64
 # agents leave first, so that only it can claim the job.
 for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
-ROOTFS=
-for d in /var/cache/anvil/rootfs/aarch64-unknown-linux-gnu-*/; do
-	if [ -e "$d/usr/include/git2.h" ] && [ -e "$d/usr/include/microhttpd.h" ]; then ROOTFS=${d%/}; fi
-done
-[ -n "$ROOTFS" ] || fail "no cached arm64 rootfs with anvil's libraries"
+# The very rootfs the aarch64 build used (its libraries are the ones linked).
+ROOTFS=$(grep -o 'cross mode, rootfs [^ ]*' "$T/agent-x86-aarch64.log" | tail -n1 | cut -d' ' -f4)
+[ -n "$ROOTFS" ] && [ -e "$ROOTFS/usr/include/git2.h" ] || fail "no cached arm64 rootfs with anvil's libraries ('$ROOTFS')"
 mkdir -p "$T/a64/bin" "$T/a64/work"
 cp "$T/out-aarch64-unknown-linux-gnu/anvil-agent" "$T/a64/bin/"
 chmod +x "$T/a64/bin/anvil-agent"
