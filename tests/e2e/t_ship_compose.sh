@@ -71,6 +71,8 @@ ANVIL_IMAGE_TAG=test
 ANVIL_CFLAGS=${ANVIL_SHIP_CFLAGS:-}
 ENV
 "${COMPOSE[@]}" build >"$T/compose-build.log" 2>&1 || fail "docker-compose build: $(tail -n 15 "$T/compose-build.log")"
+# Earlier builds' images, now untagged, would pile up in the cached data root.
+$DOCKER image prune -f >/dev/null 2>&1 || true
 sizes=$($DOCKER image inspect -f '{{index .RepoTags 0}} {{.Size}}' anvil-base:bookworm anvil-server:test anvil-agent:test |
 	awk '{printf "%s %d MB; ", $1, $2 / 1000000}')
 ok "images built in $(($(date +%s) - t1)) s: $sizes"
