@@ -126,7 +126,7 @@ int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_ato
 		goto fail;
 	{
 		struct targets_opts to = {opts->recipes_dir, opts->cache_dir, opts->work_dir,
-					  opts->targets ? opts->targets : "auto", opts->prepare_targets};
+		                          opts->targets ? opts->targets : "auto", opts->prepare_targets};
 		if (targets_labels(&to, &ag->labels, err) < 0)
 			goto fail;
 	}
@@ -193,12 +193,12 @@ static void agent_cache_evict(struct agent *ag, const struct job_spec *spec)
 	int removed = 0;
 	int64_t left = 0;
 
-	if (targets_cache_evict(ag->opt.work_dir, ag->opt.cache_cap_bytes, spec->repo_name, spec->target, &removed,
-	                        &left, &err) < 0)
+	if (targets_cache_evict(ag->opt.work_dir, ag->opt.cache_cap_bytes, spec->repo_name, spec->target,
+	                        &removed, &left, &err) < 0)
 		log_warnx("cache eviction: %s", err.msg);
 	else if (removed > 0)
-		log_info("cache: %d repo×target dir(s) evicted, %lld bytes left (cap %lld)", removed, (long long)left,
-		         (long long)ag->opt.cache_cap_bytes);
+		log_info("cache: %d repo×target dir(s) evicted, %lld bytes left (cap %lld)", removed,
+		         (long long)left, (long long)ag->opt.cache_cap_bytes);
 }
 
 /* As a child subreaper the agent inherits whatever a step left behind;

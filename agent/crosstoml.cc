@@ -12,7 +12,8 @@ extern "C" {
 
 #include <toml++/toml.h>
 
-namespace {
+namespace
+{
 
 /* Appends a string or an array of strings at node to out; anything else is
  * an error naming where. */
@@ -27,15 +28,15 @@ int take_strings(const toml::node *node, const char *where, struct strv *out, st
 	const auto *arr = node->as_array();
 	if (arr == nullptr)
 		return err_set(err, ERR_INVAL, "line %u: %s must be an array of strings",
-			       (unsigned)node->source().begin.line, where);
+		               (unsigned)node->source().begin.line, where);
 	for (const auto &item : *arr) {
 		const auto *s = item.as_string();
 		if (s == nullptr)
 			return err_set(err, ERR_INVAL, "line %u: %s must hold only strings",
-				       (unsigned)item.source().begin.line, where);
+			               (unsigned)item.source().begin.line, where);
 		if (s->get().find('\0') != std::string::npos)
 			return err_set(err, ERR_INVAL, "line %u: %s holds a NUL byte",
-				       (unsigned)item.source().begin.line, where);
+			               (unsigned)item.source().begin.line, where);
 		strv_push(out, s->get().c_str());
 	}
 	return 0;
@@ -43,23 +44,26 @@ int take_strings(const toml::node *node, const char *where, struct strv *out, st
 
 void warn_docker_keys(const toml::table *t, const std::string &prefix, struct strv *warnings)
 {
-	static const char *const docker_only[] = {"image", "dockerfile", "zig", "xargo", "build-std", "runner",
-						  "context", nullptr};
+	static const char *const docker_only[] = {"image",     "dockerfile", "zig",     "xargo",
+	                                          "build-std", "runner",     "context", nullptr};
 	if (t == nullptr)
 		return;
 	for (int i = 0; docker_only[i] != nullptr; i++)
 		if (t->contains(docker_only[i]))
-			strv_pushf(warnings, "Cross.toml: %s%s needs cross-rs's Docker backend and is ignored here",
-				   prefix.c_str(), docker_only[i]);
+			strv_pushf(warnings,
+			           "Cross.toml: %s%s needs cross-rs's Docker backend and is ignored here",
+			           prefix.c_str(), docker_only[i]);
 	if (const auto *env = (*t)["env"].as_table(); env != nullptr && env->contains("volumes"))
-		strv_pushf(warnings, "Cross.toml: %senv.volumes is ignored: jobs get the per repository x target "
-			   "cache at /cache/build instead", prefix.c_str());
+		strv_pushf(warnings,
+		           "Cross.toml: %senv.volumes is ignored: jobs get the per repository x target "
+		           "cache at /cache/build instead",
+		           prefix.c_str());
 }
 
 } // namespace
 
 extern "C" int crosstoml_parse(const char *buf, size_t len, const char *triple, struct crosstoml **out,
-			       struct err *err)
+                               struct err *err)
 {
 	struct crosstoml *c = nullptr;
 
@@ -72,8 +76,9 @@ extern "C" int crosstoml_parse(const char *buf, size_t len, const char *triple, 
 	try {
 		root = toml::parse(std::string_view(buf, len), std::string_view("Cross.toml"));
 	} catch (const toml::parse_error &e) {
-		return err_set(err, ERR_INVAL, "Cross.toml line %u, column %u: %.*s", (unsigned)e.source().begin.line,
-			       (unsigned)e.source().begin.column, (int)e.description().size(), e.description().data());
+		return err_set(err, ERR_INVAL, "Cross.toml line %u, column %u: %.*s",
+		               (unsigned)e.source().begin.line, (unsigned)e.source().begin.column,
+		               (int)e.description().size(), e.description().data());
 	} catch (const std::exception &e) {
 		return err_set(err, ERR_INVAL, "Cross.toml: %s", e.what());
 	}
@@ -84,18 +89,18 @@ extern "C" int crosstoml_parse(const char *buf, size_t len, const char *triple, 
 
 	if (build != nullptr) {
 		if (take_strings((*build)["pre-build"].node(), "build.pre-build", &c->pre_build, err) < 0 ||
-		    take_strings((*build)["env"]["passthrough"].node(), "build.env.passthrough", &c->passthrough,
-				 err) < 0)
+		    take_strings((*build)["env"]["passthrough"].node(), "build.env.passthrough",
+		                 &c->passthrough, err) < 0)
 			goto fail;
 		if (const auto *dt = (*build)["default-target"].as_string())
 			c->default_target = xstrdup(dt->get().c_str());
 		warn_docker_keys(build, "build.", &c->warnings);
 	}
 	if (target != nullptr) {
-		if (take_strings((*target)["pre-build"].node(), (tprefix + "pre-build").c_str(), &c->pre_build, err) <
-			0 ||
-		    take_strings((*target)["env"]["passthrough"].node(), (tprefix + "env.passthrough").c_str(),
-				 &c->passthrough, err) < 0)
+		if (take_strings((*target)["pre-build"].node(), (tprefix + "pre-build").c_str(),
+		                 &c->pre_build, err) < 0 ||
+		    take_strings((*target)["env"]["passthrough"].node(),
+		                 (tprefix + "env.passthrough").c_str(), &c->passthrough, err) < 0)
 			goto fail;
 		warn_docker_keys(target, tprefix, &c->warnings);
 	}

@@ -762,8 +762,8 @@ static void *deployer_task_main(void *arg)
 			goto done;
 		ok = ota_deploy(c, &plan, &r, &err) == 0;
 		if (r.verify_exit >= 0)
-			deployer_log(ctx, "board %s: release check exited %d: %.300s", t->b->name, r.verify_exit,
-			             r.verify_output.data ? r.verify_output.data : "");
+			deployer_log(ctx, "board %s: release check exited %d: %.300s", t->b->name,
+			             r.verify_exit, r.verify_output.data ? r.verify_output.data : "");
 	}
 done:
 	if (ok) {

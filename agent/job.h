@@ -37,10 +37,10 @@ struct job_spec {
 	struct strv secrets;   /* "KEY=VALUE" of the repository's secrets, added to the step env */
 	struct strv mask;      /* secret values, replaced with *** in the log */
 	int network;
-	char *mode;             /* owned; "cross", "emulated" or NULL for the recipe's default */
-	long timeout_s;         /* > 0 (3600 when the spec says 0 or nothing) */
-	long lease_s;           /* > 0 (30 when absent) */
-	uint64_t log_cap_bytes; /* > 0 (64 MiB when absent) */
+	char *mode;                   /* owned; "cross", "emulated" or NULL for the recipe's default */
+	long timeout_s;               /* > 0 (3600 when the spec says 0 or nothing) */
+	long lease_s;                 /* > 0 (30 when absent) */
+	uint64_t log_cap_bytes;       /* > 0 (64 MiB when absent) */
 	struct deployer_spec *deploy; /* owned; a deploy job's spec (kind "deploy"), else NULL */
 };
 

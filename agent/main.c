@@ -74,8 +74,9 @@ int main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct agent_opts opts = {"http://127.0.0.1:8080", NULL, NULL, NULL, "/var/lib/anvil-agent", 0,
-				  targets_default_recipes_dir(), NULL, "auto", 0, INT64_C(10) << 30};
+	struct agent_opts opts = {
+	    "http://127.0.0.1:8080",       NULL, NULL,   NULL, "/var/lib/anvil-agent", 0,
+	    targets_default_recipes_dir(), NULL, "auto", 0,    INT64_C(10) << 30};
 	enum log_level level = LOG_LVL_INFO;
 	char *token_owned = NULL, *work_owned = NULL;
 	char host[HOST_NAME_MAX + 1];
@@ -135,7 +136,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			if (targets_parse_bytes(optarg, &opts.cache_cap_bytes) < 0) {
-				fprintf(stderr, "anvil-agent: --cache-cap: '%s' is not a size (e.g. 512M, 10G)\n", optarg);
+				fprintf(stderr,
+				        "anvil-agent: --cache-cap: '%s' is not a size (e.g. 512M, 10G)\n",
+				        optarg);
 				return 2;
 			}
 			break;

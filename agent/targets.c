@@ -142,7 +142,8 @@ static int64_t targets_du(int dfd)
 		if (S_ISREG(sb.st_mode)) {
 			total += sb.st_size;
 		} else if (S_ISDIR(sb.st_mode)) {
-			int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int sub =
+			    openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub >= 0)
 				total += targets_du(sub);
 		}
@@ -216,8 +217,8 @@ static void targets_cache_list(const char *root, struct targets_cache_dir **out,
 	*n_out = n;
 }
 
-int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *keep_repo, const char *keep_target,
-                        int *removed_out, int64_t *total_out, struct err *err)
+int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *keep_repo,
+                        const char *keep_target, int *removed_out, int64_t *total_out, struct err *err)
 {
 	char *root = xasprintf("%s/cache", work_dir);
 	struct targets_cache_dir *v = NULL;
@@ -232,7 +233,8 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 		qsort(v, n, sizeof(*v), targets_cache_cmp);
 	for (size_t i = 0; i < n && total > cap_bytes; i++) {
 		char *repo_path;
-		if (keep_repo && keep_target && !strcmp(v[i].repo, keep_repo) && !strcmp(v[i].target, keep_target))
+		if (keep_repo && keep_target && !strcmp(v[i].repo, keep_repo) &&
+		    !strcmp(v[i].target, keep_target))
 			continue;
 		if (checkout_remove_tree(v[i].path, err) < 0) {
 			rc = -1;

@@ -27,9 +27,9 @@ struct targets_job {
 	const char *target;    /* "host" or a triple */
 	const char *repo_name; /* for the cache directory */
 	int network;
-	const char *mode; /* "cross", "emulated" or NULL for the recipe's default */
+	const char *mode;             /* "cross", "emulated" or NULL for the recipe's default */
 	const char *const *pre_build; /* Cross.toml pre-build commands (n_pre_build), run once into a
-					 derived, cached rootfs */
+	                                 derived, cached rootfs */
 	size_t n_pre_build;
 };
 
@@ -49,8 +49,8 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
  * repo directory) until their total apparent size is at most cap_bytes,
  * never <keep_repo>/<keep_target> (may be NULL: none kept). *removed_out
  * and *total_out (bytes left) may be NULL. */
-int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *keep_repo, const char *keep_target,
-                        int *removed_out, int64_t *total_out, struct err *err);
+int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *keep_repo,
+                        const char *keep_target, int *removed_out, int64_t *total_out, struct err *err);
 
 /* Parses "10G", "512M", "64K", "1024" (bytes). -1 when malformed. */
 int targets_parse_bytes(const char *s, int64_t *out);

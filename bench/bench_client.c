@@ -42,8 +42,8 @@ static int64_t trigger(struct httpc *admin, const char *repo_url, const char *co
 
 	snprintf(delivery, sizeof(delivery), "bench-%d-%ld", i, (long)time(NULL));
 	ans = must(admin, "POST", "/api/v1/trigger",
-		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "repo", "bench", "url", repo_url, "ref", "refs/heads/main",
-			     "commit", commit, "delivery", delivery));
+	           json_pack("{s:s, s:s, s:s, s:s, s:s}", "repo", "bench", "url", repo_url, "ref",
+	                     "refs/heads/main", "commit", commit, "delivery", delivery));
 	id = json_integer_value(json_object_get(json_array_get(json_object_get(ans, "jobs"), 0), "id"));
 	json_decref(ans);
 	return id;
@@ -52,7 +52,7 @@ static int64_t trigger(struct httpc *admin, const char *repo_url, const char *co
 static int64_t claim(struct httpc *agent, int64_t agent_id)
 {
 	json_t *ans = must(agent, "POST", "/api/v1/agents/claim",
-			   json_pack("{s:I, s:i}", "agent_id", (json_int_t)agent_id, "wait_ms", 5000));
+	                   json_pack("{s:I, s:i}", "agent_id", (json_int_t)agent_id, "wait_ms", 5000));
 	int64_t id = ans ? json_integer_value(json_object_get(json_object_get(ans, "job"), "id")) : 0;
 
 	json_decref(ans);
@@ -64,7 +64,8 @@ static void finish(struct httpc *agent, int64_t job)
 	char path[96];
 
 	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/finish", job);
-	json_decref(must(agent, "POST", path, json_pack("{s:i, s:s, s:i}", "attempt", 1, "state", "success", "exit_code", 0)));
+	json_decref(must(agent, "POST", path,
+	                 json_pack("{s:i, s:s, s:i}", "attempt", 1, "state", "success", "exit_code", 0)));
 }
 
 int main(int argc, char **argv)
@@ -81,7 +82,7 @@ int main(int argc, char **argv)
 	admin = httpc_new(argv[2], argv[3]);
 	agent = httpc_new(argv[2], argv[4]);
 	reg = must(agent, "POST", "/api/v1/agents/register",
-		   json_pack("{s:s, s:[s]}", "name", "bench-agent", "labels", "target=host"));
+	           json_pack("{s:s, s:[s]}", "name", "bench-agent", "labels", "target=host"));
 	agent_id = json_integer_value(json_object_get(reg, "agent_id"));
 	json_decref(reg);
 
@@ -110,15 +111,23 @@ int main(int argc, char **argv)
 			uint32_t x = 1;
 			for (int i = 0; b.len < chunk; i++) {
 				x = x * 1103515245u + 12345u;
-				buf_appendf(&b, "[ %2d%%] Building C object server/CMakeFiles/anvil_server.dir/mod%03u.c.o\n",
-					    (i / 3) % 100, (x >> 8) % 512);
-				buf_appendf(&b, "/usr/bin/cc -DANVIL_VERSION=\\\"0.1.0\\\" -D_GNU_SOURCE -I/work/src -O2 -g"
-					    " -DNDEBUG -Wall -Wextra -std=gnu11 -o CMakeFiles/anvil_server.dir/mod%03u.c.o"
-					    " -c /work/src/server/mod%03u.c\n", (x >> 8) % 512, (x >> 8) % 512);
+				buf_appendf(&b,
+				            "[ %2d%%] Building C object "
+				            "server/CMakeFiles/anvil_server.dir/mod%03u.c.o\n",
+				            (i / 3) % 100, (x >> 8) % 512);
+				buf_appendf(&b,
+				            "/usr/bin/cc -DANVIL_VERSION=\\\"0.1.0\\\" -D_GNU_SOURCE "
+				            "-I/work/src -O2 -g"
+				            " -DNDEBUG -Wall -Wextra -std=gnu11 -o "
+				            "CMakeFiles/anvil_server.dir/mod%03u.c.o"
+				            " -c /work/src/server/mod%03u.c\n",
+				            (x >> 8) % 512, (x >> 8) % 512);
 				if (x % 4 == 0)
-					buf_appendf(&b, "/work/src/server/mod%03u.c:%u:%u: warning: unused variable 'tmp%u'"
-						    " [-Wunused-variable]\n", (x >> 8) % 512, (x >> 4) % 2000, (x >> 3) % 40,
-						    x % 97);
+					buf_appendf(&b,
+					            "/work/src/server/mod%03u.c:%u:%u: warning: unused "
+					            "variable 'tmp%u'"
+					            " [-Wunused-variable]\n",
+					            (x >> 8) % 512, (x >> 4) % 2000, (x >> 3) % 40, x % 97);
 			}
 			memcpy(data, b.data, chunk);
 			buf_release(&b);
@@ -129,7 +138,8 @@ int main(int argc, char **argv)
 		for (size_t seq = 0; seq * chunk < total; seq++) {
 			struct httpc_req req = HTTPC_REQ_INIT;
 			struct httpc_resp resp = HTTPC_RESP_INIT;
-			snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=1&seq=%zu", job, seq);
+			snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=1&seq=%zu",
+			         job, seq);
 			req.method = "POST";
 			req.path = path;
 			req.body = data;

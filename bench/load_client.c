@@ -54,7 +54,8 @@ static json_t *must(struct httpc *c, const char *method, const char *path, json_
 
 static int state_final(const char *s)
 {
-	return s && (!strcmp(s, "success") || !strcmp(s, "failed") || !strcmp(s, "canceled") || !strcmp(s, "error"));
+	return s && (!strcmp(s, "success") || !strcmp(s, "failed") || !strcmp(s, "canceled") ||
+	             !strcmp(s, "error"));
 }
 
 static void *follow(void *arg)
@@ -72,8 +73,8 @@ static void *follow(void *arg)
 		const char *next, *state;
 		int final;
 
-		snprintf(path, sizeof(path), "/api/v1/jobs/%" PRId64 "/log?offset=%" PRIu64 "&wait_ms=5000", f->job,
-			 off);
+		snprintf(path, sizeof(path), "/api/v1/jobs/%" PRId64 "/log?offset=%" PRIu64 "&wait_ms=5000",
+		         f->job, off);
 		req.method = "GET";
 		req.path = path;
 		req.timeout_ms = 20000;
@@ -113,7 +114,8 @@ int main(int argc, char **argv)
 	double t0, dt;
 
 	if ((argc != 9 && argc != 10) || strcmp(argv[1], "follow") != 0)
-		fatalx("usage: load_client follow URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB FOLLOWERS [PACE_MS]");
+		fatalx("usage: load_client follow URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB FOLLOWERS "
+		       "[PACE_MS]");
 	log_init("load_client", LOG_LVL_WARN);
 	httpc_global_init();
 	mb = atoi(argv[7]);
@@ -124,8 +126,8 @@ int main(int argc, char **argv)
 	agent = httpc_new(argv[2], argv[4]);
 	snprintf(delivery, sizeof(delivery), "load-follow-%d-%ld-%ld", n, (long)time(NULL), (long)getpid());
 	ans = must(admin, "POST", "/api/v1/trigger",
-		   json_pack("{s:s, s:s, s:s, s:s, s:s}", "repo", "load", "url", argv[5], "ref", "refs/heads/main",
-			     "commit", argv[6], "delivery", delivery));
+	           json_pack("{s:s, s:s, s:s, s:s, s:s}", "repo", "load", "url", argv[5], "ref",
+	                     "refs/heads/main", "commit", argv[6], "delivery", delivery));
 	job = json_integer_value(json_object_get(json_array_get(json_object_get(ans, "jobs"), 0), "id"));
 	json_decref(ans);
 
@@ -140,11 +142,11 @@ int main(int argc, char **argv)
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
 
 	ans = must(agent, "POST", "/api/v1/agents/register",
-		   json_pack("{s:s, s:[s]}", "name", "load-ingest", "labels", "target=host"));
+	           json_pack("{s:s, s:[s]}", "name", "load-ingest", "labels", "target=host"));
 	agent_id = json_integer_value(json_object_get(ans, "agent_id"));
 	json_decref(ans);
-	ans = must(agent, "POST", "/api/v1/agents/claim", json_pack("{s:I, s:i}", "agent_id", (json_int_t)agent_id,
-								       "wait_ms", 5000));
+	ans = must(agent, "POST", "/api/v1/agents/claim",
+	           json_pack("{s:I, s:i}", "agent_id", (json_int_t)agent_id, "wait_ms", 5000));
 	got = ans ? json_integer_value(json_object_get(json_object_get(ans, "job"), "id")) : 0;
 	json_decref(ans);
 	if (got != job)
@@ -161,7 +163,8 @@ int main(int argc, char **argv)
 		double due = t0 + (double)seq * pace_ms / 1000.0, wait_s;
 		while (pace_ms > 0 && (wait_s = due - now_s()) > 0)
 			nanosleep(&(struct timespec){0, (long)(wait_s > 0.5 ? 5e8 : wait_s * 1e9)}, NULL);
-		snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=1&seq=%zu", job, seq);
+		snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=1&seq=%zu", job,
+		         seq);
 		req.method = "POST";
 		req.path = path;
 		req.body = data;
@@ -173,7 +176,8 @@ int main(int argc, char **argv)
 	}
 	dt = now_s() - t0;
 	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/finish", job);
-	json_decref(must(agent, "POST", path, json_pack("{s:i, s:s, s:i}", "attempt", 1, "state", "success", "exit_code", 0)));
+	json_decref(must(agent, "POST", path,
+	                 json_pack("{s:i, s:s, s:i}", "attempt", 1, "state", "success", "exit_code", 0)));
 	snprintf(path, sizeof(path), "/api/v1/jobs/%" PRId64, job);
 	ans = must(admin, "GET", path, NULL);
 	log_bytes = json_integer_value(json_object_get(ans, "log_bytes"));
@@ -184,10 +188,12 @@ int main(int argc, char **argv)
 		if (fs[i].ok && fs[i].bytes == (uint64_t)log_bytes)
 			complete++;
 		else
-			log_warnx("follower %d: ok=%d bytes=%" PRIu64 " of %" PRId64, i, fs[i].ok, fs[i].bytes, log_bytes);
+			log_warnx("follower %d: ok=%d bytes=%" PRIu64 " of %" PRId64, i, fs[i].ok,
+			          fs[i].bytes, log_bytes);
 	}
-	printf("followers=%d pace_ms=%d ingest_mb=%d seconds=%.2f mb_per_s=%.1f followers_complete=%d log_bytes=%" PRId64 "\n", n,
-	       pace_ms, mb, dt, mb / dt, complete, log_bytes);
+	printf("followers=%d pace_ms=%d ingest_mb=%d seconds=%.2f mb_per_s=%.1f followers_complete=%d "
+	       "log_bytes=%" PRId64 "\n",
+	       n, pace_ms, mb, dt, mb / dt, complete, log_bytes);
 	free(data);
 	free(fs);
 	httpc_free(admin);

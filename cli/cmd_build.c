@@ -41,8 +41,8 @@ static char *cmd_build_default_repo(const char *workdir)
 		base--;
 	name = xasprintf("%.*s-scratch", (int)(workdir + n - base), base);
 	for (p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
-		      *p == '_' || *p == '-'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-'))
 			*p = '-';
 	if (name[0] == '.' || name[0] == '-')
 		name[0] = 'x';
@@ -108,12 +108,14 @@ static int cmd_build_pack(const char *dir, git_buf *pack_out, char commit_out[41
 		git_oid_tostr(head_hex, sizeof(head_hex), git_reference_target(head));
 		head_name = git_reference_shorthand(head);
 	}
-	if (git_signature_default(&sig, repo) < 0 && git_signature_now(&sig, "anvil build", "anvil@localhost") < 0) {
+	if (git_signature_default(&sig, repo) < 0 &&
+	    git_signature_now(&sig, "anvil build", "anvil@localhost") < 0) {
 		cmd_build_git_fail(err, "signature");
 		goto out;
 	}
-	msg = xasprintf("anvil build: working tree on %s%s%s\n\nUncommitted changes and untracked files included.\n",
-	                head_name, head_hex[0] ? " " : "", head_hex);
+	msg = xasprintf(
+	    "anvil build: working tree on %s%s%s\n\nUncommitted changes and untracked files included.\n",
+	    head_name, head_hex[0] ? " " : "", head_hex);
 	if (git_commit_create(&commit_id, repo, NULL, sig, sig, NULL, msg, tree, 0, NULL) < 0) {
 		cmd_build_git_fail(err, "create the commit");
 		goto out;
@@ -164,7 +166,8 @@ static int cmd_build_upload(struct cli *cli, const char *repo_name, const git_bu
 	if (cli_request(cli, &req, &resp, err) < 0 || httpc_resp_json(&resp, &ans, err) < 0)
 		goto out;
 	if (!cli_jint(ans, "pipeline", pipeline_out)) {
-		err_set(err, ERR_INVAL, "nothing was started: %s", cli_jstr(ans, "ignored", "no pipeline in the answer"));
+		err_set(err, ERR_INVAL, "nothing was started: %s",
+		        cli_jstr(ans, "ignored", "no pipeline in the answer"));
 		goto out;
 	}
 	rc = 0;
@@ -202,7 +205,8 @@ int cmd_build_start(struct cli *cli, int argc, char **argv, struct err *err)
 			repo_opt = optarg;
 			break;
 		case 'T':
-			if (optarg[0] == '\0' || strchr(optarg, ',') != NULL || ++n_targets > CMD_BUILD_MAX_TARGETS) {
+			if (optarg[0] == '\0' || strchr(optarg, ',') != NULL ||
+			    ++n_targets > CMD_BUILD_MAX_TARGETS) {
 				rc = cli_usage(err, "--target takes one target name (at most %d of them)",
 				               CMD_BUILD_MAX_TARGETS);
 				goto out;
@@ -226,10 +230,10 @@ int cmd_build_start(struct cli *cli, int argc, char **argv, struct err *err)
 	if (cmd_build_pack(dir, &pack, commit, &workdir, err) < 0)
 		goto out;
 	repo_name = repo_opt ? xstrdup(repo_opt) : cmd_build_default_repo(workdir);
-	fprintf(stderr, "anvil: uploading %s (commit %.12s, %zu bytes packed) as repository %s\n", workdir, commit,
-	        pack.size, repo_name);
-	if (cmd_build_upload(cli, repo_name, &pack, commit, n_targets ? (char *)targets.data : NULL, &pipeline_id,
-	                     err) < 0)
+	fprintf(stderr, "anvil: uploading %s (commit %.12s, %zu bytes packed) as repository %s\n", workdir,
+	        commit, pack.size, repo_name);
+	if (cmd_build_upload(cli, repo_name, &pack, commit, n_targets ? (char *)targets.data : NULL,
+	                     &pipeline_id, err) < 0)
 		goto out;
 	path = xasprintf("/api/v1/pipelines/%lld", (long long)pipeline_id);
 	if (cli_json(cli, "GET", path, NULL, 0, &p, err) < 0)

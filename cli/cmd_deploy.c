@@ -23,11 +23,11 @@ static void cmd_deploy_summary(const json_t *d)
 int cmd_deploy_start(struct cli *cli, int argc, char **argv, struct err *err)
 {
 	static const struct option opts[] = {
-	    {"group", required_argument, NULL, 'g'},  {"install", required_argument, NULL, 'i'},
-	    {"files", required_argument, NULL, 'f'},  {"restart", required_argument, NULL, 'r'},
-	    {"health", required_argument, NULL, 'H'}, {"target", required_argument, NULL, 't'},
+	    {"group", required_argument, NULL, 'g'},   {"install", required_argument, NULL, 'i'},
+	    {"files", required_argument, NULL, 'f'},   {"restart", required_argument, NULL, 'r'},
+	    {"health", required_argument, NULL, 'H'},  {"target", required_argument, NULL, 't'},
 	    {"release", required_argument, NULL, 'R'}, {"repo", required_argument, NULL, 'p'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	const char *group = NULL, *install = NULL, *files = NULL, *restart = NULL, *health = NULL,
 	           *target = NULL, *release = NULL, *repo = NULL;

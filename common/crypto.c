@@ -104,7 +104,7 @@ out:
 }
 
 void crypto_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
-			    char hex_out[CRYPTO_SHA256_HEX_LEN + 1])
+                            char hex_out[CRYPTO_SHA256_HEX_LEN + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;

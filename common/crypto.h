@@ -25,7 +25,7 @@ int crypto_sha256_file_hex(const char *path, char hex_out[CRYPTO_SHA256_HEX_LEN 
 
 /* HMAC-SHA256(key, msg) as lowercase hex. */
 void crypto_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
-			    char hex_out[CRYPTO_SHA256_HEX_LEN + 1]);
+                            char hex_out[CRYPTO_SHA256_HEX_LEN + 1]);
 
 /* Constant-time comparison; returns 1 when equal (lengths must match too). */
 int crypto_ct_equal(const void *a, size_t a_len, const void *b, size_t b_len);

@@ -18,10 +18,10 @@
 #define HTTPC_MAX_CONNECT_MS     10000L
 
 struct httpc {
-	CURL *curl;                   /* owned; one handle reused so connections stay alive */
-	char *base_url;               /* owned, without trailing slash */
-	char *auth_header;            /* owned "Authorization: Bearer ...", or NULL */
-	char errbuf[CURL_ERROR_SIZE]; /* curl's CURLOPT_ERRORBUFFER */
+	CURL *curl;                        /* owned; one handle reused so connections stay alive */
+	char *base_url;                    /* owned, without trailing slash */
+	char *auth_header;                 /* owned "Authorization: Bearer ...", or NULL */
+	char errbuf[CURL_ERROR_SIZE];      /* curl's CURLOPT_ERRORBUFFER */
 	volatile sig_atomic_t *abort_flag; /* borrowed; non-zero aborts transfers */
 };
 

@@ -24,24 +24,30 @@ void httpc_free(struct httpc *c);
 void httpc_set_abort_flag(struct httpc *c, volatile sig_atomic_t *flag);
 
 struct httpc_req {
-	const char *method;       /* "GET", "POST", "PUT", "DELETE" */
-	const char *path;         /* "/api/v1/..." incl. query string, already escaped */
-	const void *body;         /* request body bytes, or NULL */
+	const char *method; /* "GET", "POST", "PUT", "DELETE" */
+	const char *path;   /* "/api/v1/..." incl. query string, already escaped */
+	const void *body;   /* request body bytes, or NULL */
 	size_t body_len;
-	int body_fd;              /* >= 0: stream the body from this fd (body_fd_len bytes) instead */
+	int body_fd; /* >= 0: stream the body from this fd (body_fd_len bytes) instead */
 	uint64_t body_fd_len;
 	const char *content_type; /* NULL: application/json when a body is sent */
 	int out_fd;               /* >= 0: write the response body to this fd instead of resp.body */
 	long timeout_ms;          /* whole transfer; 0: 30000 */
 };
-#define HTTPC_REQ_INIT {NULL, NULL, NULL, 0, -1, 0, NULL, -1, 0}
+#define HTTPC_REQ_INIT                                                                                       \
+	{                                                                                                    \
+		NULL, NULL, NULL, 0, -1, 0, NULL, -1, 0                                                      \
+	}
 
 struct httpc_resp {
 	long status;
-	struct buf body;      /* unless out_fd was given */
-	struct strv headers;  /* "name: value" lines as received, name lowercased */
+	struct buf body;     /* unless out_fd was given */
+	struct strv headers; /* "name: value" lines as received, name lowercased */
 };
-#define HTTPC_RESP_INIT {0, BUF_INIT, STRV_INIT}
+#define HTTPC_RESP_INIT                                                                                      \
+	{                                                                                                    \
+		0, BUF_INIT, STRV_INIT                                                                       \
+	}
 
 /* Performs one request. Returns 0 whenever an HTTP answer came back (any
  * status); -1 with ERR_UNAVAIL on transport failure (connect refused, timeout). */
@@ -54,8 +60,8 @@ void httpc_resp_release(struct httpc_resp *resp);
  * 0 and *out owns the parsed answer (NULL for an empty body). On any other
  * status, -1 with err->code from httpc_err_code(status) and err->msg from the
  * answer's "error" field. Transport failure: -1, ERR_UNAVAIL. */
-int httpc_json(struct httpc *c, const char *method, const char *path, json_t *body, long timeout_ms, json_t **out,
-	       struct err *err);
+int httpc_json(struct httpc *c, const char *method, const char *path, json_t *body, long timeout_ms,
+               json_t **out, struct err *err);
 
 /* 400→ERR_INVAL 401→ERR_AUTH 403→ERR_FORBIDDEN 404→ERR_NOTFOUND 409→ERR_CONFLICT
  * 413→ERR_LIMIT 503→ERR_UNAVAIL others→ERR_SYS. */

@@ -35,7 +35,7 @@ static void log_vemit(enum log_level level, int with_errno, const char *fmt, va_
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	n += snprintf(line + n, sizeof(line) - n, ".%03ldZ %s level=%s ", ts.tv_nsec / 1000000, log_progname,
-		      names[level]);
+	              names[level]);
 	if (n < sizeof(line))
 		n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (with_errno && n < sizeof(line))

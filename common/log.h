@@ -23,10 +23,11 @@ int log_enabled(enum log_level level);
 			log_emit(LOG_LVL_INFO, 0, __VA_ARGS__);                                              \
 	} while (0)
 /* log_warn appends strerror(errno); log_warnx does not. */
-#define log_warn(...) log_emit(LOG_LVL_WARN, 1, __VA_ARGS__)
+#define log_warn(...)  log_emit(LOG_LVL_WARN, 1, __VA_ARGS__)
 #define log_warnx(...) log_emit(LOG_LVL_WARN, 0, __VA_ARGS__)
 
-void log_emit(enum log_level level, int with_errno, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void log_emit(enum log_level level, int with_errno, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Start-up failures and broken invariants only; never on a request path. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -21,8 +21,8 @@
 #define PIPEFILE_SHOW_BUF         (PIPEFILE_SHOW_BYTES + 4)
 #define PIPEFILE_MAX_WHEN         64
 #define PIPEFILE_MAX_GLOB_BYTES   512
-#define PIPEFILE_CONTROL_CHARS                                                                     \
-	"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17"     \
+#define PIPEFILE_CONTROL_CHARS                                                                               \
+	"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17"       \
 	"\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 
 /* Keys kept for later features: accepted with any value, ignored for now. */
@@ -47,8 +47,7 @@ static const struct {
     {"targets", PIPEFILE_KEY_TARGETS}, {"env", PIPEFILE_KEY_ENV},
     {"steps", PIPEFILE_KEY_STEPS},     {"artifacts", PIPEFILE_KEY_ARTIFACTS},
     {"network", PIPEFILE_KEY_NETWORK}, {"timeout", PIPEFILE_KEY_TIMEOUT},
-    {"when", PIPEFILE_KEY_WHEN},
-    {"mode", PIPEFILE_KEY_MODE},
+    {"when", PIPEFILE_KEY_WHEN},       {"mode", PIPEFILE_KEY_MODE},
     {"deploy", PIPEFILE_KEY_DEPLOY},
 };
 
@@ -675,7 +674,8 @@ static int pipefile_deploy_text(const yaml_node_t *node, const char *what, size_
 }
 
 /* A non-negative integer scalar up to max. */
-static int pipefile_deploy_int(const yaml_node_t *node, const char *what, long max, long *out, struct err *err)
+static int pipefile_deploy_int(const yaml_node_t *node, const char *what, long max, long *out,
+                               struct err *err)
 {
 	char show[PIPEFILE_SHOW_BUF];
 	const char *s, *p;
@@ -700,8 +700,8 @@ static int pipefile_group_ok(const char *s, size_t len)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return 0;
 	}
 	return 1;
@@ -716,14 +716,15 @@ static int pipefile_deploy_globs(yaml_document_t *doc, const yaml_node_t *node, 
 	if (node->type == YAML_SEQUENCE_NODE)
 		n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
 	else if (node->type != YAML_SCALAR_NODE)
-		return pipefile_fail(err, ERR_INVAL, node, "%s: expected a glob or a sequence, found %s", what,
-		                     pipefile_kind(node));
+		return pipefile_fail(err, ERR_INVAL, node, "%s: expected a glob or a sequence, found %s",
+		                     what, pipefile_kind(node));
 	if (n == 0 || n > PIPEFILE_MAX_WHEN)
 		return pipefile_fail(err, ERR_LIMIT, node, "%s: 1 to %d globs", what, PIPEFILE_MAX_WHEN);
 	for (i = 0; i < n; i++) {
-		const yaml_node_t *item = node->type == YAML_SCALAR_NODE
-		                              ? node
-		                              : yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		const yaml_node_t *item =
+		    node->type == YAML_SCALAR_NODE
+		        ? node
+		        : yaml_document_get_node(doc, node->data.sequence.items.start[i]);
 		char w[96];
 		char *g = NULL;
 
@@ -759,7 +760,8 @@ static int pipefile_deploy_on(yaml_document_t *doc, const yaml_node_t *node, str
 		else if (strcmp(key, "tag") == 0)
 			list = &d->on_tag;
 		else
-			return pipefile_fail(err, ERR_INVAL, k, "%s.on: unknown key '%s' (known: branch, tag)", what,
+			return pipefile_fail(err, ERR_INVAL, k,
+			                     "%s.on: unknown key '%s' (known: branch, tag)", what,
 			                     pipefile_show(show, key, k->data.scalar.length));
 		if (list->n > 0)
 			return pipefile_fail(err, ERR_INVAL, k, "%s.on: duplicate key '%s'", what, key);
@@ -788,7 +790,8 @@ static int pipefile_deploy_strategy(yaml_document_t *doc, const yaml_node_t *nod
 
 		if (pipefile_scalar(k, "strategy key", &key, err) < 0)
 			return -1;
-		snprintf(w, sizeof(w), "%s.strategy.%s", what, strcmp(key, "canary") == 0 ? "canary" : "batch");
+		snprintf(w, sizeof(w), "%s.strategy.%s", what,
+		         strcmp(key, "canary") == 0 ? "canary" : "batch");
 		if (strcmp(key, "canary") == 0) {
 			if (pipefile_deploy_int(v, w, 1000, &n, err) < 0)
 				return -1;
@@ -803,29 +806,34 @@ static int pipefile_deploy_strategy(yaml_document_t *doc, const yaml_node_t *nod
 				long pct = 0;
 				size_t i;
 				if (len - 1 >= sizeof(num))
-					return pipefile_fail(err, ERR_INVAL, v, "%s: percentage from 1%% to 100%%", w);
+					return pipefile_fail(err, ERR_INVAL, v,
+					                     "%s: percentage from 1%% to 100%%", w);
 				for (i = 0; i + 1 < len; i++) {
 					if (s[i] < '0' || s[i] > '9')
-						return pipefile_fail(err, ERR_INVAL, v,
-						                     "%s: '%s' is not a count or a percentage", w,
-						                     pipefile_show(show, s, len));
+						return pipefile_fail(
+						    err, ERR_INVAL, v,
+						    "%s: '%s' is not a count or a percentage", w,
+						    pipefile_show(show, s, len));
 					pct = pct * 10 + (s[i] - '0');
 				}
 				if (pct < 1 || pct > 100)
-					return pipefile_fail(err, ERR_INVAL, v, "%s: percentage from 1%% to 100%%", w);
+					return pipefile_fail(err, ERR_INVAL, v,
+					                     "%s: percentage from 1%% to 100%%", w);
 				d->batch_pct = (int)pct;
 				d->batch_count = 0;
 			} else {
 				if (pipefile_deploy_int(v, w, 1000, &n, err) < 0)
 					return -1;
 				if (n < 1)
-					return pipefile_fail(err, ERR_INVAL, v, "%s: at least 1 board per batch", w);
+					return pipefile_fail(err, ERR_INVAL, v,
+					                     "%s: at least 1 board per batch", w);
 				d->batch_count = (int)n;
 				d->batch_pct = 0;
 			}
 		} else {
-			return pipefile_fail(err, ERR_INVAL, k, "%s.strategy: unknown key '%s' (known: canary, batch)",
-			                     what, pipefile_show(show, key, k->data.scalar.length));
+			return pipefile_fail(err, ERR_INVAL, k,
+			                     "%s.strategy: unknown key '%s' (known: canary, batch)", what,
+			                     pipefile_show(show, key, k->data.scalar.length));
 		}
 	}
 	return 0;
@@ -844,8 +852,9 @@ static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, s
 		return pipefile_fail(err, ERR_INVAL, node, "%s: expected a mapping, found %s", what,
 		                     pipefile_kind(node));
 	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
-		static const char *const keys[] = {"group",  "on",   "install",        "files", "target",
-		                                   "restart", "health", "health_timeout", "keep",  "strategy"};
+		static const char *const keys[] = {"group",  "on",      "install", "files",
+		                                   "target", "restart", "health",  "health_timeout",
+		                                   "keep",   "strategy"};
 		yaml_node_t *k = yaml_document_get_node(doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(doc, p->value);
 		const char *key, *s;
@@ -859,10 +868,11 @@ static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, s
 			if (strcmp(key, keys[i]) == 0)
 				break;
 		if (i == sizeof(keys) / sizeof(keys[0]))
-			return pipefile_fail(err, ERR_INVAL, k,
-			                     "%s: unknown key '%s' (known: group, on, install, files, target, "
-			                     "restart, health, health_timeout, keep, strategy)",
-			                     what, pipefile_show(show, key, k->data.scalar.length));
+			return pipefile_fail(
+			    err, ERR_INVAL, k,
+			    "%s: unknown key '%s' (known: group, on, install, files, target, "
+			    "restart, health, health_timeout, keep, strategy)",
+			    what, pipefile_show(show, key, k->data.scalar.length));
 		if (seen & (1u << i))
 			return pipefile_fail(err, ERR_INVAL, k, "%s: duplicate key '%s'", what, key);
 		seen |= 1u << i;
@@ -872,31 +882,36 @@ static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, s
 			if (pipefile_scalar(v, w, &s, err) < 0)
 				return -1;
 			if (!pipefile_group_ok(s, v->data.scalar.length))
-				return pipefile_fail(err, ERR_INVAL, v, "%s: '%s' is not a group name ([A-Za-z0-9._-]+)",
-				                     w, pipefile_show(show, s, v->data.scalar.length));
+				return pipefile_fail(err, ERR_INVAL, v,
+				                     "%s: '%s' is not a group name ([A-Za-z0-9._-]+)", w,
+				                     pipefile_show(show, s, v->data.scalar.length));
 			d->group = xstrdup(s);
 			break;
 		case 1:
 			rc = pipefile_deploy_on(doc, v, d, what, err);
 			break;
 		case 2:
-			if ((rc = pipefile_deploy_text(v, w, PIPEFILE_MAX_PATH_BYTES, 0, &d->install, err)) == 0 &&
+			if ((rc = pipefile_deploy_text(v, w, PIPEFILE_MAX_PATH_BYTES, 0, &d->install, err)) ==
+			        0 &&
 			    (d->install[0] != '/' || strstr(d->install, "/../") != NULL ||
 			     strcmp(d->install, "/") == 0 || strchr(d->install, '\'') != NULL))
-				return pipefile_fail(err, ERR_INVAL, v,
-				                     "%s: '%s' must be an absolute directory other than /, without '..'",
-				                     w, pipefile_show(show, d->install, strlen(d->install)));
+				return pipefile_fail(
+				    err, ERR_INVAL, v,
+				    "%s: '%s' must be an absolute directory other than /, without '..'", w,
+				    pipefile_show(show, d->install, strlen(d->install)));
 			break;
 		case 3:
 			if (v->type != YAML_SEQUENCE_NODE ||
 			    v->data.sequence.items.top == v->data.sequence.items.start)
-				return pipefile_fail(err, ERR_INVAL, v, "%s: expected a non-empty sequence of artifact names",
+				return pipefile_fail(err, ERR_INVAL, v,
+				                     "%s: expected a non-empty sequence of artifact names",
 				                     w);
 			n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 			if (n > 256)
 				return pipefile_fail(err, ERR_LIMIT, v, "%s: %zu files, limit 256", w, n);
 			for (i = 0; i < n; i++) {
-				yaml_node_t *item = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+				yaml_node_t *item =
+				    yaml_document_get_node(doc, v->data.sequence.items.start[i]);
 				char fw[128];
 				snprintf(fw, sizeof(fw), "%s[%zu]", w, i);
 				if (pipefile_scalar(item, fw, &s, err) < 0 ||
@@ -966,7 +981,8 @@ static int pipefile_load_deploys(yaml_document_t *doc, const yaml_node_t *node, 
 		                     pipefile_kind(node));
 	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
 	if (n > PIPEFILE_MAX_DEPLOYS)
-		return pipefile_fail(err, ERR_LIMIT, node, "deploy: %zu entries, limit %d", n, PIPEFILE_MAX_DEPLOYS);
+		return pipefile_fail(err, ERR_LIMIT, node, "deploy: %zu entries, limit %d", n,
+		                     PIPEFILE_MAX_DEPLOYS);
 	pf->deploys = xcalloc(n ? n : 1, sizeof(*pf->deploys));
 	for (i = 0; i < n; i++) {
 		yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
@@ -976,8 +992,9 @@ static int pipefile_load_deploys(yaml_document_t *doc, const yaml_node_t *node, 
 			return -1;
 		for (j = 0; j < i; j++)
 			if (strcmp(pf->deploys[j].group, pf->deploys[i].group) == 0)
-				return pipefile_fail(err, ERR_INVAL, item, "deploy[%zu]: group '%s' already has an entry",
-				                     i, pf->deploys[i].group);
+				return pipefile_fail(err, ERR_INVAL, item,
+				                     "deploy[%zu]: group '%s' already has an entry", i,
+				                     pf->deploys[i].group);
 	}
 	return 0;
 }
@@ -1210,7 +1227,8 @@ int pipefile_when_match(const struct pipefile_when *w, const char *ref, const ch
 		if (i == w->event.n)
 			return 0;
 	}
-	if (w->branch.n > 0 && strncmp(ref, "refs/heads/", 11) == 0 && !pipefile_any_glob(&w->branch, ref + 11))
+	if (w->branch.n > 0 && strncmp(ref, "refs/heads/", 11) == 0 &&
+	    !pipefile_any_glob(&w->branch, ref + 11))
 		return 0;
 	if (w->tag.n > 0 && strncmp(ref, "refs/tags/", 10) == 0 && !pipefile_any_glob(&w->tag, ref + 10))
 		return 0;
@@ -1223,7 +1241,6 @@ int pipefile_when_match(const struct pipefile_when *w, const char *ref, const ch
 	}
 	return 1;
 }
-
 
 int pipefile_deploy_on_match(const struct pipefile_deploy *d, const char *ref)
 {

@@ -18,15 +18,15 @@ struct proc_spec {
 	const char *cwd;         /* NULL: inherit */
 	int stdin_fd;            /* -1: /dev/null */
 	int capture_output;      /* 1: stdout+stderr merged into a pipe, read end in proc.out_fd;
-				    0: stdout/stderr inherited */
+	                            0: stdout/stderr inherited */
 	int die_with_parent;     /* 1: PR_SET_PDEATHSIG(SIGKILL) in the child */
 };
 
 struct proc {
-	pid_t pid;  /* also the process group id */
-	int pidfd;  /* pidfd_open of pid, -1 when unsupported */
-	int out_fd; /* read end of merged output when capture_output, else -1; O_CLOEXEC */
-	int exited; /* set once reaped */
+	pid_t pid;     /* also the process group id */
+	int pidfd;     /* pidfd_open of pid, -1 when unsupported */
+	int out_fd;    /* read end of merged output when capture_output, else -1; O_CLOEXEC */
+	int exited;    /* set once reaped */
 	int exit_code; /* 0..255 when exited normally, 128+signal when killed */
 };
 
@@ -48,7 +48,7 @@ void proc_release(struct proc *p);
 /* Convenience: runs argv to completion (timeout_ms, -1 forever), merged
  * output appended to out (may be NULL to discard), exit code in *exit_code_out. */
 int proc_run(const char *const *argv, const char *cwd, int timeout_ms, struct buf *out, int *exit_code_out,
-	     struct err *err);
+             struct err *err);
 
 /* Makes the calling process a child subreaper (PR_SET_CHILD_SUBREAPER). */
 int proc_become_subreaper(struct err *err);

@@ -11,9 +11,9 @@
 
 struct step_spec {
 	const char *name;
-	const char *run;              /* shell text; handed to /bin/sh -c as ONE argument, never spliced */
-	const char *workspace;        /* host path of the checked-out tree; the step's cwd */
-	const char *const *env;       /* NULL-terminated "KEY=VALUE" list the step sees (plus runner's own) */
+	const char *run;        /* shell text; handed to /bin/sh -c as ONE argument, never spliced */
+	const char *workspace;  /* host path of the checked-out tree; the step's cwd */
+	const char *const *env; /* NULL-terminated "KEY=VALUE" list the step sees (plus runner's own) */
 };
 
 struct runner;

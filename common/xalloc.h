@@ -18,8 +18,11 @@ struct strv {
 	size_t n;
 	size_t cap;
 };
-#define STRV_INIT {NULL, 0, 0}
-void strv_push(struct strv *sv, const char *s);            /* copies s */
+#define STRV_INIT                                                                                            \
+	{                                                                                                    \
+		NULL, 0, 0                                                                                   \
+	}
+void strv_push(struct strv *sv, const char *s); /* copies s */
 void strv_pushf(struct strv *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void strv_release(struct strv *sv);
 
@@ -29,7 +32,10 @@ struct buf {
 	size_t len;
 	size_t cap;
 };
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                             \
+	{                                                                                                    \
+		NULL, 0, 0                                                                                   \
+	}
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);

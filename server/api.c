@@ -591,7 +591,8 @@ static int api_agent_artifact(struct srv *srv, struct http_req *req, struct http
 	/* The file and its row appear together for the blob collector. */
 	pthread_mutex_lock(&srv->blob_mu);
 	if (blob_writer_commit(req->blob, sha, &size, err) < 0 ||
-	    store_artifact_add(srv->store, req->id, (int)attempt, req->rest, sha, size, srv_now_ms(), err) < 0) {
+	    store_artifact_add(srv->store, req->id, (int)attempt, req->rest, sha, size, srv_now_ms(), err) <
+	        0) {
 		pthread_mutex_unlock(&srv->blob_mu);
 		return -1;
 	}

@@ -285,8 +285,9 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 		    (release_manifest_file(json_string_value(json_object_get(dep, "manifest")), mpath, msha,
 		                           &msize, err) < 0 ||
 		     strcmp(msha, a.sha256) != 0)) {
-			err_set(err, ERR_CONFLICT, "artifact %s of build job %lld is not in the signed manifest",
-			        mpath, (long long)build_id);
+			err_set(err, ERR_CONFLICT,
+			        "artifact %s of build job %lld is not in the signed manifest", mpath,
+			        (long long)build_id);
 			free(mpath);
 			free(a.name);
 			goto out;
@@ -363,23 +364,24 @@ static json_t *api_deploy_job_json(const struct deployment_row *d)
 
 	snprintf(release, sizeof(release), "p%lld-%.8s", (long long)j->pipeline_id, j->commit_sha);
 	if (json_is_string(json_object_get(json_object_get(dep, "signed_release"), "version")))
-		snprintf(release, sizeof(release), "%s",
-		         json_string_value(json_object_get(json_object_get(dep, "signed_release"), "version")));
-	o = json_pack("{s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
-	              (json_int_t)j->id, "pipeline_id", (json_int_t)j->pipeline_id, "action",
-	              apijson_text(j->name), "group", apijson_text(j->target), "state",
-	              jobstate_name(j->state), "repo", apijson_text(j->repo_name), "ref",
-	              apijson_text(j->ref), "commit", apijson_text(j->commit_sha), "release",
-	              strcmp(j->name, "deploy") == 0 ? json_string(release) : json_null(), "attempt",
-	              j->attempt, "agent", j->agent_name ? apijson_text(j->agent_name) : json_null(),
-	              "message", apijson_text(j->message), "created_unix_ms", apijson_ms(j->created_ms),
-	              "started_unix_ms", apijson_ms(j->started_ms), "finished_unix_ms",
-	              apijson_ms(j->finished_ms));
+		snprintf(
+		    release, sizeof(release), "%s",
+		    json_string_value(json_object_get(json_object_get(dep, "signed_release"), "version")));
+	o = json_pack(
+	    "{s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
+	    (json_int_t)j->id, "pipeline_id", (json_int_t)j->pipeline_id, "action", apijson_text(j->name),
+	    "group", apijson_text(j->target), "state", jobstate_name(j->state), "repo",
+	    apijson_text(j->repo_name), "ref", apijson_text(j->ref), "commit", apijson_text(j->commit_sha),
+	    "release", strcmp(j->name, "deploy") == 0 ? json_string(release) : json_null(), "attempt",
+	    j->attempt, "agent", j->agent_name ? apijson_text(j->agent_name) : json_null(), "message",
+	    apijson_text(j->message), "created_unix_ms", apijson_ms(j->created_ms), "started_unix_ms",
+	    apijson_ms(j->started_ms), "finished_unix_ms", apijson_ms(j->finished_ms));
 	json_object_set_new(o, "install",
 	                    json_is_string(json_object_get(dep, "install"))
 	                        ? json_incref(json_object_get(dep, "install"))
 	                        : json_null());
-	json_object_set_new(o, "signed", json_boolean(json_is_object(json_object_get(dep, "signed_release"))));
+	json_object_set_new(o, "signed",
+	                    json_boolean(json_is_object(json_object_get(dep, "signed_release"))));
 	json_object_set_new(o, "counts",
 	                    json_pack("{s:i, s:i, s:i, s:i, s:i}", "boards", d->n_boards, "healthy",
 	                              d->n_healthy, "failed", d->n_failed, "rolled_back", d->n_rolled_back,
@@ -439,16 +441,16 @@ static int api_deploy_full(struct srv *srv, int64_t id, json_t **out, struct err
 		                   "board", apijson_text(r->board), "attempt", r->attempt, "release",
 		                   apijson_text(r->release), "previous",
 		                   r->previous[0] ? apijson_text(r->previous) : json_null(), "current",
-		                   r->current[0] ? apijson_text(r->current) : json_null(), "state",
-		                   r->state, "message", apijson_text(r->message), "bytes_sent",
+		                   r->current[0] ? apijson_text(r->current) : json_null(), "state", r->state,
+		                   "message", apijson_text(r->message), "bytes_sent",
 		                   (json_int_t)r->bytes_sent, "files_uploaded", r->files_uploaded,
 		                   "files_skipped", r->files_skipped, "restart_exit",
 		                   r->restart_exit >= 0 ? json_integer(r->restart_exit) : json_null(),
 		                   "restart_output", apijson_text(r->restart_output), "health_exit",
 		                   r->health_exit >= 0 ? json_integer(r->health_exit) : json_null(),
 		                   "health_output", apijson_text(r->health_output), "started_unix_ms",
-		                   apijson_ms(r->started_ms), "updated_unix_ms",
-		                   apijson_ms(r->updated_ms), "duration_ms", (json_int_t)r->duration_ms));
+		                   apijson_ms(r->started_ms), "updated_unix_ms", apijson_ms(r->updated_ms),
+		                   "duration_ms", (json_int_t)r->duration_ms));
 	}
 	o = api_deploy_job_json(&d);
 	json_object_set_new(o, "boards", arr);

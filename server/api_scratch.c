@@ -35,7 +35,8 @@ static int api_scratch_name(struct http_req *req, char name[101], struct err *er
 	memcpy(name, req->rest, n);
 	name[n] = '\0';
 	if (!pipeline_name_ok(name, 100))
-		return err_set(err, ERR_INVAL, "repo name must be [A-Za-z0-9._-]+, not starting with '.' or '-'");
+		return err_set(err, ERR_INVAL,
+		               "repo name must be [A-Za-z0-9._-]+, not starting with '.' or '-'");
 	return 0;
 }
 
@@ -76,14 +77,16 @@ static int api_scratch_check_repo(struct srv *srv, const char *name, const char 
 	ok = strcmp(rc.url, dir) == 0;
 	repo_cfg_release(&rc);
 	if (!ok)
-		return err_set(err, ERR_CONFLICT,
-		               "repository %s is registered with another URL; scratch builds need a name of their own "
-		               "(anvil build --repo NAME)",
-		               name);
+		return err_set(
+		    err, ERR_CONFLICT,
+		    "repository %s is registered with another URL; scratch builds need a name of their own "
+		    "(anvil build --repo NAME)",
+		    name);
 	return 0;
 }
 
-static int api_scratch_query(struct http_req *req, const char **sha_out, const char **commit_out, struct err *err)
+static int api_scratch_query(struct http_req *req, const char **sha_out, const char **commit_out,
+                             struct err *err)
 {
 	const char *sha = http_query(req, "sha256"), *commit = http_query(req, "commit");
 	const char *targets = http_query(req, "targets");
@@ -93,7 +96,8 @@ static int api_scratch_query(struct http_req *req, const char **sha_out, const c
 	if (commit == NULL || strlen(commit) != 40 || strspn(commit, "0123456789abcdef") != 40)
 		return err_set(err, ERR_INVAL, "query parameter commit must be 40 lowercase hex characters");
 	if (targets != NULL && (strlen(targets) > 1000 || !pipeline_text_ok(targets)))
-		return err_set(err, ERR_INVAL, "query parameter targets must be a short comma-separated list");
+		return err_set(err, ERR_INVAL,
+		               "query parameter targets must be a short comma-separated list");
 	*sha_out = sha;
 	*commit_out = commit;
 	return 0;
@@ -209,7 +213,8 @@ static int api_scratch_post(struct srv *srv, struct http_req *req, struct http_a
 
 	if (api_scratch_name(req, name, err) < 0 || api_scratch_query(req, &sha, &commit, err) < 0)
 		goto out;
-	if ((dir = api_scratch_dir(srv, name, err)) == NULL || api_scratch_check_repo(srv, name, dir, err) < 0)
+	if ((dir = api_scratch_dir(srv, name, err)) == NULL ||
+	    api_scratch_check_repo(srv, name, dir, err) < 0)
 		goto out;
 	/* The pack is kept only while it is indexed, unless the same bytes were
 	 * already stored (as an artifact). */
@@ -248,10 +253,11 @@ static int api_scratch_post(struct srv *srv, struct http_req *req, struct http_a
 	         (long long)size, (long long)pid);
 	ans->status = 201;
 	if (existed == PIPELINE_SKIPPED)
-		ans->json = json_pack("{s:n, s:s, s:s, s:s}", "pipeline", "commit", commit, "ref", ref, "ignored",
-		                      skipped ? skipped : "skipped");
+		ans->json = json_pack("{s:n, s:s, s:s, s:s}", "pipeline", "commit", commit, "ref", ref,
+		                      "ignored", skipped ? skipped : "skipped");
 	else
-		ans->json = json_pack("{s:I, s:s, s:s}", "pipeline", (json_int_t)pid, "commit", commit, "ref", ref);
+		ans->json =
+		    json_pack("{s:I, s:s, s:s}", "pipeline", (json_int_t)pid, "commit", commit, "ref", ref);
 	rc = 0;
 out:
 	free(tlist);

@@ -84,7 +84,8 @@ int blob_writer_write(struct blob_writer *w, const void *p, size_t n, struct err
 	const char *c = p;
 
 	if (w->size + (int64_t)n > w->cap_bytes)
-		return err_set(err, ERR_LIMIT, "artifact is larger than the cap of %lld bytes", (long long)w->cap_bytes);
+		return err_set(err, ERR_LIMIT, "artifact is larger than the cap of %lld bytes",
+		               (long long)w->cap_bytes);
 	crypto_sha256_update(w->hash, p, n);
 	while (n > 0) {
 		ssize_t k = write(w->fd, c, n);
@@ -108,7 +109,8 @@ int blob_writer_commit(struct blob_writer *w, const char *expected_hex, int64_t 
 
 	crypto_sha256_final_hex(w->hash, got);
 	if (strcmp(got, expected_hex) != 0) {
-		err_set(err, ERR_INVAL, "sha256 mismatch: the upload hashes to %s, not %s", got, expected_hex);
+		err_set(err, ERR_INVAL, "sha256 mismatch: the upload hashes to %s, not %s", got,
+		        expected_hex);
 		goto out;
 	}
 	if (fsync(w->fd) < 0) {

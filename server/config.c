@@ -25,30 +25,30 @@ struct config_opt {
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_opt config_table[] = {
-	{"listen", CT_STR, OFF(listen_addr), sizeof(((struct config *)0)->listen_addr), 0, 0, "127.0.0.1",
-	 "IPv4 address to listen on"},
-	{"port", CT_INT, OFF(port), 0, 0, 65535, "8080", "TCP port (0 picks one and logs it)"},
-	{"data", CT_STR, OFF(data_dir), sizeof(((struct config *)0)->data_dir), 0, 0, "/var/lib/anvil",
-	 "data directory: database, blobs, mirrors, tokens"},
-	{"lease", CT_INT, OFF(lease_s), 0, 2, 3600, "30", "job lease in seconds; heartbeats extend it"},
-	{"max-attempts", CT_INT, OFF(max_attempts), 0, 1, 100, "3", "attempts before a lost job is an error"},
-	{"log-cap", CT_BYTES, OFF(log_cap_bytes), 0, 1024, INT64_C(1) << 40, "64M", "per-job log cap"},
-	{"artifact-cap", CT_BYTES, OFF(artifact_cap_bytes), 0, 1024, INT64_C(1) << 42, "2G", "per-artifact cap"},
-	{"json-cap", CT_BYTES, OFF(json_cap_bytes), 0, 1024, INT64_C(1) << 30, "1M", "JSON request body cap"},
-	{"job-timeout", CT_INT, OFF(job_timeout_s), 0, 1, 7 * 24 * 3600, "3600",
-	 "default job timeout in seconds (.anvil.yml `timeout` overrides)"},
-	{"read-auth", CT_BOOL, OFF(read_auth), 0, 0, 1, "false", "require a token for reads too"},
-	{"log-level", CT_LEVEL, OFF(log_level), 0, 0, 3, "info", "error|warn|info|debug"},
-	{"public-url", CT_STR, OFF(public_url), sizeof(((struct config *)0)->public_url), 0, 0, "",
-	 "URL the server is reached at, for links in commit statuses (default http://<listen>:<port>)"},
-	{"log-retention-days", CT_INT, OFF(log_retention_days), 0, 0, 100000, "0",
-	 "remove the logs of jobs finished longer ago (0 keeps them forever)"},
-	{"artifact-retention-days", CT_INT, OFF(artifact_retention_days), 0, 0, 100000, "0",
-	 "remove the artifacts of jobs finished longer ago, then unreferenced blobs (0 keeps them forever)"},
-	{"retention-day-ms", CT_INT, OFF(retention_day_ms), 0, 1, 86400000, "86400000",
-	 "length of a retention day in ms (for tests; leave it)"},
-	{"housekeeping-interval", CT_INT, OFF(housekeeping_s), 0, 1, 86400, "60",
-	 "seconds between retention passes (one also runs at start)"},
+    {"listen", CT_STR, OFF(listen_addr), sizeof(((struct config *)0)->listen_addr), 0, 0, "127.0.0.1",
+     "IPv4 address to listen on"},
+    {"port", CT_INT, OFF(port), 0, 0, 65535, "8080", "TCP port (0 picks one and logs it)"},
+    {"data", CT_STR, OFF(data_dir), sizeof(((struct config *)0)->data_dir), 0, 0, "/var/lib/anvil",
+     "data directory: database, blobs, mirrors, tokens"},
+    {"lease", CT_INT, OFF(lease_s), 0, 2, 3600, "30", "job lease in seconds; heartbeats extend it"},
+    {"max-attempts", CT_INT, OFF(max_attempts), 0, 1, 100, "3", "attempts before a lost job is an error"},
+    {"log-cap", CT_BYTES, OFF(log_cap_bytes), 0, 1024, INT64_C(1) << 40, "64M", "per-job log cap"},
+    {"artifact-cap", CT_BYTES, OFF(artifact_cap_bytes), 0, 1024, INT64_C(1) << 42, "2G", "per-artifact cap"},
+    {"json-cap", CT_BYTES, OFF(json_cap_bytes), 0, 1024, INT64_C(1) << 30, "1M", "JSON request body cap"},
+    {"job-timeout", CT_INT, OFF(job_timeout_s), 0, 1, 7 * 24 * 3600, "3600",
+     "default job timeout in seconds (.anvil.yml `timeout` overrides)"},
+    {"read-auth", CT_BOOL, OFF(read_auth), 0, 0, 1, "false", "require a token for reads too"},
+    {"log-level", CT_LEVEL, OFF(log_level), 0, 0, 3, "info", "error|warn|info|debug"},
+    {"public-url", CT_STR, OFF(public_url), sizeof(((struct config *)0)->public_url), 0, 0, "",
+     "URL the server is reached at, for links in commit statuses (default http://<listen>:<port>)"},
+    {"log-retention-days", CT_INT, OFF(log_retention_days), 0, 0, 100000, "0",
+     "remove the logs of jobs finished longer ago (0 keeps them forever)"},
+    {"artifact-retention-days", CT_INT, OFF(artifact_retention_days), 0, 0, 100000, "0",
+     "remove the artifacts of jobs finished longer ago, then unreferenced blobs (0 keeps them forever)"},
+    {"retention-day-ms", CT_INT, OFF(retention_day_ms), 0, 1, 86400000, "86400000",
+     "length of a retention day in ms (for tests; leave it)"},
+    {"housekeeping-interval", CT_INT, OFF(housekeeping_s), 0, 1, 86400, "60",
+     "seconds between retention passes (one also runs at start)"},
 };
 
 static int config_parse_bytes(const char *s, int64_t *out)
@@ -98,7 +98,8 @@ static int config_set(struct config *c, const struct config_opt *o, const char *
 	switch (o->type) {
 	case CT_STR:
 		if (strlen(val) >= o->size)
-			return err_set(err, ERR_INVAL, "--%s: value is longer than %zu bytes", o->name, o->size - 1);
+			return err_set(err, ERR_INVAL, "--%s: value is longer than %zu bytes", o->name,
+			               o->size - 1);
 		snprintf(base, o->size, "%s", val);
 		return 0;
 	case CT_INT:
@@ -109,12 +110,14 @@ static int config_set(struct config *c, const struct config_opt *o, const char *
 		break;
 	case CT_BYTES:
 		if (config_parse_bytes(val, &v) < 0)
-			return err_set(err, ERR_INVAL, "--%s: '%s' is not a size (e.g. 512K, 64M, 2G)", o->name, val);
+			return err_set(err, ERR_INVAL, "--%s: '%s' is not a size (e.g. 512K, 64M, 2G)",
+			               o->name, val);
 		break;
 	case CT_BOOL:
 		if (!strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes") || !strcmp(val, "on"))
 			v = 1;
-		else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no") || !strcmp(val, "off"))
+		else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no") ||
+		         !strcmp(val, "off"))
 			v = 0;
 		else
 			return err_set(err, ERR_INVAL, "--%s: '%s' is not true or false", o->name, val);
@@ -129,12 +132,13 @@ static int config_set(struct config *c, const struct config_opt *o, const char *
 		else if (!strcmp(val, "debug"))
 			v = LOG_LVL_DEBUG;
 		else
-			return err_set(err, ERR_INVAL, "--%s: '%s' is not error|warn|info|debug", o->name, val);
+			return err_set(err, ERR_INVAL, "--%s: '%s' is not error|warn|info|debug", o->name,
+			               val);
 		break;
 	}
 	if (v < o->min || v > o->max)
 		return err_set(err, ERR_INVAL, "--%s: %lld is outside %lld..%lld", o->name, (long long)v,
-			       (long long)o->min, (long long)o->max);
+		               (long long)o->min, (long long)o->max);
 	if (o->type == CT_BYTES)
 		*(int64_t *)base = v;
 	else
@@ -144,14 +148,15 @@ static int config_set(struct config *c, const struct config_opt *o, const char *
 
 void config_usage(FILE *f)
 {
-	fprintf(f, "usage: anvil-server [--check-config] [--version] [--OPTION VALUE]...\n\noptions (env ANVIL_<OPTION>):\n");
+	fprintf(f, "usage: anvil-server [--check-config] [--version] [--OPTION VALUE]...\n\noptions (env "
+	           "ANVIL_<OPTION>):\n");
 	for (size_t i = 0; i < sizeof(config_table) / sizeof(config_table[0]); i++)
 		fprintf(f, "  --%-14s %s (default %s)\n", config_table[i].name, config_table[i].help,
-			config_table[i].def);
+		        config_table[i].def);
 }
 
 int config_load(int argc, char **argv, struct config *out, int *check_only_out, int *version_out,
-		int *help_out, struct err *err)
+                int *help_out, struct err *err)
 {
 	size_t n = sizeof(config_table) / sizeof(config_table[0]);
 	struct in_addr addr;
@@ -190,7 +195,8 @@ int config_load(int argc, char **argv, struct config *out, int *check_only_out, 
 		eq = strchr(arg, '=');
 		namelen = eq ? (size_t)(eq - arg) : strlen(arg);
 		for (i = 0; i < n; i++)
-			if (strlen(config_table[i].name) == namelen && !strncmp(config_table[i].name, arg, namelen))
+			if (strlen(config_table[i].name) == namelen &&
+			    !strncmp(config_table[i].name, arg, namelen))
 				break;
 		if (i == n)
 			return err_set(err, ERR_INVAL, "unknown option '--%.*s'", (int)namelen, arg);

@@ -21,8 +21,8 @@ struct config {
 	int64_t json_cap_bytes;
 	int job_timeout_s;
 	int read_auth;
-	int log_level; /* enum log_level */
-	char public_url[256]; /* how forges and browsers reach us; "" → http://<listen>:<port> */
+	int log_level;               /* enum log_level */
+	char public_url[256];        /* how forges and browsers reach us; "" → http://<listen>:<port> */
 	int log_retention_days;      /* 0: keep logs forever */
 	int artifact_retention_days; /* 0: keep artifacts forever */
 	int retention_day_ms;        /* length of a retention "day" (tests shorten it) */
@@ -33,7 +33,7 @@ struct config {
  * with err naming the option. *check_only_out set by --check-config,
  * *version_out by --version, *help_out by --help. */
 int config_load(int argc, char **argv, struct config *out, int *check_only_out, int *version_out,
-		int *help_out, struct err *err);
+                int *help_out, struct err *err);
 void config_usage(FILE *f);
 
 #endif

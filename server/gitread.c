@@ -79,7 +79,7 @@ static int gitread_commit(git_repository *repo, const git_oid *oid, git_commit *
 }
 
 int gitread_file_at(const char *mirror_path, const char *url, const char *ref, const char *commit,
-		    const char *file_path, size_t max_file_bytes, struct gitread_result *out, struct err *err)
+                    const char *file_path, size_t max_file_bytes, struct gitread_result *out, struct err *err)
 {
 	git_repository *repo = NULL;
 	git_commit *c = NULL;
@@ -152,8 +152,8 @@ int gitread_file_at(const char *mirror_path, const char *url, const char *ref, c
 		goto out;
 	}
 	if ((size_t)git_blob_rawsize(blob) > max_file_bytes) {
-		err_set(err, ERR_LIMIT, "%s is %lld bytes, limit %zu", file_path, (long long)git_blob_rawsize(blob),
-			max_file_bytes);
+		err_set(err, ERR_LIMIT, "%s is %lld bytes, limit %zu", file_path,
+		        (long long)git_blob_rawsize(blob), max_file_bytes);
 		goto out;
 	}
 	buf_append(&out->file, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));

@@ -55,7 +55,7 @@ const char *http_header(struct http_req *req, const char *name)
 }
 
 int http_query_i64(struct http_req *req, const char *key, int64_t def, int64_t min, int64_t max, int64_t *out,
-		   struct err *err)
+                   struct err *err)
 {
 	const char *v = http_query(req, key);
 	char *end;
@@ -69,14 +69,15 @@ int http_query_i64(struct http_req *req, const char *key, int64_t def, int64_t m
 	n = strtoll(v, &end, 10);
 	if (errno || end == v || *end != '\0' || n < min || n > max)
 		return err_set(err, ERR_INVAL, "query parameter %s must be an integer in %lld..%lld", key,
-			       (long long)min, (long long)max);
+		               (long long)min, (long long)max);
 	*out = n;
 	return 0;
 }
 
 int http_peer_gone(struct http_req *req)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct pollfd pfd;
 	char c;
 
@@ -180,8 +181,8 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_answer
 
 	if (ans->stream != NULL) {
 		/* MHD's reader codes are the same -1 / -2 as HTTP_STREAM_*. */
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, ans->stream, ans->stream_cls,
-							 ans->stream_free);
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, ans->stream,
+		                                         ans->stream_cls, ans->stream_free);
 		if (resp != NULL)
 			ans->stream_cls = NULL; /* MHD frees it now */
 	} else if (ans->fd >= 0) {
@@ -200,7 +201,8 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_answer
 		ctype = "application/json";
 	} else {
 		resp = MHD_create_response_from_buffer(ans->raw_len, ans->raw ? ans->raw : (char *)"",
-						       ans->raw ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+		                                       ans->raw ? MHD_RESPMEM_MUST_FREE
+		                                                : MHD_RESPMEM_PERSISTENT);
 		ans->raw = NULL;
 	}
 	if (resp == NULL)
@@ -222,7 +224,7 @@ static enum MHD_Result http_send_error(struct MHD_Connection *conn, unsigned sta
 
 	ans.status = status;
 	ans.json = json_pack("{s:s, s:s}", "error", err->msg[0] ? err->msg : "error", "code",
-			     status == MHD_HTTP_METHOD_NOT_ALLOWED ? "invalid" : err_code_name(err->code));
+	                     status == MHD_HTTP_METHOD_NOT_ALLOWED ? "invalid" : err_code_name(err->code));
 	if (ans.json == NULL) /* a message that is not UTF-8 */
 		ans.json = json_pack("{s:s, s:s}", "error", "error", "code", err_code_name(err->code));
 	r = http_send(conn, &ans);
@@ -241,7 +243,8 @@ static void http_req_free(struct http_req *req)
 	free(req);
 }
 
-static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls, enum MHD_RequestTerminationCode toe)
+static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                           enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	(void)conn;
@@ -252,7 +255,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
 
 /* Finds the route; 404 / 405 in err when none. */
 static const struct http_route *http_route_find(struct http_ctx *ctx, const char *method, const char *url,
-						 struct http_req *req, unsigned *status, struct err *err)
+                                                struct http_req *req, unsigned *status, struct err *err)
 {
 	int path_known = 0;
 
@@ -302,7 +305,7 @@ static int http_body_take(struct srv *srv, struct http_req *req, const char *dat
 	if ((int64_t)(req->body.len + n) > req->body_cap && req->route->body != BODY_BLOB) {
 		req->failed = 1;
 		err_set(&req->body_err, ERR_LIMIT, "body is over the limit of %lld bytes",
-				(long long)req->body_cap);
+		        (long long)req->body_cap);
 		return 0;
 	}
 	(void)srv;
@@ -319,9 +322,9 @@ static int http_body_take(struct srv *srv, struct http_req *req, const char *dat
 	return 0;
 }
 
-static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-				   const char *version, const char *upload_data, size_t *upload_data_size,
-				   void **req_cls)
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **req_cls)
 {
 	struct http_ctx *ctx = cls;
 	struct srv *srv = ctx->srv;
@@ -339,13 +342,14 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		*req_cls = req;
 		if ((req->route = http_route_find(ctx, method, url, req, &status, &err)) == NULL)
 			return http_send_error(conn, status, &err);
-		if (http_auth_check(srv, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->route->auth, &err) < 0)
+		if (http_auth_check(srv, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->route->auth,
+		                    &err) < 0)
 			return http_send_error(conn, http_status_from_err(err.code), &err);
 		req->body_cap = http_body_cap(srv, req->route->body);
 		cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL && strtoll(cl, NULL, 10) > req->body_cap) {
 			err_set(&err, ERR_LIMIT, "body of %s bytes is over the limit of %lld bytes", cl,
-				(long long)req->body_cap);
+			        (long long)req->body_cap);
 			return http_send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, &err);
 		}
 		if (req->route->begin && req->route->begin(srv, req, &err) < 0)
@@ -372,15 +376,16 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		}
 		req->json = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
 		if (req->json == NULL || !json_is_object(req->json)) {
-			err_set(&err, ERR_INVAL, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
-				req->json ? "expected an object" : jerr.text);
+			err_set(&err, ERR_INVAL, "malformed JSON at line %d column %d: %s", jerr.line,
+			        jerr.column, req->json ? "expected an object" : jerr.text);
 			return http_send_error(conn, MHD_HTTP_BAD_REQUEST, &err);
 		}
 	}
 	if (req->route->handle(srv, req, &ans, &err) < 0) {
 		status = http_status_from_err(err.code);
 		if (status >= 500)
-			log_warnx("event=http_error method=%s status=%u error=\"%s\"", method, status, err.msg);
+			log_warnx("event=http_error method=%s status=%u error=\"%s\"", method, status,
+			          err.msg);
 		http_answer_release(&ans);
 		return http_send_error(conn, status, &err);
 	}
@@ -404,7 +409,8 @@ static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
 	return n;
 }
 
-int http_start(struct srv *srv, const struct http_route *routes, size_t n_routes, int *port_out, struct err *err)
+int http_start(struct srv *srv, const struct http_route *routes, size_t n_routes, int *port_out,
+               struct err *err)
 {
 	struct sockaddr_in sa;
 	struct http_ctx *ctx = xcalloc(1, sizeof(*ctx));
@@ -417,17 +423,17 @@ int http_start(struct srv *srv, const struct http_route *routes, size_t n_routes
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)srv->cfg.port);
 	inet_pton(AF_INET, srv->cfg.listen_addr, &sa.sin_addr);
-	srv->httpd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-					      MHD_USE_ERROR_LOG,
-				      0, NULL, NULL, http_access, ctx, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-				      MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-				      (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)2000,
-				      MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
-				      MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_END);
+	srv->httpd = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+	        MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, http_access, ctx, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)2000, MHD_OPTION_THREAD_STACK_SIZE,
+	    (size_t)(256 * 1024), MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_END);
 	if (srv->httpd == NULL) {
 		free(ctx);
 		return err_set(err, ERR_SYS, "cannot listen on %s:%d (port in use or address not local?)",
-			       srv->cfg.listen_addr, srv->cfg.port);
+		               srv->cfg.listen_addr, srv->cfg.port);
 	}
 	info = MHD_get_daemon_info(srv->httpd, MHD_DAEMON_INFO_BIND_PORT);
 	*port_out = info ? info->port : srv->cfg.port;

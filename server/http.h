@@ -24,13 +24,13 @@ enum http_body { BODY_NONE = 0, BODY_JSON, BODY_RAW, BODY_BLOB };
 struct http_req {
 	struct MHD_Connection *conn; /* borrowed */
 	const struct http_route *route;
-	int64_t id;          /* the :id segment, when the route has one */
-	char *rest;          /* the * tail (already percent-decoded), owned */
-	struct buf body;     /* BODY_JSON / BODY_RAW */
-	json_t *json;        /* BODY_JSON parsed once the body is complete, owned */
+	int64_t id;               /* the :id segment, when the route has one */
+	char *rest;               /* the * tail (already percent-decoded), owned */
+	struct buf body;          /* BODY_JSON / BODY_RAW */
+	json_t *json;             /* BODY_JSON parsed once the body is complete, owned */
 	struct blob_writer *blob; /* BODY_BLOB, owned */
 	int64_t body_cap;
-	int failed;          /* body_err holds why */
+	int failed; /* body_err holds why */
 	struct err body_err;
 };
 
@@ -38,8 +38,8 @@ struct http_req {
 
 struct http_answer {
 	unsigned status;
-	json_t *json;             /* owned; sent as application/json */
-	char *raw;                /* owned; sent as content_type */
+	json_t *json; /* owned; sent as application/json */
+	char *raw;    /* owned; sent as content_type */
 	size_t raw_len;
 	const char *content_type; /* static string */
 	int fd;                   /* >= 0: send this file (size fd_size); MHD closes it */
@@ -71,14 +71,15 @@ struct http_route {
 };
 
 /* Starts the daemon on cfg's address; *port_out gets the bound port. */
-int http_start(struct srv *srv, const struct http_route *routes, size_t n_routes, int *port_out, struct err *err);
+int http_start(struct srv *srv, const struct http_route *routes, size_t n_routes, int *port_out,
+               struct err *err);
 void http_stop(struct srv *srv);
 
 /* A query-string value (borrowed) or NULL. */
 const char *http_query(struct http_req *req, const char *key);
 /* A query value as int64 with bounds; def when absent; ERR_INVAL when bad. */
 int http_query_i64(struct http_req *req, const char *key, int64_t def, int64_t min, int64_t max, int64_t *out,
-		   struct err *err);
+                   struct err *err);
 /* A request header (borrowed) or NULL. */
 const char *http_header(struct http_req *req, const char *name);
 

@@ -58,7 +58,8 @@ static int setup_token(struct srv *srv, const char *kind, char hash_out[65], str
 	struct err nf = {0};
 	int rc = -1;
 
-	snprintf(env_name, sizeof(env_name), "ANVIL_%s_TOKEN", strcmp(kind, "admin") == 0 ? "ADMIN" : "AGENT");
+	snprintf(env_name, sizeof(env_name), "ANVIL_%s_TOKEN",
+	         strcmp(kind, "admin") == 0 ? "ADMIN" : "AGENT");
 	env = getenv(env_name);
 	if (env != NULL && env[0] != '\0') {
 		if (strlen(env) < 16)
@@ -112,13 +113,13 @@ static struct http_route *routes_join(size_t *n_out)
 		const struct http_route *table;
 		const size_t *count;
 	} parts[] = {
-		{api_routes, &api_routes_count},
-		{ui_routes, &ui_routes_count},
-		{hooks_routes, &hooks_routes_count},
-		{api_forge_routes, &api_forge_routes_count},
-		{release_api_routes, &release_api_routes_count},
-		{api_deploy_routes, &api_deploy_routes_count},
-		{api_scratch_routes, &api_scratch_routes_count},
+	    {api_routes, &api_routes_count},
+	    {ui_routes, &ui_routes_count},
+	    {hooks_routes, &hooks_routes_count},
+	    {api_forge_routes, &api_forge_routes_count},
+	    {release_api_routes, &release_api_routes_count},
+	    {api_deploy_routes, &api_deploy_routes_count},
+	    {api_scratch_routes, &api_scratch_routes_count},
 	};
 	struct http_route *all = NULL;
 	size_t n = 0;
@@ -157,8 +158,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (check_only) {
-		printf("anvil-server: configuration ok (listen %s:%d, data %s)\n", srv.cfg.listen_addr, srv.cfg.port,
-		       srv.cfg.data_dir);
+		printf("anvil-server: configuration ok (listen %s:%d, data %s)\n", srv.cfg.listen_addr,
+		       srv.cfg.port, srv.cfg.data_dir);
 		return 0;
 	}
 	log_init("anvil-server", (enum log_level)srv.cfg.log_level);
@@ -192,7 +193,8 @@ int main(int argc, char **argv)
 	}
 	if (store_open(db_path, &srv.store, &err) < 0)
 		fatalx("%s", err.msg);
-	if (setup_token(&srv, "admin", srv.admin_hash, &err) < 0 || setup_token(&srv, "agent", srv.agent_hash, &err) < 0)
+	if (setup_token(&srv, "admin", srv.admin_hash, &err) < 0 ||
+	    setup_token(&srv, "agent", srv.agent_hash, &err) < 0)
 		fatalx("tokens: %s", err.msg);
 	if (sched_new(srv.store, 500, &srv.sched, &err) < 0)
 		fatalx("%s", err.msg);

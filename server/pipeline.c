@@ -19,8 +19,8 @@ int pipeline_name_ok(const char *s, size_t max)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return 0;
 	}
 	return 1;
@@ -36,10 +36,12 @@ int pipeline_text_ok(const char *s)
 
 int pipeline_skip_ci(const char *message)
 {
-	return message != NULL && (strstr(message, "[skip ci]") != NULL || strstr(message, "[ci skip]") != NULL);
+	return message != NULL &&
+	       (strstr(message, "[skip ci]") != NULL || strstr(message, "[ci skip]") != NULL);
 }
 
-static void pipeline_skip(const struct pipeline_trigger *t, int64_t *id_out, int *existed_out, const char *why)
+static void pipeline_skip(const struct pipeline_trigger *t, int64_t *id_out, int *existed_out,
+                          const char *why)
 {
 	*existed_out = PIPELINE_SKIPPED;
 	*id_out = 0;
@@ -65,7 +67,8 @@ static char *pipeline_job_spec(const struct pipefile *pf, int default_timeout_s)
 	char *s;
 
 	for (size_t i = 0; i < pf->n_steps; i++)
-		json_array_append_new(steps, json_pack("{s:s, s:s}", "name", pf->steps[i].name, "run", pf->steps[i].run));
+		json_array_append_new(
+		    steps, json_pack("{s:s, s:s}", "name", pf->steps[i].name, "run", pf->steps[i].run));
 	for (size_t i = 0; i < pf->env.n; i++)
 		json_array_append_new(env, json_string(pf->env.v[i]));
 	for (size_t i = 0; i < pf->artifacts.n; i++)
@@ -76,14 +79,15 @@ static char *pipeline_job_spec(const struct pipefile *pf, int default_timeout_s)
 	json_object_set_new(o, "network", json_boolean(pf->network));
 	if (pf->mode != NULL)
 		json_object_set_new(o, "mode", json_string(pf->mode));
-	json_object_set_new(o, "timeout_s", json_integer(pf->timeout_s > 0 ? pf->timeout_s : default_timeout_s));
+	json_object_set_new(o, "timeout_s",
+	                    json_integer(pf->timeout_s > 0 ? pf->timeout_s : default_timeout_s));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
 }
 
 int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *id_out, int *existed_out,
-		   struct err *err)
+                   struct err *err)
 {
 	struct gitread_result gr = {0};
 	struct pipefile *pf = NULL;
@@ -100,8 +104,10 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 
 	*existed_out = 0;
 	if (!pipeline_name_ok(t->repo, 100))
-		return err_set(err, ERR_INVAL, "repo name must be [A-Za-z0-9._-]+, not starting with '.' or '-'");
-	if (!pipeline_text_ok(t->url) || !pipeline_text_ok(t->ref) || (t->delivery && !pipeline_text_ok(t->delivery)))
+		return err_set(err, ERR_INVAL,
+		               "repo name must be [A-Za-z0-9._-]+, not starting with '.' or '-'");
+	if (!pipeline_text_ok(t->url) || !pipeline_text_ok(t->ref) ||
+	    (t->delivery && !pipeline_text_ok(t->delivery)))
 		return err_set(err, ERR_INVAL, "url, ref and delivery must not hold control characters");
 	if (t->commit && !(strlen(t->commit) == 40 && strspn(t->commit, "0123456789abcdef") == 40))
 		return err_set(err, ERR_INVAL, "commit must be 40 lowercase hex characters");
@@ -115,7 +121,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 		return -1;
 	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)repo_id);
 	pthread_mutex_lock(&srv->git_mu);
-	git_rc = gitread_file_at(mirror, t->url, t->ref, t->commit, ".anvil.yml", PIPEFILE_MAX_BYTES, &gr, &gerr);
+	git_rc =
+	    gitread_file_at(mirror, t->url, t->ref, t->commit, ".anvil.yml", PIPEFILE_MAX_BYTES, &gr, &gerr);
 	pthread_mutex_unlock(&srv->git_mu);
 	if (git_rc < 0) {
 		errmsg = xasprintf("cannot read the repository: %s", gerr.msg);
@@ -157,7 +164,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	}
 	pn.repo_id = repo_id;
 	pn.ref = t->ref;
-	pn.commit_sha = git_rc == 0 ? gr.commit : (t->commit ? t->commit : "0000000000000000000000000000000000000000");
+	pn.commit_sha =
+	    git_rc == 0 ? gr.commit : (t->commit ? t->commit : "0000000000000000000000000000000000000000");
 	pn.event = t->event;
 	pn.delivery = t->delivery;
 	pn.commit_message = gr.message;
@@ -165,14 +173,16 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	pn.error_message = errmsg;
 	pn.plans = plans;
 	pn.n_plans = n_plans;
-	if (store_pipeline_create(srv->store, &pn, jobs, errmsg ? 0 : n_jobs, srv_now_ms(), id_out, existed_out, err) < 0)
+	if (store_pipeline_create(srv->store, &pn, jobs, errmsg ? 0 : n_jobs, srv_now_ms(), id_out,
+	                          existed_out, err) < 0)
 		goto out;
 	if (!*existed_out) {
-		log_info("event=pipeline_created pipeline=%lld repo=%s ref=\"%s\" jobs=%zu", (long long)*id_out, t->repo,
-			 log_escape(esc, sizeof(esc), t->ref), errmsg ? 0 : n_jobs);
+		log_info("event=pipeline_created pipeline=%lld repo=%s ref=\"%s\" jobs=%zu",
+		         (long long)*id_out, t->repo, log_escape(esc, sizeof(esc), t->ref),
+		         errmsg ? 0 : n_jobs);
 		if (errmsg)
 			log_info("event=pipeline_error pipeline=%lld error=\"%s\"", (long long)*id_out,
-				 log_escape(esc, sizeof(esc), errmsg));
+			         log_escape(esc, sizeof(esc), errmsg));
 		sched_notify(srv->sched, SCHED_JOBS);
 	}
 	rc = 0;

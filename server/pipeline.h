@@ -47,7 +47,7 @@ enum { PIPELINE_CREATED = 0, PIPELINE_EXISTED = 1, PIPELINE_SKIPPED = 2 };
  * pipeline file that do not match, create nothing either: *existed_out =
  * PIPELINE_SKIPPED, *id_out = 0 and t->skipped_out (when set) says why. */
 int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *id_out, int *existed_out,
-		   struct err *err);
+                   struct err *err);
 
 /* Names of repositories and agents: [A-Za-z0-9._-]+, not starting with '.'
  * or '-', at most max bytes. */

@@ -53,7 +53,8 @@ static int retention_sweep(struct srv *srv, const volatile int *stop, int64_t *n
 		if ((dh = opendir(dir)) != NULL) {
 			while (rc == 0 && (de = readdir(dh)) != NULL) {
 				int exists = 1;
-				if (!retention_is_sha(de->d_name) || strncmp(de->d_name, dir + strlen(dir) - 2, 2) != 0)
+				if (!retention_is_sha(de->d_name) ||
+				    strncmp(de->d_name, dir + strlen(dir) - 2, 2) != 0)
 					continue;
 				if ((rc = store_blob_exists(srv->store, de->d_name, &exists, err)) < 0)
 					break;
@@ -99,7 +100,7 @@ static int retention_blobs(struct srv *srv, const volatile int *stop, int64_t *n
 }
 
 int retention_pass(struct srv *srv, int sweep, int64_t now_ms, const volatile int *stop,
-		   struct retention_counts *out, struct err *err)
+                   struct retention_counts *out, struct err *err)
 {
 	const struct config *c = &srv->cfg;
 	int n;
@@ -110,7 +111,8 @@ int retention_pass(struct srv *srv, int sweep, int64_t now_ms, const volatile in
 		int64_t before = now_ms - (int64_t)c->log_retention_days * c->retention_day_ms;
 		snprintf(marker, sizeof(marker), RETENTION_MARKER_FMT, c->log_retention_days);
 		do {
-			if (store_log_expire(srv->store, before, marker, RETENTION_BATCH, now_ms, &n, err) < 0)
+			if (store_log_expire(srv->store, before, marker, RETENTION_BATCH, now_ms, &n, err) <
+			    0)
 				return -1;
 			out->logs += n;
 		} while (n == RETENTION_BATCH && !retention_stopped(stop));
@@ -144,8 +146,8 @@ static void *retention_main(void *arg)
 			log_warnx("event=retention_failed error=\"%s\"", err.msg);
 		else if (cnt.logs || cnt.artifacts || cnt.blobs || cnt.orphans)
 			log_info("event=retention_pass logs=%lld artifacts=%lld blobs=%lld orphans=%lld",
-				 (long long)cnt.logs, (long long)cnt.artifacts, (long long)cnt.blobs,
-				 (long long)cnt.orphans);
+			         (long long)cnt.logs, (long long)cnt.artifacts, (long long)cnt.blobs,
+			         (long long)cnt.orphans);
 		first = 0;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += r->srv->cfg.housekeeping_s;

@@ -32,6 +32,6 @@ void retention_stop(struct retention *r);
 /* One pass (what the thread runs), with stop polled between batches (may be
  * NULL). sweep: also remove blob files without a row. */
 int retention_pass(struct srv *srv, int sweep, int64_t now_ms, const volatile int *stop,
-		   struct retention_counts *out, struct err *err);
+                   struct retention_counts *out, struct err *err);
 
 #endif

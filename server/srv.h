@@ -21,9 +21,9 @@ struct srv {
 	char mirror_dir[600];
 	int64_t started_ms;
 	struct MHD_Daemon *httpd;
-	void *http_ctx; /* owned by http.c */
-	pthread_mutex_t git_mu; /* serialises mirror fetches */
-	char public_url[300];   /* cfg.public_url, or http://<listen>:<bound port> */
+	void *http_ctx;               /* owned by http.c */
+	pthread_mutex_t git_mu;       /* serialises mirror fetches */
+	char public_url[300];         /* cfg.public_url, or http://<listen>:<bound port> */
 	struct status_sender *status; /* forge commit status sender thread (status.c) */
 	struct poller *poller;        /* repository poller thread (poller.c) */
 	struct release *release;      /* release key and signer thread (release.c) */

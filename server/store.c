@@ -11,134 +11,140 @@
 
 /* Ordered migrations: user_version N means migrations[0..N-1] ran. */
 static const char *const store_migrations[] = {
-	/* 1: the walking skeleton */
-	"CREATE TABLE tokens(kind TEXT PRIMARY KEY, sha256 TEXT NOT NULL);"
-	"CREATE TABLE repos(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL,"
-	" created_unix_ms INTEGER NOT NULL);"
-	"CREATE TABLE agents(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, labels TEXT NOT NULL,"
-	" last_seen_unix_ms INTEGER NOT NULL);"
-	"CREATE TABLE pipelines(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL REFERENCES repos(id),"
-	" ref TEXT NOT NULL, commit_sha TEXT NOT NULL, event TEXT NOT NULL, delivery TEXT UNIQUE,"
-	" state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', commit_message TEXT NOT NULL DEFAULT '',"
-	" author TEXT NOT NULL DEFAULT '', created_unix_ms INTEGER NOT NULL, finished_unix_ms INTEGER);"
-	"CREATE INDEX pipelines_repo ON pipelines(repo_id, id);"
-	"CREATE TABLE jobs(id INTEGER PRIMARY KEY, pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),"
-	" name TEXT NOT NULL, target TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,"
-	" max_attempts INTEGER NOT NULL, exit_code INTEGER, agent_id INTEGER REFERENCES agents(id),"
-	" message TEXT NOT NULL DEFAULT '', retry_of INTEGER UNIQUE REFERENCES jobs(id), spec TEXT NOT NULL,"
-	" cancel_requested INTEGER NOT NULL DEFAULT 0, lease_until_unix_ms INTEGER,"
-	" log_bytes INTEGER NOT NULL DEFAULT 0, log_truncated INTEGER NOT NULL DEFAULT 0,"
-	" created_unix_ms INTEGER NOT NULL, started_unix_ms INTEGER, finished_unix_ms INTEGER);"
-	"CREATE INDEX jobs_state ON jobs(state, id);"
-	"CREATE INDEX jobs_pipeline ON jobs(pipeline_id, id);"
-	"CREATE TABLE log_chunks(job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
-	" seq INTEGER NOT NULL, off INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(job_id, attempt, seq));"
-	"CREATE INDEX log_chunks_off ON log_chunks(job_id, off);"
-	"CREATE TABLE blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, created_unix_ms INTEGER NOT NULL);"
-	"CREATE TABLE artifacts(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
-	" sha256 TEXT NOT NULL REFERENCES blobs(sha256), size INTEGER NOT NULL, PRIMARY KEY(job_id, name));",
-	/* 2: OTA deploy: a job kind and required labels; boards (their private
-	 * key is a secret, kept in this file like repository secrets); a
-	 * pipeline's deploy entries (plans); what each board of a deploy job went
-	 * through. A deploy job is created by a trigger in the very transaction
-	 * that finishes the pipeline's last build job successfully. */
-	"ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'build';"
-	"ALTER TABLE jobs ADD COLUMN labels TEXT NOT NULL DEFAULT '';"
-	"CREATE TABLE boards(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, host TEXT NOT NULL,"
-	" port INTEGER NOT NULL, user TEXT NOT NULL, arch TEXT NOT NULL, grp TEXT NOT NULL,"
-	" labels TEXT NOT NULL DEFAULT '', host_key TEXT NOT NULL, private_key TEXT NOT NULL,"
-	" current_release TEXT, created_unix_ms INTEGER NOT NULL);"
-	"CREATE INDEX boards_grp ON boards(grp, name);"
-	"CREATE TABLE deploy_plans(pipeline_id INTEGER NOT NULL REFERENCES pipelines(id), grp TEXT NOT NULL,"
-	" spec TEXT NOT NULL, labels TEXT NOT NULL, auto INTEGER NOT NULL, PRIMARY KEY(pipeline_id, grp));"
-	"CREATE TABLE deployment_boards(job_id INTEGER NOT NULL REFERENCES jobs(id), board TEXT NOT NULL,"
-	" attempt INTEGER NOT NULL, release TEXT NOT NULL, previous TEXT NOT NULL, current TEXT NOT NULL,"
-	" state TEXT NOT NULL, message TEXT NOT NULL, bytes_sent INTEGER NOT NULL, files_uploaded INTEGER NOT NULL,"
-	" files_skipped INTEGER NOT NULL, restart_exit INTEGER NOT NULL, restart_output TEXT NOT NULL,"
-	" health_exit INTEGER NOT NULL, health_output TEXT NOT NULL, started_unix_ms INTEGER NOT NULL,"
-	" updated_unix_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL, PRIMARY KEY(job_id, board));"
-	"CREATE INDEX jobs_kind ON jobs(kind, target, id);"
-	"CREATE TRIGGER jobs_deploy_after_build AFTER UPDATE OF state ON jobs"
-	" WHEN NEW.state = 'success' AND OLD.state <> 'success' AND NEW.kind = 'build'"
-	" AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.pipeline_id = NEW.pipeline_id AND b.kind = 'build'"
-	" AND b.state <> 'success' AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = b.id))"
-	" BEGIN INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, created_unix_ms, kind, labels)"
-	" SELECT d.pipeline_id, 'deploy', d.grp, 'queued', NEW.max_attempts, d.spec,"
-	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER), 'deploy', d.labels FROM deploy_plans d"
-	" WHERE d.pipeline_id = NEW.pipeline_id AND d.auto = 1 AND NOT EXISTS (SELECT 1 FROM jobs x"
-	" WHERE x.pipeline_id = d.pipeline_id AND x.kind = 'deploy' AND x.target = d.grp) ORDER BY d.grp; END;",
-	/* 3: forges: a repository's forge settings, its secrets, the heads the
-	 * poller saw, and the commit status queue. The queue is filled by
-	 * triggers on jobs, so a status is queued in the very transaction that
-	 * changes the job's state, whichever store function made the change. */
-	"ALTER TABLE repos ADD COLUMN forge TEXT NOT NULL DEFAULT '';"
-	"ALTER TABLE repos ADD COLUMN hook_secret TEXT NOT NULL DEFAULT '';"
-	"ALTER TABLE repos ADD COLUMN status_token TEXT NOT NULL DEFAULT '';"
-	"ALTER TABLE repos ADD COLUMN api_url TEXT NOT NULL DEFAULT '';"
-	"ALTER TABLE repos ADD COLUMN poll_s INTEGER NOT NULL DEFAULT 0;"
-	"CREATE TABLE repo_secrets(repo_id INTEGER NOT NULL REFERENCES repos(id), name TEXT NOT NULL,"
-	" value TEXT NOT NULL, updated_unix_ms INTEGER NOT NULL, PRIMARY KEY(repo_id, name));"
-	"CREATE TABLE poll_heads(repo_id INTEGER NOT NULL REFERENCES repos(id), ref TEXT NOT NULL,"
-	" sha TEXT NOT NULL, PRIMARY KEY(repo_id, ref));"
-	"CREATE TABLE status_queue(id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES jobs(id),"
-	" state TEXT NOT NULL, description TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
-	" next_attempt_unix_ms INTEGER NOT NULL, last_error TEXT NOT NULL DEFAULT '',"
-	" gave_up INTEGER NOT NULL DEFAULT 0, created_unix_ms INTEGER NOT NULL);"
-	"CREATE INDEX status_queue_due ON status_queue(gave_up, next_attempt_unix_ms);"
-	"CREATE INDEX status_queue_job ON status_queue(job_id, id);"
-	"CREATE TRIGGER jobs_status_insert AFTER INSERT ON jobs"
-	" WHEN (SELECT r.status_token <> '' AND r.forge IN ('github', 'gitea', 'gitlab') FROM pipelines p"
-	" JOIN repos r ON r.id = p.repo_id WHERE p.id = NEW.pipeline_id)"
-	" BEGIN INSERT INTO status_queue(job_id, state, description, next_attempt_unix_ms, created_unix_ms)"
-	" VALUES(NEW.id, 'pending', 'queued', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
-	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;"
-	"CREATE TRIGGER jobs_status_update AFTER UPDATE OF state ON jobs"
-	" WHEN OLD.state <> NEW.state AND (SELECT r.status_token <> '' AND r.forge IN ('github', 'gitea', 'gitlab')"
-	" FROM pipelines p JOIN repos r ON r.id = p.repo_id WHERE p.id = NEW.pipeline_id)"
-	" BEGIN INSERT INTO status_queue(job_id, state, description, next_attempt_unix_ms, created_unix_ms)"
-	" VALUES(NEW.id, CASE NEW.state WHEN 'queued' THEN 'pending' WHEN 'running' THEN 'pending'"
-	" WHEN 'success' THEN 'success' WHEN 'failed' THEN 'failure' ELSE 'error' END, NEW.state,"
-	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
-	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;",
-	/* 4: releases. A repository's release tag pattern; the release signing
-	 * keys' public halves (old ones stay so old releases still verify); a
-	 * release per (repo, version), recorded by a trigger in the very
-	 * transaction that finishes a tag pipeline's last build job successfully,
-	 * then signed by the server (server/release.c fills manifest, signature,
-	 * keynum; an unsigned row is picked up again after a crash). */
-	"ALTER TABLE repos ADD COLUMN release_pattern TEXT NOT NULL DEFAULT 'v*';"
-	"CREATE TABLE release_keys(keynum TEXT PRIMARY KEY, pubkey TEXT NOT NULL, created_unix_ms INTEGER NOT NULL,"
-	" retired_unix_ms INTEGER);"
-	"CREATE TABLE releases(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL REFERENCES repos(id),"
-	" version TEXT NOT NULL, pipeline_id INTEGER NOT NULL REFERENCES pipelines(id), commit_sha TEXT NOT NULL,"
-	" created_unix_ms INTEGER NOT NULL, manifest TEXT, signature TEXT, keynum TEXT, UNIQUE(repo_id, version));"
-	"CREATE TRIGGER jobs_release_after_build AFTER UPDATE OF state ON jobs"
-	" WHEN NEW.state = 'success' AND OLD.state <> 'success' AND NEW.name = 'build'"
-	" AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.pipeline_id = NEW.pipeline_id AND b.name = 'build'"
-	" AND b.state <> 'success' AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = b.id))"
-	" BEGIN INSERT OR IGNORE INTO releases(repo_id, version, pipeline_id, commit_sha, created_unix_ms)"
-	" SELECT p.repo_id, substr(p.ref, 11), p.id, p.commit_sha,"
-	" CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM pipelines p JOIN repos r ON r.id = p.repo_id"
-	" WHERE p.id = NEW.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/' AND length(p.ref) > 10"
-	" AND substr(p.ref, 11) GLOB r.release_pattern; END;",
-	/* 5: retention: when a finished job's log chunks and artifact rows were
-	 * removed by the housekeeping pass (server/retention.c), so it passes
-	 * over a job once; jobs are found by their finish time. */
-	"ALTER TABLE jobs ADD COLUMN log_expired_unix_ms INTEGER;"
-	"ALTER TABLE jobs ADD COLUMN artifacts_expired_unix_ms INTEGER;"
-	"CREATE INDEX jobs_finished ON jobs(finished_unix_ms);"
-	"CREATE INDEX artifacts_sha ON artifacts(sha256);",
-	/* 6: compressed log chunks: raw_len NULL means data is stored as is;
-	 * else data is zlib (deflate) and raw_len its uncompressed length. off
-	 * stays in uncompressed bytes. */
-	"ALTER TABLE log_chunks ADD COLUMN raw_len INTEGER;",
+    /* 1: the walking skeleton */
+    "CREATE TABLE tokens(kind TEXT PRIMARY KEY, sha256 TEXT NOT NULL);"
+    "CREATE TABLE repos(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, url TEXT NOT NULL,"
+    " created_unix_ms INTEGER NOT NULL);"
+    "CREATE TABLE agents(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, labels TEXT NOT NULL,"
+    " last_seen_unix_ms INTEGER NOT NULL);"
+    "CREATE TABLE pipelines(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL REFERENCES repos(id),"
+    " ref TEXT NOT NULL, commit_sha TEXT NOT NULL, event TEXT NOT NULL, delivery TEXT UNIQUE,"
+    " state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', commit_message TEXT NOT NULL DEFAULT '',"
+    " author TEXT NOT NULL DEFAULT '', created_unix_ms INTEGER NOT NULL, finished_unix_ms INTEGER);"
+    "CREATE INDEX pipelines_repo ON pipelines(repo_id, id);"
+    "CREATE TABLE jobs(id INTEGER PRIMARY KEY, pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),"
+    " name TEXT NOT NULL, target TEXT NOT NULL, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,"
+    " max_attempts INTEGER NOT NULL, exit_code INTEGER, agent_id INTEGER REFERENCES agents(id),"
+    " message TEXT NOT NULL DEFAULT '', retry_of INTEGER UNIQUE REFERENCES jobs(id), spec TEXT NOT NULL,"
+    " cancel_requested INTEGER NOT NULL DEFAULT 0, lease_until_unix_ms INTEGER,"
+    " log_bytes INTEGER NOT NULL DEFAULT 0, log_truncated INTEGER NOT NULL DEFAULT 0,"
+    " created_unix_ms INTEGER NOT NULL, started_unix_ms INTEGER, finished_unix_ms INTEGER);"
+    "CREATE INDEX jobs_state ON jobs(state, id);"
+    "CREATE INDEX jobs_pipeline ON jobs(pipeline_id, id);"
+    "CREATE TABLE log_chunks(job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, off INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(job_id, attempt, seq));"
+    "CREATE INDEX log_chunks_off ON log_chunks(job_id, off);"
+    "CREATE TABLE blobs(sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, created_unix_ms INTEGER NOT NULL);"
+    "CREATE TABLE artifacts(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL REFERENCES blobs(sha256), size INTEGER NOT NULL, PRIMARY KEY(job_id, name));",
+    /* 2: OTA deploy: a job kind and required labels; boards (their private
+     * key is a secret, kept in this file like repository secrets); a
+     * pipeline's deploy entries (plans); what each board of a deploy job went
+     * through. A deploy job is created by a trigger in the very transaction
+     * that finishes the pipeline's last build job successfully. */
+    "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'build';"
+    "ALTER TABLE jobs ADD COLUMN labels TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE boards(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, host TEXT NOT NULL,"
+    " port INTEGER NOT NULL, user TEXT NOT NULL, arch TEXT NOT NULL, grp TEXT NOT NULL,"
+    " labels TEXT NOT NULL DEFAULT '', host_key TEXT NOT NULL, private_key TEXT NOT NULL,"
+    " current_release TEXT, created_unix_ms INTEGER NOT NULL);"
+    "CREATE INDEX boards_grp ON boards(grp, name);"
+    "CREATE TABLE deploy_plans(pipeline_id INTEGER NOT NULL REFERENCES pipelines(id), grp TEXT NOT NULL,"
+    " spec TEXT NOT NULL, labels TEXT NOT NULL, auto INTEGER NOT NULL, PRIMARY KEY(pipeline_id, grp));"
+    "CREATE TABLE deployment_boards(job_id INTEGER NOT NULL REFERENCES jobs(id), board TEXT NOT NULL,"
+    " attempt INTEGER NOT NULL, release TEXT NOT NULL, previous TEXT NOT NULL, current TEXT NOT NULL,"
+    " state TEXT NOT NULL, message TEXT NOT NULL, bytes_sent INTEGER NOT NULL, files_uploaded INTEGER NOT "
+    "NULL,"
+    " files_skipped INTEGER NOT NULL, restart_exit INTEGER NOT NULL, restart_output TEXT NOT NULL,"
+    " health_exit INTEGER NOT NULL, health_output TEXT NOT NULL, started_unix_ms INTEGER NOT NULL,"
+    " updated_unix_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL, PRIMARY KEY(job_id, board));"
+    "CREATE INDEX jobs_kind ON jobs(kind, target, id);"
+    "CREATE TRIGGER jobs_deploy_after_build AFTER UPDATE OF state ON jobs"
+    " WHEN NEW.state = 'success' AND OLD.state <> 'success' AND NEW.kind = 'build'"
+    " AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.pipeline_id = NEW.pipeline_id AND b.kind = 'build'"
+    " AND b.state <> 'success' AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = b.id))"
+    " BEGIN INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, created_unix_ms, kind, "
+    "labels)"
+    " SELECT d.pipeline_id, 'deploy', d.grp, 'queued', NEW.max_attempts, d.spec,"
+    " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER), 'deploy', d.labels FROM deploy_plans d"
+    " WHERE d.pipeline_id = NEW.pipeline_id AND d.auto = 1 AND NOT EXISTS (SELECT 1 FROM jobs x"
+    " WHERE x.pipeline_id = d.pipeline_id AND x.kind = 'deploy' AND x.target = d.grp) ORDER BY d.grp; END;",
+    /* 3: forges: a repository's forge settings, its secrets, the heads the
+     * poller saw, and the commit status queue. The queue is filled by
+     * triggers on jobs, so a status is queued in the very transaction that
+     * changes the job's state, whichever store function made the change. */
+    "ALTER TABLE repos ADD COLUMN forge TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE repos ADD COLUMN hook_secret TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE repos ADD COLUMN status_token TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE repos ADD COLUMN api_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE repos ADD COLUMN poll_s INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE repo_secrets(repo_id INTEGER NOT NULL REFERENCES repos(id), name TEXT NOT NULL,"
+    " value TEXT NOT NULL, updated_unix_ms INTEGER NOT NULL, PRIMARY KEY(repo_id, name));"
+    "CREATE TABLE poll_heads(repo_id INTEGER NOT NULL REFERENCES repos(id), ref TEXT NOT NULL,"
+    " sha TEXT NOT NULL, PRIMARY KEY(repo_id, ref));"
+    "CREATE TABLE status_queue(id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL REFERENCES jobs(id),"
+    " state TEXT NOT NULL, description TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_unix_ms INTEGER NOT NULL, last_error TEXT NOT NULL DEFAULT '',"
+    " gave_up INTEGER NOT NULL DEFAULT 0, created_unix_ms INTEGER NOT NULL);"
+    "CREATE INDEX status_queue_due ON status_queue(gave_up, next_attempt_unix_ms);"
+    "CREATE INDEX status_queue_job ON status_queue(job_id, id);"
+    "CREATE TRIGGER jobs_status_insert AFTER INSERT ON jobs"
+    " WHEN (SELECT r.status_token <> '' AND r.forge IN ('github', 'gitea', 'gitlab') FROM pipelines p"
+    " JOIN repos r ON r.id = p.repo_id WHERE p.id = NEW.pipeline_id)"
+    " BEGIN INSERT INTO status_queue(job_id, state, description, next_attempt_unix_ms, created_unix_ms)"
+    " VALUES(NEW.id, 'pending', 'queued', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
+    " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;"
+    "CREATE TRIGGER jobs_status_update AFTER UPDATE OF state ON jobs"
+    " WHEN OLD.state <> NEW.state AND (SELECT r.status_token <> '' AND r.forge IN ('github', 'gitea', "
+    "'gitlab')"
+    " FROM pipelines p JOIN repos r ON r.id = p.repo_id WHERE p.id = NEW.pipeline_id)"
+    " BEGIN INSERT INTO status_queue(job_id, state, description, next_attempt_unix_ms, created_unix_ms)"
+    " VALUES(NEW.id, CASE NEW.state WHEN 'queued' THEN 'pending' WHEN 'running' THEN 'pending'"
+    " WHEN 'success' THEN 'success' WHEN 'failed' THEN 'failure' ELSE 'error' END, NEW.state,"
+    " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
+    " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)); END;",
+    /* 4: releases. A repository's release tag pattern; the release signing
+     * keys' public halves (old ones stay so old releases still verify); a
+     * release per (repo, version), recorded by a trigger in the very
+     * transaction that finishes a tag pipeline's last build job successfully,
+     * then signed by the server (server/release.c fills manifest, signature,
+     * keynum; an unsigned row is picked up again after a crash). */
+    "ALTER TABLE repos ADD COLUMN release_pattern TEXT NOT NULL DEFAULT 'v*';"
+    "CREATE TABLE release_keys(keynum TEXT PRIMARY KEY, pubkey TEXT NOT NULL, created_unix_ms INTEGER NOT "
+    "NULL,"
+    " retired_unix_ms INTEGER);"
+    "CREATE TABLE releases(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL REFERENCES repos(id),"
+    " version TEXT NOT NULL, pipeline_id INTEGER NOT NULL REFERENCES pipelines(id), commit_sha TEXT NOT NULL,"
+    " created_unix_ms INTEGER NOT NULL, manifest TEXT, signature TEXT, keynum TEXT, UNIQUE(repo_id, "
+    "version));"
+    "CREATE TRIGGER jobs_release_after_build AFTER UPDATE OF state ON jobs"
+    " WHEN NEW.state = 'success' AND OLD.state <> 'success' AND NEW.name = 'build'"
+    " AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.pipeline_id = NEW.pipeline_id AND b.name = 'build'"
+    " AND b.state <> 'success' AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = b.id))"
+    " BEGIN INSERT OR IGNORE INTO releases(repo_id, version, pipeline_id, commit_sha, created_unix_ms)"
+    " SELECT p.repo_id, substr(p.ref, 11), p.id, p.commit_sha,"
+    " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM pipelines p JOIN repos r ON r.id = "
+    "p.repo_id"
+    " WHERE p.id = NEW.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/' AND length(p.ref) > 10"
+    " AND substr(p.ref, 11) GLOB r.release_pattern; END;",
+    /* 5: retention: when a finished job's log chunks and artifact rows were
+     * removed by the housekeeping pass (server/retention.c), so it passes
+     * over a job once; jobs are found by their finish time. */
+    "ALTER TABLE jobs ADD COLUMN log_expired_unix_ms INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN artifacts_expired_unix_ms INTEGER;"
+    "CREATE INDEX jobs_finished ON jobs(finished_unix_ms);"
+    "CREATE INDEX artifacts_sha ON artifacts(sha256);",
+    /* 6: compressed log chunks: raw_len NULL means data is stored as is;
+     * else data is zlib (deflate) and raw_len its uncompressed length. off
+     * stays in uncompressed bytes. */
+    "ALTER TABLE log_chunks ADD COLUMN raw_len INTEGER;",
 };
 
 #define JOB_COLS                                                                                             \
 	"j.id, j.pipeline_id, j.name, j.target, j.state, j.attempt, j.max_attempts, j.exit_code, a.name,"    \
 	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
 	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
-	" p.commit_sha, j.kind, j.labels FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id"              \
+	" p.commit_sha, j.kind, j.labels FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id"               \
 	" JOIN repos r ON r.id = p.repo_id"                                                                  \
 	" LEFT JOIN agents a ON a.id = j.agent_id "
 
@@ -148,7 +154,8 @@ static const char *const store_migrations[] = {
 	" JOIN repos r ON r.id = p.repo_id "
 
 #define REL_COLS                                                                                             \
-	"x.id, x.repo_id, r.name, r.url, x.version, x.pipeline_id, x.commit_sha, x.created_unix_ms, x.manifest," \
+	"x.id, x.repo_id, r.name, r.url, x.version, x.pipeline_id, x.commit_sha, x.created_unix_ms, "        \
+	"x.manifest,"                                                                                        \
 	" x.signature, x.keynum FROM releases x JOIN repos r ON r.id = x.repo_id "
 
 enum stmt_id {
@@ -256,190 +263,204 @@ enum stmt_id {
 };
 
 static const char *const store_sql[S_COUNT] = {
-	[S_BEGIN] = "BEGIN IMMEDIATE",
-	[S_COMMIT] = "COMMIT",
-	[S_ROLLBACK] = "ROLLBACK",
-	[S_TOKEN_SET] = "INSERT INTO tokens(kind, sha256) VALUES(?1, ?2)"
-			" ON CONFLICT(kind) DO UPDATE SET sha256 = excluded.sha256",
-	[S_TOKEN_GET] = "SELECT sha256 FROM tokens WHERE kind = ?1",
-	[S_REPO_UPSERT] = "INSERT INTO repos(name, url, created_unix_ms) VALUES(?1, ?2, ?3)"
-			  " ON CONFLICT(name) DO UPDATE SET url = excluded.url",
-	[S_REPO_ID] = "SELECT id FROM repos WHERE name = ?1",
-	[S_REPO_LIST] = "SELECT id, name, url FROM repos ORDER BY name",
-	[S_PIPE_BY_DELIVERY] = "SELECT id FROM pipelines WHERE delivery = ?1",
-	[S_PIPE_INSERT] = "INSERT INTO pipelines(repo_id, ref, commit_sha, event, delivery, state, message,"
-			  " commit_message, author, created_unix_ms, finished_unix_ms)"
-			  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-	[S_JOB_INSERT] = "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
-			 " created_unix_ms) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
-	[S_PIPE_GET] = "SELECT " PIPE_COLS "WHERE p.id = ?1",
-	[S_PIPE_LIST] = "SELECT " PIPE_COLS "ORDER BY p.id DESC LIMIT ?1",
-	[S_PIPE_LIST_REPO] = "SELECT " PIPE_COLS "WHERE r.name = ?2 ORDER BY p.id DESC LIMIT ?1",
-	[S_PIPE_JOBS] = "SELECT " JOB_COLS "WHERE j.pipeline_id = ?1 ORDER BY j.id",
-	[S_PIPE_CURRENT_STATES] = "SELECT state FROM jobs j WHERE pipeline_id = ?1"
-				  " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id)",
-	[S_PIPE_SET_STATE] = "UPDATE pipelines SET state = ?2, finished_unix_ms = ?3 WHERE id = ?1",
-	[S_JOB_GET] = "SELECT " JOB_COLS "WHERE j.id = ?1",
-	[S_JOB_STATE] = "SELECT state, attempt, max_attempts, cancel_requested, pipeline_id, log_bytes,"
-			" log_truncated FROM jobs WHERE id = ?1",
-	[S_JOB_QUEUED] = "SELECT id, target, kind, labels FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 500",
-	[S_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempt = attempt + 1, agent_id = ?2,"
-			" lease_until_unix_ms = ?3, started_unix_ms = ?4 WHERE id = ?1 AND state = 'queued'",
-	[S_JOB_LEASE] = "UPDATE jobs SET lease_until_unix_ms = ?2 WHERE id = ?1",
-	[S_JOB_FINISH] = "UPDATE jobs SET state = ?2, exit_code = ?3, message = ?4, finished_unix_ms = ?5,"
-			 " lease_until_unix_ms = NULL WHERE id = ?1",
-	[S_JOB_CANCEL_QUEUED] = "UPDATE jobs SET state = 'canceled', finished_unix_ms = ?2,"
-				" message = 'canceled before it started' WHERE id = ?1",
-	[S_JOB_CANCEL_REQ] = "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
-	[S_JOB_RETRY_INSERT] = "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
-			       " created_unix_ms, kind, labels) SELECT pipeline_id, name, target, 'queued', max_attempts,"
-			       " spec, id, ?2, kind, labels FROM jobs WHERE id = ?1",
-	[S_JOB_EXPIRED] = "SELECT id FROM jobs WHERE state = 'running' AND lease_until_unix_ms < ?1",
-	[S_JOB_REQUEUE] = "UPDATE jobs SET state = 'queued', agent_id = NULL, lease_until_unix_ms = NULL"
-			  " WHERE id = ?1",
-	[S_JOB_EXPIRE_FINAL] = "UPDATE jobs SET state = ?2, message = ?3, finished_unix_ms = ?4,"
-			       " lease_until_unix_ms = NULL WHERE id = ?1",
-	[S_LOG_INSERT] = "INSERT OR IGNORE INTO log_chunks(job_id, attempt, seq, off, data, raw_len)"
-			 " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_LOG_ADD_BYTES] = "UPDATE jobs SET log_bytes = log_bytes + ?2, log_truncated = ?3 WHERE id = ?1",
-	[S_LOG_READ] = "SELECT off, data, raw_len FROM log_chunks WHERE job_id = ?1"
-		       " AND off + coalesce(raw_len, length(data)) > ?2 ORDER BY off LIMIT 256",
-	[S_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs(sha256, size, created_unix_ms) VALUES(?1, ?2, ?3)",
-	[S_ARTIFACT_UPSERT] = "INSERT INTO artifacts(job_id, name, sha256, size) VALUES(?1, ?2, ?3, ?4)"
-			      " ON CONFLICT(job_id, name) DO UPDATE SET sha256 = excluded.sha256,"
-			      " size = excluded.size",
-	[S_ARTIFACT_LIST] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 ORDER BY name",
-	[S_ARTIFACT_GET] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 AND name = ?2",
-	[S_AGENT_UPSERT] = "INSERT INTO agents(name, labels, last_seen_unix_ms) VALUES(?1, ?2, ?3)"
-			   " ON CONFLICT(name) DO UPDATE SET labels = excluded.labels,"
-			   " last_seen_unix_ms = excluded.last_seen_unix_ms",
-	[S_AGENT_ID] = "SELECT id FROM agents WHERE name = ?1",
-	[S_AGENT_LABELS] = "SELECT labels FROM agents WHERE id = ?1",
-	[S_AGENT_TOUCH] = "UPDATE agents SET last_seen_unix_ms = ?2 WHERE id = ?1",
-	[S_AGENT_LIST] = "SELECT a.id, a.name, a.labels, a.last_seen_unix_ms,"
-			 " (SELECT j.id FROM jobs j WHERE j.agent_id = a.id AND j.state = 'running' LIMIT 1)"
-			 " FROM agents a ORDER BY a.name",
-	[S_STATS_JOBS] = "SELECT state, count(*) FROM jobs GROUP BY state",
-	[S_STATS_PIPES] = "SELECT count(*) FROM pipelines",
-	[S_STATS_LOG] = "SELECT coalesce(sum(log_bytes), 0) FROM jobs",
-	[S_STATS_BLOBS] = "SELECT count(*), coalesce(sum(size), 0) FROM blobs",
-	/* forges */
-	[S_FORGE_REPO_SET] = "INSERT INTO repos(name, url, created_unix_ms, forge, hook_secret, status_token, api_url,"
-			     " poll_s) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(name) DO UPDATE SET"
-			     " url = excluded.url, forge = excluded.forge, hook_secret = excluded.hook_secret,"
-			     " status_token = excluded.status_token, api_url = excluded.api_url,"
-			     " poll_s = excluded.poll_s",
-	[S_FORGE_REPO_GET] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s FROM repos"
-			     " WHERE name = ?1",
-	[S_FORGE_REPO_LIST] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s FROM repos"
-			      " ORDER BY name",
-	[S_FORGE_SECRET_SET] = "INSERT INTO repo_secrets(repo_id, name, value, updated_unix_ms)"
-			       " SELECT id, ?2, ?3, ?4 FROM repos WHERE name = ?1 AND true"
-			       " ON CONFLICT(repo_id, name) DO UPDATE SET value = excluded.value,"
-			       " updated_unix_ms = excluded.updated_unix_ms",
-	[S_FORGE_SECRET_DELETE] = "DELETE FROM repo_secrets WHERE name = ?2"
-				  " AND repo_id = (SELECT id FROM repos WHERE name = ?1)",
-	[S_FORGE_SECRET_LIST] = "SELECT s.name, s.value FROM repo_secrets s JOIN repos r ON r.id = s.repo_id"
-				" WHERE r.name = ?1 ORDER BY s.name",
-	[S_FORGE_HEADS] = "SELECT ref, sha FROM poll_heads WHERE repo_id = ?1 ORDER BY ref",
-	[S_FORGE_HEAD_SET] = "INSERT INTO poll_heads(repo_id, ref, sha) VALUES(?1, ?2, ?3)"
-			     " ON CONFLICT(repo_id, ref) DO UPDATE SET sha = excluded.sha",
-	[S_FORGE_HEAD_DELETE] = "DELETE FROM poll_heads WHERE repo_id = ?1 AND ref = ?2",
-	/* A job's statuses go out in order: a row waits while an older one of
-	 * its job is still queued (being retried). */
-	[S_FORGE_STATUS_DUE] = "SELECT q.id, q.job_id, q.state, q.description, q.attempts, r.forge, r.api_url,"
-			       " r.status_token, r.url, p.commit_sha, j.target FROM status_queue q"
-			       " JOIN jobs j ON j.id = q.job_id JOIN pipelines p ON p.id = j.pipeline_id"
-			       " JOIN repos r ON r.id = p.repo_id WHERE q.gave_up = 0 AND q.next_attempt_unix_ms <= ?1"
-			       " AND NOT EXISTS (SELECT 1 FROM status_queue o WHERE o.job_id = q.job_id"
-			       " AND o.gave_up = 0 AND o.id < q.id) ORDER BY q.id LIMIT ?2",
-	[S_FORGE_STATUS_DELETE] = "DELETE FROM status_queue WHERE id = ?1",
-	[S_FORGE_STATUS_RETRY] = "UPDATE status_queue SET attempts = ?2, next_attempt_unix_ms = ?3,"
-				 " last_error = ?4, gave_up = ?5 WHERE id = ?1",
-	[S_FORGE_STATUS_COUNT] = "SELECT count(*) FROM status_queue WHERE gave_up = 0",
-	/* releases */
-	[S_REL_PATTERN_SET] = "UPDATE repos SET release_pattern = ?2 WHERE name = ?1",
-	[S_REL_PATTERN_GET] = "SELECT release_pattern FROM repos WHERE name = ?1",
-	[S_REL_KEY_RETIRE] = "UPDATE release_keys SET retired_unix_ms = ?1 WHERE retired_unix_ms IS NULL",
-	[S_REL_KEY_ADD] = "INSERT INTO release_keys(keynum, pubkey, created_unix_ms) VALUES(?1, ?2, ?3)",
-	[S_REL_KEY_LIST] = "SELECT keynum, pubkey, created_unix_ms, retired_unix_ms FROM release_keys"
-			   " ORDER BY created_unix_ms DESC, rowid DESC",
-	[S_REL_UNSIGNED] = "SELECT id FROM releases WHERE signature IS NULL ORDER BY id LIMIT 64",
-	/* The files of a release: the artifacts of its pipeline's current
-	 * successful build jobs. */
-	[S_REL_FILES] = "SELECT j.target, a.name, a.size, a.sha256 FROM jobs j JOIN artifacts a ON a.job_id = j.id"
-			" WHERE j.pipeline_id = ?1 AND j.name = 'build' AND j.state = 'success'"
-			" AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) ORDER BY j.target, a.name",
-	[S_REL_SIGN] = "UPDATE releases SET manifest = ?2, signature = ?3, keynum = ?4 WHERE id = ?1"
-		       " AND signature IS NULL",
-	[S_REL_GET] = "SELECT " REL_COLS "WHERE (?1 > 0 AND x.id = ?1) OR (?1 = 0 AND r.name = ?2 AND x.version = ?3)",
-	[S_REL_LIST] = "SELECT " REL_COLS "ORDER BY x.id DESC LIMIT ?1",
-	[S_REL_LIST_REPO] = "SELECT " REL_COLS "WHERE r.name = ?2 ORDER BY x.id DESC LIMIT ?1",
-	/* ui reads */
-	[S_UI_PIPE_LATEST_REFS] = "SELECT " PIPE_COLS "WHERE p.id IN (SELECT max(id) FROM pipelines"
-				  " GROUP BY repo_id, ref) ORDER BY r.name, p.ref LIMIT ?1",
-	[S_UI_PIPE_LATEST_REF] = "SELECT " PIPE_COLS "WHERE r.name = ?1 AND p.ref = ?2 ORDER BY p.id DESC LIMIT 1",
-	/* boards and deployments */
-	[S_DEPLOY_PLAN_INSERT] = "INSERT INTO deploy_plans(pipeline_id, grp, spec, labels, auto) VALUES(?1, ?2, ?3, ?4, ?5)",
-	[S_DEPLOY_PLAN_GET] = "SELECT spec, labels FROM deploy_plans WHERE pipeline_id = ?1 AND grp = ?2",
-	[S_BOARD_INSERT] = "INSERT INTO boards(name, host, port, user, arch, grp, labels, host_key, private_key,"
-			   " created_unix_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[S_BOARD_DELETE] = "DELETE FROM boards WHERE name = ?1",
-	[S_BOARD_LIST] = "SELECT id, name, host, port, user, arch, grp, labels, host_key,"
-			 " CASE WHEN ?2 THEN private_key END, current_release, created_unix_ms FROM boards"
-			 " WHERE ?1 IS NULL OR grp = ?1 ORDER BY name",
-	[S_DEPLOY_PIPE_EXISTS] = "SELECT id FROM pipelines WHERE id = ?1",
-	[S_DEPLOY_BUILDS_PENDING] = "SELECT count(*) FROM jobs j WHERE pipeline_id = ?1 AND kind = 'build'"
-				    " AND state <> 'success' AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id)",
-	[S_DEPLOY_ACTIVE] = "SELECT count(*) FROM jobs WHERE kind = 'deploy' AND target = ?1"
-			    " AND state IN ('queued', 'running')",
-	[S_DEPLOY_JOB_INSERT] = "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, created_unix_ms,"
-				" kind, labels) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, 'deploy', ?7)",
-	[S_DEPLOY_LAST] = "SELECT id FROM jobs WHERE kind = 'deploy' AND name = 'deploy' AND target = ?1"
-			  " ORDER BY id DESC LIMIT 1",
-	[S_DEPLOY_REPORT] = "INSERT INTO deployment_boards(job_id, board, attempt, release, previous, current, state,"
-			    " message, bytes_sent, files_uploaded, files_skipped, restart_exit, restart_output,"
-			    " health_exit, health_output, started_unix_ms, updated_unix_ms, duration_ms)"
-			    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
-			    " ON CONFLICT(job_id, board) DO UPDATE SET attempt = excluded.attempt,"
-			    " release = excluded.release, previous = excluded.previous, current = excluded.current,"
-			    " state = excluded.state, message = excluded.message, bytes_sent = excluded.bytes_sent,"
-			    " files_uploaded = excluded.files_uploaded, files_skipped = excluded.files_skipped,"
-			    " restart_exit = excluded.restart_exit, restart_output = excluded.restart_output,"
-			    " health_exit = excluded.health_exit, health_output = excluded.health_output,"
-			    " started_unix_ms = excluded.started_unix_ms, updated_unix_ms = excluded.updated_unix_ms,"
-			    " duration_ms = excluded.duration_ms",
-	[S_DEPLOY_BOARD_CURRENT] = "UPDATE boards SET current_release = ?2 WHERE name = ?1",
-	[S_DEPLOY_BOARDS] = "SELECT board, attempt, release, previous, current, state, message, bytes_sent,"
-			    " files_uploaded, files_skipped, restart_exit, restart_output, health_exit, health_output,"
-			    " started_unix_ms, updated_unix_ms, duration_ms FROM deployment_boards WHERE job_id = ?1"
-			    " ORDER BY board",
-	[S_DEPLOY_LIST] = "SELECT " JOB_COLS "WHERE j.kind = 'deploy' AND (?2 IS NULL OR j.target = ?2)"
-			  " ORDER BY j.id DESC LIMIT ?1",
-	[S_DEPLOY_COUNTS] = "SELECT count(*), coalesce(sum(state = 'healthy'), 0), coalesce(sum(state = 'failed'), 0),"
-			    " coalesce(sum(state = 'rolled_back'), 0), coalesce(sum(state = 'skipped'), 0)"
-			    " FROM deployment_boards WHERE job_id = ?1",
-	[S_DEPLOY_PREVIOUS] = "SELECT current FROM deployment_boards WHERE board = ?1 AND state = 'healthy'"
-			      " AND current <> '' AND current <> ?2 ORDER BY updated_unix_ms DESC, job_id DESC LIMIT 1",
-	/* retention: finished jobs older than a time, a batch at a time */
-	[S_RET_LOG_JOBS] = "SELECT id, attempt, log_bytes FROM jobs WHERE finished_unix_ms < ?1"
-			   " AND log_expired_unix_ms IS NULL AND state IN ('success', 'failed', 'canceled', 'error')"
-			   " ORDER BY finished_unix_ms LIMIT ?2",
-	[S_RET_LOG_DELETE] = "DELETE FROM log_chunks WHERE job_id = ?1",
-	[S_RET_LOG_MARK] = "UPDATE jobs SET log_bytes = ?2, log_expired_unix_ms = ?3 WHERE id = ?1",
-	/* a release's files are its pipeline's artifacts: those stay */
-	[S_RET_ART_JOBS] = "SELECT j.id FROM jobs j WHERE j.finished_unix_ms < ?1"
-			   " AND j.artifacts_expired_unix_ms IS NULL"
-			   " AND j.state IN ('success', 'failed', 'canceled', 'error')"
-			   " AND NOT EXISTS (SELECT 1 FROM releases x WHERE x.pipeline_id = j.pipeline_id)"
-			   " ORDER BY j.finished_unix_ms LIMIT ?2",
-	[S_RET_ART_DELETE] = "DELETE FROM artifacts WHERE job_id = ?1",
-	[S_RET_ART_MARK] = "UPDATE jobs SET artifacts_expired_unix_ms = ?2 WHERE id = ?1",
-	[S_RET_BLOB_UNREF] = "SELECT b.sha256 FROM blobs b WHERE NOT EXISTS"
-			     " (SELECT 1 FROM artifacts a WHERE a.sha256 = b.sha256) LIMIT ?1",
-	[S_RET_BLOB_DELETE] = "DELETE FROM blobs WHERE sha256 = ?1"
-			      " AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.sha256 = ?1)",
-	[S_RET_BLOB_EXISTS] = "SELECT count(*) FROM blobs WHERE sha256 = ?1",
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_TOKEN_SET] = "INSERT INTO tokens(kind, sha256) VALUES(?1, ?2)"
+                    " ON CONFLICT(kind) DO UPDATE SET sha256 = excluded.sha256",
+    [S_TOKEN_GET] = "SELECT sha256 FROM tokens WHERE kind = ?1",
+    [S_REPO_UPSERT] = "INSERT INTO repos(name, url, created_unix_ms) VALUES(?1, ?2, ?3)"
+                      " ON CONFLICT(name) DO UPDATE SET url = excluded.url",
+    [S_REPO_ID] = "SELECT id FROM repos WHERE name = ?1",
+    [S_REPO_LIST] = "SELECT id, name, url FROM repos ORDER BY name",
+    [S_PIPE_BY_DELIVERY] = "SELECT id FROM pipelines WHERE delivery = ?1",
+    [S_PIPE_INSERT] = "INSERT INTO pipelines(repo_id, ref, commit_sha, event, delivery, state, message,"
+                      " commit_message, author, created_unix_ms, finished_unix_ms)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [S_JOB_INSERT] = "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
+                     " created_unix_ms) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7)",
+    [S_PIPE_GET] = "SELECT " PIPE_COLS "WHERE p.id = ?1",
+    [S_PIPE_LIST] = "SELECT " PIPE_COLS "ORDER BY p.id DESC LIMIT ?1",
+    [S_PIPE_LIST_REPO] = "SELECT " PIPE_COLS "WHERE r.name = ?2 ORDER BY p.id DESC LIMIT ?1",
+    [S_PIPE_JOBS] = "SELECT " JOB_COLS "WHERE j.pipeline_id = ?1 ORDER BY j.id",
+    [S_PIPE_CURRENT_STATES] = "SELECT state FROM jobs j WHERE pipeline_id = ?1"
+                              " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id)",
+    [S_PIPE_SET_STATE] = "UPDATE pipelines SET state = ?2, finished_unix_ms = ?3 WHERE id = ?1",
+    [S_JOB_GET] = "SELECT " JOB_COLS "WHERE j.id = ?1",
+    [S_JOB_STATE] = "SELECT state, attempt, max_attempts, cancel_requested, pipeline_id, log_bytes,"
+                    " log_truncated FROM jobs WHERE id = ?1",
+    [S_JOB_QUEUED] = "SELECT id, target, kind, labels FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 500",
+    [S_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempt = attempt + 1, agent_id = ?2,"
+                    " lease_until_unix_ms = ?3, started_unix_ms = ?4 WHERE id = ?1 AND state = 'queued'",
+    [S_JOB_LEASE] = "UPDATE jobs SET lease_until_unix_ms = ?2 WHERE id = ?1",
+    [S_JOB_FINISH] = "UPDATE jobs SET state = ?2, exit_code = ?3, message = ?4, finished_unix_ms = ?5,"
+                     " lease_until_unix_ms = NULL WHERE id = ?1",
+    [S_JOB_CANCEL_QUEUED] = "UPDATE jobs SET state = 'canceled', finished_unix_ms = ?2,"
+                            " message = 'canceled before it started' WHERE id = ?1",
+    [S_JOB_CANCEL_REQ] = "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
+    [S_JOB_RETRY_INSERT] =
+        "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
+        " created_unix_ms, kind, labels) SELECT pipeline_id, name, target, 'queued', max_attempts,"
+        " spec, id, ?2, kind, labels FROM jobs WHERE id = ?1",
+    [S_JOB_EXPIRED] = "SELECT id FROM jobs WHERE state = 'running' AND lease_until_unix_ms < ?1",
+    [S_JOB_REQUEUE] = "UPDATE jobs SET state = 'queued', agent_id = NULL, lease_until_unix_ms = NULL"
+                      " WHERE id = ?1",
+    [S_JOB_EXPIRE_FINAL] = "UPDATE jobs SET state = ?2, message = ?3, finished_unix_ms = ?4,"
+                           " lease_until_unix_ms = NULL WHERE id = ?1",
+    [S_LOG_INSERT] = "INSERT OR IGNORE INTO log_chunks(job_id, attempt, seq, off, data, raw_len)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_LOG_ADD_BYTES] = "UPDATE jobs SET log_bytes = log_bytes + ?2, log_truncated = ?3 WHERE id = ?1",
+    [S_LOG_READ] = "SELECT off, data, raw_len FROM log_chunks WHERE job_id = ?1"
+                   " AND off + coalesce(raw_len, length(data)) > ?2 ORDER BY off LIMIT 256",
+    [S_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs(sha256, size, created_unix_ms) VALUES(?1, ?2, ?3)",
+    [S_ARTIFACT_UPSERT] = "INSERT INTO artifacts(job_id, name, sha256, size) VALUES(?1, ?2, ?3, ?4)"
+                          " ON CONFLICT(job_id, name) DO UPDATE SET sha256 = excluded.sha256,"
+                          " size = excluded.size",
+    [S_ARTIFACT_LIST] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 ORDER BY name",
+    [S_ARTIFACT_GET] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 AND name = ?2",
+    [S_AGENT_UPSERT] = "INSERT INTO agents(name, labels, last_seen_unix_ms) VALUES(?1, ?2, ?3)"
+                       " ON CONFLICT(name) DO UPDATE SET labels = excluded.labels,"
+                       " last_seen_unix_ms = excluded.last_seen_unix_ms",
+    [S_AGENT_ID] = "SELECT id FROM agents WHERE name = ?1",
+    [S_AGENT_LABELS] = "SELECT labels FROM agents WHERE id = ?1",
+    [S_AGENT_TOUCH] = "UPDATE agents SET last_seen_unix_ms = ?2 WHERE id = ?1",
+    [S_AGENT_LIST] = "SELECT a.id, a.name, a.labels, a.last_seen_unix_ms,"
+                     " (SELECT j.id FROM jobs j WHERE j.agent_id = a.id AND j.state = 'running' LIMIT 1)"
+                     " FROM agents a ORDER BY a.name",
+    [S_STATS_JOBS] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [S_STATS_PIPES] = "SELECT count(*) FROM pipelines",
+    [S_STATS_LOG] = "SELECT coalesce(sum(log_bytes), 0) FROM jobs",
+    [S_STATS_BLOBS] = "SELECT count(*), coalesce(sum(size), 0) FROM blobs",
+    /* forges */
+    [S_FORGE_REPO_SET] =
+        "INSERT INTO repos(name, url, created_unix_ms, forge, hook_secret, status_token, api_url,"
+        " poll_s) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(name) DO UPDATE SET"
+        " url = excluded.url, forge = excluded.forge, hook_secret = excluded.hook_secret,"
+        " status_token = excluded.status_token, api_url = excluded.api_url,"
+        " poll_s = excluded.poll_s",
+    [S_FORGE_REPO_GET] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s FROM repos"
+                         " WHERE name = ?1",
+    [S_FORGE_REPO_LIST] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s FROM repos"
+                          " ORDER BY name",
+    [S_FORGE_SECRET_SET] = "INSERT INTO repo_secrets(repo_id, name, value, updated_unix_ms)"
+                           " SELECT id, ?2, ?3, ?4 FROM repos WHERE name = ?1 AND true"
+                           " ON CONFLICT(repo_id, name) DO UPDATE SET value = excluded.value,"
+                           " updated_unix_ms = excluded.updated_unix_ms",
+    [S_FORGE_SECRET_DELETE] = "DELETE FROM repo_secrets WHERE name = ?2"
+                              " AND repo_id = (SELECT id FROM repos WHERE name = ?1)",
+    [S_FORGE_SECRET_LIST] = "SELECT s.name, s.value FROM repo_secrets s JOIN repos r ON r.id = s.repo_id"
+                            " WHERE r.name = ?1 ORDER BY s.name",
+    [S_FORGE_HEADS] = "SELECT ref, sha FROM poll_heads WHERE repo_id = ?1 ORDER BY ref",
+    [S_FORGE_HEAD_SET] = "INSERT INTO poll_heads(repo_id, ref, sha) VALUES(?1, ?2, ?3)"
+                         " ON CONFLICT(repo_id, ref) DO UPDATE SET sha = excluded.sha",
+    [S_FORGE_HEAD_DELETE] = "DELETE FROM poll_heads WHERE repo_id = ?1 AND ref = ?2",
+    /* A job's statuses go out in order: a row waits while an older one of
+     * its job is still queued (being retried). */
+    [S_FORGE_STATUS_DUE] =
+        "SELECT q.id, q.job_id, q.state, q.description, q.attempts, r.forge, r.api_url,"
+        " r.status_token, r.url, p.commit_sha, j.target FROM status_queue q"
+        " JOIN jobs j ON j.id = q.job_id JOIN pipelines p ON p.id = j.pipeline_id"
+        " JOIN repos r ON r.id = p.repo_id WHERE q.gave_up = 0 AND q.next_attempt_unix_ms <= ?1"
+        " AND NOT EXISTS (SELECT 1 FROM status_queue o WHERE o.job_id = q.job_id"
+        " AND o.gave_up = 0 AND o.id < q.id) ORDER BY q.id LIMIT ?2",
+    [S_FORGE_STATUS_DELETE] = "DELETE FROM status_queue WHERE id = ?1",
+    [S_FORGE_STATUS_RETRY] = "UPDATE status_queue SET attempts = ?2, next_attempt_unix_ms = ?3,"
+                             " last_error = ?4, gave_up = ?5 WHERE id = ?1",
+    [S_FORGE_STATUS_COUNT] = "SELECT count(*) FROM status_queue WHERE gave_up = 0",
+    /* releases */
+    [S_REL_PATTERN_SET] = "UPDATE repos SET release_pattern = ?2 WHERE name = ?1",
+    [S_REL_PATTERN_GET] = "SELECT release_pattern FROM repos WHERE name = ?1",
+    [S_REL_KEY_RETIRE] = "UPDATE release_keys SET retired_unix_ms = ?1 WHERE retired_unix_ms IS NULL",
+    [S_REL_KEY_ADD] = "INSERT INTO release_keys(keynum, pubkey, created_unix_ms) VALUES(?1, ?2, ?3)",
+    [S_REL_KEY_LIST] = "SELECT keynum, pubkey, created_unix_ms, retired_unix_ms FROM release_keys"
+                       " ORDER BY created_unix_ms DESC, rowid DESC",
+    [S_REL_UNSIGNED] = "SELECT id FROM releases WHERE signature IS NULL ORDER BY id LIMIT 64",
+    /* The files of a release: the artifacts of its pipeline's current
+     * successful build jobs. */
+    [S_REL_FILES] =
+        "SELECT j.target, a.name, a.size, a.sha256 FROM jobs j JOIN artifacts a ON a.job_id = j.id"
+        " WHERE j.pipeline_id = ?1 AND j.name = 'build' AND j.state = 'success'"
+        " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) ORDER BY j.target, a.name",
+    [S_REL_SIGN] = "UPDATE releases SET manifest = ?2, signature = ?3, keynum = ?4 WHERE id = ?1"
+                   " AND signature IS NULL",
+    [S_REL_GET] =
+        "SELECT " REL_COLS "WHERE (?1 > 0 AND x.id = ?1) OR (?1 = 0 AND r.name = ?2 AND x.version = ?3)",
+    [S_REL_LIST] = "SELECT " REL_COLS "ORDER BY x.id DESC LIMIT ?1",
+    [S_REL_LIST_REPO] = "SELECT " REL_COLS "WHERE r.name = ?2 ORDER BY x.id DESC LIMIT ?1",
+    /* ui reads */
+    [S_UI_PIPE_LATEST_REFS] = "SELECT " PIPE_COLS "WHERE p.id IN (SELECT max(id) FROM pipelines"
+                              " GROUP BY repo_id, ref) ORDER BY r.name, p.ref LIMIT ?1",
+    [S_UI_PIPE_LATEST_REF] =
+        "SELECT " PIPE_COLS "WHERE r.name = ?1 AND p.ref = ?2 ORDER BY p.id DESC LIMIT 1",
+    /* boards and deployments */
+    [S_DEPLOY_PLAN_INSERT] =
+        "INSERT INTO deploy_plans(pipeline_id, grp, spec, labels, auto) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [S_DEPLOY_PLAN_GET] = "SELECT spec, labels FROM deploy_plans WHERE pipeline_id = ?1 AND grp = ?2",
+    [S_BOARD_INSERT] = "INSERT INTO boards(name, host, port, user, arch, grp, labels, host_key, private_key,"
+                       " created_unix_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [S_BOARD_DELETE] = "DELETE FROM boards WHERE name = ?1",
+    [S_BOARD_LIST] = "SELECT id, name, host, port, user, arch, grp, labels, host_key,"
+                     " CASE WHEN ?2 THEN private_key END, current_release, created_unix_ms FROM boards"
+                     " WHERE ?1 IS NULL OR grp = ?1 ORDER BY name",
+    [S_DEPLOY_PIPE_EXISTS] = "SELECT id FROM pipelines WHERE id = ?1",
+    [S_DEPLOY_BUILDS_PENDING] =
+        "SELECT count(*) FROM jobs j WHERE pipeline_id = ?1 AND kind = 'build'"
+        " AND state <> 'success' AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id)",
+    [S_DEPLOY_ACTIVE] = "SELECT count(*) FROM jobs WHERE kind = 'deploy' AND target = ?1"
+                        " AND state IN ('queued', 'running')",
+    [S_DEPLOY_JOB_INSERT] =
+        "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, created_unix_ms,"
+        " kind, labels) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, 'deploy', ?7)",
+    [S_DEPLOY_LAST] = "SELECT id FROM jobs WHERE kind = 'deploy' AND name = 'deploy' AND target = ?1"
+                      " ORDER BY id DESC LIMIT 1",
+    [S_DEPLOY_REPORT] =
+        "INSERT INTO deployment_boards(job_id, board, attempt, release, previous, current, state,"
+        " message, bytes_sent, files_uploaded, files_skipped, restart_exit, restart_output,"
+        " health_exit, health_output, started_unix_ms, updated_unix_ms, duration_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+        " ON CONFLICT(job_id, board) DO UPDATE SET attempt = excluded.attempt,"
+        " release = excluded.release, previous = excluded.previous, current = excluded.current,"
+        " state = excluded.state, message = excluded.message, bytes_sent = excluded.bytes_sent,"
+        " files_uploaded = excluded.files_uploaded, files_skipped = excluded.files_skipped,"
+        " restart_exit = excluded.restart_exit, restart_output = excluded.restart_output,"
+        " health_exit = excluded.health_exit, health_output = excluded.health_output,"
+        " started_unix_ms = excluded.started_unix_ms, updated_unix_ms = excluded.updated_unix_ms,"
+        " duration_ms = excluded.duration_ms",
+    [S_DEPLOY_BOARD_CURRENT] = "UPDATE boards SET current_release = ?2 WHERE name = ?1",
+    [S_DEPLOY_BOARDS] =
+        "SELECT board, attempt, release, previous, current, state, message, bytes_sent,"
+        " files_uploaded, files_skipped, restart_exit, restart_output, health_exit, health_output,"
+        " started_unix_ms, updated_unix_ms, duration_ms FROM deployment_boards WHERE job_id = ?1"
+        " ORDER BY board",
+    [S_DEPLOY_LIST] = "SELECT " JOB_COLS "WHERE j.kind = 'deploy' AND (?2 IS NULL OR j.target = ?2)"
+                      " ORDER BY j.id DESC LIMIT ?1",
+    [S_DEPLOY_COUNTS] =
+        "SELECT count(*), coalesce(sum(state = 'healthy'), 0), coalesce(sum(state = 'failed'), 0),"
+        " coalesce(sum(state = 'rolled_back'), 0), coalesce(sum(state = 'skipped'), 0)"
+        " FROM deployment_boards WHERE job_id = ?1",
+    [S_DEPLOY_PREVIOUS] =
+        "SELECT current FROM deployment_boards WHERE board = ?1 AND state = 'healthy'"
+        " AND current <> '' AND current <> ?2 ORDER BY updated_unix_ms DESC, job_id DESC LIMIT 1",
+    /* retention: finished jobs older than a time, a batch at a time */
+    [S_RET_LOG_JOBS] =
+        "SELECT id, attempt, log_bytes FROM jobs WHERE finished_unix_ms < ?1"
+        " AND log_expired_unix_ms IS NULL AND state IN ('success', 'failed', 'canceled', 'error')"
+        " ORDER BY finished_unix_ms LIMIT ?2",
+    [S_RET_LOG_DELETE] = "DELETE FROM log_chunks WHERE job_id = ?1",
+    [S_RET_LOG_MARK] = "UPDATE jobs SET log_bytes = ?2, log_expired_unix_ms = ?3 WHERE id = ?1",
+    /* a release's files are its pipeline's artifacts: those stay */
+    [S_RET_ART_JOBS] = "SELECT j.id FROM jobs j WHERE j.finished_unix_ms < ?1"
+                       " AND j.artifacts_expired_unix_ms IS NULL"
+                       " AND j.state IN ('success', 'failed', 'canceled', 'error')"
+                       " AND NOT EXISTS (SELECT 1 FROM releases x WHERE x.pipeline_id = j.pipeline_id)"
+                       " ORDER BY j.finished_unix_ms LIMIT ?2",
+    [S_RET_ART_DELETE] = "DELETE FROM artifacts WHERE job_id = ?1",
+    [S_RET_ART_MARK] = "UPDATE jobs SET artifacts_expired_unix_ms = ?2 WHERE id = ?1",
+    [S_RET_BLOB_UNREF] = "SELECT b.sha256 FROM blobs b WHERE NOT EXISTS"
+                         " (SELECT 1 FROM artifacts a WHERE a.sha256 = b.sha256) LIMIT ?1",
+    [S_RET_BLOB_DELETE] = "DELETE FROM blobs WHERE sha256 = ?1"
+                          " AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.sha256 = ?1)",
+    [S_RET_BLOB_EXISTS] = "SELECT count(*) FROM blobs WHERE sha256 = ?1",
 };
 
 struct store {
@@ -568,12 +589,14 @@ static int store_migrate(struct store *st, struct err *err)
 		version = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
 	if (version > n)
-		return err_set(err, ERR_INVAL, "database schema version %d is newer than this anvil (%d)", version, n);
+		return err_set(err, ERR_INVAL, "database schema version %d is newer than this anvil (%d)",
+		               version, n);
 	for (int v = version; v < n; v++) {
 		if (store_exec_script(st, "BEGIN IMMEDIATE", err) < 0)
 			return -1;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-		if (store_exec_script(st, store_migrations[v], err) < 0 || store_exec_script(st, sql, err) < 0) {
+		if (store_exec_script(st, store_migrations[v], err) < 0 ||
+		    store_exec_script(st, sql, err) < 0) {
 			store_exec_script(st, "ROLLBACK", NULL);
 			return err_wrap(err, "migration %d", v + 1);
 		}
@@ -590,21 +613,23 @@ int store_open(const char *path, struct store **out, struct err *err)
 	int rc;
 
 	pthread_mutex_init(&st->mu, NULL);
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                     NULL);
 	if (rc != SQLITE_OK) {
 		err_set(err, ERR_SYS, "open database %s: %s", path,
-			st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, 5000);
-	if (store_exec_script(st,
-			      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-			      err) < 0)
+	if (store_exec_script(
+	        st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+	        err) < 0)
 		goto fail;
 	if (store_migrate(st, err) < 0)
 		goto fail;
 	for (int i = 0; i < S_COUNT; i++) {
-		rc = sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL);
+		rc = sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
+		                        NULL);
 		if (rc != SQLITE_OK) {
 			err_set(err, ERR_SYS, "prepare statement %d: %s", i, sqlite3_errmsg(st->db));
 			goto fail;
@@ -701,7 +726,7 @@ void repo_row_release(struct repo_row *r)
 }
 
 int store_repo_upsert(struct store *st, const char *name, const char *url, int64_t now_ms, int64_t *id_out,
-		      struct err *err)
+                      struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc = -1;
@@ -901,8 +926,8 @@ int store_pipeline_by_delivery(struct store *st, const char *delivery, int64_t *
 	return rc;
 }
 
-int store_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs, size_t n_jobs,
-			  int64_t now_ms, int64_t *id_out, int *existed_out, struct err *err)
+int store_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs,
+                          size_t n_jobs, int64_t now_ms, int64_t *id_out, int *existed_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	int64_t pid;
@@ -993,8 +1018,8 @@ int store_pipeline_get(struct store *st, int64_t id, struct pipeline_row *out, s
 	return rc;
 }
 
-int store_pipeline_list(struct store *st, const char *repo, int limit, struct pipeline_row **out, size_t *n_out,
-			struct err *err)
+int store_pipeline_list(struct store *st, const char *repo, int limit, struct pipeline_row **out,
+                        size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	struct pipeline_row *rows = NULL;
@@ -1021,7 +1046,8 @@ int store_pipeline_list(struct store *st, const char *repo, int limit, struct pi
 	return 0;
 }
 
-int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **out, size_t *n_out, struct err *err)
+int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **out, size_t *n_out,
+                        struct err *err)
 {
 	sqlite3_stmt *s;
 	struct job_row *rows = NULL;
@@ -1108,13 +1134,13 @@ static int store_job_state(struct store *st, int64_t id, struct job_state_row *o
 
 /* The job must be running at exactly this attempt. */
 static int store_job_check_attempt(struct store *st, int64_t id, int attempt, struct job_state_row *out,
-				   struct err *err)
+                                   struct err *err)
 {
 	if (store_job_state(st, id, out, err) < 0)
 		return -1;
 	if (out->state != JOB_RUNNING || out->attempt != attempt)
 		return err_set(err, ERR_CONFLICT, "job %lld is %s at attempt %d, not running at attempt %d",
-			       (long long)id, jobstate_name(out->state), out->attempt, attempt);
+		               (long long)id, jobstate_name(out->state), out->attempt, attempt);
 	return 0;
 }
 
@@ -1145,8 +1171,8 @@ static void store_log_deflate(const void *data, size_t len, unsigned char **out,
 /* Stores a chunk of len log bytes: z (zlen bytes) deflated, or data as is
  * when z is NULL. */
 static int store_log_put(struct store *st, int64_t job_id, int attempt, int64_t seq, int64_t off,
-			 const void *data, size_t len, const unsigned char *z, size_t zlen, int *inserted,
-			 struct err *err)
+                         const void *data, size_t len, const unsigned char *z, size_t zlen, int *inserted,
+                         struct err *err)
 {
 	sqlite3_stmt *s = store_stmt(st, S_LOG_INSERT);
 
@@ -1168,7 +1194,7 @@ static int store_log_put(struct store *st, int64_t job_id, int attempt, int64_t 
 }
 
 static int store_log_insert(struct store *st, int64_t job_id, int attempt, int64_t seq, int64_t off,
-			    const void *data, size_t len, int *inserted, struct err *err)
+                            const void *data, size_t len, int *inserted, struct err *err)
 {
 	unsigned char *z = NULL;
 	size_t zlen = 0;
@@ -1191,7 +1217,7 @@ static int store_log_add_bytes(struct store *st, int64_t job_id, int64_t n, int 
 }
 
 int store_job_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
-		    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err)
+                    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	int64_t pick = 0;
@@ -1204,8 +1230,9 @@ int store_job_claim(struct store *st, int64_t agent_id, const char *const *label
 		goto out;
 	s = store_stmt(st, S_JOB_QUEUED);
 	while (pick == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-		if (store_labels_match((const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 1),
-				       (const char *)sqlite3_column_text(s, 3), labels, n_labels))
+		if (store_labels_match((const char *)sqlite3_column_text(s, 2),
+		                       (const char *)sqlite3_column_text(s, 1),
+		                       (const char *)sqlite3_column_text(s, 3), labels, n_labels))
 			pick = sqlite3_column_int64(s, 0);
 	}
 	store_done(s);
@@ -1226,8 +1253,9 @@ int store_job_claim(struct store *st, int64_t agent_id, const char *const *label
 	if (js.attempt > 1) {
 		/* Mark the retry in the log, so a reader sees where the lost attempt stopped. */
 		char *line = xasprintf("\n[anvil] attempt %d of %d (the previous agent stopped answering)\n",
-				       js.attempt, js.max_attempts);
-		int r = store_log_insert(st, pick, js.attempt, -1, js.log_bytes, line, strlen(line), &inserted, err);
+		                       js.attempt, js.max_attempts);
+		int r = store_log_insert(st, pick, js.attempt, -1, js.log_bytes, line, strlen(line),
+		                         &inserted, err);
 		if (r == 0 && inserted)
 			r = store_log_add_bytes(st, pick, (int64_t)strlen(line), js.log_truncated, err);
 		free(line);
@@ -1251,7 +1279,7 @@ out:
 }
 
 int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
-			int *cancel_out, struct err *err)
+                        int *cancel_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	struct job_state_row js;
@@ -1273,7 +1301,7 @@ out:
 }
 
 int store_job_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
-		     int exit_code, const char *message, int64_t now_ms, struct err *err)
+                     int exit_code, const char *message, int64_t now_ms, struct err *err)
 {
 	sqlite3_stmt *s;
 	struct job_state_row js;
@@ -1332,7 +1360,7 @@ int store_job_cancel(struct store *st, int64_t id, int64_t now_ms, struct err *e
 		bind_i64(s, 1, id);
 	} else {
 		err_set(err, ERR_CONFLICT, "job %lld has already finished (%s)", (long long)id,
-			jobstate_name(js.state));
+		        jobstate_name(js.state));
 		goto fail;
 	}
 	if (store_exec_stmt(st, s, "job cancel", err) < 0)
@@ -1420,7 +1448,7 @@ int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct e
 				snprintf(msg, sizeof(msg), "canceled (the agent stopped answering)");
 			else
 				snprintf(msg, sizeof(msg), "lease expired on attempt %d of %d", js.attempt,
-					 js.max_attempts);
+				         js.max_attempts);
 			s = store_stmt(st, S_JOB_EXPIRE_FINAL);
 			bind_i64(s, 1, ids[i]);
 			bind_text(s, 2, jobstate_name(to));
@@ -1452,7 +1480,7 @@ out:
 /* ---- logs ---- */
 
 int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
-		     int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err)
+                     int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err)
 {
 	struct job_state_row js;
 	int rc = -1, inserted = 0;
@@ -1478,8 +1506,9 @@ int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq,
 	}
 	if (js.log_bytes + (int64_t)len > cap_bytes)
 		keep = js.log_bytes >= cap_bytes ? 0 : (size_t)(cap_bytes - js.log_bytes);
-	if ((keep == len ? store_log_put(st, job_id, attempt, seq, js.log_bytes, data, len, z, zlen, &inserted, err)
-			 : store_log_insert(st, job_id, attempt, seq, js.log_bytes, data, keep, &inserted, err)) < 0)
+	if ((keep == len
+	         ? store_log_put(st, job_id, attempt, seq, js.log_bytes, data, len, z, zlen, &inserted, err)
+	         : store_log_insert(st, job_id, attempt, seq, js.log_bytes, data, keep, &inserted, err)) < 0)
 		goto fail;
 	if (!inserted) {
 		store_rollback(st);
@@ -1489,11 +1518,13 @@ int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq,
 	if (keep < len) {
 		char marker[96];
 		int ins2 = 0;
-		snprintf(marker, sizeof(marker), "\n[anvil: log truncated at %lld bytes]\n", (long long)cap_bytes);
-		if (store_log_insert(st, job_id, attempt, -2, js.log_bytes + (int64_t)keep, marker, strlen(marker),
-				     &ins2, err) < 0)
+		snprintf(marker, sizeof(marker), "\n[anvil: log truncated at %lld bytes]\n",
+		         (long long)cap_bytes);
+		if (store_log_insert(st, job_id, attempt, -2, js.log_bytes + (int64_t)keep, marker,
+		                     strlen(marker), &ins2, err) < 0)
 			goto fail;
-		if (store_log_add_bytes(st, job_id, (int64_t)(keep + (ins2 ? strlen(marker) : 0)), 1, err) < 0)
+		if (store_log_add_bytes(st, job_id, (int64_t)(keep + (ins2 ? strlen(marker) : 0)), 1, err) <
+		    0)
 			goto fail;
 		*truncated_out = 1;
 	} else if (store_log_add_bytes(st, job_id, (int64_t)keep, 0, err) < 0) {
@@ -1513,7 +1544,7 @@ out:
 }
 
 int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
-		   int64_t *next_out, struct err *err)
+                   int64_t *next_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	int64_t next = offset;
@@ -1537,7 +1568,8 @@ int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_
 			if (skip >= raw_len)
 				continue;
 			raw = xrealloc(raw, raw_len > 0 ? (size_t)raw_len : 1);
-			if (uncompress(raw, &got, (const Bytef *)data, (uLong)len) != Z_OK || (int64_t)got != raw_len) {
+			if (uncompress(raw, &got, (const Bytef *)data, (uLong)len) != Z_OK ||
+			    (int64_t)got != raw_len) {
 				bad = 1;
 				break;
 			}
@@ -1555,8 +1587,9 @@ int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_
 	pthread_mutex_unlock(&st->mu);
 	free(raw);
 	if (bad)
-		return err_set(err, ERR_SYS, "log of job %lld: a compressed chunk at offset %lld does not inflate",
-			       (long long)job_id, (long long)next);
+		return err_set(err, ERR_SYS,
+		               "log of job %lld: a compressed chunk at offset %lld does not inflate",
+		               (long long)job_id, (long long)next);
 	if (step != SQLITE_DONE && step != SQLITE_ROW)
 		return err_set(err, ERR_SYS, "log read failed");
 	*next_out = next;
@@ -1572,8 +1605,8 @@ void artifact_rows_free(struct artifact_row *rows, size_t n)
 	free(rows);
 }
 
-int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char *name, const char *sha256_hex,
-		       int64_t size, int64_t now_ms, struct err *err)
+int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char *name,
+                       const char *sha256_hex, int64_t size, int64_t now_ms, struct err *err)
 {
 	sqlite3_stmt *s;
 	struct job_state_row js;
@@ -1616,7 +1649,7 @@ static void artifact_row_read(sqlite3_stmt *s, struct artifact_row *a)
 }
 
 int store_artifact_list(struct store *st, int64_t job_id, struct artifact_row **out, size_t *n_out,
-			struct err *err)
+                        struct err *err)
 {
 	sqlite3_stmt *s;
 	struct artifact_row *rows = NULL;
@@ -1642,7 +1675,7 @@ int store_artifact_list(struct store *st, int64_t job_id, struct artifact_row **
 }
 
 int store_artifact_get(struct store *st, int64_t job_id, const char *name, struct artifact_row *out,
-		       struct err *err)
+                       struct err *err)
 {
 	sqlite3_stmt *s;
 	int step;
@@ -1668,7 +1701,7 @@ int store_artifact_get(struct store *st, int64_t job_id, const char *name, struc
 /* Up to limit ids (and, with extra, two more columns each) from a retention
  * selection; called with st->mu held inside a transaction. */
 static int store_ret_jobs(struct store *st, enum stmt_id id, int64_t before_ms, int limit, int64_t *ids,
-			  int *attempts, int64_t *bytes, int *n_out, struct err *err)
+                          int *attempts, int64_t *bytes, int *n_out, struct err *err)
 {
 	sqlite3_stmt *s = store_stmt(st, id);
 	int step, n = 0;
@@ -1691,7 +1724,7 @@ static int store_ret_jobs(struct store *st, enum stmt_id id, int64_t before_ms, 
 }
 
 int store_log_expire(struct store *st, int64_t before_ms, const char *marker, int limit, int64_t now_ms,
-		     int *n_out, struct err *err)
+                     int *n_out, struct err *err)
 {
 	int64_t *ids = xcalloc((size_t)limit, sizeof(*ids)), *bytes = xcalloc((size_t)limit, sizeof(*bytes));
 	int *attempts = xcalloc((size_t)limit, sizeof(*attempts));
@@ -1738,7 +1771,7 @@ out:
 }
 
 int store_artifact_expire(struct store *st, int64_t before_ms, int limit, int64_t now_ms, int *n_out,
-			  struct err *err)
+                          struct err *err)
 {
 	int64_t *ids = xcalloc((size_t)limit, sizeof(*ids));
 	int n = 0, rc = -1;
@@ -1840,7 +1873,7 @@ void agent_rows_free(struct agent_row *rows, size_t n)
 }
 
 int store_agent_register(struct store *st, const char *name, const char *labels_json, int64_t now_ms,
-			 int64_t *id_out, struct err *err)
+                         int64_t *id_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc = -1;
@@ -1993,7 +2026,7 @@ static void repo_cfg_read(sqlite3_stmt *s, struct repo_cfg *r)
 }
 
 int store_repo_configure(struct store *st, const struct repo_cfg *in, int64_t now_ms, int64_t *id_out,
-			 struct err *err)
+                         struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc = -1;
@@ -2067,7 +2100,7 @@ int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, 
 }
 
 int store_secret_set(struct store *st, const char *repo, const char *name, const char *value, int64_t now_ms,
-		     struct err *err)
+                     struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc = -1;
@@ -2112,7 +2145,7 @@ out:
 }
 
 int store_secret_list(struct store *st, const char *repo, struct strv *names, struct strv *values,
-		      struct err *err)
+                      struct err *err)
 {
 	sqlite3_stmt *s;
 	int step;
@@ -2190,7 +2223,7 @@ void status_rows_free(struct status_row *rows, size_t n)
 }
 
 int store_status_due(struct store *st, int64_t now_ms, int limit, struct status_row **out, size_t *n_out,
-		     struct err *err)
+                     struct err *err)
 {
 	sqlite3_stmt *s;
 	struct status_row *rows = NULL;
@@ -2244,7 +2277,7 @@ int store_status_sent(struct store *st, int64_t id, struct err *err)
 }
 
 int store_status_retry(struct store *st, int64_t id, int attempts, int64_t next_ms, const char *last_error,
-		       int gave_up, struct err *err)
+                       int gave_up, struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -2274,7 +2307,7 @@ int store_status_pending(struct store *st, int64_t *n_out, struct err *err)
 /* ---- boards and deployments ---- */
 
 int store_labels_match(const char *kind, const char *target, const char *required, const char *const *labels,
-		       size_t n_labels)
+                       size_t n_labels)
 {
 	const char *p = required ? required : "";
 	int found;
@@ -2282,7 +2315,8 @@ int store_labels_match(const char *kind, const char *target, const char *require
 	if (kind == NULL || strcmp(kind, "build") == 0) {
 		found = 0;
 		for (size_t i = 0; i < n_labels && !found; i++)
-			found = strncmp(labels[i], "target=", 7) == 0 && target && strcmp(labels[i] + 7, target) == 0;
+			found = strncmp(labels[i], "target=", 7) == 0 && target &&
+			        strcmp(labels[i] + 7, target) == 0;
 		if (!found)
 			return 0;
 	}
@@ -2316,7 +2350,8 @@ void board_rows_free(struct board_row *rows, size_t n)
 	free(rows);
 }
 
-int store_board_add(struct store *st, const struct board_row *in, int64_t now_ms, int64_t *id_out, struct err *err)
+int store_board_add(struct store *st, const struct board_row *in, int64_t now_ms, int64_t *id_out,
+                    struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -2357,8 +2392,8 @@ int store_board_delete(struct store *st, const char *name, struct err *err)
 	return rc;
 }
 
-int store_board_list(struct store *st, const char *group, int with_keys, struct board_row **out, size_t *n_out,
-		     struct err *err)
+int store_board_list(struct store *st, const char *group, int with_keys, struct board_row **out,
+                     size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	struct board_row *rows = NULL;
@@ -2400,7 +2435,7 @@ int store_board_list(struct store *st, const char *group, int with_keys, struct 
 }
 
 int store_deploy_plan_get(struct store *st, int64_t pipeline_id, const char *group, char **spec_out,
-			  char **labels_out, struct err *err)
+                          char **labels_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	int step, rc = -1;
@@ -2415,8 +2450,8 @@ int store_deploy_plan_get(struct store *st, int64_t pipeline_id, const char *gro
 		*labels_out = col_dup_empty(s, 1);
 		rc = 0;
 	} else if (step == SQLITE_DONE) {
-		err_set(err, ERR_NOTFOUND, "pipeline %lld has no deploy entry for group %s", (long long)pipeline_id,
-			group);
+		err_set(err, ERR_NOTFOUND, "pipeline %lld has no deploy entry for group %s",
+		        (long long)pipeline_id, group);
 	} else {
 		store_fail(st, err, step, "deploy plan");
 	}
@@ -2426,8 +2461,8 @@ int store_deploy_plan_get(struct store *st, int64_t pipeline_id, const char *gro
 }
 
 int store_deploy_job_create(struct store *st, int64_t pipeline_id, const char *name, const char *group,
-			    const char *spec, const char *labels, int max_attempts, int64_t now_ms, int64_t *job_id_out,
-			    struct err *err)
+                            const char *spec, const char *labels, int max_attempts, int64_t now_ms,
+                            int64_t *job_id_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	int64_t n = 0;
@@ -2449,8 +2484,9 @@ int store_deploy_job_create(struct store *st, int64_t pipeline_id, const char *n
 		if (store_scalar(st, s, "builds", &n, err) < 0)
 			goto fail;
 		if (n > 0) {
-			err_set(err, ERR_CONFLICT, "pipeline %lld has %lld build job(s) that have not succeeded",
-				(long long)pipeline_id, (long long)n);
+			err_set(err, ERR_CONFLICT,
+			        "pipeline %lld has %lld build job(s) that have not succeeded",
+			        (long long)pipeline_id, (long long)n);
 			goto fail;
 		}
 	}
@@ -2517,7 +2553,7 @@ void deploy_board_rows_free(struct deploy_board_row *rows, size_t n)
 }
 
 int store_deploy_report(struct store *st, int64_t job_id, const struct deploy_board_row *r, int64_t now_ms,
-			struct err *err)
+                        struct err *err)
 {
 	sqlite3_stmt *s;
 	struct job_state_row js;
@@ -2550,7 +2586,8 @@ int store_deploy_report(struct store *st, int64_t job_id, const struct deploy_bo
 	if (store_exec_stmt(st, s, "deploy report", err) < 0)
 		goto fail;
 	if (r->current && r->current[0] &&
-	    (strcmp(r->state, "healthy") == 0 || strcmp(r->state, "rolled_back") == 0 || strcmp(r->state, "failed") == 0)) {
+	    (strcmp(r->state, "healthy") == 0 || strcmp(r->state, "rolled_back") == 0 ||
+	     strcmp(r->state, "failed") == 0)) {
 		s = store_stmt(st, S_DEPLOY_BOARD_CURRENT);
 		bind_text(s, 1, r->board);
 		bind_text(s, 2, r->current);
@@ -2569,7 +2606,7 @@ out:
 }
 
 int store_deploy_boards(struct store *st, int64_t job_id, struct deploy_board_row **out, size_t *n_out,
-			struct err *err)
+                        struct err *err)
 {
 	sqlite3_stmt *s;
 	struct deploy_board_row *rows = NULL;
@@ -2615,7 +2652,7 @@ int store_deploy_boards(struct store *st, int64_t job_id, struct deploy_board_ro
 }
 
 int store_board_previous_release(struct store *st, const char *board, const char *current, char **out,
-				 struct err *err)
+                                 struct err *err)
 {
 	sqlite3_stmt *s;
 	int step, rc = -1;
@@ -2646,7 +2683,7 @@ void deployment_rows_free(struct deployment_row *rows, size_t n)
 }
 
 int store_deployment_list(struct store *st, const char *group, int limit, struct deployment_row **out,
-			  size_t *n_out, struct err *err)
+                          size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
 	struct deployment_row *rows = NULL;
@@ -2692,7 +2729,7 @@ int store_deployment_list(struct store *st, const char *group, int limit, struct
 /* ---- ui reads ---- */
 
 int store_pipeline_latest_refs(struct store *st, int limit, struct pipeline_row **out, size_t *n_out,
-			       struct err *err)
+                               struct err *err)
 {
 	sqlite3_stmt *s;
 	struct pipeline_row *rows = NULL;
@@ -2720,7 +2757,7 @@ int store_pipeline_latest_refs(struct store *st, int limit, struct pipeline_row 
 }
 
 int store_pipeline_latest_ref(struct store *st, const char *repo, const char *ref, struct pipeline_row *out,
-			      struct err *err)
+                              struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc = -1, step;
@@ -2793,7 +2830,7 @@ void release_key_rows_free(struct release_key_row *rows, size_t n)
 }
 
 int store_release_key_add(struct store *st, const char *keynum_hex, const char *pubkey, int64_t now_ms,
-			  struct err *err)
+                          struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc = -1;
@@ -2923,7 +2960,7 @@ int store_release_unsigned(struct store *st, int64_t **ids_out, size_t *n_out, s
 }
 
 int store_release_files(struct store *st, int64_t pipeline_id, struct release_file_row **out, size_t *n_out,
-			struct err *err)
+                        struct err *err)
 {
 	sqlite3_stmt *s;
 	struct release_file_row *rows = NULL;
@@ -2938,7 +2975,8 @@ int store_release_files(struct store *st, int64_t pipeline_id, struct release_fi
 		rows[n].target = col_dup_empty(s, 0);
 		rows[n].name = col_dup_empty(s, 1);
 		rows[n].size = sqlite3_column_int64(s, 2);
-		snprintf(rows[n].sha256, sizeof(rows[n].sha256), "%s", (const char *)sqlite3_column_text(s, 3));
+		snprintf(rows[n].sha256, sizeof(rows[n].sha256), "%s",
+		         (const char *)sqlite3_column_text(s, 3));
 		n++;
 	}
 	store_done(s);
@@ -2955,7 +2993,7 @@ int store_release_files(struct store *st, int64_t pipeline_id, struct release_fi
 }
 
 int store_release_sign(struct store *st, int64_t id, const char *manifest, const char *signature,
-		       const char *keynum_hex, struct err *err)
+                       const char *keynum_hex, struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -2973,8 +3011,8 @@ int store_release_sign(struct store *st, int64_t id, const char *manifest, const
 	return rc;
 }
 
-int store_release_get(struct store *st, int64_t id, const char *repo, const char *version, struct release_row *out,
-		      struct err *err)
+int store_release_get(struct store *st, int64_t id, const char *repo, const char *version,
+                      struct release_row *out, struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc = -1, step;
@@ -2999,7 +3037,7 @@ int store_release_get(struct store *st, int64_t id, const char *repo, const char
 }
 
 int store_release_list(struct store *st, const char *repo, int limit, struct release_row **out, size_t *n_out,
-		       struct err *err)
+                       struct err *err)
 {
 	sqlite3_stmt *s;
 	struct release_row *rows = NULL;

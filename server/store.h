@@ -33,7 +33,7 @@ struct repo_row {
 };
 void repo_row_release(struct repo_row *r);
 int store_repo_upsert(struct store *st, const char *name, const char *url, int64_t now_ms, int64_t *id_out,
-		      struct err *err);
+                      struct err *err);
 int store_repo_list(struct store *st, struct repo_row **out, size_t *n_out, struct err *err);
 
 struct job_row {
@@ -113,16 +113,17 @@ struct pipeline_new {
 /* Creates the pipeline and its jobs (queued) in one transaction. When the
  * delivery id was seen before, nothing is created, *existed_out = 1 and
  * *id_out is the earlier pipeline. */
-int store_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs, size_t n_jobs,
-			  int64_t now_ms, int64_t *id_out, int *existed_out, struct err *err);
+int store_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs,
+                          size_t n_jobs, int64_t now_ms, int64_t *id_out, int *existed_out, struct err *err);
 /* Looks a delivery up without creating anything; ERR_NOTFOUND when unknown. */
 int store_pipeline_by_delivery(struct store *st, const char *delivery, int64_t *id_out, struct err *err);
 int store_pipeline_get(struct store *st, int64_t id, struct pipeline_row *out, struct err *err);
 /* Newest first; repo may be NULL for all. */
-int store_pipeline_list(struct store *st, const char *repo, int limit, struct pipeline_row **out, size_t *n_out,
-			struct err *err);
+int store_pipeline_list(struct store *st, const char *repo, int limit, struct pipeline_row **out,
+                        size_t *n_out, struct err *err);
 /* All jobs of a pipeline, in id order, including retried ones. */
-int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **out, size_t *n_out, struct err *err);
+int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **out, size_t *n_out,
+                        struct err *err);
 
 int store_job_get(struct store *st, int64_t id, struct job_row *out, struct err *err);
 
@@ -131,17 +132,17 @@ int store_job_get(struct store *st, int64_t id, struct job_row *out, struct err 
  * *found_out = 0 when none matches. The matching rule lives in one place,
  * store_labels_match. */
 int store_job_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
-		    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err);
+                    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err);
 /* 1 when agent labels satisfy a job: a build job needs "target=<target>",
  * every job needs each label of required ("k=v,k=v", may be "" or NULL). */
 int store_labels_match(const char *kind, const char *target, const char *required, const char *const *labels,
-		       size_t n_labels);
+                       size_t n_labels);
 /* Extends the lease; ERR_CONFLICT when the job is not running at that attempt. */
 int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
-			int *cancel_out, struct err *err);
+                        int *cancel_out, struct err *err);
 /* Moves a running job at attempt to a final state. ERR_CONFLICT when stale. */
 int store_job_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
-		     int exit_code, const char *message, int64_t now_ms, struct err *err);
+                     int exit_code, const char *message, int64_t now_ms, struct err *err);
 /* queued → canceled now; running → cancel requested (the agent is told on its
  * next heartbeat). ERR_CONFLICT when already final. */
 int store_job_cancel(struct store *st, int64_t id, int64_t now_ms, struct err *err);
@@ -157,11 +158,11 @@ int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct e
  * one truncation marker stored and later chunks dropped (*truncated_out 1).
  * ERR_CONFLICT when the job is not running at that attempt. */
 int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
-		     int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err);
+                     int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err);
 /* Log bytes from offset, at most max_bytes, appended to out; *next_out is
  * the offset after the last byte returned (== offset when none). */
 int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
-		   int64_t *next_out, struct err *err);
+                   int64_t *next_out, struct err *err);
 
 struct artifact_row {
 	char *name;
@@ -171,12 +172,12 @@ struct artifact_row {
 void artifact_rows_free(struct artifact_row *rows, size_t n);
 /* Records blob (once per sha256) and (job, name) → blob. ERR_CONFLICT when the
  * job is not running at that attempt. Re-uploading the same name replaces it. */
-int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char *name, const char *sha256_hex,
-		       int64_t size, int64_t now_ms, struct err *err);
+int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char *name,
+                       const char *sha256_hex, int64_t size, int64_t now_ms, struct err *err);
 int store_artifact_list(struct store *st, int64_t job_id, struct artifact_row **out, size_t *n_out,
-			struct err *err);
+                        struct err *err);
 int store_artifact_get(struct store *st, int64_t job_id, const char *name, struct artifact_row *out,
-		       struct err *err);
+                       struct err *err);
 
 /* Retention (server/retention.c calls these a batch at a time). Each is one
  * transaction over at most limit finished jobs whose finish is before
@@ -186,9 +187,9 @@ int store_artifact_get(struct store *st, int64_t job_id, const char *name, struc
  * Artifacts: the job's artifact rows go (not of a pipeline with a release:
  * those are the release's files); blobs stay for store_blob_collect. */
 int store_log_expire(struct store *st, int64_t before_ms, const char *marker, int limit, int64_t now_ms,
-		     int *n_out, struct err *err);
+                     int *n_out, struct err *err);
 int store_artifact_expire(struct store *st, int64_t before_ms, int limit, int64_t now_ms, int *n_out,
-			  struct err *err);
+                          struct err *err);
 /* Deletes up to limit blob rows no artifact references, in one transaction,
  * and pushes their sha256 onto shas_out: the caller removes the files after
  * (a crash in between leaves files without a row, swept at start). */
@@ -204,7 +205,7 @@ struct agent_row {
 };
 void agent_rows_free(struct agent_row *rows, size_t n);
 int store_agent_register(struct store *st, const char *name, const char *labels_json, int64_t now_ms,
-			 int64_t *id_out, struct err *err);
+                         int64_t *id_out, struct err *err);
 /* The agent's labels as JSON array text (caller frees); ERR_NOTFOUND. */
 int store_agent_labels(struct store *st, int64_t id, char **labels_out, struct err *err);
 int store_agent_touch(struct store *st, int64_t id, int64_t now_ms, struct err *err);
@@ -238,7 +239,7 @@ void repo_cfgs_free(struct repo_cfg *rows, size_t n);
 /* Creates the repository or replaces its URL and forge settings (name, url,
  * forge, hook_secret, status_token, api_url, poll_s of in; id ignored). */
 int store_repo_configure(struct store *st, const struct repo_cfg *in, int64_t now_ms, int64_t *id_out,
-			 struct err *err);
+                         struct err *err);
 /* ERR_NOTFOUND when no repository has that name. */
 int store_repo_cfg_get(struct store *st, const char *name, struct repo_cfg *out, struct err *err);
 int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, struct err *err);
@@ -247,13 +248,14 @@ int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, 
  * delete answer ERR_NOTFOUND for an unknown repository (delete also for an
  * unknown name). list fills names (and values when values is non-NULL). */
 int store_secret_set(struct store *st, const char *repo, const char *name, const char *value, int64_t now_ms,
-		     struct err *err);
+                     struct err *err);
 int store_secret_delete(struct store *st, const char *repo, const char *name, struct err *err);
 int store_secret_list(struct store *st, const char *repo, struct strv *names, struct strv *values,
-		      struct err *err);
+                      struct err *err);
 
 /* Branch heads the poller saw last: refs[i] → shas[i]. */
-int store_poll_heads(struct store *st, int64_t repo_id, struct strv *refs, struct strv *shas, struct err *err);
+int store_poll_heads(struct store *st, int64_t repo_id, struct strv *refs, struct strv *shas,
+                     struct err *err);
 /* sha NULL forgets the ref. */
 int store_poll_head_set(struct store *st, int64_t repo_id, const char *ref, const char *sha, struct err *err);
 
@@ -269,13 +271,13 @@ struct status_row {
 void status_rows_free(struct status_row *rows, size_t n);
 /* Statuses due at now_ms (at most limit), each job's oldest first. */
 int store_status_due(struct store *st, int64_t now_ms, int limit, struct status_row **out, size_t *n_out,
-		     struct err *err);
+                     struct err *err);
 /* Sent: the row goes away. */
 int store_status_sent(struct store *st, int64_t id, struct err *err);
 /* Not sent: attempts, the next try and why; gave_up keeps the row for
  * inspection but never sends it. */
 int store_status_retry(struct store *st, int64_t id, int attempts, int64_t next_ms, const char *last_error,
-		       int gave_up, struct err *err);
+                       int gave_up, struct err *err);
 /* Statuses still to send. */
 int store_status_pending(struct store *st, int64_t *n_out, struct err *err);
 
@@ -296,24 +298,25 @@ struct board_row {
 };
 void board_rows_free(struct board_row *rows, size_t n);
 /* ERR_CONFLICT when the name is taken. */
-int store_board_add(struct store *st, const struct board_row *in, int64_t now_ms, int64_t *id_out, struct err *err);
+int store_board_add(struct store *st, const struct board_row *in, int64_t now_ms, int64_t *id_out,
+                    struct err *err);
 /* ERR_NOTFOUND when no board has that name. */
 int store_board_delete(struct store *st, const char *name, struct err *err);
 /* Boards by name, of one group (NULL: all). */
-int store_board_list(struct store *st, const char *group, int with_keys, struct board_row **out, size_t *n_out,
-		     struct err *err);
+int store_board_list(struct store *st, const char *group, int with_keys, struct board_row **out,
+                     size_t *n_out, struct err *err);
 
 /* The deploy entry of a pipeline for a group: *spec_out and *labels_out are
  * the caller's. ERR_NOTFOUND when the pipeline file had none. */
 int store_deploy_plan_get(struct store *st, int64_t pipeline_id, const char *group, char **spec_out,
-			  char **labels_out, struct err *err);
+                          char **labels_out, struct err *err);
 /* A queued deploy job (name "deploy" or "rollback", target = group) in a
  * pipeline. ERR_CONFLICT when a build job of the pipeline has not succeeded
  * (deploy only) or a deploy job of that group is still queued or running;
  * ERR_NOTFOUND for an unknown pipeline. */
 int store_deploy_job_create(struct store *st, int64_t pipeline_id, const char *name, const char *group,
-			    const char *spec, const char *labels, int max_attempts, int64_t now_ms, int64_t *job_id_out,
-			    struct err *err);
+                            const char *spec, const char *labels, int max_attempts, int64_t now_ms,
+                            int64_t *job_id_out, struct err *err);
 /* The newest deploy job named "deploy" for group; ERR_NOTFOUND when none. */
 int store_deploy_last(struct store *st, const char *group, int64_t *job_id_out, struct err *err);
 
@@ -338,14 +341,14 @@ void deploy_board_rows_free(struct deploy_board_row *rows, size_t n);
  * r->attempt. A healthy or rolled-back board's current release is recorded
  * on the board. */
 int store_deploy_report(struct store *st, int64_t job_id, const struct deploy_board_row *r, int64_t now_ms,
-			struct err *err);
+                        struct err *err);
 /* The release a board was last healthy on other than current (what a
  * rollback goes back to): *out is the caller's; ERR_NOTFOUND when none. */
 int store_board_previous_release(struct store *st, const char *board, const char *current, char **out,
-				 struct err *err);
+                                 struct err *err);
 /* The boards of a deploy job, by name. */
 int store_deploy_boards(struct store *st, int64_t job_id, struct deploy_board_row **out, size_t *n_out,
-			struct err *err);
+                        struct err *err);
 
 /* A deployment is a deploy job: the job with its pipeline and board counts. */
 struct deployment_row {
@@ -355,17 +358,17 @@ struct deployment_row {
 void deployment_rows_free(struct deployment_row *rows, size_t n);
 /* Newest first; group may be NULL. */
 int store_deployment_list(struct store *st, const char *group, int limit, struct deployment_row **out,
-			  size_t *n_out, struct err *err);
+                          size_t *n_out, struct err *err);
 
 /* ---- ui reads ---- */
 
 /* The newest pipeline of every (repo, ref), ordered by repo name then ref,
  * at most limit rows. */
 int store_pipeline_latest_refs(struct store *st, int limit, struct pipeline_row **out, size_t *n_out,
-			       struct err *err);
+                               struct err *err);
 /* The newest pipeline of repo (by name) on ref; ERR_NOTFOUND when none. */
 int store_pipeline_latest_ref(struct store *st, const char *repo, const char *ref, struct pipeline_row *out,
-			      struct err *err);
+                              struct err *err);
 
 /* ---- releases ---- */
 
@@ -376,15 +379,15 @@ int store_release_pattern_set(struct store *st, const char *repo, const char *pa
 int store_release_pattern_get(struct store *st, const char *repo, char **out, struct err *err);
 
 struct release_key_row {
-	char *keynum;  /* 16 hex */
-	char *pubkey;  /* the signify public key file text */
+	char *keynum; /* 16 hex */
+	char *pubkey; /* the signify public key file text */
 	int64_t created_ms;
 	int64_t retired_ms; /* 0 while current */
 };
 void release_key_rows_free(struct release_key_row *rows, size_t n);
 /* Adds a public key as the current one; earlier keys are retired (kept). */
 int store_release_key_add(struct store *st, const char *keynum_hex, const char *pubkey, int64_t now_ms,
-			  struct err *err);
+                          struct err *err);
 /* Newest first. */
 int store_release_key_list(struct store *st, struct release_key_row **out, size_t *n_out, struct err *err);
 
@@ -416,15 +419,15 @@ int store_release_unsigned(struct store *st, int64_t **ids_out, size_t *n_out, s
 /* The artifacts of a pipeline's current successful build jobs, by target
  * then name. */
 int store_release_files(struct store *st, int64_t pipeline_id, struct release_file_row **out, size_t *n_out,
-			struct err *err);
+                        struct err *err);
 /* Stores the signed manifest once; ERR_CONFLICT when it was signed already. */
 int store_release_sign(struct store *st, int64_t id, const char *manifest, const char *signature,
-		       const char *keynum_hex, struct err *err);
+                       const char *keynum_hex, struct err *err);
 /* By id (> 0), or by repo name and version when id is 0. ERR_NOTFOUND. */
-int store_release_get(struct store *st, int64_t id, const char *repo, const char *version, struct release_row *out,
-		      struct err *err);
+int store_release_get(struct store *st, int64_t id, const char *repo, const char *version,
+                      struct release_row *out, struct err *err);
 /* Newest first; repo may be NULL for all. */
 int store_release_list(struct store *st, const char *repo, int limit, struct release_row **out, size_t *n_out,
-		       struct err *err);
+                       struct err *err);
 
 #endif

@@ -54,12 +54,15 @@ static void fz_setup_job(void)
 	p.event = "push";
 	p.commit_message = "m";
 	p.author = "a";
-	if (store_repo_upsert(fz_srv.store, "demo", "/nonexistent/demo.git", srv_now_ms(), &repo_id, &err) < 0)
+	if (store_repo_upsert(fz_srv.store, "demo", "/nonexistent/demo.git", srv_now_ms(), &repo_id, &err) <
+	    0)
 		goto fail;
 	p.repo_id = repo_id;
 	if (store_pipeline_create(fz_srv.store, &p, &j, 1, srv_now_ms(), &pid, &existed, &err) < 0 ||
-	    store_agent_register(fz_srv.store, "fz", "[\"target=host\"]", srv_now_ms(), &agent_id, &err) < 0 ||
-	    store_job_claim(fz_srv.store, agent_id, labels, 1, srv_now_ms(), 3600 * 1000, &row, &found, &err) < 0 ||
+	    store_agent_register(fz_srv.store, "fz", "[\"target=host\"]", srv_now_ms(), &agent_id, &err) <
+	        0 ||
+	    store_job_claim(fz_srv.store, agent_id, labels, 1, srv_now_ms(), 3600 * 1000, &row, &found,
+	                    &err) < 0 ||
 	    !found)
 		goto fail;
 	job_row_release(&row);
@@ -72,8 +75,9 @@ fail:
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char dir[] = "/tmp/anvil-fuzz-api.XXXXXX";
-	char *args[] = {"--data", dir, "--port", "0", "--listen", "127.0.0.1", "--artifact-cap", "64K",
-			"--json-cap", "64K", "--log-cap", "64K", "--log-level", "error"};
+	char *args[] = {"--data",         dir,    "--port",     "0",   "--listen",  "127.0.0.1",
+	                "--artifact-cap", "64K",  "--json-cap", "64K", "--log-cap", "64K",
+	                "--log-level",    "error"};
 	struct err err = {0};
 	char *db;
 	int check, version, help;
@@ -83,7 +87,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (mkdtemp(dir) == NULL)
 		abort();
-	if (config_load((int)(sizeof(args) / sizeof(args[0])), args, &fz_srv.cfg, &check, &version, &help, &err) < 0) {
+	if (config_load((int)(sizeof(args) / sizeof(args[0])), args, &fz_srv.cfg, &check, &version, &help,
+	                &err) < 0) {
 		fprintf(stderr, "fuzz_api: config: %s\n", err.msg);
 		abort();
 	}
@@ -148,11 +153,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (memmem(target, target_len, "claim", 5) || memmem(target, target_len, "trigger", 7) ||
 	    memmem(target, target_len, "wait", 4))
 		return 0;
-	n = snprintf(head, sizeof(head), "%s %.*s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s"
-		     "Content-Length: %zu\r\n\r\n",
-		     methods[data[0] & 3], (int)target_len, target, tokens[(data[0] >> 2) & 3] ? "Authorization: Bearer " : "",
-		     tokens[(data[0] >> 2) & 3] ? tokens[(data[0] >> 2) & 3] : "", tokens[(data[0] >> 2) & 3] ? "\r\n" : "",
-		     body_len);
+	n = snprintf(head, sizeof(head),
+	             "%s %.*s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s"
+	             "Content-Length: %zu\r\n\r\n",
+	             methods[data[0] & 3], (int)target_len, target,
+	             tokens[(data[0] >> 2) & 3] ? "Authorization: Bearer " : "",
+	             tokens[(data[0] >> 2) & 3] ? tokens[(data[0] >> 2) & 3] : "",
+	             tokens[(data[0] >> 2) & 3] ? "\r\n" : "", body_len);
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)fz_port);
@@ -183,14 +190,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	if (status >= 500) {
-		fprintf(stderr, "fuzz_api: %u for %s %.*s: %.500s\n", status, methods[data[0] & 3], (int)target_len,
-			target, ans);
+		fprintf(stderr, "fuzz_api: %u for %s %.*s: %.500s\n", status, methods[data[0] & 3],
+		        (int)target_len, target, ans);
 		abort();
 	}
 	hdr_end = strstr(ans, "\r\n\r\n");
 	if (status >= 400 && hdr_end != NULL && strstr(ans, "application/json") != NULL) {
 		json_t *e = json_loads(hdr_end + 4, 0, NULL);
-		if (!json_is_string(json_object_get(e, "error")) || !json_is_string(json_object_get(e, "code"))) {
+		if (!json_is_string(json_object_get(e, "error")) ||
+		    !json_is_string(json_object_get(e, "code"))) {
 			fprintf(stderr, "fuzz_api: error answer without error/code: %.300s\n", ans);
 			abort();
 		}

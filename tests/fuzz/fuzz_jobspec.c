@@ -27,15 +27,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	err_clear(&err);
 	if (job_spec_parse(j, &s, &err) == 0) {
-		if (s == NULL || s->commit == NULL || strlen(s->commit) != 40 || strspn(s->commit, "0123456789abcdef") != 40)
+		if (s == NULL || s->commit == NULL || strlen(s->commit) != 40 ||
+		    strspn(s->commit, "0123456789abcdef") != 40)
 			abort();
-		if (s->target == NULL || s->target[0] == '\0' || s->repo_name == NULL || s->repo_url == NULL ||
-		    s->ref == NULL)
+		if (s->target == NULL || s->target[0] == '\0' || s->repo_name == NULL ||
+		    s->repo_url == NULL || s->ref == NULL)
 			abort();
 		if (s->timeout_s <= 0 || s->lease_s <= 0 || s->log_cap_bytes == 0)
 			abort();
 		for (i = 0; i < s->n_steps; i++)
-			if (s->steps[i].name == NULL || s->steps[i].name[0] == '\0' || s->steps[i].run == NULL)
+			if (s->steps[i].name == NULL || s->steps[i].name[0] == '\0' ||
+			    s->steps[i].run == NULL)
 				abort();
 		for (i = 0; i < s->env.n; i++)
 			if (strchr(s->env.v[i], '=') == NULL || s->env.v[i][0] == '=')

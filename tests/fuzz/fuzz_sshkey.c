@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(fp, 'x', sizeof(fp));
 	err_clear(&err);
 	if (ssh_pubkey_fingerprint(line, fp, &err) == 0) {
-		if (memchr(fp, '\0', sizeof(fp)) == NULL || strncmp(fp, "SHA256:", 7) != 0 || strlen(fp) != 7 + 43)
+		if (memchr(fp, '\0', sizeof(fp)) == NULL || strncmp(fp, "SHA256:", 7) != 0 ||
+		    strlen(fp) != 7 + 43)
 			abort();
 	} else if (err.code != ERR_INVAL || memchr(err.msg, '\0', sizeof(err.msg)) == NULL) {
 		abort();

@@ -71,9 +71,9 @@ static void test_ct_equal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kinds),
-		cmocka_unit_test(test_read_auth),
-		cmocka_unit_test(test_ct_equal),
+	    cmocka_unit_test(test_kinds),
+	    cmocka_unit_test(test_read_auth),
+	    cmocka_unit_test(test_ct_equal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

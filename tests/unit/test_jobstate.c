@@ -65,9 +65,9 @@ static void test_aggregate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names_round_trip),
-		cmocka_unit_test(test_transitions),
-		cmocka_unit_test(test_aggregate),
+	    cmocka_unit_test(test_names_round_trip),
+	    cmocka_unit_test(test_transitions),
+	    cmocka_unit_test(test_aggregate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -466,11 +466,14 @@ static void test_deploy(void **state)
 static void test_deploy_errors(void **state)
 {
 	(void)state;
-	expect_err("steps: [make]\ndeploy: {group: g}\n", ERR_INVAL, "line 2, column 9: deploy: expected a sequence");
+	expect_err("steps: [make]\ndeploy: {group: g}\n", ERR_INVAL,
+	           "line 2, column 9: deploy: expected a sequence");
 	expect_err("steps: [make]\ndeploy:\n  - install: /opt/a\n    files: [a]\n", ERR_INVAL,
 	           "line 3, column 5: deploy[0]: missing 'group'");
-	expect_err("steps: [make]\ndeploy: [{group: g, files: [a]}]\n", ERR_INVAL, "deploy[0]: missing 'install'");
-	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a}]\n", ERR_INVAL, "deploy[0]: missing 'files'");
+	expect_err("steps: [make]\ndeploy: [{group: g, files: [a]}]\n", ERR_INVAL,
+	           "deploy[0]: missing 'install'");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a}]\n", ERR_INVAL,
+	           "deploy[0]: missing 'files'");
 	expect_err("steps: [make]\ndeploy: [{group: g, install: opt, files: [a]}]\n", ERR_INVAL,
 	           "deploy[0].install: 'opt' must be an absolute directory");
 	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [../a]}]\n", ERR_INVAL,
@@ -479,36 +482,38 @@ static void test_deploy_errors(void **state)
 	           "not a glob");
 	expect_err("steps: [make]\ndeploy: [{group: \"a b\", install: /opt/a, files: [a]}]\n", ERR_INVAL,
 	           "deploy[0].group: 'a b' is not a group name");
-	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], colour: red}]\n", ERR_INVAL,
-	           "line 2, column 50: deploy[0]: unknown key 'colour'");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], colour: red}]\n",
+	           ERR_INVAL, "line 2, column 50: deploy[0]: unknown key 'colour'");
 	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], on: {event: push}}]\n",
 	           ERR_INVAL, "deploy[0].on: unknown key 'event'");
-	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], strategy: {batch: \"0%\"}}]\n",
-	           ERR_INVAL, "deploy[0].strategy.batch: percentage from 1% to 100%");
+	expect_err(
+	    "steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], strategy: {batch: \"0%\"}}]\n",
+	    ERR_INVAL, "deploy[0].strategy.batch: percentage from 1% to 100%");
 	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], strategy: {batch: 0}}]\n",
 	           ERR_INVAL, "at least 1 board per batch");
-	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], keep: many}]\n", ERR_INVAL,
-	           "deploy[0].keep: 'many' is not an integer from 0 to 100");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], keep: many}]\n",
+	           ERR_INVAL, "deploy[0].keep: 'many' is not an integer from 0 to 100");
 	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], health_timeout: soon}]\n",
 	           ERR_INVAL, "(deploy[0].health_timeout)");
 	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a]},"
 	           " {group: g, install: /opt/b, files: [b]}]\n",
 	           ERR_INVAL, "deploy[1]: group 'g' already has an entry");
-	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], restart: \"\"}]\n", ERR_INVAL,
-	           "deploy[0].restart: must be 1 to 4096 bytes");
+	expect_err("steps: [make]\ndeploy: [{group: g, install: /opt/a, files: [a], restart: \"\"}]\n",
+	           ERR_INVAL, "deploy[0].restart: must be 1 to 4096 bytes");
 }
 
 static void test_random_mutations(void **state)
 {
-	static const char seed_text[] = "targets: [aarch64-unknown-linux-gnu, x86_64-unknown-linux-gnu]\n"
-	                                "env:\n  RUST_BACKTRACE: \"1\"\n  N: 4\n"
-	                                "steps:\n  - name: build\n    run: make\n"
-	                                "  - run: |\n      make check\n      echo ok\n"
-	                                "  - make install\n"
-	                                "artifacts: [app, \"out/*.bin\"]\n"
-	                                "network: false\ntimeout: 30m\n"
-	                                "deploy: [{group: lab, install: /opt/a, files: [app], on: {branch: main},"
-	                                " strategy: {canary: 1, batch: \"50%\"}}]\n";
+	static const char seed_text[] =
+	    "targets: [aarch64-unknown-linux-gnu, x86_64-unknown-linux-gnu]\n"
+	    "env:\n  RUST_BACKTRACE: \"1\"\n  N: 4\n"
+	    "steps:\n  - name: build\n    run: make\n"
+	    "  - run: |\n      make check\n      echo ok\n"
+	    "  - make install\n"
+	    "artifacts: [app, \"out/*.bin\"]\n"
+	    "network: false\ntimeout: 30m\n"
+	    "deploy: [{group: lab, install: /opt/a, files: [app], on: {branch: main},"
+	    " strategy: {canary: 1, batch: \"50%\"}}]\n";
 	static const char interesting[] = "-:[]{}|>&*!?#'\"\\\n\t ,.%@`0aZ";
 	uint64_t rng = 0x5eed0fa7f11eULL;
 	char buf[sizeof(seed_text) * 2];
@@ -634,7 +639,8 @@ static void test_when_errors(void **state)
 	           "line 4, column 3: when: duplicate key 'branch'");
 	expect_err("steps: [make]\nwhen:\n  path: [{a: b}]\n", ERR_INVAL,
 	           "line 3, column 10: when.path[0]: expected a scalar");
-	expect_err("steps: [make]\nwhen:\n  tag: [\"\"]\n", ERR_INVAL, "line 3, column 9: when.tag[0]: must be 1 to");
+	expect_err("steps: [make]\nwhen:\n  tag: [\"\"]\n", ERR_INVAL,
+	           "line 3, column 9: when.tag[0]: must be 1 to");
 	expect_err("steps: [make]\nwhen:\n  branch: {a: b}\n", ERR_INVAL,
 	           "line 3, column 11: when.branch: expected a sequence, found a mapping");
 }
@@ -656,7 +662,8 @@ static void test_glob(void **state)
 	assert_false(pipefile_glob_match("release/*", "release/1/0"));
 	assert_true(pipefile_glob_match("Cargo.toml", "Cargo.toml"));
 	/* Many double stars stay bounded. */
-	assert_false(pipefile_glob_match("**a**b**c**d**e**", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+	assert_false(
+	    pipefile_glob_match("**a**b**c**d**e**", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
 }
 
 int main(void)

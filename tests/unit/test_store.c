@@ -11,7 +11,7 @@
 
 #include "server/store.h"
 
-#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_A  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"
 
 struct fx {
@@ -42,10 +42,14 @@ static int teardown(void **state)
 }
 
 /* A pipeline with one job per target; returns its id. */
-static int64_t mk_pipeline(struct fx *fx, const char *delivery, const char **targets, size_t n, int max_attempts)
+static int64_t mk_pipeline(struct fx *fx, const char *delivery, const char **targets, size_t n,
+                           int max_attempts)
 {
-	struct pipeline_new p = {.repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT,
-				 .event = "push", .delivery = delivery};
+	struct pipeline_new p = {.repo_id = fx->repo_id,
+	                         .ref = "refs/heads/main",
+	                         .commit_sha = COMMIT,
+	                         .event = "push",
+	                         .delivery = delivery};
 	struct job_new jobs[8];
 	struct err err = {0};
 	int64_t id = 0;
@@ -83,8 +87,8 @@ static void test_delivery_is_idempotent(void **state)
 {
 	struct fx *fx = *state;
 	const char *t[] = {"host"};
-	struct pipeline_new p = {.repo_id = fx->repo_id, .ref = "r", .commit_sha = COMMIT, .event = "push",
-				 .delivery = "d-1"};
+	struct pipeline_new p = {
+	    .repo_id = fx->repo_id, .ref = "r", .commit_sha = COMMIT, .event = "push", .delivery = "d-1"};
 	struct job_new j = {"build", "host", "{}", 3};
 	struct err err = {0};
 	int64_t first = mk_pipeline(fx, "d-1", t, 1, 3), again = 0;
@@ -339,9 +343,12 @@ static void test_log_compression(void **state)
 	mk_pipeline(fx, NULL, t, 1, 3);
 	j = claim(fx, "host", 100, 1);
 	assert_int_equal(store_log_append(fx->st, j, 1, 0, "short\n", 6, 1 << 20, &acc, &trunc, &err), 0);
-	assert_int_equal(store_log_append(fx->st, j, 1, 1, big.data, big.len, 1 << 20, &acc, &trunc, &err), 0);
-	assert_int_equal(store_log_append(fx->st, j, 1, 2, noise.data, noise.len, 1 << 20, &acc, &trunc, &err), 0);
-	assert_int_equal(store_log_append(fx->st, j, 1, 3, big.data, big.len, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_log_append(fx->st, j, 1, 1, big.data, big.len, 1 << 20, &acc, &trunc, &err),
+	                 0);
+	assert_int_equal(
+	    store_log_append(fx->st, j, 1, 2, noise.data, noise.len, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(store_log_append(fx->st, j, 1, 3, big.data, big.len, 1 << 20, &acc, &trunc, &err),
+	                 0);
 	buf_append(&all, "short\n", 6);
 	buf_append(&all, big.data, big.len);
 	buf_append(&all, noise.data, noise.len);
@@ -369,8 +376,9 @@ static void test_log_compression(void **state)
 	assert_int_equal(b.len, all.len - (size_t)off);
 	assert_memory_equal(b.data, all.data + off, b.len);
 	/* Truncation at the cap cuts the uncompressed bytes. */
-	assert_int_equal(store_log_append(fx->st, j, 1, 4, big.data, big.len, (int64_t)all.len + 500, &acc, &trunc,
-					  &err), 0);
+	assert_int_equal(
+	    store_log_append(fx->st, j, 1, 4, big.data, big.len, (int64_t)all.len + 500, &acc, &trunc, &err),
+	    0);
 	assert_int_equal(trunc, 1);
 	buf_reset(&b);
 	assert_int_equal(store_log_read(fx->st, j, (int64_t)all.len, 1 << 20, &b, &next, &err), 0);
@@ -413,7 +421,8 @@ static void test_retention(void **state)
 	run = claim(fx, "host", 100, 1);
 	assert_int_equal(store_log_append(fx->st, old, 1, 0, "old log\n", 8, 1 << 20, &acc, &trunc, &err), 0);
 	assert_int_equal(store_log_append(fx->st, old, 1, 1, "more\n", 5, 1 << 20, &acc, &trunc, &err), 0);
-	assert_int_equal(store_log_append(fx->st, young, 1, 0, "young log\n", 10, 1 << 20, &acc, &trunc, &err), 0);
+	assert_int_equal(
+	    store_log_append(fx->st, young, 1, 0, "young log\n", 10, 1 << 20, &acc, &trunc, &err), 0);
 	assert_int_equal(store_log_append(fx->st, run, 1, 0, "running\n", 8, 1 << 20, &acc, &trunc, &err), 0);
 	assert_int_equal(store_artifact_add(fx->st, old, 1, "a", SHA_A, 5, 100, &err), 0);
 	assert_int_equal(store_artifact_add(fx->st, young, 1, "b", SHA_B, 5, 100, &err), 0);
@@ -486,9 +495,10 @@ static void test_deploy_jobs(void **state)
 	const char *deploy_labels[] = {"target=host", "deploy=true", "site=p3"};
 	const char *build_only[] = {"target=aarch64"};
 	const char *l2[] = {"target=aarch64", "target=host"};
-	struct pipeline_new p = {.repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT,
-				 .event = "push"};
-	struct deploy_plan_new plan = {"lab", "{\"deploy\":{\"action\":\"deploy\"}}", "deploy=true,site=p3", 1};
+	struct pipeline_new p = {
+	    .repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT, .event = "push"};
+	struct deploy_plan_new plan = {"lab", "{\"deploy\":{\"action\":\"deploy\"}}", "deploy=true,site=p3",
+	                               1};
 	struct job_new jobs[2] = {{"build", "aarch64", "{}", 3}, {"build", "host", "{}", 3}};
 	struct board_row b = {0}, *boards = NULL;
 	struct deploy_board_row r = {0}, *rows = NULL;
@@ -505,7 +515,8 @@ static void test_deploy_jobs(void **state)
 	assert_false(store_labels_match("deploy", "lab", "deploy=true,site=p4", deploy_labels, 3));
 	assert_false(store_labels_match("deploy", "lab", "deploy=true", build_only, 1));
 
-	b.name = "b1", b.host = "127.0.0.1", b.port = 22, b.user = "root", b.arch = "aarch64", b.group = "lab";
+	b.name = "b1", b.host = "127.0.0.1", b.port = 22, b.user = "root", b.arch = "aarch64",
+	b.group = "lab";
 	b.labels = "site=p3", b.host_key = "SHA256:x", b.private_key = "-----BEGIN OPENSSH PRIVATE KEY-----";
 	assert_int_equal(store_board_add(fx->st, &b, 1, &bid, &err), 0);
 	assert_int_equal(store_board_add(fx->st, &b, 1, &bid, &err), -1);
@@ -523,7 +534,8 @@ static void test_deploy_jobs(void **state)
 	free(spec);
 	free(labels);
 	/* a manual deploy before the builds succeeded is refused */
-	assert_int_equal(store_deploy_job_create(fx->st, pid, "deploy", "lab", "{}", "", 3, 11, &dj, &err), -1);
+	assert_int_equal(store_deploy_job_create(fx->st, pid, "deploy", "lab", "{}", "", 3, 11, &dj, &err),
+	                 -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
 
 	assert_int_equal(store_agent_register(fx->st, "a2", "[]", 1, &a2, &err), 0);
@@ -546,12 +558,14 @@ static void test_deploy_jobs(void **state)
 	/* only an agent with deploy=true and site=p3 gets it */
 	assert_int_equal(store_job_claim(fx->st, a2, l2, 2, 40, 1000, &j, &found, &err), 0);
 	assert_false(found);
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, deploy_labels, 3, 40, 1000, &j, &found, &err), 0);
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, deploy_labels, 3, 40, 1000, &j, &found, &err),
+	                 0);
 	assert_true(found);
 	assert_int_equal(j.id, dj);
 	job_row_release(&j);
 
-	r.board = "b1", r.attempt = 1, r.release = "p1-x", r.previous = "releases/p0-y", r.current = "releases/p1-x";
+	r.board = "b1", r.attempt = 1, r.release = "p1-x", r.previous = "releases/p0-y",
+	r.current = "releases/p1-x";
 	r.state = "healthy", r.restart_exit = 0, r.health_exit = 0, r.health_output = "ok";
 	assert_int_equal(store_deploy_report(fx->st, dj, &r, 50, &err), 0);
 	r.attempt = 2;
@@ -578,17 +592,17 @@ static void test_deploy_jobs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_delivery_is_idempotent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_claim_matches_target, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_heartbeat_finish_and_stale_attempts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lease_expiry_requeues_then_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cancel_and_retry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_log_dedupe_offsets_and_cap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_log_compression, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delivery_is_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_matches_target, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_heartbeat_finish_and_stale_attempts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lease_expiry_requeues_then_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel_and_retry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_dedupe_offsets_and_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_compression, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,8 @@
 
 /* <work>/cache/<repo>/<target> holding a file of n bytes in a subdirectory,
  * last used at used_s (its stamp, or the directory's mtime when stamp is 0). */
-static void mk_cache(const char *work, const char *repo, const char *target, size_t n, time_t used_s, int stamp)
+static void mk_cache(const char *work, const char *repo, const char *target, size_t n, time_t used_s,
+                     int stamp)
 {
 	char path[512], *data = calloc(1, n + 1);
 	struct err err = {0};
@@ -123,8 +124,8 @@ static void test_parse_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cache_evict_lru),
-		cmocka_unit_test(test_parse_bytes),
+	    cmocka_unit_test(test_cache_evict_lru),
+	    cmocka_unit_test(test_parse_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
