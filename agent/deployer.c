@@ -1,4 +1,5 @@
 #include "agent/deployer.h"
+#include "common/units.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -984,12 +985,7 @@ const char *deployer_run(const struct deployer_job *job, char *message, size_t m
 				pthread_mutex_lock(&ctx.mu);
 				left = ctx.running;
 				if (left > 0 && ctx.lines.n == 0) {
-					clock_gettime(CLOCK_REALTIME, &ts);
-					ts.tv_nsec += DEPLOYER_TICK_MS * 1000000L;
-					if (ts.tv_nsec >= 1000000000L) {
-						ts.tv_sec++;
-						ts.tv_nsec -= 1000000000L;
-					}
+					units_deadline_ts(&ts, CLOCK_REALTIME, DEPLOYER_TICK_MS);
 					pthread_cond_timedwait(&ctx.cv, &ctx.mu, &ts);
 					left = ctx.running;
 				}

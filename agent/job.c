@@ -1,4 +1,5 @@
 #include "agent/job.h"
+#include "common/units.h"
 #include "agent/crosstoml.h"
 #include "agent/targets.h"
 
@@ -284,13 +285,7 @@ static void *job_hb_main(void *arg)
 
 	pthread_mutex_lock(&hb->mu);
 	while (!hb->quit && !atomic_load(&hb->lost)) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		units_deadline_ts(&ts, CLOCK_MONOTONIC, wait_ms);
 		while (!hb->quit && pthread_cond_timedwait(&hb->cv, &hb->mu, &ts) != ETIMEDOUT)
 			;
 		if (hb->quit)

@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "agent/targets.h"
+#include "common/units.h"
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/proc.h"
@@ -135,7 +136,7 @@ int main(int argc, char **argv)
 			opts.cache_dir = optarg;
 			break;
 		case 'C':
-			if (targets_parse_bytes(optarg, &opts.cache_cap_bytes) < 0) {
+			if (units_parse_bytes(optarg, &opts.cache_cap_bytes) < 0) {
 				fprintf(stderr,
 				        "anvil-agent: --cache-cap: '%s' is not a size (e.g. 512M, 10G)\n",
 				        optarg);

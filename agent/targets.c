@@ -6,7 +6,6 @@
 #include "qemu/rootfs.h"
 #include "qemu/runner_bwrap.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -259,48 +258,6 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 	if (total_out)
 		*total_out = total;
 	return rc;
-}
-
-int targets_parse_bytes(const char *s, int64_t *out)
-{
-	char *end;
-	long long v;
-	int64_t mul = 1;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || v < 0)
-		return -1;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		mul = 1024;
-		end++;
-		break;
-	case 'M':
-		mul = INT64_C(1024) * 1024;
-		end++;
-		break;
-	case 'G':
-		mul = INT64_C(1024) * 1024 * 1024;
-		end++;
-		break;
-	case 'T':
-		mul = INT64_C(1024) * 1024 * 1024 * 1024;
-		end++;
-		break;
-	default:
-		return -1;
-	}
-	if (*end == 'i')
-		end++;
-	if (*end == 'B')
-		end++;
-	if (*end != '\0' || v > INT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
 }
 
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,

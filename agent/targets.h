@@ -52,9 +52,6 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *keep_repo,
                         const char *keep_target, int *removed_out, int64_t *total_out, struct err *err);
 
-/* Parses "10G", "512M", "64K", "1024" (bytes). -1 when malformed. */
-int targets_parse_bytes(const char *s, int64_t *out);
-
 /* The default recipes directory: $ANVIL_RECIPES_DIR, else the installed
  * share/anvil/recipes next to the binary, else the source tree's. */
 const char *targets_default_recipes_dir(void);

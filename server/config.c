@@ -1,4 +1,5 @@
 #include "server/config.h"
+#include "common/units.h"
 #include "common/log.h"
 
 #include <ctype.h>
@@ -51,44 +52,6 @@ static const struct config_opt config_table[] = {
      "seconds between retention passes (one also runs at start)"},
 };
 
-static int config_parse_bytes(const char *s, int64_t *out)
-{
-	char *end;
-	long long v;
-	int64_t mul = 1;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || v < 0)
-		return -1;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		mul = 1024;
-		end++;
-		break;
-	case 'M':
-		mul = 1024 * 1024;
-		end++;
-		break;
-	case 'G':
-		mul = INT64_C(1024) * 1024 * 1024;
-		end++;
-		break;
-	default:
-		return -1;
-	}
-	if (*end == 'i' || *end == 'B')
-		end++;
-	if (*end == 'B')
-		end++;
-	if (*end != '\0' || v > INT64_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
-
 static int config_set(struct config *c, const struct config_opt *o, const char *val, struct err *err)
 {
 	char *base = (char *)c + o->off;
@@ -109,7 +72,7 @@ static int config_set(struct config *c, const struct config_opt *o, const char *
 			return err_set(err, ERR_INVAL, "--%s: '%s' is not an integer", o->name, val);
 		break;
 	case CT_BYTES:
-		if (config_parse_bytes(val, &v) < 0)
+		if (units_parse_bytes(val, &v) < 0)
 			return err_set(err, ERR_INVAL, "--%s: '%s' is not a size (e.g. 512K, 64M, 2G)",
 			               o->name, val);
 		break;

@@ -1,4 +1,5 @@
 #include "server/poller.h"
+#include "common/units.h"
 #include "common/log.h"
 #include "server/pipeline.h"
 #include "server/srv.h"
@@ -144,13 +145,7 @@ static int poller_sleep(struct poller *p, long ms)
 	struct timespec ts;
 	int stop;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	units_deadline_ts(&ts, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&p->mu);
 	while (!p->stopping && pthread_cond_timedwait(&p->cv, &p->mu, &ts) != ETIMEDOUT)
 		;

@@ -1,4 +1,5 @@
 #include "server/sched.h"
+#include "common/units.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "server/srv.h"
@@ -63,13 +64,7 @@ uint64_t sched_wait(struct sched *s, enum sched_topic t, uint64_t seen, int64_t 
 		struct timespec ts;
 		if (left <= 0)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		units_deadline_ts(&ts, CLOCK_MONOTONIC, left);
 		if (pthread_cond_timedwait(&s->cond[t], &s->mu, &ts) == ETIMEDOUT)
 			break;
 	}
@@ -104,13 +99,7 @@ static void *sched_reaper_main(void *arg)
 		while (!s->stopping && sched_mono_ms() < deadline) {
 			struct timespec ts;
 			int64_t left = deadline - sched_mono_ms();
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += left / 1000;
-			ts.tv_nsec += (left % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			units_deadline_ts(&ts, CLOCK_MONOTONIC, left);
 			pthread_cond_timedwait(&s->cond[SCHED_JOBS], &s->mu, &ts);
 		}
 		pthread_mutex_unlock(&s->mu);

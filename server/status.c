@@ -1,4 +1,5 @@
 #include "server/status.h"
+#include "common/units.h"
 #include "common/log.h"
 #include "server/forge.h"
 #include "server/srv.h"
@@ -170,13 +171,7 @@ static int status_sleep(struct status_sender *s, long ms)
 	struct timespec ts;
 	int stop;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	units_deadline_ts(&ts, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping && pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT)
 		;

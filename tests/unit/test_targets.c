@@ -15,6 +15,7 @@
 
 #include "agent/checkout.h"
 #include "agent/targets.h"
+#include "common/units.h"
 
 /* <work>/cache/<repo>/<target> holding a file of n bytes in a subdirectory,
  * last used at used_s (its stamp, or the directory's mtime when stamp is 0). */
@@ -107,18 +108,18 @@ static void test_parse_bytes(void **state)
 	int64_t v = 0;
 
 	(void)state;
-	assert_int_equal(targets_parse_bytes("10G", &v), 0);
+	assert_int_equal(units_parse_bytes("10G", &v), 0);
 	assert_int_equal(v, INT64_C(10) << 30);
-	assert_int_equal(targets_parse_bytes("512M", &v), 0);
+	assert_int_equal(units_parse_bytes("512M", &v), 0);
 	assert_int_equal(v, INT64_C(512) << 20);
-	assert_int_equal(targets_parse_bytes("64KiB", &v), 0);
+	assert_int_equal(units_parse_bytes("64KiB", &v), 0);
 	assert_int_equal(v, 64 << 10);
-	assert_int_equal(targets_parse_bytes("1234", &v), 0);
+	assert_int_equal(units_parse_bytes("1234", &v), 0);
 	assert_int_equal(v, 1234);
-	assert_int_equal(targets_parse_bytes("", &v), -1);
-	assert_int_equal(targets_parse_bytes("-1G", &v), -1);
-	assert_int_equal(targets_parse_bytes("5X", &v), -1);
-	assert_int_equal(targets_parse_bytes("9999999999999G", &v), -1);
+	assert_int_equal(units_parse_bytes("", &v), -1);
+	assert_int_equal(units_parse_bytes("-1G", &v), -1);
+	assert_int_equal(units_parse_bytes("5X", &v), -1);
+	assert_int_equal(units_parse_bytes("9999999999999G", &v), -1);
 }
 
 int main(void)

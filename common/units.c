@@ -1,0 +1,58 @@
+#include "common/units.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+
+int units_parse_bytes(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K':
+		mul = 1024;
+		end++;
+		break;
+	case 'M':
+		mul = INT64_C(1024) * 1024;
+		end++;
+		break;
+	case 'G':
+		mul = INT64_C(1024) * 1024 * 1024;
+		end++;
+		break;
+	case 'T':
+		mul = INT64_C(1024) * 1024 * 1024 * 1024;
+		end++;
+		break;
+	default:
+		return -1;
+	}
+	if (*end == 'i')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end != '\0' || v > INT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+void units_deadline_ts(struct timespec *out, clockid_t clock, int64_t ms)
+{
+	clock_gettime(clock, out);
+	out->tv_sec += ms / 1000;
+	out->tv_nsec += (ms % 1000) * 1000000L;
+	if (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
+}
