@@ -207,6 +207,10 @@ agent_kill_and_recover() {
 	wait "$AGENT_PID" 2>/dev/null || true
 	kill_step "$name"
 	rm -f "$T/step-$name.pgid"
+	# Opened only now, after the kill: opened before it, the first attempt
+	# could finish in the window before the kill lands. The second attempt
+	# runs straight through.
+	touch "$T/gate-$name"
 	next_agent
 	wait_until 60 job_is "$J" success || fail "agent $name: job is $(job_state "$J")"
 	[ "$(api "/api/v1/jobs/$J" | jq -r .attempt)" = 2 ] || fail "agent $name: attempt is not 2"
@@ -217,14 +221,12 @@ agent_kill_and_recover() {
 # claimed
 phase aclaimed 0 3
 wait_until 30 job_is "$J" running || fail "agent claimed: job is $(job_state "$J")"
-touch "$T/gate-aclaimed" # the second attempt runs straight through
 agent_kill_and_recover aclaimed 0 3
 ok "agent killed right after the claim: lease ran out, second agent finished attempt 2"
 
 # mid-log
 phase amidlog 200 0
 wait_until 30 log_has "$J" amidlog-pre-50 || fail "agent midlog: no output"
-touch "$T/gate-amidlog"
 agent_kill_and_recover amidlog 200 0
 ok "agent killed mid-log: attempt 2's 200 lines each once"
 
