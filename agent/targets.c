@@ -168,8 +168,52 @@ static int targets_cache_cmp(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
-/* Lists <root>/<repo>/<target> directories with their size and last use. */
-static void targets_cache_list(const char *root, struct targets_cache_dir **out, size_t *n_out)
+/* The size ledger of <repo_path>/<target>: <repo_path>/.size-<target>, beside
+ * the directory (a build step, which can write inside it, cannot forge it).
+ * Walking a big cargo or ccache tree after every job is the cost it saves:
+ * a directory is walked again only when it was used after its ledger was
+ * written (its stamp is newer), or when it is the one the job just used. */
+static int64_t targets_cache_size(const char *repo_path, const char *target, const char *dir,
+                                  struct timespec used, int walk)
+{
+	char *ledger = xasprintf("%s/.size-%s", repo_path, target);
+	char *tmp = NULL;
+	struct stat sb;
+	int64_t bytes = -1;
+	FILE *f;
+	int fd;
+
+	if (!walk && lstat(ledger, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (sb.st_mtim.tv_sec > used.tv_sec ||
+	     (sb.st_mtim.tv_sec == used.tv_sec && sb.st_mtim.tv_nsec > used.tv_nsec)) &&
+	    (f = fopen(ledger, "re")) != NULL) {
+		long long v;
+		if (fscanf(f, "%lld", &v) == 1 && v >= 0)
+			bytes = v;
+		fclose(f);
+	}
+	if (bytes >= 0)
+		goto out;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	bytes = fd >= 0 ? targets_du(fd) : 0;
+	/* Best effort: without a ledger the next eviction walks again. */
+	tmp = xasprintf("%s.tmp", ledger);
+	if ((f = fopen(tmp, "we")) != NULL) {
+		int ok = fprintf(f, "%lld\n", (long long)bytes) > 0;
+		if (fclose(f) == 0 && ok && rename(tmp, ledger) == 0)
+			goto out;
+		unlink(tmp);
+	}
+out:
+	free(tmp);
+	free(ledger);
+	return bytes;
+}
+
+/* Lists <root>/<repo>/<target> directories with their size and last use;
+ * the sizes from their ledgers, but <walk_repo>/<walk_target>'s walked. */
+static void targets_cache_list(const char *root, const char *walk_repo, const char *walk_target,
+                               struct targets_cache_dir **out, size_t *n_out)
 {
 	DIR *rd = opendir(root), *td;
 	struct dirent *re, *te;
@@ -186,7 +230,6 @@ static void targets_cache_list(const char *root, struct targets_cache_dir **out,
 				struct targets_cache_dir c = {0};
 				struct stat sb;
 				char *stamp;
-				int fd;
 				if (te->d_name[0] == '.')
 					continue;
 				c.path = xasprintf("%s/%s", repo_path, te->d_name);
@@ -199,8 +242,10 @@ static void targets_cache_list(const char *root, struct targets_cache_dir **out,
 				if (lstat(stamp, &sb) == 0)
 					c.used = sb.st_mtim;
 				free(stamp);
-				fd = open(c.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				c.bytes = fd >= 0 ? targets_du(fd) : 0;
+				c.bytes = targets_cache_size(repo_path, te->d_name, c.path, c.used,
+				                             walk_repo && walk_target &&
+				                                 !strcmp(re->d_name, walk_repo) &&
+				                                 !strcmp(te->d_name, walk_target));
 				c.repo = xstrdup(re->d_name);
 				c.target = xstrdup(te->d_name);
 				v = xrealloc(v, (n + 1) * sizeof(*v));
@@ -225,7 +270,7 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 	int64_t total = 0;
 	int removed = 0, rc = 0;
 
-	targets_cache_list(root, &v, &n);
+	targets_cache_list(root, keep_repo, keep_target, &v, &n);
 	for (size_t i = 0; i < n; i++)
 		total += v[i].bytes;
 	if (n > 1)
@@ -242,6 +287,9 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 		log_info("event=cache_evicted dir=%s bytes=%lld", v[i].path, (long long)v[i].bytes);
 		total -= v[i].bytes;
 		removed++;
+		repo_path = xasprintf("%s/%s/.size-%s", root, v[i].repo, v[i].target);
+		unlink(repo_path);
+		free(repo_path);
 		repo_path = xasprintf("%s/%s", root, v[i].repo);
 		rmdir(repo_path); /* only when it is empty now */
 		free(repo_path);

@@ -47,7 +47,9 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 
 /* Removes least-recently-used cache directories (whole, then their empty
  * repo directory) until their total apparent size is at most cap_bytes,
- * never <keep_repo>/<keep_target> (may be NULL: none kept). *removed_out
+ * never <keep_repo>/<keep_target> (may be NULL: none kept), the one walked
+ * for its size; the others' sizes come from their ledgers (.size-<target>
+ * beside them) unless used since. *removed_out
  * and *total_out (bytes left) may be NULL. */
 int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *keep_repo,
                         const char *keep_target, int *removed_out, int64_t *total_out, struct err *err);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
 
@@ -103,6 +104,62 @@ static void test_cache_evict_lru(void **state)
 	assert_int_equal(removed, 0);
 }
 
+/* A directory's size comes from its ledger (.size-<target> beside it) until
+ * the directory is used again (its stamp newer than the ledger) or it is the
+ * one the job just used: a big cache is not walked after every job. */
+static void test_cache_size_ledger(void **state)
+{
+	char work[] = "/tmp/anvil-test-ledger.XXXXXX", path[512];
+	struct err err = {0};
+	int removed = -1;
+	int64_t left = -1;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(work));
+	mk_cache(work, "r1", "t1", 1000, 100, 1);
+	mk_cache(work, "r2", "t1", 1000, 200, 1);
+	assert_int_equal(targets_cache_evict(work, 1 << 20, NULL, NULL, &removed, &left, &err), 0);
+	assert_int_equal(left, 2000);
+	assert_true(exists(work, "r1/.size-t1"));
+	assert_true(exists(work, "r2/.size-t1"));
+
+	/* r2/t1 grows behind the ledger's back (no use recorded): still 1000. */
+	snprintf(path, sizeof(path), "%s/cache/r2/t1/more", work);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fwrite(path, 1, 500, f), 500);
+	fclose(f);
+	assert_int_equal(targets_cache_evict(work, 1 << 20, NULL, NULL, &removed, &left, &err), 0);
+	assert_int_equal(left, 2000);
+
+	/* The job that just used it: walked again, and its ledger rewritten. */
+	assert_int_equal(targets_cache_evict(work, 1 << 20, "r2", "t1", &removed, &left, &err), 0);
+	assert_int_equal(left, 2500);
+	assert_int_equal(targets_cache_evict(work, 1 << 20, NULL, NULL, &removed, &left, &err), 0);
+	assert_int_equal(left, 2500);
+
+	/* Used since its ledger (stamp now, in the future of the ledger): walked. */
+	snprintf(path, sizeof(path), "%s/cache/r1/t1/more", work);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fwrite(path, 1, 300, f), 300);
+	fclose(f);
+	{
+		struct timespec ts[2] = {{time(NULL) + 5, 0}, {time(NULL) + 5, 0}};
+		snprintf(path, sizeof(path), "%s/cache/r1/t1/" TARGETS_CACHE_STAMP, work);
+		assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	}
+	assert_int_equal(targets_cache_evict(work, 1 << 20, NULL, NULL, &removed, &left, &err), 0);
+	assert_int_equal(left, 2800);
+
+	/* A forged or broken ledger is not trusted past a use; an evicted
+	 * directory's ledger goes with it. */
+	assert_int_equal(targets_cache_evict(work, 1500, NULL, NULL, &removed, &left, &err), 0);
+	assert_int_equal(removed, 1);
+	assert_false(exists(work, "r2"));
+	assert_true(exists(work, "r1/.size-t1"));
+	assert_int_equal(checkout_remove_tree(work, &err), 0);
+}
+
 static void test_parse_bytes(void **state)
 {
 	int64_t v = 0;
@@ -126,6 +183,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cache_evict_lru),
+	    cmocka_unit_test(test_cache_size_ledger),
 	    cmocka_unit_test(test_parse_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
