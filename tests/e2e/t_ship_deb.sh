@@ -3,8 +3,8 @@
 # anvil), they install with apt into a clean Debian bookworm (debootstrap
 # minbase, cached as a tarball under /var/cache/anvil/ship) which pulls their
 # dependencies, the installed binaries run there, the installed server
-# serves on loopback, and purging removes them. lintian's findings are
-# printed (not asserted). Entered with bwrap, so no mount outlives the test.
+# serves on loopback, and purging removes them. lintian must report no
+# error (its warnings are printed). Entered with bwrap, so no mount outlives the test.
 . "$(dirname "$0")/lib.sh"
 
 if grep -q '^ANVIL_SANITIZE:BOOL=ON' "$B/CMakeCache.txt" 2>/dev/null; then
@@ -36,12 +36,22 @@ dpkg-deb -c "$T/debs"/anvil-server_*.deb >"$T/server.list"
 dpkg-deb -c "$T/debs"/anvil-agent_*.deb >"$T/agent.list"
 grep -q ' ./usr/lib/systemd/system/anvil-server.service$' "$T/server.list" || fail "no unit in anvil-server"
 grep -q ' ./usr/share/anvil/recipes/aarch64-unknown-linux-gnu.yml$' "$T/agent.list" || fail "no recipes in anvil-agent"
+for pkg in anvil-server anvil-agent anvil; do
+	list=$(dpkg-deb -c "$T/debs/${pkg}_"*.deb)
+	grep -q " ./usr/share/man/man1/$pkg.1.gz\$" <<<"$list" || fail "no manual page in $pkg"
+	grep -q " ./usr/share/doc/$pkg/copyright\$" <<<"$list" || fail "no copyright file in $pkg"
+done
+dpkg-deb --fsys-tarfile "$T/debs"/anvil_*.deb | tar -xO ./usr/share/man/man1/anvil.1.gz | gzip -d >"$T/anvil.1"
+grep -Eq '^deploy( |$)' "$T/anvil.1" || fail "anvil(1) does not list the deploy command"
 [ "$(dpkg-deb -f "$T/debs"/anvil-server_*.deb Version)" = "$(anvil-server --version | cut -d' ' -f2)-1" ] || fail "version mismatch"
-ok "cpack: three packages in $(($(date +%s) - t0)) s"
+ok "cpack: three packages (each with its manual page and copyright file) in $(($(date +%s) - t0)) s"
 
 if command -v lintian >/dev/null; then
-	echo "  lintian (informational):"
-	lintian "$T/debs"/*.deb 2>/dev/null | sed 's/^/    /' || true
+	lintian "$T/debs"/*.deb >"$T/lintian.txt" 2>/dev/null || true
+	echo "  lintian:"
+	sed 's/^/    /' "$T/lintian.txt"
+	! grep -q '^E:' "$T/lintian.txt" || fail "lintian reports errors: $(grep '^E:' "$T/lintian.txt")"
+	ok "lintian: no errors ($(grep -c '^W:' "$T/lintian.txt") warnings)"
 fi
 
 # 2. A clean Debian to install them into.
