@@ -125,7 +125,8 @@ int cmd_release_show(struct cli *cli, int argc, char **argv, struct err *err)
 	};
 	const char *repo_opt = NULL;
 	char *repo = NULL, *path = NULL, buf[64];
-	json_t *ans = NULL, *files; /* ans owned */
+	json_t *ans = NULL, *files, *where; /* ans owned */
+	struct buf boards = BUF_INIT;
 	int64_t v;
 	int c, rc = CLI_ERROR;
 
@@ -151,6 +152,13 @@ int cmd_release_show(struct cli *cli, int argc, char **argv, struct err *err)
 	snprintf(buf, sizeof(buf), "%lld", cli_jint(ans, "pipeline_id", &v) ? (long long)v : 0LL);
 	cli_print_field(stdout, "pipeline", buf);
 	cli_print_field(stdout, "signed by", cli_jstr(ans, "key", "(not signed yet)"));
+	where = json_object_get(ans, "deployed_to");
+	for (size_t i = 0; i < json_array_size(where); i++) {
+		const json_t *d = json_array_get(where, i);
+		buf_appendf(&boards, "%s%s (group %s)", i ? ", " : "", cli_jstr(d, "board", "-"),
+		            cli_jstr(d, "group", "-"));
+	}
+	cli_print_field(stdout, "deployed to", boards.len ? boards.data : "-");
 	files = json_object_get(ans, "files");
 	for (size_t i = 0; i < json_array_size(files); i++) {
 		const json_t *f = json_array_get(files, i);
@@ -162,6 +170,7 @@ int cmd_release_show(struct cli *cli, int argc, char **argv, struct err *err)
 	}
 	rc = CLI_OK;
 out:
+	buf_release(&boards);
 	json_decref(ans);
 	free(repo);
 	free(path);

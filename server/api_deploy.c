@@ -170,11 +170,35 @@ static int api_deploy_pick_build(struct srv *srv, const struct job_row *j, const
 	return 0;
 }
 
-/* A deploy of a signed release ("signed_release": {repo, version}): the
- * release id on the boards is the version, and the claim carries the
- * manifest, its signature and the public key of the signature's keynum,
- * for the agent and the board to check before the switch. */
-static int api_deploy_signed(struct srv *srv, const json_t *sr, json_t *dep, struct err *err)
+/* The release the job's own pipeline recorded (a tag pipeline whose builds
+ * succeeded): 1 and *out filled (the caller releases it), or 0 when the
+ * pipeline records none. Its deploy jobs deploy that signed release. */
+static int api_deploy_own_release(struct srv *srv, const struct job_row *j, struct release_row *out,
+                                  struct err *err)
+{
+	struct err gerr = {0};
+
+	if (j->ref == NULL || strncmp(j->ref, "refs/tags/", 10) != 0 || j->ref[10] == '\0')
+		return 0;
+	if (store_release_get(srv->store, 0, j->repo_name, j->ref + 10, out, &gerr) < 0) {
+		if (gerr.code == ERR_NOTFOUND)
+			return 0;
+		*err = gerr;
+		return -1;
+	}
+	if (out->pipeline_id != j->pipeline_id) {
+		release_row_release(out);
+		return 0;
+	}
+	return 1;
+}
+
+/* A deploy of a signed release (version of repo): the release id on the
+ * boards is the version, and the claim carries the manifest, its signature
+ * and the public key of the signature's keynum, for the agent and the board
+ * to check before the switch. */
+static int api_deploy_signed(struct srv *srv, const char *repo, const char *version, json_t *dep,
+                             struct err *err)
 {
 	struct release_row r = {0};
 	struct release_key_row *keys = NULL;
@@ -182,8 +206,7 @@ static int api_deploy_signed(struct srv *srv, const json_t *sr, json_t *dep, str
 	size_t n = 0;
 	int rc = -1;
 
-	if (store_release_get(srv->store, 0, json_string_value(json_object_get(sr, "repo")),
-	                      json_string_value(json_object_get(sr, "version")), &r, err) < 0)
+	if (store_release_get(srv->store, 0, repo, version, &r, err) < 0)
 		goto out;
 	if (r.signature == NULL || r.manifest == NULL || r.keynum == NULL) {
 		err_set(err, ERR_CONFLICT, "release %s of %s is not signed yet", r.version, r.repo_name);
@@ -214,8 +237,10 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 	const char *action = json_string_value(json_object_get(dep, "action"));
 	const char *group = j->target;
 	const char *target = json_string_value(json_object_get(dep, "target"));
-	json_t *files = json_object_get(dep, "files"); /* borrowed */
+	json_t *files = json_object_get(dep, "files");       /* borrowed */
+	json_t *sr = json_object_get(dep, "signed_release"); /* borrowed */
 	json_t *boards = json_array(), *arts = json_array(), *done = json_array(), *v;
+	struct release_row own = {0};
 	struct board_row *b = NULL;
 	struct deploy_board_row *rows = NULL;
 	size_t nb = 0, nr = 0, i;
@@ -260,9 +285,19 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 	}
 	snprintf(release, sizeof(release), "p%lld-%.8s", (long long)j->pipeline_id, j->commit_sha);
 	json_object_set_new(dep, "release", json_string(release));
-	if (json_is_object(json_object_get(dep, "signed_release")) &&
-	    api_deploy_signed(srv, json_object_get(dep, "signed_release"), dep, err) < 0)
-		goto out;
+	if (json_is_object(sr)) {
+		if (api_deploy_signed(srv, json_string_value(json_object_get(sr, "repo")),
+		                      json_string_value(json_object_get(sr, "version")), dep, err) < 0)
+			goto out;
+	} else if (strcmp(j->name, "deploy") == 0) {
+		/* A tag pipeline's own deploy entry (or `anvil deploy PIPELINE`
+		 * of it) deploys its signed release, checked like --release:
+		 * store_job_claim held the job back until the signature was
+		 * there. */
+		int has = api_deploy_own_release(srv, j, &own, err);
+		if (has < 0 || (has == 1 && api_deploy_signed(srv, own.repo_name, own.version, dep, err) < 0))
+			goto out;
+	}
 	if (api_deploy_pick_build(srv, j, target, b[0].arch, &build_id, &build_target, err) < 0)
 		goto out;
 	json_object_set_new(dep, "build_job", json_integer(build_id));
@@ -301,6 +336,7 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 	rc = 0;
 out:
 	free(build_target);
+	release_row_release(&own);
 	deploy_board_rows_free(rows, nr);
 	board_rows_free(b, nb);
 	return rc;
@@ -354,19 +390,27 @@ static int api_deploy_boards_list(struct srv *srv, struct http_req *req, struct 
 	return 0;
 }
 
-static json_t *api_deploy_job_json(const struct deployment_row *d)
+static json_t *api_deploy_job_json(struct srv *srv, const struct deployment_row *d)
 {
 	const struct job_row *j = &d->job;
 	json_t *spec = json_loads(j->spec, 0, NULL);   /* owned */
 	json_t *dep = json_object_get(spec, "deploy"); /* borrowed */
 	json_t *o;
-	char release[64];
+	struct release_row own = {0};
+	struct err err = {0};
+	char release[128];
+	int is_signed = json_is_object(json_object_get(dep, "signed_release"));
 
 	snprintf(release, sizeof(release), "p%lld-%.8s", (long long)j->pipeline_id, j->commit_sha);
 	if (json_is_string(json_object_get(json_object_get(dep, "signed_release"), "version")))
 		snprintf(
 		    release, sizeof(release), "%s",
 		    json_string_value(json_object_get(json_object_get(dep, "signed_release"), "version")));
+	else if (strcmp(j->name, "deploy") == 0 && api_deploy_own_release(srv, j, &own, &err) == 1) {
+		snprintf(release, sizeof(release), "%s", own.version);
+		is_signed = 1;
+	}
+	release_row_release(&own);
 	o = json_pack(
 	    "{s:I, s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "id",
 	    (json_int_t)j->id, "pipeline_id", (json_int_t)j->pipeline_id, "action", apijson_text(j->name),
@@ -380,8 +424,7 @@ static json_t *api_deploy_job_json(const struct deployment_row *d)
 	                    json_is_string(json_object_get(dep, "install"))
 	                        ? json_incref(json_object_get(dep, "install"))
 	                        : json_null());
-	json_object_set_new(o, "signed",
-	                    json_boolean(json_is_object(json_object_get(dep, "signed_release"))));
+	json_object_set_new(o, "signed", json_boolean(is_signed));
 	json_object_set_new(o, "counts",
 	                    json_pack("{s:i, s:i, s:i, s:i, s:i}", "boards", d->n_boards, "healthy",
 	                              d->n_healthy, "failed", d->n_failed, "rolled_back", d->n_rolled_back,
@@ -403,7 +446,7 @@ static int api_deploy_list(struct srv *srv, struct http_req *req, struct http_an
 		return -1;
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, api_deploy_job_json(&rows[i]));
+		json_array_append_new(arr, api_deploy_job_json(srv, &rows[i]));
 	deployment_rows_free(rows, n);
 	ans->json = json_pack("{s:o}", "deployments", arr);
 	return 0;
@@ -452,7 +495,7 @@ static int api_deploy_full(struct srv *srv, int64_t id, json_t **out, struct err
 		                   apijson_ms(r->started_ms), "updated_unix_ms", apijson_ms(r->updated_ms),
 		                   "duration_ms", (json_int_t)r->duration_ms));
 	}
-	o = api_deploy_job_json(&d);
+	o = api_deploy_job_json(srv, &d);
 	json_object_set_new(o, "boards", arr);
 	deploy_board_rows_free(rows, n);
 	job_row_release(&d.job);

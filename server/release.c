@@ -285,6 +285,16 @@ static int release_sign_one(struct release *r, int64_t id, struct err *err)
 	signed_ok = manifest != NULL && sign_message(&r->key, manifest, strlen(manifest), &sig, err) == 0;
 	pthread_mutex_unlock(&r->mu);
 	if (manifest == NULL) {
+		char *why = xasprintf(
+		    "release %s cannot be signed: its manifest holds text that is not UTF-8", rel.version);
+		int ended = 0;
+		struct err cerr = {0};
+		/* It never will be: its pipeline's deploy jobs must not wait for it. */
+		if (store_release_deploys_cancel(r->srv->store, rel.pipeline_id, why, srv_now_ms(), &ended,
+		                                 &cerr) == 0 &&
+		    ended > 0)
+			sched_notify(r->srv->sched, SCHED_LOGS);
+		free(why);
 		err_set(err, ERR_INVAL, "release %lld: the manifest holds text that is not UTF-8",
 		        (long long)id);
 		goto out;
@@ -297,6 +307,8 @@ static int release_sign_one(struct release *r, int64_t id, struct err *err)
 		goto out;
 	log_info("event=release_signed release=%lld repo=%s version=%s files=%zu key=%s", (long long)id,
 	         rel.repo_name, rel.version, n, hex);
+	/* The tag pipeline's deploy jobs were waiting for this signature. */
+	sched_notify(r->srv->sched, SCHED_JOBS);
 	rc = 0;
 out:
 	release_file_rows_free(files, n);
@@ -334,9 +346,18 @@ static void *release_main(void *arg)
 
 	while (!r->stopping && !sched_stopping(s)) {
 		uint64_t gen = sched_gen(s, SCHED_LOGS);
-		struct err err = {0};
+		struct err err = {0}, oerr = {0};
+		int ended = 0;
 
 		release_sign_pending(r, &err);
+		if (store_release_deploys_end_orphans(r->srv->store, srv_now_ms(), &ended, &oerr) < 0)
+			log_warnx("event=release_deploys_end_failed error=\"%s\"", oerr.msg);
+		else if (ended > 0) {
+			log_info("event=release_deploys_ended count=%d reason=\"version released by another "
+			         "pipeline\"",
+			         ended);
+			sched_notify(s, SCHED_LOGS);
+		}
 		sched_wait(s, SCHED_LOGS, gen, sched_mono_ms() + RELEASE_WAIT_MS);
 	}
 	return NULL;

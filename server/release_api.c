@@ -18,7 +18,27 @@
 
 #define RELEASE_API_PATTERN_SUFFIX "/release-pattern"
 
-static json_t *release_api_json(const struct release_row *r, int with_files)
+/* The boards where the release is live: [{board, group, since_unix_ms}].
+ * A store failure leaves the list empty (logged): the release still shows. */
+static json_t *release_api_deployed_to(struct srv *srv, const struct release_row *r)
+{
+	struct release_board_row *rows = NULL;
+	struct err err = {0};
+	json_t *arr = json_array(); /* owned */
+	size_t n = 0;
+
+	if (store_release_boards(srv->store, r->repo_id, r->version, &rows, &n, &err) < 0)
+		log_warnx("event=release_boards_unreadable release=%lld error=\"%s\"", (long long)r->id,
+		          err.msg);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:o, s:o, s:I}", "board", apijson_text(rows[i].board),
+		                                     "group", apijson_text(rows[i].group), "since_unix_ms",
+		                                     (json_int_t)rows[i].since_ms));
+	release_board_rows_free(rows, n);
+	return arr;
+}
+
+static json_t *release_api_json(struct srv *srv, const struct release_row *r, int with_files)
 {
 	json_t *o = json_object(), *m = NULL; /* owned */
 
@@ -30,6 +50,7 @@ static json_t *release_api_json(const struct release_row *r, int with_files)
 	json_object_set_new(o, "created_unix_ms", json_integer(r->created_ms));
 	json_object_set_new(o, "signed", json_boolean(r->signature != NULL));
 	json_object_set_new(o, "key", r->keynum ? json_string(r->keynum) : json_null());
+	json_object_set_new(o, "deployed_to", release_api_deployed_to(srv, r));
 	if (with_files) {
 		json_t *files = NULL; /* borrowed from m */
 		if (r->manifest != NULL && (m = json_loads(r->manifest, 0, NULL)) != NULL)
@@ -53,7 +74,7 @@ static int release_api_list(struct srv *srv, struct http_req *req, struct http_a
 		return -1;
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, release_api_json(&rows[i], 1));
+		json_array_append_new(arr, release_api_json(srv, &rows[i], 1));
 	release_rows_free(rows, n);
 	ans->json = json_pack("{s:o}", "releases", arr);
 	return 0;
@@ -144,7 +165,7 @@ static int release_api_get(struct srv *srv, struct http_req *req, struct http_an
 		return -1;
 	}
 	if (sub == NULL) {
-		ans->json = release_api_json(&r, 1);
+		ans->json = release_api_json(srv, &r, 1);
 		rc = 0;
 		goto out;
 	}

@@ -230,6 +230,10 @@ enum stmt_id {
 	S_REL_GET,
 	S_REL_LIST,
 	S_REL_LIST_REPO,
+	S_REL_DEPLOYS_ORPHANED,
+	S_REL_DEPLOYS_WAITING,
+	S_REL_DEPLOY_CANCEL,
+	S_REL_BOARDS,
 	/* ui reads */
 	S_UI_PIPE_LATEST_REFS,
 	S_UI_PIPE_LATEST_REF,
@@ -289,7 +293,15 @@ static const char *const store_sql[S_COUNT] = {
     [S_JOB_GET] = "SELECT " JOB_COLS "WHERE j.id = ?1",
     [S_JOB_STATE] = "SELECT state, attempt, max_attempts, cancel_requested, pipeline_id, log_bytes,"
                     " log_truncated FROM jobs WHERE id = ?1",
-    [S_JOB_QUEUED] = "SELECT id, target, kind, labels FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 500",
+    /* A deploy job of a pipeline that records a release is handed out only
+     * once that release is signed (its claim carries the signed manifest);
+     * when another pipeline recorded that version it never is (the release
+     * thread ends it). */
+    [S_JOB_QUEUED] = "SELECT j.id, j.target, j.kind, j.labels FROM jobs j WHERE j.state = 'queued'"
+                     " AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"
+                     " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
+                     " WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"
+                     " AND (x.pipeline_id <> p.id OR x.signature IS NULL))) ORDER BY j.id LIMIT 500",
     [S_JOB_CLAIM] = "UPDATE jobs SET state = 'running', attempt = attempt + 1, agent_id = ?2,"
                     " lease_until_unix_ms = ?3, started_unix_ms = ?4 WHERE id = ?1 AND state = 'queued'",
     [S_JOB_LEASE] = "UPDATE jobs SET lease_until_unix_ms = ?2 WHERE id = ?1",
@@ -387,6 +399,23 @@ static const char *const store_sql[S_COUNT] = {
         "SELECT " REL_COLS "WHERE (?1 > 0 AND x.id = ?1) OR (?1 = 0 AND r.name = ?2 AND x.version = ?3)",
     [S_REL_LIST] = "SELECT " REL_COLS "ORDER BY x.id DESC LIMIT ?1",
     [S_REL_LIST_REPO] = "SELECT " REL_COLS "WHERE r.name = ?2 ORDER BY x.id DESC LIMIT ?1",
+    [S_REL_DEPLOYS_ORPHANED] =
+        "SELECT j.id, j.pipeline_id, x.version, r.name, x.pipeline_id FROM jobs j"
+        " JOIN pipelines p ON p.id = j.pipeline_id JOIN repos r ON r.id = p.repo_id"
+        " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
+        " WHERE j.state = 'queued' AND j.kind = 'deploy' AND j.name = 'deploy'"
+        " AND substr(p.ref, 1, 10) = 'refs/tags/' AND x.pipeline_id <> p.id ORDER BY j.id LIMIT 64",
+    [S_REL_DEPLOYS_WAITING] = "SELECT id FROM jobs WHERE pipeline_id = ?1 AND state = 'queued'"
+                              " AND kind = 'deploy' AND name = 'deploy' ORDER BY id",
+    [S_REL_DEPLOY_CANCEL] = "UPDATE jobs SET state = 'canceled', finished_unix_ms = ?2, message = ?3"
+                            " WHERE id = ?1 AND state = 'queued'",
+    /* Where a release is live: the boards whose current release directory
+     * is the version, switched to it by a deploy of that repository. */
+    [S_REL_BOARDS] =
+        "SELECT b.name, b.grp, max(d.updated_unix_ms) FROM boards b JOIN deployment_boards d"
+        " ON d.board = b.name AND d.current = b.current_release JOIN jobs j ON j.id = d.job_id"
+        " JOIN pipelines p ON p.id = j.pipeline_id WHERE b.current_release = 'releases/' || ?2"
+        " AND p.repo_id = ?1 AND d.state IN ('healthy', 'rolled_back') GROUP BY b.name ORDER BY b.name",
     /* ui reads */
     [S_UI_PIPE_LATEST_REFS] = "SELECT " PIPE_COLS "WHERE p.id IN (SELECT max(id) FROM pipelines"
                               " GROUP BY repo_id, ref) ORDER BY r.name, p.ref LIMIT ?1",
@@ -3058,6 +3087,152 @@ int store_release_list(struct store *st, const char *repo, int limit, struct rel
 		store_fail(st, err, step, "release list");
 		pthread_mutex_unlock(&st->mu);
 		release_rows_free(rows, n);
+		return -1;
+	}
+	pthread_mutex_unlock(&st->mu);
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+/* Cancels one queued deploy job with message and recomputes its pipeline's
+ * state. Called in a transaction with st->mu held. */
+static int store_release_deploy_cancel_locked(struct store *st, int64_t job_id, int64_t pipeline_id,
+                                              const char *message, int64_t now_ms, struct err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, S_REL_DEPLOY_CANCEL);
+
+	bind_i64(s, 1, job_id);
+	bind_i64(s, 2, now_ms);
+	bind_text(s, 3, message);
+	if (store_exec_stmt(st, s, "deploy cancel", err) < 0)
+		return -1;
+	return store_pipeline_refresh(st, pipeline_id, now_ms, err);
+}
+
+int store_release_deploys_end_orphans(struct store *st, int64_t now_ms, int *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t *ids = NULL, *pids = NULL;
+	struct strv msgs = STRV_INIT;
+	size_t n = 0;
+	int step, rc = -1;
+
+	*n_out = 0;
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	s = store_stmt(st, S_REL_DEPLOYS_ORPHANED);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		char *m = xasprintf(
+		    "release %s of %s was recorded from pipeline %lld, not this one: this "
+		    "deploy would not carry its signed manifest (deploy it with anvil deploy "
+		    "--release %s)",
+		    (const char *)sqlite3_column_text(s, 2), (const char *)sqlite3_column_text(s, 3),
+		    (long long)sqlite3_column_int64(s, 4), (const char *)sqlite3_column_text(s, 2));
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		pids = xrealloc(pids, (n + 1) * sizeof(*pids));
+		ids[n] = sqlite3_column_int64(s, 0);
+		pids[n] = sqlite3_column_int64(s, 1);
+		strv_push(&msgs, m);
+		free(m);
+		n++;
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "orphaned release deploys");
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (store_release_deploy_cancel_locked(st, ids[i], pids[i], msgs.v[i], now_ms, err) < 0)
+			goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	*n_out = (int)n;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	free(ids);
+	free(pids);
+	strv_release(&msgs);
+	return rc;
+}
+
+int store_release_deploys_cancel(struct store *st, int64_t pipeline_id, const char *message, int64_t now_ms,
+                                 int *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int step, rc = -1;
+
+	*n_out = 0;
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	s = store_stmt(st, S_REL_DEPLOYS_WAITING);
+	bind_i64(s, 1, pipeline_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "waiting release deploys");
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (store_release_deploy_cancel_locked(st, ids[i], pipeline_id, message, now_ms, err) < 0)
+			goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	*n_out = (int)n;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	free(ids);
+	return rc;
+}
+
+void release_board_rows_free(struct release_board_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].board);
+		free(rows[i].group);
+	}
+	free(rows);
+}
+
+int store_release_boards(struct store *st, int64_t repo_id, const char *version,
+                         struct release_board_row **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct release_board_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_REL_BOARDS);
+	bind_i64(s, 1, repo_id);
+	bind_text(s, 2, version);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		rows[n].board = col_dup_empty(s, 0);
+		rows[n].group = col_dup_empty(s, 1);
+		rows[n].since_ms = sqlite3_column_int64(s, 2);
+		n++;
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		store_fail(st, err, step, "release boards");
+		pthread_mutex_unlock(&st->mu);
+		release_board_rows_free(rows, n);
 		return -1;
 	}
 	pthread_mutex_unlock(&st->mu);

@@ -430,4 +430,27 @@ int store_release_get(struct store *st, int64_t id, const char *repo, const char
 int store_release_list(struct store *st, const char *repo, int limit, struct release_row **out, size_t *n_out,
                        struct err *err);
 
+/* A tag pipeline's deploy job (name "deploy") waits, queued, until the
+ * pipeline's release is signed (store_job_claim skips it until then). These
+ * end the ones that never will be: */
+/* Cancels, with a message naming the release and what to run instead, the
+ * queued deploy jobs of tag pipelines whose version another pipeline of the
+ * repository recorded first. *n_out: how many. */
+int store_release_deploys_end_orphans(struct store *st, int64_t now_ms, int *n_out, struct err *err);
+/* Cancels the queued deploy jobs of a pipeline with message (its release
+ * cannot be signed). *n_out: how many. */
+int store_release_deploys_cancel(struct store *st, int64_t pipeline_id, const char *message, int64_t now_ms,
+                                 int *n_out, struct err *err);
+
+/* A board whose current release is a release's version (switched to it by a
+ * deploy of the release's repository). */
+struct release_board_row {
+	char *board, *group;
+	int64_t since_ms; /* when the board reported it live */
+};
+void release_board_rows_free(struct release_board_row *rows, size_t n);
+/* The boards where version of repository repo_id is live, by name. */
+int store_release_boards(struct store *st, int64_t repo_id, const char *version,
+                         struct release_board_row **out, size_t *n_out, struct err *err);
+
 #endif

@@ -920,8 +920,35 @@ static int ui_deployments_render(struct ui_ctx *c, struct err *err)
 	return 0;
 }
 
-/* Releases (server/release.c), newest first, each with its signed files
- * and links to what `signify-openbsd -V` and `sha256sum -c` check. */
+/* The boards whose current release is r, with their group; a store failure
+ * shows as unknown (logged), the page still renders. */
+static void ui_release_boards(struct ui_ctx *c, const struct release_row *r)
+{
+	struct release_board_row *rows = NULL;
+	struct err err = {0};
+	size_t n = 0;
+
+	if (store_release_boards(c->srv->store, r->repo_id, r->version, &rows, &n, &err) < 0) {
+		log_warnx("event=release_boards_unreadable release=%lld error=\"%s\"", (long long)r->id,
+		          err.msg);
+		buf_appendf(&c->b, "<span class=\"muted\">unknown</span>");
+		return;
+	}
+	if (n == 0)
+		buf_appendf(&c->b, "<span class=\"muted\">no board</span>");
+	for (size_t i = 0; i < n; i++) {
+		buf_appendf(&c->b, "%s<a href=\"/boards\">", i ? ", " : "");
+		ui_html_esc(&c->b, rows[i].board);
+		buf_appendf(&c->b, "</a> (");
+		ui_html_esc(&c->b, rows[i].group);
+		buf_appendf(&c->b, ")");
+	}
+	release_board_rows_free(rows, n);
+}
+
+/* Releases (server/release.c), newest first, each with its signed files,
+ * links to what `signify-openbsd -V` and `sha256sum -c` check, and the
+ * boards it is live on. */
 static int ui_releases_render(struct ui_ctx *c, struct err *err)
 {
 	struct release_row *rows = NULL;
@@ -959,6 +986,8 @@ static int ui_releases_render(struct ui_ctx *c, struct err *err)
 		ui_time(&c->b, r->created_ms);
 		buf_appendf(&c->b, "</dd><dt>Signed by</dt><dd class=\"mono\">");
 		ui_html_esc(&c->b, r->keynum ? r->keynum : "(signing)");
+		buf_appendf(&c->b, "</dd><dt>Deployed to</dt><dd>");
+		ui_release_boards(c, r);
 		buf_appendf(&c->b, "</dd></dl>");
 		if (r->signature != NULL)
 			buf_appendf(

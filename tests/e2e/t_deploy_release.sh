@@ -177,3 +177,106 @@ log_has "$D7" "Signature Verified" || fail "signify's verdict is not in the log"
 log_has "$D7" "hello: OK" || fail "sha256sum -c did not run after signify"
 [ "$(current_of)" = releases/v1.2.0 ] || fail "current is '$(current_of)', want releases/v1.2.0"
 ok "$SECONDS s: signify board pinning the release key: verified on the board, v1.2.0 switched"
+
+# 7. A tag pipeline's own deploy: entry deploys its signed release. The
+# agent (a deploy agent too) claims again the moment the last build job
+# finishes; the deploy job is held back until the signer has signed the
+# release, so its claim carries the manifest and both the agent and the board
+# (signify, release key pinned) verify it. A failing build leaves no deploy job.
+cat >"$T/src/app/.anvil.yml" <<'YML'
+targets: [aarch64-unknown-linux-gnu]
+steps:
+  - run: make CC="$CC" hello
+artifacts: [hello]
+deploy:
+  - group: rel
+    on: {tag: "v2*"}
+    install: /opt/app
+    files: [hello]
+    health: ./current/hello | grep -q "hello from aarch64"
+YML
+cp "$T/src/app/main.c" "$T/main.c.good"
+echo 'int broken(' >"$T/src/app/main.c"
+git -C "$T/src/app" add -A
+git -C "$T/src/app" commit -q -m "broken, with a deploy entry"
+git -C "$T/src/app" tag v2.0.0-rc1
+git -C "$T/src/app" push -q origin v2.0.0-rc1
+PB=$(latest_pipeline)
+wait_until 120 pipeline_is "$PB" failed || fail "broken tag pipeline $PB is $(pipeline_state "$PB")"
+[ "$(api "/api/v1/pipelines/$PB" | jq '[.jobs[] | select(.kind == "deploy")] | length')" = 0 ] ||
+	fail "a failed tag pipeline has a deploy job: $(api "/api/v1/pipelines/$PB")"
+[ "$(db "SELECT count(*) FROM jobs WHERE kind = 'deploy' AND state IN ('queued', 'running')")" = 0 ] ||
+	fail "a deploy job is left queued"
+ok "$SECONDS s: tag pipeline $PB whose build failed: no release, no deploy job queued"
+
+deploy_job_of() { api "/api/v1/pipelines/$1" | jq -r '.jobs[] | select(.kind == "deploy") | .id'; }
+has_deploy_job() { [ -n "$(deploy_job_of "$1")" ]; }
+cp "$T/main.c.good" "$T/src/app/main.c"
+git -C "$T/src/app" commit -q -am "fixed"
+git -C "$T/src/app" tag v2.0.0
+git -C "$T/src/app" push -q origin v2.0.0
+PT=$(latest_pipeline)
+wait_until 600 has_deploy_job "$PT" || fail "tag pipeline $PT queued no deploy job: $(api "/api/v1/pipelines/$PT")"
+DT=$(deploy_job_of "$PT")
+wait_until 120 job_done "$DT"
+[ "$(job_state "$DT")" = success ] || fail "deploy job $DT is $(job_state "$DT"): $(api "/api/v1/jobs/$DT/log")"
+log_has "$DT" "manifest signature verified on the agent" || fail "the tag pipeline's deploy was not verified: $(api "/api/v1/jobs/$DT/log")"
+[ "$(current_of)" = releases/v2.0.0 ] || fail "current is '$(current_of)', want releases/v2.0.0"
+[ "$(api "/api/v1/deployments/$DT" | jq -r '.release + " " + (.signed|tostring)')" = "v2.0.0 true" ] ||
+	fail "deployment does not show the signed release: $(api "/api/v1/deployments/$DT")"
+signed_at=$(grep -n "event=release_signed .*version=v2.0.0 " "$T/server.log" | head -1 | cut -d: -f1)
+claimed_at=$(grep -n "event=job_claimed job=$DT " "$T/server.log" | head -1 | cut -d: -f1)
+[ -n "$signed_at" ] && [ -n "$claimed_at" ] && [ "$signed_at" -lt "$claimed_at" ] ||
+	fail "deploy job $DT was claimed (line $claimed_at) before v2.0.0 was signed (line $signed_at)"
+ok "$SECONDS s: tag v2.0.0's own deploy job $DT: handed out after the signature, verified on agent and board, switched"
+
+# 8. Where each release is deployed: API, CLI, /releases.
+[ "$(api /api/v1/releases/app/v2.0.0 | jq -c '[.deployed_to[] | [.board, .group]]')" = '[["r1","rel"]]' ] ||
+	fail "v2.0.0 deployed_to: $(api /api/v1/releases/app/v2.0.0)"
+[ "$(api /api/v1/releases/app/v1.0.0 | jq -c .deployed_to)" = '[]' ] || fail "v1.0.0 shown deployed"
+[ "$(api '/api/v1/releases?repo=app' | jq -c '[.releases[] | select(.version == "v2.0.0") | .deployed_to[].board]')" = '["r1"]' ] ||
+	fail "the release list lacks deployed_to"
+anvil release show v2.0.0 | grep -Eq "deployed to +r1 \(group rel" || fail "anvil release show: $(anvil release show v2.0.0)"
+curl -s "$URL/releases" | grep -q '<a href="/boards">r1</a> (rel)' || fail "/releases does not show board r1"
+ok "$SECONDS s: v2.0.0 deployed to r1 (group rel): API, list, anvil release show, /releases"
+
+# 9. After a server restart the waiting deploy job is handed out once the
+# release is signed. No deploy agent while v2.1.0 builds; the release's
+# signature is then removed (a crash between recording and signing), the
+# server restarted and a deploy agent started.
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+start_agent b1 --targets aarch64-unknown-linux-gnu
+git -C "$T/src/app" commit -q --allow-empty -m "v2.1.0"
+git -C "$T/src/app" tag v2.1.0
+git -C "$T/src/app" push -q origin v2.1.0
+P21=$(latest_pipeline)
+wait_until 600 has_deploy_job "$P21" || fail "tag pipeline $P21 queued no deploy job"
+D21=$(deploy_job_of "$P21")
+wait_until 30 release_signed v2.1.0 || fail "v2.1.0 not signed"
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+[ "$(db "SELECT state FROM jobs WHERE id = $D21")" = queued ] || fail "deploy job $D21 is not queued"
+db "UPDATE releases SET manifest = NULL, signature = NULL, keynum = NULL WHERE version = 'v2.1.0'"
+start_server
+start_agent a1 --targets aarch64-unknown-linux-gnu --labels deploy=true
+wait_until 120 job_done "$D21"
+[ "$(job_state "$D21")" = success ] || fail "deploy job $D21 is $(job_state "$D21"): $(api "/api/v1/jobs/$D21/log")"
+log_has "$D21" "manifest signature verified on the agent" || fail "deploy job $D21 was not verified"
+[ "$(current_of)" = releases/v2.1.0 ] || fail "current is '$(current_of)', want releases/v2.1.0"
+[ "$(api /api/v1/releases/app/v2.0.0 | jq -c .deployed_to)" = '[]' ] || fail "v2.0.0 still shown deployed"
+ok "$SECONDS s: restart with v2.1.0 unsigned: signed at start, then deploy job $D21 handed out, verified, switched"
+
+# 10. A second pipeline of tag v2.1.0 records no release (the first one
+# did): its deploy job is ended, never run, with a message saying why.
+anvil trigger app --url "$T/git/app.git" --ref refs/tags/v2.1.0 --commit "$(git -C "$T/src/app" rev-parse HEAD)" \
+	--event tag >/dev/null || fail "trigger"
+P22=$(latest_pipeline)
+wait_until 600 has_deploy_job "$P22" || fail "second tag pipeline $P22 queued no deploy job"
+D22=$(deploy_job_of "$P22")
+job_canceled() { [ "$(job_state "$1")" = canceled ]; }
+wait_until 30 job_canceled "$D22" || fail "deploy job $D22 of a second v2.1.0 pipeline is $(job_state "$D22")"
+api "/api/v1/jobs/$D22" | jq -r .message | grep -q "release v2.1.0 of app was recorded from pipeline $P21" ||
+	fail "unclear message: $(api "/api/v1/jobs/$D22" | jq -r .message)"
+[ "$(db "SELECT count(*) FROM deployment_boards WHERE job_id = $D22")" = 0 ] || fail "deploy job $D22 touched a board"
+ok "$SECONDS s: second v2.1.0 pipeline $P22: its deploy job $D22 canceled ($(api "/api/v1/jobs/$D22" | jq -r .message | cut -c1-60)...)"

@@ -589,6 +589,133 @@ static void test_deploy_jobs(void **state)
 	assert_int_equal(err.code, ERR_NOTFOUND);
 }
 
+/* A tag pipeline of the release pattern: its deploy job waits, queued, until
+ * the release is signed; the deploy job of a second pipeline of the same tag
+ * (its version recorded already) and of a release that cannot be signed are
+ * ended with a message; a failed build leaves no deploy job; a board whose
+ * current release is the version is where the release is deployed. */
+static int64_t tag_pipeline_built(struct fx *fx, const char *ref, const char *deploy_labels[], size_t nl,
+                                  enum job_state build_state)
+{
+	struct pipeline_new p = {.repo_id = fx->repo_id, .ref = ref, .commit_sha = COMMIT, .event = "tag"};
+	struct deploy_plan_new plan = {"lab", "{\"deploy\":{\"action\":\"deploy\"}}", "deploy=true", 1};
+	struct job_new jobs[1] = {{"build", "host", "{}", 3}};
+	struct job_row j = {0};
+	struct err err = {0};
+	int64_t pid;
+	int existed, found;
+
+	p.plans = &plan;
+	p.n_plans = 1;
+	assert_int_equal(store_pipeline_create(fx->st, &p, jobs, 1, 10, &pid, &existed, &err), 0);
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, deploy_labels, nl, 20, 1000, &j, &found, &err),
+	                 0);
+	assert_true(found);
+	assert_string_equal(j.kind, "build");
+	assert_int_equal(store_job_finish(fx->st, j.id, 1, build_state, 1, 0, "", 30, &err), 0);
+	job_row_release(&j);
+	return pid;
+}
+
+static int64_t deploy_job_of(struct fx *fx, int64_t pid, enum job_state *state_out, char **message_out)
+{
+	struct job_row *pj = NULL;
+	struct err err = {0};
+	size_t n;
+	int64_t id = 0;
+
+	assert_int_equal(store_pipeline_jobs(fx->st, pid, &pj, &n, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(pj[i].kind, "deploy") == 0) {
+			id = pj[i].id;
+			*state_out = pj[i].state;
+			if (message_out)
+				*message_out = xstrdup(pj[i].message);
+		}
+	job_rows_free(pj, n);
+	return id;
+}
+
+static void test_release_deploys(void **state)
+{
+	struct fx *fx = *state;
+	const char *labels[] = {"target=host", "deploy=true"};
+	struct board_row b = {0};
+	struct deploy_board_row r = {0};
+	struct release_board_row *where = NULL;
+	struct job_row j = {0};
+	struct err err = {0};
+	enum job_state st;
+	int64_t bid, p1, p2, p3, p4, dj, *ids = NULL;
+	size_t n;
+	int found, ended;
+	char *msg = NULL;
+
+	b.name = "b1", b.host = "127.0.0.1", b.port = 22, b.user = "root", b.arch = "x86_64", b.group = "lab";
+	b.labels = "", b.host_key = "SHA256:x", b.private_key = "-----BEGIN OPENSSH PRIVATE KEY-----";
+	assert_int_equal(store_board_add(fx->st, &b, 1, &bid, &err), 0);
+
+	p1 = tag_pipeline_built(fx, "refs/tags/v1.0", labels, 2, JOB_SUCCESS);
+	dj = deploy_job_of(fx, p1, &st, NULL);
+	assert_true(dj > 0);
+	assert_int_equal(st, JOB_QUEUED);
+	/* recorded, not signed: not handed out */
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, labels, 2, 40, 1000, &j, &found, &err), 0);
+	assert_false(found);
+	assert_int_equal(store_release_unsigned(fx->st, &ids, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_release_sign(fx->st, ids[0], "{}", "sig", "0011223344556677", &err), 0);
+	free(ids);
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, labels, 2, 41, 1000, &j, &found, &err), 0);
+	assert_true(found);
+	assert_int_equal(j.id, dj);
+	job_row_release(&j);
+
+	/* where v1.0 is deployed: b1, once it reported the switch */
+	assert_int_equal(store_release_boards(fx->st, fx->repo_id, "v1.0", &where, &n, &err), 0);
+	assert_int_equal(n, 0);
+	r.board = "b1", r.attempt = 1, r.release = "v1.0", r.previous = "", r.current = "releases/v1.0";
+	r.state = "healthy", r.restart_exit = -1, r.health_exit = 0;
+	assert_int_equal(store_deploy_report(fx->st, dj, &r, 50, &err), 0);
+	assert_int_equal(store_release_boards(fx->st, fx->repo_id, "v1.0", &where, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(where[0].board, "b1");
+	assert_string_equal(where[0].group, "lab");
+	assert_int_equal(where[0].since_ms, 50);
+	release_board_rows_free(where, n);
+	assert_int_equal(store_release_boards(fx->st, fx->repo_id + 1, "v1.0", &where, &n, &err), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_job_finish(fx->st, dj, 1, JOB_SUCCESS, 1, 0, "", 60, &err), 0);
+
+	/* a second pipeline of tag v1.0 records nothing: its deploy never runs */
+	p2 = tag_pipeline_built(fx, "refs/tags/v1.0", labels, 2, JOB_SUCCESS);
+	dj = deploy_job_of(fx, p2, &st, NULL);
+	assert_int_equal(st, JOB_QUEUED);
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, labels, 2, 70, 1000, &j, &found, &err), 0);
+	assert_false(found);
+	assert_int_equal(store_release_deploys_end_orphans(fx->st, 71, &ended, &err), 0);
+	assert_int_equal(ended, 1);
+	assert_int_equal(deploy_job_of(fx, p2, &st, &msg), dj);
+	assert_int_equal(st, JOB_CANCELED);
+	assert_non_null(strstr(msg, "release v1.0 of demo was recorded from pipeline"));
+	free(msg);
+	assert_int_equal(store_release_deploys_end_orphans(fx->st, 72, &ended, &err), 0);
+	assert_int_equal(ended, 0);
+
+	/* a failed build: no release, no deploy job */
+	p3 = tag_pipeline_built(fx, "refs/tags/v2.0", labels, 2, JOB_FAILED);
+	assert_int_equal(deploy_job_of(fx, p3, &st, NULL), 0);
+
+	/* a release that cannot be signed: its waiting deploy is ended */
+	p4 = tag_pipeline_built(fx, "refs/tags/v3.0", labels, 2, JOB_SUCCESS);
+	assert_int_equal(store_release_deploys_cancel(fx->st, p4, "cannot be signed", 80, &ended, &err), 0);
+	assert_int_equal(ended, 1);
+	deploy_job_of(fx, p4, &st, &msg);
+	assert_int_equal(st, JOB_CANCELED);
+	assert_string_equal(msg, "cannot be signed");
+	free(msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -603,6 +730,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_release_deploys, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
