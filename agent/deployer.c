@@ -18,6 +18,7 @@
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/sign.h"
+#include "agent/verifier.h"
 #include "deploy/glibc.h"
 #include "deploy/ota.h"
 #include "deploy/ssh.h"
@@ -540,6 +541,12 @@ static const char deployer_verify_signify[] =
     "echo \"signify-openbsd -V -p $k\"\n"
     "signify-openbsd -V -p \"$k\" -m manifest.json -x manifest.json.sig || exit 1\n" DEPLOYER_SUMS_CHECK;
 static const char deployer_verify_sums[] = DEPLOYER_SUMS_CHECK;
+/* anvil-verify, relative to the board user's home (no root needed). */
+#define DEPLOYER_VERIFIER_DIR  ".anvil/bin"
+#define DEPLOYER_VERIFIER_PATH DEPLOYER_VERIFIER_DIR "/anvil-verify"
+static const char deployer_verify_anvil[] =
+    "k=" DEPLOYER_PINNED_KEY "; [ -f \"$k\" ] || k=anvil-release.pub\n"
+    "\"$HOME/" DEPLOYER_VERIFIER_PATH "\" -p \"$k\" -m manifest.json -x manifest.json.sig -s SHA256SUMS\n";
 
 /* The manifest's signature checked here with a signify public key text. */
 static int deployer_sig_check(const struct deployer_spec *s, const char *pub_text,
@@ -673,27 +680,150 @@ out:
 	return rc;
 }
 
+/* The value of "key=value" on its own line in probe output, copied to
+ * out (empty when absent). */
+static void deployer_probe_value(const char *text, const char *key, char *out, size_t out_len)
+{
+	size_t klen = strlen(key);
+
+	out[0] = '\0';
+	for (const char *p = text; p != NULL && *p != '\0';) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			size_t v = n - klen - 1 < out_len - 1 ? n - klen - 1 : out_len - 1;
+			memcpy(out, p + klen + 1, v);
+			out[v] = '\0';
+			return;
+		}
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
+/* Uploads anvil-verify (local_path, sha256 checked on the board) to
+ * DEPLOYER_VERIFIER_PATH.part and renames it over the old one, so a deploy
+ * never runs a half-written verifier; then it must answer --version as
+ * this agent's build. */
+static int deployer_verifier_install(struct deployer_task *t, struct ssh_conn *c, const char *local_path,
+                                     uint64_t *bytes_out, struct err *err)
+{
+	const struct verifier *v = t->ctx->job->verifier;
+	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	char sha[CRYPTO_SHA256_HEX_LEN + 1], m[160];
+	char *cmd = NULL;
+	const char *out;
+	int rc = -1;
+
+	if (crypto_sha256_file_hex(local_path, sha, err) < 0 ||
+	    ssh_sftp_mkdir_p(c, DEPLOYER_VERIFIER_DIR, 0755, err) < 0 ||
+	    ssh_sftp_put(c, local_path, DEPLOYER_VERIFIER_PATH ".part", 0755, bytes_out, err) < 0)
+		goto out;
+	cmd = xasprintf("cd && echo '%s  " DEPLOYER_VERIFIER_PATH ".part' | sha256sum -c --status && "
+	                "mv -f " DEPLOYER_VERIFIER_PATH ".part " DEPLOYER_VERIFIER_PATH " && "
+	                "./" DEPLOYER_VERIFIER_PATH " --version",
+	                sha);
+	if (ssh_exec(c, cmd, 60000, &res, err) < 0)
+		goto out;
+	out = res.output.data ? res.output.data : "";
+	if (res.exit_status != 0 ||
+	    strncmp(out, verifier_version_line(v), strlen(verifier_version_line(v))) != 0 ||
+	    out[strlen(verifier_version_line(v))] != '\n') {
+		err_set(err, ERR_CONFLICT, "anvil-verify on board %s: install exited %d: %s", t->b->name,
+		        res.exit_status, log_escape(m, sizeof(m), out));
+		goto out;
+	}
+	rc = 0;
+out:
+	ssh_exec_result_release(&res);
+	free(cmd);
+	return rc;
+}
+
+/* Makes sure the board has this agent's anvil-verify: 1 when it has (or has
+ * just been given) it, 0 when the board cannot get one (why says why), -1
+ * with err when installing it failed. */
+static int deployer_verifier_ready(struct deployer_task *t, struct ssh_conn *c, const char *arch,
+                                   const char *have, char *why, size_t why_len, struct err *err)
+{
+	struct verifier *v = t->ctx->job->verifier;
+	const char *triple = verifier_triple_for_arch(arch);
+	struct err berr = {0};
+	char *local = NULL;
+	struct stat st;
+	int64_t built_ms = -1;
+	uint64_t sent = 0;
+
+	if (v == NULL) {
+		snprintf(why, why_len, "this agent builds no anvil-verify");
+		return 0;
+	}
+	if (triple == NULL) {
+		snprintf(why, why_len, "no target builds for arch '%s'", arch);
+		return 0;
+	}
+	if (strcmp(have, verifier_version_line(v)) == 0) {
+		deployer_log(t->ctx, "board %s: %s already installed (~/" DEPLOYER_VERIFIER_PATH ")",
+		             t->b->name, have);
+		return 1;
+	}
+	if (!verifier_serves(v, triple)) {
+		snprintf(why, why_len, "this agent has no runner for %s to build anvil-verify", triple);
+		return 0;
+	}
+	if (verifier_binary(v, triple, &local, &built_ms, &berr) < 0) {
+		snprintf(why, why_len, "anvil-verify for %s: %s", triple, berr.msg);
+		return 0;
+	}
+	if (stat(local, &st) < 0)
+		st.st_size = 0;
+	if (built_ms >= 0)
+		deployer_log(t->ctx, "anvil-verify for %s: cross-built in %lld ms, %lld bytes, static (%s)",
+		             triple, (long long)built_ms, (long long)st.st_size, local);
+	else
+		deployer_log(t->ctx, "anvil-verify for %s: cached build, %lld bytes (%s)", triple,
+		             (long long)st.st_size, local);
+	if (deployer_verifier_install(t, c, local, &sent, err) < 0) {
+		free(local);
+		return -1;
+	}
+	deployer_log(t->ctx,
+	             "board %s: anvil-verify installed at ~/" DEPLOYER_VERIFIER_PATH " (%" PRIu64
+	             " bytes sent, was: %s)",
+	             t->b->name, sent, have[0] ? have : "none");
+	free(local);
+	return 1;
+}
+
 /* Per board, before the upload: does it have signify-openbsd? If it does,
- * the board checks the signature (verify_cmd). If not, the signature is
- * checked here again, by the key pinned on the board when it has one (else
- * the server's, checked before the fetch), and the board checks the files'
- * sha256 against the manifest. *cmd_out is a static string. */
+ * the board checks the signature (verify_cmd). If not, the agent makes sure
+ * it has this agent's anvil-verify (deployer_verifier_ready), which checks
+ * the signature, every file and the manifest on the board. When it cannot
+ * get one, the signature is checked here and the board checks the files'
+ * sha256 against the manifest. Either way, without signify a key pinned on
+ * the board is checked here first, so a foreign release is refused before
+ * anything is sent. *cmd_out is a static string. */
 static int deployer_board_verify(struct deployer_task *t, struct ssh_conn *c, const char **cmd_out,
                                  struct err *err)
 {
 	const struct deployer_spec *s = t->ctx->job->spec;
 	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
-	char keynum[SIGN_KEYNUM_HEX + 1];
-	const char *out, *pinned;
-	int rc = -1;
+	char keynum[SIGN_KEYNUM_HEX + 1], signify[8], arch[32], have[128], why[300] = "";
+	const char *out, *pinned, *board_arch;
+	int rc = -1, ready, have_pin;
 
 	if (ssh_exec(c,
 	             "if command -v signify-openbsd >/dev/null 2>&1; then echo signify=yes; "
-	             "else echo signify=no; fi; cat " DEPLOYER_PINNED_KEY " 2>/dev/null",
+	             "else echo signify=no; fi; echo \"arch=$(uname -m)\"; "
+	             "echo \"verifier=$(\"$HOME/" DEPLOYER_VERIFIER_PATH
+	             "\" --version 2>/dev/null | head -n 1)\"; "
+	             "echo --; cat " DEPLOYER_PINNED_KEY " 2>/dev/null",
 	             60000, &res, err) < 0)
 		goto out;
 	out = res.output.data ? res.output.data : "";
-	if (strncmp(out, "signify=yes\n", 12) == 0) {
+	deployer_probe_value(out, "signify", signify, sizeof(signify));
+	deployer_probe_value(out, "arch", arch, sizeof(arch));
+	deployer_probe_value(out, "verifier", have, sizeof(have));
+	if (strcmp(signify, "yes") == 0) {
 		deployer_log(t->ctx,
 		             "board %s: signify-openbsd found: the board verifies the signature of "
 		             "release %s before the switch",
@@ -702,25 +832,40 @@ static int deployer_board_verify(struct deployer_task *t, struct ssh_conn *c, co
 		rc = 0;
 		goto out;
 	}
-	pinned = strchr(out, '\n') ? strchr(out, '\n') + 1 : "";
-	if (strncmp(pinned, "untrusted comment:", 18) == 0) {
+	pinned = strstr(out, "\n--\n") ? strstr(out, "\n--\n") + 4 : "";
+	if ((have_pin = strncmp(pinned, "untrusted comment:", 18) == 0)) {
 		if (deployer_sig_check(s, pinned, keynum, err) < 0) {
 			err_wrap(err, "release %s: signature by the key pinned on the board (%s)", s->release,
 			         DEPLOYER_PINNED_KEY);
 			goto out;
 		}
+	}
+	board_arch = arch[0] ? arch : t->b->arch ? t->b->arch : "";
+	if ((ready = deployer_verifier_ready(t, c, board_arch, have, why, sizeof(why), err)) < 0)
+		goto out;
+	if (ready) {
 		deployer_log(t->ctx,
-		             "board %s: no signify-openbsd: signature verified on the agent with the key "
-		             "pinned on the board (key %s); the board checks the files with sha256sum -c",
-		             t->b->name, keynum);
+		             "board %s: no signify-openbsd: anvil-verify checks the signature of release %s "
+		             "(by the %s key), the files and the manifest on the board before the switch",
+		             t->b->name, s->release, have_pin ? "pinned" : "uploaded");
+		*cmd_out = deployer_verify_anvil;
+	} else if (have_pin) {
+		deployer_log(
+		    t->ctx,
+		    "board %s: no signify-openbsd and no anvil-verify (%s): signature verified on the "
+		    "agent with the key pinned on the board (key %s); the board checks the files "
+		    "with sha256sum -c",
+		    t->b->name, why, keynum);
+		*cmd_out = deployer_verify_sums;
 	} else {
 		deployer_log(
 		    t->ctx,
-		    "board %s: no signify-openbsd: signature verified on the agent with the server's "
-		    "key; the board checks the files with sha256sum -c against the manifest",
-		    t->b->name);
+		    "board %s: no signify-openbsd and no anvil-verify (%s): signature verified on the "
+		    "agent with the server's key; the board checks the files with sha256sum -c "
+		    "against the manifest",
+		    t->b->name, why);
+		*cmd_out = deployer_verify_sums;
 	}
-	*cmd_out = deployer_verify_sums;
 	rc = 0;
 out:
 	ssh_exec_result_release(&res);

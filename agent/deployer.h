@@ -9,6 +9,8 @@
 #include "common/err.h"
 #include "common/xalloc.h"
 
+struct verifier;
+
 /* A deploy job on the agent (docs/deploy.md): artifacts fetched from the
  * server by sha256, the glibc check, then a fleet rollout with
  * deploy/ota.c — canary boards first, then batches, boards of a batch in
@@ -74,6 +76,10 @@ struct deployer_job {
 	const char *work_dir; /* borrowed; a private directory for artifacts and keys, created here */
 	const struct deployer_spec *spec;
 	const struct deployer_io *io;
+	/* Borrowed, may be NULL: builds anvil-verify for boards without
+	 * signify-openbsd (agent/verifier.h); NULL keeps the older check (the
+	 * signature on the agent, sha256sum -c on the board). */
+	struct verifier *verifier;
 };
 
 /* Runs the deploy or rollback. Returns the job state to report: "success",

@@ -19,6 +19,7 @@
 #include "agent/agent.h"
 #include "agent/artifact.h"
 #include "agent/deployer.h"
+#include "agent/verifier.h"
 #include "agent/checkout.h"
 #include "common/httpc.h"
 #include "common/log.h"
@@ -859,9 +860,13 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	if (spec->deploy != NULL) {
 		struct deployer_io io = {job_deploy_say, job_deploy_tick, job_deploy_interrupted, &jc};
 		char *dir = xasprintf("%s/deploy-%" PRId64, ag->opt.work_dir, spec->id);
-		struct deployer_job dj = {
-		    ag->opt.server_url, ag->opt.token, spec->id, spec->attempt, dir, spec->deploy, &io};
+		struct targets_opts to = {ag->opt.recipes_dir, ag->opt.cache_dir, ag->opt.work_dir,
+		                          ag->opt.targets, ag->opt.prepare_targets};
+		struct verifier *verifier = verifier_new(&to, &ag->labels);
+		struct deployer_job dj = {ag->opt.server_url, ag->opt.token, spec->id, spec->attempt, dir,
+		                          spec->deploy,       &io,           verifier};
 		state = deployer_run(&dj, message, sizeof(message));
+		verifier_free(verifier);
 		free(dir);
 		intr = job_interrupted(&jc);
 		if (intr == JOB_INTR_TIMEOUT)

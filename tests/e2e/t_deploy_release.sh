@@ -2,14 +2,16 @@
 # Deploying a signed release: a tag makes release v1.0.0 (aarch64 hello);
 # `anvil deploy --release v1.0.0` puts it on a simulated aarch64 board with
 # manifest.json, its signature and the public key, checks it on the board
-# before the switch (this board has no signify-openbsd: the agent checks the
-# signature, the board runs sha256sum -c against the manifest), then
-# switches. Refusals, nothing switched: a tampered blob in the server's data
-# dir; a board that pins another release key; a board whose glibc (as its
-# getconf reports it) is older than the binary needs. Then the board gets
+# before the switch (this board has no signify-openbsd: the agent
+# cross-builds anvil-verify for aarch64, installs it on the board, and the
+# board runs it), then switches. Refusals, nothing switched: a tampered blob
+# in the server's data dir; a board that pins another release key; a byte
+# flipped in hello, then in manifest.json, as they land on the board
+# (anvil-verify refuses on the board); a board whose glibc (as its getconf
+# reports it) is older than the binary needs. Then the board gets
 # signify-openbsd and checks the signature itself: a foreign pinned key
 # refuses after the upload and before the switch. Needs root, binfmt
-# qemu-aarch64, the cached board rootfs and signify-openbsd.
+# qemu-aarch64, the cached board and target rootfs and signify-openbsd.
 . "$(dirname "$0")/lib.sh"
 
 command -v signify-openbsd >/dev/null || fail "signify-openbsd missing (scripts/deps.sh test)"
@@ -83,10 +85,16 @@ done
 signify-openbsd -V -p "$T/data/release.pub" -m "$ROOT/opt/app/releases/v1.0.0/manifest.json" \
 	-x "$ROOT/opt/app/releases/v1.0.0/manifest.json.sig" >/dev/null || fail "the board's manifest does not verify"
 log_has "$D1" "manifest signature verified on the agent" || fail "no agent-side signature line"
-log_has "$D1" "no signify-openbsd: signature verified on the agent with the server's key" ||
+log_has "$D1" "anvil-verify for aarch64-unknown-linux-gnu: cross-built in" ||
+	fail "anvil-verify was not built: $(api "/api/v1/jobs/$D1/log")"
+log_has "$D1" "board r1: anvil-verify installed at ~/.anvil/bin/anvil-verify" || fail "anvil-verify not installed"
+log_has "$D1" "no signify-openbsd: anvil-verify checks the signature of release v1.0.0 (by the uploaded key)" ||
 	fail "the log does not say which check ran"
-log_has "$D1" "release check exited 0" || fail "no board-side check in the log"
-log_has "$D1" "hello: OK" || fail "sha256sum -c output missing from the log"
+log_has "$D1" "release check exited 0: anvil-verify: manifest.json signed by key" ||
+	fail "anvil-verify's verdict is not in the log"
+VERIFIER="$ROOT/root/.anvil/bin/anvil-verify"
+file "$VERIFIER" | grep -q 'ARM aarch64.*statically linked' || fail "the board's anvil-verify: $(file "$VERIFIER")"
+ok "$SECONDS s: anvil-verify cross-built ($(api "/api/v1/jobs/$D1/log" | grep -o 'cross-built in [0-9]* ms, [0-9]* bytes'), installed; on the board: $(api "/api/v1/jobs/$D1/log" | grep -o 'match SHA256SUMS and the manifest ([0-9]* ms)')"
 [ "$(api "/api/v1/deployments/$D1" | jq -r '.release + " " + (.signed|tostring)')" = "v1.0.0 true" ] ||
 	fail "deployment does not show the signed release: $(api "/api/v1/deployments/$D1")"
 ok "$SECONDS s: deploy --release v1.0.0: manifest, signature, key and SHA256SUMS on the board, checked, current switched"
@@ -128,9 +136,53 @@ cp "$T/data/release.pub" "$ROOT/etc/anvil/anvil-release.pub"
 D4=$(deploy_release v1.1.0)
 wait_until 120 job_done "$D4"
 [ "$(job_state "$D4")" = success ] || fail "deploy $D4 is $(job_state "$D4"): $(api "/api/v1/jobs/$D4/log")"
-log_has "$D4" "with the key pinned on the board" || fail "pinned-key check not logged"
+log_has "$D4" "anvil-verify checks the signature of release v1.1.0 (by the pinned key)" ||
+	fail "pinned-key check not logged"
+log_has "$D4" "release check exited 0: anvil-verify: manifest.json signed by key $(jq -r .key "$ROOT/opt/app/releases/v1.1.0/manifest.json") (/etc/anvil/anvil-release.pub)" ||
+	fail "the board did not verify with the pinned key: $(api "/api/v1/jobs/$D4/log")"
+log_has "$D4" "already installed" || fail "the installed anvil-verify was not reused"
+! log_has "$D4" "anvil-verify for aarch64" || fail "anvil-verify was built or sent again"
 [ "$(current_of)" = releases/v1.1.0 ] || fail "current is '$(current_of)', want releases/v1.1.0"
-ok "$SECONDS s: board pinning the release key: v1.1.0 verified with it and switched"
+ok "$SECONDS s: board pinning the release key: v1.1.0 verified with it by the installed anvil-verify and switched"
+
+# 4b. A byte flipped as the files land on the board (an `mv` in the board's
+# PATH that corrupts the file named in /tmp/tamper once ota has checked the
+# .part and renamed it): anvil-verify on the board refuses, current stays.
+# The board's anvil-verify is removed first: the agent's cached build is sent.
+mkdir -p "$ROOT/usr/local/bin"
+cat >"$ROOT/usr/local/bin/mv" <<'SH'
+#!/bin/sh
+/bin/mv "$@" || exit $?
+t=$(cat /tmp/tamper 2>/dev/null) || exit 0
+for a; do last=$a; done
+case "$last" in */releases/*/"$t") printf X | dd of="$last" bs=1 seek=10 conv=notrunc 2>/dev/null ;; esac
+exit 0
+SH
+chmod 755 "$ROOT/usr/local/bin/mv"
+rm -f "$VERIFIER"
+git -C "$T/src/app" commit -q --allow-empty -m tamper
+tag_release v1.1.1
+for victim in hello manifest.json; do
+	rm -rf "$ROOT/opt/app/releases/v1.1.1"
+	echo "$victim" >"$ROOT/tmp/tamper"
+	D=$(deploy_release v1.1.1)
+	wait_until 120 job_done "$D"
+	[ "$(job_state "$D")" = failed ] || fail "deploy $D with $victim flipped on the board is $(job_state "$D")"
+	msg=$(api "/api/v1/deployments/$D" | jq -r '.boards[0].message')
+	case $victim in
+	hello) want="anvil-verify: refused: hello: sha256 " ;;
+	*) want="anvil-verify: refused: manifest.json.sig by /etc/anvil/anvil-release.pub: signature verification failed" ;;
+	esac
+	grep -qF "$want" <<<"$msg" || fail "the record does not say why ($want): $msg"
+	log_has "$D" "release check exited 1: $want" || fail "the job log does not say why: $(api "/api/v1/jobs/$D/log")"
+	[ "$(current_of)" = releases/v1.1.0 ] || fail "current moved to $(current_of)"
+	ok "$SECONDS s: $victim flipped on the board: deploy $D refused by anvil-verify, current still v1.1.0"
+	[ "$victim" = hello ] || continue
+	log_has "$D" "anvil-verify for aarch64-unknown-linux-gnu: cached build" ||
+		fail "the cached anvil-verify was not sent: $(api "/api/v1/jobs/$D/log")"
+	! log_has "$D" "cross-built" || fail "anvil-verify was built again"
+done
+rm -f "$ROOT/usr/local/bin/mv" "$ROOT/tmp/tamper"
 
 # 5. A board with an older glibc: `getconf` on the board (in its overlay's
 # upper layer) reports glibc 2.17, older than the GLIBC_2.34 that hello

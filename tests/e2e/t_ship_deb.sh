@@ -36,6 +36,7 @@ dpkg-deb -c "$T/debs"/anvil-server_*.deb >"$T/server.list"
 dpkg-deb -c "$T/debs"/anvil-agent_*.deb >"$T/agent.list"
 grep -q ' ./usr/lib/systemd/system/anvil-server.service$' "$T/server.list" || fail "no unit in anvil-server"
 grep -q ' ./usr/share/anvil/recipes/aarch64-unknown-linux-gnu.yml$' "$T/agent.list" || fail "no recipes in anvil-agent"
+grep -q ' ./usr/bin/anvil-verify$' "$T/agent.list" || fail "no anvil-verify in anvil-agent"
 for pkg in anvil-server anvil-agent anvil; do
 	list=$(dpkg-deb -c "$T/debs/${pkg}_"*.deb)
 	grep -q " ./usr/share/man/man1/$pkg.1.gz\$" <<<"$list" || fail "no manual page in $pkg"
