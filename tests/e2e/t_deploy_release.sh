@@ -94,7 +94,7 @@ log_has "$D1" "release check exited 0: anvil-verify: manifest.json signed by key
 	fail "anvil-verify's verdict is not in the log"
 VERIFIER="$ROOT/root/.anvil/bin/anvil-verify"
 file "$VERIFIER" | grep -q 'ARM aarch64.*statically linked' || fail "the board's anvil-verify: $(file "$VERIFIER")"
-ok "$SECONDS s: anvil-verify cross-built ($(api "/api/v1/jobs/$D1/log" | grep -o 'cross-built in [0-9]* ms, [0-9]* bytes'), installed; on the board: $(api "/api/v1/jobs/$D1/log" | grep -o 'match SHA256SUMS and the manifest ([0-9]* ms)')"
+ok "$SECONDS s: anvil-verify $(api "/api/v1/jobs/$D1/log" | grep -o 'cross-built in [0-9]* ms, [0-9]* bytes'), installed; the board's check: $(api "/api/v1/jobs/$D1/log" | grep -o '[0-9]* file(s), [0-9]* bytes match SHA256SUMS and the manifest ([0-9]* ms)')"
 [ "$(api "/api/v1/deployments/$D1" | jq -r '.release + " " + (.signed|tostring)')" = "v1.0.0 true" ] ||
 	fail "deployment does not show the signed release: $(api "/api/v1/deployments/$D1")"
 ok "$SECONDS s: deploy --release v1.0.0: manifest, signature, key and SHA256SUMS on the board, checked, current switched"
@@ -183,6 +183,28 @@ for victim in hello manifest.json; do
 	! log_has "$D" "cross-built" || fail "anvil-verify was built again"
 done
 rm -f "$ROOT/usr/local/bin/mv" "$ROOT/tmp/tamper"
+
+# 4c. A deploy agent with no runner for the board's target cannot build
+# anvil-verify: the older check runs (signature on the agent, sha256sum -c
+# on the board) and the log says why. Then v1.1.0 again, and the agent back.
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+start_agent a2 --targets none --labels deploy=true
+rm -f "$VERIFIER"
+for v in v1.1.1 v1.1.0; do
+	D=$(deploy_release "$v")
+	wait_until 120 job_done "$D"
+	[ "$(job_state "$D")" = success ] || fail "deploy $D of $v is $(job_state "$D"): $(api "/api/v1/jobs/$D/log")"
+	log_has "$D" "no signify-openbsd and no anvil-verify (this agent has no runner for aarch64-unknown-linux-gnu to build anvil-verify): signature verified on the agent with the key pinned on the board" ||
+		fail "the fallback does not say why: $(api "/api/v1/jobs/$D/log")"
+	log_has "$D" "hello: OK" || fail "sha256sum -c did not run"
+	[ "$(current_of)" = "releases/$v" ] || fail "current is '$(current_of)', want releases/$v"
+done
+[ ! -e "$VERIFIER" ] || fail "anvil-verify was installed by an agent without the target"
+ok "$SECONDS s: agent without the aarch64 target: older check, reason logged, v1.1.1 then v1.1.0 switched"
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+start_agent a1 --targets aarch64-unknown-linux-gnu --labels deploy=true
 
 # 5. A board with an older glibc: `getconf` on the board (in its overlay's
 # upper layer) reports glibc 2.17, older than the GLIBC_2.34 that hello
