@@ -19,6 +19,7 @@ struct blob_writer {
 	int64_t cap_bytes;
 	struct crypto_sha256 *hash;
 	int committed;
+	struct failpoints *fp; /* borrowed; NULL outside tests */
 };
 
 static int blob_mkdir(const char *path, struct err *err)
@@ -59,10 +60,12 @@ char *blob_path(const char *blob_dir, const char *sha256_hex)
 	return xasprintf("%s/%.2s/%s", blob_dir, sha256_hex, sha256_hex);
 }
 
-int blob_writer_new(const char *blob_dir, int64_t cap_bytes, struct blob_writer **out, struct err *err)
+int blob_writer_new(const char *blob_dir, int64_t cap_bytes, struct failpoints *fp, struct blob_writer **out,
+                    struct err *err)
 {
 	struct blob_writer *w = xcalloc(1, sizeof(*w));
 
+	w->fp = fp;
 	w->blob_dir = xstrdup(blob_dir);
 	w->tmp_path = xasprintf("%s/tmp/upload-XXXXXX", blob_dir);
 	w->cap_bytes = cap_bytes;
@@ -88,8 +91,11 @@ int blob_writer_write(struct blob_writer *w, const void *p, size_t n, struct err
 		               (long long)w->cap_bytes);
 	crypto_sha256_update(w->hash, p, n);
 	while (n > 0) {
-		ssize_t k = write(w->fd, c, n);
-		if (k < 0) {
+		ssize_t k;
+		if (failpoint_hit(w->fp, FAILPOINT_WRITE))
+			return err_set(err, ERR_SYS, "write %s: failed by failpoint write:%lld", w->tmp_path,
+			               failpoint_seen(w->fp, FAILPOINT_WRITE));
+		if ((k = write(w->fd, c, n)) < 0) {
 			if (errno == EINTR)
 				continue;
 			return err_errno(err, "write %s", w->tmp_path);
@@ -113,6 +119,11 @@ int blob_writer_commit(struct blob_writer *w, const char *expected_hex, int64_t 
 		        expected_hex);
 		goto out;
 	}
+	if (failpoint_hit(w->fp, FAILPOINT_FSYNC)) {
+		err_set(err, ERR_SYS, "fsync %s: failed by failpoint fsync:%lld", w->tmp_path,
+		        failpoint_seen(w->fp, FAILPOINT_FSYNC));
+		goto out;
+	}
 	if (fsync(w->fd) < 0) {
 		err_errno(err, "fsync %s", w->tmp_path);
 		goto out;
@@ -123,6 +134,10 @@ int blob_writer_commit(struct blob_writer *w, const char *expected_hex, int64_t 
 	path = blob_path(w->blob_dir, got);
 	if (access(path, F_OK) == 0) {
 		unlink(w->tmp_path); /* the same bytes are stored already */
+	} else if (failpoint_hit(w->fp, FAILPOINT_RENAME)) {
+		err_set(err, ERR_SYS, "rename into %s: failed by failpoint rename:%lld", path,
+		        failpoint_seen(w->fp, FAILPOINT_RENAME));
+		goto out;
 	} else if (rename(w->tmp_path, path) < 0) {
 		err_errno(err, "rename into %s", path);
 		goto out;

@@ -6,6 +6,7 @@
 
 #include "common/crypto.h"
 #include "common/err.h"
+#include "common/failpoint.h"
 
 /* Content-addressed blob files: <blob_dir>/<aa>/<sha256>. Bytes arrive in a
  * temp file under <blob_dir>/tmp while they are hashed; commit verifies the
@@ -15,7 +16,10 @@
 struct blob_writer;
 
 int blob_dir_init(const char *blob_dir, struct err *err);
-int blob_writer_new(const char *blob_dir, int64_t cap_bytes, struct blob_writer **out, struct err *err);
+/* fp (borrowed, may be NULL) lends the writer's write, fsync and rename to
+ * fault injection (common/failpoint.h); production passes NULL. */
+int blob_writer_new(const char *blob_dir, int64_t cap_bytes, struct failpoints *fp, struct blob_writer **out,
+                    struct err *err);
 /* ERR_LIMIT past the cap. */
 int blob_writer_write(struct blob_writer *w, const void *p, size_t n, struct err *err);
 /* Verifies the hash equals expected_hex (ERR_INVAL otherwise) and moves the

@@ -1,4 +1,5 @@
 #include "server/config.h"
+#include "common/failpoint.h"
 #include "common/units.h"
 #include "common/log.h"
 
@@ -50,6 +51,8 @@ static const struct config_opt config_table[] = {
      "length of a retention day in ms (for tests; leave it)"},
     {"housekeeping-interval", CT_INT, OFF(housekeeping_s), 0, 1, 86400, "60",
      "seconds between retention passes (one also runs at start)"},
+    {"failpoints", CT_STR, OFF(failpoints), sizeof(((struct config *)0)->failpoints), 0, 0, "",
+     "TESTING ONLY: fail the Nth call at a site, e.g. write:1 or alloc:500+ (docs/reliability.md)"},
 };
 
 static int config_set(struct config *c, const struct config_opt *o, const char *val, struct err *err)
@@ -176,5 +179,10 @@ int config_load(int argc, char **argv, struct config *out, int *check_only_out, 
 		return err_set(err, ERR_INVAL, "--listen: '%s' is not an IPv4 address", out->listen_addr);
 	if (out->data_dir[0] == '\0')
 		return err_set(err, ERR_INVAL, "--data must not be empty");
+	if (out->failpoints[0] != '\0') {
+		struct failpoints fp;
+		if (failpoint_parse(&fp, out->failpoints, err) < 0)
+			return err_wrap(err, "--failpoints");
+	}
 	return 0;
 }

@@ -27,6 +27,7 @@ struct config {
 	int artifact_retention_days; /* 0: keep artifacts forever */
 	int retention_day_ms;        /* length of a retention "day" (tests shorten it) */
 	int housekeeping_s;          /* seconds between retention passes */
+	char failpoints[128];        /* fault injection spec (tests only), "" = none */
 };
 
 /* Parses argv (after the program name) and the environment. Returns 0, or -1

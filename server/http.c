@@ -355,7 +355,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if (req->route->begin && req->route->begin(srv, req, &err) < 0)
 			return http_send_error(conn, http_status_from_err(err.code), &err);
 		if (req->route->body == BODY_BLOB && req->blob == NULL &&
-		    blob_writer_new(srv->blob_dir, req->body_cap, &req->blob, &err) < 0) {
+		    blob_writer_new(srv->blob_dir, req->body_cap, srv->fp, &req->blob, &err) < 0) {
 			log_warnx("event=http_error status=500 error=\"%s\"", err.msg);
 			return http_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, &err);
 		}
@@ -366,8 +366,15 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (req->failed)
-		return http_send_error(conn, http_status_from_err(req->body_err.code), &req->body_err);
+	if (req->failed) {
+		status = http_status_from_err(req->body_err.code);
+		/* A body that could not be stored (disk full, I/O error) is the
+		 * operator's business, unlike one over its cap. */
+		if (status >= 500)
+			log_warnx("event=http_error method=%s status=%u error=\"%s\"", method, status,
+			          req->body_err.msg);
+		return http_send_error(conn, status, &req->body_err);
+	}
 	if (req->route->body == BODY_JSON) {
 		json_error_t jerr;
 		if (req->body.len == 0) {

@@ -19,6 +19,7 @@
 #include "server/sched.h"
 #include "server/srv.h"
 #include "server/store.h"
+#include "server/store_failpoint.h"
 #include "server/ui.h"
 
 #include <errno.h>
@@ -142,6 +143,7 @@ int main(int argc, char **argv)
 	struct http_route *routes = NULL;
 	size_t n_routes = 0;
 	sigset_t sigs;
+	struct failpoints failpoints; /* --failpoints: lent to the store and the uploads */
 
 	memset(&srv, 0, sizeof(srv));
 	if (config_load(argc - 1, argv + 1, &srv.cfg, &check_only, &version, &help, &err) < 0) {
@@ -163,6 +165,15 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init("anvil-server", (enum log_level)srv.cfg.log_level);
+	if (srv.cfg.failpoints[0] != '\0') {
+		/* Before anything touches SQLite: its allocator is swapped only
+		 * before sqlite3_initialize. */
+		if (failpoint_parse(&failpoints, srv.cfg.failpoints, &err) < 0 ||
+		    store_failpoint_alloc_install(&failpoints, &err) < 0)
+			fatalx("--failpoints: %s", err.msg);
+		srv.fp = &failpoints;
+		log_warnx("event=failpoints_armed spec=%s (testing only)", srv.cfg.failpoints);
+	}
 
 	/* Signals are taken synchronously by main with sigwait: block them
 	 * before any thread starts so every thread inherits the mask. */
@@ -191,7 +202,7 @@ int main(int argc, char **argv)
 			fatal("database %s", db_path);
 		close(fd);
 	}
-	if (store_open(db_path, &srv.store, &err) < 0)
+	if (store_open_failpoints(db_path, srv.fp, &srv.store, &err) < 0)
 		fatalx("%s", err.msg);
 	if (setup_token(&srv, "admin", srv.admin_hash, &err) < 0 ||
 	    setup_token(&srv, "agent", srv.agent_hash, &err) < 0)

@@ -29,6 +29,7 @@ struct srv {
 	struct release *release;      /* release key and signer thread (release.c) */
 	struct retention *retention;  /* housekeeping thread (retention.c) */
 	pthread_mutex_t blob_mu;      /* an upload's blob file + row vs. blob collection */
+	struct failpoints *fp;        /* --failpoints (tests only), main's; else NULL */
 };
 
 /* Wall-clock milliseconds since the epoch. */

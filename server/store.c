@@ -1,5 +1,6 @@
 #include "server/store.h"
 #include "common/log.h"
+#include "server/store_failpoint.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -496,6 +497,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
 	pthread_mutex_t mu;
+	struct store_vfs *vfs; /* owned; NULL unless opened with failpoints */
 };
 
 /* ---- small helpers, all called with st->mu held ---- */
@@ -520,12 +522,17 @@ static void store_done(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
+/* SQLITE_STATIC: no copy, so no allocation that can fail. A failed bind
+ * leaves NULL in its place and the statement still runs: a lost delivery id
+ * or an out-of-memory reported as a NOT NULL conflict (found by
+ * test_torture). Every caller's text outlives the statement's use, which
+ * ends in store_done (reset and clear_bindings) before it returns. */
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {
 	if (v == NULL)
 		sqlite3_bind_null(s, i);
 	else
-		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
 static void bind_i64(sqlite3_stmt *s, int i, int64_t v)
@@ -638,12 +645,19 @@ static int store_migrate(struct store *st, struct err *err)
 
 int store_open(const char *path, struct store **out, struct err *err)
 {
+	return store_open_failpoints(path, NULL, out, err);
+}
+
+int store_open_failpoints(const char *path, struct failpoints *fp, struct store **out, struct err *err)
+{
 	struct store *st = xcalloc(1, sizeof(*st));
 	int rc;
 
 	pthread_mutex_init(&st->mu, NULL);
+	if (fp != NULL && store_vfs_new(fp, &st->vfs, err) < 0)
+		goto fail;
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	                     NULL);
+	                     st->vfs ? store_vfs_name(st->vfs) : NULL);
 	if (rc != SQLITE_OK) {
 		err_set(err, ERR_SYS, "open database %s: %s", path,
 		        st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -678,6 +692,7 @@ void store_free(struct store *st)
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
+	store_vfs_free(st->vfs);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
 }
@@ -972,6 +987,13 @@ int store_pipeline_create(struct store *st, const struct pipeline_new *p, const 
 		store_rollback(st);
 		rc = 0;
 		goto out;
+	}
+	/* A failed lookup is not "unknown": after an out-of-memory SQLite may
+	 * have rolled the transaction back, and the inserts would each commit
+	 * on their own (found by test_torture). */
+	if (p->delivery != NULL && lookup.code != ERR_NOTFOUND) {
+		err_set(err, lookup.code, "%s", lookup.msg);
+		goto fail;
 	}
 	s = store_stmt(st, S_PIPE_INSERT);
 	bind_i64(s, 1, p->repo_id);
@@ -1293,10 +1315,15 @@ int store_job_claim(struct store *st, int64_t agent_id, const char *const *label
 	}
 	if (store_pipeline_refresh(st, js.pipeline_id, now_ms, err) < 0)
 		goto fail;
-	if (store_commit(st, err) < 0)
-		goto fail;
+	/* Read before the commit: a claim that fails must leave the job
+	 * queued, not running for an agent that was told it failed (found by
+	 * test_torture). */
 	if (store_job_get_locked(st, pick, out, err) < 0)
-		goto out;
+		goto fail;
+	if (store_commit(st, err) < 0) {
+		job_row_release(out);
+		goto fail;
+	}
 	*found_out = 1;
 	rc = 0;
 	goto out;

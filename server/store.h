@@ -18,6 +18,11 @@ struct store;
 
 /* path may be ":memory:". Creates or migrates the schema (user_version). */
 int store_open(const char *path, struct store **out, struct err *err);
+/* Tests only (common/failpoint.h): as store_open, the database's writes and
+ * syncs going through the FAILPOINT_DBWRITE / FAILPOINT_DBSYNC sites of fp,
+ * which must outlive the store. fp NULL is store_open. */
+struct failpoints;
+int store_open_failpoints(const char *path, struct failpoints *fp, struct store **out, struct err *err);
 void store_free(struct store *st);
 int store_integrity_check(struct store *st, struct err *err);
 
