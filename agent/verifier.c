@@ -3,6 +3,7 @@
 #include "common/proc.h"
 #include "common/runner.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -292,6 +293,32 @@ out:
 	return rc;
 }
 
+/* Removes the builds of triple from other sources (an agent upgrade
+ * leaves one per version behind otherwise). */
+static void verifier_prune(const struct verifier *v, const char *triple)
+{
+	char *root = xasprintf("%s/cache/" VERIFIER_CACHE, v->to.work_dir);
+	size_t tlen = strlen(triple);
+	DIR *d = opendir(root);
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char *bin;
+		if (strlen(de->d_name) != tlen + 1 + VERIFIER_SRC_ID_LEN ||
+		    strncmp(de->d_name, triple, tlen) != 0 || de->d_name[tlen] != '-' ||
+		    strcmp(de->d_name + tlen + 1, v->src_id) == 0)
+			continue;
+		bin = xasprintf("%s/%s/anvil-verify", root, de->d_name);
+		unlink(bin);
+		*strrchr(bin, '/') = '\0';
+		rmdir(bin);
+		free(bin);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(root);
+}
+
 int verifier_binary(struct verifier *v, const char *triple, char **path_out, int64_t *built_ms_out,
                     struct err *err)
 {
@@ -314,6 +341,7 @@ int verifier_binary(struct verifier *v, const char *triple, char **path_out, int
 	if (verifier_mkdir_p(dir, err) < 0 || verifier_build(v, triple, path, err) < 0)
 		goto out;
 	*built_ms_out = verifier_now_ms() - start_ms;
+	verifier_prune(v, triple);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&v->mu);

@@ -54,7 +54,8 @@ int verifier_serves(const struct verifier *v, const char *triple);
 
 /* The path of anvil-verify for triple (caller frees): the cached build, or
  * a new one (seconds; minutes when the target rootfs must be built first),
- * moved into the cache atomically. Builds of one verifier are serialised,
+ * moved into the cache atomically (a new build removes the triple's builds
+ * of other sources). Builds of one verifier are serialised,
  * so boards of one arch share a build. *built_ms_out is -1 when the cache
  * had it, else the build's wall time. Errors: ERR_NOTFOUND when the agent
  * does not serve triple; ERR_SYS with the end of the compiler's output when

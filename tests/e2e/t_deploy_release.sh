@@ -74,6 +74,10 @@ tag_release v1.0.0
 ok "$SECONDS s: tag v1.0.0 → signed release"
 
 # 1. deploy --release: verified on the board, then switched.
+# A build of older anvil-verify sources in the agent's cache: replaced by the new build.
+STALE="$T/agent-a1/cache/.anvil-verify/aarch64-unknown-linux-gnu-0123456789abcdef"
+mkdir -p "$STALE"
+touch "$STALE/anvil-verify"
 D1=$(deploy_release v1.0.0)
 [ -n "$D1" ] || fail "anvil deploy --release queued nothing"
 wait_until 120 job_done "$D1"
@@ -94,6 +98,9 @@ log_has "$D1" "release check exited 0: anvil-verify: manifest.json signed by key
 	fail "anvil-verify's verdict is not in the log"
 VERIFIER="$ROOT/root/.anvil/bin/anvil-verify"
 file "$VERIFIER" | grep -q 'ARM aarch64.*statically linked' || fail "the board's anvil-verify: $(file "$VERIFIER")"
+cmp -s "$VERIFIER" "$T"/agent-a1/cache/.anvil-verify/aarch64-unknown-linux-gnu-*/anvil-verify ||
+	fail "the board's anvil-verify is not the agent's cached build"
+[ ! -e "$STALE" ] || fail "the stale build is still in the cache"
 ok "$SECONDS s: anvil-verify $(api "/api/v1/jobs/$D1/log" | grep -o 'cross-built in [0-9]* ms, [0-9]* bytes'), installed; the board's check: $(api "/api/v1/jobs/$D1/log" | grep -o '[0-9]* file(s), [0-9]* bytes match SHA256SUMS and the manifest ([0-9]* ms)')"
 [ "$(api "/api/v1/deployments/$D1" | jq -r '.release + " " + (.signed|tostring)')" = "v1.0.0 true" ] ||
 	fail "deployment does not show the signed release: $(api "/api/v1/deployments/$D1")"
