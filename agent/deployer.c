@@ -748,7 +748,7 @@ static int deployer_verifier_ready(struct deployer_task *t, struct ssh_conn *c, 
 	struct verifier *v = t->ctx->job->verifier;
 	const char *triple = verifier_triple_for_arch(arch);
 	struct err berr = {0};
-	char *local = NULL;
+	char *local = NULL, esc[200];
 	struct stat st;
 	int64_t built_ms = -1;
 	uint64_t sent = 0;
@@ -758,7 +758,7 @@ static int deployer_verifier_ready(struct deployer_task *t, struct ssh_conn *c, 
 		return 0;
 	}
 	if (triple == NULL) {
-		snprintf(why, why_len, "no target builds for arch '%s'", arch);
+		snprintf(why, why_len, "no target builds for arch '%s'", log_escape(esc, sizeof(esc), arch));
 		return 0;
 	}
 	if (strcmp(have, verifier_version_line(v)) == 0) {
@@ -771,7 +771,8 @@ static int deployer_verifier_ready(struct deployer_task *t, struct ssh_conn *c, 
 		return 0;
 	}
 	if (verifier_binary(v, triple, &local, &built_ms, &berr) < 0) {
-		snprintf(why, why_len, "anvil-verify for %s: %s", triple, berr.msg);
+		snprintf(why, why_len, "anvil-verify for %s: %s", triple,
+		         log_escape(esc, sizeof(esc), berr.msg));
 		return 0;
 	}
 	if (stat(local, &st) < 0)
@@ -789,7 +790,7 @@ static int deployer_verifier_ready(struct deployer_task *t, struct ssh_conn *c, 
 	deployer_log(t->ctx,
 	             "board %s: anvil-verify installed at ~/" DEPLOYER_VERIFIER_PATH " (%" PRIu64
 	             " bytes sent, was: %s)",
-	             t->b->name, sent, have[0] ? have : "none");
+	             t->b->name, sent, have[0] ? log_escape(esc, sizeof(esc), have) : "none");
 	free(local);
 	return 1;
 }
