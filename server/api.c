@@ -6,6 +6,7 @@
 #include "common/pipefile.h"
 #include "server/blob.h"
 #include "server/pipeline.h"
+#include "server/release_git.h"
 #include "server/srv.h"
 
 #include <errno.h>
@@ -432,7 +433,9 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 		log_warnx("event=secrets_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
 	for (size_t i = 0; i < names.n; i++) {
 		char *kv = xasprintf("%s=%s", names.v[i], values.v[i]);
-		json_array_append_new(env, apijson_text(kv));
+		/* Push credentials are the server's (release_git.h), not a job's. */
+		if (!release_git_secret_is_push(names.v[i]))
+			json_array_append_new(env, apijson_text(kv));
 		json_array_append_new(mask, apijson_text(values.v[i]));
 		free(kv);
 	}

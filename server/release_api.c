@@ -241,6 +241,8 @@ static int release_api_create(struct srv *srv, struct http_req *req, struct http
 {
 	struct pipeline_row p = {0};
 	struct repo_cfg repo = {0};
+	struct release_git_creds creds = {0};
+	struct strv names = STRV_INIT, values = STRV_INIT;
 	const char *version, *message;
 	json_t *pv = json_object_get(req->json, "pipeline"); /* borrowed */
 	char *mirror = NULL, *pattern = NULL, *ref = NULL, *delivery = NULL, *msg = NULL;
@@ -266,8 +268,13 @@ static int release_api_create(struct srv *srv, struct http_req *req, struct http
 		goto out;
 	}
 	if (store_repo_cfg_get(srv->store, p.repo_name, &repo, err) < 0 ||
-	    store_release_pattern_get(srv->store, p.repo_name, &pattern, err) < 0)
+	    store_release_pattern_get(srv->store, p.repo_name, &pattern, err) < 0 ||
+	    store_secret_list(srv->store, p.repo_name, &names, &values, err) < 0)
 		goto out;
+	release_git_creds_pick(&creds, &names, &values);
+	if (creds.password == NULL && repo.status_token[0] != '\0')
+		creds.password = repo.status_token;
+	creds.forge = repo.forge;
 	if (fnmatch(pattern, version, 0) != 0) {
 		err_set(err, ERR_INVAL, "tag %s does not match the release pattern '%s' of %s", version,
 		        pattern, p.repo_name);
@@ -276,7 +283,7 @@ static int release_api_create(struct srv *srv, struct http_req *req, struct http
 	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)p.repo_id);
 	msg = message && message[0] ? xasprintf("%s\n", message) : xasprintf("Release %s\n", version);
 	pthread_mutex_lock(&srv->git_mu);
-	git_rc = release_git_tag_push(mirror, repo.url, version, p.commit_sha, msg, &created, err);
+	git_rc = release_git_tag_push(mirror, repo.url, &creds, version, p.commit_sha, msg, &created, err);
 	pthread_mutex_unlock(&srv->git_mu);
 	if (git_rc < 0)
 		goto out;
@@ -308,6 +315,8 @@ static int release_api_create(struct srv *srv, struct http_req *req, struct http
 out:
 	pipeline_row_release(&p);
 	repo_cfg_release(&repo);
+	strv_release(&names);
+	strv_release(&values);
 	free(mirror);
 	free(pattern);
 	free(ref);

@@ -165,3 +165,67 @@ wait "$SERVER_PID" 2>/dev/null || true
 start_server
 [ "$(api /api/v1/release-keys | jq -r '.keys[] | select(.current) | .keynum')" = "$K2" ] || fail "key changed on restart"
 ok "restart keeps key $K2"
+
+# 8. Push credentials from the repository's secrets: `release create` to an
+# ssh:// remote served by a throwaway sshd on 127.0.0.91 (key auth only).
+# ANVIL_GIT_* secrets are the server's: a job does not get them.
+anvil secret set demo ANVIL_GIT_TOKEN <<<"push-token-not-for-jobs" >/dev/null || fail "secret set"
+anvil secret set demo PLAIN <<<"for-jobs" >/dev/null || fail "secret set"
+printf 'steps:\n  - run: echo "git-secrets=$(env | grep -c ^ANVIL_GIT_) plain=$PLAIN"\n' >"$T/src/demo/.anvil.yml"
+commit_push demo "env check" >/dev/null
+PE=$(latest_pipeline)
+wait_until 60 pipeline_is "$PE" success || fail "pipeline $PE is $(pipeline_state "$PE")"
+log_has "$(first_job "$PE")" "git-secrets=0 plain=***" || fail "job env: $(api "/api/v1/jobs/$(first_job "$PE")/log")"
+anvil secret rm demo ANVIL_GIT_TOKEN >/dev/null
+ok "ANVIL_GIT_* secrets are not in a job's environment (other secrets are)"
+
+SSHD="$T/sshd"
+mkdir -p "$SSHD"
+ssh-keygen -q -t ed25519 -N '' -f "$SSHD/host" && ssh-keygen -q -t ed25519 -N '' -f "$SSHD/other_host"
+ssh-keygen -q -t ed25519 -N '' -f "$SSHD/id" && ssh-keygen -q -t ed25519 -N '' -f "$SSHD/stranger"
+cp "$SSHD/id.pub" "$SSHD/authorized_keys"
+SSH_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.91", 0)); print(s.getsockname()[1])')
+cat >"$SSHD/sshd_config" <<CFG
+ListenAddress 127.0.0.91
+Port $SSH_PORT
+HostKey $SSHD/host
+AuthorizedKeysFile $SSHD/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile none
+CFG
+/usr/sbin/sshd -D -f "$SSHD/sshd_config" -E "$T/sshd.log" &
+PIDS+=("$!")
+git clone -q --bare "$T/git/demo.git" "$T/remote.git"
+wait_until 10 bash -c "ssh-keyscan -p $SSH_PORT 127.0.0.91 2>/dev/null | grep -q ssh-ed25519" || fail "sshd did not start"
+anvil repo add demo "ssh://root@127.0.0.91:$SSH_PORT$T/remote.git" >/dev/null || fail "repo add (ssh url)"
+remote_tag() { git -C "$T/remote.git" rev-parse -q --verify "refs/tags/$1^{commit}"; }
+create_fails_with() { # create_fails_with VERSION TEXT: refused, naming TEXT, nothing pushed
+	! anvil release create "$1" --pipeline "$P3" 2>"$T/err.txt" >/dev/null || fail "release create $1 succeeded"
+	grep -qF -- "$2" "$T/err.txt" || fail "release create $1: '$(cat "$T/err.txt")' does not say '$2'"
+	! remote_tag "$1" >/dev/null || fail "tag $1 reached the remote"
+}
+anvil secret set demo ANVIL_GIT_SSH_HOST_KEY <"$SSHD/host.pub" >/dev/null
+create_fails_with rel-1.4.0 "set the repository's secret ANVIL_GIT_SSH_KEY"
+anvil secret set demo ANVIL_GIT_SSH_KEY <"$SSHD/stranger" >/dev/null
+create_fails_with rel-1.4.0 "the repository refused the key in secret ANVIL_GIT_SSH_KEY"
+anvil secret set demo ANVIL_GIT_SSH_KEY <"$SSHD/id" >/dev/null
+anvil secret set demo ANVIL_GIT_SSH_HOST_KEY <<<"$(ssh-keygen -lf "$SSHD/other_host.pub" | cut -d' ' -f2)" >/dev/null
+create_fails_with rel-1.4.0 "host key mismatch for 127.0.0.91: pinned $(ssh-keygen -lf "$SSHD/other_host.pub" | cut -d' ' -f2), got $(ssh-keygen -lf "$SSHD/host.pub" | cut -d' ' -f2)"
+anvil secret rm demo ANVIL_GIT_SSH_HOST_KEY >/dev/null
+create_fails_with rel-1.4.0 "unknown remote ssh hostkey (pin the repository's host key in its secret ANVIL_GIT_SSH_HOST_KEY"
+ok "ssh remote refused: no key, a key the remote does not take, another host key pinned, no pin (not in known_hosts); nothing pushed"
+
+anvil secret set demo ANVIL_GIT_SSH_HOST_KEY <"$SSHD/host.pub" >/dev/null
+C3=$(api "/api/v1/pipelines/$P3" | jq -r .commit)
+out=$(anvil release create rel-1.4.0 --pipeline "$P3" --message "over ssh") || fail "release create over ssh: $out"
+grep -q "created and pushed" <<<"$out" || fail "release create over ssh: $out"
+[ "$(remote_tag rel-1.4.0)" = "$C3" ] || fail "tag rel-1.4.0 is not at $C3 in the ssh remote"
+[ "$(git -C "$T/remote.git" cat-file -t rel-1.4.0)" = tag ] || fail "rel-1.4.0 is not an annotated tag"
+out=$(anvil release create rel-1.4.0 --pipeline "$P3") || fail "repeated release create over ssh: $out"
+grep -q "already there" <<<"$out" || fail "repeat over ssh not idempotent: $out"
+[ -z "$(find "$T/data" -name '*.pushkey.*')" ] || fail "the key file was left behind"
+ok "ssh remote with ANVIL_GIT_SSH_KEY and the pinned host key: rel-1.4.0 pushed at $C3, repeat idempotent, no key file left"
