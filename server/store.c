@@ -1495,10 +1495,10 @@ int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct e
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct job_state_row js;
+		char msg[160]; /* bound without a copy: lives until the step below */
 		if (store_job_state(st, ids[i], &js, err) < 0)
 			goto fail;
 		if (js.cancel_requested || js.attempt >= js.max_attempts) {
-			char msg[160];
 			enum job_state to = js.cancel_requested ? JOB_CANCELED : JOB_ERROR;
 			if (js.cancel_requested)
 				snprintf(msg, sizeof(msg), "canceled (the agent stopped answering)");
