@@ -7,12 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The server holds a follow request up to wait_ms when there is nothing new. */
 #define CMD_JOB_FOLLOW_WAIT_STR   "25000"
 #define CMD_JOB_FOLLOW_TIMEOUT_MS 40000L
-/* A whole log (capped at 64 MiB by default) in one answer. */
-#define CMD_JOB_READ_TIMEOUT_MS 300000L
+/* A whole log (capped at 64 MiB by default) in one streamed answer. */
+#define CMD_JOB_READ_TIMEOUT_MS 600000L
 /* While following, how long a server that went away may stay away. */
 #define CMD_JOB_RECONNECT_MS 60000L
 
@@ -77,17 +78,33 @@ int cmd_job_logs(struct cli *cli, int argc, char **argv, struct err *err)
 	rc = CLI_ERROR;
 
 	req.method = "GET";
-	req.timeout_ms = follow ? CMD_JOB_FOLLOW_TIMEOUT_MS : CMD_JOB_READ_TIMEOUT_MS;
+	if (!follow) {
+		/* One streamed answer straight to stdout: the whole log as stored
+		 * now, never held in memory; an error answer stays off stdout. */
+		path = xasprintf("/api/v1/jobs/%lld/log?download=1", (long long)id);
+		req.path = path;
+		req.out_fd = STDOUT_FILENO;
+		req.timeout_ms = CMD_JOB_READ_TIMEOUT_MS;
+		if (fflush(stdout) != 0 || cli_request(cli, &req, &resp, err) < 0)
+			goto out;
+		if (resp.status < 200 || resp.status >= 300) {
+			httpc_resp_json(&resp, &ignored, err);
+			goto out;
+		}
+		rc = CLI_OK;
+		goto out;
+	}
+	req.timeout_ms = CMD_JOB_FOLLOW_TIMEOUT_MS;
 	for (;;) {
 		int64_t t0 = cmd_job_mono_ms();
 
 		free(path);
-		path = xasprintf("/api/v1/jobs/%lld/log?offset=%" PRIu64 "%s", (long long)id, offset,
-		                 follow ? "&wait_ms=" CMD_JOB_FOLLOW_WAIT_STR : "");
+		path = xasprintf("/api/v1/jobs/%lld/log?offset=%" PRIu64 "&wait_ms=" CMD_JOB_FOLLOW_WAIT_STR,
+		                 (long long)id, offset);
 		req.path = path;
 		if (cli_request(cli, &req, &resp, err) < 0) {
 			/* A follower outlives a server restart, as a build would. */
-			if (!follow || err->code != ERR_UNAVAIL)
+			if (err->code != ERR_UNAVAIL)
 				goto out;
 			if (down_since < 0) {
 				down_since = t0;
@@ -116,11 +133,6 @@ int cmd_job_logs(struct cli *cli, int argc, char **argv, struct err *err)
 		else
 			offset += resp.body.len;
 		state = httpc_resp_header(&resp, "x-anvil-job-state");
-		if (!follow) {
-			if (resp.body.len == 0)
-				break;
-			continue;
-		}
 		if (state == NULL) {
 			err_set(err, ERR_SYS, "log answer has no X-Anvil-Job-State header");
 			goto out;
@@ -130,10 +142,6 @@ int cmd_job_logs(struct cli *cli, int argc, char **argv, struct err *err)
 		/* A server that answers an empty long poll at once is not hammered. */
 		if (resp.body.len == 0 && cmd_job_mono_ms() - t0 < 1000)
 			cmd_job_pause_ms(500);
-	}
-	if (!follow) {
-		rc = CLI_OK;
-		goto out;
 	}
 	if (strcmp(state, "success") == 0) {
 		rc = CLI_OK;

@@ -120,6 +120,11 @@ static void buf_grow(struct buf *b, size_t extra)
 	b->data = xrealloc(b->data, b->cap);
 }
 
+void buf_reserve(struct buf *b, size_t extra)
+{
+	buf_grow(b, extra);
+}
+
 void buf_append(struct buf *b, const void *p, size_t n)
 {
 	buf_grow(b, n);

@@ -38,6 +38,9 @@ struct buf {
 	}
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Makes room for extra more bytes (len unchanged): a caller filling
+ * data + len itself, then adding to len, allocates before taking a lock. */
+void buf_reserve(struct buf *b, size_t extra);
 void buf_reset(struct buf *b);
 /* Hands the data to the caller (free with free()); b is empty after. */
 char *buf_detach(struct buf *b, size_t *len_out);

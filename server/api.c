@@ -5,6 +5,8 @@
 #include "common/log.h"
 #include "common/pipefile.h"
 #include "server/blob.h"
+#include "server/logdl.h"
+#include "server/logtail.h"
 #include "server/pipeline.h"
 #include "server/release_git.h"
 #include "server/srv.h"
@@ -15,9 +17,14 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define API_LOG_READ_MAX (1024 * 1024)
+/* A follower of a busy job (logtail's busy) answers once it has this much,
+ * or this long after its first new byte. */
+#define API_LOG_BATCH_BYTES (512 * 1024)
+#define API_LOG_LINGER_MS   50
 
 /* ---- helpers ---- */
 
@@ -138,6 +145,7 @@ static long api_rss_kb(void)
 static int api_metrics(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct store_stats st;
+	struct logtail_stats lt;
 	struct buf b = BUF_INIT;
 
 	(void)req;
@@ -156,6 +164,13 @@ static int api_metrics(struct srv *srv, struct http_req *req, struct http_answer
 	buf_appendf(
 	    &b, "# TYPE anvil_process_resident_memory_bytes gauge\nanvil_process_resident_memory_bytes %ld\n",
 	    api_rss_kb() * 1024);
+	logtail_stats(srv->logtail, &lt);
+	buf_appendf(&b,
+	            "# TYPE anvil_log_tail_jobs gauge\nanvil_log_tail_jobs %zu\n"
+	            "# TYPE anvil_log_tail_bytes gauge\nanvil_log_tail_bytes %zu\n"
+	            "# TYPE anvil_log_reads_total counter\nanvil_log_reads_total{from=\"tail\"} %llu\n"
+	            "anvil_log_reads_total{from=\"store\"} %llu\n",
+	            lt.jobs, lt.bytes, (unsigned long long)lt.tail_reads, (unsigned long long)lt.store_reads);
 	buf_appendf(&b, "anvil_uptime_seconds %lld\n", (long long)((srv_now_ms() - srv->started_ms) / 1000));
 	ans->raw = buf_detach(&b, &ans->raw_len);
 	ans->content_type = "text/plain; version=0.0.4";
@@ -197,40 +212,73 @@ static int api_job_get(struct srv *srv, struct http_req *req, struct http_answer
 	return 0;
 }
 
+/* Sleeps until the monotonic deadline_ms (a follower's bounded linger). */
+static void api_sleep_until(int64_t deadline_ms)
+{
+	struct timespec ts = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000L};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 static int api_job_log(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
-	int64_t offset, wait_ms, next = 0, deadline;
+	int64_t offset, wait_ms, download, deadline, linger_until = -1;
 	struct buf b = BUF_INIT;
-	struct job_row j = {0};
+	struct logtail_read r = {0};
+	struct sched_follow *f = NULL; /* owned */
 	char num[32];
+	int rc = -1;
 
 	if (http_query_i64(req, "offset", 0, 0, INT64_MAX, &offset, err) < 0 ||
-	    http_query_i64(req, "wait_ms", 0, 0, 30000, &wait_ms, err) < 0)
+	    http_query_i64(req, "wait_ms", 0, 0, 30000, &wait_ms, err) < 0 ||
+	    http_query_i64(req, "download", 0, 0, 1, &download, err) < 0)
 		return -1;
+	if (download)
+		return logdl_answer(srv, req->id, ans, err);
 	deadline = sched_mono_ms() + wait_ms;
+	if (wait_ms > 0)
+		f = sched_follow_new(srv->sched, req->id);
 	for (;;) {
-		uint64_t gen = sched_gen(srv->sched, SCHED_LOGS);
-		job_row_release(&j);
-		if (store_job_get(srv->store, req->id, &j, err) < 0)
-			goto fail;
-		if (store_log_read(srv->store, req->id, offset, API_LOG_READ_MAX, &b, &next, err) < 0)
-			goto fail;
-		if (b.len > 0 || jobstate_is_final(j.state) || sched_mono_ms() >= deadline ||
-		    sched_stopping(srv->sched))
+		/* The job's generation before the epoch: a state change between
+		 * the two is seen by the read, one after them ends the wait. */
+		uint64_t gen = f ? sched_follow_gen(f) : 0;
+		uint64_t epoch = sched_gen(srv->sched, SCHED_LOGS);
+		int64_t now;
+		if (logtail_read(srv->logtail, srv->store, epoch, req->id, offset, API_LOG_READ_MAX - b.len,
+		                 &b, &r, err) < 0)
+			goto out;
+		offset = r.next;
+		now = sched_mono_ms();
+		if (jobstate_is_final(r.state) || now >= deadline || sched_stopping(srv->sched))
 			break;
-		sched_wait(srv->sched, SCHED_LOGS, gen, deadline);
+		if (b.len > 0) {
+			/* A job streaming flat out would cost every follower a round
+			 * trip per chunk: gather a while, then answer once. */
+			if (!r.busy || b.len >= API_LOG_BATCH_BYTES)
+				break;
+			if (linger_until < 0)
+				linger_until =
+				    now + API_LOG_LINGER_MS < deadline ? now + API_LOG_LINGER_MS : deadline;
+			if (now >= linger_until)
+				break;
+			/* Asleep, not waiting on the job: a chunk must not wake
+			 * every lingering follower again. */
+			api_sleep_until(linger_until);
+			continue;
+		}
+		sched_follow_wait(f, gen, deadline);
 	}
-	snprintf(num, sizeof(num), "%lld", (long long)next);
+	snprintf(num, sizeof(num), "%lld", (long long)r.next);
 	http_answer_header(ans, "X-Anvil-Log-Next", num);
-	http_answer_header(ans, "X-Anvil-Job-State", jobstate_name(j.state));
+	http_answer_header(ans, "X-Anvil-Job-State", jobstate_name(r.state));
 	ans->raw = buf_detach(&b, &ans->raw_len);
 	ans->content_type = "text/plain; charset=utf-8";
-	job_row_release(&j);
-	return 0;
-fail:
+	rc = 0;
+out:
+	sched_follow_free(f);
 	buf_release(&b);
-	job_row_release(&j);
-	return -1;
+	return rc;
 }
 
 static int api_job_artifacts(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
@@ -543,6 +591,7 @@ static int api_agent_heartbeat(struct srv *srv, struct http_req *req, struct htt
 static int api_agent_log(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	int64_t attempt, seq;
+	uint64_t epoch = sched_gen(srv->sched, SCHED_LOGS);
 	int accepted = 0, truncated = 0;
 
 	if (http_query_i64(req, "attempt", -1, 1, INT32_MAX, &attempt, err) < 0 ||
@@ -550,11 +599,12 @@ static int api_agent_log(struct srv *srv, struct http_req *req, struct http_answ
 		return -1;
 	if (attempt < 0 || seq < 0)
 		return err_set(err, ERR_INVAL, "query parameters attempt and seq are required");
-	if (store_log_append(srv->store, req->id, (int)attempt, seq, req->body.data, req->body.len,
-	                     srv->cfg.log_cap_bytes, &accepted, &truncated, err) < 0)
+	if (logtail_append(srv->logtail, srv->store, epoch, req->id, (int)attempt, seq, req->body.data,
+	                   req->body.len, srv->cfg.log_cap_bytes, &accepted, &truncated, err) < 0)
 		return -1;
+	/* Only this job's followers: one chunk must not wake every log reader. */
 	if (accepted)
-		sched_notify(srv->sched, SCHED_LOGS);
+		sched_log_notify(srv->sched, req->id);
 	ans->json = json_pack("{s:b, s:b}", "accepted", accepted, "truncated", truncated);
 	return 0;
 }
@@ -614,6 +664,7 @@ static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_a
 	const char *state_name, *message;
 	json_t *ec = json_object_get(req->json, "exit_code"); /* borrowed */
 	enum job_state state;
+	struct job_row j = {0};
 
 	if (apijson_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0 ||
 	    apijson_str(req->json, "state", 1, 16, &state_name, err) < 0 ||
@@ -627,8 +678,14 @@ static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_a
 		return -1;
 	log_info("event=job_finished job=%lld state=%s exit_code=%lld", (long long)req->id, state_name,
 	         (long long)exit_code);
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return -1;
+	/* Before the wake-up: followers at the end stop without the store. */
+	logtail_finish(srv->logtail, j.id, j.state, j.log_bytes);
 	sched_notify(srv->sched, SCHED_LOGS);
-	return api_job_get(srv, req, ans, err);
+	ans->json = api_job_json(&j);
+	job_row_release(&j);
+	return 0;
 }
 
 const struct http_route api_routes[] = {

@@ -16,6 +16,7 @@
 #include "server/retention.h"
 #include "server/status.h"
 #include "server/hooks.h"
+#include "server/logtail.h"
 #include "server/sched.h"
 #include "server/srv.h"
 #include "server/store.h"
@@ -209,6 +210,7 @@ int main(int argc, char **argv)
 		fatalx("tokens: %s", err.msg);
 	if (sched_new(srv.store, 500, &srv.sched, &err) < 0)
 		fatalx("%s", err.msg);
+	srv.logtail = logtail_new(LOGTAIL_JOB_CAP_BYTES, LOGTAIL_TOTAL_CAP_BYTES);
 	if (release_start(&srv, &srv.release, &err) < 0)
 		fatalx("release key: %s", err.msg);
 	routes = routes_join(&n_routes);
@@ -240,6 +242,7 @@ int main(int argc, char **argv)
 	release_stop(srv.release);
 	retention_stop(srv.retention);
 	sched_free(srv.sched);
+	logtail_free(srv.logtail);
 	store_free(srv.store);
 	git_libgit2_shutdown();
 	pthread_mutex_destroy(&srv.git_mu);

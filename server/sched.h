@@ -32,6 +32,25 @@ void sched_notify(struct sched *s, enum sched_topic t);
 /* Sleeps until the topic's generation differs from seen or deadline_ms
  * (CLOCK_MONOTONIC milliseconds) passes. Returns the generation then. */
 uint64_t sched_wait(struct sched *s, enum sched_topic t, uint64_t seen, int64_t deadline_ms);
+/* One job's log followers (a long poll on /jobs/ID/log, a UI event stream):
+ * they wait on the job's own generation, so a chunk of one job wakes only
+ * its followers. The generation also moves with every sched_notify of
+ * SCHED_LOGS (a job state changed, the reaper requeued), so a follower never
+ * misses a state change. A follow is held for the whole request and freed on
+ * the request's thread; any thread may notify. */
+struct sched_follow;
+/* Registers interest in job_id's log (never fails; OOM aborts). */
+struct sched_follow *sched_follow_new(struct sched *s, int64_t job_id);
+/* NULL-safe. */
+void sched_follow_free(struct sched_follow *f);
+/* The job's generation: read it before reading the log, then wait on it. */
+uint64_t sched_follow_gen(struct sched_follow *f);
+/* Sleeps until the job's generation differs from seen, the deadline
+ * (CLOCK_MONOTONIC ms) passes or the scheduler stops; returns the generation. */
+uint64_t sched_follow_wait(struct sched_follow *f, uint64_t seen, int64_t deadline_ms);
+/* A chunk of job_id's log was stored: wakes that job's followers only. */
+void sched_log_notify(struct sched *s, int64_t job_id);
+
 /* Monotonic milliseconds, the clock of deadlines. */
 int64_t sched_mono_ms(void);
 

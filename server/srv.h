@@ -15,7 +15,8 @@ struct srv {
 	struct config cfg;
 	struct store *store;
 	struct sched *sched;
-	char admin_hash[65]; /* sha256 hex of the admin token */
+	struct logtail *logtail; /* live log tails, in front of the store (logtail.c) */
+	char admin_hash[65];     /* sha256 hex of the admin token */
 	char agent_hash[65];
 	char blob_dir[600];
 	char mirror_dir[600];

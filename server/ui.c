@@ -4,6 +4,7 @@
 #include "server/sched.h"
 #include "server/srv.h"
 #include "server/ui_assets.h"
+#include "server/logdl.h"
 #include "server/ui_auth.h"
 #include "server/ui_html.h"
 #include "server/ui_sse.h"
@@ -595,7 +596,7 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	}
 	buf_appendf(&c.b,
 	            "</section><h2>Log</h2><div class=\"toolbar\"><label><input type=\"checkbox\" "
-	            "id=\"follow\"%s> follow</label><a href=\"/api/v1/jobs/%lld/log\" "
+	            "id=\"follow\"%s> follow</label><a href=\"/jobs/%lld/log\" "
 	            "download=\"job-%lld.log\">raw log</a><span class=\"muted\">%lld bytes</span></div>",
 	            live ? " checked" : "", (long long)j.id, (long long)j.id, (long long)j.log_bytes);
 	buf_appendf(&c.b, "<div id=\"log\" data-live=\"%d\" data-src=\"/jobs/%lld/events?offset=%lld", live,
@@ -634,6 +635,20 @@ static int ui_job_events(struct srv *srv, struct http_req *req, struct http_answ
 		return -1;
 	return ui_sse_answer(srv, req->id, offset, line, (int)sgr, http_header(req, "Last-Event-ID"), ans,
 	                     err);
+}
+
+/* The whole log as a download, for the "raw log" link: the session cookie
+ * is the UI's authentication, which the API's bearer check cannot see. */
+static int ui_job_log(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	char path[64];
+
+	ui_ctx_init(&c, srv, req);
+	snprintf(path, sizeof(path), "/jobs/%lld/log", (long long)req->id);
+	if (ui_need_read(&c, ans, path))
+		return 0;
+	return logdl_answer(srv, req->id, ans, err);
 }
 
 /* ---- actions ---- */
@@ -1175,6 +1190,7 @@ const struct http_route ui_routes[] = {
     {"GET", "/pipelines/:id", AUTH_NONE, BODY_NONE, NULL, ui_pipeline},
     {"GET", "/jobs/:id", AUTH_NONE, BODY_NONE, NULL, ui_job},
     {"GET", "/jobs/:id/events", AUTH_NONE, BODY_NONE, NULL, ui_job_events},
+    {"GET", "/jobs/:id/log", AUTH_NONE, BODY_NONE, NULL, ui_job_log},
     {"POST", "/jobs/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_job_cancel},
     {"POST", "/jobs/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_job_retry},
     {"GET", "/agents", AUTH_NONE, BODY_NONE, NULL, ui_agents},

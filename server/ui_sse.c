@@ -1,5 +1,6 @@
 #include "server/ui_sse.h"
 #include "common/log.h"
+#include "server/logtail.h"
 #include "server/sched.h"
 #include "server/srv.h"
 #include "server/ui_html.h"
@@ -22,6 +23,7 @@ struct ui_sse {
 	size_t out_pos;
 	struct buf raw;
 	int64_t keepalive_due_ms;
+	struct sched_follow *follow; /* owned: wakes on this job's log only */
 };
 
 static void ui_sse_free(void *cls)
@@ -32,35 +34,29 @@ static void ui_sse_free(void *cls)
 		return;
 	buf_release(&s->out);
 	buf_release(&s->raw);
+	sched_follow_free(s->follow);
 	free(s);
 }
 
 /* One pass: reads what is new and queues events into s->out. */
-static void ui_sse_poll(struct ui_sse *s)
+static void ui_sse_poll(struct ui_sse *s, uint64_t epoch)
 {
-	struct job_row j = {0};
+	struct logtail_read r = {0};
 	struct err err = {0};
-	int64_t next = 0;
 	int final;
 
-	if (store_job_get(s->srv->store, s->job_id, &j, &err) < 0) {
+	buf_reset(&s->raw);
+	/* The state comes with the bytes: once final, every byte is stored. */
+	if (logtail_read(s->srv->logtail, s->srv->store, epoch, s->job_id, s->offset, UI_SSE_READ_BYTES,
+	                 &s->raw, &r, &err) < 0) {
 		log_warnx("event=ui_sse_failed job=%lld error=\"%s\"", (long long)s->job_id, err.msg);
 		buf_appendf(&s->out, "event: end\ndata: error\n\n");
 		s->done = 1;
 		return;
 	}
-	/* The state is read before the log: once final, every byte is stored. */
-	final = jobstate_is_final(j.state);
-	buf_reset(&s->raw);
-	if (s->offset < j.log_bytes && store_log_read(s->srv->store, s->job_id, s->offset, UI_SSE_READ_BYTES,
-	                                              &s->raw, &next, &err) < 0) {
-		log_warnx("event=ui_sse_failed job=%lld error=\"%s\"", (long long)s->job_id, err.msg);
-		buf_appendf(&s->out, "event: end\ndata: error\n\n");
-		s->done = 1;
-		goto out;
-	}
+	final = jobstate_is_final(r.state);
 	if (s->raw.len > 0) {
-		int all = final && s->offset + (int64_t)s->raw.len >= j.log_bytes;
+		int all = final && r.next >= r.log_bytes;
 		size_t cut = ui_html_log_cut(s->raw.data, s->raw.len, all, UI_SSE_READ_BYTES);
 		if (cut > 0) {
 			buf_appendf(&s->out, "data: ");
@@ -70,16 +66,14 @@ static void ui_sse_poll(struct ui_sse *s)
 			            (long long)s->line, ui_ansi_pack(&s->ansi));
 		}
 	}
-	if ((int)j.state != s->sent_state) {
-		buf_appendf(&s->out, "event: state\ndata: %s\n\n", jobstate_name(j.state));
-		s->sent_state = (int)j.state;
+	if ((int)r.state != s->sent_state) {
+		buf_appendf(&s->out, "event: state\ndata: %s\n\n", jobstate_name(r.state));
+		s->sent_state = (int)r.state;
 	}
-	if (final && s->offset >= j.log_bytes) {
-		buf_appendf(&s->out, "event: end\ndata: %s\n\n", jobstate_name(j.state));
+	if (final && s->offset >= r.log_bytes) {
+		buf_appendf(&s->out, "event: end\ndata: %s\n\n", jobstate_name(r.state));
 		s->done = 1;
 	}
-out:
-	job_row_release(&j);
 }
 
 static ssize_t ui_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -98,8 +92,8 @@ static ssize_t ui_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return HTTP_STREAM_ERROR;
 		buf_reset(&s->out);
 		s->out_pos = 0;
-		gen = sched_gen(s->srv->sched, SCHED_LOGS);
-		ui_sse_poll(s);
+		gen = sched_follow_gen(s->follow);
+		ui_sse_poll(s, sched_gen(s->srv->sched, SCHED_LOGS));
 		if (s->out.len > 0)
 			break;
 		now = sched_mono_ms();
@@ -108,7 +102,7 @@ static ssize_t ui_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 			buf_appendf(&s->out, ": keep-alive\n\n");
 			break;
 		}
-		sched_wait(s->srv->sched, SCHED_LOGS, gen, s->keepalive_due_ms);
+		sched_follow_wait(s->follow, gen, s->keepalive_due_ms);
 	}
 	s->keepalive_due_ms = sched_mono_ms() + UI_SSE_KEEPALIVE_MS;
 	n = s->out.len - s->out_pos;
@@ -144,6 +138,7 @@ int ui_sse_answer(struct srv *srv, int64_t job_id, int64_t offset, int64_t line,
 	s->line = line;
 	ui_ansi_unpack(sgr, &s->ansi);
 	s->sent_state = -1;
+	s->follow = sched_follow_new(srv->sched, job_id);
 	/* The first pass answers at once: the browser sees the stream open. */
 	s->keepalive_due_ms = sched_mono_ms();
 	ans->stream = ui_sse_read;

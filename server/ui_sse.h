@@ -15,8 +15,9 @@ struct srv;
  *   ": keep-alive" comments every UI_SSE_KEEPALIVE_MS while nothing happens.
  * Resumes from offset (bytes), line (lines already shown) and sgr (the packed
  * colour state), or from a Last-Event-ID header holding the same triple.
- * The answer's callback runs on the connection's thread and blocks on
- * sched (SCHED_LOGS), so a chunk reaching the server is sent at once; it
+ * The answer's callback runs on the connection's thread, reads through the
+ * job's log tail (logtail.c) and blocks on the job's own generation
+ * (sched_follow), so a chunk reaching the server is sent at once; it
  * ends with an error when the server stops. ERR_NOTFOUND for no such job. */
 #define UI_SSE_KEEPALIVE_MS 15000
 int ui_sse_answer(struct srv *srv, int64_t job_id, int64_t offset, int64_t line, int sgr,

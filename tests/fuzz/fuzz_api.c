@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "server/api.h"
 #include "server/blob.h"
+#include "server/logtail.h"
 #include "server/srv.h"
 
 /* fuzz-link: anvil_server */
@@ -102,6 +103,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_api: %s\n", err.msg);
 		abort();
 	}
+	fz_srv.logtail = logtail_new(LOGTAIL_JOB_CAP_BYTES, LOGTAIL_TOTAL_CAP_BYTES);
 	free(db);
 	crypto_sha256_hex(fz_admin, strlen(fz_admin), fz_srv.admin_hash);
 	crypto_sha256_hex(fz_agent, strlen(fz_agent), fz_srv.agent_hash);
