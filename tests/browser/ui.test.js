@@ -115,7 +115,12 @@ async function main() {
 		const href = await page.getAttribute('#artifacts a', 'href');
 		const art = await page.request.get(URL + href);
 		check(art.ok() && art.headers()['x-anvil-sha256'] === E.SHA_A, 'artifact download link serves the blob');
-		check(await page.getAttribute('a[download^="job-"]', 'href') === `/api/v1/jobs/${E.JA}/log`, 'raw log download link');
+		const rawHref = await page.getAttribute('a[download^="job-"]', 'href');
+		check(rawHref === `/jobs/${E.JA}/log`, 'raw log download link');
+		const raw = await page.request.get(URL + rawHref);
+		const apiLog = await page.request.get(`${URL}/api/v1/jobs/${E.JA}/log`);
+		check(raw.ok() && (raw.headers()['content-disposition'] || '').startsWith('attachment') &&
+			(await raw.text()) === (await apiLog.text()), 'raw log link downloads the whole log as an attachment');
 		check(await page.getAttribute('#log', 'data-live') === '0', 'a finished job opens no event stream');
 
 		/* Badges. */
