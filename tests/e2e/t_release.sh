@@ -229,3 +229,33 @@ out=$(anvil release create rel-1.4.0 --pipeline "$P3") || fail "repeated release
 grep -q "already there" <<<"$out" || fail "repeat over ssh not idempotent: $out"
 [ -z "$(find "$T/data" -name '*.pushkey.*')" ] || fail "the key file was left behind"
 ok "ssh remote with ANVIL_GIT_SSH_KEY and the pinned host key: rel-1.4.0 pushed at $C3, repeat idempotent, no key file left"
+
+# 9. A token is never sent over plain http: a remote that asks for basic
+# auth (a loopback server answering 401 and noting any Authorization header)
+# gets none, and the refusal says why.
+anvil secret set demo ANVIL_GIT_TOKEN <<<"push-token" >/dev/null
+cat >"$T/auth401.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(sys.argv[2], "a") as f:
+            f.write("request %s auth=%s\n" % (self.path, self.headers.get("Authorization", "-")))
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="git"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.91", 0), H)
+open(sys.argv[1] + ".tmp", "w").write(str(s.server_port))
+__import__("os").rename(sys.argv[1] + ".tmp", sys.argv[1])
+s.serve_forever()
+PY
+python3 "$T/auth401.py" "$T/auth401.port" "$T/auth401.seen" &
+PIDS+=("$!")
+wait_until 10 test -s "$T/auth401.port" || fail "the 401 server did not start"
+anvil repo add demo "http://127.0.0.91:$(cat "$T/auth401.port")/demo.git" >/dev/null || fail "repo add (http url)"
+create_fails_with rel-1.5.0 "push credentials are only sent to https:// remotes"
+grep -q "^request /demo.git/info/refs" "$T/auth401.seen" || fail "libgit2 never asked the http remote"
+! grep -v "auth=-$" "$T/auth401.seen" || fail "a credential was sent over http"
+ok "an http:// remote asking for credentials gets no token: refused, nothing sent"
