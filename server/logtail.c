@@ -320,6 +320,20 @@ void logtail_finish(struct logtail *t, int64_t job_id, enum job_state state, int
 	pthread_rwlock_unlock(&t->rw);
 }
 
+void logtail_forget_finished(struct logtail *t)
+{
+	pthread_rwlock_wrlock(&t->rw);
+	for (size_t b = 0; b < LOGTAIL_BUCKETS; b++) {
+		struct logtail_job *e = t->jobs[b], *next;
+		for (; e != NULL; e = next) {
+			next = e->next;
+			if (e->finished_ms > 0)
+				logtail_drop(t, e);
+		}
+	}
+	pthread_rwlock_unlock(&t->rw);
+}
+
 /* How many bytes the tail can give from offset (into *n, at most
  * max_bytes), with the job's state: 1 when it can answer, 0 when the store
  * must; logtail.rw held. */

@@ -59,6 +59,10 @@ int logtail_append(struct logtail *t, struct store *st, uint64_t epoch, int64_t 
  * tail that does not end there is dropped. */
 void logtail_finish(struct logtail *t, int64_t job_id, enum job_state state, int64_t log_bytes);
 
+/* Drops the tails of finished jobs: retention replaced some logs of finished
+ * jobs by a marker in the store, and a tail must never outlive its bytes. */
+void logtail_forget_finished(struct logtail *t);
+
 struct logtail_read {
 	enum job_state state; /* the job's state */
 	int64_t log_bytes;    /* the log's length known with that state */

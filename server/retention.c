@@ -2,6 +2,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "server/blob.h"
+#include "server/logtail.h"
 #include "server/srv.h"
 #include "server/store.h"
 
@@ -115,6 +116,8 @@ int retention_pass(struct srv *srv, int sweep, int64_t now_ms, const volatile in
 			    0)
 				return -1;
 			out->logs += n;
+			if (n > 0)
+				logtail_forget_finished(srv->logtail);
 		} while (n == RETENTION_BATCH && !retention_stopped(stop));
 	}
 	if (c->artifact_retention_days > 0) {

@@ -218,6 +218,10 @@ static void test_restart_and_finish(void **state)
 	assert_int_equal(r.state, JOB_SUCCESS);
 	assert_int_equal(r.log_bytes, o);
 	assert_int_equal(b.len, 0);
+	/* Retention replaced finished logs in the store: their tails go. */
+	logtail_forget_finished(t);
+	assert_int_equal(logtail_read(t, fx->st, 7, job, o, 1 << 20, &b, &r, &err), 0);
+	assert_int_equal(r.from_store, 1);
 	/* A finish whose length the tail does not end at drops the tail. */
 	logtail_finish(t, job, JOB_SUCCESS, o + 1);
 	assert_int_equal(logtail_read(t, fx->st, 7, job, o, 1 << 20, &b, &r, &err), 0);
