@@ -16,6 +16,7 @@ resume_cleanup() {
 	for st in "${BOARD_STATES[@]}"; do
 		"$BOARD_SH" stop "$st" >/dev/null 2>&1 || true
 	done
+	set +e # under errexit, (exit rc) would end the trap before e2e_cleanup
 	(exit $rc)
 	e2e_cleanup
 }

@@ -41,7 +41,7 @@ ship_cleanup() {
 		rm -rf "/run/anvil-ship-$$"
 	fi
 }
-trap 'rc=$?; ship_cleanup; (exit $rc); e2e_cleanup' EXIT
+trap 'rc=$?; set +e; ship_cleanup; (exit $rc); e2e_cleanup' EXIT  # set +e: (exit rc) must not end the trap
 if ! $DOCKER info >/dev/null 2>&1; then
 	mkdir -p "/run/anvil-ship-$$" /var/cache/anvil/ship/docker
 	export DOCKER_HOST="unix:///run/anvil-ship-$$/docker.sock"
