@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 #include "agent/targets.h"
+#include "qemu/runner_docker.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -125,10 +126,22 @@ int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_ato
 	if (agent_labels(&ag->labels, opts->extra_labels, err) < 0)
 		goto fail;
 	{
-		struct targets_opts to = {opts->recipes_dir, opts->cache_dir, opts->work_dir,
-		                          opts->targets ? opts->targets : "auto", opts->prepare_targets};
+		struct targets_opts to = {opts->recipes_dir,     opts->cache_dir,
+		                          opts->work_dir,        opts->targets ? opts->targets : "auto",
+		                          opts->prepare_targets, opts->docker};
+		int reaped = 0;
 		if (targets_labels(&to, &ag->labels, err) < 0)
 			goto fail;
+		/* Containers a killed agent left running would hold the workspace. */
+		if (opts->docker != NULL) {
+			if (runner_docker_reap(opts->docker, opts->work_dir, &reaped, err) < 0) {
+				err_wrap(err, "--runner %s", opts->docker);
+				goto fail;
+			}
+			if (reaped > 0)
+				log_info("event=containers_reaped count=%d", reaped);
+			strv_pushf(&ag->labels, "runner=%s", opts->docker);
+		}
 	}
 	ag->http = httpc_new(opts->server_url, opts->token);
 	httpc_set_abort_flag(ag->http, stop);

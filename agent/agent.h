@@ -26,6 +26,8 @@ struct agent_opts {
 	const char *targets;      /* borrowed; "auto", "none" or "t1,t2" (see agent/targets.h) */
 	int prepare_targets;      /* build missing rootfs at start */
 	int64_t cache_cap_bytes;  /* per repo×target caches, together; LRU eviction after each job */
+	const char *docker;       /* borrowed; NULL: bubblewrap runs target steps; else the docker or
+	                             podman CLI (--runner docker|podman) */
 };
 
 struct agent {

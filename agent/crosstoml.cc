@@ -49,7 +49,9 @@ void warn_docker_keys(const toml::table *t, const std::string &prefix, struct st
 	if (t == nullptr)
 		return;
 	for (int i = 0; docker_only[i] != nullptr; i++)
-		if (t->contains(docker_only[i]))
+		/* target.<triple>.image is taken (crosstoml.image); the agent warns
+		 * when its runner cannot use it. */
+		if (t->contains(docker_only[i]) && !(i == 0 && prefix.rfind("target.", 0) == 0))
 			strv_pushf(warnings,
 			           "Cross.toml: %s%s needs cross-rs's Docker backend and is ignored here",
 			           prefix.c_str(), docker_only[i]);
@@ -103,6 +105,16 @@ extern "C" int crosstoml_parse(const char *buf, size_t len, const char *triple, 
 		                 (tprefix + "env.passthrough").c_str(), &c->passthrough, err) < 0)
 			goto fail;
 		warn_docker_keys(target, tprefix, &c->warnings);
+		/* cross-rs takes a string or a table with a name. */
+		if (const auto *img = (*target)["image"].as_string())
+			c->image = xstrdup(img->get().c_str());
+		else if (const auto *name = (*target)["image"]["name"].as_string())
+			c->image = xstrdup(name->get().c_str());
+		else if ((*target).contains("image")) {
+			err_set(err, ERR_INVAL, "Cross.toml: %simage: want a string or a table with a name",
+			        tprefix.c_str());
+			goto fail;
+		}
 	}
 	*out = c;
 	return 0;
@@ -119,5 +131,6 @@ extern "C" void crosstoml_free(struct crosstoml *c)
 	strv_release(&c->passthrough);
 	strv_release(&c->warnings);
 	free(c->default_target);
+	free(c->image);
 	free(c);
 }

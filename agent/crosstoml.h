@@ -16,8 +16,10 @@ extern "C" {
  *   [target.<triple>] pre-build = [...]  rootfs when it is prepared
  *   [build.env] / [target.<triple>.env] passthrough = ["VAR", "VAR=value"]
  *   [build] default-target               recorded (anvil takes targets from .anvil.yml)
- * Keys that need Docker (image, dockerfile, zig, xargo, volumes...) are named
- * in warnings: the bubblewrap backend does not honour them. */
+ *   [target.<triple>] image = "name" (or {name = ...})  the image the Docker
+ *                                        runner uses instead of the rootfs's
+ * Other keys that need cross-rs's Docker backend (dockerfile, zig, xargo,
+ * volumes...) are named in warnings: anvil does not honour them. */
 
 #define CROSSTOML_MAX_BYTES (64 * 1024)
 
@@ -26,6 +28,7 @@ struct crosstoml {
 	struct strv passthrough; /* "VAR" (take the agent's value) or "VAR=value" */
 	struct strv warnings;    /* one line per ignored key */
 	char *default_target;    /* NULL when absent */
+	char *image;             /* target.<triple>.image; NULL when absent */
 };
 
 /* ERR_INVAL with TOML's line and column for a malformed file or a wrong

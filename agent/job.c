@@ -541,17 +541,19 @@ static int job_tick_ms(const struct job_ctx *jc)
 /* The one place a job's target picks its runner: "host" runs plain
  * processes, a triple runs in bubblewrap over its rootfs (agent/targets.c). */
 static struct runner *job_runner_for(const struct agent *ag, const struct job_spec *spec,
-                                     const struct crosstoml *ct, char **desc_out, struct err *err)
+                                     const struct crosstoml *ct, char **desc_out, char **warning_out,
+                                     struct err *err)
 {
-	struct targets_opts to = {ag->opt.recipes_dir, ag->opt.cache_dir, ag->opt.work_dir, ag->opt.targets,
-	                          ag->opt.prepare_targets};
-	struct targets_job tj = {spec->target, spec->repo_name, spec->network, spec->mode, NULL, 0};
+	struct targets_opts to = {ag->opt.recipes_dir, ag->opt.cache_dir,       ag->opt.work_dir,
+	                          ag->opt.targets,     ag->opt.prepare_targets, ag->opt.docker};
+	struct targets_job tj = {spec->target, spec->repo_name, spec->network, spec->mode, NULL, 0, NULL};
 
 	if (ct != NULL) {
 		tj.pre_build = (const char *const *)ct->pre_build.v;
 		tj.n_pre_build = ct->pre_build.n;
+		tj.image = ct->image;
 	}
-	return targets_runner_new(&to, &tj, desc_out, err);
+	return targets_runner_new(&to, &tj, desc_out, warning_out, err);
 }
 
 /* Cross.toml at the root of the checkout, for a target job: NULL in *out
@@ -832,7 +834,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	struct strv env = STRV_INIT;
 	struct artifact_list al = ARTIFACT_LIST_INIT;
 	struct runner *runner = NULL;
-	char *runner_desc = NULL;
+	char *runner_desc = NULL, *runner_warning = NULL;
 	struct crosstoml *ct = NULL;
 	struct err err = {0};
 	enum job_intr intr = JOB_INTR_NONE;
@@ -860,8 +862,10 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	if (spec->deploy != NULL) {
 		struct deployer_io io = {job_deploy_say, job_deploy_tick, job_deploy_interrupted, &jc};
 		char *dir = xasprintf("%s/deploy-%" PRId64, ag->opt.work_dir, spec->id);
-		struct targets_opts to = {ag->opt.recipes_dir, ag->opt.cache_dir, ag->opt.work_dir,
-		                          ag->opt.targets, ag->opt.prepare_targets};
+		/* anvil-verify is built in bubblewrap even under --runner docker:
+		 * a one-file cross build, where a container start would cost more. */
+		struct targets_opts to = {ag->opt.recipes_dir, ag->opt.cache_dir,       ag->opt.work_dir,
+		                          ag->opt.targets,     ag->opt.prepare_targets, NULL};
 		struct verifier *verifier = verifier_new(&to, &ag->labels);
 		struct deployer_job dj = {ag->opt.server_url, ag->opt.token, spec->id, spec->attempt, dir,
 		                          spec->deploy,       &io,           verifier};
@@ -901,11 +905,13 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		        ct->pre_build.n);
 		job_log_flush(&jc, 1, 0);
 	}
-	if ((runner = job_runner_for(ag, spec, ct, &runner_desc, &err)) == NULL) {
+	if ((runner = job_runner_for(ag, spec, ct, &runner_desc, &runner_warning, &err)) == NULL) {
 		job_say(&jc, "target %s: %s", spec->target, err.msg);
 		snprintf(message, sizeof(message), "target %s: %s", spec->target, err.msg);
 		goto report;
 	}
+	if (runner_warning != NULL)
+		job_say(&jc, "warning: %s", runner_warning);
 	job_say(&jc, "runner: %s", runner_desc);
 	job_env_build(&env, spec);
 	job_env_passthrough(&env, ct);
@@ -995,6 +1001,7 @@ report:
 	artifact_list_release(&al);
 	runner_free(runner);
 	free(runner_desc);
+	free(runner_warning);
 	crosstoml_free(ct);
 	strv_release(&env);
 	buf_release(&jc.chunk);

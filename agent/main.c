@@ -32,7 +32,8 @@ static void main_usage(FILE *f)
 	fprintf(f, "usage: anvil-agent [--server URL] [--token T | --token-file FILE] [--name NAME]\n"
 	           "                   [--labels k=v,k=v] [--work DIR] [--log-level debug|info|warn]\n"
 	           "                   [--targets auto|none|T1,T2] [--prepare-targets] [--recipes DIR]\n"
-	           "                   [--cache DIR] [--cache-cap SIZE] [--once] [--version]\n"
+	           "                   [--cache DIR] [--cache-cap SIZE] [--runner bwrap|docker|podman]\n"
+	           "                   [--once] [--version]\n"
 	           "The token may also come from the environment variable ANVIL_AGENT_TOKEN.\n");
 }
 
@@ -71,13 +72,16 @@ int main(int argc, char **argv)
 	    {"recipes", required_argument, NULL, 'r'},
 	    {"cache", required_argument, NULL, 'c'},
 	    {"cache-cap", required_argument, NULL, 'C'},
+	    {"runner", required_argument, NULL, 'R'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct agent_opts opts = {
-	    "http://127.0.0.1:8080",       NULL, NULL,   NULL, "/var/lib/anvil-agent", 0,
-	    targets_default_recipes_dir(), NULL, "auto", 0,    INT64_C(10) << 30};
+	struct agent_opts opts = {.server_url = "http://127.0.0.1:8080",
+	                          .work_dir = "/var/lib/anvil-agent",
+	                          .recipes_dir = targets_default_recipes_dir(),
+	                          .targets = "auto",
+	                          .cache_cap_bytes = INT64_C(10) << 30};
 	enum log_level level = LOG_LVL_INFO;
 	char *token_owned = NULL, *work_owned = NULL;
 	char host[HOST_NAME_MAX + 1];
@@ -139,6 +143,18 @@ int main(int argc, char **argv)
 			if (units_parse_bytes(optarg, &opts.cache_cap_bytes) < 0) {
 				fprintf(stderr,
 				        "anvil-agent: --cache-cap: '%s' is not a size (e.g. 512M, 10G)\n",
+				        optarg);
+				return 2;
+			}
+			break;
+		case 'R':
+			if (strcmp(optarg, "docker") == 0 || strcmp(optarg, "podman") == 0) {
+				opts.docker = optarg;
+			} else if (strcmp(optarg, "bwrap") == 0) {
+				opts.docker = NULL;
+			} else {
+				fprintf(stderr,
+				        "anvil-agent: --runner: '%s' is not bwrap, docker or podman\n",
 				        optarg);
 				return 2;
 			}

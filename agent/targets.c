@@ -5,6 +5,7 @@
 #include "qemu/binfmt.h"
 #include "qemu/rootfs.h"
 #include "qemu/runner_bwrap.h"
+#include "qemu/runner_docker.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -308,8 +309,58 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 	return rc;
 }
 
+/* The Docker runner over the same rootfs and cache as bubblewrap's. */
+static struct runner *targets_docker_new(const struct targets_opts *o, const struct targets_job *job,
+                                         const struct recipe *r, enum recipe_mode mode, const char *rootfs,
+                                         const char *cache, const struct strv *env, size_t n_recipe_env,
+                                         char **desc_out, struct err *err)
+{
+	struct docker_bind bind = {cache, "/cache/build"};
+	struct docker_config dc;
+	struct runner *runner = NULL;
+	char *image = NULL;
+
+	memset(&dc, 0, sizeof(dc));
+	dc.mode = mode;
+	if (job->image != NULL) {
+		/* cross-rs's images hold the toolchain and run natively: no sysroot
+		 * of ours, no platform; --pull never, so it must be here already. */
+		image = xstrdup(job->image);
+		dc.mode = RECIPE_MODE_EMULATED;
+	} else if (mode == RECIPE_MODE_EMULATED) {
+		const char *platform = runner_docker_platform(r->debian_arch);
+		int recorded = 0;
+		if (runner_docker_image(o->docker, rootfs, platform, &image, &recorded, err) < 0)
+			return NULL;
+		dc.platform = recorded ? platform : NULL;
+	} else if (runner_docker_cross_image(o->docker, &image, err) < 0) {
+		return NULL;
+	}
+	dc.docker_path = o->docker;
+	dc.image = image;
+	dc.rootfs_dir = rootfs;
+	dc.work_label = o->work_dir;
+	dc.binds = &bind;
+	dc.n_binds = 1;
+	dc.network = job->network;
+	/* A Cross.toml image brings its own toolchain and environment: the
+	 * recipe's (CC=... --sysroot=/sysroot) would point into nothing. */
+	dc.env = (const char *const *)env->v + (job->image != NULL ? n_recipe_env : 0);
+	if ((runner = runner_docker_new(&dc, err)) != NULL)
+		*desc_out = xasprintf(
+		    "%s container, %s mode, image %s%s%s%s", o->docker,
+		    job->image ? "Cross.toml image" : recipe_mode_name(mode), image,
+		    dc.platform                                   ? " --platform "
+		    : mode == RECIPE_MODE_EMULATED && !job->image ? " (engine recorded its own platform; "
+		                                                    "qemu binfmt runs it)"
+		                                                  : "",
+		    dc.platform ? dc.platform : "", job->network ? ", network host" : ", network none");
+	free(image);
+	return runner;
+}
+
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
-                                  char **desc_out, struct err *err)
+                                  char **desc_out, char **warning_out, struct err *err)
 {
 	struct recipe *r = NULL;
 	struct strv env = STRV_INIT;
@@ -318,8 +369,10 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	enum recipe_mode mode;
 	struct bwrap_bind bind;
 	struct bwrap_config cfg;
+	size_t n_recipe_env;
 
 	*desc_out = NULL;
+	*warning_out = NULL;
 	if (strcmp(job->target, "host") == 0) {
 		*desc_out = xstrdup("host processes");
 		return runner_host_new();
@@ -345,10 +398,20 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	if (targets_mkdir_p(cache, err) < 0 || targets_cache_touch(cache, err) < 0)
 		goto out;
 	recipe_env_for_mode(r, mode, &env);
+	n_recipe_env = env.n;
 	strv_push(&env, "ANVIL_CACHE=/cache/build");
 	strv_push(&env, "CARGO_HOME=/cache/build/cargo");
 	strv_push(&env, "CCACHE_DIR=/cache/build/ccache");
 	strv_pushf(&env, "ANVIL_MODE=%s", recipe_mode_name(mode));
+	if (o->docker != NULL) {
+		runner =
+		    targets_docker_new(o, job, r, mode, rootfs, cache, &env, n_recipe_env, desc_out, err);
+		goto out;
+	}
+	if (job->image != NULL)
+		*warning_out = xasprintf("Cross.toml: target.%s.image %s is ignored: it needs the "
+		                         "Docker runner (anvil-agent --runner docker)",
+		                         job->target, job->image);
 	bind.host_path = cache;
 	bind.sandbox_path = "/cache/build";
 	memset(&cfg, 0, sizeof(cfg));

@@ -16,6 +16,8 @@ struct targets_opts {
 	const char *select;      /* "auto" (cached rootfs that run), "none", or "t1,t2" (checked now,
 	                            rootfs built on first use) */
 	int prepare;             /* build missing rootfs at start (auto only) */
+	const char *docker;      /* NULL: bubblewrap; else the docker (or podman) CLI that runs each
+	                            step in a container (qemu/runner_docker.h) */
 };
 
 /* Appends "target=<triple>" labels for the targets that really run here.
@@ -31,14 +33,17 @@ struct targets_job {
 	const char *const *pre_build; /* Cross.toml pre-build commands (n_pre_build), run once into a
 	                                 derived, cached rootfs */
 	size_t n_pre_build;
+	const char *image; /* Cross.toml's target image: the Docker runner runs it (must exist
+	                      locally) instead of the rootfs's; NULL: none */
 };
 
-/* The runner for a job: host processes for "host", else bubblewrap over the
- * target's rootfs (built now when missing: minutes the first time) in the
- * recipe's mode, with the per repo×target cache bound at /cache. *desc_out
- * (owned) describes it for the job log. */
+/* The runner for a job: host processes for "host", else bubblewrap (or,
+ * with o->docker, a container) over the target's rootfs (built now when
+ * missing: minutes the first time) in the recipe's mode, with the per
+ * repo×target cache bound at /cache. *desc_out (owned) describes it for the
+ * job log; *warning_out (owned, may be NULL) is a line for the job log too. */
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
-                                  char **desc_out, struct err *err);
+                                  char **desc_out, char **warning_out, struct err *err);
 
 /* Per repo×target cache directories <work_dir>/cache/<repo>/<target>: a job
  * that uses one touches its stamp file (TARGETS_CACHE_STAMP inside it; the

@@ -231,13 +231,13 @@ out:
 /* Builds anvil-verify for triple into final_path (atomically). */
 static int verifier_build(struct verifier *v, const char *triple, const char *final_path, struct err *err)
 {
-	struct targets_job tj = {triple, VERIFIER_CACHE, 0, "cross", NULL, 0};
+	struct targets_job tj = {triple, VERIFIER_CACHE, 0, "cross", NULL, 0, NULL};
 	struct buf cfiles = BUF_INIT, output = BUF_INIT;
 	struct runner *r = NULL;
 	struct step_spec step = {0};
 	char *root = xasprintf("%s/cache/" VERIFIER_CACHE, v->to.work_dir);
 	char *dir = xasprintf("%s/build-XXXXXX", root);
-	char *run = NULL, *desc = NULL, *built = NULL, *tmp = NULL;
+	char *run = NULL, *desc = NULL, *built = NULL, *tmp = NULL, *warning = NULL;
 	int exit_code = -1, rc = -1, made = 0;
 
 	if (verifier_mkdir_p(root, err) < 0)
@@ -249,7 +249,7 @@ static int verifier_build(struct verifier *v, const char *triple, const char *fi
 	made = 1;
 	if (verifier_write_sources(dir, &cfiles, err) < 0)
 		goto out;
-	if ((r = targets_runner_new(&v->to, &tj, &desc, err)) == NULL)
+	if ((r = targets_runner_new(&v->to, &tj, &desc, &warning, err)) == NULL)
 		goto out;
 	/* Static: the board may have another libc or no libjansson/libcrypto at
 	 * all. The text is ours (version and hex id), not a repository's. */
@@ -288,6 +288,7 @@ out:
 	free(dir);
 	free(run);
 	free(desc);
+	free(warning);
 	free(built);
 	free(tmp);
 	return rc;

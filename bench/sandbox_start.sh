@@ -45,3 +45,18 @@ echo "runs=$n rootfs=$rootfs"
 echo "plain_true_median_us=$p"
 echo "bwrap_cross_true_median_us=$c overhead_us=$((c - p))"
 echo "bwrap_emulated_true_median_us=$e overhead_us=$((e - p)) (sh and true run under qemu-user)"
+
+# The same against `docker run` (the optional Docker runner, qemu/runner_docker.c)
+# when an engine answers and the rootfs was imported by it (tests/e2e/t_docker.sh
+# does both; set DOCKER_HOST for an engine of your own). Fewer runs: each is
+# a whole container start.
+image="anvil-rootfs:$(basename "$rootfs")"
+if docker image inspect "$image" >/dev/null 2>&1; then
+	dn=$(((n + 4) / 5))
+	docker_run=(docker run --rm --pull never --network none --read-only --tmpfs /tmp --cap-drop ALL
+		--security-opt no-new-privileges --mount "type=bind,source=$ws,target=/work" --workdir /work "$image")
+	dc=$(n=$dn median_us "${docker_run[@]}" /bin/sh -c true)
+	echo "docker_run_emulated_true_median_us=$dc overhead_us=$((dc - p)) runs=$dn (engine $(docker version -f '{{.Server.Version}}'))"
+else
+	echo "docker_run: skipped (no engine, or $image not imported: run tests/e2e/t_docker.sh)"
+fi

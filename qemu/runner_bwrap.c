@@ -60,16 +60,12 @@ static int runner_bwrap_push_env(struct strv *argv, const char *kv, struct err *
 	return 0;
 }
 
-/* A Rust sysroot for cross mode at /rust-sysroot: lib/rustlib/<triple>
- * links the host's standard library (for build scripts and proc macros) and
- * the target's, from the rootfs's libstd-rust-dev. rustc then gets
- * `--sysroot /rust-sysroot` (the recipes' CARGO_TARGET_<T>_RUSTFLAGS). */
-static void runner_bwrap_rust_sysroot(const struct runner_bwrap *b, struct strv *out)
+void runner_bwrap_rustlib(const char *rootfs_dir, struct strv *host_paths, struct strv *sandbox_paths,
+                          struct strv *triples)
 {
 	const char *roots[2] = {"/usr/lib/rustlib", NULL};
 	const char *inside[2] = {"/usr/lib/rustlib", "/sysroot/usr/lib/rustlib"};
-	char *target_root = xasprintf("%s/usr/lib/rustlib", b->rootfs_dir);
-	struct strv seen = STRV_INIT;
+	char *target_root = xasprintf("%s/usr/lib/rustlib", rootfs_dir);
 
 	roots[1] = target_root;
 	for (int i = 0; i < 2; i++) {
@@ -81,19 +77,36 @@ static void runner_bwrap_rust_sysroot(const struct runner_bwrap *b, struct strv 
 			int dup = 0;
 			if (de->d_name[0] == '.' || strchr(de->d_name, '-') == NULL)
 				continue; /* triples only, not "etc" */
-			for (size_t k = 0; k < seen.n; k++)
-				dup |= strcmp(seen.v[k], de->d_name) == 0;
+			for (size_t k = 0; k < triples->n; k++)
+				dup |= strcmp(triples->v[k], de->d_name) == 0;
 			if (dup)
 				continue;
-			strv_push(&seen, de->d_name);
-			strv_push(out, "--symlink");
-			strv_pushf(out, "%s/%s", inside[i], de->d_name);
-			strv_pushf(out, "/rust-sysroot/lib/rustlib/%s", de->d_name);
+			strv_push(triples, de->d_name);
+			strv_pushf(host_paths, "%s/%s", roots[i], de->d_name);
+			strv_pushf(sandbox_paths, "%s/%s", inside[i], de->d_name);
 		}
 		closedir(d);
 	}
-	strv_release(&seen);
 	free(target_root);
+}
+
+/* A Rust sysroot for cross mode at /rust-sysroot: lib/rustlib/<triple>
+ * links the host's standard library (for build scripts and proc macros) and
+ * the target's, from the rootfs's libstd-rust-dev. rustc then gets
+ * `--sysroot /rust-sysroot` (the recipes' CARGO_TARGET_<T>_RUSTFLAGS). */
+static void runner_bwrap_rust_sysroot(const struct runner_bwrap *b, struct strv *out)
+{
+	struct strv host = STRV_INIT, inside = STRV_INIT, triple = STRV_INIT;
+
+	runner_bwrap_rustlib(b->rootfs_dir, &host, &inside, &triple);
+	for (size_t i = 0; i < triple.n; i++) {
+		strv_push(out, "--symlink");
+		strv_push(out, inside.v[i]);
+		strv_pushf(out, "/rust-sysroot/lib/rustlib/%s", triple.v[i]);
+	}
+	strv_release(&host);
+	strv_release(&inside);
+	strv_release(&triple);
 }
 
 int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, struct strv *out, struct err *err)

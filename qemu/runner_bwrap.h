@@ -48,4 +48,11 @@ struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err)
 int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, struct strv *out,
                       struct err *err);
 
+/* The Rust standard libraries a cross sandbox gets at /rust-sysroot: each
+ * lib/rustlib/<triple> of the host's /usr and of the rootfs (the host's
+ * first, one per triple), as host paths, paths inside a bwrap sandbox
+ * (rootfs at /sysroot) and triples, appended in step. */
+void runner_bwrap_rustlib(const char *rootfs_dir, struct strv *host_paths, struct strv *sandbox_paths,
+                          struct strv *triples);
+
 #endif

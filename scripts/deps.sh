@@ -14,7 +14,7 @@ pkgs_targets="bubblewrap qemu-user-static binfmt-support debootstrap
 pkgs_test="clang libclang-rt-14-dev valgrind file jq rustc cargo librust-openssl-dev chromium signify-openbsd"
 # Packaging tests (tests/e2e/t_ship_*.sh): lintian for the test build; the
 # Docker engine and compose only when the shipping tests run (`ship`).
-pkgs_test="$pkgs_test lintian"
+pkgs_test="$pkgs_test lintian docker.io" # docker.io: the optional Docker runner's test (t_docker)
 pkgs_ship="docker.io docker-compose lintian"
 
 case "$want" in

@@ -35,16 +35,28 @@ static void test_full(void **state)
 	assert_int_equal(c->passthrough.n, 2);
 	assert_string_equal(c->passthrough.v[1], "SITE=plant-3");
 	assert_string_equal(c->default_target, "aarch64-unknown-linux-gnu");
-	/* xargo, build.env.volumes and the target's image are named as ignored. */
-	assert_int_equal(c->warnings.n, 3);
+	/* xargo and build.env.volumes are named as ignored; the target's image
+	 * is taken (the Docker runner uses it; the agent warns otherwise). */
+	assert_int_equal(c->warnings.n, 2);
 	assert_non_null(strstr(c->warnings.v[0], "build.xargo"));
 	assert_non_null(strstr(c->warnings.v[1], "build.env.volumes"));
-	assert_non_null(strstr(c->warnings.v[2], "target.aarch64-unknown-linux-gnu.image"));
+	assert_string_equal(c->image, "ghcr.io/x/y:main");
 	crosstoml_free(c);
 	assert_int_equal(crosstoml_parse(full, strlen(full), "armv7-unknown-linux-gnueabihf", &c, &err), 0);
 	assert_int_equal(c->pre_build.n, 3);
 	assert_string_equal(c->pre_build.v[2], "echo armv7 only");
+	assert_null(c->image);
 	crosstoml_free(c);
+	{
+		static const char table[] = "[target.x86_64-unknown-linux-gnu.image]\nname = \"local/x:1\"\n";
+		static const char bad[] = "[target.x86_64-unknown-linux-gnu]\nimage = 3\n";
+		assert_int_equal(crosstoml_parse(table, strlen(table), "x86_64-unknown-linux-gnu", &c, &err),
+		                 0);
+		assert_string_equal(c->image, "local/x:1");
+		crosstoml_free(c);
+		assert_int_equal(crosstoml_parse(bad, strlen(bad), "x86_64-unknown-linux-gnu", &c, &err), -1);
+		assert_non_null(strstr(err.msg, "image"));
+	}
 	crosstoml_free(NULL);
 }
 
