@@ -303,15 +303,15 @@ static int api_job_artifacts(struct srv *srv, struct http_req *req, struct http_
 	return 0;
 }
 
-static int api_job_artifact_get(struct srv *srv, struct http_req *req, struct http_answer *ans,
-                                struct err *err)
+int api_artifact_answer(struct srv *srv, int64_t job_id, const char *name, struct http_answer *ans,
+                        struct err *err)
 {
 	struct artifact_row a = {0};
 	struct stat sb;
 	char *path = NULL;
 	int fd, rc = -1;
 
-	if (store_artifact_get(srv->store, req->id, req->rest, &a, err) < 0)
+	if (store_artifact_get(srv->store, job_id, name, &a, err) < 0)
 		return -1;
 	path = blob_path(srv->blob_dir, a.sha256);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0) {
@@ -329,6 +329,12 @@ out:
 	free(path);
 	free(a.name);
 	return rc;
+}
+
+static int api_job_artifact_get(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                                struct err *err)
+{
+	return api_artifact_answer(srv, req->id, req->rest, ans, err);
 }
 
 /* Forge settings are shown, never the webhook secret or the status token. */

@@ -4,6 +4,7 @@
 #include "server/sched.h"
 #include "server/srv.h"
 #include "server/ui_assets.h"
+#include "server/api.h"
 #include "server/logdl.h"
 #include "server/ui_auth.h"
 #include "server/ui_html.h"
@@ -500,7 +501,7 @@ static int ui_job_artifacts_html(struct ui_ctx *c, int64_t job_id, struct err *e
 	}
 	buf_appendf(&c->b, "<table><tr><th>Name</th><th>Size</th><th>sha256</th></tr>");
 	for (size_t i = 0; i < n; i++) {
-		buf_appendf(&c->b, "<tr><td><a href=\"/api/v1/jobs/%lld/artifacts/", (long long)job_id);
+		buf_appendf(&c->b, "<tr><td><a href=\"/jobs/%lld/artifacts/", (long long)job_id);
 		ui_html_url(&c->b, rows[i].name);
 		buf_appendf(&c->b, "\" download>");
 		ui_html_esc(&c->b, rows[i].name);
@@ -649,6 +650,21 @@ static int ui_job_log(struct srv *srv, struct http_req *req, struct http_answer 
 	if (ui_need_read(&c, ans, path))
 		return 0;
 	return logdl_answer(srv, req->id, ans, err);
+}
+
+/* An artifact, for the job page's links: cookie-checked like the raw log. */
+static int ui_job_artifact(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct buf path = BUF_INIT;
+	int rc;
+
+	ui_ctx_init(&c, srv, req);
+	buf_appendf(&path, "/jobs/%lld/artifacts/", (long long)req->id);
+	ui_html_url(&path, req->rest);
+	rc = ui_need_read(&c, ans, path.data) ? 0 : api_artifact_answer(srv, req->id, req->rest, ans, err);
+	buf_release(&path);
+	return rc;
 }
 
 /* ---- actions ---- */
@@ -1191,6 +1207,7 @@ const struct http_route ui_routes[] = {
     {"GET", "/jobs/:id", AUTH_NONE, BODY_NONE, NULL, ui_job},
     {"GET", "/jobs/:id/events", AUTH_NONE, BODY_NONE, NULL, ui_job_events},
     {"GET", "/jobs/:id/log", AUTH_NONE, BODY_NONE, NULL, ui_job_log},
+    {"GET", "/jobs/:id/artifacts/*", AUTH_NONE, BODY_NONE, NULL, ui_job_artifact},
     {"POST", "/jobs/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_job_cancel},
     {"POST", "/jobs/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_job_retry},
     {"GET", "/agents", AUTH_NONE, BODY_NONE, NULL, ui_agents},

@@ -13,12 +13,14 @@ N=640000 # lines of `seq`: 4.6 MB
 start_server
 make_repo big
 cat >"$T/src/big/.anvil.yml" <<YML
+artifacts: [out/the report.txt]
 steps:
   - name: print
     run: |
       echo BEGIN; seq 1 $((N / 2))
       n=0; while [ ! -e "$T/gate" ] && [ \$n -lt 1200 ]; do sleep 0.05; n=\$((n+1)); done
       seq $((N / 2 + 1)) $N; echo END
+      mkdir -p out; seq 1 1000 >"out/the report.txt"
 YML
 commit_push big "big log" >/dev/null
 P=$(latest_pipeline)
@@ -94,4 +96,15 @@ curl -sf -b "$T/jar" -o "$T/ui2.out" "$URL/jobs/$J/log" || fail "logged-in UI do
 [ "$(sha256sum <"$T/ui2.out" | cut -d' ' -f1)" = "$ref" ] || fail "logged-in UI download differs"
 anvil logs "$J" >"$T/cli2.out" || fail "anvil logs with the admin token failed under read_auth"
 [ "$(sha256sum <"$T/cli2.out" | cut -d' ' -f1)" = "$ref" ] || fail "anvil logs under read_auth differs"
-ok "the UI's raw log link downloads the whole log with the session cookie (read_auth: login first)"
+# The job page's artifact links: cookie-checked like the raw log.
+art_want=$(seq 1 1000 | sha256sum | cut -d' ' -f1)
+art_path="/jobs/$J/artifacts/out/the%20report.txt"
+curl -sf -b "$T/jar" "$URL/jobs/$J" | grep -q "href=\"$art_path\"" ||
+	fail "job page has no artifact link to $art_path: $(curl -sf -b "$T/jar" "$URL/jobs/$J" | grep -o 'href="[^"]*artifacts[^"]*"')"
+code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$URL$art_path")
+[ "${code%% *}" = 303 ] && [[ "$code" == *"/login?next="* ]] || fail "artifact without login answered $code"
+curl -sf -b "$T/jar" -o "$T/art.out" "$URL$art_path" || fail "logged-in artifact download failed"
+[ "$(sha256sum <"$T/art.out" | cut -d' ' -f1)" = "$art_want" ] || fail "artifact bytes differ"
+code=$(curl -s -o /dev/null -w '%{http_code}' -b "$T/jar" "$URL/jobs/$J/artifacts/nope.txt")
+[ "$code" = 404 ] || fail "a missing artifact answered $code"
+ok "the UI's raw log link downloads the whole log with the session cookie (read_auth: login first); so do its artifact links"
