@@ -689,6 +689,10 @@ static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_a
 	/* Before the wake-up: followers at the end stop without the store. */
 	logtail_finish(srv->logtail, j.id, j.state, j.log_bytes);
 	sched_notify(srv->sched, SCHED_LOGS);
+	/* A pipeline's last build success queues its deploy jobs (a trigger in
+	 * the finish's transaction): wake the agents' long polls for them now,
+	 * not at their next 25 s poll. */
+	sched_notify(srv->sched, SCHED_JOBS);
 	ans->json = api_job_json(&j);
 	job_row_release(&j);
 	return 0;
