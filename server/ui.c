@@ -19,7 +19,10 @@
 #define UI_LOG_PAGE_BYTES  (1024 * 1024)
 #define UI_AGENT_ONLINE_MS 60000
 #define UI_DASH_REFRESH_MS 5000
-#define UI_DASH_MAX_REFS   500
+/* A live log page keeps at most this many lines (the oldest go as new ones
+ * arrive): a tab following a chatty build all day must not grow. */
+#define UI_LIVE_MAX_LINES 10000
+#define UI_DASH_MAX_REFS  500
 
 /* Content-Security-Policy of every page: no inline script or style, so an
  * escaping slip still could not run code. */
@@ -519,7 +522,7 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	struct job_row j = {0};
 	struct buf raw = BUF_INIT;
 	struct ui_ansi ansi = UI_ANSI_INIT;
-	int64_t next = 0, line = 0, shown = 0, now_ms = srv_now_ms(), ms;
+	int64_t next = 0, line = 0, shown = 0, now_ms = srv_now_ms(), ms, max_lines;
 	const char *frag = http_query(req, "fragment");
 	char title[160], path[64];
 	int final, live;
@@ -528,6 +531,8 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	snprintf(path, sizeof(path), "/jobs/%lld", (long long)req->id);
 	if (ui_need_read(&c, ans, path))
 		return 0;
+	if (http_query_i64(req, "max_lines", UI_LIVE_MAX_LINES, 1, 1000000, &max_lines, err) < 0)
+		return ui_err_page(&c, ans, err);
 	if (store_job_get(srv->store, req->id, &j, err) < 0)
 		return ui_err_page(&c, ans, err);
 	if (frag != NULL && strcmp(frag, "artifacts") == 0) {
@@ -600,8 +605,11 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	            "id=\"follow\"%s> follow</label><a href=\"/jobs/%lld/log\" "
 	            "download=\"job-%lld.log\">raw log</a><span class=\"muted\">%lld bytes</span></div>",
 	            live ? " checked" : "", (long long)j.id, (long long)j.id, (long long)j.log_bytes);
-	buf_appendf(&c.b, "<div id=\"log\" data-live=\"%d\" data-src=\"/jobs/%lld/events?offset=%lld", live,
-	            (long long)j.id, (long long)shown);
+	buf_appendf(&c.b,
+	            "<p id=\"trimmed\" class=\"muted\" hidden>Earlier lines left this page to keep it "
+	            "light; the raw log has every line.</p><div id=\"log\" data-live=\"%d\" "
+	            "data-max-lines=\"%lld\" data-src=\"/jobs/%lld/events?offset=%lld",
+	            live, (long long)max_lines, (long long)j.id, (long long)shown);
 	{
 		/* Rendered into a side buffer first: the stream resumes from the
 		 * line count and colour after the last rendered line. */

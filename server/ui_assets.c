@@ -120,9 +120,20 @@ const struct ui_asset ui_assets[] = {
      "\t\tstate.textContent = s;\n"
      "\t\tstate.className = 'st st-' + s.replace(/[^a-z]/g, '');\n"
      "\t};\n"
+     "\t/* At most data-max-lines lines stay: the oldest leave as new ones come,\n"
+     "\t * so a tab following a chatty build all day does not grow. */\n"
+     "\tvar maxLines = parseInt(log.getAttribute('data-max-lines'), 10) || 10000;\n"
+     "\tvar trimmed = document.getElementById('trimmed');\n"
      "\tvar es = new EventSource(log.getAttribute('data-src'));\n"
      "\tes.onmessage = function (e) {\n"
      "\t\tlog.insertAdjacentHTML('beforeend', e.data);\n"
+     "\t\tvar excess = log.childElementCount - maxLines;\n"
+     "\t\tif (excess > 0) {\n"
+     "\t\t\twhile (excess-- > 0)\n"
+     "\t\t\t\tlog.removeChild(log.firstElementChild);\n"
+     "\t\t\tif (trimmed)\n"
+     "\t\t\t\ttrimmed.hidden = false;\n"
+     "\t\t}\n"
      "\t\tif (follow && follow.checked)\n"
      "\t\t\twindow.scrollTo(0, document.documentElement.scrollHeight);\n"
      "\t};\n"
@@ -142,7 +153,7 @@ const struct ui_asset ui_assets[] = {
      "\t\t\t\t.then(function (t) { if (t) arts.innerHTML = t; });\n"
      "\t});\n"
      "})();\n",
-     2332},
+     2781},
     {"favicon.svg", "image/svg+xml",
      "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect width=\"16\" height=\"16\" "
      "rx=\"3\" fill=\"#1f6feb\"/><path d=\"M3 10h10v2H3zM5 6h7l1 3H4z\" fill=\"#fff\"/></svg>\n",

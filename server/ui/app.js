@@ -38,9 +38,20 @@
 		state.textContent = s;
 		state.className = 'st st-' + s.replace(/[^a-z]/g, '');
 	};
+	/* At most data-max-lines lines stay: the oldest leave as new ones come,
+	 * so a tab following a chatty build all day does not grow. */
+	var maxLines = parseInt(log.getAttribute('data-max-lines'), 10) || 10000;
+	var trimmed = document.getElementById('trimmed');
 	var es = new EventSource(log.getAttribute('data-src'));
 	es.onmessage = function (e) {
 		log.insertAdjacentHTML('beforeend', e.data);
+		var excess = log.childElementCount - maxLines;
+		if (excess > 0) {
+			while (excess-- > 0)
+				log.removeChild(log.firstElementChild);
+			if (trimmed)
+				trimmed.hidden = false;
+		}
 		if (follow && follow.checked)
 			window.scrollTo(0, document.documentElement.scrollHeight);
 	};

@@ -186,6 +186,16 @@ async function main() {
 		await shot(page, 'job-live-1366');
 		await noHorizontalScroll(page, 'job page at 1366x768');
 
+		/* A live page keeps at most data-max-lines lines (?max_lines=N; 10000
+		 * by default): the oldest leave as new ones arrive. */
+		await page.goto(`${URL}/jobs/${E.JC}?max_lines=5`);
+		const firstShown = await page.$eval('#log .l', (n) => n.id);
+		await page.waitForFunction(() => !document.getElementById('trimmed').hidden, null, { timeout: 30000 });
+		await page.waitForFunction((id) => !document.getElementById(id), firstShown, { timeout: 30000 });
+		const kept = await page.$$eval('#log .l', (n) => n.length);
+		check(kept <= 5, `a live page keeps at most max_lines=5 lines (${kept}), the oldest (${firstShown}) left, the notice shows`);
+		await page.goto(`${URL}/jobs/${E.JC}`);
+
 		/* Phone width and the dark scheme. */
 		await page.setViewportSize({ width: 390, height: 844 });
 		await noHorizontalScroll(page, 'job page at 390 px');
