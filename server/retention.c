@@ -119,6 +119,13 @@ int retention_pass(struct srv *srv, int sweep, int64_t now_ms, const volatile in
 			if (n > 0)
 				logtail_forget_finished(srv->logtail);
 		} while (n == RETENTION_BATCH && !retention_stopped(stop));
+		/* Given-up commit statuses are kept, with their last error, as long
+		 * as the logs that would explain them. */
+		do {
+			if (store_status_prune(srv->store, before, RETENTION_BATCH, &n, err) < 0)
+				return -1;
+			out->statuses += n;
+		} while (n == RETENTION_BATCH && !retention_stopped(stop));
 	}
 	if (c->artifact_retention_days > 0) {
 		int64_t before = now_ms - (int64_t)c->artifact_retention_days * c->retention_day_ms;
@@ -147,10 +154,11 @@ static void *retention_main(void *arg)
 
 		if (retention_pass(r->srv, first, srv_now_ms(), &r->stopping, &cnt, &err) < 0)
 			log_warnx("event=retention_failed error=\"%s\"", err.msg);
-		else if (cnt.logs || cnt.artifacts || cnt.blobs || cnt.orphans)
-			log_info("event=retention_pass logs=%lld artifacts=%lld blobs=%lld orphans=%lld",
+		else if (cnt.logs || cnt.artifacts || cnt.blobs || cnt.orphans || cnt.statuses)
+			log_info("event=retention_pass logs=%lld artifacts=%lld blobs=%lld orphans=%lld "
+			         "statuses=%lld",
 			         (long long)cnt.logs, (long long)cnt.artifacts, (long long)cnt.blobs,
-			         (long long)cnt.orphans);
+			         (long long)cnt.orphans, (long long)cnt.statuses);
 		first = 0;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += r->srv->cfg.housekeeping_s;

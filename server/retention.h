@@ -21,6 +21,7 @@ struct retention;
 
 struct retention_counts {
 	int64_t logs, artifacts, blobs, orphans; /* jobs, jobs, blobs, files */
+	int64_t statuses;                        /* given-up forge statuses, with the logs' age */
 };
 
 #define RETENTION_MARKER_FMT "[anvil: log removed by retention after %d days]\n"

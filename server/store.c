@@ -219,6 +219,7 @@ enum stmt_id {
 	S_FORGE_STATUS_DELETE,
 	S_FORGE_STATUS_RETRY,
 	S_FORGE_STATUS_COUNT,
+	S_FORGE_STATUS_PRUNE,
 	/* releases */
 	S_REL_PATTERN_SET,
 	S_REL_PATTERN_GET,
@@ -380,6 +381,8 @@ static const char *const store_sql[S_COUNT] = {
     [S_FORGE_STATUS_RETRY] = "UPDATE status_queue SET attempts = ?2, next_attempt_unix_ms = ?3,"
                              " last_error = ?4, gave_up = ?5 WHERE id = ?1",
     [S_FORGE_STATUS_COUNT] = "SELECT count(*) FROM status_queue WHERE gave_up = 0",
+    [S_FORGE_STATUS_PRUNE] = "DELETE FROM status_queue WHERE id IN (SELECT id FROM status_queue"
+                             " WHERE gave_up = 1 AND created_unix_ms < ?1 ORDER BY id LIMIT ?2)",
     /* releases */
     [S_REL_PATTERN_SET] = "UPDATE repos SET release_pattern = ?2 WHERE name = ?1",
     [S_REL_PATTERN_GET] = "SELECT release_pattern FROM repos WHERE name = ?1",
@@ -2356,6 +2359,21 @@ int store_status_pending(struct store *st, int64_t *n_out, struct err *err)
 
 	pthread_mutex_lock(&st->mu);
 	rc = store_scalar(st, store_stmt(st, S_FORGE_STATUS_COUNT), "status count", n_out, err);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_status_prune(struct store *st, int64_t before_ms, int limit, int *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_FORGE_STATUS_PRUNE);
+	bind_i64(s, 1, before_ms);
+	bind_i64(s, 2, limit);
+	rc = store_exec_stmt(st, s, "status prune", err);
+	*n_out = rc == 0 ? sqlite3_changes(st->db) : 0;
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }

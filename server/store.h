@@ -285,6 +285,10 @@ int store_status_retry(struct store *st, int64_t id, int attempts, int64_t next_
                        int gave_up, struct err *err);
 /* Statuses still to send. */
 int store_status_pending(struct store *st, int64_t *n_out, struct err *err);
+/* Deletes up to limit statuses the sender gave up on, created before
+ * before_ms (kept until then with their last error, for inspection);
+ * *n_out: how many went. */
+int store_status_prune(struct store *st, int64_t before_ms, int limit, int *n_out, struct err *err);
 
 /* ---- boards and deployments ---- */
 

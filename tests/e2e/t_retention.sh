@@ -36,6 +36,13 @@ blobfile() { echo "$T/data/blobs/${1:0:2}/$1"; }
 kill "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
 db "UPDATE jobs SET finished_unix_ms = finished_unix_ms - 3 * 86400000 WHERE id = $OLD"
+# Forge statuses the sender gave up on: an old one goes with the old logs; a
+# recent one, and an old one still being retried, stay.
+db "DELETE FROM status_queue"
+db "INSERT INTO status_queue(job_id, state, description, next_attempt_unix_ms, last_error, gave_up, created_unix_ms)
+    VALUES($OLD, 'success', 'old-gave-up', 0, '502', 1, (strftime('%s','now') - 3 * 86400) * 1000),
+           ($NEW, 'success', 'new-gave-up', 0, '502', 1, strftime('%s','now') * 1000),
+           ($OLD, 'success', 'old-retrying', 4102444800000, '502', 0, (strftime('%s','now') - 3 * 86400) * 1000)"
 ORPHAN=abababababababababababababababababababababababababababababababab
 mkdir -p "$T/data/blobs/ab" && echo orphan >"$(blobfile $ORPHAN)"
 start_server --log-retention-days 2 --artifact-retention-days 2
@@ -48,8 +55,10 @@ wait_until 20 test ! -e "$(blobfile "$OLD_SHA")" || fail "old blob file still th
 [ -f "$(blobfile "$NEW_SHA")" ] || fail "new blob file removed"
 [ "$(api "/api/v1/jobs/$NEW/artifacts/out.txt")" = new ] || fail "new artifact not downloadable"
 wait_until 20 test ! -e "$(blobfile $ORPHAN)" || fail "orphan blob file not removed at start"
+[ "$(db "SELECT group_concat(description, ',') FROM (SELECT description FROM status_queue ORDER BY id)")" = "new-gave-up,old-retrying" ] ||
+	fail "status pruning: $(db "SELECT description FROM status_queue")"
 [ "$(db 'PRAGMA integrity_check')" = ok ] || fail "integrity_check"
-ok "start pass: old log → marker, old blob row and file collected, orphan file removed, new job kept"
+ok "start pass: old log → marker, old blob row and file collected, orphan file removed, old given-up status pruned, new job kept"
 
 # The periodic pass: with a 1 s "day" and a 1 s interval the new job's log
 # and blob go too, without a restart.
