@@ -1,4 +1,5 @@
 #include "agent/deployer.h"
+#include "common/fileio.h"
 #include "common/units.h"
 
 #include <errno.h>
@@ -562,29 +563,6 @@ static int deployer_sig_check(const struct deployer_spec *s, const char *pub_tex
 	return sign_verify(&pub, s->manifest, strlen(s->manifest), &sig, err);
 }
 
-static int deployer_write_file(const char *path, const char *text, struct err *err)
-{
-	size_t n = strlen(text), off = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	if (fd < 0)
-		return err_errno(err, "create %s", path);
-	while (off < n) {
-		ssize_t w = write(fd, text + off, n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			err_errno(err, "write %s", path);
-			close(fd);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if (close(fd) < 0)
-		return err_errno(err, "close %s", path);
-	return 0;
-}
-
 /* Before anything is fetched: the manifest's signature checks with the
  * server's key, the manifest is of this release, and every artifact is in
  * it with the sha256 the spec names (so the fetch checks each file against
@@ -664,7 +642,7 @@ static int deployer_release_files(struct deployer_ctx *ctx, struct err *err)
 	for (size_t i = 0; i < 4; i++) {
 		char *local = xasprintf("%s/r%zu", job->work_dir, i);
 		memset(&ctx->files[n + i], 0, sizeof(ctx->files[n + i]));
-		if (deployer_write_file(local, texts[i], err) < 0) {
+		if (fileio_write(local, texts[i], strlen(texts[i]), 0600, err) < 0) {
 			unlink(local);
 			free(local);
 			goto out;

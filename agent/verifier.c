@@ -1,4 +1,5 @@
 #include "agent/verifier.h"
+#include "common/fileio.h"
 #include "common/crypto.h"
 #include "common/proc.h"
 #include "common/runner.h"
@@ -116,29 +117,6 @@ static int verifier_mkdir_p(const char *path, struct err *err)
 	return rc;
 }
 
-static int verifier_write(const char *path, const char *text, size_t n, struct err *err)
-{
-	size_t off = 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-
-	if (fd < 0)
-		return err_errno(err, "create %s", path);
-	while (off < n) {
-		ssize_t w = write(fd, text + off, n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			err_errno(err, "write %s", path);
-			close(fd);
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	if (close(fd) < 0)
-		return err_errno(err, "close %s", path);
-	return 0;
-}
-
 /* Writes the embedded sources under dir; their .c files go to cfiles. */
 static int verifier_write_sources(const char *dir, struct buf *cfiles, struct err *err)
 {
@@ -151,7 +129,7 @@ static int verifier_write_sources(const char *dir, struct buf *cfiles, struct er
 		rc = verifier_mkdir_p(path, err);
 		*slash = '/';
 		if (rc == 0)
-			rc = verifier_write(path, s->text, s->len, err);
+			rc = fileio_write(path, s->text, s->len, 0644, err);
 		free(path);
 		if (rc < 0)
 			return -1;

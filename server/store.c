@@ -525,6 +525,31 @@ static void store_done(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
+/* Steps s to its end, collecting its first column (ids) into *ids_out
+ * (owned, NULL when none); the statement is reset either way. */
+static int store_ids(struct store *st, sqlite3_stmt *s, const char *what, int64_t **ids_out, size_t *n_out,
+                     struct err *err)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int step;
+
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	store_done(s);
+	if (step != SQLITE_DONE) {
+		free(ids);
+		*ids_out = NULL;
+		*n_out = 0;
+		return store_fail(st, err, step, what);
+	}
+	*ids_out = ids;
+	*n_out = n;
+	return 0;
+}
+
 /* SQLITE_STATIC: no copy, so no allocation that can fail. A failed bind
  * leaves NULL in its place and the statement still runs: a lost delivery id
  * or an out-of-memory reported as a NOT NULL conflict (found by
@@ -1479,7 +1504,7 @@ int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct e
 	sqlite3_stmt *s;
 	int64_t *ids = NULL;
 	size_t n = 0;
-	int step, rc = -1;
+	int rc = -1;
 
 	*n_out = 0;
 	pthread_mutex_lock(&st->mu);
@@ -1487,15 +1512,8 @@ int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct e
 		goto out;
 	s = store_stmt(st, S_JOB_EXPIRED);
 	bind_i64(s, 1, now_ms);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-		ids[n++] = sqlite3_column_int64(s, 0);
-	}
-	store_done(s);
-	if (step != SQLITE_DONE) {
-		store_fail(st, err, step, "expired jobs");
+	if (store_ids(st, s, "expired jobs", &ids, &n, err) < 0)
 		goto fail;
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct job_state_row js;
 		char msg[160]; /* bound without a copy: lives until the step below */
@@ -3009,28 +3027,12 @@ static void release_row_read(sqlite3_stmt *s, struct release_row *r)
 
 int store_release_unsigned(struct store *st, int64_t **ids_out, size_t *n_out, struct err *err)
 {
-	sqlite3_stmt *s;
-	int64_t *ids = NULL;
-	size_t n = 0;
-	int step;
+	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	s = store_stmt(st, S_REL_UNSIGNED);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-		ids[n++] = sqlite3_column_int64(s, 0);
-	}
-	store_done(s);
-	if (step != SQLITE_DONE) {
-		store_fail(st, err, step, "unsigned releases");
-		pthread_mutex_unlock(&st->mu);
-		free(ids);
-		return -1;
-	}
+	rc = store_ids(st, store_stmt(st, S_REL_UNSIGNED), "unsigned releases", ids_out, n_out, err);
 	pthread_mutex_unlock(&st->mu);
-	*ids_out = ids;
-	*n_out = n;
-	return 0;
+	return rc;
 }
 
 int store_release_files(struct store *st, int64_t pipeline_id, struct release_file_row **out, size_t *n_out,
@@ -3212,7 +3214,7 @@ int store_release_deploys_cancel(struct store *st, int64_t pipeline_id, const ch
 	sqlite3_stmt *s;
 	int64_t *ids = NULL;
 	size_t n = 0;
-	int step, rc = -1;
+	int rc = -1;
 
 	*n_out = 0;
 	pthread_mutex_lock(&st->mu);
@@ -3220,15 +3222,8 @@ int store_release_deploys_cancel(struct store *st, int64_t pipeline_id, const ch
 		goto out;
 	s = store_stmt(st, S_REL_DEPLOYS_WAITING);
 	bind_i64(s, 1, pipeline_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
-		ids[n++] = sqlite3_column_int64(s, 0);
-	}
-	store_done(s);
-	if (step != SQLITE_DONE) {
-		store_fail(st, err, step, "waiting release deploys");
+	if (store_ids(st, s, "waiting release deploys", &ids, &n, err) < 0)
 		goto fail;
-	}
 	for (size_t i = 0; i < n; i++)
 		if (store_release_deploy_cancel_locked(st, ids[i], pipeline_id, message, now_ms, err) < 0)
 			goto fail;
