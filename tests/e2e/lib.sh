@@ -146,3 +146,37 @@ log_has() {
 db() {
 	sqlite3 "$T/data/anvil.db" "$@"
 }
+
+# docker_engine DATA_ROOT: the running Docker engine, else a dockerd of the
+# test's own (socket and exec root under /run, no bridge or iptables, images
+# kept in DATA_ROOT across runs); exports DOCKER_HOST for it and sets
+# DOCKERD_PID (empty when an engine was already running). Prints a skip line
+# and returns 1 when none can start. Stop it with docker_engine_stop.
+DOCKERD_PID=
+DOCKERD_RUN=/run/anvil-dockerd-$$
+docker_engine() {
+	local docker=${DOCKER:-docker}
+	if ! $docker info >/dev/null 2>&1; then
+		mkdir -p "$DOCKERD_RUN" "$1"
+		export DOCKER_HOST="unix://$DOCKERD_RUN/docker.sock"
+		dockerd --host "$DOCKER_HOST" --pidfile "$DOCKERD_RUN/docker.pid" --exec-root "$DOCKERD_RUN/exec" \
+			--data-root "$1" --iptables=false --ip-masq=false --bridge=none >"$T/dockerd.log" 2>&1 &
+		DOCKERD_PID=$!
+		wait_until 60 $docker info ||
+			{ echo "skip: cannot start dockerd here: $(tail -n 3 "$T/dockerd.log")"; return 1; }
+	fi
+	echo "  engine: $($docker version -f '{{.Server.Version}}') ($([ -n "$DOCKERD_PID" ] && echo "started by this test" || echo "already running"))"
+}
+
+# Stops the dockerd docker_engine started (nothing when it found one
+# running), and what it leaves mounted (its default network namespace).
+docker_engine_stop() {
+	[ -n "$DOCKERD_PID" ] || return 0
+	kill "$DOCKERD_PID" 2>/dev/null || true
+	for _ in $(seq 1 200); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$DOCKERD_PID" 2>/dev/null || true
+	awk -v d="$DOCKERD_RUN/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+		while read -r m; do umount -l "$m" || true; done
+	rm -rf "$DOCKERD_RUN"
+	DOCKERD_PID=
+}

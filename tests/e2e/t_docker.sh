@@ -12,35 +12,17 @@
 
 command -v docker >/dev/null && command -v dockerd >/dev/null ||
 	{ echo "skip: docker.io is not installed (scripts/deps.sh test installs it)"; exit 0; }
-DOCKERD_PID=
-RUN_DIR=/run/anvil-docker-$$
 docker_cleanup() {
-	if [ -n "$DOCKERD_PID" ]; then
-		docker ps -aq --filter "label=anvil.work=$T/agent-a1" | xargs -r docker rm -f >/dev/null 2>&1 || true
-		kill "$DOCKERD_PID" 2>/dev/null || true
-		for _ in $(seq 1 200); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$DOCKERD_PID" 2>/dev/null || true
-		awk -v d="$RUN_DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
-			while read -r m; do umount -l "$m" || true; done
-		rm -rf "$RUN_DIR"
-	fi
+	docker ps -aq --filter "label=anvil.work=$T/agent-a1" | xargs -r docker rm -f >/dev/null 2>&1 || true
+	docker_engine_stop
 }
 trap 'rc=$?; set +e; docker_cleanup; (exit $rc); e2e_cleanup' EXIT  # set +e: (exit rc) must not end the trap
-if ! docker info >/dev/null 2>&1; then
-	mkdir -p "$RUN_DIR" /var/cache/anvil/docker-runner
-	export DOCKER_HOST="unix://$RUN_DIR/docker.sock"
-	# One engine per data root: a lock so two runs (normal and sanitizer
-	# builds in parallel) take turns.
-	exec 9>/var/cache/anvil/docker-runner.lock
-	flock -w 900 9 || { echo "skip: another run holds the docker-runner engine for 15 min"; exit 0; }
-	dockerd --host "$DOCKER_HOST" --pidfile "$RUN_DIR/docker.pid" --exec-root "$RUN_DIR/exec" \
-		--data-root /var/cache/anvil/docker-runner --iptables=false --ip-masq=false --bridge=none \
-		>"$T/dockerd.log" 2>&1 &
-	DOCKERD_PID=$!
-	wait_until 60 docker info >/dev/null 2>&1 ||
-		{ echo "skip: cannot start dockerd here: $(tail -n 3 "$T/dockerd.log")"; exit 0; }
-fi
-echo "  engine: $(docker version -f '{{.Server.Version}}') ($([ -n "$DOCKERD_PID" ] && echo "started by this test" || echo "already running"))"
+# One engine per data root: a lock so two runs (normal and sanitizer builds
+# in parallel) take turns.
+mkdir -p /var/cache/anvil
+exec 9>/var/cache/anvil/docker-runner.lock
+flock -w 900 9 || { echo "skip: another run holds the docker-runner engine for 15 min"; exit 0; }
+docker_engine /var/cache/anvil/docker-runner || exit 0
 
 TARGET=aarch64-unknown-linux-gnu
 start_server

@@ -22,38 +22,18 @@ done
 export DOCKER
 t0=$(date +%s)
 
-# An engine: the running one, else our own dockerd (own socket, exec root and
-# data root; its image cache is kept under /var/cache/anvil/ship/docker).
-DOCKERD_PID=
+# An engine: the running one, else our own dockerd (its image cache is kept
+# under /var/cache/anvil/ship/docker).
 PROJ="anvilship$$"
 COMPOSE=(docker-compose -p "$PROJ" --env-file "$T/compose.env" -f "$S/docker-compose.yml")
 ship_cleanup() {
 	if [ -n "${COMPOSE_UP:-}" ]; then
 		"${COMPOSE[@]}" down -v --remove-orphans >"$T/down-cleanup.log" 2>&1 || true
 	fi
-	if [ -n "$DOCKERD_PID" ]; then
-		kill "$DOCKERD_PID" 2>/dev/null || true
-		for _ in $(seq 1 200); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$DOCKERD_PID" 2>/dev/null || true
-		# dockerd leaves its default network namespace mounted.
-		awk -v d="/run/anvil-ship-$$/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
-			while read -r m; do umount -l "$m" || true; done
-		rm -rf "/run/anvil-ship-$$"
-	fi
+	docker_engine_stop
 }
 trap 'rc=$?; set +e; ship_cleanup; (exit $rc); e2e_cleanup' EXIT  # set +e: (exit rc) must not end the trap
-if ! $DOCKER info >/dev/null 2>&1; then
-	mkdir -p "/run/anvil-ship-$$" /var/cache/anvil/ship/docker
-	export DOCKER_HOST="unix:///run/anvil-ship-$$/docker.sock"
-	dockerd --host "$DOCKER_HOST" --pidfile "/run/anvil-ship-$$/docker.pid" --exec-root "/run/anvil-ship-$$/exec" \
-		--data-root /var/cache/anvil/ship/docker --iptables=false --ip-masq=false --bridge=none >"$T/dockerd.log" 2>&1 &
-	DOCKERD_PID=$!
-	if ! wait_until 60 $DOCKER info; then
-		echo "skip: cannot start dockerd here: $(tail -n 3 "$T/dockerd.log")"
-		exit 0
-	fi
-fi
-echo "  engine: $($DOCKER version -f '{{.Server.Version}}') ($([ -n "$DOCKERD_PID" ] && echo "started by this test" || echo "already running"))"
+docker_engine /var/cache/anvil/ship/docker || exit 0
 
 # Images.
 t1=$(date +%s)
