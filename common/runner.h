@@ -39,6 +39,13 @@ static inline void runner_free(struct runner *r)
 		r->ops->free(r);
 }
 
+/* The checks every backend makes of its configuration: */
+/* "KEY=VALUE" with a non-empty key (the value may be empty or hold '='). */
+int runner_env_ok(const char *kv);
+/* A cache bind's path inside the sandbox: under /cache/, at most 256 bytes,
+ * no "." or ".." component and no empty one. */
+int runner_cache_path_ok(const char *p);
+
 /* The host backend: /bin/sh -c RUN in the workspace with env = a minimal
  * PATH/HOME/LANG plus step->env. Defined in agent/runner_host.c. */
 struct runner *runner_host_new(void);

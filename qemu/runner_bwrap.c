@@ -23,26 +23,13 @@ struct runner_bwrap {
 	int resolv_conf; /* emulated + network: the rootfs has /etc/resolv.conf to bind over */
 };
 
-static int runner_bwrap_sandbox_path_ok(const char *p)
-{
-	if (strncmp(p, "/cache/", 7) != 0 || p[7] == '\0' || strlen(p) > 256)
-		return 0;
-	if (strstr(p, "/../") != NULL || strstr(p, "/./") != NULL || strstr(p, "//") != NULL)
-		return 0;
-	if (strcmp(p + strlen(p) - 3, "/..") == 0 || strcmp(p + strlen(p) - 2, "/.") == 0)
-		return 0;
-	return 1;
-}
-
 /* "KEY=VALUE" with a non-empty key; -1 otherwise. */
 static int runner_bwrap_env_split(const char *kv, char **key_out, const char **value_out, struct err *err)
 {
-	const char *eq = strchr(kv, '=');
-
-	if (eq == NULL || eq == kv)
+	if (!runner_env_ok(kv))
 		return err_set(err, ERR_INVAL, "env entry is not KEY=VALUE");
-	*key_out = xstrndup(kv, (size_t)(eq - kv));
-	*value_out = eq + 1;
+	*key_out = xstrndup(kv, (size_t)(strchr(kv, '=') - kv));
+	*value_out = strchr(kv, '=') + 1;
 	return 0;
 }
 
@@ -274,7 +261,7 @@ struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err)
 	for (size_t i = 0; i < cfg->n_binds; i++) {
 		const struct bwrap_bind *bb = &cfg->binds[i];
 		if (bb->host_path == NULL || bb->host_path[0] != '/' || bb->sandbox_path == NULL ||
-		    !runner_bwrap_sandbox_path_ok(bb->sandbox_path)) {
+		    !runner_cache_path_ok(bb->sandbox_path)) {
 			err_set(err, ERR_INVAL,
 			        "bwrap runner: cache bind %zu: want an absolute host path and a "
 			        "sandbox path under /cache/",
@@ -285,8 +272,7 @@ struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err)
 		strv_push(&b->bind_sandbox, bb->sandbox_path);
 	}
 	for (size_t i = 0; cfg->env != NULL && cfg->env[i] != NULL; i++) {
-		const char *eq = strchr(cfg->env[i], '=');
-		if (eq == NULL || eq == cfg->env[i]) {
+		if (!runner_env_ok(cfg->env[i])) {
 			err_set(err, ERR_INVAL, "bwrap runner: env entry %zu is not KEY=VALUE", i);
 			goto fail;
 		}

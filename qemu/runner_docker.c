@@ -274,8 +274,7 @@ int runner_docker_argv(const struct runner *r, const struct step_spec *step, con
 		strv_push(out, d->env.v[i]);
 	}
 	for (size_t i = 0; step->env != NULL && step->env[i] != NULL; i++) {
-		const char *eq = strchr(step->env[i], '=');
-		if (eq == NULL || eq == step->env[i])
+		if (!runner_env_ok(step->env[i]))
 			return err_set(err, ERR_INVAL, "step %s: env entry %zu is not KEY=VALUE",
 			               step->name != NULL ? step->name : "?", i);
 		strv_push(out, "--env");
@@ -380,8 +379,8 @@ struct runner *runner_docker_new(const struct docker_config *cfg, struct err *er
 	for (size_t i = 0; i < cfg->n_binds; i++) {
 		const struct docker_bind *b = &cfg->binds[i];
 		if (b->host_path == NULL || b->host_path[0] != '/' || b->sandbox_path == NULL ||
-		    strncmp(b->sandbox_path, "/cache/", 7) != 0 || strstr(b->sandbox_path, "..") ||
-		    strchr(b->host_path, ',') || strchr(b->sandbox_path, ',')) {
+		    !runner_cache_path_ok(b->sandbox_path) || strchr(b->host_path, ',') ||
+		    strchr(b->sandbox_path, ',')) {
 			err_set(err, ERR_INVAL,
 			        "docker runner: cache bind %zu: want an absolute host path and a sandbox "
 			        "path under /cache/ (no ',' or '..')",
@@ -392,8 +391,7 @@ struct runner *runner_docker_new(const struct docker_config *cfg, struct err *er
 		strv_push(&d->bind_sandbox, b->sandbox_path);
 	}
 	for (size_t i = 0; cfg->env != NULL && cfg->env[i] != NULL; i++) {
-		const char *eq = strchr(cfg->env[i], '=');
-		if (eq == NULL || eq == cfg->env[i]) {
+		if (!runner_env_ok(cfg->env[i])) {
 			err_set(err, ERR_INVAL, "docker runner: env entry %zu is not KEY=VALUE", i);
 			goto fail;
 		}
