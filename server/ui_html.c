@@ -1,4 +1,5 @@
 #include "server/ui_html.h"
+#include "common/mask.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -111,40 +112,6 @@ static void ui_ansi_open(struct buf *b, const struct ui_ansi *st)
 	buf_appendf(b, "\">");
 }
 
-/* Length of the escape sequence at s[0] == ESC (within n bytes); fills the
- * CSI parameters when it is an SGR. */
-static size_t ui_ansi_seq(const char *s, size_t n, int *is_sgr, const char **params, size_t *params_len)
-{
-	size_t i;
-
-	*is_sgr = 0;
-	if (n < 2)
-		return n;
-	if (s[1] == '[') {
-		for (i = 2; i < n; i++) {
-			unsigned char c = (unsigned char)s[i];
-			if (c >= 0x40 && c <= 0x7e) {
-				*is_sgr = c == 'm';
-				*params = s + 2;
-				*params_len = i - 2;
-				return i + 1;
-			}
-		}
-		return n;
-	}
-	if (s[1] == ']' || s[1] == 'P' || s[1] == '_' || s[1] == '^') {
-		/* OSC / DCS / APC / PM: up to BEL or ESC \ */
-		for (i = 2; i < n; i++) {
-			if (s[i] == '\a')
-				return i + 1;
-			if (s[i] == '\x1b' && i + 1 < n && s[i + 1] == '\\')
-				return i + 2;
-		}
-		return n;
-	}
-	return 2;
-}
-
 /* A run of plain text, inside a span of the current colour opened lazily
  * (no empty spans when colours change twice in a row). */
 static void ui_html_run(struct buf *out, const char *s, size_t n, const struct ui_ansi *st, int *open)
@@ -167,9 +134,9 @@ static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ans
 	            "<div class=\"l\" id=\"L%lld\"><a class=\"n\" href=\"#L%lld\">%lld</a><span class=\"t\">",
 	            (long long)line, (long long)line, (long long)line);
 	while (i < n) {
-		int is_sgr;
-		const char *params = NULL;
-		size_t plen = 0, len;
+		int is_sgr, more;
+		const char *params;
+		size_t plen, len;
 
 		if (s[i] != '\x1b' && s[i] != '\r') {
 			i++;
@@ -181,7 +148,12 @@ static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ans
 			run = i;
 			continue;
 		}
-		len = ui_ansi_seq(s + i, n - i, &is_sgr, &params, &plen);
+		/* The mask's own notion of an escape sequence: what this drops
+		 * between two halves of a secret, the mask skipped too. */
+		len = mask_ignorable(s + i, n - i, &more);
+		is_sgr = !more && len >= 3 && s[i + 1] == '[' && s[i + len - 1] == 'm';
+		params = s + i + 2;
+		plen = is_sgr ? len - 3 : 0;
 		if (is_sgr) {
 			if (open)
 				buf_appendf(out, "</span>");

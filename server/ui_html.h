@@ -33,10 +33,12 @@ void ui_ansi_unpack(int v, struct ui_ansi *st);
 /* Renders log bytes as HTML lines, one <div class="l" id="L<n>"> each with a
  * line-number link (#L<n>) and the text escaped; SGR 30-37, 90-97, 39, 1, 22
  * and 0 become spans with classes (c0..c15, b); every other escape sequence
- * and control byte is dropped. A last line without '\n' is rendered as a line
- * too (callers pass complete lines unless the log is final). *line_no is the
- * number of the previous line (0 at the start) and is advanced; *st carries
- * the colour across lines. Emits no '\n' (safe as one SSE data line). */
+ * (as common/mask.c's mask_ignorable() delimits it, so that what is dropped
+ * between two halves of a secret was skipped by the mask too) and '\r' are
+ * dropped, other control bytes shown as U+FFFD. A last line without '\n' is
+ * rendered as a line too (callers pass complete lines unless the log is
+ * final). *line_no is the number of the previous line (0 at the start) and
+ * is advanced; *st carries the colour across lines. Emits no '\n' (safe as one SSE data line). */
 void ui_html_log(struct buf *out, const char *data, size_t n, struct ui_ansi *st, int64_t *line_no);
 
 /* How many of n log bytes to render now: up to the last '\n', or all when

@@ -62,3 +62,56 @@ anvil secret rm demo OTHER >/dev/null || fail "secret rm"
 r=$(admin_api DELETE /api/v1/repos/demo/secrets/OTHER -o /dev/null -w '%{http_code}')
 [ "$r" = 404 ] || fail "deleting a missing secret answered $r"
 ok "secret rm"
+
+# Issue 13 part 5: a secret split by escape sequences or control bytes is
+# masked too, so the job page and its live stream (which drop those bytes)
+# cannot show it joined again.
+cat >"$T/src/demo/.anvil.yml" <<'YML'
+steps:
+  - name: split-by-escapes
+    run: |
+      sleep 1
+      bash -c 'S=$DEPLOY_KEY; a=${S:0:5}; b=${S:5}
+      printf "csi:%s\033[0m%s\n" "$a" "$b"
+      printf "cr:%s\r%s\n" "$a" "$b"
+      printf "bs:%s\b%s\n" "$a" "$b"
+      printf "osc:%s\033]0;title\a%s\n" "$a" "$b"
+      printf "st:%s\033]8;;http://x/\033\\%s\n" "$a" "$b"
+      printf "feeds:%s\033[1" "$a"; sleep 0.3; printf ";31m%s\033[0m\n" "$b"'
+YML
+commit_push demo "split secrets" >/dev/null
+P=$(latest_pipeline)
+J=$(first_job "$P")
+# The live stream, attached while the step sleeps; it ends with the job.
+wait_until 20 job_is "$J" running || fail "job $J is $(job_state "$J")"
+curl -s -N -m 60 "$URL/jobs/$J/events?offset=0" >"$T/sse.txt" &
+SSE_PID=$!
+PIDS+=("$SSE_PID")
+wait_until 60 pipeline_is "$P" success || fail "pipeline $P is $(pipeline_state "$P"): $(api "/api/v1/jobs/$J/log")"
+wait "$SSE_PID" || true
+grep -q '^event: end' "$T/sse.txt" || fail "the live stream did not end: $(cat "$T/sse.txt")"
+api "/api/v1/jobs/$J/log" >"$T/split.log"
+curl -s "$URL/jobs/$J" >"$T/page.html"
+curl -s "$URL/jobs/$J/log" >"$T/raw.log"
+# What a reader sees: escape sequences and control bytes dropped, as the
+# renderer does, HTML tags dropped.
+python3 - "$VALUE" "$T/split.log" "$T/raw.log" "$T/page.html" "$T/sse.txt" <<'PY' || fail "a split secret is visible"
+import re, sys
+value = sys.argv[1]
+seq = re.compile(rb'\x1b(\[[^\x40-\x7e\n]*[\x40-\x7e]?|[\]P_^][^\n]*?(\x07|\x1b\\)|[\x20-\x2f]*[^\x20-\x2f\n]?)|[\x00-\x09\x0b-\x1f\x7f]')
+bad = 0
+for path in sys.argv[2:]:
+    data = open(path, 'rb').read()
+    seen = seq.sub(b'', re.sub(rb'<[^>]*>', b'', data))
+    for piece in (value.encode(), value[5:].encode()):
+        if piece in seen or piece in data:
+            print(f"{path}: shows {piece!r}", file=sys.stderr)
+            bad = 1
+    if path.endswith('.log') and data.count(b'***') < 6:
+        print(f"{path}: {data.count(b'***')} masks, want 6: {data!r}", file=sys.stderr)
+        bad = 1
+sys.exit(bad)
+PY
+grep -q 'feeds:\*\*\*' "$T/page.html" || fail "the job page does not show the masked line: $(cat "$T/page.html")"
+grep -q 'csi:\*\*\*' "$T/sse.txt" || fail "the live stream does not show the masked line: $(cat "$T/sse.txt")"
+ok "a secret split by ESC[0m, OSC, \\r, \\b or across reads is masked in the stored log, the raw log, the job page and its live stream"
