@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 int units_parse_bytes(const char *s, int64_t *out)
@@ -44,6 +45,21 @@ int units_parse_bytes(const char *s, int64_t *out)
 		return -1;
 	*out = v * mul;
 	return 0;
+}
+
+int units_format_bytes(char *buf, size_t size, int64_t bytes)
+{
+	static const char *const names[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	int64_t unit = 1;
+	size_t i = 0;
+
+	while (i + 1 < sizeof(names) / sizeof(names[0]) && bytes / 1024 >= unit) {
+		unit *= 1024;
+		i++;
+	}
+	if (bytes % unit == 0)
+		return snprintf(buf, size, "%lld %s", (long long)(bytes / unit), names[i]);
+	return snprintf(buf, size, "%.1f %s", (double)bytes / (double)unit, names[i]);
 }
 
 void units_deadline_ts(struct timespec *out, clockid_t clock, int64_t ms)

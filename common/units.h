@@ -1,6 +1,7 @@
 #ifndef ANVIL_UNITS_H
 #define ANVIL_UNITS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -11,6 +12,11 @@
  * suffix: "64KiB"), powers of 1024. -1 for anything else, a negative number
  * or an overflow. */
 int units_parse_bytes(const char *s, int64_t *out);
+
+/* Writes a size for people into buf: "4 GiB", "64 MiB", "1.5 GiB",
+ * "512 B" (the largest power-of-1024 unit it reaches, one decimal when not
+ * whole). Returns what snprintf returns. */
+int units_format_bytes(char *buf, size_t size, int64_t bytes);
 
 /* *out = now on clock + ms, normalised: the absolute time
  * pthread_cond_timedwait takes (the condvar must use the same clock). */

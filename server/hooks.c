@@ -74,7 +74,7 @@ static int hooks_receive(struct srv *srv, struct http_req *req, struct http_answ
 		goto out;
 	if (strncmp(push.ref, "refs/tags/", 10) == 0)
 		ev = FORGE_EV_TAG;
-	if (delivery != NULL && store_pipeline_by_delivery(srv->store, delivery, &id, &lookup) == 0) {
+	if (delivery != NULL && store_pipeline_by_delivery(srv->store, name, delivery, &id, &lookup) == 0) {
 		hooks_pipeline(ans, 200, id, 1);
 		rc = 0;
 		goto out;

@@ -113,7 +113,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 		return err_set(err, ERR_INVAL, "commit must be 40 lowercase hex characters");
 	if (strcmp(t->event, "push") && strcmp(t->event, "tag") && strcmp(t->event, "manual"))
 		return err_set(err, ERR_INVAL, "event must be push, tag or manual");
-	if (t->delivery && store_pipeline_by_delivery(srv->store, t->delivery, id_out, &gerr) == 0) {
+	if (t->delivery && store_pipeline_by_delivery(srv->store, t->repo, t->delivery, id_out, &gerr) == 0) {
 		*existed_out = 1;
 		return 0;
 	}

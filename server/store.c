@@ -139,6 +139,27 @@ static const char *const store_migrations[] = {
      * else data is zlib (deflate) and raw_len its uncompressed length. off
      * stays in uncompressed bytes. */
     "ALTER TABLE log_chunks ADD COLUMN raw_len INTEGER;",
+    /* Delivery ids are unique per repository, not across them: a forge's
+     * delivery id says nothing about another repository's hooks. SQLite
+     * cannot drop a column's UNIQUE in place, so the table is rebuilt (its
+     * rows, ids and index kept); store_migrate runs migrations with foreign
+     * keys off and checks them before committing, as SQLite's own procedure
+     * for a rebuild asks. legacy_alter_table: the rename must not rewrite
+     * the triggers on jobs that name pipelines. */
+    "CREATE TABLE pipelines_new(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL REFERENCES repos(id),"
+    " ref TEXT NOT NULL, commit_sha TEXT NOT NULL, event TEXT NOT NULL, delivery TEXT,"
+    " state TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', commit_message TEXT NOT NULL DEFAULT '',"
+    " author TEXT NOT NULL DEFAULT '', created_unix_ms INTEGER NOT NULL, finished_unix_ms INTEGER,"
+    " UNIQUE(repo_id, delivery));"
+    "INSERT INTO pipelines_new(id, repo_id, ref, commit_sha, event, delivery, state, message,"
+    " commit_message, author, created_unix_ms, finished_unix_ms) SELECT id, repo_id, ref, commit_sha,"
+    " event, delivery, state, message, commit_message, author, created_unix_ms, finished_unix_ms"
+    " FROM pipelines;"
+    "DROP TABLE pipelines;"
+    "PRAGMA legacy_alter_table = ON;"
+    "ALTER TABLE pipelines_new RENAME TO pipelines;"
+    "PRAGMA legacy_alter_table = OFF;"
+    "CREATE INDEX pipelines_repo ON pipelines(repo_id, id);",
 };
 
 #define JOB_COLS                                                                                             \
@@ -169,6 +190,7 @@ enum stmt_id {
 	S_REPO_ID,
 	S_REPO_LIST,
 	S_PIPE_BY_DELIVERY,
+	S_PIPE_BY_REPO_DELIVERY,
 	S_PIPE_INSERT,
 	S_JOB_INSERT,
 	S_PIPE_GET,
@@ -279,7 +301,9 @@ static const char *const store_sql[S_COUNT] = {
                       " ON CONFLICT(name) DO UPDATE SET url = excluded.url",
     [S_REPO_ID] = "SELECT id FROM repos WHERE name = ?1",
     [S_REPO_LIST] = "SELECT id, name, url FROM repos ORDER BY name",
-    [S_PIPE_BY_DELIVERY] = "SELECT id FROM pipelines WHERE delivery = ?1",
+    [S_PIPE_BY_DELIVERY] = "SELECT id FROM pipelines WHERE repo_id = ?1 AND delivery = ?2",
+    [S_PIPE_BY_REPO_DELIVERY] = "SELECT p.id FROM pipelines p JOIN repos r ON r.id = p.repo_id"
+                                " WHERE r.name = ?1 AND p.delivery = ?2",
     [S_PIPE_INSERT] = "INSERT INTO pipelines(repo_id, ref, commit_sha, event, delivery, state, message,"
                       " commit_message, author, created_unix_ms, finished_unix_ms)"
                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -641,6 +665,24 @@ static int store_exec_script(struct store *st, const char *sql, struct err *err)
 	return 0;
 }
 
+/* -1 when a row refers to a missing one (foreign_key_check finds any). */
+static int store_fk_check(struct store *st, struct err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA foreign_key_check", -1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, err, SQLITE_ERROR, "foreign_key_check");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		err_set(err, ERR_SYS, "a row of %s refers to a missing %s row", sqlite3_column_text(s, 0),
+		        sqlite3_column_text(s, 2));
+	else if (rc != SQLITE_DONE)
+		store_fail(st, err, rc, "foreign_key_check");
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int store_migrate(struct store *st, struct err *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -655,20 +697,25 @@ static int store_migrate(struct store *st, struct err *err)
 	if (version > n)
 		return err_set(err, ERR_INVAL, "database schema version %d is newer than this anvil (%d)",
 		               version, n);
+	/* Off outside the transactions (a no-op inside one): a migration may
+	 * rebuild a table others refer to; store_fk_check stands in. */
+	if (version < n && store_exec_script(st, "PRAGMA foreign_keys = OFF", err) < 0)
+		return -1;
 	for (int v = version; v < n; v++) {
 		if (store_exec_script(st, "BEGIN IMMEDIATE", err) < 0)
 			return -1;
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-		if (store_exec_script(st, store_migrations[v], err) < 0 ||
+		if (store_exec_script(st, store_migrations[v], err) < 0 || store_fk_check(st, err) < 0 ||
 		    store_exec_script(st, sql, err) < 0) {
 			store_exec_script(st, "ROLLBACK", NULL);
+			store_exec_script(st, "PRAGMA foreign_keys = ON", NULL);
 			return err_wrap(err, "migration %d", v + 1);
 		}
 		if (store_exec_script(st, "COMMIT", err) < 0)
 			return -1;
 		log_info("event=store_migrated version=%d", v + 1);
 	}
-	return 0;
+	return store_exec_script(st, "PRAGMA foreign_keys = ON", err);
 }
 
 int store_open(const char *path, struct store **out, struct err *err)
@@ -980,20 +1027,27 @@ static int store_pipeline_refresh(struct store *st, int64_t pipeline_id, int64_t
 	return store_exec_stmt(st, s, "pipeline state", err);
 }
 
-static int store_delivery_lookup(struct store *st, const char *delivery, int64_t *id_out, struct err *err)
+static int store_delivery_lookup(struct store *st, int64_t repo_id, const char *delivery, int64_t *id_out,
+                                 struct err *err)
 {
 	sqlite3_stmt *s = store_stmt(st, S_PIPE_BY_DELIVERY);
 
-	bind_text(s, 1, delivery);
+	bind_i64(s, 1, repo_id);
+	bind_text(s, 2, delivery);
 	return store_scalar(st, s, "delivery", id_out, err);
 }
 
-int store_pipeline_by_delivery(struct store *st, const char *delivery, int64_t *id_out, struct err *err)
+int store_pipeline_by_delivery(struct store *st, const char *repo, const char *delivery, int64_t *id_out,
+                               struct err *err)
 {
+	sqlite3_stmt *s;
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	rc = store_delivery_lookup(st, delivery, id_out, err);
+	s = store_stmt(st, S_PIPE_BY_REPO_DELIVERY);
+	bind_text(s, 1, repo);
+	bind_text(s, 2, delivery);
+	rc = store_scalar(st, s, "delivery", id_out, err);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
@@ -1010,7 +1064,7 @@ int store_pipeline_create(struct store *st, const struct pipeline_new *p, const 
 	pthread_mutex_lock(&st->mu);
 	if (store_begin(st, err) < 0)
 		goto out;
-	if (p->delivery != NULL && store_delivery_lookup(st, p->delivery, id_out, &lookup) == 0) {
+	if (p->delivery != NULL && store_delivery_lookup(st, p->repo_id, p->delivery, id_out, &lookup) == 0) {
 		*existed_out = 1;
 		store_rollback(st);
 		rc = 0;

@@ -116,12 +116,14 @@ struct pipeline_new {
 };
 
 /* Creates the pipeline and its jobs (queued) in one transaction. When the
- * delivery id was seen before, nothing is created, *existed_out = 1 and
+ * delivery id was seen before for the same repository, nothing is created, *existed_out = 1 and
  * *id_out is the earlier pipeline. */
 int store_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs,
                           size_t n_jobs, int64_t now_ms, int64_t *id_out, int *existed_out, struct err *err);
-/* Looks a delivery up without creating anything; ERR_NOTFOUND when unknown. */
-int store_pipeline_by_delivery(struct store *st, const char *delivery, int64_t *id_out, struct err *err);
+/* Looks a delivery up without creating anything; ERR_NOTFOUND when unknown.
+ * Delivery ids are unique per repository (repo: its name). */
+int store_pipeline_by_delivery(struct store *st, const char *repo, const char *delivery, int64_t *id_out,
+                               struct err *err);
 int store_pipeline_get(struct store *st, int64_t id, struct pipeline_row *out, struct err *err);
 /* Newest first; repo may be NULL for all. */
 int store_pipeline_list(struct store *st, const char *repo, int limit, struct pipeline_row **out,

@@ -189,6 +189,27 @@ r=$(post demo-generic "$T/payload.json" "X-Anvil-Event: push" "X-Anvil-Delivery:
 [[ $r == "201 "* ]] || fail "generic push answered $r"
 ok "generic push (X-Anvil-Signature)"
 
+# Delivery ids are unique per repository: the same id, correctly signed, on
+# another repository starts that repository's pipeline; a replay there is
+# a no-op answering it.
+anvil repo add demo-b "$T/git/demo.git" --forge github --secret "$SECRET" >/dev/null
+payload github_push.json refs/heads/main "$SHA" "same delivery id, other repository"
+PA=$(db "SELECT p.id FROM pipelines p JOIN repos r ON r.id = p.repo_id WHERE r.name = 'demo' AND p.delivery = 'delivery-1'")
+[ -n "$PA" ] || fail "no pipeline of demo holds delivery-1"
+sig="X-Hub-Signature-256: sha256=$(hmac "$SECRET" "$T/payload.json")"
+r=$(post demo-b "$T/payload.json" "X-GitHub-Event: push" "X-GitHub-Delivery: delivery-1" "$sig")
+[[ $r == "201 "* ]] || fail "delivery-1 on demo-b answered $r (demo's pipeline is $PA)"
+PB=$(jq -r .pipeline "$T/answer")
+[ "$PB" != "$PA" ] || fail "demo-b got demo's pipeline"
+[ "$(jq -r .existed "$T/answer")" = false ] || fail "demo-b's first delivery-1 existed: $r"
+[ "$(api "/api/v1/pipelines/$PB" | jq -r .repo)" = demo-b ] || fail "pipeline $PB is not demo-b's"
+r=$(post demo-b "$T/payload.json" "X-GitHub-Event: push" "X-GitHub-Delivery: delivery-1" "$sig")
+[[ $r == "200 "* ]] || fail "replay on demo-b answered $r"
+[ "$(jq -r .pipeline "$T/answer")" = "$PB" ] && [ "$(jq -r .existed "$T/answer")" = true ] ||
+	fail "replay on demo-b answered $r, not pipeline $PB existed"
+[ "$(db "SELECT count(*) FROM pipelines WHERE delivery = 'delivery-1'")" = 2 ] || fail "delivery-1 pipelines: not 2"
+ok "the same delivery id on two repositories starts two pipelines; a replay on one is a no-op"
+
 # A body over the cap is refused before it is read.
 head -c 1100000 /dev/zero | tr '\0' 'a' >"$T/big"
 r=$(post demo "$T/big" "X-GitHub-Event: push")

@@ -106,6 +106,37 @@ static void test_delivery_is_idempotent(void **state)
 	assert_int_equal(store_integrity_check(fx->st, &err), 0);
 }
 
+/* Issue 13: a delivery id seen on one repository creates a pipeline on
+ * another; a replay on the same repository is still a no-op. */
+static void test_delivery_per_repository(void **state)
+{
+	struct fx *fx = *state;
+	struct job_new j = {"build", "host", "{}", 3};
+	struct pipeline_new p = {.ref = "r", .commit_sha = COMMIT, .event = "push", .delivery = "d-same"};
+	struct err err = {0};
+	int64_t other = 0, a = 0, b = 0, again = 0, found = 0;
+	int existed = 0;
+
+	assert_int_equal(store_repo_upsert(fx->st, "other", "/srv/other.git", 1, &other, &err), 0);
+	p.repo_id = fx->repo_id;
+	assert_int_equal(store_pipeline_create(fx->st, &p, &j, 1, 20, &a, &existed, &err), 0);
+	assert_int_equal(existed, 0);
+	p.repo_id = other;
+	assert_int_equal(store_pipeline_create(fx->st, &p, &j, 1, 20, &b, &existed, &err), 0);
+	assert_int_equal(existed, 0);
+	assert_true(a != b);
+	assert_int_equal(store_pipeline_create(fx->st, &p, &j, 1, 30, &again, &existed, &err), 0);
+	assert_int_equal(existed, 1);
+	assert_int_equal(again, b);
+	assert_int_equal(store_pipeline_by_delivery(fx->st, "demo", "d-same", &found, &err), 0);
+	assert_int_equal(found, a);
+	assert_int_equal(store_pipeline_by_delivery(fx->st, "other", "d-same", &found, &err), 0);
+	assert_int_equal(found, b);
+	assert_int_equal(store_pipeline_by_delivery(fx->st, "nosuch", "d-same", &found, &err), -1);
+	assert_int_equal(err.code, ERR_NOTFOUND);
+	assert_int_equal(store_integrity_check(fx->st, &err), 0);
+}
+
 static void test_claim_matches_target(void **state)
 {
 	struct fx *fx = *state;
@@ -720,6 +751,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_delivery_is_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delivery_per_repository, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim_matches_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeat_finish_and_stale_attempts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lease_expiry_requeues_then_errors, setup, teardown),

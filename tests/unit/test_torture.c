@@ -227,7 +227,7 @@ static void scen_check(struct torture *t, struct scen *s, int done)
 		fail_msg("integrity: %s", err.msg);
 	snprintf(delivery, sizeof(delivery), "torture-%d", s->run);
 	if (done == ST_PIPELINE) {
-		assert_int_equal(store_pipeline_by_delivery(t->st, delivery, &pid, &err), -1);
+		assert_int_equal(store_pipeline_by_delivery(t->st, "demo", delivery, &pid, &err), -1);
 		assert_int_equal(err.code, ERR_NOTFOUND);
 		return;
 	}

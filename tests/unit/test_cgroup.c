@@ -1,0 +1,320 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cgroup.h"
+#include "common/units.h"
+
+/* These tests create real cgroups on the machine running them: under the
+ * test's own cgroup, as the agent does. Where the hierarchy is not writable
+ * (no root, no delegation) they skip, saying why. */
+
+static struct cgroup_job *job_at_or_skip(const char *root, const char *name, const struct cgroup_limits *lim)
+{
+	struct cgroup_job *job = NULL;
+	struct err err;
+
+	err_clear(&err);
+	if (cgroup_job_create(root, name, lim, &job, &err) < 0) {
+		if (err.code == ERR_UNAVAIL) {
+			print_message("skipping: no writable cgroup here: %s\n", err.msg);
+			skip();
+		}
+		fail_msg("cgroup_job_create: %s", err.msg);
+	}
+	assert_non_null(job);
+	return job;
+}
+
+static struct cgroup_job *job_or_skip(const char *name, const struct cgroup_limits *lim)
+{
+	return job_at_or_skip(NULL, name, lim);
+}
+
+/* In a forked child: cmocka's handlers would longjmp back into the test
+ * runner, and the child would go on running the parent's tests. */
+static void child_default_signals(void)
+{
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT};
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+}
+
+/* In a forked child: enter the job the way a spawn does, before exec. */
+static void child_enter(const struct cgroup_job *job)
+{
+	int fds[CGROUP_ENTER_FDS_MAX];
+	size_t i, n = cgroup_job_enter_fds(job, fds, CGROUP_ENTER_FDS_MAX);
+
+	child_default_signals();
+	for (i = 0; i < n; i++)
+		if (write(fds[i], "0", 1) != 1)
+			_exit(120);
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		assert_int_equal(errno, EINTR);
+	return st;
+}
+
+/* Frees job and checks its directory went with it. */
+static void free_gone(struct cgroup_job *job)
+{
+	char *path = strdup(cgroup_job_path(job));
+	struct stat sb;
+
+	assert_int_equal(stat(path, &sb), 0);
+	cgroup_job_free(job);
+	assert_int_equal(stat(path, &sb), -1);
+	assert_int_equal(errno, ENOENT);
+	free(path);
+}
+
+static void test_memory_limit_kills(void **state)
+{
+	struct cgroup_limits lim = {.memory_bytes = 64 << 20};
+	struct cgroup_job *job;
+	struct cgroup_events ev;
+	struct err err;
+	char msg[128];
+	pid_t pid;
+	int st;
+
+	(void)state;
+	job = job_or_skip("t-mem", &lim);
+	assert_int_equal(cgroup_job_events(job, &ev, &err), 0);
+	assert_int_equal(ev.oom_kills, 0);
+	if ((pid = fork()) == 0) {
+		size_t i;
+
+		child_enter(job);
+		/* 256 MiB, every page touched: far past the limit. */
+		for (i = 0; i < 256; i++) {
+			char *p = malloc(1 << 20);
+			if (p == NULL)
+				_exit(2);
+			memset(p, 0x5a, 1 << 20);
+		}
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	st = wait_status(pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGKILL);
+	assert_int_equal(cgroup_job_events(job, &ev, &err), 0);
+	assert_true(ev.oom_kills >= 1);
+	assert_int_equal(ev.pids_max_hits, 0);
+	cgroup_limit_message(msg, sizeof(msg), &lim, &ev);
+	assert_string_equal(msg, "memory limit 64 MiB reached");
+	free_gone(job);
+}
+
+static void test_pids_limit_refuses_fork(void **state)
+{
+	struct cgroup_limits lim = {.pids = 16};
+	struct cgroup_job *job;
+	struct cgroup_events ev;
+	struct err err;
+	char msg[128];
+	pid_t pid;
+	int st;
+
+	(void)state;
+	job = job_or_skip("t-pids", &lim);
+	if ((pid = fork()) == 0) {
+		int i;
+
+		child_enter(job);
+		for (i = 0; i < 64; i++) {
+			pid_t c = fork();
+			if (c == 0) {
+				pause();
+				_exit(0);
+			}
+			if (c < 0)
+				_exit(errno == EAGAIN && i == 15 ? 0 : 3); /* 16 = this one + 15 */
+		}
+		_exit(4);
+	}
+	assert_true(pid > 0);
+	st = wait_status(pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(cgroup_job_events(job, &ev, &err), 0);
+	assert_true(ev.pids_max_hits >= 1);
+	cgroup_limit_message(msg, sizeof(msg), &lim, &ev);
+	assert_string_equal(msg, "process limit 16 reached");
+	/* The 15 paused orphans are still in there. */
+	assert_int_equal(cgroup_job_kill_all(job, &err), 0);
+	free_gone(job);
+}
+
+/* A double-forked setsid daemon started in the job is gone after kill_all. */
+static void check_kill_all(struct cgroup_job *job)
+{
+	struct pollfd pfd;
+	struct err err;
+	pid_t pid, daemon_pid = 0;
+	int p[2], st;
+
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		pid_t mid;
+
+		close(p[0]);
+		child_enter(job);
+		if ((mid = fork()) == 0) {
+			setsid();
+			if (fork() == 0) {
+				pid_t self = getpid();
+				if (write(p[1], &self, sizeof(self)) != sizeof(self))
+					_exit(5);
+				close(p[1]);
+				execlp("sleep", "sleep", "60", (char *)NULL);
+				_exit(127);
+			}
+			_exit(0);
+		}
+		_exit(mid > 0 && waitpid(mid, NULL, 0) == mid ? 0 : 6);
+	}
+	assert_true(pid > 0);
+	close(p[1]);
+	assert_int_equal(read(p[0], &daemon_pid, sizeof(daemon_pid)), sizeof(daemon_pid));
+	close(p[0]);
+	st = wait_status(pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+
+	pfd.fd = pidfd_open(daemon_pid, 0);
+	assert_true(pfd.fd >= 0);
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 0), 0); /* orphaned, in its own session, alive */
+	assert_int_equal(cgroup_job_kill_all(job, &err), 0);
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	close(pfd.fd);
+	free_gone(job);
+}
+
+static void test_kill_all_takes_setsid_daemon(void **state)
+{
+	struct cgroup_limits lim = {.pids = 64, .cpu_weight = 50};
+
+	(void)state;
+	check_kill_all(job_or_skip("t-kill", &lim));
+}
+
+/* A v1 host's cgroup2 mount without controllers (systemd's "unified"): the
+ * v2 code tracks and kills through it (cgroup.kill), and a limit is refused
+ * as not delegated. The only v2 run possible on such a host. */
+static void test_v2_without_controllers(void **state)
+{
+	const char *root = "/sys/fs/cgroup/unified";
+	struct cgroup_limits none = {0}, mem = {.memory_bytes = 64 << 20};
+	struct cgroup_job *job = NULL;
+	struct statfs sf;
+	struct err err;
+
+	(void)state;
+	if (statfs(root, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
+		print_message("skipping: no cgroup2 mount at %s\n", root);
+		skip();
+	}
+	check_kill_all(job_at_or_skip(root, "t-v2", &none));
+	if (cgroup_job_create(root, "t-v2mem", &mem, &job, &err) == 0) {
+		print_message("note: %s has the memory controller\n", root);
+		cgroup_job_free(job);
+		return;
+	}
+	assert_int_equal(err.code, ERR_UNAVAIL);
+	assert_non_null(strstr(err.msg, "memory"));
+}
+
+static void test_two_jobs_side_by_side(void **state)
+{
+	struct cgroup_limits lim = {.pids = 8};
+	struct cgroup_job *a, *b, *dup = NULL;
+	struct err err;
+
+	(void)state;
+	a = job_or_skip("t-a", &lim);
+	b = job_or_skip("t-b", &lim);
+	assert_int_equal(cgroup_job_create(NULL, "t-a", &lim, &dup, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_null(dup);
+	free_gone(a);
+	free_gone(b);
+}
+
+static void test_bad_input(void **state)
+{
+	struct cgroup_limits ok = {0}, bad = {.cpu_weight = 10001};
+	struct cgroup_job *job = NULL;
+	struct err err;
+
+	(void)state;
+	assert_int_equal(cgroup_job_create(NULL, "../x", &ok, &job, &err), -1);
+	assert_int_equal(err.code, ERR_INVAL);
+	assert_int_equal(cgroup_job_create(NULL, "agent", &ok, &job, &err), -1);
+	assert_int_equal(err.code, ERR_INVAL);
+	assert_int_equal(cgroup_job_create(NULL, "", &ok, &job, &err), -1);
+	assert_int_equal(cgroup_job_create(NULL, "x", &bad, &job, &err), -1);
+	assert_int_equal(err.code, ERR_INVAL);
+	assert_null(job);
+	cgroup_job_free(NULL);
+}
+
+static void test_messages(void **state)
+{
+	struct cgroup_limits lim = {.memory_bytes = INT64_C(4) << 30, .pids = 512};
+	struct cgroup_events none = {0}, both = {.oom_kills = 1, .pids_max_hits = 3};
+	char msg[128], small[8];
+
+	(void)state;
+	assert_int_equal(cgroup_limit_message(msg, sizeof(msg), &lim, &none), 0);
+	assert_string_equal(msg, "");
+	cgroup_limit_message(msg, sizeof(msg), &lim, &both);
+	assert_string_equal(msg, "memory limit 4 GiB reached; process limit 512 reached");
+	assert_int_equal(cgroup_limit_message(small, sizeof(small), &lim, &both), (int)strlen(msg));
+	assert_string_equal(small, "memory ");
+	units_format_bytes(msg, sizeof(msg), 1536 << 20);
+	assert_string_equal(msg, "1.5 GiB");
+	units_format_bytes(msg, sizeof(msg), 512);
+	assert_string_equal(msg, "512 B");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_memory_limit_kills),
+	    cmocka_unit_test(test_pids_limit_refuses_fork),
+	    cmocka_unit_test(test_kill_all_takes_setsid_daemon),
+	    cmocka_unit_test(test_v2_without_controllers),
+	    cmocka_unit_test(test_two_jobs_side_by_side),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_messages),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
