@@ -7,7 +7,8 @@ want="${1:-test}"
 
 pkgs_build="build-essential cmake pkg-config git ca-certificates
  libmicrohttpd-dev libcurl4-openssl-dev libgit2-dev libjansson-dev
- libsqlite3-dev libssh2-1-dev libyaml-dev libssl-dev libcmocka-dev libtomlplusplus-dev zlib1g-dev help2man"
+ libsqlite3-dev libssh2-1-dev libyaml-dev libssl-dev libcmocka-dev libtomlplusplus-dev zlib1g-dev help2man
+ libseccomp-dev"
 pkgs_targets="bubblewrap qemu-user-static binfmt-support debootstrap
  gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf g++-aarch64-linux-gnu g++-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
  openssh-server openssh-client sqlite3 curl zstd jq file"
