@@ -86,7 +86,6 @@ int agent_labels(struct strv *out, const char *extra_csv, struct err *err)
 	if (uname(&u) < 0)
 		return err_errno(err, "uname");
 	strv_pushf(out, "arch=%s", u.machine);
-	strv_push(out, "target=host");
 	/* Targets proven runnable through qemu/binfmt get "target=<triple>"
 	 * labels here once the targets work lands. */
 	for (p = extra_csv; p != NULL && *p != '\0';) {
@@ -121,14 +120,19 @@ int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_ato
 		return err_set(err, ERR_INVAL, "no agent name");
 	if (opts->work_dir == NULL || opts->work_dir[0] != '/')
 		return err_set(err, ERR_INVAL, "work directory must be an absolute path");
+	if (sandbox_init(&ag->sandbox, &opts->sandbox, err) < 0)
+		goto fail;
 	if (checkout_mkdirs(opts->work_dir, err) < 0)
+		goto fail;
+	if (sandbox_check_reach(&ag->sandbox, opts->work_dir, err) < 0)
 		goto fail;
 	if (agent_labels(&ag->labels, opts->extra_labels, err) < 0)
 		goto fail;
 	{
 		struct targets_opts to = {opts->recipes_dir,     opts->cache_dir,
 		                          opts->work_dir,        opts->targets ? opts->targets : "auto",
-		                          opts->prepare_targets, opts->docker};
+		                          opts->prepare_targets, opts->docker,
+		                          NULL};
 		int reaped = 0;
 		if (targets_labels(&to, &ag->labels, err) < 0)
 			goto fail;
@@ -156,15 +160,23 @@ void agent_release(struct agent *ag)
 	strv_release(&ag->labels);
 	httpc_free(ag->http);
 	ag->http = NULL;
+	if (ag->token != NULL) {
+		explicit_bzero(ag->token, strlen(ag->token));
+		free(ag->token);
+		ag->token = NULL;
+	}
 }
 
 int agent_register(struct agent *ag, struct err *err)
 {
 	json_t *body = NULL, *labels = NULL, *ans = NULL; /* owned */
+	struct httpc *enroll = httpc_new(ag->opt.server_url, ag->opt.token); /* owned */
+	const char *token;
 	long delay_ms = 0;
 	size_t i;
 	int rc = -1;
 
+	httpc_set_abort_flag(enroll, ag->stop);
 	labels = json_array();
 	for (i = 0; i < ag->labels.n; i++)
 		json_array_append_new(labels, json_string(ag->labels.v[i]));
@@ -172,7 +184,7 @@ int agent_register(struct agent *ag, struct err *err)
 	for (;;) {
 		json_decref(ans);
 		ans = NULL;
-		if (httpc_json(ag->http, "POST", "/api/v1/agents/register", body, 10000, &ans, err) == 0)
+		if (httpc_json(enroll, "POST", "/api/v1/agents/register", body, 10000, &ans, err) == 0)
 			break;
 		if (err->code != ERR_UNAVAIL && err->code != ERR_SYS)
 			goto out;
@@ -183,17 +195,28 @@ int agent_register(struct agent *ag, struct err *err)
 			goto out;
 		}
 	}
-	if (!json_is_integer(json_object_get(ans, "agent_id"))) {
-		err_set(err, ERR_INVAL, "register answer has no agent_id");
+	token = json_string_value(json_object_get(ans, "token"));
+	if (!json_is_integer(json_object_get(ans, "agent_id")) || token == NULL || token[0] == '\0') {
+		err_set(err, ERR_INVAL, "register answer has no agent_id or token");
 		goto out;
 	}
 	ag->agent_id = json_integer_value(json_object_get(ans, "agent_id"));
+	/* From now on every request carries the agent's own token. */
+	if (ag->token != NULL) {
+		explicit_bzero(ag->token, strlen(ag->token));
+		free(ag->token);
+	}
+	ag->token = xstrdup(token);
+	httpc_free(ag->http);
+	ag->http = httpc_new(ag->opt.server_url, ag->token);
+	httpc_set_abort_flag(ag->http, ag->stop);
 	log_info("registered agent=%" PRId64 " name=%s labels=%zu", ag->agent_id, ag->opt.name, ag->labels.n);
 	rc = 0;
 out:
 	json_decref(ans);
 	json_decref(body);
 	json_decref(labels);
+	httpc_free(enroll);
 	return rc;
 }
 
@@ -281,6 +304,9 @@ int agent_run(struct agent *ag, struct err *err)
 		enum job_outcome oc;
 
 		if (agent_claim(ag, &spec, err) < 0) {
+			/* 401: our token was revoked (anvil agent rm, or the
+			 * name registered again elsewhere): stop, do not enroll
+			 * again behind the operator's back. */
 			if (err->code == ERR_AUTH || err->code == ERR_FORBIDDEN)
 				return -1;
 			if (err->code == ERR_NOTFOUND) {

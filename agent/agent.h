@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "agent/sandbox.h"
 #include "common/err.h"
 #include "common/xalloc.h"
 
@@ -16,7 +17,7 @@ struct httpc;
 
 struct agent_opts {
 	const char *server_url;   /* borrowed; "http://127.0.0.1:8080" */
-	const char *token;        /* borrowed; the agent bearer token */
+	const char *token;        /* borrowed; the enrollment secret (agent.token), for register */
 	const char *name;         /* borrowed */
 	const char *extra_labels; /* borrowed; "k=v,k=v" or NULL */
 	const char *work_dir;     /* borrowed; created by agent_init */
@@ -28,19 +29,22 @@ struct agent_opts {
 	int64_t cache_cap_bytes;  /* per repo×target caches, together; LRU eviction after each job */
 	const char *docker;       /* borrowed; NULL: bubblewrap runs target steps; else the docker or
 	                             podman CLI (--runner docker|podman) */
+	struct sandbox_opts sandbox; /* the steps' build user and per-job limits */
 };
 
 struct agent {
 	struct agent_opts opt;
 	struct strv labels;          /* owned; from agent_labels */
-	struct httpc *http;          /* owned; main thread's client */
+	struct httpc *http;          /* owned; main thread's client, with token once registered */
 	int64_t agent_id;            /* from register; 0 before */
+	char *token;                 /* owned; this agent's own token from register, NULL before */
 	volatile sig_atomic_t *stop; /* borrowed; set by SIGTERM/SIGINT in main.c */
 	int64_t jobs_done;
+	struct sandbox sandbox; /* resolved from opt.sandbox by agent_init */
 };
 
 /* Computes the labels this agent advertises into out (appended): always
- * "arch=<uname -m>" and "target=host", then each "k=v" of extra_csv (NULL
+ * "arch=<uname -m>", then each "k=v" of extra_csv (NULL
  * or "" for none). The one place labels are decided: target detection
  * (qemu/binfmt) adds "target=<triple>" here. ERR_INVAL for a malformed
  * extra label. */
@@ -51,9 +55,11 @@ int agent_labels(struct strv *out, const char *extra_csv, struct err *err);
 int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_atomic_t *stop, struct err *err);
 void agent_release(struct agent *ag);
 
-/* POST /api/v1/agents/register until it answers, backing off 100 ms doubling
- * to 5 s while the server is unreachable (or answers 5xx). -1 with
- * ERR_AUTH/ERR_FORBIDDEN on a refused token, ERR_INVAL on a refused request,
+/* POST /api/v1/agents/register with the enrollment secret until it answers,
+ * backing off 100 ms doubling to 5 s while the server is unreachable (or
+ * answers 5xx); then ag->token is the agent's own token (the previous one,
+ * and the name's running job, are given up) and ag->http sends it. -1 with
+ * ERR_AUTH/ERR_FORBIDDEN on a refused secret, ERR_INVAL on a refused request,
  * ERR_UNAVAIL when stopped by the signal flag. */
 int agent_register(struct agent *ag, struct err *err);
 

@@ -24,6 +24,7 @@
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/mask.h"
+#include "agent/sandbox.h"
 #include "common/proc.h"
 #include "common/runner.h"
 
@@ -234,6 +235,14 @@ void job_spec_free(struct job_spec *s)
 
 /* ---- heartbeat thread ---- */
 
+/* The server no longer counts this attempt as ours: 409 (requeued, or
+ * finished), 403 (requeued and claimed by another agent), 401 (our token
+ * revoked by `anvil agent rm`, or by a registration under our name). */
+static int job_attempt_gone(enum err_code code)
+{
+	return code == ERR_CONFLICT || code == ERR_FORBIDDEN || code == ERR_AUTH;
+}
+
 struct job_hb {
 	pthread_t th;
 	int started;
@@ -260,7 +269,7 @@ static int job_hb_beat(struct job_hb *hb)
 	body = json_pack("{s:I}", "attempt", (json_int_t)hb->attempt);
 	if (httpc_json(hb->http, "POST", path, body, hb->interval_ms > 2000 ? hb->interval_ms : 2000, &ans,
 	               &err) < 0) {
-		if (err.code == ERR_CONFLICT) {
+		if (job_attempt_gone(err.code)) {
 			log_warnx("job=%" PRId64 " lease lost: %s", hb->job_id, err.msg);
 			atomic_store(&hb->lost, 1);
 			rc = 0;
@@ -307,7 +316,7 @@ static int job_hb_start(struct job_hb *hb, const struct agent *ag, const struct 
 	pthread_condattr_t ca;
 	int e;
 
-	hb->http = httpc_new(ag->opt.server_url, ag->opt.token);
+	hb->http = httpc_new(ag->opt.server_url, ag->token);
 	hb->job_id = spec->id;
 	hb->attempt = spec->attempt;
 	hb->interval_ms = spec->lease_s * 1000 / 3;
@@ -346,7 +355,14 @@ static void job_hb_stop(struct job_hb *hb)
 
 /* ---- one job ---- */
 
-enum job_intr { JOB_INTR_NONE = 0, JOB_INTR_CANCEL, JOB_INTR_TIMEOUT, JOB_INTR_LOST, JOB_INTR_STOP };
+enum job_intr {
+	JOB_INTR_NONE = 0,
+	JOB_INTR_CANCEL,
+	JOB_INTR_TIMEOUT,
+	JOB_INTR_LOST,
+	JOB_INTR_STOP,
+	JOB_INTR_LIMIT, /* a sandbox limit: limit_msg says which */
+};
 
 struct job_ctx {
 	struct agent *ag;
@@ -363,6 +379,8 @@ struct job_ctx {
 	uint64_t sent_bytes;
 	int log_off;      /* server truncated, cap passed, or refused: drain and drop */
 	struct mask mask; /* secret values → ***, before anything is queued for sending */
+	struct sandbox_job *sb; /* owned; NULL for a deploy job */
+	char limit_msg[160];    /* the limit a step ran into; "" none */
 };
 
 static enum job_intr job_interrupted(struct job_ctx *jc)
@@ -375,6 +393,10 @@ static enum job_intr job_interrupted(struct job_ctx *jc)
 		return JOB_INTR_CANCEL;
 	if (agent_now_ns() >= jc->deadline_ns)
 		return JOB_INTR_TIMEOUT;
+	if (jc->limit_msg[0] == '\0' && jc->sb != NULL)
+		sandbox_job_disk_over(jc->sb, jc->src_dir, jc->limit_msg, sizeof(jc->limit_msg));
+	if (jc->limit_msg[0] != '\0')
+		return JOB_INTR_LIMIT;
 	return JOB_INTR_NONE;
 }
 
@@ -434,7 +456,7 @@ static int job_log_send(struct job_ctx *jc, size_t n, int final)
 				jc->log_off = 1;
 			return 0;
 		}
-		if (status == 409) {
+		if (job_attempt_gone(httpc_err_code(status))) {
 			atomic_store(&jc->hb.lost, 1);
 			return -1;
 		}
@@ -541,11 +563,13 @@ static int job_tick_ms(const struct job_ctx *jc)
 /* The one place a job's target picks its runner: "host" runs plain
  * processes, a triple runs in bubblewrap over its rootfs (agent/targets.c). */
 static struct runner *job_runner_for(const struct agent *ag, const struct job_spec *spec,
-                                     const struct crosstoml *ct, char **desc_out, char **warning_out,
-                                     struct err *err)
+                                     const struct sandbox_job *sb, const struct crosstoml *ct,
+                                     char **desc_out, char **warning_out, struct err *err)
 {
-	struct targets_opts to = {ag->opt.recipes_dir, ag->opt.cache_dir,       ag->opt.work_dir,
-	                          ag->opt.targets,     ag->opt.prepare_targets, ag->opt.docker};
+	struct targets_opts to = {ag->opt.recipes_dir,     ag->opt.cache_dir,
+	                          ag->opt.work_dir,        ag->opt.targets,
+	                          ag->opt.prepare_targets, ag->opt.docker,
+	                          sandbox_job_runner(sb)};
 	struct targets_job tj = {spec->target, spec->repo_name, spec->network, spec->mode, NULL, 0, NULL};
 
 	if (ct != NULL) {
@@ -742,6 +766,8 @@ kill:
 		r->ops->cancel(r, &p, JOB_GRACE_MS, &e2);
 	}
 out:
+	if (jc->sb != NULL)
+		sandbox_job_kill_all(jc->sb);
 	job_log_unmask_tail(jc);
 	proc_release(&p);
 	return rc;
@@ -764,7 +790,7 @@ static void job_finish(struct job_ctx *jc, const char *state, int have_exit, int
 			log_info("job=%" PRId64 " finished state=%s", jc->spec->id, state);
 			break;
 		}
-		if (err.code == ERR_CONFLICT) {
+		if (job_attempt_gone(err.code)) {
 			log_warnx("job=%" PRId64 " finish refused (attempt no longer ours): %s", jc->spec->id,
 			          err.msg);
 			break;
@@ -864,10 +890,14 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		char *dir = xasprintf("%s/deploy-%" PRId64, ag->opt.work_dir, spec->id);
 		/* anvil-verify is built in bubblewrap even under --runner docker:
 		 * a one-file cross build, where a container start would cost more. */
-		struct targets_opts to = {ag->opt.recipes_dir, ag->opt.cache_dir,       ag->opt.work_dir,
-		                          ag->opt.targets,     ag->opt.prepare_targets, NULL};
+		struct runner_sandbox vsb = {.drop_ids = ag->sandbox.drop_ids,
+		                             .uid = ag->sandbox.uid,
+		                             .gid = ag->sandbox.gid};
+		struct targets_opts to = {ag->opt.recipes_dir,     ag->opt.cache_dir, ag->opt.work_dir,
+		                          ag->opt.targets,         ag->opt.prepare_targets,
+		                          NULL,                    &vsb};
 		struct verifier *verifier = verifier_new(&to, &ag->labels);
-		struct deployer_job dj = {ag->opt.server_url, ag->opt.token, spec->id, spec->attempt, dir,
+		struct deployer_job dj = {ag->opt.server_url, ag->token, spec->id, spec->attempt, dir,
 		                          spec->deploy,       &io,           verifier};
 		state = deployer_run(&dj, message, sizeof(message));
 		verifier_free(verifier);
@@ -887,6 +917,18 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	}
 	if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
 		goto report;
+	{
+		char *warning = NULL;
+		sandbox_job_begin(&ag->sandbox, spec->id, &jc.sb, &warning, &err);
+		if (warning != NULL)
+			job_say(&jc, "warning: %s", warning);
+		free(warning);
+	}
+	if (sandbox_job_own(jc.sb, jc.src_dir, &err) < 0) {
+		job_say(&jc, "workspace: %s", err.msg);
+		snprintf(message, sizeof(message), "workspace: %s", err.msg);
+		goto report;
+	}
 	if (strcmp(spec->target, "host") != 0) {
 		job_say(&jc, "preparing target %s (a rootfs is built once per recipe, then cached)",
 		        spec->target);
@@ -905,7 +947,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		        ct->pre_build.n);
 		job_log_flush(&jc, 1, 0);
 	}
-	if ((runner = job_runner_for(ag, spec, ct, &runner_desc, &runner_warning, &err)) == NULL) {
+	if ((runner = job_runner_for(ag, spec, jc.sb, ct, &runner_desc, &runner_warning, &err)) == NULL) {
 		job_say(&jc, "target %s: %s", spec->target, err.msg);
 		snprintf(message, sizeof(message), "target %s: %s", spec->target, err.msg);
 		goto report;
@@ -927,10 +969,18 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 			goto report;
 		job_say(&jc, "step %s exited %d", spec->steps[i].name, code);
 		if (code != 0) {
+			char limit[160];
 			state = "failed";
 			have_exit = 1;
 			exit_code = code;
-			snprintf(message, sizeof(message), "step %s exited %d", spec->steps[i].name, code);
+			if (sandbox_job_limit_hit(jc.sb, limit, sizeof(limit))) {
+				job_say(&jc, "%s", limit);
+				snprintf(message, sizeof(message), "step %s exited %d: %s", spec->steps[i].name,
+				         code, limit);
+			} else {
+				snprintf(message, sizeof(message), "step %s exited %d", spec->steps[i].name,
+				         code);
+			}
 			if (i + 1 < spec->n_steps)
 				job_say(&jc, "skipping %zu later step(s)", spec->n_steps - i - 1);
 			goto report;
@@ -949,7 +999,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		if (job_upload_all(&jc, &al, &err) < 0) {
 			if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
 				goto report;
-			if (err.code == ERR_CONFLICT) {
+			if (job_attempt_gone(err.code)) {
 				intr = JOB_INTR_LOST;
 				goto report;
 			}
@@ -985,6 +1035,12 @@ report:
 		have_exit = 0;
 		snprintf(message, sizeof(message), "timed out");
 		break;
+	case JOB_INTR_LIMIT:
+		job_say(&jc, "%s: the step was stopped", jc.limit_msg);
+		state = "failed";
+		have_exit = 0;
+		snprintf(message, sizeof(message), "%s", jc.limit_msg);
+		break;
 	case JOB_INTR_NONE:
 		break;
 	}
@@ -996,6 +1052,8 @@ report:
 			job_finish(&jc, state, have_exit, exit_code, message);
 	}
 	job_hb_stop(&jc.hb);
+	/* Nothing a step started outlives its job. */
+	sandbox_job_end(jc.sb);
 	if (checkout_remove_tree(jc.job_dir, &err) < 0)
 		log_warnx("job=%" PRId64 " workspace not removed: %s", spec->id, err.msg);
 	artifact_list_release(&al);

@@ -31,10 +31,14 @@ static void main_usage(FILE *f)
 {
 	fprintf(f, "usage: anvil-agent [--server URL] [--token T | --token-file FILE] [--name NAME]\n"
 	           "                   [--labels k=v,k=v] [--work DIR] [--log-level debug|info|warn]\n"
-	           "                   [--targets auto|none|T1,T2] [--prepare-targets] [--recipes DIR]\n"
+	           "                   [--targets auto|none|host,T1,T2] [--prepare-targets] [--recipes DIR]\n"
 	           "                   [--cache DIR] [--cache-cap SIZE] [--runner bwrap|docker|podman]\n"
+	           "                   [--build-user NAME|UID:GID] [--memory SIZE] [--pids N]\n"
+	           "                   [--cpu-weight 1..10000] [--tmp-size SIZE] [--disk SIZE]\n"
 	           "                   [--once] [--version]\n"
-	           "The token may also come from the environment variable ANVIL_AGENT_TOKEN.\n");
+	           "The token may also come from the environment variable ANVIL_AGENT_TOKEN.\n"
+	           "Steps run as the build user (default anvil-build) in a sandbox with per-job\n"
+	           "limits: memory 4G, pids 4096, /tmp 1G, workspace disk 20G (0: no limit).\n");
 }
 
 /* Reads the first line of path (a token file) into a fresh string. */
@@ -73,6 +77,12 @@ int main(int argc, char **argv)
 	    {"cache", required_argument, NULL, 'c'},
 	    {"cache-cap", required_argument, NULL, 'C'},
 	    {"runner", required_argument, NULL, 'R'},
+	    {"build-user", required_argument, NULL, 'u'},
+	    {"memory", required_argument, NULL, 'M'},
+	    {"pids", required_argument, NULL, 'p'},
+	    {"cpu-weight", required_argument, NULL, 'W'},
+	    {"tmp-size", required_argument, NULL, 'm'},
+	    {"disk", required_argument, NULL, 'd'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -81,7 +91,12 @@ int main(int argc, char **argv)
 	                          .work_dir = "/var/lib/anvil-agent",
 	                          .recipes_dir = targets_default_recipes_dir(),
 	                          .targets = "auto",
-	                          .cache_cap_bytes = INT64_C(10) << 30};
+	                          .cache_cap_bytes = INT64_C(10) << 30,
+	                          .sandbox = {.memory_bytes = SANDBOX_DEFAULT_MEMORY,
+	                                      .pids = SANDBOX_DEFAULT_PIDS,
+	                                      .tmp_bytes = SANDBOX_DEFAULT_TMP,
+	                                      .disk_bytes = SANDBOX_DEFAULT_DISK}};
+	int64_t n64;
 	enum log_level level = LOG_LVL_INFO;
 	char *token_owned = NULL, *work_owned = NULL;
 	char host[HOST_NAME_MAX + 1];
@@ -158,6 +173,33 @@ int main(int argc, char **argv)
 				        optarg);
 				return 2;
 			}
+			break;
+		case 'u':
+			opts.sandbox.build_user = optarg;
+			break;
+		case 'M':
+		case 'm':
+		case 'd':
+			if (units_parse_bytes(optarg, &n64) < 0) {
+				fprintf(stderr, "anvil-agent: '%s' is not a size (e.g. 512M, 4G; 0: no limit)\n",
+				        optarg);
+				return 2;
+			}
+			*(c == 'M' ? &opts.sandbox.memory_bytes
+			           : c == 'm' ? &opts.sandbox.tmp_bytes : &opts.sandbox.disk_bytes) = n64;
+			break;
+		case 'p':
+		case 'W':
+			if (units_parse_bytes(optarg, &n64) < 0 || (c == 'W' && (n64 < 1 || n64 > 10000))) {
+				fprintf(stderr, "anvil-agent: --%s: '%s' is not %s\n",
+				        c == 'p' ? "pids" : "cpu-weight", optarg,
+				        c == 'p' ? "a count (0: no limit)" : "1..10000");
+				return 2;
+			}
+			if (c == 'p')
+				opts.sandbox.pids = n64;
+			else
+				opts.sandbox.cpu_weight = (int)n64;
 			break;
 		case 'V':
 			printf("anvil-agent %s\n", ANVIL_VERSION);

@@ -1,4 +1,5 @@
 #include "agent/targets.h"
+#include "common/fileio.h"
 #include "agent/checkout.h"
 #include "common/log.h"
 #include "common/recipe.h"
@@ -69,7 +70,9 @@ int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct
 			size_t n = strcspn(p, ",");
 			if (n > 0) {
 				char *t = xstrndup(p, n);
-				int bad = targets_check_one(o, t, err);
+				/* The host's own userland, sandboxed like cross mode:
+				 * served only when asked for by name. */
+				int bad = strcmp(t, "host") == 0 ? 0 : targets_check_one(o, t, err);
 				if (bad == 0)
 					strv_push(&triples, t);
 				free(t);
@@ -309,6 +312,56 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 	return rc;
 }
 
+/* A per repo×target cache directory, made, marked used and given to the
+ * build user (the whole tree once, when it was made by a root step before). */
+static int targets_cache_prepare(const struct targets_opts *o, const char *cache, struct err *err)
+{
+	struct stat st;
+
+	if (targets_mkdir_p(cache, err) < 0 || targets_cache_touch(cache, err) < 0)
+		return -1;
+	if (o->sandbox == NULL || !o->sandbox->drop_ids)
+		return 0;
+	if (lstat(cache, &st) < 0)
+		return err_errno(err, "stat %s", cache);
+	if (st.st_uid == o->sandbox->uid && st.st_gid == o->sandbox->gid)
+		return 0;
+	return fileio_chown_tree(cache, (uid_t)-1, o->sandbox->uid, (gid_t)-1, o->sandbox->gid, err);
+}
+
+/* The host target: bubblewrap over the host's own /usr and /etc, no rootfs,
+ * a per repo cache at /cache/build. */
+static struct runner *targets_host_new(const struct targets_opts *o, const struct targets_job *job,
+                                       char **desc_out, struct err *err)
+{
+	struct bwrap_config cfg;
+	struct bwrap_bind bind;
+	struct runner *runner = NULL;
+	const char *env[] = {"ANVIL_CACHE=/cache/build", "ANVIL_MODE=host", NULL};
+	char *cache = xasprintf("%s/cache/%s/host", o->work_dir, job->repo_name);
+
+	if (o->docker != NULL)
+		log_info("event=host_target runner=bwrap (the host target always runs in bubblewrap)");
+	if (targets_cache_prepare(o, cache, err) < 0)
+		goto out;
+	bind.host_path = cache;
+	bind.sandbox_path = "/cache/build";
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.mode = RECIPE_MODE_CROSS;
+	cfg.rootfs_dir = NULL;
+	cfg.binds = &bind;
+	cfg.n_binds = 1;
+	cfg.network = job->network;
+	cfg.env = env;
+	cfg.sandbox = o->sandbox;
+	if ((runner = runner_bwrap_new(&cfg, err)) != NULL)
+		*desc_out = xasprintf("bubblewrap, host userland (read-only /usr, /etc)%s",
+		                      job->network ? ", network on" : "");
+out:
+	free(cache);
+	return runner;
+}
+
 /* The Docker runner over the same rootfs and cache as bubblewrap's. */
 static struct runner *targets_docker_new(const struct targets_opts *o, const struct targets_job *job,
                                          const struct recipe *r, enum recipe_mode mode, const char *rootfs,
@@ -343,6 +396,7 @@ static struct runner *targets_docker_new(const struct targets_opts *o, const str
 	dc.binds = &bind;
 	dc.n_binds = 1;
 	dc.network = job->network;
+	dc.sandbox = o->sandbox;
 	/* A Cross.toml image brings its own toolchain and environment: the
 	 * recipe's (CC=... --sysroot=/sysroot) would point into nothing. */
 	dc.env = (const char *const *)env->v + (job->image != NULL ? n_recipe_env : 0);
@@ -373,10 +427,8 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 
 	*desc_out = NULL;
 	*warning_out = NULL;
-	if (strcmp(job->target, "host") == 0) {
-		*desc_out = xstrdup("host processes");
-		return runner_host_new();
-	}
+	if (strcmp(job->target, "host") == 0)
+		return targets_host_new(o, job, desc_out, err);
 	if (recipe_load(o->recipes_dir, job->target, &r, err) < 0)
 		goto out;
 	mode = r->mode;
@@ -388,14 +440,14 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		goto out;
 	if (job->n_pre_build > 0) {
 		char *derived = NULL;
-		if (rootfs_derive(r, rootfs, job->pre_build, job->n_pre_build, &derived, err) < 0)
+		if (rootfs_derive(r, rootfs, job->pre_build, job->n_pre_build, o->sandbox, &derived, err) < 0)
 			goto out;
 		free(rootfs);
 		rootfs = derived;
 	}
 	/* Per repository × target: cargo home, ccache and anything a build keeps. */
 	cache = xasprintf("%s/cache/%s/%s", o->work_dir, job->repo_name, job->target);
-	if (targets_mkdir_p(cache, err) < 0 || targets_cache_touch(cache, err) < 0)
+	if (targets_cache_prepare(o, cache, err) < 0)
 		goto out;
 	recipe_env_for_mode(r, mode, &env);
 	n_recipe_env = env.n;
@@ -421,6 +473,7 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	cfg.n_binds = 1;
 	cfg.network = job->network;
 	cfg.env = (const char *const *)env.v;
+	cfg.sandbox = o->sandbox;
 	if ((runner = runner_bwrap_new(&cfg, err)) == NULL)
 		goto out;
 	*desc_out =

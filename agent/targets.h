@@ -18,6 +18,7 @@ struct targets_opts {
 	int prepare;             /* build missing rootfs at start (auto only) */
 	const char *docker;      /* NULL: bubblewrap; else the docker (or podman) CLI that runs each
 	                            step in a container (qemu/runner_docker.h) */
+	const struct runner_sandbox *sandbox; /* the job's containment; NULL: none (tests) */
 };
 
 /* Appends "target=<triple>" labels for the targets that really run here.
@@ -37,7 +38,7 @@ struct targets_job {
 	                      locally) instead of the rootfs's; NULL: none */
 };
 
-/* The runner for a job: host processes for "host", else bubblewrap (or,
+/* The runner for a job: for "host" bubblewrap over the host's /usr, else bubblewrap (or,
  * with o->docker, a container) over the target's rootfs (built now when
  * missing: minutes the first time) in the recipe's mode, with the per
  * repo×target cache bound at /cache. *desc_out (owned) describes it for the

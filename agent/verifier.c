@@ -227,6 +227,10 @@ static int verifier_build(struct verifier *v, const char *triple, const char *fi
 	made = 1;
 	if (verifier_write_sources(dir, &cfiles, err) < 0)
 		goto out;
+	/* The build runs sandboxed as the build user like any step. */
+	if (v->to.sandbox != NULL && v->to.sandbox->drop_ids &&
+	    fileio_chown_tree(dir, (uid_t)-1, v->to.sandbox->uid, (gid_t)-1, v->to.sandbox->gid, err) < 0)
+		goto out;
 	if ((r = targets_runner_new(&v->to, &tj, &desc, &warning, err)) == NULL)
 		goto out;
 	/* Static: the board may have another libc or no libjansson/libcrypto at
@@ -250,6 +254,10 @@ static int verifier_build(struct verifier *v, const char *triple, const char *fi
 		goto out;
 	}
 	tmp = xasprintf("%s.tmp", final_path);
+	if (lchown(built, 0, 0) < 0 && geteuid() == 0) {
+		err_errno(err, "chown %s", built);
+		goto out;
+	}
 	if (rename(built, tmp) < 0 || rename(tmp, final_path) < 0) {
 		err_errno(err, "install %s", final_path);
 		unlink(tmp);

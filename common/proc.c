@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -40,6 +41,14 @@ struct proc_child_plan {
 	int die_with_parent;
 	pid_t parent_pid;
 	int max_fd; /* for the close loop when close_range is missing */
+	const int *cgroup_fds;
+	size_t n_cgroup_fds;
+	int drop_ids;
+	uid_t uid;
+	gid_t gid;
+	int no_new_privs;
+	struct rlimit fsize; /* rlim_cur 0: not set */
+	int fd3;             /* -1: none */
 };
 
 /* Reading buffer for proc_run; output is appended in slices of this size. */
@@ -175,7 +184,7 @@ static void proc_child(struct proc_child_plan *plan)
 	struct sigaction dfl;
 	sigset_t none;
 	int status_fd = plan->status_fd;
-	int in_fd, out_fd;
+	int in_fd, out_fd, fd3 = -1;
 
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
@@ -195,7 +204,25 @@ static void proc_child(struct proc_child_plan *plan)
 	}
 	if (setpgid(0, 0) < 0)
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
+	for (size_t i = 0; i < plan->n_cgroup_fds; i++) {
+		ssize_t w;
+		do
+			w = write(plan->cgroup_fds[i], "0", 1);
+		while (w < 0 && errno == EINTR);
+		if (w != 1)
+			proc_child_fail(status_fd, PROC_STAGE_SETUP);
+	}
+	/* Raw syscalls: no libc bookkeeping in a forked child. */
+	if (plan->drop_ids && (syscall(SYS_setgroups, 0, NULL) < 0 ||
+	                       syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0 ||
+	                       syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0))
+		proc_child_fail(status_fd, PROC_STAGE_SETUP);
+	if (plan->fsize.rlim_cur > 0 && setrlimit(RLIMIT_FSIZE, &plan->fsize) < 0)
+		proc_child_fail(status_fd, PROC_STAGE_SETUP);
+	if (plan->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		proc_child_fail(status_fd, PROC_STAGE_SETUP);
 	if (plan->die_with_parent) {
+		/* After the id change: a change of credentials clears the death signal. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 			proc_child_fail(status_fd, PROC_STAGE_SETUP);
 		/* The parent may have died before prctl took effect. */
@@ -203,6 +230,11 @@ static void proc_child(struct proc_child_plan *plan)
 			_exit(127);
 	}
 
+	/* fd 3 may be wanted: keep the status pipe and fd 3's source above it. */
+	if (plan->fd3 >= 0 && status_fd <= 3 && (status_fd = fcntl(status_fd, F_DUPFD_CLOEXEC, 4)) < 0)
+		_exit(127);
+	if (plan->fd3 >= 0 && (fd3 = fcntl(plan->fd3, F_DUPFD_CLOEXEC, 4)) < 0)
+		proc_child_fail(status_fd, PROC_STAGE_SETUP);
 	in_fd = proc_child_lift_fd(plan->in_fd);
 	out_fd = proc_child_lift_fd(plan->out_fd);
 	if (in_fd < 0 || (plan->out_fd >= 0 && out_fd < 0))
@@ -211,9 +243,11 @@ static void proc_child(struct proc_child_plan *plan)
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
 	if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0))
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
+	if (fd3 >= 0 && dup2(fd3, 3) < 0) /* dup2 clears close-on-exec on 3 */
+		proc_child_fail(status_fd, PROC_STAGE_SETUP);
 
-	/* Keep only 0..2 and the status pipe (close-on-exec) open. */
-	proc_child_close_range(3, (unsigned int)status_fd - 1, plan->max_fd);
+	/* Keep only 0..2 (and 3 when passed) and the status pipe (close-on-exec) open. */
+	proc_child_close_range(fd3 >= 0 ? 4 : 3, (unsigned int)status_fd - 1, plan->max_fd);
 	proc_child_close_range((unsigned int)status_fd + 1, ~0U, plan->max_fd);
 
 	if (plan->cwd != NULL && chdir(plan->cwd) < 0)
@@ -307,6 +341,14 @@ int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err)
 	plan.die_with_parent = spec->die_with_parent;
 	plan.parent_pid = getpid();
 	plan.max_fd = proc_max_fd();
+	plan.cgroup_fds = spec->cgroup_fds;
+	plan.n_cgroup_fds = spec->n_cgroup_fds;
+	plan.drop_ids = spec->drop_ids;
+	plan.uid = spec->uid;
+	plan.gid = spec->gid;
+	plan.no_new_privs = spec->no_new_privs;
+	plan.fsize.rlim_cur = plan.fsize.rlim_max = spec->rlimit_fsize > 0 ? (rlim_t)spec->rlimit_fsize : 0;
+	plan.fd3 = spec->has_fd3 ? spec->fd3 : -1;
 
 	/* No signal handler may run in the child before it resets them. */
 	sigfillset(&all);
@@ -581,10 +623,20 @@ int proc_run(const char *const *argv, const char *cwd, int timeout_ms, struct bu
 	    .capture_output = 1,
 	    .die_with_parent = 1,
 	};
+
+	return proc_run_spec(&spec, timeout_ms, out, exit_code_out, err);
+}
+
+int proc_run_spec(const struct proc_spec *spec_in, int timeout_ms, struct buf *out, int *exit_code_out,
+                  struct err *err)
+{
+	struct proc_spec spec = *spec_in;
+	const char *const *argv = spec.argv;
 	struct proc p = {0};
 	int64_t deadline_ms = timeout_ms < 0 ? -1 : proc_now_ms() + timeout_ms;
 	int r, rc = -1;
 
+	spec.capture_output = 1;
 	if (proc_start(&p, &spec, err) < 0)
 		goto out;
 	r = proc_pump(&p, out, deadline_ms, err);

@@ -20,6 +20,17 @@ struct proc_spec {
 	int capture_output;      /* 1: stdout+stderr merged into a pipe, read end in proc.out_fd;
 	                            0: stdout/stderr inherited */
 	int die_with_parent;     /* 1: PR_SET_PDEATHSIG(SIGKILL) in the child */
+	/* What a sandboxed step's child does before exec (all zero: nothing), in
+	 * this order: enters the cgroups, drops ids, sets the limits. */
+	const int *cgroup_fds; /* cgroup.procs files (opened O_WRONLY) the child writes "0" to */
+	size_t n_cgroup_fds;
+	int drop_ids; /* 1: setgroups(none), setresgid(gid), setresuid(uid): a non-root host uid */
+	uid_t uid;
+	gid_t gid;
+	int no_new_privs;     /* 1: PR_SET_NO_NEW_PRIVS */
+	int64_t rlimit_fsize; /* > 0: RLIMIT_FSIZE in bytes (no single file written larger) */
+	int has_fd3;          /* 1: fd3 becomes the child's fd 3, kept across exec (bwrap --seccomp 3) */
+	int fd3;
 };
 
 struct proc {
@@ -49,6 +60,10 @@ void proc_release(struct proc *p);
  * output appended to out (may be NULL to discard), exit code in *exit_code_out. */
 int proc_run(const char *const *argv, const char *cwd, int timeout_ms, struct buf *out, int *exit_code_out,
              struct err *err);
+
+/* proc_run with a whole spec (its capture_output is forced on). */
+int proc_run_spec(const struct proc_spec *spec, int timeout_ms, struct buf *out, int *exit_code_out,
+                  struct err *err);
 
 /* Makes the calling process a child subreaper (PR_SET_CHILD_SUBREAPER). */
 int proc_become_subreaper(struct err *err);

@@ -4,6 +4,9 @@
 #include "common/err.h"
 #include "common/proc.h"
 
+#include <stdint.h>
+#include <sys/types.h>
+
 /* The runner: "run this step in this environment, stream its output". One
  * backend per file: agent/runner_host.c (plain processes on the host, the
  * walking skeleton), qemu/runner_bwrap.c (bubblewrap over a target rootfs),
@@ -38,6 +41,22 @@ static inline void runner_free(struct runner *r)
 	if (r != NULL)
 		r->ops->free(r);
 }
+
+/* Who and within what a sandboxed step runs (the agent's policy; all zero:
+ * no drop, no limits): a non-root host uid, the job's cgroup, a capped /tmp
+ * and a cap on any one file written. Borrowed by the runners' configs: the
+ * cgroup fds must stay open while the runner starts steps. */
+struct runner_sandbox {
+	int drop_ids; /* 1: the step runs as uid:gid on the host (the agent is root) */
+	uid_t uid;
+	gid_t gid;
+	const int *cgroup_fds; /* the job cgroup's cgroup.procs files (common/cgroup.h) */
+	size_t n_cgroup_fds;
+	int64_t memory_bytes; /* what the cgroup holds it to (for a container runner); 0: none */
+	int64_t pids;         /* likewise */
+	int64_t tmp_bytes;    /* size of the step's /tmp tmpfs; 0: the kernel's default */
+	int64_t file_bytes;   /* RLIMIT_FSIZE; 0: none */
+};
 
 /* The checks every backend makes of its configuration: */
 /* "KEY=VALUE" with a non-empty key (the value may be empty or hold '='). */

@@ -1,6 +1,8 @@
 #include <stddef.h>
 
 #include "qemu/rootfs.h"
+#include "common/seccomp.h"
+#include "common/fileio.h"
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/proc.h"
@@ -351,8 +353,11 @@ out:
 }
 
 int rootfs_derive(const struct recipe *r, const char *base_dir, const char *const *cmds, size_t n_cmds,
-                  char **rootfs_dir_out, struct err *err)
+                  const struct runner_sandbox *sb, char **rootfs_dir_out, struct err *err)
 {
+	struct proc_spec spec = {0};
+	int filter_fd = -1, drop = sb != NULL && sb->drop_ids;
+	char *aptconf = NULL;
 	struct crypto_sha256 *h = crypto_sha256_new();
 	struct buf log_b = BUF_INIT;
 	struct strv argv = STRV_INIT;
@@ -391,8 +396,38 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 			goto out;
 	}
 	/* As cross-rs runs pre-build: root, in the target's userland (here
-	 * under qemu-user), with network for apt, CROSS_DEB_ARCH set. */
+	 * under qemu-user), with network for apt, CROSS_DEB_ARCH set; but root
+	 * of its own user namespace only, over the copy given to the build
+	 * user. Only that one uid is mapped: apt cannot switch to _apt. */
+	if (drop) {
+		static const char conf[] = "APT::Sandbox::User \"root\";\n";
+		if (fileio_chown_tree(tmp, 0, sb->uid, 0, sb->gid, err) < 0)
+			goto out_log;
+		aptconf = xasprintf("%s/etc/apt/apt.conf.d/00anvil-prebuild", tmp);
+		if (fileio_write(aptconf, conf, sizeof(conf) - 1, 0644, err) < 0)
+			goto out_log;
+		if ((filter_fd = seccomp_step_filter_fd(err)) < 0)
+			goto out_log;
+	}
 	strv_push(&argv, "bwrap");
+	if (drop) {
+		static const char *const ns[] = {"--unshare-user",
+		                                 "--uid",
+		                                 "0",
+		                                 "--gid",
+		                                 "0",
+		                                 "--unshare-pid",
+		                                 "--unshare-ipc",
+		                                 "--unshare-uts",
+		                                 "--unshare-cgroup-try",
+		                                 "--disable-userns",
+		                                 "--new-session",
+		                                 "--seccomp",
+		                                 "3",
+		                                 NULL};
+		for (size_t i = 0; ns[i] != NULL; i++)
+			strv_push(&argv, ns[i]);
+	}
 	strv_push(&argv, "--bind");
 	strv_push(&argv, tmp);
 	strv_push(&argv, "/");
@@ -403,6 +438,8 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 	strv_push(&argv, "/proc");
 	strv_push(&argv, "--dev");
 	strv_push(&argv, "/dev");
+	strv_push(&argv, "--perms");
+	strv_push(&argv, "1777");
 	strv_push(&argv, "--tmpfs");
 	strv_push(&argv, "/tmp");
 	strv_push(&argv, "--die-with-parent");
@@ -430,7 +467,18 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 		buf_release(&script);
 	}
 	log_info("rootfs pre-build target=%s dir=%s commands=%zu", r->triple, dir, n_cmds);
-	if (proc_run((const char *const *)argv.v, NULL, ROOTFS_BUILD_TIMEOUT_MS, &log_b, &code, err) < 0)
+	spec.argv = (const char *const *)argv.v;
+	spec.stdin_fd = -1;
+	spec.die_with_parent = 1;
+	if (drop) {
+		spec.drop_ids = 1;
+		spec.uid = sb->uid;
+		spec.gid = sb->gid;
+		spec.no_new_privs = 1;
+		spec.has_fd3 = 1;
+		spec.fd3 = filter_fd;
+	}
+	if (proc_run_spec(&spec, ROOTFS_BUILD_TIMEOUT_MS, &log_b, &code, err) < 0)
 		goto out_log;
 	if (code != 0) {
 		size_t n = log_b.len, keep = n > 600 ? 600 : n;
@@ -443,6 +491,13 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 		const char *clean[] = {"find", archives, "-name", "*.deb", "-delete", NULL};
 		rootfs_run("clean", clean, ROOTFS_TAR_TIMEOUT_MS, NULL, NULL);
 		free(archives);
+	}
+	if (drop) {
+		/* Back to root before anyone may use it: a step (the build user)
+		 * must not own what later jobs build against. */
+		unlink(aptconf);
+		if (fileio_chown_tree(tmp, sb->uid, 0, sb->gid, 0, err) < 0)
+			goto out_log;
 	}
 	if (rename(tmp, dir) < 0) {
 		err_errno(err, "rename %s", tmp);
@@ -458,6 +513,9 @@ out_log:
 	rootfs_write_log(logp, &log_b, NULL);
 	rootfs_rm_rf(tmp, NULL);
 out:
+	if (filter_fd >= 0)
+		close(filter_fd);
+	free(aptconf);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	crypto_sha256_free(h);

@@ -3,6 +3,7 @@
 
 #include "common/err.h"
 #include "common/recipe.h"
+#include "common/runner.h"
 
 /* The cached target rootfs of a recipe, keyed by recipe_hash_hex:
  *   <cache>/rootfs/<triple>-<hash>.tar.zst  the built tree, kept across runs
@@ -34,8 +35,12 @@ int rootfs_find(const struct recipe *r, const char *cache_dir, char **rootfs_dir
  * it in which the commands ran as root, in the target's userland (qemu-user
  * through binfmt), with the network (for apt) and CROSS_DEB_ARCH set. Cached
  * next to the base, keyed by the base and the commands; flock-safe like
- * rootfs_ensure. A failing command is ERR_INVAL with the end of its output. */
+ * rootfs_ensure. A failing command is ERR_INVAL with the end of its output.
+ * With sb (drop_ids), "root" is root of a user namespace only: the copy's
+ * root-owned files are given to the build user for the run (uid 0 inside),
+ * the commands run as that user on the host with no_new_privs and the
+ * step's seccomp filter, and the finished copy is given back to root. */
 int rootfs_derive(const struct recipe *r, const char *base_dir, const char *const *cmds, size_t n_cmds,
-                  char **rootfs_dir_out, struct err *err);
+                  const struct runner_sandbox *sb, char **rootfs_dir_out, struct err *err);
 
 #endif

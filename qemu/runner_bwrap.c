@@ -1,5 +1,6 @@
 #include "qemu/runner_bwrap.h"
 #include "common/proc.h"
+#include "common/seccomp.h"
 #include "common/xalloc.h"
 
 #include <dirent.h>
@@ -21,6 +22,8 @@ struct runner_bwrap {
 	struct strv env;
 	char *bwrap_path;
 	int resolv_conf; /* emulated + network: the rootfs has /etc/resolv.conf to bind over */
+	int sandboxed;
+	struct runner_sandbox sandbox; /* cgroup_fds borrowed */
 };
 
 /* "KEY=VALUE" with a non-empty key; -1 otherwise. */
@@ -113,6 +116,15 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
 	if (b->network)
 		strv_push(out, "--share-net");
 	strv_push(out, "--new-session");
+	if (b->sandboxed) {
+		/* A user namespace of the step's own (non-root) uid, then none further. */
+		strv_push(out, "--unshare-user");
+		strv_push(out, "--disable-userns");
+		strv_push(out, "--cap-drop");
+		strv_push(out, "ALL");
+		strv_push(out, "--seccomp");
+		strv_push(out, "3");
+	}
 	if (b->mode == RECIPE_MODE_EMULATED) {
 		strv_push(out, "--ro-bind");
 		strv_push(out, b->rootfs_dir);
@@ -125,15 +137,23 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
 		};
 		for (size_t i = 0; cross_root[i] != NULL; i++)
 			strv_push(out, cross_root[i]);
-		strv_push(out, "--ro-bind");
-		strv_push(out, b->rootfs_dir);
-		strv_push(out, "/sysroot");
-		runner_bwrap_rust_sysroot(b, out);
+		if (b->rootfs_dir != NULL) {
+			strv_push(out, "--ro-bind");
+			strv_push(out, b->rootfs_dir);
+			strv_push(out, "/sysroot");
+			runner_bwrap_rust_sysroot(b, out);
+		}
 	}
 	strv_push(out, "--proc");
 	strv_push(out, "/proc");
 	strv_push(out, "--dev");
 	strv_push(out, "/dev");
+	if (b->sandbox.tmp_bytes > 0) {
+		strv_push(out, "--size");
+		strv_pushf(out, "%lld", (long long)b->sandbox.tmp_bytes);
+	}
+	strv_push(out, "--perms");
+	strv_push(out, "1777");
 	strv_push(out, "--tmpfs");
 	strv_push(out, "/tmp");
 	if (b->resolv_conf) {
@@ -153,7 +173,7 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
 		strv_push(out, b->bind_host.v[i]);
 		strv_push(out, b->bind_sandbox.v[i]);
 	}
-	if (b->mode == RECIPE_MODE_CROSS) {
+	if (b->mode != RECIPE_MODE_EMULATED) {
 		/* The tmpfs root was writable only so the mount points could be made. */
 		strv_push(out, "--remount-ro");
 		strv_push(out, "/");
@@ -186,12 +206,28 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
 static int runner_bwrap_start(struct runner *r, const struct step_spec *step, struct proc *out,
                               struct err *err)
 {
+	const struct runner_bwrap *b = (const struct runner_bwrap *)r;
 	struct strv argv = STRV_INIT;
 	struct proc_spec spec = {0};
-	int rc = -1;
+	int rc = -1, filter_fd = -1;
 
 	if (runner_bwrap_argv(r, step, &argv, err) < 0)
 		goto out;
+	if (b->sandboxed) {
+		/* bwrap reads the program from fd 3: a fresh fd each step (the
+		 * read moves its offset). */
+		if ((filter_fd = seccomp_step_filter_fd(err)) < 0)
+			goto out;
+		spec.has_fd3 = 1;
+		spec.fd3 = filter_fd;
+		spec.cgroup_fds = b->sandbox.cgroup_fds;
+		spec.n_cgroup_fds = b->sandbox.n_cgroup_fds;
+		spec.drop_ids = b->sandbox.drop_ids;
+		spec.uid = b->sandbox.uid;
+		spec.gid = b->sandbox.gid;
+		spec.no_new_privs = 1;
+		spec.rlimit_fsize = b->sandbox.file_bytes;
+	}
 	spec.argv = (const char *const *)argv.v;
 	spec.envp = NULL;
 	spec.cwd = NULL;
@@ -204,6 +240,8 @@ static int runner_bwrap_start(struct runner *r, const struct step_spec *step, st
 	}
 	rc = 0;
 out:
+	if (filter_fd >= 0)
+		close(filter_fd);
 	strv_release(&argv);
 	return rc;
 }
@@ -242,7 +280,9 @@ struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err)
 	struct stat st;
 	char *resolv = NULL;
 
-	if (cfg->rootfs_dir == NULL || stat(cfg->rootfs_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	if (cfg->mode == RECIPE_MODE_CROSS && cfg->rootfs_dir == NULL) {
+		/* the host target: no rootfs */
+	} else if (cfg->rootfs_dir == NULL || stat(cfg->rootfs_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		err_set(err, ERR_INVAL, "bwrap runner: rootfs %s is not a directory",
 		        cfg->rootfs_dir != NULL ? cfg->rootfs_dir : "(none)");
 		goto fail;
@@ -254,7 +294,11 @@ struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err)
 	b = xcalloc(1, sizeof(*b));
 	b->base.ops = &runner_bwrap_ops;
 	b->mode = cfg->mode;
-	b->rootfs_dir = xstrdup(cfg->rootfs_dir);
+	b->rootfs_dir = cfg->rootfs_dir != NULL ? xstrdup(cfg->rootfs_dir) : NULL;
+	if (cfg->sandbox != NULL) {
+		b->sandboxed = 1;
+		b->sandbox = *cfg->sandbox;
+	}
 	b->workspace_dir = cfg->workspace_dir != NULL ? xstrdup(cfg->workspace_dir) : NULL;
 	b->network = cfg->network ? 1 : 0;
 	b->bwrap_path = xstrdup(cfg->bwrap_path != NULL ? cfg->bwrap_path : "bwrap");

@@ -18,7 +18,9 @@
  *   emulated: the target rootfs read-only as /, commands under qemu-user.
  *   cross:    a tmpfs / (read-only once set up), the host's /usr (with /bin, /lib, /lib64, /sbin
  *             symlinks) and /etc read-only, the target rootfs read-only at
- *             /sysroot. */
+ *             /sysroot.
+ *   host:     cross without a rootfs: the host's /usr and /etc only.
+ * With a sandbox (cfg->sandbox), see docs/security.md. */
 
 struct bwrap_bind {
 	const char *host_path;    /* existing host directory, bound read-write */
@@ -27,13 +29,19 @@ struct bwrap_bind {
 
 struct bwrap_config {
 	enum recipe_mode mode;
-	const char *rootfs_dir;    /* from rootfs_ensure */
+	const char *rootfs_dir;    /* from rootfs_ensure; NULL with mode cross: the `host` target
+	                              (the host's /usr, no /sysroot) */
 	const char *workspace_dir; /* host dir bound at /work; NULL: each step's step->workspace */
 	const struct bwrap_bind *binds;
 	size_t n_binds;
 	int network;            /* 1: share the host's network (and resolv.conf) */
 	const char *const *env; /* NULL-terminated "KEY=VALUE" (recipe_env_for_mode); may be NULL */
 	const char *bwrap_path; /* NULL: "bwrap" from PATH */
+	/* NULL: an unconfined sandbox (tests of the layout only). Else the step
+	 * runs as the sandbox's uid in its own user namespace, with no
+	 * capabilities, no further user namespaces, no_new_privs, the seccomp
+	 * filter of common/seccomp.h, in the job's cgroup, /tmp capped. Copied. */
+	const struct runner_sandbox *sandbox;
 };
 
 /* Everything in cfg is copied; the caller may free it after. The step's env

@@ -22,7 +22,8 @@ struct runner_docker {
 	char *docker_path, *image, *platform, *rootfs_dir, *work_label;
 	struct strv bind_host, bind_sandbox, env;
 	int network;
-	char current[48]; /* the running step's container name; "" when none */
+	struct runner_sandbox sandbox; /* cgroup_fds unused: the engine makes the cgroup */
+	char current[48];              /* the running step's container name; "" when none */
 };
 
 const char *runner_docker_platform(const char *debian_arch)
@@ -238,13 +239,37 @@ int runner_docker_argv(const struct runner *r, const struct step_spec *step, con
 	strv_push(out, d->network ? "host" : "none");
 	strv_push(out, "--read-only");
 	strv_push(out, "--tmpfs");
-	strv_push(out, "/tmp:exec");
+	if (d->sandbox.tmp_bytes > 0)
+		strv_pushf(out, "/tmp:exec,mode=1777,size=%lld", (long long)d->sandbox.tmp_bytes);
+	else
+		strv_push(out, "/tmp:exec,mode=1777");
 	strv_push(out, "--cap-drop");
 	strv_push(out, "ALL");
 	strv_push(out, "--security-opt");
 	strv_push(out, "no-new-privileges");
+	/* The engine's default seccomp profile stays on (it refuses mount,
+	 * unshare, keyctl, bpf, kexec...); the engine puts the container in a
+	 * cgroup of its own with these limits. */
+	if (d->sandbox.memory_bytes > 0) {
+		strv_push(out, "--memory");
+		strv_pushf(out, "%lld", (long long)d->sandbox.memory_bytes);
+		strv_push(out, "--memory-swap");
+		strv_pushf(out, "%lld", (long long)d->sandbox.memory_bytes);
+	}
+	if (d->sandbox.pids > 0) {
+		strv_push(out, "--pids-limit");
+		strv_pushf(out, "%lld", (long long)d->sandbox.pids);
+	}
+	if (d->sandbox.file_bytes > 0) {
+		strv_push(out, "--ulimit");
+		strv_pushf(out, "fsize=%lld", (long long)d->sandbox.file_bytes);
+	}
 	strv_push(out, "--user");
-	strv_pushf(out, "%u:%u", (unsigned)getuid(), (unsigned)getgid());
+	/* Never root on the host: the build user when the agent is root. */
+	if (d->sandbox.drop_ids)
+		strv_pushf(out, "%u:%u", (unsigned)d->sandbox.uid, (unsigned)d->sandbox.gid);
+	else
+		strv_pushf(out, "%u:%u", (unsigned)getuid(), (unsigned)getgid());
 	if (d->platform != NULL) {
 		strv_push(out, "--platform");
 		strv_push(out, d->platform);
@@ -376,6 +401,11 @@ struct runner *runner_docker_new(const struct docker_config *cfg, struct err *er
 	d->rootfs_dir = cfg->rootfs_dir != NULL ? xstrdup(cfg->rootfs_dir) : NULL;
 	d->work_label = xstrdup(cfg->work_label);
 	d->network = cfg->network ? 1 : 0;
+	if (cfg->sandbox != NULL) {
+		d->sandbox = *cfg->sandbox;
+		d->sandbox.cgroup_fds = NULL;
+		d->sandbox.n_cgroup_fds = 0;
+	}
 	for (size_t i = 0; i < cfg->n_binds; i++) {
 		const struct docker_bind *b = &cfg->binds[i];
 		if (b->host_path == NULL || b->host_path[0] != '/' || b->sandbox_path == NULL ||

@@ -39,8 +39,10 @@ struct docker_config {
 	const char *work_label;  /* the agent's work dir: label of its containers */
 	const struct docker_bind *binds;
 	size_t n_binds;
-	int network;            /* 1: --network host, else none */
-	const char *const *env; /* NULL-terminated "KEY=VALUE"; may be NULL */
+	int network;                          /* 1: --network host, else none */
+	const char *const *env;               /* NULL-terminated "KEY=VALUE"; may be NULL */
+	const struct runner_sandbox *sandbox; /* the step's uid and limits; NULL: the agent's own uid,
+	                                         no limits (tests). Copied. */
 };
 
 /* Everything in cfg is copied. One runner may start many steps, one at a

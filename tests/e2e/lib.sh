@@ -6,6 +6,9 @@ set -euo pipefail
 B=${ANVIL_BUILD_DIR:?set ANVIL_BUILD_DIR to the build directory}
 S=${ANVIL_SOURCE_DIR:?set ANVIL_SOURCE_DIR to the source directory}
 T=$(mktemp -d /tmp/anvil-e2e.XXXXXX)
+# Steps run as the agent's build user (anvil-build): it must reach the
+# agent's work directory under $T.
+chmod 755 "$T"
 PIDS=()
 export PATH="$B:$PATH"
 export GIT_AUTHOR_NAME=anvil-test GIT_AUTHOR_EMAIL=test@anvil.invalid
@@ -66,12 +69,15 @@ start_server() {
 	wait_until 10 curl -sf "$URL/healthz" || fail "server not healthy"
 }
 
-# start_agent NAME [extra options]: sets AGENT_PID.
+# start_agent NAME [extra options]: sets AGENT_PID. Without --targets the
+# agent serves the (sandboxed) host target only.
 start_agent() {
 	local name=$1
 	shift
+	local targets=(--targets host)
+	case " $* " in *" --targets "*) targets=() ;; esac
 	"$B/anvil-agent" --server "$URL" --token-file "$T/data/agent.token" --name "$name" \
-		--work "$T/agent-$name" "$@" >>"$T/agent-$name.log" 2>&1 &
+		--work "$T/agent-$name" "${targets[@]}" "$@" >>"$T/agent-$name.log" 2>&1 &
 	AGENT_PID=$!
 	PIDS+=("$AGENT_PID")
 }
