@@ -1,5 +1,6 @@
 #include "agent/job.h"
 #include "common/units.h"
+#include "common/redact.h"
 #include "agent/crosstoml.h"
 #include "agent/targets.h"
 
@@ -394,7 +395,7 @@ static enum job_intr job_interrupted(struct job_ctx *jc)
 	if (agent_now_ns() >= jc->deadline_ns)
 		return JOB_INTR_TIMEOUT;
 	if (jc->limit_msg[0] == '\0' && jc->sb != NULL)
-		sandbox_job_disk_over(jc->sb, jc->src_dir, jc->limit_msg, sizeof(jc->limit_msg));
+		sandbox_job_disk_over(jc->sb, jc->src_dir, 0, jc->limit_msg, sizeof(jc->limit_msg));
 	if (jc->limit_msg[0] != '\0')
 		return JOB_INTR_LIMIT;
 	return JOB_INTR_NONE;
@@ -758,6 +759,10 @@ static int job_run_step(struct job_ctx *jc, struct runner *r, const struct job_s
 		}
 	}
 	*exit_code_out = p.exit_code;
+	/* A step quicker than the periodic disk check is measured at its end. */
+	if (jc->sb != NULL && jc->limit_msg[0] == '\0' &&
+	    sandbox_job_disk_over(jc->sb, jc->src_dir, 1, jc->limit_msg, sizeof(jc->limit_msg)))
+		*intr_out = JOB_INTR_LIMIT;
 	rc = 0;
 	goto out;
 kill:
@@ -907,7 +912,11 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 			intr = JOB_INTR_NONE; /* the rollout ran to its end; its state stands */
 		goto report;
 	}
-	job_say(&jc, "checkout %s %s", spec->repo_url, spec->commit);
+	{
+		char *shown = redact_urls_dup(spec->repo_url); /* the log never holds its credentials */
+		job_say(&jc, "checkout %s %s", shown, spec->commit);
+		free(shown);
+	}
 	job_log_flush(&jc, 1, 0);
 	if (checkout_prepare(ag->opt.work_dir, spec->repo_name, spec->repo_url, spec->commit, jc.src_dir,
 	                     &err) < 0) {

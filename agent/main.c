@@ -181,12 +181,14 @@ int main(int argc, char **argv)
 		case 'm':
 		case 'd':
 			if (units_parse_bytes(optarg, &n64) < 0) {
-				fprintf(stderr, "anvil-agent: '%s' is not a size (e.g. 512M, 4G; 0: no limit)\n",
+				fprintf(stderr,
+				        "anvil-agent: '%s' is not a size (e.g. 512M, 4G; 0: no limit)\n",
 				        optarg);
 				return 2;
 			}
-			*(c == 'M' ? &opts.sandbox.memory_bytes
-			           : c == 'm' ? &opts.sandbox.tmp_bytes : &opts.sandbox.disk_bytes) = n64;
+			*(c == 'M'   ? &opts.sandbox.memory_bytes
+			  : c == 'm' ? &opts.sandbox.tmp_bytes
+			             : &opts.sandbox.disk_bytes) = n64;
 			break;
 		case 'p':
 		case 'W':

@@ -161,15 +161,15 @@ int sandbox_job_own(const struct sandbox_job *job, const char *path, struct err 
 	return fileio_chown_tree(path, (uid_t)-1, job->rs.uid, (gid_t)-1, job->rs.gid, err);
 }
 
-int sandbox_job_disk_over(struct sandbox_job *job, const char *workspace, char *msg, size_t size)
+int sandbox_job_disk_over(struct sandbox_job *job, const char *workspace, int now, char *msg, size_t size)
 {
-	uint64_t now = sandbox_now_ns();
+	uint64_t t = sandbox_now_ns();
 	struct err e = {0};
 	int64_t used;
 
-	if (job->disk_bytes <= 0 || now - job->disk_checked_ns < SANDBOX_DISK_CHECK_NS)
+	if (job->disk_bytes <= 0 || (!now && t - job->disk_checked_ns < SANDBOX_DISK_CHECK_NS))
 		return 0;
-	job->disk_checked_ns = now;
+	job->disk_checked_ns = t;
 	used = fileio_tree_bytes(workspace, job->disk_bytes, &e);
 	if (used < 0) {
 		snprintf(msg, size, "workspace could not be measured for its disk limit: %s", e.msg);

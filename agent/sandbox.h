@@ -62,10 +62,10 @@ const struct runner_sandbox *sandbox_job_runner(const struct sandbox_job *job);
  * cache directory), links not followed. */
 int sandbox_job_own(const struct sandbox_job *job, const char *path, struct err *err);
 
-/* Checks the workspace's disk use, at most every 2 s: 1 with msg set when it
- * is over the cap, 0 when not (or not checked now). A tree that cannot be
- * measured counts as over, with the reason. */
-int sandbox_job_disk_over(struct sandbox_job *job, const char *workspace, char *msg, size_t size);
+/* Checks the workspace's disk use, at most every 2 s unless now: 1 with msg
+ * set when it is over the cap, 0 when not (or not checked now). A tree that
+ * cannot be measured counts as over, with the reason. */
+int sandbox_job_disk_over(struct sandbox_job *job, const char *workspace, int now, char *msg, size_t size);
 
 /* The limit the job ran into ("memory limit 4 GiB reached"), or 0 when none. */
 int sandbox_job_limit_hit(const struct sandbox_job *job, char *msg, size_t size);

@@ -59,7 +59,11 @@ grep 'generated' "$D/server.log" || true
 export ANVIL_SERVER="$URL" ANVIL_TOKEN_FILE="$D/data/admin.token"
 
 echo "== starting anvil-agent (targets: aarch64; the arm64 rootfs is built once, ~2 min, then cached)"
-build/anvil-agent --server "$URL" --token-file "$D/data/agent.token" --name demo-agent --work "$D/agent" \
+# Steps run as the unprivileged user anvil-build: the agent's work directory
+# must be reachable by it (a clone under /root is not).
+AGENT_WORK=${ANVIL_DEMO_AGENT_WORK:-/var/lib/anvil-demo-agent}
+rm -rf "$AGENT_WORK"
+build/anvil-agent --server "$URL" --token-file "$D/data/agent.token" --name demo-agent --work "$AGENT_WORK" \
 	--targets aarch64-unknown-linux-gnu --labels deploy=true >"$D/agent.log" 2>&1 &
 echo $! >"$D/agent.pid"
 

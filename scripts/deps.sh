@@ -37,6 +37,11 @@ if [ -n "$missing" ]; then
 	apt-get install -y -q --no-install-recommends $missing
 fi
 
+# The agent runs every step as this unprivileged user (docs/security.md).
+if [ "$want" != build ] && ! getent passwd anvil-build >/dev/null; then
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin anvil-build
+fi
+
 # qemu-user via binfmt: mount binfmt_misc when missing, then make sure the
 # qemu handlers are registered (binfmt-support does it on install, but not
 # after a reboot of a container host).
