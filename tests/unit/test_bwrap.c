@@ -12,6 +12,8 @@
 #include "qemu/binfmt.h"
 #include "qemu/rootfs.h"
 #include "qemu/runner_bwrap.h"
+#include "common/fileio.h"
+#include <pwd.h>
 
 #include <arpa/inet.h>
 #include <elf.h>
@@ -552,6 +554,81 @@ static void test_bad_config(void **state)
 	runner_free(r);
 }
 
+/* The sandbox proper (issue 13): the host target's runner with a sandbox
+ * config runs its step as the build user on the host, with no capabilities,
+ * no_new_privs, the seccomp filter, a capped /tmp and a cap on one file;
+ * without the sandbox config none of that is asked for. */
+static void test_sandboxed_host(void **state)
+{
+	struct passwd *pw = getpwnam("anvil-build");
+	struct runner_sandbox sb = {0};
+	struct bwrap_config cfg = {.mode = RECIPE_MODE_CROSS, .rootfs_dir = NULL};
+	struct step_spec step = {.name = "s", .run = "true", .workspace = "/tmp"};
+	struct strv argv = STRV_INIT;
+	struct buf out = BUF_INIT;
+	struct runner *r;
+	struct err err = {0};
+	char *ws, *expect;
+	int code, seen_seccomp = 0, seen_userns = 0;
+
+	(void)state;
+	if (geteuid() != 0 || pw == NULL) {
+		print_message("skip: needs root and the anvil-build user (scripts/deps.sh)\n");
+		skip();
+	}
+	/* Unconfined (tests of the layout only): no seccomp, no user namespace. */
+	assert_non_null(r = runner_bwrap_new(&cfg, &err));
+	assert_int_equal(runner_bwrap_argv(r, &step, &argv, &err), 0);
+	for (size_t i = 0; i < argv.n; i++)
+		assert_string_not_equal(argv.v[i], "--seccomp");
+	strv_release(&argv);
+	runner_free(r);
+
+	sb.drop_ids = 1;
+	sb.uid = pw->pw_uid;
+	sb.gid = pw->pw_gid;
+	sb.tmp_bytes = 4 << 20;
+	sb.file_bytes = 8 << 20;
+	cfg.sandbox = &sb;
+	assert_non_null(r = runner_bwrap_new(&cfg, &err));
+	assert_int_equal(runner_bwrap_argv(r, &step, &argv, &err), 0);
+	for (size_t i = 0; i < argv.n; i++) {
+		seen_seccomp |= strcmp(argv.v[i], "--seccomp") == 0;
+		seen_userns |= strcmp(argv.v[i], "--disable-userns") == 0;
+	}
+	assert_true(seen_seccomp && seen_userns);
+	strv_release(&argv);
+	ws = workspace_new();
+	assert_int_equal(fileio_chown_tree(ws, (uid_t)-1, pw->pw_uid, (gid_t)-1, pw->pw_gid, &err), 0);
+	code = run_step(
+	    r, ws,
+	    "id -u; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -s '\\t ' ' ';"
+	    "cat /etc/shadow >/dev/null 2>&1 || echo shadow-refused;"
+	    "dd if=/dev/zero of=/tmp/t bs=1M count=6 2>/dev/null; echo tmp=$(du -k /tmp/t | cut -f1);"
+	    "(dd if=/dev/zero of=big bs=1M count=10 2>/dev/null) || echo fsize-refused;"
+	    "unshare -U true 2>/dev/null || echo userns-refused; touch owned",
+	    NULL, &out, 30000);
+	assert_int_equal(code, 0);
+	expect = xasprintf("%u\nCapEff: 0000000000000000\nNoNewPrivs: 1\nSeccomp: 2\nshadow-refused\n",
+	                   (unsigned)pw->pw_uid);
+	if (strncmp(out.data, expect, strlen(expect)) != 0)
+		fail_msg("sandboxed step printed:\n%s\nwanted it to start with:\n%s", out.data, expect);
+	assert_non_null(strstr(out.data, "tmp=4")); /* 4 MiB: 4096 KiB, the tmpfs is full */
+	assert_non_null(strstr(out.data, "fsize-refused"));
+	assert_non_null(strstr(out.data, "userns-refused"));
+	{
+		char *owned = xasprintf("%s/owned", ws);
+		struct stat st;
+		assert_int_equal(lstat(owned, &st), 0);
+		assert_int_equal(st.st_uid, pw->pw_uid);
+		free(owned);
+	}
+	free(expect);
+	buf_release(&out);
+	workspace_free(ws);
+	runner_free(r);
+}
+
 /* A second cache holding only the tarball: rootfs_ensure re-extracts it
  * (no debootstrap: no .log appears), and two concurrent callers share one
  * extraction through the lock. */
@@ -609,7 +686,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_cross_aarch64),      cmocka_unit_test(test_cross_armv7),
 	    cmocka_unit_test(test_emulated_aarch64),   cmocka_unit_test(test_sandbox_network),
 	    cmocka_unit_test(test_sandbox_filesystem), cmocka_unit_test(test_cancel_kills_tree),
-	    cmocka_unit_test(test_rootfs_reextract),
+	    cmocka_unit_test(test_rootfs_reextract),   cmocka_unit_test(test_sandboxed_host),
 	};
 
 	if (argc > 1 && strcmp(argv[1], "--warm") == 0) {
