@@ -1,10 +1,12 @@
 #include "agent/checkout.h"
+#include "common/redact.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -252,6 +254,13 @@ int checkout_prepare(const char *work_dir, const char *repo_name, const char *ur
 	}
 	rc = 0;
 out:
+	if (rc < 0 && redact_urls_needed(err->msg, strlen(err->msg))) {
+		/* The error goes to the job's log and message: the URL's
+		 * credentials stay with the agent. */
+		char *shown = redact_urls_dup(err->msg);
+		snprintf(err->msg, sizeof(err->msg), "%s", shown);
+		free(shown);
+	}
 	git_commit_free(commit);
 	git_repository_free(repo);
 	if (lock_fd >= 0)

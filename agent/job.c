@@ -643,6 +643,7 @@ static void job_env_build(struct strv *out, const struct job_spec *spec)
 	strv_push(out, "CI=true");
 	strv_push(out, "ANVIL=true");
 	strv_pushf(out, "ANVIL_JOB_ID=%" PRId64, spec->id);
+	strv_pushf(out, "ANVIL_ATTEMPT=%" PRId64, spec->attempt);
 	strv_pushf(out, "ANVIL_PIPELINE_ID=%" PRId64, spec->pipeline_id);
 	strv_pushf(out, "ANVIL_COMMIT=%s", spec->commit);
 	strv_pushf(out, "ANVIL_REF=%s", spec->ref);

@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/redact.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -196,6 +197,12 @@ int main(int argc, char **argv)
 	rc = cmd->run(&cli, argc - optind - words + 1, argv + optind + words - 1, &err);
 	cli_release(&cli);
 	git_libgit2_shutdown();
+	if (redact_urls_needed(err.msg, strlen(err.msg))) {
+		/* An error may quote a URL the user typed: not its credentials. */
+		char *shown = redact_urls_dup(err.msg);
+		snprintf(err.msg, sizeof(err.msg), "%s", shown);
+		free(shown);
+	}
 
 	switch (rc) {
 	case CLI_OK:

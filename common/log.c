@@ -1,4 +1,5 @@
 #include "common/log.h"
+#include "common/redact.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -43,7 +44,15 @@ static void log_vemit(enum log_level level, int with_errno, const char *fmt, va_
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	fwrite(line, 1, n, stderr);
+	if (redact_urls_needed(line, n)) {
+		/* A credential in a URL never reaches a log line. */
+		struct buf b = BUF_INIT;
+		redact_urls(&b, line, n);
+		fwrite(b.data, 1, b.len, stderr);
+		buf_release(&b);
+	} else {
+		fwrite(line, 1, n, stderr);
+	}
 	errno = saved;
 }
 

@@ -1,4 +1,5 @@
 #include "server/apijson.h"
+#include "common/redact.h"
 #include "common/xalloc.h"
 
 #include <stdlib.h>
@@ -54,6 +55,15 @@ json_t *apijson_text(const char *s)
 		v = json_string(copy);
 		free(copy);
 	}
+	return v;
+}
+
+json_t *apijson_url(const char *url)
+{
+	char *shown = redact_urls_dup(url ? url : "");
+	json_t *v = apijson_text(shown);
+
+	free(shown);
 	return v;
 }
 

@@ -1,6 +1,7 @@
 #include "server/http.h"
 #include "common/crypto.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "server/blob.h"
 #include "server/srv.h"
 
@@ -221,10 +222,14 @@ static enum MHD_Result http_send_error(struct MHD_Connection *conn, unsigned sta
 {
 	struct http_answer ans = {.fd = -1};
 	enum MHD_Result r;
+	char *shown;
 
 	ans.status = status;
-	ans.json = json_pack("{s:s, s:s}", "error", err->msg[0] ? err->msg : "error", "code",
+	/* An error may quote a repository's URL: never its credentials. */
+	shown = redact_urls_dup(err->msg[0] ? err->msg : "error");
+	ans.json = json_pack("{s:s, s:s}", "error", shown, "code",
 	                     status == MHD_HTTP_METHOD_NOT_ALLOWED ? "invalid" : err_code_name(err->code));
+	free(shown);
 	if (ans.json == NULL) /* a message that is not UTF-8 */
 		ans.json = json_pack("{s:s, s:s}", "error", "error", "code", err_code_name(err->code));
 	r = http_send(conn, &ans);

@@ -1,5 +1,6 @@
 #include "server/pipeline.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/pipefile.h"
 #include "common/xalloc.h"
 #include "server/api_deploy.h"
@@ -125,7 +126,10 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	    gitread_file_at(mirror, t->url, t->ref, t->commit, ".anvil.yml", PIPEFILE_MAX_BYTES, &gr, &gerr);
 	pthread_mutex_unlock(&srv->git_mu);
 	if (git_rc < 0) {
-		errmsg = xasprintf("cannot read the repository: %s", gerr.msg);
+		/* libgit2 may quote the URL, credentials and all. */
+		char *shown = redact_urls_dup(gerr.msg);
+		errmsg = xasprintf("cannot read the repository: %s", shown);
+		free(shown);
 	} else if (!gr.file_found) {
 		errmsg = xasprintf("no .anvil.yml at commit %s", gr.commit);
 	} else if (pipeline_skip_ci(t->message ? t->message : gr.message)) {
