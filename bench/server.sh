@@ -30,7 +30,7 @@ ADMIN=$(cat "$T/data/admin.token")
 AGENT=$(cat "$T/data/agent.token")
 
 # Dispatch latency with a real agent: trigger, then read the first step's clock.
-start_agent a1 --targets none
+start_agent a1 --targets host
 wait_until 10 bash -c "curl -s $URL/api/v1/agents | jq -e '.agents | length == 1'"
 lat=()
 for i in $(seq 1 "$DISPATCH"); do

@@ -19,7 +19,7 @@ SAMPLE_S=${SAMPLE_S:-30}
 mem() { awk '/^(Rss|Pss):/ {printf "%s%s_kb=%s", sep, tolower($1), $2; sep=" "} END {print ""}' "/proc/$1/smaps_rollup" | tr -d ':'; }
 
 start_server --log-cap 1G --log-level warn
-start_agent a1 --targets none --log-level warn
+start_agent a1 --targets host --log-level warn
 make_repo ui
 # A compiler-like log of LOG_MB, then a ticker for the live part.
 cat >"$T/src/ui/.anvil.yml" <<YML

@@ -70,8 +70,10 @@ start_server() {
 }
 
 # start_agent NAME [extra options]: sets AGENT_PID. Without --targets the
-# agent serves the (sandboxed) host target only.
-start_agent() {
+# agent serves the (sandboxed) host target only. (A test may wrap it and
+# call start_agent_plain.)
+start_agent() { start_agent_plain "$@"; }
+start_agent_plain() {
 	local name=$1
 	shift
 	local targets=(--targets host)
@@ -80,6 +82,18 @@ start_agent() {
 		--work "$T/agent-$name" "${targets[@]}" "$@" >>"$T/agent-$name.log" 2>&1 &
 	AGENT_PID=$!
 	PIDS+=("$AGENT_PID")
+}
+
+# step_dir AGENT REPO: the host directory a host-target step of REPO on
+# AGENT sees as /cache/build ($ANVIL_CACHE). Steps are sandboxed: this is
+# the one host place a test can share files with them through (gates,
+# markers). Made here so it exists before the job.
+step_dir() {
+	local d="$T/agent-$1/cache/$2/host"
+	mkdir -p "$d"
+	chmod 755 "$T/agent-$1" "$T/agent-$1/cache" "$T/agent-$1/cache/$2"
+	chown "$(id -u anvil-build):$(id -g anvil-build)" "$d"
+	echo "$d"
 }
 
 # make_repo NAME: a working tree at $T/src/NAME and a bare repository at

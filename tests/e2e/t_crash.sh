@@ -11,8 +11,8 @@ cat >"$T/src/demo/.anvil.yml" <<YML
 steps:
   - name: count
     run: |
-      if [ ! -e "$T/first-attempt" ]; then
-        touch "$T/first-attempt"; echo first-attempt; sleep 300
+      if [ "\$ANVIL_ATTEMPT" = 1 ]; then
+        echo first-attempt; sleep 300
       fi
       for i in \$(seq 1 5); do echo line-\$i; done
 YML

@@ -9,17 +9,24 @@
 # left, PRAGMA integrity_check is ok and each pipeline's state is right.
 . "$(dirname "$0")/lib.sh"
 
-# The step's own processes outlive a kill -9 of the agent (host target, no
-# sandbox): each step records its process group so the test can end it.
-kill_step() {
-	local f=$T/step-$1.pgid
-	[ -s "$f" ] && kill -9 -- "-$(cat "$f")" 2>/dev/null || true
+# Steps are sandboxed: the gates, markers and hashes they share with the
+# test live in their /cache/build, which every agent of this test binds from
+# one host directory ($SH: each agent's cache dir links to it). A step dies
+# with its agent (bubblewrap --die-with-parent, its own pid namespace).
+SHARED=$T/shared
+SH=$SHARED/demo/host
+mkdir -p "$SH"
+chown -R "$(id -u anvil-build):$(id -g anvil-build)" "$SHARED"
+start_agent() {
+	mkdir -p "$T/agent-$1"
+	ln -sfn "$SHARED" "$T/agent-$1/cache"
+	start_agent_plain "$@"
 }
 
 # phase NAME LINES_BEFORE LINES_AFTER [ARTIFACT_MB]: writes a pipeline file
-# whose step prints "NAME-pre-i" lines, waits for $T/gate-NAME (bounded), prints
+# whose step prints "NAME-pre-i" lines, waits for $SH/gate-NAME (bounded), prints
 # "NAME-post-i" lines, optionally makes a random artifact, touches
-# $T/exited-NAME and exits 0. Pushes it; sets P and J.
+# $SH/exited-NAME and exits 0. Pushes it; sets P and J.
 phase() {
 	local name=$1 pre=$2 post=$3 mb=${4:-0} art=""
 	[ "$mb" -gt 0 ] && art=$'artifacts:\n  - big.bin\n'
@@ -27,12 +34,11 @@ phase() {
 ${art}steps:
   - name: $name
     run: |
-      echo \$\$ >"$T/step-$name.pgid"
       i=1; while [ \$i -le $pre ]; do echo $name-pre-\$i; i=\$((i+1)); done
-      n=0; while [ ! -e "$T/gate-$name" ] && [ \$n -lt 1200 ]; do sleep 0.05; n=\$((n+1)); done
+      n=0; while [ ! -e /cache/build/gate-$name ] && [ \$n -lt 1200 ]; do sleep 0.05; n=\$((n+1)); done
       i=1; while [ \$i -le $post ]; do echo $name-post-\$i; i=\$((i+1)); done
-      if [ $mb -gt 0 ]; then head -c ${mb}M /dev/urandom >big.bin; sha256sum big.bin >"$T/sha-$name"; fi
-      touch "$T/exited-$name"
+      if [ $mb -gt 0 ]; then head -c ${mb}M /dev/urandom >big.bin; sha256sum big.bin >/cache/build/sha-$name; fi
+      touch /cache/build/exited-$name
 YML
 	commit_push demo "phase $name" >/dev/null
 	P=$(latest_pipeline)
@@ -112,7 +118,7 @@ job_is "$J" queued || fail "queued: job is $(job_state "$J")"
 restart_server --lease 20
 job_is "$J" queued || fail "queued: after restart job is $(job_state "$J")"
 start_agent a1
-touch "$T/gate-queued"
+touch "$SH/gate-queued"
 wait_until 30 job_is "$J" success || fail "queued: job is $(job_state "$J")"
 check_lines "$J" 1 queued 3 3
 ok "server killed with a job queued: it survives the restart and runs once"
@@ -121,7 +127,7 @@ ok "server killed with a job queued: it survives the restart and runs once"
 phase claimed 0 5
 wait_until 30 job_is "$J" running || fail "claimed: job is $(job_state "$J")"
 restart_server --lease 20
-touch "$T/gate-claimed"
+touch "$SH/gate-claimed"
 wait_until 30 job_is "$J" success || fail "claimed: job is $(job_state "$J")"
 [ "$(api "/api/v1/jobs/$J" | jq -r .attempt)" = 1 ] || fail "claimed: attempt is not 1"
 check_lines "$J" 1 claimed 0 5
@@ -130,7 +136,7 @@ ok "server killed right after the claim: the agent carries on, attempt 1 finishe
 # mid-log: killed while the step streams 3000 lines.
 phase midlog 100 3000
 wait_until 30 log_has "$J" midlog-pre-100 || fail "midlog: no output"
-touch "$T/gate-midlog"
+touch "$SH/gate-midlog"
 wait_until 30 log_has "$J" midlog-post-1 || fail "midlog: post lines did not start"
 restart_server --lease 20
 wait_until 60 job_is "$J" success || fail "midlog: job is $(job_state "$J")"
@@ -140,7 +146,7 @@ ok "server killed mid-log: 3100 lines, each once"
 
 # mid-artifact: killed while 50 MB stream into blobs/tmp.
 phase artifact 1 1 50
-touch "$T/gate-artifact"
+touch "$SH/gate-artifact"
 # busy-poll (no sleep): the upload lasts well under a second
 deadline=$(($(date +%s) + 60))
 until blob_tmp_busy; do
@@ -153,7 +159,7 @@ wait "$SERVER_PID" 2>/dev/null || true
 start_server --lease 20
 grep -q "event=blob_tmp_removed" "$T/server.log" || fail "artifact: temp file not removed at start"
 wait_until 90 job_is "$J" success || fail "artifact: job is $(job_state "$J")"
-want=$(cut -d' ' -f1 "$T/sha-artifact")
+want=$(cut -d' ' -f1 "$SH/sha-artifact")
 [ "$(api "/api/v1/jobs/$J/artifacts" | jq -r '.artifacts[0].sha256')" = "$want" ] || fail "artifact: sha256 differs"
 [ "$(curl -s "$URL/api/v1/jobs/$J/artifacts/big.bin" | sha256sum | cut -d' ' -f1)" = "$want" ] ||
 	fail "artifact: downloaded bytes differ"
@@ -165,8 +171,8 @@ ok "server killed mid-upload of 50 MB: temp cleaned at start, upload retried, by
 phase finishing 2 2
 wait_until 30 log_has "$J" finishing-pre-2 || fail "finishing: no output"
 kill -STOP "$SERVER_PID"
-touch "$T/gate-finishing"
-wait_until 30 test -e "$T/exited-finishing" || fail "finishing: step did not exit"
+touch "$SH/gate-finishing"
+wait_until 30 test -e "$SH/exited-finishing" || fail "finishing: step did not exit"
 wait_until 30 unread_request || fail "finishing: no request in flight"
 restart_server --lease 20
 wait_until 60 job_is "$J" success || fail "finishing: job is $(job_state "$J")"
@@ -193,7 +199,7 @@ wait_until 30 agent_registered "a$n" || fail "agent a$n did not register"
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
 phase aqueued 2 2
-touch "$T/gate-aqueued"
+touch "$SH/gate-aqueued"
 next_agent
 wait_until 30 job_is "$J" success || fail "agent queued: job is $(job_state "$J")"
 [ "$(api "/api/v1/jobs/$J" | jq -r .attempt)" = 1 ] || fail "agent queued: handed to the dead agent's poll"
@@ -205,12 +211,10 @@ agent_kill_and_recover() {
 	local name=$1 pre=$2 post=$3
 	kill -9 "$AGENT_PID"
 	wait "$AGENT_PID" 2>/dev/null || true
-	kill_step "$name"
-	rm -f "$T/step-$name.pgid"
 	# Opened only now, after the kill: opened before it, the first attempt
 	# could finish in the window before the kill lands. The second attempt
 	# runs straight through.
-	touch "$T/gate-$name"
+	touch "$SH/gate-$name"
 	next_agent
 	wait_until 60 job_is "$J" success || fail "agent $name: job is $(job_state "$J")"
 	[ "$(api "/api/v1/jobs/$J" | jq -r .attempt)" = 2 ] || fail "agent $name: attempt is not 2"
@@ -233,14 +237,14 @@ ok "agent killed mid-log: attempt 2's 200 lines each once"
 # mid-artifact: the agent dies during its 50 MB upload; the server drops the
 # partial temp file at once (no restart needed).
 phase aartifact 1 1 50
-touch "$T/gate-aartifact"
+touch "$SH/gate-aartifact"
 deadline=$(($(date +%s) + 60))
 until blob_tmp_busy; do
 	[ "$(date +%s)" -lt "$deadline" ] || fail "agent artifact: upload never started"
 done
-rm -f "$T/exited-aartifact" "$T/sha-aartifact"
+rm -f "$SH/exited-aartifact" "$SH/sha-aartifact"
 agent_kill_and_recover aartifact 1 1
-want=$(cut -d' ' -f1 "$T/sha-aartifact")
+want=$(cut -d' ' -f1 "$SH/sha-aartifact")
 [ "$(api "/api/v1/jobs/$J/artifacts" | jq -r '.artifacts[0].sha256')" = "$want" ] || fail "agent artifact: sha256 differs"
 [ "$(curl -s "$URL/api/v1/jobs/$J/artifacts/big.bin" | sha256sum | cut -d' ' -f1)" = "$want" ] ||
 	fail "agent artifact: downloaded bytes differ"
@@ -249,8 +253,8 @@ ok "agent killed mid-upload: temp file dropped, second agent's artifact bytes ma
 
 # finishing: the step has exited; the agent dies before or while reporting.
 phase afinishing 2 2
-touch "$T/gate-afinishing"
-wait_until 30 test -e "$T/exited-afinishing" || fail "agent finishing: step did not exit"
+touch "$SH/gate-afinishing"
+wait_until 30 test -e "$SH/exited-afinishing" || fail "agent finishing: step did not exit"
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
 next_agent

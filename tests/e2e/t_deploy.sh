@@ -55,7 +55,7 @@ done
 ok "$SECONDS s: three simulated aarch64 boards up"
 
 start_server
-start_agent a1 --targets aarch64-unknown-linux-gnu --labels deploy=true
+start_agent a1 --targets host,aarch64-unknown-linux-gnu --labels deploy=true
 for n in 1 2 3; do
 	st="$T/board$n"
 	out=$(anvil board add "b$n" --host "$(benv "$st" BOARD_ADDR)" --port "$(benv "$st" BOARD_PORT)" \

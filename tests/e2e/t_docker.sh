@@ -44,6 +44,11 @@ steps:
       ls /sys/class/net | tr '\n' ' '; echo
       touch /etc/x 2>/dev/null && echo "rootfs writable" || echo "rootfs read-only"
       echo "cache=$ANVIL_CACHE"; echo cached >"$ANVIL_CACHE/mark"
+      echo "uid=$(id -u)"
+      cat /etc/shadow >/dev/null 2>&1 && echo "shadow read" || echo "shadow refused"
+      mount -t tmpfs none /mnt 2>/dev/null && echo "mount done" || echo "mount refused"
+      unshare -U true 2>/dev/null && echo "userns made" || echo "userns refused"
+      grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | tr -s '\t ' ' '
 artifacts: [test_arch]
 YML
 t0=$(date +%s)
@@ -58,11 +63,16 @@ platform=$(grep -o -- '--platform [^,]*' <<<"$log" || echo "none (the engine ign
 [ "$(grep -cx aarch64 <<<"$log")" = 2 ] || fail "uname -m and test_arch did not both print aarch64"
 grep -qx "lo " <<<"$log" || fail "network is not none: $(grep -A1 'sandbox' <<<"$log" | tail -n 1)"
 grep -qx "rootfs read-only" <<<"$log" || fail "the image's root is writable"
+# Containment (issue 13): the build user, no capabilities, no mount or user namespace.
+grep -qx "uid=$(id -u anvil-build)" <<<"$log" || fail "the container step is not the build user: $(grep '^uid=' <<<"$log")"
+for l in "shadow refused" "mount refused" "userns refused" "CapEff: 0000000000000000" "NoNewPrivs: 1"; do
+	grep -qx "$l" <<<"$log" || fail "container containment: no '$l' in the step's output"
+done
 anvil artifact get "$J" test_arch -o "$T/ta" >/dev/null
 [ "$(od -An -t u2 -j 18 -N 2 "$T/ta" | tr -d ' ')" = 183 ] || fail "emulated build is not aarch64"
 [ "$(cat "$T/agent-a1/cache/cproj/$TARGET/mark")" = cached ] || fail "the cache dir was not bound at \$ANVIL_CACHE"
 docker image inspect "$(grep -o 'anvil-rootfs:[^ ]*' <<<"$log" | head -n 1)" >/dev/null || fail "no imported image"
-ok "emulated: imported rootfs image, run platform: $platform, gcc under qemu, network none, read-only root, cache bound ($(($(date +%s) - t0)) s incl. a first import)"
+ok "emulated: imported rootfs image, run platform: $platform, gcc under qemu, network none, read-only root, build user, no capabilities, no mount, no user namespace, cache bound ($(($(date +%s) - t0)) s incl. a first import)"
 
 # 2. Cross: the host's cross gcc, the rootfs at /sysroot; the test under qemu.
 cat >"$T/src/cproj/.anvil.yml" <<'YML'

@@ -41,7 +41,7 @@ job_ended() { case $(job_state "$J") in success | failed | error | canceled) ret
 job_message() { api "/api/v1/jobs/$J" | jq -r .message; }
 job_log() { api "/api/v1/jobs/$J/log"; }
 no_leftover() {
-	! pgrep -f "$1" >/dev/null || fail "$2: a process '$1' outlived its job: $(pgrep -af "$1")"
+	! pgrep -f "^$1$" >/dev/null || fail "$2: a process '$1' outlived its job: $(pgrep -af "^$1$")"
 }
 
 # ---- host target: containment checks, one step that must print all clear
@@ -92,7 +92,7 @@ pipeline "steps:
     run: i=0; while [ \$i -lt 400 ]; do sleep 6072 & i=\$((i+1)); done; wait"
 [ "$(api "/api/v1/jobs/$J" | jq -r .state)" = failed ] || fail "fork bomb: job $(api "/api/v1/jobs/$J" | jq -c '{state,message}')"
 job_message | grep -q 'process limit 64 reached' || fail "fork bomb: message '$(job_message)' does not name the limit"
-wait_until 10 sh -c "! pgrep -f 'sleep 6072'" || no_leftover 'sleep 6072' "fork bomb"
+wait_until 10 sh -c "! pgrep -f '^sleep 6072\$'" || no_leftover 'sleep 6072' "fork bomb"
 ok "fork bomb: job failed with '$(job_message)', nothing left running"
 
 # ---- memory hog: contained by the job's memory limit

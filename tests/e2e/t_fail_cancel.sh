@@ -40,8 +40,7 @@ cat >"$T/src/demo/.anvil.yml" <<YML
 steps:
   - name: long
     run: |
-      sleep 300 &
-      echo \$! > "$T/grandchild.pid"
+      sleep 3091 &
       echo started
       wait
 YML
@@ -49,8 +48,9 @@ commit_push demo "long"
 P=$(latest_pipeline)
 J=$(first_job "$P")
 wait_until 30 log_has "$J" started || fail "long job did not start"
-gpid=$(cat "$T/grandchild.pid")
-kill -0 "$gpid" || fail "grandchild not running"
+# The step's pids are its sandbox's own: find the grandchild on the host.
+wait_until 10 pgrep -f '^sleep 3091$' || fail "grandchild not running"
+gpid=$(pgrep -f '^sleep 3091$' | head -n 1)
 anvil cancel "$J" >/dev/null || fail "anvil cancel failed"
 wait_until 30 job_is "$J" canceled || fail "job is $(job_state "$J") after cancel"
 wait_until 10 bash -c "! kill -0 $gpid" || fail "grandchild $gpid survived the cancel"

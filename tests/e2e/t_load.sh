@@ -41,7 +41,7 @@ trigger() { # trigger DELIVERY: prints "<http status> <pipeline id>" in one writ
 # ---- 50 agents, 1000 jobs
 t0=$(now_ms)
 for i in $(seq 1 "$AGENTS"); do
-	start_agent "l$i" --targets none
+	start_agent "l$i" --targets host
 done
 agents_up() { [ "$(api /api/v1/agents | jq '.agents | length')" -ge "$AGENTS" ]; }
 wait_until 60 agents_up || fail "agents did not all register"

@@ -18,7 +18,7 @@ steps:
   - name: print
     run: |
       echo BEGIN; seq 1 $((N / 2))
-      n=0; while [ ! -e "$T/gate" ] && [ \$n -lt 1200 ]; do sleep 0.05; n=\$((n+1)); done
+      n=0; while [ ! -e /cache/build/gate ] && [ \$n -lt 1200 ]; do sleep 0.05; n=\$((n+1)); done
       seq $((N / 2 + 1)) $N; echo END
       mkdir -p out; seq 1 1000 >"out/the report.txt"
 YML
@@ -38,7 +38,7 @@ wait_until 60 half_logged || fail "first half not logged and followed: $(api "/a
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
 start_server
-touch "$T/gate"
+touch "$(step_dir a1 big)/gate"
 wait_until 60 job_is "$J" success || fail "job is $(job_state "$J")"
 wait_until 60 bash -c "! kill -0 $FOLLOW_PID" || fail "follower did not end"
 wait "$FOLLOW_PID" || fail "follower exited $?: $(cat "$T/follow.err")"

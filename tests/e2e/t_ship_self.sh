@@ -96,7 +96,7 @@ bwrap --ro-bind "$ROOTFS" / --proc /proc --dev /dev --tmpfs /tmp --bind "$T/a64/
 	--ro-bind "$T/a64/bin" /tmp/anvil-bin --ro-bind "$T/git" "$T/git" \
 	--unshare-pid --die-with-parent --clearenv --setenv PATH /usr/bin:/bin --setenv HOME /tmp \
 	--setenv ANVIL_AGENT_TOKEN "$(cat "$T/data/agent.token")" \
-	/tmp/anvil-bin/anvil-agent --server "$URL" --name a64-under-qemu --work /work --targets none --once \
+	/tmp/anvil-bin/anvil-agent --server "$URL" --name a64-under-qemu --work /work --targets host --build-user 65534:65534 --once \
 	>>"$T/agent-a64.log" 2>&1 &
 A64=$!
 PIDS+=("$A64")
