@@ -108,6 +108,9 @@ int cmd_artifact_list(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_artifact_get(struct cli *cli, int argc, char **argv, struct err *err);
 
 int cmd_agent_list(struct cli *cli, int argc, char **argv, struct err *err);
+
+/* cmd_session.c */
+int cmd_session_revoke(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_repo_list(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err);
 

@@ -38,6 +38,8 @@ static const struct cli_cmd main_cmds[] = {
     {"secret set", "secret set REPO NAME  (value on stdin)",
      "set a secret the repository's jobs get as $NAME (masked in logs)", cmd_secret_set},
     {"secret rm", "secret rm REPO NAME", "delete a repository's secret", cmd_secret_rm},
+    {"sessions revoke", "sessions revoke", "end every web UI session at once (they log in again)",
+     cmd_session_revoke},
     {"secrets", "secrets REPO", "list the names of a repository's secrets", cmd_secret_list},
     {"releases", "releases [REPO]", "list releases (signed tag builds)", cmd_release_list},
     {"release show", "release show VERSION [--repo R]", "show a release and its files", cmd_release_show},

@@ -698,6 +698,20 @@ static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_a
 	return 0;
 }
 
+/* Ends every web UI session at once (a leaked cookie, a lost laptop). */
+static int api_sessions_revoke(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                               struct err *err)
+{
+	int n = 0;
+
+	(void)req;
+	if (store_session_delete_all(srv->store, &n, err) < 0)
+		return -1;
+	log_info("event=ui_sessions_revoked sessions=%d", n);
+	ans->json = json_pack("{s:i}", "revoked", n);
+	return 0;
+}
+
 const struct http_route api_routes[] = {
     {"GET", "/healthz", AUTH_READ, BODY_NONE, NULL, api_healthz},
     {"GET", "/metrics", AUTH_READ, BODY_NONE, NULL, api_metrics},
@@ -709,6 +723,7 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/jobs/:id/artifacts/*", AUTH_READ, BODY_NONE, NULL, api_job_artifact_get},
     {"GET", "/api/v1/repos", AUTH_READ, BODY_NONE, NULL, api_repos},
     {"GET", "/api/v1/agents", AUTH_READ, BODY_NONE, NULL, api_agents},
+    {"DELETE", "/api/v1/sessions", AUTH_ADMIN, BODY_NONE, NULL, api_sessions_revoke},
     {"POST", "/api/v1/trigger", AUTH_ADMIN, BODY_JSON, NULL, api_trigger},
     {"POST", "/api/v1/jobs/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_job_cancel},
     {"POST", "/api/v1/jobs/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_job_retry},

@@ -135,6 +135,12 @@ int retention_pass(struct srv *srv, int sweep, int64_t now_ms, const volatile in
 			out->artifacts += n;
 		} while (n == RETENTION_BATCH && !retention_stopped(stop));
 	}
+	/* Expired web UI sessions (their lookup refuses them already). */
+	do {
+		if (store_session_expire(srv->store, now_ms, RETENTION_BATCH, &n, err) < 0)
+			return -1;
+		out->sessions += n;
+	} while (n == RETENTION_BATCH && !retention_stopped(stop));
 	if (retention_blobs(srv, stop, &out->blobs, err) < 0)
 		return -1;
 	if (sweep && retention_sweep(srv, stop, &out->orphans, err) < 0)
@@ -154,11 +160,12 @@ static void *retention_main(void *arg)
 
 		if (retention_pass(r->srv, first, srv_now_ms(), &r->stopping, &cnt, &err) < 0)
 			log_warnx("event=retention_failed error=\"%s\"", err.msg);
-		else if (cnt.logs || cnt.artifacts || cnt.blobs || cnt.orphans || cnt.statuses)
+		else if (cnt.logs || cnt.artifacts || cnt.blobs || cnt.orphans || cnt.statuses ||
+		         cnt.sessions)
 			log_info("event=retention_pass logs=%lld artifacts=%lld blobs=%lld orphans=%lld "
-			         "statuses=%lld",
+			         "statuses=%lld sessions=%lld",
 			         (long long)cnt.logs, (long long)cnt.artifacts, (long long)cnt.blobs,
-			         (long long)cnt.orphans, (long long)cnt.statuses);
+			         (long long)cnt.orphans, (long long)cnt.statuses, (long long)cnt.sessions);
 		first = 0;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += r->srv->cfg.housekeeping_s;

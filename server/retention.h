@@ -9,7 +9,8 @@
  * cfg.housekeeping_s seconds. A pass removes the logs of jobs finished more
  * than cfg.log_retention_days ago (a one-line marker chunk takes their
  * place), the artifact rows of jobs finished more than
- * cfg.artifact_retention_days ago, then every blob no artifact references:
+ * cfg.artifact_retention_days ago, expired web UI sessions, then every blob
+ * no artifact references:
  * the row in a transaction first, the file after, under srv->blob_mu (the
  * lock an upload holds from moving its file into place to recording its
  * row). The first pass also removes blob files that have no row (a crash
@@ -22,6 +23,7 @@ struct retention;
 struct retention_counts {
 	int64_t logs, artifacts, blobs, orphans; /* jobs, jobs, blobs, files */
 	int64_t statuses;                        /* given-up forge statuses, with the logs' age */
+	int64_t sessions;                        /* expired web UI sessions */
 };
 
 #define RETENTION_MARKER_FMT "[anvil: log removed by retention after %d days]\n"

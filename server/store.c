@@ -160,6 +160,13 @@ static const char *const store_migrations[] = {
     "ALTER TABLE pipelines_new RENAME TO pipelines;"
     "PRAGMA legacy_alter_table = OFF;"
     "CREATE INDEX pipelines_repo ON pipelines(repo_id, id);",
+    /* Web UI sessions, server-side: the sha256 of the random cookie value
+     * (never the value), bound to the admin token's hash (a new admin token
+     * ends every session), with its expiry; logout deletes the row, an
+     * admin can delete them all, retention removes expired ones. */
+    "CREATE TABLE ui_sessions(id_sha256 TEXT PRIMARY KEY, admin_sha256 TEXT NOT NULL,"
+    " created_unix_ms INTEGER NOT NULL, expires_unix_ms INTEGER NOT NULL);"
+    "CREATE INDEX ui_sessions_expires ON ui_sessions(expires_unix_ms);",
 };
 
 #define JOB_COLS                                                                                             \
@@ -287,6 +294,11 @@ enum stmt_id {
 	S_RET_BLOB_UNREF,
 	S_RET_BLOB_DELETE,
 	S_RET_BLOB_EXISTS,
+	S_SESSION_ADD,
+	S_SESSION_CHECK,
+	S_SESSION_DELETE,
+	S_SESSION_DELETE_ALL,
+	S_SESSION_EXPIRE,
 	S_COUNT
 };
 
@@ -518,6 +530,15 @@ static const char *const store_sql[S_COUNT] = {
     [S_RET_BLOB_DELETE] = "DELETE FROM blobs WHERE sha256 = ?1"
                           " AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.sha256 = ?1)",
     [S_RET_BLOB_EXISTS] = "SELECT count(*) FROM blobs WHERE sha256 = ?1",
+    /* web UI sessions */
+    [S_SESSION_ADD] = "INSERT INTO ui_sessions(id_sha256, admin_sha256, created_unix_ms, expires_unix_ms)"
+                      " VALUES(?1, ?2, ?3, ?4)",
+    [S_SESSION_CHECK] = "SELECT count(*) FROM ui_sessions WHERE id_sha256 = ?1 AND admin_sha256 = ?2"
+                        " AND expires_unix_ms > ?3",
+    [S_SESSION_DELETE] = "DELETE FROM ui_sessions WHERE id_sha256 = ?1",
+    [S_SESSION_DELETE_ALL] = "DELETE FROM ui_sessions",
+    [S_SESSION_EXPIRE] = "DELETE FROM ui_sessions WHERE id_sha256 IN (SELECT id_sha256 FROM ui_sessions"
+                         " WHERE expires_unix_ms <= ?1 LIMIT ?2)",
 };
 
 struct store {
@@ -3333,4 +3354,83 @@ int store_release_boards(struct store *st, int64_t repo_id, const char *version,
 	*out = rows;
 	*n_out = n;
 	return 0;
+}
+
+/* ---- web UI sessions ---- */
+
+int store_session_add(struct store *st, const char *id_sha256, const char *admin_sha256, int64_t now_ms,
+                      int64_t expires_ms, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_SESSION_ADD);
+	bind_text(s, 1, id_sha256);
+	bind_text(s, 2, admin_sha256);
+	bind_i64(s, 3, now_ms);
+	bind_i64(s, 4, expires_ms);
+	rc = store_exec_stmt(st, s, "session add", err);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_session_check(struct store *st, const char *id_sha256, const char *admin_sha256, int64_t now_ms,
+                        struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_SESSION_CHECK);
+	bind_text(s, 1, id_sha256);
+	bind_text(s, 2, admin_sha256);
+	bind_i64(s, 3, now_ms);
+	rc = store_scalar(st, s, "session", &n, err);
+	pthread_mutex_unlock(&st->mu);
+	if (rc == 0 && n == 0)
+		return err_set(err, ERR_AUTH, "no such session");
+	return rc;
+}
+
+int store_session_delete(struct store *st, const char *id_sha256, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_SESSION_DELETE);
+	bind_text(s, 1, id_sha256);
+	rc = store_exec_stmt(st, s, "session delete", err);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_session_delete_all(struct store *st, int *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_SESSION_DELETE_ALL);
+	rc = store_exec_stmt(st, s, "session delete all", err);
+	*n_out = rc == 0 ? sqlite3_changes(st->db) : 0;
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_session_expire(struct store *st, int64_t now_ms, int limit, int *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_SESSION_EXPIRE);
+	bind_i64(s, 1, now_ms);
+	bind_i64(s, 2, limit);
+	rc = store_exec_stmt(st, s, "session expire", err);
+	*n_out = rc == 0 ? sqlite3_changes(st->db) : 0;
+	pthread_mutex_unlock(&st->mu);
+	return rc;
 }

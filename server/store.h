@@ -464,4 +464,17 @@ void release_board_rows_free(struct release_board_row *rows, size_t n);
 int store_release_boards(struct store *st, int64_t repo_id, const char *version,
                          struct release_board_row **out, size_t *n_out, struct err *err);
 
+/* Web UI sessions (server/ui_auth.h): rows keyed by the sha256 of the cookie
+ * value, bound to the admin token's hash. check: 0 when the session exists,
+ * belongs to admin_sha256 and expires after now_ms; ERR_AUTH otherwise.
+ * delete of an unknown session is not an error. delete_all, expire:
+ * *n_out = rows removed (expire: at most limit, expired by now_ms). */
+int store_session_add(struct store *st, const char *id_sha256, const char *admin_sha256, int64_t now_ms,
+                      int64_t expires_ms, struct err *err);
+int store_session_check(struct store *st, const char *id_sha256, const char *admin_sha256, int64_t now_ms,
+                        struct err *err);
+int store_session_delete(struct store *st, const char *id_sha256, struct err *err);
+int store_session_delete_all(struct store *st, int *n_out, struct err *err);
+int store_session_expire(struct store *st, int64_t now_ms, int limit, int *n_out, struct err *err);
+
 #endif

@@ -50,12 +50,21 @@ static void ui_ctx_init(struct ui_ctx *c, struct srv *srv, struct http_req *req)
 	c->srv = srv;
 	c->req = req;
 	if (ui_auth_cookie_find(h, UI_AUTH_COOKIE_NAME, c->cookie, sizeof(c->cookie)) == 0 &&
-	    ui_auth_cookie_ok(srv->admin_hash, c->cookie, srv_now_ms() / 1000)) {
-		c->logged_in = 1;
-		ui_auth_csrf(srv->admin_hash, c->cookie, c->csrf);
-	} else {
-		c->cookie[0] = '\0';
+	    ui_auth_session_well_formed(c->cookie)) {
+		char id[65];
+		struct err e = {0};
+
+		ui_auth_session_hash(c->cookie, id);
+		/* Looked up per request: a logout or a revoke ends it at once. */
+		if (store_session_check(srv->store, id, srv->admin_hash, srv_now_ms(), &e) == 0)
+			c->logged_in = 1;
+		else if (e.code != ERR_AUTH)
+			log_warnx("event=ui_session_check_failed error=\"%s\"", e.msg);
 	}
+	if (c->logged_in)
+		ui_auth_csrf(srv->admin_hash, c->cookie, c->csrf);
+	else
+		c->cookie[0] = '\0';
 }
 
 static const struct ui_asset *ui_asset_find(const char *name)
@@ -685,6 +694,12 @@ static int ui_form_check(struct ui_ctx *c, struct http_answer *ans)
 	int ok = c->logged_in && ui_auth_csrf_ok(c->srv->admin_hash, c->cookie, csrf);
 
 	free(csrf);
+	if (ok && !ui_auth_origin_ok(http_header(c->req, "Origin"), http_header(c->req, "Host"),
+	                             c->srv->public_url)) {
+		log_warnx("event=ui_form_refused reason=origin");
+		ui_error_page(c, ans, 403, "The form was sent from another site.");
+		return -1;
+	}
 	if (ok)
 		return 0;
 	ui_error_page(c, ans, 403,
@@ -776,10 +791,10 @@ static int ui_login_post(struct srv *srv, struct http_req *req, struct http_answ
 	const char *body = req->body.data ? req->body.data : "";
 	char *token = ui_auth_form_get(body, req->body.len, "token");
 	char *next = ui_auth_form_get(body, req->body.len, "next");
-	char hash[CRYPTO_SHA256_HEX_LEN + 1], cookie[UI_AUTH_COOKIE_MAX], *set = NULL;
+	char hash[CRYPTO_SHA256_HEX_LEN + 1], cookie[UI_AUTH_COOKIE_MAX], id[65], *set = NULL;
+	int64_t now_ms = srv_now_ms();
 	int ok;
 
-	(void)err;
 	ui_ctx_init(&c, srv, req);
 	ok = token != NULL && token[0] != '\0';
 	if (ok) {
@@ -793,7 +808,18 @@ static int ui_login_post(struct srv *srv, struct http_req *req, struct http_answ
 		free(next);
 		return ui_send(&c, ans, 403);
 	}
-	ui_auth_cookie_make(srv->admin_hash, srv_now_ms() / 1000 + UI_SESSION_S, cookie);
+	if (ui_auth_session_new(cookie, err) < 0) {
+		free(token);
+		free(next);
+		return ui_err_page(&c, ans, err);
+	}
+	ui_auth_session_hash(cookie, id);
+	if (store_session_add(srv->store, id, srv->admin_hash, now_ms, now_ms + (int64_t)UI_SESSION_S * 1000,
+	                      err) < 0) {
+		free(token);
+		free(next);
+		return ui_err_page(&c, ans, err);
+	}
 	set = xasprintf("%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict", UI_AUTH_COOKIE_NAME, cookie,
 	                UI_SESSION_S);
 	http_answer_header(ans, "Set-Cookie", set);
@@ -809,10 +835,15 @@ static int ui_logout(struct srv *srv, struct http_req *req, struct http_answer *
 {
 	struct ui_ctx c;
 
-	(void)err;
+	char id[65];
+
 	ui_ctx_init(&c, srv, req);
 	if (ui_form_check(&c, ans) < 0)
 		return 0;
+	ui_auth_session_hash(c.cookie, id);
+	if (store_session_delete(srv->store, id, err) < 0)
+		return ui_err_page(&c, ans, err);
+	log_info("event=ui_logout");
 	http_answer_header(ans, "Set-Cookie",
 	                   UI_AUTH_COOKIE_NAME "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
 	return ui_redirect(&c, ans, "/");

@@ -5,34 +5,57 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void ui_auth_sign(const char *key_hex, const char *msg, char out[65])
 {
 	crypto_hmac_sha256_hex(key_hex, strlen(key_hex), msg, strlen(msg), out);
 }
 
-void ui_auth_cookie_make(const char *key_hex, int64_t expiry_s, char out[UI_AUTH_COOKIE_MAX])
+int ui_auth_session_new(char out[UI_AUTH_COOKIE_MAX], struct err *err)
 {
-	char msg[48], mac[65];
-
-	snprintf(msg, sizeof(msg), "session:%lld", (long long)expiry_s);
-	ui_auth_sign(key_hex, msg, mac);
-	snprintf(out, UI_AUTH_COOKIE_MAX, "%lld.%s", (long long)expiry_s, mac);
+	return crypto_random_hex(out, UI_AUTH_SESSION_HEX / 2, err);
 }
 
-int ui_auth_cookie_ok(const char *key_hex, const char *value, int64_t now_s)
+int ui_auth_session_well_formed(const char *value)
 {
-	char want[UI_AUTH_COOKIE_MAX];
-	long long expiry;
-	char *end;
+	return value != NULL && strlen(value) == UI_AUTH_SESSION_HEX &&
+	       strspn(value, "0123456789abcdef") == UI_AUTH_SESSION_HEX;
+}
 
-	if (value == NULL || value[0] < '0' || value[0] > '9')
+void ui_auth_session_hash(const char *value, char out[65])
+{
+	crypto_sha256_hex(value, strlen(value), out);
+}
+
+/* 1 when origin is scheme://host exactly, for scheme http or https. */
+static int ui_auth_origin_is(const char *origin, const char *host)
+{
+	size_t hl = strlen(host);
+
+	if (strncmp(origin, "http://", 7) == 0)
+		origin += 7;
+	else if (strncmp(origin, "https://", 8) == 0)
+		origin += 8;
+	else
 		return 0;
-	expiry = strtoll(value, &end, 10);
-	if (*end != '.' || expiry <= now_s)
+	return hl > 0 && strncasecmp(origin, host, hl) == 0 && origin[hl] == '\0';
+}
+
+int ui_auth_origin_ok(const char *origin, const char *host, const char *public_url)
+{
+	const char *p;
+	size_t n;
+
+	if (origin == NULL)
+		return 1;
+	if (host != NULL && ui_auth_origin_is(origin, host))
+		return 1;
+	/* public_url's origin: scheme://authority, without its path */
+	if (public_url == NULL || (p = strstr(public_url, "://")) == NULL)
 		return 0;
-	ui_auth_cookie_make(key_hex, expiry, want);
-	return crypto_ct_equal(want, strlen(want), value, strlen(value));
+	n = (size_t)(p + 3 - public_url) + strcspn(p + 3, "/?#");
+	return strlen(origin) == n && strncasecmp(origin, public_url, n) == 0;
 }
 
 void ui_auth_csrf(const char *key_hex, const char *cookie_value, char out[65])

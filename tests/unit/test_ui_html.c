@@ -129,22 +129,25 @@ static void test_cut_and_url(void **state)
 
 static void test_cookie_csrf(void **state)
 {
-	char key[65], other[65], cookie[UI_AUTH_COOKIE_MAX], csrf[65], bad[UI_AUTH_COOKIE_MAX + 8];
+	char key[65], cookie[UI_AUTH_COOKIE_MAX], again[UI_AUTH_COOKIE_MAX], csrf[65], id[65];
+	struct err err = {0};
 
 	(void)state;
 	crypto_sha256_hex("admin-token", 11, key);
-	crypto_sha256_hex("another-token", 13, other);
-	ui_auth_cookie_make(key, 2000, cookie);
-	assert_null(strstr(cookie, "admin-token"));
-	assert_true(ui_auth_cookie_ok(key, cookie, 1000));
-	assert_false(ui_auth_cookie_ok(key, cookie, 2000));   /* expired */
-	assert_false(ui_auth_cookie_ok(other, cookie, 1000)); /* token changed */
-	/* A forged longer expiry keeps the old MAC: refused. */
-	snprintf(bad, sizeof(bad), "9999%s", cookie);
-	assert_false(ui_auth_cookie_ok(key, bad, 1000));
-	assert_false(ui_auth_cookie_ok(key, "", 1000));
-	assert_false(ui_auth_cookie_ok(key, NULL, 1000));
-	assert_false(ui_auth_cookie_ok(key, "2000.", 1000));
+	/* Session values are random (server-side sessions: test_auth.c) */
+	assert_int_equal(ui_auth_session_new(cookie, &err), 0);
+	assert_int_equal(ui_auth_session_new(again, &err), 0);
+	assert_int_equal(strlen(cookie), UI_AUTH_SESSION_HEX);
+	assert_string_not_equal(cookie, again);
+	assert_true(ui_auth_session_well_formed(cookie));
+	assert_false(ui_auth_session_well_formed(NULL));
+	assert_false(ui_auth_session_well_formed(""));
+	assert_false(ui_auth_session_well_formed("2000.abc"));
+	again[10] = 'G';
+	assert_false(ui_auth_session_well_formed(again));
+	ui_auth_session_hash(cookie, id);
+	assert_int_equal(strlen(id), 64);
+	assert_string_not_equal(id, cookie);
 
 	ui_auth_csrf(key, cookie, csrf);
 	assert_true(ui_auth_csrf_ok(key, cookie, csrf));
@@ -152,6 +155,20 @@ static void test_cookie_csrf(void **state)
 	assert_false(ui_auth_csrf_ok(key, cookie, ""));
 	csrf[0] = csrf[0] == 'a' ? 'b' : 'a';
 	assert_false(ui_auth_csrf_ok(key, cookie, csrf));
+
+	/* The Origin of a form: this server's, or none at all */
+	assert_true(ui_auth_origin_ok(NULL, "127.0.0.1:8080", "http://127.0.0.1:8080"));
+	assert_true(ui_auth_origin_ok("http://127.0.0.1:8080", "127.0.0.1:8080", "http://127.0.0.1:8080"));
+	assert_true(ui_auth_origin_ok("https://ci.example.com", "10.0.0.1:8080", "https://ci.example.com/"));
+	assert_true(ui_auth_origin_ok("https://CI.example.com", NULL, "https://ci.example.com/anvil"));
+	assert_true(ui_auth_origin_ok("https://ci.example.com", "ci.example.com", "http://x:1"));
+	assert_false(ui_auth_origin_ok("https://evil.example", "127.0.0.1:8080", "http://127.0.0.1:8080"));
+	assert_false(ui_auth_origin_ok("null", "127.0.0.1:8080", "http://127.0.0.1:8080"));
+	assert_false(
+	    ui_auth_origin_ok("http://127.0.0.1:8080.evil", "127.0.0.1:8080", "http://127.0.0.1:8080"));
+	assert_false(ui_auth_origin_ok("http://127.0.0.1:80", "127.0.0.1:8080", "http://127.0.0.1:8080"));
+	assert_false(ui_auth_origin_ok("http://127.0.0.1:8080", NULL, NULL));
+	assert_false(ui_auth_origin_ok("ftp://127.0.0.1:8080", "127.0.0.1:8080", NULL));
 }
 
 static void test_cookie_header_and_form(void **state)
