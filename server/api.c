@@ -354,7 +354,7 @@ static int api_repos(struct srv *srv, struct http_req *req, struct http_answer *
 		    json_pack("{s:I, s:o, s:o, s:o, s:o, s:i, s:b, s:b}", "id", (json_int_t)rows[i].id,
 		              "name", apijson_text(rows[i].name), "url", apijson_url(rows[i].url), "forge",
 		              rows[i].forge[0] ? apijson_text(rows[i].forge) : json_null(), "api_url",
-		              rows[i].api_url[0] ? apijson_text(rows[i].api_url) : json_null(), "poll_s",
+		              rows[i].api_url[0] ? apijson_url(rows[i].api_url) : json_null(), "poll_s",
 		              rows[i].poll_s, "has_secret", rows[i].hook_secret[0] != '\0',
 		              "has_status_token", rows[i].status_token[0] != '\0'));
 	repo_cfgs_free(rows, n);

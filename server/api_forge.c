@@ -56,7 +56,7 @@ static json_t *api_forge_repo_json(struct srv *srv, const struct repo_cfg *r)
 	json_object_set_new(o, "name", json_string(r->name));
 	json_object_set_new(o, "url", apijson_url(r->url));
 	json_object_set_new(o, "forge", r->forge[0] ? json_string(r->forge) : json_null());
-	json_object_set_new(o, "api_url", r->api_url[0] ? json_string(r->api_url) : json_null());
+	json_object_set_new(o, "api_url", r->api_url[0] ? apijson_url(r->api_url) : json_null());
 	json_object_set_new(o, "poll_s", json_integer(r->poll_s));
 	json_object_set_new(o, "has_secret", json_boolean(r->hook_secret[0] != '\0'));
 	json_object_set_new(o, "has_status_token", json_boolean(r->status_token[0] != '\0'));

@@ -317,12 +317,17 @@ int forge_project_path(const char *repo_url, int last_two, char **out, struct er
 int forge_url_origin(const char *repo_url, char **out, struct err *err)
 {
 	const char *p = strstr(repo_url, "://");
-	const char *end;
+	const char *end, *at = NULL;
 
 	if (p == NULL || (strncmp(repo_url, "http://", 7) != 0 && strncmp(repo_url, "https://", 8) != 0))
 		return err_set(err, ERR_INVAL, "no API URL given and none can be derived from '%s'",
 		               repo_url);
-	end = strchr(p + 3, '/');
-	*out = end ? xstrndup(repo_url, (size_t)(end - repo_url)) : xstrdup(repo_url);
+	end = p + 3 + strcspn(p + 3, "/?#");
+	/* Credentials of the clone URL are not the API's: dropped. */
+	for (const char *q = p + 3; q < end; q++)
+		if (*q == '@')
+			at = q + 1;
+	*out = xasprintf("%.*s%.*s", (int)(p + 3 - repo_url), repo_url, (int)(end - (at ? at : p + 3)),
+	                 at ? at : p + 3);
 	return 0;
 }

@@ -57,7 +57,12 @@ grep -qF "$TOKEN" <<<"$out" && fail "an API error shows the token: $out"
 ok "failed fetches and API errors do not quote the token (pipeline message: $msg)"
 
 anvil repo add demo "$GURL" >/dev/null # the last trigger stored the bad URL
-for path in /api/v1/repos /api/v1/repos/demo /api/v1/pipelines "/api/v1/pipelines/$P" "/api/v1/pipelines/$P2" \
+out=$(anvil repo add demo-gitea "$GURL" --forge gitea --secret s --status-token st \
+	--api-url "http://bot:$TOKEN@$HP/api/v1" 2>&1) || fail "repo add with an API URL: $out"
+grep -qF "$TOKEN" <<<"$out" && fail "repo add prints the API URL's token: $out"
+grep -qF "\"api_url\":\"http://***@$HP/api/v1\"" <<<"$(curl -s "$URL/api/v1/repos")" ||
+	fail "GET /api/v1/repos does not show the redacted API URL: $(curl -s "$URL/api/v1/repos")"
+for path in /api/v1/repos /api/v1/repos/demo /api/v1/repos/demo-gitea /api/v1/pipelines "/api/v1/pipelines/$P" "/api/v1/pipelines/$P2" \
 	"/api/v1/jobs/$J" "/api/v1/jobs/$J/log" /api/v1/agents /metrics; do
 	r=$(admin_api GET "$path")
 	[ -n "$r" ] || fail "$path answered nothing"

@@ -183,6 +183,12 @@ static void test_status_requests(void **state)
 	                           "59b20b8d5c6ff8d09518454d4dd8b7a30f095ab5");
 	assert_string_equal(h.headers.v[0], "Authorization: token T0K");
 	forge_http_release(&h);
+	/* A clone URL's credentials do not reach the derived API URL. */
+	st.repo_url = "https://bot:SECRET@git.example.com:3000/acme/demo.git";
+	assert_int_equal(forge_gitea_ops.status_request(&st, &h, &err), 0);
+	assert_string_equal(h.url, "https://git.example.com:3000/api/v1/repos/acme/demo/statuses/"
+	                           "59b20b8d5c6ff8d09518454d4dd8b7a30f095ab5");
+	forge_http_release(&h);
 
 	st.repo_url = "git@gitlab.example.com:acme/firmware/demo.git";
 	st.api_url = "https://gitlab.example.com/api/v4/";
