@@ -257,6 +257,49 @@ static void test_renderer_cannot_reassemble(void **state)
 	}
 }
 
+/* Many random texts: the secret cut into pieces with ignorable sequences
+ * between them, fed in random pieces; masked then rendered, the secret is
+ * never visible (fixed seed: the same texts every run). */
+static void test_renderer_random(void **state)
+{
+	static const char *const glue[] = {"\033[0m",         "\r",         "\b",   "\033]0;t\a",
+	                                   "\033]8;;u\033\\", "\033(B",     "\t",   "\177",
+	                                   "\033[?25l",       "\033[1;31m", "\001", "\033P1\033\\"};
+	static const char *const around[] = {"", "x", "Sup3r", "S", "\033[32m", "\n", "ab\r"};
+	const char *s[] = {SECRET, "Sup3r"};
+	uint32_t seed = 12345;
+
+	(void)state;
+	for (int iter = 0; iter < 3000; iter++) {
+		struct buf text = BUF_INIT, html = BUF_INIT;
+		struct ui_ansi st = UI_ANSI_INIT;
+		size_t pieces[8] = {0};
+		int64_t line = 0;
+		char *masked, *vis;
+
+#define RND(n) ((seed = seed * 1103515245u + 12345u) >> 16) % (n)
+		buf_appendf(&text, "%s", around[RND(7)]);
+		for (size_t i = 0; i < strlen(SECRET); i++) {
+			buf_append(&text, SECRET + i, 1);
+			if (i + 1 < strlen(SECRET) && RND(3) == 0)
+				buf_appendf(&text, "%s", glue[RND(12)]);
+		}
+		buf_appendf(&text, "%s", around[RND(7)]);
+		for (int k = 0; k < 7; k++)
+			pieces[k] = 1 + RND(9);
+#undef RND
+		masked = run(s, 2, text.data, pieces);
+		ui_html_log(&html, masked, strlen(masked), &st, &line);
+		vis = visible(html.data ? html.data : "");
+		if (strstr(vis, SECRET) != NULL)
+			fail_msg("iteration %d: masked \"%s\" renders as \"%s\"", iter, masked, vis);
+		free(vis);
+		free(masked);
+		buf_release(&html);
+		buf_release(&text);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +312,7 @@ int main(void)
 	    cmocka_unit_test(test_split_across_feeds),
 	    cmocka_unit_test(test_prefix_secrets_split),
 	    cmocka_unit_test(test_renderer_cannot_reassemble),
+	    cmocka_unit_test(test_renderer_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
