@@ -310,7 +310,9 @@ static void deployer_report(struct deployer_ctx *ctx, struct httpc *http, const 
 		struct err err = {0};
 		if (httpc_json(http, "POST", path, body, 15000, &ans, &err) == 0)
 			break;
-		if (err.code == ERR_CONFLICT) {
+		/* 409, or 403/401 once another agent holds the job or our token
+		 * was revoked: the attempt is no longer ours. */
+		if (err.code == ERR_CONFLICT || err.code == ERR_FORBIDDEN || err.code == ERR_AUTH) {
 			atomic_store(&ctx->lost, 1);
 			break;
 		}

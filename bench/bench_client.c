@@ -84,6 +84,9 @@ int main(int argc, char **argv)
 	reg = must(agent, "POST", "/api/v1/agents/register",
 	           json_pack("{s:s, s:[s]}", "name", "bench-agent", "labels", "target=host"));
 	agent_id = json_integer_value(json_object_get(reg, "agent_id"));
+	/* The enrollment secret only registers: the rest uses the agent's token. */
+	httpc_free(agent);
+	agent = httpc_new(argv[2], json_string_value(json_object_get(reg, "token")));
 	json_decref(reg);
 
 	if (strcmp(argv[1], "jobs") == 0) {

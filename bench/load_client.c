@@ -144,6 +144,9 @@ int main(int argc, char **argv)
 	ans = must(agent, "POST", "/api/v1/agents/register",
 	           json_pack("{s:s, s:[s]}", "name", "load-ingest", "labels", "target=host"));
 	agent_id = json_integer_value(json_object_get(ans, "agent_id"));
+	/* The enrollment secret only registers: the rest uses the agent's token. */
+	httpc_free(agent);
+	agent = httpc_new(argv[2], json_string_value(json_object_get(ans, "token")));
 	json_decref(ans);
 	ans = must(agent, "POST", "/api/v1/agents/claim",
 	           json_pack("{s:I, s:i}", "agent_id", (json_int_t)agent_id, "wait_ms", 5000));

@@ -111,6 +111,7 @@ int cmd_agent_list(struct cli *cli, int argc, char **argv, struct err *err);
 
 /* cmd_session.c */
 int cmd_session_revoke(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_agent_rm(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_repo_list(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err);
 

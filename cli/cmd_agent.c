@@ -1,8 +1,36 @@
 #include "cli/cli.h"
+#include "common/httpc.h"
 #include "common/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+int cmd_agent_rm(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	json_t *ans = NULL; /* owned */
+	char *esc, *path;
+	int64_t requeued = 0;
+	int rc = CLI_ERROR;
+
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		return CLI_HELP;
+	if (argc != 2)
+		return cli_usage(err, "agent rm takes NAME");
+	esc = httpc_escape(argv[1]);
+	path = xasprintf("/api/v1/agents/%s", esc);
+	if (cli_json(cli, "DELETE", path, NULL, 0, &ans, err) == 0) {
+		cli_jint(ans, "requeued", &requeued);
+		printf("agent %s removed: its token is revoked", argv[1]);
+		if (requeued > 0)
+			printf(", %lld running job(s) requeued", (long long)requeued);
+		printf("\n");
+		rc = CLI_OK;
+	}
+	free(esc);
+	free(path);
+	json_decref(ans);
+	return rc;
+}
 
 int cmd_agent_list(struct cli *cli, int argc, char **argv, struct err *err)
 {

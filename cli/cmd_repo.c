@@ -12,16 +12,17 @@ int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err)
 	    {"status-token", required_argument, NULL, 't'},
 	    {"api-url", required_argument, NULL, 'a'},
 	    {"poll", required_argument, NULL, 'p'},
+	    {"agents", required_argument, NULL, 'g'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *forge = NULL, *secret = NULL, *token = NULL, *api = NULL, *poll = NULL;
+	const char *forge = NULL, *secret = NULL, *token = NULL, *api = NULL, *poll = NULL, *agents = NULL;
 	json_t *body = NULL; /* owned */
 	json_t *ans = NULL;  /* owned */
 	int c, rc = CLI_ERROR;
 
 	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, ":f:s:t:a:p:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:s:t:a:p:g:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			forge = optarg;
@@ -37,6 +38,9 @@ int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err)
 			break;
 		case 'p':
 			poll = optarg;
+			break;
+		case 'g':
+			agents = optarg;
 			break;
 		case 'h':
 			return CLI_HELP;
@@ -58,7 +62,8 @@ int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err)
 	    (secret && json_object_set_new(body, "secret", json_string(secret)) < 0) ||
 	    (token && json_object_set_new(body, "status_token", json_string(token)) < 0) ||
 	    (api && json_object_set_new(body, "api_url", json_string(api)) < 0) ||
-	    (poll && json_object_set_new(body, "poll_s", json_string(poll)) < 0)) {
+	    (poll && json_object_set_new(body, "poll_s", json_string(poll)) < 0) ||
+	    (agents && json_object_set_new(body, "agents", json_string(agents)) < 0)) {
 		err_set(err, ERR_INVAL, "arguments are not valid UTF-8");
 		goto out;
 	}
@@ -71,6 +76,10 @@ int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err)
 	if (poll != NULL)
 		printf("polled every %lld s\n",
 		       (long long)json_integer_value(json_object_get(ans, "poll_s")));
+	if (cli_jstr(ans, "agents", "")[0] != '\0')
+		printf("jobs go only to agents with labels %s\n", cli_jstr(ans, "agents", ""));
+	else if (agents != NULL)
+		printf("jobs go to any agent\n");
 	rc = CLI_OK;
 out:
 	json_decref(body);
@@ -80,7 +89,7 @@ out:
 
 int cmd_repo_list(struct cli *cli, int argc, char **argv, struct err *err)
 {
-	static const char *const headers[] = {"ID", "NAME", "FORGE", "POLL", "STATUS", "URL"};
+	static const char *const headers[] = {"ID", "NAME", "FORGE", "POLL", "STATUS", "AGENTS", "URL"};
 	struct cli_table *t = NULL;
 	json_t *ans = NULL; /* owned */
 	json_t *list;       /* borrowed */
@@ -97,12 +106,12 @@ int cmd_repo_list(struct cli *cli, int argc, char **argv, struct err *err)
 		err_set(err, ERR_SYS, "answer has no repos list");
 		goto out;
 	}
-	t = cli_table_new(6, headers);
+	t = cli_table_new(7, headers);
 	for (size_t i = 0; i < json_array_size(list); i++) {
 		const json_t *r = json_array_get(list, i);
 		int64_t v = -1, poll = 0;
 		char sid[24], spoll[24];
-		const char *cells[6];
+		const char *cells[7];
 
 		cli_jint(r, "id", &v);
 		snprintf(sid, sizeof(sid), "%lld", (long long)v);
@@ -116,7 +125,8 @@ int cmd_repo_list(struct cli *cli, int argc, char **argv, struct err *err)
 		cells[2] = cli_jstr(r, "forge", "-");
 		cells[3] = spoll;
 		cells[4] = json_is_true(json_object_get(r, "has_status_token")) ? "on" : "-";
-		cells[5] = cli_jstr(r, "url", "-");
+		cells[5] = cli_jstr(r, "agents", "")[0] ? cli_jstr(r, "agents", "") : "any";
+		cells[6] = cli_jstr(r, "url", "-");
 		cli_table_add(t, cells);
 	}
 	cli_table_print(t, stdout);

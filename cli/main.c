@@ -30,11 +30,15 @@ static const struct cli_cmd main_cmds[] = {
     {"artifact get", "artifact get JOB NAME [-o FILE]", "download an artifact and verify its sha256",
      cmd_artifact_get},
     {"agents", "agents", "list build agents", cmd_agent_list},
+    {"agent rm", "agent rm NAME", "revoke an agent's token at once; its running job is requeued",
+     cmd_agent_rm},
     {"repos", "repos", "list repositories with their forge and poll settings", cmd_repo_list},
     {"repo add",
      "repo add NAME URL [--forge github|gitea|gitlab|generic --secret S] [--status-token T] [--api-url U] "
-     "[--poll 60s]",
-     "register a repository; prints the webhook URL to give the forge", cmd_repo_add},
+     "[--poll 60s] [--agents k=v[,k=v...]]",
+     "register or update a repository; --agents binds its jobs (and secrets) to agents with those labels "
+     "('' for any agent)",
+     cmd_repo_add},
     {"secret set", "secret set REPO NAME  (value on stdin)",
      "set a secret the repository's jobs get as $NAME (masked in logs)", cmd_secret_set},
     {"secret rm", "secret rm REPO NAME", "delete a repository's secret", cmd_secret_rm},

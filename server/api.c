@@ -42,7 +42,7 @@ static json_t *api_job_json(const struct job_row *j)
 	json_object_set_new(o, "max_attempts", json_integer(j->max_attempts));
 	json_object_set_new(o, "exit_code", j->has_exit_code ? json_integer(j->exit_code) : json_null());
 	json_object_set_new(o, "agent", j->agent_name ? apijson_text(j->agent_name) : json_null());
-	json_object_set_new(o, "message", apijson_text(j->message));
+	json_object_set_new(o, "message", apijson_url(j->message));
 	json_object_set_new(o, "retry_of", j->retry_of ? json_integer(j->retry_of) : json_null());
 	json_object_set_new(o, "cancel_requested", json_boolean(j->cancel_requested));
 	json_object_set_new(o, "log_bytes", json_integer(j->log_bytes));
@@ -62,7 +62,7 @@ static json_t *api_pipeline_json(const struct pipeline_row *p)
 	json_object_set_new(o, "commit", apijson_text(p->commit_sha));
 	json_object_set_new(o, "event", apijson_text(p->event));
 	json_object_set_new(o, "state", json_string(jobstate_name(p->state)));
-	json_object_set_new(o, "message", apijson_text(p->message));
+	json_object_set_new(o, "message", apijson_url(p->message));
 	json_object_set_new(o, "commit_message", apijson_text(p->commit_message));
 	json_object_set_new(o, "author", apijson_text(p->author));
 	json_object_set_new(o, "created_unix_ms", apijson_ms(p->created_ms));
@@ -350,13 +350,13 @@ static int api_repos(struct srv *srv, struct http_req *req, struct http_answer *
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(
-		    arr,
-		    json_pack("{s:I, s:o, s:o, s:o, s:o, s:i, s:b, s:b}", "id", (json_int_t)rows[i].id,
-		              "name", apijson_text(rows[i].name), "url", apijson_url(rows[i].url), "forge",
-		              rows[i].forge[0] ? apijson_text(rows[i].forge) : json_null(), "api_url",
-		              rows[i].api_url[0] ? apijson_url(rows[i].api_url) : json_null(), "poll_s",
-		              rows[i].poll_s, "has_secret", rows[i].hook_secret[0] != '\0',
-		              "has_status_token", rows[i].status_token[0] != '\0'));
+		    arr, json_pack(
+		             "{s:I, s:o, s:o, s:o, s:o, s:i, s:b, s:b, s:o}", "id", (json_int_t)rows[i].id,
+		             "name", apijson_text(rows[i].name), "url", apijson_url(rows[i].url), "forge",
+		             rows[i].forge[0] ? apijson_text(rows[i].forge) : json_null(), "api_url",
+		             rows[i].api_url[0] ? apijson_url(rows[i].api_url) : json_null(), "poll_s",
+		             rows[i].poll_s, "has_secret", rows[i].hook_secret[0] != '\0', "has_status_token",
+		             rows[i].status_token[0] != '\0', "agents", apijson_text(rows[i].agent_labels)));
 	repo_cfgs_free(rows, n);
 	ans->json = json_pack("{s:o}", "repos", arr);
 	return 0;
@@ -446,8 +446,9 @@ static int api_agent_register(struct srv *srv, struct http_req *req, struct http
 	json_t *v;
 	size_t i;
 	char *labels_text;
+	char token[65], hash[CRYPTO_SHA256_HEX_LEN + 1];
 	int64_t id;
-	int rc;
+	int rc, requeued = 0;
 
 	if (apijson_str(req->json, "name", 1, 100, &name, err) < 0)
 		return -1;
@@ -464,18 +465,49 @@ static int api_agent_register(struct srv *srv, struct http_req *req, struct http
 			return err_set(err, ERR_INVAL,
 			               "label %zu must be a printable string of at most 128 bytes", i);
 	}
-	labels_text = labels ? json_dumps(labels, JSON_COMPACT) : xstrdup("[]");
-	rc = store_agent_register(srv->store, name, labels_text, srv_now_ms(), &id, err);
-	free(labels_text);
-	if (rc < 0)
+	if (crypto_random_hex(token, 32, err) < 0)
 		return -1;
-	log_info("event=agent_registered agent=%s id=%lld", name, (long long)id);
-	ans->json = json_pack("{s:I}", "agent_id", (json_int_t)id);
+	crypto_sha256_hex(token, strlen(token), hash);
+	labels_text = labels ? json_dumps(labels, JSON_COMPACT) : xstrdup("[]");
+	rc = store_agent_register(srv->store, name, labels_text, hash, srv_now_ms(), &id, &requeued, err);
+	free(labels_text);
+	if (rc < 0) {
+		explicit_bzero(token, sizeof(token));
+		return -1;
+	}
+	log_info("event=agent_registered agent=%s id=%lld requeued=%d", name, (long long)id, requeued);
+	if (requeued > 0) {
+		sched_notify(srv->sched, SCHED_JOBS);
+		sched_notify(srv->sched, SCHED_LOGS);
+	}
+	/* The token is shown once: the store keeps its sha256 only. */
+	ans->json = json_pack("{s:I, s:s}", "agent_id", (json_int_t)id, "token", token);
+	explicit_bzero(token, sizeof(token));
+	return 0;
+}
+
+/* agent rm: the token stops working at once, the running job goes back to
+ * the queue (attempt + 1 at its next claim, as after a lost lease). */
+static int api_agent_rm(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	int64_t id;
+	int requeued = 0;
+
+	if (store_agent_remove(srv->store, req->rest, srv_now_ms(), &id, &requeued, err) < 0)
+		return -1;
+	log_info("event=agent_removed agent=%lld requeued=%d", (long long)id, requeued);
+	if (requeued > 0) {
+		sched_notify(srv->sched, SCHED_JOBS);
+		sched_notify(srv->sched, SCHED_LOGS);
+	}
+	ans->json = json_pack("{s:I, s:i}", "agent_id", (json_int_t)id, "requeued", requeued);
 	return 0;
 }
 
 /* The repository's secrets: "secrets" as KEY=VALUE for the step
- * environment and "mask", the values the agent replaces with *** in the log.
+ * environment and "mask", the values the agent replaces with *** in the log:
+ * only values that are in this environment. Push credentials (ANVIL_GIT_*,
+ * release_git.h) are the server's and never leave it, not even as a mask.
  * A store failure leaves them out (logged): the job runs without. */
 static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *spec)
 {
@@ -486,10 +518,11 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 	if (store_secret_list(srv->store, j->repo_name, &names, &values, &err) < 0)
 		log_warnx("event=secrets_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
 	for (size_t i = 0; i < names.n; i++) {
-		char *kv = xasprintf("%s=%s", names.v[i], values.v[i]);
-		/* Push credentials are the server's (release_git.h), not a job's. */
-		if (!release_git_secret_is_push(names.v[i]))
-			json_array_append_new(env, apijson_text(kv));
+		char *kv;
+		if (release_git_secret_is_push(names.v[i]))
+			continue;
+		kv = xasprintf("%s=%s", names.v[i], values.v[i]);
+		json_array_append_new(env, apijson_text(kv));
 		json_array_append_new(mask, apijson_text(values.v[i]));
 		free(kv);
 	}
@@ -524,7 +557,7 @@ static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 
 static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
-	json_int_t agent_id, wait_ms;
+	json_int_t agent_id = req->agent_id, body_id, wait_ms;
 	char *labels_text = NULL;
 	json_t *labels = NULL, *v;
 	struct strv agent_labels = STRV_INIT;
@@ -533,9 +566,14 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 	size_t i;
 	int found = 0, rc = -1;
 
-	if (apijson_int(req->json, "agent_id", 1, 0, 1, INT64_MAX, &agent_id, err) < 0 ||
+	if (apijson_int(req->json, "agent_id", 0, 0, 1, INT64_MAX, &body_id, err) < 0 ||
 	    apijson_int(req->json, "wait_ms", 0, 0, 0, 60000, &wait_ms, err) < 0)
 		return -1;
+	/* The token names the agent; an agent_id in the body (older agents
+	 * send it) must agree. */
+	if (body_id != 0 && body_id != agent_id)
+		return err_set(err, ERR_FORBIDDEN, "agent_id %lld is not this token's agent",
+		               (long long)body_id);
 	if (store_agent_labels(srv->store, agent_id, &labels_text, err) < 0)
 		return -1;
 	labels = json_loads(labels_text, 0, NULL);
@@ -585,7 +623,8 @@ static int api_agent_heartbeat(struct srv *srv, struct http_req *req, struct htt
 	json_int_t attempt;
 	int cancel = 0;
 
-	if (apijson_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0)
+	if (apijson_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0 ||
+	    store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
 		return -1;
 	if (store_job_heartbeat(srv->store, req->id, (int)attempt, srv_now_ms(),
 	                        (int64_t)srv->cfg.lease_s * 1000, &cancel, err) < 0)
@@ -605,6 +644,8 @@ static int api_agent_log(struct srv *srv, struct http_req *req, struct http_answ
 		return -1;
 	if (attempt < 0 || seq < 0)
 		return err_set(err, ERR_INVAL, "query parameters attempt and seq are required");
+	if (store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
+		return -1;
 	if (logtail_append(srv->logtail, srv->store, epoch, req->id, (int)attempt, seq, req->body.data,
 	                   req->body.len, srv->cfg.log_cap_bytes, &accepted, &truncated, err) < 0)
 		return -1;
@@ -629,6 +670,9 @@ static int api_agent_artifact_begin(struct srv *srv, struct http_req *req, struc
 	if (!crypto_is_sha256_hex(sha))
 		return err_set(err, ERR_INVAL, "query parameter sha256 must be 64 lowercase hex characters");
 	if (http_query_i64(req, "attempt", 0, 1, INT32_MAX, &attempt, err) < 0)
+		return -1;
+	/* Before the body: another agent's upload is refused unread. */
+	if (store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
 		return -1;
 	if (store_job_get(srv->store, req->id, &j, err) < 0)
 		return -1;
@@ -679,6 +723,8 @@ static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_a
 		return -1;
 	if (jobstate_parse(state_name, &state) < 0 || !jobstate_is_final(state))
 		return err_set(err, ERR_INVAL, "state must be success, failed, canceled or error");
+	if (store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
+		return -1;
 	if (store_job_finish(srv->store, req->id, (int)attempt, state, ec != NULL && !json_is_null(ec),
 	                     (int)exit_code, message, srv_now_ms(), err) < 0)
 		return -1;
@@ -727,7 +773,8 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/trigger", AUTH_ADMIN, BODY_JSON, NULL, api_trigger},
     {"POST", "/api/v1/jobs/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_job_cancel},
     {"POST", "/api/v1/jobs/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_job_retry},
-    {"POST", "/api/v1/agents/register", AUTH_AGENT, BODY_JSON, NULL, api_agent_register},
+    {"POST", "/api/v1/agents/register", AUTH_ENROLL, BODY_JSON, NULL, api_agent_register},
+    {"DELETE", "/api/v1/agents/*", AUTH_ADMIN, BODY_NONE, NULL, api_agent_rm},
     {"POST", "/api/v1/agents/claim", AUTH_AGENT, BODY_JSON, NULL, api_agent_claim},
     {"POST", "/api/v1/agents/jobs/:id/heartbeat", AUTH_AGENT, BODY_JSON, NULL, api_agent_heartbeat},
     {"POST", "/api/v1/agents/jobs/:id/log", AUTH_AGENT, BODY_RAW, NULL, api_agent_log},

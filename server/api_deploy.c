@@ -849,6 +849,8 @@ static int api_deploy_report(struct srv *srv, struct http_req *req, struct http_
 		return -1;
 	if (attempt == 0)
 		return err_set(err, ERR_INVAL, "field 'attempt' is required");
+	if (store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
+		return -1;
 	for (i = 0; api_deploy_states[i] != NULL; i++)
 		if (strcmp(state, api_deploy_states[i]) == 0)
 			break;

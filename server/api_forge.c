@@ -47,6 +47,29 @@ static int api_forge_env_name_ok(const char *s)
 	return 1;
 }
 
+/* An agent pool: "" (any agent) or k=v labels joined by commas, each
+ * printable without spaces, quotes or backslashes (as agents' labels). */
+static int api_forge_agent_labels_ok(const char *s)
+{
+	const char *p = s;
+
+	while (*p) {
+		size_t n = strcspn(p, ","), k;
+		const char *eq = memchr(p, '=', n);
+		if (eq == NULL || eq == p || (size_t)(eq - p) + 1 >= n)
+			return 0;
+		for (k = 0; k < n; k++) {
+			unsigned char c = (unsigned char)p[k];
+			if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\')
+				return 0;
+		}
+		p += n;
+		if (*p == ',' && *++p == '\0')
+			return 0;
+	}
+	return 1;
+}
+
 /* What the API tells about a repository: never its secret or token. */
 static json_t *api_forge_repo_json(struct srv *srv, const struct repo_cfg *r)
 {
@@ -60,6 +83,7 @@ static json_t *api_forge_repo_json(struct srv *srv, const struct repo_cfg *r)
 	json_object_set_new(o, "poll_s", json_integer(r->poll_s));
 	json_object_set_new(o, "has_secret", json_boolean(r->hook_secret[0] != '\0'));
 	json_object_set_new(o, "has_status_token", json_boolean(r->status_token[0] != '\0'));
+	json_object_set_new(o, "agents", json_string(r->agent_labels ? r->agent_labels : ""));
 	if (r->forge[0])
 		json_object_set_new(o, "webhook_url", json_sprintf("%s/hooks/%s", srv->public_url, r->name));
 	return o;
@@ -68,7 +92,7 @@ static json_t *api_forge_repo_json(struct srv *srv, const struct repo_cfg *r)
 static int api_forge_repo_add(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct repo_cfg in = {0}, out = {0};
-	const char *name, *url, *forge, *secret, *token, *api;
+	const char *name, *url, *forge, *secret, *token, *api, *agents;
 	json_t *pv = json_object_get(req->json, "poll_s"); /* borrowed */
 	int64_t id;
 	long poll_s = 0;
@@ -78,8 +102,11 @@ static int api_forge_repo_add(struct srv *srv, struct http_req *req, struct http
 	    apijson_str(req->json, "forge", 0, 16, &forge, err) < 0 ||
 	    apijson_str(req->json, "secret", 0, 1024, &secret, err) < 0 ||
 	    apijson_str(req->json, "status_token", 0, 1024, &token, err) < 0 ||
-	    apijson_str(req->json, "api_url", 0, 1024, &api, err) < 0)
+	    apijson_str(req->json, "api_url", 0, 1024, &api, err) < 0 ||
+	    apijson_str(req->json, "agents", 0, 1024, &agents, err) < 0)
 		return -1;
+	if (agents != NULL && !api_forge_agent_labels_ok(agents))
+		return err_set(err, ERR_INVAL, "agents must be labels k=v[,k=v...] (\"\" for any agent)");
 	if (!pipeline_name_ok(name, 100))
 		return err_set(err, ERR_INVAL,
 		               "repo name must be [A-Za-z0-9._-]+, not starting with '.' or '-'");
@@ -109,6 +136,7 @@ static int api_forge_repo_add(struct srv *srv, struct http_req *req, struct http
 	in.status_token = (char *)(token ? token : "");
 	in.api_url = (char *)(api ? api : "");
 	in.poll_s = (int)poll_s;
+	in.agent_labels = (char *)agents; /* absent: the repository keeps its pool */
 	if (store_repo_configure(srv->store, &in, srv_now_ms(), &id, err) < 0)
 		return -1;
 	if (store_repo_cfg_get(srv->store, name, &out, err) < 0)

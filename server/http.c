@@ -153,10 +153,13 @@ static int http_match(const char *pattern, const char *url, int64_t *id, char **
 	return *u == '\0';
 }
 
-int http_auth_check(const struct srv *srv, const char *h, enum http_auth need, struct err *err)
+int http_auth_check(const struct srv *srv, const char *h, enum http_auth need, int64_t *agent_id_out,
+                    struct err *err)
 {
 	char hash[CRYPTO_SHA256_HEX_LEN + 1];
-	int is_admin, is_agent;
+	int is_admin, is_enroll;
+	int64_t agent_id = 0;
+	struct err lookup = {0};
 
 	if (need == AUTH_NONE || (need == AUTH_READ && !srv->cfg.read_auth))
 		return 0;
@@ -164,13 +167,41 @@ int http_auth_check(const struct srv *srv, const char *h, enum http_auth need, s
 		return err_set(err, ERR_AUTH, "missing bearer token");
 	crypto_sha256_hex(h + 7, strlen(h + 7), hash);
 	is_admin = crypto_ct_equal(hash, 64, srv->admin_hash, 64);
-	is_agent = crypto_ct_equal(hash, 64, srv->agent_hash, 64);
-	if (!is_admin && !is_agent)
+	is_enroll = crypto_ct_equal(hash, 64, srv->enroll_hash, 64);
+	/* Agents' tokens are looked up by their sha256: the index compares
+	 * hashes, which tell nothing about the token. */
+	if (!is_admin && !is_enroll && srv->store != NULL &&
+	    store_agent_by_token(srv->store, hash, &agent_id, &lookup) < 0) {
+		agent_id = 0;
+		if (lookup.code != ERR_AUTH)
+			return err_set(err, lookup.code, "%s", lookup.msg);
+	}
+	if (!is_admin && !is_enroll && agent_id == 0)
 		return err_set(err, ERR_AUTH, "invalid token");
-	if (need == AUTH_ADMIN && !is_admin)
-		return err_set(err, ERR_FORBIDDEN, "this route needs the admin token");
-	if (need == AUTH_AGENT && !is_agent)
-		return err_set(err, ERR_FORBIDDEN, "this route needs the agent token");
+	switch (need) {
+	case AUTH_ADMIN:
+		if (!is_admin)
+			return err_set(err, ERR_FORBIDDEN, "this route needs the admin token");
+		break;
+	case AUTH_ENROLL:
+		if (!is_enroll)
+			return err_set(err, ERR_FORBIDDEN, "this route needs the agent enrollment secret");
+		break;
+	case AUTH_AGENT:
+		/* The enrollment secret only registers: 401 as for any other
+		 * token that names no agent. */
+		if (is_enroll)
+			return err_set(err, ERR_AUTH,
+			               "the enrollment secret only registers; use the agent's own token");
+		if (agent_id == 0)
+			return err_set(err, ERR_FORBIDDEN, "this route needs an agent's own token");
+		if (agent_id_out != NULL)
+			*agent_id_out = agent_id;
+		break;
+	case AUTH_READ:
+	case AUTH_NONE:
+		break;
+	}
 	return 0;
 }
 
@@ -348,7 +379,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		if ((req->route = http_route_find(ctx, method, url, req, &status, &err)) == NULL)
 			return http_send_error(conn, status, &err);
 		if (http_auth_check(srv, http_header(req, MHD_HTTP_HEADER_AUTHORIZATION), req->route->auth,
-		                    &err) < 0)
+		                    &req->agent_id, &err) < 0)
 			return http_send_error(conn, http_status_from_err(err.code), &err);
 		req->body_cap = http_body_cap(srv, req->route->body);
 		cl = http_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);

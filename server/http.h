@@ -17,14 +17,17 @@ struct srv;
 struct blob_writer;
 
 /* AUTH_NONE: the edge checks nothing; the handler authenticates itself
- * (the web UI's session cookie, a forge's webhook signature). */
-enum http_auth { AUTH_READ = 0, AUTH_ADMIN, AUTH_AGENT, AUTH_NONE };
+ * (the web UI's session cookie, a forge's webhook signature). AUTH_ENROLL:
+ * the enrollment secret (agent registration only). AUTH_AGENT: an agent's
+ * own token (from registration); the edge sets http_req.agent_id. */
+enum http_auth { AUTH_READ = 0, AUTH_ADMIN, AUTH_AGENT, AUTH_NONE, AUTH_ENROLL };
 enum http_body { BODY_NONE = 0, BODY_JSON, BODY_RAW, BODY_BLOB };
 
 struct http_req {
 	struct MHD_Connection *conn; /* borrowed */
 	const struct http_route *route;
 	int64_t id;               /* the :id segment, when the route has one */
+	int64_t agent_id;         /* AUTH_AGENT: the agent whose token was presented */
 	char *rest;               /* the * tail (already percent-decoded), owned */
 	struct buf body;          /* BODY_JSON / BODY_RAW */
 	json_t *json;             /* BODY_JSON parsed once the body is complete, owned */
@@ -92,9 +95,14 @@ void http_answer_header(struct http_answer *ans, const char *name, const char *v
 
 unsigned http_status_from_err(enum err_code code);
 
-/* Checks an Authorization header value (may be NULL) against the tokens'
- * hashes in constant time: 0 when it grants `need`, else ERR_AUTH (missing or
- * unknown token) or ERR_FORBIDDEN (a token of the wrong kind). */
-int http_auth_check(const struct srv *srv, const char *authorization, enum http_auth need, struct err *err);
+/* Checks an Authorization header value (may be NULL) against the admin and
+ * enrollment hashes in constant time and the agents' token hashes in the
+ * store (srv->store may be NULL: no agent tokens): 0 when it grants `need`,
+ * else ERR_AUTH (missing, unknown or revoked token; the enrollment secret on
+ * an agent route) or ERR_FORBIDDEN (a token of the wrong kind). For
+ * AUTH_AGENT, *agent_id_out gets the token's agent (agent_id_out may be NULL
+ * otherwise). */
+int http_auth_check(const struct srv *srv, const char *authorization, enum http_auth need,
+                    int64_t *agent_id_out, struct err *err);
 
 #endif

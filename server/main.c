@@ -206,7 +206,7 @@ int main(int argc, char **argv)
 	if (store_open_failpoints(db_path, srv.fp, &srv.store, &err) < 0)
 		fatalx("%s", err.msg);
 	if (setup_token(&srv, "admin", srv.admin_hash, &err) < 0 ||
-	    setup_token(&srv, "agent", srv.agent_hash, &err) < 0)
+	    setup_token(&srv, "agent", srv.enroll_hash, &err) < 0)
 		fatalx("tokens: %s", err.msg);
 	if (sched_new(srv.store, 500, &srv.sched, &err) < 0)
 		fatalx("%s", err.msg);

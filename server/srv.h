@@ -17,7 +17,7 @@ struct srv {
 	struct sched *sched;
 	struct logtail *logtail; /* live log tails, in front of the store (logtail.c) */
 	char admin_hash[65];     /* sha256 hex of the admin token */
-	char agent_hash[65];
+	char enroll_hash[65];    /* sha256 hex of the agent enrollment secret (agent.token) */
 	char blob_dir[600];
 	char mirror_dir[600];
 	int64_t started_ms;

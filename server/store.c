@@ -139,6 +139,15 @@ static const char *const store_migrations[] = {
      * else data is zlib (deflate) and raw_len its uncompressed length. off
      * stays in uncompressed bytes. */
     "ALTER TABLE log_chunks ADD COLUMN raw_len INTEGER;",
+    /* Per-agent identity and agent pools: each agent holds its own token
+     * (sha256 here, issued by register, NULL once revoked); a removed agent
+     * keeps its row (jobs name it) with removed_unix_ms set; a repository's
+     * agent_labels ("k=v,k=v", "" = any agent) is what an agent must carry to
+     * claim its jobs and so receive its secrets. */
+    "ALTER TABLE agents ADD COLUMN token_sha256 TEXT;"
+    "ALTER TABLE agents ADD COLUMN removed_unix_ms INTEGER;"
+    "CREATE UNIQUE INDEX agents_token ON agents(token_sha256);"
+    "ALTER TABLE repos ADD COLUMN agent_labels TEXT NOT NULL DEFAULT '';",
     /* Delivery ids are unique per repository, not across them: a forge's
      * delivery id says nothing about another repository's hooks. SQLite
      * cannot drop a column's UNIQUE in place, so the table is rebuilt (its
@@ -230,6 +239,10 @@ enum stmt_id {
 	S_AGENT_TOUCH,
 	S_AGENT_LABELS,
 	S_AGENT_LIST,
+	S_AGENT_BY_TOKEN,
+	S_AGENT_REMOVE,
+	S_AGENT_RUNNING,
+	S_JOB_OWNER,
 	S_STATS_JOBS,
 	S_STATS_PIPES,
 	S_STATS_LOG,
@@ -335,7 +348,9 @@ static const char *const store_sql[S_COUNT] = {
      * once that release is signed (its claim carries the signed manifest);
      * when another pipeline recorded that version it never is (the release
      * thread ends it). */
-    [S_JOB_QUEUED] = "SELECT j.id, j.target, j.kind, j.labels FROM jobs j WHERE j.state = 'queued'"
+    [S_JOB_QUEUED] = "SELECT j.id, j.target, j.kind, j.labels, (SELECT r.agent_labels FROM pipelines p"
+                     " JOIN repos r ON r.id = p.repo_id WHERE p.id = j.pipeline_id) FROM jobs j"
+                     " WHERE j.state = 'queued'"
                      " AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"
                      " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
                      " WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"
@@ -368,15 +383,20 @@ static const char *const store_sql[S_COUNT] = {
                           " size = excluded.size",
     [S_ARTIFACT_LIST] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 ORDER BY name",
     [S_ARTIFACT_GET] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 AND name = ?2",
-    [S_AGENT_UPSERT] = "INSERT INTO agents(name, labels, last_seen_unix_ms) VALUES(?1, ?2, ?3)"
-                       " ON CONFLICT(name) DO UPDATE SET labels = excluded.labels,"
-                       " last_seen_unix_ms = excluded.last_seen_unix_ms",
+    [S_AGENT_UPSERT] = "INSERT INTO agents(name, labels, last_seen_unix_ms, token_sha256)"
+                       " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET labels = excluded.labels,"
+                       " last_seen_unix_ms = excluded.last_seen_unix_ms,"
+                       " token_sha256 = excluded.token_sha256, removed_unix_ms = NULL",
     [S_AGENT_ID] = "SELECT id FROM agents WHERE name = ?1",
     [S_AGENT_LABELS] = "SELECT labels FROM agents WHERE id = ?1",
     [S_AGENT_TOUCH] = "UPDATE agents SET last_seen_unix_ms = ?2 WHERE id = ?1",
     [S_AGENT_LIST] = "SELECT a.id, a.name, a.labels, a.last_seen_unix_ms,"
                      " (SELECT j.id FROM jobs j WHERE j.agent_id = a.id AND j.state = 'running' LIMIT 1)"
-                     " FROM agents a ORDER BY a.name",
+                     " FROM agents a WHERE a.removed_unix_ms IS NULL ORDER BY a.name",
+    [S_AGENT_BY_TOKEN] = "SELECT id FROM agents WHERE token_sha256 = ?1 AND removed_unix_ms IS NULL",
+    [S_AGENT_REMOVE] = "UPDATE agents SET token_sha256 = NULL, removed_unix_ms = ?2 WHERE id = ?1",
+    [S_AGENT_RUNNING] = "SELECT id FROM jobs WHERE agent_id = ?1 AND state = 'running' ORDER BY id",
+    [S_JOB_OWNER] = "SELECT coalesce(agent_id, 0) FROM jobs WHERE id = ?1",
     [S_STATS_JOBS] = "SELECT state, count(*) FROM jobs GROUP BY state",
     [S_STATS_PIPES] = "SELECT count(*) FROM pipelines",
     [S_STATS_LOG] = "SELECT coalesce(sum(log_bytes), 0) FROM jobs",
@@ -384,14 +404,15 @@ static const char *const store_sql[S_COUNT] = {
     /* forges */
     [S_FORGE_REPO_SET] =
         "INSERT INTO repos(name, url, created_unix_ms, forge, hook_secret, status_token, api_url,"
-        " poll_s) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(name) DO UPDATE SET"
+        " poll_s, agent_labels) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, coalesce(?9, ''))"
+        " ON CONFLICT(name) DO UPDATE SET"
         " url = excluded.url, forge = excluded.forge, hook_secret = excluded.hook_secret,"
         " status_token = excluded.status_token, api_url = excluded.api_url,"
-        " poll_s = excluded.poll_s",
-    [S_FORGE_REPO_GET] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s FROM repos"
-                         " WHERE name = ?1",
-    [S_FORGE_REPO_LIST] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s FROM repos"
-                          " ORDER BY name",
+        " poll_s = excluded.poll_s, agent_labels = coalesce(?9, agent_labels)",
+    [S_FORGE_REPO_GET] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s,"
+                         " agent_labels FROM repos WHERE name = ?1",
+    [S_FORGE_REPO_LIST] = "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s,"
+                          " agent_labels FROM repos ORDER BY name",
     [S_FORGE_SECRET_SET] = "INSERT INTO repo_secrets(repo_id, name, value, updated_unix_ms)"
                            " SELECT id, ?2, ?3, ?4 FROM repos WHERE name = ?1 AND true"
                            " ON CONFLICT(repo_id, name) DO UPDATE SET value = excluded.value,"
@@ -1384,9 +1405,12 @@ int store_job_claim(struct store *st, int64_t agent_id, const char *const *label
 		goto out;
 	s = store_stmt(st, S_JOB_QUEUED);
 	while (pick == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		/* A repository bound to a pool: only its agents get its jobs
+		 * (and so its secrets), builds and deploys alike. */
 		if (store_labels_match((const char *)sqlite3_column_text(s, 2),
 		                       (const char *)sqlite3_column_text(s, 1),
-		                       (const char *)sqlite3_column_text(s, 3), labels, n_labels))
+		                       (const char *)sqlite3_column_text(s, 3), labels, n_labels) &&
+		    store_labels_have((const char *)sqlite3_column_text(s, 4), labels, n_labels))
 			pick = sqlite3_column_int64(s, 0);
 	}
 	store_done(s);
@@ -1574,6 +1598,43 @@ out:
 	return rc;
 }
 
+/* A running job whose agent is gone (lease expired, agent removed or
+ * registered again): back to the queue, so the next claim makes attempt + 1;
+ * canceled when a cancel was pending, error after max_attempts. Inside the
+ * caller's transaction. */
+static int store_job_requeue_locked(struct store *st, int64_t id, const char *why, int64_t now_ms,
+                                    struct err *err)
+{
+	sqlite3_stmt *s;
+	struct job_state_row js;
+	char msg[160]; /* bound without a copy: lives until the step below */
+
+	if (store_job_state(st, id, &js, err) < 0)
+		return -1;
+	if (js.cancel_requested || js.attempt >= js.max_attempts) {
+		enum job_state to = js.cancel_requested ? JOB_CANCELED : JOB_ERROR;
+		if (js.cancel_requested)
+			snprintf(msg, sizeof(msg), "canceled (%s)", why);
+		else
+			snprintf(msg, sizeof(msg), "%s on attempt %d of %d", why, js.attempt,
+			         js.max_attempts);
+		s = store_stmt(st, S_JOB_EXPIRE_FINAL);
+		bind_i64(s, 1, id);
+		bind_text(s, 2, jobstate_name(to));
+		bind_text(s, 3, msg);
+		bind_i64(s, 4, now_ms);
+	} else {
+		s = store_stmt(st, S_JOB_REQUEUE);
+		bind_i64(s, 1, id);
+	}
+	if (store_exec_stmt(st, s, "job requeue", err) < 0)
+		return -1;
+	if (store_pipeline_refresh(st, js.pipeline_id, now_ms, err) < 0)
+		return -1;
+	log_info("event=job_requeued job=%lld attempt=%d why=\"%s\"", (long long)id, js.attempt, why);
+	return 0;
+}
+
 int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
@@ -1590,31 +1651,8 @@ int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct e
 	if (store_ids(st, s, "expired jobs", &ids, &n, err) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		struct job_state_row js;
-		char msg[160]; /* bound without a copy: lives until the step below */
-		if (store_job_state(st, ids[i], &js, err) < 0)
+		if (store_job_requeue_locked(st, ids[i], "lease expired", now_ms, err) < 0)
 			goto fail;
-		if (js.cancel_requested || js.attempt >= js.max_attempts) {
-			enum job_state to = js.cancel_requested ? JOB_CANCELED : JOB_ERROR;
-			if (js.cancel_requested)
-				snprintf(msg, sizeof(msg), "canceled (the agent stopped answering)");
-			else
-				snprintf(msg, sizeof(msg), "lease expired on attempt %d of %d", js.attempt,
-				         js.max_attempts);
-			s = store_stmt(st, S_JOB_EXPIRE_FINAL);
-			bind_i64(s, 1, ids[i]);
-			bind_text(s, 2, jobstate_name(to));
-			bind_text(s, 3, msg);
-			bind_i64(s, 4, now_ms);
-		} else {
-			s = store_stmt(st, S_JOB_REQUEUE);
-			bind_i64(s, 1, ids[i]);
-		}
-		if (store_exec_stmt(st, s, "job expire", err) < 0)
-			goto fail;
-		if (store_pipeline_refresh(st, js.pipeline_id, now_ms, err) < 0)
-			goto fail;
-		log_info("event=lease_expired job=%lld attempt=%d", (long long)ids[i], js.attempt);
 	}
 	if (store_commit(st, err) < 0)
 		goto fail;
@@ -2024,25 +2062,137 @@ void agent_rows_free(struct agent_row *rows, size_t n)
 	free(rows);
 }
 
-int store_agent_register(struct store *st, const char *name, const char *labels_json, int64_t now_ms,
-                         int64_t *id_out, struct err *err)
+/* Requeues the running jobs of agent id (why: for the log line and a
+ * final message); *n_out of them. Inside the caller's transaction. */
+static int store_agent_requeue_locked(struct store *st, int64_t id, const char *why, int64_t now_ms,
+                                      int *n_out, struct err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, S_AGENT_RUNNING);
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	bind_i64(s, 1, id);
+	if (store_ids(st, s, "agent jobs", &ids, &n, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (store_job_requeue_locked(st, ids[i], why, now_ms, err) < 0)
+			goto out;
+	*n_out = (int)n;
+	rc = 0;
+out:
+	free(ids);
+	return rc;
+}
+
+int store_agent_register(struct store *st, const char *name, const char *labels_json,
+                         const char *token_sha256_hex, int64_t now_ms, int64_t *id_out, int *requeued_out,
+                         struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc = -1;
 
+	*requeued_out = 0;
 	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
 	s = store_stmt(st, S_AGENT_UPSERT);
 	bind_text(s, 1, name);
 	bind_text(s, 2, labels_json);
 	bind_i64(s, 3, now_ms);
+	bind_text(s, 4, token_sha256_hex);
 	if (store_exec_stmt(st, s, "agent register", err) < 0)
-		goto out;
+		goto fail;
 	s = store_stmt(st, S_AGENT_ID);
 	bind_text(s, 1, name);
-	rc = store_scalar(st, s, "agent", id_out, err);
+	if (store_scalar(st, s, "agent", id_out, err) < 0)
+		goto fail;
+	/* The name's previous process (restarted, or an impostor the operator
+	 * will notice) holds no job any more: its token is gone with the row's
+	 * old hash, so its attempt can never finish. */
+	if (store_agent_requeue_locked(st, *id_out, "agent registered again", now_ms, requeued_out, err) < 0)
+		goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
 out:
 	pthread_mutex_unlock(&st->mu);
 	return rc;
+}
+
+int store_agent_by_token(struct store *st, const char *token_sha256_hex, int64_t *id_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_AGENT_BY_TOKEN);
+	bind_text(s, 1, token_sha256_hex);
+	rc = store_scalar(st, s, "agent token", id_out, err);
+	pthread_mutex_unlock(&st->mu);
+	if (rc < 0 && err && err->code == ERR_NOTFOUND)
+		err_set(err, ERR_AUTH, "unknown or revoked agent token");
+	return rc;
+}
+
+int store_agent_remove(struct store *st, const char *name, int64_t now_ms, int64_t *id_out, int *requeued_out,
+                       struct err *err)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	*requeued_out = 0;
+	pthread_mutex_lock(&st->mu);
+	if (store_begin(st, err) < 0)
+		goto out;
+	s = store_stmt(st, S_AGENT_ID);
+	bind_text(s, 1, name);
+	if (store_scalar(st, s, "agent", id_out, err) < 0) {
+		if (err && err->code == ERR_NOTFOUND)
+			err_set(err, ERR_NOTFOUND, "no agent named '%s'", name);
+		goto fail;
+	}
+	s = store_stmt(st, S_AGENT_REMOVE);
+	bind_i64(s, 1, *id_out);
+	bind_i64(s, 2, now_ms);
+	if (store_exec_stmt(st, s, "agent remove", err) < 0)
+		goto fail;
+	if (store_agent_requeue_locked(st, *id_out, "agent removed", now_ms, requeued_out, err) < 0)
+		goto fail;
+	if (store_commit(st, err) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(st);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_job_owner_check(struct store *st, int64_t job_id, int64_t agent_id, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t owner = 0;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_JOB_OWNER);
+	bind_i64(s, 1, job_id);
+	rc = store_scalar(st, s, "job owner", &owner, err);
+	pthread_mutex_unlock(&st->mu);
+	if (rc < 0) {
+		if (err && err->code == ERR_NOTFOUND)
+			err_set(err, ERR_NOTFOUND, "job %lld not found", (long long)job_id);
+		return -1;
+	}
+	if (owner == 0 || owner != agent_id)
+		return err_set(err, ERR_FORBIDDEN, "job %lld's current attempt was not claimed by this agent",
+		               (long long)job_id);
+	return 0;
 }
 
 int store_agent_labels(struct store *st, int64_t id, char **labels_out, struct err *err)
@@ -2155,6 +2305,7 @@ void repo_cfg_release(struct repo_cfg *r)
 	free(r->hook_secret);
 	free(r->status_token);
 	free(r->api_url);
+	free(r->agent_labels);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -2175,6 +2326,7 @@ static void repo_cfg_read(sqlite3_stmt *s, struct repo_cfg *r)
 	r->status_token = col_dup_empty(s, 5);
 	r->api_url = col_dup_empty(s, 6);
 	r->poll_s = sqlite3_column_int(s, 7);
+	r->agent_labels = col_dup_empty(s, 8);
 }
 
 int store_repo_configure(struct store *st, const struct repo_cfg *in, int64_t now_ms, int64_t *id_out,
@@ -2193,6 +2345,7 @@ int store_repo_configure(struct store *st, const struct repo_cfg *in, int64_t no
 	bind_text(s, 6, in->status_token ? in->status_token : "");
 	bind_text(s, 7, in->api_url ? in->api_url : "");
 	bind_i64(s, 8, in->poll_s);
+	bind_text(s, 9, in->agent_labels); /* NULL keeps the repository's pool */
 	if (store_exec_stmt(st, s, "repo configure", err) < 0)
 		goto out;
 	s = store_stmt(st, S_REPO_ID);
@@ -2476,7 +2629,6 @@ int store_status_prune(struct store *st, int64_t before_ms, int limit, int *n_ou
 int store_labels_match(const char *kind, const char *target, const char *required, const char *const *labels,
                        size_t n_labels)
 {
-	const char *p = required ? required : "";
 	int found;
 
 	if (kind == NULL || strcmp(kind, "build") == 0) {
@@ -2487,6 +2639,14 @@ int store_labels_match(const char *kind, const char *target, const char *require
 		if (!found)
 			return 0;
 	}
+	return store_labels_have(required, labels, n_labels);
+}
+
+int store_labels_have(const char *required, const char *const *labels, size_t n_labels)
+{
+	const char *p = required ? required : "";
+	int found;
+
 	while (*p) {
 		size_t len = strcspn(p, ",");
 		found = len == 0;

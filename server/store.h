@@ -135,15 +135,17 @@ int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **
 int store_job_get(struct store *st, int64_t id, struct job_row *out, struct err *err);
 
 /* Claims the oldest queued job the agent's labels (n_labels "k=v" strings)
- * satisfy for agent_id: running, attempt + 1, lease until now + lease_ms.
- * *found_out = 0 when none matches. The matching rule lives in one place,
- * store_labels_match. */
+ * satisfy (the job's own and its repository's agent pool) for agent_id: running, attempt + 1, lease until now
+ * + lease_ms. *found_out = 0 when none matches. The matching rule lives in one place, store_labels_match. */
 int store_job_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
                     int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err);
 /* 1 when agent labels satisfy a job: a build job needs "target=<target>",
  * every job needs each label of required ("k=v,k=v", may be "" or NULL). */
 int store_labels_match(const char *kind, const char *target, const char *required, const char *const *labels,
                        size_t n_labels);
+/* 1 when labels hold each label of required ("k=v,k=v", "" or NULL: 1). A
+ * repository's agent pool is checked with it at claim time. */
+int store_labels_have(const char *required, const char *const *labels, size_t n_labels);
 /* Extends the lease; ERR_CONFLICT when the job is not running at that attempt. */
 int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
                         int *cancel_out, struct err *err);
@@ -211,8 +213,26 @@ struct agent_row {
 	int64_t job_id; /* running job, 0 when idle */
 };
 void agent_rows_free(struct agent_row *rows, size_t n);
-int store_agent_register(struct store *st, const char *name, const char *labels_json, int64_t now_ms,
-                         int64_t *id_out, struct err *err);
+/* Creates the agent or renews it by name, in one transaction: labels,
+ * token_sha256_hex (the sha256 of its fresh token; the previous one stops
+ * working), not removed any more; the name's running jobs are requeued
+ * (*requeued_out of them) like a lost lease, since the previous token can no
+ * longer finish them. */
+int store_agent_register(struct store *st, const char *name, const char *labels_json,
+                         const char *token_sha256_hex, int64_t now_ms, int64_t *id_out, int *requeued_out,
+                         struct err *err);
+/* The agent holding the token whose sha256 is given; ERR_AUTH when none
+ * (unknown, revoked or removed). */
+int store_agent_by_token(struct store *st, const char *token_sha256_hex, int64_t *id_out, struct err *err);
+/* agent rm: revokes the agent's token and hides it from the list, in one
+ * transaction requeueing its running jobs (*requeued_out). ERR_NOTFOUND. */
+int store_agent_remove(struct store *st, const char *name, int64_t now_ms, int64_t *id_out, int *requeued_out,
+                       struct err *err);
+/* 0 when the job's current attempt was claimed by agent_id; ERR_FORBIDDEN
+ * otherwise (another agent's, or requeued), ERR_NOTFOUND. Agent routes call
+ * it before storing anything; the attempt check inside each store change
+ * closes the window between the two (a requeue changes the attempt). */
+int store_job_owner_check(struct store *st, int64_t job_id, int64_t agent_id, struct err *err);
 /* The agent's labels as JSON array text (caller frees); ERR_NOTFOUND. */
 int store_agent_labels(struct store *st, int64_t id, char **labels_out, struct err *err);
 int store_agent_touch(struct store *st, int64_t id, int64_t now_ms, struct err *err);
@@ -240,11 +260,13 @@ struct repo_cfg {
 	char *status_token; /* token for commit statuses, "" when none */
 	char *api_url;      /* forge API base, "" when none */
 	int poll_s;         /* 0: not polled */
+	char *agent_labels; /* agent pool "k=v,k=v", "" = any agent; NULL in
+	                       store_repo_configure keeps the current one */
 };
 void repo_cfg_release(struct repo_cfg *r);
 void repo_cfgs_free(struct repo_cfg *rows, size_t n);
 /* Creates the repository or replaces its URL and forge settings (name, url,
- * forge, hook_secret, status_token, api_url, poll_s of in; id ignored). */
+ * forge, hook_secret, status_token, api_url, poll_s and agent_labels of in; id ignored). */
 int store_repo_configure(struct store *st, const struct repo_cfg *in, int64_t now_ms, int64_t *id_out,
                          struct err *err);
 /* ERR_NOTFOUND when no repository has that name. */

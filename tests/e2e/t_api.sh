@@ -48,7 +48,11 @@ printf 'steps:\n  - run: echo hi\n' >"$T/src/demo/.anvil.yml"
 commit_push demo "one"
 P=$(latest_pipeline)
 J=$(first_job "$P")
-AID=$(agent_api POST /api/v1/agents/register -d '{"name":"hand","labels":["target=host"]}' | jq -r .agent_id)
+REG=$(agent_api POST /api/v1/agents/register -d '{"name":"hand","labels":["target=host"]}')
+AID=$(jq -r .agent_id <<<"$REG")
+# From here on the agent speaks with its own token (the enrollment secret only registers).
+AT=$(jq -r .token <<<"$REG")
+AGT=(-H "Authorization: Bearer $AT")
 [ "$(agent_api POST /api/v1/agents/claim -d "{\"agent_id\":$AID,\"wait_ms\":1000}" | jq -r .job.id)" = "$J" ] ||
 	fail "claim did not hand out job $J"
 agent_api POST "/api/v1/agents/jobs/$J/log?attempt=1&seq=0" --data-binary $'line one\n' | jq -e '.accepted == true' >/dev/null ||

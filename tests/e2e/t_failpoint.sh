@@ -29,8 +29,9 @@ P=$(latest_pipeline)
 J=$(first_job "$P")
 
 # By hand first, as an agent would: claim, upload; the first write fails.
-AID=$(curl -s -X POST "${AGT[@]}" "$URL/api/v1/agents/register" -d '{"name":"hand","labels":["target=host"]}' |
-	jq -r .agent_id)
+REG=$(curl -s -X POST "${AGT[@]}" "$URL/api/v1/agents/register" -d '{"name":"hand","labels":["target=host"]}')
+AID=$(jq -r .agent_id <<<"$REG")
+AGT=(-H "Authorization: Bearer $(jq -r .token <<<"$REG")")
 [ "$(curl -s -X POST "${AGT[@]}" "$URL/api/v1/agents/claim" -d "{\"agent_id\":$AID,\"wait_ms\":1000}" |
 	jq -r .job.id)" = "$J" ] || fail "hand claim did not get job $J"
 head -c 300000 /dev/urandom >"$T/hand.bin"

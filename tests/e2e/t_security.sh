@@ -46,7 +46,13 @@ printf 'steps:\n  - run: echo hi\n' >"$T/src/demo/.anvil.yml"
 commit_push demo "one" >/dev/null
 P=$(latest_pipeline)
 J=$(first_job "$P")
-AID=$(curl -s -X POST -H "Authorization: Bearer $AT" "$URL/api/v1/agents/register" -d '{"name":"hand","labels":["target=host"]}' | jq -r .agent_id)
+REG=$(curl -s -X POST -H "Authorization: Bearer $AT" "$URL/api/v1/agents/register" -d '{"name":"hand","labels":["target=host"]}')
+AID=$(jq -r .agent_id <<<"$REG")
+# The agent's own token is stored hashed too.
+for f in "$T"/data/anvil.db*; do
+	grep -qaF "$(jq -r .token <<<"$REG")" "$f" && fail "an agent's token text in $f"
+done
+AT=$(jq -r .token <<<"$REG")
 [ "$(curl -s -X POST -H "Authorization: Bearer $AT" "$URL/api/v1/agents/claim" -d "{\"agent_id\":$AID,\"wait_ms\":5000}" | jq -r .job.id)" = "$J" ] ||
 	fail "hand claim"
 head -c 2000000 /dev/urandom >"$T/big.bin"

@@ -24,7 +24,8 @@
  * parsing) and the API handlers of server/api.c, started once in-process on a
  * loopback port over a scratch data directory holding one running job (id 1,
  * attempt 1). Each input is one request:
- *   byte 0: method (GET, POST, PUT, DELETE) and token (none, admin, agent, bad)
+ *   byte 0: method (GET, POST, PUT, DELETE) and token (none, admin, the job's
+ *           agent's own token, bad; registration is left to t_api.sh)
  *   up to the first '\n': the request target (path and query)
  *   the rest: the body.
  * Targets that may wait (claim, trigger, log long polls) are skipped: they
@@ -38,7 +39,8 @@ static struct srv fz_srv;
 static int fz_port;
 
 static const char fz_admin[] = "fuzz-admin-token";
-static const char fz_agent[] = "fuzz-agent-token";
+static const char fz_agent[] = "fuzz-agent-token"; /* the "fz" agent's own token */
+static const char fz_enroll[] = "fuzz-enrollment-secret";
 
 static void fz_setup_job(void)
 {
@@ -49,6 +51,7 @@ static void fz_setup_job(void)
 	const char *labels[] = {"target=host"};
 	int64_t repo_id, pid, agent_id;
 	int existed, found;
+	char agent_hash[65];
 
 	p.ref = "refs/heads/main";
 	p.commit_sha = "0123456789abcdef0123456789abcdef01234567";
@@ -59,9 +62,10 @@ static void fz_setup_job(void)
 	    0)
 		goto fail;
 	p.repo_id = repo_id;
+	crypto_sha256_hex(fz_agent, strlen(fz_agent), agent_hash);
 	if (store_pipeline_create(fz_srv.store, &p, &j, 1, srv_now_ms(), &pid, &existed, &err) < 0 ||
-	    store_agent_register(fz_srv.store, "fz", "[\"target=host\"]", srv_now_ms(), &agent_id, &err) <
-	        0 ||
+	    store_agent_register(fz_srv.store, "fz", "[\"target=host\"]", agent_hash, srv_now_ms(), &agent_id,
+	                         &(int){0}, &err) < 0 ||
 	    store_job_claim(fz_srv.store, agent_id, labels, 1, srv_now_ms(), 3600 * 1000, &row, &found,
 	                    &err) < 0 ||
 	    !found)
@@ -106,7 +110,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fz_srv.logtail = logtail_new(LOGTAIL_JOB_CAP_BYTES, LOGTAIL_TOTAL_CAP_BYTES);
 	free(db);
 	crypto_sha256_hex(fz_admin, strlen(fz_admin), fz_srv.admin_hash);
-	crypto_sha256_hex(fz_agent, strlen(fz_agent), fz_srv.agent_hash);
+	crypto_sha256_hex(fz_enroll, strlen(fz_enroll), fz_srv.enroll_hash);
 	fz_setup_job();
 	if (http_start(&fz_srv, api_routes, api_routes_count, &fz_port, &err) < 0) {
 		fprintf(stderr, "fuzz_api: %s\n", err.msg);
@@ -154,6 +158,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 	if (memmem(target, target_len, "claim", 5) || memmem(target, target_len, "trigger", 7) ||
 	    memmem(target, target_len, "wait", 4))
+		return 0;
+	/* agent rm would revoke the one agent every later input speaks as. */
+	if ((data[0] & 3) == 3 && target_len >= 15 && memcmp(target, "/api/v1/agents/", 15) == 0)
 		return 0;
 	n = snprintf(head, sizeof(head),
 	             "%s %.*s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s"

@@ -1,4 +1,5 @@
-/* Token checks at the HTTP edge: hashed tokens, kinds, constant-time compare. */
+/* Token checks at the HTTP edge: hashed tokens, kinds (admin, enrollment
+ * secret, an agent's own token), revocation, constant-time compare. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,40 +13,99 @@
 #include "server/srv.h"
 #include "server/ui_auth.h"
 
+#define ADMIN  "admin-secret-0123456789"
+#define ENROLL "enroll-secret-0123456789"
+#define AGENT  "agent-own-token-0123456789"
+
+/* A srv with the admin and enrollment hashes and a store holding agent a1
+ * with its own token. */
 static void fill(struct srv *srv, int read_auth)
 {
+	struct err err = {0};
+	char hash[65];
+	int64_t id;
+	int requeued;
+
 	memset(srv, 0, sizeof(*srv));
-	crypto_sha256_hex("admin-secret-0123456789", 23, srv->admin_hash);
-	crypto_sha256_hex("agent-secret-0123456789", 23, srv->agent_hash);
+	crypto_sha256_hex(ADMIN, strlen(ADMIN), srv->admin_hash);
+	crypto_sha256_hex(ENROLL, strlen(ENROLL), srv->enroll_hash);
 	srv->cfg.read_auth = read_auth;
+	assert_int_equal(store_open(":memory:", &srv->store, &err), 0);
+	crypto_sha256_hex(AGENT, strlen(AGENT), hash);
+	assert_int_equal(store_agent_register(srv->store, "a1", "[]", hash, 1, &id, &requeued, &err), 0);
 }
 
 static void test_kinds(void **state)
 {
 	struct srv srv;
 	struct err err = {0};
+	int64_t agent_id = 0;
 
 	(void)state;
 	fill(&srv, 0);
-	assert_int_equal(http_auth_check(&srv, NULL, AUTH_READ, &err), 0);
-	assert_int_equal(http_auth_check(&srv, "Bearer admin-secret-0123456789", AUTH_ADMIN, &err), 0);
-	assert_int_equal(http_auth_check(&srv, "Bearer agent-secret-0123456789", AUTH_AGENT, &err), 0);
-	assert_int_equal(http_auth_check(&srv, "Bearer agent-secret-0123456789", AUTH_ADMIN, &err), -1);
+	assert_int_equal(http_auth_check(&srv, NULL, AUTH_READ, NULL, &err), 0);
+	assert_int_equal(http_auth_check(&srv, "Bearer " ADMIN, AUTH_ADMIN, NULL, &err), 0);
+	assert_int_equal(http_auth_check(&srv, "Bearer " ENROLL, AUTH_ENROLL, NULL, &err), 0);
+	assert_int_equal(http_auth_check(&srv, "Bearer " AGENT, AUTH_AGENT, &agent_id, &err), 0);
+	assert_int_equal(agent_id, 1);
+	/* the enrollment secret alone does not speak for an agent: 401 */
+	assert_int_equal(http_auth_check(&srv, "Bearer " ENROLL, AUTH_AGENT, &agent_id, &err), -1);
+	assert_int_equal(err.code, ERR_AUTH);
+	assert_int_equal(http_auth_check(&srv, "Bearer " AGENT, AUTH_ENROLL, NULL, &err), -1);
 	assert_int_equal(err.code, ERR_FORBIDDEN);
-	assert_int_equal(http_auth_check(&srv, "Bearer admin-secret-0123456789", AUTH_AGENT, &err), -1);
+	assert_int_equal(http_auth_check(&srv, "Bearer " ENROLL, AUTH_ADMIN, NULL, &err), -1);
 	assert_int_equal(err.code, ERR_FORBIDDEN);
-	assert_int_equal(http_auth_check(&srv, NULL, AUTH_ADMIN, &err), -1);
+	assert_int_equal(http_auth_check(&srv, "Bearer " AGENT, AUTH_ADMIN, NULL, &err), -1);
+	assert_int_equal(err.code, ERR_FORBIDDEN);
+	assert_int_equal(http_auth_check(&srv, "Bearer " ADMIN, AUTH_AGENT, &agent_id, &err), -1);
+	assert_int_equal(err.code, ERR_FORBIDDEN);
+	assert_int_equal(http_auth_check(&srv, "Bearer " ADMIN, AUTH_ENROLL, NULL, &err), -1);
+	assert_int_equal(err.code, ERR_FORBIDDEN);
+	assert_int_equal(http_auth_check(&srv, NULL, AUTH_ADMIN, NULL, &err), -1);
 	assert_int_equal(err.code, ERR_AUTH);
-	assert_int_equal(http_auth_check(&srv, "Bearer ", AUTH_ADMIN, &err), -1);
+	assert_int_equal(http_auth_check(&srv, "Bearer ", AUTH_ADMIN, NULL, &err), -1);
 	assert_int_equal(err.code, ERR_AUTH);
-	assert_int_equal(http_auth_check(&srv, "Basic admin-secret-0123456789", AUTH_ADMIN, &err), -1);
+	assert_int_equal(http_auth_check(&srv, "Basic " ADMIN, AUTH_ADMIN, NULL, &err), -1);
 	assert_int_equal(err.code, ERR_AUTH);
-	assert_int_equal(http_auth_check(&srv, "Bearer admin-secret-012345678", AUTH_ADMIN, &err), -1);
+	assert_int_equal(http_auth_check(&srv, "Bearer admin-secret-012345678", AUTH_ADMIN, NULL, &err), -1);
+	assert_int_equal(err.code, ERR_AUTH);
+	assert_int_equal(
+	    http_auth_check(&srv, "Bearer agent-own-token-012345678", AUTH_AGENT, &agent_id, &err), -1);
 	assert_int_equal(err.code, ERR_AUTH);
 	/* The stored form is the hash: presenting the hash itself is no token. */
 	char bearer[80];
 	snprintf(bearer, sizeof(bearer), "Bearer %s", srv.admin_hash);
-	assert_int_equal(http_auth_check(&srv, bearer, AUTH_ADMIN, &err), -1);
+	assert_int_equal(http_auth_check(&srv, bearer, AUTH_ADMIN, NULL, &err), -1);
+	store_free(srv.store);
+}
+
+/* Registering the name again or agent rm: the old token is refused (401). */
+static void test_agent_token_revoked(void **state)
+{
+	struct srv srv;
+	struct err err = {0};
+	char hash[65];
+	int64_t id = 0, agent_id = 0;
+	int requeued = -1;
+
+	(void)state;
+	fill(&srv, 0);
+	crypto_sha256_hex("agent-new-token-0123456789", 26, hash);
+	assert_int_equal(store_agent_register(srv.store, "a1", "[]", hash, 2, &id, &requeued, &err), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(requeued, 0);
+	assert_int_equal(http_auth_check(&srv, "Bearer " AGENT, AUTH_AGENT, &agent_id, &err), -1);
+	assert_int_equal(err.code, ERR_AUTH);
+	assert_int_equal(
+	    http_auth_check(&srv, "Bearer agent-new-token-0123456789", AUTH_AGENT, &agent_id, &err), 0);
+	assert_int_equal(agent_id, 1);
+	assert_int_equal(store_agent_remove(srv.store, "a1", 3, &id, &requeued, &err), 0);
+	assert_int_equal(
+	    http_auth_check(&srv, "Bearer agent-new-token-0123456789", AUTH_AGENT, &agent_id, &err), -1);
+	assert_int_equal(err.code, ERR_AUTH);
+	assert_int_equal(store_agent_remove(srv.store, "nope", 3, &id, &requeued, &err), -1);
+	assert_int_equal(err.code, ERR_NOTFOUND);
+	store_free(srv.store);
 }
 
 static void test_read_auth(void **state)
@@ -55,10 +115,12 @@ static void test_read_auth(void **state)
 
 	(void)state;
 	fill(&srv, 1);
-	assert_int_equal(http_auth_check(&srv, NULL, AUTH_READ, &err), -1);
+	assert_int_equal(http_auth_check(&srv, NULL, AUTH_READ, NULL, &err), -1);
 	assert_int_equal(err.code, ERR_AUTH);
-	assert_int_equal(http_auth_check(&srv, "Bearer agent-secret-0123456789", AUTH_READ, &err), 0);
-	assert_int_equal(http_auth_check(&srv, "Bearer admin-secret-0123456789", AUTH_READ, &err), 0);
+	assert_int_equal(http_auth_check(&srv, "Bearer " ENROLL, AUTH_READ, NULL, &err), 0);
+	assert_int_equal(http_auth_check(&srv, "Bearer " AGENT, AUTH_READ, NULL, &err), 0);
+	assert_int_equal(http_auth_check(&srv, "Bearer " ADMIN, AUTH_READ, NULL, &err), 0);
+	store_free(srv.store);
 }
 
 static void test_ct_equal(void **state)
@@ -128,6 +190,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kinds),
+	    cmocka_unit_test(test_agent_token_revoked),
 	    cmocka_unit_test(test_read_auth),
 	    cmocka_unit_test(test_ct_equal),
 	    cmocka_unit_test(test_sessions),

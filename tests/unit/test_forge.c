@@ -245,7 +245,8 @@ static void test_status_queue(void **state)
 	assert_int_equal(store_pipeline_create(st, &pn, &jn, 1, 1, &pid, &existed, &err), 0);
 	assert_int_equal(store_status_pending(st, &n, &err), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(store_agent_register(st, "a1", "[]", 1, &aid, &err), 0);
+	assert_int_equal(store_agent_register(st, "a1", "[]", "a1-token-sha256", 1, &aid, &(int){0}, &err),
+	                 0);
 	assert_int_equal(store_job_claim(st, aid, &host, 1, 2, 10000, &j, &found, &err), 0);
 	assert_true(found);
 	assert_int_equal(store_job_finish(st, j.id, 1, JOB_FAILED, 1, 2, "x", 3, &err), 0);

@@ -33,7 +33,9 @@ static int setup(void **state)
 
 	assert_int_equal(store_open(":memory:", &fx->st, &err), 0);
 	assert_int_equal(store_repo_upsert(fx->st, "demo", "/srv/demo.git", 1, &fx->repo_id, &err), 0);
-	assert_int_equal(store_agent_register(fx->st, "a1", "[\"target=host\"]", 1, &fx->agent_id, &err), 0);
+	assert_int_equal(store_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-token-sha256", 1,
+	                                      &fx->agent_id, &(int){0}, &err),
+	                 0);
 	*state = fx;
 	return 0;
 }

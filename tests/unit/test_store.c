@@ -27,7 +27,9 @@ static int setup(void **state)
 
 	assert_int_equal(store_open(":memory:", &fx->st, &err), 0);
 	assert_int_equal(store_repo_upsert(fx->st, "demo", "/srv/demo.git", 1, &fx->repo_id, &err), 0);
-	assert_int_equal(store_agent_register(fx->st, "a1", "[\"target=host\"]", 1, &fx->agent_id, &err), 0);
+	assert_int_equal(store_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-token-sha256", 1,
+	                                      &fx->agent_id, &(int){0}, &err),
+	                 0);
 	*state = fx;
 	return 0;
 }
@@ -505,6 +507,124 @@ static void test_retention(void **state)
 	assert_int_equal(store_integrity_check(fx->st, &err), 0);
 }
 
+/* Ownership: only the agent that claimed the current attempt passes
+ * store_job_owner_check; registering the name again or agent rm requeues
+ * that agent's running job (attempt + 1 at the next claim). */
+static void test_agent_ownership(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	const char *l[] = {"target=host"};
+	struct job_row j = {0};
+	struct err err = {0};
+	int64_t a2 = 0, id = 0, job;
+	int requeued = -1, found = 0;
+
+	mk_pipeline(fx, "own-1", t, 1, 5);
+	job = claim(fx, "host", 10, 1);
+	assert_int_equal(
+	    store_agent_register(fx->st, "a2", "[\"target=host\"]", "a2-hash", 11, &a2, &requeued, &err), 0);
+	assert_int_equal(requeued, 0);
+	assert_int_equal(store_job_owner_check(fx->st, job, fx->agent_id, &err), 0);
+	assert_int_equal(store_job_owner_check(fx->st, job, a2, &err), -1);
+	assert_int_equal(err.code, ERR_FORBIDDEN);
+	assert_int_equal(store_job_owner_check(fx->st, 999, a2, &err), -1);
+	assert_int_equal(err.code, ERR_NOTFOUND);
+	assert_int_equal(store_agent_by_token(fx->st, "a2-hash", &id, &err), 0);
+	assert_int_equal(id, a2);
+
+	/* a1 restarts: new token, its job goes back to the queue */
+	assert_int_equal(
+	    store_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-hash-2", 12, &id, &requeued, &err),
+	    0);
+	assert_int_equal(id, fx->agent_id);
+	assert_int_equal(requeued, 1);
+	assert_int_equal(store_agent_by_token(fx->st, "a1-token-sha256", &id, &err), -1);
+	assert_int_equal(err.code, ERR_AUTH);
+	assert_int_equal(store_job_get(fx->st, job, &j, &err), 0);
+	assert_int_equal(j.state, JOB_QUEUED);
+	job_row_release(&j);
+	assert_int_equal(store_job_owner_check(fx->st, job, fx->agent_id, &err), -1);
+	assert_int_equal(err.code, ERR_FORBIDDEN);
+
+	/* a2 claims attempt 2; agent rm a2 requeues it; a1 finishes attempt 3 */
+	assert_int_equal(store_job_claim(fx->st, a2, l, 1, 13, 1000, &j, &found, &err), 0);
+	assert_true(found);
+	assert_int_equal(j.attempt, 2);
+	job_row_release(&j);
+	assert_int_equal(store_job_owner_check(fx->st, job, a2, &err), 0);
+	assert_int_equal(store_agent_remove(fx->st, "a2", 14, &id, &requeued, &err), 0);
+	assert_int_equal(id, a2);
+	assert_int_equal(requeued, 1);
+	assert_int_equal(store_agent_by_token(fx->st, "a2-hash", &id, &err), -1);
+	assert_int_equal(err.code, ERR_AUTH);
+	assert_int_equal(store_job_finish(fx->st, job, 2, JOB_SUCCESS, 1, 0, "", 15, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_int_equal(claim(fx, "host", 16, 1), job);
+	assert_int_equal(store_job_get(fx->st, job, &j, &err), 0);
+	assert_int_equal(j.attempt, 3);
+	assert_string_equal(j.agent_name, "a1");
+	job_row_release(&j);
+	assert_int_equal(store_job_finish(fx->st, job, 3, JOB_SUCCESS, 1, 0, "", 17, &err), 0);
+	{
+		struct agent_row *rows = NULL;
+		size_t n = 0;
+		assert_int_equal(store_agent_list(fx->st, &rows, &n, &err), 0);
+		assert_int_equal(n, 1); /* a2 is removed */
+		assert_string_equal(rows[0].name, "a1");
+		agent_rows_free(rows, n);
+	}
+	assert_int_equal(store_agent_remove(fx->st, "nope", 18, &id, &requeued, &err), -1);
+	assert_int_equal(err.code, ERR_NOTFOUND);
+}
+
+/* A repository bound to an agent pool: only agents with all its labels
+ * claim its jobs; an upsert without agent_labels keeps the pool, "" frees it. */
+static void test_repo_agent_pool(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	const char *plain[] = {"target=host", "site=plant-1"};
+	const char *pool[] = {"target=host", "site=plant-3", "k=v"};
+	struct repo_cfg in = {0}, out = {0};
+	struct job_row j = {0};
+	struct err err = {0};
+	int64_t rid = 0, job;
+	int found = -1;
+
+	in.name = "demo";
+	in.url = "/srv/demo.git";
+	in.agent_labels = "site=plant-3,k=v";
+	assert_int_equal(store_repo_configure(fx->st, &in, 2, &rid, &err), 0);
+	assert_int_equal(rid, fx->repo_id);
+	in.agent_labels = NULL;
+	assert_int_equal(store_repo_configure(fx->st, &in, 3, &rid, &err), 0);
+	assert_int_equal(store_repo_cfg_get(fx->st, "demo", &out, &err), 0);
+	assert_string_equal(out.agent_labels, "site=plant-3,k=v");
+	repo_cfg_release(&out);
+
+	mk_pipeline(fx, "pool-1", t, 1, 3);
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, plain, 2, 10, 1000, &j, &found, &err), 0);
+	assert_false(found);
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, pool, 2, 10, 1000, &j, &found, &err), 0);
+	assert_false(found); /* k=v missing */
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, pool, 3, 10, 1000, &j, &found, &err), 0);
+	assert_true(found);
+	job = j.id;
+	job_row_release(&j);
+	assert_int_equal(store_job_finish(fx->st, job, 1, JOB_SUCCESS, 1, 0, "", 11, &err), 0);
+
+	in.agent_labels = "";
+	assert_int_equal(store_repo_configure(fx->st, &in, 4, &rid, &err), 0);
+	mk_pipeline(fx, "pool-2", t, 1, 3);
+	assert_int_equal(store_job_claim(fx->st, fx->agent_id, plain, 2, 12, 1000, &j, &found, &err), 0);
+	assert_true(found);
+	job_row_release(&j);
+	assert_true(store_labels_have("", plain, 2));
+	assert_true(store_labels_have(NULL, plain, 2));
+	assert_false(store_labels_have("site=plant", plain, 2));
+}
+
 static void test_tokens(void **state)
 {
 	struct fx *fx = *state;
@@ -569,7 +689,8 @@ static void test_deploy_jobs(void **state)
 	                 -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
 
-	assert_int_equal(store_agent_register(fx->st, "a2", "[]", 1, &a2, &err), 0);
+	assert_int_equal(store_agent_register(fx->st, "a2", "[]", "a2-token-sha256", 1, &a2, &(int){0}, &err),
+	                 0);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(store_job_claim(fx->st, a2, l2, 2, 20, 1000, &j, &found, &err), 0);
 		assert_true(found);
@@ -761,6 +882,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_log_compression, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_agent_ownership, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_repo_agent_pool, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_deploys, setup, teardown),
 	};

@@ -171,7 +171,8 @@ static int step_run(struct torture *t, struct scen *s, enum step step, struct er
 		return 0;
 	}
 	case ST_CLAIM:
-		if (store_agent_register(t->st, "a1", "[\"target=host\"]", 20, &agent_id, err) < 0 ||
+		if (store_agent_register(t->st, "a1", "[\"target=host\"]", "a1-token-sha256", 20, &agent_id,
+		                         &(int){0}, err) < 0 ||
 		    store_job_claim(t->st, agent_id, labels, 1, 30, 60000, &j, &found, err) < 0)
 			return -1;
 		s->job_id = j.id;
