@@ -22,8 +22,9 @@ int apijson_int(json_t *body, const char *key, int required, json_int_t def, jso
                 json_int_t *out, struct err *err);
 /* A fresh JSON string of s ("" for NULL); bytes that are not UTF-8 become '?'. */
 json_t *apijson_text(const char *s);
-/* apijson_text of a URL with its credentials shown as "***"
- * (common/redact.h): how a repository's URL leaves the server. */
+/* apijson_text with the credentials of every URL in s shown as "***"
+ * (common/redact.h): how a repository's URL, or a message that may quote
+ * one (a job's, a pipeline's), leaves the server. */
 json_t *apijson_url(const char *url);
 /* Milliseconds, or null when 0 (not yet). */
 json_t *apijson_ms(int64_t ms);

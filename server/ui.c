@@ -1,4 +1,5 @@
 #include "server/ui.h"
+#include "common/redact.h"
 #include "common/crypto.h"
 #include "common/log.h"
 #include "server/sched.h"
@@ -41,6 +42,16 @@ struct ui_ctx {
 };
 
 /* ---- frame ---- */
+
+/* A job's or pipeline's message: escaped, and a URL in it without its
+ * credentials (messages stored before they were redacted, agents' words). */
+static void ui_esc_msg(struct buf *b, const char *msg)
+{
+	char *shown = redact_urls_dup(msg);
+
+	ui_html_esc(b, shown);
+	free(shown);
+}
 
 static void ui_ctx_init(struct ui_ctx *c, struct srv *srv, struct http_req *req)
 {
@@ -314,7 +325,7 @@ static int ui_dash_fragment(struct ui_ctx *c, struct err *err)
 				ui_job_chip(&c->b, &jobs[k], now_ms);
 		if (nj == 0 && rows[i].message[0]) {
 			buf_appendf(&c->b, "<span class=\"error\">");
-			ui_html_esc(&c->b, rows[i].message);
+			ui_esc_msg(&c->b, rows[i].message);
 			buf_appendf(&c->b, "</span>");
 		}
 		buf_appendf(&c->b, "</div></td></tr>");
@@ -407,7 +418,7 @@ static void ui_commit_meta(struct buf *b, const struct pipeline_row *p)
 	buf_appendf(b, "</dd>");
 	if (p->message[0]) {
 		buf_appendf(b, "<dt>Error</dt><dd class=\"error\">");
-		ui_html_esc(b, p->message);
+		ui_esc_msg(b, p->message);
 		buf_appendf(b, "</dd>");
 	}
 	buf_appendf(b, "</dl>");
@@ -591,7 +602,7 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 		buf_appendf(&c.b, "<dt>Exit code</dt><dd>%d</dd>", j.exit_code);
 	if (j.message && j.message[0]) {
 		buf_appendf(&c.b, "<dt>Message</dt><dd>");
-		ui_html_esc(&c.b, j.message);
+		ui_esc_msg(&c.b, j.message);
 		buf_appendf(&c.b, "</dd>");
 	}
 	if (j.retry_of)
@@ -977,7 +988,7 @@ static int ui_deployments_render(struct ui_ctx *c, struct err *err)
 		            "</td><td>%d healthy, %d failed, %d rolled back, %d skipped of %d</td><td>",
 		            rows[i].n_healthy, rows[i].n_failed, rows[i].n_rolled_back, rows[i].n_skipped,
 		            rows[i].n_boards);
-		ui_html_esc(&c->b, j->message);
+		ui_esc_msg(&c->b, j->message);
 		buf_appendf(&c->b, "</td><td>");
 		if (j->started_ms)
 			ui_ago(&c->b, now_ms, j->started_ms);
