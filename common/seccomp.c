@@ -118,7 +118,11 @@ int seccomp_step_filter_fd(struct err *err)
 
 	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
 		return err_set(err, ERR_SYS, "seccomp_init failed");
-	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0) {
+	/* KILL_PROCESS needs libseccomp to see API level 3 (the seccomp(2)
+	 * syscall); under valgrind it does not: kill the thread instead. */
+	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
+		r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL);
+	if (r < 0) {
 		err_set(err, ERR_SYS, "seccomp bad-arch action: %s", strerror(-r));
 		goto out;
 	}
