@@ -60,3 +60,13 @@ if docker image inspect "$image" >/dev/null 2>&1; then
 else
 	echo "docker_run: skipped (no engine, or $image not imported: run tests/e2e/t_docker.sh)"
 fi
+
+# The agent's own start path (bench/sandbox_start.c through qemu/runner_bwrap.c):
+# unconfined as before issue 13, and with the sandbox it always uses now
+# (seccomp filter made per step, job cgroup, build user, user namespace).
+bench_bin=${ANVIL_BUILD_DIR:-build}/bench_sandbox_start
+if [ -x "$bench_bin" ] && [ "$(id -u)" = 0 ] && getent passwd anvil-build >/dev/null; then
+	"$bench_bin" "$rootfs" "$n"
+else
+	echo "runner_step_start: skipped ($bench_bin missing, not root, or no anvil-build user)"
+fi
