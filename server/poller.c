@@ -30,7 +30,22 @@ struct poller {
 	size_t n_due;
 };
 
-/* The remote's branch heads: refs/heads/... → 40 hex. */
+/* Recorded in poll_heads once the poller has listed a repository's tags:
+ * not a ref name git allows, so no tag can clash with it. A repository
+ * polled before tags were watched has branch heads but no marker; its first
+ * poll since then records its tags without starting pipelines for them. */
+#define POLLER_TAGS_MARKER     "refs/tags/"
+#define POLLER_TAGS_MARKER_SHA "0000000000000000000000000000000000000000"
+
+static int poller_watched(const char *name)
+{
+	return (strncmp(name, "refs/heads/", 11) == 0 || strncmp(name, "refs/tags/", 10) == 0) &&
+	       pipeline_text_ok(name) && strlen(name) <= 255;
+}
+
+/* The remote's branch heads and tags: refs/heads/... and refs/tags/... → 40
+ * hex. An annotated tag is recorded at the commit it points to (the
+ * advertisement's peeled "^{}" entry), which is what a pipeline builds. */
 static int poller_ls(const char *url, struct strv *refs, struct strv *shas, struct err *err)
 {
 	git_remote *remote = NULL;
@@ -50,10 +65,17 @@ static int poller_ls(const char *url, struct strv *refs, struct strv *shas, stru
 	}
 	for (size_t i = 0; i < n; i++) {
 		char hex[GIT_OID_HEXSZ + 1];
-		if (strncmp(heads[i]->name, "refs/heads/", 11) != 0 || !pipeline_text_ok(heads[i]->name) ||
-		    strlen(heads[i]->name) > 255)
+		const git_oid *oid = &heads[i]->oid;
+		size_t len = strlen(heads[i]->name);
+
+		if (!poller_watched(heads[i]->name) || strchr(heads[i]->name, '^') != NULL)
 			continue;
-		git_oid_tostr(hex, sizeof(hex), &heads[i]->oid);
+		if (strncmp(heads[i]->name, "refs/tags/", 10) == 0)
+			for (size_t j = 0; j < n; j++)
+				if (strncmp(heads[j]->name, heads[i]->name, len) == 0 &&
+				    strcmp(heads[j]->name + len, "^{}") == 0)
+					oid = &heads[j]->oid;
+		git_oid_tostr(hex, sizeof(hex), oid);
 		strv_push(refs, heads[i]->name);
 		strv_push(shas, hex);
 	}
@@ -73,11 +95,27 @@ static const char *poller_lookup(const struct strv *refs, const struct strv *sha
 	return NULL;
 }
 
+/* A release made by this server on a local repository started its tag
+ * pipeline itself (release_api.c): a tag whose ref already has a tag
+ * pipeline at the same commit starts no second one. */
+static int poller_tag_started(struct poller *p, const char *repo, const char *ref, const char *sha)
+{
+	struct pipeline_row row = {0};
+	struct err err = {0};
+	int started = 0;
+
+	if (store_pipeline_latest_ref(p->srv->store, repo, ref, &row, &err) == 0)
+		started = strcmp(row.event, "tag") == 0 && strcmp(row.commit_sha, sha) == 0;
+	pipeline_row_release(&row);
+	return started;
+}
+
 static void poller_repo(struct poller *p, const struct repo_cfg *r)
 {
 	struct strv old_refs = STRV_INIT, old_shas = STRV_INIT, refs = STRV_INIT, shas = STRV_INIT;
 	struct err err = {0};
-	int first;
+	int first, tags_first;
+	size_t n_tags = 0;
 
 	if (store_poll_heads(p->srv->store, r->id, &old_refs, &old_shas, &err) < 0 ||
 	    poller_ls(r->url, &refs, &shas, &err) < 0) {
@@ -85,22 +123,25 @@ static void poller_repo(struct poller *p, const struct repo_cfg *r)
 		goto out;
 	}
 	first = old_refs.n == 0;
+	tags_first = poller_lookup(&old_refs, &old_shas, POLLER_TAGS_MARKER) == NULL;
 	for (size_t i = 0; i < refs.n; i++) {
 		const char *was = poller_lookup(&old_refs, &old_shas, refs.v[i]);
 		struct pipeline_trigger t = {0};
 		char *delivery = NULL;
 		int64_t id = 0;
-		int existed = 0, started;
+		int existed = 0, started, is_tag = strncmp(refs.v[i], "refs/tags/", 10) == 0;
 
+		n_tags += is_tag;
 		if (was != NULL && strcmp(was, shas.v[i]) == 0)
 			continue;
-		if (!first) {
+		if (!first && !(is_tag && tags_first) &&
+		    !(is_tag && poller_tag_started(p, r->name, refs.v[i], shas.v[i]))) {
 			delivery = xasprintf("poll:%s:%s:%s", r->name, refs.v[i], shas.v[i]);
 			t.repo = r->name;
 			t.url = r->url;
 			t.ref = refs.v[i];
 			t.commit = shas.v[i];
-			t.event = "push";
+			t.event = is_tag ? "tag" : "push";
 			t.delivery = delivery;
 			started = pipeline_start(p->srv, &t, &id, &existed, &err);
 			free(delivery);
@@ -117,11 +158,17 @@ static void poller_repo(struct poller *p, const struct repo_cfg *r)
 			log_warnx("event=poll_store_failed repo=%s error=\"%s\"", r->name, err.msg);
 	}
 	for (size_t i = 0; i < old_refs.n; i++)
-		if (poller_lookup(&refs, &shas, old_refs.v[i]) == NULL &&
+		if (strcmp(old_refs.v[i], POLLER_TAGS_MARKER) != 0 &&
+		    poller_lookup(&refs, &shas, old_refs.v[i]) == NULL &&
 		    store_poll_head_set(p->srv->store, r->id, old_refs.v[i], NULL, &err) < 0)
 			log_warnx("event=poll_store_failed repo=%s error=\"%s\"", r->name, err.msg);
-	if (first)
-		log_info("event=poll_recorded repo=%s branches=%zu", r->name, refs.n);
+	if (tags_first) {
+		if (store_poll_head_set(p->srv->store, r->id, POLLER_TAGS_MARKER, POLLER_TAGS_MARKER_SHA,
+		                        &err) < 0)
+			log_warnx("event=poll_store_failed repo=%s error=\"%s\"", r->name, err.msg);
+		log_info("event=poll_recorded repo=%s branches=%zu tags=%zu", r->name,
+		         first ? refs.n - n_tags : (size_t)0, n_tags);
+	}
 out:
 	strv_release(&old_refs);
 	strv_release(&old_shas);
