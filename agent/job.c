@@ -42,6 +42,14 @@
 
 /* ---- spec ---- */
 
+static int job_spec_is_old_default(const char *name, size_t n)
+{
+	char old[32];
+
+	snprintf(old, sizeof(old), "step %zu", n);
+	return strcmp(name, old) == 0;
+}
+
 static int job_spec_str(const json_t *o, const char *key, int required, char **out, struct err *err)
 {
 	const json_t *v = json_object_get(o, key); /* borrowed */
@@ -163,9 +171,11 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 		if (job_spec_str(st, "name", 0, &js->name, err) < 0 ||
 		    job_spec_str(st, "run", 1, &js->run, err) < 0)
 			goto out;
-		if (js->name[0] == '\0') {
+		/* Messages say "step %s": an unnamed step is its number. A server
+		 * older than that convention names it "step N"; drop the prefix. */
+		if (js->name[0] == '\0' || job_spec_is_old_default(js->name, i + 1)) {
 			free(js->name);
-			js->name = xasprintf("step %zu", i + 1);
+			js->name = xasprintf("%zu", i + 1);
 		}
 	}
 	if (job_spec_strv(spec, "env", &s->env, err) < 0 ||

@@ -402,7 +402,9 @@ static int pipefile_load_step(yaml_document_t *doc, const yaml_node_t *node, siz
 			    PIPEFILE_MAX_NAME_BYTES);
 		st->name = xstrdup(name);
 	} else {
-		st->name = xasprintf("step %zu", i + 1);
+		/* Every message says "step %s": the default name is the number alone,
+		 * so that an unnamed step reads "step 2", not "step step 2". */
+		st->name = xasprintf("%zu", i + 1);
 	}
 	st->run = xstrdup(run);
 	return 0;

@@ -15,7 +15,7 @@
 #define PIPEFILE_MAX_TARGETS 16
 
 struct pipefile_step {
-	char *name; /* owned; defaults to "step N" when absent */
+	char *name; /* owned; defaults to "N" (from 1) when absent: messages say "step %s" */
 	char *run;  /* owned; required, shell text */
 };
 

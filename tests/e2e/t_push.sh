@@ -17,6 +17,7 @@ steps:
       cc -O2 -o hello hello.c
   - name: test
     run: ./hello && test "$(./hello)" = "$GREETING"
+  - test -x hello
 artifacts: [hello]
 YML
 cat >"$T/src/demo/hello.c" <<'C'
@@ -36,6 +37,11 @@ ok "pipeline $P succeeded"
 log=$(anvil logs "$J")
 grep -q "cc (Debian" <<<"$log" || fail "compiler output missing from log: $log"
 grep -q "step test exited 0" <<<"$log" || fail "test step not logged"
+# A named step is "step NAME", an unnamed one "step N" (issue 19 item 4).
+grep -q '^\[anvil\] step build: cc --version' <<<"$log" || fail "named step not logged: $log"
+grep -q '^\[anvil\] step 3: test -x hello$' <<<"$log" || fail "unnamed step not logged as step 3: $log"
+grep -q '^\[anvil\] step 3 exited 0$' <<<"$log" || fail "unnamed step's exit not logged: $log"
+! grep -q 'step step' <<<"$log" || fail "a step is logged as 'step step': $log"
 ok "log holds compiler output"
 
 anvil logs -f "$J" >/dev/null || fail "logs -f of a successful job must exit 0"

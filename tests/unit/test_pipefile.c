@@ -89,9 +89,9 @@ static void test_full_file(void **state)
 	assert_int_equal(pf->n_steps, 3);
 	assert_string_equal(pf->steps[0].name, "build");
 	assert_string_equal(pf->steps[0].run, "make");
-	assert_string_equal(pf->steps[1].name, "step 2");
+	assert_string_equal(pf->steps[1].name, "2");
 	assert_string_equal(pf->steps[1].run, "make check\necho done\n");
-	assert_string_equal(pf->steps[2].name, "step 3");
+	assert_string_equal(pf->steps[2].name, "3");
 	assert_string_equal(pf->steps[2].run, "make install DESTDIR=out");
 	assert_int_equal(pf->artifacts.n, 2);
 	assert_string_equal(pf->artifacts.v[0], "app");
@@ -109,8 +109,8 @@ static void test_defaults(void **state)
 	assert_int_equal(pf->targets.n, 1);
 	assert_string_equal(pf->targets.v[0], "host");
 	assert_int_equal(pf->n_steps, 2);
-	assert_string_equal(pf->steps[0].name, "step 1");
-	assert_string_equal(pf->steps[1].name, "step 2");
+	assert_string_equal(pf->steps[0].name, "1");
+	assert_string_equal(pf->steps[1].name, "2");
 	assert_int_equal(pf->env.n, 0);
 	assert_int_equal(pf->artifacts.n, 0);
 	assert_int_equal(pf->network, 0);
@@ -148,11 +148,11 @@ static void test_plain_string_steps(void **state)
 
 	(void)state;
 	assert_int_equal(pf->n_steps, 3);
-	assert_string_equal(pf->steps[0].name, "step 1");
+	assert_string_equal(pf->steps[0].name, "1");
 	assert_string_equal(pf->steps[0].run, "make");
 	assert_string_equal(pf->steps[1].name, "test");
 	assert_string_equal(pf->steps[1].run, "make check");
-	assert_string_equal(pf->steps[2].name, "step 3");
+	assert_string_equal(pf->steps[2].name, "3");
 	assert_string_equal(pf->steps[2].run, "./run.sh --x=1");
 	pipefile_free(pf);
 }
