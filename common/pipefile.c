@@ -25,10 +25,8 @@
 	"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17"       \
 	"\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
 
-/* Keys kept for later features: accepted with any value, ignored for now. */
-static const char *const pipefile_reserved_keys[] = {"release", "cache", "services", NULL};
-
 enum pipefile_key {
+	PIPEFILE_KEY_RESERVED = 0,
 	PIPEFILE_KEY_TARGETS = 1 << 0,
 	PIPEFILE_KEY_ENV = 1 << 1,
 	PIPEFILE_KEY_STEPS = 1 << 2,
@@ -40,6 +38,10 @@ enum pipefile_key {
 	PIPEFILE_KEY_DEPLOY = 1 << 20,
 };
 
+/* The top-level keys: the parser accepts these and no others, and the
+ * unknown-key message lists them from here, so the two cannot drift.
+ * PIPEFILE_KEY_RESERVED marks keys kept for later features: accepted with any
+ * value, ignored for now. */
 static const struct {
 	const char *name;
 	enum pipefile_key key;
@@ -48,8 +50,20 @@ static const struct {
     {"steps", PIPEFILE_KEY_STEPS},     {"artifacts", PIPEFILE_KEY_ARTIFACTS},
     {"network", PIPEFILE_KEY_NETWORK}, {"timeout", PIPEFILE_KEY_TIMEOUT},
     {"when", PIPEFILE_KEY_WHEN},       {"mode", PIPEFILE_KEY_MODE},
-    {"deploy", PIPEFILE_KEY_DEPLOY},
+    {"deploy", PIPEFILE_KEY_DEPLOY},   {"release", PIPEFILE_KEY_RESERVED},
+    {"cache", PIPEFILE_KEY_RESERVED},  {"services", PIPEFILE_KEY_RESERVED},
 };
+
+#define PIPEFILE_N_KEYS (sizeof(pipefile_keys) / sizeof(pipefile_keys[0]))
+
+/* Appends name to the comma-separated list in out (cap bytes, NUL-terminated);
+ * the lists of known keys in messages are built from the parser's tables. */
+static void pipefile_list_add(char *out, size_t cap, const char *name)
+{
+	size_t len = strlen(out);
+
+	snprintf(out + len, cap - len, "%s%s", len > 0 ? ", " : "", name);
+}
 
 /* Every message about the file's content starts with the node's 1-based
  * position: the user fixes a file, not a parser state. */
@@ -869,12 +883,14 @@ static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, s
 		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (strcmp(key, keys[i]) == 0)
 				break;
-		if (i == sizeof(keys) / sizeof(keys[0]))
-			return pipefile_fail(
-			    err, ERR_INVAL, k,
-			    "%s: unknown key '%s' (known: group, on, install, files, target, "
-			    "restart, health, health_timeout, keep, strategy)",
-			    what, pipefile_show(show, key, k->data.scalar.length));
+		if (i == sizeof(keys) / sizeof(keys[0])) {
+			char known[128] = "";
+
+			for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+				pipefile_list_add(known, sizeof(known), keys[i]);
+			return pipefile_fail(err, ERR_INVAL, k, "%s: unknown key '%s' (known: %s)", what,
+			                     pipefile_show(show, key, k->data.scalar.length), known);
+		}
 		if (seen & (1u << i))
 			return pipefile_fail(err, ERR_INVAL, k, "%s: duplicate key '%s'", what, key);
 		seen |= 1u << i;
@@ -1016,26 +1032,30 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 		yaml_node_t *k = yaml_document_get_node(doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(doc, p->value);
 		char show[PIPEFILE_SHOW_BUF];
-		enum pipefile_key key = 0;
+		enum pipefile_key key;
 		const char *name;
 
 		if (pipefile_scalar(k, "top-level key", &name, err) < 0)
 			return -1;
-		for (i = 0; i < sizeof(pipefile_keys) / sizeof(pipefile_keys[0]); i++)
+		for (i = 0; i < PIPEFILE_N_KEYS; i++)
 			if (strcmp(name, pipefile_keys[i].name) == 0)
-				key = pipefile_keys[i].key;
-		if (key == 0) {
-			for (i = 0; pipefile_reserved_keys[i] != NULL; i++)
-				if (strcmp(name, pipefile_reserved_keys[i]) == 0)
-					break;
-			if (pipefile_reserved_keys[i] != NULL)
-				continue;
+				break;
+		if (i == PIPEFILE_N_KEYS) {
+			char known[128] = "", reserved[64] = "";
+
+			for (i = 0; i < PIPEFILE_N_KEYS; i++) {
+				if (pipefile_keys[i].key == PIPEFILE_KEY_RESERVED)
+					pipefile_list_add(reserved, sizeof(reserved), pipefile_keys[i].name);
+				else
+					pipefile_list_add(known, sizeof(known), pipefile_keys[i].name);
+			}
 			return pipefile_fail(
-			    err, ERR_INVAL, k,
-			    "unknown key '%s' (known: targets, env, steps, artifacts, network, "
-			    "timeout, when, deploy)",
-			    pipefile_show(show, name, k->data.scalar.length));
+			    err, ERR_INVAL, k, "unknown key '%s' (known: %s; ignored for now: %s)",
+			    pipefile_show(show, name, k->data.scalar.length), known, reserved);
 		}
+		key = pipefile_keys[i].key;
+		if (key == PIPEFILE_KEY_RESERVED)
+			continue;
 		if (seen & key)
 			return pipefile_fail(err, ERR_INVAL, k, "duplicate key '%s'", name);
 		seen |= key;

@@ -245,6 +245,64 @@ static void test_unknown_key(void **state)
 	expect_err("steps: [make]\n\"a\\tb\": 1\n", ERR_INVAL, "unknown key 'a?b'");
 }
 
+/* Whether the parser accepts key at the top level: any answer but "unknown
+ * key" (a bad value, a duplicate) means it knows the key. */
+static int top_key_accepted(const char *key)
+{
+	struct pipefile *pf = NULL;
+	struct err err;
+	char text[128];
+
+	snprintf(text, sizeof(text), "steps: [make]\n%s: ~\n", key);
+	if (parse_str(text, &pf, &err) == 0) {
+		pipefile_free(pf);
+		return 1;
+	}
+	return strstr(err.msg, "unknown key") == NULL;
+}
+
+/* The unknown-key message lists exactly the keys the parser accepts (issue
+ * 19 item 3: it left out mode). */
+static void test_unknown_key_lists_every_key(void **state)
+{
+	static const char *const accepted[] = {"targets", "env",     "steps", "artifacts",
+	                                       "network", "timeout", "when",  "mode",
+	                                       "deploy",  "release", "cache", "services"};
+	static const char ignored[] = "ignored for now: ";
+	struct pipefile *pf = NULL;
+	struct err err;
+	char list[256], *open, *close, *tok, *save = NULL;
+	const char *listed[32];
+	size_t i, j, n_listed = 0;
+
+	(void)state;
+	assert_int_equal(parse_str("steps: [make]\nartefacts: [app]\n", &pf, &err), -1);
+	open = strstr(err.msg, "(known: ");
+	close = strrchr(err.msg, ')');
+	if (open == NULL || close == NULL || close < open)
+		fail_msg("no list of known keys in \"%s\"", err.msg);
+	open += strlen("(known: ");
+	snprintf(list, sizeof(list), "%.*s", (int)(close - open), open);
+	for (tok = strtok_r(list, ",;", &save); tok != NULL; tok = strtok_r(NULL, ",;", &save)) {
+		tok += strspn(tok, " ");
+		if (strncmp(tok, ignored, strlen(ignored)) == 0)
+			tok += strlen(ignored);
+		if (!top_key_accepted(tok))
+			fail_msg("key '%s' is listed but not accepted", tok);
+		assert_true(n_listed < sizeof(listed) / sizeof(listed[0]));
+		listed[n_listed++] = tok;
+	}
+	for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+		assert_true(top_key_accepted(accepted[i]));
+		for (j = 0; j < n_listed; j++)
+			if (strcmp(listed[j], accepted[i]) == 0)
+				break;
+		if (j == n_listed)
+			fail_msg("key '%s' is accepted but not listed in \"%s\"", accepted[i], err.msg);
+	}
+	assert_int_equal(n_listed, sizeof(accepted) / sizeof(accepted[0]));
+}
+
 static void test_targets(void **state)
 {
 	(void)state;
@@ -670,6 +728,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_full_file),
+	    cmocka_unit_test(test_unknown_key_lists_every_key),
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_plain_string_steps),
 	    cmocka_unit_test(test_unterminated_buffer),
