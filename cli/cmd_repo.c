@@ -4,6 +4,53 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Prints s as one shell word: as is when it holds only safe characters,
+ * else in single quotes. */
+static void cmd_repo_print_word(const char *s)
+{
+	if (s[0] != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                              "0123456789_./:@%+,=-") == strlen(s)) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('\'');
+	for (; *s != '\0'; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	putchar('\'');
+}
+
+/* A repository with neither a forge nor polling hears of pushes only when
+ * something calls the trigger API: say so, with the line a post-receive hook
+ * runs, rather than leave the user waiting for pipelines (issue 19 item 6). */
+static void cmd_repo_say_push_path(const struct cli *cli, const json_t *ans) /* ans borrowed */
+{
+	const char *name = cli_jstr(ans, "name", "");
+	const char *url = cli_jstr(ans, "url", "");
+	const char *token_file = getenv("ANVIL_TOKEN_FILE");
+
+	printf("no forge and no --poll: pushes reach anvil only through `anvil trigger`. In the\n"
+	       "repository's hooks/post-receive, for each pushed ref (`while read old new ref`), run\n"
+	       "  ANVIL_SERVER=");
+	cmd_repo_print_word(cli->server_url);
+	printf(" ANVIL_TOKEN_FILE=");
+	cmd_repo_print_word(token_file != NULL && token_file[0] != '\0' ? token_file : "<data>/admin.token");
+	printf(" anvil trigger ");
+	cmd_repo_print_word(name);
+	printf(" --url ");
+	cmd_repo_print_word(url);
+	printf(" --ref \"$ref\" --commit \"$new\" --event push\n"
+	       "(--event tag for refs/tags/*), or let the server poll the branch heads:\n"
+	       "  anvil repo add ");
+	cmd_repo_print_word(name);
+	putchar(' ');
+	cmd_repo_print_word(url);
+	printf(" --poll 60s\n");
+}
+
 int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err)
 {
 	static const struct option opts[] = {
@@ -80,6 +127,8 @@ int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err)
 		printf("jobs go only to agents with labels %s\n", cli_jstr(ans, "agents", ""));
 	else if (agents != NULL)
 		printf("jobs go to any agent\n");
+	if (cli_jstr(ans, "forge", NULL) == NULL && json_integer_value(json_object_get(ans, "poll_s")) == 0)
+		cmd_repo_say_push_path(cli, ans);
 	rc = CLI_OK;
 out:
 	json_decref(body);
