@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 	if (setup_token(&srv, "admin", srv.admin_hash, &err) < 0 ||
 	    setup_token(&srv, "agent", srv.enroll_hash, &err) < 0)
 		fatalx("tokens: %s", err.msg);
-	if (sched_new(srv.store, 500, &srv.sched, &err) < 0)
+	if (sched_new(srv.store, 500, srv.cfg.lease_s * 1000, &srv.sched, &err) < 0)
 		fatalx("%s", err.msg);
 	srv.logtail = logtail_new(LOGTAIL_JOB_CAP_BYTES, LOGTAIL_TOTAL_CAP_BYTES);
 	if (release_start(&srv, &srv.release, &err) < 0)

@@ -34,6 +34,7 @@ struct sched {
 	struct sched_logq *logq[SCHED_LOGQ_BUCKETS];
 	int stopping;
 	int reap_interval_ms;
+	int64_t reap_from_ms; /* sched_mono_ms() before which the reaper waits */
 	pthread_t reaper;
 	int reaper_started;
 };
@@ -217,7 +218,8 @@ static void *sched_reaper_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 		if (stop)
 			break;
-		if (store_requeue_expired(s->store, srv_now_ms(), &n, &err) < 0)
+		if (sched_mono_ms() >= s->reap_from_ms &&
+		    store_requeue_expired(s->store, srv_now_ms(), &n, &err) < 0)
 			log_warnx("event=reaper_failed error=\"%s\"", err.msg);
 		if (n > 0) {
 			sched_notify(s, SCHED_JOBS);
@@ -247,13 +249,14 @@ static void sched_cond_init(pthread_cond_t *c)
 	pthread_condattr_destroy(&a);
 }
 
-int sched_new(struct store *st, int reap_interval_ms, struct sched **out, struct err *err)
+int sched_new(struct store *st, int reap_interval_ms, int start_grace_ms, struct sched **out, struct err *err)
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
 	int rc;
 
 	s->store = st;
 	s->reap_interval_ms = reap_interval_ms;
+	s->reap_from_ms = sched_mono_ms() + start_grace_ms;
 	pthread_mutex_init(&s->mu, NULL);
 	sched_cond_init(&s->cond[0]);
 	sched_cond_init(&s->cond[1]);

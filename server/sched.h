@@ -16,8 +16,12 @@ struct sched;
 
 enum sched_topic { SCHED_JOBS = 0, SCHED_LOGS = 1 };
 
-/* Starts the reaper thread (checks every reap_interval_ms). */
-int sched_new(struct store *st, int reap_interval_ms, struct sched **out, struct err *err);
+/* Starts the reaper thread (checks every reap_interval_ms). Its first pass
+ * waits start_grace_ms (the lease): after a server restart the agents of
+ * running jobs get one lease to heartbeat again before those jobs are
+ * requeued, so a restart slower than a lease does not run them twice. */
+int sched_new(struct store *st, int reap_interval_ms, int start_grace_ms, struct sched **out,
+              struct err *err);
 /* Wakes every waiter for good (shutdown): long polls answer at once. */
 void sched_stop(struct sched *s);
 /* True once sched_stop ran: long polls stop waiting. */

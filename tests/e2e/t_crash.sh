@@ -41,9 +41,14 @@ P=$(latest_pipeline)
 J=$(first_job "$P")
 wait_until 30 log_has "$J" stream-5 || fail "stream job did not start"
 kill -9 "$SERVER_PID"
-sleep 0.5 # let the agent hit a dead server for a few chunks
+# Down longer than the 3 s lease (an upgrade, a slow start): the agent's
+# heartbeats fail meanwhile, yet its job must not be requeued the moment the
+# server is back (the reaper gives the agents one lease first).
+sleep 4
 start_server --lease 3
 wait_until 60 job_is "$J" success || fail "job is $(job_state "$J") after server restart"
+[ "$(api "/api/v1/jobs/$J" | jq -r .attempt)" = 1 ] ||
+	fail "the running job was requeued after a server restart longer than its lease (attempt $(api "/api/v1/jobs/$J" | jq -r .attempt))"
 log=$(api "/api/v1/jobs/$J/log")
 for i in $(seq 1 40); do
 	n=$(grep -c "^stream-$i\$" <<<"$log" || true)
@@ -53,4 +58,4 @@ done
 # offsets are contiguous: no gap, no overlap
 gaps=$(db "SELECT count(*) FROM (SELECT off, coalesce(raw_len, length(data)) AS n, lead(off) OVER (ORDER BY off) AS nx FROM log_chunks WHERE job_id=$J) WHERE nx IS NOT NULL AND nx != off + n")
 [ "$gaps" = 0 ] || fail "log chunks have $gaps gaps"
-ok "server killed mid-job: every line once, in order, database intact"
+ok "server killed mid-job for longer than a lease: the job stays attempt 1, every line once, in order, database intact"

@@ -104,7 +104,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(fz_srv.mirror_dir, sizeof(fz_srv.mirror_dir), "%s/mirrors", dir);
 	db = xasprintf("%s/anvil.db", dir);
 	if (blob_dir_init(fz_srv.blob_dir, &err) < 0 || store_open(db, &fz_srv.store, &err) < 0 ||
-	    sched_new(fz_srv.store, 500, &fz_srv.sched, &err) < 0) {
+	    sched_new(fz_srv.store, 500, 0, &fz_srv.sched, &err) < 0) {
 		fprintf(stderr, "fuzz_api: %s\n", err.msg);
 		abort();
 	}

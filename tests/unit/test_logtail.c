@@ -356,7 +356,7 @@ static void test_threads(void **state)
 	struct job_row j = {0};
 	int64_t job = mk_running(fx, "th", srv_now_ms()), o = 0;
 
-	assert_int_equal(sched_new(fx->st, 60000, &s, &err), 0);
+	assert_int_equal(sched_new(fx->st, 60000, 0, &s, &err), 0);
 	for (int i = 0; i < 4; i++) {
 		fl[i] = (struct follower){.fx = fx, .t = t, .s = s, .job = job};
 		assert_int_equal(pthread_create(&th[i], NULL, follow, &fl[i]), 0);
