@@ -157,6 +157,10 @@ static int artifact_add(struct artifact_list *l, const char *ws, const char *ws_
 	a->name = name;
 	name = NULL;
 	a->size_bytes = (uint64_t)st.st_size;
+	/* As tar and zip keep it, but only what a deploy may set: the
+	 * executable bit, never setuid, setgid or sticky, nor a mode
+	 * the sandbox's umask happened to give. */
+	a->mode = (st.st_mode & 0111) != 0 ? 0755 : 0644;
 	l->n++;
 	*added = 1;
 	rc = 0;
@@ -259,8 +263,9 @@ int artifact_upload(struct httpc *c, int64_t job_id, int64_t attempt, const stru
 		goto out;
 	}
 	esc = httpc_escape(a->name);
-	path = xasprintf("/api/v1/agents/jobs/%" PRId64 "/artifacts/%s?attempt=%" PRId64 "&sha256=%s", job_id,
-	                 esc, attempt, a->sha256);
+	path =
+	    xasprintf("/api/v1/agents/jobs/%" PRId64 "/artifacts/%s?attempt=%" PRId64 "&sha256=%s&mode=%04o",
+	              job_id, esc, attempt, a->sha256, a->mode != 0 ? a->mode : 0644);
 	req.method = "PUT";
 	req.path = path;
 	req.body_fd = fd;

@@ -18,6 +18,7 @@ struct artifact {
 	char *path; /* owned; absolute path of the matched file (as matched, not resolved) */
 	char *name; /* owned; path relative to the workspace, normalised ("out/app.bin") */
 	uint64_t size_bytes;
+	int mode; /* 0755 when the file has an executable bit in the workspace, else 0644 */
 	char sha256[CRYPTO_SHA256_HEX_LEN + 1];
 };
 
@@ -51,7 +52,7 @@ int artifact_collect(struct artifact_list *out, const char *workspace, const cha
 void artifact_list_release(struct artifact_list *l);
 
 /* One upload attempt of a, streamed from its file (never read whole):
- * PUT /api/v1/agents/jobs/JOB/artifacts/<escaped name>?attempt=A&sha256=HEX.
+ * PUT /api/v1/agents/jobs/JOB/artifacts/<escaped name>?attempt=A&sha256=HEX&mode=0755.
  * 0 on 201. -1 with ERR_UNAVAIL on transport failure or a 5xx (worth a
  * retry), ERR_CONFLICT on 409 (attempt no longer ours), another code from
  * the status otherwise. Uses c from the calling thread. */

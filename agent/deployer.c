@@ -181,6 +181,11 @@ int deployer_spec_parse(const json_t *deploy, struct deployer_spec **out, struct
 		}
 		a->size_bytes = (uint64_t)deployer_int(v, "size", 0);
 		a->job_id = deployer_int(v, "job_id", 0);
+		a->mode = (int)deployer_int(v, "mode", 0);
+		if (a->mode < 0 || a->mode > 0777) {
+			err_set(err, ERR_INVAL, "deploy spec: artifacts[%zu].mode is not permission bits", i);
+			goto out;
+		}
 	}
 	if (strcmp(s->action, "deploy") == 0 && s->n_artifacts == 0) {
 		err_set(err, ERR_INVAL, "deploy spec: no artifacts");
@@ -976,6 +981,7 @@ static int deployer_fetch(struct deployer_ctx *ctx, struct httpc *http, struct e
 		ctx->files[i].local_path = local;
 		ctx->files[i].remote_name = a->name;
 		ctx->files[i].sha256 = a->sha256;
+		ctx->files[i].mode = a->mode; /* 0 (stored before modes were kept): ELF → 0755 */
 		ctx->n_files = i + 1;
 		{
 			char line[512];

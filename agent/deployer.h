@@ -34,6 +34,7 @@ struct deployer_artifact {
 	char *name, *sha256; /* owned */
 	uint64_t size_bytes;
 	int64_t job_id; /* the build job it belongs to */
+	int mode;       /* permission bits on the board (≤ 0777); 0: 0755 for ELF files, else 0644 */
 };
 
 /* The claim spec's "deploy" object, parsed once. */

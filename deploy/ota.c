@@ -427,7 +427,10 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 				char *oq = ssh_shell_quote(old);
 				char *pq = ssh_shell_quote(part);
 
-				buf_appendf(&cp, "cp -p -- %s %s && ", oq, pq);
+				/* The live copy may have another mode (deployed
+				 * before modes were kept): this plan's wins. */
+				buf_appendf(&cp, "cp -p -- %s %s && chmod %04o -- %s && ", oq, pq, r->mode[i],
+				            pq);
 				r->out->files_skipped++;
 				free(oq);
 				free(pq);

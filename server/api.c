@@ -116,6 +116,30 @@ static int api_artifact_name_ok(const char *name)
 	return name[n - 1] != '/';
 }
 
+/* The upload's optional mode= query parameter: the permission bits in octal
+ * ("0755", "644"); never setuid, setgid or sticky. *out is 0 when absent
+ * (an agent from before modes were kept). */
+static int api_artifact_mode(struct http_req *req, int *out, struct err *err)
+{
+	const char *v = http_query(req, "mode");
+	size_t n = v != NULL ? strlen(v) : 0;
+	int mode = 0;
+
+	*out = 0;
+	if (v == NULL)
+		return 0;
+	if (n < 3 || n > 4 || strspn(v, "01234567") != n)
+		return err_set(err, ERR_INVAL,
+		               "query parameter mode must be octal permission bits (0755, 0644)");
+	for (size_t i = 0; i < n; i++)
+		mode = mode * 8 + (v[i] - '0');
+	if (mode > 0777)
+		return err_set(err, ERR_INVAL,
+		               "query parameter mode must not set setuid, setgid or sticky bits");
+	*out = mode;
+	return 0;
+}
+
 /* ---- reads ---- */
 
 static int api_healthz(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
@@ -294,10 +318,14 @@ static int api_job_artifacts(struct srv *srv, struct http_req *req, struct http_
 	if (store_artifact_list(srv->store, req->id, &rows, &n, err) < 0)
 		return -1;
 	arr = json_array();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		char mode[8];
+		snprintf(mode, sizeof(mode), "%04o", rows[i].mode);
 		json_array_append_new(arr,
-		                      json_pack("{s:o, s:I, s:s}", "name", apijson_text(rows[i].name), "size",
-		                                (json_int_t)rows[i].size, "sha256", rows[i].sha256));
+		                      json_pack("{s:o, s:I, s:s, s:o}", "name", apijson_text(rows[i].name),
+		                                "size", (json_int_t)rows[i].size, "sha256", rows[i].sha256,
+		                                "mode", rows[i].mode ? json_string(mode) : json_null()));
+	}
 	artifact_rows_free(rows, n);
 	ans->json = json_pack("{s:o}", "artifacts", arr);
 	return 0;
@@ -324,6 +352,11 @@ int api_artifact_answer(struct srv *srv, int64_t job_id, const char *name, struc
 	ans->fd_size = (uint64_t)sb.st_size;
 	ans->content_type = "application/octet-stream";
 	http_answer_header(ans, "X-Anvil-Sha256", a.sha256);
+	if (a.mode != 0) {
+		char mode[8];
+		snprintf(mode, sizeof(mode), "%04o", a.mode);
+		http_answer_header(ans, "X-Anvil-Mode", mode);
+	}
 	rc = 0;
 out:
 	free(path);
@@ -661,9 +694,11 @@ static int api_agent_artifact_begin(struct srv *srv, struct http_req *req, struc
 	int64_t attempt;
 	const char *sha = http_query(req, "sha256");
 	struct job_row j = {0};
-	int ok;
+	int ok, mode;
 
 	(void)srv;
+	if (api_artifact_mode(req, &mode, err) < 0)
+		return -1;
 	if (!api_artifact_name_ok(req->rest))
 		return err_set(err, ERR_INVAL,
 		               "artifact name must be a relative path without '..' or control characters");
@@ -688,23 +723,28 @@ static int api_agent_artifact(struct srv *srv, struct http_req *req, struct http
 {
 	int64_t attempt, size = 0;
 	const char *sha = http_query(req, "sha256");
+	int mode;
+	char mode_text[8];
 
-	if (http_query_i64(req, "attempt", 0, 1, INT32_MAX, &attempt, err) < 0)
+	if (http_query_i64(req, "attempt", 0, 1, INT32_MAX, &attempt, err) < 0 ||
+	    api_artifact_mode(req, &mode, err) < 0)
 		return -1;
 	/* The file and its row appear together for the blob collector. */
 	pthread_mutex_lock(&srv->blob_mu);
 	if (blob_writer_commit(req->blob, sha, &size, err) < 0 ||
-	    store_artifact_add(srv->store, req->id, (int)attempt, req->rest, sha, size, srv_now_ms(), err) <
-	        0) {
+	    store_artifact_add(srv->store, req->id, (int)attempt, req->rest, sha, size, mode, srv_now_ms(),
+	                       err) < 0) {
 		pthread_mutex_unlock(&srv->blob_mu);
 		return -1;
 	}
 	pthread_mutex_unlock(&srv->blob_mu);
-	log_info("event=artifact_stored job=%lld size=%lld sha256=%s", (long long)req->id, (long long)size,
-	         sha);
+	snprintf(mode_text, sizeof(mode_text), "%04o", mode);
+	log_info("event=artifact_stored job=%lld size=%lld sha256=%s mode=%s", (long long)req->id,
+	         (long long)size, sha, mode ? mode_text : "-");
 	ans->status = 201;
-	ans->json = json_pack("{s:o, s:I, s:s}", "name", apijson_text(req->rest), "size", (json_int_t)size,
-	                      "sha256", sha);
+	ans->json =
+	    json_pack("{s:o, s:I, s:s, s:o}", "name", apijson_text(req->rest), "size", (json_int_t)size,
+	              "sha256", sha, "mode", mode ? json_string(mode_text) : json_null());
 	return 0;
 }
 

@@ -328,9 +328,9 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 			goto out;
 		}
 		free(mpath);
-		json_array_append_new(arts,
-		                      json_pack("{s:s, s:s, s:I, s:I}", "name", a.name, "sha256", a.sha256,
-		                                "size", (json_int_t)a.size, "job_id", (json_int_t)build_id));
+		json_array_append_new(arts, json_pack("{s:s, s:s, s:I, s:I, s:i}", "name", a.name, "sha256",
+		                                      a.sha256, "size", (json_int_t)a.size, "job_id",
+		                                      (json_int_t)build_id, "mode", a.mode));
 		free(a.name);
 	}
 	rc = 0;

@@ -176,6 +176,10 @@ static const char *const store_migrations[] = {
     "CREATE TABLE ui_sessions(id_sha256 TEXT PRIMARY KEY, admin_sha256 TEXT NOT NULL,"
     " created_unix_ms INTEGER NOT NULL, expires_unix_ms INTEGER NOT NULL);"
     "CREATE INDEX ui_sessions_expires ON ui_sessions(expires_unix_ms);",
+    /* An artifact's permission bits as its agent found them in the
+     * workspace (0755 or 0644), kept through downloads and deploys; 0 for
+     * rows stored before (a deploy then falls back to 0755 for ELF files). */
+    "ALTER TABLE artifacts ADD COLUMN mode INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define JOB_COLS                                                                                             \
@@ -378,11 +382,11 @@ static const char *const store_sql[S_COUNT] = {
     [S_LOG_READ] = "SELECT off, data, raw_len FROM log_chunks WHERE job_id = ?1"
                    " AND off + coalesce(raw_len, length(data)) > ?2 ORDER BY off LIMIT 256",
     [S_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs(sha256, size, created_unix_ms) VALUES(?1, ?2, ?3)",
-    [S_ARTIFACT_UPSERT] = "INSERT INTO artifacts(job_id, name, sha256, size) VALUES(?1, ?2, ?3, ?4)"
+    [S_ARTIFACT_UPSERT] = "INSERT INTO artifacts(job_id, name, sha256, size, mode) VALUES(?1, ?2, ?3, ?4, ?5)"
                           " ON CONFLICT(job_id, name) DO UPDATE SET sha256 = excluded.sha256,"
-                          " size = excluded.size",
-    [S_ARTIFACT_LIST] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 ORDER BY name",
-    [S_ARTIFACT_GET] = "SELECT name, sha256, size FROM artifacts WHERE job_id = ?1 AND name = ?2",
+                          " size = excluded.size, mode = excluded.mode",
+    [S_ARTIFACT_LIST] = "SELECT name, sha256, size, mode FROM artifacts WHERE job_id = ?1 ORDER BY name",
+    [S_ARTIFACT_GET] = "SELECT name, sha256, size, mode FROM artifacts WHERE job_id = ?1 AND name = ?2",
     [S_AGENT_UPSERT] = "INSERT INTO agents(name, labels, last_seen_unix_ms, token_sha256)"
                        " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET labels = excluded.labels,"
                        " last_seen_unix_ms = excluded.last_seen_unix_ms,"
@@ -1796,7 +1800,7 @@ void artifact_rows_free(struct artifact_row *rows, size_t n)
 }
 
 int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char *name,
-                       const char *sha256_hex, int64_t size, int64_t now_ms, struct err *err)
+                       const char *sha256_hex, int64_t size, int mode, int64_t now_ms, struct err *err)
 {
 	sqlite3_stmt *s;
 	struct job_state_row js;
@@ -1818,6 +1822,7 @@ int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char
 	bind_text(s, 2, name);
 	bind_text(s, 3, sha256_hex);
 	bind_i64(s, 4, size);
+	bind_i64(s, 5, mode);
 	if (store_exec_stmt(st, s, "artifact insert", err) < 0)
 		goto fail;
 	if (store_commit(st, err) < 0)
@@ -1836,6 +1841,7 @@ static void artifact_row_read(sqlite3_stmt *s, struct artifact_row *a)
 	a->name = col_dup_empty(s, 0);
 	snprintf(a->sha256, sizeof(a->sha256), "%s", (const char *)sqlite3_column_text(s, 1));
 	a->size = sqlite3_column_int64(s, 2);
+	a->mode = sqlite3_column_int(s, 3);
 }
 
 int store_artifact_list(struct store *st, int64_t job_id, struct artifact_row **out, size_t *n_out,

@@ -177,12 +177,14 @@ struct artifact_row {
 	char *name;
 	char sha256[65];
 	int64_t size;
+	int mode; /* permission bits (0755, 0644); 0: stored before modes were kept */
 };
 void artifact_rows_free(struct artifact_row *rows, size_t n);
-/* Records blob (once per sha256) and (job, name) → blob. ERR_CONFLICT when the
- * job is not running at that attempt. Re-uploading the same name replaces it. */
+/* Records blob (once per sha256) and (job, name) → blob with its permission
+ * bits (mode ≤ 0777; 0: unknown). ERR_CONFLICT when the job is not running
+ * at that attempt. Re-uploading the same name replaces it. */
 int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char *name,
-                       const char *sha256_hex, int64_t size, int64_t now_ms, struct err *err);
+                       const char *sha256_hex, int64_t size, int mode, int64_t now_ms, struct err *err);
 int store_artifact_list(struct store *st, int64_t job_id, struct artifact_row **out, size_t *n_out,
                         struct err *err);
 int store_artifact_get(struct store *st, int64_t job_id, const char *name, struct artifact_row *out,

@@ -70,11 +70,16 @@ sha=$(sha256sum "$T/art" | cut -d' ' -f1)
 expect 400 -X PUT "${AGT[@]}" "$URL/api/v1/agents/jobs/$J/artifacts/..%2F..%2Fetc%2Fpasswd?attempt=1&sha256=$sha" --data-binary @"$T/art"
 expect 400 -X PUT "${AGT[@]}" "$URL/api/v1/agents/jobs/$J/artifacts/a%00b?attempt=1&sha256=$sha" --data-binary @"$T/art"
 expect 400 -X PUT "${AGT[@]}" "$URL/api/v1/agents/jobs/$J/artifacts/ok.txt?attempt=1&sha256=$(printf '0%.0s' {1..64})" --data-binary @"$T/art"
+expect 400 -X PUT "${AGT[@]}" "$URL/api/v1/agents/jobs/$J/artifacts/ok.txt?attempt=1&sha256=$sha&mode=4755" --data-binary @"$T/art"
+expect 400 -X PUT "${AGT[@]}" "$URL/api/v1/agents/jobs/$J/artifacts/ok.txt?attempt=1&sha256=$sha&mode=rwx" --data-binary @"$T/art"
 [ "$(ls "$T/data/blobs/tmp" | wc -l)" = 0 ] || fail "a refused upload left a temp file"
 [ "$(code -X PUT "${AGT[@]}" "$URL/api/v1/agents/jobs/$J/artifacts/dir%2Fok.txt?attempt=1&sha256=$sha" --data-binary @"$T/art")" = 201 ] ||
 	fail "good artifact refused: $(cat "$T/body")"
 [ "$(curl -s "$URL/api/v1/jobs/$J/artifacts/dir%2Fok.txt")" = data ] || fail "artifact bytes differ"
-ok "artifact names with .. or NUL and a wrong sha256 are refused"
+# An upload without mode= (an older agent) lists its mode as null.
+[ "$(api "/api/v1/jobs/$J/artifacts" | jq -c '[.artifacts[] | .mode]')" = '[null]' ] ||
+	fail "mode of an upload without one: $(api "/api/v1/jobs/$J/artifacts")"
+ok "artifact names with .. or NUL, a wrong sha256 and a setuid or non-octal mode are refused"
 
 # The log cap: past 4096 bytes one marker, the rest dropped, the job goes on.
 head -c 3000 /dev/zero | tr '\0' 'x' >"$T/chunk"

@@ -18,7 +18,12 @@ steps:
   - name: test
     run: ./hello && test "$(./hello)" = "$GREETING"
   - test -x hello
-artifacts: [hello]
+  - name: scripts
+    run: |
+      printf '#!/bin/sh\necho healthy\n' >health.sh
+      chmod +x health.sh
+      echo notes >notes.txt
+artifacts: [hello, health.sh, notes.txt]
 YML
 cat >"$T/src/demo/hello.c" <<'C'
 #include <stdio.h>
@@ -57,6 +62,16 @@ chmod +x "$T/hello.out"
 # Stored once, content-addressed, under its own hash.
 [ -f "$T/data/blobs/${want:0:2}/$want" ] || fail "blob file missing"
 ok "artifact downloads with matching sha256"
+
+# Each artifact keeps its permission bits from the workspace (issue 19 item
+# 10): a script made executable is 0755 like the ELF file, other files 0644.
+modes=$(api "/api/v1/jobs/$J/artifacts" | jq -r '[.artifacts[] | .name + "=" + .mode] | join(",")')
+[ "$modes" = "health.sh=0755,hello=0755,notes.txt=0644" ] || fail "artifact modes: $modes"
+curl -sf -D "$T/headers" -o "$T/health.out" "$URL/api/v1/jobs/$J/artifacts/health.sh" || fail "health.sh download failed"
+grep -qi '^X-Anvil-Mode: 0755' "$T/headers" || fail "health.sh download lacks X-Anvil-Mode: 0755: $(cat "$T/headers")"
+curl -sf -D "$T/headers" -o /dev/null "$URL/api/v1/jobs/$J/artifacts/notes.txt" || fail "notes.txt download failed"
+grep -qi '^X-Anvil-Mode: 0644' "$T/headers" || fail "notes.txt download lacks X-Anvil-Mode: 0644: $(cat "$T/headers")"
+ok "a non-ELF executable artifact keeps its mode through the API"
 
 # A second push with the same binary: a new blob is not stored twice.
 echo "// comment" >>"$T/src/demo/hello.c"

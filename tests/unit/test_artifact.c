@@ -117,6 +117,37 @@ static void test_artifact_nested_glob(void **state)
 	artifact_list_release(&l);
 }
 
+/* Each file's mode as a deploy may set it (issue 19 item 10): an executable
+ * bit (any of user, group, other) gives 0755, none 0644; setuid, setgid and
+ * sticky never pass, nor a mode the workspace's umask happened to give. A
+ * link counts with its target's mode. */
+static void test_artifact_mode_kept(void **state)
+{
+	struct fixture *f = *state;
+	const char *pats[] = {"out/*", "good"};
+	struct artifact_list l = ARTIFACT_LIST_INIT;
+	struct err err = {0};
+	char path[PATH_MAX * 2];
+
+	snprintf(path, sizeof(path), "%s/out/a.bin", f->ws);
+	assert_int_equal(chmod(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/out/b.bin", f->ws);
+	assert_int_equal(chmod(path, 06711), 0);
+	snprintf(path, sizeof(path), "%s/out/c.txt", f->ws);
+	assert_int_equal(chmod(path, 0600), 0);
+	if (artifact_collect(&l, f->ws, pats, 2, &err) < 0)
+		fail_msg("collect: %s", err.msg);
+	assert_int_equal(l.n, 4);
+	assert_string_equal(l.v[0].name, "out/a.bin");
+	assert_int_equal(l.v[0].mode, 0755);
+	assert_int_equal(l.v[1].mode, 0755); /* no setuid, setgid */
+	assert_string_equal(l.v[2].name, "out/c.txt");
+	assert_int_equal(l.v[2].mode, 0644);
+	assert_string_equal(l.v[3].name, "good");
+	assert_int_equal(l.v[3].mode, 0755); /* its target's */
+	artifact_list_release(&l);
+}
+
 /* Directories and dangling links are not files; duplicates count once;
  * "./" and "//" normalise away; a link to a file inside is fine. */
 static void test_artifact_regular_files_once(void **state)
@@ -230,9 +261,10 @@ static enum MHD_Result upload_handler(void *cls, struct MHD_Connection *conn, co
 	if (*req_cls == NULL) {
 		*req_cls = s;
 		snprintf(s->method, sizeof(s->method), "%s", method);
-		snprintf(s->url, sizeof(s->url), "%s?attempt=%s&sha256=%s", url,
+		snprintf(s->url, sizeof(s->url), "%s?attempt=%s&sha256=%s&mode=%s", url,
 		         MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "attempt"),
-		         MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sha256"));
+		         MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sha256"),
+		         MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "mode"));
 		return MHD_YES;
 	}
 	if (*size > 0) {
@@ -280,6 +312,11 @@ static void test_artifact_upload_streamed(void **state)
 	assert_non_null(info);
 	snprintf(base, sizeof(base), "http://127.0.0.1:%u", (unsigned)info->port);
 
+	{
+		char path[PATH_MAX * 2];
+		snprintf(path, sizeof(path), "%s/out/sub/deep.bin", f->ws);
+		assert_int_equal(chmod(path, 0755), 0);
+	}
 	assert_int_equal(artifact_collect(&l, f->ws, pats, 1, &err), 0);
 	c = httpc_new(base, "tok");
 	if (artifact_upload(c, 7, 2, &l.v[0], &err) < 0)
@@ -288,7 +325,7 @@ static void test_artifact_upload_streamed(void **state)
 	{
 		char want[512];
 		snprintf(want, sizeof(want),
-		         "/api/v1/agents/jobs/7/artifacts/out/sub/deep.bin?attempt=2&sha256=%s",
+		         "/api/v1/agents/jobs/7/artifacts/out/sub/deep.bin?attempt=2&sha256=%s&mode=0755",
 		         l.v[0].sha256);
 		/* libmicrohttpd hands the path unescaped: %2F came back as '/' */
 		assert_string_equal(s.url, want);
@@ -324,6 +361,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_artifact_nested_glob, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_artifact_mode_kept, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_artifact_regular_files_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_artifact_matched_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_artifact_outside_refused, setup, teardown),

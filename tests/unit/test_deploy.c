@@ -624,6 +624,25 @@ static void test_ota(void **state)
 	fx_current(&f->a, "/opt/app", cur, sizeof(cur));
 	assert_string_equal(cur, "releases/r7");
 
+	/* 6. A file's recorded mode wins over the ELF rule, also when its bytes
+	 * are copied on the board from the live release, where it had another
+	 * mode (issue 19 item 10: a script deployed 0644 before modes were kept,
+	 * deployed again 0755). Mode 0 still gives an ELF file 0755. */
+	files[1].mode = 0755;
+	fx_plan(&plan, "r8", files, 2);
+	if (ota_deploy(c, &plan, &res, &err) < 0)
+		fail_msg("deploy r8: %s", err.msg);
+	assert_int_equal(res.files_skipped, 2);
+	ota_result_release(&res);
+	assert_int_equal(
+	    ssh_exec(c,
+	             "stat -c %a /opt/app/releases/r7/etc/config.txt /opt/app/current/etc/config.txt "
+	             "/opt/app/current/bin/hello",
+	             10000, &r, &err),
+	    0);
+	assert_string_equal(r.output.data, "644\n755\n755\n");
+	files[1].mode = 0;
+
 	free(log_path);
 	ssh_exec_result_release(&r);
 	ssh_free(c);

@@ -332,18 +332,30 @@ static void test_artifacts(void **state)
 
 	mk_pipeline(fx, NULL, t, 1, 3);
 	j = claim(fx, "host", 100, 1);
-	assert_int_equal(store_artifact_add(fx->st, j, 1, "bin/app", SHA_A, 5, 100, &err), 0);
-	assert_int_equal(store_artifact_add(fx->st, j, 2, "bin/app", SHA_A, 5, 100, &err), -1);
+	assert_int_equal(store_artifact_add(fx->st, j, 1, "bin/app", SHA_A, 5, 0644, 100, &err), 0);
+	assert_int_equal(store_artifact_add(fx->st, j, 2, "bin/app", SHA_A, 5, 0644, 100, &err), -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
 	mk_pipeline(fx, NULL, t, 1, 3);
 	j2 = claim(fx, "host", 100, 1);
-	assert_int_equal(store_artifact_add(fx->st, j2, 1, "app", SHA_A, 5, 100, &err), 0);
+	assert_int_equal(store_artifact_add(fx->st, j2, 1, "app", SHA_A, 5, 0755, 100, &err), 0);
+	assert_int_equal(store_artifact_add(fx->st, j2, 1, "old", SHA_A, 5, 0, 100, &err), 0);
 	assert_int_equal(store_artifact_list(fx->st, j, &rows, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(rows[0].name, "bin/app");
 	assert_string_equal(rows[0].sha256, SHA_A);
+	assert_int_equal(rows[0].mode, 0644);
 	artifact_rows_free(rows, n);
+	/* the mode is kept (issue 19 item 10); 0: stored without one */
 	assert_int_equal(store_artifact_get(fx->st, j2, "app", &one, &err), 0);
+	assert_int_equal(one.mode, 0755);
+	free(one.name);
+	assert_int_equal(store_artifact_get(fx->st, j2, "old", &one, &err), 0);
+	assert_int_equal(one.mode, 0);
+	free(one.name);
+	/* a re-upload replaces it */
+	assert_int_equal(store_artifact_add(fx->st, j2, 1, "app", SHA_A, 5, 0644, 100, &err), 0);
+	assert_int_equal(store_artifact_get(fx->st, j2, "app", &one, &err), 0);
+	assert_int_equal(one.mode, 0644);
 	free(one.name);
 	assert_int_equal(store_artifact_get(fx->st, j2, "nope", &one, &err), -1);
 	assert_int_equal(err.code, ERR_NOTFOUND);
@@ -457,8 +469,8 @@ static void test_retention(void **state)
 	assert_int_equal(
 	    store_log_append(fx->st, young, 1, 0, "young log\n", 10, 1 << 20, &acc, &trunc, &err), 0);
 	assert_int_equal(store_log_append(fx->st, run, 1, 0, "running\n", 8, 1 << 20, &acc, &trunc, &err), 0);
-	assert_int_equal(store_artifact_add(fx->st, old, 1, "a", SHA_A, 5, 100, &err), 0);
-	assert_int_equal(store_artifact_add(fx->st, young, 1, "b", SHA_B, 5, 100, &err), 0);
+	assert_int_equal(store_artifact_add(fx->st, old, 1, "a", SHA_A, 5, 0644, 100, &err), 0);
+	assert_int_equal(store_artifact_add(fx->st, young, 1, "b", SHA_B, 5, 0644, 100, &err), 0);
 	assert_int_equal(store_job_finish(fx->st, old, 1, JOB_SUCCESS, 1, 0, "", 1000, &err), 0);
 	assert_int_equal(store_job_finish(fx->st, young, 1, JOB_SUCCESS, 1, 0, "", 5000, &err), 0);
 

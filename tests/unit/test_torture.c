@@ -195,7 +195,8 @@ static int step_run(struct torture *t, struct scen *s, enum step step, struct er
 				goto out;
 		}
 		if (blob_writer_commit(w, s->art_sha, &size, err) < 0 ||
-		    store_artifact_add(t->st, s->job_id, 1, "out/app.bin", s->art_sha, size, 40, err) < 0)
+		    store_artifact_add(t->st, s->job_id, 1, "out/app.bin", s->art_sha, size, 0755, 40, err) <
+		        0)
 			goto out;
 		rc = 0;
 	out:
