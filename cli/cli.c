@@ -273,6 +273,13 @@ int cli_state_is_final(const char *state)
 	return 0;
 }
 
+void cli_print_json(const json_t *ans)
+{
+	if (ans == NULL || json_dumpf(ans, stdout, 0) < 0)
+		fputs("null", stdout);
+	putchar('\n');
+}
+
 void cli_print_field(FILE *f, const char *key, const char *value)
 {
 	fprintf(f, "%-10s ", key);

@@ -80,6 +80,10 @@ const char *cli_short_ref(const char *ref);
 /* Final job states: success, failed, canceled, error. */
 int cli_state_is_final(const char *state);
 
+/* --json on the commands that create things: the API's answer (borrowed),
+ * as one line of JSON on stdout, for scripts (jq). */
+void cli_print_json(const json_t *ans);
+
 /* Prints "key       value" with control characters in value shown as '?'. */
 void cli_print_field(FILE *f, const char *key, const char *value);
 

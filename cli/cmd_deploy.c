@@ -5,39 +5,55 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One line per deployment, as `anvil deployments` and after deploy/rollback. */
-static void cmd_deploy_summary(const json_t *d)
+/* What deploy and rollback print: the new deployment's id alone on stdout,
+ * so that `anvil logs -f "$(anvil deploy ...)"` works, and the summary line
+ * for a person on stderr; with --json the API's answer on stdout. */
+static int cmd_deploy_print(const json_t *d, int json, struct err *err)
 {
-	const json_t *counts = json_object_get(d, "counts");
-	int64_t id = 0, pid = 0, nb = 0, ok = 0;
+	int64_t id = 0, pid = 0;
 
-	cli_jint(d, "id", &id);
+	if (json) {
+		cli_print_json(d);
+		return 0;
+	}
+	if (!cli_jint(d, "id", &id))
+		return err_set(err, ERR_SYS, "deployment answer has no id");
 	cli_jint(d, "pipeline_id", &pid);
-	cli_jint(counts, "boards", &nb);
-	cli_jint(counts, "healthy", &ok);
-	printf("deployment %lld (%s of group %s, pipeline %lld): %s\n", (long long)id,
-	       cli_jstr(d, "action", "deploy"), cli_jstr(d, "group", "-"), (long long)pid,
-	       cli_jstr(d, "state", "-"));
+	printf("%lld\n", (long long)id);
+	fflush(stdout);
+	fprintf(stderr, "deployment %lld (%s of group %s, pipeline %lld): %s\n", (long long)id,
+	        cli_jstr(d, "action", "deploy"), cli_jstr(d, "group", "-"), (long long)pid,
+	        cli_jstr(d, "state", "-"));
+	return 0;
 }
 
 int cmd_deploy_start(struct cli *cli, int argc, char **argv, struct err *err)
 {
 	static const struct option opts[] = {
-	    {"group", required_argument, NULL, 'g'},   {"install", required_argument, NULL, 'i'},
-	    {"files", required_argument, NULL, 'f'},   {"restart", required_argument, NULL, 'r'},
-	    {"health", required_argument, NULL, 'H'},  {"target", required_argument, NULL, 't'},
-	    {"release", required_argument, NULL, 'R'}, {"repo", required_argument, NULL, 'p'},
-	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	    {"group", required_argument, NULL, 'g'},
+	    {"install", required_argument, NULL, 'i'},
+	    {"files", required_argument, NULL, 'f'},
+	    {"restart", required_argument, NULL, 'r'},
+	    {"health", required_argument, NULL, 'H'},
+	    {"target", required_argument, NULL, 't'},
+	    {"release", required_argument, NULL, 'R'},
+	    {"repo", required_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *group = NULL, *install = NULL, *files = NULL, *restart = NULL, *health = NULL,
 	           *target = NULL, *release = NULL, *repo = NULL;
 	json_t *body = NULL, *ans = NULL; /* owned */
 	int64_t pipeline = 0;
-	int c, rc = CLI_ERROR;
+	int c, json = 0, rc = CLI_ERROR;
 
 	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, ":g:i:f:r:H:t:R:p:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":g:i:f:r:H:t:R:p:jh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'j':
+			json = 1;
+			break;
 		case 'R':
 			release = optarg;
 			break;
@@ -112,7 +128,8 @@ int cmd_deploy_start(struct cli *cli, int argc, char **argv, struct err *err)
 		json_object_set_new(body, "target", json_string(target));
 	if (cli_json(cli, "POST", "/api/v1/deployments", body, 0, &ans, err) < 0)
 		goto out;
-	cmd_deploy_summary(ans);
+	if (cmd_deploy_print(ans, json, err) < 0)
+		goto out;
 	rc = CLI_OK;
 out:
 	json_decref(body);
@@ -124,17 +141,20 @@ int cmd_deploy_rollback(struct cli *cli, int argc, char **argv, struct err *err)
 {
 	static const struct option opts[] = {
 	    {"group", required_argument, NULL, 'g'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *group = NULL;
 	json_t *body = NULL, *ans = NULL; /* owned */
-	int c, rc = CLI_ERROR;
+	int c, json = 0, rc = CLI_ERROR;
 
 	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, ":g:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":g:jh", opts, NULL)) != -1) {
 		if (c == 'g')
 			group = optarg;
+		else if (c == 'j')
+			json = 1;
 		else if (c == 'h')
 			return CLI_HELP;
 		else
@@ -145,7 +165,8 @@ int cmd_deploy_rollback(struct cli *cli, int argc, char **argv, struct err *err)
 	body = json_pack("{s:s}", "group", group);
 	if (cli_json(cli, "POST", "/api/v1/rollback", body, 0, &ans, err) < 0)
 		goto out;
-	cmd_deploy_summary(ans);
+	if (cmd_deploy_print(ans, json, err) < 0)
+		goto out;
 	rc = CLI_OK;
 out:
 	json_decref(body);

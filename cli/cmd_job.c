@@ -179,12 +179,28 @@ out:
 
 int cmd_job_retry(struct cli *cli, int argc, char **argv, struct err *err)
 {
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
 	json_t *ans = NULL; /* owned */
 	char *path = NULL;
 	int64_t id = 0, new_id = 0;
-	int rc;
+	int c, json = 0, rc;
 
-	if ((rc = cmd_job_one_id(argc, argv, &id, err)) != CLI_OK)
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+		if (c == 'j')
+			json = 1;
+		else if (c == 'h')
+			return CLI_HELP;
+		else
+			return cli_bad_option(argv, c, err);
+	}
+	if (argc - optind != 1)
+		return cli_usage(err, "retry takes one JOB id");
+	if ((rc = cli_parse_id(argv[optind], "JOB", &id, err)) != CLI_OK)
 		return rc;
 	rc = CLI_ERROR;
 	path = xasprintf("/api/v1/jobs/%lld/retry", (long long)id);
@@ -195,7 +211,10 @@ int cmd_job_retry(struct cli *cli, int argc, char **argv, struct err *err)
 		goto out;
 	}
 	/* Only the id, so that scripts can follow it: anvil logs -f "$(anvil retry 7)". */
-	printf("%lld\n", (long long)new_id);
+	if (json)
+		cli_print_json(ans);
+	else
+		printf("%lld\n", (long long)new_id);
 	rc = CLI_OK;
 out:
 	free(path);

@@ -12,22 +12,19 @@
 int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err)
 {
 	static const struct option opts[] = {
-	    {"url", required_argument, NULL, 'u'},
-	    {"ref", required_argument, NULL, 'r'},
-	    {"commit", required_argument, NULL, 'c'},
-	    {"event", required_argument, NULL, 'e'},
-	    {"delivery", required_argument, NULL, 'd'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},      {"ref", required_argument, NULL, 'r'},
+	    {"commit", required_argument, NULL, 'c'},   {"event", required_argument, NULL, 'e'},
+	    {"delivery", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	const char *url = NULL, *ref = NULL, *commit = NULL, *event = "manual", *delivery = NULL;
 	json_t *body = NULL; /* owned */
 	json_t *ans = NULL;  /* owned */
 	int64_t id = 0;
-	int c, rc = CLI_ERROR;
+	int c, json = 0, rc = CLI_ERROR;
 
 	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, ":u:r:c:e:d:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":u:r:c:e:d:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			url = optarg;
@@ -43,6 +40,9 @@ int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err
 			break;
 		case 'd':
 			delivery = optarg;
+			break;
+		case 'j':
+			json = 1;
 			break;
 		case 'h':
 			return CLI_HELP;
@@ -77,7 +77,10 @@ int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err
 		err_set(err, ERR_SYS, "trigger answer has no pipeline id");
 		goto out;
 	}
-	printf("pipeline %lld %s\n", (long long)id, cli_jstr(ans, "state", "?"));
+	if (json)
+		cli_print_json(ans);
+	else
+		printf("pipeline %lld %s\n", (long long)id, cli_jstr(ans, "state", "?"));
 	rc = CLI_OK;
 out:
 	json_decref(body);

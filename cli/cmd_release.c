@@ -182,20 +182,23 @@ int cmd_release_create(struct cli *cli, int argc, char **argv, struct err *err)
 	static const struct option opts[] = {
 	    {"pipeline", required_argument, NULL, 'p'},
 	    {"message", required_argument, NULL, 'm'},
+	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *message = NULL, *pipeline = NULL;
 	json_t *body = NULL, *ans = NULL; /* owned */
 	int64_t pid = 0, tag_pid = 0;
-	int c, rc;
+	int c, json = 0, rc;
 
 	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, ":p:m:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:m:jh", opts, NULL)) != -1) {
 		if (c == 'p')
 			pipeline = optarg;
 		else if (c == 'm')
 			message = optarg;
+		else if (c == 'j')
+			json = 1;
 		else if (c == 'h')
 			return CLI_HELP;
 		else
@@ -213,6 +216,11 @@ int cmd_release_create(struct cli *cli, int argc, char **argv, struct err *err)
 	rc = CLI_ERROR;
 	if (cli_json(cli, "POST", "/api/v1/releases", body, 120000, &ans, err) < 0)
 		goto out;
+	if (json) {
+		cli_print_json(ans);
+		rc = CLI_OK;
+		goto out;
+	}
 	printf("tag %s at %s %s%s", cli_jstr(ans, "version", "-"), cli_jstr(ans, "commit", "-"),
 	       json_is_true(json_object_get(ans, "created")) ? "created and pushed" : "already there",
 	       cli_jint(ans, "tag_pipeline_id", &tag_pid) ? "" : "\n");

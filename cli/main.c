@@ -16,7 +16,8 @@ static int main_help(struct cli *cli, int argc, char **argv, struct err *err);
  * prototypes in cli/cli.h and its rows here; multi-word names ("artifact
  * get", "repo add") are matched word by word, the longest match winning. */
 static const struct cli_cmd main_cmds[] = {
-    {"trigger", "trigger REPO --url URL --ref REF [--commit SHA] [--event push|tag|manual] [--delivery ID]",
+    {"trigger",
+     "trigger REPO --url URL --ref REF [--commit SHA] [--event push|tag|manual] [--delivery ID] [--json]",
      "start a pipeline for a commit", cmd_pipeline_trigger},
     {"status", "status [--repo NAME] [--limit N]", "list recent pipelines", cmd_pipeline_status},
     {"show", "show PIPELINE", "show a pipeline and its jobs", cmd_pipeline_show},
@@ -25,7 +26,7 @@ static const struct cli_cmd main_cmds[] = {
      cmd_build_start},
     {"logs", "logs [-f] JOB", "print a job's log; -f follows it until the job ends", cmd_job_logs},
     {"cancel", "cancel JOB", "cancel a queued or running job", cmd_job_cancel},
-    {"retry", "retry JOB", "run a finished job again; prints the new job's id", cmd_job_retry},
+    {"retry", "retry JOB [--json]", "run a finished job again; prints the new job's id", cmd_job_retry},
     {"artifacts", "artifacts JOB", "list a job's artifacts", cmd_artifact_list},
     {"artifact get", "artifact get JOB NAME [-o FILE]", "download an artifact and verify its sha256",
      cmd_artifact_get},
@@ -47,7 +48,7 @@ static const struct cli_cmd main_cmds[] = {
     {"secrets", "secrets REPO", "list the names of a repository's secrets", cmd_secret_list},
     {"releases", "releases [REPO]", "list releases (signed tag builds)", cmd_release_list},
     {"release show", "release show VERSION [--repo R]", "show a release and its files", cmd_release_show},
-    {"release create", "release create VERSION --pipeline P [--message M]",
+    {"release create", "release create VERSION --pipeline P [--message M] [--json]",
      "tag a succeeded pipeline's commit and push the tag (its tag pipeline makes the release)",
      cmd_release_create},
     {"release download", "release download VERSION --target T -o DIR [--repo R] [--pubkey FILE]",
@@ -65,10 +66,10 @@ static const struct cli_cmd main_cmds[] = {
     {"boards", "boards", "list boards with their group, host key and current release", cmd_board_list},
     {"deploy",
      "deploy {PIPELINE | --release V [--repo R]} --group G [--install DIR --files a,b [--restart CMD] "
-     "[--health CMD] [--target T]]",
+     "[--health CMD] [--target T]] [--json]",
      "deploy a pipeline's artifacts, or a signed release (checked on the board), to a group of boards",
      cmd_deploy_start},
-    {"rollback", "rollback --group G", "switch every board of a group back to its previous release",
+    {"rollback", "rollback --group G [--json]", "switch every board of a group back to its previous release",
      cmd_deploy_rollback},
     {"deployments", "deployments", "list deployments", cmd_deploy_list},
     {"deployment show", "deployment show DEPLOYMENT", "show a deployment board by board", cmd_deploy_show},

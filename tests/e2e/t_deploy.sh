@@ -142,7 +142,7 @@ YML
 commit_push app "two targets, manual deploy" >/dev/null
 P3=$(latest_pipeline)
 wait_until 600 pipeline_is "$P3" success || fail "pipeline $P3 is $(pipeline_state "$P3")"
-D3=$(anvil deploy "$P3" --group lab --install /opt/ems --files hello --target host | grep -o 'deployment [0-9]*' | cut -d' ' -f2)
+D3=$(anvil deploy "$P3" --group lab --install /opt/ems --files hello --target host)
 [ -n "$D3" ] || fail "anvil deploy did not queue a deployment"
 wait_until 120 job_is "$D3" failed || fail "x86_64 deploy job $D3 is $(job_state "$D3")"
 api "/api/v1/deployments/$D3" | jq -r '.boards[] | select(.board=="b1") | .message' | grep -q "x86_64" ||
@@ -153,12 +153,12 @@ ok "$SECONDS s: x86_64 artifact refused on the aarch64 canary, 0 bytes sent"
 
 # The same pipeline's aarch64 build by hand (its entry has no `on:`), then
 # a rollback: every board back on the release it was healthy on before.
-D6=$(anvil deploy "$P3" --group lab | grep -o 'deployment [0-9]*' | cut -d' ' -f2)
+D6=$(anvil deploy "$P3" --group lab)
 wait_until 120 job_is "$D6" success || fail "manual deploy $D6 is $(job_state "$D6")"
 C3=$(api "/api/v1/pipelines/$P3" | jq -r .commit)
 R3="releases/p$P3-${C3:0:8}"
 [ "$(current_of "$T/board3")" = "$R3" ] || fail "b3 is not on $R3 after the manual deploy"
-D7=$(anvil rollback --group lab | grep -o 'deployment [0-9]*' | cut -d' ' -f2)
+D7=$(anvil rollback --group lab)
 wait_until 120 job_is "$D7" success || fail "rollback $D7 is $(job_state "$D7"): $(api /api/v1/deployments/$D7)"
 for n in 1 2 3; do
 	[ "$(current_of "$T/board$n")" = "$R1" ] || fail "b$n is on $(current_of "$T/board$n") after the rollback, want $R1"
@@ -171,7 +171,7 @@ ok "$SECONDS s: manual deploy of $R3, then anvil rollback: every board back on $
 "$BOARD_SH" stop "$T/board2" >/dev/null
 start_board 2 127.0.0.62 "$T/board2b" "$(benv "$T/board2" BOARD_PORT)"
 [ "$(benv "$T/board2b" BOARD_HOSTKEY_FP)" != "$(benv "$T/board2" BOARD_HOSTKEY_FP)" ] || fail "b2 kept its host key"
-D5=$(anvil deploy "$P1" --group lab | grep -o 'deployment [0-9]*' | cut -d' ' -f2)
+D5=$(anvil deploy "$P1" --group lab)
 wait_until 120 job_is "$D5" failed || fail "deploy $D5 to a board with a changed host key is $(job_state "$D5")"
 api "/api/v1/deployments/$D5" | jq -r '.boards[] | select(.board=="b2") | .message' | grep -q "host key mismatch" ||
 	fail "b2's refusal is not a host key mismatch: $(api /api/v1/deployments/$D5)"

@@ -65,7 +65,7 @@ tag_release() { # tag_release VERSION: tags HEAD (lightweight), pushes, waits fo
 }
 deploy_release() { # deploy_release VERSION: prints the deployment id
 	anvil deploy --release "$1" --group rel --install /opt/app --files hello \
-		--health './current/hello | grep -q "hello from aarch64"' | grep -o 'deployment [0-9]*' | cut -d' ' -f2
+		--health './current/hello | grep -q "hello from aarch64"'
 }
 job_done() { case "$(job_state "$1")" in success | failed | error) return 0 ;; esac; return 1; }
 
