@@ -54,6 +54,27 @@ out:
 	return rc;
 }
 
+/* The host target runs in bubblewrap like every other: without it here the
+ * agent would claim host jobs only to fail each one. -1 naming the fix. */
+static int targets_check_host(struct err *err)
+{
+	const char *path = getenv("PATH");
+	char *dup = xstrdup(path != NULL ? path : "/usr/bin:/bin"), *save = NULL;
+	int found = 0;
+
+	for (char *d = strtok_r(dup, ":", &save); d != NULL && !found; d = strtok_r(NULL, ":", &save)) {
+		char *cand = xasprintf("%s/bwrap", d);
+		found = access(cand, X_OK) == 0;
+		free(cand);
+	}
+	free(dup);
+	if (!found)
+		return err_set(err, ERR_INVAL,
+		               "target host: bubblewrap (bwrap) is not installed; host jobs run in its "
+		               "sandbox like any target (apt-get install bubblewrap)");
+	return 0;
+}
+
 int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct err *err)
 {
 	struct strv triples = STRV_INIT;
@@ -72,7 +93,8 @@ int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct
 				char *t = xstrndup(p, n);
 				/* The host's own userland, sandboxed like cross mode:
 				 * served only when asked for by name. */
-				int bad = strcmp(t, "host") == 0 ? 0 : targets_check_one(o, t, err);
+				int bad = strcmp(t, "host") == 0 ? targets_check_host(err)
+				                                 : targets_check_one(o, t, err);
 				if (bad == 0)
 					strv_push(&triples, t);
 				free(t);

@@ -92,31 +92,24 @@ ROOTFS=$(grep -o 'cross mode, rootfs [^ ]*' "$T/agent-x86-aarch64.log" | tail -n
 mkdir -p "$T/a64/bin" "$T/a64/work"
 cp "$T/out-aarch64-unknown-linux-gnu/anvil-agent" "$T/a64/bin/"
 chmod +x "$T/a64/bin/anvil-agent"
-bwrap --ro-bind "$ROOTFS" / --proc /proc --dev /dev --tmpfs /tmp --bind "$T/a64/work" /work \
-	--ro-bind "$T/a64/bin" /tmp/anvil-bin --ro-bind "$T/git" "$T/git" \
-	--unshare-pid --die-with-parent --clearenv --setenv PATH /usr/bin:/bin --setenv HOME /tmp \
-	--setenv ANVIL_AGENT_TOKEN "$(cat "$T/data/agent.token")" \
-	/tmp/anvil-bin/anvil-agent --server "$URL" --name a64-under-qemu --work /work --targets host --build-user 65534:65534 --once \
-	>>"$T/agent-a64.log" 2>&1 &
-A64=$!
-PIDS+=("$A64")
+a64() { # runs the aarch64 agent with OPTIONS in the arm64 rootfs, in the background; sets A64
+	bwrap --ro-bind "$ROOTFS" / --proc /proc --dev /dev --tmpfs /tmp --bind "$T/a64/work" /work \
+		--ro-bind "$T/a64/bin" /tmp/anvil-bin --ro-bind "$T/git" "$T/git" \
+		--unshare-pid --die-with-parent --clearenv --setenv PATH /usr/bin:/bin --setenv HOME /tmp \
+		--setenv ANVIL_AGENT_TOKEN "$(cat "$T/data/agent.token")" \
+		/tmp/anvil-bin/anvil-agent --server "$URL" --name a64-under-qemu --work /work "$@" \
+		>>"$T/agent-a64.log" 2>&1 &
+	A64=$!
+	PIDS+=("$A64")
+}
+# Steps, host ones too, run only in bubblewrap, which this build rootfs
+# lacks: asked for the host target, the agent refuses to start, saying so.
+a64 --targets host --build-user 65534:65534 --once
+wait_until 120 bash -c "! kill -0 $A64 2>/dev/null" || fail "the aarch64 agent without bubblewrap did not exit"
+grep -q 'target host: bubblewrap (bwrap) is not installed' "$T/agent-a64.log" ||
+	fail "the aarch64 agent without bubblewrap did not say why: $(tail -n 3 "$T/agent-a64.log")"
+ok "the aarch64 anvil-agent (qemu-user, arm64 rootfs) refuses the host target without bubblewrap"
+a64 --targets none
 wait_until 120 bash -c "curl -s $URL/api/v1/agents | jq -e '.agents[] | select(.name==\"a64-under-qemu\") | .labels | index(\"arch=aarch64\")'" ||
 	fail "the aarch64 agent did not register with arch=aarch64"
-ok "the aarch64 anvil-agent (qemu-user, arm64 rootfs) registered: $(curl -s "$URL/api/v1/agents" | jq -c '.agents[] | select(.name=="a64-under-qemu") | .labels')"
-
-make_repo probe
-cat >"$T/src/probe/.anvil.yml" <<'YML'
-steps:
-  - run: echo "machine=$(uname -m)" && cat /etc/debian_version && echo done > out.txt
-artifacts: [out.txt]
-YML
-commit_push probe "a job for the aarch64 agent" >/dev/null
-P2=$(latest_pipeline)
-J2=$(first_job "$P2")
-wait_until 300 bash -c "s=\$(curl -s $URL/api/v1/jobs/$J2 | jq -r .state); [ \"\$s\" != queued ] && [ \"\$s\" != running ]" ||
-	fail "job $J2 on the aarch64 agent is still $(job_state "$J2")"
-[ "$(job_state "$J2")" = success ] || { api "/api/v1/jobs/$J2/log" >&2; fail "job $J2 is $(job_state "$J2")"; }
-jlog_has "$J2" "machine=aarch64" || fail "the job did not run on aarch64"
-[ "$(api "/api/v1/jobs/$J2" | jq -r '.agent // .agent_name // empty')" != "" ] || true
-wait_until 60 bash -c "! kill -0 $A64 2>/dev/null" || fail "the --once aarch64 agent did not exit after its job"
-ok "the aarch64 agent completed job $J2 (log: $(grep -m1 '^machine=' "$T/job-$J2.log")) and exited; whole test $(($(date +%s) - t0)) s"
+ok "the aarch64 anvil-agent (qemu-user, arm64 rootfs) registered: $(curl -s "$URL/api/v1/agents" | jq -c '.agents[] | select(.name=="a64-under-qemu") | .labels'); whole test $(($(date +%s) - t0)) s"
