@@ -74,14 +74,15 @@ write_yml() { # write_yml HEALTH_WORD
 targets: [aarch64-unknown-linux-gnu]
 steps:
   - run: make CC="\$CC" hello
-artifacts: [hello]
+  - run: printf '#!/bin/sh\\n./current/hello\\n' >health.sh && chmod +x health.sh
+artifacts: [hello, health.sh]
 deploy:
   - group: lab
     on: {branch: main}
     install: /opt/ems
-    files: [hello]
+    files: [hello, health.sh]
     restart: echo restarted
-    health: ./current/hello | grep '$1'
+    health: ./current/health.sh | grep '$1'
     health_timeout: 3s
     keep: 3
     strategy: {canary: 1, batch: 2}
@@ -98,6 +99,9 @@ R1="releases/p$P1-${C1:0:8}"
 for n in 1 2 3; do
 	[ "$(current_of "$T/board$n")" = "$R1" ] || fail "b$n current is '$(current_of "$T/board$n")', want $R1"
 	[ "$(on_board "$T/board$n" /opt/ems/current/hello)" = "hello from aarch64" ] || fail "hello does not run on b$n"
+	# A script keeps its executable bit on the board (issue 19 item 10).
+	[ "$(on_board "$T/board$n" stat -c %a /opt/ems/current/health.sh)" = 755 ] ||
+		fail "health.sh on b$n is $(on_board "$T/board$n" stat -c %a /opt/ems/current/health.sh)"
 done
 log_has "$D1" "canary: boards 1..1 of 3" || fail "deploy log has no canary line"
 log_has "$D1" "glibc" || fail "deploy log has no glibc check"
