@@ -109,7 +109,7 @@ wait_until 120 bash -c "! kill -0 $A64 2>/dev/null" || fail "the aarch64 agent w
 grep -q 'target host: bubblewrap (bwrap) is not installed' "$T/agent-a64.log" ||
 	fail "the aarch64 agent without bubblewrap did not say why: $(tail -n 3 "$T/agent-a64.log")"
 ok "the aarch64 anvil-agent (qemu-user, arm64 rootfs) refuses the host target without bubblewrap"
-a64 --targets none
+a64 --targets none --build-user 65534:65534
 wait_until 120 bash -c "curl -s $URL/api/v1/agents | jq -e '.agents[] | select(.name==\"a64-under-qemu\") | .labels | index(\"arch=aarch64\")'" ||
 	fail "the aarch64 agent did not register with arch=aarch64"
 ok "the aarch64 anvil-agent (qemu-user, arm64 rootfs) registered: $(curl -s "$URL/api/v1/agents" | jq -c '.agents[] | select(.name=="a64-under-qemu") | .labels'); whole test $(($(date +%s) - t0)) s"
