@@ -351,13 +351,31 @@ static int targets_cache_prepare(const struct targets_opts *o, const char *cache
 	return fileio_chown_tree(cache, (uid_t)-1, o->sandbox->uid, (gid_t)-1, o->sandbox->gid, err);
 }
 
+/* bubblewrap in mode over rootfs (NULL: the host target) with the job's
+ * cache at /cache/build and the agent's sandbox. */
+static struct runner *targets_bwrap_new(const struct targets_opts *o, const struct targets_job *job,
+                                        enum recipe_mode mode, const char *rootfs, const char *cache,
+                                        const char *const *env, struct err *err)
+{
+	struct bwrap_bind bind = {cache, "/cache/build"};
+	struct bwrap_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.mode = mode;
+	cfg.rootfs_dir = rootfs;
+	cfg.binds = &bind;
+	cfg.n_binds = 1;
+	cfg.network = job->network;
+	cfg.env = env;
+	cfg.sandbox = o->sandbox;
+	return runner_bwrap_new(&cfg, err);
+}
+
 /* The host target: bubblewrap over the host's own /usr and /etc, no rootfs,
  * a per repo cache at /cache/build. */
 static struct runner *targets_host_new(const struct targets_opts *o, const struct targets_job *job,
                                        char **desc_out, struct err *err)
 {
-	struct bwrap_config cfg;
-	struct bwrap_bind bind;
 	struct runner *runner = NULL;
 	const char *env[] = {"ANVIL_CACHE=/cache/build", "ANVIL_MODE=host", NULL};
 	char *cache = xasprintf("%s/cache/%s/host", o->work_dir, job->repo_name);
@@ -366,17 +384,7 @@ static struct runner *targets_host_new(const struct targets_opts *o, const struc
 		log_info("event=host_target runner=bwrap (the host target always runs in bubblewrap)");
 	if (targets_cache_prepare(o, cache, err) < 0)
 		goto out;
-	bind.host_path = cache;
-	bind.sandbox_path = "/cache/build";
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.mode = RECIPE_MODE_CROSS;
-	cfg.rootfs_dir = NULL;
-	cfg.binds = &bind;
-	cfg.n_binds = 1;
-	cfg.network = job->network;
-	cfg.env = env;
-	cfg.sandbox = o->sandbox;
-	if ((runner = runner_bwrap_new(&cfg, err)) != NULL)
+	if ((runner = targets_bwrap_new(o, job, RECIPE_MODE_CROSS, NULL, cache, env, err)) != NULL)
 		*desc_out = xasprintf("bubblewrap, host userland (read-only /usr, /etc)%s",
 		                      job->network ? ", network on" : "");
 out:
@@ -443,8 +451,6 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	struct runner *runner = NULL;
 	char *rootfs = NULL, *cache = NULL;
 	enum recipe_mode mode;
-	struct bwrap_bind bind;
-	struct bwrap_config cfg;
 	size_t n_recipe_env;
 
 	*desc_out = NULL;
@@ -486,17 +492,8 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		*warning_out = xasprintf("Cross.toml: target.%s.image %s is ignored: it needs the "
 		                         "Docker runner (anvil-agent --runner docker)",
 		                         job->target, job->image);
-	bind.host_path = cache;
-	bind.sandbox_path = "/cache/build";
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.mode = mode;
-	cfg.rootfs_dir = rootfs;
-	cfg.binds = &bind;
-	cfg.n_binds = 1;
-	cfg.network = job->network;
-	cfg.env = (const char *const *)env.v;
-	cfg.sandbox = o->sandbox;
-	if ((runner = runner_bwrap_new(&cfg, err)) == NULL)
+	if ((runner = targets_bwrap_new(o, job, mode, rootfs, cache, (const char *const *)env.v, err)) ==
+	    NULL)
 		goto out;
 	*desc_out =
 	    xasprintf("bubblewrap, %s mode, rootfs %s (%s, qemu %s)%s", recipe_mode_name(mode), rootfs,
