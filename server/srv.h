@@ -5,8 +5,8 @@
 #include <stdint.h>
 
 #include "server/config.h"
-#include "server/sched.h"
-#include "server/store.h"
+#include "server/sched/sched.h"
+#include "server/store/store.h"
 
 /* The server's state, built in main and passed to every subsystem (the
  * libmicrohttpd cls). Fields are set before the HTTP daemon starts and are

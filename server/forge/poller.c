@@ -1,0 +1,264 @@
+#include "server/forge/poller.h"
+#include "common/units.h"
+#include "common/log.h"
+#include "server/sched/pipeline.h"
+#include "server/srv.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <git2.h>
+
+#define POLLER_TICK_MS 1000
+
+struct poller_due {
+	int64_t repo_id;
+	int64_t next_ms; /* wall clock */
+};
+
+struct poller {
+	struct srv *srv;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC */
+	int stopping;      /* under mu */
+	/* owned by the thread */
+	struct poller_due *due;
+	size_t n_due;
+};
+
+/* Recorded in poll_heads once the poller has listed a repository's tags:
+ * not a ref name git allows, so no tag can clash with it. A repository
+ * polled before tags were watched has branch heads but no marker; its first
+ * poll since then records its tags without starting pipelines for them. */
+#define POLLER_TAGS_MARKER     "refs/tags/"
+#define POLLER_TAGS_MARKER_SHA "0000000000000000000000000000000000000000"
+
+static int poller_watched(const char *name)
+{
+	return (strncmp(name, "refs/heads/", 11) == 0 || strncmp(name, "refs/tags/", 10) == 0) &&
+	       pipeline_text_ok(name) && strlen(name) <= 255;
+}
+
+/* The remote's branch heads and tags: refs/heads/... and refs/tags/... → 40
+ * hex. An annotated tag is recorded at the commit it points to (the
+ * advertisement's peeled "^{}" entry), which is what a pipeline builds. */
+static int poller_ls(const char *url, struct strv *refs, struct strv *shas, struct err *err)
+{
+	git_remote *remote = NULL;
+	const git_remote_head **heads = NULL;
+	git_remote_callbacks cb;
+	size_t n = 0;
+	int rc = -1;
+
+	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+
+	if (git_remote_create_detached(&remote, url) < 0 ||
+	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL) < 0 ||
+	    git_remote_ls(&heads, &n, remote) < 0) {
+		const git_error *e = git_error_last();
+		err_set(err, ERR_UNAVAIL, "ls-remote: %s", e && e->message ? e->message : "failed");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char hex[GIT_OID_HEXSZ + 1];
+		const git_oid *oid = &heads[i]->oid;
+		size_t len = strlen(heads[i]->name);
+
+		if (!poller_watched(heads[i]->name) || strchr(heads[i]->name, '^') != NULL)
+			continue;
+		if (strncmp(heads[i]->name, "refs/tags/", 10) == 0)
+			for (size_t j = 0; j < n; j++)
+				if (strncmp(heads[j]->name, heads[i]->name, len) == 0 &&
+				    strcmp(heads[j]->name + len, "^{}") == 0)
+					oid = &heads[j]->oid;
+		git_oid_tostr(hex, sizeof(hex), oid);
+		strv_push(refs, heads[i]->name);
+		strv_push(shas, hex);
+	}
+	rc = 0;
+out:
+	if (remote != NULL)
+		git_remote_disconnect(remote);
+	git_remote_free(remote);
+	return rc;
+}
+
+static const char *poller_lookup(const struct strv *refs, const struct strv *shas, const char *ref)
+{
+	for (size_t i = 0; i < refs->n; i++)
+		if (strcmp(refs->v[i], ref) == 0)
+			return shas->v[i];
+	return NULL;
+}
+
+/* A release made by this server on a local repository started its tag
+ * pipeline itself (release_api.c): a tag whose ref already has a tag
+ * pipeline at the same commit starts no second one. */
+static int poller_tag_started(struct poller *p, const char *repo, const char *ref, const char *sha)
+{
+	struct pipeline_row row = {0};
+	struct err err = {0};
+	int started = 0;
+
+	if (store_pipeline_latest_ref(p->srv->store, repo, ref, &row, &err) == 0)
+		started = strcmp(row.event, "tag") == 0 && strcmp(row.commit_sha, sha) == 0;
+	pipeline_row_release(&row);
+	return started;
+}
+
+static void poller_repo(struct poller *p, const struct repo_cfg *r)
+{
+	struct strv old_refs = STRV_INIT, old_shas = STRV_INIT, refs = STRV_INIT, shas = STRV_INIT;
+	struct err err = {0};
+	int first, tags_first;
+	size_t n_tags = 0;
+
+	if (store_poll_heads(p->srv->store, r->id, &old_refs, &old_shas, &err) < 0 ||
+	    poller_ls(r->url, &refs, &shas, &err) < 0) {
+		log_warnx("event=poll_failed repo=%s error=\"%s\"", r->name, err.msg);
+		goto out;
+	}
+	first = old_refs.n == 0;
+	tags_first = poller_lookup(&old_refs, &old_shas, POLLER_TAGS_MARKER) == NULL;
+	for (size_t i = 0; i < refs.n; i++) {
+		const char *was = poller_lookup(&old_refs, &old_shas, refs.v[i]);
+		struct pipeline_trigger t = {0};
+		char *delivery = NULL;
+		int64_t id = 0;
+		int existed = 0, started, is_tag = strncmp(refs.v[i], "refs/tags/", 10) == 0;
+
+		n_tags += is_tag;
+		if (was != NULL && strcmp(was, shas.v[i]) == 0)
+			continue;
+		if (!first && !(is_tag && tags_first) &&
+		    !(is_tag && poller_tag_started(p, r->name, refs.v[i], shas.v[i]))) {
+			delivery = xasprintf("poll:%s:%s:%s", r->name, refs.v[i], shas.v[i]);
+			t.repo = r->name;
+			t.url = r->url;
+			t.ref = refs.v[i];
+			t.commit = shas.v[i];
+			t.event = is_tag ? "tag" : "push";
+			t.delivery = delivery;
+			started = pipeline_start(p->srv, &t, &id, &existed, &err);
+			free(delivery);
+			if (started < 0) {
+				/* The head stays unrecorded: the next poll tries again. */
+				log_warnx("event=poll_start_failed repo=%s ref=%s error=\"%s\"", r->name,
+				          refs.v[i], err.msg);
+				continue;
+			}
+			log_info("event=poll_changed repo=%s ref=%s sha=%s pipeline=%lld", r->name, refs.v[i],
+			         shas.v[i], (long long)id);
+		}
+		if (store_poll_head_set(p->srv->store, r->id, refs.v[i], shas.v[i], &err) < 0)
+			log_warnx("event=poll_store_failed repo=%s error=\"%s\"", r->name, err.msg);
+	}
+	for (size_t i = 0; i < old_refs.n; i++)
+		if (strcmp(old_refs.v[i], POLLER_TAGS_MARKER) != 0 &&
+		    poller_lookup(&refs, &shas, old_refs.v[i]) == NULL &&
+		    store_poll_head_set(p->srv->store, r->id, old_refs.v[i], NULL, &err) < 0)
+			log_warnx("event=poll_store_failed repo=%s error=\"%s\"", r->name, err.msg);
+	if (tags_first) {
+		if (store_poll_head_set(p->srv->store, r->id, POLLER_TAGS_MARKER, POLLER_TAGS_MARKER_SHA,
+		                        &err) < 0)
+			log_warnx("event=poll_store_failed repo=%s error=\"%s\"", r->name, err.msg);
+		log_info("event=poll_recorded repo=%s branches=%zu tags=%zu", r->name,
+		         first ? refs.n - n_tags : (size_t)0, n_tags);
+	}
+out:
+	strv_release(&old_refs);
+	strv_release(&old_shas);
+	strv_release(&refs);
+	strv_release(&shas);
+}
+
+static struct poller_due *poller_due_get(struct poller *p, int64_t repo_id)
+{
+	for (size_t i = 0; i < p->n_due; i++)
+		if (p->due[i].repo_id == repo_id)
+			return &p->due[i];
+	p->due = xrealloc(p->due, (p->n_due + 1) * sizeof(*p->due));
+	p->due[p->n_due].repo_id = repo_id;
+	p->due[p->n_due].next_ms = 0;
+	return &p->due[p->n_due++];
+}
+
+static int poller_sleep(struct poller *p, long ms)
+{
+	struct timespec ts;
+	int stop;
+
+	units_deadline_ts(&ts, CLOCK_MONOTONIC, ms);
+	pthread_mutex_lock(&p->mu);
+	while (!p->stopping && pthread_cond_timedwait(&p->cv, &p->mu, &ts) != ETIMEDOUT)
+		;
+	stop = p->stopping;
+	pthread_mutex_unlock(&p->mu);
+	return stop;
+}
+
+static void *poller_main(void *arg)
+{
+	struct poller *p = arg;
+
+	do {
+		struct repo_cfg *rows = NULL;
+		size_t n = 0;
+		struct err err = {0};
+
+		if (store_repo_cfg_list(p->srv->store, &rows, &n, &err) < 0)
+			log_warnx("event=poll_list_failed error=\"%s\"", err.msg);
+		for (size_t i = 0; i < n; i++) {
+			struct poller_due *d;
+			if (rows[i].poll_s <= 0)
+				continue;
+			d = poller_due_get(p, rows[i].id);
+			if (srv_now_ms() < d->next_ms)
+				continue;
+			poller_repo(p, &rows[i]);
+			d->next_ms = srv_now_ms() + (int64_t)rows[i].poll_s * 1000;
+		}
+		repo_cfgs_free(rows, n);
+	} while (!poller_sleep(p, POLLER_TICK_MS));
+	return NULL;
+}
+
+int poller_start(struct srv *srv, struct poller **out, struct err *err)
+{
+	struct poller *p = xcalloc(1, sizeof(*p));
+	pthread_condattr_t ca;
+
+	p->srv = srv;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&p->th, NULL, poller_main, p) != 0) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return err_set(err, ERR_SYS, "cannot start the poller thread");
+	}
+	*out = p;
+	return 0;
+}
+
+void poller_stop(struct poller *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stopping = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	free(p->due);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}

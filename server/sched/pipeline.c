@@ -1,0 +1,204 @@
+#include "server/sched/pipeline.h"
+#include "common/log.h"
+#include "common/redact.h"
+#include "common/pipefile.h"
+#include "common/xalloc.h"
+#include "server/sched/deployplan.h"
+#include "server/sched/gitread.h"
+#include "server/srv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+int pipeline_name_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int pipeline_text_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+int pipeline_skip_ci(const char *message)
+{
+	return message != NULL &&
+	       (strstr(message, "[skip ci]") != NULL || strstr(message, "[ci skip]") != NULL);
+}
+
+static void pipeline_skip(const struct pipeline_trigger *t, int64_t *id_out, int *existed_out,
+                          const char *why)
+{
+	*existed_out = PIPELINE_SKIPPED;
+	*id_out = 0;
+	if (t->skipped_out)
+		*t->skipped_out = why;
+	log_info("event=pipeline_skipped repo=%s reason=\"%s\"", t->repo, why);
+}
+
+static int pipeline_target_wanted(const struct pipeline_trigger *t, const char *target)
+{
+	if (t->targets == NULL)
+		return 1;
+	for (size_t i = 0; i < t->n_targets; i++)
+		if (strcmp(t->targets[i], target) == 0)
+			return 1;
+	return 0;
+}
+
+/* The run spec a job carries: what the agent needs beyond the commit. */
+static char *pipeline_job_spec(const struct pipefile *pf, int default_timeout_s)
+{
+	json_t *o = json_object(), *steps = json_array(), *env = json_array(), *arts = json_array();
+	char *s;
+
+	for (size_t i = 0; i < pf->n_steps; i++)
+		json_array_append_new(
+		    steps, json_pack("{s:s, s:s}", "name", pf->steps[i].name, "run", pf->steps[i].run));
+	for (size_t i = 0; i < pf->env.n; i++)
+		json_array_append_new(env, json_string(pf->env.v[i]));
+	for (size_t i = 0; i < pf->artifacts.n; i++)
+		json_array_append_new(arts, json_string(pf->artifacts.v[i]));
+	json_object_set_new(o, "steps", steps);
+	json_object_set_new(o, "env", env);
+	json_object_set_new(o, "artifacts", arts);
+	json_object_set_new(o, "network", json_boolean(pf->network));
+	if (pf->mode != NULL)
+		json_object_set_new(o, "mode", json_string(pf->mode));
+	json_object_set_new(o, "timeout_s",
+	                    json_integer(pf->timeout_s > 0 ? pf->timeout_s : default_timeout_s));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *id_out, int *existed_out,
+                   struct err *err)
+{
+	struct gitread_result gr = {0};
+	struct pipefile *pf = NULL;
+	struct pipeline_new pn = {0};
+	struct job_new *jobs = NULL;
+	struct deploy_plan_new *plans = NULL;
+	size_t n_plans = 0;
+	char **specs = NULL;
+	size_t n_jobs = 0;
+	int64_t repo_id;
+	int rc = -1, git_rc;
+	char *mirror = NULL, *errmsg = NULL, esc[300];
+	struct err gerr = {0};
+
+	*existed_out = 0;
+	if (!pipeline_name_ok(t->repo, 100))
+		return err_set(err, ERR_INVAL,
+		               "repo name must be [A-Za-z0-9._-]+, not starting with '.' or '-'");
+	if (!pipeline_text_ok(t->url) || !pipeline_text_ok(t->ref) ||
+	    (t->delivery && !pipeline_text_ok(t->delivery)))
+		return err_set(err, ERR_INVAL, "url, ref and delivery must not hold control characters");
+	if (t->commit && !(strlen(t->commit) == 40 && strspn(t->commit, "0123456789abcdef") == 40))
+		return err_set(err, ERR_INVAL, "commit must be 40 lowercase hex characters");
+	if (strcmp(t->event, "push") && strcmp(t->event, "tag") && strcmp(t->event, "manual"))
+		return err_set(err, ERR_INVAL, "event must be push, tag or manual");
+	if (t->delivery && store_pipeline_by_delivery(srv->store, t->repo, t->delivery, id_out, &gerr) == 0) {
+		*existed_out = 1;
+		return 0;
+	}
+	if (store_repo_upsert(srv->store, t->repo, t->url, srv_now_ms(), &repo_id, err) < 0)
+		return -1;
+	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)repo_id);
+	pthread_mutex_lock(&srv->git_mu);
+	git_rc =
+	    gitread_file_at(mirror, t->url, t->ref, t->commit, ".anvil.yml", PIPEFILE_MAX_BYTES, &gr, &gerr);
+	pthread_mutex_unlock(&srv->git_mu);
+	if (git_rc < 0) {
+		/* libgit2 may quote the URL, credentials and all. */
+		char *shown = redact_urls_dup(gerr.msg);
+		errmsg = xasprintf("cannot read the repository: %s", shown);
+		free(shown);
+	} else if (!gr.file_found) {
+		errmsg = xasprintf("no .anvil.yml at commit %s", gr.commit);
+	} else if (pipeline_skip_ci(t->message ? t->message : gr.message)) {
+		pipeline_skip(t, id_out, existed_out, "the commit message asks to skip CI");
+		rc = 0;
+		goto out;
+	} else if (pipefile_parse(gr.file.data, gr.file.len, &pf, &gerr) < 0) {
+		errmsg = xasprintf(".anvil.yml: %s", gerr.msg);
+	} else if (!pipefile_when_match(&pf->when, t->ref, t->event, t->paths, t->paths ? t->n_paths : 0)) {
+		pipeline_skip(t, id_out, existed_out, "when rules do not match");
+		rc = 0;
+		goto out;
+	} else {
+		size_t nt = pf->targets.n ? pf->targets.n : 1;
+		jobs = xcalloc(nt, sizeof(*jobs));
+		specs = xcalloc(nt, sizeof(*specs));
+		for (size_t i = 0; i < nt; i++) {
+			const char *target = pf->targets.n ? pf->targets.v[i] : "host";
+			if (!pipeline_target_wanted(t, target))
+				continue;
+			if ((specs[n_jobs] = pipeline_job_spec(pf, srv->cfg.job_timeout_s)) == NULL) {
+				err_set(err, ERR_INVAL, ".anvil.yml holds text that is not UTF-8");
+				n_jobs++;
+				goto out;
+			}
+			jobs[n_jobs].name = "build";
+			jobs[n_jobs].target = target;
+			jobs[n_jobs].spec = specs[n_jobs];
+			jobs[n_jobs].max_attempts = srv->cfg.max_attempts;
+			n_jobs++;
+		}
+		if (n_jobs == 0)
+			errmsg = xasprintf("none of the targets asked for is a target of .anvil.yml");
+		else
+			deployplan_make(srv, pf, t->ref, srv->cfg.job_timeout_s, &plans, &n_plans);
+	}
+	pn.repo_id = repo_id;
+	pn.ref = t->ref;
+	pn.commit_sha =
+	    git_rc == 0 ? gr.commit : (t->commit ? t->commit : "0000000000000000000000000000000000000000");
+	pn.event = t->event;
+	pn.delivery = t->delivery;
+	pn.commit_message = gr.message;
+	pn.author = gr.author;
+	pn.error_message = errmsg;
+	pn.plans = plans;
+	pn.n_plans = n_plans;
+	if (store_pipeline_create(srv->store, &pn, jobs, errmsg ? 0 : n_jobs, srv_now_ms(), id_out,
+	                          existed_out, err) < 0)
+		goto out;
+	if (!*existed_out) {
+		log_info("event=pipeline_created pipeline=%lld repo=%s ref=\"%s\" jobs=%zu",
+		         (long long)*id_out, t->repo, log_escape(esc, sizeof(esc), t->ref),
+		         errmsg ? 0 : n_jobs);
+		if (errmsg)
+			log_info("event=pipeline_error pipeline=%lld error=\"%s\"", (long long)*id_out,
+			         log_escape(esc, sizeof(esc), errmsg));
+		sched_notify(srv->sched, SCHED_JOBS);
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < n_jobs; i++)
+		free(specs[i]);
+	free(specs);
+	free(jobs);
+	deployplan_free(plans, n_plans);
+	pipefile_free(pf);
+	gitread_result_release(&gr);
+	free(errmsg);
+	free(mirror);
+	return rc;
+}

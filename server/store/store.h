@@ -1,0 +1,504 @@
+#ifndef ANVIL_STORE_H
+#define ANVIL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/xalloc.h"
+#include "server/sched/jobstate.h"
+
+/* The store: the only SQL, the only file that includes <sqlite3.h>. One
+ * SQLite connection (WAL, foreign keys, busy timeout) guarded by a mutex, so
+ * every function may be called from any request thread. Each state change is
+ * one transaction. Rows returned through out-parameters belong to the caller
+ * (release with the matching *_release). SQLITE_CONSTRAINT → ERR_CONFLICT. */
+
+struct store;
+
+/* path may be ":memory:". Creates or migrates the schema (user_version). */
+int store_open(const char *path, struct store **out, struct err *err);
+/* Tests only (common/failpoint.h): as store_open, the database's writes and
+ * syncs going through the FAILPOINT_DBWRITE / FAILPOINT_DBSYNC sites of fp,
+ * which must outlive the store. fp NULL is store_open. */
+struct failpoints;
+int store_open_failpoints(const char *path, struct failpoints *fp, struct store **out, struct err *err);
+void store_free(struct store *st);
+int store_integrity_check(struct store *st, struct err *err);
+
+/* Tokens: only their sha256 hex is kept. */
+int store_token_set(struct store *st, const char *kind, const char *sha256_hex, struct err *err);
+/* ERR_NOTFOUND when no token of that kind exists. */
+int store_token_get(struct store *st, const char *kind, char out_hex[65], struct err *err);
+
+struct repo_row {
+	int64_t id;
+	char *name;
+	char *url;
+};
+void repo_row_release(struct repo_row *r);
+int store_repo_upsert(struct store *st, const char *name, const char *url, int64_t now_ms, int64_t *id_out,
+                      struct err *err);
+int store_repo_list(struct store *st, struct repo_row **out, size_t *n_out, struct err *err);
+
+struct job_row {
+	int64_t id;
+	int64_t pipeline_id;
+	char *name;
+	char *target;
+	enum job_state state;
+	int attempt;
+	int max_attempts;
+	int has_exit_code;
+	int exit_code;
+	char *agent_name; /* NULL when never claimed */
+	char *message;
+	int64_t retry_of; /* 0 when none */
+	char *spec;       /* JSON text of the job's run spec (steps, env, artifacts, ...) */
+	int cancel_requested;
+	int64_t lease_until_ms;
+	int64_t log_bytes;
+	int log_truncated;
+	int64_t created_ms, started_ms, finished_ms; /* 0 = not yet */
+	/* of its pipeline, filled by store_job_get/claim */
+	char *repo_name, *repo_url, *ref, *commit_sha;
+	char *kind;   /* "build" or "deploy" */
+	char *labels; /* labels an agent must carry besides target=<target> of a build: "k=v,k=v" or "" */
+};
+void job_row_release(struct job_row *j);
+void job_rows_free(struct job_row *rows, size_t n);
+
+struct pipeline_row {
+	int64_t id;
+	int64_t repo_id;
+	char *repo_name;
+	char *ref;
+	char *commit_sha;
+	char *event;
+	char *delivery; /* NULL when none */
+	enum job_state state;
+	char *message;        /* why it errored, else "" */
+	char *commit_message; /* subject + body of the commit */
+	char *author;
+	int64_t created_ms, finished_ms;
+};
+void pipeline_row_release(struct pipeline_row *p);
+void pipeline_rows_free(struct pipeline_row *rows, size_t n);
+
+struct job_new {
+	const char *name;
+	const char *target;
+	const char *spec; /* JSON text */
+	int max_attempts;
+};
+
+/* A deploy entry of the pipeline file, kept with its pipeline: a deploy job
+ * is made from it when every build job has succeeded (auto_deploy, by an SQL
+ * trigger in the transaction of the last build's finish) or by hand. */
+struct deploy_plan_new {
+	const char *group;
+	const char *spec;   /* JSON text: the deploy job's run spec */
+	const char *labels; /* required agent labels "k=v,k=v" */
+	int auto_deploy;    /* the entry's `on:` matched the pipeline's ref */
+};
+
+struct pipeline_new {
+	int64_t repo_id;
+	const char *ref;
+	const char *commit_sha;
+	const char *event;
+	const char *delivery; /* may be NULL */
+	const char *commit_message;
+	const char *author;
+	const char *error_message; /* non-NULL: the pipeline is created in state error with no jobs */
+	const struct deploy_plan_new *plans; /* the pipeline file's deploy entries, n_plans (may be 0) */
+	size_t n_plans;
+};
+
+/* Creates the pipeline and its jobs (queued) in one transaction. When the
+ * delivery id was seen before for the same repository, nothing is created, *existed_out = 1 and
+ * *id_out is the earlier pipeline. */
+int store_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs,
+                          size_t n_jobs, int64_t now_ms, int64_t *id_out, int *existed_out, struct err *err);
+/* Looks a delivery up without creating anything; ERR_NOTFOUND when unknown.
+ * Delivery ids are unique per repository (repo: its name). */
+int store_pipeline_by_delivery(struct store *st, const char *repo, const char *delivery, int64_t *id_out,
+                               struct err *err);
+int store_pipeline_get(struct store *st, int64_t id, struct pipeline_row *out, struct err *err);
+/* Newest first; repo may be NULL for all. */
+int store_pipeline_list(struct store *st, const char *repo, int limit, struct pipeline_row **out,
+                        size_t *n_out, struct err *err);
+/* All jobs of a pipeline, in id order, including retried ones. */
+int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **out, size_t *n_out,
+                        struct err *err);
+
+int store_job_get(struct store *st, int64_t id, struct job_row *out, struct err *err);
+
+/* Claims the oldest queued job the agent's labels (n_labels "k=v" strings)
+ * satisfy (the job's own and its repository's agent pool) for agent_id: running, attempt + 1, lease until now
+ * + lease_ms. *found_out = 0 when none matches. The matching rule lives in one place, store_labels_match. */
+int store_job_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
+                    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err);
+/* 1 when agent labels satisfy a job: a build job needs "target=<target>",
+ * every job needs each label of required ("k=v,k=v", may be "" or NULL). */
+int store_labels_match(const char *kind, const char *target, const char *required, const char *const *labels,
+                       size_t n_labels);
+/* 1 when labels hold each label of required ("k=v,k=v", "" or NULL: 1). A
+ * repository's agent pool is checked with it at claim time. */
+int store_labels_have(const char *required, const char *const *labels, size_t n_labels);
+/* Extends the lease; ERR_CONFLICT when the job is not running at that attempt. */
+int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
+                        int *cancel_out, struct err *err);
+/* Moves a running job at attempt to a final state. ERR_CONFLICT when stale. */
+int store_job_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
+                     int exit_code, const char *message, int64_t now_ms, struct err *err);
+/* queued → canceled now; running → cancel requested (the agent is told on its
+ * next heartbeat). ERR_CONFLICT when already final. */
+int store_job_cancel(struct store *st, int64_t id, int64_t now_ms, struct err *err);
+/* New queued job copying a final job. ERR_CONFLICT when the job is not final
+ * or was already retried. */
+int store_job_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err);
+/* Running jobs whose lease ran out: back to queued, or error when out of
+ * attempts, or canceled when a cancel was requested. *n_out = jobs moved. */
+int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct err *err);
+
+/* Appends a log chunk at the job's current end. Ignored (accepted 0) when
+ * (job, attempt, seq) is stored already. Past cap_bytes the chunk is cut,
+ * one truncation marker stored and later chunks dropped (*truncated_out 1).
+ * ERR_CONFLICT when the job is not running at that attempt. */
+int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
+                     int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err);
+/* Log bytes from offset, at most max_bytes, appended to out; *next_out is
+ * the offset after the last byte returned (== offset when none). */
+int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
+                   int64_t *next_out, struct err *err);
+
+struct artifact_row {
+	char *name;
+	char sha256[65];
+	int64_t size;
+	int mode; /* permission bits (0755, 0644); 0: stored before modes were kept */
+};
+void artifact_rows_free(struct artifact_row *rows, size_t n);
+/* Records blob (once per sha256) and (job, name) → blob with its permission
+ * bits (mode ≤ 0777; 0: unknown). ERR_CONFLICT when the job is not running
+ * at that attempt. Re-uploading the same name replaces it. */
+int store_artifact_add(struct store *st, int64_t job_id, int attempt, const char *name,
+                       const char *sha256_hex, int64_t size, int mode, int64_t now_ms, struct err *err);
+int store_artifact_list(struct store *st, int64_t job_id, struct artifact_row **out, size_t *n_out,
+                        struct err *err);
+int store_artifact_get(struct store *st, int64_t job_id, const char *name, struct artifact_row *out,
+                       struct err *err);
+
+/* Retention (server/retention.c calls these a batch at a time). Each is one
+ * transaction over at most limit finished jobs whose finish is before
+ * before_ms and that were not expired yet; *n_out = jobs handled (< limit:
+ * nothing left). Log: the job's chunks go, one chunk with marker (when it
+ * had logged anything) takes their place at offset 0, log_bytes follows.
+ * Artifacts: the job's artifact rows go (not of a pipeline with a release:
+ * those are the release's files); blobs stay for store_blob_collect. */
+int store_log_expire(struct store *st, int64_t before_ms, const char *marker, int limit, int64_t now_ms,
+                     int *n_out, struct err *err);
+int store_artifact_expire(struct store *st, int64_t before_ms, int limit, int64_t now_ms, int *n_out,
+                          struct err *err);
+/* Deletes up to limit blob rows no artifact references, in one transaction,
+ * and pushes their sha256 onto shas_out: the caller removes the files after
+ * (a crash in between leaves files without a row, swept at start). */
+int store_blob_collect(struct store *st, int limit, struct strv *shas_out, struct err *err);
+int store_blob_exists(struct store *st, const char *sha256_hex, int *exists_out, struct err *err);
+
+struct agent_row {
+	int64_t id;
+	char *name;
+	char *labels; /* JSON array text */
+	int64_t last_seen_ms;
+	int64_t job_id; /* running job, 0 when idle */
+};
+void agent_rows_free(struct agent_row *rows, size_t n);
+/* Creates the agent or renews it by name, in one transaction: labels,
+ * token_sha256_hex (the sha256 of its fresh token; the previous one stops
+ * working), not removed any more; the name's running jobs are requeued
+ * (*requeued_out of them) like a lost lease, since the previous token can no
+ * longer finish them. */
+int store_agent_register(struct store *st, const char *name, const char *labels_json,
+                         const char *token_sha256_hex, int64_t now_ms, int64_t *id_out, int *requeued_out,
+                         struct err *err);
+/* The agent holding the token whose sha256 is given; ERR_AUTH when none
+ * (unknown, revoked or removed). */
+int store_agent_by_token(struct store *st, const char *token_sha256_hex, int64_t *id_out, struct err *err);
+/* agent rm: revokes the agent's token and hides it from the list, in one
+ * transaction requeueing its running jobs (*requeued_out). ERR_NOTFOUND. */
+int store_agent_remove(struct store *st, const char *name, int64_t now_ms, int64_t *id_out, int *requeued_out,
+                       struct err *err);
+/* 0 when the job's current attempt was claimed by agent_id; ERR_FORBIDDEN
+ * otherwise (another agent's, or requeued), ERR_NOTFOUND. Agent routes call
+ * it before storing anything; the attempt check inside each store change
+ * closes the window between the two (a requeue changes the attempt). */
+int store_job_owner_check(struct store *st, int64_t job_id, int64_t agent_id, struct err *err);
+/* The agent's labels as JSON array text (caller frees); ERR_NOTFOUND. */
+int store_agent_labels(struct store *st, int64_t id, char **labels_out, struct err *err);
+int store_agent_touch(struct store *st, int64_t id, int64_t now_ms, struct err *err);
+int store_agent_list(struct store *st, struct agent_row **out, size_t *n_out, struct err *err);
+
+struct store_stats {
+	int64_t jobs_by_state[6];
+	int64_t pipelines;
+	int64_t log_bytes;
+	int64_t blobs;
+	int64_t blob_bytes;
+};
+int store_stats(struct store *st, struct store_stats *out, struct err *err);
+
+/* ---- forges ---- */
+
+/* A repository with its forge settings. hook_secret and status_token are
+ * secrets: they never leave the server through the API. */
+struct repo_cfg {
+	int64_t id;
+	char *name;
+	char *url;
+	char *forge;        /* "" (none), github, gitea, gitlab or generic */
+	char *hook_secret;  /* webhook secret, "" when none */
+	char *status_token; /* token for commit statuses, "" when none */
+	char *api_url;      /* forge API base, "" when none */
+	int poll_s;         /* 0: not polled */
+	char *agent_labels; /* agent pool "k=v,k=v", "" = any agent; NULL in
+	                       store_repo_configure keeps the current one */
+};
+void repo_cfg_release(struct repo_cfg *r);
+void repo_cfgs_free(struct repo_cfg *rows, size_t n);
+/* Creates the repository or replaces its URL and forge settings (name, url,
+ * forge, hook_secret, status_token, api_url, poll_s and agent_labels of in; id ignored). */
+int store_repo_configure(struct store *st, const struct repo_cfg *in, int64_t now_ms, int64_t *id_out,
+                         struct err *err);
+/* ERR_NOTFOUND when no repository has that name. */
+int store_repo_cfg_get(struct store *st, const char *name, struct repo_cfg *out, struct err *err);
+int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, struct err *err);
+
+/* Secrets of a repository (stored in clear in the database file). Set and
+ * delete answer ERR_NOTFOUND for an unknown repository (delete also for an
+ * unknown name). list fills names (and values when values is non-NULL). */
+int store_secret_set(struct store *st, const char *repo, const char *name, const char *value, int64_t now_ms,
+                     struct err *err);
+int store_secret_delete(struct store *st, const char *repo, const char *name, struct err *err);
+int store_secret_list(struct store *st, const char *repo, struct strv *names, struct strv *values,
+                      struct err *err);
+
+/* Branch heads the poller saw last: refs[i] → shas[i]. */
+int store_poll_heads(struct store *st, int64_t repo_id, struct strv *refs, struct strv *shas,
+                     struct err *err);
+/* sha NULL forgets the ref. */
+int store_poll_head_set(struct store *st, int64_t repo_id, const char *ref, const char *sha, struct err *err);
+
+/* One queued commit status with what is needed to send it. */
+struct status_row {
+	int64_t id;
+	int64_t job_id;
+	char *state;       /* pending, success, failure, error */
+	char *description; /* the job state: queued, running, success, ... */
+	int attempts;
+	char *forge, *api_url, *token, *repo_url, *commit_sha, *target;
+};
+void status_rows_free(struct status_row *rows, size_t n);
+/* Statuses due at now_ms (at most limit), each job's oldest first. */
+int store_status_due(struct store *st, int64_t now_ms, int limit, struct status_row **out, size_t *n_out,
+                     struct err *err);
+/* Sent: the row goes away. */
+int store_status_sent(struct store *st, int64_t id, struct err *err);
+/* Not sent: attempts, the next try and why; gave_up keeps the row for
+ * inspection but never sends it. */
+int store_status_retry(struct store *st, int64_t id, int attempts, int64_t next_ms, const char *last_error,
+                       int gave_up, struct err *err);
+/* Statuses still to send. */
+int store_status_pending(struct store *st, int64_t *n_out, struct err *err);
+/* Deletes up to limit statuses the sender gave up on, created before
+ * before_ms (kept until then with their last error, for inspection);
+ * *n_out: how many went. */
+int store_status_prune(struct store *st, int64_t before_ms, int limit, int *n_out, struct err *err);
+
+/* ---- boards and deployments ---- */
+
+/* A board. private_key is a secret: filled only by store_board_list with
+ * with_keys (for the claim of a deploy job), never answered by the API. */
+struct board_row {
+	int64_t id;
+	char *name, *host;
+	int port;
+	char *user, *arch, *group;
+	char *labels;          /* "k=v,k=v" or "" */
+	char *host_key;        /* the pin: "SHA256:..." or an OpenSSH public key line */
+	char *private_key;     /* NULL unless asked for */
+	char *current_release; /* NULL when unknown */
+	int64_t created_ms;
+};
+void board_rows_free(struct board_row *rows, size_t n);
+/* ERR_CONFLICT when the name is taken. */
+int store_board_add(struct store *st, const struct board_row *in, int64_t now_ms, int64_t *id_out,
+                    struct err *err);
+/* ERR_NOTFOUND when no board has that name. */
+int store_board_delete(struct store *st, const char *name, struct err *err);
+/* Boards by name, of one group (NULL: all). */
+int store_board_list(struct store *st, const char *group, int with_keys, struct board_row **out,
+                     size_t *n_out, struct err *err);
+
+/* The deploy entry of a pipeline for a group: *spec_out and *labels_out are
+ * the caller's. ERR_NOTFOUND when the pipeline file had none. */
+int store_deploy_plan_get(struct store *st, int64_t pipeline_id, const char *group, char **spec_out,
+                          char **labels_out, struct err *err);
+/* A queued deploy job (name "deploy" or "rollback", target = group) in a
+ * pipeline. ERR_CONFLICT when a build job of the pipeline has not succeeded
+ * (deploy only) or a deploy job of that group is still queued or running;
+ * ERR_NOTFOUND for an unknown pipeline. */
+int store_deploy_job_create(struct store *st, int64_t pipeline_id, const char *name, const char *group,
+                            const char *spec, const char *labels, int max_attempts, int64_t now_ms,
+                            int64_t *job_id_out, struct err *err);
+/* The newest deploy job named "deploy" for group; ERR_NOTFOUND when none. */
+int store_deploy_last(struct store *st, const char *group, int64_t *job_id_out, struct err *err);
+
+/* What one board of a deploy job went through (the agent reports each state
+ * change; the row is replaced). */
+struct deploy_board_row {
+	char *board;
+	int attempt;
+	char *release;  /* the release being deployed */
+	char *previous; /* current before, "" when none */
+	char *current;  /* current after, "" when unknown */
+	char *state;    /* pending, uploading, switching, healthy, rolled_back, failed, skipped */
+	char *message;
+	int64_t bytes_sent;
+	int files_uploaded, files_skipped;
+	int restart_exit, health_exit; /* -1: not run */
+	char *restart_output, *health_output;
+	int64_t started_ms, updated_ms, duration_ms;
+};
+void deploy_board_rows_free(struct deploy_board_row *rows, size_t n);
+/* Stores r for (job, r->board); ERR_CONFLICT when the job is not running at
+ * r->attempt. A healthy or rolled-back board's current release is recorded
+ * on the board. */
+int store_deploy_report(struct store *st, int64_t job_id, const struct deploy_board_row *r, int64_t now_ms,
+                        struct err *err);
+/* The release a board was last healthy on other than current (what a
+ * rollback goes back to): *out is the caller's; ERR_NOTFOUND when none. */
+int store_board_previous_release(struct store *st, const char *board, const char *current, char **out,
+                                 struct err *err);
+/* The boards of a deploy job, by name. */
+int store_deploy_boards(struct store *st, int64_t job_id, struct deploy_board_row **out, size_t *n_out,
+                        struct err *err);
+
+/* A deployment is a deploy job: the job with its pipeline and board counts. */
+struct deployment_row {
+	struct job_row job; /* kind "deploy"; target is the group */
+	int n_boards, n_healthy, n_failed, n_rolled_back, n_skipped;
+};
+void deployment_rows_free(struct deployment_row *rows, size_t n);
+/* Newest first; group may be NULL. */
+int store_deployment_list(struct store *st, const char *group, int limit, struct deployment_row **out,
+                          size_t *n_out, struct err *err);
+
+/* ---- ui reads ---- */
+
+/* The newest pipeline of every (repo, ref), ordered by repo name then ref,
+ * at most limit rows. */
+int store_pipeline_latest_refs(struct store *st, int limit, struct pipeline_row **out, size_t *n_out,
+                               struct err *err);
+/* The newest pipeline of repo (by name) on ref; ERR_NOTFOUND when none. */
+int store_pipeline_latest_ref(struct store *st, const char *repo, const char *ref, struct pipeline_row *out,
+                              struct err *err);
+
+/* ---- releases ---- */
+
+/* A repository's release tag pattern (a glob over the tag name, default
+ * "v*"). ERR_NOTFOUND for an unknown repository. */
+int store_release_pattern_set(struct store *st, const char *repo, const char *pattern, struct err *err);
+/* *out owned by the caller. */
+int store_release_pattern_get(struct store *st, const char *repo, char **out, struct err *err);
+
+struct release_key_row {
+	char *keynum; /* 16 hex */
+	char *pubkey; /* the signify public key file text */
+	int64_t created_ms;
+	int64_t retired_ms; /* 0 while current */
+};
+void release_key_rows_free(struct release_key_row *rows, size_t n);
+/* Adds a public key as the current one; earlier keys are retired (kept). */
+int store_release_key_add(struct store *st, const char *keynum_hex, const char *pubkey, int64_t now_ms,
+                          struct err *err);
+/* Newest first. */
+int store_release_key_list(struct store *st, struct release_key_row **out, size_t *n_out, struct err *err);
+
+struct release_row {
+	int64_t id;
+	int64_t repo_id;
+	char *repo_name, *repo_url;
+	char *version; /* the tag name */
+	int64_t pipeline_id;
+	char *commit_sha;
+	int64_t created_ms;
+	char *manifest;  /* NULL until signed */
+	char *signature; /* signify signature file text, NULL until signed */
+	char *keynum;    /* NULL until signed */
+};
+void release_row_release(struct release_row *r);
+void release_rows_free(struct release_row *rows, size_t n);
+
+struct release_file_row {
+	char *target;
+	char *name;
+	int64_t size;
+	char sha256[65];
+};
+void release_file_rows_free(struct release_file_row *rows, size_t n);
+
+/* Ids of releases recorded but not signed yet (at most 64), oldest first. */
+int store_release_unsigned(struct store *st, int64_t **ids_out, size_t *n_out, struct err *err);
+/* The artifacts of a pipeline's current successful build jobs, by target
+ * then name. */
+int store_release_files(struct store *st, int64_t pipeline_id, struct release_file_row **out, size_t *n_out,
+                        struct err *err);
+/* Stores the signed manifest once; ERR_CONFLICT when it was signed already. */
+int store_release_sign(struct store *st, int64_t id, const char *manifest, const char *signature,
+                       const char *keynum_hex, struct err *err);
+/* By id (> 0), or by repo name and version when id is 0. ERR_NOTFOUND. */
+int store_release_get(struct store *st, int64_t id, const char *repo, const char *version,
+                      struct release_row *out, struct err *err);
+/* Newest first; repo may be NULL for all. */
+int store_release_list(struct store *st, const char *repo, int limit, struct release_row **out, size_t *n_out,
+                       struct err *err);
+
+/* A tag pipeline's deploy job (name "deploy") waits, queued, until the
+ * pipeline's release is signed (store_job_claim skips it until then). These
+ * end the ones that never will be: */
+/* Cancels, with a message naming the release and what to run instead, the
+ * queued deploy jobs of tag pipelines whose version another pipeline of the
+ * repository recorded first. *n_out: how many. */
+int store_release_deploys_end_orphans(struct store *st, int64_t now_ms, int *n_out, struct err *err);
+/* Cancels the queued deploy jobs of a pipeline with message (its release
+ * cannot be signed). *n_out: how many. */
+int store_release_deploys_cancel(struct store *st, int64_t pipeline_id, const char *message, int64_t now_ms,
+                                 int *n_out, struct err *err);
+
+/* A board whose current release is a release's version (switched to it by a
+ * deploy of the release's repository). */
+struct release_board_row {
+	char *board, *group;
+	int64_t since_ms; /* when the board reported it live */
+};
+void release_board_rows_free(struct release_board_row *rows, size_t n);
+/* The boards where version of repository repo_id is live, by name. */
+int store_release_boards(struct store *st, int64_t repo_id, const char *version,
+                         struct release_board_row **out, size_t *n_out, struct err *err);
+
+/* Web UI sessions (server/ui_auth.h): rows keyed by the sha256 of the cookie
+ * value, bound to the admin token's hash. check: 0 when the session exists,
+ * belongs to admin_sha256 and expires after now_ms; ERR_AUTH otherwise.
+ * delete of an unknown session is not an error. delete_all, expire:
+ * *n_out = rows removed (expire: at most limit, expired by now_ms). */
+int store_session_add(struct store *st, const char *id_sha256, const char *admin_sha256, int64_t now_ms,
+                      int64_t expires_ms, struct err *err);
+int store_session_check(struct store *st, const char *id_sha256, const char *admin_sha256, int64_t now_ms,
+                        struct err *err);
+int store_session_delete(struct store *st, const char *id_sha256, struct err *err);
+int store_session_delete_all(struct store *st, int *n_out, struct err *err);
+int store_session_expire(struct store *st, int64_t now_ms, int limit, int *n_out, struct err *err);
+
+#endif

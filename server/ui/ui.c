@@ -1,0 +1,1273 @@
+#include "server/ui/ui.h"
+#include "common/redact.h"
+#include "common/crypto.h"
+#include "common/log.h"
+#include "server/sched/sched.h"
+#include "server/srv.h"
+#include "server/ui/ui_assets.h"
+#include "server/api/api.h"
+#include "server/api/logdl.h"
+#include "server/ui/ui_auth.h"
+#include "server/ui/ui_html.h"
+#include "server/ui/ui_sse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define UI_SESSION_S       (12 * 3600)
+#define UI_LOG_PAGE_BYTES  (1024 * 1024)
+#define UI_AGENT_ONLINE_MS 60000
+#define UI_DASH_REFRESH_MS 5000
+/* A live log page keeps at most this many lines (the oldest go as new ones
+ * arrive): a tab following a chatty build all day must not grow. */
+#define UI_LIVE_MAX_LINES 10000
+#define UI_DASH_MAX_REFS  500
+
+/* Content-Security-Policy of every page: no inline script or style, so an
+ * escaping slip still could not run code. */
+#define UI_CSP                                                                                               \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"       \
+	" form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+/* One request's page being built. */
+struct ui_ctx {
+	struct srv *srv;      /* borrowed */
+	struct http_req *req; /* borrowed */
+	int logged_in;
+	char cookie[UI_AUTH_COOKIE_MAX]; /* the valid session cookie value, when logged_in */
+	char csrf[65];                   /* its CSRF token, when logged_in */
+	struct buf b;
+};
+
+/* ---- frame ---- */
+
+/* A job's or pipeline's message: escaped, and a URL in it without its
+ * credentials (messages stored before they were redacted, agents' words). */
+static void ui_esc_msg(struct buf *b, const char *msg)
+{
+	char *shown = redact_urls_dup(msg);
+
+	ui_html_esc(b, shown);
+	free(shown);
+}
+
+static void ui_ctx_init(struct ui_ctx *c, struct srv *srv, struct http_req *req)
+{
+	const char *h = http_header(req, "Cookie");
+
+	memset(c, 0, sizeof(*c));
+	c->srv = srv;
+	c->req = req;
+	if (ui_auth_cookie_find(h, UI_AUTH_COOKIE_NAME, c->cookie, sizeof(c->cookie)) == 0 &&
+	    ui_auth_session_well_formed(c->cookie)) {
+		char id[65];
+		struct err e = {0};
+
+		ui_auth_session_hash(c->cookie, id);
+		/* Looked up per request: a logout or a revoke ends it at once. */
+		if (store_session_check(srv->store, id, srv->admin_hash, srv_now_ms(), &e) == 0)
+			c->logged_in = 1;
+		else if (e.code != ERR_AUTH)
+			log_warnx("event=ui_session_check_failed error=\"%s\"", e.msg);
+	}
+	if (c->logged_in)
+		ui_auth_csrf(srv->admin_hash, c->cookie, c->csrf);
+	else
+		c->cookie[0] = '\0';
+}
+
+static const struct ui_asset *ui_asset_find(const char *name)
+{
+	for (size_t i = 0; i < ui_assets_count; i++)
+		if (strcmp(ui_assets[i].name, name) == 0)
+			return &ui_assets[i];
+	return NULL;
+}
+
+/* /static/NAME?v=<hash prefix>: a changed file gets a new URL, so the long
+ * max-age never serves a stale copy. */
+static void ui_asset_url(struct buf *b, const char *name)
+{
+	const struct ui_asset *a = ui_asset_find(name);
+	char hex[CRYPTO_SHA256_HEX_LEN + 1] = "0";
+
+	if (a != NULL)
+		crypto_sha256_hex(a->data, a->size, hex);
+	buf_appendf(b, "/static/%s?v=%.12s", name, hex);
+}
+
+static void ui_head(struct ui_ctx *c, const char *title)
+{
+	struct buf *b = &c->b;
+
+	buf_appendf(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+	               "<meta name=\"color-scheme\" content=\"light dark\"><title>");
+	ui_html_esc(b, title);
+	buf_appendf(b, " · anvil</title><link rel=\"icon\" href=\"");
+	ui_asset_url(b, "favicon.svg");
+	buf_appendf(b, "\"><link rel=\"stylesheet\" href=\"");
+	ui_asset_url(b, "app.css");
+	buf_appendf(b, "\"><script defer src=\"");
+	ui_asset_url(b, "app.js");
+	buf_appendf(b,
+	            "\"></script></head><body><header><a class=\"brand\" href=\"/\">anvil</a><nav>"
+	            "<a href=\"/\">Dashboard</a><a href=\"/agents\">Agents</a><a href=\"/boards\">Boards</a>"
+	            "<a href=\"/deployments\">Deployments</a><a href=\"/releases\">Releases</a></nav>");
+	if (c->logged_in)
+		buf_appendf(b,
+		            "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
+		            "value=\"%s\"><button type=\"submit\">Log out</button></form>",
+		            c->csrf);
+	else
+		buf_appendf(b, "<a href=\"/login\">Log in</a>");
+	buf_appendf(b, "</header><main>");
+}
+
+static void ui_foot(struct ui_ctx *c)
+{
+	buf_appendf(&c->b, "</main></body></html>\n");
+}
+
+/* Hands the built page to the answer. */
+static int ui_send(struct ui_ctx *c, struct http_answer *ans, unsigned status)
+{
+	ans->status = status;
+	ans->raw = buf_detach(&c->b, &ans->raw_len);
+	ans->content_type = "text/html; charset=utf-8";
+	http_answer_header(ans, "Content-Security-Policy", UI_CSP);
+	http_answer_header(ans, "X-Content-Type-Options", "nosniff");
+	http_answer_header(ans, "Cache-Control", "no-store");
+	return 0;
+}
+
+/* A whole error page (the UI never answers a browser with JSON). */
+static int ui_error_page(struct ui_ctx *c, struct http_answer *ans, unsigned status, const char *msg)
+{
+	buf_reset(&c->b);
+	ui_head(c, "Error");
+	buf_appendf(&c->b, "<h1>%u</h1><p class=\"error\">", status);
+	ui_html_esc(&c->b, msg);
+	buf_appendf(&c->b, "</p><p><a href=\"/\">Back to the dashboard</a></p>");
+	ui_foot(c);
+	return ui_send(c, ans, status);
+}
+
+static int ui_err_page(struct ui_ctx *c, struct http_answer *ans, const struct err *err)
+{
+	return ui_error_page(c, ans, http_status_from_err(err->code), err->msg);
+}
+
+static int ui_redirect(struct ui_ctx *c, struct http_answer *ans, const char *location)
+{
+	buf_release(&c->b);
+	ans->status = 303;
+	http_answer_header(ans, "Location", location);
+	ans->content_type = "text/plain; charset=utf-8";
+	return 0;
+}
+
+/* With read_auth, pages need a session: 1 when the answer is a redirect to
+ * the login page (the caller returns at once). */
+static int ui_need_read(struct ui_ctx *c, struct http_answer *ans, const char *path)
+{
+	struct buf loc = BUF_INIT;
+
+	if (!c->srv->cfg.read_auth || c->logged_in)
+		return 0;
+	buf_appendf(&loc, "/login?next=");
+	ui_html_url(&loc, path);
+	ui_redirect(c, ans, loc.data);
+	buf_release(&loc);
+	return 1;
+}
+
+static void ui_state_badge(struct buf *b, enum job_state s, const char *id)
+{
+	buf_appendf(b, "<span class=\"st st-%s\"%s%s%s>%s</span>", jobstate_name(s), id ? " id=\"" : "",
+	            id ? id : "", id ? "\"" : "", jobstate_name(s));
+}
+
+static void ui_time(struct buf *b, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char s[32];
+
+	if (ms <= 0 || gmtime_r(&t, &tm) == NULL) {
+		buf_appendf(b, "—");
+		return;
+	}
+	strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	buf_appendf(b, "%s", s);
+}
+
+static void ui_ago(struct buf *b, int64_t now_ms, int64_t ms)
+{
+	if (ms <= 0) {
+		buf_appendf(b, "never");
+		return;
+	}
+	ui_html_duration(b, now_ms - ms);
+	buf_appendf(b, " ago");
+}
+
+/* A job's run time: finished − started, or so far while running. */
+static int64_t ui_job_ms(const struct job_row *j, int64_t now_ms)
+{
+	if (j->started_ms <= 0)
+		return -1;
+	return (j->finished_ms > 0 ? j->finished_ms : now_ms) - j->started_ms;
+}
+
+/* 1 when a later job retried j (j is history, not the current result). */
+static int ui_job_superseded(const struct job_row *jobs, size_t n, const struct job_row *j)
+{
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].retry_of == j->id)
+			return 1;
+	return 0;
+}
+
+static void ui_job_chip(struct buf *b, const struct job_row *j, int64_t now_ms)
+{
+	int64_t ms = ui_job_ms(j, now_ms);
+
+	buf_appendf(b, "<a class=\"job\" href=\"/jobs/%lld\" title=\"job %lld\"><span class=\"st st-%s\">%s",
+	            (long long)j->id, (long long)j->id, jobstate_name(j->state), jobstate_name(j->state));
+	if (ms >= 0 && (j->state == JOB_RUNNING || jobstate_is_final(j->state))) {
+		buf_appendf(b, " ");
+		ui_html_duration(b, ms);
+	}
+	buf_appendf(b, "</span>");
+	ui_html_esc(b, j->target);
+	buf_appendf(b, " / ");
+	ui_html_esc(b, j->name);
+	buf_appendf(b, "</a>");
+}
+
+/* ---- dashboard ---- */
+
+static int ui_dash_agents(struct ui_ctx *c, int64_t now_ms, struct err *err)
+{
+	struct agent_row *rows = NULL;
+	size_t n = 0, online = 0;
+
+	if (store_agent_list(c->srv->store, &rows, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		online += now_ms - rows[i].last_seen_ms <= UI_AGENT_ONLINE_MS;
+	buf_appendf(&c->b, "<section class=\"card\"><h2>Agents online: %zu of %zu</h2><div class=\"jobs\">",
+	            online, n);
+	for (size_t i = 0; i < n; i++) {
+		if (now_ms - rows[i].last_seen_ms > UI_AGENT_ONLINE_MS)
+			continue;
+		buf_appendf(&c->b, "<a class=\"job\" href=\"/agents\"><span class=\"st st-%s\">%s</span>",
+		            rows[i].job_id ? "running" : "success", rows[i].job_id ? "busy" : "idle");
+		ui_html_esc(&c->b, rows[i].name);
+		buf_appendf(&c->b, "</a>");
+	}
+	if (online == 0)
+		buf_appendf(&c->b, "<span class=\"empty\">No agent seen in the last minute.</span>");
+	buf_appendf(&c->b, "</div></section>");
+	agent_rows_free(rows, n);
+	return 0;
+}
+
+/* The part of the dashboard that refreshes itself (also GET /?fragment=1). */
+static int ui_dash_fragment(struct ui_ctx *c, struct err *err)
+{
+	struct pipeline_row *rows = NULL;
+	size_t n = 0;
+	int64_t now_ms = srv_now_ms();
+	int rc = -1;
+
+	if (ui_dash_agents(c, now_ms, err) < 0)
+		return -1;
+	if (store_pipeline_latest_refs(c->srv->store, UI_DASH_MAX_REFS, &rows, &n, err) < 0)
+		return -1;
+	if (n == 0)
+		buf_appendf(&c->b, "<section class=\"card\"><p class=\"empty\">No pipelines yet: push to a "
+		                   "repository whose hook or webhook points here, or run <code>anvil "
+		                   "trigger</code>.</p></section>");
+	for (size_t i = 0; i < n; i++) {
+		struct job_row *jobs = NULL;
+		size_t nj = 0;
+
+		if (i == 0 || rows[i].repo_id != rows[i - 1].repo_id) {
+			if (i > 0)
+				buf_appendf(&c->b, "</table></section>");
+			buf_appendf(&c->b, "<section class=\"card\"><h2>");
+			ui_html_esc(&c->b, rows[i].repo_name);
+			buf_appendf(&c->b, "</h2><table><tr><th>Branch</th><th>Pipeline</th><th "
+			                   "class=\"hide-narrow\">Commit</th><th>Jobs</th></tr>");
+		}
+		if (store_pipeline_jobs(c->srv->store, rows[i].id, &jobs, &nj, err) < 0)
+			goto out;
+		buf_appendf(&c->b, "<tr><td>");
+		ui_html_esc(&c->b, ui_html_ref_short(rows[i].ref));
+		buf_appendf(&c->b, "</td><td><a href=\"/pipelines/%lld\">#%lld</a> ", (long long)rows[i].id,
+		            (long long)rows[i].id);
+		ui_state_badge(&c->b, rows[i].state, NULL);
+		buf_appendf(&c->b, "</td><td class=\"hide-narrow\"><code>%.10s</code> ", rows[i].commit_sha);
+		{
+			/* The subject line only: the message body is on the pipeline page. */
+			const char *nl = strchr(rows[i].commit_message, '\n');
+			size_t len =
+			    nl ? (size_t)(nl - rows[i].commit_message) : strlen(rows[i].commit_message);
+			ui_html_escn(&c->b, rows[i].commit_message, len > 120 ? 120 : len);
+		}
+		buf_appendf(&c->b, "</td><td><div class=\"jobs\">");
+		for (size_t k = 0; k < nj; k++)
+			if (!ui_job_superseded(jobs, nj, &jobs[k]))
+				ui_job_chip(&c->b, &jobs[k], now_ms);
+		if (nj == 0 && rows[i].message[0]) {
+			buf_appendf(&c->b, "<span class=\"error\">");
+			ui_esc_msg(&c->b, rows[i].message);
+			buf_appendf(&c->b, "</span>");
+		}
+		buf_appendf(&c->b, "</div></td></tr>");
+		job_rows_free(jobs, nj);
+	}
+	if (n > 0)
+		buf_appendf(&c->b, "</table></section>");
+	rc = 0;
+out:
+	pipeline_rows_free(rows, n);
+	return rc;
+}
+
+static int ui_dashboard(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	int64_t refresh_ms;
+	const char *frag = http_query(req, "fragment");
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_need_read(&c, ans, "/"))
+		return 0;
+	if (http_query_i64(req, "refresh_ms", UI_DASH_REFRESH_MS, 50, 3600 * 1000, &refresh_ms, err) < 0)
+		return ui_err_page(&c, ans, err);
+	if (frag != NULL) {
+		if (ui_dash_fragment(&c, err) < 0) {
+			buf_release(&c.b);
+			return -1;
+		}
+		return ui_send(&c, ans, 200);
+	}
+	ui_head(&c, "Dashboard");
+	buf_appendf(&c.b,
+	            "<h1>Dashboard</h1><div id=\"dash\" data-src=\"/?fragment=1\" data-refresh-ms=\"%lld\">",
+	            (long long)refresh_ms);
+	if (ui_dash_fragment(&c, err) < 0) {
+		buf_release(&c.b);
+		return ui_err_page(&c, ans, err);
+	}
+	buf_appendf(&c.b, "</div>");
+	ui_foot(&c);
+	return ui_send(&c, ans, 200);
+}
+
+/* ---- pipeline ---- */
+
+static void ui_action_form(struct ui_ctx *c, int64_t job_id, const char *action, const char *label)
+{
+	buf_appendf(&c->b,
+	            "<form method=\"post\" action=\"/jobs/%lld/%s\"><input type=\"hidden\" name=\"csrf\" "
+	            "value=\"%s\">"
+	            "<button type=\"submit\" name=\"do\" value=\"%s\">%s</button></form>",
+	            (long long)job_id, action, c->csrf, action, label);
+}
+
+static void ui_job_actions(struct ui_ctx *c, const struct job_row *j, int superseded)
+{
+	if (!c->logged_in)
+		return;
+	if (!jobstate_is_final(j->state))
+		ui_action_form(c, j->id, "cancel", "Cancel");
+	else if (!superseded)
+		ui_action_form(c, j->id, "retry", "Retry");
+}
+
+static int ui_strv_has(const struct strv *sv, const char *s)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+static void ui_commit_meta(struct buf *b, const struct pipeline_row *p)
+{
+	buf_appendf(b, "<dl class=\"meta\"><dt>Repository</dt><dd>");
+	ui_html_esc(b, p->repo_name);
+	buf_appendf(b, "</dd><dt>Ref</dt><dd class=\"mono\">");
+	ui_html_esc(b, p->ref);
+	buf_appendf(b, "</dd><dt>Event</dt><dd>");
+	ui_html_esc(b, p->event);
+	buf_appendf(b, "</dd><dt>Commit</dt><dd class=\"mono\">");
+	ui_html_esc(b, p->commit_sha);
+	buf_appendf(b, "</dd><dt>Author</dt><dd>");
+	ui_html_esc(b, p->author);
+	buf_appendf(b, "</dd><dt>Message</dt><dd id=\"commit-message\">");
+	ui_html_esc(b, p->commit_message);
+	buf_appendf(b, "</dd><dt>Created</dt><dd>");
+	ui_time(b, p->created_ms);
+	buf_appendf(b, "</dd>");
+	if (p->message[0]) {
+		buf_appendf(b, "<dt>Error</dt><dd class=\"error\">");
+		ui_esc_msg(b, p->message);
+		buf_appendf(b, "</dd>");
+	}
+	buf_appendf(b, "</dl>");
+}
+
+static int ui_pipeline(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct pipeline_row p = {0};
+	struct job_row *jobs = NULL;
+	struct strv targets = STRV_INIT, names = STRV_INIT;
+	size_t nj = 0;
+	int64_t now_ms = srv_now_ms();
+	char title[64], path[64];
+
+	ui_ctx_init(&c, srv, req);
+	snprintf(path, sizeof(path), "/pipelines/%lld", (long long)req->id);
+	if (ui_need_read(&c, ans, path))
+		return 0;
+	if (store_pipeline_get(srv->store, req->id, &p, err) < 0 ||
+	    store_pipeline_jobs(srv->store, req->id, &jobs, &nj, err) < 0) {
+		pipeline_row_release(&p);
+		return ui_err_page(&c, ans, err);
+	}
+	snprintf(title, sizeof(title), "Pipeline #%lld", (long long)p.id);
+	ui_head(&c, title);
+	buf_appendf(&c.b, "<h1>%s ", title);
+	ui_state_badge(&c.b, p.state, "state");
+	buf_appendf(&c.b, "</h1><section class=\"card\">");
+	ui_commit_meta(&c.b, &p);
+	buf_appendf(&c.b, "</section><h2>Jobs</h2><section class=\"card\">");
+	for (size_t i = 0; i < nj; i++) {
+		if (!ui_strv_has(&targets, jobs[i].target))
+			strv_push(&targets, jobs[i].target);
+		if (!ui_strv_has(&names, jobs[i].name))
+			strv_push(&names, jobs[i].name);
+	}
+	if (nj == 0) {
+		buf_appendf(&c.b, "<p class=\"empty\">This pipeline has no jobs.</p>");
+	} else {
+		/* The matrix: one row per target, one column per job name; a cell
+		 * shows the current job (the newest retry). */
+		buf_appendf(&c.b, "<table id=\"matrix\"><tr><th>Target</th>");
+		for (size_t k = 0; k < names.n; k++) {
+			buf_appendf(&c.b, "<th>");
+			ui_html_esc(&c.b, names.v[k]);
+			buf_appendf(&c.b, "</th>");
+		}
+		buf_appendf(&c.b, "</tr>");
+		for (size_t t = 0; t < targets.n; t++) {
+			buf_appendf(&c.b, "<tr><td class=\"mono\">");
+			ui_html_esc(&c.b, targets.v[t]);
+			buf_appendf(&c.b, "</td>");
+			for (size_t k = 0; k < names.n; k++) {
+				buf_appendf(&c.b, "<td>");
+				for (size_t i = 0; i < nj; i++) {
+					int sup = ui_job_superseded(jobs, nj, &jobs[i]);
+					if (sup || strcmp(jobs[i].target, targets.v[t]) != 0 ||
+					    strcmp(jobs[i].name, names.v[k]) != 0)
+						continue;
+					ui_job_chip(&c.b, &jobs[i], now_ms);
+					if (jobs[i].retry_of)
+						buf_appendf(&c.b,
+						            " <span class=\"muted\">retry of <a "
+						            "href=\"/jobs/%lld\">#%lld</a></span>",
+						            (long long)jobs[i].retry_of,
+						            (long long)jobs[i].retry_of);
+					buf_appendf(&c.b, "<div class=\"actions\">");
+					ui_job_actions(&c, &jobs[i], sup);
+					buf_appendf(&c.b, "</div>");
+				}
+				buf_appendf(&c.b, "</td>");
+			}
+			buf_appendf(&c.b, "</tr>");
+		}
+		buf_appendf(&c.b, "</table>");
+	}
+	buf_appendf(&c.b, "</section>");
+	if (!c.logged_in)
+		buf_appendf(
+		    &c.b, "<p class=\"muted\"><a href=\"/login?next=%s\">Log in</a> to cancel or retry.</p>",
+		    path);
+	ui_foot(&c);
+	strv_release(&targets);
+	strv_release(&names);
+	job_rows_free(jobs, nj);
+	pipeline_row_release(&p);
+	return ui_send(&c, ans, 200);
+}
+
+/* ---- job ---- */
+
+static int ui_job_artifacts_html(struct ui_ctx *c, int64_t job_id, struct err *err)
+{
+	struct artifact_row *rows = NULL;
+	size_t n = 0;
+
+	if (store_artifact_list(c->srv->store, job_id, &rows, &n, err) < 0)
+		return -1;
+	if (n == 0) {
+		buf_appendf(&c->b, "<p class=\"empty\">No artifacts.</p>");
+		return 0;
+	}
+	buf_appendf(&c->b, "<table><tr><th>Name</th><th>Size</th><th>sha256</th></tr>");
+	for (size_t i = 0; i < n; i++) {
+		buf_appendf(&c->b, "<tr><td><a href=\"/jobs/%lld/artifacts/", (long long)job_id);
+		ui_html_url(&c->b, rows[i].name);
+		buf_appendf(&c->b, "\" download>");
+		ui_html_esc(&c->b, rows[i].name);
+		buf_appendf(&c->b, "</a></td><td>%lld&nbsp;B</td><td class=\"mono sha\">%s</td></tr>",
+		            (long long)rows[i].size, rows[i].sha256);
+	}
+	buf_appendf(&c->b, "</table>");
+	artifact_rows_free(rows, n);
+	return 0;
+}
+
+static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct job_row j = {0};
+	struct buf raw = BUF_INIT;
+	struct ui_ansi ansi = UI_ANSI_INIT;
+	int64_t next = 0, line = 0, shown = 0, now_ms = srv_now_ms(), ms, max_lines;
+	const char *frag = http_query(req, "fragment");
+	char title[160], path[64];
+	int final, live;
+
+	ui_ctx_init(&c, srv, req);
+	snprintf(path, sizeof(path), "/jobs/%lld", (long long)req->id);
+	if (ui_need_read(&c, ans, path))
+		return 0;
+	if (http_query_i64(req, "max_lines", UI_LIVE_MAX_LINES, 1, 1000000, &max_lines, err) < 0)
+		return ui_err_page(&c, ans, err);
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return ui_err_page(&c, ans, err);
+	if (frag != NULL && strcmp(frag, "artifacts") == 0) {
+		job_row_release(&j);
+		if (ui_job_artifacts_html(&c, req->id, err) < 0) {
+			buf_release(&c.b);
+			return -1;
+		}
+		return ui_send(&c, ans, 200);
+	}
+	final = jobstate_is_final(j.state);
+	if (j.log_bytes > 0 && store_log_read(srv->store, j.id, 0, UI_LOG_PAGE_BYTES, &raw, &next, err) < 0) {
+		job_row_release(&j);
+		return ui_err_page(&c, ans, err);
+	}
+	shown = (int64_t)ui_html_log_cut(raw.data, raw.len, final && (int64_t)raw.len >= j.log_bytes,
+	                                 UI_LOG_PAGE_BYTES);
+	live = !final || shown < j.log_bytes;
+
+	snprintf(title, sizeof(title), "Job #%lld", (long long)j.id);
+	ui_head(&c, title);
+	buf_appendf(&c.b, "<h1>%s ", title);
+	ui_html_esc(&c.b, j.target);
+	buf_appendf(&c.b, " / ");
+	ui_html_esc(&c.b, j.name);
+	buf_appendf(&c.b, " ");
+	ui_state_badge(&c.b, j.state, "state");
+	buf_appendf(&c.b,
+	            "</h1><section class=\"card\"><dl class=\"meta\"><dt>Pipeline</dt><dd><a "
+	            "href=\"/pipelines/%lld\">#%lld</a> ",
+	            (long long)j.pipeline_id, (long long)j.pipeline_id);
+	ui_html_esc(&c.b, j.repo_name);
+	buf_appendf(&c.b, " ");
+	ui_html_esc(&c.b, ui_html_ref_short(j.ref));
+	buf_appendf(&c.b, "</dd><dt>Commit</dt><dd class=\"mono\">");
+	ui_html_esc(&c.b, j.commit_sha);
+	buf_appendf(&c.b, "</dd><dt>Agent</dt><dd>");
+	ui_html_esc(&c.b, j.agent_name ? j.agent_name : "—");
+	buf_appendf(&c.b, "</dd><dt>Attempt</dt><dd>%d of %d</dd><dt>Duration</dt><dd>", j.attempt,
+	            j.max_attempts);
+	if ((ms = ui_job_ms(&j, now_ms)) >= 0)
+		ui_html_duration(&c.b, ms);
+	else
+		buf_appendf(&c.b, "not started");
+	buf_appendf(&c.b, "</dd>");
+	if (j.has_exit_code)
+		buf_appendf(&c.b, "<dt>Exit code</dt><dd>%d</dd>", j.exit_code);
+	if (j.message && j.message[0]) {
+		buf_appendf(&c.b, "<dt>Message</dt><dd>");
+		ui_esc_msg(&c.b, j.message);
+		buf_appendf(&c.b, "</dd>");
+	}
+	if (j.retry_of)
+		buf_appendf(&c.b, "<dt>Retry of</dt><dd><a href=\"/jobs/%lld\">#%lld</a></dd>",
+		            (long long)j.retry_of, (long long)j.retry_of);
+	buf_appendf(&c.b, "</dl><div class=\"actions\">");
+	ui_job_actions(&c, &j, 0);
+	buf_appendf(&c.b,
+	            "</div></section><h2>Artifacts</h2><section class=\"card\" id=\"artifacts\" "
+	            "data-src=\"/jobs/%lld?fragment=artifacts\">",
+	            (long long)j.id);
+	if (ui_job_artifacts_html(&c, j.id, err) < 0) {
+		buf_release(&raw);
+		job_row_release(&j);
+		buf_release(&c.b);
+		return ui_err_page(&c, ans, err);
+	}
+	buf_appendf(&c.b,
+	            "</section><h2>Log</h2><div class=\"toolbar\"><label><input type=\"checkbox\" "
+	            "id=\"follow\"%s> follow</label><a href=\"/jobs/%lld/log\" "
+	            "download=\"job-%lld.log\">raw log</a><span class=\"muted\">%lld bytes</span></div>",
+	            live ? " checked" : "", (long long)j.id, (long long)j.id, (long long)j.log_bytes);
+	buf_appendf(&c.b,
+	            "<p id=\"trimmed\" class=\"muted\" hidden>Earlier lines left this page to keep it "
+	            "light; the raw log has every line.</p><div id=\"log\" data-live=\"%d\" "
+	            "data-max-lines=\"%lld\" data-src=\"/jobs/%lld/events?offset=%lld",
+	            live, (long long)max_lines, (long long)j.id, (long long)shown);
+	{
+		/* Rendered into a side buffer first: the stream resumes from the
+		 * line count and colour after the last rendered line. */
+		struct buf lines = BUF_INIT;
+		ui_html_log(&lines, raw.data ? raw.data : "", (size_t)shown, &ansi, &line);
+		buf_appendf(&c.b, "&amp;line=%lld&amp;sgr=%d\">", (long long)line, ui_ansi_pack(&ansi));
+		buf_append(&c.b, lines.data ? lines.data : "", lines.len);
+		buf_release(&lines);
+	}
+	buf_appendf(&c.b, "</div>");
+	if (!c.logged_in)
+		buf_appendf(
+		    &c.b, "<p class=\"muted\"><a href=\"/login?next=%s\">Log in</a> to cancel or retry.</p>",
+		    path);
+	ui_foot(&c);
+	buf_release(&raw);
+	job_row_release(&j);
+	return ui_send(&c, ans, 200);
+}
+
+static int ui_job_events(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	int64_t offset, line, sgr;
+
+	ui_ctx_init(&c, srv, req);
+	if (srv->cfg.read_auth && !c.logged_in)
+		return err_set(err, ERR_AUTH, "log in to read");
+	if (http_query_i64(req, "offset", 0, 0, INT64_MAX, &offset, err) < 0 ||
+	    http_query_i64(req, "line", 0, 0, INT64_MAX, &line, err) < 0 ||
+	    http_query_i64(req, "sgr", 0, 0, 33, &sgr, err) < 0)
+		return -1;
+	return ui_sse_answer(srv, req->id, offset, line, (int)sgr, http_header(req, "Last-Event-ID"), ans,
+	                     err);
+}
+
+/* The whole log as a download, for the "raw log" link: the session cookie
+ * is the UI's authentication, which the API's bearer check cannot see. */
+static int ui_job_log(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	char path[64];
+
+	ui_ctx_init(&c, srv, req);
+	snprintf(path, sizeof(path), "/jobs/%lld/log", (long long)req->id);
+	if (ui_need_read(&c, ans, path))
+		return 0;
+	return logdl_answer(srv, req->id, ans, err);
+}
+
+/* An artifact, for the job page's links: cookie-checked like the raw log. */
+static int ui_job_artifact(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct buf path = BUF_INIT;
+	int rc;
+
+	ui_ctx_init(&c, srv, req);
+	buf_appendf(&path, "/jobs/%lld/artifacts/", (long long)req->id);
+	ui_html_url(&path, req->rest);
+	rc = ui_need_read(&c, ans, path.data) ? 0 : api_artifact_answer(srv, req->id, req->rest, ans, err);
+	buf_release(&path);
+	return rc;
+}
+
+/* ---- actions ---- */
+
+/* A POST form from a logged-in browser with its CSRF token: 0, else a 403
+ * page is in ans and the caller returns at once. */
+static int ui_form_check(struct ui_ctx *c, struct http_answer *ans)
+{
+	char *csrf = ui_auth_form_get(c->req->body.data ? c->req->body.data : "", c->req->body.len, "csrf");
+	int ok = c->logged_in && ui_auth_csrf_ok(c->srv->admin_hash, c->cookie, csrf);
+
+	free(csrf);
+	if (ok && !ui_auth_origin_ok(http_header(c->req, "Origin"), http_header(c->req, "Host"),
+	                             c->srv->public_url)) {
+		log_warnx("event=ui_form_refused reason=origin");
+		ui_error_page(c, ans, 403, "The form was sent from another site.");
+		return -1;
+	}
+	if (ok)
+		return 0;
+	ui_error_page(c, ans, 403,
+	              c->logged_in
+	                  ? "The form's CSRF token is missing or wrong: reload the page and try again."
+	                  : "Log in with the admin token first.");
+	return -1;
+}
+
+static int ui_job_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	char loc[64];
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	if (store_job_cancel(srv->store, req->id, srv_now_ms(), err) < 0)
+		return ui_err_page(&c, ans, err);
+	log_info("event=job_cancel job=%lld via=ui", (long long)req->id);
+	sched_notify(srv->sched, SCHED_LOGS);
+	snprintf(loc, sizeof(loc), "/jobs/%lld", (long long)req->id);
+	return ui_redirect(&c, ans, loc);
+}
+
+static int ui_job_retry(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	int64_t new_id;
+	char loc[64];
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	if (store_job_retry(srv->store, req->id, srv_now_ms(), &new_id, err) < 0)
+		return ui_err_page(&c, ans, err);
+	log_info("event=job_retry job=%lld new_job=%lld via=ui", (long long)req->id, (long long)new_id);
+	sched_notify(srv->sched, SCHED_JOBS);
+	snprintf(loc, sizeof(loc), "/jobs/%lld", (long long)new_id);
+	return ui_redirect(&c, ans, loc);
+}
+
+/* ---- login ---- */
+
+/* Only a local path may follow a login: never another site ("//x", "/\x"). */
+static const char *ui_next_ok(const char *next)
+{
+	if (next == NULL || next[0] != '/' || next[1] == '/' || next[1] == '\\')
+		return "/";
+	for (const char *p = next; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			return "/";
+	return next;
+}
+
+static void ui_login_form(struct ui_ctx *c, const char *next, const char *error)
+{
+	ui_head(c, "Log in");
+	buf_appendf(&c->b, "<h1>Log in</h1><section class=\"card\">");
+	if (c->srv->cfg.read_auth)
+		buf_appendf(&c->b, "<p>This server needs a login to read.</p>");
+	if (error != NULL) {
+		buf_appendf(&c->b, "<p class=\"error\">");
+		ui_html_esc(&c->b, error);
+		buf_appendf(&c->b, "</p>");
+	}
+	buf_appendf(&c->b,
+	            "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"");
+	ui_html_esc(&c->b, ui_next_ok(next));
+	buf_appendf(&c->b, "\"><p><label>Admin token<br><input type=\"password\" name=\"token\" id=\"token\" "
+	                   "autocomplete=\"current-password\" required></label></p><p><button "
+	                   "type=\"submit\">Log in</button></p></form></section>");
+	ui_foot(c);
+}
+
+static int ui_login_get(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+
+	(void)err;
+	ui_ctx_init(&c, srv, req);
+	ui_login_form(&c, http_query(req, "next"), NULL);
+	return ui_send(&c, ans, 200);
+}
+
+static int ui_login_post(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	const char *body = req->body.data ? req->body.data : "";
+	char *token = ui_auth_form_get(body, req->body.len, "token");
+	char *next = ui_auth_form_get(body, req->body.len, "next");
+	char hash[CRYPTO_SHA256_HEX_LEN + 1], cookie[UI_AUTH_COOKIE_MAX], id[65], *set = NULL;
+	int64_t now_ms = srv_now_ms();
+	int ok;
+
+	ui_ctx_init(&c, srv, req);
+	ok = token != NULL && token[0] != '\0';
+	if (ok) {
+		crypto_sha256_hex(token, strlen(token), hash);
+		ok = crypto_ct_equal(hash, 64, srv->admin_hash, 64);
+	}
+	if (!ok) {
+		log_warnx("event=ui_login_refused");
+		ui_login_form(&c, next, "That is not the admin token.");
+		free(token);
+		free(next);
+		return ui_send(&c, ans, 403);
+	}
+	if (ui_auth_session_new(cookie, err) < 0) {
+		free(token);
+		free(next);
+		return ui_err_page(&c, ans, err);
+	}
+	ui_auth_session_hash(cookie, id);
+	if (store_session_add(srv->store, id, srv->admin_hash, now_ms, now_ms + (int64_t)UI_SESSION_S * 1000,
+	                      err) < 0) {
+		free(token);
+		free(next);
+		return ui_err_page(&c, ans, err);
+	}
+	set = xasprintf("%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict", UI_AUTH_COOKIE_NAME, cookie,
+	                UI_SESSION_S);
+	http_answer_header(ans, "Set-Cookie", set);
+	log_info("event=ui_login");
+	ui_redirect(&c, ans, ui_next_ok(next));
+	free(set);
+	free(token);
+	free(next);
+	return 0;
+}
+
+static int ui_logout(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+
+	char id[65];
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	ui_auth_session_hash(c.cookie, id);
+	if (store_session_delete(srv->store, id, err) < 0)
+		return ui_err_page(&c, ans, err);
+	log_info("event=ui_logout");
+	http_answer_header(ans, "Set-Cookie",
+	                   UI_AUTH_COOKIE_NAME "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+	return ui_redirect(&c, ans, "/");
+}
+
+/* ---- agents and the pages other parts fill ---- */
+
+static int ui_agents_render(struct ui_ctx *c, struct err *err)
+{
+	struct agent_row *rows = NULL;
+	size_t n = 0;
+	int64_t now_ms = srv_now_ms();
+
+	if (store_agent_list(c->srv->store, &rows, &n, err) < 0)
+		return -1;
+	buf_appendf(&c->b, "<h1>Agents</h1><section class=\"card\">");
+	if (n == 0)
+		buf_appendf(&c->b, "<p class=\"empty\">No agent has registered yet.</p>");
+	else
+		buf_appendf(&c->b, "<table><tr><th>Name</th><th>Status</th><th>Labels</th><th>Last seen</th>"
+		                   "<th>Current job</th></tr>");
+	for (size_t i = 0; i < n; i++) {
+		json_t *labels = json_loads(rows[i].labels, 0, NULL); /* owned */
+		json_t *v;
+		size_t k;
+		int online = now_ms - rows[i].last_seen_ms <= UI_AGENT_ONLINE_MS;
+
+		buf_appendf(&c->b, "<tr><td>");
+		ui_html_esc(&c->b, rows[i].name);
+		buf_appendf(&c->b, "</td><td><span class=\"st st-%s\">%s</span></td><td>",
+		            online ? "success" : "canceled", online ? "online" : "offline");
+		json_array_foreach(labels, k, v)
+		{
+			buf_appendf(&c->b, "<code>");
+			ui_html_esc(&c->b, json_string_value(v));
+			buf_appendf(&c->b, "</code> ");
+		}
+		json_decref(labels);
+		buf_appendf(&c->b, "</td><td>");
+		ui_ago(&c->b, now_ms, rows[i].last_seen_ms);
+		buf_appendf(&c->b, "</td><td>");
+		if (rows[i].job_id)
+			buf_appendf(&c->b, "<a href=\"/jobs/%lld\">#%lld</a>", (long long)rows[i].job_id,
+			            (long long)rows[i].job_id);
+		else
+			buf_appendf(&c->b, "<span class=\"muted\">idle</span>");
+		buf_appendf(&c->b, "</td></tr>");
+	}
+	if (n > 0)
+		buf_appendf(&c->b, "</table>");
+	buf_appendf(&c->b, "</section>");
+	agent_rows_free(rows, n);
+	return 0;
+}
+
+/* Boards (OTA targets) with their pinned host key and current release; the
+ * private key never leaves the store for this page. */
+static int ui_boards_render(struct ui_ctx *c, struct err *err)
+{
+	struct board_row *rows = NULL;
+	size_t n = 0;
+
+	if (store_board_list(c->srv->store, NULL, 0, &rows, &n, err) < 0)
+		return -1;
+	buf_appendf(&c->b, "<h1>Boards</h1><section class=\"card\">");
+	if (n == 0)
+		buf_appendf(&c->b,
+		            "<p class=\"empty\">No boards are configured. Add one with "
+		            "<code>anvil board add</code> (host, port, user, key, arch, group; the host "
+		            "key is pinned).</p>");
+	else
+		buf_appendf(&c->b, "<table><tr><th>Name</th><th>Address</th><th>Arch</th><th>Group</th>"
+		                   "<th>Labels</th><th>Host key</th><th>Current release</th></tr>");
+	for (size_t i = 0; i < n; i++) {
+		buf_appendf(&c->b, "<tr><td>");
+		ui_html_esc(&c->b, rows[i].name);
+		buf_appendf(&c->b, "</td><td><code>");
+		ui_html_esc(&c->b, rows[i].user);
+		buf_appendf(&c->b, "@");
+		ui_html_esc(&c->b, rows[i].host);
+		buf_appendf(&c->b, ":%d</code></td><td>", rows[i].port);
+		ui_html_esc(&c->b, rows[i].arch);
+		buf_appendf(&c->b, "</td><td>");
+		ui_html_esc(&c->b, rows[i].group);
+		buf_appendf(&c->b, "</td><td><code>");
+		ui_html_esc(&c->b, rows[i].labels);
+		buf_appendf(&c->b, "</code></td><td><code class=\"hash\">");
+		ui_html_escn(&c->b, rows[i].host_key,
+		             strlen(rows[i].host_key) > 60 ? 60 : strlen(rows[i].host_key));
+		buf_appendf(&c->b, "</code></td><td>");
+		if (rows[i].current_release)
+			ui_html_esc(&c->b, rows[i].current_release);
+		else
+			buf_appendf(&c->b, "<span class=\"muted\">unknown</span>");
+		buf_appendf(&c->b, "</td></tr>");
+	}
+	if (n > 0)
+		buf_appendf(&c->b, "</table>");
+	buf_appendf(&c->b, "</section>");
+	board_rows_free(rows, n);
+	return 0;
+}
+
+/* Deploy and rollback jobs, newest first, with per-board counts; each links
+ * to its job page, whose log tells the rollout board by board. */
+static int ui_deployments_render(struct ui_ctx *c, struct err *err)
+{
+	struct deployment_row *rows = NULL;
+	size_t n = 0;
+	int64_t now_ms = srv_now_ms();
+
+	if (store_deployment_list(c->srv->store, NULL, 100, &rows, &n, err) < 0)
+		return -1;
+	buf_appendf(&c->b, "<h1>Deployments</h1><section class=\"card\">");
+	if (n == 0)
+		buf_appendf(&c->b, "<p class=\"empty\">No deployments yet: add a <code>deploy:</code> entry "
+		                   "to <code>.anvil.yml</code> or run <code>anvil deploy</code>.</p>");
+	else
+		buf_appendf(&c->b, "<table><tr><th>Job</th><th>Group</th><th>State</th><th>Boards</th>"
+		                   "<th>Message</th><th>Started</th></tr>");
+	for (size_t i = 0; i < n; i++) {
+		const struct job_row *j = &rows[i].job;
+		buf_appendf(&c->b, "<tr><td><a href=\"/jobs/%lld\">#%lld ", (long long)j->id,
+		            (long long)j->id);
+		ui_html_esc(&c->b, j->name);
+		buf_appendf(&c->b, "</a></td><td>");
+		ui_html_esc(&c->b, j->target);
+		buf_appendf(&c->b, "</td><td>");
+		ui_state_badge(&c->b, j->state, NULL);
+		buf_appendf(&c->b,
+		            "</td><td>%d healthy, %d failed, %d rolled back, %d skipped of %d</td><td>",
+		            rows[i].n_healthy, rows[i].n_failed, rows[i].n_rolled_back, rows[i].n_skipped,
+		            rows[i].n_boards);
+		ui_esc_msg(&c->b, j->message);
+		buf_appendf(&c->b, "</td><td>");
+		if (j->started_ms)
+			ui_ago(&c->b, now_ms, j->started_ms);
+		buf_appendf(&c->b, "</td></tr>");
+	}
+	if (n > 0)
+		buf_appendf(&c->b, "</table>");
+	buf_appendf(&c->b, "</section>");
+	deployment_rows_free(rows, n);
+	return 0;
+}
+
+/* The boards whose current release is r, with their group; a store failure
+ * shows as unknown (logged), the page still renders. */
+static void ui_release_boards(struct ui_ctx *c, const struct release_row *r)
+{
+	struct release_board_row *rows = NULL;
+	struct err err = {0};
+	size_t n = 0;
+
+	if (store_release_boards(c->srv->store, r->repo_id, r->version, &rows, &n, &err) < 0) {
+		log_warnx("event=release_boards_unreadable release=%lld error=\"%s\"", (long long)r->id,
+		          err.msg);
+		buf_appendf(&c->b, "<span class=\"muted\">unknown</span>");
+		return;
+	}
+	if (n == 0)
+		buf_appendf(&c->b, "<span class=\"muted\">no board</span>");
+	for (size_t i = 0; i < n; i++) {
+		buf_appendf(&c->b, "%s<a href=\"/boards\">", i ? ", " : "");
+		ui_html_esc(&c->b, rows[i].board);
+		buf_appendf(&c->b, "</a> (");
+		ui_html_esc(&c->b, rows[i].group);
+		buf_appendf(&c->b, ")");
+	}
+	release_board_rows_free(rows, n);
+}
+
+/* Releases (server/release.c), newest first, each with its signed files,
+ * links to what `signify-openbsd -V` and `sha256sum -c` check, and the
+ * boards it is live on. */
+static int ui_releases_render(struct ui_ctx *c, struct err *err)
+{
+	struct release_row *rows = NULL;
+	size_t n = 0;
+
+	if (store_release_list(c->srv->store, NULL, 100, &rows, &n, err) < 0)
+		return -1;
+	buf_appendf(&c->b, "<h1>Releases</h1>");
+	if (n == 0)
+		buf_appendf(&c->b, "<section class=\"card\"><p class=\"empty\">No releases yet: a pushed tag "
+		                   "matching the repository's release pattern (default v*) becomes a signed "
+		                   "release once its build jobs succeed.</p></section>");
+	for (size_t i = 0; i < n; i++) {
+		const struct release_row *r = &rows[i];
+		json_t *m = r->manifest ? json_loads(r->manifest, 0, NULL) : NULL; /* owned */
+		json_t *files = json_object_get(m, "files");                       /* borrowed */
+		struct buf base = BUF_INIT;
+		size_t k;
+		json_t *f; /* borrowed */
+
+		buf_appendf(&base, "/api/v1/releases/");
+		ui_html_url(&base, r->repo_name);
+		buf_appendf(&base, "/");
+		ui_html_url(&base, r->version);
+		buf_appendf(&c->b, "<section class=\"card release\"><h2>");
+		ui_html_esc(&c->b, r->repo_name);
+		buf_appendf(&c->b, " <span class=\"mono\">");
+		ui_html_esc(&c->b, r->version);
+		buf_appendf(&c->b, "</span></h2><dl><dt>Commit</dt><dd class=\"mono\">");
+		ui_html_esc(&c->b, r->commit_sha);
+		buf_appendf(&c->b,
+		            "</dd><dt>Pipeline</dt><dd><a href=\"/pipelines/%lld\">#%lld</a></dd>"
+		            "<dt>Created</dt><dd>",
+		            (long long)r->pipeline_id, (long long)r->pipeline_id);
+		ui_time(&c->b, r->created_ms);
+		buf_appendf(&c->b, "</dd><dt>Signed by</dt><dd class=\"mono\">");
+		ui_html_esc(&c->b, r->keynum ? r->keynum : "(signing)");
+		buf_appendf(&c->b, "</dd><dt>Deployed to</dt><dd>");
+		ui_release_boards(c, r);
+		buf_appendf(&c->b, "</dd></dl>");
+		if (r->signature != NULL)
+			buf_appendf(
+			    &c->b,
+			    "<p><a href=\"%s/manifest.json\">manifest.json</a> · <a "
+			    "href=\"%s/manifest.json.sig\">manifest.json.sig</a> · <a "
+			    "href=\"%s/SHA256SUMS\">SHA256SUMS</a> · <a href=\"%s/anvil-release.pub\">"
+			    "anvil-release.pub</a></p>",
+			    base.data, base.data, base.data, base.data);
+		if (json_array_size(files) > 0) {
+			buf_appendf(
+			    &c->b,
+			    "<table><tr><th>Target</th><th>File</th><th>Size</th><th>sha256</th></tr>");
+			json_array_foreach(files, k, f)
+			{
+				const char *path = json_string_value(json_object_get(f, "path"));
+				buf_appendf(&c->b, "<tr><td>");
+				ui_html_esc(&c->b, json_string_value(json_object_get(f, "target")));
+				buf_appendf(&c->b, "</td><td class=\"mono\"><a href=\"%s/files/", base.data);
+				ui_html_url(&c->b, path ? path : "");
+				buf_appendf(&c->b, "\">");
+				ui_html_esc(&c->b, path);
+				buf_appendf(&c->b, "</a></td><td>%lld</td><td class=\"mono\">",
+				            (long long)json_integer_value(json_object_get(f, "size")));
+				ui_html_esc(&c->b, json_string_value(json_object_get(f, "sha256")));
+				buf_appendf(&c->b, "</td></tr>");
+			}
+			buf_appendf(&c->b, "</table>");
+		}
+		buf_appendf(&c->b, "</section>");
+		buf_release(&base);
+		json_decref(m);
+	}
+	release_rows_free(rows, n);
+	return 0;
+}
+
+static int ui_simple_page(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err,
+                          const char *title, const char *path, int (*render)(struct ui_ctx *, struct err *))
+{
+	struct ui_ctx c;
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_need_read(&c, ans, path))
+		return 0;
+	ui_head(&c, title);
+	if (render(&c, err) < 0) {
+		buf_release(&c.b);
+		return ui_err_page(&c, ans, err);
+	}
+	ui_foot(&c);
+	return ui_send(&c, ans, 200);
+}
+
+static int ui_agents(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return ui_simple_page(srv, req, ans, err, "Agents", "/agents", ui_agents_render);
+}
+
+static int ui_boards(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return ui_simple_page(srv, req, ans, err, "Boards", "/boards", ui_boards_render);
+}
+
+static int ui_deployments(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return ui_simple_page(srv, req, ans, err, "Deployments", "/deployments", ui_deployments_render);
+}
+
+static int ui_releases(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return ui_simple_page(srv, req, ans, err, "Releases", "/releases", ui_releases_render);
+}
+
+/* ---- badge and static files ---- */
+
+static void ui_badge_words(int found, enum job_state s, const char **msg, const char **colour)
+{
+	*msg = "unknown";
+	*colour = "#9f9f9f";
+	if (!found)
+		return;
+	switch (s) {
+	case JOB_SUCCESS:
+		*msg = "passing";
+		*colour = "#2e9e44";
+		break;
+	case JOB_FAILED:
+		*msg = "failing";
+		*colour = "#d9453b";
+		break;
+	case JOB_ERROR:
+		*msg = "error";
+		*colour = "#d9453b";
+		break;
+	case JOB_RUNNING:
+		*msg = "running";
+		*colour = "#1f78c1";
+		break;
+	case JOB_QUEUED:
+		*msg = "queued";
+		*colour = "#b08d00";
+		break;
+	case JOB_CANCELED:
+		*msg = "canceled";
+		*colour = "#9f9f9f";
+		break;
+	}
+}
+
+/* /badge/REPO/BRANCH.svg: the branch may hold '/', and so may a forge's repo
+ * name ("owner/name"): each split is tried, the shortest repo name first. */
+static int ui_badge(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct pipeline_row p = {0};
+	struct buf b = BUF_INIT;
+	const char *msg, *colour;
+	char *path = xstrdup(req->rest);
+	size_t len = strlen(path);
+	int found = 0;
+
+	if (srv->cfg.read_auth) {
+		struct ui_ctx c;
+		ui_ctx_init(&c, srv, req);
+		if (!c.logged_in) {
+			free(path);
+			return err_set(err, ERR_AUTH, "log in to read");
+		}
+	}
+	if (len < 5 || strcmp(path + len - 4, ".svg") != 0) {
+		free(path);
+		return err_set(err, ERR_NOTFOUND, "a badge URL ends in .svg");
+	}
+	path[len - 4] = '\0';
+	for (char *slash = strchr(path, '/'); slash != NULL && !found; slash = strchr(slash + 1, '/')) {
+		struct err nf = {0};
+		char *ref;
+		*slash = '\0';
+		ref = xasprintf("refs/heads/%s", slash + 1);
+		if (store_pipeline_latest_ref(srv->store, path, ref, &p, &nf) == 0)
+			found = 1;
+		else if (nf.code != ERR_NOTFOUND)
+			log_warnx("event=ui_badge_failed error=\"%s\"", nf.msg);
+		free(ref);
+		*slash = '/';
+	}
+	ui_badge_words(found, p.state, &msg, &colour);
+	ui_html_badge_svg(&b, "build", msg, colour);
+	pipeline_row_release(&p);
+	free(path);
+	ans->raw = buf_detach(&b, &ans->raw_len);
+	ans->content_type = "image/svg+xml; charset=utf-8";
+	http_answer_header(ans, "Cache-Control", "no-cache");
+	http_answer_header(ans, "X-Content-Type-Options", "nosniff");
+	return 0;
+}
+
+static int ui_static(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	const struct ui_asset *a = ui_asset_find(req->rest);
+	const char *inm = http_header(req, "If-None-Match");
+	char hex[CRYPTO_SHA256_HEX_LEN + 1], etag[CRYPTO_SHA256_HEX_LEN + 3];
+
+	(void)srv;
+	if (a == NULL)
+		return err_set(err, ERR_NOTFOUND, "no static file %s", req->rest);
+	crypto_sha256_hex(a->data, a->size, hex);
+	snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	http_answer_header(ans, "ETag", etag);
+	http_answer_header(ans, "Cache-Control", "public, max-age=86400");
+	http_answer_header(ans, "X-Content-Type-Options", "nosniff");
+	if (inm != NULL && strstr(inm, etag) != NULL) {
+		ans->status = 304;
+		return 0;
+	}
+	ans->raw = xmalloc(a->size + 1);
+	memcpy(ans->raw, a->data, a->size);
+	ans->raw_len = a->size;
+	ans->content_type = a->content_type;
+	return 0;
+}
+
+const struct http_route ui_routes[] = {
+    {"GET", "/", AUTH_NONE, BODY_NONE, NULL, ui_dashboard},
+    {"GET", "/pipelines/:id", AUTH_NONE, BODY_NONE, NULL, ui_pipeline},
+    {"GET", "/jobs/:id", AUTH_NONE, BODY_NONE, NULL, ui_job},
+    {"GET", "/jobs/:id/events", AUTH_NONE, BODY_NONE, NULL, ui_job_events},
+    {"GET", "/jobs/:id/log", AUTH_NONE, BODY_NONE, NULL, ui_job_log},
+    {"GET", "/jobs/:id/artifacts/*", AUTH_NONE, BODY_NONE, NULL, ui_job_artifact},
+    {"POST", "/jobs/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_job_cancel},
+    {"POST", "/jobs/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_job_retry},
+    {"GET", "/agents", AUTH_NONE, BODY_NONE, NULL, ui_agents},
+    {"GET", "/boards", AUTH_NONE, BODY_NONE, NULL, ui_boards},
+    {"GET", "/deployments", AUTH_NONE, BODY_NONE, NULL, ui_deployments},
+    {"GET", "/releases", AUTH_NONE, BODY_NONE, NULL, ui_releases},
+    {"GET", "/login", AUTH_NONE, BODY_NONE, NULL, ui_login_get},
+    {"POST", "/login", AUTH_NONE, BODY_RAW, NULL, ui_login_post},
+    {"POST", "/logout", AUTH_NONE, BODY_RAW, NULL, ui_logout},
+    {"GET", "/badge/*", AUTH_NONE, BODY_NONE, NULL, ui_badge},
+    {"GET", "/static/*", AUTH_NONE, BODY_NONE, NULL, ui_static},
+};
+const size_t ui_routes_count = sizeof(ui_routes) / sizeof(ui_routes[0]);

@@ -1,0 +1,263 @@
+#include "server/ui/ui_html.h"
+#include "common/mask.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void ui_html_escn(struct buf *b, const char *s, size_t n)
+{
+	size_t run = 0; /* start of the pending plain run */
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *rep = NULL;
+
+		switch (c) {
+		case '&':
+			rep = "&amp;";
+			break;
+		case '<':
+			rep = "&lt;";
+			break;
+		case '>':
+			rep = "&gt;";
+			break;
+		case '"':
+			rep = "&quot;";
+			break;
+		case '\'':
+			rep = "&#39;";
+			break;
+		default:
+			if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+				rep = "\xef\xbf\xbd";
+			break;
+		}
+		if (rep == NULL)
+			continue;
+		buf_append(b, s + run, i - run);
+		buf_append(b, rep, strlen(rep));
+		run = i + 1;
+	}
+	buf_append(b, s + run, n - run);
+}
+
+void ui_html_esc(struct buf *b, const char *s)
+{
+	if (s != NULL)
+		ui_html_escn(b, s, strlen(s));
+}
+
+int ui_ansi_pack(const struct ui_ansi *st)
+{
+	return (st->fg + 1) * 2 + (st->bold ? 1 : 0);
+}
+
+void ui_ansi_unpack(int v, struct ui_ansi *st)
+{
+	if (v < 0 || v > 33)
+		v = 0;
+	st->fg = v / 2 - 1;
+	st->bold = v % 2;
+}
+
+static void ui_ansi_sgr(struct ui_ansi *st, const char *params, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0) {
+		st->fg = -1;
+		st->bold = 0;
+		return;
+	}
+	while (i <= n) {
+		int v = 0, have = 0;
+		while (i < n && params[i] >= '0' && params[i] <= '9') {
+			if (v < 1000)
+				v = v * 10 + (params[i] - '0');
+			have = 1;
+			i++;
+		}
+		if (!have || v == 0) {
+			st->fg = -1;
+			st->bold = 0;
+		} else if (v == 1) {
+			st->bold = 1;
+		} else if (v == 22) {
+			st->bold = 0;
+		} else if (v >= 30 && v <= 37) {
+			st->fg = v - 30;
+		} else if (v >= 90 && v <= 97) {
+			st->fg = v - 90 + 8;
+		} else if (v == 39) {
+			st->fg = -1;
+		} else if (v == 38 || v == 48) {
+			return; /* 256-colour / RGB forms: not rendered, skip the rest */
+		}
+		if (i < n && params[i] != ';')
+			return; /* not a plain SGR list (e.g. ':' sub-parameters) */
+		i++;
+	}
+}
+
+static void ui_ansi_open(struct buf *b, const struct ui_ansi *st)
+{
+	if (st->fg < 0 && !st->bold)
+		return;
+	buf_appendf(b, "<span class=\"");
+	if (st->fg >= 0)
+		buf_appendf(b, "c%d%s", st->fg, st->bold ? " " : "");
+	if (st->bold)
+		buf_appendf(b, "b");
+	buf_appendf(b, "\">");
+}
+
+/* A run of plain text, inside a span of the current colour opened lazily
+ * (no empty spans when colours change twice in a row). */
+static void ui_html_run(struct buf *out, const char *s, size_t n, const struct ui_ansi *st, int *open)
+{
+	if (n == 0)
+		return;
+	if (!*open && (st->fg >= 0 || st->bold)) {
+		ui_ansi_open(out, st);
+		*open = 1;
+	}
+	ui_html_escn(out, s, n);
+}
+
+static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ansi *st, int64_t line)
+{
+	size_t i = 0, run = 0;
+	int open = 0;
+
+	buf_appendf(out,
+	            "<div class=\"l\" id=\"L%lld\"><a class=\"n\" href=\"#L%lld\">%lld</a><span class=\"t\">",
+	            (long long)line, (long long)line, (long long)line);
+	while (i < n) {
+		int is_sgr, more;
+		const char *params;
+		size_t plen, len;
+
+		if (s[i] != '\x1b' && s[i] != '\r') {
+			i++;
+			continue;
+		}
+		ui_html_run(out, s + run, i - run, st, &open);
+		if (s[i] == '\r') {
+			i++;
+			run = i;
+			continue;
+		}
+		/* The mask's own notion of an escape sequence: what this drops
+		 * between two halves of a secret, the mask skipped too. */
+		len = mask_ignorable(s + i, n - i, &more);
+		is_sgr = !more && len >= 3 && s[i + 1] == '[' && s[i + len - 1] == 'm';
+		params = s + i + 2;
+		plen = is_sgr ? len - 3 : 0;
+		if (is_sgr) {
+			if (open)
+				buf_appendf(out, "</span>");
+			open = 0;
+			ui_ansi_sgr(st, params, plen);
+		}
+		i += len;
+		run = i;
+	}
+	ui_html_run(out, s + run, n - run, st, &open);
+	if (open)
+		buf_appendf(out, "</span>");
+	buf_appendf(out, "</span></div>");
+}
+
+void ui_html_log(struct buf *out, const char *data, size_t n, struct ui_ansi *st, int64_t *line_no)
+{
+	size_t start = 0;
+
+	while (start < n) {
+		const char *nl = memchr(data + start, '\n', n - start);
+		size_t end = nl ? (size_t)(nl - data) : n;
+
+		ui_html_line(out, data + start, end - start, st, ++*line_no);
+		start = nl ? end + 1 : n;
+	}
+}
+
+size_t ui_html_log_cut(const char *data, size_t n, int final, size_t force_bytes)
+{
+	const char *nl;
+
+	if (final)
+		return n;
+	nl = memrchr(data, '\n', n);
+	if (nl != NULL)
+		return (size_t)(nl - data) + 1;
+	return n >= force_bytes ? n : 0;
+}
+
+void ui_html_duration(struct buf *b, int64_t ms)
+{
+	int64_t s;
+
+	if (ms < 0)
+		ms = 0;
+	s = ms / 1000;
+	if (ms < 60000)
+		buf_appendf(b, "%lld.%llds", (long long)(ms / 1000), (long long)(ms % 1000 / 100));
+	else if (s < 3600)
+		buf_appendf(b, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		buf_appendf(b, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+}
+
+void ui_html_url(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		    c == '_' || c == '.' || c == '~' || c == '/') {
+			buf_append(b, s, 1);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			buf_append(b, e, 3);
+		}
+	}
+}
+
+const char *ui_html_ref_short(const char *ref)
+{
+	if (strncmp(ref, "refs/heads/", 11) == 0)
+		return ref + 11;
+	if (strncmp(ref, "refs/tags/", 10) == 0)
+		return ref + 10;
+	return ref;
+}
+
+void ui_html_badge_svg(struct buf *b, const char *label, const char *message, const char *colour)
+{
+	/* Verdana 11px averages about 7 px per character: wide enough, never exact. */
+	int lw = 10 + 7 * (int)strlen(label), mw = 10 + 7 * (int)strlen(message);
+
+	buf_appendf(
+	    b,
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"20\" role=\"img\" aria-label=\"",
+	    lw + mw);
+	ui_html_esc(b, label);
+	buf_appendf(b, ": ");
+	ui_html_esc(b, message);
+	buf_appendf(b, "\"><title>");
+	ui_html_esc(b, label);
+	buf_appendf(b, ": ");
+	ui_html_esc(b, message);
+	buf_appendf(b,
+	            "</title><rect width=\"%d\" height=\"20\" rx=\"3\" fill=\"#555\"/>"
+	            "<rect x=\"%d\" width=\"%d\" height=\"20\" rx=\"3\" fill=\"%s\"/>"
+	            "<g fill=\"#fff\" text-anchor=\"middle\" font-family=\"Verdana,DejaVu Sans,sans-serif\" "
+	            "font-size=\"11\"><text x=\"%d\" y=\"14\">",
+	            lw + mw, lw, mw, colour, lw / 2);
+	ui_html_esc(b, label);
+	buf_appendf(b, "</text><text x=\"%d\" y=\"14\">", lw + mw / 2);
+	ui_html_esc(b, message);
+	buf_appendf(b, "</text></g></svg>\n");
+}
