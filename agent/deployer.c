@@ -69,6 +69,7 @@ void deployer_spec_free(struct deployer_spec *s)
 		free(b->private_key);
 		free(b->done_state);
 		free(b->rollback_to);
+		free(b->known_current);
 	}
 	free(s->boards);
 	for (size_t i = 0; i < s->n_artifacts; i++) {
@@ -151,8 +152,13 @@ int deployer_spec_parse(const json_t *deploy, struct deployer_spec **out, struct
 		    deployer_str(v, "arch", 0, &b->arch, err) < 0 ||
 		    deployer_str(v, "host_key", 1, &b->host_key, err) < 0 ||
 		    deployer_str(v, "private_key", 1, &b->private_key, err) < 0 ||
-		    deployer_str(v, "rollback_to", 0, &b->rollback_to, err) < 0)
+		    deployer_str(v, "rollback_to", 0, &b->rollback_to, err) < 0 ||
+		    deployer_str(v, "current", 0, &b->known_current, err) < 0)
 			goto out;
+		if (b->known_current != NULL && b->known_current[0] == '\0') {
+			free(b->known_current);
+			b->known_current = NULL;
+		}
 		b->port = (int)deployer_int(v, "port", 22);
 	}
 	done = json_object_get(deploy, "done");
@@ -702,7 +708,7 @@ static int deployer_verifier_install(struct deployer_task *t, struct ssh_conn *c
 	if (crypto_sha256_file_hex(local_path, sha, err) < 0 ||
 	    ssh_sftp_mkdir_p(c, DEPLOYER_VERIFIER_DIR, 0755, err) < 0 ||
 	    ssh_sftp_put(c, local_path, DEPLOYER_VERIFIER_PATH ".part", 0755, bytes_out, err) < 0)
-		goto out;
+		goto out; /* *bytes_out counts what was sent before the failure */
 	cmd = xasprintf("cd && echo '%s  " DEPLOYER_VERIFIER_PATH ".part' | sha256sum -c --status && "
 	                "mv -f " DEPLOYER_VERIFIER_PATH ".part " DEPLOYER_VERIFIER_PATH " && "
 	                "./" DEPLOYER_VERIFIER_PATH " --version",
@@ -726,9 +732,11 @@ out:
 
 /* Makes sure the board has this agent's anvil-verify: 1 when it has (or has
  * just been given) it, 0 when the board cannot get one (why says why), -1
- * with err when installing it failed. */
+ * with err when installing it failed. The bytes of an install, whole or
+ * not, are added to *bytes_sent: the board's record counts everything sent. */
 static int deployer_verifier_ready(struct deployer_task *t, struct ssh_conn *c, const char *arch,
-                                   const char *have, char *why, size_t why_len, struct err *err)
+                                   const char *have, char *why, size_t why_len, uint64_t *bytes_sent,
+                                   struct err *err)
 {
 	struct verifier *v = t->ctx->job->verifier;
 	const char *triple = verifier_triple_for_arch(arch);
@@ -769,9 +777,11 @@ static int deployer_verifier_ready(struct deployer_task *t, struct ssh_conn *c, 
 		deployer_log(t->ctx, "anvil-verify for %s: cached build, %lld bytes (%s)", triple,
 		             (long long)st.st_size, local);
 	if (deployer_verifier_install(t, c, local, &sent, err) < 0) {
+		*bytes_sent += sent;
 		free(local);
 		return -1;
 	}
+	*bytes_sent += sent;
 	deployer_log(t->ctx,
 	             "board %s: anvil-verify installed at ~/" DEPLOYER_VERIFIER_PATH " (%" PRIu64
 	             " bytes sent, was: %s)",
@@ -787,9 +797,10 @@ static int deployer_verifier_ready(struct deployer_task *t, struct ssh_conn *c, 
  * get one, the signature is checked here and the board checks the files'
  * sha256 against the manifest. Either way, without signify a key pinned on
  * the board is checked here first, so a foreign release is refused before
- * anything is sent. *cmd_out is a static string. */
+ * anything is sent. *cmd_out is a static string. What an anvil-verify
+ * install sends is added to *bytes_sent. */
 static int deployer_board_verify(struct deployer_task *t, struct ssh_conn *c, const char **cmd_out,
-                                 struct err *err)
+                                 uint64_t *bytes_sent, struct err *err)
 {
 	const struct deployer_spec *s = t->ctx->job->spec;
 	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
@@ -827,7 +838,7 @@ static int deployer_board_verify(struct deployer_task *t, struct ssh_conn *c, co
 		}
 	}
 	board_arch = arch[0] ? arch : t->b->arch ? t->b->arch : "";
-	if ((ready = deployer_verifier_ready(t, c, board_arch, have, why, sizeof(why), err)) < 0)
+	if ((ready = deployer_verifier_ready(t, c, board_arch, have, why, sizeof(why), bytes_sent, err)) < 0)
 		goto out;
 	if (ready) {
 		deployer_log(t->ctx,
@@ -858,6 +869,13 @@ out:
 	return rc;
 }
 
+/* A verdict on the board or the release (host key, arch, glibc, signature,
+ * bad plan), not a connection or system failure: the board is "refused". */
+static int deployer_refusal(const struct err *err)
+{
+	return err->code != ERR_UNAVAIL && err->code != ERR_SYS;
+}
+
 static void *deployer_task_main(void *arg)
 {
 	struct deployer_task *t = arg;
@@ -866,19 +884,24 @@ static void *deployer_task_main(void *arg)
 	struct ota_result r;
 	struct ssh_conn *c = NULL;
 	struct err err = {0};
-	int ok = 0;
+	int ok = 0, refused = 0, asked = 0; /* asked: the board's current was read */
 
 	ota_result_init(&r);
 	t->started_ms = deployer_now_ms();
 	deployer_log(ctx, "board %s (%s:%d): connecting", t->b->name, t->b->host, t->b->port);
-	if (deployer_connect(t, &c, &err) < 0)
+	if (deployer_connect(t, &c, &err) < 0) {
+		refused = deployer_refusal(&err); /* host key mismatch, no pin, key rejected */
 		goto done;
+	}
 	if (strcmp(s->action, "rollback") == 0) {
 		ok = deployer_rollback_board(t, c, &r, &err) == 0;
+		asked = r.previous != NULL;
 	} else {
 		struct ota_plan plan = {0};
-		if (deployer_glibc_check(t, c, &err) < 0)
+		if (deployer_glibc_check(t, c, &err) < 0) {
+			refused = deployer_refusal(&err);
 			goto done;
+		}
 		plan.install_dir = s->install;
 		plan.release_id = s->release;
 		plan.files = ctx->files;
@@ -890,20 +913,34 @@ static void *deployer_task_main(void *arg)
 		plan.board_arch = t->b->arch && t->b->arch[0] ? t->b->arch : NULL;
 		plan.on_step = deployer_on_step;
 		plan.step_cls = t;
-		if (s->manifest != NULL && deployer_board_verify(t, c, &plan.verify_cmd, &err) < 0)
+		if (s->manifest != NULL &&
+		    deployer_board_verify(t, c, &plan.verify_cmd, &r.bytes_sent, &err) < 0) {
+			refused = r.bytes_sent == 0 && deployer_refusal(&err);
 			goto done;
+		}
+		/* ota_deploy adds its uploads to the anvil-verify install's bytes. */
 		ok = ota_deploy(c, &plan, &r, &err) == 0;
+		refused = !ok && r.state == OTA_REFUSED && deployer_refusal(&err);
+		asked = r.state != OTA_REFUSED;
 		if (r.verify_exit >= 0)
 			deployer_log(ctx, "board %s: release check exited %d: %.300s", t->b->name,
 			             r.verify_exit, r.verify_output.data ? r.verify_output.data : "");
 	}
 done:
+	/* Never asked, the board is where the server last saw it: the record
+	 * says so rather than "-". */
+	if (!asked && r.previous == NULL && r.current == NULL && t->b->known_current != NULL) {
+		r.previous = xstrdup(t->b->known_current);
+		r.current = xstrdup(t->b->known_current);
+	}
 	if (ok) {
 		snprintf(t->state, sizeof(t->state), "healthy");
 		snprintf(t->message, sizeof(t->message), "%s is live", r.current ? r.current : "the release");
 	} else {
 		snprintf(t->state, sizeof(t->state), "%s",
-		         r.state == OTA_ROLLED_BACK ? "rolled_back" : "failed");
+		         refused                      ? "refused"
+		         : r.state == OTA_ROLLED_BACK ? "rolled_back"
+		                                      : "failed");
 		snprintf(t->message, sizeof(t->message), "%s", err.msg[0] ? err.msg : "failed");
 	}
 	deployer_log(ctx,
@@ -997,7 +1034,8 @@ static int deployer_fetch(struct deployer_ctx *ctx, struct httpc *http, struct e
 static int deployer_final(const char *state)
 {
 	return state != NULL && (strcmp(state, "healthy") == 0 || strcmp(state, "failed") == 0 ||
-	                         strcmp(state, "rolled_back") == 0 || strcmp(state, "skipped") == 0);
+	                         strcmp(state, "refused") == 0 || strcmp(state, "rolled_back") == 0 ||
+	                         strcmp(state, "skipped") == 0);
 }
 
 const char *deployer_run(const struct deployer_job *job, char *message, size_t msg_len)
@@ -1043,7 +1081,8 @@ const char *deployer_run(const struct deployer_job *job, char *message, size_t m
 	/* An earlier attempt that saw a board fail had stopped the rollout. */
 	for (size_t i = 0; i < n; i++) {
 		const char *ds = s->boards[i].done_state;
-		if (ds && (strcmp(ds, "failed") == 0 || strcmp(ds, "rolled_back") == 0)) {
+		if (ds && (strcmp(ds, "failed") == 0 || strcmp(ds, "refused") == 0 ||
+		           strcmp(ds, "rolled_back") == 0)) {
 			stopped = 1;
 			snprintf(first_fail, sizeof(first_fail), "board %s %s in an earlier attempt",
 			         s->boards[i].name, ds);

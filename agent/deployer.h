@@ -26,8 +26,11 @@ struct verifier;
 struct deployer_board {
 	char *name, *host, *user, *arch, *host_key, *private_key; /* owned */
 	int port;
-	char *done_state;  /* owned; state reached in an earlier attempt, or NULL */
-	char *rollback_to; /* owned; "releases/<id>" a rollback goes to (the last healthy one), or NULL */
+	char *done_state;    /* owned; state reached in an earlier attempt, or NULL */
+	char *rollback_to;   /* owned; "releases/<id>" a rollback goes to (the last healthy one), or NULL */
+	char *known_current; /* owned; the release the server last saw live on the board
+	                        ("releases/<id>"), or NULL: what a report says when the
+	                        board was never asked (refused, unreachable) */
 };
 
 struct deployer_artifact {

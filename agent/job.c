@@ -39,6 +39,7 @@
 #define JOB_DEFAULT_TIMEOUT_S 3600
 #define JOB_DEFAULT_LEASE_S   30
 #define JOB_DEFAULT_LOG_CAP   (64ull * 1024 * 1024)
+#define JOB_HB_SLACK_MS       10000 /* a beat's HTTP timeout past its long poll */
 
 /* ---- spec ---- */
 
@@ -262,14 +263,17 @@ struct job_hb {
 	int quit; /* under mu */
 	atomic_int cancel;
 	atomic_int lost;
-	struct httpc *http; /* owned; used by the heartbeat thread only */
+	volatile sig_atomic_t abort_http; /* set by job_hb_stop: ends a beat's long poll */
+	struct httpc *http;               /* owned; used by the heartbeat thread only */
 	int64_t job_id;
 	int64_t attempt;
 	long interval_ms;
 };
 
-/* One heartbeat; returns 0 when answered. */
-static int job_hb_beat(struct job_hb *hb)
+/* One heartbeat, which is also a long poll for a cancel: the server answers
+ * the moment a cancel is asked for, else after wait_ms (a server that does
+ * not wait answers at once). Returns 0 when answered. */
+static int job_hb_beat(struct job_hb *hb, long wait_ms)
 {
 	json_t *body = NULL, *ans = NULL; /* owned */
 	char path[128];
@@ -277,9 +281,8 @@ static int job_hb_beat(struct job_hb *hb)
 	int rc = -1;
 
 	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/heartbeat", hb->job_id);
-	body = json_pack("{s:I}", "attempt", (json_int_t)hb->attempt);
-	if (httpc_json(hb->http, "POST", path, body, hb->interval_ms > 2000 ? hb->interval_ms : 2000, &ans,
-	               &err) < 0) {
+	body = json_pack("{s:I, s:I}", "attempt", (json_int_t)hb->attempt, "wait_ms", (json_int_t)wait_ms);
+	if (httpc_json(hb->http, "POST", path, body, wait_ms + JOB_HB_SLACK_MS, &ans, &err) < 0) {
 		if (job_attempt_gone(err.code)) {
 			log_warnx("job=%" PRId64 " lease lost: %s", hb->job_id, err.msg);
 			atomic_store(&hb->lost, 1);
@@ -301,20 +304,33 @@ out:
 static void *job_hb_main(void *arg)
 {
 	struct job_hb *hb = arg;
-	long wait_ms = hb->interval_ms;
+	long wait_ms = 0; /* the first beat at once: its long poll is what hears a cancel */
 	struct timespec ts;
 
 	pthread_mutex_lock(&hb->mu);
 	while (!hb->quit && !atomic_load(&hb->lost)) {
+		uint64_t t0;
+		long took_ms;
+
 		units_deadline_ts(&ts, CLOCK_MONOTONIC, wait_ms);
 		while (!hb->quit && pthread_cond_timedwait(&hb->cv, &hb->mu, &ts) != ETIMEDOUT)
 			;
 		if (hb->quit)
 			break;
 		pthread_mutex_unlock(&hb->mu);
-		/* A failed beat is retried sooner: the lease allows about two misses. */
-		wait_ms = job_hb_beat(hb) == 0 ? hb->interval_ms
-		                               : (hb->interval_ms < 1000 ? hb->interval_ms : 1000);
+		t0 = agent_now_ns();
+		if (job_hb_beat(hb, hb->interval_ms) == 0) {
+			/* The server held the beat until a cancel or wait_ms: beat
+			 * again at once. Answered early (a cancel, or a server that
+			 * does not wait): the rest of the interval first. */
+			took_ms = (long)((agent_now_ns() - t0) / 1000000ull);
+			wait_ms = atomic_load(&hb->cancel)     ? hb->interval_ms
+			          : took_ms >= hb->interval_ms ? 0
+			                                       : hb->interval_ms - took_ms;
+		} else {
+			/* A failed beat is retried sooner: the lease allows about two misses. */
+			wait_ms = hb->interval_ms < 1000 ? hb->interval_ms : 1000;
+		}
 		pthread_mutex_lock(&hb->mu);
 	}
 	pthread_mutex_unlock(&hb->mu);
@@ -328,6 +344,8 @@ static int job_hb_start(struct job_hb *hb, const struct agent *ag, const struct 
 	int e;
 
 	hb->http = httpc_new(ag->opt.server_url, ag->token);
+	hb->abort_http = 0;
+	httpc_set_abort_flag(hb->http, &hb->abort_http);
 	hb->job_id = spec->id;
 	hb->attempt = spec->attempt;
 	hb->interval_ms = spec->lease_s * 1000 / 3;
@@ -353,6 +371,7 @@ static void job_hb_stop(struct job_hb *hb)
 	if (hb->started) {
 		pthread_mutex_lock(&hb->mu);
 		hb->quit = 1;
+		hb->abort_http = 1; /* a beat's long poll ends within about a second */
 		pthread_cond_signal(&hb->cv);
 		pthread_mutex_unlock(&hb->mu);
 		pthread_join(hb->th, NULL);
@@ -572,16 +591,21 @@ static int job_tick_ms(const struct job_ctx *jc)
 }
 
 /* The one place a job's target picks its runner: "host" runs plain
- * processes, a triple runs in bubblewrap over its rootfs (agent/targets.c). */
-static struct runner *job_runner_for(const struct agent *ag, const struct job_spec *spec,
-                                     const struct sandbox_job *sb, const struct crosstoml *ct,
-                                     char **desc_out, char **warning_out, struct err *err)
+ * processes, a triple runs in bubblewrap over its rootfs (agent/targets.c).
+ * Preparing the target (a rootfs build, a Cross.toml pre-build) stops as
+ * soon as the job is interrupted (canceled, timed out, lost, agent stopping). */
+static struct runner *job_runner_for(struct job_ctx *jc, const struct crosstoml *ct, char **desc_out,
+                                     char **warning_out, struct err *err)
 {
-	struct targets_opts to = {ag->opt.recipes_dir,     ag->opt.cache_dir,
-	                          ag->opt.work_dir,        ag->opt.targets,
-	                          ag->opt.prepare_targets, ag->opt.docker,
+	const struct agent *ag = jc->ag;
+	const struct job_spec *spec = jc->spec;
+	const struct sandbox_job *sb = jc->sb;
+	const struct proc_stop stop = {job_should_interrupt, jc};
+	struct targets_opts to = {ag->opt.recipes_dir,   ag->opt.cache_dir,       ag->opt.work_dir,
+	                          ag->opt.targets,       ag->opt.prepare_targets, ag->opt.docker,
 	                          sandbox_job_runner(sb)};
-	struct targets_job tj = {spec->target, spec->repo_name, spec->network, spec->mode, NULL, 0, NULL};
+	struct targets_job tj = {spec->target, spec->repo_name, spec->network, spec->mode, NULL, 0, NULL,
+	                         &stop};
 
 	if (ct != NULL) {
 		tj.pre_build = (const char *const *)ct->pre_build.v;
@@ -967,7 +991,11 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		        ct->pre_build.n);
 		job_log_flush(&jc, 1, 0);
 	}
-	if ((runner = job_runner_for(ag, spec, jc.sb, ct, &runner_desc, &runner_warning, &err)) == NULL) {
+	if ((runner = job_runner_for(&jc, ct, &runner_desc, &runner_warning, &err)) == NULL) {
+		if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE) {
+			job_say(&jc, "target %s: preparation stopped (%s)", spec->target, err.msg);
+			goto report;
+		}
 		job_say(&jc, "target %s: %s", spec->target, err.msg);
 		snprintf(message, sizeof(message), "target %s: %s", spec->target, err.msg);
 		goto report;

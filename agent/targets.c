@@ -464,11 +464,12 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		goto out;
 	if (binfmt_ensure(r->debian_arch, err) < 0)
 		goto out;
-	if (rootfs_ensure(r, o->cache_dir, &rootfs, err) < 0)
+	if (rootfs_ensure(r, o->cache_dir, job->stop, &rootfs, err) < 0)
 		goto out;
 	if (job->n_pre_build > 0) {
 		char *derived = NULL;
-		if (rootfs_derive(r, rootfs, job->pre_build, job->n_pre_build, o->sandbox, &derived, err) < 0)
+		if (rootfs_derive(r, rootfs, job->pre_build, job->n_pre_build, o->sandbox, job->stop,
+		                  &derived, err) < 0)
 			goto out;
 		free(rootfs);
 		rootfs = derived;

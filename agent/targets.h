@@ -2,6 +2,7 @@
 #define ANVIL_AGENT_TARGETS_H
 
 #include "common/err.h"
+#include "common/proc.h"
 #include "common/runner.h"
 #include "common/xalloc.h"
 
@@ -34,8 +35,11 @@ struct targets_job {
 	const char *const *pre_build; /* Cross.toml pre-build commands (n_pre_build), run once into a
 	                                 derived, cached rootfs */
 	size_t n_pre_build;
-	const char *image; /* Cross.toml's target image: the Docker runner runs it (must exist
-	                      locally) instead of the rootfs's; NULL: none */
+	const char *image;            /* Cross.toml's target image: the Docker runner runs it (must exist
+	                                 locally) instead of the rootfs's; NULL: none */
+	const struct proc_stop *stop; /* the job canceled (or the agent stopping) while its target is
+	                                 prepared: rootfs build or pre-build killed, nothing half-built
+	                                 kept, ERR_UNAVAIL; NULL: never */
 };
 
 /* The runner for a job: for "host" bubblewrap over the host's /usr, else bubblewrap (or,

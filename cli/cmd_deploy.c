@@ -194,7 +194,8 @@ int cmd_deploy_list(struct cli *cli, int argc, char **argv, struct err *err)
 	t = cli_table_new(8, headers);
 	for (size_t i = 0; i < json_array_size(list); i++) {
 		const json_t *d = json_array_get(list, i), *counts = json_object_get(d, "counts");
-		int64_t id = 0, pid = 0, nb = 0, ok = 0, failed = 0, rb = 0, sk = 0, created = -1;
+		int64_t id = 0, pid = 0, nb = 0, ok = 0, failed = 0, refused = 0, rb = 0, sk = 0,
+		        created = -1;
 		char sid[24], spid[24], sboards[96], sage[24];
 		const char *cells[8];
 
@@ -203,13 +204,14 @@ int cmd_deploy_list(struct cli *cli, int argc, char **argv, struct err *err)
 		cli_jint(counts, "boards", &nb);
 		cli_jint(counts, "healthy", &ok);
 		cli_jint(counts, "failed", &failed);
+		cli_jint(counts, "refused", &refused);
 		cli_jint(counts, "rolled_back", &rb);
 		cli_jint(counts, "skipped", &sk);
 		cli_jint(d, "created_unix_ms", &created);
 		snprintf(sid, sizeof(sid), "%lld", (long long)id);
 		snprintf(spid, sizeof(spid), "%lld", (long long)pid);
 		snprintf(sboards, sizeof(sboards), "%lld/%lld healthy%s", (long long)ok, (long long)nb,
-		         failed + rb + sk ? " (some failed/skipped)" : "");
+		         failed + refused + rb + sk ? " (some failed/refused/skipped)" : "");
 		cli_fmt_age(sage, sizeof(sage), created, now);
 		cells[0] = sid;
 		cells[1] = cli_jstr(d, "action", "-");

@@ -559,10 +559,17 @@ static int proc_read_some(struct proc *p, struct buf *out, int wait_ms, int *got
 	return 0;
 }
 
-/* Pumps output until the leader has exited (0) or the deadline passed (1).
- * After the leader exits, what it wrote is drained; output of descendants
- * still holding the pipe open afterwards is not waited for. */
-static int proc_pump(struct proc *p, struct buf *out, int64_t deadline_ms, struct err *err)
+int proc_stop_now(const struct proc_stop *stop)
+{
+	return stop != NULL && stop->fn != NULL && stop->fn(stop->arg) != 0;
+}
+
+/* Pumps output until the leader has exited (0), the deadline passed (1) or
+ * stop said stop (2). After the leader exits, what it wrote is drained;
+ * output of descendants still holding the pipe open afterwards is not
+ * waited for. */
+static int proc_pump(struct proc *p, struct buf *out, int64_t deadline_ms, const struct proc_stop *stop,
+                     struct err *err)
 {
 	int got;
 
@@ -572,6 +579,12 @@ static int proc_pump(struct proc *p, struct buf *out, int64_t deadline_ms, struc
 
 		if (left == 0)
 			return 1;
+		if (stop != NULL) {
+			if (proc_stop_now(stop))
+				return 2;
+			if (left < 0 || left > PROC_STOP_POLL_MS)
+				left = PROC_STOP_POLL_MS;
+		}
 		if (p->out_fd >= 0 && p->pidfd >= 0) {
 			struct pollfd pfd[2] = {{p->out_fd, POLLIN, 0}, {p->pidfd, POLLIN, 0}};
 
@@ -598,7 +611,9 @@ static int proc_pump(struct proc *p, struct buf *out, int64_t deadline_ms, struc
 			r = proc_wait(p, left, err);
 			if (r < 0)
 				return -1;
-			return r;
+			if (r == 0)
+				return 0;
+			continue; /* the deadline or stop, checked above */
 		}
 		/* The leader has exited: drain what it left in the pipe, bounded
 		 * so that a descendant that keeps writing cannot hold us here. */
@@ -639,9 +654,14 @@ int proc_run_spec(const struct proc_spec *spec_in, int timeout_ms, struct buf *o
 	spec.capture_output = 1;
 	if (proc_start(&p, &spec, err) < 0)
 		goto out;
-	r = proc_pump(&p, out, deadline_ms, err);
+	r = proc_pump(&p, out, deadline_ms, spec.stop, err);
 	if (r < 0)
 		goto out;
+	if (r == 2) {
+		proc_kill_tree(&p, PROC_STOP_GRACE_MS, NULL);
+		err_set(err, ERR_UNAVAIL, "%s interrupted", argv[0]);
+		goto out;
+	}
 	if (r == 1) {
 		proc_kill_tree(&p, PROC_RUN_GRACE_MS, NULL);
 		err_set(err, ERR_LIMIT, "%s timed out after %d ms", argv[0], timeout_ms);

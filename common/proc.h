@@ -12,6 +12,13 @@
  * mask and dispositions, fds above 2 closed; exec failure is reported back
  * through a close-on-exec status pipe (proc_start fails with the errno). */
 
+/* A caller's "stop now?" for a long run (a job canceled while its target is
+ * prepared): fn(arg) non-zero means stop. Called on the running thread. */
+struct proc_stop {
+	int (*fn)(void *arg);
+	void *arg;
+};
+
 struct proc_spec {
 	const char *const *argv; /* argv[0] is looked up in PATH when it has no '/' */
 	const char *const *envp; /* NULL: inherit the parent's environment */
@@ -31,7 +38,15 @@ struct proc_spec {
 	int64_t rlimit_fsize; /* > 0: RLIMIT_FSIZE in bytes (no single file written larger) */
 	int has_fd3;          /* 1: fd3 becomes the child's fd 3, kept across exec (bwrap --seccomp 3) */
 	int fd3;
+	/* proc_run_spec only; NULL: never. Asked about every PROC_STOP_POLL_MS
+	 * while the child runs; once it says stop, the child's process group is
+	 * killed (SIGTERM, PROC_STOP_GRACE_MS, SIGKILL) and proc_run_spec fails
+	 * with ERR_UNAVAIL ("<argv[0]> interrupted"). */
+	const struct proc_stop *stop;
 };
+
+#define PROC_STOP_POLL_MS  100
+#define PROC_STOP_GRACE_MS 1000
 
 struct proc {
 	pid_t pid;     /* also the process group id */
@@ -61,9 +76,13 @@ void proc_release(struct proc *p);
 int proc_run(const char *const *argv, const char *cwd, int timeout_ms, struct buf *out, int *exit_code_out,
              struct err *err);
 
-/* proc_run with a whole spec (its capture_output is forced on). */
+/* proc_run with a whole spec (its capture_output is forced on; spec->stop
+ * may end it early). */
 int proc_run_spec(const struct proc_spec *spec, int timeout_ms, struct buf *out, int *exit_code_out,
                   struct err *err);
+
+/* 1 when stop (may be NULL) says stop now. */
+int proc_stop_now(const struct proc_stop *stop);
 
 /* Makes the calling process a child subreaper (PR_SET_CHILD_SUBREAPER). */
 int proc_become_subreaper(struct err *err);

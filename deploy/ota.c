@@ -798,6 +798,10 @@ int ota_deploy(struct ssh_conn *c, const struct ota_plan *plan, struct ota_resul
 	out->prune_ms = ota_now_ms() - t;
 	rc = 0;
 out:
+	/* Failed before the switch (or the switch itself failed): current still
+	 * holds what it held. */
+	if (out->state == OTA_FAILED && out->current == NULL && out->previous != NULL)
+		out->current = xstrdup(out->previous);
 	out->total_ms = ota_now_ms() - t_start;
 	free(run.install_q);
 	free(run.rel_dir);

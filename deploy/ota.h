@@ -66,7 +66,8 @@ struct ota_result {
 	char board_arch[32]; /* `uname -m` of the board */
 	char *previous;      /* owned; current's target before the deploy, NULL if none */
 	char *current;       /* owned; current's target after, NULL if none */
-	uint64_t bytes_sent; /* file bytes uploaded over SFTP */
+	uint64_t bytes_sent; /* file bytes uploaded over SFTP; ota_deploy adds to what the
+	                        caller put here (its own uploads to the board first) */
 	unsigned files_uploaded;
 	unsigned files_skipped; /* already on the board with the right sha256 */
 	unsigned releases_pruned;

@@ -244,7 +244,7 @@ static int binfmt_target_runs(const char *recipes_dir, const char *cache_dir, co
 		goto out;
 	if (binfmt_ensure(r->debian_arch, err) < 0)
 		goto out;
-	if ((build_missing ? rootfs_ensure(r, cache_dir, &rootfs, err)
+	if ((build_missing ? rootfs_ensure(r, cache_dir, NULL, &rootfs, err)
 	                   : rootfs_find(r, cache_dir, &rootfs, err)) < 0)
 		goto out;
 	if (binfmt_probe(rootfs, r->debian_arch, err) < 0)

@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ROOTFS_BUILD_TIMEOUT_MS (60 * 60 * 1000)
@@ -107,16 +108,21 @@ static void rootfs_last_line(const struct buf *b, char *out, size_t n)
 }
 
 /* Runs argv; output appended to log_b. A non-zero exit is an error naming
- * what and the last line it printed. */
+ * what and the last line it printed. stop (NULL: never) kills it early. */
 static int rootfs_run(const char *what, const char *const *argv, int timeout_ms, struct buf *log_b,
-                      struct err *err)
+                      const struct proc_stop *stop, struct err *err)
 {
+	struct proc_spec spec = {0};
 	struct buf out = BUF_INIT;
 	char last[160];
 	int code = -1;
 	int rc = -1;
 
-	if (proc_run(argv, NULL, timeout_ms, &out, &code, err) < 0) {
+	spec.argv = argv;
+	spec.stdin_fd = -1;
+	spec.die_with_parent = 1;
+	spec.stop = stop;
+	if (proc_run_spec(&spec, timeout_ms, &out, &code, err) < 0) {
 		err_wrap(err, "%s", what);
 		goto out;
 	}
@@ -164,7 +170,44 @@ static int rootfs_rm_rf(const char *path, struct err *err)
 	const char *argv[] = {"rm", "-rf", "--one-file-system", "--", path, NULL};
 
 	rootfs_umount_below(path);
-	return rootfs_run("rm -rf", argv, ROOTFS_TAR_TIMEOUT_MS, NULL, err);
+	return rootfs_run("rm -rf", argv, ROOTFS_TAR_TIMEOUT_MS, NULL, NULL, err);
+}
+
+/* A half-made tree (<dir>.tmp) is never renamed into place, and every
+ * builder removes it first, under the lock. After a failure it goes at once;
+ * after a stop it is left to the next builder, so that a canceled job ends
+ * now rather than after an rm -rf of a whole rootfs. */
+static void rootfs_discard_tmp(const char *tmp, const struct proc_stop *stop)
+{
+	if (!proc_stop_now(stop))
+		rootfs_rm_rf(tmp, NULL);
+}
+
+/* Takes the flock of path, waiting for another builder of the same tree
+ * while stop allows. *fd_out (the lock) is the caller's to close. */
+static int rootfs_lock(const char *path, const struct proc_stop *stop, int *fd_out, struct err *err)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return err_errno(err, "open %s", path);
+	while (flock(fd, stop != NULL ? LOCK_EX | LOCK_NB : LOCK_EX) < 0) {
+		if (errno == EWOULDBLOCK) {
+			struct timespec ts = {0, PROC_STOP_POLL_MS * 1000000L};
+			if (proc_stop_now(stop)) {
+				close(fd);
+				return err_set(err, ERR_UNAVAIL, "interrupted while another builder holds %s",
+				               path);
+			}
+			nanosleep(&ts, NULL);
+		} else if (errno != EINTR) {
+			err_errno(err, "flock %s", path);
+			close(fd);
+			return -1;
+		}
+	}
+	*fd_out = fd;
+	return 0;
 }
 
 static int rootfs_write_log(const char *path, const struct buf *b, struct err *err)
@@ -191,7 +234,7 @@ out:
 	return rc;
 }
 
-static int rootfs_extract(const struct rootfs_paths *p, struct err *err)
+static int rootfs_extract(const struct rootfs_paths *p, const struct proc_stop *stop, struct err *err)
 {
 	const char *argv[] = {"tar", "--zstd", "-xpf", p->tarball, "--numeric-owner", "-C", p->tmp, NULL};
 
@@ -199,14 +242,17 @@ static int rootfs_extract(const struct rootfs_paths *p, struct err *err)
 		return -1;
 	if (mkdir(p->tmp, 0755) < 0)
 		return err_errno(err, "mkdir %s", p->tmp);
-	if (rootfs_run("tar -x", argv, ROOTFS_TAR_TIMEOUT_MS, NULL, err) < 0)
+	if (rootfs_run("tar -x", argv, ROOTFS_TAR_TIMEOUT_MS, NULL, stop, err) < 0) {
+		rootfs_discard_tmp(p->tmp, stop);
 		return -1;
+	}
 	if (rename(p->tmp, p->dir) < 0)
 		return err_errno(err, "rename %s", p->tmp);
 	return 0;
 }
 
-static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, struct err *err)
+static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, const struct proc_stop *stop,
+                        struct err *err)
 {
 	struct buf log_b = BUF_INIT;
 	struct strv argv = STRV_INIT;
@@ -228,8 +274,8 @@ static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, st
 	strv_push(&argv, p->tmp);
 	strv_push(&argv, r->mirror);
 	log_info("rootfs build target=%s arch=%s dir=%s log=%s", r->triple, r->debian_arch, p->dir, p->log);
-	if (rootfs_run("debootstrap", (const char *const *)argv.v, ROOTFS_BUILD_TIMEOUT_MS, &log_b, err) <
-	    0) {
+	if (rootfs_run("debootstrap", (const char *const *)argv.v, ROOTFS_BUILD_TIMEOUT_MS, &log_b, stop,
+	               err) < 0) {
 		char msg[sizeof(err->msg)];
 		snprintf(msg, sizeof(msg), "%s", err->msg);
 		err_set(err, err->code, "rootfs %s: %s (log %s)", r->triple, msg, p->log);
@@ -250,7 +296,8 @@ static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, st
 		char *archives = xasprintf("%s/var/cache/apt/archives", p->tmp);
 		const char *find_argv[] = {"find",  archives, "-maxdepth", "1",
 		                           "-name", "*.deb",  "-delete",   NULL};
-		int frc = rootfs_run("clean apt archives", find_argv, ROOTFS_TAR_TIMEOUT_MS, &log_b, err);
+		int frc =
+		    rootfs_run("clean apt archives", find_argv, ROOTFS_TAR_TIMEOUT_MS, &log_b, stop, err);
 		free(archives);
 		if (frc < 0)
 			goto out;
@@ -258,7 +305,7 @@ static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, st
 	{
 		const char *tar_argv[] = {"tar",      "--zstd", "-cf",  tar_tmp, "--numeric-owner",
 		                          "--xattrs", "-C",     p->tmp, ".",     NULL};
-		if (rootfs_run("tar -c", tar_argv, ROOTFS_TAR_TIMEOUT_MS, &log_b, err) < 0)
+		if (rootfs_run("tar -c", tar_argv, ROOTFS_TAR_TIMEOUT_MS, &log_b, stop, err) < 0)
 			goto out;
 	}
 	if (rename(tar_tmp, p->tarball) < 0) {
@@ -276,8 +323,10 @@ out:
 		if (rootfs_write_log(p->log, &log_b, &lerr) < 0)
 			log_warnx("rootfs log not written: %s", lerr.msg);
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		unlink(tar_tmp);
+		rootfs_discard_tmp(p->tmp, stop);
+	}
 	free(tar_tmp);
 	buf_release(&include);
 	buf_release(&log_b);
@@ -303,7 +352,8 @@ out:
 	return rc;
 }
 
-int rootfs_ensure(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err)
+int rootfs_ensure(const struct recipe *r, const char *cache_dir, const struct proc_stop *stop,
+                  char **rootfs_dir_out, struct err *err)
 {
 	struct rootfs_paths p = {0};
 	char *rdir = NULL;
@@ -316,28 +366,18 @@ int rootfs_ensure(const struct recipe *r, const char *cache_dir, char **rootfs_d
 	if (rootfs_is_dir(p.dir))
 		goto done;
 	rdir = xasprintf("%s/rootfs", cache_dir);
-	if (rootfs_mkdir_p(rdir, err) < 0)
+	if (rootfs_mkdir_p(rdir, err) < 0 || rootfs_lock(p.lock, stop, &lock_fd, err) < 0)
 		goto out;
-	if ((lock_fd = open(p.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-		err_errno(err, "open %s", p.lock);
-		goto out;
-	}
-	while (flock(lock_fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			err_errno(err, "flock %s", p.lock);
-			goto out;
-		}
-	}
 	/* Whoever held the lock before us may have finished the job. */
 	if (rootfs_is_dir(p.dir))
 		goto done;
 	if (rootfs_is_file(p.tarball)) {
 		log_info("rootfs extract target=%s tarball=%s", r->triple, p.tarball);
-		if (rootfs_extract(&p, err) < 0) {
+		if (rootfs_extract(&p, stop, err) < 0) {
 			err_wrap(err, "rootfs %s: extract %s", r->triple, p.tarball);
 			goto out;
 		}
-	} else if (rootfs_build(r, &p, err) < 0) {
+	} else if (rootfs_build(r, &p, stop, err) < 0) {
 		goto out;
 	}
 done:
@@ -353,7 +393,8 @@ out:
 }
 
 int rootfs_derive(const struct recipe *r, const char *base_dir, const char *const *cmds, size_t n_cmds,
-                  const struct runner_sandbox *sb, char **rootfs_dir_out, struct err *err)
+                  const struct runner_sandbox *sb, const struct proc_stop *stop, char **rootfs_dir_out,
+                  struct err *err)
 {
 	struct proc_spec spec = {0};
 	int filter_fd = -1, drop = sb != NULL && sb->drop_ids;
@@ -376,24 +417,16 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 	logp = xasprintf("%s.log", dir);
 	if (rootfs_is_dir(dir))
 		goto done;
-	if ((lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-		err_errno(err, "open %s", lock);
+	if (rootfs_lock(lock, stop, &lock_fd, err) < 0)
 		goto out;
-	}
-	while (flock(lock_fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			err_errno(err, "flock %s", lock);
-			goto out;
-		}
-	}
 	if (rootfs_is_dir(dir))
 		goto done;
 	if (rootfs_rm_rf(tmp, err) < 0)
 		goto out;
 	{
 		const char *cp[] = {"cp", "-a", "--reflink=auto", base_dir, tmp, NULL};
-		if (rootfs_run("cp", cp, ROOTFS_TAR_TIMEOUT_MS, NULL, err) < 0)
-			goto out;
+		if (rootfs_run("cp", cp, ROOTFS_TAR_TIMEOUT_MS, NULL, stop, err) < 0)
+			goto out_log;
 	}
 	/* As cross-rs runs pre-build: root, in the target's userland (here
 	 * under qemu-user), with network for apt, CROSS_DEB_ARCH set; but root
@@ -470,6 +503,7 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 	spec.argv = (const char *const *)argv.v;
 	spec.stdin_fd = -1;
 	spec.die_with_parent = 1;
+	spec.stop = stop; /* bwrap's pid namespace dies with it (--die-with-parent) */
 	if (drop) {
 		spec.drop_ids = 1;
 		spec.uid = sb->uid;
@@ -489,7 +523,7 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 	{
 		char *archives = xasprintf("%s/var/cache/apt/archives", tmp);
 		const char *clean[] = {"find", archives, "-name", "*.deb", "-delete", NULL};
-		rootfs_run("clean", clean, ROOTFS_TAR_TIMEOUT_MS, NULL, NULL);
+		rootfs_run("clean", clean, ROOTFS_TAR_TIMEOUT_MS, NULL, NULL, NULL);
 		free(archives);
 	}
 	if (drop) {
@@ -511,7 +545,7 @@ done:
 	goto out;
 out_log:
 	rootfs_write_log(logp, &log_b, NULL);
-	rootfs_rm_rf(tmp, NULL);
+	rootfs_discard_tmp(tmp, stop);
 out:
 	if (filter_fd >= 0)
 		close(filter_fd);

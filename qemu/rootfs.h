@@ -2,6 +2,7 @@
 #define ANVIL_ROOTFS_H
 
 #include "common/err.h"
+#include "common/proc.h"
 #include "common/recipe.h"
 #include "common/runner.h"
 
@@ -22,9 +23,13 @@
  * the tarball when only that is there, else builds with debootstrap (minutes;
  * needs root, network to the mirror, and binfmt for a foreign arch). Blocks
  * while another process builds the same rootfs, then reuses its result.
- * Errors: ERR_SYS naming the failing tool and the log file. Any thread; it
- * runs child processes through proc_run. */
-int rootfs_ensure(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err);
+ * stop (NULL: never) ends the wait or the build early: its processes are
+ * killed, the error is ERR_UNAVAIL, and the half-built <dir>.tmp is left
+ * for the next call, which removes it under the lock before it starts (only
+ * a finished tree is ever renamed into place). Errors: ERR_SYS naming the failing tool and the
+ * log file. Any thread; it runs child processes through proc_run_spec. */
+int rootfs_ensure(const struct recipe *r, const char *cache_dir, const struct proc_stop *stop,
+                  char **rootfs_dir_out, struct err *err);
 
 /* Like rootfs_ensure but never builds nor extracts: 0 with the directory in
  * *rootfs_dir_out (caller frees) when it is ready, -1 with ERR_NOTFOUND when
@@ -39,8 +44,11 @@ int rootfs_find(const struct recipe *r, const char *cache_dir, char **rootfs_dir
  * With sb (drop_ids), "root" is root of a user namespace only: the copy's
  * root-owned files are given to the build user for the run (uid 0 inside),
  * the commands run as that user on the host with no_new_privs and the
- * step's seccomp filter, and the finished copy is given back to root. */
+ * step's seccomp filter, and the finished copy is given back to root.
+ * stop as for rootfs_ensure: the commands' processes are killed and the
+ * half-made copy is never used (the next call removes it first). */
 int rootfs_derive(const struct recipe *r, const char *base_dir, const char *const *cmds, size_t n_cmds,
-                  const struct runner_sandbox *sb, char **rootfs_dir_out, struct err *err);
+                  const struct runner_sandbox *sb, const struct proc_stop *stop, char **rootfs_dir_out,
+                  struct err *err);
 
 #endif

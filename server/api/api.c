@@ -653,15 +653,38 @@ out:
 static int api_agent_heartbeat(struct srv *srv, struct http_req *req, struct http_answer *ans,
                                struct err *err)
 {
-	json_int_t attempt;
+	json_int_t attempt, wait_ms;
+	int64_t deadline;
 	int cancel = 0;
 
 	if (apijson_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0 ||
+	    apijson_int(req->json, "wait_ms", 0, 0, 0, 60000, &wait_ms, err) < 0 ||
 	    store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
 		return -1;
 	if (store_job_heartbeat(srv->store, req->id, (int)attempt, srv_now_ms(),
 	                        (int64_t)srv->cfg.lease_s * 1000, &cancel, err) < 0)
 		return -1;
+	/* With wait_ms the beat is also a long poll for a cancel, so a cancel
+	 * reaches the agent at once, not a beat later; never past half the
+	 * lease it has just extended. */
+	if (wait_ms > (json_int_t)srv->cfg.lease_s * 500)
+		wait_ms = (json_int_t)srv->cfg.lease_s * 500;
+	deadline = sched_mono_ms() + wait_ms;
+	while (!cancel && sched_mono_ms() < deadline && !sched_stopping(srv->sched) && !http_peer_gone(req)) {
+		uint64_t gen =
+		    sched_gen(srv->sched, SCHED_LOGS); /* moves on a cancel and every state change */
+		struct job_row j = {0};
+		int ours;
+
+		if (store_job_get(srv->store, req->id, &j, err) < 0)
+			return -1;
+		ours = j.state == JOB_RUNNING && j.attempt == (int)attempt;
+		cancel = ours && j.cancel_requested;
+		job_row_release(&j);
+		if (!ours || cancel)
+			break;
+		sched_wait(srv->sched, SCHED_LOGS, gen, deadline);
+	}
 	ans->json = json_pack("{s:b}", "cancel", cancel);
 	return 0;
 }

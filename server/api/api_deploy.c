@@ -329,9 +329,9 @@ static json_t *api_deploy_job_json(struct srv *srv, const struct deployment_row 
 	                        : json_null());
 	json_object_set_new(o, "signed", json_boolean(is_signed));
 	json_object_set_new(o, "counts",
-	                    json_pack("{s:i, s:i, s:i, s:i, s:i}", "boards", d->n_boards, "healthy",
-	                              d->n_healthy, "failed", d->n_failed, "rolled_back", d->n_rolled_back,
-	                              "skipped", d->n_skipped));
+	                    json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "boards", d->n_boards, "healthy",
+	                              d->n_healthy, "failed", d->n_failed, "refused", d->n_refused,
+	                              "rolled_back", d->n_rolled_back, "skipped", d->n_skipped));
 	json_decref(spec);
 	return o;
 }
@@ -379,6 +379,7 @@ static int api_deploy_full(struct srv *srv, int64_t id, json_t **out, struct err
 		d.n_boards++;
 		d.n_healthy += strcmp(r->state, "healthy") == 0;
 		d.n_failed += strcmp(r->state, "failed") == 0;
+		d.n_refused += strcmp(r->state, "refused") == 0;
 		d.n_rolled_back += strcmp(r->state, "rolled_back") == 0;
 		d.n_skipped += strcmp(r->state, "skipped") == 0;
 		json_array_append_new(
@@ -723,7 +724,7 @@ out:
 
 /* ---- agents ---- */
 
-static const char *const api_deploy_states[] = {"pending",     "uploading", "switching", "healthy",
+static const char *const api_deploy_states[] = {"pending",     "uploading", "switching", "healthy", "refused",
                                                 "rolled_back", "failed",    "skipped",   NULL};
 
 static int api_deploy_report(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
@@ -760,7 +761,8 @@ static int api_deploy_report(struct srv *srv, struct http_req *req, struct http_
 	if (api_deploy_states[i] == NULL)
 		return err_set(
 		    err, ERR_INVAL,
-		    "state must be pending, uploading, switching, healthy, rolled_back, failed or skipped");
+		    "state must be pending, uploading, switching, healthy, refused, rolled_back, failed or "
+		    "skipped");
 	r.board = (char *)board;
 	r.attempt = (int)attempt;
 	r.release = (char *)release;

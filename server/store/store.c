@@ -530,8 +530,8 @@ static const char *const store_sql[S_COUNT] = {
                       " ORDER BY j.id DESC LIMIT ?1",
     [S_DEPLOY_COUNTS] =
         "SELECT count(*), coalesce(sum(state = 'healthy'), 0), coalesce(sum(state = 'failed'), 0),"
-        " coalesce(sum(state = 'rolled_back'), 0), coalesce(sum(state = 'skipped'), 0)"
-        " FROM deployment_boards WHERE job_id = ?1",
+        " coalesce(sum(state = 'rolled_back'), 0), coalesce(sum(state = 'skipped'), 0),"
+        " coalesce(sum(state = 'refused'), 0) FROM deployment_boards WHERE job_id = ?1",
     [S_DEPLOY_PREVIOUS] =
         "SELECT current FROM deployment_boards WHERE board = ?1 AND state = 'healthy'"
         " AND current <> '' AND current <> ?2 ORDER BY updated_unix_ms DESC, job_id DESC LIMIT 1",
@@ -3043,6 +3043,7 @@ int store_deployment_list(struct store *st, const char *group, int limit, struct
 			rows[i].n_failed = sqlite3_column_int(s, 2);
 			rows[i].n_rolled_back = sqlite3_column_int(s, 3);
 			rows[i].n_skipped = sqlite3_column_int(s, 4);
+			rows[i].n_refused = sqlite3_column_int(s, 5);
 			step = SQLITE_DONE;
 		}
 		store_done(s);

@@ -388,7 +388,7 @@ int store_deploy_boards(struct store *st, int64_t job_id, struct deploy_board_ro
 /* A deployment is a deploy job: the job with its pipeline and board counts. */
 struct deployment_row {
 	struct job_row job; /* kind "deploy"; target is the group */
-	int n_boards, n_healthy, n_failed, n_rolled_back, n_skipped;
+	int n_boards, n_healthy, n_failed, n_rolled_back, n_skipped, n_refused;
 };
 void deployment_rows_free(struct deployment_row *rows, size_t n);
 /* Newest first; group may be NULL. */

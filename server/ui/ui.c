@@ -985,9 +985,10 @@ static int ui_deployments_render(struct ui_ctx *c, struct err *err)
 		buf_appendf(&c->b, "</td><td>");
 		ui_state_badge(&c->b, j->state, NULL);
 		buf_appendf(&c->b,
-		            "</td><td>%d healthy, %d failed, %d rolled back, %d skipped of %d</td><td>",
-		            rows[i].n_healthy, rows[i].n_failed, rows[i].n_rolled_back, rows[i].n_skipped,
-		            rows[i].n_boards);
+		            "</td><td>%d healthy, %d failed, %d refused, %d rolled back, %d skipped of %d"
+		            "</td><td>",
+		            rows[i].n_healthy, rows[i].n_failed, rows[i].n_refused, rows[i].n_rolled_back,
+		            rows[i].n_skipped, rows[i].n_boards);
 		ui_esc_msg(&c->b, j->message);
 		buf_appendf(&c->b, "</td><td>");
 		if (j->started_ms)

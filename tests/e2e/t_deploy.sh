@@ -112,7 +112,7 @@ ok "$SECONDS s: push → build → deploy job $D1: every board's current is $R1 
 page=$(curl -s "$URL/boards")
 grep -q "b3" <<<"$page" && grep -q "p$P1-" <<<"$page" || fail "the /boards page lacks b3 or its release"
 grep -q "PRIVATE" <<<"$page" && fail "a private key leaked into the /boards page"
-curl -s "$URL/deployments" | grep -q "3 healthy, 0 failed, 0 rolled back, 0 skipped of 3" ||
+curl -s "$URL/deployments" | grep -q "3 healthy, 0 failed, 0 refused, 0 rolled back, 0 skipped of 3" ||
 	fail "the /deployments page lacks the deployment's board counts"
 ok "$SECONDS s: the UI's boards and deployments pages show them"
 
@@ -133,6 +133,7 @@ done
 ok "$SECONDS s: failed health on the canary: rolled back, the batch skipped, every board still on $R1"
 
 # An x86_64 artifact for the aarch64 boards: refused before anything is sent.
+# The record says refused (docs/deploy.md), with the release b1 keeps.
 cat >"$T/src/app/.anvil.yml" <<'YML'
 targets: [aarch64-unknown-linux-gnu, host]
 steps:
@@ -153,6 +154,8 @@ api "/api/v1/deployments/$D3" | jq -r '.boards[] | select(.board=="b1") | .messa
 	fail "b1's refusal does not name x86_64: $(api /api/v1/deployments/$D3)"
 [ "$(api "/api/v1/deployments/$D3" | jq '[.boards[].bytes_sent] | add')" = 0 ] || fail "bytes were sent"
 [ "$(current_of "$T/board1")" = "$R1" ] || fail "b1 left $R1"
+b1=$(api "/api/v1/deployments/$D3" | jq -c '.boards[] | select(.board=="b1") | [.state, .previous, .current]')
+[ "$b1" = "[\"refused\",\"$R1\",\"$R1\"]" ] || fail "b1's record after the x86_64 refusal: $b1, want refused on $R1"
 ok "$SECONDS s: x86_64 artifact refused on the aarch64 canary, 0 bytes sent"
 
 # The same pipeline's aarch64 build by hand (its entry has no `on:`), then
@@ -182,4 +185,18 @@ api "/api/v1/deployments/$D5" | jq -r '.boards[] | select(.board=="b2") | .messa
 [ ! -e "$(benv "$T/board2b" BOARD_ROOT)/opt/ems" ] || fail "something was uploaded to b2"
 [ "$(api "/api/v1/deployments/$D5" | jq -r '.boards[] | select(.board=="b1") | .state')" = healthy ] ||
 	fail "the canary b1 did not stay healthy"
-ok "$SECONDS s: changed host key refused with a clear error, nothing uploaded"
+# The record agrees (issue 19 item 2): refused, not failed, in the store, API,
+# CLI and UI, and the release the server last saw on b2 (R1, from the
+# rollback) as both previous and current, not "-".
+[ "$(db "SELECT state FROM deployment_boards WHERE job_id = $D5 AND board = 'b2'")" = refused ] ||
+	fail "the store has b2 as $(db "SELECT state FROM deployment_boards WHERE job_id = $D5 AND board = 'b2'")"
+b2=$(api "/api/v1/deployments/$D5" | jq -c '.boards[] | select(.board=="b2") | [.state, .previous, .current, .bytes_sent]')
+[ "$b2" = "[\"refused\",\"$R1\",\"$R1\",0]" ] || fail "b2's record: $b2, want refused on $R1 with 0 bytes"
+[ "$(api "/api/v1/deployments/$D5" | jq -c '.counts | [.refused, .failed]')" = "[1,0]" ] ||
+	fail "deployment counts: $(api "/api/v1/deployments/$D5" | jq -c .counts)"
+show=$(anvil deployment show "$D5")
+echo "$show" | grep -q "b2 *refused *release .*(was $R1, now $R1)" || fail "deployment show: $show"
+anvil deployments | grep -q "^$D5 .*(some failed/refused/skipped)" || fail "anvil deployments: $(anvil deployments)"
+curl -s "$URL/deployments" | grep -q "2 healthy, 0 failed, 1 refused, 0 rolled back, 0 skipped of 3" ||
+	fail "the /deployments page lacks the refused board: $(curl -s "$URL/deployments" | grep -o '[0-9]* healthy[^<]*')"
+ok "$SECONDS s: changed host key refused with a clear error, nothing uploaded, recorded as refused on $R1"

@@ -102,6 +102,11 @@ file "$VERIFIER" | grep -q 'ARM aarch64.*statically linked' || fail "the board's
 cmp -s "$VERIFIER" "$T"/agent-a1/cache/.anvil-verify/aarch64-unknown-linux-gnu-*/anvil-verify ||
 	fail "the board's anvil-verify is not the agent's cached build"
 [ ! -e "$STALE" ] || fail "the stale build is still in the cache"
+# The record counts every byte sent to the board, anvil-verify's too (issue
+# 19 item 2): the release's files, all new here, plus the verifier.
+sent=$(api "/api/v1/deployments/$D1" | jq -r '.boards[0].bytes_sent')
+want=$(($(cat "$ROOT"/opt/app/releases/v1.0.0/* | wc -c) + $(stat -c %s "$VERIFIER")))
+[ "$sent" = "$want" ] || fail "deployment $D1 records $sent bytes sent, the board got $want (anvil-verify $(stat -c %s "$VERIFIER"))"
 ok "$SECONDS s: anvil-verify $(api "/api/v1/jobs/$D1/log" | grep -o 'cross-built in [0-9]* ms, [0-9]* bytes'), installed; the board's check: $(api "/api/v1/jobs/$D1/log" | grep -o '[0-9]* file(s), [0-9]* bytes match SHA256SUMS and the manifest ([0-9]* ms)')"
 [ "$(api "/api/v1/deployments/$D1" | jq -r '.release + " " + (.signed|tostring)')" = "v1.0.0 true" ] ||
 	fail "deployment does not show the signed release: $(api "/api/v1/deployments/$D1")"
@@ -137,6 +142,8 @@ api "/api/v1/deployments/$D3" | jq -r '.boards[0].message' | grep -q "pinned on 
 	fail "refusal does not name the pinned key: $(api "/api/v1/deployments/$D3")"
 [ "$(api "/api/v1/deployments/$D3" | jq -r '.boards[0].bytes_sent')" = 0 ] || fail "bytes were sent"
 [ "$(current_of)" = releases/v1.0.0 ] || fail "current moved to $(current_of)"
+r1=$(api "/api/v1/deployments/$D3" | jq -c '.boards[0] | [.state, .previous, .current]')
+[ "$r1" = '["refused","releases/v1.0.0","releases/v1.0.0"]' ] || fail "r1's record after the pinned-key refusal: $r1"
 ok "$SECONDS s: board pinning another key: deploy $D3 refused, 0 bytes sent, current still v1.0.0"
 
 # 4. The right key pinned: verified with it, switched.
@@ -184,8 +191,14 @@ for victim in hello manifest.json; do
 	grep -qF "$want" <<<"$msg" || fail "the record does not say why ($want): $msg"
 	log_has "$D" "release check exited 1: $want" || fail "the job log does not say why: $(api "/api/v1/jobs/$D/log")"
 	[ "$(current_of)" = releases/v1.1.0 ] || fail "current moved to $(current_of)"
+	# Failed after the upload: the record still says where current is.
+	r1=$(api "/api/v1/deployments/$D" | jq -c '.boards[0] | [.state, .previous, .current]')
+	[ "$r1" = '["failed","releases/v1.1.0","releases/v1.1.0"]' ] || fail "r1's record after the board's check failed: $r1"
 	ok "$SECONDS s: $victim flipped on the board: deploy $D refused by anvil-verify, current still v1.1.0"
 	[ "$victim" = hello ] || continue
+	# The cached anvil-verify sent again is in the record's bytes.
+	sent=$(api "/api/v1/deployments/$D" | jq -r '.boards[0].bytes_sent')
+	[ "$sent" -gt "$(stat -c %s "$VERIFIER")" ] || fail "deployment $D records $sent bytes sent, less than anvil-verify alone"
 	log_has "$D" "anvil-verify for aarch64-unknown-linux-gnu: cached build" ||
 		fail "the cached anvil-verify was not sent: $(api "/api/v1/jobs/$D/log")"
 	! log_has "$D" "cross-built" || fail "anvil-verify was built again"
@@ -228,6 +241,8 @@ wait_until 120 job_done "$D5"
 [ "$(job_state "$D5")" = failed ] || fail "deploy $D5 to an old-glibc board is $(job_state "$D5")"
 msg=$(api "/api/v1/deployments/$D5" | jq -r '.boards[0].message')
 grep -Eq "hello needs GLIBC_2\.[0-9]+, board r1 has glibc 2\.17" <<<"$msg" || fail "refusal does not name both versions: $msg"
+r1=$(api "/api/v1/deployments/$D5" | jq -c '.boards[0] | [.state, .previous, .current]')
+[ "$r1" = '["refused","releases/v1.1.0","releases/v1.1.0"]' ] || fail "r1's record after the glibc refusal: $r1"
 [ "$(api "/api/v1/deployments/$D5" | jq -r '.boards[0].bytes_sent')" = 0 ] || fail "bytes were sent"
 [ ! -e "$ROOT/opt/app/releases/v1.2.0" ] || fail "something was uploaded for v1.2.0"
 [ "$(current_of)" = releases/v1.1.0 ] || fail "current moved to $(current_of)"
@@ -250,6 +265,8 @@ log_has "$D6" "signify-openbsd found" || fail "the log does not say the board ve
 log_has "$D6" "release check exited 1" || fail "the board-side check did not refuse: $(api "/api/v1/jobs/$D6/log")"
 [ -s "$ROOT/opt/app/releases/v1.2.0/manifest.json" ] || fail "the release was not uploaded before the check"
 [ "$(current_of)" = releases/v1.1.0 ] || fail "current moved to $(current_of) despite the failed check"
+[ "$(api "/api/v1/deployments/$D6" | jq -r '.boards[0].state + " " + .boards[0].current')" = "failed releases/v1.1.0" ] ||
+	fail "r1's record after signify refused: $(api "/api/v1/deployments/$D6" | jq -c '.boards[0]')"
 ok "$SECONDS s: signify board pinning another key: signify-openbsd -V on the board refused v1.2.0 after the upload, current still v1.1.0"
 cp "$T/data/release.pub" "$ROOT/etc/anvil/anvil-release.pub"
 D7=$(deploy_release v1.2.0)

@@ -81,7 +81,7 @@ static void *ensure_thread(void *arg)
 	j->rc = -1;
 	if (recipe_load(j->recipes_dir, j->triple, &j->t->recipe, &j->err) < 0)
 		return NULL;
-	j->rc = rootfs_ensure(j->t->recipe, j->cache_dir, &j->t->rootfs, &j->err);
+	j->rc = rootfs_ensure(j->t->recipe, j->cache_dir, NULL, &j->t->rootfs, &j->err);
 	return NULL;
 }
 

@@ -548,6 +548,65 @@ static void test_run_timeout(void **state)
 	buf_release(&out);
 }
 
+/* spec.stop: a job canceled while its target is prepared. Once the caller
+ * says stop (here once the grandchild runs), the run ends within a poll and
+ * a grace period, with the whole tree killed, and the pump never waited for
+ * its 300 s timeout. */
+struct stop_after_file {
+	const char *path;
+	int asked;
+};
+
+static int stop_once_file(void *arg)
+{
+	struct stop_after_file *s = arg;
+
+	s->asked++;
+	return access(s->path, F_OK) == 0;
+}
+
+static void test_run_stop(void **state)
+{
+	struct fixture *f = *state;
+	char pidfile[PATH_MAX + 16];
+	const char *argv[] = {"sh", "-c", "sleep 300 & echo $! > pidfile.tmp; mv pidfile.tmp pidfile; wait",
+	                      NULL};
+	struct stop_after_file sa = {pidfile, 0};
+	struct proc_stop stop = {stop_once_file, &sa};
+	struct proc_spec spec = {.argv = argv, .cwd = f->dir, .stdin_fd = -1, .stop = &stop};
+	struct buf out = BUF_INIT;
+	struct err err = {0};
+	int code = -1;
+	int zombies = count_zombie_children();
+	int64_t t0 = now_ms(), took;
+	pid_t grandchild;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pidfile", f->dir);
+	assert_int_equal(proc_run_spec(&spec, 300000, &out, &code, &err), -1);
+	took = now_ms() - t0;
+	assert_true(took < TEST_DEADLINE_MS);
+	assert_int_equal(err.code, ERR_UNAVAIL);
+	assert_string_equal(err.msg, "sh interrupted");
+	assert_true(sa.asked >= 1);
+	grandchild = wait_pidfile(pidfile);
+	assert_gone(grandchild);
+	assert_int_equal(count_zombie_children(), zombies);
+	buf_release(&out);
+
+	/* A stop that never says stop changes nothing. */
+	sa.path = "/nonexistent/anvil-never";
+	sa.asked = 0;
+	{
+		const char *ok_argv[] = {"sh", "-c", "sleep 0.3; echo done", NULL};
+		spec.argv = ok_argv;
+		assert_int_equal(proc_run_spec(&spec, TEST_DEADLINE_MS, &out, &code, &err), 0);
+		assert_int_equal(code, 0);
+		assert_string_equal(out.data, "done\n");
+		assert_true(sa.asked >= 2); /* asked while it ran, about every PROC_STOP_POLL_MS */
+	}
+	buf_release(&out);
+}
+
 /* proc_run returns once the leader exits even if a background process still
  * holds the output pipe open. */
 static void test_run_background_holder(void **state)
@@ -641,6 +700,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kill_tree_grandchild, setup, teardown),
 	    cmocka_unit_test(test_kill_tree_term_ignored),
 	    cmocka_unit_test_setup_teardown(test_kill_tree_grandchild_ignores_term, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_stop, setup, teardown),
 	    cmocka_unit_test(test_run_timeout),
 	    cmocka_unit_test_setup_teardown(test_run_background_holder, setup, teardown),
 	    cmocka_unit_test(test_die_with_parent),
