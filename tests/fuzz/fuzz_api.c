@@ -13,9 +13,9 @@
 
 #include "common/crypto.h"
 #include "common/log.h"
-#include "server/api.h"
-#include "server/blob.h"
-#include "server/logtail.h"
+#include "server/api/api.h"
+#include "server/store/blob.h"
+#include "server/sched/logtail.h"
 #include "server/srv.h"
 
 /* fuzz-link: anvil_server */

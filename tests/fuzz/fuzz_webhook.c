@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/pipefile.h"
-#include "server/forge.h"
+#include "server/forge/forge.h"
 
 /* libFuzzer entry: any bytes go through every forge's push parser (GitHub,
  * Gitea, GitLab, generic) and the signature check. The parsers' contract is

@@ -9,9 +9,9 @@
 #include <cmocka.h>
 
 #include "common/crypto.h"
-#include "server/http.h"
+#include "server/http/http.h"
 #include "server/srv.h"
-#include "server/ui_auth.h"
+#include "server/ui/ui_auth.h"
 
 #define ADMIN  "admin-secret-0123456789"
 #define ENROLL "enroll-secret-0123456789"

@@ -9,9 +9,9 @@
 #include <cmocka.h>
 
 #include "common/crypto.h"
-#include "server/forge.h"
-#include "server/status.h"
-#include "server/store.h"
+#include "server/forge/forge.h"
+#include "server/forge/status.h"
+#include "server/store/store.h"
 
 #define FIXTURES "tests/fixtures/webhooks"
 

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "server/jobstate.h"
+#include "server/sched/jobstate.h"
 
 static void test_names_round_trip(void **state)
 {

@@ -13,10 +13,10 @@
 #include <cmocka.h>
 #include <pthread.h>
 
-#include "server/logtail.h"
-#include "server/sched.h"
+#include "server/sched/logtail.h"
+#include "server/sched/sched.h"
 #include "server/srv.h"
-#include "server/store.h"
+#include "server/store/store.h"
 
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"
 #define BIG    ((int64_t)1 << 30)

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "common/mask.h"
-#include "server/ui_html.h"
+#include "server/ui/ui_html.h"
 
 /* Feeds text in pieces of the given sizes (0-terminated list), then
  * flushes; returns the masked output (caller frees). */

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "server/store.h"
+#include "server/store/store.h"
 
 #define SHA_A  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"

@@ -32,9 +32,9 @@
 #include "common/crypto.h"
 #include "common/failpoint.h"
 #include "common/log.h"
-#include "server/blob.h"
-#include "server/store.h"
-#include "server/store_failpoint.h"
+#include "server/store/blob.h"
+#include "server/store/store.h"
+#include "server/store/store_failpoint.h"
 
 #define COMMIT    "0123456789abcdef0123456789abcdef01234567"
 #define ART_BYTES (40 * 1024)

@@ -11,8 +11,8 @@
 #include <cmocka.h>
 
 #include "common/crypto.h"
-#include "server/ui_auth.h"
-#include "server/ui_html.h"
+#include "server/ui/ui_auth.h"
+#include "server/ui/ui_html.h"
 
 static char *esc(const char *s)
 {
