@@ -450,7 +450,7 @@ static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer
 
 static int api_job_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
-	if (store_job_cancel(srv->store, req->id, srv_now_ms(), err) < 0)
+	if (jobstate_cancel(srv->store, req->id, srv_now_ms(), err) < 0)
 		return -1;
 	log_info("event=job_cancel job=%lld", (long long)req->id);
 	sched_notify(srv->sched, SCHED_LOGS);
@@ -461,7 +461,7 @@ static int api_job_retry(struct srv *srv, struct http_req *req, struct http_answ
 {
 	int64_t new_id;
 
-	if (store_job_retry(srv->store, req->id, srv_now_ms(), &new_id, err) < 0)
+	if (jobstate_retry(srv->store, req->id, srv_now_ms(), &new_id, err) < 0)
 		return -1;
 	log_info("event=job_retry job=%lld new_job=%lld", (long long)req->id, (long long)new_id);
 	sched_notify(srv->sched, SCHED_JOBS);
@@ -502,7 +502,7 @@ static int api_agent_register(struct srv *srv, struct http_req *req, struct http
 		return -1;
 	crypto_sha256_hex(token, strlen(token), hash);
 	labels_text = labels ? json_dumps(labels, JSON_COMPACT) : xstrdup("[]");
-	rc = store_agent_register(srv->store, name, labels_text, hash, srv_now_ms(), &id, &requeued, err);
+	rc = jobstate_agent_register(srv->store, name, labels_text, hash, srv_now_ms(), &id, &requeued, err);
 	free(labels_text);
 	if (rc < 0) {
 		explicit_bzero(token, sizeof(token));
@@ -526,7 +526,7 @@ static int api_agent_rm(struct srv *srv, struct http_req *req, struct http_answe
 	int64_t id;
 	int requeued = 0;
 
-	if (store_agent_remove(srv->store, req->rest, srv_now_ms(), &id, &requeued, err) < 0)
+	if (jobstate_agent_remove(srv->store, req->rest, srv_now_ms(), &id, &requeued, err) < 0)
 		return -1;
 	log_info("event=agent_removed agent=%lld requeued=%d", (long long)id, requeued);
 	if (requeued > 0) {
@@ -625,7 +625,7 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 		}
 		if (store_agent_touch(srv->store, agent_id, srv_now_ms(), err) < 0)
 			goto out;
-		if (store_job_claim(srv->store, agent_id, (const char *const *)agent_labels.v, agent_labels.n,
+		if (jobstate_claim(srv->store, agent_id, (const char *const *)agent_labels.v, agent_labels.n,
 		                    srv_now_ms(), (int64_t)srv->cfg.lease_s * 1000, &j, &found, err) < 0)
 			goto out;
 		if (found || sched_mono_ms() >= deadline || sched_stopping(srv->sched))
@@ -788,7 +788,7 @@ static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_a
 		return err_set(err, ERR_INVAL, "state must be success, failed, canceled or error");
 	if (store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
 		return -1;
-	if (store_job_finish(srv->store, req->id, (int)attempt, state, ec != NULL && !json_is_null(ec),
+	if (jobstate_finish(srv->store, req->id, (int)attempt, state, ec != NULL && !json_is_null(ec),
 	                     (int)exit_code, message, srv_now_ms(), err) < 0)
 		return -1;
 	log_info("event=job_finished job=%lld state=%s exit_code=%lld", (long long)req->id, state_name,

@@ -195,7 +195,7 @@ static int api_deploy_fill(struct srv *srv, const struct job_row *j, json_t *dep
 	} else if (strcmp(j->name, "deploy") == 0) {
 		/* A tag pipeline's own deploy entry (or `anvil deploy PIPELINE`
 		 * of it) deploys its signed release, checked like --release:
-		 * store_job_claim held the job back until the signature was
+		 * jobstate_claim held the job back until the signature was
 		 * there. */
 		int has = api_deploy_own_release(srv, j, &own, err);
 		if (has < 0 || (has == 1 && api_deploy_signed(srv, own.repo_name, own.version, dep, err) < 0))
@@ -656,7 +656,7 @@ static int api_deploy_create(struct srv *srv, struct http_req *req, struct http_
 	if (rel_repo != NULL && api_deploy_mark_signed(&spec, rel_repo, release, err) < 0)
 		goto out;
 	labels = deployplan_job_labels(srv, group);
-	if (store_deploy_job_create(srv->store, pipeline, "deploy", group, spec, labels,
+	if (jobstate_deploy_create(srv->store, pipeline, "deploy", group, spec, labels,
 	                            srv->cfg.max_attempts, srv_now_ms(), &job_id, err) < 0)
 		goto out;
 	log_info("event=deploy_queued job=%lld pipeline=%lld group=%s release=%s", (long long)job_id,
@@ -707,7 +707,7 @@ static int api_deploy_rollback(struct srv *srv, struct http_req *req, struct htt
 	json_object_set_new(spec, "deploy", dep);
 	text = json_dumps(spec, JSON_COMPACT);
 	labels = deployplan_job_labels(srv, group);
-	if (store_deploy_job_create(srv->store, last.pipeline_id, "rollback", group, text, labels,
+	if (jobstate_deploy_create(srv->store, last.pipeline_id, "rollback", group, text, labels,
 	                            srv->cfg.max_attempts, srv_now_ms(), &job_id, err) < 0)
 		goto out;
 	log_info("event=rollback_queued job=%lld group=%s", (long long)job_id, group);

@@ -290,7 +290,7 @@ static int release_sign_one(struct release *r, int64_t id, struct err *err)
 		int ended = 0;
 		struct err cerr = {0};
 		/* It never will be: its pipeline's deploy jobs must not wait for it. */
-		if (store_release_deploys_cancel(r->srv->store, rel.pipeline_id, why, srv_now_ms(), &ended,
+		if (jobstate_release_deploys_cancel(r->srv->store, rel.pipeline_id, why, srv_now_ms(), &ended,
 		                                 &cerr) == 0 &&
 		    ended > 0)
 			sched_notify(r->srv->sched, SCHED_LOGS);
@@ -350,7 +350,7 @@ static void *release_main(void *arg)
 		int ended = 0;
 
 		release_sign_pending(r, &err);
-		if (store_release_deploys_end_orphans(r->srv->store, srv_now_ms(), &ended, &oerr) < 0)
+		if (jobstate_release_deploys_end_orphans(r->srv->store, srv_now_ms(), &ended, &oerr) < 0)
 			log_warnx("event=release_deploys_end_failed error=\"%s\"", oerr.msg);
 		else if (ended > 0) {
 			log_info("event=release_deploys_ended count=%d reason=\"version released by another "

@@ -13,7 +13,7 @@ struct srv;
  * when a pipeline is created and by the manual deploy routes above it. */
 
 /* The deploy entries of a parsed pipeline file as plans for
- * store_pipeline_create: *plans_out (n_out entries) and its strings belong
+ * jobstate_pipeline_create: *plans_out (n_out entries) and its strings belong
  * to the caller (deployplan_free). An entry is automatic when its
  * `on:` matches ref. Never fails: a board lookup failure is logged and the
  * job then requires only deploy=true. */

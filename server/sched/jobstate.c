@@ -1,5 +1,9 @@
 #include "server/sched/jobstate.h"
+#include "common/log.h"
+#include "server/store/store_be.h"
 
+#include <fnmatch.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const jobstate_names[] = {"queued", "running", "success", "failed", "canceled", "error"};
@@ -76,4 +80,702 @@ enum job_state jobstate_aggregate(const enum job_state *states, int n)
 	if (canceled)
 		return JOB_CANCELED;
 	return JOB_SUCCESS;
+}
+
+/* ---- transitions: every change of a job's state, on any backend ----
+ *
+ * Each is one transaction of the store's backend (store_be.h), made from
+ * its primitives. The rules that ride on a change are here too, in the same
+ * transaction: a pipeline's state follows its current jobs; a commit status
+ * is queued for each job created and each state it reaches, when its
+ * repository sends statuses; when the last build job of a pipeline
+ * succeeds, its automatic deploy entries become deploy jobs; when the last
+ * job named "build" of a tag pipeline succeeds, the tag is recorded as a
+ * release if it matches the repository's release pattern. */
+
+struct jobstate_tx {
+	const struct store_ops *ops;
+	struct store_tx *tx;
+	struct pipeline_facts facts; /* of facts_pipeline, when non-zero */
+	int64_t facts_pipeline;
+};
+
+static int jobstate_begin(struct store *st, struct jobstate_tx *t, struct err *err)
+{
+	memset(t, 0, sizeof(*t));
+	t->ops = st->ops;
+	return st->ops->tx_begin(st->be, &t->tx, err);
+}
+
+static void jobstate_end(struct jobstate_tx *t)
+{
+	pipeline_facts_release(&t->facts);
+}
+
+static void jobstate_rollback(struct jobstate_tx *t)
+{
+	t->ops->tx_rollback(t->tx);
+	jobstate_end(t);
+}
+
+/* Tells other server processes that jobs changed, then commits. */
+static int jobstate_commit(struct jobstate_tx *t, struct err *err)
+{
+	int rc;
+
+	if (t->ops->tx_notify(t->tx, "jobs", err) < 0) {
+		jobstate_rollback(t);
+		return -1;
+	}
+	rc = t->ops->tx_commit(t->tx, err);
+	jobstate_end(t);
+	return rc;
+}
+
+static int jobstate_facts(struct jobstate_tx *t, int64_t pipeline_id, struct err *err)
+{
+	if (t->facts_pipeline == pipeline_id)
+		return 0;
+	pipeline_facts_release(&t->facts);
+	t->facts_pipeline = 0;
+	if (t->ops->tx_pipeline_facts(t->tx, pipeline_id, &t->facts, err) < 0)
+		return -1;
+	t->facts_pipeline = pipeline_id;
+	return 0;
+}
+
+/* The commit status state a job's state reports. */
+static const char *jobstate_status_state(enum job_state s)
+{
+	switch (s) {
+	case JOB_QUEUED:
+	case JOB_RUNNING:
+		return "pending";
+	case JOB_SUCCESS:
+		return "success";
+	case JOB_FAILED:
+		return "failure";
+	default:
+		return "error";
+	}
+}
+
+static int jobstate_status(struct jobstate_tx *t, int64_t pipeline_id, int64_t job_id, const char *state,
+                           const char *description, int64_t now_ms, struct err *err)
+{
+	if (jobstate_facts(t, pipeline_id, err) < 0)
+		return -1;
+	if (!t->facts.statuses)
+		return 0;
+	return t->ops->tx_status_queue(t->tx, job_id, state, description, now_ms, err);
+}
+
+/* Inserts a queued job and queues its first status. */
+static int jobstate_insert(struct jobstate_tx *t, const struct job_insert *in, int64_t now_ms,
+                           int64_t *id_out, struct err *err)
+{
+	if (t->ops->tx_job_insert(t->tx, in, now_ms, id_out, err) < 0)
+		return -1;
+	return jobstate_status(t, in->pipeline_id, *id_out, "pending", "queued", now_ms, err);
+}
+
+/* Writes a job back; queues a status when its state changed from was. */
+static int jobstate_write(struct jobstate_tx *t, const struct job_state_row *r, enum job_state was,
+                          int64_t now_ms, struct err *err)
+{
+	if (t->ops->tx_job_write(t->tx, r, err) < 0)
+		return -1;
+	if (r->state == was)
+		return 0;
+	return jobstate_status(t, r->pipeline_id, r->id, jobstate_status_state(r->state),
+	                       jobstate_name(r->state), now_ms, err);
+}
+
+/* A pipeline's state from its current jobs. */
+static int jobstate_refresh(struct jobstate_tx *t, int64_t pipeline_id, int64_t now_ms, struct err *err)
+{
+	enum job_state *states = NULL, agg;
+	size_t n = 0;
+
+	if (t->ops->tx_pipeline_states(t->tx, pipeline_id, &states, &n, err) < 0)
+		return -1;
+	agg = jobstate_aggregate(states, (int)n);
+	free(states);
+	return t->ops->tx_pipeline_set_state(t->tx, pipeline_id, agg, jobstate_is_final(agg) ? now_ms : 0,
+	                                     err);
+}
+
+/* The rules of a build job that just succeeded (r: its row). */
+static int jobstate_after_success(struct jobstate_tx *t, const struct job_state_row *r, int64_t now_ms,
+                                  struct err *err)
+{
+	int64_t left = 0;
+
+	if (strcmp(r->kind, "build") == 0) {
+		struct deploy_plan_row *plans = NULL;
+		size_t n = 0;
+
+		if (t->ops->tx_jobs_unsucceeded(t->tx, r->pipeline_id, "build", NULL, &left, err) < 0)
+			return -1;
+		if (left == 0) {
+			if (t->ops->tx_deploy_plans_pending(t->tx, r->pipeline_id, &plans, &n, err) < 0)
+				return -1;
+			for (size_t i = 0; i < n; i++) {
+				struct job_insert in = {.pipeline_id = r->pipeline_id,
+				                        .name = "deploy",
+				                        .target = plans[i].group,
+				                        .kind = "deploy",
+				                        .labels = plans[i].labels,
+				                        .spec = plans[i].spec,
+				                        .max_attempts = r->max_attempts};
+				int64_t id;
+
+				if (jobstate_insert(t, &in, now_ms, &id, err) < 0) {
+					deploy_plan_rows_free(plans, n);
+					return -1;
+				}
+			}
+			deploy_plan_rows_free(plans, n);
+		}
+	}
+	if (strcmp(r->name, "build") == 0) {
+		const char *version;
+
+		if (t->ops->tx_jobs_unsucceeded(t->tx, r->pipeline_id, NULL, "build", &left, err) < 0)
+			return -1;
+		if (left > 0 || jobstate_facts(t, r->pipeline_id, err) < 0)
+			return left > 0 ? 0 : -1;
+		if (strncmp(t->facts.ref, "refs/tags/", 10) != 0 || t->facts.ref[10] == '\0')
+			return 0;
+		version = t->facts.ref + 10;
+		/* fnmatch without flags: '*' also matches '/', as SQLite's GLOB did. */
+		if (fnmatch(t->facts.release_pattern, version, 0) != 0)
+			return 0;
+		return t->ops->tx_release_record(t->tx, t->facts.repo_id, version, r->pipeline_id,
+		                                 t->facts.commit_sha, now_ms, err);
+	}
+	return 0;
+}
+
+int jobstate_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs,
+                             size_t n_jobs, int64_t now_ms, int64_t *id_out, int *existed_out,
+                             struct err *err)
+{
+	struct jobstate_tx t;
+	struct err lookup = {0};
+	enum job_state state = p->error_message ? JOB_ERROR : (n_jobs ? JOB_QUEUED : JOB_SUCCESS);
+	int64_t pid, jid;
+
+	*existed_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (p->delivery != NULL &&
+	    t.ops->tx_pipeline_by_delivery(t.tx, p->repo_id, p->delivery, id_out, &lookup) == 0) {
+		*existed_out = 1;
+		jobstate_rollback(&t);
+		return 0;
+	}
+	/* A failed lookup is not "unknown": after an out-of-memory SQLite may
+	 * have rolled the transaction back (found by test_torture). */
+	if (p->delivery != NULL && lookup.code != ERR_NOTFOUND) {
+		err_set(err, lookup.code, "%s", lookup.msg);
+		goto fail;
+	}
+	if (t.ops->tx_pipeline_insert(t.tx, p, state, now_ms, jobstate_is_final(state) ? now_ms : 0, &pid,
+	                              err) < 0)
+		goto fail;
+	for (size_t i = 0; p->error_message == NULL && i < n_jobs; i++) {
+		struct job_insert in = {.pipeline_id = pid,
+		                        .name = jobs[i].name,
+		                        .target = jobs[i].target,
+		                        .kind = "build",
+		                        .labels = "",
+		                        .spec = jobs[i].spec,
+		                        .max_attempts = jobs[i].max_attempts};
+
+		if (jobstate_insert(&t, &in, now_ms, &jid, err) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; p->error_message == NULL && i < p->n_plans; i++)
+		if (t.ops->tx_deploy_plan_insert(t.tx, pid, &p->plans[i], err) < 0)
+			goto fail;
+	if (jobstate_commit(&t, err) < 0)
+		return -1;
+	*id_out = pid;
+	return 0;
+fail:
+	jobstate_rollback(&t);
+	return -1;
+}
+
+int jobstate_labels_have(const char *required, const char *const *labels, size_t n_labels)
+{
+	const char *p = required ? required : "";
+	int found;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		found = len == 0;
+		for (size_t i = 0; i < n_labels && !found; i++)
+			found = strlen(labels[i]) == len && strncmp(labels[i], p, len) == 0;
+		if (!found)
+			return 0;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 1;
+}
+
+int jobstate_labels_match(const char *kind, const char *target, const char *required,
+                          const char *const *labels, size_t n_labels)
+{
+	int found;
+
+	if (kind == NULL || strcmp(kind, "build") == 0) {
+		found = 0;
+		for (size_t i = 0; i < n_labels && !found; i++)
+			found = strncmp(labels[i], "target=", 7) == 0 && target &&
+			        strcmp(labels[i] + 7, target) == 0;
+		if (!found)
+			return 0;
+	}
+	return jobstate_labels_have(required, labels, n_labels);
+}
+
+int jobstate_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
+                   int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err)
+{
+	struct jobstate_tx t;
+	struct job_claimable *rows = NULL;
+	struct job_state_row js = {0};
+	size_t n = 0;
+	int64_t pick = 0;
+
+	*found_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_jobs_claimable(t.tx, 500, &rows, &n, err) < 0)
+		goto fail;
+	/* A repository bound to a pool: only its agents get its jobs (and so
+	 * its secrets), builds and deploys alike. */
+	for (size_t i = 0; i < n && pick == 0; i++)
+		if (jobstate_labels_match(rows[i].kind, rows[i].target, rows[i].labels, labels, n_labels) &&
+		    jobstate_labels_have(rows[i].pool, labels, n_labels))
+			pick = rows[i].id;
+	job_claimables_free(rows, n);
+	if (pick == 0) {
+		jobstate_rollback(&t);
+		return 0;
+	}
+	if (t.ops->tx_job_lock(t.tx, pick, &js, err) < 0)
+		goto fail;
+	if (js.state != JOB_QUEUED) {
+		err_set(err, ERR_UNAVAIL, "job %lld was taken meanwhile", (long long)pick);
+		goto fail;
+	}
+	js.state = JOB_RUNNING;
+	js.attempt++;
+	js.agent_id = agent_id;
+	js.lease_until_ms = now_ms + lease_ms;
+	js.started_ms = now_ms;
+	if (jobstate_write(&t, &js, JOB_QUEUED, now_ms, err) < 0)
+		goto fail;
+	if (js.attempt > 1) {
+		/* Mark the retry in the log, so a reader sees where the lost attempt stopped. */
+		char *line = xasprintf("\n[anvil] attempt %d of %d (the previous agent stopped answering)\n",
+		                       js.attempt, js.max_attempts);
+		int r = t.ops->tx_log_mark(t.tx, pick, js.attempt, line, err);
+
+		free(line);
+		if (r < 0)
+			goto fail;
+	}
+	if (jobstate_refresh(&t, js.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	/* Read before the commit: a claim that fails must leave the job
+	 * queued, not running for an agent that was told it failed (found by
+	 * test_torture). */
+	if (t.ops->tx_job_get(t.tx, pick, out, err) < 0)
+		goto fail;
+	job_state_row_release(&js);
+	if (jobstate_commit(&t, err) < 0) {
+		job_row_release(out);
+		return -1;
+	}
+	*found_out = 1;
+	return 0;
+fail:
+	job_state_row_release(&js);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+int jobstate_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
+                    int exit_code, const char *message, int64_t now_ms, struct err *err)
+{
+	struct jobstate_tx t;
+	struct job_state_row js = {0};
+	enum job_state was;
+
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_job_lock(t.tx, id, &js, err) < 0)
+		goto fail;
+	if (js.state != JOB_RUNNING || js.attempt != attempt) {
+		err_set(err, ERR_CONFLICT, "job %lld is %s at attempt %d, not running at attempt %d",
+		        (long long)id, jobstate_name(js.state), js.attempt, attempt);
+		goto fail;
+	}
+	if (!jobstate_is_final(state) || !jobstate_can_move(js.state, state)) {
+		err_set(err, ERR_INVAL, "cannot finish job as %s", jobstate_name(state));
+		goto fail;
+	}
+	was = js.state;
+	js.state = state;
+	js.has_exit_code = has_exit_code;
+	js.exit_code = exit_code;
+	free(js.message);
+	js.message = xstrdup(message ? message : "");
+	js.finished_ms = now_ms;
+	js.lease_until_ms = 0;
+	if (jobstate_write(&t, &js, was, now_ms, err) < 0)
+		goto fail;
+	if (state == JOB_SUCCESS && jobstate_after_success(&t, &js, now_ms, err) < 0)
+		goto fail;
+	if (jobstate_refresh(&t, js.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	job_state_row_release(&js);
+	return jobstate_commit(&t, err);
+fail:
+	job_state_row_release(&js);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+int jobstate_cancel(struct store *st, int64_t id, int64_t now_ms, struct err *err)
+{
+	struct jobstate_tx t;
+	struct job_state_row js = {0};
+	enum job_state was;
+
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_job_lock(t.tx, id, &js, err) < 0)
+		goto fail;
+	was = js.state;
+	if (js.state == JOB_QUEUED) {
+		js.state = JOB_CANCELED;
+		js.finished_ms = now_ms;
+		free(js.message);
+		js.message = xstrdup("canceled before it started");
+	} else if (js.state == JOB_RUNNING) {
+		js.cancel_requested = 1;
+	} else {
+		err_set(err, ERR_CONFLICT, "job %lld has already finished (%s)", (long long)id,
+		        jobstate_name(js.state));
+		goto fail;
+	}
+	if (jobstate_write(&t, &js, was, now_ms, err) < 0)
+		goto fail;
+	if (jobstate_refresh(&t, js.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	job_state_row_release(&js);
+	return jobstate_commit(&t, err);
+fail:
+	job_state_row_release(&js);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+int jobstate_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err)
+{
+	struct jobstate_tx t;
+	struct job_row old = {0};
+
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_job_get(t.tx, id, &old, err) < 0)
+		goto fail;
+	if (!jobstate_is_final(old.state)) {
+		err_set(err, ERR_CONFLICT, "job %lld is still %s", (long long)id, jobstate_name(old.state));
+		goto fail;
+	}
+	{
+		struct job_insert in = {.pipeline_id = old.pipeline_id,
+		                        .name = old.name,
+		                        .target = old.target,
+		                        .kind = old.kind,
+		                        .labels = old.labels,
+		                        .spec = old.spec,
+		                        .max_attempts = old.max_attempts,
+		                        .retry_of = id};
+
+		if (jobstate_insert(&t, &in, now_ms, new_id_out, err) < 0) {
+			if (err && err->code == ERR_CONFLICT)
+				err_set(err, ERR_CONFLICT, "job %lld was already retried", (long long)id);
+			goto fail;
+		}
+	}
+	if (jobstate_refresh(&t, old.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	job_row_release(&old);
+	return jobstate_commit(&t, err);
+fail:
+	job_row_release(&old);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+/* A running job whose agent is gone (lease expired, agent removed or
+ * registered again): back to the queue, so the next claim makes attempt + 1;
+ * canceled when a cancel was pending, error after max_attempts. */
+static int jobstate_requeue(struct jobstate_tx *t, int64_t id, const char *why, int64_t now_ms,
+                            struct err *err)
+{
+	struct job_state_row js = {0};
+	int rc = -1;
+
+	if (t->ops->tx_job_lock(t->tx, id, &js, err) < 0)
+		goto out;
+	if (js.state != JOB_RUNNING) {
+		rc = 0; /* another server moved it meanwhile */
+		goto out;
+	}
+	if (js.cancel_requested || js.attempt >= js.max_attempts) {
+		free(js.message);
+		if (js.cancel_requested)
+			js.message = xasprintf("canceled (%s)", why);
+		else
+			js.message = xasprintf("%s on attempt %d of %d", why, js.attempt, js.max_attempts);
+		js.state = js.cancel_requested ? JOB_CANCELED : JOB_ERROR;
+		js.finished_ms = now_ms;
+	} else {
+		js.state = JOB_QUEUED;
+		js.agent_id = 0;
+	}
+	js.lease_until_ms = 0;
+	if (jobstate_write(t, &js, JOB_RUNNING, now_ms, err) < 0)
+		goto out;
+	if (jobstate_refresh(t, js.pipeline_id, now_ms, err) < 0)
+		goto out;
+	log_info("event=job_requeued job=%lld attempt=%d why=\"%s\"", (long long)id, js.attempt, why);
+	rc = 0;
+out:
+	job_state_row_release(&js);
+	return rc;
+}
+
+static int jobstate_requeue_ids(struct jobstate_tx *t, const int64_t *ids, size_t n, const char *why,
+                                int64_t now_ms, struct err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (jobstate_requeue(t, ids[i], why, now_ms, err) < 0)
+			return -1;
+	return 0;
+}
+
+int jobstate_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct err *err)
+{
+	struct jobstate_tx t;
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	*n_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_jobs_expired(t.tx, now_ms, &ids, &n, err) < 0 ||
+	    jobstate_requeue_ids(&t, ids, n, "lease expired", now_ms, err) < 0) {
+		free(ids);
+		jobstate_rollback(&t);
+		return -1;
+	}
+	free(ids);
+	if (jobstate_commit(&t, err) < 0)
+		return -1;
+	*n_out = (int)n;
+	return 0;
+}
+
+/* The agent's running jobs go back to the queue (why says why). */
+static int jobstate_agent_requeue(struct jobstate_tx *t, int64_t agent_id, const char *why, int64_t now_ms,
+                                  int *n_out, struct err *err)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (t->ops->tx_jobs_of_agent(t->tx, agent_id, &ids, &n, err) < 0)
+		return -1;
+	rc = jobstate_requeue_ids(t, ids, n, why, now_ms, err);
+	free(ids);
+	if (rc == 0)
+		*n_out = (int)n;
+	return rc;
+}
+
+int jobstate_agent_register(struct store *st, const char *name, const char *labels_json,
+                            const char *token_sha256_hex, int64_t now_ms, int64_t *id_out, int *requeued_out,
+                            struct err *err)
+{
+	struct jobstate_tx t;
+
+	*requeued_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	/* The name's previous process (restarted, or an impostor the operator
+	 * will notice) holds no job any more: its token is gone with the row's
+	 * old hash, so its attempt can never finish. */
+	if (t.ops->tx_agent_upsert(t.tx, name, labels_json, token_sha256_hex, now_ms, id_out, err) < 0 ||
+	    jobstate_agent_requeue(&t, *id_out, "agent registered again", now_ms, requeued_out, err) < 0) {
+		jobstate_rollback(&t);
+		return -1;
+	}
+	return jobstate_commit(&t, err);
+}
+
+int jobstate_agent_remove(struct store *st, const char *name, int64_t now_ms, int64_t *id_out,
+                          int *requeued_out, struct err *err)
+{
+	struct jobstate_tx t;
+
+	*requeued_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_agent_remove(t.tx, name, now_ms, id_out, err) < 0 ||
+	    jobstate_agent_requeue(&t, *id_out, "agent removed", now_ms, requeued_out, err) < 0) {
+		jobstate_rollback(&t);
+		return -1;
+	}
+	return jobstate_commit(&t, err);
+}
+
+int jobstate_deploy_create(struct store *st, int64_t pipeline_id, const char *name, const char *group,
+                           const char *spec, const char *labels, int max_attempts, int64_t now_ms,
+                           int64_t *job_id_out, struct err *err)
+{
+	struct jobstate_tx t;
+	int64_t n = 0;
+
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (jobstate_facts(&t, pipeline_id, err) < 0)
+		goto fail;
+	if (strcmp(name, "deploy") == 0) {
+		if (t.ops->tx_jobs_unsucceeded(t.tx, pipeline_id, "build", NULL, &n, err) < 0)
+			goto fail;
+		if (n > 0) {
+			err_set(err, ERR_CONFLICT,
+			        "pipeline %lld has %lld build job(s) that have not succeeded",
+			        (long long)pipeline_id, (long long)n);
+			goto fail;
+		}
+	}
+	if (t.ops->tx_deploys_active(t.tx, group, &n, err) < 0)
+		goto fail;
+	if (n > 0) {
+		err_set(err, ERR_CONFLICT, "a deploy job for group %s is still queued or running", group);
+		goto fail;
+	}
+	{
+		struct job_insert in = {.pipeline_id = pipeline_id,
+		                        .name = name,
+		                        .target = group,
+		                        .kind = "deploy",
+		                        .labels = labels ? labels : "",
+		                        .spec = spec,
+		                        .max_attempts = max_attempts};
+
+		if (jobstate_insert(&t, &in, now_ms, job_id_out, err) < 0)
+			goto fail;
+	}
+	if (jobstate_refresh(&t, pipeline_id, now_ms, err) < 0)
+		goto fail;
+	return jobstate_commit(&t, err);
+fail:
+	jobstate_rollback(&t);
+	return -1;
+}
+
+/* Cancels a queued release deploy job (only if still queued). */
+static int jobstate_deploy_cancel(struct jobstate_tx *t, int64_t job_id, const char *message, int64_t now_ms,
+                                  struct err *err)
+{
+	struct job_state_row js = {0};
+	int rc = -1;
+
+	if (t->ops->tx_job_lock(t->tx, job_id, &js, err) < 0)
+		goto out;
+	if (js.state == JOB_QUEUED) {
+		js.state = JOB_CANCELED;
+		js.finished_ms = now_ms;
+		free(js.message);
+		js.message = xstrdup(message);
+		if (jobstate_write(t, &js, JOB_QUEUED, now_ms, err) < 0)
+			goto out;
+	}
+	rc = jobstate_refresh(t, js.pipeline_id, now_ms, err);
+out:
+	job_state_row_release(&js);
+	return rc;
+}
+
+int jobstate_release_deploys_end_orphans(struct store *st, int64_t now_ms, int *n_out, struct err *err)
+{
+	struct jobstate_tx t;
+	struct orphan_deploy_row *rows = NULL;
+	size_t n = 0;
+
+	*n_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_release_orphan_deploys(t.tx, &rows, &n, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		char *m = xasprintf("release %s of %s was recorded from pipeline %lld, not this one: this "
+		                    "deploy would not carry its signed manifest (deploy it with anvil deploy "
+		                    "--release %s)",
+		                    rows[i].version, rows[i].repo_name,
+		                    (long long)rows[i].release_pipeline_id, rows[i].version);
+		int r = jobstate_deploy_cancel(&t, rows[i].job_id, m, now_ms, err);
+
+		free(m);
+		if (r < 0)
+			goto fail;
+	}
+	orphan_deploy_rows_free(rows, n);
+	if (jobstate_commit(&t, err) < 0)
+		return -1;
+	*n_out = (int)n;
+	return 0;
+fail:
+	orphan_deploy_rows_free(rows, n);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+int jobstate_release_deploys_cancel(struct store *st, int64_t pipeline_id, const char *message,
+                                    int64_t now_ms, int *n_out, struct err *err)
+{
+	struct jobstate_tx t;
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	*n_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_release_waiting_deploys(t.tx, pipeline_id, &ids, &n, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		if (jobstate_deploy_cancel(&t, ids[i], message, now_ms, err) < 0)
+			goto fail;
+	free(ids);
+	if (jobstate_commit(&t, err) < 0)
+		return -1;
+	*n_out = (int)n;
+	return 0;
+fail:
+	free(ids);
+	jobstate_rollback(&t);
+	return -1;
 }

@@ -177,7 +177,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	pn.error_message = errmsg;
 	pn.plans = plans;
 	pn.n_plans = n_plans;
-	if (store_pipeline_create(srv->store, &pn, jobs, errmsg ? 0 : n_jobs, srv_now_ms(), id_out,
+	if (jobstate_pipeline_create(srv->store, &pn, jobs, errmsg ? 0 : n_jobs, srv_now_ms(), id_out,
 	                          existed_out, err) < 0)
 		goto out;
 	if (!*existed_out) {

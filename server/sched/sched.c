@@ -211,7 +211,7 @@ static void *sched_reaper_main(void *arg)
 		if (stop)
 			break;
 		if (sched_mono_ms() >= s->reap_from_ms &&
-		    store_requeue_expired(s->store, srv_now_ms(), &n, &err) < 0)
+		    jobstate_requeue_expired(s->store, srv_now_ms(), &n, &err) < 0)
 			log_warnx("event=reaper_failed error=\"%s\"", err.msg);
 		if (n > 0) {
 			sched_notify(s, SCHED_JOBS);

@@ -115,11 +115,6 @@ struct pipeline_new {
 	size_t n_plans;
 };
 
-/* Creates the pipeline and its jobs (queued) in one transaction. When the
- * delivery id was seen before for the same repository, nothing is created, *existed_out = 1 and
- * *id_out is the earlier pipeline. */
-int store_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs,
-                          size_t n_jobs, int64_t now_ms, int64_t *id_out, int *existed_out, struct err *err);
 /* Looks a delivery up without creating anything; ERR_NOTFOUND when unknown.
  * Delivery ids are unique per repository (repo: its name). */
 int store_pipeline_by_delivery(struct store *st, const char *repo, const char *delivery, int64_t *id_out,
@@ -134,33 +129,9 @@ int store_pipeline_jobs(struct store *st, int64_t pipeline_id, struct job_row **
 
 int store_job_get(struct store *st, int64_t id, struct job_row *out, struct err *err);
 
-/* Claims the oldest queued job the agent's labels (n_labels "k=v" strings)
- * satisfy (the job's own and its repository's agent pool) for agent_id: running, attempt + 1, lease until now
- * + lease_ms. *found_out = 0 when none matches. The matching rule lives in one place, store_labels_match. */
-int store_job_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
-                    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err);
-/* 1 when agent labels satisfy a job: a build job needs "target=<target>",
- * every job needs each label of required ("k=v,k=v", may be "" or NULL). */
-int store_labels_match(const char *kind, const char *target, const char *required, const char *const *labels,
-                       size_t n_labels);
-/* 1 when labels hold each label of required ("k=v,k=v", "" or NULL: 1). A
- * repository's agent pool is checked with it at claim time. */
-int store_labels_have(const char *required, const char *const *labels, size_t n_labels);
 /* Extends the lease; ERR_CONFLICT when the job is not running at that attempt. */
 int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
                         int *cancel_out, struct err *err);
-/* Moves a running job at attempt to a final state. ERR_CONFLICT when stale. */
-int store_job_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
-                     int exit_code, const char *message, int64_t now_ms, struct err *err);
-/* queued → canceled now; running → cancel requested (the agent is told on its
- * next heartbeat). ERR_CONFLICT when already final. */
-int store_job_cancel(struct store *st, int64_t id, int64_t now_ms, struct err *err);
-/* New queued job copying a final job. ERR_CONFLICT when the job is not final
- * or was already retried. */
-int store_job_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err);
-/* Running jobs whose lease ran out: back to queued, or error when out of
- * attempts, or canceled when a cancel was requested. *n_out = jobs moved. */
-int store_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct err *err);
 
 /* Appends a log chunk at the job's current end. Ignored (accepted 0) when
  * (job, attempt, seq) is stored already. Past cap_bytes the chunk is cut,
@@ -215,21 +186,9 @@ struct agent_row {
 	int64_t job_id; /* running job, 0 when idle */
 };
 void agent_rows_free(struct agent_row *rows, size_t n);
-/* Creates the agent or renews it by name, in one transaction: labels,
- * token_sha256_hex (the sha256 of its fresh token; the previous one stops
- * working), not removed any more; the name's running jobs are requeued
- * (*requeued_out of them) like a lost lease, since the previous token can no
- * longer finish them. */
-int store_agent_register(struct store *st, const char *name, const char *labels_json,
-                         const char *token_sha256_hex, int64_t now_ms, int64_t *id_out, int *requeued_out,
-                         struct err *err);
 /* The agent holding the token whose sha256 is given; ERR_AUTH when none
  * (unknown, revoked or removed). */
 int store_agent_by_token(struct store *st, const char *token_sha256_hex, int64_t *id_out, struct err *err);
-/* agent rm: revokes the agent's token and hides it from the list, in one
- * transaction requeueing its running jobs (*requeued_out). ERR_NOTFOUND. */
-int store_agent_remove(struct store *st, const char *name, int64_t now_ms, int64_t *id_out, int *requeued_out,
-                       struct err *err);
 /* 0 when the job's current attempt was claimed by agent_id; ERR_FORBIDDEN
  * otherwise (another agent's, or requeued), ERR_NOTFOUND. Agent routes call
  * it before storing anything; the attempt check inside each store change
@@ -345,13 +304,6 @@ int store_board_list(struct store *st, const char *group, int with_keys, struct 
  * the caller's. ERR_NOTFOUND when the pipeline file had none. */
 int store_deploy_plan_get(struct store *st, int64_t pipeline_id, const char *group, char **spec_out,
                           char **labels_out, struct err *err);
-/* A queued deploy job (name "deploy" or "rollback", target = group) in a
- * pipeline. ERR_CONFLICT when a build job of the pipeline has not succeeded
- * (deploy only) or a deploy job of that group is still queued or running;
- * ERR_NOTFOUND for an unknown pipeline. */
-int store_deploy_job_create(struct store *st, int64_t pipeline_id, const char *name, const char *group,
-                            const char *spec, const char *labels, int max_attempts, int64_t now_ms,
-                            int64_t *job_id_out, struct err *err);
 /* The newest deploy job named "deploy" for group; ERR_NOTFOUND when none. */
 int store_deploy_last(struct store *st, const char *group, int64_t *job_id_out, struct err *err);
 
@@ -466,16 +418,8 @@ int store_release_list(struct store *st, const char *repo, int limit, struct rel
                        struct err *err);
 
 /* A tag pipeline's deploy job (name "deploy") waits, queued, until the
- * pipeline's release is signed (store_job_claim skips it until then). These
+ * pipeline's release is signed (jobstate_claim skips it until then). These
  * end the ones that never will be: */
-/* Cancels, with a message naming the release and what to run instead, the
- * queued deploy jobs of tag pipelines whose version another pipeline of the
- * repository recorded first. *n_out: how many. */
-int store_release_deploys_end_orphans(struct store *st, int64_t now_ms, int *n_out, struct err *err);
-/* Cancels the queued deploy jobs of a pipeline with message (its release
- * cannot be signed). *n_out: how many. */
-int store_release_deploys_cancel(struct store *st, int64_t pipeline_id, const char *message, int64_t now_ms,
-                                 int *n_out, struct err *err);
 
 /* A board whose current release is a release's version (switched to it by a
  * deploy of the release's repository). */

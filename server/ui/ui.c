@@ -728,7 +728,7 @@ static int ui_job_cancel(struct srv *srv, struct http_req *req, struct http_answ
 	ui_ctx_init(&c, srv, req);
 	if (ui_form_check(&c, ans) < 0)
 		return 0;
-	if (store_job_cancel(srv->store, req->id, srv_now_ms(), err) < 0)
+	if (jobstate_cancel(srv->store, req->id, srv_now_ms(), err) < 0)
 		return ui_err_page(&c, ans, err);
 	log_info("event=job_cancel job=%lld via=ui", (long long)req->id);
 	sched_notify(srv->sched, SCHED_LOGS);
@@ -745,7 +745,7 @@ static int ui_job_retry(struct srv *srv, struct http_req *req, struct http_answe
 	ui_ctx_init(&c, srv, req);
 	if (ui_form_check(&c, ans) < 0)
 		return 0;
-	if (store_job_retry(srv->store, req->id, srv_now_ms(), &new_id, err) < 0)
+	if (jobstate_retry(srv->store, req->id, srv_now_ms(), &new_id, err) < 0)
 		return ui_err_page(&c, ans, err);
 	log_info("event=job_retry job=%lld new_job=%lld via=ui", (long long)req->id, (long long)new_id);
 	sched_notify(srv->sched, SCHED_JOBS);

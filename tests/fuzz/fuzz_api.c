@@ -64,10 +64,10 @@ static void fz_setup_job(void)
 		goto fail;
 	p.repo_id = repo_id;
 	crypto_sha256_hex(fz_agent, strlen(fz_agent), agent_hash);
-	if (store_pipeline_create(fz_srv.store, &p, &j, 1, srv_now_ms(), &pid, &existed, &err) < 0 ||
-	    store_agent_register(fz_srv.store, "fz", "[\"target=host\"]", agent_hash, srv_now_ms(), &agent_id,
+	if (jobstate_pipeline_create(fz_srv.store, &p, &j, 1, srv_now_ms(), &pid, &existed, &err) < 0 ||
+	    jobstate_agent_register(fz_srv.store, "fz", "[\"target=host\"]", agent_hash, srv_now_ms(), &agent_id,
 	                         &(int){0}, &err) < 0 ||
-	    store_job_claim(fz_srv.store, agent_id, labels, 1, srv_now_ms(), 3600 * 1000, &row, &found,
+	    jobstate_claim(fz_srv.store, agent_id, labels, 1, srv_now_ms(), 3600 * 1000, &row, &found,
 	                    &err) < 0 ||
 	    !found)
 		goto fail;

@@ -32,7 +32,7 @@ static void fill(struct srv *srv, int read_auth)
 	srv->cfg.read_auth = read_auth;
 	assert_int_equal(store_open(":memory:", &srv->store, &err), 0);
 	crypto_sha256_hex(AGENT, strlen(AGENT), hash);
-	assert_int_equal(store_agent_register(srv->store, "a1", "[]", hash, 1, &id, &requeued, &err), 0);
+	assert_int_equal(jobstate_agent_register(srv->store, "a1", "[]", hash, 1, &id, &requeued, &err), 0);
 }
 
 static void test_kinds(void **state)
@@ -91,7 +91,7 @@ static void test_agent_token_revoked(void **state)
 	(void)state;
 	fill(&srv, 0);
 	crypto_sha256_hex("agent-new-token-0123456789", 26, hash);
-	assert_int_equal(store_agent_register(srv.store, "a1", "[]", hash, 2, &id, &requeued, &err), 0);
+	assert_int_equal(jobstate_agent_register(srv.store, "a1", "[]", hash, 2, &id, &requeued, &err), 0);
 	assert_int_equal(id, 1);
 	assert_int_equal(requeued, 0);
 	assert_int_equal(http_auth_check(&srv, "Bearer " AGENT, AUTH_AGENT, &agent_id, &err), -1);
@@ -99,11 +99,11 @@ static void test_agent_token_revoked(void **state)
 	assert_int_equal(
 	    http_auth_check(&srv, "Bearer agent-new-token-0123456789", AUTH_AGENT, &agent_id, &err), 0);
 	assert_int_equal(agent_id, 1);
-	assert_int_equal(store_agent_remove(srv.store, "a1", 3, &id, &requeued, &err), 0);
+	assert_int_equal(jobstate_agent_remove(srv.store, "a1", 3, &id, &requeued, &err), 0);
 	assert_int_equal(
 	    http_auth_check(&srv, "Bearer agent-new-token-0123456789", AUTH_AGENT, &agent_id, &err), -1);
 	assert_int_equal(err.code, ERR_AUTH);
-	assert_int_equal(store_agent_remove(srv.store, "nope", 3, &id, &requeued, &err), -1);
+	assert_int_equal(jobstate_agent_remove(srv.store, "nope", 3, &id, &requeued, &err), -1);
 	assert_int_equal(err.code, ERR_NOTFOUND);
 	store_free(srv.store);
 }

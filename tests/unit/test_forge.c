@@ -242,14 +242,14 @@ static void test_status_queue(void **state)
 	pn.ref = "refs/heads/main";
 	pn.commit_sha = "59b20b8d5c6ff8d09518454d4dd8b7a30f095ab5";
 	pn.event = "push";
-	assert_int_equal(store_pipeline_create(st, &pn, &jn, 1, 1, &pid, &existed, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(st, &pn, &jn, 1, 1, &pid, &existed, &err), 0);
 	assert_int_equal(store_status_pending(st, &n, &err), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(store_agent_register(st, "a1", "[]", "a1-token-sha256", 1, &aid, &(int){0}, &err),
+	assert_int_equal(jobstate_agent_register(st, "a1", "[]", "a1-token-sha256", 1, &aid, &(int){0}, &err),
 	                 0);
-	assert_int_equal(store_job_claim(st, aid, &host, 1, 2, 10000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(st, aid, &host, 1, 2, 10000, &j, &found, &err), 0);
 	assert_true(found);
-	assert_int_equal(store_job_finish(st, j.id, 1, JOB_FAILED, 1, 2, "x", 3, &err), 0);
+	assert_int_equal(jobstate_finish(st, j.id, 1, JOB_FAILED, 1, 2, "x", 3, &err), 0);
 	job_row_release(&j);
 	assert_int_equal(store_status_pending(st, &n, &err), 0);
 	assert_int_equal(n, 3);
@@ -281,7 +281,7 @@ static void test_status_queue(void **state)
 	rc.status_token = "";
 	assert_int_equal(store_repo_configure(st, &rc, 1, &rid, &err), 0);
 	pn.repo_id = rid;
-	assert_int_equal(store_pipeline_create(st, &pn, &jn, 1, 1, &pid, &existed, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(st, &pn, &jn, 1, 1, &pid, &existed, &err), 0);
 	assert_int_equal(store_status_pending(st, &n, &err), 0);
 	assert_int_equal(n, 1);
 	store_free(st);

@@ -33,7 +33,7 @@ static int setup(void **state)
 
 	assert_int_equal(store_open(":memory:", &fx->st, &err), 0);
 	assert_int_equal(store_repo_upsert(fx->st, "demo", "/srv/demo.git", 1, &fx->repo_id, &err), 0);
-	assert_int_equal(store_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-token-sha256", 1,
+	assert_int_equal(jobstate_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-token-sha256", 1,
 	                                      &fx->agent_id, &(int){0}, &err),
 	                 0);
 	*state = fx;
@@ -64,8 +64,8 @@ static int64_t mk_running(struct fx *fx, const char *d, int64_t now)
 	int64_t pid = 0, id;
 	int existed = 0, found = 0;
 
-	assert_int_equal(store_pipeline_create(fx->st, &p, &j, 1, now, &pid, &existed, &err), 0);
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, labels, 1, now, 1000, &row, &found, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, &j, 1, now, &pid, &existed, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 1, now, 1000, &row, &found, &err), 0);
 	assert_int_equal(found, 1);
 	id = row.id;
 	job_row_release(&row);
@@ -211,7 +211,7 @@ static void test_restart_and_finish(void **state)
 	assert_int_equal(r.from_store, 0);
 
 	/* Finished: followers at the end learn it from the tail. */
-	assert_int_equal(store_job_finish(fx->st, job, 1, JOB_SUCCESS, 1, 0, "", 200, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, job, 1, JOB_SUCCESS, 1, 0, "", 200, &err), 0);
 	assert_int_equal(store_job_get(fx->st, job, &j, &err), 0);
 	logtail_finish(t, job, j.state, j.log_bytes);
 	job_row_release(&j);
@@ -248,7 +248,7 @@ static void test_truncation_and_attempts(void **state)
 	/* The lease runs out: requeued; the next claim writes its marker in
 	 * the store only. Attempt 2's chunks land after it, and readers see
 	 * every byte once, in order. */
-	assert_int_equal(store_requeue_expired(fx->st, 5000, &n, &err), 0);
+	assert_int_equal(jobstate_requeue_expired(fx->st, 5000, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(mk_running(fx, "d3-other", 5000) > 0, 1); /* claims the requeued job first */
 	assert_int_equal(
@@ -376,7 +376,7 @@ static void test_threads(void **state)
 		if (seq == 150) /* a state change elsewhere mid-way */
 			sched_notify(s, SCHED_LOGS);
 	}
-	assert_int_equal(store_job_finish(fx->st, job, 1, JOB_SUCCESS, 1, 0, "", srv_now_ms(), &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, job, 1, JOB_SUCCESS, 1, 0, "", srv_now_ms(), &err), 0);
 	assert_int_equal(store_job_get(fx->st, job, &j, &err), 0);
 	logtail_finish(t, job, j.state, j.log_bytes);
 	job_row_release(&j);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
 #include "server/store/store.h"
 
@@ -27,8 +29,8 @@ static int setup(void **state)
 
 	assert_int_equal(store_open(":memory:", &fx->st, &err), 0);
 	assert_int_equal(store_repo_upsert(fx->st, "demo", "/srv/demo.git", 1, &fx->repo_id, &err), 0);
-	assert_int_equal(store_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-token-sha256", 1,
-	                                      &fx->agent_id, &(int){0}, &err),
+	assert_int_equal(jobstate_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-token-sha256", 1,
+	                                         &fx->agent_id, &(int){0}, &err),
 	                 0);
 	*state = fx;
 	return 0;
@@ -63,7 +65,7 @@ static int64_t mk_pipeline(struct fx *fx, const char *delivery, const char **tar
 		jobs[i].spec = "{\"steps\":[]}";
 		jobs[i].max_attempts = max_attempts;
 	}
-	assert_int_equal(store_pipeline_create(fx->st, &p, jobs, n, 10, &id, &existed, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, jobs, n, 10, &id, &existed, &err), 0);
 	assert_int_equal(existed, 0);
 	return id;
 }
@@ -77,7 +79,7 @@ static int64_t claim(struct fx *fx, const char *target, int64_t now, int expect_
 	int found = -1;
 	int64_t id;
 
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, t, 1, now, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, t, 1, now, 1000, &j, &found, &err), 0);
 	assert_int_equal(found, expect_found);
 	free(label);
 	id = j.id;
@@ -98,7 +100,7 @@ static void test_delivery_is_idempotent(void **state)
 	struct pipeline_row *rows = NULL;
 	size_t n = 0;
 
-	assert_int_equal(store_pipeline_create(fx->st, &p, &j, 1, 20, &again, &existed, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, &j, 1, 20, &again, &existed, &err), 0);
 	assert_int_equal(existed, 1);
 	assert_int_equal(again, first);
 	assert_int_equal(store_pipeline_list(fx->st, NULL, 50, &rows, &n, &err), 0);
@@ -121,13 +123,13 @@ static void test_delivery_per_repository(void **state)
 
 	assert_int_equal(store_repo_upsert(fx->st, "other", "/srv/other.git", 1, &other, &err), 0);
 	p.repo_id = fx->repo_id;
-	assert_int_equal(store_pipeline_create(fx->st, &p, &j, 1, 20, &a, &existed, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, &j, 1, 20, &a, &existed, &err), 0);
 	assert_int_equal(existed, 0);
 	p.repo_id = other;
-	assert_int_equal(store_pipeline_create(fx->st, &p, &j, 1, 20, &b, &existed, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, &j, 1, 20, &b, &existed, &err), 0);
 	assert_int_equal(existed, 0);
 	assert_true(a != b);
-	assert_int_equal(store_pipeline_create(fx->st, &p, &j, 1, 30, &again, &existed, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, &j, 1, 30, &again, &existed, &err), 0);
 	assert_int_equal(existed, 1);
 	assert_int_equal(again, b);
 	assert_int_equal(store_pipeline_by_delivery(fx->st, "demo", "d-same", &found, &err), 0);
@@ -171,10 +173,10 @@ static void test_heartbeat_finish_and_stale_attempts(void **state)
 	assert_int_equal(cancel, 0);
 	assert_int_equal(store_job_heartbeat(fx->st, j, 2, 200, 1000, &cancel, &err), -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
-	assert_int_equal(store_job_finish(fx->st, j, 1, JOB_RUNNING, 0, 0, "", 300, &err), -1);
+	assert_int_equal(jobstate_finish(fx->st, j, 1, JOB_RUNNING, 0, 0, "", 300, &err), -1);
 	assert_int_equal(err.code, ERR_INVAL);
-	assert_int_equal(store_job_finish(fx->st, j, 1, JOB_FAILED, 1, 3, "step failed", 300, &err), 0);
-	assert_int_equal(store_job_finish(fx->st, j, 1, JOB_SUCCESS, 1, 0, "", 301, &err), -1);
+	assert_int_equal(jobstate_finish(fx->st, j, 1, JOB_FAILED, 1, 3, "step failed", 300, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, j, 1, JOB_SUCCESS, 1, 0, "", 301, &err), -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
 	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
 	assert_int_equal(row.state, JOB_FAILED);
@@ -201,9 +203,9 @@ static void test_lease_expiry_requeues_then_errors(void **state)
 
 	mk_pipeline(fx, NULL, t, 1, 2);
 	j = claim(fx, "host", 100, 1); /* lease until 1100 */
-	assert_int_equal(store_requeue_expired(fx->st, 1000, &n, &err), 0);
+	assert_int_equal(jobstate_requeue_expired(fx->st, 1000, &n, &err), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(store_requeue_expired(fx->st, 1200, &n, &err), 0);
+	assert_int_equal(jobstate_requeue_expired(fx->st, 1200, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
 	assert_int_equal(row.state, JOB_QUEUED);
@@ -215,7 +217,7 @@ static void test_lease_expiry_requeues_then_errors(void **state)
 	assert_int_equal(store_log_read(fx->st, j, 0, 1 << 20, &b, &next, &err), 0);
 	assert_non_null(strstr(b.data, "attempt 2 of 2"));
 	buf_release(&b);
-	assert_int_equal(store_requeue_expired(fx->st, 5000, &n, &err), 0);
+	assert_int_equal(jobstate_requeue_expired(fx->st, 5000, &n, &err), 0);
 	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
 	assert_int_equal(row.state, JOB_ERROR);
 	assert_non_null(strstr(row.message, "lease expired"));
@@ -235,17 +237,17 @@ static void test_cancel_and_retry(void **state)
 	size_t nn = 0;
 
 	j = claim(fx, "host", 100, 1);
-	assert_int_equal(store_job_retry(fx->st, j, 100, &nj, &err), -1);
+	assert_int_equal(jobstate_retry(fx->st, j, 100, &nj, &err), -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
-	assert_int_equal(store_job_cancel(fx->st, j, 150, &err), 0);
+	assert_int_equal(jobstate_cancel(fx->st, j, 150, &err), 0);
 	assert_int_equal(store_job_heartbeat(fx->st, j, 1, 160, 1000, &cancel, &err), 0);
 	assert_int_equal(cancel, 1);
-	assert_int_equal(store_job_finish(fx->st, j, 1, JOB_CANCELED, 0, 0, "canceled", 170, &err), 0);
-	assert_int_equal(store_job_cancel(fx->st, j, 180, &err), -1);
+	assert_int_equal(jobstate_finish(fx->st, j, 1, JOB_CANCELED, 0, 0, "canceled", 170, &err), 0);
+	assert_int_equal(jobstate_cancel(fx->st, j, 180, &err), -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
-	assert_int_equal(store_job_retry(fx->st, j, 200, &nj, &err), 0);
+	assert_int_equal(jobstate_retry(fx->st, j, 200, &nj, &err), 0);
 	assert_true(nj > j);
-	assert_int_equal(store_job_retry(fx->st, j, 200, &nj, &err), -1);
+	assert_int_equal(jobstate_retry(fx->st, j, 200, &nj, &err), -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
 	/* The pipeline follows the retry, not the canceled original. */
 	assert_int_equal(store_pipeline_get(fx->st, p, &prow, &err), 0);
@@ -256,7 +258,7 @@ static void test_cancel_and_retry(void **state)
 	assert_int_equal(row.attempt, 0);
 	job_row_release(&row);
 	/* A queued job cancels at once. */
-	assert_int_equal(store_job_cancel(fx->st, nj, 300, &err), 0);
+	assert_int_equal(jobstate_cancel(fx->st, nj, 300, &err), 0);
 	assert_int_equal(store_job_get(fx->st, nj, &row, &err), 0);
 	assert_int_equal(row.state, JOB_CANCELED);
 	job_row_release(&row);
@@ -266,8 +268,8 @@ static void test_cancel_and_retry(void **state)
 	/* A running job whose agent vanished after a cancel request ends canceled. */
 	mk_pipeline(fx, NULL, t, 1, 3);
 	j = claim(fx, "host", 400, 1);
-	assert_int_equal(store_job_cancel(fx->st, j, 401, &err), 0);
-	assert_int_equal(store_requeue_expired(fx->st, 5000, &n, &err), 0);
+	assert_int_equal(jobstate_cancel(fx->st, j, 401, &err), 0);
+	assert_int_equal(jobstate_requeue_expired(fx->st, 5000, &n, &err), 0);
 	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
 	assert_int_equal(row.state, JOB_CANCELED);
 	job_row_release(&row);
@@ -471,8 +473,8 @@ static void test_retention(void **state)
 	assert_int_equal(store_log_append(fx->st, run, 1, 0, "running\n", 8, 1 << 20, &acc, &trunc, &err), 0);
 	assert_int_equal(store_artifact_add(fx->st, old, 1, "a", SHA_A, 5, 0644, 100, &err), 0);
 	assert_int_equal(store_artifact_add(fx->st, young, 1, "b", SHA_B, 5, 0644, 100, &err), 0);
-	assert_int_equal(store_job_finish(fx->st, old, 1, JOB_SUCCESS, 1, 0, "", 1000, &err), 0);
-	assert_int_equal(store_job_finish(fx->st, young, 1, JOB_SUCCESS, 1, 0, "", 5000, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, old, 1, JOB_SUCCESS, 1, 0, "", 1000, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, young, 1, JOB_SUCCESS, 1, 0, "", 5000, &err), 0);
 
 	/* Nothing is old enough yet; a blob still referenced is not collected. */
 	assert_int_equal(store_log_expire(fx->st, 500, marker, 8, 6000, &n, &err), 0);
@@ -535,7 +537,8 @@ static void test_agent_ownership(void **state)
 	mk_pipeline(fx, "own-1", t, 1, 5);
 	job = claim(fx, "host", 10, 1);
 	assert_int_equal(
-	    store_agent_register(fx->st, "a2", "[\"target=host\"]", "a2-hash", 11, &a2, &requeued, &err), 0);
+	    jobstate_agent_register(fx->st, "a2", "[\"target=host\"]", "a2-hash", 11, &a2, &requeued, &err),
+	    0);
 	assert_int_equal(requeued, 0);
 	assert_int_equal(store_job_owner_check(fx->st, job, fx->agent_id, &err), 0);
 	assert_int_equal(store_job_owner_check(fx->st, job, a2, &err), -1);
@@ -547,7 +550,7 @@ static void test_agent_ownership(void **state)
 
 	/* a1 restarts: new token, its job goes back to the queue */
 	assert_int_equal(
-	    store_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-hash-2", 12, &id, &requeued, &err),
+	    jobstate_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-hash-2", 12, &id, &requeued, &err),
 	    0);
 	assert_int_equal(id, fx->agent_id);
 	assert_int_equal(requeued, 1);
@@ -560,24 +563,24 @@ static void test_agent_ownership(void **state)
 	assert_int_equal(err.code, ERR_FORBIDDEN);
 
 	/* a2 claims attempt 2; agent rm a2 requeues it; a1 finishes attempt 3 */
-	assert_int_equal(store_job_claim(fx->st, a2, l, 1, 13, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, a2, l, 1, 13, 1000, &j, &found, &err), 0);
 	assert_true(found);
 	assert_int_equal(j.attempt, 2);
 	job_row_release(&j);
 	assert_int_equal(store_job_owner_check(fx->st, job, a2, &err), 0);
-	assert_int_equal(store_agent_remove(fx->st, "a2", 14, &id, &requeued, &err), 0);
+	assert_int_equal(jobstate_agent_remove(fx->st, "a2", 14, &id, &requeued, &err), 0);
 	assert_int_equal(id, a2);
 	assert_int_equal(requeued, 1);
 	assert_int_equal(store_agent_by_token(fx->st, "a2-hash", &id, &err), -1);
 	assert_int_equal(err.code, ERR_AUTH);
-	assert_int_equal(store_job_finish(fx->st, job, 2, JOB_SUCCESS, 1, 0, "", 15, &err), -1);
+	assert_int_equal(jobstate_finish(fx->st, job, 2, JOB_SUCCESS, 1, 0, "", 15, &err), -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
 	assert_int_equal(claim(fx, "host", 16, 1), job);
 	assert_int_equal(store_job_get(fx->st, job, &j, &err), 0);
 	assert_int_equal(j.attempt, 3);
 	assert_string_equal(j.agent_name, "a1");
 	job_row_release(&j);
-	assert_int_equal(store_job_finish(fx->st, job, 3, JOB_SUCCESS, 1, 0, "", 17, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, job, 3, JOB_SUCCESS, 1, 0, "", 17, &err), 0);
 	{
 		struct agent_row *rows = NULL;
 		size_t n = 0;
@@ -586,7 +589,7 @@ static void test_agent_ownership(void **state)
 		assert_string_equal(rows[0].name, "a1");
 		agent_rows_free(rows, n);
 	}
-	assert_int_equal(store_agent_remove(fx->st, "nope", 18, &id, &requeued, &err), -1);
+	assert_int_equal(jobstate_agent_remove(fx->st, "nope", 18, &id, &requeued, &err), -1);
 	assert_int_equal(err.code, ERR_NOTFOUND);
 }
 
@@ -616,25 +619,25 @@ static void test_repo_agent_pool(void **state)
 	repo_cfg_release(&out);
 
 	mk_pipeline(fx, "pool-1", t, 1, 3);
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, plain, 2, 10, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, plain, 2, 10, 1000, &j, &found, &err), 0);
 	assert_false(found);
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, pool, 2, 10, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, pool, 2, 10, 1000, &j, &found, &err), 0);
 	assert_false(found); /* k=v missing */
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, pool, 3, 10, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, pool, 3, 10, 1000, &j, &found, &err), 0);
 	assert_true(found);
 	job = j.id;
 	job_row_release(&j);
-	assert_int_equal(store_job_finish(fx->st, job, 1, JOB_SUCCESS, 1, 0, "", 11, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, job, 1, JOB_SUCCESS, 1, 0, "", 11, &err), 0);
 
 	in.agent_labels = "";
 	assert_int_equal(store_repo_configure(fx->st, &in, 4, &rid, &err), 0);
 	mk_pipeline(fx, "pool-2", t, 1, 3);
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, plain, 2, 12, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, plain, 2, 12, 1000, &j, &found, &err), 0);
 	assert_true(found);
 	job_row_release(&j);
-	assert_true(store_labels_have("", plain, 2));
-	assert_true(store_labels_have(NULL, plain, 2));
-	assert_false(store_labels_have("site=plant", plain, 2));
+	assert_true(jobstate_labels_have("", plain, 2));
+	assert_true(jobstate_labels_have(NULL, plain, 2));
+	assert_false(jobstate_labels_have("site=plant", plain, 2));
 }
 
 static void test_tokens(void **state)
@@ -672,11 +675,11 @@ static void test_deploy_jobs(void **state)
 	size_t n;
 	char *prev = NULL, *spec = NULL, *labels = NULL;
 
-	assert_true(store_labels_match("build", "host", "", deploy_labels, 3));
-	assert_false(store_labels_match("build", "aarch64", "", deploy_labels, 3));
-	assert_true(store_labels_match("deploy", "lab", "deploy=true,site=p3", deploy_labels, 3));
-	assert_false(store_labels_match("deploy", "lab", "deploy=true,site=p4", deploy_labels, 3));
-	assert_false(store_labels_match("deploy", "lab", "deploy=true", build_only, 1));
+	assert_true(jobstate_labels_match("build", "host", "", deploy_labels, 3));
+	assert_false(jobstate_labels_match("build", "aarch64", "", deploy_labels, 3));
+	assert_true(jobstate_labels_match("deploy", "lab", "deploy=true,site=p3", deploy_labels, 3));
+	assert_false(jobstate_labels_match("deploy", "lab", "deploy=true,site=p4", deploy_labels, 3));
+	assert_false(jobstate_labels_match("deploy", "lab", "deploy=true", build_only, 1));
 
 	b.name = "b1", b.host = "127.0.0.1", b.port = 22, b.user = "root", b.arch = "aarch64",
 	b.group = "lab";
@@ -691,22 +694,22 @@ static void test_deploy_jobs(void **state)
 
 	p.plans = &plan;
 	p.n_plans = 1;
-	assert_int_equal(store_pipeline_create(fx->st, &p, jobs, 2, 10, &pid, &existed, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, jobs, 2, 10, &pid, &existed, &err), 0);
 	assert_int_equal(store_deploy_plan_get(fx->st, pid, "lab", &spec, &labels, &err), 0);
 	assert_string_equal(labels, "deploy=true,site=p3");
 	free(spec);
 	free(labels);
 	/* a manual deploy before the builds succeeded is refused */
-	assert_int_equal(store_deploy_job_create(fx->st, pid, "deploy", "lab", "{}", "", 3, 11, &dj, &err),
+	assert_int_equal(jobstate_deploy_create(fx->st, pid, "deploy", "lab", "{}", "", 3, 11, &dj, &err),
 	                 -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
 
-	assert_int_equal(store_agent_register(fx->st, "a2", "[]", "a2-token-sha256", 1, &a2, &(int){0}, &err),
-	                 0);
+	assert_int_equal(
+	    jobstate_agent_register(fx->st, "a2", "[]", "a2-token-sha256", 1, &a2, &(int){0}, &err), 0);
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(store_job_claim(fx->st, a2, l2, 2, 20, 1000, &j, &found, &err), 0);
+		assert_int_equal(jobstate_claim(fx->st, a2, l2, 2, 20, 1000, &j, &found, &err), 0);
 		assert_true(found);
-		assert_int_equal(store_job_finish(fx->st, j.id, 1, JOB_SUCCESS, 1, 0, "", 30 + i, &err), 0);
+		assert_int_equal(jobstate_finish(fx->st, j.id, 1, JOB_SUCCESS, 1, 0, "", 30 + i, &err), 0);
 		job_row_release(&j);
 	}
 	/* the trigger queued the deploy job with the last build's finish */
@@ -720,9 +723,9 @@ static void test_deploy_jobs(void **state)
 	job_rows_free(pj, n);
 
 	/* only an agent with deploy=true and site=p3 gets it */
-	assert_int_equal(store_job_claim(fx->st, a2, l2, 2, 40, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, a2, l2, 2, 40, 1000, &j, &found, &err), 0);
 	assert_false(found);
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, deploy_labels, 3, 40, 1000, &j, &found, &err),
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, deploy_labels, 3, 40, 1000, &j, &found, &err),
 	                 0);
 	assert_true(found);
 	assert_int_equal(j.id, dj);
@@ -771,12 +774,12 @@ static int64_t tag_pipeline_built(struct fx *fx, const char *ref, const char *de
 
 	p.plans = &plan;
 	p.n_plans = 1;
-	assert_int_equal(store_pipeline_create(fx->st, &p, jobs, 1, 10, &pid, &existed, &err), 0);
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, deploy_labels, nl, 20, 1000, &j, &found, &err),
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, jobs, 1, 10, &pid, &existed, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, deploy_labels, nl, 20, 1000, &j, &found, &err),
 	                 0);
 	assert_true(found);
 	assert_string_equal(j.kind, "build");
-	assert_int_equal(store_job_finish(fx->st, j.id, 1, build_state, 1, 0, "", 30, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, j.id, 1, build_state, 1, 0, "", 30, &err), 0);
 	job_row_release(&j);
 	return pid;
 }
@@ -824,13 +827,13 @@ static void test_release_deploys(void **state)
 	assert_true(dj > 0);
 	assert_int_equal(st, JOB_QUEUED);
 	/* recorded, not signed: not handed out */
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, labels, 2, 40, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 2, 40, 1000, &j, &found, &err), 0);
 	assert_false(found);
 	assert_int_equal(store_release_unsigned(fx->st, &ids, &n, &err), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(store_release_sign(fx->st, ids[0], "{}", "sig", "0011223344556677", &err), 0);
 	free(ids);
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, labels, 2, 41, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 2, 41, 1000, &j, &found, &err), 0);
 	assert_true(found);
 	assert_int_equal(j.id, dj);
 	job_row_release(&j);
@@ -849,21 +852,21 @@ static void test_release_deploys(void **state)
 	release_board_rows_free(where, n);
 	assert_int_equal(store_release_boards(fx->st, fx->repo_id + 1, "v1.0", &where, &n, &err), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(store_job_finish(fx->st, dj, 1, JOB_SUCCESS, 1, 0, "", 60, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, dj, 1, JOB_SUCCESS, 1, 0, "", 60, &err), 0);
 
 	/* a second pipeline of tag v1.0 records nothing: its deploy never runs */
 	p2 = tag_pipeline_built(fx, "refs/tags/v1.0", labels, 2, JOB_SUCCESS);
 	dj = deploy_job_of(fx, p2, &st, NULL);
 	assert_int_equal(st, JOB_QUEUED);
-	assert_int_equal(store_job_claim(fx->st, fx->agent_id, labels, 2, 70, 1000, &j, &found, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 2, 70, 1000, &j, &found, &err), 0);
 	assert_false(found);
-	assert_int_equal(store_release_deploys_end_orphans(fx->st, 71, &ended, &err), 0);
+	assert_int_equal(jobstate_release_deploys_end_orphans(fx->st, 71, &ended, &err), 0);
 	assert_int_equal(ended, 1);
 	assert_int_equal(deploy_job_of(fx, p2, &st, &msg), dj);
 	assert_int_equal(st, JOB_CANCELED);
 	assert_non_null(strstr(msg, "release v1.0 of demo was recorded from pipeline"));
 	free(msg);
-	assert_int_equal(store_release_deploys_end_orphans(fx->st, 72, &ended, &err), 0);
+	assert_int_equal(jobstate_release_deploys_end_orphans(fx->st, 72, &ended, &err), 0);
 	assert_int_equal(ended, 0);
 
 	/* a failed build: no release, no deploy job */
@@ -872,12 +875,46 @@ static void test_release_deploys(void **state)
 
 	/* a release that cannot be signed: its waiting deploy is ended */
 	p4 = tag_pipeline_built(fx, "refs/tags/v3.0", labels, 2, JOB_SUCCESS);
-	assert_int_equal(store_release_deploys_cancel(fx->st, p4, "cannot be signed", 80, &ended, &err), 0);
+	assert_int_equal(jobstate_release_deploys_cancel(fx->st, p4, "cannot be signed", 80, &ended, &err),
+	                 0);
 	assert_int_equal(ended, 1);
 	deploy_job_of(fx, p4, &st, &msg);
 	assert_int_equal(st, JOB_CANCELED);
 	assert_string_equal(msg, "cannot be signed");
 	free(msg);
+}
+
+/* Migration 11: the rules are C (server/sched/jobstate.c), so an SQLite
+ * store holds no trigger that would make them twice. */
+static void test_schema_has_no_triggers(void **state)
+{
+	char path[] = "/tmp/anvil-test-store-XXXXXX";
+	int fd = mkstemp(path);
+	struct store *st = NULL;
+	struct err err = {0};
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(store_open(path, &st, &err), 0);
+	store_free(st);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	                       "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger'),"
+	                       " (SELECT user_version FROM pragma_user_version)",
+	                       -1, &s, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 0);
+	assert_int_equal(sqlite3_column_int(s, 1), 11);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	unlink(path);
+	unlink(strcat(strcpy((char[64]){0}, path), "-wal"));
+	unlink(strcat(strcpy((char[64]){0}, path), "-shm"));
 }
 
 int main(void)
@@ -898,6 +935,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_repo_agent_pool, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_deploys, setup, teardown),
+	    cmocka_unit_test(test_schema_has_no_triggers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,7 +163,7 @@ static int step_run(struct torture *t, struct scen *s, enum step step, struct er
 		struct job_new job = {"build", "host", "{\"steps\":[]}", 3};
 		int existed = 0;
 		snprintf(delivery, sizeof(delivery), "torture-%d", s->run);
-		if (store_pipeline_create(t->st, &p, &job, 1, 10, &s->pipeline_id, &existed, err) < 0)
+		if (jobstate_pipeline_create(t->st, &p, &job, 1, 10, &s->pipeline_id, &existed, err) < 0)
 			return -1;
 		if (existed) /* only on a rerun after a create that failed but stayed */
 			return err_set(err, ERR_CONFLICT, "the failed create left pipeline %lld",
@@ -171,9 +171,9 @@ static int step_run(struct torture *t, struct scen *s, enum step step, struct er
 		return 0;
 	}
 	case ST_CLAIM:
-		if (store_agent_register(t->st, "a1", "[\"target=host\"]", "a1-token-sha256", 20, &agent_id,
+		if (jobstate_agent_register(t->st, "a1", "[\"target=host\"]", "a1-token-sha256", 20, &agent_id,
 		                         &(int){0}, err) < 0 ||
-		    store_job_claim(t->st, agent_id, labels, 1, 30, 60000, &j, &found, err) < 0)
+		    jobstate_claim(t->st, agent_id, labels, 1, 30, 60000, &j, &found, err) < 0)
 			return -1;
 		s->job_id = j.id;
 		job_row_release(&j);
@@ -203,7 +203,7 @@ static int step_run(struct torture *t, struct scen *s, enum step step, struct er
 		blob_writer_free(w);
 		return rc;
 	case ST_FINISH:
-		return store_job_finish(t->st, s->job_id, 1, JOB_SUCCESS, 1, 0, "", 50, err);
+		return jobstate_finish(t->st, s->job_id, 1, JOB_SUCCESS, 1, 0, "", 50, err);
 	case ST_COUNT:
 		break;
 	}

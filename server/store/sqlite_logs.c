@@ -1,0 +1,304 @@
+/* SQLite backend: log chunks (appended per attempt and sequence number,
+ * zlib-compressed when that saves space) and their retention. */
+
+#include "server/store/sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+/* Log chunks shorter than this are stored as they are. */
+#define STORE_LOG_DEFLATE_MIN 128
+
+const struct sq_sql sq_logs_sql[] = {
+    {SQ_LOG_INSERT, "INSERT OR IGNORE INTO log_chunks(job_id, attempt, seq, off, data, raw_len)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
+    {SQ_LOG_ADD_BYTES, "UPDATE jobs SET log_bytes = log_bytes + ?2, log_truncated = ?3 WHERE id = ?1"},
+    {SQ_LOG_READ, "SELECT off, data, raw_len FROM log_chunks WHERE job_id = ?1"
+                  " AND off + coalesce(raw_len, length(data)) > ?2 ORDER BY off LIMIT 256"},
+    /* retention: finished jobs older than a time, a batch at a time */
+    {SQ_RET_LOG_JOBS,
+     "SELECT id, attempt, log_bytes FROM jobs WHERE finished_unix_ms < ?1"
+     " AND log_expired_unix_ms IS NULL AND state IN ('success', 'failed', 'canceled', 'error')"
+     " ORDER BY finished_unix_ms LIMIT ?2"},
+    {SQ_RET_LOG_DELETE, "DELETE FROM log_chunks WHERE job_id = ?1"},
+    {SQ_RET_LOG_MARK, "UPDATE jobs SET log_bytes = ?2, log_expired_unix_ms = ?3 WHERE id = ?1"},
+};
+const size_t sq_logs_sql_n = sizeof(sq_logs_sql) / sizeof(sq_logs_sql[0]);
+
+/* Deflates len bytes into *out (xmalloc'd, *zlen_out bytes) when that
+ * saves space; else *out = NULL. Needs no lock. */
+static void sq_log_deflate(const void *data, size_t len, unsigned char **out, size_t *zlen_out)
+{
+	uLongf zlen;
+	unsigned char *z;
+
+	*out = NULL;
+	*zlen_out = 0;
+	if (len < STORE_LOG_DEFLATE_MIN || len > (size_t)UINT32_MAX)
+		return;
+	zlen = compressBound((uLong)len);
+	z = xmalloc(zlen);
+	if (compress2(z, &zlen, data, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK || zlen >= len) {
+		free(z);
+		return;
+	}
+	*out = z;
+	*zlen_out = zlen;
+}
+
+/* Stores a chunk of len log bytes: z (zlen bytes) deflated, or data as is
+ * when z is NULL. */
+static int sq_log_put(struct store_be *be, int64_t job_id, int attempt, int64_t seq, int64_t off,
+                      const void *data, size_t len, const unsigned char *z, size_t zlen, int *inserted,
+                      struct err *err)
+{
+	sqlite3_stmt *s = sq_stmt(be, SQ_LOG_INSERT);
+
+	sq_bind_i64(s, 1, job_id);
+	sq_bind_i64(s, 2, attempt);
+	sq_bind_i64(s, 3, seq);
+	sq_bind_i64(s, 4, off);
+	if (z != NULL) {
+		sqlite3_bind_blob64(s, 5, z, zlen, SQLITE_STATIC);
+		sq_bind_i64(s, 6, (int64_t)len);
+	} else {
+		sqlite3_bind_blob64(s, 5, len ? data : "", len, SQLITE_STATIC);
+		sqlite3_bind_null(s, 6);
+	}
+	if (sq_exec(be, s, "log insert", err) < 0)
+		return -1;
+	*inserted = sqlite3_changes(be->db) > 0;
+	return 0;
+}
+
+static int sq_log_insert(struct store_be *be, int64_t job_id, int attempt, int64_t seq, int64_t off,
+                         const void *data, size_t len, int *inserted, struct err *err)
+{
+	unsigned char *z = NULL;
+	size_t zlen = 0;
+	int rc;
+
+	sq_log_deflate(data, len, &z, &zlen);
+	rc = sq_log_put(be, job_id, attempt, seq, off, data, len, z, zlen, inserted, err);
+	free(z);
+	return rc;
+}
+
+static int sq_log_add_bytes(struct store_be *be, int64_t job_id, int64_t n, int truncated, struct err *err)
+{
+	sqlite3_stmt *s = sq_stmt(be, SQ_LOG_ADD_BYTES);
+
+	sq_bind_i64(s, 1, job_id);
+	sq_bind_i64(s, 2, n);
+	sq_bind_i64(s, 3, truncated);
+	return sq_exec(be, s, "log bytes", err);
+}
+
+int sq_log_append(struct store_be *be, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
+                  int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err)
+{
+	struct job_state_row js;
+	int rc = -1, inserted = 0;
+	size_t keep = len, zlen = 0;
+	unsigned char *z = NULL;
+
+	*accepted_out = 0;
+	*truncated_out = 0;
+	if (seq < 0)
+		return err_set(err, ERR_INVAL, "seq must be >= 0");
+	/* Compressed before the lock: the common case keeps the whole chunk. */
+	sq_log_deflate(data, len, &z, &zlen);
+	pthread_mutex_lock(&be->mu);
+	if (sq_begin(be, err) < 0)
+		goto out;
+	if (sq_job_check_attempt(be, job_id, attempt, &js, err) < 0)
+		goto fail;
+	if (js.log_truncated) {
+		*truncated_out = 1;
+		sq_rollback(be);
+		rc = 0;
+		goto out;
+	}
+	if (js.log_bytes + (int64_t)len > cap_bytes)
+		keep = js.log_bytes >= cap_bytes ? 0 : (size_t)(cap_bytes - js.log_bytes);
+	if ((keep == len
+	         ? sq_log_put(be, job_id, attempt, seq, js.log_bytes, data, len, z, zlen, &inserted, err)
+	         : sq_log_insert(be, job_id, attempt, seq, js.log_bytes, data, keep, &inserted, err)) < 0)
+		goto fail;
+	if (!inserted) {
+		sq_rollback(be);
+		rc = 0;
+		goto out;
+	}
+	if (keep < len) {
+		char marker[96];
+		int ins2 = 0;
+		snprintf(marker, sizeof(marker), "\n[anvil: log truncated at %lld bytes]\n",
+		         (long long)cap_bytes);
+		if (sq_log_insert(be, job_id, attempt, -2, js.log_bytes + (int64_t)keep, marker,
+		                  strlen(marker), &ins2, err) < 0)
+			goto fail;
+		if (sq_log_add_bytes(be, job_id, (int64_t)(keep + (ins2 ? strlen(marker) : 0)), 1, err) < 0)
+			goto fail;
+		*truncated_out = 1;
+	} else if (sq_log_add_bytes(be, job_id, (int64_t)keep, 0, err) < 0) {
+		goto fail;
+	}
+	if (sq_commit(be, err) < 0)
+		goto fail;
+	*accepted_out = 1;
+	rc = 0;
+	goto out;
+fail:
+	sq_rollback(be);
+out:
+	pthread_mutex_unlock(&be->mu);
+	free(z);
+	return rc;
+}
+
+int sq_log_read(struct store_be *be, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
+                int64_t *next_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int64_t next = offset;
+	int step, bad = 0;
+	unsigned char *raw = NULL; /* an inflated chunk */
+
+	pthread_mutex_lock(&be->mu);
+	s = sq_stmt(be, SQ_LOG_READ);
+	sq_bind_i64(s, 1, job_id);
+	sq_bind_i64(s, 2, offset);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t off = sqlite3_column_int64(s, 0);
+		const char *data = sqlite3_column_blob(s, 1);
+		int64_t len = sqlite3_column_bytes(s, 1);
+		int64_t skip = next > off ? next - off : 0;
+		if (off > next) /* a hole cannot happen: chunks are contiguous */
+			break;
+		if (sqlite3_column_type(s, 2) != SQLITE_NULL) {
+			int64_t raw_len = sqlite3_column_int64(s, 2);
+			uLongf got = (uLongf)raw_len;
+			if (skip >= raw_len)
+				continue;
+			raw = xrealloc(raw, raw_len > 0 ? (size_t)raw_len : 1);
+			if (uncompress(raw, &got, (const Bytef *)data, (uLong)len) != Z_OK ||
+			    (int64_t)got != raw_len) {
+				bad = 1;
+				break;
+			}
+			data = (const char *)raw;
+			len = raw_len;
+		}
+		if (skip >= len)
+			continue;
+		buf_append(out, data + skip, (size_t)(len - skip));
+		next = off + len;
+		if (out->len >= max_bytes)
+			break;
+	}
+	sq_done(s);
+	pthread_mutex_unlock(&be->mu);
+	free(raw);
+	if (bad)
+		return err_set(err, ERR_SYS,
+		               "log of job %lld: a compressed chunk at offset %lld does not inflate",
+		               (long long)job_id, (long long)next);
+	if (step != SQLITE_DONE && step != SQLITE_ROW)
+		return err_set(err, ERR_SYS, "log read failed");
+	*next_out = next;
+	return 0;
+}
+
+/* Up to limit ids (and, with extra, two more columns each) from a retention
+ * selection; called with be->mu held inside a transaction. */
+int sq_ret_jobs(struct store_be *be, enum sq_stmt_id id, int64_t before_ms, int limit, int64_t *ids,
+                int *attempts, int64_t *bytes, int *n_out, struct err *err)
+{
+	sqlite3_stmt *s = sq_stmt(be, id);
+	int step, n = 0;
+
+	sq_bind_i64(s, 1, before_ms);
+	sq_bind_i64(s, 2, limit);
+	while (n < limit && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		ids[n] = sqlite3_column_int64(s, 0);
+		if (attempts)
+			attempts[n] = sqlite3_column_int(s, 1);
+		if (bytes)
+			bytes[n] = sqlite3_column_int64(s, 2);
+		n++;
+	}
+	sq_done(s);
+	if (n < limit && step != SQLITE_DONE)
+		return sq_fail(be, err, step, "retention select");
+	*n_out = n;
+	return 0;
+}
+
+int sq_log_expire(struct store_be *be, int64_t before_ms, const char *marker, int limit, int64_t now_ms,
+                  int *n_out, struct err *err)
+{
+	int64_t *ids = xcalloc((size_t)limit, sizeof(*ids)), *bytes = xcalloc((size_t)limit, sizeof(*bytes));
+	int *attempts = xcalloc((size_t)limit, sizeof(*attempts));
+	int n = 0, rc = -1, ins;
+	size_t mlen = strlen(marker);
+	sqlite3_stmt *s;
+
+	*n_out = 0;
+	pthread_mutex_lock(&be->mu);
+	if (sq_begin(be, err) < 0)
+		goto out;
+	if (sq_ret_jobs(be, SQ_RET_LOG_JOBS, before_ms, limit, ids, attempts, bytes, &n, err) < 0)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		s = sq_stmt(be, SQ_RET_LOG_DELETE);
+		sq_bind_i64(s, 1, ids[i]);
+		if (sq_exec(be, s, "log delete", err) < 0)
+			goto fail;
+		/* A job that logged nothing gets no marker. */
+		ins = 0;
+		if (bytes[i] > 0 &&
+		    sq_log_insert(be, ids[i], attempts[i], -3, 0, marker, mlen, &ins, err) < 0)
+			goto fail;
+		s = sq_stmt(be, SQ_RET_LOG_MARK);
+		sq_bind_i64(s, 1, ids[i]);
+		sq_bind_i64(s, 2, ins ? (int64_t)mlen : 0);
+		sq_bind_i64(s, 3, now_ms);
+		if (sq_exec(be, s, "log mark", err) < 0)
+			goto fail;
+	}
+	if (sq_commit(be, err) < 0)
+		goto fail;
+	*n_out = n;
+	rc = 0;
+	goto out;
+fail:
+	sq_rollback(be);
+out:
+	pthread_mutex_unlock(&be->mu);
+	free(ids);
+	free(bytes);
+	free(attempts);
+	return rc;
+}
+
+/* ---- transaction primitives ---- */
+
+int sq_tx_log_mark(struct store_tx *tx, int64_t job_id, int attempt, const char *text, struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	struct job_state_row js;
+	size_t len = strlen(text);
+	int inserted = 0;
+
+	if (sq_job_state(be, job_id, &js, err) < 0)
+		return -1;
+	if (sq_log_insert(be, job_id, attempt, -1, js.log_bytes, text, len, &inserted, err) < 0)
+		return -1;
+	if (inserted && sq_log_add_bytes(be, job_id, (int64_t)len, js.log_truncated, err) < 0)
+		return -1;
+	return 0;
+}
