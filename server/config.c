@@ -51,6 +51,11 @@ static const struct config_opt config_table[] = {
      "length of a retention day in ms (for tests; leave it)"},
     {"housekeeping-interval", CT_INT, OFF(housekeeping_s), 0, 1, 86400, "60",
      "seconds between retention passes (one also runs at start)"},
+    {"store", CT_STR, OFF(store), sizeof(((struct config *)0)->store), 0, 0, "",
+     "the store: an SQLite file (default <data>/anvil.db) or a postgresql:// URL, which more than one "
+     "server process may share (docs/install.md)"},
+    {"migrate-to", CT_STR, OFF(migrate_to), sizeof(((struct config *)0)->migrate_to), 0, 0, "",
+     "copy the store (server stopped) into this postgresql:// URL, check counts and checksums, exit"},
     {"failpoints", CT_STR, OFF(failpoints), sizeof(((struct config *)0)->failpoints), 0, 0, "",
      "TESTING ONLY: fail the Nth call at a site, e.g. write:1 or alloc:500+ (docs/reliability.md)"},
 };

@@ -28,6 +28,8 @@ struct config {
 	int retention_day_ms;        /* length of a retention "day" (tests shorten it) */
 	int housekeeping_s;          /* seconds between retention passes */
 	char failpoints[128];        /* fault injection spec (tests only), "" = none */
+	char store[1024];            /* "" → <data>/anvil.db; an SQLite path or a postgresql:// URL */
+	char migrate_to[1024];       /* non-empty: copy the store there and exit */
 };
 
 /* Parses argv (after the program name) and the environment. Returns 0, or -1

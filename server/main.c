@@ -2,6 +2,7 @@
 #include "common/crypto.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/xalloc.h"
 #include "server/api/api.h"
 #include "server/api/api_forge.h"
@@ -135,6 +136,38 @@ static struct http_route *routes_join(size_t *n_out)
 	return all;
 }
 
+/* anvil-server --migrate-to URL: copies the store into another (empty) one,
+ * server stopped, and prints each table's rows and checksum. */
+static int migrate_to(struct store *from, const char *url)
+{
+	struct store *to = NULL;
+	struct err err = {0};
+	size_t n = store_table_count();
+	struct store_copy_table *tables = xcalloc(n, sizeof(*tables));
+	char *shown = redact_urls_dup(url);
+	int rc = 1;
+
+	if (store_open(url, &to, &err) < 0) {
+		fprintf(stderr, "anvil-server: --migrate-to %s: %s\n", shown, err.msg);
+		goto out;
+	}
+	if (store_copy(from, to, tables, &err) < 0) {
+		fprintf(stderr, "anvil-server: --migrate-to %s: %s\n", shown, err.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%-18s %10lld rows  sha256 %s\n", tables[i].table, (long long)tables[i].rows,
+		       tables[i].sha256_hex);
+	printf("copied %s store into %s (%s): counts and checksums match\n", store_backend_name(from), shown,
+	       store_backend_name(to));
+	rc = 0;
+out:
+	store_free(to);
+	free(tables);
+	free(shown);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct srv srv;
@@ -194,8 +227,8 @@ int main(int argc, char **argv)
 	if (mkdir_p(srv.cfg.data_dir, 0700, &err) < 0 || mkdir_p(srv.mirror_dir, 0700, &err) < 0 ||
 	    blob_dir_init(srv.blob_dir, &err) < 0)
 		fatalx("data directory: %s", err.msg);
-	db_path = xasprintf("%s/anvil.db", srv.cfg.data_dir);
-	{
+	db_path = srv.cfg.store[0] ? xstrdup(srv.cfg.store) : xasprintf("%s/anvil.db", srv.cfg.data_dir);
+	if (!store_is_url(db_path)) {
 		/* The database holds repository secrets in clear: owner-only
 		 * (SQLite gives its -wal and -shm files the same mode). */
 		int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -205,6 +238,8 @@ int main(int argc, char **argv)
 	}
 	if (store_open_failpoints(db_path, srv.fp, &srv.store, &err) < 0)
 		fatalx("%s", err.msg);
+	if (srv.cfg.migrate_to[0] != '\0')
+		exit(migrate_to(srv.store, srv.cfg.migrate_to));
 	if (setup_token(&srv, "admin", srv.admin_hash, &err) < 0 ||
 	    setup_token(&srv, "agent", srv.enroll_hash, &err) < 0)
 		fatalx("tokens: %s", err.msg);

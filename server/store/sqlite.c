@@ -525,6 +525,172 @@ int sq_tx_notify(struct store_tx *tx, const char *topic, struct err *err)
 	return 0;
 }
 
+/* ---- offline copy ---- */
+
+static int sq_table_known(const char *table)
+{
+	for (size_t i = 0; i < store_tables_n; i++)
+		if (strcmp(store_tables[i], table) == 0)
+			return 1;
+	return 0;
+}
+
+/* Rows in rowid order, so a row referring to an earlier one of its table
+ * (a retry to its job) comes after it. */
+static int sq_dump(struct store_be *be, const char *table, store_row_fn fn, void *arg, struct err *err)
+{
+	sqlite3_stmt *s = NULL;
+	char *sql;
+	const char **cols = NULL;
+	struct store_value *vals = NULL;
+	char(*num)[24] = NULL;
+	int n, step, rc = -1;
+
+	if (!sq_table_known(table))
+		return err_set(err, ERR_INVAL, "no table %s", table);
+	sql = xasprintf("SELECT * FROM %s ORDER BY rowid", table);
+	pthread_mutex_lock(&be->mu);
+	if (sqlite3_prepare_v2(be->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		sq_fail(be, err, SQLITE_ERROR, table);
+		goto out;
+	}
+	n = sqlite3_column_count(s);
+	cols = xcalloc((size_t)n, sizeof(*cols));
+	vals = xcalloc((size_t)n, sizeof(*vals));
+	num = xcalloc((size_t)n, sizeof(*num));
+	for (int i = 0; i < n; i++)
+		cols[i] = sqlite3_column_name(s, i);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		for (int i = 0; i < n; i++) {
+			struct store_value *v = &vals[i];
+
+			memset(v, 0, sizeof(*v));
+			switch (sqlite3_column_type(s, i)) {
+			case SQLITE_NULL:
+				v->is_null = 1;
+				break;
+			case SQLITE_INTEGER:
+				snprintf(num[i], sizeof(num[i]), "%lld",
+				         (long long)sqlite3_column_int64(s, i));
+				v->data = num[i];
+				v->len = strlen(num[i]);
+				break;
+			case SQLITE_BLOB:
+				v->data = sqlite3_column_blob(s, i);
+				v->len = (size_t)sqlite3_column_bytes(s, i);
+				v->is_blob = 1;
+				break;
+			default:
+				v->data = sqlite3_column_text(s, i);
+				v->len = (size_t)sqlite3_column_bytes(s, i);
+				break;
+			}
+			if (!v->is_null && v->data == NULL)
+				v->data = "";
+		}
+		if (fn(arg, cols, vals, (size_t)n, err) < 0)
+			goto out;
+	}
+	if (step != SQLITE_DONE) {
+		sq_fail(be, err, step, table);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&be->mu);
+	free(sql);
+	free(cols);
+	free(vals);
+	free(num);
+	return rc;
+}
+
+/* The mutex is held from load_begin to load_end. */
+static int sq_load_begin(struct store_be *be, struct err *err)
+{
+	pthread_mutex_lock(&be->mu);
+	if (sq_begin(be, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < store_tables_n; i++) {
+		sqlite3_stmt *s = NULL;
+		char *sql = xasprintf("SELECT count(*) FROM %s", store_tables[i]);
+		int64_t n = 0;
+		int rc = sqlite3_prepare_v2(be->db, sql, -1, &s, NULL);
+
+		free(sql);
+		if (rc != SQLITE_OK) {
+			sq_fail(be, err, rc, store_tables[i]);
+			goto fail_tx;
+		}
+		rc = sq_scalar(be, s, store_tables[i], &n, err);
+		sqlite3_finalize(s);
+		if (rc < 0)
+			goto fail_tx;
+		if (n > 0) {
+			err_set(err, ERR_CONFLICT, "the destination store is not empty (%s holds %lld rows)",
+			        store_tables[i], (long long)n);
+			goto fail_tx;
+		}
+	}
+	return 0;
+fail_tx:
+	sq_rollback(be);
+fail:
+	pthread_mutex_unlock(&be->mu);
+	return -1;
+}
+
+static int sq_load_row(struct store_be *be, const char *table, const char *const *cols,
+                       const struct store_value *vals, size_t n, struct err *err)
+{
+	struct buf sql = BUF_INIT;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (!sq_table_known(table))
+		return err_set(err, ERR_INVAL, "no table %s", table);
+	buf_appendf(&sql, "INSERT INTO %s(", table);
+	for (size_t i = 0; i < n; i++)
+		buf_appendf(&sql, "%s\"%s\"", i ? ", " : "", cols[i]);
+	buf_appendf(&sql, ") VALUES(");
+	for (size_t i = 0; i < n; i++)
+		buf_appendf(&sql, "%s?", i ? ", " : "");
+	buf_appendf(&sql, ")");
+	rc = sqlite3_prepare_v2(be->db, sql.data, -1, &s, NULL);
+	buf_release(&sql);
+	if (rc != SQLITE_OK)
+		return sq_fail(be, err, rc, table);
+	for (size_t i = 0; i < n; i++) {
+		if (vals[i].is_null)
+			sqlite3_bind_null(s, (int)i + 1);
+		else if (vals[i].is_blob)
+			sqlite3_bind_blob64(s, (int)i + 1, vals[i].data, vals[i].len, SQLITE_STATIC);
+		else
+			sqlite3_bind_text64(s, (int)i + 1, vals[i].data, vals[i].len, SQLITE_STATIC,
+			                    SQLITE_UTF8);
+	}
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return sq_fail(be, err, rc, table);
+	return 0;
+}
+
+static int sq_load_end(struct store_be *be, int commit, struct err *err)
+{
+	int rc = 0;
+
+	if (commit && sq_fk_check(be, err) < 0)
+		commit = 0, rc = -1;
+	if (commit)
+		rc = sq_commit(be, err);
+	if (!commit || rc < 0)
+		sq_rollback(be);
+	pthread_mutex_unlock(&be->mu);
+	return rc;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .free = sq_free,
@@ -556,6 +722,10 @@ const struct store_ops store_sqlite_ops = {
     .tx_agent_upsert = sq_tx_agent_upsert,
     .tx_agent_remove = sq_tx_agent_remove,
     .watch = NULL,
+    .dump = sq_dump,
+    .load_begin = sq_load_begin,
+    .load_row = sq_load_row,
+    .load_end = sq_load_end,
     .integrity_check = sq_integrity_check,
     .token_set = sq_token_set,
     .token_get = sq_token_get,

@@ -6,11 +6,13 @@
 
 #include "server/store/store.h"
 #include "server/store/store_be.h"
+#include "common/crypto.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int store_is_pg_url(const char *path)
+int store_is_url(const char *path)
 {
 	return strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0;
 }
@@ -24,7 +26,7 @@ int store_open_failpoints(const char *path, struct failpoints *fp, struct store 
 {
 	struct store *st = xcalloc(1, sizeof(*st));
 
-	if (store_is_pg_url(path)) {
+	if (store_is_url(path)) {
 		free(st);
 		if (fp != NULL)
 			return err_set(err, ERR_INVAL, "failpoints need an SQLite store");
@@ -50,6 +52,131 @@ void store_free(struct store *st)
 const char *store_backend_name(const struct store *st)
 {
 	return st->ops->name;
+}
+
+/* ---- offline copy ---- */
+
+const char *const store_tables[] = {
+    "tokens",
+    "repos",
+    "agents",
+    "pipelines",
+    "jobs",
+    "log_chunks",
+    "blobs",
+    "artifacts",
+    "boards",
+    "deploy_plans",
+    "deployment_boards",
+    "repo_secrets",
+    "poll_heads",
+    "status_queue",
+    "release_keys",
+    "releases",
+    "ui_sessions",
+};
+const size_t store_tables_n = sizeof(store_tables) / sizeof(store_tables[0]);
+
+size_t store_table_count(void)
+{
+	return store_tables_n;
+}
+
+struct store_sum {
+	struct store_copy_table *t;
+	unsigned char xor [32];
+	struct store *to; /* NULL: only count and sum */
+	const char *table;
+};
+
+/* Order-independent table checksum: the XOR of each row's sha256, a row
+ * being its columns sorted by name, each as name, NUL, a null flag, the
+ * length and the bytes. Backends order columns and rows their own way. */
+static int store_sum_row(void *arg, const char *const *cols, const struct store_value *vals, size_t n,
+                         struct err *err)
+{
+	struct store_sum *sum = arg;
+	struct crypto_sha256 *h = crypto_sha256_new();
+	size_t order[64];
+	char hex[CRYPTO_SHA256_HEX_LEN + 1];
+
+	if (n > sizeof(order) / sizeof(order[0])) {
+		crypto_sha256_free(h);
+		return err_set(err, ERR_SYS, "%s: %zu columns", sum->table, n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i;
+
+		while (j > 0 && strcmp(cols[order[j - 1]], cols[i]) > 0) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = i;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const struct store_value *v = &vals[order[k]];
+		char head[48];
+		int len =
+		    snprintf(head, sizeof(head), "%c%zu:", v->is_null ? 'N' : 'V', v->is_null ? 0 : v->len);
+
+		crypto_sha256_update(h, cols[order[k]], strlen(cols[order[k]]) + 1);
+		crypto_sha256_update(h, head, (size_t)len);
+		if (!v->is_null)
+			crypto_sha256_update(h, v->data, v->len);
+	}
+	crypto_sha256_final_hex(h, hex);
+	crypto_sha256_free(h);
+	for (int i = 0; i < 32; i++) {
+		unsigned x;
+
+		sscanf(hex + 2 * i, "%2x", &x);
+		sum->xor [i] ^= (unsigned char)x;
+	}
+	sum->t->rows++;
+	if (sum->to != NULL)
+		return sum->to->ops->load_row(sum->to->be, sum->table, cols, vals, n, err);
+	return 0;
+}
+
+static void store_sum_hex(const struct store_sum *sum, char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", sum->xor [i]);
+}
+
+int store_copy(struct store *from, struct store *to, struct store_copy_table *out, struct err *err)
+{
+	if (to->ops->load_begin(to->be, err) < 0)
+		return -1;
+	for (size_t i = 0; i < store_tables_n; i++) {
+		struct store_sum sum = {.t = &out[i], .to = to, .table = store_tables[i]};
+
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].table = store_tables[i];
+		if (from->ops->dump(from->be, store_tables[i], store_sum_row, &sum, err) < 0) {
+			to->ops->load_end(to->be, 0, NULL);
+			return err_wrap(err, "copy %s", store_tables[i]);
+		}
+		store_sum_hex(&sum, out[i].sha256_hex);
+	}
+	if (to->ops->load_end(to->be, 1, err) < 0)
+		return err_wrap(err, "copy");
+	/* Read it all back from the destination: same rows, same bytes. */
+	for (size_t i = 0; i < store_tables_n; i++) {
+		struct store_copy_table back = {.table = store_tables[i]};
+		struct store_sum sum = {.t = &back, .table = store_tables[i]};
+		char hex[65];
+
+		if (to->ops->dump(to->be, store_tables[i], store_sum_row, &sum, err) < 0)
+			return err_wrap(err, "check %s", store_tables[i]);
+		store_sum_hex(&sum, hex);
+		if (back.rows != out[i].rows || strcmp(hex, out[i].sha256_hex) != 0)
+			return err_set(err, ERR_SYS,
+			               "check %s: %lld rows (sum %.12s) copied, %lld (sum %.12s) read back",
+			               store_tables[i], (long long)out[i].rows, out[i].sha256_hex,
+			               (long long)back.rows, hex);
+	}
+	return 0;
 }
 
 /* ---- whole operations: one call each into the backend ---- */

@@ -24,6 +24,23 @@ int store_open(const char *path, struct store **out, struct err *err);
 struct failpoints;
 int store_open_failpoints(const char *path, struct failpoints *fp, struct store **out, struct err *err);
 void store_free(struct store *st);
+/* 1 when path is a postgresql:// or postgres:// URL rather than an SQLite file. */
+int store_is_url(const char *path);
+/* The backend's name: "sqlite" or "postgresql". */
+const char *store_backend_name(const struct store *st);
+
+/* Offline copy (anvil-server --migrate-to): every row of from into to, which
+ * must be migrated and empty, in one transaction of to; then every table is
+ * read back from to and its row count and checksum (order-independent, over
+ * each row's columns by name) compared with what was read from from. out has
+ * store_table_count() entries, filled either way. */
+struct store_copy_table {
+	const char *table;
+	int64_t rows;
+	char sha256_hex[65];
+};
+size_t store_table_count(void);
+int store_copy(struct store *from, struct store *to, struct store_copy_table *out, struct err *err);
 int store_integrity_check(struct store *st, struct err *err);
 
 /* Tokens: only their sha256 hex is kept. */

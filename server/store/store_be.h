@@ -104,6 +104,21 @@ struct orphan_deploy_row {
 };
 void orphan_deploy_rows_free(struct orphan_deploy_row *rows, size_t n);
 
+/* Offline copy (anvil-server --migrate-to, store_copy): every table, in an
+ * order where the rows a row refers to come first. */
+extern const char *const store_tables[];
+extern const size_t store_tables_n;
+
+/* One column of a dumped row: integers as their decimal text, text as its
+ * bytes, blobs (log chunk data) as theirs. */
+struct store_value {
+	const void *data;
+	size_t len;
+	int is_null, is_blob;
+};
+typedef int (*store_row_fn)(void *arg, const char *const *cols, const struct store_value *vals, size_t n,
+                            struct err *err);
+
 struct store_ops {
 	const char *name; /* "sqlite", "postgresql" */
 	void (*free)(struct store_be *be);
@@ -206,6 +221,18 @@ struct store_ops {
 	 * for a one-process backend. */
 	int (*watch)(struct store_be *be, void (*fn)(void *arg, const char *topic), void *arg,
 	             struct err *err);
+
+	/* ---- offline copy (store_copy) ---- */
+	/* Calls fn for every row of table (one of store_tables), in no
+	 * particular order; stops at fn's first error. */
+	int (*dump)(struct store_be *be, const char *table, store_row_fn fn, void *arg, struct err *err);
+	/* Opens one transaction for load_row; ERR_CONFLICT when any table
+	 * already holds a row (a copy goes into an empty, migrated store). */
+	int (*load_begin)(struct store_be *be, struct err *err);
+	int (*load_row)(struct store_be *be, const char *table, const char *const *cols,
+	                const struct store_value *vals, size_t n, struct err *err);
+	/* commit 1: makes new ids follow the copied ones, commits; 0: rolls back. */
+	int (*load_end)(struct store_be *be, int commit, struct err *err);
 
 	/* ---- whole operations (store.h) ---- */
 	int (*integrity_check)(struct store_be *be, struct err *err);
