@@ -246,6 +246,8 @@ int main(int argc, char **argv)
 	if (sched_new(srv.store, 500, srv.cfg.lease_s * 1000, &srv.sched, &err) < 0)
 		fatalx("%s", err.msg);
 	srv.logtail = logtail_new(LOGTAIL_JOB_CAP_BYTES, LOGTAIL_TOTAL_CAP_BYTES);
+	if (store_watch(srv.store, srv_store_event, &srv, &err) < 0)
+		fatalx("store: %s", err.msg);
 	if (release_start(&srv, &srv.release, &err) < 0)
 		fatalx("release key: %s", err.msg);
 	routes = routes_join(&n_routes);

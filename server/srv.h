@@ -35,5 +35,8 @@ struct srv {
 
 /* Wall-clock milliseconds since the epoch. */
 int64_t srv_now_ms(void);
+/* store_watch's callback (arg: the srv): a change another server process made to
+ * the shared store wakes this one's long polls and drops a stale log tail. */
+void srv_store_event(void *arg, const char *topic);
 
 #endif

@@ -244,7 +244,7 @@ static void logtail_put(struct logtail *t, int64_t job_id, int attempt, uint64_t
 	logtail_evict(t, e);
 }
 
-static void logtail_forget(struct logtail *t, int64_t job_id)
+void logtail_forget(struct logtail *t, int64_t job_id)
 {
 	struct logtail_job *e;
 

@@ -63,6 +63,11 @@ void logtail_finish(struct logtail *t, int64_t job_id, enum job_state state, int
  * jobs by a marker in the store, and a tail must never outlive its bytes. */
 void logtail_forget_finished(struct logtail *t);
 
+/* Drops job_id's tail: another server process stored bytes of it (a store
+ * shared by several servers), so this one's tail no longer ends where the
+ * log does. */
+void logtail_forget(struct logtail *t, int64_t job_id);
+
 struct logtail_read {
 	enum job_state state; /* the job's state */
 	int64_t log_bytes;    /* the log's length known with that state */

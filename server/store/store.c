@@ -49,6 +49,13 @@ void store_free(struct store *st)
 	free(st);
 }
 
+int store_watch(struct store *st, void (*fn)(void *arg, const char *topic), void *arg, struct err *err)
+{
+	if (st->ops->watch == NULL)
+		return 0;
+	return st->ops->watch(st->be, fn, arg, err);
+}
+
 const char *store_backend_name(const struct store *st)
 {
 	return st->ops->name;

@@ -26,6 +26,11 @@ int store_open_failpoints(const char *path, struct failpoints *fp, struct store 
 void store_free(struct store *st);
 /* 1 when path is a postgresql:// or postgres:// URL rather than an SQLite file. */
 int store_is_url(const char *path);
+/* Changes other server processes sharing the store made: fn(arg, topic) is
+ * called from a backend thread for each, topic "jobs" (job states, new
+ * jobs) or "log:ID" (a chunk of job ID's log). A no-op (0) for a store only
+ * one process uses (SQLite). */
+int store_watch(struct store *st, void (*fn)(void *arg, const char *topic), void *arg, struct err *err);
 /* The backend's name: "sqlite" or "postgresql". */
 const char *store_backend_name(const struct store *st);
 
