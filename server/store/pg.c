@@ -411,17 +411,29 @@ static void pg_conn_put(struct pg_be *be, PGconn *conn)
 	pthread_mutex_unlock(&be->mu);
 }
 
-PGresult *pg_be_exec(struct store_be *be, const char *what, const char *sql, const struct pg_args *args,
-                     struct err *err)
+static PGresult *pg_be_exec_fmt(struct store_be *be, const char *what, const char *sql,
+                                const struct pg_args *args, int binary, struct err *err)
 {
 	PGconn *conn = NULL;
 	PGresult *res;
 
 	if (pg_conn_get(pg_be_of(be), &conn, err) < 0)
 		return NULL;
-	res = pg_exec(conn, what, sql, args, 0, err);
+	res = pg_exec(conn, what, sql, args, binary, err);
 	pg_conn_put(pg_be_of(be), conn);
 	return res;
+}
+
+PGresult *pg_be_exec(struct store_be *be, const char *what, const char *sql, const struct pg_args *args,
+                     struct err *err)
+{
+	return pg_be_exec_fmt(be, what, sql, args, 0, err);
+}
+
+PGresult *pg_be_exec_binary(struct store_be *be, const char *what, const char *sql,
+                            const struct pg_args *args, struct err *err)
+{
+	return pg_be_exec_fmt(be, what, sql, args, 1, err);
 }
 
 int pg_be_cmd(struct store_be *be, const char *what, const char *sql, const struct pg_args *args,

@@ -76,6 +76,9 @@ int pg_fail(PGconn *conn, const PGresult *res, const char *what, struct err *err
  * one statement (a statement outside BEGIN is its own transaction). */
 PGresult *pg_be_exec(struct store_be *be, const char *what, const char *sql, const struct pg_args *args,
                      struct err *err);
+/* pg_be_exec with results in binary (pg_bin_i64, bytea as is). */
+PGresult *pg_be_exec_binary(struct store_be *be, const char *what, const char *sql,
+                            const struct pg_args *args, struct err *err);
 int pg_be_cmd(struct store_be *be, const char *what, const char *sql, const struct pg_args *args,
               int64_t *changed_out, struct err *err);
 int pg_be_scalar(struct store_be *be, const char *what, const char *sql, const struct pg_args *args,

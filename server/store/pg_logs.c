@@ -161,23 +161,19 @@ out:
 int pg_log_read(struct store_be *be, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
                 int64_t *next_out, struct err *err)
 {
-	struct store_tx *tx = NULL;
 	struct pg_args a = {0};
 	PGresult *r;
 	int64_t next = offset;
 	unsigned char *raw = NULL; /* an inflated chunk */
 	int bad = 0, n;
 
-	/* a read-only statement: its own transaction is the one BEGIN makes */
-	if (pg_tx_begin(be, &tx, err) < 0)
-		return -1;
 	pg_arg_i64(&a, job_id);
 	pg_arg_i64(&a, offset);
-	r = pg_exec(tx->conn, "log read",
-	            "SELECT off, data, raw_len FROM log_chunks WHERE job_id = $1"
-	            " AND off + coalesce(raw_len, length(data)) > $2 ORDER BY off LIMIT " PG_LOG_READ_CHUNKS,
-	            &a, 1, err);
-	pg_tx_rollback(tx);
+	r = pg_be_exec_binary(
+	    be, "log read",
+	    "SELECT off, data, raw_len FROM log_chunks WHERE job_id = $1"
+	    " AND off + coalesce(raw_len, length(data)) > $2 ORDER BY off LIMIT " PG_LOG_READ_CHUNKS,
+	    &a, err);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);

@@ -1196,6 +1196,144 @@ static void test_sessions(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* ---- two servers appending to one log, and a deadlock ---- */
+
+struct appender {
+	struct store_be *be;
+	int64_t job_id;
+	int first_seq, n;
+	int rc;
+	struct err err;
+};
+
+static void *append_thread(void *arg)
+{
+	struct appender *ap = arg;
+	char chunk[64];
+	int acc, tr;
+
+	for (int i = 0; i < ap->n && ap->rc == 0; i++) {
+		snprintf(chunk, sizeof(chunk), "line %06d\n", ap->first_seq + i);
+		ap->rc = ops->log_append(ap->be, ap->job_id, 1, ap->first_seq + i, chunk, strlen(chunk),
+		                         1 << 30, &acc, &tr, &ap->err);
+	}
+	return NULL;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void test_two_servers_append(void **state)
+{
+	struct store_be *other = NULL;
+	struct appender ap[4];
+	pthread_t th[4];
+	struct err err = {0};
+	struct buf b = BUF_INIT;
+	struct job_row job = {0};
+	int64_t repo, pid, jid, next = 0, t0;
+	int per = 250, lines = 0;
+
+	(void)state;
+	assert_int_equal(store_pg_open(url(), &other, &err), 0);
+	repo = mk_repo("append-repo");
+	pid = mk_pipeline(repo, "refs/heads/main", NULL);
+	jid = mk_job(pid, "build", "host", "build", NULL);
+	set_job(jid, JOB_RUNNING, 1, 0, 100000, 0);
+	t0 = now_ns();
+	for (int i = 0; i < 4; i++) {
+		ap[i] = (struct appender){
+		    .be = i % 2 ? other : be, .job_id = jid, .first_seq = i * per, .n = per};
+		assert_int_equal(pthread_create(&th[i], NULL, append_thread, &ap[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		if (ap[i].rc != 0)
+			fail_msg("appender %d: %s", i, ap[i].err.msg);
+	}
+	print_message("measured: %d log_append from 4 threads on 2 stores in %.0f ms\n", 4 * per,
+	              (double)(now_ns() - t0) / 1e6);
+	/* every chunk once, contiguous: the log is exactly the lines */
+	assert_int_equal(ops->job_get(be, jid, &job, &err), 0);
+	while (next < job.log_bytes)
+		assert_int_equal(ops->log_read(be, jid, next, 1 << 20, &b, &next, &err), 0);
+	assert_int_equal((int64_t)b.len, job.log_bytes);
+	assert_int_equal(b.len, (size_t)(4 * per) * strlen("line 000000\n"));
+	for (size_t off = 0; off < b.len; off += strlen("line 000000\n"), lines++)
+		assert_memory_equal(b.data + off, "line ", 5);
+	assert_int_equal(lines, 4 * per);
+	job_row_release(&job);
+	buf_release(&b);
+	ops->free(other);
+}
+
+struct locker {
+	struct store_tx *tx;
+	int64_t id;
+	int rc;
+	struct err err;
+};
+
+static void *lock_thread(void *arg)
+{
+	struct locker *l = arg;
+	struct job_state_row js = {0};
+
+	l->rc = ops->tx_job_lock(l->tx, l->id, &js, &l->err);
+	job_state_row_release(&js);
+	return NULL;
+}
+
+static void test_deadlock(void **state)
+{
+	struct store_tx *a = NULL, *b = NULL;
+	struct job_state_row js = {0};
+	struct locker la = {0};
+	struct err err = {0};
+	pthread_t th;
+	int64_t repo, pid, j1, j2;
+	int rb;
+
+	(void)state;
+	repo = mk_repo("deadlock-repo");
+	pid = mk_pipeline(repo, "refs/heads/main", NULL);
+	j1 = mk_job(pid, "build", "host", "build", NULL);
+	j2 = mk_job(pid, "build", "host", "build", NULL);
+	assert_int_equal(ops->tx_begin(be, &a, &err), 0);
+	assert_int_equal(ops->tx_begin(be, &b, &err), 0);
+	assert_int_equal(ops->tx_job_lock(a, j1, &js, &err), 0);
+	job_state_row_release(&js);
+	assert_int_equal(ops->tx_job_lock(b, j2, &js, &err), 0);
+	job_state_row_release(&js);
+	/* a waits for j2 while b asks for j1: PostgreSQL ends one of them
+	 * with 40P01 (after deadlock_timeout), which is ERR_UNAVAIL */
+	la.tx = a;
+	la.id = j2;
+	assert_int_equal(pthread_create(&th, NULL, lock_thread, &la), 0);
+	while (raw_i64("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") < 1)
+		;
+	rb = ops->tx_job_lock(b, j1, &js, &err);
+	job_state_row_release(&js);
+	if (rb < 0) {
+		assert_int_equal(err.code, ERR_UNAVAIL);
+		ops->tx_rollback(b); /* lets a go on */
+		pthread_join(th, NULL);
+		assert_int_equal(la.rc, 0);
+		ops->tx_rollback(a);
+	} else {
+		pthread_join(th, NULL);
+		assert_int_equal(la.rc, -1);
+		assert_int_equal(la.err.code, ERR_UNAVAIL);
+		ops->tx_rollback(a);
+		ops->tx_rollback(b);
+	}
+}
+
 /* ---- wake-ups ---- */
 
 struct wake {
@@ -1306,12 +1444,20 @@ static void test_lost_connection(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_migrations),      cmocka_unit_test(test_jobs),
-	    cmocka_unit_test(test_skip_locked),     cmocka_unit_test(test_logs),
-	    cmocka_unit_test(test_artifacts),       cmocka_unit_test(test_forges),
-	    cmocka_unit_test(test_deploys),         cmocka_unit_test(test_releases),
-	    cmocka_unit_test(test_agents),          cmocka_unit_test(test_sessions),
-	    cmocka_unit_test(test_lost_connection), cmocka_unit_test(test_watch),
+	    cmocka_unit_test(test_migrations),
+	    cmocka_unit_test(test_jobs),
+	    cmocka_unit_test(test_skip_locked),
+	    cmocka_unit_test(test_logs),
+	    cmocka_unit_test(test_artifacts),
+	    cmocka_unit_test(test_forges),
+	    cmocka_unit_test(test_deploys),
+	    cmocka_unit_test(test_releases),
+	    cmocka_unit_test(test_agents),
+	    cmocka_unit_test(test_sessions),
+	    cmocka_unit_test(test_two_servers_append),
+	    cmocka_unit_test(test_deadlock),
+	    cmocka_unit_test(test_lost_connection),
+	    cmocka_unit_test(test_watch),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
