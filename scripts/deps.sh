@@ -8,11 +8,13 @@ want="${1:-test}"
 pkgs_build="build-essential cmake pkg-config git ca-certificates
  libmicrohttpd-dev libcurl4-openssl-dev libgit2-dev libjansson-dev
  libsqlite3-dev libssh2-1-dev libyaml-dev libssl-dev libcmocka-dev libtomlplusplus-dev zlib1g-dev help2man
- libseccomp-dev"
+ libseccomp-dev libpq-dev"
 pkgs_targets="bubblewrap qemu-user-static binfmt-support debootstrap
  gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf g++-aarch64-linux-gnu g++-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
  openssh-server openssh-client sqlite3 curl zstd jq file"
 pkgs_test="clang libclang-rt-14-dev valgrind file jq rustc cargo librust-openssl-dev chromium signify-openbsd"
+# The store's PostgreSQL tests (ctest -L pg) start their own cluster from these binaries.
+pkgs_test="$pkgs_test postgresql-15"
 # Packaging tests (tests/e2e/t_ship_*.sh): lintian for the test build; the
 # Docker engine and compose only when the shipping tests run (`ship`).
 pkgs_test="$pkgs_test lintian docker.io" # docker.io: the optional Docker runner's test (t_docker)

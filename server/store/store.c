@@ -27,10 +27,17 @@ int store_open_failpoints(const char *path, struct failpoints *fp, struct store 
 	struct store *st = xcalloc(1, sizeof(*st));
 
 	if (store_is_url(path)) {
-		free(st);
-		if (fp != NULL)
+		if (fp != NULL) {
+			free(st);
 			return err_set(err, ERR_INVAL, "failpoints need an SQLite store");
-		return err_set(err, ERR_INVAL, "this anvil-server was built without PostgreSQL");
+		}
+		st->ops = &store_pg_ops;
+		if (store_pg_open(path, &st->be, err) < 0) {
+			free(st);
+			return -1;
+		}
+		*out = st;
+		return 0;
 	}
 	st->ops = &store_sqlite_ops;
 	if (store_sqlite_open(path, fp, &st->be, err) < 0) {

@@ -1,0 +1,268 @@
+/* PostgreSQL: job logs. Chunks are kept per (job, attempt, seq), a resent
+ * one ignored; each sits at its offset in the job's log (uncompressed
+ * bytes) and is stored deflated (zlib, raw_len its length) when that saves
+ * space. Appends to one job are serialised by its row lock (FOR UPDATE), so
+ * offsets stay contiguous whichever server takes the chunk. */
+#include "server/store/pg_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+/* Log chunks shorter than this are stored as they are (as on SQLite). */
+#define PG_LOG_DEFLATE_MIN 128
+/* Chunks one log_read looks at, at most (as on SQLite). */
+#define PG_LOG_READ_CHUNKS "256"
+
+/* Deflates len bytes into *out (owned, *zlen_out bytes) when that saves
+ * space; else *out = NULL. */
+static void pg_log_deflate(const void *data, size_t len, unsigned char **out, size_t *zlen_out)
+{
+	uLongf zlen;
+	unsigned char *z;
+
+	*out = NULL;
+	*zlen_out = 0;
+	if (len < PG_LOG_DEFLATE_MIN || len > (size_t)UINT32_MAX)
+		return;
+	zlen = compressBound((uLong)len);
+	z = xmalloc(zlen);
+	if (compress2(z, &zlen, data, (uLong)len, Z_DEFAULT_COMPRESSION) != Z_OK || zlen >= len) {
+		free(z);
+		return;
+	}
+	*out = z;
+	*zlen_out = zlen;
+}
+
+int pg_log_put(struct store_tx *tx, int64_t job_id, int attempt, int64_t seq, int64_t off, const void *data,
+               size_t len, int *inserted_out, struct err *err)
+{
+	struct pg_args a = {0};
+	unsigned char *z = NULL; /* owned */
+	size_t zlen = 0;
+	int64_t changed = 0;
+	int rc;
+
+	pg_log_deflate(data, len, &z, &zlen);
+	pg_arg_i64(&a, job_id);
+	pg_arg_i64(&a, attempt);
+	pg_arg_i64(&a, seq);
+	pg_arg_i64(&a, off);
+	if (z != NULL) {
+		pg_arg_bin(&a, z, zlen);
+		pg_arg_i64(&a, (int64_t)len);
+	} else {
+		pg_arg_bin(&a, data, len);
+		pg_arg_text(&a, NULL);
+	}
+	rc = pg_cmd(tx->conn, "log insert",
+	            "INSERT INTO log_chunks(job_id, attempt, seq, off, data, raw_len)"
+	            " VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT(job_id, attempt, seq) DO NOTHING",
+	            &a, &changed, err);
+	free(z);
+	if (rc == 0)
+		*inserted_out = changed > 0;
+	return rc;
+}
+
+static int pg_log_add_bytes(struct store_tx *tx, int64_t job_id, int64_t n, int truncated, struct err *err)
+{
+	struct pg_args a = {0};
+
+	pg_arg_i64(&a, job_id);
+	pg_arg_i64(&a, n);
+	pg_arg_i64(&a, truncated);
+	return pg_cmd(tx->conn, "log bytes",
+	              "UPDATE jobs SET log_bytes = log_bytes + $2, log_truncated = $3 WHERE id = $1", &a,
+	              NULL, err);
+}
+
+int pg_tx_log_mark(struct store_tx *tx, int64_t job_id, int attempt, const char *text, struct err *err)
+{
+	struct pg_args a = {0};
+	int64_t log_bytes = 0;
+	int inserted = 0;
+
+	pg_arg_i64(&a, job_id);
+	if (pg_scalar(tx->conn, "log mark", "SELECT log_bytes FROM jobs WHERE id = $1 FOR UPDATE", &a,
+	              &log_bytes, err) < 0) {
+		if (err != NULL && err->code == ERR_NOTFOUND)
+			err_set(err, ERR_NOTFOUND, "job %lld not found", (long long)job_id);
+		return -1;
+	}
+	if (pg_log_put(tx, job_id, attempt, -1, log_bytes, text, strlen(text), &inserted, err) < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	pg_arg_i64(&a, job_id);
+	pg_arg_i64(&a, (int64_t)strlen(text));
+	if (inserted && pg_cmd(tx->conn, "log mark",
+	                       "UPDATE jobs SET log_bytes = log_bytes + $2 WHERE id = $1", &a, NULL, err) < 0)
+		return -1;
+	return 0;
+}
+
+int pg_log_append(struct store_be *be, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
+                  int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err)
+{
+	struct store_tx *tx = NULL;
+	struct job_state_row js = {0};
+	size_t keep = len;
+	int inserted = 0, rc = -1;
+
+	*accepted_out = 0;
+	*truncated_out = 0;
+	if (seq < 0)
+		return err_set(err, ERR_INVAL, "seq must be >= 0");
+	if (pg_tx_begin(be, &tx, err) < 0)
+		return -1;
+	if (pg_job_check_attempt(tx, job_id, attempt, &js, err) < 0)
+		goto out;
+	if (js.log_truncated) {
+		*truncated_out = 1;
+		rc = 0;
+		goto out;
+	}
+	if (js.log_bytes + (int64_t)len > cap_bytes)
+		keep = js.log_bytes >= cap_bytes ? 0 : (size_t)(cap_bytes - js.log_bytes);
+	if (pg_log_put(tx, job_id, attempt, seq, js.log_bytes, data, keep, &inserted, err) < 0)
+		goto out;
+	if (!inserted) {
+		rc = 0; /* a resent chunk */
+		goto out;
+	}
+	if (keep < len) {
+		char marker[96];
+		int ins2 = 0;
+		snprintf(marker, sizeof(marker), "\n[anvil: log truncated at %lld bytes]\n",
+		         (long long)cap_bytes);
+		if (pg_log_put(tx, job_id, attempt, -2, js.log_bytes + (int64_t)keep, marker, strlen(marker),
+		               &ins2, err) < 0)
+			goto out;
+		if (pg_log_add_bytes(tx, job_id, (int64_t)(keep + (ins2 ? strlen(marker) : 0)), 1, err) < 0)
+			goto out;
+	} else if (pg_log_add_bytes(tx, job_id, (int64_t)keep, 0, err) < 0) {
+		goto out;
+	}
+	rc = pg_tx_commit(tx, err);
+	tx = NULL;
+	if (rc == 0) {
+		*accepted_out = 1;
+		*truncated_out = keep < len;
+	}
+out:
+	pg_tx_rollback(tx);
+	job_state_row_release(&js);
+	return rc;
+}
+
+int pg_log_read(struct store_be *be, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
+                int64_t *next_out, struct err *err)
+{
+	struct pg_args a = {0};
+	PGresult *r;
+	int64_t next = offset;
+	unsigned char *raw = NULL; /* an inflated chunk */
+	int bad = 0, n;
+
+	pg_arg_i64(&a, job_id);
+	pg_arg_i64(&a, offset);
+	r = pg_be_exec_binary(
+	    be, "log read",
+	    "SELECT off, data, raw_len FROM log_chunks WHERE job_id = $1"
+	    " AND off + coalesce(raw_len, length(data)) > $2 ORDER BY off LIMIT " PG_LOG_READ_CHUNKS,
+	    &a, err);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		int64_t off = pg_bin_i64(r, i, 0);
+		const char *data = PQgetvalue(r, i, 1);
+		int64_t len = PQgetlength(r, i, 1);
+		int64_t skip = next > off ? next - off : 0;
+		if (off > next) /* a hole cannot happen: chunks are contiguous */
+			break;
+		if (!pg_null(r, i, 2)) {
+			int64_t raw_len = pg_bin_i64(r, i, 2);
+			uLongf got = (uLongf)raw_len;
+			if (skip >= raw_len)
+				continue;
+			raw = xrealloc(raw, raw_len > 0 ? (size_t)raw_len : 1);
+			if (uncompress(raw, &got, (const Bytef *)data, (uLong)len) != Z_OK ||
+			    (int64_t)got != raw_len) {
+				bad = 1;
+				break;
+			}
+			data = (const char *)raw;
+			len = raw_len;
+		}
+		if (skip >= len)
+			continue;
+		buf_append(out, data + skip, (size_t)(len - skip));
+		next = off + len;
+		if (out->len >= max_bytes)
+			break;
+	}
+	PQclear(r);
+	free(raw);
+	if (bad)
+		return err_set(err, ERR_SYS,
+		               "log of job %lld: a compressed chunk at offset %lld does not inflate",
+		               (long long)job_id, (long long)next);
+	*next_out = next;
+	return 0;
+}
+
+int pg_log_expire(struct store_be *be, int64_t before_ms, const char *marker, int limit, int64_t now_ms,
+                  int *n_out, struct err *err)
+{
+	struct store_tx *tx = NULL;
+	struct pg_args a = {0};
+	PGresult *r = NULL;
+	size_t mlen = strlen(marker);
+	int n, rc = -1;
+
+	*n_out = 0;
+	if (pg_tx_begin(be, &tx, err) < 0)
+		return -1;
+	pg_arg_i64(&a, before_ms);
+	pg_arg_i64(&a, limit);
+	/* SKIP LOCKED: two servers' retention passes take different jobs */
+	r = pg_exec(tx->conn, "retention select",
+	            "SELECT id, attempt, log_bytes FROM jobs WHERE finished_unix_ms < $1"
+	            " AND log_expired_unix_ms IS NULL AND state IN ('success', 'failed', 'canceled', 'error')"
+	            " ORDER BY finished_unix_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+	            &a, 0, err);
+	if (r == NULL)
+		goto out;
+	n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		int64_t id = pg_i64(r, i, 0);
+		int ins = 0;
+		memset(&a, 0, sizeof(a));
+		pg_arg_i64(&a, id);
+		if (pg_cmd(tx->conn, "log delete", "DELETE FROM log_chunks WHERE job_id = $1", &a, NULL,
+		           err) < 0)
+			goto out;
+		/* A job that logged nothing gets no marker. */
+		if (pg_i64(r, i, 2) > 0 &&
+		    pg_log_put(tx, id, pg_int(r, i, 1), -3, 0, marker, mlen, &ins, err) < 0)
+			goto out;
+		pg_arg_i64(&a, ins ? (int64_t)mlen : 0);
+		pg_arg_i64(&a, now_ms);
+		if (pg_cmd(tx->conn, "log mark",
+		           "UPDATE jobs SET log_bytes = $2, log_expired_unix_ms = $3 WHERE id = $1", &a, NULL,
+		           err) < 0)
+			goto out;
+	}
+	rc = pg_tx_commit(tx, err);
+	tx = NULL;
+	if (rc == 0)
+		*n_out = n;
+out:
+	PQclear(r);
+	pg_tx_rollback(tx);
+	return rc;
+}
