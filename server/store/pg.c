@@ -5,6 +5,7 @@
  * pg_sessions.c); pg_int.h is what they share. */
 #include "server/store/pg_int.h"
 
+#include "common/crypto.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -153,6 +154,7 @@ struct pg_be {
 	PGconn *idle[PG_POOL_MAX]; /* n_idle of them, under mu */
 	int n_idle, n_open;        /* n_open counts the lent ones too */
 	struct pg_watch *watch;    /* NULL until watch() */
+	char nonce[17];            /* this process's mark on its notifications */
 };
 
 static struct pg_be *pg_be_of(struct store_be *be)
@@ -526,12 +528,21 @@ void pg_tx_rollback(struct store_tx *tx)
 		pg_tx_end(tx);
 }
 
-static int pg_tx_notify(struct store_tx *tx, const char *topic, struct err *err)
+/* The payload is "NONCE TOPIC": the watch thread of the process that sent
+ * it (LISTEN hears its own) skips it. */
+int pg_notify(struct store_tx *tx, const char *topic, struct err *err)
 {
 	struct pg_args a = {0};
+	char payload[128];
 
-	pg_arg_text(&a, topic);
+	snprintf(payload, sizeof(payload), "%s %s", tx->be->nonce, topic);
+	pg_arg_text(&a, payload);
 	return pg_cmd(tx->conn, "notify", "SELECT pg_notify('anvil', $1)", &a, NULL, err);
+}
+
+static int pg_tx_notify(struct store_tx *tx, const char *topic, struct err *err)
+{
+	return pg_notify(tx, topic, err);
 }
 
 /* ---- migrations ---- */
@@ -669,7 +680,11 @@ static void *pg_watch_main(void *arg)
 			continue;
 		}
 		while ((n = PQnotifies(w->conn)) != NULL) {
-			w->fn(w->arg, n->extra);
+			size_t len = strlen(be->nonce);
+
+			/* another process's "NONCE TOPIC"; our own are skipped */
+			if (strncmp(n->extra, be->nonce, len) != 0 || n->extra[len] != ' ')
+				w->fn(w->arg, strchr(n->extra, ' ') ? strchr(n->extra, ' ') + 1 : n->extra);
 			PQfreemem(n);
 		}
 	}
@@ -757,7 +772,7 @@ int store_pg_open(const char *url, struct store_be **out, struct err *err)
 	be->url = xstrdup(url);
 	pthread_mutex_init(&be->mu, NULL);
 	pthread_cond_init(&be->cv, NULL);
-	if (pg_migrate(be, err) < 0) {
+	if (crypto_random_hex(be->nonce, 8, err) < 0 || pg_migrate(be, err) < 0) {
 		pg_free((struct store_be *)be);
 		return -1;
 	}

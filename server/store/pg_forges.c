@@ -195,6 +195,9 @@ int pg_tx_status_queue(struct store_tx *tx, int64_t job_id, const char *state, c
 
 /* A job's statuses go out in order: a row waits while an older one of its
  * job is still queued (being retried). */
+/* How long a status handed to a sender is not handed to another. */
+#define PG_STATUS_CLAIM_MS 60000
+
 int pg_status_due(struct store_be *be, int64_t now_ms, int limit, struct status_row **out, size_t *n_out,
                   struct err *err)
 {
@@ -202,17 +205,24 @@ int pg_status_due(struct store_be *be, int64_t now_ms, int limit, struct status_
 	PGresult *r;
 	int n;
 
+	/* Several servers send from one queue: the rows handed out are claimed
+	 * for PG_STATUS_CLAIM_MS (their next attempt moved), so no other server
+	 * sends them meanwhile; status_sent, status_retry end the claim. */
 	pg_arg_i64(&a, now_ms);
 	pg_arg_i64(&a, limit);
-	r = pg_be_exec(
-	    be, "status due",
-	    "SELECT q.id, q.job_id, q.state, q.description, q.attempts, r.forge, r.api_url,"
-	    " r.status_token, r.url, p.commit_sha, j.target FROM status_queue q"
-	    " JOIN jobs j ON j.id = q.job_id JOIN pipelines p ON p.id = j.pipeline_id"
-	    " JOIN repos r ON r.id = p.repo_id WHERE q.gave_up = 0 AND q.next_attempt_unix_ms <= $1"
-	    " AND NOT EXISTS (SELECT 1 FROM status_queue o WHERE o.job_id = q.job_id"
-	    " AND o.gave_up = 0 AND o.id < q.id) ORDER BY q.id LIMIT $2",
-	    &a, err);
+	pg_arg_i64(&a, PG_STATUS_CLAIM_MS);
+	r = pg_be_exec(be, "status due",
+	               "WITH due AS (SELECT q.id FROM status_queue q WHERE q.gave_up = 0 AND "
+	               "q.next_attempt_unix_ms <= $1"
+	               " AND NOT EXISTS (SELECT 1 FROM status_queue o WHERE o.job_id = q.job_id"
+	               " AND o.gave_up = 0 AND o.id < q.id) ORDER BY q.id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+	               " claimed AS (UPDATE status_queue q SET next_attempt_unix_ms = $1 + $3 FROM due"
+	               " WHERE q.id = due.id RETURNING q.id, q.job_id, q.state, q.description, q.attempts)"
+	               " SELECT c.id, c.job_id, c.state, c.description, c.attempts, r.forge, r.api_url,"
+	               " r.status_token, r.url, p.commit_sha, j.target FROM claimed c"
+	               " JOIN jobs j ON j.id = c.job_id JOIN pipelines p ON p.id = j.pipeline_id"
+	               " JOIN repos r ON r.id = p.repo_id ORDER BY c.id",
+	               &a, err);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);

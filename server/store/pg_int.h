@@ -29,6 +29,9 @@ struct store_tx {
  * too). A connection that broke is closed when its transaction ends and a
  * new one opened on the next use. */
 int pg_tx_begin(struct store_be *be, struct store_tx **out, struct err *err);
+/* Tells the other server processes of topic ("jobs", "log:ID") when tx
+ * commits (store_be.h watch). */
+int pg_notify(struct store_tx *tx, const char *topic, struct err *err);
 int pg_tx_commit(struct store_tx *tx, struct err *err);
 void pg_tx_rollback(struct store_tx *tx);
 

@@ -146,6 +146,13 @@ int pg_log_append(struct store_be *be, int64_t job_id, int attempt, int64_t seq,
 	} else if (pg_log_add_bytes(tx, job_id, (int64_t)keep, 0, err) < 0) {
 		goto out;
 	}
+	{
+		char topic[40];
+
+		snprintf(topic, sizeof(topic), "log:%lld", (long long)job_id);
+		if (pg_notify(tx, topic, err) < 0)
+			goto out;
+	}
 	rc = pg_tx_commit(tx, err);
 	tx = NULL;
 	if (rc == 0) {

@@ -217,8 +217,9 @@ struct store_ops {
 	                       struct err *err);
 
 	/* Wake-ups from other server processes: fn(arg, topic) is called (from
-	 * a backend thread) for each tx_notify committed by any process. NULL
-	 * for a one-process backend. */
+	 * a backend thread) for each tx_notify another process committed, and
+	 * "log:ID" for each log chunk it stored (log_append); "jobs" once after
+	 * a lost connection. NULL for a one-process backend. */
 	int (*watch)(struct store_be *be, void (*fn)(void *arg, const char *topic), void *arg,
 	             struct err *err);
 
