@@ -155,6 +155,7 @@ struct pg_be {
 	int n_idle, n_open;        /* n_open counts the lent ones too */
 	struct pg_watch *watch;    /* NULL until watch() */
 	char nonce[17];            /* this process's mark on its notifications */
+	struct store_tx *load;     /* load_begin to load_end (store_copy) */
 };
 
 static struct pg_be *pg_be_of(struct store_be *be)
@@ -780,6 +781,199 @@ int store_pg_open(const char *url, struct store_be **out, struct err *err)
 	return 0;
 }
 
+/* ---- offline copy (store_copy) ---- */
+
+#define PG_OID_BYTEA 17
+#define PG_OID_INT8  20
+#define PG_OID_INT2  21
+#define PG_OID_INT4  23
+
+static int pg_table_known(const char *table)
+{
+	for (size_t i = 0; i < store_tables_n; i++)
+		if (strcmp(store_tables[i], table) == 0)
+			return 1;
+	return 0;
+}
+
+static uint64_t pg_be_uint(const unsigned char *p, int len)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < len; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Binary results, so bytea comes as its bytes; integers become their
+ * decimal text as SQLite's dump gives them. release_keys' rowid is
+ * PostgreSQL's own (SQLite's is implicit): left out. */
+static int pg_dump(struct store_be *sbe, const char *table, store_row_fn fn, void *arg, struct err *err)
+{
+	PGresult *r;
+	char *sql;
+	int nf, rc = 0;
+
+	if (!pg_table_known(table))
+		return err_set(err, ERR_INVAL, "no table %s", table);
+	sql = xasprintf("SELECT * FROM %s", table);
+	r = pg_be_exec_binary(sbe, table, sql, NULL, err);
+	free(sql);
+	if (r == NULL)
+		return -1;
+	nf = PQnfields(r);
+	{
+		const char **cols = xcalloc((size_t)nf, sizeof(*cols));
+		struct store_value *vals = xcalloc((size_t)nf, sizeof(*vals));
+		char(*num)[24] = xcalloc((size_t)nf, sizeof(*num));
+		int *keep = xcalloc((size_t)nf, sizeof(*keep));
+		size_t n = 0;
+
+		for (int c = 0; c < nf; c++)
+			if (strcmp(PQfname(r, c), "rowid") != 0)
+				keep[n++] = c;
+		for (size_t k = 0; k < n; k++)
+			cols[k] = PQfname(r, keep[k]);
+		for (int row = 0; row < PQntuples(r) && rc == 0; row++) {
+			for (size_t k = 0; k < n; k++) {
+				int c = keep[k];
+				struct store_value *v = &vals[k];
+				const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, c);
+				int len = PQgetlength(r, row, c);
+				Oid t = PQftype(r, c);
+
+				memset(v, 0, sizeof(*v));
+				if (PQgetisnull(r, row, c)) {
+					v->is_null = 1;
+				} else if (t == PG_OID_INT8 || t == PG_OID_INT4 || t == PG_OID_INT2) {
+					uint64_t u = pg_be_uint(p, len);
+					int64_t i = t == PG_OID_INT8   ? (int64_t)u
+					            : t == PG_OID_INT4 ? (int64_t)(int32_t)(uint32_t)u
+					                               : (int64_t)(int16_t)(uint16_t)u;
+
+					snprintf(num[k], sizeof(num[k]), "%lld", (long long)i);
+					v->data = num[k];
+					v->len = strlen(num[k]);
+				} else {
+					v->data = p;
+					v->len = (size_t)len;
+					v->is_blob = t == PG_OID_BYTEA;
+				}
+			}
+			rc = fn(arg, cols, vals, n, err);
+		}
+		free(cols);
+		free(vals);
+		free(num);
+		free(keep);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int pg_load_begin(struct store_be *sbe, struct err *err)
+{
+	struct pg_be *be = pg_be_of(sbe);
+	struct store_tx *tx = NULL;
+
+	if (be->load != NULL)
+		return err_set(err, ERR_CONFLICT, "a copy into this store is under way");
+	if (pg_tx_begin(sbe, &tx, err) < 0)
+		return -1;
+	for (size_t i = 0; i < store_tables_n; i++) {
+		char *sql = xasprintf("SELECT count(*) FROM %s", store_tables[i]);
+		int64_t n = 0;
+		int rc = pg_scalar(tx->conn, store_tables[i], sql, NULL, &n, err);
+
+		free(sql);
+		if (rc < 0 || n > 0) {
+			if (rc == 0)
+				err_set(err, ERR_CONFLICT,
+				        "the destination store is not empty (%s holds %lld rows)",
+				        store_tables[i], (long long)n);
+			pg_tx_rollback(tx);
+			return -1;
+		}
+	}
+	be->load = tx;
+	return 0;
+}
+
+static int pg_load_row(struct store_be *sbe, const char *table, const char *const *cols,
+                       const struct store_value *vals, size_t n, struct err *err)
+{
+	struct pg_be *be = pg_be_of(sbe);
+	struct buf sql = BUF_INIT;
+	struct pg_args a = {0};
+	char *copies[PG_ARGS_MAX];
+	size_t n_copies = 0;
+	int rc;
+
+	if (be->load == NULL)
+		return err_set(err, ERR_INVAL, "load_row outside load_begin");
+	if (!pg_table_known(table))
+		return err_set(err, ERR_INVAL, "no table %s", table);
+	if (n > PG_ARGS_MAX)
+		return err_set(err, ERR_SYS, "%s: %zu columns", table, n);
+	buf_appendf(&sql, "INSERT INTO %s(", table);
+	for (size_t i = 0; i < n; i++)
+		buf_appendf(&sql, "%s\"%s\"", i ? ", " : "", cols[i]);
+	buf_appendf(&sql, ") VALUES(");
+	for (size_t i = 0; i < n; i++) {
+		buf_appendf(&sql, "%s$%zu", i ? ", " : "", i + 1);
+		if (vals[i].is_null)
+			pg_arg_text(&a, NULL);
+		else if (vals[i].is_blob)
+			pg_arg_bin(&a, vals[i].data, vals[i].len);
+		else {
+			/* a text parameter ends at its NUL: a terminated copy */
+			char *t = xmalloc(vals[i].len + 1);
+
+			memcpy(t, vals[i].data, vals[i].len);
+			t[vals[i].len] = '\0';
+			copies[n_copies++] = t;
+			pg_arg_text(&a, t);
+		}
+	}
+	buf_appendf(&sql, ")");
+	rc = pg_cmd(be->load->conn, table, sql.data, &a, NULL, err);
+	buf_release(&sql);
+	for (size_t i = 0; i < n_copies; i++)
+		free(copies[i]);
+	return rc;
+}
+
+/* New ids follow the copied ones: each identity column's sequence moves to
+ * its table's highest id. */
+static int pg_load_end(struct store_be *sbe, int commit, struct err *err)
+{
+	static const char *const idents[] = {"repos",  "agents",       "pipelines", "jobs",
+	                                     "boards", "status_queue", "releases"};
+	struct pg_be *be = pg_be_of(sbe);
+	struct store_tx *tx = be->load;
+
+	be->load = NULL;
+	if (tx == NULL)
+		return err_set(err, ERR_INVAL, "load_end without load_begin");
+	if (!commit) {
+		pg_tx_rollback(tx);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(idents) / sizeof(idents[0]); i++) {
+		char *sql = xasprintf("SELECT setval(pg_get_serial_sequence('%s', 'id'), max(id)) FROM %s"
+		                      " HAVING max(id) IS NOT NULL",
+		                      idents[i], idents[i]);
+		int rc = pg_cmd(tx->conn, "sequence", sql, NULL, NULL, err);
+
+		free(sql);
+		if (rc < 0) {
+			pg_tx_rollback(tx);
+			return -1;
+		}
+	}
+	return pg_tx_commit(tx, err);
+}
+
 const struct store_ops store_pg_ops = {
     .name = "postgresql",
     .free = pg_free,
@@ -812,6 +1006,10 @@ const struct store_ops store_pg_ops = {
     .tx_agent_upsert = pg_tx_agent_upsert,
     .tx_agent_remove = pg_tx_agent_remove,
     .watch = pg_watch,
+    .dump = pg_dump,
+    .load_begin = pg_load_begin,
+    .load_row = pg_load_row,
+    .load_end = pg_load_end,
 
     .integrity_check = pg_integrity_check,
     .token_set = pg_token_set,

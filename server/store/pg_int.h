@@ -37,7 +37,7 @@ void pg_tx_rollback(struct store_tx *tx);
 
 /* ---- statement parameters ---- */
 
-#define PG_ARGS_MAX 20
+#define PG_ARGS_MAX 32
 
 struct pg_args {
 	int n;

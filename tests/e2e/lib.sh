@@ -57,9 +57,13 @@ wait_until() {
 
 # start_server [extra options]: starts anvil-server on a free port (or $PORT
 # when set, for restarts); sets SERVER_PID, PORT, URL; exports the CLI env.
+# With ANVIL_TEST_STORE (a postgresql:// URL: the e2e-pg tests, tests/pg/run.sh)
+# the server keeps its store there instead of $T/data/anvil.db.
 start_server() {
+	local store=()
+	[ -n "${ANVIL_TEST_STORE:-}" ] && store=(--store "$ANVIL_TEST_STORE")
 	rm -f "$T/data/port"
-	"$B/anvil-server" --data "$T/data" --port "${PORT:-0}" "$@" >>"$T/server.log" 2>&1 &
+	"$B/anvil-server" --data "$T/data" --port "${PORT:-0}" "${store[@]}" "$@" >>"$T/server.log" 2>&1 &
 	SERVER_PID=$!
 	PIDS+=("$SERVER_PID")
 	wait_until 10 test -s "$T/data/port" || fail "server did not start"
@@ -163,8 +167,16 @@ log_has() {
 	api "/api/v1/jobs/$1/log" | grep -qF -- "$2"
 }
 
+# db SQL: runs SQL on the server's store (SQLite, or PostgreSQL under
+# ANVIL_TEST_STORE; there "PRAGMA integrity_check" asks whether it answers).
 db() {
-	sqlite3 "$T/data/anvil.db" "$@"
+	if [ -z "${ANVIL_TEST_STORE:-}" ]; then
+		sqlite3 "$T/data/anvil.db" "$@"
+	elif [ "$1" = "PRAGMA integrity_check" ]; then
+		[ "$(psql "$ANVIL_TEST_STORE" -Atqc "SELECT 'ok'")" = ok ] && echo ok
+	else
+		psql "$ANVIL_TEST_STORE" -Atqc "$1"
+	fi
 }
 
 # docker_engine DATA_ROOT: the running Docker engine, else a dockerd of the
