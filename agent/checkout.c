@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <git2.h>
 
 #include "common/crypto.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -52,32 +52,9 @@ int checkout_mkdirs(const char *path, struct err *err)
 	return 0;
 }
 
-static int checkout_rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (type == FTW_DP)
-		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 int checkout_remove_tree(const char *path, struct err *err)
 {
-	struct stat st;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return err_errno(err, "stat %s", path);
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlink(path) < 0 && errno != ENOENT)
-			return err_errno(err, "unlink %s", path);
-		return 0;
-	}
-	if (nftw(path, checkout_rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-		return err_errno(err, "remove %s", path);
-	return 0;
+	return fileio_remove_tree(path, err);
 }
 
 int checkout_mirror_path(char *out, size_t n, const char *work_dir, const char *repo_name, const char *url,
@@ -141,7 +118,7 @@ out:
 	return rc;
 }
 
-static int checkout_fetch(git_repository *repo, const char *url, struct err *err)
+static int checkout_fetch(git_repository *repo, const char *url, const char *const *headers, struct err *err)
 {
 	git_remote *remote = NULL;
 	git_fetch_options opts;
@@ -165,6 +142,14 @@ static int checkout_fetch(git_repository *repo, const char *url, struct err *err
 		goto out;
 	}
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec already takes every tag */
+	if (headers != NULL) {
+		size_t n = 0;
+		while (headers[n] != NULL)
+			n++;
+		/* libgit2 only reads them: the cast is that of git_strarray. */
+		opts.custom_headers.strings = (char **)headers;
+		opts.custom_headers.count = n;
+	}
 	if (git_remote_fetch(remote, &specs, &opts, NULL) < 0) {
 		char what[160];
 		snprintf(what, sizeof(what), "fetch %s", url);
@@ -200,6 +185,16 @@ static int checkout_lock(const char *mirror, int *fd_out, struct err *err)
 int checkout_prepare(const char *work_dir, const char *repo_name, const char *url, const char *commit_hex,
                      const char *dest_dir, struct err *err)
 {
+	struct checkout_source src = {repo_name, url, NULL, NULL};
+
+	return checkout_prepare_from(work_dir, &src, commit_hex, dest_dir, err);
+}
+
+int checkout_prepare_from(const char *work_dir, const struct checkout_source *src, const char *commit_hex,
+                          const char *dest_dir, struct err *err)
+{
+	const char *repo_name = src->repo_name, *url = src->url;
+	const char *fetch_url = src->fetch_url != NULL ? src->fetch_url : src->url;
 	char mirror[PATH_MAX], mirrors_dir[PATH_MAX];
 	git_repository *repo = NULL;
 	git_commit *commit = NULL;
@@ -235,10 +230,10 @@ int checkout_prepare(const char *work_dir, const char *repo_name, const char *ur
 	/* Fetch only when the mirror lacks the commit: a retried job or a
 	 * second target of the same pipeline costs no network round trip. */
 	if (git_commit_lookup(&commit, repo, &oid) < 0) {
-		if (checkout_fetch(repo, url, err) < 0)
+		if (checkout_fetch(repo, fetch_url, src->fetch_url != NULL ? src->headers : NULL, err) < 0)
 			goto out;
 		if (git_commit_lookup(&commit, repo, &oid) < 0) {
-			err_set(err, ERR_NOTFOUND, "commit %s not found in %s", commit_hex, url);
+			err_set(err, ERR_NOTFOUND, "commit %s not found in %s", commit_hex, fetch_url);
 			goto out;
 		}
 	}

@@ -27,6 +27,23 @@ int checkout_mirror_path(char *out, size_t n, const char *work_dir, const char *
 int checkout_prepare(const char *work_dir, const char *repo_name, const char *url, const char *commit_hex,
                      const char *dest_dir, struct err *err);
 
+/* Where a checkout comes from. url is the repository's identity: it names
+ * the mirror, and is fetched when fetch_url is NULL. fetch_url, when set, is
+ * fetched instead (the server's copy of the repository over smart HTTP,
+ * docs/api.md), with headers (NULL-terminated "Name: value" lines, e.g. the
+ * agent's "Authorization: Bearer ..."; NULL for none) sent with every
+ * request. All borrowed. */
+struct checkout_source {
+	const char *repo_name;
+	const char *url;
+	const char *fetch_url;
+	const char *const *headers;
+};
+
+/* checkout_prepare from src (see checkout_source); same errors. */
+int checkout_prepare_from(const char *work_dir, const struct checkout_source *src, const char *commit_hex,
+                          const char *dest_dir, struct err *err);
+
 /* Removes path and everything under it (nftw, no shell, symlinks not
  * followed). A missing path is success. */
 int checkout_remove_tree(const char *path, struct err *err);

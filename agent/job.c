@@ -143,10 +143,16 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 	}
 	if (job_spec_str(repo, "name", 1, &s->repo_name, err) < 0 ||
 	    job_spec_str(repo, "url", 1, &s->repo_url, err) < 0 ||
+	    job_spec_str(repo, "fetch", 0, &s->repo_fetch, err) < 0 ||
 	    job_spec_str(spec, "ref", 0, &s->ref, err) < 0 ||
 	    job_spec_str(spec, "commit", 1, &s->commit, err) < 0 ||
 	    job_spec_str(spec, "target", 0, &s->target, err) < 0)
 		goto out;
+	if (s->repo_fetch[0] != '\0' && (s->repo_fetch[0] != '/' || s->repo_fetch[1] == '/' ||
+	                                 strpbrk(s->repo_fetch, " \t\r\n") != NULL)) {
+		err_set(err, ERR_INVAL, "job spec: repo.fetch is not a path on the server");
+		goto out;
+	}
 	if (!job_spec_is_commit(s->commit)) {
 		err_set(err, ERR_INVAL, "job spec: commit is not 40 lowercase hex");
 		goto out;
@@ -233,6 +239,7 @@ void job_spec_free(struct job_spec *s)
 	free(s->steps);
 	free(s->repo_name);
 	free(s->repo_url);
+	free(s->repo_fetch);
 	free(s->ref);
 	free(s->commit);
 	free(s->target);
@@ -894,6 +901,31 @@ static int job_upload_all(struct job_ctx *jc, const struct artifact_list *al, st
 	return 0;
 }
 
+/* The job's commit into dest: from the server's copy when the job names one
+ * (then the agent needs to reach only the server, with its own token), else
+ * from the repository's URL. */
+static int job_checkout(struct agent *ag, const struct job_spec *spec, const char *dest, struct err *err)
+{
+	const char *headers[2] = {NULL, NULL};
+	struct checkout_source src = {spec->repo_name, spec->repo_url, NULL, headers};
+	char *fetch_url = NULL, *auth = NULL;
+	size_t n = strlen(ag->opt.server_url);
+	int rc;
+
+	if (spec->repo_fetch[0] != '\0') {
+		while (n > 0 && ag->opt.server_url[n - 1] == '/')
+			n--;
+		fetch_url = xasprintf("%.*s%s", (int)n, ag->opt.server_url, spec->repo_fetch);
+		auth = xasprintf("Authorization: Bearer %s", ag->token);
+		headers[0] = auth;
+		src.fetch_url = fetch_url;
+	}
+	rc = checkout_prepare_from(ag->opt.work_dir, &src, spec->commit, dest, err);
+	free(fetch_url);
+	free(auth);
+	return rc;
+}
+
 enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 {
 	struct job_ctx jc;
@@ -949,12 +981,12 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	}
 	{
 		char *shown = redact_urls_dup(spec->repo_url); /* the log never holds its credentials */
-		job_say(&jc, "checkout %s %s", shown, spec->commit);
+		job_say(&jc, "checkout %s %s%s", shown, spec->commit,
+		        spec->repo_fetch[0] ? " (from the server's copy)" : "");
 		free(shown);
 	}
 	job_log_flush(&jc, 1, 0);
-	if (checkout_prepare(ag->opt.work_dir, spec->repo_name, spec->repo_url, spec->commit, jc.src_dir,
-	                     &err) < 0) {
+	if (job_checkout(ag, spec, jc.src_dir, &err) < 0) {
 		job_say(&jc, "checkout failed: %s", err.msg);
 		snprintf(message, sizeof(message), "checkout: %s", err.msg);
 		goto report;

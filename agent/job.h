@@ -27,6 +27,7 @@ struct job_spec {
 	int64_t pipeline_id;
 	char *repo_name;        /* owned */
 	char *repo_url;         /* owned */
+	char *repo_fetch;       /* owned; "" or the server's path to fetch the commit from (api_git.h) */
 	char *ref;              /* owned; may be "" */
 	char *commit;           /* owned; 40 lowercase hex */
 	char *target;           /* owned; "host" or a triple */

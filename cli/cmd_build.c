@@ -1,10 +1,14 @@
 #include "cli/cli.h"
 #include "common/crypto.h"
+#include "common/fileio.h"
 #include "common/xalloc.h"
 
 #include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <git2.h>
 #include <git2/sys/mempack.h>
@@ -51,8 +55,41 @@ static char *cmd_build_default_repo(const char *workdir)
 	return name;
 }
 
+/* A directory that is no git work tree: a throw-away bare repository in
+ * $TMPDIR (its path to gitdir_out, for the caller to remove) whose work tree
+ * is dir, with no link written into dir. The index is empty, so every file
+ * is untracked: all are taken but what a .gitignore in dir ignores. */
+static int cmd_build_snapshot_repo(const char *dir, git_repository **out, char gitdir_out[PATH_MAX],
+                                   struct err *err)
+{
+	const char *tmp = getenv("TMPDIR");
+	git_repository *repo = NULL;
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return err_errno(err, "%s", dir);
+	if (!S_ISDIR(st.st_mode))
+		return err_set(err, ERR_INVAL, "%s is not a directory", dir);
+	if ((size_t)snprintf(gitdir_out, PATH_MAX, "%s/anvil-build.XXXXXX", tmp && tmp[0] ? tmp : "/tmp") >=
+	    PATH_MAX)
+		return err_set(err, ERR_LIMIT, "TMPDIR is too long");
+	if (mkdtemp(gitdir_out) == NULL) {
+		err_errno(err, "mkdtemp %s", gitdir_out);
+		gitdir_out[0] = '\0';
+		return -1;
+	}
+	if (git_repository_init(&repo, gitdir_out, 1) < 0 || git_repository_set_workdir(repo, dir, 0) < 0) {
+		cmd_build_git_fail(err, "snapshot repository");
+		git_repository_free(repo);
+		return -1;
+	}
+	*out = repo;
+	return 0;
+}
+
 /* Builds a commit of dir's working tree as it is (the index, uncommitted
- * changes, untracked files that are not ignored; deleted files left out)
+ * changes, untracked files that are not ignored; deleted files left out),
+ * or of a directory's files when it is in no git work tree,
  * and packs it with its tree and every blob, without history: the commit has
  * no parent, its message names the HEAD it was made on. The repository is not
  * changed: the index is a copy in memory and new objects go to an in-memory
@@ -60,6 +97,7 @@ static char *cmd_build_default_repo(const char *workdir)
 static int cmd_build_pack(const char *dir, git_buf *pack_out, char commit_out[41], char **workdir_out,
                           struct err *err)
 {
+	char snapshot_gitdir[PATH_MAX] = "";
 	git_repository *repo = NULL;
 	git_odb *odb = NULL;
 	git_odb_backend *mempack = NULL; /* owned until the odb takes it */
@@ -71,9 +109,13 @@ static int cmd_build_pack(const char *dir, git_buf *pack_out, char commit_out[41
 	git_oid tree_id, commit_id;
 	char head_hex[GIT_OID_HEXSZ + 1] = "", *index_path = NULL, *msg = NULL;
 	const char *head_name = "no commit yet";
-	int rc = -1;
+	int rc = -1, grc, snapshot = 0;
 
-	if (git_repository_open_ext(&repo, dir, 0, NULL) < 0) {
+	if ((grc = git_repository_open_ext(&repo, dir, 0, NULL)) == GIT_ENOTFOUND) {
+		if (cmd_build_snapshot_repo(dir, &repo, snapshot_gitdir, err) < 0)
+			goto out;
+		snapshot = 1;
+	} else if (grc < 0) {
 		cmd_build_git_fail(err, dir);
 		goto out;
 	}
@@ -113,9 +155,15 @@ static int cmd_build_pack(const char *dir, git_buf *pack_out, char commit_out[41
 		cmd_build_git_fail(err, "signature");
 		goto out;
 	}
-	msg = xasprintf(
-	    "anvil build: working tree on %s%s%s\n\nUncommitted changes and untracked files included.\n",
-	    head_name, head_hex[0] ? " " : "", head_hex);
+	if (snapshot)
+		msg = xasprintf(
+		    "anvil build: snapshot of directory %s\n\nNot a git work tree: its files as they "
+		    "are.\n",
+		    git_repository_workdir(repo));
+	else
+		msg = xasprintf("anvil build: working tree on %s%s%s\n\nUncommitted changes and untracked "
+		                "files included.\n",
+		                head_name, head_hex[0] ? " " : "", head_hex);
 	if (git_commit_create(&commit_id, repo, NULL, sig, sig, NULL, msg, tree, 0, NULL) < 0) {
 		cmd_build_git_fail(err, "create the commit");
 		goto out;
@@ -138,6 +186,11 @@ out:
 	git_index_free(index);
 	git_odb_free(odb);
 	git_repository_free(repo);
+	if (snapshot_gitdir[0] != '\0') {
+		struct err rerr = {0};
+		if (fileio_remove_tree(snapshot_gitdir, &rerr) < 0)
+			fprintf(stderr, "anvil: warning: %s\n", rerr.msg);
+	}
 	free(index_path);
 	free(msg);
 	return rc;

@@ -28,4 +28,9 @@ int fileio_chown_tree(const char *path, uid_t from_uid, uid_t to_uid, gid_t from
  * (> 0). -1 with err when path cannot be read. */
 int64_t fileio_tree_bytes(const char *path, int64_t stop_at, struct err *err);
 
+/* rm -rf: removes path and everything under it (nftw, no shell, symbolic
+ * links not followed, other file systems not entered). A missing path is
+ * success. -1 with err naming path on failure. Any thread. */
+int fileio_remove_tree(const char *path, struct err *err);
+
 #endif

@@ -37,6 +37,7 @@ struct proc_child_plan {
 	const char *cwd;
 	int in_fd;
 	int out_fd; /* write end of the output pipe, -1 when inherited */
+	int err_fd; /* stderr when not out_fd (stdout_only), else -1 */
 	int status_fd;
 	int die_with_parent;
 	pid_t parent_pid;
@@ -184,7 +185,7 @@ static void proc_child(struct proc_child_plan *plan)
 	struct sigaction dfl;
 	sigset_t none;
 	int status_fd = plan->status_fd;
-	int in_fd, out_fd, fd3 = -1;
+	int in_fd, out_fd, err_fd, fd3 = -1;
 
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
@@ -237,11 +238,12 @@ static void proc_child(struct proc_child_plan *plan)
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
 	in_fd = proc_child_lift_fd(plan->in_fd);
 	out_fd = proc_child_lift_fd(plan->out_fd);
-	if (in_fd < 0 || (plan->out_fd >= 0 && out_fd < 0))
+	err_fd = plan->err_fd >= 0 ? proc_child_lift_fd(plan->err_fd) : out_fd;
+	if (in_fd < 0 || (plan->out_fd >= 0 && out_fd < 0) || (plan->err_fd >= 0 && err_fd < 0))
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
 	if (dup2(in_fd, 0) < 0)
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
-	if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0))
+	if (out_fd >= 0 && (dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0))
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
 	if (fd3 >= 0 && dup2(fd3, 3) < 0) /* dup2 clears close-on-exec on 3 */
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
@@ -291,7 +293,7 @@ int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err)
 	struct proc_child_status st;
 	sigset_t all, old;
 	char *path = NULL; /* owned */
-	int null_fd = -1, out_pipe[2] = {-1, -1}, status_pipe[2] = {-1, -1};
+	int null_fd = -1, null_out_fd = -1, out_pipe[2] = {-1, -1}, status_pipe[2] = {-1, -1};
 	pid_t pid = -1;
 	ssize_t n;
 	int saved, rc = -1;
@@ -324,6 +326,11 @@ int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err)
 		err_errno(err, "pipe");
 		goto out;
 	}
+	if (spec->capture_output && spec->stdout_only &&
+	    (null_out_fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
+		err_errno(err, "open /dev/null");
+		goto out;
+	}
 	if (pipe2(status_pipe, O_CLOEXEC) < 0) {
 		err_errno(err, "pipe");
 		goto out;
@@ -337,6 +344,7 @@ int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err)
 	plan.cwd = spec->cwd;
 	plan.in_fd = spec->stdin_fd < 0 ? null_fd : spec->stdin_fd;
 	plan.out_fd = out_pipe[1];
+	plan.err_fd = null_out_fd;
 	plan.status_fd = status_pipe[1];
 	plan.die_with_parent = spec->die_with_parent;
 	plan.parent_pid = getpid();
@@ -370,6 +378,7 @@ int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err)
 	proc_close_fd(&status_pipe[1]);
 	proc_close_fd(&out_pipe[1]);
 	proc_close_fd(&null_fd);
+	proc_close_fd(&null_out_fd);
 
 	do
 		n = read(status_pipe[0], &st, sizeof(st));
@@ -398,6 +407,7 @@ out:
 	saved = errno;
 	free(path);
 	proc_close_fd(&null_fd);
+	proc_close_fd(&null_out_fd);
 	proc_close_fd(&out_pipe[0]);
 	proc_close_fd(&out_pipe[1]);
 	proc_close_fd(&status_pipe[0]);

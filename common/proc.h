@@ -26,6 +26,8 @@ struct proc_spec {
 	int stdin_fd;            /* -1: /dev/null */
 	int capture_output;      /* 1: stdout+stderr merged into a pipe, read end in proc.out_fd;
 	                            0: stdout/stderr inherited */
+	int stdout_only;         /* with capture_output: only stdout goes to the pipe, stderr to
+	                            /dev/null (a protocol stream a message must not corrupt) */
 	int die_with_parent;     /* 1: PR_SET_PDEATHSIG(SIGKILL) in the child */
 	/* What a sandboxed step's child does before exec (all zero: nothing), in
 	 * this order: enters the cgroups, drops ids, sets the limits. */

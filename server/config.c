@@ -47,6 +47,8 @@ static const struct config_opt config_table[] = {
      "remove the logs of jobs finished longer ago (0 keeps them forever)"},
     {"artifact-retention-days", CT_INT, OFF(artifact_retention_days), 0, 0, 100000, "0",
      "remove the artifacts of jobs finished longer ago, then unreferenced blobs (0 keeps them forever)"},
+    {"scratch-retention-days", CT_INT, OFF(scratch_retention_days), 0, 0, 100000, "30",
+     "remove `anvil build` commits uploaded longer ago, and scratch repositories left empty (0 keeps them)"},
     {"retention-day-ms", CT_INT, OFF(retention_day_ms), 0, 1, 86400000, "86400000",
      "length of a retention day in ms (for tests; leave it)"},
     {"housekeeping-interval", CT_INT, OFF(housekeeping_s), 0, 1, 86400, "60",

@@ -25,6 +25,7 @@ struct config {
 	char public_url[256];        /* how forges and browsers reach us; "" → http://<listen>:<port> */
 	int log_retention_days;      /* 0: keep logs forever */
 	int artifact_retention_days; /* 0: keep artifacts forever */
+	int scratch_retention_days;  /* 0: keep scratch builds' commits forever */
 	int retention_day_ms;        /* length of a retention "day" (tests shorten it) */
 	int housekeeping_s;          /* seconds between retention passes */
 	char failpoints[128];        /* fault injection spec (tests only), "" = none */

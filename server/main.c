@@ -7,6 +7,7 @@
 #include "server/api/api.h"
 #include "server/api/api_forge.h"
 #include "server/api/api_deploy.h"
+#include "server/api/api_git.h"
 #include "server/api/api_scratch.h"
 #include "server/store/blob.h"
 #include "server/config.h"
@@ -123,6 +124,7 @@ static struct http_route *routes_join(size_t *n_out)
 	    {release_api_routes, &release_api_routes_count},
 	    {api_deploy_routes, &api_deploy_routes_count},
 	    {api_scratch_routes, &api_scratch_routes_count},
+	    {api_git_routes, &api_git_routes_count},
 	};
 	struct http_route *all = NULL;
 	size_t n = 0;

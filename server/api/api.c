@@ -568,15 +568,22 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 {
 	json_t *spec = json_loads(j->spec, 0, NULL); /* owned */
+	char *fetch;
 
 	if (spec == NULL)
 		spec = json_object();
 	json_object_set_new(spec, "id", json_integer(j->id));
 	json_object_set_new(spec, "attempt", json_integer(j->attempt));
 	json_object_set_new(spec, "pipeline_id", json_integer(j->pipeline_id));
-	json_object_set_new(
-	    spec, "repo",
-	    json_pack("{s:o, s:o}", "name", apijson_text(j->repo_name), "url", apijson_text(j->repo_url)));
+	/* fetch: where the agent gets the commit, the server's own copy of the
+	 * repository (api_git.h), so it needs no access to the forge and no
+	 * credentials: url, the repository's identity (the agent's mirror cache
+	 * key), is shown with them as *** like everywhere else. */
+	fetch = xasprintf("/api/v1/agents/jobs/%lld/git", (long long)j->id);
+	json_object_set_new(spec, "repo",
+	                    json_pack("{s:o, s:o, s:s}", "name", apijson_text(j->repo_name), "url",
+	                              apijson_url(j->repo_url), "fetch", fetch));
+	free(fetch);
 	json_object_set_new(spec, "ref", apijson_text(j->ref));
 	json_object_set_new(spec, "commit", apijson_text(j->commit_sha));
 	json_object_set_new(spec, "target", apijson_text(j->target));

@@ -3,6 +3,7 @@
 #include "common/xalloc.h"
 #include "server/store/blob.h"
 #include "server/sched/pipeline.h"
+#include "server/sched/scratch.h"
 #include "server/srv.h"
 
 #include <errno.h>
@@ -38,26 +39,6 @@ static int api_scratch_name(struct http_req *req, char name[101], struct err *er
 		return err_set(err, ERR_INVAL,
 		               "repo name must be [A-Za-z0-9._-]+, not starting with '.' or '-'");
 	return 0;
-}
-
-/* <data>/scratch/NAME.git as an absolute path (agents fetch it from their
- * own working directory), the scratch directory created on first use. */
-static char *api_scratch_dir(const struct srv *srv, const char *name, struct err *err)
-{
-	char data[PATH_MAX], *dir;
-
-	if (realpath(srv->cfg.data_dir, data) == NULL) {
-		err_errno(err, "realpath %s", srv->cfg.data_dir);
-		return NULL;
-	}
-	dir = xasprintf("%s/scratch", data);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		err_errno(err, "mkdir %s", dir);
-		free(dir);
-		return NULL;
-	}
-	free(dir);
-	return xasprintf("%s/scratch/%s.git", data, name);
 }
 
 /* A repository NAME registered with another URL (a forge's) is not taken
@@ -111,7 +92,7 @@ static int api_scratch_begin(struct srv *srv, struct http_req *req, struct err *
 
 	if (api_scratch_name(req, name, err) < 0 || api_scratch_query(req, &sha, &commit, err) < 0)
 		goto out;
-	if ((dir = api_scratch_dir(srv, name, err)) == NULL)
+	if ((dir = scratch_repo_path(srv, name, err)) == NULL)
 		goto out;
 	rc = api_scratch_check_repo(srv, name, dir, err);
 out:
@@ -127,6 +108,25 @@ static int api_scratch_tree_cb(const char *root, const git_tree_entry *entry, vo
 	if (git_tree_entry_type(entry) == GIT_OBJECT_COMMIT) /* a submodule: not ours to carry */
 		return 0;
 	return git_odb_exists(odb, git_tree_entry_id(entry)) ? 0 : -1;
+}
+
+/* A new scratch repository whose every ref update is logged: the reflog's
+ * time, the server's own, is what retention reads (scratch.h). */
+static int api_scratch_init(git_repository **out, const char *dir, struct err *err)
+{
+	git_repository *repo = NULL;
+	git_config *cfg = NULL;
+
+	if (git_repository_init(&repo, dir, 1) < 0 || git_repository_config(&cfg, repo) < 0 ||
+	    git_config_set_string(cfg, "core.logAllRefUpdates", "always") < 0) {
+		api_scratch_git_fail(err, ERR_SYS, "create scratch repository");
+		git_config_free(cfg);
+		git_repository_free(repo);
+		return -1;
+	}
+	git_config_free(cfg);
+	*out = repo;
+	return 0;
 }
 
 /* Indexes the pack at pack_path into the bare repository dir (made on first
@@ -148,10 +148,8 @@ static int api_scratch_index(const char *dir, const char *pack_path, const char 
 	ssize_t n;
 	int fd = -1, rc = -1;
 
-	if (git_repository_open_bare(&repo, dir) < 0 && git_repository_init(&repo, dir, 1) < 0) {
-		api_scratch_git_fail(err, ERR_SYS, "open scratch repository");
+	if (git_repository_open_bare(&repo, dir) < 0 && api_scratch_init(&repo, dir, err) < 0)
 		goto out;
-	}
 	if (git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0) {
 		api_scratch_git_fail(err, ERR_SYS, "open scratch object database");
 		goto out;
@@ -213,7 +211,7 @@ static int api_scratch_post(struct srv *srv, struct http_req *req, struct http_a
 
 	if (api_scratch_name(req, name, err) < 0 || api_scratch_query(req, &sha, &commit, err) < 0)
 		goto out;
-	if ((dir = api_scratch_dir(srv, name, err)) == NULL ||
+	if ((dir = scratch_repo_path(srv, name, err)) == NULL ||
 	    api_scratch_check_repo(srv, name, dir, err) < 0)
 		goto out;
 	/* The pack is kept only while it is indexed, unless the same bytes were
@@ -222,7 +220,7 @@ static int api_scratch_post(struct srv *srv, struct http_req *req, struct http_a
 	blob_existed = access(blob, F_OK) == 0;
 	if (blob_writer_commit(req->blob, sha, &size, err) < 0)
 		goto out;
-	snprintf(ref, sizeof(ref), "refs/anvil/build/%s", commit);
+	snprintf(ref, sizeof(ref), SCRATCH_REF_PREFIX "%s", commit);
 	pthread_mutex_lock(&srv->git_mu);
 	grc = api_scratch_index(dir, blob, commit, ref, err);
 	pthread_mutex_unlock(&srv->git_mu);

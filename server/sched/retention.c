@@ -3,6 +3,7 @@
 #include "common/xalloc.h"
 #include "server/store/blob.h"
 #include "server/sched/logtail.h"
+#include "server/sched/scratch.h"
 #include "server/srv.h"
 #include "server/store/store.h"
 
@@ -135,6 +136,10 @@ int retention_pass(struct srv *srv, int sweep, int64_t now_ms, const volatile in
 			out->artifacts += n;
 		} while (n == RETENTION_BATCH && !retention_stopped(stop));
 	}
+	if (c->scratch_retention_days > 0 &&
+	    scratch_prune(srv, now_ms - (int64_t)c->scratch_retention_days * c->retention_day_ms, stop,
+	                  &out->scratch_refs, &out->scratch_repos, err) < 0)
+		return -1;
 	/* Expired web UI sessions (their lookup refuses them already). */
 	do {
 		if (store_session_expire(srv->store, now_ms, RETENTION_BATCH, &n, err) < 0)
@@ -161,11 +166,12 @@ static void *retention_main(void *arg)
 		if (retention_pass(r->srv, first, srv_now_ms(), &r->stopping, &cnt, &err) < 0)
 			log_warnx("event=retention_failed error=\"%s\"", err.msg);
 		else if (cnt.logs || cnt.artifacts || cnt.blobs || cnt.orphans || cnt.statuses ||
-		         cnt.sessions)
+		         cnt.sessions || cnt.scratch_refs || cnt.scratch_repos)
 			log_info("event=retention_pass logs=%lld artifacts=%lld blobs=%lld orphans=%lld "
-			         "statuses=%lld sessions=%lld",
+			         "statuses=%lld sessions=%lld scratch_refs=%lld scratch_repos=%lld",
 			         (long long)cnt.logs, (long long)cnt.artifacts, (long long)cnt.blobs,
-			         (long long)cnt.orphans, (long long)cnt.statuses, (long long)cnt.sessions);
+			         (long long)cnt.orphans, (long long)cnt.statuses, (long long)cnt.sessions,
+			         (long long)cnt.scratch_refs, (long long)cnt.scratch_repos);
 		first = 0;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += r->srv->cfg.housekeeping_s;

@@ -9,7 +9,9 @@
  * cfg.housekeeping_s seconds. A pass removes the logs of jobs finished more
  * than cfg.log_retention_days ago (a one-line marker chunk takes their
  * place), the artifact rows of jobs finished more than
- * cfg.artifact_retention_days ago, expired web UI sessions, then every blob
+ * cfg.artifact_retention_days ago, expired web UI sessions, the scratch
+ * builds uploaded more than cfg.scratch_retention_days ago (scratch.h), then
+ * every blob
  * no artifact references:
  * the row in a transaction first, the file after, under srv->blob_mu (the
  * lock an upload holds from moving its file into place to recording its
@@ -24,6 +26,7 @@ struct retention_counts {
 	int64_t logs, artifacts, blobs, orphans; /* jobs, jobs, blobs, files */
 	int64_t statuses;                        /* given-up forge statuses, with the logs' age */
 	int64_t sessions;                        /* expired web UI sessions */
+	int64_t scratch_refs, scratch_repos;     /* `anvil build` commits and emptied repositories */
 };
 
 #define RETENTION_MARKER_FMT "[anvil: log removed by retention after %d days]\n"

@@ -2,7 +2,8 @@
 # `anvil build DIR` runs the working tree as it is (uncommitted changes and
 # untracked files too) on the farm through libgit2 and the scratch upload,
 # follows the job's log, exits with the job's status, and leaves the
-# developer's repository exactly as it was.
+# developer's repository exactly as it was. A directory outside git is sent
+# as a snapshot of its files.
 . "$(dirname "$0")/lib.sh"
 
 start_server
@@ -90,10 +91,33 @@ anvil build "$W" --repo taken >/dev/null 2>"$T/build.err" || rc=$?
 grep -q "registered with another URL" "$T/build.err" || fail "conflict not explained: $(cat "$T/build.err")"
 ok "a registered repository's name is refused"
 
-# Outside a git repository: a clear error.
-mkdir "$T/plain"
+# Outside a git repository: a snapshot of the directory's files (a
+# .gitignore there honoured), and nothing written into the directory.
+mkdir -p "$T/plain/sub"
+cat >"$T/plain/.anvil.yml" <<'YML'
+steps:
+  - name: show
+    run: |
+      echo "plain: $(cat sub/file.txt)"
+      ./tool.sh
+      test ! -e junk.o && echo "ignored file not sent"
+YML
+echo "a plain file" >"$T/plain/sub/file.txt"
+printf '#!/bin/sh\necho "executable bit kept"\n' >"$T/plain/tool.sh"
+chmod +x "$T/plain/tool.sh"
+echo '*.o' >"$T/plain/.gitignore"
+echo junk >"$T/plain/junk.o"
+listing_before=$(cd "$T/plain" && find . | sort)
+out=$(anvil build "$T/plain" 2>"$T/build.err") || fail "plain directory build exited $?: $out $(cat "$T/build.err")"
+grep -qF "plain: a plain file" <<<"$out" || fail "plain directory's file not seen: $out"
+grep -qF "executable bit kept" <<<"$out" || fail "executable bit lost: $out"
+grep -qF "ignored file not sent" <<<"$out" || fail ".gitignore not honoured: $out"
+grep -qF "as repository plain-scratch" "$T/build.err" || fail "default repo name: $(cat "$T/build.err")"
+[ "$(cd "$T/plain" && find . | sort)" = "$listing_before" ] || fail "the plain directory was changed"
+ok "a directory outside git is built from a snapshot of its files and left unchanged"
+
 rc=0
-anvil build "$T/plain" >/dev/null 2>"$T/build.err" || rc=$?
-[ "$rc" = 1 ] || fail "build outside a repository exited $rc"
-grep -qi "repository" "$T/build.err" || fail "unclear error: $(cat "$T/build.err")"
-ok "a directory outside git is refused"
+anvil build "$T/plain/sub/file.txt" >/dev/null 2>"$T/build.err" || rc=$?
+[ "$rc" = 1 ] || fail "build of a file exited $rc"
+grep -q "not a directory" "$T/build.err" || fail "unclear error: $(cat "$T/build.err")"
+ok "a file that is not a directory is refused"

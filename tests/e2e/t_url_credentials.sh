@@ -1,10 +1,10 @@
 #!/bin/bash
 # Credentials in repository URLs (issue 13): a repository added as
-# http://bot:TOKEN@host/x.git builds (the server reads .anvil.yml and the
-# agent clones with the credentials, from a git smart-HTTP server that
-# answers 401 without them), yet the token appears in no API answer, no page,
+# http://bot:TOKEN@host/x.git builds (the server fetches with them from a git
+# smart-HTTP server that answers 401 without them; the agent clones from the
+# server's copy, never seeing them), yet the token appears in no API answer, no page,
 # no CLI output, no job log and no server or agent log line: the URL is shown
-# as http://***@host/x.git everywhere but in the claim the agent clones from.
+# as http://***@host/x.git everywhere, the agent's claim included.
 . "$(dirname "$0")/lib.sh"
 
 TOKEN="tok-$$-Zq81WvRt"
@@ -41,7 +41,9 @@ J=$(first_job "$P")
 wait_until 60 pipeline_is "$P" success || fail "pipeline $P is $(pipeline_state "$P"): $(api "/api/v1/pipelines/$P")"
 log=$(api "/api/v1/jobs/$J/log")
 grep -qF "checkout http://***@$HP/demo.git" <<<"$log" || fail "the job log does not name the redacted URL: $log"
-ok "the pipeline builds: the server and the agent fetched with the credentials"
+grep -qF "(from the server's copy)" <<<"$log" || fail "the agent did not fetch from the server: $log"
+grep -rqaF "$TOKEN" "$T/agent-a1" && fail "the agent's work directory holds the token"
+ok "the pipeline builds: the server fetched with the credentials, the agent from the server without them"
 
 # A wrong password: the fetch fails and its error quotes the URL.
 BAD="http://bot:wrong-$TOKEN@$HP/demo.git"

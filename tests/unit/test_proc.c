@@ -197,6 +197,26 @@ static void test_output_merged(void **state)
 	buf_release(&out);
 }
 
+/* stdout_only: a protocol stream (git upload-pack's) must not get the
+ * child's messages mixed in; they go to /dev/null. */
+static void test_output_stdout_only(void **state)
+{
+	const char *argv[] = {"/bin/sh", "-c", "echo one; echo two >&2; printf three", NULL};
+	struct proc_spec spec = {.argv = argv, .stdin_fd = -1, .capture_output = 1, .stdout_only = 1};
+	struct proc p;
+	struct buf out = BUF_INIT;
+	struct err err = {0};
+
+	(void)state;
+	assert_int_equal(proc_start(&p, &spec, &err), 0);
+	read_all(p.out_fd, &out);
+	assert_int_equal(proc_wait(&p, TEST_DEADLINE_MS, &err), 0);
+	assert_int_equal(p.exit_code, 0);
+	assert_string_equal(out.data, "one\nthree");
+	proc_release(&p);
+	buf_release(&out);
+}
+
 static void test_large_output_no_deadlock(void **state)
 {
 	const char *argv[] = {"head", "-c", "5242880", "/dev/zero", NULL};
@@ -685,6 +705,7 @@ int main(void)
 	    cmocka_unit_test(test_subreaper),
 	    cmocka_unit_test(test_exit_codes),
 	    cmocka_unit_test(test_output_merged),
+	    cmocka_unit_test(test_output_stdout_only),
 	    cmocka_unit_test(test_large_output_no_deadlock),
 	    cmocka_unit_test(test_stdin_is_dev_null),
 	    cmocka_unit_test(test_exec_missing_in_path),

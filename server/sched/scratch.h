@@ -1,0 +1,30 @@
+#ifndef ANVIL_SCRATCH_H
+#define ANVIL_SCRATCH_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* The scratch repositories of `anvil build` (server/api/api_scratch.h):
+ * <data>/scratch/NAME.git, bare, one ref refs/anvil/build/<commit> per
+ * upload, each written with a reflog entry in the server's time. */
+
+struct srv;
+
+#define SCRATCH_REF_PREFIX "refs/anvil/build/"
+
+/* <data>/scratch/NAME.git as an absolute path (the repository's URL in the
+ * store, fetched by the server's mirror), the scratch directory made on first
+ * use. Caller frees. NULL with err on failure. */
+char *scratch_repo_path(const struct srv *srv, const char *name, struct err *err);
+
+/* Removes every scratch ref written before before_ms (by its reflog, else by
+ * its commit's time), from the scratch repository and from the server's
+ * mirror of it (so agents can no longer fetch it); a scratch repository left
+ * without a ref is removed with its mirror. Each repository under
+ * srv->git_mu; stop (may be NULL) is polled between repositories. Counts go
+ * to *refs_out and *repos_out (added to). */
+int scratch_prune(struct srv *srv, int64_t before_ms, const volatile int *stop, int64_t *refs_out,
+                  int64_t *repos_out, struct err *err);
+
+#endif
