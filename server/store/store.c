@@ -316,6 +316,7 @@ enum stmt_id {
 	S_SESSION_DELETE,
 	S_SESSION_DELETE_ALL,
 	S_SESSION_EXPIRE,
+	S_PIPE_PAGE, /* store_pipeline_page, at the end of this file */
 	S_COUNT
 };
 
@@ -564,6 +565,13 @@ static const char *const store_sql[S_COUNT] = {
     [S_SESSION_DELETE_ALL] = "DELETE FROM ui_sessions",
     [S_SESSION_EXPIRE] = "DELETE FROM ui_sessions WHERE id_sha256 IN (SELECT id_sha256 FROM ui_sessions"
                          " WHERE expires_unix_ms <= ?1 LIMIT ?2)",
+    /* NULL filters match everything; ref matches a full ref or a branch or
+     * tag name; before pages by id (newest first). */
+    [S_PIPE_PAGE] = "SELECT " PIPE_COLS "WHERE (?2 IS NULL OR r.name = ?2)"
+                    " AND (?3 IS NULL OR p.ref = ?3 OR p.ref = 'refs/heads/' || ?3"
+                    " OR p.ref = 'refs/tags/' || ?3) AND (?4 IS NULL OR p.state = ?4)"
+                    " AND (?5 IS NULL OR p.event = ?5) AND (?6 <= 0 OR p.id < ?6)"
+                    " ORDER BY p.id DESC LIMIT ?1",
 };
 
 struct store {
@@ -3600,4 +3608,41 @@ int store_session_expire(struct store *st, int64_t now_ms, int limit, int *n_out
 	*n_out = rc == 0 ? sqlite3_changes(st->db) : 0;
 	pthread_mutex_unlock(&st->mu);
 	return rc;
+}
+
+/* ---- pipeline history (issue 16): one page of pipelines with filters ---- */
+
+int store_pipeline_page(struct store *st, const struct pipeline_filter *f, int limit,
+                        struct pipeline_row **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct pipeline_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&st->mu);
+	s = store_stmt(st, S_PIPE_PAGE);
+	bind_i64(s, 1, limit);
+	if (f->repo != NULL)
+		bind_text(s, 2, f->repo);
+	if (f->ref != NULL)
+		bind_text(s, 3, f->ref);
+	if (f->state != NULL)
+		bind_text(s, 4, f->state);
+	if (f->event != NULL)
+		bind_text(s, 5, f->event);
+	bind_i64(s, 6, f->before_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		pipeline_row_read(s, &rows[n++]);
+	}
+	store_done(s);
+	pthread_mutex_unlock(&st->mu);
+	if (step != SQLITE_DONE) {
+		pipeline_rows_free(rows, n);
+		return err_set(err, ERR_SYS, "pipeline page failed");
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
 }
