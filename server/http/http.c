@@ -469,8 +469,10 @@ static const struct http_route *http_route_find(struct http_ctx *ctx, const char
 		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
 		err_set(err, ERR_INVAL, "method %s not allowed on %s", method, url);
 	} else {
-		/* Paths under /api/ keep their JSON 404 for scripts. */
-		if (fallback != NULL && strncmp(url, "/api/", 5) != 0) {
+		/* Paths under /api/, and what is not a GET (a webhook to a wrong
+		 * path), keep their JSON 404 for scripts. */
+		if (fallback != NULL && strcmp(method, MHD_HTTP_METHOD_GET) == 0 &&
+		    strncmp(url, "/api/", 5) != 0) {
 			req->rest = xstrdup(url);
 			return fallback;
 		}

@@ -70,8 +70,8 @@ struct http_answer {
 #define HTTP_STREAM_END   ((ssize_t)-1)
 #define HTTP_STREAM_ERROR ((ssize_t)-2)
 
-/* A route whose method is HTTP_FALLBACK answers every request that no
- * other route's path matches, outside /api/ (which keeps its JSON 404): the
+/* A route whose method is HTTP_FALLBACK answers every GET that no other
+ * route's path matches, outside /api/ (which keeps its JSON 404): the
  * web UI's HTML 404 page. Its handler gets the path in req->rest. A HEAD
  * request is routed as GET; MHD sends the headers without the body. */
 #define HTTP_FALLBACK "*"

@@ -186,12 +186,24 @@ static int ui_need_read(struct ui_ctx *c, struct http_answer *ans, const char *p
 	return 1;
 }
 
-static void ui_state_badge(struct buf *b, enum job_state s, const char *id)
+static void ui_badge_named(struct buf *b, const char *name, const char *id)
 {
 	/* The page's own state badge changes live: a polite live region. */
-	buf_appendf(b, "<span class=\"st st-%s\"%s%s%s>%s</span>", jobstate_name(s),
+	buf_appendf(b, "<span class=\"st st-%s\"%s%s%s>%s</span>", name,
 	            id ? " role=\"status\" aria-live=\"polite\" id=\"" : "", id ? id : "", id ? "\"" : "",
-	            jobstate_name(s));
+	            name);
+}
+
+/* The state a person should read: "cancelling" from the moment a cancel is
+ * asked until the agent has stopped the job. */
+static const char *ui_job_state_shown(const struct job_row *j)
+{
+	return !jobstate_is_final(j->state) && j->cancel_requested ? "cancelling" : jobstate_name(j->state);
+}
+
+static void ui_state_badge(struct buf *b, enum job_state s, const char *id)
+{
+	ui_badge_named(b, jobstate_name(s), id);
 }
 
 /* Every time on every page: absolute UTC shown, how long ago in the
@@ -259,7 +271,7 @@ static void ui_job_chip(struct buf *b, const struct job_row *j, int64_t now_ms)
 	int64_t ms = ui_job_ms(j, now_ms);
 
 	buf_appendf(b, "<a class=\"job\" href=\"/jobs/%lld\" title=\"job %lld\"><span class=\"st st-%s\">%s",
-	            (long long)j->id, (long long)j->id, jobstate_name(j->state), jobstate_name(j->state));
+	            (long long)j->id, (long long)j->id, ui_job_state_shown(j), ui_job_state_shown(j));
 	if (ms >= 0 && (j->state == JOB_RUNNING || jobstate_is_final(j->state))) {
 		buf_appendf(b, " ");
 		ui_html_duration(b, ms);
@@ -457,14 +469,124 @@ static void ui_commit_meta(struct buf *b, const struct pipeline_row *p)
 	buf_appendf(b, "</dl>");
 }
 
+/* The job matrix of a pipeline: one row per target, one column per job
+ * name; a cell shows the current job (the newest retry). */
+static void ui_pipeline_jobs(struct ui_ctx *c, const struct job_row *jobs, size_t nj, int64_t now_ms)
+{
+	struct strv targets = STRV_INIT, names = STRV_INIT;
+
+	for (size_t i = 0; i < nj; i++) {
+		if (!ui_strv_has(&targets, jobs[i].target))
+			strv_push(&targets, jobs[i].target);
+		if (!ui_strv_has(&names, jobs[i].name))
+			strv_push(&names, jobs[i].name);
+	}
+	if (nj == 0) {
+		buf_appendf(&c->b, "<p class=\"empty\">This pipeline has no jobs.</p>");
+		return;
+	}
+	buf_appendf(&c->b, "<table id=\"matrix\"><tr><th>Target</th>");
+	for (size_t k = 0; k < names.n; k++) {
+		buf_appendf(&c->b, "<th>");
+		ui_html_esc(&c->b, names.v[k]);
+		buf_appendf(&c->b, "</th>");
+	}
+	buf_appendf(&c->b, "</tr>");
+	for (size_t t = 0; t < targets.n; t++) {
+		buf_appendf(&c->b, "<tr><td class=\"mono nw\">");
+		ui_html_esc(&c->b, targets.v[t]);
+		buf_appendf(&c->b, "</td>");
+		for (size_t k = 0; k < names.n; k++) {
+			buf_appendf(&c->b, "<td>");
+			for (size_t i = 0; i < nj; i++) {
+				int sup = ui_job_superseded(jobs, nj, &jobs[i]);
+				if (sup || strcmp(jobs[i].target, targets.v[t]) != 0 ||
+				    strcmp(jobs[i].name, names.v[k]) != 0)
+					continue;
+				ui_job_chip(&c->b, &jobs[i], now_ms);
+				if (jobs[i].retry_of)
+					buf_appendf(&c->b,
+					            " <span class=\"muted\">retry of <a "
+					            "href=\"/jobs/%lld\">#%lld</a></span>",
+					            (long long)jobs[i].retry_of, (long long)jobs[i].retry_of);
+				buf_appendf(&c->b, "<div class=\"actions\">");
+				ui_job_actions(c, &jobs[i], sup);
+				buf_appendf(&c->b, "</div>");
+			}
+			buf_appendf(&c->b, "</td>");
+		}
+		buf_appendf(&c->b, "</tr>");
+	}
+	buf_appendf(&c->b, "</table>");
+	strv_release(&targets);
+	strv_release(&names);
+}
+
+/* 1 while anything on a pipeline's page may still change. */
+static int ui_pipeline_active(const struct pipeline_row *p, const struct job_row *jobs, size_t nj)
+{
+	if (!jobstate_is_final(p->state))
+		return 1;
+	for (size_t i = 0; i < nj; i++)
+		if (!jobstate_is_final(jobs[i].state))
+			return 1;
+	return 0;
+}
+
+/* What a pipeline page's event stream re-renders: its job matrix. */
+struct ui_pipeline_live {
+	struct ui_ctx c; /* srv, logged_in and csrf of the page's viewer; b unused */
+	int64_t id;
+};
+
+static int ui_pipeline_live_render(void *cls, struct buf *out, char state[UI_SSE_STATE_MAX], int *active,
+                                   struct err *err)
+{
+	struct ui_pipeline_live *l = cls;
+	struct pipeline_row p = {0};
+	struct job_row *jobs = NULL;
+	struct ui_ctx c = l->c;
+	size_t nj = 0;
+
+	if (store_pipeline_get(l->c.srv->store, l->id, &p, err) < 0)
+		return -1;
+	if (store_pipeline_jobs(l->c.srv->store, l->id, &jobs, &nj, err) < 0) {
+		pipeline_row_release(&p);
+		return -1;
+	}
+	c.b = *out;
+	ui_pipeline_jobs(&c, jobs, nj, srv_now_ms());
+	*out = c.b;
+	snprintf(state, UI_SSE_STATE_MAX, "%s", jobstate_name(p.state));
+	*active = ui_pipeline_active(&p, jobs, nj);
+	job_rows_free(jobs, nj);
+	pipeline_row_release(&p);
+	return 0;
+}
+
+static int ui_pipeline_events(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_pipeline_live *l = xcalloc(1, sizeof(*l));
+	struct pipeline_row p = {0};
+
+	ui_ctx_init(&l->c, srv, req);
+	l->c.req = NULL;
+	l->id = req->id;
+	if ((srv->cfg.read_auth && !l->c.logged_in && err_set(err, ERR_AUTH, "log in to read") < 0) ||
+	    store_pipeline_get(srv->store, req->id, &p, err) < 0) {
+		free(l);
+		return -1;
+	}
+	pipeline_row_release(&p);
+	return ui_sse_page_answer(srv, ui_pipeline_live_render, l, free, ans, err);
+}
+
 static int ui_pipeline(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct ui_ctx c;
 	struct pipeline_row p = {0};
 	struct job_row *jobs = NULL;
-	struct strv targets = STRV_INIT, names = STRV_INIT;
 	size_t nj = 0;
-	int64_t now_ms = srv_now_ms();
 	char title[64], path[64];
 
 	ui_ctx_init(&c, srv, req);
@@ -482,61 +604,18 @@ static int ui_pipeline(struct srv *srv, struct http_req *req, struct http_answer
 	ui_state_badge(&c.b, p.state, "state");
 	buf_appendf(&c.b, "</h1><section class=\"card\">");
 	ui_commit_meta(&c.b, &p);
-	buf_appendf(&c.b, "</section><h2>Jobs</h2><section class=\"card\">");
-	for (size_t i = 0; i < nj; i++) {
-		if (!ui_strv_has(&targets, jobs[i].target))
-			strv_push(&targets, jobs[i].target);
-		if (!ui_strv_has(&names, jobs[i].name))
-			strv_push(&names, jobs[i].name);
-	}
-	if (nj == 0) {
-		buf_appendf(&c.b, "<p class=\"empty\">This pipeline has no jobs.</p>");
-	} else {
-		/* The matrix: one row per target, one column per job name; a cell
-		 * shows the current job (the newest retry). */
-		buf_appendf(&c.b, "<table id=\"matrix\"><tr><th>Target</th>");
-		for (size_t k = 0; k < names.n; k++) {
-			buf_appendf(&c.b, "<th>");
-			ui_html_esc(&c.b, names.v[k]);
-			buf_appendf(&c.b, "</th>");
-		}
-		buf_appendf(&c.b, "</tr>");
-		for (size_t t = 0; t < targets.n; t++) {
-			buf_appendf(&c.b, "<tr><td class=\"mono nw\">");
-			ui_html_esc(&c.b, targets.v[t]);
-			buf_appendf(&c.b, "</td>");
-			for (size_t k = 0; k < names.n; k++) {
-				buf_appendf(&c.b, "<td>");
-				for (size_t i = 0; i < nj; i++) {
-					int sup = ui_job_superseded(jobs, nj, &jobs[i]);
-					if (sup || strcmp(jobs[i].target, targets.v[t]) != 0 ||
-					    strcmp(jobs[i].name, names.v[k]) != 0)
-						continue;
-					ui_job_chip(&c.b, &jobs[i], now_ms);
-					if (jobs[i].retry_of)
-						buf_appendf(&c.b,
-						            " <span class=\"muted\">retry of <a "
-						            "href=\"/jobs/%lld\">#%lld</a></span>",
-						            (long long)jobs[i].retry_of,
-						            (long long)jobs[i].retry_of);
-					buf_appendf(&c.b, "<div class=\"actions\">");
-					ui_job_actions(&c, &jobs[i], sup);
-					buf_appendf(&c.b, "</div>");
-				}
-				buf_appendf(&c.b, "</td>");
-			}
-			buf_appendf(&c.b, "</tr>");
-		}
-		buf_appendf(&c.b, "</table>");
-	}
+	buf_appendf(&c.b, "</section><h2>Jobs</h2><section class=\"card\" id=\"jobs\"");
+	/* While anything runs the matrix follows the pipeline's event stream. */
+	if (ui_pipeline_active(&p, jobs, nj))
+		buf_appendf(&c.b, " data-events=\"/pipelines/%lld/events\"", (long long)p.id);
+	buf_appendf(&c.b, ">");
+	ui_pipeline_jobs(&c, jobs, nj, srv_now_ms());
 	buf_appendf(&c.b, "</section>");
 	if (!c.logged_in)
 		buf_appendf(
 		    &c.b, "<p class=\"muted\"><a href=\"/login?next=%s\">Log in</a> to cancel or retry.</p>",
 		    path);
 	ui_foot(&c);
-	strv_release(&targets);
-	strv_release(&names);
 	job_rows_free(jobs, nj);
 	pipeline_row_release(&p);
 	return ui_send(&c, ans, 200);
@@ -569,13 +648,84 @@ static int ui_job_artifacts_html(struct ui_ctx *c, int64_t job_id, struct err *e
 	return 0;
 }
 
+/* The job page's facts, one <dt>/<dd> each; re-rendered live by the job's
+ * event stream (ui_job_meta_live) while the job runs. Times are absolute
+ * UTC with how long ago on hover, as everywhere. */
+static void ui_job_meta(struct buf *b, const struct job_row *j, int64_t now_ms)
+{
+	int64_t ms;
+
+	buf_appendf(b, "<dt>Pipeline</dt><dd><a href=\"/pipelines/%lld\">#%lld</a> ",
+	            (long long)j->pipeline_id, (long long)j->pipeline_id);
+	ui_html_esc(b, j->repo_name);
+	buf_appendf(b, " ");
+	ui_ref(b, j->ref);
+	buf_appendf(b, "</dd><dt>Commit</dt><dd class=\"mono\">");
+	ui_html_esc(b, j->commit_sha);
+	buf_appendf(b, "</dd><dt>Agent</dt><dd>");
+	ui_html_esc(b, j->agent_name ? j->agent_name : "—");
+	buf_appendf(b, "</dd><dt>Attempt</dt><dd>%d of %d</dd><dt>Queued</dt><dd>", j->attempt,
+	            j->max_attempts);
+	ui_when(b, now_ms, j->created_ms);
+	buf_appendf(b, "</dd><dt>Started</dt><dd>");
+	if (j->started_ms > 0)
+		ui_when(b, now_ms, j->started_ms);
+	else
+		buf_appendf(b, "not started");
+	buf_appendf(b, "</dd><dt>Finished</dt><dd>");
+	if (j->finished_ms > 0)
+		ui_when(b, now_ms, j->finished_ms);
+	else
+		buf_appendf(b, "—");
+	/* Queue time: from queued to claimed, or so far while it waits. */
+	buf_appendf(b, "</dd><dt>Queue time</dt><dd>");
+	if (j->created_ms > 0 && j->started_ms >= j->created_ms)
+		ui_html_duration(b, j->started_ms - j->created_ms);
+	else if (j->created_ms > 0 && !jobstate_is_final(j->state)) {
+		buf_appendf(b, "waiting ");
+		ui_html_duration(b, now_ms - j->created_ms);
+	} else
+		buf_appendf(b, "—");
+	buf_appendf(b, "</dd><dt>Duration</dt><dd>");
+	if ((ms = ui_job_ms(j, now_ms)) >= 0)
+		ui_html_duration(b, ms);
+	else
+		buf_appendf(b, "not started");
+	buf_appendf(b, "</dd>");
+	if (j->cancel_requested && !jobstate_is_final(j->state))
+		buf_appendf(b, "<dt>Cancel</dt><dd>asked; waiting for the agent to stop the job</dd>");
+	if (j->has_exit_code)
+		buf_appendf(b, "<dt>Exit code</dt><dd>%d</dd>", j->exit_code);
+	if (j->message && j->message[0]) {
+		buf_appendf(b, "<dt>Message</dt><dd>");
+		ui_esc_msg(b, j->message);
+		buf_appendf(b, "</dd>");
+	}
+	if (j->retry_of)
+		buf_appendf(b, "<dt>Retry of</dt><dd><a href=\"/jobs/%lld\">#%lld</a></dd>",
+		            (long long)j->retry_of, (long long)j->retry_of);
+}
+
+static int ui_job_meta_live(struct srv *srv, int64_t job_id, struct buf *out, char state[UI_SSE_STATE_MAX],
+                            struct err *err)
+{
+	struct job_row j = {0};
+
+	if (store_job_get(srv->store, job_id, &j, err) < 0)
+		return -1;
+	ui_job_meta(out, &j, srv_now_ms());
+	snprintf(state, UI_SSE_STATE_MAX, "%s", ui_job_state_shown(&j));
+	job_row_release(&j);
+	return 0;
+}
+
 static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct ui_ctx c;
 	struct job_row j = {0};
 	struct buf raw = BUF_INIT;
 	struct ui_ansi ansi = UI_ANSI_INIT;
-	int64_t next = 0, line = 0, shown = 0, now_ms = srv_now_ms(), ms, max_lines;
+	int64_t next = 0, line = 0, shown = 0, now_ms = srv_now_ms(), max_lines;
 	const char *frag = http_query(req, "fragment");
 	char title[160], path[64];
 	int final, live;
@@ -612,35 +762,9 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	buf_appendf(&c.b, " / ");
 	ui_html_esc(&c.b, j.name);
 	buf_appendf(&c.b, " ");
-	ui_state_badge(&c.b, j.state, "state");
-	buf_appendf(&c.b,
-	            "</h1><section class=\"card\"><dl class=\"meta\"><dt>Pipeline</dt><dd><a "
-	            "href=\"/pipelines/%lld\">#%lld</a> ",
-	            (long long)j.pipeline_id, (long long)j.pipeline_id);
-	ui_html_esc(&c.b, j.repo_name);
-	buf_appendf(&c.b, " ");
-	ui_html_esc(&c.b, ui_html_ref_short(j.ref));
-	buf_appendf(&c.b, "</dd><dt>Commit</dt><dd class=\"mono\">");
-	ui_html_esc(&c.b, j.commit_sha);
-	buf_appendf(&c.b, "</dd><dt>Agent</dt><dd>");
-	ui_html_esc(&c.b, j.agent_name ? j.agent_name : "—");
-	buf_appendf(&c.b, "</dd><dt>Attempt</dt><dd>%d of %d</dd><dt>Duration</dt><dd>", j.attempt,
-	            j.max_attempts);
-	if ((ms = ui_job_ms(&j, now_ms)) >= 0)
-		ui_html_duration(&c.b, ms);
-	else
-		buf_appendf(&c.b, "not started");
-	buf_appendf(&c.b, "</dd>");
-	if (j.has_exit_code)
-		buf_appendf(&c.b, "<dt>Exit code</dt><dd>%d</dd>", j.exit_code);
-	if (j.message && j.message[0]) {
-		buf_appendf(&c.b, "<dt>Message</dt><dd>");
-		ui_esc_msg(&c.b, j.message);
-		buf_appendf(&c.b, "</dd>");
-	}
-	if (j.retry_of)
-		buf_appendf(&c.b, "<dt>Retry of</dt><dd><a href=\"/jobs/%lld\">#%lld</a></dd>",
-		            (long long)j.retry_of, (long long)j.retry_of);
+	ui_badge_named(&c.b, ui_job_state_shown(&j), "state");
+	buf_appendf(&c.b, "</h1><section class=\"card\"><dl class=\"meta\" id=\"meta\">");
+	ui_job_meta(&c.b, &j, now_ms);
 	buf_appendf(&c.b, "</dl><div class=\"actions\">");
 	ui_job_actions(&c, &j, 0);
 	buf_appendf(&c.b,
@@ -697,8 +821,8 @@ static int ui_job_events(struct srv *srv, struct http_req *req, struct http_answ
 	    http_query_i64(req, "line", 0, 0, INT64_MAX, &line, err) < 0 ||
 	    http_query_i64(req, "sgr", 0, 0, UI_ANSI_PACK_MAX, &sgr, err) < 0)
 		return -1;
-	return ui_sse_answer(srv, req->id, offset, line, (int)sgr, http_header(req, "Last-Event-ID"), ans,
-	                     err);
+	return ui_sse_answer(srv, req->id, offset, line, (int)sgr, http_header(req, "Last-Event-ID"),
+	                     ui_job_meta_live, ans, err);
 }
 
 /* The whole log as a download, for the "raw log" link: the session cookie
@@ -1541,6 +1665,7 @@ const struct http_route ui_routes[] = {
     {"GET", "/", AUTH_NONE, BODY_NONE, NULL, ui_dashboard},
     {"GET", "/pipelines", AUTH_NONE, BODY_NONE, NULL, ui_pipelines},
     {"GET", "/pipelines/:id", AUTH_NONE, BODY_NONE, NULL, ui_pipeline},
+    {"GET", "/pipelines/:id/events", AUTH_NONE, BODY_NONE, NULL, ui_pipeline_events},
     {"GET", "/repos/*", AUTH_NONE, BODY_NONE, NULL, ui_repo},
     {"GET", "/jobs/:id", AUTH_NONE, BODY_NONE, NULL, ui_job},
     {"GET", "/jobs/:id/events", AUTH_NONE, BODY_NONE, NULL, ui_job_events},

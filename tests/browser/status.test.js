@@ -1,7 +1,9 @@
 /* Build status people can read (issue 16), in Debian's Chromium through
  * playwright-core. Started by tests/e2e/t_ui_status.sh with a real server and
  * agent; env: URL, TOKEN_FILE, SHOTS, PS (passing pipeline on main), PT (its
- * tag's pipeline), PF (a failing pipeline of 3,025 log lines), JF (its job).
+ * tag's pipeline), PF (a failing pipeline of 3,025 log lines), JF (its job),
+ * PL (a running pipeline), JL (its job: ticks for 15 s), AGENT_PID (the
+ * agent, paused for a moment to watch a cancel being asked).
  * Exits non-zero on the first failed check. */
 'use strict';
 const fs = require('fs');
@@ -76,6 +78,69 @@ async function main() {
 				problems.push('console: ' + m.text());
 		});
 
+		/* Live pages: the pipeline's job matrix and the job's facts move
+		 * without a reload (a marker on window survives only that). */
+		await page.goto(`${URL}/pipelines/${E.PL}`);
+		await page.evaluate(() => { window.__marker = 1; });
+		const chip0 = await page.textContent('#jobs .job');
+		check(/running \d/.test(chip0), `running pipeline shows a running chip (${chip0})`);
+		await page.waitForFunction((t) => document.querySelector('#jobs .job').textContent !== t, chip0, { timeout: 5000 });
+		const chip1 = await page.textContent('#jobs .job');
+		check(await page.evaluate(() => window.__marker === 1), `the pipeline's job table updates live (${chip0} -> ${chip1})`);
+
+		await page.goto(`${URL}/jobs/${E.JL}`);
+		await page.evaluate(() => { window.__marker = 1; });
+		const meta0 = await page.textContent('#meta');
+		check(/Started\s*\d{4}-/.test(meta0) && /Queue time\s*\d/.test(meta0) && /Queued\s*\d{4}-/.test(meta0),
+			`the job page shows start time, queue time and queued time (${meta0.replace(/\s+/g, ' ').slice(0, 200)})`);
+		await page.waitForFunction((t) => document.getElementById('meta').textContent !== t, meta0, { timeout: 5000 });
+		check(await page.evaluate(() => window.__marker === 1), 'the job page\'s duration moves live');
+
+		/* One time format: absolute UTC shown, "ago" on hover, everywhere. */
+		for (const p of [`/jobs/${E.JL}`, `/pipelines/${E.PS}`, '/pipelines', '/agents', '/deployments', '/releases']) {
+			await page.goto(URL + p);
+			const times = await page.$$eval('time', (n) => n.map((t) => [t.textContent, t.title, t.getAttribute('datetime')]));
+			const bad = times.filter(([text, title, dt]) => !/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/.test(text) || !/ ago$/.test(title) ||
+				!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(dt));
+			const agoText = await page.evaluate(() => /\d(s|m) ago/.test(document.querySelector('main').innerText));
+			/* (the deploy job waits for a board's agent: /deployments has no start time yet) */
+			check((times.length > 0 || p === '/deployments') && bad.length === 0 && !agoText,
+				`${p}: ${times.length} times, all absolute UTC with "ago" in the title (${JSON.stringify(bad.slice(0, 2))})`);
+		}
+
+		/* Cancel shows "cancelling" at once; the end arrives live. */
+		await page.goto(`${URL}/login?next=/jobs/${E.JL}`);
+		await page.fill('#token', TOKEN);
+		await Promise.all([page.waitForURL(`${URL}/jobs/${E.JL}`), page.click('main button[type=submit]')]);
+		/* The agent is paused (SIGSTOP, well within its lease) so that the
+		 * time between the ask and the agent's stop is long enough to see. */
+		process.kill(Number(E.AGENT_PID), 'SIGSTOP');
+		let afterCancel, cancelMeta;
+		try {
+			await Promise.all([page.waitForURL(`${URL}/jobs/${E.JL}`), page.click('button[value=cancel]')]);
+			afterCancel = await page.textContent('#state');
+			cancelMeta = await page.textContent('#meta');
+			await page.evaluate(() => { window.__marker = 1; });
+		} finally {
+			process.kill(Number(E.AGENT_PID), 'SIGCONT');
+		}
+		check(afterCancel === 'cancelling', `right after Cancel the job page says "${afterCancel}"`);
+		check(cancelMeta.includes('waiting for the agent'), 'the facts say a cancel was asked');
+		await page.waitForFunction(() => document.getElementById('state').textContent === 'canceled', null, { timeout: 30000 });
+		check(await page.evaluate(() => window.__marker === 1), 'the page turns canceled live');
+
+		/* Retry: the new job's page follows it from queued to its end. */
+		await page.reload();
+		await Promise.all([page.waitForURL(/\/jobs\/\d+$/), page.click('button[value=retry]')]);
+		const retryUrl = page.url();
+		check(retryUrl !== `${URL}/jobs/${E.JL}`, `Retry opens the new job's page (${retryUrl})`);
+		await page.evaluate(() => { window.__marker = 1; });
+		await page.waitForFunction(() => document.getElementById('state').textContent === 'success', null, { timeout: 60000 });
+		const metaR = (await page.textContent('#meta')).replace(/\s+/g, ' ');
+		check(await page.evaluate(() => window.__marker === 1) && /Agent ?a1/.test(metaR) && /Attempt ?1 of/.test(metaR) &&
+			!metaR.includes('not started') && /Finished ?\d{4}-/.test(metaR),
+			`after Retry the new job page shows its real state without a reload (${metaR.slice(0, 240)})`);
+
 		/* Bugs: crushed columns, badge contrast, horizontal scroll. */
 		const pages = ['/', '/pipelines', '/repos/demo', '/agents', '/boards', '/deployments', '/releases', `/pipelines/${E.PF}`, `/jobs/${E.JF}`];
 		for (const scheme of ['light', 'dark']) {
@@ -121,5 +186,5 @@ async function main() {
 	}
 }
 
-const guard = setTimeout(() => { console.error('FAIL: browser test took more than 160 s'); process.exit(1); }, 160000);
+const guard = setTimeout(() => { console.error('FAIL: browser test took more than 230 s'); process.exit(1); }, 230000);
 main().then(() => { clearTimeout(guard); }, (e) => { console.error(e.message || e); process.exit(1); });
