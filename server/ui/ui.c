@@ -566,18 +566,20 @@ static int ui_pipeline_live_render(void *cls, struct buf *out, char state[UI_SSE
 
 static int ui_pipeline_events(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
-	struct ui_pipeline_live *l = xcalloc(1, sizeof(*l));
+	struct ui_pipeline_live *l = NULL; /* owned until the answer takes it */
 	struct pipeline_row p = {0};
+	struct ui_ctx c;
 
-	ui_ctx_init(&l->c, srv, req);
-	l->c.req = NULL;
-	l->id = req->id;
-	if ((srv->cfg.read_auth && !l->c.logged_in && err_set(err, ERR_AUTH, "log in to read") < 0) ||
-	    store_pipeline_get(srv->store, req->id, &p, err) < 0) {
-		free(l);
+	ui_ctx_init(&c, srv, req);
+	if (srv->cfg.read_auth && !c.logged_in)
+		return err_set(err, ERR_AUTH, "log in to read");
+	if (store_pipeline_get(srv->store, req->id, &p, err) < 0)
 		return -1;
-	}
 	pipeline_row_release(&p);
+	l = xcalloc(1, sizeof(*l));
+	l->c = c;
+	l->c.req = NULL; /* not kept: the renderer needs only the viewer's session */
+	l->id = req->id;
 	return ui_sse_page_answer(srv, ui_pipeline_live_render, l, free, ans, err);
 }
 

@@ -179,7 +179,16 @@ PIDS+=("$SERVER_PID")
 wait_until 10 test -s "$T/data/port" || fail "read_auth server did not start"
 URL="http://127.0.0.1:$(cat "$T/data/port")"
 wait_until 10 curl -sf -o /dev/null "$URL/login" || fail "read_auth server not answering"
+for p in /pipelines /repos/demo "/pipelines/$PL"; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$URL$p")
+	[ "$code" = 303 ] || fail "read_auth $p without login answered $code"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/pipelines/$PL/events")
+[ "$code" = 401 ] || fail "read_auth pipeline event stream without login answered $code"
 curl -s -o /dev/null -c "$T/jar" --data-urlencode "token=$(cat "$T/data/admin.token")" "$URL/login"
+curl -sf -b "$T/jar" "$URL/pipelines/$PL/events" | grep -q '^event: end' ||
+	fail "logged-in pipeline event stream did not end"
+curl -sf -b "$T/jar" "$URL/repos/demo" | grep -q "href=\"/pipelines/$PL\"" || fail "logged-in /repos/demo failed"
 curl -sf -b "$T/jar" "$URL/releases" >"$T/releases.html" || fail "logged-in /releases failed"
 links=$(grep -o 'href="/[^"]*v1.0.0[^"]*"' "$T/releases.html" | sed 's/^href="//; s/"$//' | sort -u)
 [ "$(echo "$links" | wc -l)" -ge 5 ] || fail "too few release links: $links"
@@ -191,4 +200,4 @@ for l in $links; do
 done
 curl -sf -b "$T/jar" "$URL$(echo "$links" | grep /files/ | head -1)" | grep -q hello ||
 	fail "release file link did not serve the file"
-ok "release links on /releases work for a logged-in browser under --read-auth ($(echo "$links" | wc -l) links)"
+ok "read_auth: history pages and the pipeline stream need the login; release links on /releases work for a logged-in browser ($(echo "$links" | wc -l) links)"
