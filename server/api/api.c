@@ -208,9 +208,19 @@ static int api_pipelines_list(struct srv *srv, struct http_req *req, struct http
 	int64_t limit;
 	json_t *arr;
 
-	if (http_query_i64(req, "limit", 50, 1, 200, &limit, err) < 0)
+	struct pipeline_filter f = {0};
+	enum job_state st;
+
+	if (http_query_i64(req, "limit", 50, 1, 200, &limit, err) < 0 ||
+	    http_query_i64(req, "before", 0, 0, INT64_MAX, &f.before_id, err) < 0)
 		return -1;
-	if (store_pipeline_list(srv->store, http_query(req, "repo"), (int)limit, &rows, &n, err) < 0)
+	f.repo = http_query(req, "repo");
+	f.ref = http_query(req, "ref");
+	f.state = http_query(req, "state");
+	f.event = http_query(req, "event");
+	if (f.state != NULL && jobstate_parse(f.state, &st) < 0)
+		return err_set(err, ERR_INVAL, "state must be a job state (queued, running, success, ...)");
+	if (store_pipeline_page(srv->store, &f, (int)limit, &rows, &n, err) < 0)
 		return -1;
 	arr = json_array();
 	for (size_t i = 0; i < n; i++)

@@ -81,6 +81,7 @@ int logdl_answer(struct srv *srv, int64_t job_id, struct http_answer *ans, struc
 	ans->stream_cls = d;
 	ans->stream_free = logdl_free;
 	ans->content_type = "text/plain; charset=utf-8";
+	ans->compress = 1;
 	snprintf(v, sizeof(v), "attachment; filename=\"job-%lld.log\"", (long long)job_id);
 	http_answer_header(ans, "Content-Disposition", v);
 	snprintf(v, sizeof(v), "%lld", (long long)j.log_bytes);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <zlib.h>
 
 struct http_ctx {
 	struct srv *srv;
@@ -205,12 +206,155 @@ int http_auth_check(const struct srv *srv, const char *h, enum http_auth need, i
 	return 0;
 }
 
+/* 1 when the client's Accept-Encoding takes gzip (and not as "gzip;q=0"). */
+static int http_accepts_gzip(struct MHD_Connection *conn)
+{
+	const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+
+	for (const char *p = ae; p != NULL && (p = strstr(p, "gzip")) != NULL; p += 4) {
+		const char *q = p + 4;
+
+		if ((p > ae && p[-1] != ' ' && p[-1] != ',') ||
+		    (*q != '\0' && *q != ',' && *q != ' ' && *q != ';'))
+			continue; /* part of another token ("x-gzip") */
+		q += strspn(q, " ");
+		if (*q == ';') {
+			q += 1 + strspn(q + 1, " ");
+			if (strncmp(q, "q=", 2) == 0 && strtod(q + 2, NULL) <= 0.0)
+				return 0;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* Whole answers: compressed in one call. 0, or -1 when zlib failed (the
+ * answer then goes out as it is). */
+static int http_gzip_buffer(const char *in, size_t n, char **out, size_t *out_len)
+{
+	z_stream z;
+	uLong cap;
+	char *o;
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	/* 15 + 16: a gzip wrapper, not zlib's; level 6, zlib's default. */
+	if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	cap = deflateBound(&z, (uLong)n);
+	o = xmalloc(cap);
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)n;
+	z.next_out = (Bytef *)o;
+	z.avail_out = (uInt)cap;
+	rc = deflate(&z, Z_FINISH);
+	deflateEnd(&z);
+	if (rc != Z_STREAM_END) {
+		free(o);
+		return -1;
+	}
+	*out = o;
+	*out_len = cap - z.avail_out;
+	return 0;
+}
+
+/* A streamed answer compressed as it goes: wraps the handler's callback. */
+struct http_gz {
+	ssize_t (*inner)(void *cls, uint64_t pos, char *buf, size_t max);
+	void *inner_cls; /* owned through inner_free */
+	void (*inner_free)(void *cls);
+	z_stream z;
+	char in[16 * 1024];
+	int ended; /* the inner stream ended; Z_FINISH is being flushed */
+	int done;  /* deflate returned Z_STREAM_END */
+};
+
+static void http_gz_free(void *cls)
+{
+	struct http_gz *g = cls;
+
+	if (g == NULL)
+		return;
+	deflateEnd(&g->z);
+	if (g->inner_free != NULL && g->inner_cls != NULL)
+		g->inner_free(g->inner_cls);
+	free(g);
+}
+
+static ssize_t http_gz_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_gz *g = cls;
+
+	(void)pos;
+	g->z.next_out = (Bytef *)buf;
+	g->z.avail_out = (uInt)max;
+	while (g->z.avail_out == max) {
+		int rc;
+
+		if (g->done)
+			return HTTP_STREAM_END;
+		if (g->z.avail_in == 0 && !g->ended) {
+			ssize_t n = g->inner(g->inner_cls, 0, g->in, sizeof(g->in));
+			if (n == HTTP_STREAM_ERROR)
+				return HTTP_STREAM_ERROR;
+			if (n == HTTP_STREAM_END) {
+				g->ended = 1;
+			} else {
+				g->z.next_in = (Bytef *)g->in;
+				g->z.avail_in = (uInt)n;
+			}
+		}
+		rc = deflate(&g->z, g->ended ? Z_FINISH : Z_NO_FLUSH);
+		if (rc == Z_STREAM_END)
+			g->done = 1;
+		else if (rc != Z_OK && rc != Z_BUF_ERROR)
+			return HTTP_STREAM_ERROR;
+	}
+	return (ssize_t)(max - g->z.avail_out);
+}
+
+/* Compresses ans in place when it asked for it (ans->compress), the client
+ * accepts gzip and it is worth it; adds Content-Encoding and Vary. */
+static void http_maybe_gzip(struct MHD_Connection *conn, struct http_answer *ans)
+{
+	if (!ans->compress)
+		return;
+	if (!http_accepts_gzip(conn))
+		return;
+	if (ans->stream != NULL) {
+		struct http_gz *g = xcalloc(1, sizeof(*g));
+		if (deflateInit2(&g->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+			free(g);
+			return;
+		}
+		g->inner = ans->stream;
+		g->inner_cls = ans->stream_cls;
+		g->inner_free = ans->stream_free;
+		ans->stream = http_gz_read;
+		ans->stream_cls = g;
+		ans->stream_free = http_gz_free;
+	} else if (ans->fd < 0 && ans->json == NULL && ans->raw != NULL &&
+	           ans->raw_len >= HTTP_GZIP_MIN_BYTES) {
+		char *z;
+		size_t zn;
+		if (http_gzip_buffer(ans->raw, ans->raw_len, &z, &zn) < 0)
+			return;
+		free(ans->raw);
+		ans->raw = z;
+		ans->raw_len = zn;
+	} else {
+		return;
+	}
+	ans->gzipped = 1;
+}
+
 static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_answer *ans)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result r;
 	const char *ctype = ans->content_type;
 
+	http_maybe_gzip(conn, ans);
 	if (ans->stream != NULL) {
 		/* MHD's reader codes are the same -1 / -2 as HTTP_STREAM_*. */
 		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, ans->stream,
@@ -244,6 +388,10 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_answer
 	for (int i = 0; i < HTTP_ANSWER_HEADERS; i++)
 		if (ans->hdr_value[i])
 			MHD_add_response_header(resp, ans->hdr_name[i], ans->hdr_value[i]);
+	if (ans->compress) /* caches keep both forms apart */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	if (ans->gzipped)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	r = MHD_queue_response(conn, ans->status ? ans->status : MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	return r;
@@ -294,10 +442,18 @@ static const struct http_route *http_route_find(struct http_ctx *ctx, const char
                                                 struct http_req *req, unsigned *status, struct err *err)
 {
 	int path_known = 0;
+	const struct http_route *fallback = NULL;
 
+	/* HEAD is GET without the body: MHD sends the headers only. */
+	if (strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)
+		method = MHD_HTTP_METHOD_GET;
 	for (size_t i = 0; i < ctx->n_routes; i++) {
 		int64_t id = 0;
 		char *rest = NULL;
+		if (strcmp(ctx->routes[i].method, HTTP_FALLBACK) == 0) {
+			fallback = &ctx->routes[i];
+			continue;
+		}
 		if (!http_match(ctx->routes[i].pattern, url, &id, &rest))
 			continue;
 		if (strcmp(ctx->routes[i].method, method) != 0) {
@@ -313,6 +469,13 @@ static const struct http_route *http_route_find(struct http_ctx *ctx, const char
 		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
 		err_set(err, ERR_INVAL, "method %s not allowed on %s", method, url);
 	} else {
+		/* Paths under /api/, and what is not a GET (a webhook to a wrong
+		 * path), keep their JSON 404 for scripts. */
+		if (fallback != NULL && strcmp(method, MHD_HTTP_METHOD_GET) == 0 &&
+		    strncmp(url, "/api/", 5) != 0) {
+			req->rest = xstrdup(url);
+			return fallback;
+		}
 		*status = MHD_HTTP_NOT_FOUND;
 		err_set(err, ERR_NOTFOUND, "no route for %s %s", method, url);
 	}

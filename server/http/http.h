@@ -57,10 +57,24 @@ struct http_answer {
 	ssize_t (*stream)(void *cls, uint64_t pos, char *buf, size_t max);
 	void *stream_cls;
 	void (*stream_free)(void *cls);
+	/* Set by a handler whose answer (raw text of at least
+	 * HTTP_GZIP_MIN_BYTES, or a stream) may be sent gzip-compressed when the
+	 * client's Accept-Encoding takes gzip; never for an event stream, whose
+	 * events must not wait in a compressor. gzipped is the edge's own. */
+	int compress;
+	int gzipped;
 };
+
+#define HTTP_GZIP_MIN_BYTES 1024
 
 #define HTTP_STREAM_END   ((ssize_t)-1)
 #define HTTP_STREAM_ERROR ((ssize_t)-2)
+
+/* A route whose method is HTTP_FALLBACK answers every GET that no other
+ * route's path matches, outside /api/ (which keeps its JSON 404): the
+ * web UI's HTML 404 page. Its handler gets the path in req->rest. A HEAD
+ * request is routed as GET; MHD sends the headers without the body. */
+#define HTTP_FALLBACK "*"
 
 struct http_route {
 	const char *method;

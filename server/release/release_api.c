@@ -153,11 +153,16 @@ static int release_api_file(struct srv *srv, const struct release_row *r, const 
 
 static int release_api_get(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
+	return release_api_answer(srv, req->rest, ans, err);
+}
+
+int release_api_answer(struct srv *srv, char *rest, struct http_answer *ans, struct err *err)
+{
 	struct release_row r = {0};
 	char *repo = NULL, *version = NULL, *sub = NULL, *text = NULL;
 	int rc = -1;
 
-	if (release_api_split(req->rest, &repo, &version, &sub, err) < 0)
+	if (release_api_split(rest, &repo, &version, &sub, err) < 0)
 		return -1;
 	if (store_release_get(srv->store, 0, repo, version, &r, err) < 0) {
 		if (err->code == ERR_NOTFOUND)

@@ -1059,6 +1059,7 @@ const struct store_ops store_pg_ops = {
     .board_previous_release = pg_board_previous_release,
     .deploy_boards = pg_deploy_boards,
     .deployment_list = pg_deployment_list,
+    .pipeline_page = pg_pipeline_page,
     .pipeline_latest_refs = pg_pipeline_latest_refs,
     .pipeline_latest_ref = pg_pipeline_latest_ref,
     .release_pattern_set = pg_release_pattern_set,

@@ -476,6 +476,32 @@ int pg_pipeline_list(struct store_be *be, const char *repo, int limit, struct pi
 	return 0;
 }
 
+int pg_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int limit,
+                     struct pipeline_row **out, size_t *n_out, struct err *err)
+{
+	struct pg_args a = {0};
+	PGresult *r;
+
+	pg_arg_i64(&a, limit);
+	pg_arg_text(&a, f->repo);
+	pg_arg_text(&a, f->ref);
+	pg_arg_text(&a, f->state);
+	pg_arg_text(&a, f->event);
+	pg_arg_i64(&a, f->before_id);
+	r = pg_be_exec(be, "pipeline page",
+	               "SELECT" PG_PIPE_COLS "WHERE ($2::text IS NULL OR r.name = $2)"
+	               " AND ($3::text IS NULL OR p.ref = $3 OR p.ref = 'refs/heads/' || $3"
+	               " OR p.ref = 'refs/tags/' || $3) AND ($4::text IS NULL OR p.state = $4)"
+	               " AND ($5::text IS NULL OR p.event = $5) AND ($6 <= 0 OR p.id < $6)"
+	               " ORDER BY p.id DESC LIMIT $1",
+	               &a, err);
+	if (r == NULL)
+		return -1;
+	pg_pipeline_rows(r, out, n_out);
+	PQclear(r);
+	return 0;
+}
+
 int pg_pipeline_jobs(struct store_be *be, int64_t pipeline_id, struct job_row **out, size_t *n_out,
                      struct err *err)
 {

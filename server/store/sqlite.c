@@ -774,6 +774,7 @@ const struct store_ops store_sqlite_ops = {
     .board_previous_release = sq_board_previous_release,
     .deploy_boards = sq_deploy_boards,
     .deployment_list = sq_deployment_list,
+    .pipeline_page = sq_pipeline_page,
     .pipeline_latest_refs = sq_pipeline_latest_refs,
     .pipeline_latest_ref = sq_pipeline_latest_ref,
     .release_pattern_set = sq_release_pattern_set,

@@ -44,6 +44,7 @@ enum sq_stmt_id {
 	SQ_UI_PIPE_LATEST_REFS,
 	SQ_UI_PIPE_LATEST_REF,
 	SQ_JOBS_UNSUCCEEDED,
+	SQ_PIPE_PAGE,
 	SQ_TX_JOB_LOCK,
 	SQ_TX_JOB_WRITE,
 	SQ_TX_PIPE_FACTS,
@@ -197,6 +198,8 @@ int sq_job_check_attempt(struct store_be *be, int64_t id, int attempt, struct jo
 int sq_job_heartbeat(struct store_be *be, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
                      int *cancel_out, struct err *err);
 int sq_job_owner_check(struct store_be *be, int64_t job_id, int64_t agent_id, struct err *err);
+int sq_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int limit,
+                     struct pipeline_row **out, size_t *n_out, struct err *err);
 int sq_pipeline_latest_refs(struct store_be *be, int limit, struct pipeline_row **out, size_t *n_out,
                             struct err *err);
 int sq_pipeline_latest_ref(struct store_be *be, const char *repo, const char *ref, struct pipeline_row *out,

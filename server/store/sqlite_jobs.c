@@ -29,6 +29,13 @@ const struct sq_sql sq_jobs_sql[] = {
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
     {SQ_JOB_INSERT, "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
                     " created_unix_ms, kind, labels) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9)"},
+    /* NULL filters match everything; ref matches a full ref or a branch or
+     * tag name; before pages by id (newest first). */
+    {SQ_PIPE_PAGE, "SELECT " PIPE_COLS "WHERE (?2 IS NULL OR r.name = ?2)"
+                   " AND (?3 IS NULL OR p.ref = ?3 OR p.ref = 'refs/heads/' || ?3"
+                   " OR p.ref = 'refs/tags/' || ?3) AND (?4 IS NULL OR p.state = ?4)"
+                   " AND (?5 IS NULL OR p.event = ?5) AND (?6 <= 0 OR p.id < ?6)"
+                   " ORDER BY p.id DESC LIMIT ?1"},
     {SQ_TX_JOB_LOCK, "SELECT id, pipeline_id, kind, name, state, attempt, max_attempts, agent_id,"
                      " lease_until_unix_ms, started_unix_ms, finished_unix_ms, exit_code, message,"
                      " cancel_requested, log_bytes, log_truncated FROM jobs WHERE id = ?1"},
@@ -617,4 +624,35 @@ int sq_tx_jobs_unsucceeded(struct store_tx *tx, int64_t pipeline_id, const char 
 	sq_bind_text(s, 2, kind);
 	sq_bind_text(s, 3, name);
 	return sq_scalar(be, s, "unsucceeded jobs", n_out, err);
+}
+
+int sq_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int limit,
+                     struct pipeline_row **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct pipeline_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&be->mu);
+	s = sq_stmt(be, SQ_PIPE_PAGE);
+	sq_bind_i64(s, 1, limit);
+	sq_bind_text(s, 2, f->repo);
+	sq_bind_text(s, 3, f->ref);
+	sq_bind_text(s, 4, f->state);
+	sq_bind_text(s, 5, f->event);
+	sq_bind_i64(s, 6, f->before_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		sq_pipeline_row_read(s, &rows[n++]);
+	}
+	sq_done(s);
+	pthread_mutex_unlock(&be->mu);
+	if (step != SQLITE_DONE) {
+		pipeline_rows_free(rows, n);
+		return err_set(err, ERR_SYS, "pipeline page failed");
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
 }

@@ -460,6 +460,12 @@ int store_deployment_list(struct store *st, const char *group, int limit, struct
 	return st->ops->deployment_list(st->be, group, limit, out, n_out, err);
 }
 
+int store_pipeline_page(struct store *st, const struct pipeline_filter *f, int limit,
+                        struct pipeline_row **out, size_t *n_out, struct err *err)
+{
+	return st->ops->pipeline_page(st->be, f, limit, out, n_out, err);
+}
+
 int store_pipeline_latest_refs(struct store *st, int limit, struct pipeline_row **out, size_t *n_out,
                                struct err *err)
 {

@@ -467,4 +467,20 @@ int store_session_delete(struct store *st, const char *id_sha256, struct err *er
 int store_session_delete_all(struct store *st, int *n_out, struct err *err);
 int store_session_expire(struct store *st, int64_t now_ms, int limit, int *n_out, struct err *err);
 
+/* ---- pipeline history (issue 16) ---- */
+
+/* Filters of store_pipeline_page; NULL (or before_id <= 0) matches all.
+ * ref is a full ref ("refs/tags/v1") or a branch or tag name ("main"). */
+struct pipeline_filter {
+	const char *repo; /* repository name */
+	const char *ref;
+	const char *state; /* a job state's name: the pipeline's state */
+	const char *event; /* push, tag, manual, ... */
+	int64_t before_id; /* only pipelines with a smaller id: the next page */
+};
+/* Up to limit pipelines matching f, newest (highest id) first; *out is the
+ * caller's (pipeline_rows_free). */
+int store_pipeline_page(struct store *st, const struct pipeline_filter *f, int limit,
+                        struct pipeline_row **out, size_t *n_out, struct err *err);
+
 #endif

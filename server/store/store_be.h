@@ -312,6 +312,8 @@ struct store_ops {
 	                     size_t *n_out, struct err *err);
 	int (*deployment_list)(struct store_be *be, const char *group, int limit, struct deployment_row **out,
 	                       size_t *n_out, struct err *err);
+	int (*pipeline_page)(struct store_be *be, const struct pipeline_filter *f, int limit,
+	                     struct pipeline_row **out, size_t *n_out, struct err *err);
 	int (*pipeline_latest_refs)(struct store_be *be, int limit, struct pipeline_row **out, size_t *n_out,
 	                            struct err *err);
 	int (*pipeline_latest_ref)(struct store_be *be, const char *repo, const char *ref,

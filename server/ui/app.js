@@ -27,17 +27,33 @@
 		setTimeout(tick, ms);
 	}
 
-	var log = document.getElementById('log');
-	if (!log || log.getAttribute('data-live') !== '1')
-		return;
-	var follow = document.getElementById('follow');
 	var state = document.getElementById('state');
 	var setState = function (s) {
-		if (!state)
+		if (!state || !s)
 			return;
 		state.textContent = s;
 		state.className = 'st st-' + s.replace(/[^a-z]/g, '');
 	};
+
+	/* A part of a page the server re-renders while anything on it runs
+	 * (the pipeline page's jobs): replaced in place, then closed at the end. */
+	var part = document.querySelector('[data-events]');
+	if (part) {
+		var ps = new EventSource(part.getAttribute('data-events'));
+		ps.addEventListener('page', function (e) { part.innerHTML = e.data; });
+		ps.addEventListener('state', function (e) { setState(e.data); });
+		ps.addEventListener('end', function (e) {
+			ps.close();
+			setState(e.data);
+			part.removeAttribute('data-events');
+		});
+	}
+
+	var log = document.getElementById('log');
+	if (!log || log.getAttribute('data-live') !== '1')
+		return;
+	var follow = document.getElementById('follow');
+	var meta = document.getElementById('meta');
 	/* At most data-max-lines lines stay: the oldest leave as new ones come,
 	 * so a tab following a chatty build all day does not grow. */
 	var maxLines = parseInt(log.getAttribute('data-max-lines'), 10) || 10000;
@@ -56,6 +72,8 @@
 			window.scrollTo(0, document.documentElement.scrollHeight);
 	};
 	es.addEventListener('state', function (e) { setState(e.data); });
+	/* Attempt, agent, times: the server's fresh rendering of the facts. */
+	es.addEventListener('meta', function (e) { if (meta) meta.innerHTML = e.data; });
 	es.addEventListener('end', function (e) {
 		/* A finished stream is closed for good: no reconnect, no timer. */
 		es.close();

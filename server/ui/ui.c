@@ -7,6 +7,7 @@
 #include "server/ui/ui_assets.h"
 #include "server/api/api.h"
 #include "server/api/logdl.h"
+#include "server/release/release_api.h"
 #include "server/ui/ui_auth.h"
 #include "server/ui/ui_html.h"
 #include "server/ui/ui_sse.h"
@@ -112,10 +113,10 @@ static void ui_head(struct ui_ctx *c, const char *title)
 	ui_asset_url(b, "app.css");
 	buf_appendf(b, "\"><script defer src=\"");
 	ui_asset_url(b, "app.js");
-	buf_appendf(b,
-	            "\"></script></head><body><header><a class=\"brand\" href=\"/\">anvil</a><nav>"
-	            "<a href=\"/\">Dashboard</a><a href=\"/agents\">Agents</a><a href=\"/boards\">Boards</a>"
-	            "<a href=\"/deployments\">Deployments</a><a href=\"/releases\">Releases</a></nav>");
+	buf_appendf(b, "\"></script></head><body><header><a class=\"brand\" href=\"/\">anvil</a><nav>"
+	               "<a href=\"/\">Dashboard</a><a href=\"/pipelines\">Pipelines</a><a "
+	               "href=\"/agents\">Agents</a><a href=\"/boards\">Boards</a>"
+	               "<a href=\"/deployments\">Deployments</a><a href=\"/releases\">Releases</a></nav>");
 	if (c->logged_in)
 		buf_appendf(b,
 		            "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
@@ -137,6 +138,7 @@ static int ui_send(struct ui_ctx *c, struct http_answer *ans, unsigned status)
 	ans->status = status;
 	ans->raw = buf_detach(&c->b, &ans->raw_len);
 	ans->content_type = "text/html; charset=utf-8";
+	ans->compress = 1;
 	http_answer_header(ans, "Content-Security-Policy", UI_CSP);
 	http_answer_header(ans, "X-Content-Type-Options", "nosniff");
 	http_answer_header(ans, "Cache-Control", "no-store");
@@ -184,34 +186,67 @@ static int ui_need_read(struct ui_ctx *c, struct http_answer *ans, const char *p
 	return 1;
 }
 
-static void ui_state_badge(struct buf *b, enum job_state s, const char *id)
+static void ui_badge_named(struct buf *b, const char *name, const char *id)
 {
-	buf_appendf(b, "<span class=\"st st-%s\"%s%s%s>%s</span>", jobstate_name(s), id ? " id=\"" : "",
-	            id ? id : "", id ? "\"" : "", jobstate_name(s));
+	/* The page's own state badge changes live: a polite live region. */
+	buf_appendf(b, "<span class=\"st st-%s\"%s%s%s>%s</span>", name,
+	            id ? " role=\"status\" aria-live=\"polite\" id=\"" : "", id ? id : "", id ? "\"" : "",
+	            name);
 }
 
-static void ui_time(struct buf *b, int64_t ms)
+/* The state a person should read: "cancelling" from the moment a cancel is
+ * asked until the agent has stopped the job. */
+static const char *ui_job_state_shown(const struct job_row *j)
+{
+	return !jobstate_is_final(j->state) && j->cancel_requested ? "cancelling" : jobstate_name(j->state);
+}
+
+static void ui_state_badge(struct buf *b, enum job_state s, const char *id)
+{
+	ui_badge_named(b, jobstate_name(s), id);
+}
+
+/* Every time on every page: absolute UTC shown, how long ago in the
+ * title (hover) and machine-readable in datetime. */
+static void ui_when(struct buf *b, int64_t now_ms, int64_t ms)
 {
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
-	char s[32];
+	char s[32], iso[32];
 
 	if (ms <= 0 || gmtime_r(&t, &tm) == NULL) {
 		buf_appendf(b, "—");
 		return;
 	}
 	strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S UTC", &tm);
-	buf_appendf(b, "%s", s);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	buf_appendf(b, "<time datetime=\"%s\" title=\"", iso);
+	if (now_ms >= ms) {
+		ui_html_duration(b, now_ms - ms);
+		buf_appendf(b, " ago");
+	} else {
+		buf_appendf(b, "in the future");
+	}
+	buf_appendf(b, "\">%s</time>", s);
 }
 
-static void ui_ago(struct buf *b, int64_t now_ms, int64_t ms)
+static void ui_time(struct buf *b, int64_t ms)
 {
-	if (ms <= 0) {
-		buf_appendf(b, "never");
-		return;
-	}
-	ui_html_duration(b, now_ms - ms);
-	buf_appendf(b, " ago");
+	ui_when(b, srv_now_ms(), ms);
+}
+
+/* A branch or a tag, said so: "branch main", "tag v1.0.0". */
+static void ui_ref(struct buf *b, const char *ref)
+{
+	const char *kind = strncmp(ref, "refs/tags/", 10) == 0    ? "tag"
+	                   : strncmp(ref, "refs/heads/", 11) == 0 ? "branch"
+	                                                          : NULL;
+
+	if (kind != NULL)
+		buf_appendf(b, "<span class=\"kind kind-%s\">%s</span> ", kind, kind);
+	buf_appendf(b, "<span class=\"mono\">");
+	ui_html_esc(b, ui_html_ref_short(ref));
+	buf_appendf(b, "</span>");
 }
 
 /* A job's run time: finished − started, or so far while running. */
@@ -236,7 +271,7 @@ static void ui_job_chip(struct buf *b, const struct job_row *j, int64_t now_ms)
 	int64_t ms = ui_job_ms(j, now_ms);
 
 	buf_appendf(b, "<a class=\"job\" href=\"/jobs/%lld\" title=\"job %lld\"><span class=\"st st-%s\">%s",
-	            (long long)j->id, (long long)j->id, jobstate_name(j->state), jobstate_name(j->state));
+	            (long long)j->id, (long long)j->id, ui_job_state_shown(j), ui_job_state_shown(j));
 	if (ms >= 0 && (j->state == JOB_RUNNING || jobstate_is_final(j->state))) {
 		buf_appendf(b, " ");
 		ui_html_duration(b, ms);
@@ -299,17 +334,25 @@ static int ui_dash_fragment(struct ui_ctx *c, struct err *err)
 		if (i == 0 || rows[i].repo_id != rows[i - 1].repo_id) {
 			if (i > 0)
 				buf_appendf(&c->b, "</table></section>");
-			buf_appendf(&c->b, "<section class=\"card\"><h2>");
+			buf_appendf(&c->b, "<section class=\"card\"><h2><a href=\"/repos/");
+			ui_html_url(&c->b, rows[i].repo_name);
+			buf_appendf(&c->b, "\">");
 			ui_html_esc(&c->b, rows[i].repo_name);
-			buf_appendf(&c->b, "</h2><table><tr><th>Branch</th><th>Pipeline</th><th "
+			buf_appendf(&c->b, "</a></h2><table><tr><th>Branch or tag</th><th>Pipeline</th><th "
 			                   "class=\"hide-narrow\">Commit</th><th>Jobs</th></tr>");
 		}
 		if (store_pipeline_jobs(c->srv->store, rows[i].id, &jobs, &nj, err) < 0)
 			goto out;
-		buf_appendf(&c->b, "<tr><td>");
-		ui_html_esc(&c->b, ui_html_ref_short(rows[i].ref));
-		buf_appendf(&c->b, "</td><td><a href=\"/pipelines/%lld\">#%lld</a> ", (long long)rows[i].id,
-		            (long long)rows[i].id);
+		buf_appendf(&c->b, "<tr><td class=\"nw\">");
+		ui_ref(&c->b, rows[i].ref);
+		/* The ref's history: every pipeline, not only the newest. */
+		buf_appendf(&c->b, " <a class=\"muted\" href=\"/pipelines?repo=");
+		ui_html_url(&c->b, rows[i].repo_name);
+		buf_appendf(&c->b, "&amp;ref=");
+		ui_html_url(&c->b, rows[i].ref);
+		buf_appendf(&c->b,
+		            "\">history</a></td><td class=\"nw\"><a href=\"/pipelines/%lld\">#%lld</a> ",
+		            (long long)rows[i].id, (long long)rows[i].id);
 		ui_state_badge(&c->b, rows[i].state, NULL);
 		buf_appendf(&c->b, "</td><td class=\"hide-narrow\"><code>%.10s</code> ", rows[i].commit_sha);
 		{
@@ -401,10 +444,12 @@ static int ui_strv_has(const struct strv *sv, const char *s)
 
 static void ui_commit_meta(struct buf *b, const struct pipeline_row *p)
 {
-	buf_appendf(b, "<dl class=\"meta\"><dt>Repository</dt><dd>");
+	buf_appendf(b, "<dl class=\"meta\"><dt>Repository</dt><dd><a href=\"/repos/");
+	ui_html_url(b, p->repo_name);
+	buf_appendf(b, "\">");
 	ui_html_esc(b, p->repo_name);
-	buf_appendf(b, "</dd><dt>Ref</dt><dd class=\"mono\">");
-	ui_html_esc(b, p->ref);
+	buf_appendf(b, "</a></dd><dt>Ref</dt><dd>");
+	ui_ref(b, p->ref);
 	buf_appendf(b, "</dd><dt>Event</dt><dd>");
 	ui_html_esc(b, p->event);
 	buf_appendf(b, "</dd><dt>Commit</dt><dd class=\"mono\">");
@@ -424,14 +469,126 @@ static void ui_commit_meta(struct buf *b, const struct pipeline_row *p)
 	buf_appendf(b, "</dl>");
 }
 
+/* The job matrix of a pipeline: one row per target, one column per job
+ * name; a cell shows the current job (the newest retry). */
+static void ui_pipeline_jobs(struct ui_ctx *c, const struct job_row *jobs, size_t nj, int64_t now_ms)
+{
+	struct strv targets = STRV_INIT, names = STRV_INIT;
+
+	for (size_t i = 0; i < nj; i++) {
+		if (!ui_strv_has(&targets, jobs[i].target))
+			strv_push(&targets, jobs[i].target);
+		if (!ui_strv_has(&names, jobs[i].name))
+			strv_push(&names, jobs[i].name);
+	}
+	if (nj == 0) {
+		buf_appendf(&c->b, "<p class=\"empty\">This pipeline has no jobs.</p>");
+		return;
+	}
+	buf_appendf(&c->b, "<table id=\"matrix\"><tr><th>Target</th>");
+	for (size_t k = 0; k < names.n; k++) {
+		buf_appendf(&c->b, "<th>");
+		ui_html_esc(&c->b, names.v[k]);
+		buf_appendf(&c->b, "</th>");
+	}
+	buf_appendf(&c->b, "</tr>");
+	for (size_t t = 0; t < targets.n; t++) {
+		buf_appendf(&c->b, "<tr><td class=\"mono nw\">");
+		ui_html_esc(&c->b, targets.v[t]);
+		buf_appendf(&c->b, "</td>");
+		for (size_t k = 0; k < names.n; k++) {
+			buf_appendf(&c->b, "<td>");
+			for (size_t i = 0; i < nj; i++) {
+				int sup = ui_job_superseded(jobs, nj, &jobs[i]);
+				if (sup || strcmp(jobs[i].target, targets.v[t]) != 0 ||
+				    strcmp(jobs[i].name, names.v[k]) != 0)
+					continue;
+				ui_job_chip(&c->b, &jobs[i], now_ms);
+				if (jobs[i].retry_of)
+					buf_appendf(&c->b,
+					            " <span class=\"muted\">retry of <a "
+					            "href=\"/jobs/%lld\">#%lld</a></span>",
+					            (long long)jobs[i].retry_of, (long long)jobs[i].retry_of);
+				buf_appendf(&c->b, "<div class=\"actions\">");
+				ui_job_actions(c, &jobs[i], sup);
+				buf_appendf(&c->b, "</div>");
+			}
+			buf_appendf(&c->b, "</td>");
+		}
+		buf_appendf(&c->b, "</tr>");
+	}
+	buf_appendf(&c->b, "</table>");
+	strv_release(&targets);
+	strv_release(&names);
+}
+
+/* 1 while anything on a pipeline's page may still change. */
+static int ui_pipeline_active(const struct pipeline_row *p, const struct job_row *jobs, size_t nj)
+{
+	if (!jobstate_is_final(p->state))
+		return 1;
+	for (size_t i = 0; i < nj; i++)
+		if (!jobstate_is_final(jobs[i].state))
+			return 1;
+	return 0;
+}
+
+/* What a pipeline page's event stream re-renders: its job matrix. */
+struct ui_pipeline_live {
+	struct ui_ctx c; /* srv, logged_in and csrf of the page's viewer; b unused */
+	int64_t id;
+};
+
+static int ui_pipeline_live_render(void *cls, struct buf *out, char state[UI_SSE_STATE_MAX], int *active,
+                                   struct err *err)
+{
+	struct ui_pipeline_live *l = cls;
+	struct pipeline_row p = {0};
+	struct job_row *jobs = NULL;
+	struct ui_ctx c = l->c;
+	size_t nj = 0;
+
+	if (store_pipeline_get(l->c.srv->store, l->id, &p, err) < 0)
+		return -1;
+	if (store_pipeline_jobs(l->c.srv->store, l->id, &jobs, &nj, err) < 0) {
+		pipeline_row_release(&p);
+		return -1;
+	}
+	c.b = *out;
+	ui_pipeline_jobs(&c, jobs, nj, srv_now_ms());
+	*out = c.b;
+	snprintf(state, UI_SSE_STATE_MAX, "%s", jobstate_name(p.state));
+	*active = ui_pipeline_active(&p, jobs, nj);
+	job_rows_free(jobs, nj);
+	pipeline_row_release(&p);
+	return 0;
+}
+
+static int ui_pipeline_events(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_pipeline_live *l = NULL; /* owned until the answer takes it */
+	struct pipeline_row p = {0};
+	struct ui_ctx c;
+
+	ui_ctx_init(&c, srv, req);
+	if (srv->cfg.read_auth && !c.logged_in)
+		return err_set(err, ERR_AUTH, "log in to read");
+	if (store_pipeline_get(srv->store, req->id, &p, err) < 0)
+		return -1;
+	pipeline_row_release(&p);
+	l = xcalloc(1, sizeof(*l));
+	l->c = c;
+	l->c.req = NULL; /* not kept: the renderer needs only the viewer's session */
+	l->id = req->id;
+	return ui_sse_page_answer(srv, ui_pipeline_live_render, l, free, ans, err);
+}
+
 static int ui_pipeline(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct ui_ctx c;
 	struct pipeline_row p = {0};
 	struct job_row *jobs = NULL;
-	struct strv targets = STRV_INIT, names = STRV_INIT;
 	size_t nj = 0;
-	int64_t now_ms = srv_now_ms();
 	char title[64], path[64];
 
 	ui_ctx_init(&c, srv, req);
@@ -449,61 +606,18 @@ static int ui_pipeline(struct srv *srv, struct http_req *req, struct http_answer
 	ui_state_badge(&c.b, p.state, "state");
 	buf_appendf(&c.b, "</h1><section class=\"card\">");
 	ui_commit_meta(&c.b, &p);
-	buf_appendf(&c.b, "</section><h2>Jobs</h2><section class=\"card\">");
-	for (size_t i = 0; i < nj; i++) {
-		if (!ui_strv_has(&targets, jobs[i].target))
-			strv_push(&targets, jobs[i].target);
-		if (!ui_strv_has(&names, jobs[i].name))
-			strv_push(&names, jobs[i].name);
-	}
-	if (nj == 0) {
-		buf_appendf(&c.b, "<p class=\"empty\">This pipeline has no jobs.</p>");
-	} else {
-		/* The matrix: one row per target, one column per job name; a cell
-		 * shows the current job (the newest retry). */
-		buf_appendf(&c.b, "<table id=\"matrix\"><tr><th>Target</th>");
-		for (size_t k = 0; k < names.n; k++) {
-			buf_appendf(&c.b, "<th>");
-			ui_html_esc(&c.b, names.v[k]);
-			buf_appendf(&c.b, "</th>");
-		}
-		buf_appendf(&c.b, "</tr>");
-		for (size_t t = 0; t < targets.n; t++) {
-			buf_appendf(&c.b, "<tr><td class=\"mono\">");
-			ui_html_esc(&c.b, targets.v[t]);
-			buf_appendf(&c.b, "</td>");
-			for (size_t k = 0; k < names.n; k++) {
-				buf_appendf(&c.b, "<td>");
-				for (size_t i = 0; i < nj; i++) {
-					int sup = ui_job_superseded(jobs, nj, &jobs[i]);
-					if (sup || strcmp(jobs[i].target, targets.v[t]) != 0 ||
-					    strcmp(jobs[i].name, names.v[k]) != 0)
-						continue;
-					ui_job_chip(&c.b, &jobs[i], now_ms);
-					if (jobs[i].retry_of)
-						buf_appendf(&c.b,
-						            " <span class=\"muted\">retry of <a "
-						            "href=\"/jobs/%lld\">#%lld</a></span>",
-						            (long long)jobs[i].retry_of,
-						            (long long)jobs[i].retry_of);
-					buf_appendf(&c.b, "<div class=\"actions\">");
-					ui_job_actions(&c, &jobs[i], sup);
-					buf_appendf(&c.b, "</div>");
-				}
-				buf_appendf(&c.b, "</td>");
-			}
-			buf_appendf(&c.b, "</tr>");
-		}
-		buf_appendf(&c.b, "</table>");
-	}
+	buf_appendf(&c.b, "</section><h2>Jobs</h2><section class=\"card\" id=\"jobs\"");
+	/* While anything runs the matrix follows the pipeline's event stream. */
+	if (ui_pipeline_active(&p, jobs, nj))
+		buf_appendf(&c.b, " data-events=\"/pipelines/%lld/events\"", (long long)p.id);
+	buf_appendf(&c.b, ">");
+	ui_pipeline_jobs(&c, jobs, nj, srv_now_ms());
 	buf_appendf(&c.b, "</section>");
 	if (!c.logged_in)
 		buf_appendf(
 		    &c.b, "<p class=\"muted\"><a href=\"/login?next=%s\">Log in</a> to cancel or retry.</p>",
 		    path);
 	ui_foot(&c);
-	strv_release(&targets);
-	strv_release(&names);
 	job_rows_free(jobs, nj);
 	pipeline_row_release(&p);
 	return ui_send(&c, ans, 200);
@@ -536,13 +650,84 @@ static int ui_job_artifacts_html(struct ui_ctx *c, int64_t job_id, struct err *e
 	return 0;
 }
 
+/* The job page's facts, one <dt>/<dd> each; re-rendered live by the job's
+ * event stream (ui_job_meta_live) while the job runs. Times are absolute
+ * UTC with how long ago on hover, as everywhere. */
+static void ui_job_meta(struct buf *b, const struct job_row *j, int64_t now_ms)
+{
+	int64_t ms;
+
+	buf_appendf(b, "<dt>Pipeline</dt><dd><a href=\"/pipelines/%lld\">#%lld</a> ",
+	            (long long)j->pipeline_id, (long long)j->pipeline_id);
+	ui_html_esc(b, j->repo_name);
+	buf_appendf(b, " ");
+	ui_ref(b, j->ref);
+	buf_appendf(b, "</dd><dt>Commit</dt><dd class=\"mono\">");
+	ui_html_esc(b, j->commit_sha);
+	buf_appendf(b, "</dd><dt>Agent</dt><dd>");
+	ui_html_esc(b, j->agent_name ? j->agent_name : "—");
+	buf_appendf(b, "</dd><dt>Attempt</dt><dd>%d of %d</dd><dt>Queued</dt><dd>", j->attempt,
+	            j->max_attempts);
+	ui_when(b, now_ms, j->created_ms);
+	buf_appendf(b, "</dd><dt>Started</dt><dd>");
+	if (j->started_ms > 0)
+		ui_when(b, now_ms, j->started_ms);
+	else
+		buf_appendf(b, "not started");
+	buf_appendf(b, "</dd><dt>Finished</dt><dd>");
+	if (j->finished_ms > 0)
+		ui_when(b, now_ms, j->finished_ms);
+	else
+		buf_appendf(b, "—");
+	/* Queue time: from queued to claimed, or so far while it waits. */
+	buf_appendf(b, "</dd><dt>Queue time</dt><dd>");
+	if (j->created_ms > 0 && j->started_ms >= j->created_ms)
+		ui_html_duration(b, j->started_ms - j->created_ms);
+	else if (j->created_ms > 0 && !jobstate_is_final(j->state)) {
+		buf_appendf(b, "waiting ");
+		ui_html_duration(b, now_ms - j->created_ms);
+	} else
+		buf_appendf(b, "—");
+	buf_appendf(b, "</dd><dt>Duration</dt><dd>");
+	if ((ms = ui_job_ms(j, now_ms)) >= 0)
+		ui_html_duration(b, ms);
+	else
+		buf_appendf(b, "not started");
+	buf_appendf(b, "</dd>");
+	if (j->cancel_requested && !jobstate_is_final(j->state))
+		buf_appendf(b, "<dt>Cancel</dt><dd>asked; waiting for the agent to stop the job</dd>");
+	if (j->has_exit_code)
+		buf_appendf(b, "<dt>Exit code</dt><dd>%d</dd>", j->exit_code);
+	if (j->message && j->message[0]) {
+		buf_appendf(b, "<dt>Message</dt><dd>");
+		ui_esc_msg(b, j->message);
+		buf_appendf(b, "</dd>");
+	}
+	if (j->retry_of)
+		buf_appendf(b, "<dt>Retry of</dt><dd><a href=\"/jobs/%lld\">#%lld</a></dd>",
+		            (long long)j->retry_of, (long long)j->retry_of);
+}
+
+static int ui_job_meta_live(struct srv *srv, int64_t job_id, struct buf *out, char state[UI_SSE_STATE_MAX],
+                            struct err *err)
+{
+	struct job_row j = {0};
+
+	if (store_job_get(srv->store, job_id, &j, err) < 0)
+		return -1;
+	ui_job_meta(out, &j, srv_now_ms());
+	snprintf(state, UI_SSE_STATE_MAX, "%s", ui_job_state_shown(&j));
+	job_row_release(&j);
+	return 0;
+}
+
 static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct ui_ctx c;
 	struct job_row j = {0};
 	struct buf raw = BUF_INIT;
 	struct ui_ansi ansi = UI_ANSI_INIT;
-	int64_t next = 0, line = 0, shown = 0, now_ms = srv_now_ms(), ms, max_lines;
+	int64_t next = 0, line = 0, shown = 0, now_ms = srv_now_ms(), max_lines;
 	const char *frag = http_query(req, "fragment");
 	char title[160], path[64];
 	int final, live;
@@ -579,35 +764,9 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	buf_appendf(&c.b, " / ");
 	ui_html_esc(&c.b, j.name);
 	buf_appendf(&c.b, " ");
-	ui_state_badge(&c.b, j.state, "state");
-	buf_appendf(&c.b,
-	            "</h1><section class=\"card\"><dl class=\"meta\"><dt>Pipeline</dt><dd><a "
-	            "href=\"/pipelines/%lld\">#%lld</a> ",
-	            (long long)j.pipeline_id, (long long)j.pipeline_id);
-	ui_html_esc(&c.b, j.repo_name);
-	buf_appendf(&c.b, " ");
-	ui_html_esc(&c.b, ui_html_ref_short(j.ref));
-	buf_appendf(&c.b, "</dd><dt>Commit</dt><dd class=\"mono\">");
-	ui_html_esc(&c.b, j.commit_sha);
-	buf_appendf(&c.b, "</dd><dt>Agent</dt><dd>");
-	ui_html_esc(&c.b, j.agent_name ? j.agent_name : "—");
-	buf_appendf(&c.b, "</dd><dt>Attempt</dt><dd>%d of %d</dd><dt>Duration</dt><dd>", j.attempt,
-	            j.max_attempts);
-	if ((ms = ui_job_ms(&j, now_ms)) >= 0)
-		ui_html_duration(&c.b, ms);
-	else
-		buf_appendf(&c.b, "not started");
-	buf_appendf(&c.b, "</dd>");
-	if (j.has_exit_code)
-		buf_appendf(&c.b, "<dt>Exit code</dt><dd>%d</dd>", j.exit_code);
-	if (j.message && j.message[0]) {
-		buf_appendf(&c.b, "<dt>Message</dt><dd>");
-		ui_esc_msg(&c.b, j.message);
-		buf_appendf(&c.b, "</dd>");
-	}
-	if (j.retry_of)
-		buf_appendf(&c.b, "<dt>Retry of</dt><dd><a href=\"/jobs/%lld\">#%lld</a></dd>",
-		            (long long)j.retry_of, (long long)j.retry_of);
+	ui_badge_named(&c.b, ui_job_state_shown(&j), "state");
+	buf_appendf(&c.b, "</h1><section class=\"card\"><dl class=\"meta\" id=\"meta\">");
+	ui_job_meta(&c.b, &j, now_ms);
 	buf_appendf(&c.b, "</dl><div class=\"actions\">");
 	ui_job_actions(&c, &j, 0);
 	buf_appendf(&c.b,
@@ -625,11 +784,13 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	            "id=\"follow\"%s> follow</label><a href=\"/jobs/%lld/log\" "
 	            "download=\"job-%lld.log\">raw log</a><span class=\"muted\">%lld bytes</span></div>",
 	            live ? " checked" : "", (long long)j.id, (long long)j.id, (long long)j.log_bytes);
-	buf_appendf(&c.b,
-	            "<p id=\"trimmed\" class=\"muted\" hidden>Earlier lines left this page to keep it "
-	            "light; the raw log has every line.</p><div id=\"log\" data-live=\"%d\" "
-	            "data-max-lines=\"%lld\" data-src=\"/jobs/%lld/events?offset=%lld",
-	            live, (long long)max_lines, (long long)j.id, (long long)shown);
+	buf_appendf(
+	    &c.b,
+	    "<p id=\"trimmed\" class=\"muted\" hidden>Earlier lines left this page to keep it "
+	    "light; the raw log has every line.</p><div id=\"log\" role=\"log\" aria-label=\"Job log\" "
+	    "data-live=\"%d\" "
+	    "data-max-lines=\"%lld\" data-src=\"/jobs/%lld/events?offset=%lld",
+	    live, (long long)max_lines, (long long)j.id, (long long)shown);
 	{
 		/* Rendered into a side buffer first: the stream resumes from the
 		 * line count and colour after the last rendered line. */
@@ -660,10 +821,10 @@ static int ui_job_events(struct srv *srv, struct http_req *req, struct http_answ
 		return err_set(err, ERR_AUTH, "log in to read");
 	if (http_query_i64(req, "offset", 0, 0, INT64_MAX, &offset, err) < 0 ||
 	    http_query_i64(req, "line", 0, 0, INT64_MAX, &line, err) < 0 ||
-	    http_query_i64(req, "sgr", 0, 0, 33, &sgr, err) < 0)
+	    http_query_i64(req, "sgr", 0, 0, UI_ANSI_PACK_MAX, &sgr, err) < 0)
 		return -1;
-	return ui_sse_answer(srv, req->id, offset, line, (int)sgr, http_header(req, "Last-Event-ID"), ans,
-	                     err);
+	return ui_sse_answer(srv, req->id, offset, line, (int)sgr, http_header(req, "Last-Event-ID"),
+	                     ui_job_meta_live, ans, err);
 }
 
 /* The whole log as a download, for the "raw log" link: the session cookie
@@ -860,6 +1021,226 @@ static int ui_logout(struct srv *srv, struct http_req *req, struct http_answer *
 	return ui_redirect(&c, ans, "/");
 }
 
+/* ---- history: every pipeline, filtered and paged ---- */
+
+#define UI_PIPELINES_PAGE 50
+
+/* A query value from a form: an empty field means no filter. */
+static const char *ui_query_nonempty(struct http_req *req, const char *key)
+{
+	const char *v = http_query(req, key);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* "?repo=..&ref=..&state=..&event=..[&limit=N][&before=N]" of f, for the
+ * pager. */
+static void ui_pipelines_query(struct buf *b, const struct pipeline_filter *f, int with_repo, int64_t limit,
+                               int64_t before)
+{
+	const char *keys[4] = {"repo", "ref", "state", "event"};
+	const char *vals[4] = {with_repo ? f->repo : NULL, f->ref, f->state, f->event};
+	char sep = '?';
+
+	for (int i = 0; i < 4; i++) {
+		if (vals[i] == NULL)
+			continue;
+		buf_appendf(b, "%c%s=", sep, keys[i]);
+		ui_html_url(b, vals[i]);
+		sep = '&';
+	}
+	if (limit != UI_PIPELINES_PAGE) {
+		buf_appendf(b, "%climit=%lld", sep, (long long)limit);
+		sep = '&';
+	}
+	if (before > 0)
+		buf_appendf(b, "%cbefore=%lld", sep, (long long)before);
+}
+
+static void ui_select(struct buf *b, const char *name, const char *label, const char *const *opts, size_t n,
+                      const char *cur)
+{
+	buf_appendf(b, "<label>%s <select name=\"%s\"><option value=\"\">any</option>", label, name);
+	for (size_t i = 0; i < n; i++)
+		buf_appendf(b, "<option%s>%s</option>", cur && strcmp(cur, opts[i]) == 0 ? " selected" : "",
+		            opts[i]);
+	buf_appendf(b, "</select></label>");
+}
+
+/* The filter form and one page of pipelines, newest first. base is the
+ * page's own path (/pipelines or /repos/NAME, already URL-escaped). */
+static int ui_pipelines_render(struct ui_ctx *c, const struct pipeline_filter *f, int64_t limit,
+                               int with_repo, const char *base, struct err *err)
+{
+	static const char *const states[] = {"queued", "running", "success", "failed", "canceled", "error"};
+	static const char *const events[] = {"push", "tag", "manual", "poll"};
+	struct pipeline_row *rows = NULL;
+	struct buf q = BUF_INIT;
+	size_t n = 0, shown;
+	int64_t now_ms = srv_now_ms();
+
+	if (store_pipeline_page(c->srv->store, f, (int)limit + 1, &rows, &n, err) < 0)
+		return -1;
+	shown = n > (size_t)limit ? (size_t)limit : n;
+	buf_appendf(&c->b, "<form class=\"filters\" method=\"get\" action=\"%s\">", base);
+	if (with_repo) {
+		buf_appendf(&c->b, "<label>Repository <input name=\"repo\" size=\"14\" value=\"");
+		ui_html_esc(&c->b, f->repo);
+		buf_appendf(&c->b, "\"></label>");
+	}
+	buf_appendf(&c->b, "<label>Branch or tag <input name=\"ref\" size=\"14\" value=\"");
+	ui_html_esc(&c->b, f->ref);
+	buf_appendf(&c->b, "\"></label>");
+	ui_select(&c->b, "state", "State", states, sizeof(states) / sizeof(states[0]), f->state);
+	ui_select(&c->b, "event", "Event", events, sizeof(events) / sizeof(events[0]), f->event);
+	buf_appendf(&c->b, "<button type=\"submit\">Filter</button></form><section class=\"card\">");
+	if (shown == 0)
+		buf_appendf(&c->b, "<p class=\"empty\">No pipeline matches.</p>");
+	else
+		buf_appendf(&c->b,
+		            "<table id=\"pipelines\"><tr><th>Pipeline</th>%s<th>Branch or tag</th>"
+		            "<th>Commit</th><th>Event</th><th>Created</th><th>Duration</th></tr>",
+		            with_repo ? "<th>Repository</th>" : "");
+	for (size_t i = 0; i < shown; i++) {
+		const struct pipeline_row *p = &rows[i];
+		const char *nl = strchr(p->commit_message, '\n');
+		size_t len = nl ? (size_t)(nl - p->commit_message) : strlen(p->commit_message);
+
+		buf_appendf(&c->b, "<tr><td class=\"nw\"><a href=\"/pipelines/%lld\">#%lld</a> ",
+		            (long long)p->id, (long long)p->id);
+		ui_state_badge(&c->b, p->state, NULL);
+		buf_appendf(&c->b, "</td>");
+		if (with_repo) {
+			buf_appendf(&c->b, "<td class=\"nw\"><a href=\"/repos/");
+			ui_html_url(&c->b, p->repo_name);
+			buf_appendf(&c->b, "\">");
+			ui_html_esc(&c->b, p->repo_name);
+			buf_appendf(&c->b, "</a></td>");
+		}
+		buf_appendf(&c->b, "<td class=\"nw\">");
+		ui_ref(&c->b, p->ref);
+		buf_appendf(&c->b, "</td><td class=\"msg\"><code>%.10s</code> ", p->commit_sha);
+		ui_html_escn(&c->b, p->commit_message, len > 120 ? 120 : len);
+		buf_appendf(&c->b, "</td><td>");
+		ui_html_esc(&c->b, p->event);
+		buf_appendf(&c->b, "</td><td class=\"nw\">");
+		ui_when(&c->b, now_ms, p->created_ms);
+		buf_appendf(&c->b, "</td><td class=\"nw\">");
+		if (p->finished_ms > 0)
+			ui_html_duration(&c->b, p->finished_ms - p->created_ms);
+		else if (!jobstate_is_final(p->state))
+			buf_appendf(&c->b, "<span class=\"muted\">running</span>");
+		buf_appendf(&c->b, "</td></tr>");
+	}
+	if (shown > 0)
+		buf_appendf(&c->b, "</table>");
+	buf_appendf(&c->b, "</section><nav class=\"pager\" aria-label=\"Pages\">");
+	if (f->before_id > 0) {
+		ui_pipelines_query(&q, f, with_repo, limit, 0);
+		buf_appendf(&c->b, "<a href=\"%s%s\">Newest</a>", base, q.len ? q.data : "");
+		buf_reset(&q);
+	}
+	if (n > shown) {
+		ui_pipelines_query(&q, f, with_repo, limit, rows[shown - 1].id);
+		buf_appendf(&c->b, "<a rel=\"next\" href=\"%s%s\">Older pipelines</a>", base, q.data);
+	}
+	buf_appendf(&c->b, "</nav>");
+	buf_release(&q);
+	pipeline_rows_free(rows, n);
+	return 0;
+}
+
+/* Reads the filters of a history page's query string; ERR_INVAL for a
+ * state that is none. */
+static int ui_pipelines_filter(struct http_req *req, struct pipeline_filter *f, int64_t *limit,
+                               struct err *err)
+{
+	enum job_state st;
+
+	f->ref = ui_query_nonempty(req, "ref");
+	f->state = ui_query_nonempty(req, "state");
+	f->event = ui_query_nonempty(req, "event");
+	if (f->state != NULL && jobstate_parse(f->state, &st) < 0)
+		return err_set(err, ERR_INVAL, "state must be a job state (queued, running, success, ...)");
+	if (http_query_i64(req, "limit", UI_PIPELINES_PAGE, 1, 200, limit, err) < 0)
+		return -1;
+	return http_query_i64(req, "before", 0, 0, INT64_MAX, &f->before_id, err);
+}
+
+/* GET /pipelines: every pipeline of every repository. */
+static int ui_pipelines(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct pipeline_filter f = {0};
+	int64_t limit;
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_need_read(&c, ans, "/pipelines"))
+		return 0;
+	f.repo = ui_query_nonempty(req, "repo");
+	if (ui_pipelines_filter(req, &f, &limit, err) < 0)
+		return ui_err_page(&c, ans, err);
+	ui_head(&c, "Pipelines");
+	buf_appendf(&c.b, "<h1>Pipelines</h1>");
+	if (ui_pipelines_render(&c, &f, limit, 1, "/pipelines", err) < 0) {
+		buf_release(&c.b);
+		return ui_err_page(&c, ans, err);
+	}
+	ui_foot(&c);
+	return ui_send(&c, ans, 200);
+}
+
+/* GET /repos/NAME: one repository's pipelines. */
+static int ui_repo(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct pipeline_filter f = {0};
+	struct repo_row *repos = NULL;
+	struct buf base = BUF_INIT;
+	size_t n = 0;
+	int64_t limit;
+	int found = 0, rc;
+
+	ui_ctx_init(&c, srv, req);
+	buf_appendf(&base, "/repos/");
+	ui_html_url(&base, req->rest);
+	if (ui_need_read(&c, ans, base.data)) {
+		buf_release(&base);
+		return 0;
+	}
+	if (store_repo_list(srv->store, &repos, &n, err) < 0) {
+		buf_release(&base);
+		return ui_err_page(&c, ans, err);
+	}
+	for (size_t i = 0; i < n; i++)
+		found |= strcmp(repos[i].name, req->rest) == 0;
+	for (size_t i = 0; i < n; i++)
+		repo_row_release(&repos[i]);
+	free(repos);
+	if (!found) {
+		buf_release(&base);
+		err_set(err, ERR_NOTFOUND, "no repository %s", req->rest);
+		return ui_err_page(&c, ans, err);
+	}
+	f.repo = req->rest;
+	if (ui_pipelines_filter(req, &f, &limit, err) < 0) {
+		buf_release(&base);
+		return ui_err_page(&c, ans, err);
+	}
+	ui_head(&c, req->rest);
+	buf_appendf(&c.b, "<h1>");
+	ui_html_esc(&c.b, req->rest);
+	buf_appendf(&c.b, "</h1>");
+	rc = ui_pipelines_render(&c, &f, limit, 0, base.data, err);
+	buf_release(&base);
+	if (rc < 0) {
+		buf_release(&c.b);
+		return ui_err_page(&c, ans, err);
+	}
+	ui_foot(&c);
+	return ui_send(&c, ans, 200);
+}
+
 /* ---- agents and the pages other parts fill ---- */
 
 static int ui_agents_render(struct ui_ctx *c, struct err *err)
@@ -882,7 +1263,7 @@ static int ui_agents_render(struct ui_ctx *c, struct err *err)
 		size_t k;
 		int online = now_ms - rows[i].last_seen_ms <= UI_AGENT_ONLINE_MS;
 
-		buf_appendf(&c->b, "<tr><td>");
+		buf_appendf(&c->b, "<tr><td class=\"nw\">");
 		ui_html_esc(&c->b, rows[i].name);
 		buf_appendf(&c->b, "</td><td><span class=\"st st-%s\">%s</span></td><td>",
 		            online ? "success" : "canceled", online ? "online" : "offline");
@@ -893,8 +1274,8 @@ static int ui_agents_render(struct ui_ctx *c, struct err *err)
 			buf_appendf(&c->b, "</code> ");
 		}
 		json_decref(labels);
-		buf_appendf(&c->b, "</td><td>");
-		ui_ago(&c->b, now_ms, rows[i].last_seen_ms);
+		buf_appendf(&c->b, "</td><td class=\"nw\">");
+		ui_when(&c->b, now_ms, rows[i].last_seen_ms);
 		buf_appendf(&c->b, "</td><td>");
 		if (rows[i].job_id)
 			buf_appendf(&c->b, "<a href=\"/jobs/%lld\">#%lld</a>", (long long)rows[i].job_id,
@@ -929,15 +1310,15 @@ static int ui_boards_render(struct ui_ctx *c, struct err *err)
 		buf_appendf(&c->b, "<table><tr><th>Name</th><th>Address</th><th>Arch</th><th>Group</th>"
 		                   "<th>Labels</th><th>Host key</th><th>Current release</th></tr>");
 	for (size_t i = 0; i < n; i++) {
-		buf_appendf(&c->b, "<tr><td>");
+		buf_appendf(&c->b, "<tr><td class=\"nw\">");
 		ui_html_esc(&c->b, rows[i].name);
 		buf_appendf(&c->b, "</td><td><code>");
 		ui_html_esc(&c->b, rows[i].user);
 		buf_appendf(&c->b, "@");
 		ui_html_esc(&c->b, rows[i].host);
-		buf_appendf(&c->b, ":%d</code></td><td>", rows[i].port);
+		buf_appendf(&c->b, ":%d</code></td><td class=\"nw\">", rows[i].port);
 		ui_html_esc(&c->b, rows[i].arch);
-		buf_appendf(&c->b, "</td><td>");
+		buf_appendf(&c->b, "</td><td class=\"nw\">");
 		ui_html_esc(&c->b, rows[i].group);
 		buf_appendf(&c->b, "</td><td><code>");
 		ui_html_esc(&c->b, rows[i].labels);
@@ -977,22 +1358,22 @@ static int ui_deployments_render(struct ui_ctx *c, struct err *err)
 		                   "<th>Message</th><th>Started</th></tr>");
 	for (size_t i = 0; i < n; i++) {
 		const struct job_row *j = &rows[i].job;
-		buf_appendf(&c->b, "<tr><td><a href=\"/jobs/%lld\">#%lld ", (long long)j->id,
+		buf_appendf(&c->b, "<tr><td class=\"nw\"><a href=\"/jobs/%lld\">#%lld ", (long long)j->id,
 		            (long long)j->id);
 		ui_html_esc(&c->b, j->name);
-		buf_appendf(&c->b, "</a></td><td>");
+		buf_appendf(&c->b, "</a></td><td class=\"nw\">");
 		ui_html_esc(&c->b, j->target);
 		buf_appendf(&c->b, "</td><td>");
 		ui_state_badge(&c->b, j->state, NULL);
 		buf_appendf(&c->b,
 		            "</td><td>%d healthy, %d failed, %d refused, %d rolled back, %d skipped of %d"
-		            "</td><td>",
+		            "</td><td class=\"msg\">",
 		            rows[i].n_healthy, rows[i].n_failed, rows[i].n_refused, rows[i].n_rolled_back,
 		            rows[i].n_skipped, rows[i].n_boards);
 		ui_esc_msg(&c->b, j->message);
-		buf_appendf(&c->b, "</td><td>");
+		buf_appendf(&c->b, "</td><td class=\"nw\">");
 		if (j->started_ms)
-			ui_ago(&c->b, now_ms, j->started_ms);
+			ui_when(&c->b, now_ms, j->started_ms);
 		buf_appendf(&c->b, "</td></tr>");
 	}
 	if (n > 0)
@@ -1051,7 +1432,9 @@ static int ui_releases_render(struct ui_ctx *c, struct err *err)
 		size_t k;
 		json_t *f; /* borrowed */
 
-		buf_appendf(&base, "/api/v1/releases/");
+		/* The UI's own copy of the release routes: a browser's session
+		 * cookie reads them under read_auth, where the API wants a token. */
+		buf_appendf(&base, "/releases/");
 		ui_html_url(&base, r->repo_name);
 		buf_appendf(&base, "/");
 		ui_html_url(&base, r->version);
@@ -1086,13 +1469,13 @@ static int ui_releases_render(struct ui_ctx *c, struct err *err)
 			json_array_foreach(files, k, f)
 			{
 				const char *path = json_string_value(json_object_get(f, "path"));
-				buf_appendf(&c->b, "<tr><td>");
+				buf_appendf(&c->b, "<tr><td class=\"nw\">");
 				ui_html_esc(&c->b, json_string_value(json_object_get(f, "target")));
 				buf_appendf(&c->b, "</td><td class=\"mono\"><a href=\"%s/files/", base.data);
 				ui_html_url(&c->b, path ? path : "");
 				buf_appendf(&c->b, "\">");
 				ui_html_esc(&c->b, path);
-				buf_appendf(&c->b, "</a></td><td>%lld</td><td class=\"mono\">",
+				buf_appendf(&c->b, "</a></td><td>%lld</td><td class=\"mono sha\">",
 				            (long long)json_integer_value(json_object_get(f, "size")));
 				ui_html_esc(&c->b, json_string_value(json_object_get(f, "sha256")));
 				buf_appendf(&c->b, "</td></tr>");
@@ -1142,6 +1525,34 @@ static int ui_deployments(struct srv *srv, struct http_req *req, struct http_ans
 static int ui_releases(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	return ui_simple_page(srv, req, ans, err, "Releases", "/releases", ui_releases_render);
+}
+
+/* A release's files for the /releases page's links, cookie-checked like
+ * the raw log (the API routes want a bearer token under read_auth). */
+static int ui_release_file(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct buf path = BUF_INIT;
+	int rc;
+
+	ui_ctx_init(&c, srv, req);
+	buf_appendf(&path, "/releases/");
+	ui_html_url(&path, req->rest);
+	rc = ui_need_read(&c, ans, path.data) ? 0 : release_api_answer(srv, req->rest, ans, err);
+	buf_release(&path);
+	return rc;
+}
+
+/* Every path no route knows, outside /api/: a page, not JSON. */
+static int ui_not_found(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	char msg[160];
+
+	(void)err;
+	ui_ctx_init(&c, srv, req);
+	snprintf(msg, sizeof(msg), "There is no page at %.120s.", req->rest ? req->rest : "");
+	return ui_error_page(&c, ans, 404, msg);
 }
 
 /* ---- badge and static files ---- */
@@ -1254,7 +1665,10 @@ static int ui_static(struct srv *srv, struct http_req *req, struct http_answer *
 
 const struct http_route ui_routes[] = {
     {"GET", "/", AUTH_NONE, BODY_NONE, NULL, ui_dashboard},
+    {"GET", "/pipelines", AUTH_NONE, BODY_NONE, NULL, ui_pipelines},
     {"GET", "/pipelines/:id", AUTH_NONE, BODY_NONE, NULL, ui_pipeline},
+    {"GET", "/pipelines/:id/events", AUTH_NONE, BODY_NONE, NULL, ui_pipeline_events},
+    {"GET", "/repos/*", AUTH_NONE, BODY_NONE, NULL, ui_repo},
     {"GET", "/jobs/:id", AUTH_NONE, BODY_NONE, NULL, ui_job},
     {"GET", "/jobs/:id/events", AUTH_NONE, BODY_NONE, NULL, ui_job_events},
     {"GET", "/jobs/:id/log", AUTH_NONE, BODY_NONE, NULL, ui_job_log},
@@ -1265,10 +1679,12 @@ const struct http_route ui_routes[] = {
     {"GET", "/boards", AUTH_NONE, BODY_NONE, NULL, ui_boards},
     {"GET", "/deployments", AUTH_NONE, BODY_NONE, NULL, ui_deployments},
     {"GET", "/releases", AUTH_NONE, BODY_NONE, NULL, ui_releases},
+    {"GET", "/releases/*", AUTH_NONE, BODY_NONE, NULL, ui_release_file},
     {"GET", "/login", AUTH_NONE, BODY_NONE, NULL, ui_login_get},
     {"POST", "/login", AUTH_NONE, BODY_RAW, NULL, ui_login_post},
     {"POST", "/logout", AUTH_NONE, BODY_RAW, NULL, ui_logout},
     {"GET", "/badge/*", AUTH_NONE, BODY_NONE, NULL, ui_badge},
     {"GET", "/static/*", AUTH_NONE, BODY_NONE, NULL, ui_static},
+    {HTTP_FALLBACK, "", AUTH_NONE, BODY_NONE, NULL, ui_not_found},
 };
 const size_t ui_routes_count = sizeof(ui_routes) / sizeof(ui_routes[0]);

@@ -2,6 +2,7 @@
 #include "common/mask.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ui_html_escn(struct buf *b, const char *s, size_t n)
@@ -50,15 +51,85 @@ void ui_html_esc(struct buf *b, const char *s)
 
 int ui_ansi_pack(const struct ui_ansi *st)
 {
-	return (st->fg + 1) * 2 + (st->bold ? 1 : 0);
+	return ((st->fg + 1) * 257 + (st->bg + 1)) * 2 + (st->bold ? 1 : 0);
 }
 
 void ui_ansi_unpack(int v, struct ui_ansi *st)
 {
-	if (v < 0 || v > 33)
+	if (v < 0 || v > UI_ANSI_PACK_MAX)
 		v = 0;
-	st->fg = v / 2 - 1;
 	st->bold = v % 2;
+	v /= 2;
+	st->fg = v / 257 - 1;
+	st->bg = v % 257 - 1;
+}
+
+/* xterm's palette index nearest to an RGB colour: the 6x6x6 cube (levels
+ * 0, 95, 135, ..., 255) or the 24 greys (8, 18, ..., 238), whichever is
+ * closer. */
+static int ui_ansi_rgb_index(int r, int g, int b)
+{
+	static const int lv[6] = {0, 95, 135, 175, 215, 255};
+	int c[3] = {r, g, b}, q[3], best, grey, gi, d_cube = 0, d_grey = 0;
+
+	for (int k = 0; k < 3; k++) {
+		int bi = 0;
+		for (int i = 1; i < 6; i++)
+			if (abs(c[k] - lv[i]) < abs(c[k] - lv[bi]))
+				bi = i;
+		q[k] = bi;
+		d_cube += (c[k] - lv[bi]) * (c[k] - lv[bi]);
+	}
+	best = 16 + 36 * q[0] + 6 * q[1] + q[2];
+	gi = ((r + g + b) / 3 - 8 + 5) / 10;
+	gi = gi < 0 ? 0 : gi > 23 ? 23 : gi;
+	grey = 8 + 10 * gi;
+	for (int k = 0; k < 3; k++)
+		d_grey += (c[k] - grey) * (c[k] - grey);
+	return d_grey < d_cube ? 232 + gi : best;
+}
+
+/* The next numeric parameter of an SGR list at *i (-1 when empty), and
+ * whether a ';' followed it; stops at anything else. */
+static int ui_ansi_param(const char *params, size_t n, size_t *i, int *ok)
+{
+	int v = 0, have = 0;
+
+	while (*i < n && params[*i] >= '0' && params[*i] <= '9') {
+		if (v < 100000)
+			v = v * 10 + (params[*i] - '0');
+		have = 1;
+		(*i)++;
+	}
+	*ok = *i >= n || params[*i] == ';';
+	if (*i < n && params[*i] == ';')
+		(*i)++;
+	return have ? v : -1;
+}
+
+/* 38;5;N / 38;2;R;G;B (and 48;...): the colour as a palette index, or -1
+ * when the form is malformed (the rest of the list is then ignored). */
+static int ui_ansi_extended(const char *params, size_t n, size_t *i)
+{
+	int ok, mode = ui_ansi_param(params, n, i, &ok);
+
+	if (!ok)
+		return -1;
+	if (mode == 5) {
+		int v = ui_ansi_param(params, n, i, &ok);
+		return ok && v >= 0 && v <= 255 ? v : -1;
+	}
+	if (mode == 2) {
+		int r = ui_ansi_param(params, n, i, &ok), g = 0, b = 0;
+		if (ok)
+			g = ui_ansi_param(params, n, i, &ok);
+		if (ok)
+			b = ui_ansi_param(params, n, i, &ok);
+		if (!ok || r < 0 || r > 255 || g < 0 || g > 255 || b < 0 || b > 255)
+			return -1;
+		return ui_ansi_rgb_index(r, g, b);
+	}
+	return -1;
 }
 
 static void ui_ansi_sgr(struct ui_ansi *st, const char *params, size_t n)
@@ -66,20 +137,17 @@ static void ui_ansi_sgr(struct ui_ansi *st, const char *params, size_t n)
 	size_t i = 0;
 
 	if (n == 0) {
-		st->fg = -1;
+		st->fg = st->bg = -1;
 		st->bold = 0;
 		return;
 	}
-	while (i <= n) {
-		int v = 0, have = 0;
-		while (i < n && params[i] >= '0' && params[i] <= '9') {
-			if (v < 1000)
-				v = v * 10 + (params[i] - '0');
-			have = 1;
-			i++;
-		}
-		if (!have || v == 0) {
-			st->fg = -1;
+	while (i < n) {
+		int ok, v = ui_ansi_param(params, n, &i, &ok);
+
+		if (!ok)
+			return; /* not a plain SGR list (e.g. ':' sub-parameters) */
+		if (v <= 0) {
+			st->fg = st->bg = -1;
 			st->bold = 0;
 		} else if (v == 1) {
 			st->bold = 1;
@@ -91,24 +159,51 @@ static void ui_ansi_sgr(struct ui_ansi *st, const char *params, size_t n)
 			st->fg = v - 90 + 8;
 		} else if (v == 39) {
 			st->fg = -1;
+		} else if (v >= 40 && v <= 47) {
+			st->bg = v - 40;
+		} else if (v >= 100 && v <= 107) {
+			st->bg = v - 100 + 8;
+		} else if (v == 49) {
+			st->bg = -1;
 		} else if (v == 38 || v == 48) {
-			return; /* 256-colour / RGB forms: not rendered, skip the rest */
+			int c = ui_ansi_extended(params, n, &i);
+			if (c < 0)
+				return;
+			if (v == 38)
+				st->fg = c;
+			else
+				st->bg = c;
 		}
-		if (i < n && params[i] != ';')
-			return; /* not a plain SGR list (e.g. ':' sub-parameters) */
-		i++;
 	}
+	if (n > 0 && params[n - 1] == ';') {
+		/* "1;" ends with an empty parameter, which is 0 */
+		st->fg = st->bg = -1;
+		st->bold = 0;
+	}
+}
+
+static int ui_ansi_plain(const struct ui_ansi *st)
+{
+	return st->fg < 0 && st->bg < 0 && !st->bold;
 }
 
 static void ui_ansi_open(struct buf *b, const struct ui_ansi *st)
 {
-	if (st->fg < 0 && !st->bold)
+	const char *sep = "";
+
+	if (ui_ansi_plain(st))
 		return;
 	buf_appendf(b, "<span class=\"");
-	if (st->fg >= 0)
-		buf_appendf(b, "c%d%s", st->fg, st->bold ? " " : "");
+	if (st->fg >= 0) {
+		buf_appendf(b, "c%d", st->fg);
+		sep = " ";
+	}
+	if (st->bg >= 0) {
+		buf_appendf(b, "%sg%d", sep, st->bg);
+		sep = " ";
+	}
 	if (st->bold)
-		buf_appendf(b, "b");
+		buf_appendf(b, "%sb", sep);
 	buf_appendf(b, "\">");
 }
 
@@ -118,20 +213,38 @@ static void ui_html_run(struct buf *out, const char *s, size_t n, const struct u
 {
 	if (n == 0)
 		return;
-	if (!*open && (st->fg >= 0 || st->bold)) {
+	if (!*open && !ui_ansi_plain(st)) {
 		ui_ansi_open(out, st);
 		*open = 1;
 	}
 	ui_html_escn(out, s, n);
 }
 
+/* Where the line's last state starts, as a terminal would show it: after
+ * the last '\r' that more text follows (a progress bar's final frame). A
+ * trailing '\r' (CRLF) rewrites nothing. */
+static size_t ui_html_last_frame(const char *s, size_t n)
+{
+	size_t end = n;
+
+	while (end > 0 && s[end - 1] == '\r')
+		end--;
+	for (size_t i = end; i > 0; i--)
+		if (s[i - 1] == '\r')
+			return i;
+	return 0;
+}
+
 static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ansi *st, int64_t line)
 {
-	size_t i = 0, run = 0;
+	size_t i = 0, run = 0, shown = ui_html_last_frame(s, n);
 	int open = 0;
 
+	/* The number links the line but is no tab stop: a keyboard user does
+	 * not tab through thousands of them. */
 	buf_appendf(out,
-	            "<div class=\"l\" id=\"L%lld\"><a class=\"n\" href=\"#L%lld\">%lld</a><span class=\"t\">",
+	            "<div class=\"l\" id=\"L%lld\"><a class=\"n\" href=\"#L%lld\" "
+	            "tabindex=\"-1\">%lld</a><span class=\"t\">",
 	            (long long)line, (long long)line, (long long)line);
 	while (i < n) {
 		int is_sgr, more;
@@ -142,7 +255,9 @@ static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ans
 			i++;
 			continue;
 		}
-		ui_html_run(out, s + run, i - run, st, &open);
+		/* Frames overwritten by a later one only change the colour. */
+		if (run >= shown)
+			ui_html_run(out, s + run, i - run, st, &open);
 		if (s[i] == '\r') {
 			i++;
 			run = i;
@@ -163,7 +278,8 @@ static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ans
 		i += len;
 		run = i;
 	}
-	ui_html_run(out, s + run, n - run, st, &open);
+	if (run >= shown)
+		ui_html_run(out, s + run, n - run, st, &open);
 	if (open)
 		buf_appendf(out, "</span>");
 	buf_appendf(out, "</span></div>");

@@ -16,29 +16,39 @@
 void ui_html_esc(struct buf *b, const char *s);
 void ui_html_escn(struct buf *b, const char *s, size_t n);
 
-/* SGR state carried from one log line to the next: foreground colour
- * (-1 default, 0..7 normal, 8..15 bright) and bold. Encoded as one small
- * integer (ui_ansi_pack) to resume a live stream after a page render. */
+/* SGR state carried from one log line to the next: foreground and
+ * background colour as an xterm palette index (-1 default, 0..7 normal,
+ * 8..15 bright, 16..255 the 256-colour palette; a truecolor RGB becomes the
+ * nearest palette entry, since the page's CSP allows no inline style) and
+ * bold. Encoded as one small integer, 0..UI_ANSI_PACK_MAX (ui_ansi_pack), to
+ * resume a live stream after a page render. */
 struct ui_ansi {
 	int fg;
+	int bg;
 	int bold;
 };
 #define UI_ANSI_INIT                                                                                         \
 	{                                                                                                    \
-		-1, 0                                                                                        \
+		-1, -1, 0                                                                                    \
 	}
+#define UI_ANSI_PACK_MAX ((256 * 257 + 256) * 2 + 1)
 int ui_ansi_pack(const struct ui_ansi *st);
+/* Out-of-range values unpack as the default state. */
 void ui_ansi_unpack(int v, struct ui_ansi *st);
 
 /* Renders log bytes as HTML lines, one <div class="l" id="L<n>"> each with a
- * line-number link (#L<n>) and the text escaped; SGR 30-37, 90-97, 39, 1, 22
- * and 0 become spans with classes (c0..c15, b); every other escape sequence
- * (as common/mask.c's mask_ignorable() delimits it, so that what is dropped
- * between two halves of a secret was skipped by the mask too) and '\r' are
- * dropped, other control bytes shown as U+FFFD. A last line without '\n' is
- * rendered as a line too (callers pass complete lines unless the log is
- * final). *line_no is the number of the previous line (0 at the start) and
- * is advanced; *st carries the colour across lines. Emits no '\n' (safe as one SSE data line). */
+ * line-number link (#L<n>, not a tab stop) and the text escaped; SGR 30-37,
+ * 90-97, 39 (foreground), 40-47, 100-107, 49 (background), 38;5;N, 48;5;N,
+ * 38;2;R;G;B, 48;2;R;G;B, 1, 22 and 0 become spans with classes (cN
+ * foreground, gN background, b bold); every other escape sequence (as
+ * common/mask.c's mask_ignorable() delimits it, so that what is dropped
+ * between two halves of a secret was skipped by the mask too) is dropped.
+ * A line holding '\r' shows only its last frame, as a terminal would (a
+ * progress bar's final state; a trailing '\r' erases nothing); other control
+ * bytes are shown as U+FFFD. A last line without '\n' is rendered as a line
+ * too (callers pass complete lines unless the log is final). *line_no is the
+ * number of the previous line (0 at the start) and is advanced; *st carries
+ * the colour across lines. Emits no '\n' (safe as one SSE data line). */
 void ui_html_log(struct buf *out, const char *data, size_t n, struct ui_ansi *st, int64_t *line_no);
 
 /* How many of n log bytes to render now: up to the last '\n', or all when

@@ -56,6 +56,6 @@ for i in $(seq 1 40); do
 done
 [ "$(db 'PRAGMA integrity_check')" = ok ] || fail "integrity_check"
 # offsets are contiguous: no gap, no overlap
-gaps=$(db "SELECT count(*) FROM (SELECT off, coalesce(raw_len, length(data)) AS n, lead(off) OVER (ORDER BY off) AS nx FROM log_chunks WHERE job_id=$J) WHERE nx IS NOT NULL AND nx != off + n")
+gaps=$(db "SELECT count(*) FROM (SELECT off, coalesce(raw_len, length(data)) AS n, lead(off) OVER (ORDER BY off) AS nx FROM log_chunks WHERE job_id=$J) AS g WHERE nx IS NOT NULL AND nx != off + n")
 [ "$gaps" = 0 ] || fail "log chunks have $gaps gaps"
 ok "server killed mid-job for longer than a lease: the job stays attempt 1, every line once, in order, database intact"

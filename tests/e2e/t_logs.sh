@@ -83,7 +83,8 @@ kill "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
 # (not start_server: its health check reads /healthz without a token)
 rm -f "$T/data/port"
-"$B/anvil-server" --data "$T/data" --port "$PORT" --read-auth true >>"$T/server.log" 2>&1 &
+"$B/anvil-server" --data "$T/data" --port "$PORT" ${ANVIL_TEST_STORE:+--store "$ANVIL_TEST_STORE"} --read-auth true \
+	>>"$T/server.log" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_until 10 curl -sf -o /dev/null "$URL/login" || fail "read_auth server not answering"

@@ -59,11 +59,12 @@ static void test_ansi(void **state)
 
 	(void)state;
 	s = render("plain <b>\n\x1b[31mred\x1b[0m back\n", &st, &line);
-	assert_string_equal(
-	    s, "<div class=\"l\" id=\"L1\"><a class=\"n\" href=\"#L1\">1</a><span class=\"t\">plain "
-	       "&lt;b&gt;</span></div>"
-	       "<div class=\"l\" id=\"L2\"><a class=\"n\" href=\"#L2\">2</a><span class=\"t\"><span "
-	       "class=\"c1\">red</span> back</span></div>");
+	assert_string_equal(s, "<div class=\"l\" id=\"L1\"><a class=\"n\" href=\"#L1\" "
+	                       "tabindex=\"-1\">1</a><span class=\"t\">plain "
+	                       "&lt;b&gt;</span></div>"
+	                       "<div class=\"l\" id=\"L2\"><a class=\"n\" href=\"#L2\" "
+	                       "tabindex=\"-1\">2</a><span class=\"t\"><span "
+	                       "class=\"c1\">red</span> back</span></div>");
 	assert_int_equal(line, 2);
 	assert_null(strchr(s, '\x1b'));
 	assert_null(strchr(s, '\n'));
@@ -76,11 +77,12 @@ static void test_ansi(void **state)
 	assert_int_equal(line, 4);
 	free(s);
 
-	/* Other escapes are stripped: cursor moves, OSC titles, 256 colours, \r. */
+	/* Other escapes are stripped: cursor moves, OSC titles; a CRLF's \r
+	 * erases nothing. */
 	s = render("a\x1b[2Kb\x1b]0;title\x07"
-	           "c\x1b[38;5;200md\r\n",
+	           "c\x1b[38;5;200md\x1b[0m\r\n",
 	           &st, &line);
-	assert_non_null(strstr(s, "<span class=\"t\">abcd</span>"));
+	assert_non_null(strstr(s, "<span class=\"t\">abc<span class=\"c200\">d</span></span>"));
 	assert_null(strchr(s, '\x1b'));
 	assert_null(strstr(s, "title"));
 	free(s);
@@ -93,11 +95,70 @@ static void test_ansi(void **state)
 		ui_ansi_unpack(ui_ansi_pack(&st), &back);
 		assert_int_equal(back.fg, 4);
 		assert_int_equal(back.bold, 1);
-		ui_ansi_unpack(999, &back);
+		ui_ansi_unpack(-1, &back);
 		assert_int_equal(back.fg, -1);
 	}
 	s = render("\x1b[39;22mz\n", &st, &line);
 	assert_non_null(strstr(s, "<span class=\"t\">z</span>"));
+	free(s);
+}
+
+/* 256-colour and truecolor SGR, foreground and background (issue 16). */
+static void test_ansi_256(void **state)
+{
+	struct ui_ansi st = UI_ANSI_INIT, back;
+	int64_t line = 0;
+	char *s;
+
+	(void)state;
+	s = render("\x1b[38;5;208morange\x1b[48;5;21mon blue\x1b[49;39m plain\n", &st, &line);
+	assert_non_null(strstr(s, "<span class=\"c208\">orange</span><span class=\"c208 g21\">on "
+	                          "blue</span> plain</span>"));
+	free(s);
+	/* Truecolor: the nearest palette entry (255,135,0 is 208 exactly; a
+	 * near-grey lands on the grey ramp); bold and colour combine. */
+	s = render("\x1b[1;38;2;255;135;0mT\x1b[0m\x1b[38;2;128;129;127mG\x1b[0m\x1b[48;2;0;0;0mK\x1b[m\n",
+	           &st, &line);
+	assert_non_null(strstr(s, "<span class=\"c208 b\">T</span>"));
+	assert_non_null(strstr(s, "<span class=\"c244\">G</span>"));
+	assert_non_null(strstr(s, "<span class=\"g16\">K</span>"));
+	free(s);
+	/* Malformed forms change nothing and are not shown. */
+	s = render("\x1b[38;5;300mx\x1b[38;2;1;2mY\x1b[38;9;1mz\n", &st, &line);
+	assert_non_null(strstr(s, "<span class=\"t\">xYz</span>"));
+	free(s);
+	/* The full state survives pack/unpack (a resumed stream). */
+	st.fg = 208;
+	st.bg = 255;
+	st.bold = 1;
+	assert_true(ui_ansi_pack(&st) <= UI_ANSI_PACK_MAX);
+	ui_ansi_unpack(ui_ansi_pack(&st), &back);
+	assert_int_equal(back.fg, 208);
+	assert_int_equal(back.bg, 255);
+	assert_int_equal(back.bold, 1);
+	ui_ansi_unpack(UI_ANSI_PACK_MAX + 1, &back);
+	assert_int_equal(back.fg, -1);
+	assert_int_equal(back.bg, -1);
+}
+
+/* '\r' progress: only the last frame of a line shows, colour from earlier
+ * frames carries (issue 16). */
+static void test_ansi_cr(void **state)
+{
+	struct ui_ansi st = UI_ANSI_INIT;
+	int64_t line = 0;
+	char *s;
+
+	(void)state;
+	s = render("fetch  10%\rfetch  55%\rfetch 100%\nnext\n", &st, &line);
+	assert_non_null(strstr(s, "<span class=\"t\">fetch 100%</span>"));
+	assert_null(strstr(s, "10%"));
+	assert_null(strstr(s, "55%"));
+	assert_int_equal(line, 2);
+	free(s);
+	s = render("\x1b[32mold\rnew\r\r\n", &st, &line);
+	assert_non_null(strstr(s, "<span class=\"t\"><span class=\"c2\">new</span></span>"));
+	assert_null(strstr(s, "old"));
 	free(s);
 }
 
@@ -209,6 +270,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_escape),
 	    cmocka_unit_test(test_ansi),
+	    cmocka_unit_test(test_ansi_256),
+	    cmocka_unit_test(test_ansi_cr),
 	    cmocka_unit_test(test_cut_and_url),
 	    cmocka_unit_test(test_cookie_csrf),
 	    cmocka_unit_test(test_cookie_header_and_form),
