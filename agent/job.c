@@ -414,8 +414,8 @@ struct job_ctx {
 	uint64_t chunk_first_ns; /* when the oldest unsent byte arrived */
 	int64_t seq;
 	uint64_t sent_bytes;
-	int log_off;      /* server truncated, cap passed, or refused: drain and drop */
-	struct mask mask; /* secret values → ***, before anything is queued for sending */
+	int log_off;            /* server truncated, cap passed, or refused: drain and drop */
+	struct mask mask;       /* secret values → ***, before anything is queued for sending */
 	struct sandbox_job *sb; /* owned; NULL for a deploy job */
 	char limit_msg[160];    /* the limit a step ran into; "" none */
 };
@@ -909,13 +909,11 @@ static int job_checkout(struct agent *ag, const struct job_spec *spec, const cha
 	const char *headers[2] = {NULL, NULL};
 	struct checkout_source src = {spec->repo_name, spec->repo_url, NULL, headers};
 	char *fetch_url = NULL, *auth = NULL;
-	size_t n = strlen(ag->opt.server_url);
 	int rc;
 
 	if (spec->repo_fetch[0] != '\0') {
-		while (n > 0 && ag->opt.server_url[n - 1] == '/')
-			n--;
-		fetch_url = xasprintf("%.*s%s", (int)n, ag->opt.server_url, spec->repo_fetch);
+		/* the server that answers now (--server may list several) */
+		fetch_url = xasprintf("%s%s", httpc_base_url(ag->http), spec->repo_fetch);
 		auth = xasprintf("Authorization: Bearer %s", ag->token);
 		headers[0] = auth;
 		src.fetch_url = fetch_url;
@@ -962,15 +960,18 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		char *dir = xasprintf("%s/deploy-%" PRId64, ag->opt.work_dir, spec->id);
 		/* anvil-verify is built in bubblewrap even under --runner docker:
 		 * a one-file cross build, where a container start would cost more. */
-		struct runner_sandbox vsb = {.drop_ids = ag->sandbox.drop_ids,
-		                             .uid = ag->sandbox.uid,
-		                             .gid = ag->sandbox.gid};
-		struct targets_opts to = {ag->opt.recipes_dir,     ag->opt.cache_dir, ag->opt.work_dir,
-		                          ag->opt.targets,         ag->opt.prepare_targets,
-		                          NULL,                    &vsb};
+		struct runner_sandbox vsb = {
+		    .drop_ids = ag->sandbox.drop_ids, .uid = ag->sandbox.uid, .gid = ag->sandbox.gid};
+		struct targets_opts to = {ag->opt.recipes_dir,
+		                          ag->opt.cache_dir,
+		                          ag->opt.work_dir,
+		                          ag->opt.targets,
+		                          ag->opt.prepare_targets,
+		                          NULL,
+		                          &vsb};
 		struct verifier *verifier = verifier_new(&to, &ag->labels);
 		struct deployer_job dj = {ag->opt.server_url, ag->token, spec->id, spec->attempt, dir,
-		                          spec->deploy,       &io,           verifier};
+		                          spec->deploy,       &io,       verifier};
 		state = deployer_run(&dj, message, sizeof(message));
 		verifier_free(verifier);
 		free(dir);
@@ -1055,8 +1056,8 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 			exit_code = code;
 			if (sandbox_job_limit_hit(jc.sb, limit, sizeof(limit))) {
 				job_say(&jc, "%s", limit);
-				snprintf(message, sizeof(message), "step %s exited %d: %s", spec->steps[i].name,
-				         code, limit);
+				snprintf(message, sizeof(message), "step %s exited %d: %s",
+				         spec->steps[i].name, code, limit);
 			} else {
 				snprintf(message, sizeof(message), "step %s exited %d", spec->steps[i].name,
 				         code);

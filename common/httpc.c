@@ -19,11 +19,17 @@
 
 struct httpc {
 	CURL *curl;                        /* owned; one handle reused so connections stay alive */
-	char *base_url;                    /* owned, without trailing slash */
+	struct strv bases;                 /* owned, each without trailing slash */
+	size_t cur;                        /* the one requests go to */
 	char *auth_header;                 /* owned "Authorization: Bearer ...", or NULL */
 	char errbuf[CURL_ERROR_SIZE];      /* curl's CURLOPT_ERRORBUFFER */
 	volatile sig_atomic_t *abort_flag; /* borrowed; non-zero aborts transfers */
 };
+
+const char *httpc_base_url(const struct httpc *c)
+{
+	return c->bases.v[c->cur];
+}
 
 void httpc_set_abort_flag(struct httpc *c, volatile sig_atomic_t *flag)
 {
@@ -68,11 +74,23 @@ void httpc_global_init(void)
 struct httpc *httpc_new(const char *base_url, const char *token)
 {
 	struct httpc *c = xcalloc(1, sizeof(*c));
-	size_t n = strlen(base_url);
+	const char *p = base_url;
 
-	while (n > 0 && base_url[n - 1] == '/')
-		n--;
-	c->base_url = xstrndup(base_url, n);
+	do {
+		size_t n = strcspn(p, ",");
+		size_t end = n;
+
+		while (end > 0 && p[end - 1] == '/')
+			end--;
+		if (end > 0) {
+			char *one = xstrndup(p, end);
+			strv_push(&c->bases, one);
+			free(one);
+		}
+		p += n;
+	} while (*p++ == ',');
+	if (c->bases.n == 0)
+		strv_push(&c->bases, "");
 	if (token != NULL)
 		c->auth_header = xasprintf("Authorization: Bearer %s", token);
 	/* curl_easy_init fails only when out of memory: same policy as xmalloc. */
@@ -86,7 +104,7 @@ void httpc_free(struct httpc *c)
 	if (c == NULL)
 		return;
 	curl_easy_cleanup(c->curl);
-	free(c->base_url);
+	strv_release(&c->bases);
 	if (c->auth_header != NULL) {
 		explicit_bzero(c->auth_header, strlen(c->auth_header));
 		free(c->auth_header);
@@ -302,7 +320,7 @@ int httpc_do(struct httpc *c, const struct httpc_req *req, struct httpc_resp *re
 		err_set(err, ERR_INVAL, "httpc request without method or path");
 		goto out;
 	}
-	url = xasprintf("%s%s", c->base_url, req->path);
+	url = xasprintf("%s%s", c->bases.v[c->cur], req->path);
 
 	/* Reset keeps the live connections, so keep-alive survives between requests. */
 	curl_easy_reset(h);
@@ -392,6 +410,11 @@ int httpc_do(struct httpc *c, const struct httpc_req *req, struct httpc_resp *re
 			        (unsigned long long)x.fd_left);
 		} else {
 			err_set(err, ERR_UNAVAIL, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
+			/* That server is gone: the caller's retry goes to the next. */
+			if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_GOT_NOTHING ||
+			    cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
+			    cc == CURLE_COULDNT_RESOLVE_HOST)
+				c->cur = (c->cur + 1) % c->bases.n;
 		}
 		goto out;
 	}

@@ -15,9 +15,14 @@
 
 struct httpc;
 
-/* base_url like "http://127.0.0.1:8080" (no trailing slash needed); token is
- * sent as "Authorization: Bearer <token>" when non-NULL. Both copied. */
+/* base_url like "http://127.0.0.1:8080" (no trailing slash needed), or
+ * several separated by commas (servers sharing one store): requests go to
+ * one until it cannot be reached (connect refused, connection dropped), then
+ * to the next. token is sent as "Authorization: Bearer <token>" when
+ * non-NULL. Both copied. */
 struct httpc *httpc_new(const char *base_url, const char *token);
+/* The base URL requests go to now (borrowed until the next request). */
+const char *httpc_base_url(const struct httpc *c);
 void httpc_free(struct httpc *c);
 /* Transfers of c end early (ERR_UNAVAIL) once *flag is non-zero, e.g. a
  * SIGTERM flag: an idle agent's long poll does not hold up its exit. */

@@ -4,7 +4,9 @@
 
 #include "server/store/sqlite_int.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -439,6 +441,39 @@ static int sq_prepare_all(struct store_be *be, struct err *err)
 	return 0;
 }
 
+/* An SQLite store serves one server process (its wake-ups, log tails and
+ * lease reaper are in that process): a POSIX write lock on PATH.lock, held
+ * for the store's life, turns a second process away (F_GETLK names it).
+ * The lock goes with the process, so a kill -9 leaves nothing to clean; a
+ * process may open its own store twice (tests do). */
+static int sq_lock(struct store_be *be, const char *path, struct err *err)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	char *lock_path;
+
+	if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0)
+		return 0;
+	lock_path = xasprintf("%s.lock", path);
+	be->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (be->lock_fd < 0) {
+		err_errno(err, "open %s", lock_path);
+		free(lock_path);
+		return -1;
+	}
+	free(lock_path);
+	if (fcntl(be->lock_fd, F_SETLK, &fl) < 0) {
+		struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+
+		if (fcntl(be->lock_fd, F_GETLK, &who) < 0 || who.l_type == F_UNLCK)
+			who.l_pid = 0;
+		return err_set(err, ERR_CONFLICT,
+		               "%s is in use by another anvil-server (pid %ld): an SQLite store serves one "
+		               "server process; servers that share a store use PostgreSQL (docs/install.md)",
+		               path, (long)who.l_pid);
+	}
+	return 0;
+}
+
 static void sq_free(struct store_be *be)
 {
 	if (be == NULL)
@@ -446,6 +481,8 @@ static void sq_free(struct store_be *be)
 	for (int i = 0; i < SQ_COUNT; i++)
 		sqlite3_finalize(be->stmt[i]);
 	sqlite3_close(be->db);
+	if (be->lock_fd >= 0)
+		close(be->lock_fd);
 	store_vfs_free(be->vfs);
 	pthread_mutex_destroy(&be->mu);
 	free(be);
@@ -456,7 +493,10 @@ int store_sqlite_open(const char *path, struct failpoints *fp, struct store_be *
 	struct store_be *be = xcalloc(1, sizeof(*be));
 	int rc;
 
+	be->lock_fd = -1;
 	pthread_mutex_init(&be->mu, NULL);
+	if (sq_lock(be, path, err) < 0)
+		goto fail;
 	if (fp != NULL && store_vfs_new(fp, &be->vfs, err) < 0)
 		goto fail;
 	rc = sqlite3_open_v2(path, &be->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,

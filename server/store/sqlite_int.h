@@ -155,6 +155,7 @@ struct store_be {
 	sqlite3_stmt *stmt[SQ_COUNT];
 	pthread_mutex_t mu;
 	struct store_vfs *vfs; /* owned; NULL unless opened with failpoints */
+	int lock_fd;           /* PATH.lock, flock'ed while open; -1 for :memory: */
 };
 
 static inline sqlite3_stmt *sq_stmt(struct store_be *be, enum sq_stmt_id id)
