@@ -5,7 +5,8 @@
 #   log ingest MB/s over the HTTP API into SQLite (a compiler-style log),
 #   then the log's bytes against what its chunks hold (deflate) and db_bytes
 # Usage: bench/server.sh [BUILD_DIR] (default build); env JOBS (10000),
-# DISPATCH (200), INGEST_MB (256).
+# DISPATCH (200), INGEST_MB (256). With ANVIL_TEST_STORE=postgresql://... the
+# server keeps its store there; bench/store.sh runs both backends side by side.
 set -euo pipefail
 export ANVIL_SOURCE_DIR=$(cd "$(dirname "$0")/.." && pwd)
 export ANVIL_BUILD_DIR=$(cd "${1:-$ANVIL_SOURCE_DIR/build}" && pwd)
@@ -53,7 +54,11 @@ kill "$AGENT_PID"
 echo "server after $JOBS jobs: $(mem "$SERVER_PID")"
 "$B/bench_client" ingest "$URL" "$ADMIN" "$AGENT" "$T/git/bench.git" "$C" "$INGEST_MB"
 echo "server after ingest: $(mem "$SERVER_PID")"
-echo "db_bytes=$(stat -c %s "$T/data/anvil.db") wal_bytes=$(stat -c %s "$T/data/anvil.db-wal" 2>/dev/null || echo 0)"
+if [ -n "${ANVIL_TEST_STORE:-}" ]; then
+	echo "db_bytes=$(db "SELECT pg_database_size(current_database())") (postgresql)"
+else
+	echo "db_bytes=$(stat -c %s "$T/data/anvil.db") wal_bytes=$(stat -c %s "$T/data/anvil.db-wal" 2>/dev/null || echo 0)"
+fi
 # Log compression: the bytes the log chunks hold against the log's own bytes.
 echo "log_raw_bytes=$(db 'SELECT coalesce(sum(coalesce(raw_len, length(data))), 0) FROM log_chunks')" \
 	"log_stored_bytes=$(db 'SELECT coalesce(sum(length(data)), 0) FROM log_chunks')" \

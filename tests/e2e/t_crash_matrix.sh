@@ -73,9 +73,9 @@ check_store() {
 	local what=$1 bad f sha
 	bad=$(db "SELECT count(*) FROM jobs WHERE state NOT IN ('success','failed','canceled','error')")
 	[ "$bad" = 0 ] || fail "$what: $bad jobs not in a final state"
-	bad=$(db "SELECT count(*) FROM (SELECT off, coalesce(raw_len, length(data)) AS n, lead(off) OVER (PARTITION BY job_id ORDER BY off) AS nx FROM log_chunks) WHERE nx IS NOT NULL AND nx != off + n")
+	bad=$(db "SELECT count(*) FROM (SELECT off, coalesce(raw_len, length(data)) AS n, lead(off) OVER (PARTITION BY job_id ORDER BY off) AS nx FROM log_chunks) AS g WHERE nx IS NOT NULL AND nx != off + n")
 	[ "$bad" = 0 ] || fail "$what: log chunks have $bad gaps or overlaps"
-	bad=$(db "SELECT count(*) FROM (SELECT job_id, min(off) AS m FROM log_chunks GROUP BY job_id) WHERE m != 0")
+	bad=$(db "SELECT count(*) FROM (SELECT job_id, min(off) AS m FROM log_chunks GROUP BY job_id) AS g WHERE m != 0")
 	[ "$bad" = 0 ] || fail "$what: $bad logs do not start at offset 0"
 	bad=$(db "SELECT count(*) FROM jobs j WHERE log_bytes != (SELECT coalesce(sum(coalesce(raw_len, length(data))),0) FROM log_chunks WHERE job_id=j.id)")
 	[ "$bad" = 0 ] || fail "$what: $bad jobs whose log_bytes differ from their chunks"
