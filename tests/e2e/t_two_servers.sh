@@ -11,6 +11,8 @@
 . "$(dirname "$0")/lib.sh"
 
 JOBS=${TWO_JOBS:-500}
+# An ASan+UBSan build is several times slower: fewer jobs, same meaning.
+grep -q '^ANVIL_SANITIZE:BOOL=ON' "$B/CMakeCache.txt" 2>/dev/null && JOBS=${TWO_JOBS:-200}
 LINES=40
 
 if [ -z "${ANVIL_TEST_STORE:-}" ]; then
