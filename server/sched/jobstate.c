@@ -358,21 +358,27 @@ int jobstate_claim(struct store *st, int64_t agent_id, const char *const *labels
 	if (t.ops->tx_jobs_claimable(t.tx, 500, &rows, &n, err) < 0)
 		goto fail;
 	/* A repository bound to a pool: only its agents get its jobs (and so
-	 * its secrets), builds and deploys alike. */
-	for (size_t i = 0; i < n && pick == 0; i++)
-		if (jobstate_labels_match(rows[i].kind, rows[i].target, rows[i].labels, labels, n_labels) &&
-		    jobstate_labels_have(rows[i].pool, labels, n_labels))
+	 * its secrets), builds and deploys alike. The first match this
+	 * transaction can lock is taken; one another server's claim holds is
+	 * passed over, not waited for. */
+	for (size_t i = 0; i < n && pick == 0; i++) {
+		struct err busy = {0};
+
+		if (!jobstate_labels_match(rows[i].kind, rows[i].target, rows[i].labels, labels, n_labels) ||
+		    !jobstate_labels_have(rows[i].pool, labels, n_labels))
+			continue;
+		if (t.ops->tx_job_claim_lock(t.tx, rows[i].id, &js, &busy) == 0) {
 			pick = rows[i].id;
+		} else if (busy.code != ERR_CONFLICT) {
+			err_set(err, busy.code, "%s", busy.msg);
+			job_claimables_free(rows, n);
+			goto fail;
+		}
+	}
 	job_claimables_free(rows, n);
 	if (pick == 0) {
 		jobstate_rollback(&t);
 		return 0;
-	}
-	if (t.ops->tx_job_lock(t.tx, pick, &js, err) < 0)
-		goto fail;
-	if (js.state != JOB_QUEUED) {
-		err_set(err, ERR_UNAVAIL, "job %lld was taken meanwhile", (long long)pick);
-		goto fail;
 	}
 	js.state = JOB_RUNNING;
 	js.attempt++;

@@ -983,6 +983,7 @@ const struct store_ops store_pg_ops = {
     .tx_rollback = pg_tx_rollback,
     .tx_notify = pg_tx_notify,
     .tx_job_lock = pg_tx_job_lock,
+    .tx_job_claim_lock = pg_tx_job_claim_lock,
     .tx_job_write = pg_tx_job_write,
     .tx_job_insert = pg_tx_job_insert,
     .tx_job_get = pg_tx_job_get,

@@ -134,6 +134,7 @@ int pg_log_put(struct store_tx *tx, int64_t job_id, int attempt, int64_t seq, in
 /* pg_jobs.c: the job and pipeline primitives jobstate builds on, and the
  * pipeline and job reads. */
 int pg_tx_job_lock(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err);
+int pg_tx_job_claim_lock(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err);
 int pg_tx_job_write(struct store_tx *tx, const struct job_state_row *r, struct err *err);
 int pg_tx_job_insert(struct store_tx *tx, const struct job_insert *in, int64_t now_ms, int64_t *id_out,
                      struct err *err);

@@ -73,21 +73,30 @@ static void pg_pipeline_rows(const PGresult *r, struct pipeline_row **out, size_
 
 /* ---- job primitives ---- */
 
-int pg_tx_job_lock(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err)
+/* claim: SKIP LOCKED and only a queued row (else ERR_CONFLICT); otherwise
+ * FOR UPDATE, waiting for the row. */
+static int pg_job_lock(struct store_tx *tx, int64_t id, int claim, struct job_state_row *out, struct err *err)
 {
 	struct pg_args a = {0};
 	PGresult *r;
 
 	pg_arg_i64(&a, id);
 	r = pg_exec(tx->conn, "job lock",
-	            "SELECT id, pipeline_id, kind, name, state, attempt, max_attempts, agent_id,"
-	            " lease_until_unix_ms, started_unix_ms, finished_unix_ms, exit_code, message,"
-	            " cancel_requested, log_bytes, log_truncated FROM jobs WHERE id = $1 FOR UPDATE",
+	            claim ? "SELECT id, pipeline_id, kind, name, state, attempt, max_attempts, agent_id,"
+	                    " lease_until_unix_ms, started_unix_ms, finished_unix_ms, exit_code, message,"
+	                    " cancel_requested, log_bytes, log_truncated FROM jobs WHERE id = $1"
+	                    " AND state = 'queued' FOR UPDATE SKIP LOCKED"
+	                  : "SELECT id, pipeline_id, kind, name, state, attempt, max_attempts, agent_id,"
+	                    " lease_until_unix_ms, started_unix_ms, finished_unix_ms, exit_code, message,"
+	                    " cancel_requested, log_bytes, log_truncated FROM jobs WHERE id = $1 FOR UPDATE",
 	            &a, 0, err);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
+		if (claim)
+			return err_set(err, ERR_CONFLICT, "job %lld is taken or no longer queued",
+			               (long long)id);
 		return err_set(err, ERR_NOTFOUND, "job %lld not found", (long long)id);
 	}
 	memset(out, 0, sizeof(*out));
@@ -111,6 +120,16 @@ int pg_tx_job_lock(struct store_tx *tx, int64_t id, struct job_state_row *out, s
 	out->log_truncated = pg_int(r, 0, 15);
 	PQclear(r);
 	return 0;
+}
+
+int pg_tx_job_lock(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err)
+{
+	return pg_job_lock(tx, id, 0, out, err);
+}
+
+int pg_tx_job_claim_lock(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err)
+{
+	return pg_job_lock(tx, id, 1, out, err);
 }
 
 int pg_job_check_attempt(struct store_tx *tx, int64_t job_id, int attempt, struct job_state_row *out,
@@ -223,7 +242,7 @@ int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **
 	    " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
 	    " WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"
 	    " AND (x.pipeline_id <> p.id OR x.signature IS NULL)))"
-	    " ORDER BY j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED",
+	    " ORDER BY j.id LIMIT $1",
 	    &a, 0, err);
 	if (r == NULL)
 		return -1;

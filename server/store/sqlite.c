@@ -739,6 +739,7 @@ const struct store_ops store_sqlite_ops = {
     .tx_rollback = sq_tx_rollback,
     .tx_notify = sq_tx_notify,
     .tx_job_lock = sq_tx_job_lock,
+    .tx_job_claim_lock = sq_tx_job_claim_lock,
     .tx_job_write = sq_tx_job_write,
     .tx_job_insert = sq_tx_job_insert,
     .tx_job_get = sq_tx_job_get,

@@ -298,6 +298,7 @@ int sq_tx_commit(struct store_tx *tx, struct err *err);
 void sq_tx_rollback(struct store_tx *tx);
 int sq_tx_notify(struct store_tx *tx, const char *topic, struct err *err);
 int sq_tx_job_lock(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err);
+int sq_tx_job_claim_lock(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err);
 int sq_tx_job_write(struct store_tx *tx, const struct job_state_row *r, struct err *err);
 int sq_tx_job_insert(struct store_tx *tx, const struct job_insert *in, int64_t now_ms, int64_t *id_out,
                      struct err *err);

@@ -656,3 +656,15 @@ int sq_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int l
 	*n_out = n;
 	return 0;
 }
+
+/* One connection under a mutex: nobody else holds a row. */
+int sq_tx_job_claim_lock(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err)
+{
+	if (sq_tx_job_lock(tx, id, out, err) < 0)
+		return -1;
+	if (out->state != JOB_QUEUED) {
+		job_state_row_release(out);
+		return err_set(err, ERR_CONFLICT, "job %lld is no longer queued", (long long)id);
+	}
+	return 0;
+}

@@ -135,6 +135,11 @@ struct store_ops {
 	/* Reads, and locks until the transaction ends (PostgreSQL: FOR
 	 * UPDATE), a job's mutable columns. ERR_NOTFOUND. */
 	int (*tx_job_lock)(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err);
+	/* A claim's lock on queued job id: as tx_job_lock, but ERR_CONFLICT at
+	 * once when another transaction holds the row (PostgreSQL: FOR UPDATE
+	 * SKIP LOCKED) or the job is no longer queued, so the claim moves on
+	 * to its next candidate instead of waiting. */
+	int (*tx_job_claim_lock)(struct store_tx *tx, int64_t id, struct job_state_row *out, struct err *err);
 	/* Writes back state, attempt, agent_id, lease_until_ms, started_ms,
 	 * finished_ms, exit code (NULL unless has_exit_code), message and
 	 * cancel_requested of r->id. */
@@ -148,8 +153,8 @@ struct store_ops {
 	/* Queued jobs in id order (at most limit) that may be claimed now: not
 	 * a deploy job named "deploy" of a tag pipeline whose release (the
 	 * repository's release of version = ref without "refs/tags/") was
-	 * recorded by another pipeline or is not signed yet. On PostgreSQL they
-	 * are locked FOR UPDATE SKIP LOCKED, so two servers never pick one. */
+	 * recorded by another pipeline or is not signed yet. Not locked: a
+	 * claim takes the one it picks with tx_job_claim_lock. */
 	int (*tx_jobs_claimable)(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
 	                         struct err *err);
 	/* Ids of running jobs whose lease ended before now_ms, in id order. */
