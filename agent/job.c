@@ -115,6 +115,52 @@ static int job_spec_is_commit(const char *s)
 	return i == 40;
 }
 
+/* The claim's "inputs" (absent from older servers). */
+static int job_spec_inputs(const json_t *arr, struct job_spec *s, struct err *err)
+{
+	const json_t *o; /* borrowed */
+	size_t i;
+
+	if (arr == NULL || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return err_set(err, ERR_INVAL, "job spec: inputs is not an array");
+	s->inputs = xcalloc(json_array_size(arr) + 1, sizeof(*s->inputs));
+	json_array_foreach(arr, i, o)
+	{
+		struct artifact_input *in = &s->inputs[i];
+		char *sha = NULL, *mode = NULL;
+		json_int_t v;
+		int bad;
+
+		s->n_inputs = i + 1;
+		if (!json_is_object(o))
+			return err_set(err, ERR_INVAL, "job spec: inputs[%zu] is not an object", i);
+		if (job_spec_int(o, "job_id", 1, 0, &v, err) < 0)
+			return -1;
+		in->job_id = v;
+		if (job_spec_int(o, "size", 0, 0, &v, err) < 0)
+			return -1;
+		in->size_bytes = v > 0 ? (uint64_t)v : 0;
+		if (job_spec_str(o, "job", 0, &in->job, err) < 0 ||
+		    job_spec_str(o, "name", 1, &in->name, err) < 0 ||
+		    job_spec_str(o, "sha256", 1, &sha, err) < 0)
+			return -1;
+		if (json_is_string(json_object_get(o, "mode")))
+			mode = xstrdup(json_string_value(json_object_get(o, "mode")));
+		in->mode = mode != NULL && strcmp(mode, "0755") == 0 ? 0755 : 0644;
+		bad = !crypto_is_sha256_hex(sha);
+		snprintf(in->sha256, sizeof(in->sha256), "%s", sha);
+		free(sha);
+		free(mode);
+		if (bad)
+			return err_set(err, ERR_INVAL, "job spec: inputs[%zu].sha256 is not 64 hex", i);
+		if (artifact_name_check(in->name, strlen(in->name), err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 {
 	struct job_spec *s = xcalloc(1, sizeof(*s));
@@ -214,6 +260,8 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 	if (job_spec_int(spec, "log_cap_bytes", 0, 0, &v, err) < 0)
 		goto out;
 	s->log_cap_bytes = v > 0 ? (uint64_t)v : JOB_DEFAULT_LOG_CAP;
+	if (job_spec_inputs(json_object_get(spec, "inputs"), s, err) < 0)
+		goto out;
 	if (json_is_string(json_object_get(spec, "kind")) &&
 	    strcmp(json_string_value(json_object_get(spec, "kind")), "deploy") == 0 &&
 	    deployer_spec_parse(json_object_get(spec, "deploy"), &s->deploy, err) < 0)
@@ -249,6 +297,11 @@ void job_spec_free(struct job_spec *s)
 	strv_release(&s->secrets);
 	strv_release(&s->mask);
 	deployer_spec_free(s->deploy);
+	for (i = 0; i < s->n_inputs; i++) {
+		free(s->inputs[i].job);
+		free(s->inputs[i].name);
+	}
+	free(s->inputs);
 	free(s);
 }
 
@@ -414,8 +467,8 @@ struct job_ctx {
 	uint64_t chunk_first_ns; /* when the oldest unsent byte arrived */
 	int64_t seq;
 	uint64_t sent_bytes;
-	int log_off;      /* server truncated, cap passed, or refused: drain and drop */
-	struct mask mask; /* secret values → ***, before anything is queued for sending */
+	int log_off;            /* server truncated, cap passed, or refused: drain and drop */
+	struct mask mask;       /* secret values → ***, before anything is queued for sending */
 	struct sandbox_job *sb; /* owned; NULL for a deploy job */
 	char limit_msg[160];    /* the limit a step ran into; "" none */
 };
@@ -962,15 +1015,18 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		char *dir = xasprintf("%s/deploy-%" PRId64, ag->opt.work_dir, spec->id);
 		/* anvil-verify is built in bubblewrap even under --runner docker:
 		 * a one-file cross build, where a container start would cost more. */
-		struct runner_sandbox vsb = {.drop_ids = ag->sandbox.drop_ids,
-		                             .uid = ag->sandbox.uid,
-		                             .gid = ag->sandbox.gid};
-		struct targets_opts to = {ag->opt.recipes_dir,     ag->opt.cache_dir, ag->opt.work_dir,
-		                          ag->opt.targets,         ag->opt.prepare_targets,
-		                          NULL,                    &vsb};
+		struct runner_sandbox vsb = {
+		    .drop_ids = ag->sandbox.drop_ids, .uid = ag->sandbox.uid, .gid = ag->sandbox.gid};
+		struct targets_opts to = {ag->opt.recipes_dir,
+		                          ag->opt.cache_dir,
+		                          ag->opt.work_dir,
+		                          ag->opt.targets,
+		                          ag->opt.prepare_targets,
+		                          NULL,
+		                          &vsb};
 		struct verifier *verifier = verifier_new(&to, &ag->labels);
 		struct deployer_job dj = {ag->opt.server_url, ag->token, spec->id, spec->attempt, dir,
-		                          spec->deploy,       &io,           verifier};
+		                          spec->deploy,       &io,       verifier};
 		state = deployer_run(&dj, message, sizeof(message));
 		verifier_free(verifier);
 		free(dir);
@@ -991,6 +1047,27 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		snprintf(message, sizeof(message), "checkout: %s", err.msg);
 		goto report;
 	}
+	if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
+		goto report;
+	for (i = 0; i < spec->n_inputs; i++) {
+		const struct artifact_input *in = &spec->inputs[i];
+
+		job_say(&jc, "input %s from job %s (%" PRId64 "), %" PRIu64 " bytes, sha256 %s", in->name,
+		        in->job, in->job_id, in->size_bytes, in->sha256);
+		if (artifact_download(ag->http, spec->id, jc.src_dir, in, &err) < 0) {
+			if (job_attempt_gone(err.code)) {
+				intr = JOB_INTR_LOST;
+				goto report;
+			}
+			job_say(&jc, "input %s: %s", in->name, err.msg);
+			state = err.code == ERR_INVAL ? "failed" : "error";
+			snprintf(message, sizeof(message), "input %s from job %s: %s", in->name, in->job,
+			         err.msg);
+			goto report;
+		}
+	}
+	if (spec->n_inputs > 0)
+		job_log_flush(&jc, 1, 0);
 	if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
 		goto report;
 	{
@@ -1055,8 +1132,8 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 			exit_code = code;
 			if (sandbox_job_limit_hit(jc.sb, limit, sizeof(limit))) {
 				job_say(&jc, "%s", limit);
-				snprintf(message, sizeof(message), "step %s exited %d: %s", spec->steps[i].name,
-				         code, limit);
+				snprintf(message, sizeof(message), "step %s exited %d: %s",
+				         spec->steps[i].name, code, limit);
 			} else {
 				snprintf(message, sizeof(message), "step %s exited %d", spec->steps[i].name,
 				         code);

@@ -11,6 +11,7 @@
 
 struct agent;
 struct deployer_spec;
+struct artifact_input;
 
 /* Running one claimed job: checkout, steps through the runner, live log
  * chunks, heartbeats, artifacts, finish (docs/api.md, agent routes). */
@@ -38,11 +39,13 @@ struct job_spec {
 	struct strv secrets;   /* "KEY=VALUE" of the repository's secrets, added to the step env */
 	struct strv mask;      /* secret values, replaced with *** in the log */
 	int network;
-	char *mode;                   /* owned; "cross", "emulated" or NULL for the recipe's default */
-	long timeout_s;               /* > 0 (3600 when the spec says 0 or nothing) */
-	long lease_s;                 /* > 0 (30 when absent) */
-	uint64_t log_cap_bytes;       /* > 0 (64 MiB when absent) */
-	struct deployer_spec *deploy; /* owned; a deploy job's spec (kind "deploy"), else NULL */
+	char *mode;                    /* owned; "cross", "emulated" or NULL for the recipe's default */
+	long timeout_s;                /* > 0 (3600 when the spec says 0 or nothing) */
+	long lease_s;                  /* > 0 (30 when absent) */
+	uint64_t log_cap_bytes;        /* > 0 (64 MiB when absent) */
+	struct deployer_spec *deploy;  /* owned; a deploy job's spec (kind "deploy"), else NULL */
+	struct artifact_input *inputs; /* owned, n_inputs: artifacts of the jobs it needs */
+	size_t n_inputs;
 };
 
 /* Parses spec (borrowed, the claim answer's "job" object) into *out (the

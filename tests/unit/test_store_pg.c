@@ -217,7 +217,12 @@ static void test_migrations(void **state)
 	assert_int_equal(err.code, ERR_INVAL);
 	assert_non_null(strstr(err.msg, "newer"));
 	assert_null(again);
-	raw_exec("UPDATE schema_version SET version = 11");
+	{
+		char sql[64];
+
+		snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", STORE_SCHEMA_VERSION);
+		raw_exec(sql);
+	}
 	/* not a PostgreSQL URL */
 	assert_int_equal(store_pg_open("/var/lib/anvil/anvil.db", &again, &err), -1);
 	assert_int_equal(err.code, ERR_INVAL);
