@@ -16,9 +16,14 @@ struct artifact_input;
 /* Running one claimed job: checkout, steps through the runner, live log
  * chunks, heartbeats, artifacts, finish (docs/api.md, agent routes). */
 
+/* When a step runs: while no step has failed, once one has, or either way. */
+enum job_step_on { JOB_STEP_ON_SUCCESS = 0, JOB_STEP_ON_FAILURE, JOB_STEP_ON_ALWAYS };
+
 struct job_step {
-	char *name; /* owned */
-	char *run;  /* owned; shell text, handed to the runner as one argument */
+	char *name;          /* owned */
+	char *run;           /* owned; shell text, handed to the runner as one argument */
+	long timeout_s;      /* > 0: the step's own limit (the job's still holds) */
+	enum job_step_on on; /* "on" of the spec; absent: success */
 };
 
 /* The claim answer's spec, parsed once; the JSON is not kept. */

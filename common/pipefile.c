@@ -363,11 +363,50 @@ static int pipefile_blank(const char *s)
 	return 1;
 }
 
+static int pipefile_load_timeout(const yaml_node_t *node, struct pipefile *pf, struct err *err);
+
+/* A step's `timeout:` and `on:`. */
+static int pipefile_load_step_extra(const yaml_node_t *timeout_node, const yaml_node_t *on_node, size_t i,
+                                    struct pipefile_step *st, struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+
+	if (timeout_node != NULL) {
+		struct pipefile tmp = {0};
+
+		if (pipefile_load_timeout(timeout_node, &tmp, err) < 0) {
+			char msg[sizeof(err->msg)];
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			return err_set(err, err->code, "%s (steps[%zu].timeout)", msg, i);
+		}
+		st->timeout_s = tmp.timeout_s;
+	}
+	if (on_node != NULL) {
+		const char *s;
+		char what[48];
+
+		snprintf(what, sizeof(what), "steps[%zu].on", i);
+		if (pipefile_scalar(on_node, what, &s, err) < 0)
+			return -1;
+		if (strcmp(s, "success") == 0)
+			st->on = PIPEFILE_ON_SUCCESS;
+		else if (strcmp(s, "failure") == 0)
+			st->on = PIPEFILE_ON_FAILURE;
+		else if (strcmp(s, "always") == 0)
+			st->on = PIPEFILE_ON_ALWAYS;
+		else
+			return pipefile_fail(err, ERR_INVAL, on_node,
+			                     "%s: expected success, failure or always, found '%s'", what,
+			                     pipefile_show(show, s, on_node->data.scalar.length));
+	}
+	return 0;
+}
+
 static int pipefile_load_step(yaml_document_t *doc, const yaml_node_t *node, size_t i,
                               struct pipefile_step *st, struct err *err)
 {
 	char what[48], show[PIPEFILE_SHOW_BUF];
-	const yaml_node_t *run_node = NULL, *name_node = NULL;
+	const yaml_node_t *run_node = NULL, *name_node = NULL, *timeout_node = NULL, *on_node = NULL;
 	const char *run = NULL, *name = NULL;
 	yaml_node_pair_t *p;
 
@@ -382,17 +421,22 @@ static int pipefile_load_step(yaml_document_t *doc, const yaml_node_t *node, siz
 
 			if (pipefile_scalar(k, what, &key, err) < 0)
 				return -1;
-			if (strcmp(key, "run") == 0 || strcmp(key, "name") == 0) {
-				const yaml_node_t **slot = key[0] == 'r' ? &run_node : &name_node;
+			if (strcmp(key, "run") == 0 || strcmp(key, "name") == 0 ||
+			    strcmp(key, "timeout") == 0 || strcmp(key, "on") == 0) {
+				const yaml_node_t **slot = key[0] == 'r'   ? &run_node
+				                           : key[0] == 'n' ? &name_node
+				                           : key[0] == 't' ? &timeout_node
+				                                           : &on_node;
 
 				if (*slot != NULL)
 					return pipefile_fail(err, ERR_INVAL, k, "%s: duplicate key '%s'",
 					                     what, key);
 				*slot = v;
 			} else {
-				return pipefile_fail(err, ERR_INVAL, k,
-				                     "%s: unknown key '%s' (a step has 'name' and 'run')",
-				                     what, pipefile_show(show, key, k->data.scalar.length));
+				return pipefile_fail(
+				    err, ERR_INVAL, k,
+				    "%s: unknown key '%s' (a step has name, run, timeout, on)", what,
+				    pipefile_show(show, key, k->data.scalar.length));
 			}
 		}
 		if (run_node == NULL)
@@ -423,7 +467,7 @@ static int pipefile_load_step(yaml_document_t *doc, const yaml_node_t *node, siz
 		st->name = xasprintf("%zu", i + 1);
 	}
 	st->run = xstrdup(run);
-	return 0;
+	return pipefile_load_step_extra(timeout_node, on_node, i, st, err);
 }
 
 static int pipefile_load_steps(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,

@@ -14,9 +14,15 @@
 #define PIPEFILE_MAX_STEPS   64
 #define PIPEFILE_MAX_TARGETS 16
 
+/* When a step runs (`on:`): while no step has failed (the default), only
+ * once one has, or either way. */
+enum pipefile_on { PIPEFILE_ON_SUCCESS = 0, PIPEFILE_ON_FAILURE, PIPEFILE_ON_ALWAYS };
+
 struct pipefile_step {
-	char *name; /* owned; defaults to "N" (from 1) when absent: messages say "step %s" */
-	char *run;  /* owned; required, shell text */
+	char *name;          /* owned; defaults to "N" (from 1) when absent: messages say "step %s" */
+	char *run;           /* owned; required, shell text */
+	long timeout_s;      /* `timeout:` of the step; 0: only the job's */
+	enum pipefile_on on; /* `on: success|failure|always` */
 };
 
 /* `when:` rules: each list given must hold (an empty list is not given).

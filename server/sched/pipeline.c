@@ -74,9 +74,16 @@ static char *pipeline_job_spec(const struct pipefile *pf, const struct strv *env
 	json_t *o = json_object(), *steps = json_array(), *env = json_array(), *arts = json_array();
 	char *s;
 
-	for (size_t i = 0; i < pf->n_steps; i++)
-		json_array_append_new(
-		    steps, json_pack("{s:s, s:s}", "name", pf->steps[i].name, "run", pf->steps[i].run));
+	for (size_t i = 0; i < pf->n_steps; i++) {
+		static const char *const on[] = {"success", "failure", "always"};
+		json_t *st = json_pack("{s:s, s:s}", "name", pf->steps[i].name, "run", pf->steps[i].run);
+
+		if (st != NULL && pf->steps[i].timeout_s > 0)
+			json_object_set_new(st, "timeout_s", json_integer(pf->steps[i].timeout_s));
+		if (st != NULL && pf->steps[i].on != PIPEFILE_ON_SUCCESS)
+			json_object_set_new(st, "on", json_string(on[pf->steps[i].on]));
+		json_array_append_new(steps, st);
+	}
 	for (size_t i = 0; i < envv->n; i++)
 		json_array_append_new(env, json_string(envv->v[i]));
 	for (size_t i = 0; i < pf->artifacts.n; i++)

@@ -928,6 +928,31 @@ static void test_matrix(void **state)
 	           "matrix.include names target 'z'");
 }
 
+static void test_step_timeout_on(void **state)
+{
+	struct pipefile *pf = parse_ok("steps:\n"
+	                               "  - make\n"
+	                               "  - {run: make check, timeout: 90s}\n"
+	                               "  - {run: cat log, on: failure}\n"
+	                               "  - {run: rm -rf tmp, on: always, timeout: 2m}\n"
+	                               "  - {run: deploy, on: success}\n");
+
+	(void)state;
+	assert_int_equal(pf->n_steps, 5);
+	assert_int_equal(pf->steps[0].timeout_s, 0);
+	assert_int_equal(pf->steps[0].on, PIPEFILE_ON_SUCCESS);
+	assert_int_equal(pf->steps[1].timeout_s, 90);
+	assert_int_equal(pf->steps[2].on, PIPEFILE_ON_FAILURE);
+	assert_int_equal(pf->steps[3].on, PIPEFILE_ON_ALWAYS);
+	assert_int_equal(pf->steps[3].timeout_s, 120);
+	assert_int_equal(pf->steps[4].on, PIPEFILE_ON_SUCCESS);
+	pipefile_free(pf);
+	expect_err("steps:\n  - {run: x, on: sometimes}\n", ERR_INVAL,
+	           "line 2, column 18: steps[0].on: expected success, failure or always, found 'sometimes'");
+	expect_err("steps:\n  - {run: x, timeout: 5x}\n", ERR_INVAL, "(steps[0].timeout)");
+	expect_err("steps:\n  - {run: x, on: always, on: failure}\n", ERR_INVAL, "duplicate key 'on'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -959,6 +984,7 @@ int main(void)
 	    cmocka_unit_test(test_jobs_errors),
 	    cmocka_unit_test(test_jobs_caps),
 	    cmocka_unit_test(test_matrix),
+	    cmocka_unit_test(test_step_timeout_on),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
