@@ -419,7 +419,7 @@ int jobstate_claim(struct store *st, int64_t agent_id, const char *const *labels
 	*found_out = 0;
 	if (jobstate_begin(st, &t, err) < 0)
 		return -1;
-	if (t.ops->tx_jobs_claimable(t.tx, 500, &rows, &n, err) < 0)
+	if (t.ops->tx_jobs_claimable(t.tx, 500, 1, &rows, &n, err) < 0)
 		goto fail;
 	/* A repository bound to a pool: only its agents get its jobs (and so
 	 * its secrets), builds and deploys alike. */
@@ -951,13 +951,13 @@ int jobstate_unrunnable_scan(struct store *st, const struct strv *agents, size_t
 	struct buf why = BUF_INIT;
 	char **want = NULL; /* per row: its message as it should be, owned */
 	size_t n = 0;
-	int changed = 0;
+	int changed = 0, written = 0;
 
 	(void)now_ms;
 	*changed_out = 0;
 	if (jobstate_begin(st, &t, err) < 0)
 		return -1;
-	if (t.ops->tx_jobs_claimable(t.tx, 500, &rows, &n, err) < 0)
+	if (t.ops->tx_jobs_claimable(t.tx, 500, 0, &rows, &n, err) < 0)
 		goto fail;
 	want = xcalloc(n + 1, sizeof(*want));
 	for (size_t i = 0; i < n; i++) {
@@ -996,10 +996,12 @@ int jobstate_unrunnable_scan(struct store *st, const struct strv *agents, size_t
 		for (size_t k = i; k < n && pm == NULL; k++)
 			if (rows[k].pipeline_id == rows[i].pipeline_id && want[k][0] != '\0')
 				pm = xasprintf("job %s (%s): %s", rows[k].name, rows[k].target, want[k]);
-		if (strcmp(pm ? pm : "", rows[i].pipeline_message) != 0 &&
-		    t.ops->tx_pipeline_set_message(t.tx, rows[i].pipeline_id, pm ? pm : "", err) < 0) {
-			free(pm);
-			goto fail;
+		if (strcmp(pm ? pm : "", rows[i].pipeline_message) != 0) {
+			written++;
+			if (t.ops->tx_pipeline_set_message(t.tx, rows[i].pipeline_id, pm ? pm : "", err) < 0) {
+				free(pm);
+				goto fail;
+			}
 		}
 		free(pm);
 	}
@@ -1008,6 +1010,12 @@ int jobstate_unrunnable_scan(struct store *st, const struct strv *agents, size_t
 	free(want);
 	job_claimables_free(rows, n);
 	buf_release(&why);
+	/* Nothing changed (the usual pass): no commit, so no wake-up of every
+	 * server's long polls. */
+	if (changed == 0 && written == 0) {
+		jobstate_rollback(&t);
+		return 0;
+	}
 	if (jobstate_commit(&t, err) < 0)
 		return -1;
 	*changed_out = changed;

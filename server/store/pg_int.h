@@ -138,7 +138,7 @@ int pg_tx_job_write(struct store_tx *tx, const struct job_state_row *r, struct e
 int pg_tx_job_insert(struct store_tx *tx, const struct job_insert *in, int64_t now_ms, int64_t *id_out,
                      struct err *err);
 int pg_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct err *err);
-int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
+int pg_tx_jobs_claimable(struct store_tx *tx, int limit, int lock, struct job_claimable **out, size_t *n_out,
                          struct err *err);
 int pg_tx_job_need_insert(struct store_tx *tx, int64_t job_id, const char *name, const char *target,
                           struct err *err);

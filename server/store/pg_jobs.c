@@ -203,7 +203,22 @@ int pg_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct e
  * that release is signed; when another pipeline recorded that version it
  * never is (the release thread ends it). Locked rows are another server's
  * claim in progress: skipped, not waited for. */
-int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
+/* Queued jobs a claim may take (store_be.h tx_jobs_claimable). */
+#define PG_CLAIMABLE_SQL                                                                                     \
+	"SELECT j.id, j.kind, j.target, j.labels, coalesce((SELECT r.agent_labels FROM pipelines p"          \
+	" JOIN repos r ON r.id = p.repo_id WHERE p.id = j.pipeline_id), ''), j.pipeline_id, j.name,"         \
+	" j.message, (SELECT message FROM pipelines WHERE id = j.pipeline_id) FROM jobs j WHERE j.state "    \
+	"= 'queued'"                                                                                         \
+	" AND NOT EXISTS (SELECT 1 FROM job_needs n WHERE n.job_id = j.id AND NOT EXISTS (SELECT 1"          \
+	" FROM jobs d WHERE d.pipeline_id = j.pipeline_id AND d.name = n.name AND d.target = n.target"       \
+	" AND d.state = 'success' AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.retry_of = d.id)))"           \
+	" AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"            \
+	" JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"                        \
+	" WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"                                \
+	" AND (x.pipeline_id <> p.id OR x.signature IS NULL)))"                                              \
+	" ORDER BY j.id LIMIT $1"
+
+int pg_tx_jobs_claimable(struct store_tx *tx, int limit, int lock, struct job_claimable **out, size_t *n_out,
                          struct err *err)
 {
 	struct pg_args a = {0};
@@ -214,21 +229,8 @@ int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **
 	*out = NULL;
 	*n_out = 0;
 	pg_arg_i64(&a, limit);
-	r = pg_exec(
-	    tx->conn, "claimable jobs",
-	    "SELECT j.id, j.kind, j.target, j.labels, coalesce((SELECT r.agent_labels FROM pipelines p"
-	    " JOIN repos r ON r.id = p.repo_id WHERE p.id = j.pipeline_id), ''), j.pipeline_id, j.name,"
-	    " j.message, (SELECT message FROM pipelines WHERE id = j.pipeline_id) FROM jobs j WHERE j.state "
-	    "= 'queued'"
-	    " AND NOT EXISTS (SELECT 1 FROM job_needs n WHERE n.job_id = j.id AND NOT EXISTS (SELECT 1"
-	    " FROM jobs d WHERE d.pipeline_id = j.pipeline_id AND d.name = n.name AND d.target = n.target"
-	    " AND d.state = 'success' AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.retry_of = d.id)))"
-	    " AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"
-	    " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
-	    " WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"
-	    " AND (x.pipeline_id <> p.id OR x.signature IS NULL)))"
-	    " ORDER BY j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED",
-	    &a, 0, err);
+	r = pg_exec(tx->conn, "claimable jobs",
+	            lock ? PG_CLAIMABLE_SQL " FOR UPDATE OF j SKIP LOCKED" : PG_CLAIMABLE_SQL, &a, 0, err);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);

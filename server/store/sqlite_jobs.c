@@ -494,7 +494,7 @@ int sq_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct e
 	return sq_job_get_locked(sq_tx_be(tx), id, out, err);
 }
 
-int sq_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
+int sq_tx_jobs_claimable(struct store_tx *tx, int limit, int lock, struct job_claimable **out, size_t *n_out,
                          struct err *err)
 {
 	struct store_be *be = sq_tx_be(tx);
@@ -503,6 +503,7 @@ int sq_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **
 	size_t n = 0;
 	int step;
 
+	(void)lock; /* one connection: a transaction excludes every other */
 	sq_bind_i64(s, 1, limit);
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
 		rows = xrealloc(rows, (n + 1) * sizeof(*rows));

@@ -151,11 +151,13 @@ struct store_ops {
 	 * a deploy job named "deploy" of a tag pipeline whose release (the
 	 * repository's release of version = ref without "refs/tags/") was
 	 * recorded by another pipeline or is not signed yet. On PostgreSQL they
-	 * are locked FOR UPDATE SKIP LOCKED, so two servers never pick one.
+	 * are locked FOR UPDATE SKIP LOCKED when lock is 1 (a claim), so two
+	 * servers never pick one; lock 0 (the unrunnable-job scan) reads
+	 * without locking, so a claim meanwhile skips nothing.
 	 * Nor a job waiting for a job (tx_job_need_insert) whose current
 	 * incarnation has not succeeded. */
-	int (*tx_jobs_claimable)(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
-	                         struct err *err);
+	int (*tx_jobs_claimable)(struct store_tx *tx, int limit, int lock, struct job_claimable **out,
+	                         size_t *n_out, struct err *err);
 	/* Records that job_id waits for the current (not retried) job of its
 	 * pipeline named name for target (needs:). */
 	int (*tx_job_need_insert)(struct store_tx *tx, int64_t job_id, const char *name, const char *target,

@@ -322,7 +322,7 @@ static void test_jobs(void **state)
 		struct job_claimable *c = NULL;
 		size_t nc = 0;
 		assert_int_equal(ops->tx_begin(be, &tx, &err), 0);
-		assert_int_equal(ops->tx_jobs_claimable(tx, 100, &c, &nc, &err), 0);
+		assert_int_equal(ops->tx_jobs_claimable(tx, 100, 1, &c, &nc, &err), 0);
 		assert_true(nc >= 3);
 		assert_int_equal(c[nc - 3].id, j1); /* id order; earlier tests' jobs first */
 		assert_string_equal(c[nc - 2].labels, "site=a");
@@ -504,8 +504,8 @@ static void test_skip_locked(void **state)
 
 	assert_int_equal(ops->tx_begin(be, &a, &err), 0);
 	assert_int_equal(ops->tx_begin(be, &b, &err), 0);
-	assert_int_equal(ops->tx_jobs_claimable(a, 1, &ca, &na, &err), 0);
-	assert_int_equal(ops->tx_jobs_claimable(b, 1, &cb, &nb, &err), 0);
+	assert_int_equal(ops->tx_jobs_claimable(a, 1, 1, &ca, &na, &err), 0);
+	assert_int_equal(ops->tx_jobs_claimable(b, 1, 1, &cb, &nb, &err), 0);
 	assert_int_equal(na, 1);
 	assert_int_equal(nb, 1);
 	assert_int_equal(ca[0].id, j[0]);
@@ -528,7 +528,7 @@ static void test_skip_locked(void **state)
 
 	/* nothing left to claim */
 	assert_int_equal(ops->tx_begin(be, &a, &err), 0);
-	assert_int_equal(ops->tx_jobs_claimable(a, 10, &ca, &na, &err), 0);
+	assert_int_equal(ops->tx_jobs_claimable(a, 10, 1, &ca, &na, &err), 0);
 	assert_int_equal(na, 0);
 	assert_null(ca);
 	ops->tx_rollback(a);
@@ -1023,7 +1023,7 @@ static void test_releases(void **state)
 	/* not claimable until signed */
 	raw_exec("UPDATE jobs SET state = 'canceled' WHERE state = 'queued' AND kind = 'build'");
 	assert_int_equal(ops->tx_begin(be, &tx, &err), 0);
-	assert_int_equal(ops->tx_jobs_claimable(tx, 100, &c, &n, &err), 0);
+	assert_int_equal(ops->tx_jobs_claimable(tx, 100, 1, &c, &n, &err), 0);
 	for (size_t i = 0; i < n; i++)
 		assert_true(c[i].id != d1);
 	job_claimables_free(c, n);
@@ -1053,7 +1053,7 @@ static void test_releases(void **state)
 	assert_int_equal(ops->release_get(be, 0, "rel-repo", "r-9", &rel, &err), -1);
 	assert_int_equal(err.code, ERR_NOTFOUND);
 	assert_int_equal(ops->tx_begin(be, &tx, &err), 0);
-	assert_int_equal(ops->tx_jobs_claimable(tx, 100, &c, &n, &err), 0);
+	assert_int_equal(ops->tx_jobs_claimable(tx, 100, 1, &c, &n, &err), 0);
 	assert_true(n >= 1);
 	assert_int_equal(c[n - 1].id, d1); /* signed: claimable */
 	job_claimables_free(c, n);
