@@ -296,3 +296,103 @@ out:
 		close(fd);
 	return rc;
 }
+
+/* Opens (creating) each directory of rel's parent under the directory fd
+ * dfd, O_NOFOLLOW: a symlink in the checkout cannot point the write
+ * elsewhere. Returns the parent's fd (the caller closes it) and sets *base. */
+static int artifact_open_parent(int dfd, const char *rel, const char **base, struct err *err)
+{
+	const char *p = rel;
+	int fd = dup(dfd);
+
+	if (fd < 0)
+		return err_errno(err, "dup");
+	for (;;) {
+		size_t len = strcspn(p, "/");
+		char *comp;
+		int next;
+
+		if (p[len] == '\0') {
+			*base = p;
+			return fd;
+		}
+		comp = xstrndup(p, len);
+		if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
+			err_errno(err, "mkdir %s", comp);
+			free(comp);
+			close(fd);
+			return -1;
+		}
+		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			err_errno(err, "open directory %s of %s", comp, rel);
+			free(comp);
+			close(fd);
+			return -1;
+		}
+		free(comp);
+		close(fd);
+		fd = next;
+		p += len + 1;
+	}
+}
+
+int artifact_download(struct httpc *c, int64_t job_id, const char *workspace, const struct artifact_input *in,
+                      struct err *err)
+{
+	struct httpc_req req = HTTPC_REQ_INIT;
+	struct httpc_resp resp = HTTPC_RESP_INIT;
+	char sha[CRYPTO_SHA256_HEX_LEN + 1];
+	char *esc = NULL, *path = NULL, *local = NULL;
+	const char *base = NULL;
+	int ws = -1, parent = -1, fd = -1, rc = -1;
+
+	if (artifact_name_check(in->name, strlen(in->name), err) < 0)
+		return -1;
+	if ((ws = open(workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_errno(err, "open %s", workspace);
+	if ((parent = artifact_open_parent(ws, in->name, &base, err)) < 0)
+		goto out;
+	fd = openat(parent, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	            in->mode == 0755 ? 0755 : 0644);
+	if (fd < 0) {
+		err_errno(err, "create %s", in->name);
+		goto out;
+	}
+	esc = httpc_escape(in->name);
+	path = xasprintf("/api/v1/agents/jobs/%" PRId64 "/inputs/%" PRId64 "/%s", job_id, in->job_id, esc);
+	req.method = "GET";
+	req.path = path;
+	req.out_fd = fd;
+	req.timeout_ms = 600000;
+	if (httpc_do(c, &req, &resp, err) < 0)
+		goto out;
+	if (resp.status != 200) {
+		err_set(err, httpc_err_code(resp.status), "HTTP %ld", resp.status);
+		goto out;
+	}
+	if (fsync(fd) < 0 && errno != EINVAL) {
+		err_errno(err, "write %s", in->name);
+		goto out;
+	}
+	local = xasprintf("%s/%s", workspace, in->name);
+	if (crypto_sha256_file_hex(local, sha, err) < 0)
+		goto out;
+	if (strcmp(sha, in->sha256) != 0) {
+		err_set(err, ERR_INVAL, "sha256 %s, expected %s", sha, in->sha256);
+		unlinkat(parent, base, 0);
+		goto out;
+	}
+	rc = 0;
+out:
+	httpc_resp_release(&resp);
+	if (fd >= 0)
+		close(fd);
+	if (parent >= 0)
+		close(parent);
+	close(ws);
+	free(esc);
+	free(path);
+	free(local);
+	return rc;
+}

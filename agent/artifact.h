@@ -51,6 +51,25 @@ int artifact_collect(struct artifact_list *out, const char *workspace, const cha
 
 void artifact_list_release(struct artifact_list *l);
 
+/* An artifact of a job this one needs (the claim's "inputs", docs/api.md). */
+struct artifact_input {
+	int64_t job_id; /* the job that made it */
+	char *job;      /* owned; its name, for messages */
+	char *name;     /* owned; relative path, artifact_name_check holds */
+	char sha256[CRYPTO_SHA256_HEX_LEN + 1];
+	uint64_t size_bytes;
+	int mode; /* 0755, 0644, or 0 (unknown: 0644) */
+};
+
+/* Downloads in into workspace/<name> for job job_id (GET
+ * /api/v1/agents/jobs/JOB/inputs/FROM/NAME), creating its directories,
+ * never through a symlink the checkout holds (every component is opened
+ * O_NOFOLLOW), and checks its sha256: ERR_INVAL "sha256 X, expected Y" on a
+ * mismatch (the file is removed), ERR_UNAVAIL on transport failure, a code
+ * from the status otherwise. */
+int artifact_download(struct httpc *c, int64_t job_id, const char *workspace, const struct artifact_input *in,
+                      struct err *err);
+
 /* One upload attempt of a, streamed from its file (never read whole):
  * PUT /api/v1/agents/jobs/JOB/artifacts/<escaped name>?attempt=A&sha256=HEX&mode=0755.
  * 0 on 201. -1 with ERR_UNAVAIL on transport failure or a 5xx (worth a

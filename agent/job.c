@@ -115,6 +115,52 @@ static int job_spec_is_commit(const char *s)
 	return i == 40;
 }
 
+/* The claim's "inputs" (absent from older servers). */
+static int job_spec_inputs(const json_t *arr, struct job_spec *s, struct err *err)
+{
+	const json_t *o; /* borrowed */
+	size_t i;
+
+	if (arr == NULL || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr))
+		return err_set(err, ERR_INVAL, "job spec: inputs is not an array");
+	s->inputs = xcalloc(json_array_size(arr) + 1, sizeof(*s->inputs));
+	json_array_foreach(arr, i, o)
+	{
+		struct artifact_input *in = &s->inputs[i];
+		char *sha = NULL, *mode = NULL;
+		json_int_t v;
+		int bad;
+
+		s->n_inputs = i + 1;
+		if (!json_is_object(o))
+			return err_set(err, ERR_INVAL, "job spec: inputs[%zu] is not an object", i);
+		if (job_spec_int(o, "job_id", 1, 0, &v, err) < 0)
+			return -1;
+		in->job_id = v;
+		if (job_spec_int(o, "size", 0, 0, &v, err) < 0)
+			return -1;
+		in->size_bytes = v > 0 ? (uint64_t)v : 0;
+		if (job_spec_str(o, "job", 0, &in->job, err) < 0 ||
+		    job_spec_str(o, "name", 1, &in->name, err) < 0 ||
+		    job_spec_str(o, "sha256", 1, &sha, err) < 0)
+			return -1;
+		if (json_is_string(json_object_get(o, "mode")))
+			mode = xstrdup(json_string_value(json_object_get(o, "mode")));
+		in->mode = mode != NULL && strcmp(mode, "0755") == 0 ? 0755 : 0644;
+		bad = !crypto_is_sha256_hex(sha);
+		snprintf(in->sha256, sizeof(in->sha256), "%s", sha);
+		free(sha);
+		free(mode);
+		if (bad)
+			return err_set(err, ERR_INVAL, "job spec: inputs[%zu].sha256 is not 64 hex", i);
+		if (artifact_name_check(in->name, strlen(in->name), err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 {
 	struct job_spec *s = xcalloc(1, sizeof(*s));
@@ -176,8 +222,23 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 		}
 		s->n_steps = i + 1;
 		if (job_spec_str(st, "name", 0, &js->name, err) < 0 ||
-		    job_spec_str(st, "run", 1, &js->run, err) < 0)
+		    job_spec_str(st, "run", 1, &js->run, err) < 0 ||
+		    job_spec_int(st, "timeout_s", 0, 0, &v, err) < 0)
 			goto out;
+		js->timeout_s = v > 0 ? (long)v : 0;
+		if (json_is_string(json_object_get(st, "on"))) {
+			const char *on = json_string_value(json_object_get(st, "on"));
+
+			if (strcmp(on, "failure") == 0)
+				js->on = JOB_STEP_ON_FAILURE;
+			else if (strcmp(on, "always") == 0)
+				js->on = JOB_STEP_ON_ALWAYS;
+			else if (strcmp(on, "success") != 0) {
+				err_set(err, ERR_INVAL,
+				        "job spec: steps[%zu].on is not success, failure or always", i);
+				goto out;
+			}
+		}
 		/* Messages say "step %s": an unnamed step is its number. A server
 		 * older than that convention names it "step N"; drop the prefix. */
 		if (js->name[0] == '\0' || job_spec_is_old_default(js->name, i + 1)) {
@@ -214,6 +275,8 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 	if (job_spec_int(spec, "log_cap_bytes", 0, 0, &v, err) < 0)
 		goto out;
 	s->log_cap_bytes = v > 0 ? (uint64_t)v : JOB_DEFAULT_LOG_CAP;
+	if (job_spec_inputs(json_object_get(spec, "inputs"), s, err) < 0)
+		goto out;
 	if (json_is_string(json_object_get(spec, "kind")) &&
 	    strcmp(json_string_value(json_object_get(spec, "kind")), "deploy") == 0 &&
 	    deployer_spec_parse(json_object_get(spec, "deploy"), &s->deploy, err) < 0)
@@ -249,6 +312,11 @@ void job_spec_free(struct job_spec *s)
 	strv_release(&s->secrets);
 	strv_release(&s->mask);
 	deployer_spec_free(s->deploy);
+	for (i = 0; i < s->n_inputs; i++) {
+		free(s->inputs[i].job);
+		free(s->inputs[i].name);
+	}
+	free(s->inputs);
 	free(s);
 }
 
@@ -398,7 +466,8 @@ enum job_intr {
 	JOB_INTR_TIMEOUT,
 	JOB_INTR_LOST,
 	JOB_INTR_STOP,
-	JOB_INTR_LIMIT, /* a sandbox limit: limit_msg says which */
+	JOB_INTR_LIMIT,        /* a sandbox limit: limit_msg says which */
+	JOB_INTR_STEP_TIMEOUT, /* the step's own timeout: the step failed, the job goes on */
 };
 
 struct job_ctx {
@@ -406,8 +475,9 @@ struct job_ctx {
 	const struct job_spec *spec;
 	struct job_hb hb;
 	uint64_t deadline_ns;
-	char *job_dir; /* owned; <work>/jobs/<id> */
-	char *src_dir; /* owned; <job_dir>/src */
+	uint64_t step_deadline_ns; /* the running step's own timeout; 0: none */
+	char *job_dir;             /* owned; <work>/jobs/<id> */
+	char *src_dir;             /* owned; <job_dir>/src */
 	/* the log stream */
 	struct buf chunk;        /* bytes not yet accepted by the server */
 	size_t inflight_bytes;   /* > 0: the head of chunk was sent as seq and must be resent as is */
@@ -430,6 +500,8 @@ static enum job_intr job_interrupted(struct job_ctx *jc)
 		return JOB_INTR_CANCEL;
 	if (agent_now_ns() >= jc->deadline_ns)
 		return JOB_INTR_TIMEOUT;
+	if (jc->step_deadline_ns != 0 && agent_now_ns() >= jc->step_deadline_ns)
+		return JOB_INTR_STEP_TIMEOUT;
 	if (jc->limit_msg[0] == '\0' && jc->sb != NULL)
 		sandbox_job_disk_over(jc->sb, jc->src_dir, 0, jc->limit_msg, sizeof(jc->limit_msg));
 	if (jc->limit_msg[0] != '\0')
@@ -994,6 +1066,27 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	}
 	if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
 		goto report;
+	for (i = 0; i < spec->n_inputs; i++) {
+		const struct artifact_input *in = &spec->inputs[i];
+
+		job_say(&jc, "input %s from job %s (%" PRId64 "), %" PRIu64 " bytes, sha256 %s", in->name,
+		        in->job, in->job_id, in->size_bytes, in->sha256);
+		if (artifact_download(ag->http, spec->id, jc.src_dir, in, &err) < 0) {
+			if (job_attempt_gone(err.code)) {
+				intr = JOB_INTR_LOST;
+				goto report;
+			}
+			job_say(&jc, "input %s: %s", in->name, err.msg);
+			state = err.code == ERR_INVAL ? "failed" : "error";
+			snprintf(message, sizeof(message), "input %s from job %s: %s", in->name, in->job,
+			         err.msg);
+			goto report;
+		}
+	}
+	if (spec->n_inputs > 0)
+		job_log_flush(&jc, 1, 0);
+	if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
+		goto report;
 	{
 		char *warning = NULL;
 		sandbox_job_begin(&ag->sandbox, spec->id, &jc.sb, &warning, &err);
@@ -1038,35 +1131,67 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	job_say(&jc, "runner: %s", runner_desc);
 	job_env_build(&env, spec);
 	job_env_passthrough(&env, ct);
+	/* The first failure (a non-zero exit or the step's own timeout) fails
+	 * the job and names the step; later steps run only when they are
+	 * `on: failure` or `on: always` (collect logs, core dumps), and their
+	 * outcome changes nothing. */
 	for (i = 0; i < spec->n_steps; i++) {
-		int code;
-		if (job_run_step(&jc, runner, &spec->steps[i], (const char *const *)env.v, &code, &intr,
-		                 &err) < 0) {
-			job_say(&jc, "step %s could not run: %s", spec->steps[i].name, err.msg);
-			snprintf(message, sizeof(message), "step %s: %s", spec->steps[i].name, err.msg);
+		const struct job_step *st = &spec->steps[i];
+		int code, failed = state[0] == 'f';
+
+		if (failed ? st->on == JOB_STEP_ON_SUCCESS : st->on == JOB_STEP_ON_FAILURE)
+			continue;
+		jc.step_deadline_ns =
+		    st->timeout_s > 0 ? agent_now_ns() + (uint64_t)st->timeout_s * 1000000000ull : 0;
+		if (job_run_step(&jc, runner, st, (const char *const *)env.v, &code, &intr, &err) < 0) {
+			jc.step_deadline_ns = 0;
+			job_say(&jc, "step %s could not run: %s", st->name, err.msg);
+			if (!failed) {
+				state = "error";
+				snprintf(message, sizeof(message), "step %s: %s", st->name, err.msg);
+			}
 			goto report;
 		}
-		if (intr != JOB_INTR_NONE)
-			goto report;
-		job_say(&jc, "step %s exited %d", spec->steps[i].name, code);
-		if (code != 0) {
-			char limit[160];
-			state = "failed";
-			have_exit = 1;
-			exit_code = code;
-			if (sandbox_job_limit_hit(jc.sb, limit, sizeof(limit))) {
-				job_say(&jc, "%s", limit);
-				snprintf(message, sizeof(message), "step %s exited %d: %s",
-				         spec->steps[i].name, code, limit);
-			} else {
-				snprintf(message, sizeof(message), "step %s exited %d", spec->steps[i].name,
-				         code);
+		jc.step_deadline_ns = 0;
+		if (intr == JOB_INTR_STEP_TIMEOUT) {
+			intr = JOB_INTR_NONE;
+			job_say(&jc, "step %s timed out after %ld s", st->name, st->timeout_s);
+			if (!failed) {
+				state = "failed";
+				have_exit = 0;
+				snprintf(message, sizeof(message), "step %s timed out after %ld s", st->name,
+				         st->timeout_s);
 			}
-			if (i + 1 < spec->n_steps)
-				job_say(&jc, "skipping %zu later step(s)", spec->n_steps - i - 1);
+		} else if (intr != JOB_INTR_NONE) {
 			goto report;
+		} else {
+			job_say(&jc, "step %s exited %d", st->name, code);
+			if (code != 0 && !failed) {
+				char limit[160];
+				state = "failed";
+				have_exit = 1;
+				exit_code = code;
+				if (sandbox_job_limit_hit(jc.sb, limit, sizeof(limit))) {
+					job_say(&jc, "%s", limit);
+					snprintf(message, sizeof(message), "step %s exited %d: %s", st->name,
+					         code, limit);
+				} else {
+					snprintf(message, sizeof(message), "step %s exited %d", st->name,
+					         code);
+				}
+			}
+		}
+		if (!failed && state[0] == 'f') {
+			size_t skipped = 0;
+
+			for (size_t k = i + 1; k < spec->n_steps; k++)
+				skipped += spec->steps[k].on == JOB_STEP_ON_SUCCESS;
+			if (skipped > 0)
+				job_say(&jc, "skipping %zu later step(s)", skipped);
 		}
 	}
+	if (state[0] == 'f')
+		goto report;
 	job_log_flush(&jc, 0, 0);
 
 	if (spec->artifacts.n > 0) {
@@ -1122,6 +1247,7 @@ report:
 		have_exit = 0;
 		snprintf(message, sizeof(message), "%s", jc.limit_msg);
 		break;
+	case JOB_INTR_STEP_TIMEOUT: /* handled in the step loop; never reaches here */
 	case JOB_INTR_NONE:
 		break;
 	}

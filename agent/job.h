@@ -11,13 +11,19 @@
 
 struct agent;
 struct deployer_spec;
+struct artifact_input;
 
 /* Running one claimed job: checkout, steps through the runner, live log
  * chunks, heartbeats, artifacts, finish (docs/api.md, agent routes). */
 
+/* When a step runs: while no step has failed, once one has, or either way. */
+enum job_step_on { JOB_STEP_ON_SUCCESS = 0, JOB_STEP_ON_FAILURE, JOB_STEP_ON_ALWAYS };
+
 struct job_step {
-	char *name; /* owned */
-	char *run;  /* owned; shell text, handed to the runner as one argument */
+	char *name;          /* owned */
+	char *run;           /* owned; shell text, handed to the runner as one argument */
+	long timeout_s;      /* > 0: the step's own limit (the job's still holds) */
+	enum job_step_on on; /* "on" of the spec; absent: success */
 };
 
 /* The claim answer's spec, parsed once; the JSON is not kept. */
@@ -38,11 +44,13 @@ struct job_spec {
 	struct strv secrets;   /* "KEY=VALUE" of the repository's secrets, added to the step env */
 	struct strv mask;      /* secret values, replaced with *** in the log */
 	int network;
-	char *mode;                   /* owned; "cross", "emulated" or NULL for the recipe's default */
-	long timeout_s;               /* > 0 (3600 when the spec says 0 or nothing) */
-	long lease_s;                 /* > 0 (30 when absent) */
-	uint64_t log_cap_bytes;       /* > 0 (64 MiB when absent) */
-	struct deployer_spec *deploy; /* owned; a deploy job's spec (kind "deploy"), else NULL */
+	char *mode;                    /* owned; "cross", "emulated" or NULL for the recipe's default */
+	long timeout_s;                /* > 0 (3600 when the spec says 0 or nothing) */
+	long lease_s;                  /* > 0 (30 when absent) */
+	uint64_t log_cap_bytes;        /* > 0 (64 MiB when absent) */
+	struct deployer_spec *deploy;  /* owned; a deploy job's spec (kind "deploy"), else NULL */
+	struct artifact_input *inputs; /* owned, n_inputs: artifacts of the jobs it needs */
+	size_t n_inputs;
 };
 
 /* Parses spec (borrowed, the claim answer's "job" object) into *out (the

@@ -36,6 +36,7 @@ enum pipefile_key {
 	PIPEFILE_KEY_WHEN = 1 << 6,
 	PIPEFILE_KEY_MODE = 1 << 12,
 	PIPEFILE_KEY_DEPLOY = 1 << 20,
+	PIPEFILE_KEY_JOBS = 1 << 21,
 };
 
 /* The top-level keys: the parser accepts these and no others, and the
@@ -46,12 +47,13 @@ static const struct {
 	const char *name;
 	enum pipefile_key key;
 } pipefile_keys[] = {
-    {"targets", PIPEFILE_KEY_TARGETS}, {"env", PIPEFILE_KEY_ENV},
-    {"steps", PIPEFILE_KEY_STEPS},     {"artifacts", PIPEFILE_KEY_ARTIFACTS},
-    {"network", PIPEFILE_KEY_NETWORK}, {"timeout", PIPEFILE_KEY_TIMEOUT},
-    {"when", PIPEFILE_KEY_WHEN},       {"mode", PIPEFILE_KEY_MODE},
-    {"deploy", PIPEFILE_KEY_DEPLOY},   {"release", PIPEFILE_KEY_RESERVED},
-    {"cache", PIPEFILE_KEY_RESERVED},  {"services", PIPEFILE_KEY_RESERVED},
+    {"targets", PIPEFILE_KEY_TARGETS},   {"env", PIPEFILE_KEY_ENV},
+    {"steps", PIPEFILE_KEY_STEPS},       {"artifacts", PIPEFILE_KEY_ARTIFACTS},
+    {"network", PIPEFILE_KEY_NETWORK},   {"timeout", PIPEFILE_KEY_TIMEOUT},
+    {"when", PIPEFILE_KEY_WHEN},         {"mode", PIPEFILE_KEY_MODE},
+    {"deploy", PIPEFILE_KEY_DEPLOY},     {"jobs", PIPEFILE_KEY_JOBS},
+    {"release", PIPEFILE_KEY_RESERVED},  {"cache", PIPEFILE_KEY_RESERVED},
+    {"services", PIPEFILE_KEY_RESERVED},
 };
 
 #define PIPEFILE_N_KEYS (sizeof(pipefile_keys) / sizeof(pipefile_keys[0]))
@@ -361,11 +363,50 @@ static int pipefile_blank(const char *s)
 	return 1;
 }
 
+static int pipefile_load_timeout(const yaml_node_t *node, struct pipefile *pf, struct err *err);
+
+/* A step's `timeout:` and `on:`. */
+static int pipefile_load_step_extra(const yaml_node_t *timeout_node, const yaml_node_t *on_node, size_t i,
+                                    struct pipefile_step *st, struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+
+	if (timeout_node != NULL) {
+		struct pipefile tmp = {0};
+
+		if (pipefile_load_timeout(timeout_node, &tmp, err) < 0) {
+			char msg[sizeof(err->msg)];
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			return err_set(err, err->code, "%s (steps[%zu].timeout)", msg, i);
+		}
+		st->timeout_s = tmp.timeout_s;
+	}
+	if (on_node != NULL) {
+		const char *s;
+		char what[48];
+
+		snprintf(what, sizeof(what), "steps[%zu].on", i);
+		if (pipefile_scalar(on_node, what, &s, err) < 0)
+			return -1;
+		if (strcmp(s, "success") == 0)
+			st->on = PIPEFILE_ON_SUCCESS;
+		else if (strcmp(s, "failure") == 0)
+			st->on = PIPEFILE_ON_FAILURE;
+		else if (strcmp(s, "always") == 0)
+			st->on = PIPEFILE_ON_ALWAYS;
+		else
+			return pipefile_fail(err, ERR_INVAL, on_node,
+			                     "%s: expected success, failure or always, found '%s'", what,
+			                     pipefile_show(show, s, on_node->data.scalar.length));
+	}
+	return 0;
+}
+
 static int pipefile_load_step(yaml_document_t *doc, const yaml_node_t *node, size_t i,
                               struct pipefile_step *st, struct err *err)
 {
 	char what[48], show[PIPEFILE_SHOW_BUF];
-	const yaml_node_t *run_node = NULL, *name_node = NULL;
+	const yaml_node_t *run_node = NULL, *name_node = NULL, *timeout_node = NULL, *on_node = NULL;
 	const char *run = NULL, *name = NULL;
 	yaml_node_pair_t *p;
 
@@ -380,17 +421,22 @@ static int pipefile_load_step(yaml_document_t *doc, const yaml_node_t *node, siz
 
 			if (pipefile_scalar(k, what, &key, err) < 0)
 				return -1;
-			if (strcmp(key, "run") == 0 || strcmp(key, "name") == 0) {
-				const yaml_node_t **slot = key[0] == 'r' ? &run_node : &name_node;
+			if (strcmp(key, "run") == 0 || strcmp(key, "name") == 0 ||
+			    strcmp(key, "timeout") == 0 || strcmp(key, "on") == 0) {
+				const yaml_node_t **slot = key[0] == 'r'   ? &run_node
+				                           : key[0] == 'n' ? &name_node
+				                           : key[0] == 't' ? &timeout_node
+				                                           : &on_node;
 
 				if (*slot != NULL)
 					return pipefile_fail(err, ERR_INVAL, k, "%s: duplicate key '%s'",
 					                     what, key);
 				*slot = v;
 			} else {
-				return pipefile_fail(err, ERR_INVAL, k,
-				                     "%s: unknown key '%s' (a step has 'name' and 'run')",
-				                     what, pipefile_show(show, key, k->data.scalar.length));
+				return pipefile_fail(
+				    err, ERR_INVAL, k,
+				    "%s: unknown key '%s' (a step has name, run, timeout, on)", what,
+				    pipefile_show(show, key, k->data.scalar.length));
 			}
 		}
 		if (run_node == NULL)
@@ -421,7 +467,7 @@ static int pipefile_load_step(yaml_document_t *doc, const yaml_node_t *node, siz
 		st->name = xasprintf("%zu", i + 1);
 	}
 	st->run = xstrdup(run);
-	return 0;
+	return pipefile_load_step_extra(timeout_node, on_node, i, st, err);
 }
 
 static int pipefile_load_steps(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
@@ -1017,6 +1063,542 @@ static int pipefile_load_deploys(yaml_document_t *doc, const yaml_node_t *node, 
 	return 0;
 }
 
+/* ---- jobs: named jobs, needs, labels, matrix ---- */
+
+static int pipefile_job_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > PIPEFILE_MAX_JOB_NAME)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* A label "key=value": what agents take with --labels, no ',' (the store
+ * joins a job's labels with commas). */
+static int pipefile_label_ok(const char *s, size_t len)
+{
+	const char *eq = memchr(s, '=', len);
+
+	if (len == 0 || len > 128 || eq == NULL || eq == s || eq == s + len - 1)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-' || c == '=' || c == '/' || c == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+/* `labels: [site=plant-3, gpu=yes]` or `labels: {site: plant-3}`. */
+static int pipefile_load_labels(yaml_document_t *doc, const yaml_node_t *node, struct strv *out,
+                                struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+	size_t n;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type == YAML_SEQUENCE_NODE)
+		n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	else if (node->type == YAML_MAPPING_NODE)
+		n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+	else
+		return pipefile_fail(err, ERR_INVAL, node,
+		                     "labels: expected a sequence of key=value, found %s",
+		                     pipefile_kind(node));
+	if (n > PIPEFILE_MAX_LABELS)
+		return pipefile_fail(err, ERR_LIMIT, node, "labels: %zu labels, limit %d", n,
+		                     PIPEFILE_MAX_LABELS);
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item, *val = NULL;
+		const char *s, *v = NULL;
+		char *label;
+
+		if (node->type == YAML_SEQUENCE_NODE) {
+			item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		} else {
+			item = yaml_document_get_node(doc, node->data.mapping.pairs.start[i].key);
+			val = yaml_document_get_node(doc, node->data.mapping.pairs.start[i].value);
+		}
+		if (pipefile_scalar(item, "labels", &s, err) < 0 ||
+		    (val != NULL && pipefile_scalar(val, "labels", &v, err) < 0))
+			return -1;
+		label = v != NULL ? xasprintf("%s=%s", s, v) : xstrdup(s);
+		if (!pipefile_label_ok(label, strlen(label))) {
+			pipefile_fail(err, ERR_INVAL, item,
+			              "labels: '%s' is not key=value ([A-Za-z0-9._/:-], at most 128 bytes)",
+			              pipefile_show(show, label, strlen(label)));
+			free(label);
+			return -1;
+		}
+		strv_push(out, label);
+		free(label);
+	}
+	return 0;
+}
+
+static int pipefile_load_needs(yaml_document_t *doc, const yaml_node_t *node, struct pipefile_job *j,
+                               struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+	size_t n;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type == YAML_SCALAR_NODE) {
+		n = 1;
+	} else if (node->type == YAML_SEQUENCE_NODE) {
+		n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	} else {
+		return pipefile_fail(err, ERR_INVAL, node,
+		                     "needs: expected a sequence of job names, found %s",
+		                     pipefile_kind(node));
+	}
+	if (n > PIPEFILE_MAX_NEEDS)
+		return pipefile_fail(err, ERR_LIMIT, node, "needs: %zu jobs, limit %d", n,
+		                     PIPEFILE_MAX_NEEDS);
+	j->needs_at = xcalloc(2 * n + 1, sizeof(*j->needs_at));
+	for (size_t i = 0; i < n; i++) {
+		const yaml_node_t *item =
+		    node->type == YAML_SCALAR_NODE
+		        ? node
+		        : yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		const char *s;
+
+		if (pipefile_scalar(item, "needs", &s, err) < 0)
+			return -1;
+		if (!pipefile_job_name_ok(s, item->data.scalar.length))
+			return pipefile_fail(err, ERR_INVAL, item, "needs: '%s' is not a job name",
+			                     pipefile_show(show, s, item->data.scalar.length));
+		for (size_t k = 0; k < j->needs.n; k++)
+			if (strcmp(j->needs.v[k], s) == 0)
+				return pipefile_fail(err, ERR_INVAL, item, "needs: '%s' is listed twice", s);
+		j->needs_at[2 * j->needs.n] = item->start_mark.line + 1;
+		j->needs_at[2 * j->needs.n + 1] = item->start_mark.column + 1;
+		strv_push(&j->needs, s);
+	}
+	return 0;
+}
+
+/* include/exclude: a sequence of mappings of scalars, each kept as "K=V". */
+static int pipefile_load_cells(yaml_document_t *doc, const yaml_node_t *node, const char *what,
+                               struct strv **out, size_t *n_out, struct err *err)
+{
+	size_t n;
+
+	if (node->type != YAML_SEQUENCE_NODE)
+		return pipefile_fail(err, ERR_INVAL, node,
+		                     "matrix.%s: expected a sequence of mappings, found %s", what,
+		                     pipefile_kind(node));
+	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	if (n > PIPEFILE_MAX_AXIS_VALUES)
+		return pipefile_fail(err, ERR_LIMIT, node, "matrix.%s: %zu entries, limit %d", what, n,
+		                     PIPEFILE_MAX_AXIS_VALUES);
+	*out = xcalloc(n + 1, sizeof(**out));
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		yaml_node_pair_t *p;
+
+		*n_out = i + 1;
+		if (item->type != YAML_MAPPING_NODE ||
+		    item->data.mapping.pairs.top == item->data.mapping.pairs.start)
+			return pipefile_fail(err, ERR_INVAL, item,
+			                     "matrix.%s[%zu]: expected a non-empty mapping", what, i);
+		for (p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top; p++) {
+			yaml_node_t *k = yaml_document_get_node(doc, p->key);
+			yaml_node_t *v = yaml_document_get_node(doc, p->value);
+			const char *key, *val;
+
+			if (pipefile_scalar(k, "matrix", &key, err) < 0 ||
+			    pipefile_scalar(v, "matrix", &val, err) < 0)
+				return -1;
+			if (!pipefile_name_ok(val, v->data.scalar.length) || v->data.scalar.length > 64)
+				return pipefile_fail(
+				    err, ERR_INVAL, v,
+				    "matrix.%s[%zu].%s: a value is one line of 1 to 64 bytes", what, i, key);
+			strv_pushf(&(*out)[i], "%s=%s", key, val);
+		}
+	}
+	return 0;
+}
+
+static int pipefile_matrix_key_known(const struct pipefile_matrix *m, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+
+	if (klen == 6 && strncmp(kv, "target", 6) == 0)
+		return 1;
+	for (size_t i = 0; i < m->axes.n; i++)
+		if (strlen(m->axes.v[i]) == klen && strncmp(m->axes.v[i], kv, klen) == 0)
+			return 1;
+	return 0;
+}
+
+/* matrix: {MODE: [debug, release], include: [...], exclude: [...]} */
+static int pipefile_load_matrix(yaml_document_t *doc, const yaml_node_t *node, struct pipefile_matrix *m,
+                                struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+	const yaml_node_t *inc = NULL, *exc = NULL;
+	yaml_node_pair_t *p;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "matrix: expected a mapping, found %s",
+		                     pipefile_kind(node));
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		const char *key;
+		size_t n, klen;
+
+		if (pipefile_scalar(k, "matrix key", &key, err) < 0)
+			return -1;
+		klen = k->data.scalar.length;
+		if (strcmp(key, "include") == 0 || strcmp(key, "exclude") == 0) {
+			if ((key[0] == 'i' ? inc : exc) != NULL)
+				return pipefile_fail(err, ERR_INVAL, k, "matrix: duplicate key '%s'", key);
+			*(key[0] == 'i' ? &inc : &exc) = v;
+			continue;
+		}
+		if (strcmp(key, "target") == 0 || strcmp(key, "targets") == 0)
+			return pipefile_fail(
+			    err, ERR_INVAL, k,
+			    "matrix: the target axis is the job's 'targets:', not a matrix key");
+		if (!pipefile_env_key_ok(key, klen))
+			return pipefile_fail(err, ERR_INVAL, k,
+			                     "matrix: '%s' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+			                     pipefile_show(show, key, klen));
+		for (size_t i = 0; i < m->axes.n; i++)
+			if (strcmp(m->axes.v[i], key) == 0)
+				return pipefile_fail(err, ERR_INVAL, k, "matrix: duplicate axis '%s'", key);
+		if (m->axes.n >= PIPEFILE_MAX_AXES)
+			return pipefile_fail(err, ERR_LIMIT, k, "matrix: more than %d axes",
+			                     PIPEFILE_MAX_AXES);
+		if (v->type != YAML_SEQUENCE_NODE ||
+		    v->data.sequence.items.top == v->data.sequence.items.start)
+			return pipefile_fail(err, ERR_INVAL, v,
+			                     "matrix.%s: expected a non-empty sequence of values", key);
+		n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+		if (n > PIPEFILE_MAX_AXIS_VALUES)
+			return pipefile_fail(err, ERR_LIMIT, v, "matrix.%s: %zu values, limit %d", key, n,
+			                     PIPEFILE_MAX_AXIS_VALUES);
+		m->values = xrealloc(m->values, (m->axes.n + 1) * sizeof(*m->values));
+		memset(&m->values[m->axes.n], 0, sizeof(*m->values));
+		strv_push(&m->axes, key);
+		for (size_t i = 0; i < n; i++) {
+			yaml_node_t *item = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
+			struct strv *vals = &m->values[m->axes.n - 1];
+			const char *s;
+
+			if (pipefile_scalar(item, "matrix value", &s, err) < 0)
+				return -1;
+			if (!pipefile_name_ok(s, item->data.scalar.length) || item->data.scalar.length > 64)
+				return pipefile_fail(err, ERR_INVAL, item,
+				                     "matrix.%s: a value is one line of 1 to 64 bytes", key);
+			for (size_t j = 0; j < vals->n; j++)
+				if (strcmp(vals->v[j], s) == 0)
+					return pipefile_fail(
+					    err, ERR_INVAL, item, "matrix.%s: duplicate value '%s'", key,
+					    pipefile_show(show, s, item->data.scalar.length));
+			strv_push(vals, s);
+		}
+	}
+	if (inc != NULL && pipefile_load_cells(doc, inc, "include", &m->include, &m->n_include, err) < 0)
+		return -1;
+	if (exc != NULL && pipefile_load_cells(doc, exc, "exclude", &m->exclude, &m->n_exclude, err) < 0)
+		return -1;
+	for (size_t i = 0; i < m->n_include + m->n_exclude; i++) {
+		const struct strv *c = i < m->n_include ? &m->include[i] : &m->exclude[i - m->n_include];
+		const yaml_node_t *at = i < m->n_include ? inc : exc;
+
+		for (size_t j = 0; j < c->n; j++)
+			if (!pipefile_matrix_key_known(m, c->v[j]))
+				return pipefile_fail(err, ERR_INVAL, at,
+				                     "matrix.%s: '%.*s' is neither an axis nor 'target'",
+				                     i < m->n_include ? "include" : "exclude",
+				                     (int)strcspn(c->v[j], "="), c->v[j]);
+	}
+	if (m->axes.n == 0 && m->n_include == 0)
+		return pipefile_fail(err, ERR_INVAL, node, "matrix: no axis and no include");
+	return 0;
+}
+
+static void pipefile_matrix_release(struct pipefile_matrix *m)
+{
+	for (size_t i = 0; i < m->axes.n; i++)
+		strv_release(&m->values[i]);
+	free(m->values);
+	strv_release(&m->axes);
+	for (size_t i = 0; i < m->n_include; i++)
+		strv_release(&m->include[i]);
+	free(m->include);
+	for (size_t i = 0; i < m->n_exclude; i++)
+		strv_release(&m->exclude[i]);
+	free(m->exclude);
+}
+
+static void pipefile_job_release(struct pipefile_job *j)
+{
+	free(j->name);
+	pipefile_free(j->body);
+	strv_release(&j->labels);
+	strv_release(&j->needs);
+	free(j->needs_at);
+	pipefile_matrix_release(&j->matrix);
+}
+
+/* The keys of a job, and the bit each sets in pipefile_job.given. */
+static const char *const pipefile_job_keys[] = {"targets", "steps", "env",    "artifacts", "network",
+                                                "timeout", "mode",  "labels", "needs",     "matrix"};
+#define PIPEFILE_N_JOB_KEYS (sizeof(pipefile_job_keys) / sizeof(pipefile_job_keys[0]))
+
+static int pipefile_load_job(yaml_document_t *doc, const yaml_node_t *kn, const yaml_node_t *node,
+                             struct pipefile_job *j, struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF];
+	yaml_node_pair_t *p;
+	const char *name;
+	size_t i;
+
+	if (pipefile_scalar(kn, "job name", &name, err) < 0)
+		return -1;
+	if (!pipefile_job_name_ok(name, kn->data.scalar.length))
+		return pipefile_fail(
+		    err, ERR_INVAL, kn, "jobs: '%s' is not a job name ([A-Za-z0-9._-], 1 to %d bytes)",
+		    pipefile_show(show, name, kn->data.scalar.length), PIPEFILE_MAX_JOB_NAME);
+	j->name = xstrdup(name);
+	j->line = kn->start_mark.line + 1;
+	j->column = kn->start_mark.column + 1;
+	j->body = xcalloc(1, sizeof(*j->body));
+	if (node->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "jobs.%s: expected a mapping, found %s", name,
+		                     pipefile_kind(node));
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		const char *key;
+		int rc = -1;
+
+		if (pipefile_scalar(k, "job key", &key, err) < 0)
+			return -1;
+		for (i = 0; i < PIPEFILE_N_JOB_KEYS; i++)
+			if (strcmp(key, pipefile_job_keys[i]) == 0)
+				break;
+		if (i == PIPEFILE_N_JOB_KEYS) {
+			char known[160] = "";
+
+			for (i = 0; i < PIPEFILE_N_JOB_KEYS; i++)
+				pipefile_list_add(known, sizeof(known), pipefile_job_keys[i]);
+			return pipefile_fail(err, ERR_INVAL, k, "jobs.%s: unknown key '%s' (known: %s)", name,
+			                     pipefile_show(show, key, k->data.scalar.length), known);
+		}
+		if (j->given & (1u << i))
+			return pipefile_fail(err, ERR_INVAL, k, "jobs.%s: duplicate key '%s'", name, key);
+		j->given |= 1u << i;
+		switch (i) {
+		case 0:
+			rc = pipefile_load_targets(doc, v, j->body, err);
+			break;
+		case 1:
+			rc = pipefile_load_steps(doc, v, j->body, err);
+			break;
+		case 2:
+			rc = pipefile_load_env(doc, v, j->body, err);
+			break;
+		case 3:
+			rc = pipefile_load_artifacts(doc, v, j->body, err);
+			break;
+		case 4:
+			rc = pipefile_load_network(v, j->body, err);
+			break;
+		case 5:
+			rc = pipefile_load_timeout(v, j->body, err);
+			break;
+		case 6:
+			rc = pipefile_load_mode(v, j->body, err);
+			break;
+		case 7:
+			rc = pipefile_load_labels(doc, v, &j->labels, err);
+			break;
+		case 8:
+			rc = pipefile_load_needs(doc, v, j, err);
+			break;
+		case 9:
+			rc = pipefile_load_matrix(doc, v, &j->matrix, err);
+			break;
+		}
+		if (rc < 0)
+			return -1;
+	}
+	if (!(j->given & (1u << 1)))
+		return pipefile_fail(err, ERR_INVAL, node, "jobs.%s: missing 'steps'", name);
+	if (j->body->targets.n == 0)
+		strv_push(&j->body->targets, "host");
+	for (i = 0; i < j->matrix.n_include; i++)
+		for (size_t c = 0; c < j->matrix.include[i].n; c++) {
+			const char *kv = j->matrix.include[i].v[c];
+			size_t t;
+
+			if (strncmp(kv, "target=", 7) != 0)
+				continue;
+			for (t = 0; t < j->body->targets.n; t++)
+				if (strcmp(j->body->targets.v[t], kv + 7) == 0)
+					break;
+			if (t == j->body->targets.n)
+				return pipefile_fail(
+				    err, ERR_INVAL, node,
+				    "jobs.%s: matrix.include names target '%s', not one of the job's targets",
+				    name, pipefile_show(show, kv + 7, strlen(kv + 7)));
+		}
+	return 0;
+}
+
+static int pipefile_load_jobs(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
+                              struct err *err)
+{
+	size_t n;
+
+	if (node->type != YAML_MAPPING_NODE || node->data.mapping.pairs.top == node->data.mapping.pairs.start)
+		return pipefile_fail(err, ERR_INVAL, node,
+		                     "jobs: expected a non-empty mapping of jobs, found %s",
+		                     pipefile_is_null(node) ? "nothing" : pipefile_kind(node));
+	n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+	if (n > PIPEFILE_MAX_JOBS)
+		return pipefile_fail(err, ERR_LIMIT, node, "jobs: %zu jobs, limit %d", n, PIPEFILE_MAX_JOBS);
+	pf->jobs = xcalloc(n, sizeof(*pf->jobs));
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *k = yaml_document_get_node(doc, node->data.mapping.pairs.start[i].key);
+		yaml_node_t *v = yaml_document_get_node(doc, node->data.mapping.pairs.start[i].value);
+
+		pf->n_jobs = i + 1;
+		if (pipefile_load_job(doc, k, v, &pf->jobs[i], err) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(pf->jobs[j].name, pf->jobs[i].name) == 0)
+				return pipefile_fail(err, ERR_INVAL, k, "jobs: duplicate job '%s'",
+				                     pf->jobs[i].name);
+	}
+	return 0;
+}
+
+static size_t pipefile_job_index(const struct pipefile *pf, const char *name)
+{
+	for (size_t i = 0; i < pf->n_jobs; i++)
+		if (strcmp(pf->jobs[i].name, name) == 0)
+			return i;
+	return (size_t)-1;
+}
+
+/* Depth-first over needs: 0 unvisited, 1 on the path, 2 done (depth[]
+ * holds the longest chain from the job, itself included). */
+static int pipefile_needs_walk(const struct pipefile *pf, size_t i, unsigned char *mark, size_t *depth,
+                               size_t *path, size_t n_path, struct err *err)
+{
+	const struct pipefile_job *j = &pf->jobs[i];
+	size_t best = 0;
+
+	mark[i] = 1;
+	path[n_path++] = i;
+	for (size_t k = 0; k < j->needs.n; k++) {
+		size_t x = pipefile_job_index(pf, j->needs.v[k]);
+
+		if (mark[x] == 1) {
+			char cycle[200] = "";
+			size_t from = 0;
+
+			while (path[from] != x)
+				from++;
+			for (size_t c = from; c < n_path; c++)
+				pipefile_list_add(cycle, sizeof(cycle), pf->jobs[path[c]].name);
+			pipefile_list_add(cycle, sizeof(cycle), pf->jobs[x].name);
+			for (char *c = cycle; (c = strstr(c, ", ")) != NULL;)
+				memcpy(c, "->", 2);
+			return err_set(err, ERR_INVAL, "line %zu, column %zu: jobs.%s: needs: cycle %s",
+			               j->needs_at[2 * k], j->needs_at[2 * k + 1], j->name, cycle);
+		}
+		if (mark[x] == 0 && pipefile_needs_walk(pf, x, mark, depth, path, n_path, err) < 0)
+			return -1;
+		if (depth[x] > best)
+			best = depth[x];
+	}
+	depth[i] = best + 1;
+	if (depth[i] > PIPEFILE_MAX_DEPTH)
+		return err_set(err, ERR_LIMIT,
+		               "line %zu, column %zu: jobs.%s: needs: a chain of %zu jobs, limit %d", j->line,
+		               j->column, j->name, depth[i], PIPEFILE_MAX_DEPTH);
+	mark[i] = 2;
+	return 0;
+}
+
+/* Every name in needs is a job, and the jobs form a DAG no deeper than
+ * PIPEFILE_MAX_DEPTH. */
+static int pipefile_check_needs(const struct pipefile *pf, struct err *err)
+{
+	unsigned char *mark = xcalloc(pf->n_jobs + 1, 1);
+	size_t *depth = xcalloc(pf->n_jobs + 1, sizeof(*depth));
+	size_t *path = xcalloc(pf->n_jobs + 1, sizeof(*path));
+	int rc = -1;
+
+	for (size_t i = 0; i < pf->n_jobs; i++) {
+		const struct pipefile_job *j = &pf->jobs[i];
+
+		for (size_t k = 0; k < j->needs.n; k++)
+			if (pipefile_job_index(pf, j->needs.v[k]) == (size_t)-1) {
+				err_set(err, ERR_INVAL,
+				        "line %zu, column %zu: jobs.%s: needs: no job named '%s'",
+				        j->needs_at[2 * k], j->needs_at[2 * k + 1], j->name, j->needs.v[k]);
+				goto out;
+			}
+	}
+	for (size_t i = 0; i < pf->n_jobs; i++)
+		if (mark[i] == 0 && pipefile_needs_walk(pf, i, mark, depth, path, 0, err) < 0)
+			goto out;
+	rc = 0;
+out:
+	free(mark);
+	free(depth);
+	free(path);
+	return rc;
+}
+
+/* Top-level env, network, timeout and mode are each job's defaults. */
+static void pipefile_jobs_defaults(struct pipefile *pf)
+{
+	for (size_t i = 0; i < pf->n_jobs; i++) {
+		struct pipefile *b = pf->jobs[i].body;
+		unsigned given = pf->jobs[i].given;
+		struct strv env = STRV_INIT;
+
+		if (!(given & (1u << 4)))
+			b->network = pf->network;
+		if (!(given & (1u << 5)))
+			b->timeout_s = pf->timeout_s;
+		if (!(given & (1u << 6)) && pf->mode != NULL)
+			b->mode = xstrdup(pf->mode);
+		for (size_t e = 0; e < pf->env.n; e++) {
+			size_t klen = strcspn(pf->env.v[e], "=") + 1, k;
+
+			for (k = 0; k < b->env.n; k++)
+				if (strncmp(b->env.v[k], pf->env.v[e], klen) == 0)
+					break;
+			if (k == b->env.n)
+				strv_push(&env, pf->env.v[e]);
+		}
+		for (size_t k = 0; k < b->env.n; k++)
+			strv_push(&env, b->env.v[k]);
+		strv_release(&b->env);
+		b->env = env;
+	}
+}
+
 static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, struct pipefile *pf,
                              struct err *err)
 {
@@ -1087,12 +1669,38 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 		case PIPEFILE_KEY_DEPLOY:
 			rc = pipefile_load_deploys(doc, v, pf, err);
 			break;
+		case PIPEFILE_KEY_JOBS:
+			rc = pipefile_load_jobs(doc, v, pf, err);
+			break;
 		default:
 			rc = -1;
 			break;
 		}
 		if (rc < 0)
 			return -1;
+	}
+	if (seen & PIPEFILE_KEY_JOBS) {
+		static const enum pipefile_key single[] = {PIPEFILE_KEY_STEPS, PIPEFILE_KEY_TARGETS,
+		                                           PIPEFILE_KEY_ARTIFACTS};
+
+		for (i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+			if (!(seen & single[i]))
+				continue;
+			for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+				yaml_node_t *k = yaml_document_get_node(doc, p->key);
+				const char *name = (const char *)k->data.scalar.value;
+				size_t j;
+
+				for (j = 0; j < PIPEFILE_N_KEYS; j++)
+					if (strcmp(name, pipefile_keys[j].name) == 0 &&
+					    pipefile_keys[j].key == single[i])
+						return pipefile_fail(
+						    err, ERR_INVAL, k,
+						    "'%s' goes under a job when the file has 'jobs:'", name);
+			}
+		}
+		pipefile_jobs_defaults(pf);
+		return pipefile_check_needs(pf, err);
 	}
 	if (!(seen & PIPEFILE_KEY_STEPS))
 		return pipefile_fail(err, ERR_INVAL, root, "missing 'steps'");
@@ -1184,6 +1792,9 @@ void pipefile_free(struct pipefile *pf)
 	for (i = 0; i < pf->n_deploys; i++)
 		pipefile_deploy_release(&pf->deploys[i]);
 	free(pf->deploys);
+	for (i = 0; i < pf->n_jobs; i++)
+		pipefile_job_release(&pf->jobs[i]);
+	free(pf->jobs);
 	free(pf);
 }
 
@@ -1271,4 +1882,200 @@ int pipefile_deploy_on_match(const struct pipefile_deploy *d, const char *ref)
 	if (strncmp(ref, "refs/tags/", 10) == 0)
 		return pipefile_any_glob(&d->on_tag, ref + 10);
 	return 0;
+}
+
+/* ---- expansion into the jobs the server stores ---- */
+
+const struct pipefile *pipefile_unit_body(const struct pipefile *pf, const struct pipefile_unit *u)
+{
+	return pf->n_jobs > 0 ? pf->jobs[u->job].body : pf;
+}
+
+void pipefile_units_free(struct pipefile_unit *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(u[i].name);
+		strv_release(&u[i].env);
+		free(u[i].needs);
+	}
+	free(u);
+}
+
+struct pipefile_units {
+	struct pipefile_unit *v;
+	size_t n;
+};
+
+/* Does the cell (target, kv) hold every "K=V" of c? */
+static int pipefile_cell_matches(const struct strv *c, const char *target, const struct strv *kv)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		size_t k;
+
+		if (strncmp(c->v[i], "target=", 7) == 0) {
+			if (strcmp(c->v[i] + 7, target) != 0)
+				return 0;
+			continue;
+		}
+		for (k = 0; k < kv->n; k++)
+			if (strcmp(kv->v[k], c->v[i]) == 0)
+				break;
+		if (k == kv->n)
+			return 0;
+	}
+	return 1;
+}
+
+static int pipefile_unit_add(struct pipefile_units *us, const struct pipefile *pf, size_t job,
+                             const char *target, const struct strv *kv, int matrix, struct err *err)
+{
+	const struct pipefile *b = pf->n_jobs > 0 ? pf->jobs[job].body : pf;
+	const char *name = pf->n_jobs > 0 ? pf->jobs[job].name : "build";
+	struct pipefile_unit *u;
+	struct buf nb = BUF_INIT;
+
+	if (us->n >= PIPEFILE_MAX_UNITS)
+		return err_set(err, ERR_LIMIT,
+		               "the jobs expand to more than %d jobs (targets x matrix cells), the limit",
+		               PIPEFILE_MAX_UNITS);
+	us->v = xrealloc(us->v, (us->n + 1) * sizeof(*us->v));
+	u = &us->v[us->n++];
+	memset(u, 0, sizeof(*u));
+	u->job = job;
+	u->target = target;
+	buf_appendf(&nb, "%s", name);
+	if (matrix) {
+		buf_appendf(&nb, " (%s", target);
+		for (size_t i = 0; i < kv->n; i++)
+			buf_appendf(&nb, ", %s", kv->v[i]);
+		buf_appendf(&nb, ")");
+	}
+	u->name = buf_detach(&nb, NULL);
+	/* An include entry naming a cell the axes made already adds nothing. */
+	for (size_t i = 0; i + 1 < us->n; i++)
+		if (us->v[i].job == job && strcmp(us->v[i].target, target) == 0 &&
+		    strcmp(us->v[i].name, u->name) == 0) {
+			free(u->name);
+			us->n--;
+			return 0;
+		}
+	for (size_t e = 0; e < b->env.n; e++) {
+		size_t klen = strcspn(b->env.v[e], "=") + 1, k;
+
+		for (k = 0; k < kv->n; k++)
+			if (strncmp(kv->v[k], b->env.v[e], klen) == 0)
+				break;
+		if (k == kv->n)
+			strv_push(&u->env, b->env.v[e]);
+	}
+	for (size_t k = 0; k < kv->n; k++)
+		strv_push(&u->env, kv->v[k]);
+	return 0;
+}
+
+static int pipefile_expand_job(struct pipefile_units *us, const struct pipefile *pf, size_t job,
+                               int (*wanted)(void *, const char *), void *arg, struct err *err)
+{
+	const struct pipefile *b = pf->n_jobs > 0 ? pf->jobs[job].body : pf;
+	const struct pipefile_matrix *m = pf->n_jobs > 0 ? &pf->jobs[job].matrix : NULL;
+	int matrix = m != NULL && (m->axes.n > 0 || m->n_include > 0);
+	int rc = 0;
+
+	for (size_t t = 0; t < b->targets.n && rc == 0; t++) {
+		const char *target = b->targets.v[t];
+		size_t idx[PIPEFILE_MAX_AXES] = {0};
+		int done = 0;
+
+		if (wanted != NULL && !wanted(arg, target))
+			continue;
+		if (!matrix) {
+			struct strv none = STRV_INIT;
+			rc = pipefile_unit_add(us, pf, job, target, &none, 0, err);
+			continue;
+		}
+		while (m->axes.n > 0 && !done && rc == 0) {
+			struct strv kv = STRV_INIT;
+			int excluded = 0;
+			size_t a;
+
+			for (a = 0; a < m->axes.n; a++)
+				strv_pushf(&kv, "%s=%s", m->axes.v[a], m->values[a].v[idx[a]]);
+			for (size_t x = 0; x < m->n_exclude && !excluded; x++)
+				excluded = pipefile_cell_matches(&m->exclude[x], target, &kv);
+			if (!excluded)
+				rc = pipefile_unit_add(us, pf, job, target, &kv, 1, err);
+			strv_release(&kv);
+			for (a = 0; a < m->axes.n; a++) {
+				if (++idx[a] < m->values[a].n)
+					break;
+				idx[a] = 0;
+			}
+			done = a == m->axes.n;
+		}
+	}
+	for (size_t i = 0; m != NULL && i < m->n_include && rc == 0; i++) {
+		for (size_t t = 0; t < b->targets.n && rc == 0; t++) {
+			const char *target = b->targets.v[t];
+			struct strv kv = STRV_INIT;
+
+			if (wanted != NULL && !wanted(arg, target))
+				continue;
+			/* In axis order, so that the name is the same as the axes' cell. */
+			for (size_t a = 0; a < m->axes.n; a++) {
+				size_t alen = strlen(m->axes.v[a]);
+
+				for (size_t c = 0; c < m->include[i].n; c++)
+					if (strncmp(m->include[i].v[c], m->axes.v[a], alen) == 0 &&
+					    m->include[i].v[c][alen] == '=')
+						strv_push(&kv, m->include[i].v[c]);
+			}
+			if (pipefile_cell_matches(&m->include[i], target, &kv)) /* else: another target's */
+				rc = pipefile_unit_add(us, pf, job, target, &kv, 1, err);
+			strv_release(&kv);
+		}
+	}
+	return rc;
+}
+
+int pipefile_expand(const struct pipefile *pf, int (*wanted)(void *arg, const char *target), void *arg,
+                    struct pipefile_unit **out, size_t *n_out, struct err *err)
+{
+	struct pipefile_units us = {NULL, 0};
+	size_t n_jobs = pf->n_jobs > 0 ? pf->n_jobs : 1, edges = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	for (size_t j = 0; j < n_jobs; j++)
+		if (pipefile_expand_job(&us, pf, j, wanted, arg, err) < 0)
+			goto fail;
+	for (size_t i = 0; i < us.n; i++) {
+		struct pipefile_unit *u = &us.v[i];
+		const struct pipefile_job *j = pf->n_jobs > 0 ? &pf->jobs[u->job] : NULL;
+
+		for (size_t k = 0; j != NULL && k < j->needs.n; k++) {
+			size_t x = pipefile_job_index(pf, j->needs.v[k]), same = 0;
+
+			for (size_t w = 0; w < us.n; w++)
+				same += us.v[w].job == x && strcmp(us.v[w].target, u->target) == 0;
+			for (size_t w = 0; w < us.n; w++) {
+				if (us.v[w].job != x || (same > 0 && strcmp(us.v[w].target, u->target) != 0))
+					continue;
+				if (++edges > PIPEFILE_MAX_EDGES) {
+					err_set(
+					    err, ERR_LIMIT,
+					    "the jobs' needs expand to more than %d dependencies, the limit",
+					    PIPEFILE_MAX_EDGES);
+					goto fail;
+				}
+				u->needs = xrealloc(u->needs, (u->n_needs + 1) * sizeof(*u->needs));
+				u->needs[u->n_needs++] = w;
+			}
+		}
+	}
+	*out = us.v;
+	*n_out = us.n;
+	return 0;
+fail:
+	pipefile_units_free(us.v, us.n);
+	return -1;
 }

@@ -14,9 +14,15 @@
 #define PIPEFILE_MAX_STEPS   64
 #define PIPEFILE_MAX_TARGETS 16
 
+/* When a step runs (`on:`): while no step has failed (the default), only
+ * once one has, or either way. */
+enum pipefile_on { PIPEFILE_ON_SUCCESS = 0, PIPEFILE_ON_FAILURE, PIPEFILE_ON_ALWAYS };
+
 struct pipefile_step {
-	char *name; /* owned; defaults to "N" (from 1) when absent: messages say "step %s" */
-	char *run;  /* owned; required, shell text */
+	char *name;          /* owned; defaults to "N" (from 1) when absent: messages say "step %s" */
+	char *run;           /* owned; required, shell text */
+	long timeout_s;      /* `timeout:` of the step; 0: only the job's */
+	enum pipefile_on on; /* `on: success|failure|always` */
 };
 
 /* `when:` rules: each list given must hold (an empty list is not given).
@@ -49,6 +55,54 @@ struct pipefile_deploy {
 
 #define PIPEFILE_MAX_DEPLOYS 16
 
+/* Caps on the graph a pipeline file may ask for (docs/anvil-yml.md): a push
+ * is hostile, so the server never stores more than this per pipeline. */
+#define PIPEFILE_MAX_JOBS        32   /* named jobs under `jobs:` */
+#define PIPEFILE_MAX_UNITS       128  /* jobs once targets and matrix cells are expanded */
+#define PIPEFILE_MAX_NEEDS       16   /* names in one job's `needs:` */
+#define PIPEFILE_MAX_DEPTH       8    /* jobs in the longest `needs:` chain */
+#define PIPEFILE_MAX_EDGES       1024 /* expanded job → job dependencies */
+#define PIPEFILE_MAX_AXES        4    /* env axes of one `matrix:` */
+#define PIPEFILE_MAX_AXIS_VALUES 16   /* values of one axis, and include/exclude entries */
+#define PIPEFILE_MAX_LABELS      16   /* `labels:` of one job */
+#define PIPEFILE_MAX_JOB_NAME    64   /* bytes of a job's name, [A-Za-z0-9._-] */
+
+struct pipefile;
+
+/* `matrix:` of a job: env axes and their values; include and exclude
+ * entries are "KEY=VALUE" lists (KEY an axis or "target"). */
+struct pipefile_matrix {
+	struct strv axes;     /* variable names, in file order */
+	struct strv *values;  /* n = axes.n, each the axis' values */
+	struct strv *include; /* n_include entries */
+	size_t n_include;
+	struct strv *exclude; /* n_exclude entries */
+	size_t n_exclude;
+};
+
+/* One named job of `jobs:`. */
+struct pipefile_job {
+	char *name;            /* owned; [A-Za-z0-9._-]+ */
+	size_t line, column;   /* where its name is, 1-based */
+	struct pipefile *body; /* owned; targets, steps, env, artifacts, network, timeout, mode
+	                          (top-level env, network, timeout and mode applied as defaults) */
+	struct strv labels;    /* "k=v": labels an agent must carry */
+	struct strv needs;     /* names of other jobs */
+	struct pipefile_matrix matrix;
+	size_t *needs_at; /* owned; line and column of needs.v[i] at [2i], [2i+1] */
+	unsigned given;   /* the parser's: which keys the job set itself */
+};
+
+/* A job as the server stores it: one per target and matrix cell. */
+struct pipefile_unit {
+	char *name;         /* owned; the job's name, or "test (TARGET, K=V, ...)" for a matrix cell */
+	const char *target; /* borrowed from the pipefile */
+	size_t job;         /* index into jobs (or 0 for the single-job form) */
+	struct strv env;    /* the job's env and the cell's values, "KEY=VALUE" */
+	size_t *needs;      /* owned; indexes of units this one waits for, n_needs */
+	size_t n_needs;
+};
+
 struct pipefile {
 	struct strv targets;         /* target triples; empty → one job for "host" */
 	struct pipefile_step *steps; /* n_steps entries, owned */
@@ -61,6 +115,10 @@ struct pipefile {
 	struct pipefile_when when;       /* `when:` rules; all empty = always */
 	struct pipefile_deploy *deploys; /* `deploy:` entries, n_deploys, owned */
 	size_t n_deploys;
+	/* `jobs:` (n_jobs, owned); 0: the single-job form, whose job is named
+	 * "build" and made of the top-level targets/steps/env/artifacts. */
+	struct pipefile_job *jobs;
+	size_t n_jobs;
 };
 
 /* Parses buf (len bytes, need not be NUL-terminated). On success *out is the
@@ -68,6 +126,18 @@ struct pipefile {
  * missing run") or ERR_LIMIT (too big / too many). */
 int pipefile_parse(const char *buf, size_t len, struct pipefile **out, struct err *err);
 void pipefile_free(struct pipefile *pf);
+
+/* Expands the jobs into units: one per target (and matrix cell), in file
+ * order, with needs resolved: `needs: [X]` means X's units of the same
+ * target when it has any, else all of X's units. wanted(arg, target) may
+ * drop targets (NULL: keep all); a need on a job left with no unit is
+ * dropped. ERR_LIMIT past PIPEFILE_MAX_UNITS or PIPEFILE_MAX_EDGES. *out is
+ * the caller's (pipefile_units_free). */
+int pipefile_expand(const struct pipefile *pf, int (*wanted)(void *arg, const char *target), void *arg,
+                    struct pipefile_unit **out, size_t *n_out, struct err *err);
+void pipefile_units_free(struct pipefile_unit *u, size_t n);
+/* The job a unit was made from (the file itself in the single-job form). */
+const struct pipefile *pipefile_unit_body(const struct pipefile *pf, const struct pipefile_unit *u);
 
 /* 1 when the rules let a pipeline start for ref and event; paths (n_paths)
  * are the changed files, or NULL when unknown (then path rules are ignored,

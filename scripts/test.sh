@@ -15,14 +15,15 @@ scripts/npm-deps.sh
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 
 step "build (RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# ANVIL_TESTS=ON: scripts/demo.sh configures the same build dir without tests
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANVIL_TESTS=ON >/dev/null
 cmake --build build -j"$jobs"
 step "ctest (normal build)"
 (cd build && ctest --output-on-failure -j2)
 [ $quick = 1 ] && exit 0
 
 step "build (ASan+UBSan)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DANVIL_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DANVIL_SANITIZE=ON -DANVIL_TESTS=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 step "ctest (ASan+UBSan build)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -575,6 +575,64 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 	strv_release(&values);
 }
 
+/* inputs: the artifacts of the jobs this one needs (needs:), for the agent
+ * to download from /api/v1/agents/jobs/ID/inputs/FROM/NAME before the
+ * steps. A store failure leaves them out (logged): the steps that want
+ * them fail. */
+static void api_claim_inputs(struct srv *srv, const struct job_row *j, json_t *spec)
+{
+	struct job_input *in = NULL;
+	json_t *arr = json_array(); /* owned until set */
+	struct err err = {0};
+	size_t n = 0;
+
+	if (store_job_inputs(srv->store, j->id, &in, &n, &err) < 0)
+		log_warnx("event=inputs_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
+	for (size_t i = 0; i < n; i++) {
+		char mode[8];
+
+		snprintf(mode, sizeof(mode), "%04o", in[i].a.mode);
+		json_array_append_new(
+		    arr, json_pack("{s:I, s:o, s:o, s:o, s:s, s:I, s:o}", "job_id", (json_int_t)in[i].job_id,
+		                   "job", apijson_text(in[i].job_name), "target",
+		                   apijson_text(in[i].job_target), "name", apijson_text(in[i].a.name),
+		                   "sha256", in[i].a.sha256, "size", (json_int_t)in[i].a.size, "mode",
+		                   in[i].a.mode ? json_string(mode) : json_null()));
+	}
+	job_inputs_free(in, n);
+	json_object_set_new(spec, "inputs", arr);
+}
+
+/* GET /api/v1/agents/jobs/:id/inputs/FROM/NAME: an artifact of job FROM,
+ * only when the agent holds job :id and FROM is a job :id needs (so of its
+ * own pipeline): an agent never reads another pipeline's artifacts here. */
+static int api_agent_input(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct job_input *in = NULL;
+	const char *slash = strchr(req->rest, '/');
+	char *end = NULL;
+	long long from;
+	size_t n = 0, i;
+	int rc = -1;
+
+	if (slash == NULL || slash == req->rest || (from = strtoll(req->rest, &end, 10), end != slash) ||
+	    from <= 0)
+		return err_set(err, ERR_INVAL, "expected inputs/JOB_ID/NAME");
+	if (store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0 ||
+	    store_job_inputs(srv->store, req->id, &in, &n, err) < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (in[i].job_id == from && strcmp(in[i].a.name, slash + 1) == 0)
+			break;
+	if (i == n)
+		err_set(err, ERR_NOTFOUND, "job %lld has no input %lld/%s", (long long)req->id, from,
+		        slash + 1);
+	else
+		rc = api_artifact_answer(srv, from, slash + 1, ans, err);
+	job_inputs_free(in, n);
+	return rc;
+}
+
 static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 {
 	json_t *spec = json_loads(j->spec, 0, NULL); /* owned */
@@ -600,8 +658,11 @@ static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 	json_object_set_new(spec, "lease_s", json_integer(srv->cfg.lease_s));
 	json_object_set_new(spec, "log_cap_bytes", json_integer(srv->cfg.log_cap_bytes));
 	api_claim_secrets(srv, j, spec);
+	json_object_set_new(spec, "name", apijson_text(j->name));
 	if (j->kind != NULL && strcmp(j->kind, "deploy") == 0)
 		api_deploy_claim_spec(srv, j, spec);
+	else
+		api_claim_inputs(srv, j, spec);
 	return spec;
 }
 
@@ -643,7 +704,7 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 		if (store_agent_touch(srv->store, agent_id, srv_now_ms(), err) < 0)
 			goto out;
 		if (jobstate_claim(srv->store, agent_id, (const char *const *)agent_labels.v, agent_labels.n,
-		                    srv_now_ms(), (int64_t)srv->cfg.lease_s * 1000, &j, &found, err) < 0)
+		                   srv_now_ms(), (int64_t)srv->cfg.lease_s * 1000, &j, &found, err) < 0)
 			goto out;
 		if (found || sched_mono_ms() >= deadline || sched_stopping(srv->sched))
 			break;
@@ -806,7 +867,7 @@ static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_a
 	if (store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
 		return -1;
 	if (jobstate_finish(srv->store, req->id, (int)attempt, state, ec != NULL && !json_is_null(ec),
-	                     (int)exit_code, message, srv_now_ms(), err) < 0)
+	                    (int)exit_code, message, srv_now_ms(), err) < 0)
 		return -1;
 	log_info("event=job_finished job=%lld state=%s exit_code=%lld", (long long)req->id, state_name,
 	         (long long)exit_code);
@@ -860,6 +921,7 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/agents/jobs/:id/log", AUTH_AGENT, BODY_RAW, NULL, api_agent_log},
     {"PUT", "/api/v1/agents/jobs/:id/artifacts/*", AUTH_AGENT, BODY_BLOB, api_agent_artifact_begin,
      api_agent_artifact},
+    {"GET", "/api/v1/agents/jobs/:id/inputs/*", AUTH_AGENT, BODY_NONE, NULL, api_agent_input},
     {"POST", "/api/v1/agents/jobs/:id/finish", AUTH_AGENT, BODY_JSON, NULL, api_agent_finish},
 };
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -91,7 +91,10 @@ enum job_state jobstate_aggregate(const enum job_state *states, int n)
  * repository sends statuses; when the last build job of a pipeline
  * succeeds, its automatic deploy entries become deploy jobs; when the last
  * job named "build" of a tag pipeline succeeds, the tag is recorded as a
- * release if it matches the repository's release pattern. */
+ * release if it matches the repository's release pattern; when a job ends
+ * other than in success, the queued jobs that need it (needs:) end as
+ * canceled, saying which job they needed, and so on down the graph. (A job
+ * whose needs have not all succeeded is not claimable: tx_jobs_claimable.) */
 
 struct jobstate_tx {
 	const struct store_ops *ops;
@@ -179,7 +182,11 @@ static int jobstate_insert(struct jobstate_tx *t, const struct job_insert *in, i
 	return jobstate_status(t, in->pipeline_id, *id_out, "pending", "queued", now_ms, err);
 }
 
-/* Writes a job back; queues a status when its state changed from was. */
+static int jobstate_needers_cancel(struct jobstate_tx *t, const struct job_state_row *r, int64_t now_ms,
+                                   struct err *err);
+
+/* Writes a job back; queues a status when its state changed from was; a
+ * job that ended other than in success takes the jobs needing it along. */
 static int jobstate_write(struct jobstate_tx *t, const struct job_state_row *r, enum job_state was,
                           int64_t now_ms, struct err *err)
 {
@@ -187,8 +194,53 @@ static int jobstate_write(struct jobstate_tx *t, const struct job_state_row *r, 
 		return -1;
 	if (r->state == was)
 		return 0;
-	return jobstate_status(t, r->pipeline_id, r->id, jobstate_status_state(r->state),
-	                       jobstate_name(r->state), now_ms, err);
+	if (jobstate_status(t, r->pipeline_id, r->id, jobstate_status_state(r->state),
+	                    jobstate_name(r->state), now_ms, err) < 0)
+		return -1;
+	if (jobstate_is_final(r->state) && r->state != JOB_SUCCESS)
+		return jobstate_needers_cancel(t, r, now_ms, err);
+	return 0;
+}
+
+/* The queued jobs needing r (which just ended as r->state) are canceled,
+ * naming it; each one's own needers follow through jobstate_write. The
+ * graph is a DAG no deeper than PIPEFILE_MAX_DEPTH (checked when the
+ * pipeline file was read), so the recursion ends. */
+static int jobstate_needers_cancel(struct jobstate_tx *t, const struct job_state_row *r, int64_t now_ms,
+                                   struct err *err)
+{
+	const char *how = r->state == JOB_FAILED     ? "failed"
+	                  : r->state == JOB_CANCELED ? "was canceled"
+	                                             : "ended in error";
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (t->ops->tx_jobs_needing(t->tx, r->id, &ids, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct job_state_row js = {0};
+		int w;
+
+		if (t->ops->tx_job_lock(t->tx, ids[i], &js, err) < 0)
+			goto out;
+		if (js.state != JOB_QUEUED) {
+			job_state_row_release(&js);
+			continue;
+		}
+		js.state = JOB_CANCELED;
+		js.finished_ms = now_ms;
+		free(js.message);
+		js.message = xasprintf("needs %s, which %s", r->name, how);
+		w = jobstate_write(t, &js, JOB_QUEUED, now_ms, err);
+		job_state_row_release(&js);
+		if (w < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(ids);
+	return rc;
 }
 
 /* A pipeline's state from its current jobs. */
@@ -289,12 +341,24 @@ int jobstate_pipeline_create(struct store *st, const struct pipeline_new *p, con
 		                        .name = jobs[i].name,
 		                        .target = jobs[i].target,
 		                        .kind = "build",
-		                        .labels = "",
+		                        .labels = jobs[i].labels ? jobs[i].labels : "",
 		                        .spec = jobs[i].spec,
 		                        .max_attempts = jobs[i].max_attempts};
 
 		if (jobstate_insert(&t, &in, now_ms, &jid, err) < 0)
 			goto fail;
+		for (size_t k = 0; k < jobs[i].n_needs; k++) {
+			const struct job_new *d;
+
+			if (jobs[i].needs[k] >= n_jobs) {
+				err_set(err, ERR_INVAL, "job %zu needs job %zu of %zu", i, jobs[i].needs[k],
+				        n_jobs);
+				goto fail;
+			}
+			d = &jobs[jobs[i].needs[k]];
+			if (t.ops->tx_job_need_insert(t.tx, jid, d->name, d->target, err) < 0)
+				goto fail;
+		}
 	}
 	for (size_t i = 0; p->error_message == NULL && i < p->n_plans; i++)
 		if (t.ops->tx_deploy_plan_insert(t.tx, pid, &p->plans[i], err) < 0)
@@ -382,6 +446,12 @@ int jobstate_claim(struct store *st, int64_t agent_id, const char *const *labels
 	}
 	js.state = JOB_RUNNING;
 	js.attempt++;
+	if (js.message != NULL && strncmp(js.message, JOBSTATE_NO_AGENT, strlen(JOBSTATE_NO_AGENT)) == 0) {
+		free(js.message);
+		js.message = xstrdup("");
+		if (t.ops->tx_pipeline_set_message(t.tx, js.pipeline_id, "", err) < 0)
+			goto fail;
+	}
 	js.agent_id = agent_id;
 	js.lease_until_ms = now_ms + lease_ms;
 	js.started_ms = now_ms;
@@ -517,11 +587,22 @@ int jobstate_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id
 		                        .max_attempts = old.max_attempts,
 		                        .retry_of = id};
 
+		struct strv names = STRV_INIT, targets = STRV_INIT;
+		int r;
+
 		if (jobstate_insert(&t, &in, now_ms, new_id_out, err) < 0) {
 			if (err && err->code == ERR_CONFLICT)
 				err_set(err, ERR_CONFLICT, "job %lld was already retried", (long long)id);
 			goto fail;
 		}
+		/* The retry waits for what the job waited for. */
+		r = t.ops->tx_job_needs(t.tx, id, &names, &targets, err);
+		for (size_t i = 0; r == 0 && i < names.n; i++)
+			r = t.ops->tx_job_need_insert(t.tx, *new_id_out, names.v[i], targets.v[i], err);
+		strv_release(&names);
+		strv_release(&targets);
+		if (r < 0)
+			goto fail;
 	}
 	if (jobstate_refresh(&t, old.pipeline_id, now_ms, err) < 0)
 		goto fail;
@@ -782,6 +863,176 @@ int jobstate_release_deploys_cancel(struct store *st, int64_t pipeline_id, const
 	return 0;
 fail:
 	free(ids);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+/* ---- jobs nobody can run ---- */
+
+/* Why no agent of agents could claim row, into out ("" when one could). */
+static void jobstate_unrunnable_why(const struct job_claimable *row, const struct strv *agents,
+                                    size_t n_agents, struct buf *out)
+{
+	int build = row->kind == NULL || strcmp(row->kind, "build") == 0;
+	struct strv required = STRV_INIT;
+	size_t with_target = 0;
+
+	buf_reset(out);
+	for (size_t a = 0; a < n_agents; a++) {
+		const char *const *l = (const char *const *)agents[a].v;
+
+		if (jobstate_labels_match(row->kind, row->target, row->labels, l, agents[a].n) &&
+		    jobstate_labels_have(row->pool, l, agents[a].n))
+			return;
+		with_target += !build || jobstate_labels_match(row->kind, row->target, "", l, agents[a].n);
+	}
+	if (build && with_target == 0) {
+		buf_appendf(out, JOBSTATE_NO_AGENT "offers target %s", row->target);
+		return;
+	}
+	/* Name the labels (the job's, then its repository pool's) that no
+	 * agent with the target carries; when each is carried by some agent
+	 * but none carries all, name them all. */
+	for (int pass = 0; pass < 2; pass++) {
+		const char *p = pass == 0 ? row->labels : row->pool;
+
+		while (p != NULL && *p) {
+			size_t len = strcspn(p, ",");
+
+			if (len > 0) {
+				char *one = xstrndup(p, len);
+				size_t have = 0;
+
+				for (size_t a = 0; a < n_agents && have == 0; a++) {
+					const char *const *l = (const char *const *)agents[a].v;
+
+					if (!build ||
+					    jobstate_labels_match(row->kind, row->target, "", l, agents[a].n))
+						have = jobstate_labels_have(one, l, agents[a].n);
+				}
+				strv_pushf(&required, "%s%s", have ? "+" : "-", one);
+				free(one);
+			}
+			p += len;
+			if (*p == ',')
+				p++;
+		}
+	}
+	if (build)
+		buf_appendf(out, JOBSTATE_NO_AGENT "offers target %s with label", row->target);
+	else
+		buf_appendf(out, JOBSTATE_NO_AGENT "has label");
+	{
+		size_t missing = 0, shown = 0;
+
+		for (size_t i = 0; i < required.n; i++)
+			missing += required.v[i][0] == '-';
+		buf_appendf(out, "%s ", (missing ? missing : required.n) > 1 ? "s" : "");
+		for (size_t i = 0; i < required.n; i++)
+			if (missing == 0 || required.v[i][0] == '-')
+				buf_appendf(out, "%s%s", shown++ ? "," : "", required.v[i] + 1);
+		if (missing == 0)
+			buf_appendf(out, " together");
+	}
+	strv_release(&required);
+}
+
+static int jobstate_is_no_agent(const char *m)
+{
+	return m != NULL && strncmp(m, JOBSTATE_NO_AGENT, strlen(JOBSTATE_NO_AGENT)) == 0;
+}
+
+/* A queued or running pipeline's message is only ever this scan's: a
+ * pipeline that could not start is created in state error with its own. */
+static int jobstate_pipeline_msg_ours(const char *m)
+{
+	return m == NULL || m[0] == '\0' || strncmp(m, "job ", 4) == 0;
+}
+
+int jobstate_unrunnable_scan(struct store *st, const struct strv *agents, size_t n_agents, int64_t now_ms,
+                             int *changed_out, struct err *err)
+{
+	struct jobstate_tx t;
+	struct job_claimable *rows = NULL;
+	struct buf why = BUF_INIT;
+	char **want = NULL; /* per row: its message as it should be, owned */
+	size_t n = 0;
+	int changed = 0, written = 0;
+
+	(void)now_ms;
+	*changed_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_jobs_claimable(t.tx, 500, &rows, &n, err) < 0)
+		goto fail;
+	want = xcalloc(n + 1, sizeof(*want));
+	for (size_t i = 0; i < n; i++) {
+		jobstate_unrunnable_why(&rows[i], agents, n_agents, &why);
+		want[i] = xstrdup(why.len ? why.data : "");
+		if (strcmp(want[i], rows[i].message) == 0 ||
+		    (want[i][0] == '\0' && !jobstate_is_no_agent(rows[i].message)))
+			continue;
+		if (want[i][0] != '\0' && rows[i].message[0] != '\0' &&
+		    !jobstate_is_no_agent(rows[i].message))
+			continue; /* a message of its own (none today): left alone */
+		{
+			struct job_state_row js = {0};
+			int r = t.ops->tx_job_lock(t.tx, rows[i].id, &js, err);
+
+			if (r == 0 && js.state == JOB_QUEUED) {
+				free(js.message);
+				js.message = xstrdup(want[i]);
+				r = t.ops->tx_job_write(t.tx, &js, err);
+				changed++;
+			}
+			job_state_row_release(&js);
+			if (r < 0)
+				goto fail;
+		}
+	}
+	/* Each pipeline once: its first unrunnable job's message, or none. */
+	for (size_t i = 0; i < n; i++) {
+		char *pm = NULL;
+		int seen = 0;
+
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = rows[k].pipeline_id == rows[i].pipeline_id;
+		if (seen || !jobstate_pipeline_msg_ours(rows[i].pipeline_message))
+			continue;
+		for (size_t k = i; k < n && pm == NULL; k++)
+			if (rows[k].pipeline_id == rows[i].pipeline_id && want[k][0] != '\0')
+				pm = xasprintf("job %s (%s): %s", rows[k].name, rows[k].target, want[k]);
+		if (strcmp(pm ? pm : "", rows[i].pipeline_message) != 0) {
+			written++;
+			if (t.ops->tx_pipeline_set_message(t.tx, rows[i].pipeline_id, pm ? pm : "", err) <
+			    0) {
+				free(pm);
+				goto fail;
+			}
+		}
+		free(pm);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(want[i]);
+	free(want);
+	job_claimables_free(rows, n);
+	buf_release(&why);
+	/* Nothing changed (the usual pass): no commit, so no wake-up of every
+	 * server's long polls. */
+	if (changed == 0 && written == 0) {
+		jobstate_rollback(&t);
+		return 0;
+	}
+	if (jobstate_commit(&t, err) < 0)
+		return -1;
+	*changed_out = changed;
+	return 0;
+fail:
+	for (size_t i = 0; want != NULL && i < n; i++)
+		free(want[i]);
+	free(want);
+	job_claimables_free(rows, n);
+	buf_release(&why);
 	jobstate_rollback(&t);
 	return -1;
 }

@@ -23,6 +23,8 @@ enum job_state jobstate_aggregate(const enum job_state *states, int n);
 #include <stddef.h>
 #include <stdint.h>
 
+struct strv;
+
 struct err;
 struct store;
 struct job_row;
@@ -48,6 +50,18 @@ int jobstate_labels_match(const char *kind, const char *target, const char *requ
 /* 1 when labels hold each label of required ("k=v,k=v", "" or NULL: 1). A
  * repository's agent pool is checked with it at claim time. */
 int jobstate_labels_have(const char *required, const char *const *labels, size_t n_labels);
+
+/* How a queued job's message (and its pipeline's, "job NAME: ...") starts
+ * while no registered agent could claim it. */
+#define JOBSTATE_NO_AGENT "no agent "
+/* For each claimable queued job (needs met; at most 500): when none of the
+ * registered agents (agents[i]: one agent's labels, n_agents) could claim
+ * it, its message says why ("no agent offers target T", "no agent offers
+ * target T with labels k=v", "no agent has labels k=v" for a deploy) and so
+ * does its pipeline's; once one could, the messages go. Only such messages
+ * are touched. *changed_out: how many jobs' messages changed. */
+int jobstate_unrunnable_scan(struct store *st, const struct strv *agents, size_t n_agents, int64_t now_ms,
+                             int *changed_out, struct err *err);
 /* Moves a running job at attempt to a final state. ERR_CONFLICT when stale. */
 int jobstate_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
                     int exit_code, const char *message, int64_t now_ms, struct err *err);

@@ -51,8 +51,10 @@ static void pipeline_skip(const struct pipeline_trigger *t, int64_t *id_out, int
 	log_info("event=pipeline_skipped repo=%s reason=\"%s\"", t->repo, why);
 }
 
-static int pipeline_target_wanted(const struct pipeline_trigger *t, const char *target)
+static int pipeline_target_wanted(void *arg, const char *target)
 {
+	const struct pipeline_trigger *t = arg;
+
 	if (t->targets == NULL)
 		return 1;
 	for (size_t i = 0; i < t->n_targets; i++)
@@ -61,17 +63,29 @@ static int pipeline_target_wanted(const struct pipeline_trigger *t, const char *
 	return 0;
 }
 
-/* The run spec a job carries: what the agent needs beyond the commit. */
-static char *pipeline_job_spec(const struct pipefile *pf, int default_timeout_s)
+/* What all of a pipeline's job specs may hold together: a matrix copies its
+ * job's steps into every cell. */
+#define PIPELINE_MAX_SPEC_BYTES (4 * 1024 * 1024)
+
+/* The run spec a job carries: what the agent needs beyond the commit. pf:
+ * the job's body (its steps, artifacts, ...), env: the unit's. */
+static char *pipeline_job_spec(const struct pipefile *pf, const struct strv *envv, int default_timeout_s)
 {
 	json_t *o = json_object(), *steps = json_array(), *env = json_array(), *arts = json_array();
 	char *s;
 
-	for (size_t i = 0; i < pf->n_steps; i++)
-		json_array_append_new(
-		    steps, json_pack("{s:s, s:s}", "name", pf->steps[i].name, "run", pf->steps[i].run));
-	for (size_t i = 0; i < pf->env.n; i++)
-		json_array_append_new(env, json_string(pf->env.v[i]));
+	for (size_t i = 0; i < pf->n_steps; i++) {
+		static const char *const on[] = {"success", "failure", "always"};
+		json_t *st = json_pack("{s:s, s:s}", "name", pf->steps[i].name, "run", pf->steps[i].run);
+
+		if (st != NULL && pf->steps[i].timeout_s > 0)
+			json_object_set_new(st, "timeout_s", json_integer(pf->steps[i].timeout_s));
+		if (st != NULL && pf->steps[i].on != PIPEFILE_ON_SUCCESS)
+			json_object_set_new(st, "on", json_string(on[pf->steps[i].on]));
+		json_array_append_new(steps, st);
+	}
+	for (size_t i = 0; i < envv->n; i++)
+		json_array_append_new(env, json_string(envv->v[i]));
 	for (size_t i = 0; i < pf->artifacts.n; i++)
 		json_array_append_new(arts, json_string(pf->artifacts.v[i]));
 	json_object_set_new(o, "steps", steps);
@@ -96,8 +110,9 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	struct job_new *jobs = NULL;
 	struct deploy_plan_new *plans = NULL;
 	size_t n_plans = 0;
-	char **specs = NULL;
-	size_t n_jobs = 0;
+	char **specs = NULL, **labels = NULL;
+	struct pipefile_unit *units = NULL;
+	size_t n_jobs = 0, n_units = 0, spec_bytes = 0;
 	int64_t repo_id;
 	int rc = -1, git_rc;
 	char *mirror = NULL, *errmsg = NULL, esc[300];
@@ -142,26 +157,42 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 		pipeline_skip(t, id_out, existed_out, "when rules do not match");
 		rc = 0;
 		goto out;
+	} else if (pipefile_expand(pf, pipeline_target_wanted, (void *)t, &units, &n_units, &gerr) < 0) {
+		errmsg = xasprintf(".anvil.yml: %s", gerr.msg);
 	} else {
-		size_t nt = pf->targets.n ? pf->targets.n : 1;
-		jobs = xcalloc(nt, sizeof(*jobs));
-		specs = xcalloc(nt, sizeof(*specs));
-		for (size_t i = 0; i < nt; i++) {
-			const char *target = pf->targets.n ? pf->targets.v[i] : "host";
-			if (!pipeline_target_wanted(t, target))
-				continue;
-			if ((specs[n_jobs] = pipeline_job_spec(pf, srv->cfg.job_timeout_s)) == NULL) {
+		jobs = xcalloc(n_units + 1, sizeof(*jobs));
+		specs = xcalloc(n_units + 1, sizeof(*specs));
+		labels = xcalloc(n_units + 1, sizeof(*labels));
+		for (size_t i = 0; i < n_units && errmsg == NULL; i++) {
+			const struct pipefile *body = pipefile_unit_body(pf, &units[i]);
+			struct buf lb = BUF_INIT;
+
+			n_jobs++;
+			if ((specs[i] = pipeline_job_spec(body, &units[i].env, srv->cfg.job_timeout_s)) ==
+			    NULL) {
 				err_set(err, ERR_INVAL, ".anvil.yml holds text that is not UTF-8");
-				n_jobs++;
 				goto out;
 			}
-			jobs[n_jobs].name = "build";
-			jobs[n_jobs].target = target;
-			jobs[n_jobs].spec = specs[n_jobs];
-			jobs[n_jobs].max_attempts = srv->cfg.max_attempts;
-			n_jobs++;
+			spec_bytes += strlen(specs[i]);
+			if (spec_bytes > PIPELINE_MAX_SPEC_BYTES)
+				errmsg =
+				    xasprintf(".anvil.yml: its %zu jobs' steps and env come to more than %d "
+				              "bytes, the limit",
+				              n_units, PIPELINE_MAX_SPEC_BYTES);
+			for (size_t k = 0; pf->n_jobs > 0 && k < pf->jobs[units[i].job].labels.n; k++)
+				buf_appendf(&lb, "%s%s", k ? "," : "", pf->jobs[units[i].job].labels.v[k]);
+			labels[i] = buf_detach(&lb, NULL);
+			jobs[i].name = units[i].name;
+			jobs[i].target = units[i].target;
+			jobs[i].spec = specs[i];
+			jobs[i].labels = labels[i];
+			jobs[i].max_attempts = srv->cfg.max_attempts;
+			jobs[i].needs = units[i].needs;
+			jobs[i].n_needs = units[i].n_needs;
 		}
-		if (n_jobs == 0)
+		if (errmsg != NULL)
+			;
+		else if (n_jobs == 0)
 			errmsg = xasprintf("none of the targets asked for is a target of .anvil.yml");
 		else
 			deployplan_make(srv, pf, t->ref, srv->cfg.job_timeout_s, &plans, &n_plans);
@@ -178,7 +209,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	pn.plans = plans;
 	pn.n_plans = n_plans;
 	if (jobstate_pipeline_create(srv->store, &pn, jobs, errmsg ? 0 : n_jobs, srv_now_ms(), id_out,
-	                          existed_out, err) < 0)
+	                             existed_out, err) < 0)
 		goto out;
 	if (!*existed_out) {
 		log_info("event=pipeline_created pipeline=%lld repo=%s ref=\"%s\" jobs=%zu",
@@ -191,9 +222,13 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	}
 	rc = 0;
 out:
-	for (size_t i = 0; i < n_jobs; i++)
+	for (size_t i = 0; i < n_jobs; i++) {
 		free(specs[i]);
+		free(labels[i]);
+	}
 	free(specs);
+	free(labels);
+	pipefile_units_free(units, n_units);
 	free(jobs);
 	deployplan_free(plans, n_plans);
 	pipefile_free(pf);

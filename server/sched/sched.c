@@ -4,10 +4,14 @@
 #include "common/xalloc.h"
 #include "server/srv.h"
 
+#include "server/sched/jobstate.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include <jansson.h>
 
 /* Followers of one job's log; shared by all follows of that job, freed with
  * the last one. Guarded by sched.mu. */
@@ -196,9 +200,48 @@ void sched_log_notify(struct sched *s, int64_t job_id)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* How often queued jobs are checked against the registered agents. */
+#define SCHED_UNRUNNABLE_MS 2000
+
+/* Jobs no registered agent can run say so (jobstate_unrunnable_scan). */
+static void sched_unrunnable(struct sched *s)
+{
+	struct agent_row *agents = NULL;
+	struct strv *labels = NULL;
+	struct err err = {0};
+	size_t n = 0;
+	int changed = 0;
+
+	if (store_agent_list(s->store, &agents, &n, &err) < 0) {
+		log_warnx("event=unrunnable_scan_failed error=\"%s\"", err.msg);
+		return;
+	}
+	labels = xcalloc(n + 1, sizeof(*labels));
+	for (size_t i = 0; i < n; i++) {
+		json_t *arr = json_loads(agents[i].labels, 0, NULL), *v; /* owned, borrowed */
+		size_t k;
+
+		json_array_foreach(arr, k, v)
+		{
+			if (json_is_string(v))
+				strv_push(&labels[i], json_string_value(v));
+		}
+		json_decref(arr);
+	}
+	if (jobstate_unrunnable_scan(s->store, labels, n, srv_now_ms(), &changed, &err) < 0)
+		log_warnx("event=unrunnable_scan_failed error=\"%s\"", err.msg);
+	else if (changed > 0)
+		log_info("event=unrunnable_scan jobs_changed=%d", changed);
+	for (size_t i = 0; i < n; i++)
+		strv_release(&labels[i]);
+	free(labels);
+	agent_rows_free(agents, n);
+}
+
 static void *sched_reaper_main(void *arg)
 {
 	struct sched *s = arg;
+	int64_t next_scan_ms = 0;
 
 	for (;;) {
 		struct err err = {0};
@@ -216,6 +259,10 @@ static void *sched_reaper_main(void *arg)
 		if (n > 0) {
 			sched_notify(s, SCHED_JOBS);
 			sched_notify(s, SCHED_LOGS);
+		}
+		if (sched_mono_ms() >= next_scan_ms) {
+			sched_unrunnable(s);
+			next_scan_ms = sched_mono_ms() + SCHED_UNRUNNABLE_MS;
 		}
 		/* Sleep on a topic nobody else notifies for long: SCHED_LOGS wakes us
 		 * often under load, so wait on a private generation instead. */

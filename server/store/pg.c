@@ -133,6 +133,10 @@ static const char *const pg_migrations[] = {
     "ALTER TABLE artifacts ADD COLUMN mode INTEGER NOT NULL DEFAULT 0;",
     /* 11: SQLite drops its triggers here; PostgreSQL never had them. */
     "SELECT 1;",
+    /* 12: a job waits for the current job of its pipeline named name for
+     * target (needs:) */
+    "CREATE TABLE job_needs(job_id BIGINT NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
+    " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -988,6 +992,10 @@ const struct store_ops store_pg_ops = {
     .tx_job_insert = pg_tx_job_insert,
     .tx_job_get = pg_tx_job_get,
     .tx_jobs_claimable = pg_tx_jobs_claimable,
+    .tx_job_need_insert = pg_tx_job_need_insert,
+    .tx_job_needs = pg_tx_job_needs,
+    .tx_jobs_needing = pg_tx_jobs_needing,
+    .tx_pipeline_set_message = pg_tx_pipeline_set_message,
     .tx_jobs_expired = pg_tx_jobs_expired,
     .tx_jobs_of_agent = pg_tx_jobs_of_agent,
     .tx_log_mark = pg_tx_log_mark,
@@ -1028,6 +1036,7 @@ const struct store_ops store_pg_ops = {
     .artifact_add = pg_artifact_add,
     .artifact_list = pg_artifact_list,
     .artifact_get = pg_artifact_get,
+    .job_inputs = pg_job_inputs,
     .log_expire = pg_log_expire,
     .artifact_expire = pg_artifact_expire,
     .blob_collect = pg_blob_collect,

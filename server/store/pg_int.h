@@ -141,6 +141,16 @@ int pg_tx_job_insert(struct store_tx *tx, const struct job_insert *in, int64_t n
 int pg_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct err *err);
 int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
                          struct err *err);
+int pg_tx_job_need_insert(struct store_tx *tx, int64_t job_id, const char *name, const char *target,
+                          struct err *err);
+int pg_tx_job_needs(struct store_tx *tx, int64_t job_id, struct strv *names, struct strv *targets,
+                    struct err *err);
+int pg_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
+                       struct err *err);
+int pg_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message,
+                               struct err *err);
+int pg_job_inputs(struct store_be *be, int64_t job_id, struct job_input **out, size_t *n_out,
+                  struct err *err);
 int pg_tx_jobs_expired(struct store_tx *tx, int64_t now_ms, int64_t **ids_out, size_t *n_out,
                        struct err *err);
 int pg_tx_jobs_of_agent(struct store_tx *tx, int64_t agent_id, int64_t **ids_out, size_t *n_out,

@@ -1,5 +1,5 @@
 /* PostgreSQL: pipelines and jobs. The primitives server/sched/jobstate.c
- * builds each transition from (a job locked FOR UPDATE, claimable jobs
+ * builds each transition from (a job locked FOR UPDATE, the job a claim picks
  * locked FOR UPDATE SKIP LOCKED so two servers never hand out one), and the
  * reads of pipelines and jobs. */
 #include "server/store/pg_int.h"
@@ -222,6 +222,21 @@ int pg_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct e
  * that release is signed; when another pipeline recorded that version it
  * never is (the release thread ends it). Locked rows are another server's
  * claim in progress: skipped, not waited for. */
+/* Queued jobs a claim may take (store_be.h tx_jobs_claimable). */
+#define PG_CLAIMABLE_SQL                                                                                     \
+	"SELECT j.id, j.kind, j.target, j.labels, coalesce((SELECT r.agent_labels FROM pipelines p"          \
+	" JOIN repos r ON r.id = p.repo_id WHERE p.id = j.pipeline_id), ''), j.pipeline_id, j.name,"         \
+	" j.message, (SELECT message FROM pipelines WHERE id = j.pipeline_id) FROM jobs j WHERE j.state "    \
+	"= 'queued'"                                                                                         \
+	" AND NOT EXISTS (SELECT 1 FROM job_needs n WHERE n.job_id = j.id AND NOT EXISTS (SELECT 1"          \
+	" FROM jobs d WHERE d.pipeline_id = j.pipeline_id AND d.name = n.name AND d.target = n.target"       \
+	" AND d.state = 'success' AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.retry_of = d.id)))"           \
+	" AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"            \
+	" JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"                        \
+	" WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"                                \
+	" AND (x.pipeline_id <> p.id OR x.signature IS NULL)))"                                              \
+	" ORDER BY j.id LIMIT $1"
+
 int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
                          struct err *err)
 {
@@ -233,17 +248,7 @@ int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **
 	*out = NULL;
 	*n_out = 0;
 	pg_arg_i64(&a, limit);
-	r = pg_exec(
-	    tx->conn, "claimable jobs",
-	    "SELECT j.id, j.kind, j.target, j.labels, coalesce((SELECT r.agent_labels FROM pipelines p"
-	    " JOIN repos r ON r.id = p.repo_id WHERE p.id = j.pipeline_id), '') FROM jobs j"
-	    " WHERE j.state = 'queued'"
-	    " AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"
-	    " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
-	    " WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"
-	    " AND (x.pipeline_id <> p.id OR x.signature IS NULL)))"
-	    " ORDER BY j.id LIMIT $1",
-	    &a, 0, err);
+	r = pg_exec(tx->conn, "claimable jobs", PG_CLAIMABLE_SQL, &a, 0, err);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);
@@ -255,6 +260,10 @@ int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **
 		rows[i].target = pg_dup0(r, i, 2);
 		rows[i].labels = pg_dup0(r, i, 3);
 		rows[i].pool = pg_dup0(r, i, 4);
+		rows[i].pipeline_id = pg_i64(r, i, 5);
+		rows[i].name = pg_dup0(r, i, 6);
+		rows[i].message = pg_dup0(r, i, 7);
+		rows[i].pipeline_message = pg_dup0(r, i, 8);
 	}
 	PQclear(r);
 	*out = rows;
@@ -626,6 +635,98 @@ int pg_pipeline_latest_ref(struct store_be *be, const char *repo, const char *re
 		return err_set(err, ERR_NOTFOUND, "no pipeline for that repository and ref");
 	}
 	pg_pipeline_row_read(r, 0, out);
+	PQclear(r);
+	return 0;
+}
+
+/* ---- needs: (name, target) pairs a job waits for ---- */
+
+int pg_tx_job_need_insert(struct store_tx *tx, int64_t job_id, const char *name, const char *target,
+                          struct err *err)
+{
+	struct pg_args a = {0};
+
+	pg_arg_i64(&a, job_id);
+	pg_arg_text(&a, name);
+	pg_arg_text(&a, target);
+	return pg_cmd(tx->conn, "job need insert",
+	              "INSERT INTO job_needs(job_id, name, target) VALUES($1, $2, $3)", &a, NULL, err);
+}
+
+int pg_tx_job_needs(struct store_tx *tx, int64_t job_id, struct strv *names, struct strv *targets,
+                    struct err *err)
+{
+	struct pg_args a = {0};
+	PGresult *r;
+
+	pg_arg_i64(&a, job_id);
+	r = pg_exec(tx->conn, "job needs",
+	            "SELECT name, target FROM job_needs WHERE job_id = $1 ORDER BY name COLLATE \"C\","
+	            " target COLLATE \"C\"",
+	            &a, 0, err);
+	if (r == NULL)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		strv_push(names, PQgetvalue(r, i, 0));
+		strv_push(targets, PQgetvalue(r, i, 1));
+	}
+	PQclear(r);
+	return 0;
+}
+
+int pg_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out, struct err *err)
+{
+	struct pg_args a = {0};
+
+	pg_arg_i64(&a, job_id);
+	return pg_ids(tx->conn, "jobs needing",
+	              "SELECT j.id FROM jobs s JOIN job_needs n ON n.name = s.name AND n.target = s.target"
+	              " JOIN jobs j ON j.id = n.job_id AND j.pipeline_id = s.pipeline_id"
+	              " WHERE s.id = $1 AND j.state = 'queued' ORDER BY j.id",
+	              &a, ids_out, n_out, err);
+}
+
+int pg_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message, struct err *err)
+{
+	struct pg_args a = {0};
+
+	pg_arg_i64(&a, pipeline_id);
+	pg_arg_text(&a, message);
+	return pg_cmd(tx->conn, "pipeline message", "UPDATE pipelines SET message = $2 WHERE id = $1", &a,
+	              NULL, err);
+}
+
+int pg_job_inputs(struct store_be *be, int64_t job_id, struct job_input **out, size_t *n_out, struct err *err)
+{
+	struct pg_args a = {0};
+	PGresult *r;
+	int n;
+
+	pg_arg_i64(&a, job_id);
+	r = pg_be_exec(
+	    be, "job inputs",
+	    "SELECT d.id, d.name, d.target, a.name, a.sha256, a.size, a.mode FROM jobs j"
+	    " JOIN job_needs n ON n.job_id = j.id JOIN jobs d ON d.pipeline_id = j.pipeline_id"
+	    " AND d.name = n.name AND d.target = n.target AND d.state = 'success'"
+	    " AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.retry_of = d.id)"
+	    " JOIN artifacts a ON a.job_id = d.id WHERE j.id = $1 ORDER BY d.id, a.name COLLATE \"C\"",
+	    &a, err);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	*out = n > 0 ? xcalloc((size_t)n, sizeof(**out)) : NULL;
+	for (int i = 0; i < n; i++) {
+		struct job_input *x = &(*out)[i];
+
+		x->job_id = pg_i64(r, i, 0);
+		x->job_name = pg_dup0(r, i, 1);
+		x->job_target = pg_dup0(r, i, 2);
+		x->a.name = pg_dup0(r, i, 3);
+		snprintf(x->a.sha256, sizeof(x->a.sha256), "%s", PQgetvalue(r, i, 4));
+		x->a.size = pg_i64(r, i, 5);
+		x->a.mode = (int)pg_i64(r, i, 6);
+	}
+	*n_out = (size_t)n;
 	PQclear(r);
 	return 0;
 }

@@ -189,6 +189,11 @@ static const char *const sq_migrations[] = {
     "DROP TRIGGER jobs_status_insert;"
     "DROP TRIGGER jobs_status_update;"
     "DROP TRIGGER jobs_release_after_build;",
+    /* 12: pipelines as graphs: a job waits for the current (not retried)
+     * job of its pipeline named name for target (.anvil.yml needs:). By
+     * name and target, not id, so a retried job is waited for as itself. */
+    "CREATE TABLE job_needs(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
+    " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));",
 };
 
 const struct sq_sql sq_main_sql[] = {
@@ -744,6 +749,10 @@ const struct store_ops store_sqlite_ops = {
     .tx_job_insert = sq_tx_job_insert,
     .tx_job_get = sq_tx_job_get,
     .tx_jobs_claimable = sq_tx_jobs_claimable,
+    .tx_job_need_insert = sq_tx_job_need_insert,
+    .tx_job_needs = sq_tx_job_needs,
+    .tx_jobs_needing = sq_tx_jobs_needing,
+    .tx_pipeline_set_message = sq_tx_pipeline_set_message,
     .tx_jobs_expired = sq_tx_jobs_expired,
     .tx_jobs_of_agent = sq_tx_jobs_of_agent,
     .tx_log_mark = sq_tx_log_mark,
@@ -783,6 +792,7 @@ const struct store_ops store_sqlite_ops = {
     .artifact_add = sq_artifact_add,
     .artifact_list = sq_artifact_list,
     .artifact_get = sq_artifact_get,
+    .job_inputs = sq_job_inputs,
     .log_expire = sq_log_expire,
     .artifact_expire = sq_artifact_expire,
     .blob_collect = sq_blob_collect,

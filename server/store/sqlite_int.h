@@ -48,6 +48,11 @@ enum sq_stmt_id {
 	SQ_TX_JOB_LOCK,
 	SQ_TX_JOB_WRITE,
 	SQ_TX_PIPE_FACTS,
+	SQ_NEED_INSERT,
+	SQ_NEEDS_OF_JOB,
+	SQ_JOBS_NEEDING,
+	SQ_PIPE_SET_MESSAGE,
+	SQ_JOB_INPUTS,
 	/* sqlite_logs.c */
 	SQ_LOG_INSERT,
 	SQ_LOG_ADD_BYTES,
@@ -305,6 +310,16 @@ int sq_tx_job_insert(struct store_tx *tx, const struct job_insert *in, int64_t n
 int sq_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct err *err);
 int sq_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
                          struct err *err);
+int sq_tx_job_need_insert(struct store_tx *tx, int64_t job_id, const char *name, const char *target,
+                          struct err *err);
+int sq_tx_job_needs(struct store_tx *tx, int64_t job_id, struct strv *names, struct strv *targets,
+                    struct err *err);
+int sq_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
+                       struct err *err);
+int sq_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message,
+                               struct err *err);
+int sq_job_inputs(struct store_be *be, int64_t job_id, struct job_input **out, size_t *n_out,
+                  struct err *err);
 int sq_tx_jobs_expired(struct store_tx *tx, int64_t now_ms, int64_t **ids_out, size_t *n_out,
                        struct err *err);
 int sq_tx_jobs_of_agent(struct store_tx *tx, int64_t agent_id, int64_t **ids_out, size_t *n_out,

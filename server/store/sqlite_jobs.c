@@ -59,13 +59,18 @@ const struct sq_sql sq_jobs_sql[] = {
      * once that release is signed (its claim carries the signed manifest);
      * when another pipeline recorded that version it never is (the release
      * thread ends it). */
-    {SQ_JOB_QUEUED, "SELECT j.id, j.target, j.kind, j.labels, (SELECT r.agent_labels FROM pipelines p"
-                    " JOIN repos r ON r.id = p.repo_id WHERE p.id = j.pipeline_id) FROM jobs j"
-                    " WHERE j.state = 'queued'"
-                    " AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"
-                    " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
-                    " WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"
-                    " AND (x.pipeline_id <> p.id OR x.signature IS NULL))) ORDER BY j.id LIMIT ?1"},
+    {SQ_JOB_QUEUED,
+     "SELECT j.id, j.target, j.kind, j.labels, (SELECT r.agent_labels FROM pipelines p"
+     " JOIN repos r ON r.id = p.repo_id WHERE p.id = j.pipeline_id), j.pipeline_id, j.name,"
+     " j.message, (SELECT message FROM pipelines WHERE id = j.pipeline_id) FROM jobs j WHERE j.state = "
+     "'queued'"
+     " AND NOT EXISTS (SELECT 1 FROM job_needs n WHERE n.job_id = j.id AND NOT EXISTS (SELECT 1 FROM jobs d "
+     "WHERE d.pipeline_id = j.pipeline_id AND d.name = n.name AND d.target = n.target AND d.state = "
+     "'success' AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.retry_of = d.id)))"
+     " AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"
+     " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
+     " WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"
+     " AND (x.pipeline_id <> p.id OR x.signature IS NULL))) ORDER BY j.id LIMIT ?1"},
     {SQ_JOB_LEASE, "UPDATE jobs SET lease_until_unix_ms = ?2 WHERE id = ?1"},
     {SQ_JOB_EXPIRED, "SELECT id FROM jobs WHERE state = 'running' AND lease_until_unix_ms < ?1"},
     {SQ_JOB_OWNER, "SELECT coalesce(agent_id, 0) FROM jobs WHERE id = ?1"},
@@ -74,6 +79,17 @@ const struct sq_sql sq_jobs_sql[] = {
                              " GROUP BY repo_id, ref) ORDER BY r.name, p.ref LIMIT ?1"},
     {SQ_UI_PIPE_LATEST_REF,
      "SELECT " PIPE_COLS "WHERE r.name = ?1 AND p.ref = ?2 ORDER BY p.id DESC LIMIT 1"},
+    {SQ_NEED_INSERT, "INSERT INTO job_needs(job_id, name, target) VALUES(?1, ?2, ?3)"},
+    {SQ_NEEDS_OF_JOB, "SELECT name, target FROM job_needs WHERE job_id = ?1 ORDER BY name, target"},
+    {SQ_JOBS_NEEDING, "SELECT j.id FROM jobs s JOIN job_needs n ON n.name = s.name AND n.target = s.target"
+                      " JOIN jobs j ON j.id = n.job_id AND j.pipeline_id = s.pipeline_id"
+                      " WHERE s.id = ?1 AND j.state = 'queued' ORDER BY j.id"},
+    {SQ_PIPE_SET_MESSAGE, "UPDATE pipelines SET message = ?2 WHERE id = ?1"},
+    {SQ_JOB_INPUTS, "SELECT d.id, d.name, d.target, a.name, a.sha256, a.size, a.mode FROM jobs j"
+                    " JOIN job_needs n ON n.job_id = j.id JOIN jobs d ON d.pipeline_id = j.pipeline_id"
+                    " AND d.name = n.name AND d.target = n.target AND d.state = 'success'"
+                    " AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.retry_of = d.id)"
+                    " JOIN artifacts a ON a.job_id = d.id WHERE j.id = ?1 ORDER BY d.id, a.name"},
     {SQ_JOBS_UNSUCCEEDED,
      "SELECT count(*) FROM jobs j WHERE pipeline_id = ?1 AND (?2 IS NULL OR kind = ?2)"
      " AND (?3 IS NULL OR name = ?3)"
@@ -495,6 +511,10 @@ int sq_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **
 		rows[n].kind = sq_col_dup_empty(s, 2);
 		rows[n].labels = sq_col_dup_empty(s, 3);
 		rows[n].pool = sq_col_dup_empty(s, 4);
+		rows[n].pipeline_id = sqlite3_column_int64(s, 5);
+		rows[n].name = sq_col_dup_empty(s, 6);
+		rows[n].message = sq_col_dup_empty(s, 7);
+		rows[n].pipeline_message = sq_col_dup_empty(s, 8);
 		n++;
 	}
 	sq_done(s);
@@ -666,5 +686,93 @@ int sq_tx_job_claim_lock(struct store_tx *tx, int64_t id, struct job_state_row *
 		job_state_row_release(out);
 		return err_set(err, ERR_CONFLICT, "job %lld is no longer queued", (long long)id);
 	}
+	return 0;
+}
+
+/* ---- needs: (name, target) pairs a job waits for ---- */
+
+int sq_tx_job_need_insert(struct store_tx *tx, int64_t job_id, const char *name, const char *target,
+                          struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_NEED_INSERT);
+
+	sq_bind_i64(s, 1, job_id);
+	sq_bind_text(s, 2, name);
+	sq_bind_text(s, 3, target);
+	return sq_exec(be, s, "job need insert", err);
+}
+
+int sq_tx_job_needs(struct store_tx *tx, int64_t job_id, struct strv *names, struct strv *targets,
+                    struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_NEEDS_OF_JOB);
+	int step;
+
+	sq_bind_i64(s, 1, job_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		strv_push(names, (const char *)sqlite3_column_text(s, 0));
+		strv_push(targets, (const char *)sqlite3_column_text(s, 1));
+	}
+	sq_done(s);
+	if (step != SQLITE_DONE)
+		return sq_fail(be, err, step, "job needs");
+	return 0;
+}
+
+int sq_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out, struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_JOBS_NEEDING);
+
+	sq_bind_i64(s, 1, job_id);
+	return sq_ids(be, s, "jobs needing", ids_out, n_out, err);
+}
+
+int sq_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message, struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_PIPE_SET_MESSAGE);
+
+	sq_bind_i64(s, 1, pipeline_id);
+	sq_bind_text(s, 2, message);
+	return sq_exec(be, s, "pipeline message", err);
+}
+
+int sq_job_inputs(struct store_be *be, int64_t job_id, struct job_input **out, size_t *n_out, struct err *err)
+{
+	struct job_input *rows = NULL;
+	sqlite3_stmt *s;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&be->mu);
+	s = sq_stmt(be, SQ_JOB_INPUTS);
+	sq_bind_i64(s, 1, job_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct job_input *r;
+
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		r = &rows[n++];
+		memset(r, 0, sizeof(*r));
+		r->job_id = sqlite3_column_int64(s, 0);
+		r->job_name = sq_col_dup_empty(s, 1);
+		r->job_target = sq_col_dup_empty(s, 2);
+		r->a.name = sq_col_dup_empty(s, 3);
+		snprintf(r->a.sha256, sizeof(r->a.sha256), "%s", (const char *)sqlite3_column_text(s, 4));
+		r->a.size = sqlite3_column_int64(s, 5);
+		r->a.mode = sqlite3_column_int(s, 6);
+	}
+	sq_done(s);
+	if (step != SQLITE_DONE) {
+		sq_fail(be, err, step, "job inputs");
+		pthread_mutex_unlock(&be->mu);
+		job_inputs_free(rows, n);
+		return -1;
+	}
+	pthread_mutex_unlock(&be->mu);
+	*out = rows;
+	*n_out = n;
 	return 0;
 }

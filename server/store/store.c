@@ -71,23 +71,9 @@ const char *store_backend_name(const struct store *st)
 /* ---- offline copy ---- */
 
 const char *const store_tables[] = {
-    "tokens",
-    "repos",
-    "agents",
-    "pipelines",
-    "jobs",
-    "log_chunks",
-    "blobs",
-    "artifacts",
-    "boards",
-    "deploy_plans",
-    "deployment_boards",
-    "repo_secrets",
-    "poll_heads",
-    "status_queue",
-    "release_keys",
-    "releases",
-    "ui_sessions",
+    "tokens",       "repos",      "agents",       "pipelines",    "jobs",         "job_needs",
+    "log_chunks",   "blobs",      "artifacts",    "boards",       "deploy_plans", "deployment_boards",
+    "repo_secrets", "poll_heads", "status_queue", "release_keys", "releases",     "ui_sessions",
 };
 const size_t store_tables_n = sizeof(store_tables) / sizeof(store_tables[0]);
 
@@ -284,6 +270,13 @@ int store_artifact_get(struct store *st, int64_t job_id, const char *name, struc
                        struct err *err)
 {
 	return st->ops->artifact_get(st->be, job_id, name, out, err);
+}
+
+int store_job_inputs(struct store *st, int64_t job_id, struct job_input **out, size_t *n_out, struct err *err)
+{
+	*out = NULL;
+	*n_out = 0;
+	return st->ops->job_inputs(st->be, job_id, out, n_out, err);
 }
 
 int store_log_expire(struct store *st, int64_t before_ms, const char *marker, int limit, int64_t now_ms,
@@ -624,6 +617,16 @@ void artifact_rows_free(struct artifact_row *rows, size_t n)
 	free(rows);
 }
 
+void job_inputs_free(struct job_input *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].job_name);
+		free(rows[i].job_target);
+		free(rows[i].a.name);
+	}
+	free(rows);
+}
+
 void agent_rows_free(struct agent_row *rows, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -770,6 +773,9 @@ void job_claimables_free(struct job_claimable *rows, size_t n)
 		free(rows[i].target);
 		free(rows[i].labels);
 		free(rows[i].pool);
+		free(rows[i].name);
+		free(rows[i].message);
+		free(rows[i].pipeline_message);
 	}
 	free(rows);
 }

@@ -110,8 +110,11 @@ void pipeline_rows_free(struct pipeline_row *rows, size_t n);
 struct job_new {
 	const char *name;
 	const char *target;
-	const char *spec; /* JSON text */
+	const char *spec;   /* JSON text */
+	const char *labels; /* required agent labels "k=v,k=v"; NULL: none */
 	int max_attempts;
+	const size_t *needs; /* indexes into the jobs array of the jobs this one waits for */
+	size_t n_needs;
 };
 
 /* A deploy entry of the pipeline file, kept with its pipeline: a deploy job
@@ -173,6 +176,19 @@ struct artifact_row {
 	int mode; /* permission bits (0755, 0644); 0: stored before modes were kept */
 };
 void artifact_rows_free(struct artifact_row *rows, size_t n);
+/* An artifact handed to a job by a job it needs (needs:). */
+struct job_input {
+	int64_t job_id; /* the needed job (its current, successful incarnation) */
+	char *job_name; /* its name and target */
+	char *job_target;
+	struct artifact_row a;
+};
+void job_inputs_free(struct job_input *rows, size_t n);
+/* The artifacts of the successful jobs job_id waits for, all of its own
+ * pipeline, by job id then name: what its claim hands the agent, and the
+ * only other jobs' artifacts that agent may download. */
+int store_job_inputs(struct store *st, int64_t job_id, struct job_input **out, size_t *n_out,
+                     struct err *err);
 /* Records blob (once per sha256) and (job, name) → blob with its permission
  * bits (mode ≤ 0777; 0: unknown). ERR_CONFLICT when the job is not running
  * at that attempt. Re-uploading the same name replaces it. */

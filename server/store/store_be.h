@@ -63,9 +63,11 @@ void job_state_row_release(struct job_state_row *r);
 
 /* A queued job a claim may take: what the label match needs. */
 struct job_claimable {
-	int64_t id;
+	int64_t id, pipeline_id;
 	char *kind, *target, *labels; /* labels: the job's required labels "k=v,k=v" */
 	char *pool;                   /* its repository's agent pool "k=v,k=v" or "" */
+	char *name, *message;         /* for the unrunnable-job scan */
+	char *pipeline_message;       /* its pipeline's */
 };
 void job_claimables_free(struct job_claimable *rows, size_t n);
 
@@ -154,9 +156,23 @@ struct store_ops {
 	 * a deploy job named "deploy" of a tag pipeline whose release (the
 	 * repository's release of version = ref without "refs/tags/") was
 	 * recorded by another pipeline or is not signed yet. Not locked: a
-	 * claim takes the one it picks with tx_job_claim_lock. */
+	 * claim takes the one it picks with tx_job_claim_lock. Nor a job waiting
+	 * for a job (tx_job_need_insert) whose current incarnation has not
+	 * succeeded. */
 	int (*tx_jobs_claimable)(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
 	                         struct err *err);
+	/* Records that job_id waits for the current (not retried) job of its
+	 * pipeline named name for target (needs:). */
+	int (*tx_job_need_insert)(struct store_tx *tx, int64_t job_id, const char *name, const char *target,
+	                          struct err *err);
+	/* The (name, target) pairs job_id waits for, pushed onto names and
+	 * targets in (name, target) order. */
+	int (*tx_job_needs)(struct store_tx *tx, int64_t job_id, struct strv *names, struct strv *targets,
+	                    struct err *err);
+	/* Ids of the queued jobs of job_id's pipeline that wait for its name
+	 * and target, in id order. */
+	int (*tx_jobs_needing)(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
+	                       struct err *err);
 	/* Ids of running jobs whose lease ended before now_ms, in id order. */
 	int (*tx_jobs_expired)(struct store_tx *tx, int64_t now_ms, int64_t **ids_out, size_t *n_out,
 	                       struct err *err);
@@ -186,6 +202,8 @@ struct store_ops {
 	                          size_t *n_out, struct err *err);
 	int (*tx_pipeline_set_state)(struct store_tx *tx, int64_t pipeline_id, enum job_state state,
 	                             int64_t finished_ms, struct err *err);
+	int (*tx_pipeline_set_message)(struct store_tx *tx, int64_t pipeline_id, const char *message,
+	                               struct err *err);
 	/* How many current (not retried) jobs of the pipeline are not success,
 	 * among those of kind (when non-NULL) and named name (when non-NULL). */
 	int (*tx_jobs_unsucceeded)(struct store_tx *tx, int64_t pipeline_id, const char *kind,
@@ -268,6 +286,8 @@ struct store_ops {
 	                     struct err *err);
 	int (*artifact_get)(struct store_be *be, int64_t job_id, const char *name, struct artifact_row *out,
 	                    struct err *err);
+	int (*job_inputs)(struct store_be *be, int64_t job_id, struct job_input **out, size_t *n_out,
+	                  struct err *err);
 	int (*log_expire)(struct store_be *be, int64_t before_ms, const char *marker, int limit,
 	                  int64_t now_ms, int *n_out, struct err *err);
 	int (*artifact_expire)(struct store_be *be, int64_t before_ms, int limit, int64_t now_ms, int *n_out,
@@ -351,7 +371,7 @@ struct store_ops {
 };
 
 /* The schema version every backend migrates to. */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 /* The backends' open functions: *out is the backend's state. fp: SQLite
  * only, tests only (store_open_failpoints). */

@@ -47,7 +47,8 @@ static void fz_setup_job(void)
 {
 	struct err err = {0};
 	struct pipeline_new p = {0};
-	struct job_new j = {"build", "host", "{\"steps\":[{\"name\":\"s\",\"run\":\"true\"}]}", 3};
+	struct job_new j = {"build", "host", "{\"steps\":[{\"name\":\"s\",\"run\":\"true\"}]}", NULL, 3,
+	                    NULL,    0};
 	struct job_row row = {0};
 	const char *labels[] = {"target=host"};
 	int64_t repo_id, pid, agent_id;
@@ -65,10 +66,10 @@ static void fz_setup_job(void)
 	p.repo_id = repo_id;
 	crypto_sha256_hex(fz_agent, strlen(fz_agent), agent_hash);
 	if (jobstate_pipeline_create(fz_srv.store, &p, &j, 1, srv_now_ms(), &pid, &existed, &err) < 0 ||
-	    jobstate_agent_register(fz_srv.store, "fz", "[\"target=host\"]", agent_hash, srv_now_ms(), &agent_id,
-	                         &(int){0}, &err) < 0 ||
-	    jobstate_claim(fz_srv.store, agent_id, labels, 1, srv_now_ms(), 3600 * 1000, &row, &found,
-	                    &err) < 0 ||
+	    jobstate_agent_register(fz_srv.store, "fz", "[\"target=host\"]", agent_hash, srv_now_ms(),
+	                            &agent_id, &(int){0}, &err) < 0 ||
+	    jobstate_claim(fz_srv.store, agent_id, labels, 1, srv_now_ms(), 3600 * 1000, &row, &found, &err) <
+	        0 ||
 	    !found)
 		goto fail;
 	job_row_release(&row);

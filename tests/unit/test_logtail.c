@@ -34,7 +34,7 @@ static int setup(void **state)
 	assert_int_equal(store_open(":memory:", &fx->st, &err), 0);
 	assert_int_equal(store_repo_upsert(fx->st, "demo", "/srv/demo.git", 1, &fx->repo_id, &err), 0);
 	assert_int_equal(jobstate_agent_register(fx->st, "a1", "[\"target=host\"]", "a1-token-sha256", 1,
-	                                      &fx->agent_id, &(int){0}, &err),
+	                                         &fx->agent_id, &(int){0}, &err),
 	                 0);
 	*state = fx;
 	return 0;
@@ -57,7 +57,7 @@ static int64_t mk_running(struct fx *fx, const char *d, int64_t now)
 	                         .commit_sha = COMMIT,
 	                         .event = "push",
 	                         .delivery = d};
-	struct job_new j = {"build", "host", "{\"steps\":[]}", 3};
+	struct job_new j = {"build", "host", "{\"steps\":[]}", NULL, 3, NULL, 0};
 	const char *labels[] = {"target=host"};
 	struct job_row row = {0};
 	struct err err = {0};

@@ -265,9 +265,9 @@ static int top_key_accepted(const char *key)
  * 19 item 3: it left out mode). */
 static void test_unknown_key_lists_every_key(void **state)
 {
-	static const char *const accepted[] = {"targets", "env",     "steps", "artifacts",
-	                                       "network", "timeout", "when",  "mode",
-	                                       "deploy",  "release", "cache", "services"};
+	static const char *const accepted[] = {"targets", "env",   "steps",   "artifacts", "network",
+	                                       "timeout", "when",  "mode",    "deploy",    "jobs",
+	                                       "release", "cache", "services"};
 	static const char ignored[] = "ignored for now: ";
 	struct pipefile *pf = NULL;
 	struct err err;
@@ -724,6 +724,235 @@ static void test_glob(void **state)
 	    pipefile_glob_match("**a**b**c**d**e**", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
 }
 
+static int find_unit(const struct pipefile_unit *u, size_t n, const char *name, const char *target)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(u[i].name, name) == 0 && strcmp(u[i].target, target) == 0)
+			return (int)i;
+	fail_msg("no unit %s for %s", name, target);
+	return -1;
+}
+
+static void test_jobs_needs(void **state)
+{
+	static const char text[] = "env: {A: top, B: top}\n"
+	                           "network: true\n"
+	                           "jobs:\n"
+	                           "  build:\n"
+	                           "    targets: [aarch64-unknown-linux-gnu, x86_64-unknown-linux-gnu]\n"
+	                           "    steps: [make]\n"
+	                           "    artifacts: [app]\n"
+	                           "    env: {B: job}\n"
+	                           "  test:\n"
+	                           "    targets: [aarch64-unknown-linux-gnu, x86_64-unknown-linux-gnu]\n"
+	                           "    needs: [build]\n"
+	                           "    labels: [site=lab, gpu=yes]\n"
+	                           "    network: false\n"
+	                           "    steps: [./app --test]\n"
+	                           "  package:\n"
+	                           "    needs: test\n"
+	                           "    steps: [tar cf all.tar .]\n";
+	struct pipefile *pf = parse_ok(text);
+	struct pipefile_unit *u = NULL;
+	size_t n = 0;
+	struct err err;
+	int b0, b1, t0, t1, p;
+
+	(void)state;
+	assert_int_equal(pf->n_jobs, 3);
+	assert_string_equal(pf->jobs[0].name, "build");
+	assert_int_equal(pf->jobs[0].line, 4);
+	/* top-level env and network are defaults a job may override */
+	assert_int_equal(pf->jobs[0].body->env.n, 2);
+	assert_string_equal(pf->jobs[0].body->env.v[0], "A=top");
+	assert_string_equal(pf->jobs[0].body->env.v[1], "B=job");
+	assert_int_equal(pf->jobs[0].body->network, 1);
+	assert_int_equal(pf->jobs[1].body->network, 0);
+	assert_int_equal(pf->jobs[1].labels.n, 2);
+	assert_string_equal(pf->jobs[1].labels.v[1], "gpu=yes");
+	assert_string_equal(pf->jobs[2].body->targets.v[0], "host");
+	if (pipefile_expand(pf, NULL, NULL, &u, &n, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(n, 5);
+	b0 = find_unit(u, n, "build", "aarch64-unknown-linux-gnu");
+	b1 = find_unit(u, n, "build", "x86_64-unknown-linux-gnu");
+	t0 = find_unit(u, n, "test", "aarch64-unknown-linux-gnu");
+	t1 = find_unit(u, n, "test", "x86_64-unknown-linux-gnu");
+	p = find_unit(u, n, "package", "host");
+	/* same target when the needed job has it, else all of its instances */
+	assert_int_equal(u[t0].n_needs, 1);
+	assert_int_equal(u[t0].needs[0], b0);
+	assert_int_equal(u[t1].n_needs, 1);
+	assert_int_equal(u[t1].needs[0], b1);
+	assert_int_equal(u[p].n_needs, 2);
+	assert_int_equal(u[p].needs[0], t0);
+	assert_int_equal(u[p].needs[1], t1);
+	assert_int_equal(u[b0].n_needs, 0);
+	pipefile_units_free(u, n);
+	pipefile_free(pf);
+}
+
+static void test_single_form_unit(void **state)
+{
+	struct pipefile *pf = parse_ok("targets: [a-b-c, d-e-f]\nenv: {X: 1}\nsteps: [make]\n");
+	struct pipefile_unit *u = NULL;
+	size_t n = 0;
+	struct err err;
+
+	(void)state;
+	assert_int_equal(pf->n_jobs, 0);
+	if (pipefile_expand(pf, NULL, NULL, &u, &n, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(n, 2);
+	assert_string_equal(u[0].name, "build");
+	assert_string_equal(u[1].target, "d-e-f");
+	assert_string_equal(u[1].env.v[0], "X=1");
+	assert_ptr_equal(pipefile_unit_body(pf, &u[0]), pf);
+	pipefile_units_free(u, n);
+	pipefile_free(pf);
+}
+
+static void test_jobs_errors(void **state)
+{
+	(void)state;
+	expect_err("jobs:\n  a:\n    steps: [x]\n    needs: [b]\n", ERR_INVAL,
+	           "line 4, column 13: jobs.a: needs: no job named 'b'");
+	expect_err("jobs:\n  a:\n    steps: [x]\n    needs: [b]\n  b:\n    steps: [x]\n    needs: [a]\n",
+	           ERR_INVAL, "needs: cycle");
+	expect_err("jobs:\n  a:\n    steps: [x]\n    needs: [a]\n", ERR_INVAL,
+	           "line 4, column 13: jobs.a: needs: cycle a->a");
+	expect_err("steps: [x]\njobs:\n  a:\n    steps: [x]\n", ERR_INVAL,
+	           "line 1, column 1: 'steps' goes under a job");
+	expect_err("jobs:\n  a:\n    run: x\n", ERR_INVAL, "jobs.a: unknown key 'run'");
+	expect_err("jobs:\n  a:\n    targets: [x]\n", ERR_INVAL, "jobs.a: missing 'steps'");
+	expect_err("jobs:\n  a b:\n    steps: [x]\n", ERR_INVAL, "'a b' is not a job name");
+	expect_err("jobs:\n  a:\n    steps: [x]\n  a:\n    steps: [y]\n", ERR_INVAL, "duplicate job 'a'");
+	expect_err("jobs:\n  a:\n    steps: [x]\n    labels: [site]\n", ERR_INVAL, "'site' is not key=value");
+	expect_err("jobs:\n  a:\n    steps: [x]\n    labels: [\"a=b,c=d\"]\n", ERR_INVAL, "is not key=value");
+	expect_err("jobs: {}\n", ERR_INVAL, "jobs: expected a non-empty mapping");
+}
+
+static void test_jobs_caps(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct pipefile *pf = NULL;
+	struct pipefile_unit *u = NULL;
+	size_t n = 0;
+	struct err err;
+
+	(void)state;
+	/* too many jobs */
+	buf_appendf(&b, "jobs:\n");
+	for (int i = 0; i <= PIPEFILE_MAX_JOBS; i++)
+		buf_appendf(&b, "  j%d: {steps: [x]}\n", i);
+	expect_err(b.data, ERR_LIMIT, "jobs: 33 jobs, limit 32");
+	buf_reset(&b);
+	/* a needs chain one job deeper than the cap */
+	buf_appendf(&b, "jobs:\n  j0: {steps: [x]}\n");
+	for (int i = 1; i <= PIPEFILE_MAX_DEPTH; i++)
+		buf_appendf(&b, "  j%d: {steps: [x], needs: [j%d]}\n", i, i - 1);
+	expect_err(b.data, ERR_LIMIT, "needs: a chain of 9 jobs, limit 8");
+	buf_reset(&b);
+	/* a matrix past the cap of expanded jobs: refused by the expansion */
+	buf_appendf(&b, "jobs:\n  t:\n    steps: [x]\n    targets: [a, b, c]\n    matrix:\n"
+	                "      A: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n"
+	                "      B: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n");
+	if (parse_str(b.data, &pf, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(pipefile_expand(pf, NULL, NULL, &u, &n, &err), -1);
+	assert_int_equal(err.code, ERR_LIMIT);
+	assert_non_null(strstr(err.msg, "more than 128 jobs"));
+	assert_null(u);
+	pipefile_free(pf);
+	buf_release(&b);
+}
+
+static int only_a(void *arg, const char *target)
+{
+	(void)arg;
+	return strcmp(target, "a") == 0;
+}
+
+static void test_matrix(void **state)
+{
+	static const char text[] =
+	    "jobs:\n"
+	    "  build:\n"
+	    "    targets: [a, b]\n"
+	    "    steps: [make]\n"
+	    "  test:\n"
+	    "    targets: [a, b]\n"
+	    "    needs: [build]\n"
+	    "    env: {MODE: none, KEEP: 1}\n"
+	    "    steps: [make check]\n"
+	    "    matrix:\n"
+	    "      MODE: [debug, release]\n"
+	    "      CC: [gcc, clang]\n"
+	    "      exclude: [{target: b, CC: clang}, {MODE: release, CC: clang}]\n"
+	    "      include: [{target: b, MODE: asan, CC: clang}, {MODE: debug, CC: gcc}]\n";
+	struct pipefile *pf = parse_ok(text);
+	struct pipefile_unit *u = NULL;
+	size_t n = 0;
+	struct err err;
+	int c;
+
+	(void)state;
+	if (pipefile_expand(pf, NULL, NULL, &u, &n, &err) < 0)
+		fail_msg("%s", err.msg);
+	/* build a, build b; a: debug/gcc, release/gcc, debug/clang; b: debug/gcc,
+	 * release/gcc, asan/clang (the second include is a cell already) */
+	assert_int_equal(n, 8);
+	find_unit(u, n, "test (a, MODE=debug, CC=gcc)", "a");
+	find_unit(u, n, "test (a, MODE=debug, CC=clang)", "a");
+	find_unit(u, n, "test (a, MODE=release, CC=gcc)", "a");
+	find_unit(u, n, "test (b, MODE=release, CC=gcc)", "b");
+	c = find_unit(u, n, "test (b, MODE=asan, CC=clang)", "b");
+	assert_int_equal(u[c].env.n, 3);
+	assert_string_equal(u[c].env.v[0], "KEEP=1");
+	assert_string_equal(u[c].env.v[1], "MODE=asan");
+	assert_string_equal(u[c].env.v[2], "CC=clang");
+	assert_int_equal(u[c].n_needs, 1);
+	assert_string_equal(u[u[c].needs[0]].target, "b");
+	pipefile_units_free(u, n);
+	/* a target filter (anvil trigger --target) drops the other cells */
+	if (pipefile_expand(pf, only_a, NULL, &u, &n, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(n, 4);
+	pipefile_units_free(u, n);
+	pipefile_free(pf);
+	expect_err("jobs:\n  t:\n    steps: [x]\n    matrix: {OS: [a], include: [{ARCH: x}]}\n", ERR_INVAL,
+	           "'ARCH' is neither an axis nor 'target'");
+	expect_err("jobs:\n  t:\n    steps: [x]\n    matrix: {target: [a]}\n", ERR_INVAL,
+	           "the target axis is the job's 'targets:'");
+	expect_err("jobs:\n  t:\n    steps: [x]\n    matrix: {include: [{target: z}]}\n", ERR_INVAL,
+	           "matrix.include names target 'z'");
+}
+
+static void test_step_timeout_on(void **state)
+{
+	struct pipefile *pf = parse_ok("steps:\n"
+	                               "  - make\n"
+	                               "  - {run: make check, timeout: 90s}\n"
+	                               "  - {run: cat log, on: failure}\n"
+	                               "  - {run: rm -rf tmp, on: always, timeout: 2m}\n"
+	                               "  - {run: deploy, on: success}\n");
+
+	(void)state;
+	assert_int_equal(pf->n_steps, 5);
+	assert_int_equal(pf->steps[0].timeout_s, 0);
+	assert_int_equal(pf->steps[0].on, PIPEFILE_ON_SUCCESS);
+	assert_int_equal(pf->steps[1].timeout_s, 90);
+	assert_int_equal(pf->steps[2].on, PIPEFILE_ON_FAILURE);
+	assert_int_equal(pf->steps[3].on, PIPEFILE_ON_ALWAYS);
+	assert_int_equal(pf->steps[3].timeout_s, 120);
+	assert_int_equal(pf->steps[4].on, PIPEFILE_ON_SUCCESS);
+	pipefile_free(pf);
+	expect_err("steps:\n  - {run: x, on: sometimes}\n", ERR_INVAL,
+	           "line 2, column 18: steps[0].on: expected success, failure or always, found 'sometimes'");
+	expect_err("steps:\n  - {run: x, timeout: 5x}\n", ERR_INVAL, "(steps[0].timeout)");
+	expect_err("steps:\n  - {run: x, on: always, on: failure}\n", ERR_INVAL, "duplicate key 'on'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -750,6 +979,12 @@ int main(void)
 	    cmocka_unit_test(test_glob),
 	    cmocka_unit_test(test_deploy),
 	    cmocka_unit_test(test_deploy_errors),
+	    cmocka_unit_test(test_jobs_needs),
+	    cmocka_unit_test(test_single_form_unit),
+	    cmocka_unit_test(test_jobs_errors),
+	    cmocka_unit_test(test_jobs_caps),
+	    cmocka_unit_test(test_matrix),
+	    cmocka_unit_test(test_step_timeout_on),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "server/store/store.h"
+#include "server/store/store_be.h"
 
 #define SHA_A  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define COMMIT "0123456789abcdef0123456789abcdef01234567"
@@ -76,7 +77,7 @@ static int64_t mk_pipeline(struct fx *fx, const char *delivery, const char **tar
 	                         .commit_sha = COMMIT,
 	                         .event = "push",
 	                         .delivery = delivery};
-	struct job_new jobs[8];
+	struct job_new jobs[8] = {0};
 	struct err err = {0};
 	int64_t id = 0;
 	int existed = 0;
@@ -115,7 +116,7 @@ static void test_delivery_is_idempotent(void **state)
 	const char *t[] = {"host"};
 	struct pipeline_new p = {
 	    .repo_id = fx->repo_id, .ref = "r", .commit_sha = COMMIT, .event = "push", .delivery = "d-1"};
-	struct job_new j = {"build", "host", "{}", 3};
+	struct job_new j = {"build", "host", "{}", NULL, 3, NULL, 0};
 	struct err err = {0};
 	int64_t first = mk_pipeline(fx, "d-1", t, 1, 3), again = 0;
 	int existed = 0;
@@ -137,7 +138,7 @@ static void test_delivery_is_idempotent(void **state)
 static void test_delivery_per_repository(void **state)
 {
 	struct fx *fx = *state;
-	struct job_new j = {"build", "host", "{}", 3};
+	struct job_new j = {"build", "host", "{}", NULL, 3, NULL, 0};
 	struct pipeline_new p = {.ref = "r", .commit_sha = COMMIT, .event = "push", .delivery = "d-same"};
 	struct err err = {0};
 	int64_t other = 0, a = 0, b = 0, again = 0, found = 0;
@@ -687,7 +688,8 @@ static void test_deploy_jobs(void **state)
 	    .repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT, .event = "push"};
 	struct deploy_plan_new plan = {"lab", "{\"deploy\":{\"action\":\"deploy\"}}", "deploy=true,site=p3",
 	                               1};
-	struct job_new jobs[2] = {{"build", "aarch64", "{}", 3}, {"build", "host", "{}", 3}};
+	struct job_new jobs[2] = {{"build", "aarch64", "{}", NULL, 3, NULL, 0},
+	                          {"build", "host", "{}", NULL, 3, NULL, 0}};
 	struct board_row b = {0}, *boards = NULL;
 	struct deploy_board_row r = {0}, *rows = NULL;
 	struct job_row j = {0}, *pj = NULL;
@@ -788,7 +790,7 @@ static int64_t tag_pipeline_built(struct fx *fx, const char *ref, const char *de
 {
 	struct pipeline_new p = {.repo_id = fx->repo_id, .ref = ref, .commit_sha = COMMIT, .event = "tag"};
 	struct deploy_plan_new plan = {"lab", "{\"deploy\":{\"action\":\"deploy\"}}", "deploy=true", 1};
-	struct job_new jobs[1] = {{"build", "host", "{}", 3}};
+	struct job_new jobs[1] = {{"build", "host", "{}", NULL, 3, NULL, 0}};
 	struct job_row j = {0};
 	struct err err = {0};
 	int64_t pid;
@@ -936,12 +938,154 @@ static void test_schema_has_no_triggers(void **state)
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(s, 0), 0);
-	assert_int_equal(sqlite3_column_int(s, 1), 11);
+	assert_int_equal(sqlite3_column_int(s, 1), STORE_SCHEMA_VERSION);
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	unlink(path);
 	unlink(strcat(strcpy((char[64]){0}, path), "-wal"));
 	unlink(strcat(strcpy((char[64]){0}, path), "-shm"));
+}
+
+/* Issue 15: needs. A job waits for the jobs it needs, gets their
+ * artifacts (and only theirs), and is canceled naming the one that failed;
+ * a retry waits for the same jobs. */
+static void test_needs(void **state)
+{
+	struct fx *fx = *state;
+	struct pipeline_new p = {
+	    .repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT, .event = "push"};
+	static const size_t need0[] = {0}, need1[] = {1};
+	struct job_new jobs[3] = {{"build", "host", "{}", NULL, 3, NULL, 0},
+	                          {"test", "host", "{}", "site=lab", 3, need0, 1},
+	                          {"package", "host", "{}", NULL, 3, need1, 1}};
+	struct job_new other = {"build", "host", "{}", NULL, 3, NULL, 0};
+	const char *labels[] = {"target=host", "site=lab"};
+	struct job_input *in = NULL;
+	struct job_row j = {0}, pkg = {0};
+	struct pipeline_row pr = {0};
+	struct err err = {0};
+	int64_t pid, pid2, build, test, retry, other_build;
+	size_t n = 0;
+	int existed = 0, found = 0;
+
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, jobs, 3, 10, &pid, &existed, &err), 0);
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, &other, 1, 11, &pid2, &existed, &err), 0);
+	/* the build first; the test waits for it */
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 2, 20, 1000, &j, &found, &err), 0);
+	assert_int_equal(found, 1);
+	build = j.id;
+	assert_string_equal(j.name, "build");
+	assert_int_equal(j.pipeline_id, pid);
+	job_row_release(&j);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 2, 21, 1000, &j, &found, &err), 0);
+	assert_int_equal(found, 1);
+	other_build = j.id;
+	assert_int_equal(j.pipeline_id, pid2);
+	job_row_release(&j);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 2, 22, 1000, &j, &found, &err), 0);
+	assert_int_equal(found, 0);
+	assert_int_equal(store_artifact_add(fx->st, build, 1, "bin/app", SHA_A, 5, 0755, 30, &err), 0);
+	assert_int_equal(store_artifact_add(fx->st, other_build, 1, "secret", SHA_A, 5, 0644, 30, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, other_build, 1, JOB_SUCCESS, 1, 0, "", 31, &err), 0);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 2, 32, 1000, &j, &found, &err), 0);
+	assert_int_equal(found, 0);
+	assert_int_equal(jobstate_finish(fx->st, build, 1, JOB_SUCCESS, 1, 0, "", 40, &err), 0);
+	/* now the test, with the build's artifact and nothing of the other pipeline */
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 1, 41, 1000, &j, &found, &err), 0);
+	assert_int_equal(found, 0); /* it needs site=lab too */
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 2, 42, 1000, &j, &found, &err), 0);
+	assert_int_equal(found, 1);
+	test = j.id;
+	assert_string_equal(j.name, "test");
+	assert_string_equal(j.labels, "site=lab");
+	job_row_release(&j);
+	assert_int_equal(store_job_inputs(fx->st, test, &in, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(in[0].job_id, build);
+	assert_string_equal(in[0].job_name, "build");
+	assert_string_equal(in[0].job_target, "host");
+	assert_string_equal(in[0].a.name, "bin/app");
+	assert_string_equal(in[0].a.sha256, SHA_A);
+	assert_int_equal(in[0].a.size, 5);
+	assert_int_equal(in[0].a.mode, 0755);
+	job_inputs_free(in, n);
+	/* the test fails: the package that needs it ends canceled, naming it */
+	assert_int_equal(jobstate_finish(fx->st, test, 1, JOB_FAILED, 1, 2, "step 1 exited 2", 50, &err), 0);
+	assert_int_equal(store_job_get(fx->st, test + 1, &pkg, &err), 0);
+	assert_string_equal(pkg.name, "package");
+	assert_int_equal(pkg.state, JOB_CANCELED);
+	assert_string_equal(pkg.message, "needs test, which failed");
+	job_row_release(&pkg);
+	assert_int_equal(store_pipeline_get(fx->st, pid, &pr, &err), 0);
+	assert_int_equal(pr.state, JOB_FAILED);
+	pipeline_row_release(&pr);
+	/* a retry of the test waits for the build again (succeeded: claimable) */
+	assert_int_equal(jobstate_retry(fx->st, test, 60, &retry, &err), 0);
+	assert_int_equal(store_job_inputs(fx->st, retry, &in, &n, &err), 0);
+	assert_int_equal(n, 1);
+	job_inputs_free(in, n);
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 2, 61, 1000, &j, &found, &err), 0);
+	assert_int_equal(found, 1);
+	assert_int_equal(j.id, retry);
+	job_row_release(&j);
+	assert_int_equal(store_integrity_check(fx->st, &err), 0);
+}
+
+/* Issue 15: a job no registered agent can run says so, and so does its
+ * pipeline, until an agent that can registers. */
+static void test_unrunnable(void **state)
+{
+	struct fx *fx = *state;
+	struct pipeline_new p = {
+	    .repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT, .event = "push"};
+	struct job_new jobs[2] = {{"build", "x86_64-unknown-linux-gnu", "{}", NULL, 3, NULL, 0},
+	                          {"test", "host", "{}", "gpu=yes,site=lab", 3, NULL, 0}};
+	struct strv agents[2] = {STRV_INIT, STRV_INIT};
+	struct job_row j = {0};
+	struct pipeline_row pr = {0};
+	struct err err = {0};
+	int64_t pid;
+	int existed = 0, changed = 0, found = 0;
+	const char *labels[] = {"target=x86_64-unknown-linux-gnu"};
+
+	assert_int_equal(jobstate_pipeline_create(fx->st, &p, jobs, 2, 10, &pid, &existed, &err), 0);
+	strv_push(&agents[0], "target=host");
+	strv_push(&agents[0], "site=lab");
+	strv_push(&agents[1], "target=aarch64-unknown-linux-gnu");
+	strv_push(&agents[1], "gpu=yes");
+	assert_int_equal(jobstate_unrunnable_scan(fx->st, agents, 2, 20, &changed, &err), 0);
+	assert_int_equal(changed, 2);
+	assert_int_equal(store_job_get(fx->st, 1, &j, &err), 0);
+	assert_string_equal(j.message, "no agent offers target x86_64-unknown-linux-gnu");
+	job_row_release(&j);
+	assert_int_equal(store_job_get(fx->st, 2, &j, &err), 0);
+	assert_string_equal(j.message, "no agent offers target host with label gpu=yes");
+	job_row_release(&j);
+	assert_int_equal(store_pipeline_get(fx->st, pid, &pr, &err), 0);
+	assert_string_equal(
+	    pr.message,
+	    "job build (x86_64-unknown-linux-gnu): no agent offers target x86_64-unknown-linux-gnu");
+	pipeline_row_release(&pr);
+	/* a second scan changes nothing */
+	assert_int_equal(jobstate_unrunnable_scan(fx->st, agents, 2, 21, &changed, &err), 0);
+	assert_int_equal(changed, 0);
+	/* gpu=yes joins the host agent: the test can run, the pipeline names the build */
+	strv_push(&agents[0], "gpu=yes");
+	assert_int_equal(jobstate_unrunnable_scan(fx->st, agents, 2, 22, &changed, &err), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_job_get(fx->st, 2, &j, &err), 0);
+	assert_string_equal(j.message, "");
+	job_row_release(&j);
+	/* an agent for the target claims the build: its message goes, and the pipeline's */
+	assert_int_equal(jobstate_claim(fx->st, fx->agent_id, labels, 1, 30, 1000, &j, &found, &err), 0);
+	assert_int_equal(found, 1);
+	assert_string_equal(j.message, "");
+	job_row_release(&j);
+	assert_int_equal(store_pipeline_get(fx->st, pid, &pr, &err), 0);
+	assert_string_equal(pr.message, "");
+	pipeline_row_release(&pr);
+	strv_release(&agents[0]);
+	strv_release(&agents[1]);
 }
 
 int main(void)
@@ -962,6 +1106,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_repo_agent_pool, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_deploys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_needs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unrunnable, setup, teardown),
 	    cmocka_unit_test(test_schema_has_no_triggers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

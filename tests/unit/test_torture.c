@@ -160,7 +160,7 @@ static int step_run(struct torture *t, struct scen *s, enum step step, struct er
 		                         .delivery = delivery,
 		                         .commit_message = "torture",
 		                         .author = "anvil"};
-		struct job_new job = {"build", "host", "{\"steps\":[]}", 3};
+		struct job_new job = {"build", "host", "{\"steps\":[]}", NULL, 3, NULL, 0};
 		int existed = 0;
 		snprintf(delivery, sizeof(delivery), "torture-%d", s->run);
 		if (jobstate_pipeline_create(t->st, &p, &job, 1, 10, &s->pipeline_id, &existed, err) < 0)
@@ -171,8 +171,8 @@ static int step_run(struct torture *t, struct scen *s, enum step step, struct er
 		return 0;
 	}
 	case ST_CLAIM:
-		if (jobstate_agent_register(t->st, "a1", "[\"target=host\"]", "a1-token-sha256", 20, &agent_id,
-		                         &(int){0}, err) < 0 ||
+		if (jobstate_agent_register(t->st, "a1", "[\"target=host\"]", "a1-token-sha256", 20,
+		                            &agent_id, &(int){0}, err) < 0 ||
 		    jobstate_claim(t->st, agent_id, labels, 1, 30, 60000, &j, &found, err) < 0)
 			return -1;
 		s->job_id = j.id;
