@@ -489,9 +489,11 @@ static int pipefile_load_steps(yaml_document_t *doc, const yaml_node_t *node, st
 	for (i = 0; i < n; i++) {
 		yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
 
-		if (pipefile_load_step(doc, item, i, &pf->steps[i], err) < 0)
+		int rc = pipefile_load_step(doc, item, i, &pf->steps[i], err);
+
+		pf->n_steps = i + 1; /* freed by pipefile_free even half loaded */
+		if (rc < 0)
 			return -1;
-		pf->n_steps = i + 1;
 	}
 	return 0;
 }
