@@ -792,14 +792,6 @@ int store_pg_open(const char *url, struct store_be **out, struct err *err)
 #define PG_OID_INT2  21
 #define PG_OID_INT4  23
 
-static int pg_table_known(const char *table)
-{
-	for (size_t i = 0; i < store_tables_n; i++)
-		if (strcmp(store_tables[i], table) == 0)
-			return 1;
-	return 0;
-}
-
 static uint64_t pg_be_uint(const unsigned char *p, int len)
 {
 	uint64_t v = 0;
@@ -818,7 +810,7 @@ static int pg_dump(struct store_be *sbe, const char *table, store_row_fn fn, voi
 	char *sql;
 	int nf, rc = 0;
 
-	if (!pg_table_known(table))
+	if (!store_table_known(table))
 		return err_set(err, ERR_INVAL, "no table %s", table);
 	sql = xasprintf("SELECT * FROM %s", table);
 	r = pg_be_exec_binary(sbe, table, sql, NULL, err);
@@ -915,7 +907,7 @@ static int pg_load_row(struct store_be *sbe, const char *table, const char *cons
 
 	if (be->load == NULL)
 		return err_set(err, ERR_INVAL, "load_row outside load_begin");
-	if (!pg_table_known(table))
+	if (!store_table_known(table))
 		return err_set(err, ERR_INVAL, "no table %s", table);
 	if (n > PG_ARGS_MAX)
 		return err_set(err, ERR_SYS, "%s: %zu columns", table, n);

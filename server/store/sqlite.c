@@ -572,14 +572,6 @@ int sq_tx_notify(struct store_tx *tx, const char *topic, struct err *err)
 
 /* ---- offline copy ---- */
 
-static int sq_table_known(const char *table)
-{
-	for (size_t i = 0; i < store_tables_n; i++)
-		if (strcmp(store_tables[i], table) == 0)
-			return 1;
-	return 0;
-}
-
 /* Rows in rowid order, so a row referring to an earlier one of its table
  * (a retry to its job) comes after it. */
 static int sq_dump(struct store_be *be, const char *table, store_row_fn fn, void *arg, struct err *err)
@@ -591,7 +583,7 @@ static int sq_dump(struct store_be *be, const char *table, store_row_fn fn, void
 	char(*num)[24] = NULL;
 	int n, step, rc = -1;
 
-	if (!sq_table_known(table))
+	if (!store_table_known(table))
 		return err_set(err, ERR_INVAL, "no table %s", table);
 	sql = xasprintf("SELECT * FROM %s ORDER BY rowid", table);
 	pthread_mutex_lock(&be->mu);
@@ -693,7 +685,7 @@ static int sq_load_row(struct store_be *be, const char *table, const char *const
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (!sq_table_known(table))
+	if (!store_table_known(table))
 		return err_set(err, ERR_INVAL, "no table %s", table);
 	buf_appendf(&sql, "INSERT INTO %s(", table);
 	for (size_t i = 0; i < n; i++)

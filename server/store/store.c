@@ -77,6 +77,14 @@ const char *const store_tables[] = {
 };
 const size_t store_tables_n = sizeof(store_tables) / sizeof(store_tables[0]);
 
+int store_table_known(const char *table)
+{
+	for (size_t i = 0; i < store_tables_n; i++)
+		if (strcmp(store_tables[i], table) == 0)
+			return 1;
+	return 0;
+}
+
 size_t store_table_count(void)
 {
 	return store_tables_n;

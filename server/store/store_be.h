@@ -110,6 +110,8 @@ void orphan_deploy_rows_free(struct orphan_deploy_row *rows, size_t n);
  * order where the rows a row refers to come first. */
 extern const char *const store_tables[];
 extern const size_t store_tables_n;
+/* 1 when table is one of store_tables (a dump or load names no other). */
+int store_table_known(const char *table);
 
 /* One column of a dumped row: integers as their decimal text, text as its
  * bytes, blobs (log chunk data) as theirs. */
