@@ -242,10 +242,15 @@ static int binfmt_target_runs(const char *recipes_dir, const char *cache_dir, co
 
 	if (recipe_load(recipes_dir, triple, &r, err) < 0)
 		goto out;
+	/* A handler is host-wide: registered only for a target this agent
+	 * will serve, so a missing rootfs is found out first. Building one
+	 * (build_missing) needs the handler already (debootstrap's second
+	 * stage runs target binaries). */
+	if (!build_missing && rootfs_find(r, cache_dir, &rootfs, err) < 0)
+		goto out;
 	if (binfmt_ensure(r->debian_arch, err) < 0)
 		goto out;
-	if ((build_missing ? rootfs_ensure(r, cache_dir, NULL, &rootfs, err)
-	                   : rootfs_find(r, cache_dir, &rootfs, err)) < 0)
+	if (build_missing && rootfs_ensure(r, cache_dir, NULL, &rootfs, err) < 0)
 		goto out;
 	if (binfmt_probe(rootfs, r->debian_arch, err) < 0)
 		goto out;

@@ -31,9 +31,10 @@ int binfmt_probe(const char *rootfs_dir, const char *debian_arch, struct err *er
 /* Appends to out (sorted) the triple of every recipe in recipes_dir whose
  * binaries really run here: recipe loads, rootfs present (built first when
  * build_missing, which can take minutes per target), binfmt_ensure and
- * binfmt_probe pass. A target that fails is logged (warn) and left out. -1
- * only when recipes_dir cannot be read. For the agent's target=<triple>
- * labels. cache_dir NULL: the default rootfs cache. */
+ * binfmt_probe pass. Without build_missing the rootfs is looked for before
+ * binfmt_ensure, so no handler is registered for a target left out. A target that fails is logged (warn) and
+ * left out. -1 only when recipes_dir cannot be read. For the agent's target=<triple> labels. cache_dir NULL:
+ * the default rootfs cache. */
 int binfmt_runnable_targets(const char *recipes_dir, const char *cache_dir, int build_missing,
                             struct strv *out, struct err *err);
 
