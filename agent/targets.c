@@ -484,6 +484,8 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	strv_push(&env, "CARGO_HOME=/cache/build/cargo");
 	strv_push(&env, "CCACHE_DIR=/cache/build/ccache");
 	strv_pushf(&env, "ANVIL_MODE=%s", recipe_mode_name(mode));
+	/* For `./configure --host=$ANVIL_GNU_TRIPLE` in a multi-target file. */
+	strv_pushf(&env, "ANVIL_GNU_TRIPLE=%s", r->gnu_triple);
 	if (o->docker != NULL) {
 		runner =
 		    targets_docker_new(o, job, r, mode, rootfs, cache, &env, n_recipe_env, desc_out, err);
