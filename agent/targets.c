@@ -114,6 +114,11 @@ out:
 	return rc;
 }
 
+static int targets_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int targets_mkdir_p(const char *path, struct err *err)
 {
 	char tmp[PATH_MAX];
@@ -354,8 +359,9 @@ static int targets_cache_prepare(const struct targets_opts *o, const char *cache
 /* bubblewrap in mode over rootfs (NULL: the host target) with the job's
  * cache at /cache/build and the agent's sandbox. */
 static struct runner *targets_bwrap_new(const struct targets_opts *o, const struct targets_job *job,
-                                        enum recipe_mode mode, const char *rootfs, const char *cache,
-                                        const char *const *env, struct err *err)
+                                        enum recipe_mode mode, const char *rootfs, const char *toolroot,
+                                        const char *qemu, const char *cache, const char *const *env,
+                                        struct err *err)
 {
 	struct bwrap_bind bind = {cache, "/cache/build"};
 	struct bwrap_config cfg;
@@ -363,6 +369,8 @@ static struct runner *targets_bwrap_new(const struct targets_opts *o, const stru
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.mode = mode;
 	cfg.rootfs_dir = rootfs;
+	cfg.toolroot_dir = toolroot;
+	cfg.qemu = qemu;
 	cfg.binds = &bind;
 	cfg.n_binds = 1;
 	cfg.network = job->network;
@@ -384,7 +392,8 @@ static struct runner *targets_host_new(const struct targets_opts *o, const struc
 		log_info("event=host_target runner=bwrap (the host target always runs in bubblewrap)");
 	if (targets_cache_prepare(o, cache, err) < 0)
 		goto out;
-	if ((runner = targets_bwrap_new(o, job, RECIPE_MODE_CROSS, NULL, cache, env, err)) != NULL)
+	if ((runner = targets_bwrap_new(o, job, RECIPE_MODE_CROSS, NULL, NULL, NULL, cache, env, err)) !=
+	    NULL)
 		*desc_out = xasprintf("bubblewrap, host userland (read-only /usr, /etc)%s",
 		                      job->network ? ", network on" : "");
 out:
@@ -443,13 +452,52 @@ static struct runner *targets_docker_new(const struct targets_opts *o, const str
 	return runner;
 }
 
+/* `tools:` into a derived copy of base (the toolroot, or the rootfs in
+ * emulated mode), once per set of names: the copy's own apt installs them.
+ * *dir (owned) is replaced by the derived tree. */
+static int targets_tools_derive(const struct targets_opts *o, const struct targets_job *job,
+                                const struct recipe *r, char **dir, struct err *err)
+{
+	struct strv names = STRV_INIT;
+	struct buf install = BUF_INIT;
+	char *derived = NULL;
+	int rc = -1;
+
+	for (size_t i = 0; i < job->n_tools; i++) {
+		if (!recipe_package_name_ok(job->tools[i])) {
+			err_set(err, ERR_INVAL, "tools[%zu]: bad Debian package name", i);
+			goto out;
+		}
+		strv_push(&names, job->tools[i]);
+	}
+	/* The same set in any order is one derived tree. */
+	qsort(names.v, names.n, sizeof(*names.v), targets_strcmp);
+	buf_appendf(&install, "apt-get install -y -q --no-install-recommends");
+	for (size_t i = 0; i < names.n; i++)
+		if (i == 0 || strcmp(names.v[i], names.v[i - 1]) != 0)
+			buf_appendf(&install, " %s", names.v[i]);
+	{
+		/* Names are [a-z0-9.+-] only: nothing here for the shell to expand. */
+		const char *cmds[] = {"apt-get update -q", install.data};
+		if (rootfs_derive(r, *dir, "tools", cmds, 2, o->sandbox, job->stop, &derived, err) < 0)
+			goto out;
+	}
+	free(*dir);
+	*dir = derived;
+	rc = 0;
+out:
+	buf_release(&install);
+	strv_release(&names);
+	return rc;
+}
+
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
                                   char **desc_out, char **warning_out, struct err *err)
 {
 	struct recipe *r = NULL;
 	struct strv env = STRV_INIT;
 	struct runner *runner = NULL;
-	char *rootfs = NULL, *cache = NULL;
+	char *rootfs = NULL, *cache = NULL, *toolroot = NULL;
 	enum recipe_mode mode;
 	size_t n_recipe_env;
 
@@ -468,11 +516,24 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		goto out;
 	if (job->n_pre_build > 0) {
 		char *derived = NULL;
-		if (rootfs_derive(r, rootfs, job->pre_build, job->n_pre_build, o->sandbox, job->stop,
+		if (rootfs_derive(r, rootfs, "pre", job->pre_build, job->n_pre_build, o->sandbox, job->stop,
 		                  &derived, err) < 0)
 			goto out;
 		free(rootfs);
 		rootfs = derived;
+	}
+	if (o->docker == NULL && mode == RECIPE_MODE_CROSS) {
+		const char *host_arch = binfmt_host_arch();
+		if (host_arch == NULL) {
+			err_set(err, ERR_UNAVAIL, "toolroot: unknown host architecture");
+			goto out;
+		}
+		if (rootfs_toolroot_ensure(r, host_arch, o->cache_dir, job->stop, &toolroot, err) < 0)
+			goto out;
+		if (job->n_tools > 0 && targets_tools_derive(o, job, r, &toolroot, err) < 0)
+			goto out;
+	} else if (job->n_tools > 0 && targets_tools_derive(o, job, r, &rootfs, err) < 0) {
+		goto out;
 	}
 	/* Per repository × target: cargo home, ccache and anything a build keeps. */
 	cache = xasprintf("%s/cache/%s/%s", o->work_dir, job->repo_name, job->target);
@@ -495,16 +556,18 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		*warning_out = xasprintf("Cross.toml: target.%s.image %s is ignored: it needs the "
 		                         "Docker runner (anvil-agent --runner docker)",
 		                         job->target, job->image);
-	if ((runner = targets_bwrap_new(o, job, mode, rootfs, cache, (const char *const *)env.v, err)) ==
-	    NULL)
+	if ((runner = targets_bwrap_new(o, job, mode, rootfs, toolroot, r->qemu, cache,
+	                                (const char *const *)env.v, err)) == NULL)
 		goto out;
 	*desc_out =
-	    xasprintf("bubblewrap, %s mode, rootfs %s (%s, qemu %s)%s", recipe_mode_name(mode), rootfs,
-	              r->debian_arch, r->qemu ? r->qemu : "none", job->network ? ", network on" : "");
+	    xasprintf("bubblewrap, %s mode, rootfs %s (%s, qemu %s)%s%s%s", recipe_mode_name(mode), rootfs,
+	              r->debian_arch, r->qemu ? r->qemu : "none", toolroot != NULL ? ", toolroot " : "",
+	              toolroot != NULL ? toolroot : "", job->network ? ", network on" : "");
 out:
 	strv_release(&env);
 	recipe_free(r);
 	free(rootfs);
+	free(toolroot);
 	free(cache);
 	return runner;
 }

@@ -35,17 +35,23 @@ struct targets_job {
 	const char *const *pre_build; /* Cross.toml pre-build commands (n_pre_build), run once into a
 	                                 derived, cached rootfs */
 	size_t n_pre_build;
-	const char *image;            /* Cross.toml's target image: the Docker runner runs it (must exist
-	                                 locally) instead of the rootfs's; NULL: none */
+	const char *image;        /* Cross.toml's target image: the Docker runner runs it (must exist
+	                             locally) instead of the rootfs's; NULL: none */
+	const char *const *tools; /* `tools:` Debian packages (n_tools, names already checked):
+	                             installed once into a derived, cached toolroot (cross) or
+	                             rootfs (emulated) */
+	size_t n_tools;
 	const struct proc_stop *stop; /* the job canceled (or the agent stopping) while its target is
-	                                 prepared: rootfs build or pre-build killed, nothing half-built
-	                                 kept, ERR_UNAVAIL; NULL: never */
+	                                 prepared: toolroot or rootfs build, pre-build or tools install
+	                                 killed, nothing half-built kept, ERR_UNAVAIL; NULL: never */
 };
 
 /* The runner for a job: for "host" bubblewrap over the host's /usr, else bubblewrap (or,
  * with o->docker, a container) over the target's rootfs (built now when
  * missing: minutes the first time) in the recipe's mode, with the per
- * repo×target cache bound at /cache. *desc_out (owned) describes it for the
+ * repo×target cache bound at /cache. In cross mode under bubblewrap the
+ * step's / is the recipe's toolroot (qemu/rootfs.h; built now when missing),
+ * not the host's /usr and /etc. *desc_out (owned) describes it for the
  * job log; *warning_out (owned, may be NULL) is a line for the job log too. */
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
                                   char **desc_out, char **warning_out, struct err *err);

@@ -47,6 +47,18 @@ const char *binfmt_machine(const char *debian_arch)
 	return a != NULL ? a->machine : NULL;
 }
 
+const char *binfmt_host_arch(void)
+{
+	struct utsname u;
+
+	if (uname(&u) < 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof(binfmt_arches) / sizeof(binfmt_arches[0]); i++)
+		if (strcmp(binfmt_arches[i].machine, u.machine) == 0)
+			return binfmt_arches[i].debian_arch;
+	return NULL;
+}
+
 int binfmt_is_native(const char *debian_arch)
 {
 	const struct binfmt_arch *a = binfmt_arch_get(debian_arch);

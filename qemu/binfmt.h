@@ -12,6 +12,10 @@
  * armhf -> armv7l, amd64 -> x86_64); NULL when unknown. */
 const char *binfmt_machine(const char *debian_arch);
 
+/* The Debian arch of this machine (x86_64 -> amd64, aarch64 -> arm64,
+ * armv7l -> armhf); NULL when unknown. The toolroot's arch. */
+const char *binfmt_host_arch(void);
+
 /* 1 when binaries of debian_arch run natively here (no qemu needed). */
 int binfmt_is_native(const char *debian_arch);
 

@@ -30,12 +30,12 @@ struct rootfs_paths {
 	char *tmp;     /* dir + .tmp: build or extraction in progress (under the lock) */
 };
 
-static void rootfs_paths_init(struct rootfs_paths *p, const struct recipe *r, const char *cache_dir)
+/* <cache>/<kind>/<name>-<hash>: kind "rootfs" (target trees) or
+ * "toolroot" (host-arch trees), each with its tarball, lock and log. */
+static void rootfs_paths_init(struct rootfs_paths *p, const char *cache_dir, const char *kind,
+                              const char *name, const char *hash)
 {
-	char hash[65];
-
-	recipe_hash_hex(r, hash);
-	p->dir = xasprintf("%s/rootfs/%s-%s", cache_dir, r->triple, hash);
+	p->dir = xasprintf("%s/%s/%s-%s", cache_dir, kind, name, hash);
 	p->tarball = xasprintf("%s.tar.zst", p->dir);
 	p->lock = xasprintf("%s.lock", p->dir);
 	p->log = xasprintf("%s.log", p->dir);
@@ -251,8 +251,20 @@ static int rootfs_extract(const struct rootfs_paths *p, const struct proc_stop *
 	return 0;
 }
 
-static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, const struct proc_stop *stop,
-                        struct err *err)
+/* What one debootstrap tree is made of (a target rootfs or a toolroot). */
+struct rootfs_tree {
+	const char *kind;        /* "rootfs" or "toolroot": the cache subdirectory */
+	const char *name;        /* the recipe's triple, for names and logs */
+	const char *debian_arch; /* debootstrap --arch */
+	const char *suite;
+	const char *mirror;
+	const struct strv *packages; /* --include */
+	const char *placeholder;     /* NULL, or an empty file made under usr/bin (a bind target) */
+	char hash[65];
+};
+
+static int rootfs_build(const struct rootfs_tree *t, const struct rootfs_paths *p,
+                        const struct proc_stop *stop, struct err *err)
 {
 	struct buf log_b = BUF_INIT;
 	struct strv argv = STRV_INIT;
@@ -265,21 +277,29 @@ static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, co
 		goto out;
 	strv_push(&argv, "debootstrap");
 	strv_push(&argv, "--variant=minbase");
-	strv_pushf(&argv, "--arch=%s", r->debian_arch);
-	for (size_t i = 0; i < r->packages.n; i++)
-		buf_appendf(&include, "%s%s", i > 0 ? "," : "", r->packages.v[i]);
+	strv_pushf(&argv, "--arch=%s", t->debian_arch);
+	for (size_t i = 0; i < t->packages->n; i++)
+		buf_appendf(&include, "%s%s", i > 0 ? "," : "", t->packages->v[i]);
 	if (include.len > 0)
 		strv_pushf(&argv, "--include=%s", include.data);
-	strv_push(&argv, r->suite);
+	strv_push(&argv, t->suite);
 	strv_push(&argv, p->tmp);
-	strv_push(&argv, r->mirror);
-	log_info("rootfs build target=%s arch=%s dir=%s log=%s", r->triple, r->debian_arch, p->dir, p->log);
+	strv_push(&argv, t->mirror);
+	log_info("%s build target=%s arch=%s dir=%s log=%s", t->kind, t->name, t->debian_arch, p->dir,
+	         p->log);
 	if (rootfs_run("debootstrap", (const char *const *)argv.v, ROOTFS_BUILD_TIMEOUT_MS, &log_b, stop,
 	               err) < 0) {
 		char msg[sizeof(err->msg)];
 		snprintf(msg, sizeof(msg), "%s", err->msg);
-		err_set(err, err->code, "rootfs %s: %s (log %s)", r->triple, msg, p->log);
+		err_set(err, err->code, "%s %s: %s (log %s)", t->kind, t->name, msg, p->log);
 		goto out;
+	}
+	if (t->placeholder != NULL) {
+		char *f = xasprintf("%s/usr/bin/%s", p->tmp, t->placeholder);
+		int frc = access(f, F_OK) == 0 ? 0 : fileio_write(f, "", 0, 0755, err);
+		free(f);
+		if (frc < 0)
+			goto out;
 	}
 	for (size_t i = 0; i < sizeof(extra_dirs) / sizeof(extra_dirs[0]); i++) {
 		char *d = xasprintf("%s/%s", p->tmp, extra_dirs[i]);
@@ -334,12 +354,27 @@ out:
 	return rc;
 }
 
+static void rootfs_tree_of_recipe(struct rootfs_tree *t, const struct recipe *r)
+{
+	memset(t, 0, sizeof(*t));
+	t->kind = "rootfs";
+	t->name = r->triple;
+	t->debian_arch = r->debian_arch;
+	t->suite = r->suite;
+	t->mirror = r->mirror;
+	t->packages = &r->packages;
+	recipe_hash_hex(r, t->hash);
+}
+
 int rootfs_find(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err)
 {
 	struct rootfs_paths p = {0};
+	struct rootfs_tree t;
 	int rc = -1;
 
-	rootfs_paths_init(&p, r, cache_dir != NULL ? cache_dir : ROOTFS_DEFAULT_CACHE_DIR);
+	rootfs_tree_of_recipe(&t, r);
+	rootfs_paths_init(&p, cache_dir != NULL ? cache_dir : ROOTFS_DEFAULT_CACHE_DIR, t.kind, t.name,
+	                  t.hash);
 	if (!rootfs_is_dir(p.dir)) {
 		err_set(err, ERR_NOTFOUND, "no rootfs for %s at %s", r->triple, p.dir);
 		goto out;
@@ -352,8 +387,10 @@ out:
 	return rc;
 }
 
-int rootfs_ensure(const struct recipe *r, const char *cache_dir, const struct proc_stop *stop,
-                  char **rootfs_dir_out, struct err *err)
+/* The directory of tree t: reused, re-extracted from its tarball, or built,
+ * one process at a time per tree (flock); stop as for rootfs_ensure. */
+static int rootfs_tree_ensure(const struct rootfs_tree *t, const char *cache_dir,
+                              const struct proc_stop *stop, char **dir_out, struct err *err)
 {
 	struct rootfs_paths p = {0};
 	char *rdir = NULL;
@@ -362,26 +399,26 @@ int rootfs_ensure(const struct recipe *r, const char *cache_dir, const struct pr
 
 	if (cache_dir == NULL)
 		cache_dir = ROOTFS_DEFAULT_CACHE_DIR;
-	rootfs_paths_init(&p, r, cache_dir);
+	rootfs_paths_init(&p, cache_dir, t->kind, t->name, t->hash);
 	if (rootfs_is_dir(p.dir))
 		goto done;
-	rdir = xasprintf("%s/rootfs", cache_dir);
+	rdir = xasprintf("%s/%s", cache_dir, t->kind);
 	if (rootfs_mkdir_p(rdir, err) < 0 || rootfs_lock(p.lock, stop, &lock_fd, err) < 0)
 		goto out;
 	/* Whoever held the lock before us may have finished the job. */
 	if (rootfs_is_dir(p.dir))
 		goto done;
 	if (rootfs_is_file(p.tarball)) {
-		log_info("rootfs extract target=%s tarball=%s", r->triple, p.tarball);
+		log_info("%s extract target=%s tarball=%s", t->kind, t->name, p.tarball);
 		if (rootfs_extract(&p, stop, err) < 0) {
-			err_wrap(err, "rootfs %s: extract %s", r->triple, p.tarball);
+			err_wrap(err, "%s %s: extract %s", t->kind, t->name, p.tarball);
 			goto out;
 		}
-	} else if (rootfs_build(r, &p, stop, err) < 0) {
+	} else if (rootfs_build(t, &p, stop, err) < 0) {
 		goto out;
 	}
 done:
-	*rootfs_dir_out = p.dir;
+	*dir_out = p.dir;
 	p.dir = NULL;
 	rc = 0;
 out:
@@ -392,9 +429,40 @@ out:
 	return rc;
 }
 
-int rootfs_derive(const struct recipe *r, const char *base_dir, const char *const *cmds, size_t n_cmds,
-                  const struct runner_sandbox *sb, const struct proc_stop *stop, char **rootfs_dir_out,
-                  struct err *err)
+int rootfs_ensure(const struct recipe *r, const char *cache_dir, const struct proc_stop *stop,
+                  char **rootfs_dir_out, struct err *err)
+{
+	struct rootfs_tree t;
+
+	rootfs_tree_of_recipe(&t, r);
+	return rootfs_tree_ensure(&t, cache_dir, stop, rootfs_dir_out, err);
+}
+
+int rootfs_toolroot_ensure(const struct recipe *r, const char *host_arch, const char *cache_dir,
+                           const struct proc_stop *stop, char **dir_out, struct err *err)
+{
+	struct strv packages = STRV_INIT;
+	struct rootfs_tree t;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	recipe_toolroot_packages(r, host_arch, &packages);
+	t.kind = "toolroot";
+	t.name = r->triple;
+	t.debian_arch = host_arch;
+	t.suite = r->suite;
+	t.mirror = r->mirror;
+	t.packages = &packages;
+	t.placeholder = r->qemu;
+	recipe_toolroot_hash_hex(r, host_arch, t.hash);
+	rc = rootfs_tree_ensure(&t, cache_dir, stop, dir_out, err);
+	strv_release(&packages);
+	return rc;
+}
+
+int rootfs_derive(const struct recipe *r, const char *base_dir, const char *tag, const char *const *cmds,
+                  size_t n_cmds, const struct runner_sandbox *sb, const struct proc_stop *stop,
+                  char **rootfs_dir_out, struct err *err)
 {
 	struct proc_spec spec = {0};
 	int filter_fd = -1, drop = sb != NULL && sb->drop_ids;
@@ -411,7 +479,7 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 	for (size_t i = 0; i < n_cmds; i++)
 		crypto_sha256_update(h, cmds[i], strlen(cmds[i]) + 1);
 	crypto_sha256_final_hex(h, hex);
-	dir = xasprintf("%s-pre-%.16s", base_dir, hex);
+	dir = xasprintf("%s-%s-%.16s", base_dir, tag, hex);
 	tmp = xasprintf("%s.tmp", dir);
 	lock = xasprintf("%s.lock", dir);
 	logp = xasprintf("%s.log", dir);
@@ -499,7 +567,7 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 		strv_push(&argv, script.data ? script.data : "true");
 		buf_release(&script);
 	}
-	log_info("rootfs pre-build target=%s dir=%s commands=%zu", r->triple, dir, n_cmds);
+	log_info("rootfs derive target=%s what=%s dir=%s commands=%zu", r->triple, tag, dir, n_cmds);
 	spec.argv = (const char *const *)argv.v;
 	spec.stdin_fd = -1;
 	spec.die_with_parent = 1;
@@ -516,7 +584,8 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 		goto out_log;
 	if (code != 0) {
 		size_t n = log_b.len, keep = n > 600 ? 600 : n;
-		err_set(err, ERR_INVAL, "Cross.toml pre-build exited %d: ...%.*s (log %s)", code, (int)keep,
+		err_set(err, ERR_INVAL, "%s exited %d: ...%.*s (log %s)",
+		        strcmp(tag, "pre") == 0 ? "Cross.toml pre-build" : tag, code, (int)keep,
 		        log_b.data ? log_b.data + (n - keep) : "", logp);
 		goto out_log;
 	}

@@ -712,7 +712,8 @@ static void test_prebuild_apt_verifies(void **state)
 		size_t n;
 		FILE *fp;
 
-		if (rootfs_derive(f->a64.recipe, f->a64.rootfs, cmds, 1, sbs[i], NULL, &derived, &err) < 0)
+		if (rootfs_derive(f->a64.recipe, f->a64.rootfs, "pre", cmds, 1, sbs[i], NULL, &derived,
+		                  &err) < 0)
 			fail_msg("pre-build (%s): %s", sbs[i] ? "build user" : "root", err.msg);
 		logp = xasprintf("%s/etc/anvil-apt-update.log", derived);
 		assert_non_null(fp = fopen(logp, "re"));

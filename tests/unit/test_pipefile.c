@@ -265,9 +265,9 @@ static int top_key_accepted(const char *key)
  * 19 item 3: it left out mode). */
 static void test_unknown_key_lists_every_key(void **state)
 {
-	static const char *const accepted[] = {"targets", "env",     "steps", "artifacts",
-	                                       "network", "timeout", "when",  "mode",
-	                                       "deploy",  "release", "cache", "services"};
+	static const char *const accepted[] = {"targets", "env",   "steps",   "artifacts", "network",
+	                                       "timeout", "when",  "mode",    "deploy",    "tools",
+	                                       "release", "cache", "services"};
 	static const char ignored[] = "ignored for now: ";
 	struct pipefile *pf = NULL;
 	struct err err;
@@ -724,6 +724,34 @@ static void test_glob(void **state)
 	    pipefile_glob_match("**a**b**c**d**e**", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
 }
 
+/* `tools:` holds Debian package names, each checked like a recipe's, with
+ * the line of a bad one; it reaches the job spec as a list. */
+static void test_tools(void **state)
+{
+	struct pipefile *pf;
+
+	(void)state;
+	pf = parse_ok("targets: [aarch64-unknown-linux-gnu]\n"
+	              "tools: [autoconf, automake, libtool, texinfo, g++-12]\n"
+	              "steps: [make]\n");
+	assert_int_equal(pf->tools.n, 5);
+	assert_string_equal(pf->tools.v[0], "autoconf");
+	assert_string_equal(pf->tools.v[4], "g++-12");
+	pipefile_free(pf);
+	pf = parse_ok("tools:\nsteps: [make]\n");
+	assert_int_equal(pf->tools.n, 0);
+	pipefile_free(pf);
+	expect_err("steps: [make]\ntools:\n  - autoconf\n  - 'rm -rf /'\n", ERR_INVAL,
+	           "line 4, column 5: tools[1]: 'rm -rf /' is not a Debian package name");
+	expect_err("steps: [make]\ntools: [Autoconf]\n", ERR_INVAL,
+	           "line 2, column 9: tools[0]: 'Autoconf' is not a Debian package name");
+	expect_err("steps: [make]\ntools: [libssl-dev:arm64]\n", ERR_INVAL, "is not a Debian package name");
+	expect_err("steps: [make]\ntools: autoconf\n", ERR_INVAL,
+	           "line 2, column 8: tools: expected a sequence, found a scalar");
+	expect_err("steps: [make]\ntools: [make, make]\n", ERR_INVAL, "tools[1]: duplicate tool 'make'");
+	expect_err("steps: [make]\ntools: [a]\ntools: [b]\n", ERR_INVAL, "duplicate key 'tools'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -750,6 +778,7 @@ int main(void)
 	    cmocka_unit_test(test_glob),
 	    cmocka_unit_test(test_deploy),
 	    cmocka_unit_test(test_deploy_errors),
+	    cmocka_unit_test(test_tools),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,6 +221,10 @@ static char *mk_native_target(char *dir)
 	path = xasprintf("%s/cache/rootfs/" TEST_TRIPLE "-%s", dir, hash);
 	assert_int_equal(checkout_mkdirs(path, &err), 0);
 	free(path);
+	recipe_toolroot_hash_hex(r, "amd64", hash);
+	path = xasprintf("%s/cache/toolroot/" TEST_TRIPLE "-%s", dir, hash);
+	assert_int_equal(checkout_mkdirs(path, &err), 0);
+	free(path);
 	recipe_free(r);
 	return xasprintf("%s/recipes", dir);
 }
