@@ -4,8 +4,13 @@
 #   aarch64 in cross mode vs emulated mode;
 #   the Rust + openssl fixture cold (empty cache) vs warm (cargo target dir
 #   and cargo home kept in the per repo x target cache);
-#   sandbox start overhead per step (bench/sandbox_start.sh).
-# Usage: bench/targets.sh [BUILD_DIR]; env FILES (120).
+#   sandbox start overhead per step (bench/sandbox_start.sh);
+#   the cross toolroot (issue 18): its cold build time and size (a fresh
+#   cache directory whose rootfs/ is the shared one, so only the toolroot is
+#   built) and the warm start of a step (a job of one `true` step on warm
+#   caches, claim to finish).
+# Usage: bench/targets.sh [BUILD_DIR]; env FILES (120), BENCH_ONLY=toolroot
+# (stop after the toolroot figures).
 set -euo pipefail
 export ANVIL_SOURCE_DIR=$(cd "$(dirname "$0")/.." && pwd)
 export ANVIL_BUILD_DIR=$(cd "${1:-$ANVIL_SOURCE_DIR/build}" && pwd)
@@ -13,7 +18,7 @@ export ANVIL_BUILD_DIR=$(cd "${1:-$ANVIL_SOURCE_DIR/build}" && pwd)
 FILES=${FILES:-120}
 
 start_server --log-level warn
-start_agent a1 --targets aarch64-unknown-linux-gnu --log-level warn
+
 job_seconds() { api "/api/v1/jobs/$1" | jq -r '(.finished_unix_ms - .started_unix_ms) / 1000'; }
 run_pipeline() { # run_pipeline REPO MSG → prints the job's seconds
 	commit_push "$1" "$2" >/dev/null 2>&1
@@ -25,6 +30,30 @@ run_pipeline() { # run_pipeline REPO MSG → prints the job's seconds
 	job_seconds "$j"
 }
 
+# The toolroot, cold: its own cache directory, the target rootfs shared.
+TR_CACHE="$T/cache"
+mkdir -p "$TR_CACHE"
+ln -s "${ANVIL_CACHE_DIR:-/var/cache/anvil}/rootfs" "$TR_CACHE/rootfs"
+start_agent t1 --targets aarch64-unknown-linux-gnu --cache "$TR_CACHE" --log-level warn
+TR_AGENT=$AGENT_PID
+make_repo tiny
+printf 'targets: [aarch64-unknown-linux-gnu]\nsteps:\n  - run: "true"\n' >"$T/src/tiny/.anvil.yml"
+cold_job=$(run_pipeline tiny cold)
+tr_dir=$(ls -d "$TR_CACHE"/toolroot/aarch64-unknown-linux-gnu-*[0-9a-f] | head -n 1)
+tr_build=$(( $(stat -c %Y "$tr_dir.tar.zst") - $(stat -c %Y "$tr_dir.lock") ))
+tr_mb=$(du -sm "$tr_dir" | cut -f1)
+tr_tar_mb=$(( $(stat -c %s "$tr_dir.tar.zst") / 1048576 ))
+echo "x" >>"$T/src/tiny/.anvil.yml.note"
+warm=$(run_pipeline tiny warm1)
+echo "y" >>"$T/src/tiny/.anvil.yml.note"
+warm2=$(run_pipeline tiny warm2)
+echo "toolroot_build_s=$tr_build toolroot_mb=$tr_mb toolroot_tar_zst_mb=$tr_tar_mb first_job_s=$cold_job warm_step_job_s=$warm,$warm2"
+kill "$TR_AGENT"
+wait "$TR_AGENT" 2>/dev/null || true
+rm -rf --one-file-system "$TR_CACHE/toolroot"
+[ "${BENCH_ONLY:-}" = toolroot ] && exit 0
+
+start_agent a1 --targets aarch64-unknown-linux-gnu --log-level warn
 make_repo cgen
 for i in $(seq 1 "$FILES"); do
 	{
@@ -49,6 +78,7 @@ make_repo rust
 cp -r "$S/tests/fixtures/rustssl/." "$T/src/rust/"
 cat >"$T/src/rust/.anvil.yml" <<'YML'
 targets: [aarch64-unknown-linux-gnu]
+tools: [cargo, librust-openssl-dev]
 env:
   CARGO_TARGET_DIR: /cache/build/target
 steps:
