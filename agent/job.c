@@ -611,9 +611,13 @@ static struct runner *job_runner_for(struct job_ctx *jc, const struct crosstoml 
 	const struct job_spec *spec = jc->spec;
 	const struct sandbox_job *sb = jc->sb;
 	const struct proc_stop stop = {job_should_interrupt, jc};
-	struct targets_opts to = {ag->opt.recipes_dir,   ag->opt.cache_dir,       ag->opt.work_dir,
-	                          ag->opt.targets,       ag->opt.prepare_targets, ag->opt.docker,
-	                          sandbox_job_runner(sb)};
+	struct targets_opts to = {.recipes_dir = ag->opt.recipes_dir,
+	                          .cache_dir = ag->opt.cache_dir,
+	                          .work_dir = ag->opt.work_dir,
+	                          .select = ag->opt.targets,
+	                          .prepare = ag->opt.prepare_targets,
+	                          .docker = ag->opt.docker,
+	                          .sandbox = sandbox_job_runner(sb)};
 	struct targets_job tj = {
 	    .target = spec->target,
 	    .repo_name = spec->repo_name,
@@ -949,13 +953,12 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		 * a one-file cross build, where a container start would cost more. */
 		struct runner_sandbox vsb = {
 		    .drop_ids = ag->sandbox.drop_ids, .uid = ag->sandbox.uid, .gid = ag->sandbox.gid};
-		struct targets_opts to = {ag->opt.recipes_dir,
-		                          ag->opt.cache_dir,
-		                          ag->opt.work_dir,
-		                          ag->opt.targets,
-		                          ag->opt.prepare_targets,
-		                          NULL,
-		                          &vsb};
+		struct targets_opts to = {.recipes_dir = ag->opt.recipes_dir,
+		                          .cache_dir = ag->opt.cache_dir,
+		                          .work_dir = ag->opt.work_dir,
+		                          .select = ag->opt.targets,
+		                          .prepare = ag->opt.prepare_targets,
+		                          .sandbox = &vsb};
 		struct verifier *verifier = verifier_new(&to, &ag->labels);
 		struct deployer_job dj = {ag->opt.server_url, ag->token, spec->id, spec->attempt, dir,
 		                          spec->deploy,       &io,       verifier};

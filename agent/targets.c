@@ -54,6 +54,40 @@ out:
 	return rc;
 }
 
+/* --prepare-targets: the trees a job of triple would otherwise build first
+ * (the rootfs, and the toolroot when the recipe cross-builds under
+ * bubblewrap), built now. Reused when cached. */
+static int targets_prepare_one(const struct targets_opts *o, const char *triple, struct err *err)
+{
+	struct recipe *r = NULL;
+	char *dir = NULL;
+	int rc = -1;
+
+	if (recipe_load(o->recipes_dir, triple, &r, err) < 0)
+		goto out;
+	if (rootfs_ensure(r, o->cache_dir, o->stop, &dir, err) < 0)
+		goto out;
+	free(dir);
+	dir = NULL;
+	if (o->docker == NULL && r->mode == RECIPE_MODE_CROSS) {
+		const char *host_arch = binfmt_host_arch();
+		if (host_arch == NULL) {
+			err_set(err, ERR_UNAVAIL, "toolroot: unknown host architecture");
+			goto out;
+		}
+		if (rootfs_toolroot_ensure(r, host_arch, o->cache_dir, o->stop, &dir, err) < 0)
+			goto out;
+		log_info("event=toolroot_ready target=%s dir=%s", triple, dir);
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		err_wrap(err, "target %s: prepare", triple);
+	free(dir);
+	recipe_free(r);
+	return rc;
+}
+
 /* The host target runs in bubblewrap like every other: without it here the
  * agent would claim host jobs only to fail each one. -1 naming the fix. */
 static int targets_check_host(struct err *err)
@@ -84,7 +118,8 @@ int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct
 	if (o->select == NULL || strcmp(o->select, "none") == 0)
 		return 0;
 	if (strcmp(o->select, "auto") == 0) {
-		if (binfmt_runnable_targets(o->recipes_dir, o->cache_dir, o->prepare, &triples, err) < 0)
+		if (binfmt_runnable_targets(o->recipes_dir, o->cache_dir, o->prepare, o->stop, &triples,
+		                            err) < 0)
 			goto out;
 	} else {
 		for (p = o->select; *p != '\0';) {
@@ -106,8 +141,16 @@ int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct
 				p++;
 		}
 	}
-	for (size_t i = 0; i < triples.n; i++)
+	for (size_t i = 0; i < triples.n; i++) {
+		if (o->prepare && strcmp(triples.v[i], "host") != 0 &&
+		    targets_prepare_one(o, triples.v[i], err) < 0) {
+			if (strcmp(o->select, "auto") != 0 || proc_stop_now(o->stop))
+				goto out;
+			log_warnx("target=%s left out: %s", triples.v[i], err->msg);
+			continue;
+		}
 		strv_pushf(labels_out, "target=%s", triples.v[i]);
+	}
 	rc = 0;
 out:
 	strv_release(&triples);

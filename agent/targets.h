@@ -14,17 +14,23 @@ struct targets_opts {
 	const char *recipes_dir; /* recipes/<triple>.yml */
 	const char *cache_dir;   /* rootfs cache, NULL: /var/cache/anvil */
 	const char *work_dir;    /* the agent's work dir: per repo×target caches live under it */
-	const char *select;      /* "auto" (cached rootfs that run), "none", or "t1,t2" (checked now,
-	                            rootfs built on first use) */
-	int prepare;             /* build missing rootfs at start (auto only) */
+	const char *select;      /* "auto" (cached rootfs that run), "none", or "t1,t2" (checked now;
+	                            rootfs and toolroot built on first use unless prepare) */
+	int prepare;             /* targets_labels builds what a served target needs at start: its
+	                            rootfs (auto: also one not cached yet) and, for a cross-mode
+	                            recipe under bubblewrap, its toolroot */
 	const char *docker;      /* NULL: bubblewrap; else the docker (or podman) CLI that runs each
 	                            step in a container (qemu/runner_docker.h) */
 	const struct runner_sandbox *sandbox; /* the job's containment; NULL: none (tests) */
+	const struct proc_stop *stop;         /* ends a prepare early (the agent stopping); NULL: never */
 };
 
 /* Appends "target=<triple>" labels for the targets that really run here.
  * Explicit targets are checked (recipe loads, binfmt registered) and an
- * error names the first that cannot run; auto leaves failing ones out. */
+ * error names the first that cannot run; auto leaves failing ones out.
+ * With o->prepare, each target's rootfs and toolroot are built (minutes
+ * each when not cached) before it is labelled: an explicit target whose
+ * preparation fails is an error, auto leaves it out with a warning. */
 int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct err *err);
 
 struct targets_job {

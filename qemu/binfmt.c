@@ -246,7 +246,7 @@ static int binfmt_strcmp(const void *a, const void *b)
 
 /* One recipe: 0 when its binaries run here. */
 static int binfmt_target_runs(const char *recipes_dir, const char *cache_dir, const char *triple,
-                              int build_missing, struct err *err)
+                              int build_missing, const struct proc_stop *stop, struct err *err)
 {
 	struct recipe *r = NULL;
 	char *rootfs = NULL;
@@ -262,7 +262,7 @@ static int binfmt_target_runs(const char *recipes_dir, const char *cache_dir, co
 		goto out;
 	if (binfmt_ensure(r->debian_arch, err) < 0)
 		goto out;
-	if (build_missing && rootfs_ensure(r, cache_dir, NULL, &rootfs, err) < 0)
+	if (build_missing && rootfs_ensure(r, cache_dir, stop, &rootfs, err) < 0)
 		goto out;
 	if (binfmt_probe(rootfs, r->debian_arch, err) < 0)
 		goto out;
@@ -274,7 +274,7 @@ out:
 }
 
 int binfmt_runnable_targets(const char *recipes_dir, const char *cache_dir, int build_missing,
-                            struct strv *out, struct err *err)
+                            const struct proc_stop *stop, struct strv *out, struct err *err)
 {
 	struct strv triples = STRV_INIT;
 	struct dirent *de;
@@ -301,7 +301,12 @@ int binfmt_runnable_targets(const char *recipes_dir, const char *cache_dir, int 
 	for (size_t i = 0; i < triples.n; i++) {
 		struct err terr = {0};
 
-		if (binfmt_target_runs(recipes_dir, cache_dir, triples.v[i], build_missing, &terr) < 0) {
+		if (binfmt_target_runs(recipes_dir, cache_dir, triples.v[i], build_missing, stop, &terr) <
+		    0) {
+			if (proc_stop_now(stop)) {
+				err_set(err, ERR_UNAVAIL, "stopped while preparing target %s", triples.v[i]);
+				goto out;
+			}
 			log_warnx("target unavailable target=%s reason=\"%s\"", triples.v[i], terr.msg);
 			continue;
 		}

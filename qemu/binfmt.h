@@ -2,6 +2,7 @@
 #define ANVIL_BINFMT_H
 
 #include "common/err.h"
+#include "common/proc.h"
 #include "common/xalloc.h"
 
 /* qemu-user through binfmt_misc: make sure a foreign arch's handler is
@@ -36,10 +37,12 @@ int binfmt_probe(const char *rootfs_dir, const char *debian_arch, struct err *er
  * binaries really run here: recipe loads, rootfs present (built first when
  * build_missing, which can take minutes per target), binfmt_ensure and
  * binfmt_probe pass. Without build_missing the rootfs is looked for before
- * binfmt_ensure, so no handler is registered for a target left out. A target that fails is logged (warn) and
- * left out. -1 only when recipes_dir cannot be read. For the agent's target=<triple> labels. cache_dir NULL:
- * the default rootfs cache. */
+ * binfmt_ensure, so no handler is registered for a target left out. A target
+ * that fails is logged (warn) and left out. -1 when recipes_dir cannot be
+ * read, or ERR_UNAVAIL once stop (NULL: never) says stop: a rootfs build is
+ * killed then (rootfs_ensure). For the agent's target=<triple> labels.
+ * cache_dir NULL: the default rootfs cache. */
 int binfmt_runnable_targets(const char *recipes_dir, const char *cache_dir, int build_missing,
-                            struct strv *out, struct err *err);
+                            const struct proc_stop *stop, struct strv *out, struct err *err);
 
 #endif

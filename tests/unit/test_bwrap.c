@@ -343,7 +343,7 @@ static void test_binfmt(void **state)
 	assert_non_null(strstr(err.msg, "reports machine armv7l, want aarch64"));
 	assert_int_equal(binfmt_probe("/nonexistent", "arm64", &err), -1);
 
-	assert_int_equal(binfmt_runnable_targets(f->recipes_dir, f->cache_dir, 0, &targets, &err), 0);
+	assert_int_equal(binfmt_runnable_targets(f->recipes_dir, f->cache_dir, 0, NULL, &targets, &err), 0);
 	for (size_t i = 0; i < targets.n; i++) {
 		a64 |= strcmp(targets.v[i], "aarch64-unknown-linux-gnu") == 0;
 		armv7 |= strcmp(targets.v[i], "armv7-unknown-linux-gnueabihf") == 0;
@@ -351,7 +351,7 @@ static void test_binfmt(void **state)
 	assert_true(a64);
 	assert_true(armv7);
 	strv_release(&targets);
-	assert_int_equal(binfmt_runnable_targets("/nonexistent", NULL, 0, &targets, &err), -1);
+	assert_int_equal(binfmt_runnable_targets("/nonexistent", NULL, 0, NULL, &targets, &err), -1);
 }
 
 static int listen_loopback(int *port_out)

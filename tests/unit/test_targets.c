@@ -241,7 +241,8 @@ static void test_gnu_triple_env(void **state)
 	cache = xasprintf("%s/cache", dir);
 	work = xasprintf("%s/work", dir);
 	for (size_t i = 0; i < 2; i++) {
-		struct targets_opts o = {recipes, cache, work, TEST_TRIPLE, 0, NULL, NULL};
+		struct targets_opts o = {
+		    .recipes_dir = recipes, .cache_dir = cache, .work_dir = work, .select = TEST_TRIPLE};
 		struct targets_job job = {.target = TEST_TRIPLE, .repo_name = "repo", .mode = modes[i]};
 		struct step_spec step = {"s", "true", dir, NULL};
 		struct strv argv = STRV_INIT;
