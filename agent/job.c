@@ -617,7 +617,8 @@ static struct runner *job_runner_for(struct job_ctx *jc, const struct crosstoml 
 	                          .select = ag->opt.targets,
 	                          .prepare = ag->opt.prepare_targets,
 	                          .docker = ag->opt.docker,
-	                          .sandbox = sandbox_job_runner(sb)};
+	                          .sandbox = sandbox_job_runner(sb),
+	                          .tools_keep = ag->opt.tools_keep > 0 ? (size_t)ag->opt.tools_keep : 0};
 	struct targets_job tj = {
 	    .target = spec->target,
 	    .repo_name = spec->repo_name,

@@ -495,11 +495,67 @@ static struct runner *targets_docker_new(const struct targets_opts *o, const str
 	return runner;
 }
 
+/* A runner that keeps the job's tools: tree in use (rootfs_hold) for as
+ * long as the job has it: the pruner skips a tree whose lock is held. */
+struct targets_held {
+	struct runner base;
+	struct runner *inner; /* owned */
+	int hold_fd;          /* owned: the shared flock of the tree's lock */
+};
+
+static int targets_held_start(struct runner *r, const struct step_spec *step, struct proc *out,
+                              struct err *err)
+{
+	struct targets_held *h = (struct targets_held *)r;
+
+	return h->inner->ops->start(h->inner, step, out, err);
+}
+
+static int targets_held_cancel(struct runner *r, struct proc *p, int grace_ms, struct err *err)
+{
+	struct targets_held *h = (struct targets_held *)r;
+
+	return h->inner->ops->cancel(h->inner, p, grace_ms, err);
+}
+
+static void targets_held_free(struct runner *r)
+{
+	struct targets_held *h = (struct targets_held *)r;
+
+	runner_free(h->inner);
+	if (h->hold_fd >= 0)
+		close(h->hold_fd);
+	free(h);
+}
+
+static const struct runner_ops targets_held_ops = {"held", targets_held_start, targets_held_cancel,
+                                                   targets_held_free};
+
+/* inner (owned, may be NULL) wrapped so that closing hold_fd (owned) is
+ * the last thing its runner_free does. */
+static struct runner *targets_held_new(struct runner *inner, int hold_fd)
+{
+	struct targets_held *h;
+
+	if (inner == NULL) {
+		if (hold_fd >= 0)
+			close(hold_fd);
+		return NULL;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->base.ops = &targets_held_ops;
+	h->inner = inner;
+	h->hold_fd = hold_fd;
+	return &h->base;
+}
+
 /* `tools:` into a derived copy of base (the toolroot, or the rootfs in
  * emulated mode), once per set of names: the copy's own apt installs them.
- * *dir (owned) is replaced by the derived tree. */
+ * *dir (owned) is replaced by the derived tree, held in use through
+ * *hold_fd_out (rootfs_hold; the caller closes it when the job is done);
+ * then the cache keeps o->tools_keep such trees. */
 static int targets_tools_derive(const struct targets_opts *o, const struct targets_job *job,
-                                const struct recipe *r, char **dir, struct err *err)
+                                const struct recipe *r, char **dir, int *hold_fd_out, struct err *err)
 {
 	struct strv names = STRV_INIT;
 	struct buf install = BUF_INIT;
@@ -522,13 +578,30 @@ static int targets_tools_derive(const struct targets_opts *o, const struct targe
 	{
 		/* Names are [a-z0-9.+-] only: nothing here for the shell to expand. */
 		const char *cmds[] = {"apt-get update -q", install.data};
-		if (rootfs_derive(r, *dir, "tools", cmds, 2, o->sandbox, job->stop, &derived, err) < 0)
-			goto out;
+		/* Pruned by another agent between the derive and the hold: again. */
+		for (int attempt = 0;; attempt++) {
+			free(derived);
+			derived = NULL;
+			if (rootfs_derive(r, *dir, "tools", cmds, 2, o->sandbox, job->stop, &derived, err) <
+			    0)
+				goto out;
+			if (rootfs_hold(derived, job->stop, hold_fd_out, err) == 0)
+				break;
+			if (err->code != ERR_NOTFOUND || attempt == 2)
+				goto out;
+		}
+	}
+	if (o->tools_keep > 0) {
+		struct err perr = {0};
+		if (rootfs_prune_derived(o->cache_dir, "tools", o->tools_keep, NULL, &perr) < 0)
+			log_warnx("event=tools_prune_failed reason=\"%s\"", perr.msg);
 	}
 	free(*dir);
 	*dir = derived;
+	derived = NULL;
 	rc = 0;
 out:
+	free(derived);
 	buf_release(&install);
 	strv_release(&names);
 	return rc;
@@ -543,6 +616,7 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	char *rootfs = NULL, *cache = NULL, *toolroot = NULL;
 	enum recipe_mode mode;
 	size_t n_recipe_env;
+	int hold_fd = -1; /* the tools: tree's use (rootfs_hold), handed to the runner */
 
 	*desc_out = NULL;
 	*warning_out = NULL;
@@ -573,9 +647,9 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		}
 		if (rootfs_toolroot_ensure(r, host_arch, o->cache_dir, job->stop, &toolroot, err) < 0)
 			goto out;
-		if (job->n_tools > 0 && targets_tools_derive(o, job, r, &toolroot, err) < 0)
+		if (job->n_tools > 0 && targets_tools_derive(o, job, r, &toolroot, &hold_fd, err) < 0)
 			goto out;
-	} else if (job->n_tools > 0 && targets_tools_derive(o, job, r, &rootfs, err) < 0) {
+	} else if (job->n_tools > 0 && targets_tools_derive(o, job, r, &rootfs, &hold_fd, err) < 0) {
 		goto out;
 	}
 	/* Per repository × target: cargo home, ccache and anything a build keeps. */
@@ -607,6 +681,8 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	              r->debian_arch, r->qemu ? r->qemu : "none", toolroot != NULL ? ", toolroot " : "",
 	              toolroot != NULL ? toolroot : "", job->network ? ", network on" : "");
 out:
+	if (hold_fd >= 0)
+		runner = targets_held_new(runner, hold_fd);
 	strv_release(&env);
 	recipe_free(r);
 	free(rootfs);

@@ -23,6 +23,9 @@ struct targets_opts {
 	                            step in a container (qemu/runner_docker.h) */
 	const struct runner_sandbox *sandbox; /* the job's containment; NULL: none (tests) */
 	const struct proc_stop *stop;         /* ends a prepare early (the agent stopping); NULL: never */
+	size_t tools_keep; /* after a job's tools: tree is ready, the derived tools: trees of the cache
+	                      past this many most recently used are removed (rootfs_prune_derived);
+	                      0: never */
 };
 
 /* Appends "target=<triple>" labels for the targets that really run here.

@@ -8,6 +8,7 @@
 #include "common/proc.h"
 #include "common/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -183,15 +184,17 @@ static void rootfs_discard_tmp(const char *tmp, const struct proc_stop *stop)
 		rootfs_rm_rf(tmp, NULL);
 }
 
-/* Takes the flock of path, waiting for another builder of the same tree
- * while stop allows. *fd_out (the lock) is the caller's to close. */
-static int rootfs_lock(const char *path, const struct proc_stop *stop, int *fd_out, struct err *err)
+/* Takes the flock of path (op LOCK_EX: a builder or a pruner; LOCK_SH: a
+ * job using the tree), waiting for another holder while stop allows.
+ * *fd_out (the lock) is the caller's to close. */
+static int rootfs_lock_op(const char *path, int op, const struct proc_stop *stop, int *fd_out,
+                          struct err *err)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 
 	if (fd < 0)
 		return err_errno(err, "open %s", path);
-	while (flock(fd, stop != NULL ? LOCK_EX | LOCK_NB : LOCK_EX) < 0) {
+	while (flock(fd, stop != NULL ? op | LOCK_NB : op) < 0) {
 		if (errno == EWOULDBLOCK) {
 			struct timespec ts = {0, PROC_STOP_POLL_MS * 1000000L};
 			if (proc_stop_now(stop)) {
@@ -208,6 +211,11 @@ static int rootfs_lock(const char *path, const struct proc_stop *stop, int *fd_o
 	}
 	*fd_out = fd;
 	return 0;
+}
+
+static int rootfs_lock(const char *path, const struct proc_stop *stop, int *fd_out, struct err *err)
+{
+	return rootfs_lock_op(path, LOCK_EX, stop, fd_out, err);
 }
 
 static int rootfs_write_log(const char *path, const struct buf *b, struct err *err)
@@ -628,5 +636,140 @@ out:
 	free(tmp);
 	free(lock);
 	free(logp);
+	return rc;
+}
+
+int rootfs_hold(const char *dir, const struct proc_stop *stop, int *fd_out, struct err *err)
+{
+	char *lock = xasprintf("%s.lock", dir);
+	int fd = -1, rc = -1;
+
+	if (rootfs_lock_op(lock, LOCK_SH, stop, &fd, err) < 0)
+		goto out;
+	/* A pruner may have taken it between the caller's look and our lock. */
+	if (!rootfs_is_dir(dir)) {
+		err_set(err, ERR_NOTFOUND, "%s was pruned", dir);
+		goto out;
+	}
+	/* The mtime is the last use: the pruner keeps the most recent. */
+	if (utimensat(AT_FDCWD, dir, NULL, 0) < 0) {
+		err_errno(err, "utimensat %s", dir);
+		goto out;
+	}
+	*fd_out = fd;
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(lock);
+	return rc;
+}
+
+/* 1 when name is <anything>-<tag>-<16 hex digits>: a finished derived tree
+ * (not its .tmp, .lock or .log). */
+static int rootfs_is_derived_name(const char *name, const char *tag)
+{
+	size_t n = strlen(name), t = strlen(tag);
+
+	if (n < t + 19 || name[n - 17] != '-' || strncmp(name + n - 17 - t, tag, t) != 0 ||
+	    name[n - 18 - t] != '-')
+		return 0;
+	for (size_t i = n - 16; i < n; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+struct rootfs_used {
+	char *dir;
+	struct timespec mtime;
+};
+
+static int rootfs_used_newest_first(const void *a, const void *b)
+{
+	const struct rootfs_used *x = a, *y = b;
+
+	if (x->mtime.tv_sec != y->mtime.tv_sec)
+		return x->mtime.tv_sec < y->mtime.tv_sec ? 1 : -1;
+	if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+		return x->mtime.tv_nsec < y->mtime.tv_nsec ? 1 : -1;
+	return strcmp(x->dir, y->dir);
+}
+
+/* Appends the derived trees of tag under cache_dir/kind to *v (grown). */
+static void rootfs_list_derived(const char *cache_dir, const char *kind, const char *tag,
+                                struct rootfs_used **v, size_t *n, size_t *cap)
+{
+	char *base = xasprintf("%s/%s", cache_dir, kind);
+	DIR *d = opendir(base);
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		struct stat st;
+		char *path;
+
+		if (!rootfs_is_derived_name(de->d_name, tag))
+			continue;
+		path = xasprintf("%s/%s", base, de->d_name);
+		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			free(path);
+			continue;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			*v = xrealloc(*v, *cap * sizeof(**v));
+		}
+		(*v)[*n].dir = path;
+		(*v)[*n].mtime = st.st_mtim;
+		(*n)++;
+	}
+	if (d != NULL)
+		closedir(d);
+	free(base);
+}
+
+int rootfs_prune_derived(const char *cache_dir, const char *tag, size_t keep, size_t *removed_out,
+                         struct err *err)
+{
+	static const char *const kinds[] = {"rootfs", "toolroot"};
+	struct rootfs_used *v = NULL;
+	size_t n = 0, cap = 0, removed = 0;
+	int rc = 0;
+
+	if (cache_dir == NULL)
+		cache_dir = ROOTFS_DEFAULT_CACHE_DIR;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		rootfs_list_derived(cache_dir, kinds[k], tag, &v, &n, &cap);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), rootfs_used_newest_first);
+	for (size_t i = keep; i < n; i++) {
+		char *lock = xasprintf("%s.lock", v[i].dir);
+		char *logp = xasprintf("%s.log", v[i].dir);
+		int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+		/* In use by a job (LOCK_SH) or being built (LOCK_EX): kept for now.
+		 * The lock file stays: a waiter may hold it open. */
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && rootfs_is_dir(v[i].dir)) {
+			if (rootfs_rm_rf(v[i].dir, err) < 0) {
+				rc = -1;
+			} else {
+				unlink(logp);
+				removed++;
+				log_info("event=derived_pruned dir=%s", v[i].dir);
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		free(lock);
+		free(logp);
+		if (rc < 0)
+			break;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].dir);
+	free(v);
+	if (removed_out != NULL)
+		*removed_out = removed;
 	return rc;
 }

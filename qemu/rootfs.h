@@ -65,4 +65,19 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *tag,
                   size_t n_cmds, const struct runner_sandbox *sb, const struct proc_stop *stop,
                   char **rootfs_dir_out, struct err *err);
 
+/* Marks dir (a tree from rootfs_derive) in use: a shared flock on
+ * <dir>.lock, held until the caller closes *fd_out, under which
+ * rootfs_prune_derived never removes it; its mtime becomes now (the last
+ * use). Waits while stop allows when a pruner or builder holds the lock.
+ * ERR_NOTFOUND when dir was pruned meanwhile: derive it again. */
+int rootfs_hold(const char *dir, const struct proc_stop *stop, int *fd_out, struct err *err);
+
+/* Removes derived trees (<cache>/rootfs/ and <cache>/toolroot/, named
+ * <base>-<tag>-<16 hex>) past the keep most recently used (mtime, as
+ * rootfs_hold sets it), with their logs. One in use (rootfs_hold) or being
+ * built is skipped; its lock file is kept. *removed_out (may be NULL): how
+ * many went. -1 when a removal fails. cache_dir NULL: the default. */
+int rootfs_prune_derived(const char *cache_dir, const char *tag, size_t keep, size_t *removed_out,
+                         struct err *err);
+
 #endif
