@@ -107,6 +107,11 @@ int agent_labels(struct strv *out, const char *extra_csv, struct err *err)
 	return 0;
 }
 
+static int agent_stop_flag(void *arg)
+{
+	return *(volatile sig_atomic_t *)arg != 0;
+}
+
 int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_atomic_t *stop, struct err *err)
 {
 	memset(ag, 0, sizeof(*ag));
@@ -129,10 +134,15 @@ int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_ato
 	if (agent_labels(&ag->labels, opts->extra_labels, err) < 0)
 		goto fail;
 	{
-		struct targets_opts to = {opts->recipes_dir,     opts->cache_dir,
-		                          opts->work_dir,        opts->targets ? opts->targets : "auto",
-		                          opts->prepare_targets, opts->docker,
-		                          NULL};
+		/* A --prepare-targets build (minutes) ends at SIGTERM. */
+		const struct proc_stop prep_stop = {agent_stop_flag, (void *)stop};
+		struct targets_opts to = {.recipes_dir = opts->recipes_dir,
+		                          .cache_dir = opts->cache_dir,
+		                          .work_dir = opts->work_dir,
+		                          .select = opts->targets ? opts->targets : "auto",
+		                          .prepare = opts->prepare_targets,
+		                          .docker = opts->docker,
+		                          .stop = &prep_stop};
 		int reaped = 0;
 		if (targets_labels(&to, &ag->labels, err) < 0)
 			goto fail;
@@ -169,7 +179,7 @@ void agent_release(struct agent *ag)
 
 int agent_register(struct agent *ag, struct err *err)
 {
-	json_t *body = NULL, *labels = NULL, *ans = NULL; /* owned */
+	json_t *body = NULL, *labels = NULL, *ans = NULL;                    /* owned */
 	struct httpc *enroll = httpc_new(ag->opt.server_url, ag->opt.token); /* owned */
 	const char *token;
 	long delay_ms = 0;

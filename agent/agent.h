@@ -16,21 +16,26 @@ struct httpc;
  * a job's heartbeat thread only reads the immutable option fields. */
 
 struct agent_opts {
-	const char *server_url;   /* borrowed; "http://127.0.0.1:8080" */
-	const char *token;        /* borrowed; the enrollment secret (agent.token), for register */
-	const char *name;         /* borrowed */
-	const char *extra_labels; /* borrowed; "k=v,k=v" or NULL */
-	const char *work_dir;     /* borrowed; created by agent_init */
-	int once;                 /* exit after one job */
-	const char *recipes_dir;  /* borrowed; recipes/<triple>.yml */
-	const char *cache_dir;    /* borrowed; rootfs cache, NULL: /var/cache/anvil */
-	const char *targets;      /* borrowed; "auto", "none" or "t1,t2" (see agent/targets.h) */
-	int prepare_targets;      /* build missing rootfs at start */
-	int64_t cache_cap_bytes;  /* per repo×target caches, together; LRU eviction after each job */
-	const char *docker;       /* borrowed; NULL: bubblewrap runs target steps; else the docker or
-	                             podman CLI (--runner docker|podman) */
+	const char *server_url;      /* borrowed; "http://127.0.0.1:8080" */
+	const char *token;           /* borrowed; the enrollment secret (agent.token), for register */
+	const char *name;            /* borrowed */
+	const char *extra_labels;    /* borrowed; "k=v,k=v" or NULL */
+	const char *work_dir;        /* borrowed; created by agent_init */
+	int once;                    /* exit after one job */
+	const char *recipes_dir;     /* borrowed; recipes/<triple>.yml */
+	const char *cache_dir;       /* borrowed; rootfs cache, NULL: /var/cache/anvil */
+	const char *targets;         /* borrowed; "auto", "none" or "t1,t2" (see agent/targets.h) */
+	int prepare_targets;         /* build missing rootfs and toolroots at start */
+	int tools_keep;              /* tools: derived trees kept, most recently used first; 0: all */
+	int64_t cache_cap_bytes;     /* per repo×target caches, together; LRU eviction after each job */
+	const char *docker;          /* borrowed; NULL: bubblewrap runs target steps; else the docker or
+	                                podman CLI (--runner docker|podman) */
 	struct sandbox_opts sandbox; /* the steps' build user and per-job limits */
 };
+
+/* tools: derived trees kept in the cache (--tools-keep): each is a full copy
+ * of a toolroot (~0.8 GB for the shipped recipes) plus the tools. */
+#define AGENT_DEFAULT_TOOLS_KEEP 8
 
 struct agent {
 	struct agent_opts opt;

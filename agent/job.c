@@ -3,6 +3,7 @@
 #include "common/redact.h"
 #include "agent/crosstoml.h"
 #include "agent/targets.h"
+#include "common/recipe.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -249,8 +250,15 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 	if (job_spec_strv(spec, "env", &s->env, err) < 0 ||
 	    job_spec_strv(spec, "artifacts", &s->artifacts, err) < 0 ||
 	    job_spec_strv(spec, "secrets", &s->secrets, err) < 0 ||
-	    job_spec_strv(spec, "mask", &s->mask, err) < 0)
+	    job_spec_strv(spec, "mask", &s->mask, err) < 0 ||
+	    job_spec_strv(spec, "tools", &s->tools, err) < 0)
 		goto out;
+	for (i = 0; i < s->tools.n; i++) {
+		if (!recipe_package_name_ok(s->tools.v[i])) {
+			err_set(err, ERR_INVAL, "job spec: tools[%zu] is not a Debian package name", i);
+			goto out;
+		}
+	}
 	for (i = 0; i < s->secrets.n; i++) {
 		if (strchr(s->secrets.v[i], '=') == NULL || s->secrets.v[i][0] == '=') {
 			err_set(err, ERR_INVAL, "job spec: secrets[%zu] is not KEY=VALUE", i);
@@ -308,6 +316,7 @@ void job_spec_free(struct job_spec *s)
 	free(s->target);
 	free(s->mode);
 	strv_release(&s->env);
+	strv_release(&s->tools);
 	strv_release(&s->artifacts);
 	strv_release(&s->secrets);
 	strv_release(&s->mask);
@@ -671,8 +680,9 @@ static int job_tick_ms(const struct job_ctx *jc)
 
 /* The one place a job's target picks its runner: "host" runs plain
  * processes, a triple runs in bubblewrap over its rootfs (agent/targets.c).
- * Preparing the target (a rootfs build, a Cross.toml pre-build) stops as
- * soon as the job is interrupted (canceled, timed out, lost, agent stopping). */
+ * Preparing the target (a rootfs or toolroot build, a Cross.toml pre-build,
+ * a tools: install) stops as soon as the job is interrupted (canceled, timed
+ * out, lost, agent stopping). */
 static struct runner *job_runner_for(struct job_ctx *jc, const struct crosstoml *ct, char **desc_out,
                                      char **warning_out, struct err *err)
 {
@@ -680,11 +690,23 @@ static struct runner *job_runner_for(struct job_ctx *jc, const struct crosstoml 
 	const struct job_spec *spec = jc->spec;
 	const struct sandbox_job *sb = jc->sb;
 	const struct proc_stop stop = {job_should_interrupt, jc};
-	struct targets_opts to = {ag->opt.recipes_dir,   ag->opt.cache_dir,       ag->opt.work_dir,
-	                          ag->opt.targets,       ag->opt.prepare_targets, ag->opt.docker,
-	                          sandbox_job_runner(sb)};
-	struct targets_job tj = {spec->target, spec->repo_name, spec->network, spec->mode, NULL, 0, NULL,
-	                         &stop};
+	struct targets_opts to = {.recipes_dir = ag->opt.recipes_dir,
+	                          .cache_dir = ag->opt.cache_dir,
+	                          .work_dir = ag->opt.work_dir,
+	                          .select = ag->opt.targets,
+	                          .prepare = ag->opt.prepare_targets,
+	                          .docker = ag->opt.docker,
+	                          .sandbox = sandbox_job_runner(sb),
+	                          .tools_keep = ag->opt.tools_keep > 0 ? (size_t)ag->opt.tools_keep : 0};
+	struct targets_job tj = {
+	    .target = spec->target,
+	    .repo_name = spec->repo_name,
+	    .network = spec->network,
+	    .mode = spec->mode,
+	    .tools = (const char *const *)spec->tools.v,
+	    .n_tools = spec->tools.n,
+	    .stop = &stop,
+	};
 
 	if (ct != NULL) {
 		tj.pre_build = (const char *const *)ct->pre_build.v;
@@ -1034,13 +1056,12 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		 * a one-file cross build, where a container start would cost more. */
 		struct runner_sandbox vsb = {
 		    .drop_ids = ag->sandbox.drop_ids, .uid = ag->sandbox.uid, .gid = ag->sandbox.gid};
-		struct targets_opts to = {ag->opt.recipes_dir,
-		                          ag->opt.cache_dir,
-		                          ag->opt.work_dir,
-		                          ag->opt.targets,
-		                          ag->opt.prepare_targets,
-		                          NULL,
-		                          &vsb};
+		struct targets_opts to = {.recipes_dir = ag->opt.recipes_dir,
+		                          .cache_dir = ag->opt.cache_dir,
+		                          .work_dir = ag->opt.work_dir,
+		                          .select = ag->opt.targets,
+		                          .prepare = ag->opt.prepare_targets,
+		                          .sandbox = &vsb};
 		struct verifier *verifier = verifier_new(&to, &ag->labels);
 		struct deployer_job dj = {ag->opt.server_url, ag->token, spec->id, spec->attempt, dir,
 		                          spec->deploy,       &io,       verifier};
@@ -1115,6 +1136,11 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		job_say(&jc,
 		        "Cross.toml pre-build: %zu command(s) run once into a derived rootfs, then cached",
 		        ct->pre_build.n);
+		job_log_flush(&jc, 1, 0);
+	}
+	if (spec->tools.n > 0 && strcmp(spec->target, "host") != 0) {
+		job_say(&jc, "tools: %zu package(s) installed once into a derived toolroot, then cached",
+		        spec->tools.n);
 		job_log_flush(&jc, 1, 0);
 	}
 	if ((runner = job_runner_for(&jc, ct, &runner_desc, &runner_warning, &err)) == NULL) {

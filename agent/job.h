@@ -43,6 +43,7 @@ struct job_spec {
 	struct strv artifacts; /* glob patterns relative to the workspace */
 	struct strv secrets;   /* "KEY=VALUE" of the repository's secrets, added to the step env */
 	struct strv mask;      /* secret values, replaced with *** in the log */
+	struct strv tools;     /* `tools:` Debian package names (checked), for the job's toolroot */
 	int network;
 	char *mode;                    /* owned; "cross", "emulated" or NULL for the recipe's default */
 	long timeout_s;                /* > 0 (3600 when the spec says 0 or nothing) */

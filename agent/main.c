@@ -32,7 +32,8 @@ static void main_usage(FILE *f)
 	fprintf(f, "usage: anvil-agent [--server URL] [--token T | --token-file FILE] [--name NAME]\n"
 	           "                   [--labels k=v,k=v] [--work DIR] [--log-level debug|info|warn]\n"
 	           "                   [--targets auto|none|host,T1,T2] [--prepare-targets] [--recipes DIR]\n"
-	           "                   [--cache DIR] [--cache-cap SIZE] [--runner bwrap|docker|podman]\n"
+	           "                   [--cache DIR] [--cache-cap SIZE] [--tools-keep N]\n"
+	           "                   [--runner bwrap|docker|podman]\n"
 	           "                   [--build-user NAME|UID:GID] [--memory SIZE] [--pids N]\n"
 	           "                   [--cpu-weight 1..10000] [--tmp-size SIZE] [--disk SIZE]\n"
 	           "                   [--once] [--version]\n"
@@ -76,6 +77,7 @@ int main(int argc, char **argv)
 	    {"recipes", required_argument, NULL, 'r'},
 	    {"cache", required_argument, NULL, 'c'},
 	    {"cache-cap", required_argument, NULL, 'C'},
+	    {"tools-keep", required_argument, NULL, 'K'},
 	    {"runner", required_argument, NULL, 'R'},
 	    {"build-user", required_argument, NULL, 'u'},
 	    {"memory", required_argument, NULL, 'M'},
@@ -92,6 +94,7 @@ int main(int argc, char **argv)
 	                          .recipes_dir = targets_default_recipes_dir(),
 	                          .targets = "auto",
 	                          .cache_cap_bytes = INT64_C(10) << 30,
+	                          .tools_keep = AGENT_DEFAULT_TOOLS_KEEP,
 	                          .sandbox = {.memory_bytes = SANDBOX_DEFAULT_MEMORY,
 	                                      .pids = SANDBOX_DEFAULT_PIDS,
 	                                      .tmp_bytes = SANDBOX_DEFAULT_TMP,
@@ -161,6 +164,14 @@ int main(int argc, char **argv)
 				        optarg);
 				return 2;
 			}
+			break;
+		case 'K':
+			if (units_parse_bytes(optarg, &n64) < 0 || n64 > 10000) {
+				fprintf(stderr, "anvil-agent: --tools-keep: '%s' is not a count 0..10000\n",
+				        optarg);
+				return 2;
+			}
+			opts.tools_keep = (int)n64;
 			break;
 		case 'R':
 			if (strcmp(optarg, "docker") == 0 || strcmp(optarg, "podman") == 0) {

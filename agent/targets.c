@@ -54,6 +54,40 @@ out:
 	return rc;
 }
 
+/* --prepare-targets: the trees a job of triple would otherwise build first
+ * (the rootfs, and the toolroot when the recipe cross-builds under
+ * bubblewrap), built now. Reused when cached. */
+static int targets_prepare_one(const struct targets_opts *o, const char *triple, struct err *err)
+{
+	struct recipe *r = NULL;
+	char *dir = NULL;
+	int rc = -1;
+
+	if (recipe_load(o->recipes_dir, triple, &r, err) < 0)
+		goto out;
+	if (rootfs_ensure(r, o->cache_dir, o->stop, &dir, err) < 0)
+		goto out;
+	free(dir);
+	dir = NULL;
+	if (o->docker == NULL && r->mode == RECIPE_MODE_CROSS) {
+		const char *host_arch = binfmt_host_arch();
+		if (host_arch == NULL) {
+			err_set(err, ERR_UNAVAIL, "toolroot: unknown host architecture");
+			goto out;
+		}
+		if (rootfs_toolroot_ensure(r, host_arch, o->cache_dir, o->stop, &dir, err) < 0)
+			goto out;
+		log_info("event=toolroot_ready target=%s dir=%s", triple, dir);
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		err_wrap(err, "target %s: prepare", triple);
+	free(dir);
+	recipe_free(r);
+	return rc;
+}
+
 /* The host target runs in bubblewrap like every other: without it here the
  * agent would claim host jobs only to fail each one. -1 naming the fix. */
 static int targets_check_host(struct err *err)
@@ -84,7 +118,8 @@ int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct
 	if (o->select == NULL || strcmp(o->select, "none") == 0)
 		return 0;
 	if (strcmp(o->select, "auto") == 0) {
-		if (binfmt_runnable_targets(o->recipes_dir, o->cache_dir, o->prepare, &triples, err) < 0)
+		if (binfmt_runnable_targets(o->recipes_dir, o->cache_dir, o->prepare, o->stop, &triples,
+		                            err) < 0)
 			goto out;
 	} else {
 		for (p = o->select; *p != '\0';) {
@@ -106,12 +141,25 @@ int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct
 				p++;
 		}
 	}
-	for (size_t i = 0; i < triples.n; i++)
+	for (size_t i = 0; i < triples.n; i++) {
+		if (o->prepare && strcmp(triples.v[i], "host") != 0 &&
+		    targets_prepare_one(o, triples.v[i], err) < 0) {
+			if (strcmp(o->select, "auto") != 0 || proc_stop_now(o->stop))
+				goto out;
+			log_warnx("target=%s left out: %s", triples.v[i], err->msg);
+			continue;
+		}
 		strv_pushf(labels_out, "target=%s", triples.v[i]);
+	}
 	rc = 0;
 out:
 	strv_release(&triples);
 	return rc;
+}
+
+static int targets_strcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int targets_mkdir_p(const char *path, struct err *err)
@@ -354,8 +402,9 @@ static int targets_cache_prepare(const struct targets_opts *o, const char *cache
 /* bubblewrap in mode over rootfs (NULL: the host target) with the job's
  * cache at /cache/build and the agent's sandbox. */
 static struct runner *targets_bwrap_new(const struct targets_opts *o, const struct targets_job *job,
-                                        enum recipe_mode mode, const char *rootfs, const char *cache,
-                                        const char *const *env, struct err *err)
+                                        enum recipe_mode mode, const char *rootfs, const char *toolroot,
+                                        const char *qemu, const char *cache, const char *const *env,
+                                        struct err *err)
 {
 	struct bwrap_bind bind = {cache, "/cache/build"};
 	struct bwrap_config cfg;
@@ -363,6 +412,8 @@ static struct runner *targets_bwrap_new(const struct targets_opts *o, const stru
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.mode = mode;
 	cfg.rootfs_dir = rootfs;
+	cfg.toolroot_dir = toolroot;
+	cfg.qemu = qemu;
 	cfg.binds = &bind;
 	cfg.n_binds = 1;
 	cfg.network = job->network;
@@ -384,7 +435,8 @@ static struct runner *targets_host_new(const struct targets_opts *o, const struc
 		log_info("event=host_target runner=bwrap (the host target always runs in bubblewrap)");
 	if (targets_cache_prepare(o, cache, err) < 0)
 		goto out;
-	if ((runner = targets_bwrap_new(o, job, RECIPE_MODE_CROSS, NULL, cache, env, err)) != NULL)
+	if ((runner = targets_bwrap_new(o, job, RECIPE_MODE_CROSS, NULL, NULL, NULL, cache, env, err)) !=
+	    NULL)
 		*desc_out = xasprintf("bubblewrap, host userland (read-only /usr, /etc)%s",
 		                      job->network ? ", network on" : "");
 out:
@@ -443,15 +495,128 @@ static struct runner *targets_docker_new(const struct targets_opts *o, const str
 	return runner;
 }
 
+/* A runner that keeps the job's tools: tree in use (rootfs_hold) for as
+ * long as the job has it: the pruner skips a tree whose lock is held. */
+struct targets_held {
+	struct runner base;
+	struct runner *inner; /* owned */
+	int hold_fd;          /* owned: the shared flock of the tree's lock */
+};
+
+static int targets_held_start(struct runner *r, const struct step_spec *step, struct proc *out,
+                              struct err *err)
+{
+	struct targets_held *h = (struct targets_held *)r;
+
+	return h->inner->ops->start(h->inner, step, out, err);
+}
+
+static int targets_held_cancel(struct runner *r, struct proc *p, int grace_ms, struct err *err)
+{
+	struct targets_held *h = (struct targets_held *)r;
+
+	return h->inner->ops->cancel(h->inner, p, grace_ms, err);
+}
+
+static void targets_held_free(struct runner *r)
+{
+	struct targets_held *h = (struct targets_held *)r;
+
+	runner_free(h->inner);
+	if (h->hold_fd >= 0)
+		close(h->hold_fd);
+	free(h);
+}
+
+static const struct runner_ops targets_held_ops = {"held", targets_held_start, targets_held_cancel,
+                                                   targets_held_free};
+
+/* inner (owned, may be NULL) wrapped so that closing hold_fd (owned) is
+ * the last thing its runner_free does. */
+static struct runner *targets_held_new(struct runner *inner, int hold_fd)
+{
+	struct targets_held *h;
+
+	if (inner == NULL) {
+		if (hold_fd >= 0)
+			close(hold_fd);
+		return NULL;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->base.ops = &targets_held_ops;
+	h->inner = inner;
+	h->hold_fd = hold_fd;
+	return &h->base;
+}
+
+/* `tools:` into a derived copy of base (the toolroot, or the rootfs in
+ * emulated mode), once per set of names: the copy's own apt installs them.
+ * *dir (owned) is replaced by the derived tree, held in use through
+ * *hold_fd_out (rootfs_hold; the caller closes it when the job is done);
+ * then the cache keeps o->tools_keep such trees. */
+static int targets_tools_derive(const struct targets_opts *o, const struct targets_job *job,
+                                const struct recipe *r, char **dir, int *hold_fd_out, struct err *err)
+{
+	struct strv names = STRV_INIT;
+	struct buf install = BUF_INIT;
+	char *derived = NULL;
+	int rc = -1;
+
+	for (size_t i = 0; i < job->n_tools; i++) {
+		if (!recipe_package_name_ok(job->tools[i])) {
+			err_set(err, ERR_INVAL, "tools[%zu]: bad Debian package name", i);
+			goto out;
+		}
+		strv_push(&names, job->tools[i]);
+	}
+	/* The same set in any order is one derived tree. */
+	qsort(names.v, names.n, sizeof(*names.v), targets_strcmp);
+	buf_appendf(&install, "apt-get install -y -q --no-install-recommends");
+	for (size_t i = 0; i < names.n; i++)
+		if (i == 0 || strcmp(names.v[i], names.v[i - 1]) != 0)
+			buf_appendf(&install, " %s", names.v[i]);
+	{
+		/* Names are [a-z0-9.+-] only: nothing here for the shell to expand. */
+		const char *cmds[] = {"apt-get update -q", install.data};
+		/* Pruned by another agent between the derive and the hold: again. */
+		for (int attempt = 0;; attempt++) {
+			free(derived);
+			derived = NULL;
+			if (rootfs_derive(r, *dir, "tools", cmds, 2, o->sandbox, job->stop, &derived, err) <
+			    0)
+				goto out;
+			if (rootfs_hold(derived, job->stop, hold_fd_out, err) == 0)
+				break;
+			if (err->code != ERR_NOTFOUND || attempt == 2)
+				goto out;
+		}
+	}
+	if (o->tools_keep > 0) {
+		struct err perr = {0};
+		if (rootfs_prune_derived(o->cache_dir, "tools", o->tools_keep, NULL, &perr) < 0)
+			log_warnx("event=tools_prune_failed reason=\"%s\"", perr.msg);
+	}
+	free(*dir);
+	*dir = derived;
+	derived = NULL;
+	rc = 0;
+out:
+	free(derived);
+	buf_release(&install);
+	strv_release(&names);
+	return rc;
+}
+
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
                                   char **desc_out, char **warning_out, struct err *err)
 {
 	struct recipe *r = NULL;
 	struct strv env = STRV_INIT;
 	struct runner *runner = NULL;
-	char *rootfs = NULL, *cache = NULL;
+	char *rootfs = NULL, *cache = NULL, *toolroot = NULL;
 	enum recipe_mode mode;
 	size_t n_recipe_env;
+	int hold_fd = -1; /* the tools: tree's use (rootfs_hold), handed to the runner */
 
 	*desc_out = NULL;
 	*warning_out = NULL;
@@ -468,11 +633,24 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		goto out;
 	if (job->n_pre_build > 0) {
 		char *derived = NULL;
-		if (rootfs_derive(r, rootfs, job->pre_build, job->n_pre_build, o->sandbox, job->stop,
+		if (rootfs_derive(r, rootfs, "pre", job->pre_build, job->n_pre_build, o->sandbox, job->stop,
 		                  &derived, err) < 0)
 			goto out;
 		free(rootfs);
 		rootfs = derived;
+	}
+	if (o->docker == NULL && mode == RECIPE_MODE_CROSS) {
+		const char *host_arch = binfmt_host_arch();
+		if (host_arch == NULL) {
+			err_set(err, ERR_UNAVAIL, "toolroot: unknown host architecture");
+			goto out;
+		}
+		if (rootfs_toolroot_ensure(r, host_arch, o->cache_dir, job->stop, &toolroot, err) < 0)
+			goto out;
+		if (job->n_tools > 0 && targets_tools_derive(o, job, r, &toolroot, &hold_fd, err) < 0)
+			goto out;
+	} else if (job->n_tools > 0 && targets_tools_derive(o, job, r, &rootfs, &hold_fd, err) < 0) {
+		goto out;
 	}
 	/* Per repository × target: cargo home, ccache and anything a build keeps. */
 	cache = xasprintf("%s/cache/%s/%s", o->work_dir, job->repo_name, job->target);
@@ -484,6 +662,8 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	strv_push(&env, "CARGO_HOME=/cache/build/cargo");
 	strv_push(&env, "CCACHE_DIR=/cache/build/ccache");
 	strv_pushf(&env, "ANVIL_MODE=%s", recipe_mode_name(mode));
+	/* For `./configure --host=$ANVIL_GNU_TRIPLE` in a multi-target file. */
+	strv_pushf(&env, "ANVIL_GNU_TRIPLE=%s", r->gnu_triple);
 	if (o->docker != NULL) {
 		runner =
 		    targets_docker_new(o, job, r, mode, rootfs, cache, &env, n_recipe_env, desc_out, err);
@@ -493,16 +673,20 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		*warning_out = xasprintf("Cross.toml: target.%s.image %s is ignored: it needs the "
 		                         "Docker runner (anvil-agent --runner docker)",
 		                         job->target, job->image);
-	if ((runner = targets_bwrap_new(o, job, mode, rootfs, cache, (const char *const *)env.v, err)) ==
-	    NULL)
+	if ((runner = targets_bwrap_new(o, job, mode, rootfs, toolroot, r->qemu, cache,
+	                                (const char *const *)env.v, err)) == NULL)
 		goto out;
 	*desc_out =
-	    xasprintf("bubblewrap, %s mode, rootfs %s (%s, qemu %s)%s", recipe_mode_name(mode), rootfs,
-	              r->debian_arch, r->qemu ? r->qemu : "none", job->network ? ", network on" : "");
+	    xasprintf("bubblewrap, %s mode, rootfs %s (%s, qemu %s)%s%s%s", recipe_mode_name(mode), rootfs,
+	              r->debian_arch, r->qemu ? r->qemu : "none", toolroot != NULL ? ", toolroot " : "",
+	              toolroot != NULL ? toolroot : "", job->network ? ", network on" : "");
 out:
+	if (hold_fd >= 0)
+		runner = targets_held_new(runner, hold_fd);
 	strv_release(&env);
 	recipe_free(r);
 	free(rootfs);
+	free(toolroot);
 	free(cache);
 	return runner;
 }

@@ -14,17 +14,26 @@ struct targets_opts {
 	const char *recipes_dir; /* recipes/<triple>.yml */
 	const char *cache_dir;   /* rootfs cache, NULL: /var/cache/anvil */
 	const char *work_dir;    /* the agent's work dir: per repo×target caches live under it */
-	const char *select;      /* "auto" (cached rootfs that run), "none", or "t1,t2" (checked now,
-	                            rootfs built on first use) */
-	int prepare;             /* build missing rootfs at start (auto only) */
+	const char *select;      /* "auto" (cached rootfs that run), "none", or "t1,t2" (checked now;
+	                            rootfs and toolroot built on first use unless prepare) */
+	int prepare;             /* targets_labels builds what a served target needs at start: its
+	                            rootfs (auto: also one not cached yet) and, for a cross-mode
+	                            recipe under bubblewrap, its toolroot */
 	const char *docker;      /* NULL: bubblewrap; else the docker (or podman) CLI that runs each
 	                            step in a container (qemu/runner_docker.h) */
 	const struct runner_sandbox *sandbox; /* the job's containment; NULL: none (tests) */
+	const struct proc_stop *stop;         /* ends a prepare early (the agent stopping); NULL: never */
+	size_t tools_keep; /* after a job's tools: tree is ready, the derived tools: trees of the cache
+	                      past this many most recently used are removed (rootfs_prune_derived);
+	                      0: never */
 };
 
 /* Appends "target=<triple>" labels for the targets that really run here.
  * Explicit targets are checked (recipe loads, binfmt registered) and an
- * error names the first that cannot run; auto leaves failing ones out. */
+ * error names the first that cannot run; auto leaves failing ones out.
+ * With o->prepare, each target's rootfs and toolroot are built (minutes
+ * each when not cached) before it is labelled: an explicit target whose
+ * preparation fails is an error, auto leaves it out with a warning. */
 int targets_labels(const struct targets_opts *o, struct strv *labels_out, struct err *err);
 
 struct targets_job {
@@ -35,17 +44,23 @@ struct targets_job {
 	const char *const *pre_build; /* Cross.toml pre-build commands (n_pre_build), run once into a
 	                                 derived, cached rootfs */
 	size_t n_pre_build;
-	const char *image;            /* Cross.toml's target image: the Docker runner runs it (must exist
-	                                 locally) instead of the rootfs's; NULL: none */
+	const char *image;        /* Cross.toml's target image: the Docker runner runs it (must exist
+	                             locally) instead of the rootfs's; NULL: none */
+	const char *const *tools; /* `tools:` Debian packages (n_tools, names already checked):
+	                             installed once into a derived, cached toolroot (cross) or
+	                             rootfs (emulated) */
+	size_t n_tools;
 	const struct proc_stop *stop; /* the job canceled (or the agent stopping) while its target is
-	                                 prepared: rootfs build or pre-build killed, nothing half-built
-	                                 kept, ERR_UNAVAIL; NULL: never */
+	                                 prepared: toolroot or rootfs build, pre-build or tools install
+	                                 killed, nothing half-built kept, ERR_UNAVAIL; NULL: never */
 };
 
 /* The runner for a job: for "host" bubblewrap over the host's /usr, else bubblewrap (or,
  * with o->docker, a container) over the target's rootfs (built now when
  * missing: minutes the first time) in the recipe's mode, with the per
- * repo×target cache bound at /cache. *desc_out (owned) describes it for the
+ * repo×target cache bound at /cache. In cross mode under bubblewrap the
+ * step's / is the recipe's toolroot (qemu/rootfs.h; built now when missing),
+ * not the host's /usr and /etc. *desc_out (owned) describes it for the
  * job log; *warning_out (owned, may be NULL) is a line for the job log too. */
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
                                   char **desc_out, char **warning_out, struct err *err);

@@ -209,7 +209,7 @@ out:
 /* Builds anvil-verify for triple into final_path (atomically). */
 static int verifier_build(struct verifier *v, const char *triple, const char *final_path, struct err *err)
 {
-	struct targets_job tj = {triple, VERIFIER_CACHE, 0, "cross", NULL, 0, NULL, NULL};
+	struct targets_job tj = {.target = triple, .repo_name = VERIFIER_CACHE, .mode = "cross"};
 	struct buf cfiles = BUF_INIT, output = BUF_INIT;
 	struct runner *r = NULL;
 	struct step_spec step = {0};

@@ -1,4 +1,5 @@
 #include "common/pipefile.h"
+#include "common/recipe.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #define PIPEFILE_SHOW_BUF         (PIPEFILE_SHOW_BYTES + 4)
 #define PIPEFILE_MAX_WHEN         64
 #define PIPEFILE_MAX_GLOB_BYTES   512
+#define PIPEFILE_MAX_TOOLS        64
 #define PIPEFILE_CONTROL_CHARS                                                                               \
 	"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17"       \
 	"\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
@@ -34,6 +36,7 @@ enum pipefile_key {
 	PIPEFILE_KEY_NETWORK = 1 << 4,
 	PIPEFILE_KEY_TIMEOUT = 1 << 5,
 	PIPEFILE_KEY_WHEN = 1 << 6,
+	PIPEFILE_KEY_TOOLS = 1 << 7,
 	PIPEFILE_KEY_MODE = 1 << 12,
 	PIPEFILE_KEY_DEPLOY = 1 << 20,
 	PIPEFILE_KEY_JOBS = 1 << 21,
@@ -47,13 +50,13 @@ static const struct {
 	const char *name;
 	enum pipefile_key key;
 } pipefile_keys[] = {
-    {"targets", PIPEFILE_KEY_TARGETS},   {"env", PIPEFILE_KEY_ENV},
-    {"steps", PIPEFILE_KEY_STEPS},       {"artifacts", PIPEFILE_KEY_ARTIFACTS},
-    {"network", PIPEFILE_KEY_NETWORK},   {"timeout", PIPEFILE_KEY_TIMEOUT},
-    {"when", PIPEFILE_KEY_WHEN},         {"mode", PIPEFILE_KEY_MODE},
-    {"deploy", PIPEFILE_KEY_DEPLOY},     {"jobs", PIPEFILE_KEY_JOBS},
-    {"release", PIPEFILE_KEY_RESERVED},  {"cache", PIPEFILE_KEY_RESERVED},
-    {"services", PIPEFILE_KEY_RESERVED},
+    {"targets", PIPEFILE_KEY_TARGETS}, {"env", PIPEFILE_KEY_ENV},
+    {"steps", PIPEFILE_KEY_STEPS},     {"artifacts", PIPEFILE_KEY_ARTIFACTS},
+    {"network", PIPEFILE_KEY_NETWORK}, {"timeout", PIPEFILE_KEY_TIMEOUT},
+    {"when", PIPEFILE_KEY_WHEN},       {"mode", PIPEFILE_KEY_MODE},
+    {"deploy", PIPEFILE_KEY_DEPLOY},   {"jobs", PIPEFILE_KEY_JOBS},
+    {"tools", PIPEFILE_KEY_TOOLS},     {"release", PIPEFILE_KEY_RESERVED},
+    {"cache", PIPEFILE_KEY_RESERVED},  {"services", PIPEFILE_KEY_RESERVED},
 };
 
 #define PIPEFILE_N_KEYS (sizeof(pipefile_keys) / sizeof(pipefile_keys[0]))
@@ -303,6 +306,45 @@ static int pipefile_load_targets(yaml_document_t *doc, const yaml_node_t *node, 
 				return pipefile_fail(err, ERR_INVAL, item, "%s: duplicate target '%s'", what,
 				                     pipefile_show(show, t, len));
 		strv_push(&pf->targets, t);
+	}
+	return 0;
+}
+
+/* `tools: [autoconf, automake]`: Debian package names, as a recipe's. */
+static int pipefile_load_tools(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
+                               struct err *err)
+{
+	size_t n, i, j;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type != YAML_SEQUENCE_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "tools: expected a sequence, found %s",
+		                     pipefile_kind(node));
+	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	if (n > PIPEFILE_MAX_TOOLS)
+		return pipefile_fail(err, ERR_LIMIT, node, "tools: %zu entries, limit %d", n,
+		                     PIPEFILE_MAX_TOOLS);
+	for (i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		char what[32], show[PIPEFILE_SHOW_BUF];
+		const char *t;
+		size_t len;
+
+		snprintf(what, sizeof(what), "tools[%zu]", i);
+		if (pipefile_scalar(item, what, &t, err) < 0)
+			return -1;
+		len = item->data.scalar.length;
+		if (!recipe_package_name_ok(t))
+			return pipefile_fail(err, ERR_INVAL, item,
+			                     "%s: '%s' is not a Debian package name ([a-z0-9][a-z0-9.+-]*, "
+			                     "at most 128 bytes)",
+			                     what, pipefile_show(show, t, len));
+		for (j = 0; j < pf->tools.n; j++)
+			if (strcmp(pf->tools.v[j], t) == 0)
+				return pipefile_fail(err, ERR_INVAL, item, "%s: duplicate tool '%s'", what,
+				                     pipefile_show(show, t, len));
+		strv_push(&pf->tools, t);
 	}
 	return 0;
 }
@@ -1571,7 +1613,8 @@ out:
 	return rc;
 }
 
-/* Top-level env, network, timeout and mode are each job's defaults. */
+/* Top-level env, network, timeout and mode are each job's defaults; the
+ * top-level tools: hold for every job. */
 static void pipefile_jobs_defaults(struct pipefile *pf)
 {
 	for (size_t i = 0; i < pf->n_jobs; i++) {
@@ -1585,6 +1628,8 @@ static void pipefile_jobs_defaults(struct pipefile *pf)
 			b->timeout_s = pf->timeout_s;
 		if (!(given & (1u << 6)) && pf->mode != NULL)
 			b->mode = xstrdup(pf->mode);
+		for (size_t t = 0; t < pf->tools.n; t++)
+			strv_push(&b->tools, pf->tools.v[t]);
 		for (size_t e = 0; e < pf->env.n; e++) {
 			size_t klen = strcspn(pf->env.v[e], "=") + 1, k;
 
@@ -1673,6 +1718,9 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 			break;
 		case PIPEFILE_KEY_JOBS:
 			rc = pipefile_load_jobs(doc, v, pf, err);
+			break;
+		case PIPEFILE_KEY_TOOLS:
+			rc = pipefile_load_tools(doc, v, pf, err);
 			break;
 		default:
 			rc = -1;
@@ -1779,6 +1827,7 @@ void pipefile_free(struct pipefile *pf)
 	if (pf == NULL)
 		return;
 	strv_release(&pf->targets);
+	strv_release(&pf->tools);
 	for (i = 0; i < pf->n_steps; i++) {
 		free(pf->steps[i].name);
 		free(pf->steps[i].run);

@@ -104,7 +104,9 @@ struct pipefile_unit {
 };
 
 struct pipefile {
-	struct strv targets;         /* target triples; empty → one job for "host" */
+	struct strv targets; /* target triples; empty → one job for "host" */
+	struct strv
+	    tools; /* `tools:` Debian packages added to target jobs' toolroot (recipe_package_name_ok) */
 	struct pipefile_step *steps; /* n_steps entries, owned */
 	size_t n_steps;
 	struct strv artifacts; /* paths or globs relative to the workspace */

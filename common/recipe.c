@@ -14,6 +14,8 @@
 /* Bumped when rootfs.c changes what it adds on top of debootstrap, so old
  * cached rootfs trees are not reused. */
 #define RECIPE_ROOTFS_LAYOUT "anvil-rootfs-v1"
+/* Likewise for the toolroot (rootfs_toolroot_ensure). */
+#define RECIPE_TOOLROOT_LAYOUT "anvil-toolroot-v1"
 
 #define RECIPE_DEFAULT_SUITE  "bookworm"
 #define RECIPE_DEFAULT_MIRROR "http://deb.debian.org/debian"
@@ -55,7 +57,7 @@ static int recipe_env_key_ok(const char *s)
 
 /* Debian package names: [a-z0-9][a-z0-9.+-]+, plus ":arch" is refused
  * because the rootfs is the target's own. */
-static int recipe_package_ok(const char *s)
+int recipe_package_name_ok(const char *s)
 {
 	return s[0] != '\0' && s[0] != '-' && s[0] != '.' && s[0] != '+' && recipe_name_ok(s, 128, ".+-");
 }
@@ -110,6 +112,7 @@ void recipe_free(struct recipe *r)
 	free(r->suite);
 	free(r->mirror);
 	strv_release(&r->packages);
+	strv_release(&r->host_packages);
 	recipe_env_release(&r->env);
 	recipe_env_release(&r->env_cross);
 	recipe_env_release(&r->env_emulated);
@@ -145,29 +148,30 @@ static int recipe_take_string(yaml_node_t *v, const char *key, char **dst, struc
 	return 0;
 }
 
-static int recipe_take_packages(yaml_document_t *doc, yaml_node_t *v, struct recipe *r, struct err *err)
+static int recipe_take_packages(yaml_document_t *doc, yaml_node_t *v, const char *key, struct strv *out,
+                                struct err *err)
 {
 	yaml_node_item_t *it;
 
 	if (v->type != YAML_SEQUENCE_NODE)
-		return err_set(err, ERR_INVAL, "line %zu: packages: expected a list of strings",
-		               recipe_line(v));
-	if (r->packages.n > 0)
-		return err_set(err, ERR_INVAL, "line %zu: packages given twice", recipe_line(v));
+		return err_set(err, ERR_INVAL, "line %zu: %s: expected a list of strings", recipe_line(v),
+		               key);
+	if (out->n > 0)
+		return err_set(err, ERR_INVAL, "line %zu: %s given twice", recipe_line(v), key);
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 		yaml_node_t *item = yaml_document_get_node(doc, *it);
 		const char *s = recipe_scalar(item);
 
 		if (s == NULL)
-			return err_set(err, ERR_INVAL, "line %zu: packages: expected a list of strings",
-			               recipe_line(item != NULL ? item : v));
-		if (!recipe_package_ok(s))
-			return err_set(err, ERR_INVAL, "line %zu: packages: bad Debian package name",
-			               recipe_line(item));
-		if (r->packages.n >= RECIPE_MAX_ENTRIES)
-			return err_set(err, ERR_LIMIT, "line %zu: packages: more than %d entries",
-			               recipe_line(item), RECIPE_MAX_ENTRIES);
-		strv_push(&r->packages, s);
+			return err_set(err, ERR_INVAL, "line %zu: %s: expected a list of strings",
+			               recipe_line(item != NULL ? item : v), key);
+		if (!recipe_package_name_ok(s))
+			return err_set(err, ERR_INVAL, "line %zu: %s: bad Debian package name",
+			               recipe_line(item), key);
+		if (out->n >= RECIPE_MAX_ENTRIES)
+			return err_set(err, ERR_LIMIT, "line %zu: %s: more than %d entries",
+			               recipe_line(item), key, RECIPE_MAX_ENTRIES);
+		strv_push(out, s);
 	}
 	return 0;
 }
@@ -291,7 +295,10 @@ static int recipe_from_root(yaml_document_t *doc, yaml_node_t *root, struct reci
 				goto out;
 			}
 		} else if (strcmp(k, "packages") == 0) {
-			if (recipe_take_packages(doc, vn, r, err) < 0)
+			if (recipe_take_packages(doc, vn, k, &r->packages, err) < 0)
+				goto out;
+		} else if (strcmp(k, "host_packages") == 0) {
+			if (recipe_take_packages(doc, vn, k, &r->host_packages, err) < 0)
 				goto out;
 		} else if (strcmp(k, "env") == 0) {
 			if (recipe_take_env(doc, vn, k, &r->env, err) < 0)
@@ -433,30 +440,79 @@ static int recipe_strcmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Feeds the packages of v to h sorted and de-duplicated, each NUL-ended. */
+static void recipe_hash_packages(struct crypto_sha256 *h, const struct strv *v)
+{
+	char **sorted = NULL;
+	size_t n = v->n;
+
+	if (n == 0)
+		return;
+	sorted = xmalloc(n * sizeof(*sorted));
+	memcpy(sorted, v->v, n * sizeof(*sorted));
+	qsort(sorted, n, sizeof(*sorted), recipe_strcmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && strcmp(sorted[i], sorted[i - 1]) == 0)
+			continue;
+		crypto_sha256_update(h, sorted[i], strlen(sorted[i]) + 1);
+	}
+	free(sorted);
+}
+
 void recipe_hash_hex(const struct recipe *r, char out[65])
 {
 	struct crypto_sha256 *h = crypto_sha256_new();
-	char **sorted = NULL;
-	size_t n = r->packages.n;
 
 	/* Each field NUL-terminated so that field boundaries cannot shift. */
 	crypto_sha256_update(h, RECIPE_ROOTFS_LAYOUT, sizeof(RECIPE_ROOTFS_LAYOUT));
 	crypto_sha256_update(h, r->debian_arch, strlen(r->debian_arch) + 1);
 	crypto_sha256_update(h, r->suite, strlen(r->suite) + 1);
 	crypto_sha256_update(h, r->mirror, strlen(r->mirror) + 1);
-	if (n > 0) {
-		sorted = xmalloc(n * sizeof(*sorted));
-		memcpy(sorted, r->packages.v, n * sizeof(*sorted));
-		qsort(sorted, n, sizeof(*sorted), recipe_strcmp);
-		for (size_t i = 0; i < n; i++) {
-			if (i > 0 && strcmp(sorted[i], sorted[i - 1]) == 0)
-				continue;
-			crypto_sha256_update(h, sorted[i], strlen(sorted[i]) + 1);
-		}
-	}
+	recipe_hash_packages(h, &r->packages);
 	crypto_sha256_final_hex(h, out);
 	crypto_sha256_free(h);
-	free(sorted);
+}
+
+void recipe_toolroot_packages(const struct recipe *r, const char *host_arch, struct strv *out)
+{
+	static const char *const tools[] = {"gcc", "g++", "binutils"};
+	int native = strcmp(r->debian_arch, host_arch) == 0;
+	char *pkg_triple = xstrdup(r->gnu_triple);
+
+	/* Debian names x86_64-linux-gnu's cross packages gcc-x86-64-linux-gnu. */
+	for (char *c = pkg_triple; *c != '\0'; c++)
+		if (*c == '_')
+			*c = '-';
+	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
+		if (native)
+			strv_push(out, tools[i]);
+		else
+			strv_pushf(out, "%s-%s", tools[i], pkg_triple);
+	}
+	strv_push(out, "make");
+	strv_push(out, "pkg-config");
+	for (size_t i = 0; i < r->host_packages.n; i++)
+		strv_push(out, r->host_packages.v[i]);
+	free(pkg_triple);
+}
+
+void recipe_toolroot_hash_hex(const struct recipe *r, const char *host_arch, char out[65])
+{
+	struct crypto_sha256 *h = crypto_sha256_new();
+	struct strv packages = STRV_INIT;
+	const char *qemu = r->qemu != NULL ? r->qemu : "none";
+
+	recipe_toolroot_packages(r, host_arch, &packages);
+	crypto_sha256_update(h, RECIPE_TOOLROOT_LAYOUT, sizeof(RECIPE_TOOLROOT_LAYOUT));
+	crypto_sha256_update(h, host_arch, strlen(host_arch) + 1);
+	crypto_sha256_update(h, r->suite, strlen(r->suite) + 1);
+	crypto_sha256_update(h, r->mirror, strlen(r->mirror) + 1);
+	crypto_sha256_update(h, r->gnu_triple, strlen(r->gnu_triple) + 1);
+	crypto_sha256_update(h, qemu, strlen(qemu) + 1);
+	recipe_hash_packages(h, &packages);
+	crypto_sha256_final_hex(h, out);
+	crypto_sha256_free(h);
+	strv_release(&packages);
 }
 
 static void recipe_env_merge(struct strv *out, const struct recipe_env *base, const struct recipe_env *over)

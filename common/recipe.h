@@ -28,15 +28,16 @@ struct recipe_env {
 };
 
 struct recipe {
-	char *triple;          /* aarch64-unknown-linux-gnu */
-	char *debian_arch;     /* arm64 */
-	char *gnu_triple;      /* aarch64-linux-gnu */
-	char *qemu;            /* qemu-aarch64-static; NULL when the recipe says none */
-	char *suite;           /* default bookworm */
-	char *mirror;          /* default http://deb.debian.org/debian */
-	struct strv packages;  /* rootfs packages, in file order */
-	enum recipe_mode mode; /* default cross */
-	struct recipe_env env; /* both modes */
+	char *triple;              /* aarch64-unknown-linux-gnu */
+	char *debian_arch;         /* arm64 */
+	char *gnu_triple;          /* aarch64-linux-gnu */
+	char *qemu;                /* qemu-aarch64-static; NULL when the recipe says none */
+	char *suite;               /* default bookworm */
+	char *mirror;              /* default http://deb.debian.org/debian */
+	struct strv packages;      /* rootfs packages, in file order */
+	struct strv host_packages; /* added to the toolroot (host arch), in file order */
+	enum recipe_mode mode;     /* default cross */
+	struct recipe_env env;     /* both modes */
 	struct recipe_env env_cross;
 	struct recipe_env env_emulated;
 };
@@ -59,6 +60,22 @@ void recipe_free(struct recipe *r);
  * packages sorted and de-duplicated, and the rootfs layout version. The env
  * and mode do not change it. */
 void recipe_hash_hex(const struct recipe *r, char out[65]);
+
+/* The Debian packages of the recipe's toolroot on a host_arch machine: the
+ * C/C++ cross compiler and binutils for gnu_triple (gcc-<t>, g++-<t>,
+ * binutils-<t>, with '_' in the triple as '-'; the native gcc, g++ and
+ * binutils when host_arch is the recipe's own arch), make, pkg-config, then
+ * host_packages. Appended to out. */
+void recipe_toolroot_packages(const struct recipe *r, const char *host_arch, struct strv *out);
+
+/* sha256 (hex) over what shapes the toolroot: host_arch, suite, mirror,
+ * gnu_triple, qemu (its placeholder), recipe_toolroot_packages sorted and
+ * de-duplicated, and the toolroot layout version. */
+void recipe_toolroot_hash_hex(const struct recipe *r, const char *host_arch, char out[65]);
+
+/* 1 when s is a Debian package name as recipes and `tools:` accept it:
+ * [a-z0-9][a-z0-9.+-]*, at most 128 bytes (no ":arch"). */
+int recipe_package_name_ok(const char *s);
 
 /* Appends "KEY=VALUE" strings to out: the common env, then the mode's env
  * (a mode entry replaces a common one with the same key). */

@@ -47,6 +47,18 @@ const char *binfmt_machine(const char *debian_arch)
 	return a != NULL ? a->machine : NULL;
 }
 
+const char *binfmt_host_arch(void)
+{
+	struct utsname u;
+
+	if (uname(&u) < 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof(binfmt_arches) / sizeof(binfmt_arches[0]); i++)
+		if (strcmp(binfmt_arches[i].machine, u.machine) == 0)
+			return binfmt_arches[i].debian_arch;
+	return NULL;
+}
+
 int binfmt_is_native(const char *debian_arch)
 {
 	const struct binfmt_arch *a = binfmt_arch_get(debian_arch);
@@ -234,7 +246,7 @@ static int binfmt_strcmp(const void *a, const void *b)
 
 /* One recipe: 0 when its binaries run here. */
 static int binfmt_target_runs(const char *recipes_dir, const char *cache_dir, const char *triple,
-                              int build_missing, struct err *err)
+                              int build_missing, const struct proc_stop *stop, struct err *err)
 {
 	struct recipe *r = NULL;
 	char *rootfs = NULL;
@@ -242,10 +254,15 @@ static int binfmt_target_runs(const char *recipes_dir, const char *cache_dir, co
 
 	if (recipe_load(recipes_dir, triple, &r, err) < 0)
 		goto out;
+	/* A handler is host-wide: registered only for a target this agent
+	 * will serve, so a missing rootfs is found out first. Building one
+	 * (build_missing) needs the handler already (debootstrap's second
+	 * stage runs target binaries). */
+	if (!build_missing && rootfs_find(r, cache_dir, &rootfs, err) < 0)
+		goto out;
 	if (binfmt_ensure(r->debian_arch, err) < 0)
 		goto out;
-	if ((build_missing ? rootfs_ensure(r, cache_dir, NULL, &rootfs, err)
-	                   : rootfs_find(r, cache_dir, &rootfs, err)) < 0)
+	if (build_missing && rootfs_ensure(r, cache_dir, stop, &rootfs, err) < 0)
 		goto out;
 	if (binfmt_probe(rootfs, r->debian_arch, err) < 0)
 		goto out;
@@ -257,7 +274,7 @@ out:
 }
 
 int binfmt_runnable_targets(const char *recipes_dir, const char *cache_dir, int build_missing,
-                            struct strv *out, struct err *err)
+                            const struct proc_stop *stop, struct strv *out, struct err *err)
 {
 	struct strv triples = STRV_INIT;
 	struct dirent *de;
@@ -284,7 +301,12 @@ int binfmt_runnable_targets(const char *recipes_dir, const char *cache_dir, int 
 	for (size_t i = 0; i < triples.n; i++) {
 		struct err terr = {0};
 
-		if (binfmt_target_runs(recipes_dir, cache_dir, triples.v[i], build_missing, &terr) < 0) {
+		if (binfmt_target_runs(recipes_dir, cache_dir, triples.v[i], build_missing, stop, &terr) <
+		    0) {
+			if (proc_stop_now(stop)) {
+				err_set(err, ERR_UNAVAIL, "stopped while preparing target %s", triples.v[i]);
+				goto out;
+			}
 			log_warnx("target unavailable target=%s reason=\"%s\"", triples.v[i], terr.msg);
 			continue;
 		}

@@ -2,6 +2,7 @@
 #define ANVIL_BINFMT_H
 
 #include "common/err.h"
+#include "common/proc.h"
 #include "common/xalloc.h"
 
 /* qemu-user through binfmt_misc: make sure a foreign arch's handler is
@@ -11,6 +12,10 @@
 /* The machine name `uname -m` prints for a Debian arch (arm64 -> aarch64,
  * armhf -> armv7l, amd64 -> x86_64); NULL when unknown. */
 const char *binfmt_machine(const char *debian_arch);
+
+/* The Debian arch of this machine (x86_64 -> amd64, aarch64 -> arm64,
+ * armv7l -> armhf); NULL when unknown. The toolroot's arch. */
+const char *binfmt_host_arch(void);
 
 /* 1 when binaries of debian_arch run natively here (no qemu needed). */
 int binfmt_is_native(const char *debian_arch);
@@ -31,10 +36,13 @@ int binfmt_probe(const char *rootfs_dir, const char *debian_arch, struct err *er
 /* Appends to out (sorted) the triple of every recipe in recipes_dir whose
  * binaries really run here: recipe loads, rootfs present (built first when
  * build_missing, which can take minutes per target), binfmt_ensure and
- * binfmt_probe pass. A target that fails is logged (warn) and left out. -1
- * only when recipes_dir cannot be read. For the agent's target=<triple>
- * labels. cache_dir NULL: the default rootfs cache. */
+ * binfmt_probe pass. Without build_missing the rootfs is looked for before
+ * binfmt_ensure, so no handler is registered for a target left out. A target
+ * that fails is logged (warn) and left out. -1 when recipes_dir cannot be
+ * read, or ERR_UNAVAIL once stop (NULL: never) says stop: a rootfs build is
+ * killed then (rootfs_ensure). For the agent's target=<triple> labels.
+ * cache_dir NULL: the default rootfs cache. */
 int binfmt_runnable_targets(const char *recipes_dir, const char *cache_dir, int build_missing,
-                            struct strv *out, struct err *err);
+                            const struct proc_stop *stop, struct strv *out, struct err *err);
 
 #endif

@@ -8,6 +8,7 @@
 #include "common/proc.h"
 #include "common/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,12 +31,12 @@ struct rootfs_paths {
 	char *tmp;     /* dir + .tmp: build or extraction in progress (under the lock) */
 };
 
-static void rootfs_paths_init(struct rootfs_paths *p, const struct recipe *r, const char *cache_dir)
+/* <cache>/<kind>/<name>-<hash>: kind "rootfs" (target trees) or
+ * "toolroot" (host-arch trees), each with its tarball, lock and log. */
+static void rootfs_paths_init(struct rootfs_paths *p, const char *cache_dir, const char *kind,
+                              const char *name, const char *hash)
 {
-	char hash[65];
-
-	recipe_hash_hex(r, hash);
-	p->dir = xasprintf("%s/rootfs/%s-%s", cache_dir, r->triple, hash);
+	p->dir = xasprintf("%s/%s/%s-%s", cache_dir, kind, name, hash);
 	p->tarball = xasprintf("%s.tar.zst", p->dir);
 	p->lock = xasprintf("%s.lock", p->dir);
 	p->log = xasprintf("%s.log", p->dir);
@@ -183,15 +184,17 @@ static void rootfs_discard_tmp(const char *tmp, const struct proc_stop *stop)
 		rootfs_rm_rf(tmp, NULL);
 }
 
-/* Takes the flock of path, waiting for another builder of the same tree
- * while stop allows. *fd_out (the lock) is the caller's to close. */
-static int rootfs_lock(const char *path, const struct proc_stop *stop, int *fd_out, struct err *err)
+/* Takes the flock of path (op LOCK_EX: a builder or a pruner; LOCK_SH: a
+ * job using the tree), waiting for another holder while stop allows.
+ * *fd_out (the lock) is the caller's to close. */
+static int rootfs_lock_op(const char *path, int op, const struct proc_stop *stop, int *fd_out,
+                          struct err *err)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 
 	if (fd < 0)
 		return err_errno(err, "open %s", path);
-	while (flock(fd, stop != NULL ? LOCK_EX | LOCK_NB : LOCK_EX) < 0) {
+	while (flock(fd, stop != NULL ? op | LOCK_NB : op) < 0) {
 		if (errno == EWOULDBLOCK) {
 			struct timespec ts = {0, PROC_STOP_POLL_MS * 1000000L};
 			if (proc_stop_now(stop)) {
@@ -208,6 +211,11 @@ static int rootfs_lock(const char *path, const struct proc_stop *stop, int *fd_o
 	}
 	*fd_out = fd;
 	return 0;
+}
+
+static int rootfs_lock(const char *path, const struct proc_stop *stop, int *fd_out, struct err *err)
+{
+	return rootfs_lock_op(path, LOCK_EX, stop, fd_out, err);
 }
 
 static int rootfs_write_log(const char *path, const struct buf *b, struct err *err)
@@ -251,8 +259,20 @@ static int rootfs_extract(const struct rootfs_paths *p, const struct proc_stop *
 	return 0;
 }
 
-static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, const struct proc_stop *stop,
-                        struct err *err)
+/* What one debootstrap tree is made of (a target rootfs or a toolroot). */
+struct rootfs_tree {
+	const char *kind;        /* "rootfs" or "toolroot": the cache subdirectory */
+	const char *name;        /* the recipe's triple, for names and logs */
+	const char *debian_arch; /* debootstrap --arch */
+	const char *suite;
+	const char *mirror;
+	const struct strv *packages; /* --include */
+	const char *placeholder;     /* NULL, or an empty file made under usr/bin (a bind target) */
+	char hash[65];
+};
+
+static int rootfs_build(const struct rootfs_tree *t, const struct rootfs_paths *p,
+                        const struct proc_stop *stop, struct err *err)
 {
 	struct buf log_b = BUF_INIT;
 	struct strv argv = STRV_INIT;
@@ -265,21 +285,29 @@ static int rootfs_build(const struct recipe *r, const struct rootfs_paths *p, co
 		goto out;
 	strv_push(&argv, "debootstrap");
 	strv_push(&argv, "--variant=minbase");
-	strv_pushf(&argv, "--arch=%s", r->debian_arch);
-	for (size_t i = 0; i < r->packages.n; i++)
-		buf_appendf(&include, "%s%s", i > 0 ? "," : "", r->packages.v[i]);
+	strv_pushf(&argv, "--arch=%s", t->debian_arch);
+	for (size_t i = 0; i < t->packages->n; i++)
+		buf_appendf(&include, "%s%s", i > 0 ? "," : "", t->packages->v[i]);
 	if (include.len > 0)
 		strv_pushf(&argv, "--include=%s", include.data);
-	strv_push(&argv, r->suite);
+	strv_push(&argv, t->suite);
 	strv_push(&argv, p->tmp);
-	strv_push(&argv, r->mirror);
-	log_info("rootfs build target=%s arch=%s dir=%s log=%s", r->triple, r->debian_arch, p->dir, p->log);
+	strv_push(&argv, t->mirror);
+	log_info("%s build target=%s arch=%s dir=%s log=%s", t->kind, t->name, t->debian_arch, p->dir,
+	         p->log);
 	if (rootfs_run("debootstrap", (const char *const *)argv.v, ROOTFS_BUILD_TIMEOUT_MS, &log_b, stop,
 	               err) < 0) {
 		char msg[sizeof(err->msg)];
 		snprintf(msg, sizeof(msg), "%s", err->msg);
-		err_set(err, err->code, "rootfs %s: %s (log %s)", r->triple, msg, p->log);
+		err_set(err, err->code, "%s %s: %s (log %s)", t->kind, t->name, msg, p->log);
 		goto out;
+	}
+	if (t->placeholder != NULL) {
+		char *f = xasprintf("%s/usr/bin/%s", p->tmp, t->placeholder);
+		int frc = access(f, F_OK) == 0 ? 0 : fileio_write(f, "", 0, 0755, err);
+		free(f);
+		if (frc < 0)
+			goto out;
 	}
 	for (size_t i = 0; i < sizeof(extra_dirs) / sizeof(extra_dirs[0]); i++) {
 		char *d = xasprintf("%s/%s", p->tmp, extra_dirs[i]);
@@ -334,12 +362,27 @@ out:
 	return rc;
 }
 
+static void rootfs_tree_of_recipe(struct rootfs_tree *t, const struct recipe *r)
+{
+	memset(t, 0, sizeof(*t));
+	t->kind = "rootfs";
+	t->name = r->triple;
+	t->debian_arch = r->debian_arch;
+	t->suite = r->suite;
+	t->mirror = r->mirror;
+	t->packages = &r->packages;
+	recipe_hash_hex(r, t->hash);
+}
+
 int rootfs_find(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err)
 {
 	struct rootfs_paths p = {0};
+	struct rootfs_tree t;
 	int rc = -1;
 
-	rootfs_paths_init(&p, r, cache_dir != NULL ? cache_dir : ROOTFS_DEFAULT_CACHE_DIR);
+	rootfs_tree_of_recipe(&t, r);
+	rootfs_paths_init(&p, cache_dir != NULL ? cache_dir : ROOTFS_DEFAULT_CACHE_DIR, t.kind, t.name,
+	                  t.hash);
 	if (!rootfs_is_dir(p.dir)) {
 		err_set(err, ERR_NOTFOUND, "no rootfs for %s at %s", r->triple, p.dir);
 		goto out;
@@ -352,8 +395,10 @@ out:
 	return rc;
 }
 
-int rootfs_ensure(const struct recipe *r, const char *cache_dir, const struct proc_stop *stop,
-                  char **rootfs_dir_out, struct err *err)
+/* The directory of tree t: reused, re-extracted from its tarball, or built,
+ * one process at a time per tree (flock); stop as for rootfs_ensure. */
+static int rootfs_tree_ensure(const struct rootfs_tree *t, const char *cache_dir,
+                              const struct proc_stop *stop, char **dir_out, struct err *err)
 {
 	struct rootfs_paths p = {0};
 	char *rdir = NULL;
@@ -362,26 +407,26 @@ int rootfs_ensure(const struct recipe *r, const char *cache_dir, const struct pr
 
 	if (cache_dir == NULL)
 		cache_dir = ROOTFS_DEFAULT_CACHE_DIR;
-	rootfs_paths_init(&p, r, cache_dir);
+	rootfs_paths_init(&p, cache_dir, t->kind, t->name, t->hash);
 	if (rootfs_is_dir(p.dir))
 		goto done;
-	rdir = xasprintf("%s/rootfs", cache_dir);
+	rdir = xasprintf("%s/%s", cache_dir, t->kind);
 	if (rootfs_mkdir_p(rdir, err) < 0 || rootfs_lock(p.lock, stop, &lock_fd, err) < 0)
 		goto out;
 	/* Whoever held the lock before us may have finished the job. */
 	if (rootfs_is_dir(p.dir))
 		goto done;
 	if (rootfs_is_file(p.tarball)) {
-		log_info("rootfs extract target=%s tarball=%s", r->triple, p.tarball);
+		log_info("%s extract target=%s tarball=%s", t->kind, t->name, p.tarball);
 		if (rootfs_extract(&p, stop, err) < 0) {
-			err_wrap(err, "rootfs %s: extract %s", r->triple, p.tarball);
+			err_wrap(err, "%s %s: extract %s", t->kind, t->name, p.tarball);
 			goto out;
 		}
-	} else if (rootfs_build(r, &p, stop, err) < 0) {
+	} else if (rootfs_build(t, &p, stop, err) < 0) {
 		goto out;
 	}
 done:
-	*rootfs_dir_out = p.dir;
+	*dir_out = p.dir;
 	p.dir = NULL;
 	rc = 0;
 out:
@@ -392,9 +437,40 @@ out:
 	return rc;
 }
 
-int rootfs_derive(const struct recipe *r, const char *base_dir, const char *const *cmds, size_t n_cmds,
-                  const struct runner_sandbox *sb, const struct proc_stop *stop, char **rootfs_dir_out,
-                  struct err *err)
+int rootfs_ensure(const struct recipe *r, const char *cache_dir, const struct proc_stop *stop,
+                  char **rootfs_dir_out, struct err *err)
+{
+	struct rootfs_tree t;
+
+	rootfs_tree_of_recipe(&t, r);
+	return rootfs_tree_ensure(&t, cache_dir, stop, rootfs_dir_out, err);
+}
+
+int rootfs_toolroot_ensure(const struct recipe *r, const char *host_arch, const char *cache_dir,
+                           const struct proc_stop *stop, char **dir_out, struct err *err)
+{
+	struct strv packages = STRV_INIT;
+	struct rootfs_tree t;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	recipe_toolroot_packages(r, host_arch, &packages);
+	t.kind = "toolroot";
+	t.name = r->triple;
+	t.debian_arch = host_arch;
+	t.suite = r->suite;
+	t.mirror = r->mirror;
+	t.packages = &packages;
+	t.placeholder = r->qemu;
+	recipe_toolroot_hash_hex(r, host_arch, t.hash);
+	rc = rootfs_tree_ensure(&t, cache_dir, stop, dir_out, err);
+	strv_release(&packages);
+	return rc;
+}
+
+int rootfs_derive(const struct recipe *r, const char *base_dir, const char *tag, const char *const *cmds,
+                  size_t n_cmds, const struct runner_sandbox *sb, const struct proc_stop *stop,
+                  char **rootfs_dir_out, struct err *err)
 {
 	struct proc_spec spec = {0};
 	int filter_fd = -1, drop = sb != NULL && sb->drop_ids;
@@ -411,7 +487,7 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 	for (size_t i = 0; i < n_cmds; i++)
 		crypto_sha256_update(h, cmds[i], strlen(cmds[i]) + 1);
 	crypto_sha256_final_hex(h, hex);
-	dir = xasprintf("%s-pre-%.16s", base_dir, hex);
+	dir = xasprintf("%s-%s-%.16s", base_dir, tag, hex);
 	tmp = xasprintf("%s.tmp", dir);
 	lock = xasprintf("%s.lock", dir);
 	logp = xasprintf("%s.log", dir);
@@ -499,7 +575,7 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 		strv_push(&argv, script.data ? script.data : "true");
 		buf_release(&script);
 	}
-	log_info("rootfs pre-build target=%s dir=%s commands=%zu", r->triple, dir, n_cmds);
+	log_info("rootfs derive target=%s what=%s dir=%s commands=%zu", r->triple, tag, dir, n_cmds);
 	spec.argv = (const char *const *)argv.v;
 	spec.stdin_fd = -1;
 	spec.die_with_parent = 1;
@@ -516,7 +592,8 @@ int rootfs_derive(const struct recipe *r, const char *base_dir, const char *cons
 		goto out_log;
 	if (code != 0) {
 		size_t n = log_b.len, keep = n > 600 ? 600 : n;
-		err_set(err, ERR_INVAL, "Cross.toml pre-build exited %d: ...%.*s (log %s)", code, (int)keep,
+		err_set(err, ERR_INVAL, "%s exited %d: ...%.*s (log %s)",
+		        strcmp(tag, "pre") == 0 ? "Cross.toml pre-build" : tag, code, (int)keep,
 		        log_b.data ? log_b.data + (n - keep) : "", logp);
 		goto out_log;
 	}
@@ -559,5 +636,140 @@ out:
 	free(tmp);
 	free(lock);
 	free(logp);
+	return rc;
+}
+
+int rootfs_hold(const char *dir, const struct proc_stop *stop, int *fd_out, struct err *err)
+{
+	char *lock = xasprintf("%s.lock", dir);
+	int fd = -1, rc = -1;
+
+	if (rootfs_lock_op(lock, LOCK_SH, stop, &fd, err) < 0)
+		goto out;
+	/* A pruner may have taken it between the caller's look and our lock. */
+	if (!rootfs_is_dir(dir)) {
+		err_set(err, ERR_NOTFOUND, "%s was pruned", dir);
+		goto out;
+	}
+	/* The mtime is the last use: the pruner keeps the most recent. */
+	if (utimensat(AT_FDCWD, dir, NULL, 0) < 0) {
+		err_errno(err, "utimensat %s", dir);
+		goto out;
+	}
+	*fd_out = fd;
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(lock);
+	return rc;
+}
+
+/* 1 when name is <anything>-<tag>-<16 hex digits>: a finished derived tree
+ * (not its .tmp, .lock or .log). */
+static int rootfs_is_derived_name(const char *name, const char *tag)
+{
+	size_t n = strlen(name), t = strlen(tag);
+
+	if (n < t + 19 || name[n - 17] != '-' || strncmp(name + n - 17 - t, tag, t) != 0 ||
+	    name[n - 18 - t] != '-')
+		return 0;
+	for (size_t i = n - 16; i < n; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+struct rootfs_used {
+	char *dir;
+	struct timespec mtime;
+};
+
+static int rootfs_used_newest_first(const void *a, const void *b)
+{
+	const struct rootfs_used *x = a, *y = b;
+
+	if (x->mtime.tv_sec != y->mtime.tv_sec)
+		return x->mtime.tv_sec < y->mtime.tv_sec ? 1 : -1;
+	if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+		return x->mtime.tv_nsec < y->mtime.tv_nsec ? 1 : -1;
+	return strcmp(x->dir, y->dir);
+}
+
+/* Appends the derived trees of tag under cache_dir/kind to *v (grown). */
+static void rootfs_list_derived(const char *cache_dir, const char *kind, const char *tag,
+                                struct rootfs_used **v, size_t *n, size_t *cap)
+{
+	char *base = xasprintf("%s/%s", cache_dir, kind);
+	DIR *d = opendir(base);
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		struct stat st;
+		char *path;
+
+		if (!rootfs_is_derived_name(de->d_name, tag))
+			continue;
+		path = xasprintf("%s/%s", base, de->d_name);
+		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			free(path);
+			continue;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			*v = xrealloc(*v, *cap * sizeof(**v));
+		}
+		(*v)[*n].dir = path;
+		(*v)[*n].mtime = st.st_mtim;
+		(*n)++;
+	}
+	if (d != NULL)
+		closedir(d);
+	free(base);
+}
+
+int rootfs_prune_derived(const char *cache_dir, const char *tag, size_t keep, size_t *removed_out,
+                         struct err *err)
+{
+	static const char *const kinds[] = {"rootfs", "toolroot"};
+	struct rootfs_used *v = NULL;
+	size_t n = 0, cap = 0, removed = 0;
+	int rc = 0;
+
+	if (cache_dir == NULL)
+		cache_dir = ROOTFS_DEFAULT_CACHE_DIR;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		rootfs_list_derived(cache_dir, kinds[k], tag, &v, &n, &cap);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), rootfs_used_newest_first);
+	for (size_t i = keep; i < n; i++) {
+		char *lock = xasprintf("%s.lock", v[i].dir);
+		char *logp = xasprintf("%s.log", v[i].dir);
+		int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+		/* In use by a job (LOCK_SH) or being built (LOCK_EX): kept for now.
+		 * The lock file stays: a waiter may hold it open. */
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && rootfs_is_dir(v[i].dir)) {
+			if (rootfs_rm_rf(v[i].dir, err) < 0) {
+				rc = -1;
+			} else {
+				unlink(logp);
+				removed++;
+				log_info("event=derived_pruned dir=%s", v[i].dir);
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		free(lock);
+		free(logp);
+		if (rc < 0)
+			break;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].dir);
+	free(v);
+	if (removed_out != NULL)
+		*removed_out = removed;
 	return rc;
 }

@@ -36,19 +36,48 @@ int rootfs_ensure(const struct recipe *r, const char *cache_dir, const struct pr
  * it is not. */
 int rootfs_find(const struct recipe *r, const char *cache_dir, char **rootfs_dir_out, struct err *err);
 
-/* A rootfs derived from base_dir by Cross.toml pre-build commands: a copy of
- * it in which the commands ran as root, in the target's userland (qemu-user
- * through binfmt), with the network (for apt) and CROSS_DEB_ARCH set. Cached
- * next to the base, keyed by the base and the commands; flock-safe like
- * rootfs_ensure. A failing command is ERR_INVAL with the end of its output.
+/* The toolroot of a recipe: the step's / in cross mode, so a build does
+ * not depend on what the agent host has installed. A debootstrap minbase
+ * tree of the host's Debian arch (host_arch, e.g. amd64) and the recipe's
+ * suite and mirror holding recipe_toolroot_packages (the cross gcc, g++ and
+ * binutils for gnu_triple, make, pkg-config, the recipe's host_packages), an
+ * empty usr/bin/<qemu> the sandbox binds the host's qemu-user binary over,
+ * and empty /work, /sysroot, /cache. Cached and locked exactly like the
+ * target rootfs, under <cache>/toolroot/<triple>-<hash>{,.tar.zst,.lock,.log},
+ * keyed by recipe_toolroot_hash_hex. stop and errors as for rootfs_ensure. */
+int rootfs_toolroot_ensure(const struct recipe *r, const char *host_arch, const char *cache_dir,
+                           const struct proc_stop *stop, char **dir_out, struct err *err);
+
+/* A tree derived from base_dir (a rootfs or a toolroot) by commands: a copy
+ * of it in which the commands ran as root, in its own userland (qemu-user
+ * through binfmt for a foreign arch), with the network (for apt) and
+ * CROSS_DEB_ARCH set. Cached next to the base as <base>-<tag>-<hash>, keyed
+ * by the base and the commands; flock-safe like rootfs_ensure. tag is "pre"
+ * for Cross.toml pre-build, "tools" for a pipeline's tools:. A failing
+ * command is ERR_INVAL with the end of its output.
  * With sb (drop_ids), "root" is root of a user namespace only: the copy's
  * root-owned files are given to the build user for the run (uid 0 inside),
  * the commands run as that user on the host with no_new_privs and the
  * step's seccomp filter, and the finished copy is given back to root.
  * stop as for rootfs_ensure: the commands' processes are killed and the
  * half-made copy is never used (the next call removes it first). */
-int rootfs_derive(const struct recipe *r, const char *base_dir, const char *const *cmds, size_t n_cmds,
-                  const struct runner_sandbox *sb, const struct proc_stop *stop, char **rootfs_dir_out,
-                  struct err *err);
+int rootfs_derive(const struct recipe *r, const char *base_dir, const char *tag, const char *const *cmds,
+                  size_t n_cmds, const struct runner_sandbox *sb, const struct proc_stop *stop,
+                  char **rootfs_dir_out, struct err *err);
+
+/* Marks dir (a tree from rootfs_derive) in use: a shared flock on
+ * <dir>.lock, held until the caller closes *fd_out, under which
+ * rootfs_prune_derived never removes it; its mtime becomes now (the last
+ * use). Waits while stop allows when a pruner or builder holds the lock.
+ * ERR_NOTFOUND when dir was pruned meanwhile: derive it again. */
+int rootfs_hold(const char *dir, const struct proc_stop *stop, int *fd_out, struct err *err);
+
+/* Removes derived trees (<cache>/rootfs/ and <cache>/toolroot/, named
+ * <base>-<tag>-<16 hex>) past the keep most recently used (mtime, as
+ * rootfs_hold sets it), with their logs. One in use (rootfs_hold) or being
+ * built is skipped; its lock file is kept. *removed_out (may be NULL): how
+ * many went. -1 when a removal fails. cache_dir NULL: the default. */
+int rootfs_prune_derived(const char *cache_dir, const char *tag, size_t keep, size_t *removed_out,
+                         struct err *err);
 
 #endif

@@ -15,13 +15,15 @@ struct runner_bwrap {
 	struct runner base; /* first: struct runner * casts to this */
 	enum recipe_mode mode;
 	char *rootfs_dir;
+	char *toolroot_dir;  /* cross: the step's /usr and /etc; NULL: the host's */
+	char *qemu_host;     /* with toolroot_dir: /usr/bin/<qemu> of the host, bound over its placeholder */
 	char *workspace_dir; /* may be NULL */
 	struct strv bind_host;
 	struct strv bind_sandbox;
 	int network;
 	struct strv env;
 	char *bwrap_path;
-	int resolv_conf; /* emulated + network: the rootfs has /etc/resolv.conf to bind over */
+	int resolv_conf; /* network: the root tree has /etc/resolv.conf to bind over */
 	int sandboxed;
 	struct runner_sandbox sandbox; /* cgroup_fds borrowed */
 };
@@ -50,13 +52,15 @@ static int runner_bwrap_push_env(struct strv *argv, const char *kv, struct err *
 	return 0;
 }
 
-void runner_bwrap_rustlib(const char *rootfs_dir, struct strv *host_paths, struct strv *sandbox_paths,
-                          struct strv *triples)
+void runner_bwrap_rustlib(const char *tool_root, const char *rootfs_dir, struct strv *host_paths,
+                          struct strv *sandbox_paths, struct strv *triples)
 {
-	const char *roots[2] = {"/usr/lib/rustlib", NULL};
+	const char *roots[2] = {NULL, NULL};
 	const char *inside[2] = {"/usr/lib/rustlib", "/sysroot/usr/lib/rustlib"};
+	char *tool_rustlib = xasprintf("%s/usr/lib/rustlib", tool_root != NULL ? tool_root : "");
 	char *target_root = xasprintf("%s/usr/lib/rustlib", rootfs_dir);
 
+	roots[0] = tool_rustlib;
 	roots[1] = target_root;
 	for (int i = 0; i < 2; i++) {
 		DIR *d = opendir(roots[i]);
@@ -77,6 +81,7 @@ void runner_bwrap_rustlib(const char *rootfs_dir, struct strv *host_paths, struc
 		}
 		closedir(d);
 	}
+	free(tool_rustlib);
 	free(target_root);
 }
 
@@ -88,7 +93,7 @@ static void runner_bwrap_rust_sysroot(const struct runner_bwrap *b, struct strv 
 {
 	struct strv host = STRV_INIT, inside = STRV_INIT, triple = STRV_INIT;
 
-	runner_bwrap_rustlib(b->rootfs_dir, &host, &inside, &triple);
+	runner_bwrap_rustlib(b->toolroot_dir, b->rootfs_dir, &host, &inside, &triple);
 	for (size_t i = 0; i < triple.n; i++) {
 		strv_push(out, "--symlink");
 		strv_push(out, inside.v[i]);
@@ -130,13 +135,30 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
 		strv_push(out, b->rootfs_dir);
 		strv_push(out, "/");
 	} else {
-		static const char *const cross_root[] = {
-		    "--tmpfs",   "/",         "--ro-bind", "/usr",      "/usr",      "--symlink", "usr/bin",
-		    "/bin",      "--symlink", "usr/lib",   "/lib",      "--symlink", "usr/lib64", "/lib64",
-		    "--symlink", "usr/sbin",  "/sbin",     "--ro-bind", "/etc",      "/etc",      NULL,
-		};
-		for (size_t i = 0; cross_root[i] != NULL; i++)
-			strv_push(out, cross_root[i]);
+		/* The toolroot's userland (or the host's): /usr, its merged-usr
+		 * links and /etc, on a tmpfs root made read-only below. */
+		const char *base = b->toolroot_dir != NULL ? b->toolroot_dir : "";
+		static const char *const links[] = {"usr/bin",   "/bin",   "usr/lib",  "/lib",
+		                                    "usr/lib64", "/lib64", "usr/sbin", "/sbin"};
+
+		strv_push(out, "--tmpfs");
+		strv_push(out, "/");
+		strv_push(out, "--ro-bind");
+		strv_pushf(out, "%s/usr", base);
+		strv_push(out, "/usr");
+		for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i += 2) {
+			strv_push(out, "--symlink");
+			strv_push(out, links[i]);
+			strv_push(out, links[i + 1]);
+		}
+		strv_push(out, "--ro-bind");
+		strv_pushf(out, "%s/etc", base);
+		strv_push(out, "/etc");
+		if (b->qemu_host != NULL) {
+			strv_push(out, "--ro-bind");
+			strv_push(out, b->qemu_host);
+			strv_push(out, b->qemu_host);
+		}
 		if (b->rootfs_dir != NULL) {
 			strv_push(out, "--ro-bind");
 			strv_push(out, b->rootfs_dir);
@@ -259,6 +281,8 @@ static void runner_bwrap_free(struct runner *r)
 	if (b == NULL)
 		return;
 	free(b->rootfs_dir);
+	free(b->toolroot_dir);
+	free(b->qemu_host);
 	free(b->workspace_dir);
 	strv_release(&b->bind_host);
 	strv_release(&b->bind_sandbox);
@@ -322,8 +346,28 @@ struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err)
 		}
 		strv_push(&b->env, cfg->env[i]);
 	}
-	if (b->network && b->mode == RECIPE_MODE_EMULATED) {
-		resolv = xasprintf("%s/etc/resolv.conf", b->rootfs_dir);
+	if (cfg->toolroot_dir != NULL && b->mode == RECIPE_MODE_CROSS) {
+		if (stat(cfg->toolroot_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			err_set(err, ERR_INVAL, "bwrap runner: toolroot %s is not a directory",
+			        cfg->toolroot_dir);
+			goto fail;
+		}
+		b->toolroot_dir = xstrdup(cfg->toolroot_dir);
+		if (cfg->qemu != NULL && strchr(cfg->qemu, '/') == NULL) {
+			/* Bound only over the placeholder the toolroot carries. */
+			char *inside = xasprintf("%s/usr/bin/%s", cfg->toolroot_dir, cfg->qemu);
+			char *host = xasprintf("/usr/bin/%s", cfg->qemu);
+			if (access(inside, F_OK) == 0 && access(host, X_OK) == 0) {
+				b->qemu_host = host;
+				host = NULL;
+			}
+			free(inside);
+			free(host);
+		}
+	}
+	if (b->network && (b->mode == RECIPE_MODE_EMULATED || b->toolroot_dir != NULL)) {
+		resolv = xasprintf("%s/etc/resolv.conf",
+		                   b->mode == RECIPE_MODE_EMULATED ? b->rootfs_dir : b->toolroot_dir);
 		b->resolv_conf =
 		    lstat(resolv, &st) == 0 && S_ISREG(st.st_mode) && access("/etc/resolv.conf", R_OK) == 0;
 		free(resolv);

@@ -16,9 +16,9 @@
  * fresh /proc, /dev, /tmp and /cache tmpfs, the workspace read-write at
  * /work (the cwd), a cleared environment.
  *   emulated: the target rootfs read-only as /, commands under qemu-user.
- *   cross:    a tmpfs / (read-only once set up), the host's /usr (with /bin, /lib, /lib64, /sbin
- *             symlinks) and /etc read-only, the target rootfs read-only at
- *             /sysroot.
+ *   cross:    a tmpfs / (read-only once set up), the toolroot's /usr (with /bin, /lib, /lib64,
+ *             /sbin symlinks) and /etc read-only (the host's when there is no toolroot), the
+ *             target rootfs read-only at /sysroot.
  *   host:     cross without a rootfs: the host's /usr and /etc only.
  * With a sandbox (cfg->sandbox), see docs/security.md. */
 
@@ -31,6 +31,11 @@ struct bwrap_config {
 	enum recipe_mode mode;
 	const char *rootfs_dir;    /* from rootfs_ensure; NULL with mode cross: the `host` target
 	                              (the host's /usr, no /sysroot) */
+	const char *toolroot_dir;  /* cross mode: the tree whose /usr and /etc the step sees
+	                              (rootfs_toolroot_ensure); NULL: the host's own */
+	const char *qemu;          /* with toolroot_dir: the recipe's qemu binary name; the host's
+	                              /usr/bin/<qemu> is bound over the toolroot's placeholder so
+	                              CARGO_TARGET_*_RUNNER finds it. NULL: none */
 	const char *workspace_dir; /* host dir bound at /work; NULL: each step's step->workspace */
 	const struct bwrap_bind *binds;
 	size_t n_binds;
@@ -57,10 +62,11 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
                       struct err *err);
 
 /* The Rust standard libraries a cross sandbox gets at /rust-sysroot: each
- * lib/rustlib/<triple> of the host's /usr and of the rootfs (the host's
- * first, one per triple), as host paths, paths inside a bwrap sandbox
- * (rootfs at /sysroot) and triples, appended in step. */
-void runner_bwrap_rustlib(const char *rootfs_dir, struct strv *host_paths, struct strv *sandbox_paths,
-                          struct strv *triples);
+ * lib/rustlib/<triple> of the build userland's /usr (tool_root's, or the
+ * host's when tool_root is NULL) and of the rootfs (the build side's first,
+ * one per triple), as host paths, paths inside a bwrap sandbox (rootfs at
+ * /sysroot) and triples, appended in step. */
+void runner_bwrap_rustlib(const char *tool_root, const char *rootfs_dir, struct strv *host_paths,
+                          struct strv *sandbox_paths, struct strv *triples);
 
 #endif

@@ -198,7 +198,7 @@ static void runner_docker_rust_sysroot(const struct runner_docker *d, struct str
 {
 	struct strv host = STRV_INIT, unused = STRV_INIT, triple = STRV_INIT;
 
-	runner_bwrap_rustlib(d->rootfs_dir, &host, &unused, &triple);
+	runner_bwrap_rustlib(NULL, d->rootfs_dir, &host, &unused, &triple);
 	for (size_t i = 0; i < host.n; i++) {
 		char *inside = xasprintf("/rust-sysroot/lib/rustlib/%s", triple.v[i]);
 		runner_docker_ro(out, host.v[i], inside);

@@ -9,10 +9,15 @@ pkgs_build="build-essential cmake pkg-config git ca-certificates
  libmicrohttpd-dev libcurl4-openssl-dev libgit2-dev libjansson-dev
  libsqlite3-dev libssh2-1-dev libyaml-dev libssl-dev libcmocka-dev libtomlplusplus-dev zlib1g-dev help2man
  libseccomp-dev libpq-dev"
-pkgs_targets="bubblewrap qemu-user-static binfmt-support debootstrap
- gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf g++-aarch64-linux-gnu g++-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
- openssh-server openssh-client sqlite3 curl zstd jq file"
-pkgs_test="clang libclang-rt-14-dev valgrind file jq rustc cargo librust-openssl-dev chromium signify-openbsd"
+# An agent host for cross mode needs only these: compilers and build tools
+# come from each recipe's toolroot (docs/recipes.md). The rest is for the
+# demo and the tests (sshd boards, sqlite3, curl, jq).
+pkgs_targets="bubblewrap qemu-user-static binfmt-support debootstrap zstd
+ openssh-server openssh-client sqlite3 curl jq file"
+# The host's cross compilers only for the tests that drive the bubblewrap
+# runner over the host's userland directly (unit/test_bwrap, bench).
+pkgs_test="clang libclang-rt-14-dev valgrind file jq rustc cargo librust-openssl-dev chromium signify-openbsd
+ gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf g++-aarch64-linux-gnu g++-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross"
 # The store's PostgreSQL tests (ctest -L pg) start their own cluster from these binaries.
 pkgs_test="$pkgs_test postgresql-15"
 # Packaging tests (tests/e2e/t_ship_*.sh): lintian for the test build; the

@@ -92,6 +92,12 @@ static char *pipeline_job_spec(const struct pipefile *pf, const struct strv *env
 	json_object_set_new(o, "env", env);
 	json_object_set_new(o, "artifacts", arts);
 	json_object_set_new(o, "network", json_boolean(pf->network));
+	if (pf->tools.n > 0) {
+		json_t *tools = json_array();
+		for (size_t i = 0; i < pf->tools.n; i++)
+			json_array_append_new(tools, json_string(pf->tools.v[i]));
+		json_object_set_new(o, "tools", tools);
+	}
 	if (pf->mode != NULL)
 		json_object_set_new(o, "mode", json_string(pf->mode));
 	json_object_set_new(o, "timeout_s",

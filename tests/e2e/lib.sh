@@ -163,8 +163,10 @@ first_job() {
 	api "/api/v1/pipelines/$1" | jq -r '.jobs[0].id'
 }
 
+# grep reads the whole log (no -q): quitting at the first match can leave
+# curl writing into a closed pipe, and pipefail then fails the check.
 log_has() {
-	api "/api/v1/jobs/$1/log" | grep -qF -- "$2"
+	api "/api/v1/jobs/$1/log" | grep -F -- "$2" >/dev/null
 }
 
 # db SQL: runs SQL on the server's store (SQLite, or PostgreSQL under

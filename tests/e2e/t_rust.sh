@@ -15,6 +15,9 @@ cp -r "$S/tests/fixtures/rustssl/." "$T/src/ems-web/"
 cat >"$T/src/ems-web/.anvil.yml" <<'YML'
 targets: [aarch64-unknown-linux-gnu, armv7-unknown-linux-gnueabihf]
 timeout: 20m
+# Rust is not in the recipes' toolroot: the crates come from Debian's packaged
+# registry, so the build asks for cargo (rustc with it) and the crate package.
+tools: [cargo, librust-openssl-dev]
 steps:
   - name: build
     run: cargo build --offline --release --target "$ANVIL_TARGET"

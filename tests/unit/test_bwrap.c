@@ -343,7 +343,7 @@ static void test_binfmt(void **state)
 	assert_non_null(strstr(err.msg, "reports machine armv7l, want aarch64"));
 	assert_int_equal(binfmt_probe("/nonexistent", "arm64", &err), -1);
 
-	assert_int_equal(binfmt_runnable_targets(f->recipes_dir, f->cache_dir, 0, &targets, &err), 0);
+	assert_int_equal(binfmt_runnable_targets(f->recipes_dir, f->cache_dir, 0, NULL, &targets, &err), 0);
 	for (size_t i = 0; i < targets.n; i++) {
 		a64 |= strcmp(targets.v[i], "aarch64-unknown-linux-gnu") == 0;
 		armv7 |= strcmp(targets.v[i], "armv7-unknown-linux-gnueabihf") == 0;
@@ -351,7 +351,7 @@ static void test_binfmt(void **state)
 	assert_true(a64);
 	assert_true(armv7);
 	strv_release(&targets);
-	assert_int_equal(binfmt_runnable_targets("/nonexistent", NULL, 0, &targets, &err), -1);
+	assert_int_equal(binfmt_runnable_targets("/nonexistent", NULL, 0, NULL, &targets, &err), -1);
 }
 
 static int listen_loopback(int *port_out)
@@ -679,14 +679,84 @@ static void test_rootfs_reextract(void **state)
 	free(src_tar);
 }
 
+/* Cross.toml pre-build's apt verifies the archive's signatures: apt-get
+ * update's own output, kept in the derived rootfs, names no GPG failure.
+ * Both ways rootfs_derive runs: as real root (apt drops to its _apt user,
+ * which must be able to write /tmp: the sandbox's /tmp is 1777) and as
+ * the build user, root of a user namespace only. A nonce in the command
+ * makes each run a fresh derived tree, removed at the end. */
+static void test_prebuild_apt_verifies(void **state)
+{
+	struct fixture *f = *state;
+	struct passwd *pw = getpwnam("anvil-build");
+	struct runner_sandbox sb = {0};
+	const struct runner_sandbox *sbs[2] = {NULL, &sb};
+
+	if (geteuid() != 0 || pw == NULL) {
+		fail_msg("needs root and the anvil-build user (scripts/deps.sh)");
+		return;
+	}
+	sb.drop_ids = 1;
+	sb.uid = pw->pw_uid;
+	sb.gid = pw->pw_gid;
+	for (size_t i = 0; i < 2; i++) {
+		/* apt's exit code goes into its log too: the log decides. */
+		char *cmd = xasprintf("apt-get update >/etc/anvil-apt-update.log 2>&1; "
+		                      "echo \"apt-get exited $?\" >>/etc/anvil-apt-update.log # run %ld.%zu",
+		                      (long)getpid(), i);
+		const char *cmds[] = {cmd};
+		struct err err = {0};
+		char *derived = NULL, *logp, *text;
+		struct buf b = BUF_INIT;
+		char chunk[4096];
+		size_t n;
+		FILE *fp;
+
+		if (rootfs_derive(f->a64.recipe, f->a64.rootfs, "pre", cmds, 1, sbs[i], NULL, &derived,
+		                  &err) < 0)
+			fail_msg("pre-build (%s): %s", sbs[i] ? "build user" : "root", err.msg);
+		logp = xasprintf("%s/etc/anvil-apt-update.log", derived);
+		assert_non_null(fp = fopen(logp, "re"));
+		while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+			buf_append(&b, chunk, n);
+		fclose(fp);
+		/* Removed (with its lock and log) before any check can end the test. */
+		for (size_t k = 0; k < 2; k++) {
+			char *side = xasprintf("%s.%s", derived, k == 0 ? "lock" : "log");
+			unlink(side);
+			free(side);
+		}
+		workspace_free(derived);
+		text = b.data != NULL ? b.data : "";
+		fprintf(stderr, "apt-get update (%s):\n%s", sbs[i] ? "build user" : "root", text);
+		if (strstr(text, "GPG error") != NULL ||
+		    strstr(text, "Couldn't create temporary file") != NULL ||
+		    strstr(text, "not signed") != NULL || strstr(text, "NO_PUBKEY") != NULL)
+			fail_msg("apt did not verify the index (%s):\n%s", sbs[i] ? "build user" : "root",
+			         text);
+		if (strstr(text, "InRelease") == NULL || strstr(text, "apt-get exited 0") == NULL)
+			fail_msg("apt-get update fetched no InRelease (%s):\n%s",
+			         sbs[i] ? "build user" : "root", text);
+		free(logp);
+		free(cmd);
+		buf_release(&b);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bad_config),         cmocka_unit_test(test_binfmt),
-	    cmocka_unit_test(test_cross_aarch64),      cmocka_unit_test(test_cross_armv7),
-	    cmocka_unit_test(test_emulated_aarch64),   cmocka_unit_test(test_sandbox_network),
-	    cmocka_unit_test(test_sandbox_filesystem), cmocka_unit_test(test_cancel_kills_tree),
-	    cmocka_unit_test(test_rootfs_reextract),   cmocka_unit_test(test_sandboxed_host),
+	    cmocka_unit_test(test_bad_config),
+	    cmocka_unit_test(test_binfmt),
+	    cmocka_unit_test(test_cross_aarch64),
+	    cmocka_unit_test(test_cross_armv7),
+	    cmocka_unit_test(test_emulated_aarch64),
+	    cmocka_unit_test(test_sandbox_network),
+	    cmocka_unit_test(test_sandbox_filesystem),
+	    cmocka_unit_test(test_cancel_kills_tree),
+	    cmocka_unit_test(test_rootfs_reextract),
+	    cmocka_unit_test(test_sandboxed_host),
+	    cmocka_unit_test(test_prebuild_apt_verifies),
 	};
 
 	if (argc > 1 && strcmp(argv[1], "--warm") == 0) {

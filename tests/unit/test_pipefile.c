@@ -265,9 +265,9 @@ static int top_key_accepted(const char *key)
  * 19 item 3: it left out mode). */
 static void test_unknown_key_lists_every_key(void **state)
 {
-	static const char *const accepted[] = {"targets", "env",   "steps",   "artifacts", "network",
-	                                       "timeout", "when",  "mode",    "deploy",    "jobs",
-	                                       "release", "cache", "services"};
+	static const char *const accepted[] = {"targets", "env",     "steps", "artifacts", "network",
+	                                       "timeout", "when",    "mode",  "deploy",    "jobs",
+	                                       "tools",   "release", "cache", "services"};
 	static const char ignored[] = "ignored for now: ";
 	struct pipefile *pf = NULL;
 	struct err err;
@@ -953,6 +953,40 @@ static void test_step_timeout_on(void **state)
 	expect_err("steps:\n  - {run: x, on: always, on: failure}\n", ERR_INVAL, "duplicate key 'on'");
 }
 
+/* `tools:` holds Debian package names, each checked like a recipe's, with
+ * the line of a bad one; it reaches the job spec as a list. */
+static void test_tools(void **state)
+{
+	struct pipefile *pf;
+
+	(void)state;
+	pf = parse_ok("targets: [aarch64-unknown-linux-gnu]\n"
+	              "tools: [autoconf, automake, libtool, texinfo, g++-12]\n"
+	              "steps: [make]\n");
+	assert_int_equal(pf->tools.n, 5);
+	assert_string_equal(pf->tools.v[0], "autoconf");
+	assert_string_equal(pf->tools.v[4], "g++-12");
+	pipefile_free(pf);
+	pf = parse_ok("tools:\nsteps: [make]\n");
+	assert_int_equal(pf->tools.n, 0);
+	pipefile_free(pf);
+	expect_err("steps: [make]\ntools:\n  - autoconf\n  - 'rm -rf /'\n", ERR_INVAL,
+	           "line 4, column 5: tools[1]: 'rm -rf /' is not a Debian package name");
+	expect_err("steps: [make]\ntools: [Autoconf]\n", ERR_INVAL,
+	           "line 2, column 9: tools[0]: 'Autoconf' is not a Debian package name");
+	expect_err("steps: [make]\ntools: [libssl-dev:arm64]\n", ERR_INVAL, "is not a Debian package name");
+	expect_err("steps: [make]\ntools: autoconf\n", ERR_INVAL,
+	           "line 2, column 8: tools: expected a sequence, found a scalar");
+	expect_err("steps: [make]\ntools: [make, make]\n", ERR_INVAL, "tools[1]: duplicate tool 'make'");
+	expect_err("steps: [make]\ntools: [a]\ntools: [b]\n", ERR_INVAL, "duplicate key 'tools'");
+	/* with jobs:, every job gets the top-level tools */
+	pf = parse_ok("tools: [autoconf]\njobs:\n  a: {steps: [make]}\n  b: {steps: [make], needs: [a]}\n");
+	assert_int_equal(pf->n_jobs, 2);
+	assert_int_equal(pf->jobs[1].body->tools.n, 1);
+	assert_string_equal(pf->jobs[1].body->tools.v[0], "autoconf");
+	pipefile_free(pf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -985,6 +1019,7 @@ int main(void)
 	    cmocka_unit_test(test_jobs_caps),
 	    cmocka_unit_test(test_matrix),
 	    cmocka_unit_test(test_step_timeout_on),
+	    cmocka_unit_test(test_tools),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

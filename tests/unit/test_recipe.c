@@ -288,16 +288,65 @@ static void test_hash(void **state)
 	recipe_free(e);
 }
 
+/* The toolroot: the cross toolchain named after gnu_triple (native names
+ * for the host's own arch), make, pkg-config, then host_packages; its hash
+ * follows what shapes the tree (host arch, gnu_triple, qemu, packages) and
+ * not the target rootfs's packages. */
+static void test_toolroot(void **state)
+{
+	struct recipe *a = test_parse_ok("triple: t1\ndebian_arch: arm64\ngnu_triple: aarch64-linux-gnu\n"
+	                                 "qemu: qemu-aarch64-static\npackages: [libssl-dev]\n"
+	                                 "host_packages: [autoconf, texinfo]\n");
+	struct recipe *b = test_parse_ok("triple: t1\ndebian_arch: arm64\ngnu_triple: aarch64-linux-gnu\n"
+	                                 "qemu: qemu-aarch64-static\npackages: [libc6-dev]\n"
+	                                 "host_packages: [texinfo, autoconf, texinfo]\n");
+	struct recipe *c = test_parse_ok("triple: t1\ndebian_arch: arm64\ngnu_triple: aarch64-linux-gnu\n"
+	                                 "qemu: qemu-aarch64-static\n");
+	struct recipe *x = test_parse_ok("triple: t2\ndebian_arch: amd64\ngnu_triple: x86_64-linux-gnu\n"
+	                                 "qemu: none\n");
+	struct strv p = STRV_INIT;
+	char ha[65], hb[65], hc[65], hd[65];
+	(void)state;
+
+	recipe_toolroot_packages(a, "amd64", &p);
+	assert_int_equal(p.n, 7);
+	assert_string_equal(p.v[0], "gcc-aarch64-linux-gnu");
+	assert_string_equal(p.v[1], "g++-aarch64-linux-gnu");
+	assert_string_equal(p.v[2], "binutils-aarch64-linux-gnu");
+	assert_string_equal(p.v[3], "make");
+	assert_string_equal(p.v[4], "pkg-config");
+	assert_string_equal(p.v[5], "autoconf");
+	strv_release(&p);
+	recipe_toolroot_packages(x, "arm64", &p); /* Debian spells the triple's '_' as '-' */
+	assert_string_equal(p.v[0], "gcc-x86-64-linux-gnu");
+	strv_release(&p);
+	recipe_toolroot_packages(x, "amd64", &p); /* the host's own arch: the native compiler */
+	assert_string_equal(p.v[0], "gcc");
+	assert_string_equal(p.v[1], "g++");
+	strv_release(&p);
+	recipe_toolroot_hash_hex(a, "amd64", ha);
+	recipe_toolroot_hash_hex(b, "amd64", hb);
+	recipe_toolroot_hash_hex(c, "amd64", hc);
+	recipe_toolroot_hash_hex(a, "arm64", hd);
+	assert_string_equal(ha, hb); /* order, duplicates, the target's packages: same tree */
+	assert_string_not_equal(ha, hc);
+	assert_string_not_equal(ha, hd);
+	test_parse_err("triple: t1\ndebian_arch: arm64\ngnu_triple: g\nqemu: none\nhost_packages:\n  - ok\n  "
+	               "- 'no way'\n",
+	               ERR_INVAL, "line 7: host_packages: bad Debian package name");
+	recipe_free(a);
+	recipe_free(b);
+	recipe_free(c);
+	recipe_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_shipped_recipes),
-	    cmocka_unit_test(test_defaults_and_modes),
-	    cmocka_unit_test(test_env_override),
-	    cmocka_unit_test(test_errors_name_the_line),
-	    cmocka_unit_test(test_limits),
-	    cmocka_unit_test(test_load_validates_triple),
-	    cmocka_unit_test(test_hash),
+	    cmocka_unit_test(test_shipped_recipes),       cmocka_unit_test(test_toolroot),
+	    cmocka_unit_test(test_defaults_and_modes),    cmocka_unit_test(test_env_override),
+	    cmocka_unit_test(test_errors_name_the_line),  cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_load_validates_triple), cmocka_unit_test(test_hash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* agent/targets.c: the per repo×target cache cap (least recently used
- * directories go first, never the one kept) and size parsing. */
+ * directories go first, never the one kept), size parsing, and the
+ * environment a target job's runner gives its steps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +17,10 @@
 
 #include "agent/checkout.h"
 #include "agent/targets.h"
+#include "common/recipe.h"
 #include "common/units.h"
+#include "common/xalloc.h"
+#include "qemu/runner_bwrap.h"
 
 /* <work>/cache/<repo>/<target> holding a file of n bytes in a subdirectory,
  * last used at used_s (its stamp, or the directory's mtime when stamp is 0). */
@@ -179,12 +183,96 @@ static void test_parse_bytes(void **state)
 	assert_int_equal(units_parse_bytes("9999999999999G", &v), -1);
 }
 
+/* The value of --setenv NAME in a bwrap argv, or NULL. */
+static const char *argv_env(const struct strv *argv, const char *name)
+{
+	for (size_t i = 0; i + 2 < argv->n; i++)
+		if (strcmp(argv->v[i], "--setenv") == 0 && strcmp(argv->v[i + 1], name) == 0)
+			return argv->v[i + 2];
+	return NULL;
+}
+
+/* A native recipe (no binfmt needed) whose cached trees are in place, so
+ * targets_runner_new finds them instead of building them. */
+#define TEST_TRIPLE "x86_64-unknown-linux-gnu"
+static char *mk_native_target(char *dir)
+{
+	static const char recipe[] = "triple: " TEST_TRIPLE "\n"
+	                             "debian_arch: amd64\n"
+	                             "gnu_triple: x86_64-linux-gnu\n"
+	                             "qemu: none\n"
+	                             "env:\n  CROSS_DEB_ARCH: amd64\n";
+	struct recipe *r = NULL;
+	struct err err = {0};
+	char hash[65], *path;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/recipes", dir);
+	assert_int_equal(checkout_mkdirs(path, &err), 0);
+	free(path);
+	path = xasprintf("%s/recipes/" TEST_TRIPLE ".yml", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(recipe, f);
+	fclose(f);
+	free(path);
+	assert_int_equal(recipe_parse(recipe, sizeof(recipe) - 1, &r, &err), 0);
+	recipe_hash_hex(r, hash);
+	path = xasprintf("%s/cache/rootfs/" TEST_TRIPLE "-%s", dir, hash);
+	assert_int_equal(checkout_mkdirs(path, &err), 0);
+	free(path);
+	recipe_toolroot_hash_hex(r, "amd64", hash);
+	path = xasprintf("%s/cache/toolroot/" TEST_TRIPLE "-%s", dir, hash);
+	assert_int_equal(checkout_mkdirs(path, &err), 0);
+	free(path);
+	recipe_free(r);
+	return xasprintf("%s/recipes", dir);
+}
+
+static void test_gnu_triple_env(void **state)
+{
+	char dir[] = "/tmp/anvil-test-targets-XXXXXX";
+	const char *modes[] = {"cross", "emulated"};
+	char *recipes, *cache, *work;
+	struct err err = {0};
+
+	(void)state;
+	recipes = mk_native_target(dir);
+	cache = xasprintf("%s/cache", dir);
+	work = xasprintf("%s/work", dir);
+	for (size_t i = 0; i < 2; i++) {
+		struct targets_opts o = {
+		    .recipes_dir = recipes, .cache_dir = cache, .work_dir = work, .select = TEST_TRIPLE};
+		struct targets_job job = {.target = TEST_TRIPLE, .repo_name = "repo", .mode = modes[i]};
+		struct step_spec step = {"s", "true", dir, NULL};
+		struct strv argv = STRV_INIT;
+		char *desc = NULL, *warning = NULL;
+		struct runner *r = targets_runner_new(&o, &job, &desc, &warning, &err);
+
+		if (r == NULL)
+			fail_msg("%s: %s", modes[i], err.msg);
+		assert_int_equal(runner_bwrap_argv(r, &step, &argv, &err), 0);
+		assert_non_null(argv_env(&argv, "ANVIL_GNU_TRIPLE"));
+		assert_string_equal(argv_env(&argv, "ANVIL_GNU_TRIPLE"), "x86_64-linux-gnu");
+		assert_string_equal(argv_env(&argv, "ANVIL_MODE"), modes[i]);
+		strv_release(&argv);
+		free(desc);
+		free(warning);
+		runner_free(r);
+	}
+	assert_int_equal(checkout_remove_tree(dir, &err), 0);
+	free(recipes);
+	free(cache);
+	free(work);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cache_evict_lru),
 	    cmocka_unit_test(test_cache_size_ledger),
 	    cmocka_unit_test(test_parse_bytes),
+	    cmocka_unit_test(test_gnu_triple_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
