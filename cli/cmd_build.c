@@ -233,7 +233,21 @@ out:
 	return rc;
 }
 
+static int cmd_build_run(struct cli *cli, int argc, char **argv, struct err *err);
+
+/* libgit2 is set up here, for this command only: every other command starts
+ * without its global init (TLS, mutexes). */
 int cmd_build_start(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	int rc;
+
+	git_libgit2_init();
+	rc = cmd_build_run(cli, argc, argv, err);
+	git_libgit2_shutdown();
+	return rc;
+}
+
+static int cmd_build_run(struct cli *cli, int argc, char **argv, struct err *err)
 {
 	static const struct option opts[] = {
 	    {"repo", required_argument, NULL, 'r'},
