@@ -38,6 +38,10 @@ cli_start() {
 		awk -v d="$d" '$1 == d {print ($3 - $2) * 1000}' "$T/start" | sort -g >"$T/one"
 		echo "$d/anvil --help (exec to exit, $RUNS runs): median $(awk -v n="$RUNS" 'NR == int(n * 0.5 + 0.5)' "$T/one") ms, p90 $(awk -v n="$RUNS" 'NR == int(n * 0.9 + 0.5)' "$T/one") ms"
 	done
+	# The dynamic loader's own count (LD_DEBUG=statistics), median of 21.
+	for d in "$@"; do
+		echo "$d/anvil --help in ld.so: $(for i in $(seq 1 21); do LD_DEBUG=statistics "$d/anvil" --help 2>&1 >/dev/null | awk '/total startup time/ {print $(NF - 1)}'; done | sort -n | sed -n 11p) cycles"
+	done
 	# CPU, not wall: one loop per binary, after the interleaved one.
 	for d in "$@"; do
 		local before after

@@ -17,6 +17,13 @@ mem() {
 	awk '/^RssAnon:/ {printf "rssanon_kb=%s", $2}' "/proc/$1/status"
 	echo " threads=$(awk '/^Threads:/ {print $2}' "/proc/$1/status")"
 }
+# SQLite's own heap (page cache, statements): a bounded cache, told apart
+# from per-job growth. Needs gdb (and ptrace); skipped without it.
+sqlite_heap() {
+	command -v gdb >/dev/null || return 0
+	gdb -p "$SERVER_PID" -batch -ex 'print (long long)sqlite3_memory_used()' 2>/dev/null |
+		awk '/^\$1 = / {printf "sqlite_heap_kb=%d", $3 / 1024}'
+}
 tails() { curl -s "$URL/metrics" | awk '/^anvil_log_tail_(jobs|bytes) / {printf "%s=%s ", $1, $2}'; }
 
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
@@ -33,8 +40,8 @@ AGENT=$(cat "$T/data/agent.token")
 curl -s -X POST -H "Authorization: Bearer $ADMIN" "$URL/api/v1/jobs/1/cancel" >/dev/null
 "$B/bench_client" jobs "$URL" "$ADMIN" "$AGENT" "$T/git/mem.git" "$C" "$N1"
 sleep 2
-echo "after $N1 jobs: $(mem "$SERVER_PID") $(tails)"
+echo "after $N1 jobs: $(mem "$SERVER_PID") $(tails)$(sqlite_heap)"
 "$B/bench_client" jobs "$URL" "$ADMIN" "$AGENT" "$T/git/mem.git" "$C" "$((N2 - N1))"
 sleep 2
-echo "after $N2 jobs: $(mem "$SERVER_PID") $(tails)"
+echo "after $N2 jobs: $(mem "$SERVER_PID") $(tails)$(sqlite_heap)"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
