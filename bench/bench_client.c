@@ -1,8 +1,8 @@
 /* A load client for the server benchmarks (bench/server.sh): drives the
  * JSON API as many pipelines and an agent would, and prints figures.
  *   bench_client jobs URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT N
- *       triggers N pipelines (one job each), claims and finishes them;
- *       prints jobs/s.
+ *       triggers N pipelines (one job each), claims them, sends each a
+ *       one-line log and finishes them; prints jobs/s.
  *   bench_client ingest URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB
  *       one job, MB megabytes of log in 64 KiB chunks; prints MB/s. */
 #include "common/httpc.h"
@@ -59,6 +59,25 @@ static int64_t claim(struct httpc *agent, int64_t agent_id)
 	return id;
 }
 
+/* Sends job's log chunk seq (attempt 1). */
+static void log_chunk(struct httpc *agent, int64_t job, size_t seq, const void *data, size_t len)
+{
+	struct httpc_req req = HTTPC_REQ_INIT;
+	struct httpc_resp resp = HTTPC_RESP_INIT;
+	struct err err = {0};
+	char path[128];
+
+	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=1&seq=%zu", job, seq);
+	req.method = "POST";
+	req.path = path;
+	req.body = data;
+	req.body_len = len;
+	req.content_type = "application/octet-stream";
+	if (httpc_do(agent, &req, &resp, &err) < 0 || resp.status != 200)
+		fatalx("log chunk %zu: %s (status %ld)", seq, err.msg, resp.status);
+	httpc_resp_release(&resp);
+}
+
 static void finish(struct httpc *agent, int64_t job)
 {
 	char path[96];
@@ -96,6 +115,7 @@ int main(int argc, char **argv)
 			int64_t want = trigger(admin, argv[5], argv[6], i), got = claim(agent, agent_id);
 			if (got != want)
 				fatalx("claimed job %" PRId64 ", expected %" PRId64, got, want);
+			log_chunk(agent, got, 0, "one line\n", 9);
 			finish(agent, got);
 		}
 		dt = now_s() - t0;
@@ -103,9 +123,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[1], "ingest") == 0) {
 		int mb = atoi(argv[7]);
 		size_t chunk = 64 * 1024, total = (size_t)mb * 1024 * 1024;
-		char *data = xmalloc(chunk), path[128];
+		char *data = xmalloc(chunk);
 		int64_t job = trigger(admin, argv[5], argv[6], -1);
-		struct err err = {0};
 
 		/* A typical build log: cmake progress, compiler command lines and
 		 * warnings, numbers varying (each chunk is compressed on its own). */
@@ -138,20 +157,8 @@ int main(int argc, char **argv)
 		if (claim(agent, agent_id) != job)
 			fatalx("claim mismatch");
 		t0 = now_s();
-		for (size_t seq = 0; seq * chunk < total; seq++) {
-			struct httpc_req req = HTTPC_REQ_INIT;
-			struct httpc_resp resp = HTTPC_RESP_INIT;
-			snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=1&seq=%zu",
-			         job, seq);
-			req.method = "POST";
-			req.path = path;
-			req.body = data;
-			req.body_len = chunk;
-			req.content_type = "application/octet-stream";
-			if (httpc_do(agent, &req, &resp, &err) < 0 || resp.status != 200)
-				fatalx("log chunk %zu: %s (status %ld)", seq, err.msg, resp.status);
-			httpc_resp_release(&resp);
-		}
+		for (size_t seq = 0; seq * chunk < total; seq++)
+			log_chunk(agent, job, seq, data, chunk);
 		dt = now_s() - t0;
 		finish(agent, job);
 		printf("ingest_mb=%d seconds=%.2f mb_per_s=%.1f\n", mb, dt, mb / dt);

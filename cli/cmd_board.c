@@ -1,6 +1,5 @@
 #include "cli/cli.h"
 #include "common/xalloc.h"
-#include "deploy/ssh.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,8 +68,8 @@ int cmd_board_add(struct cli *cli, int argc, char **argv, struct err *err)
 	long port = 22;
 	int trust = 0, c, rc = CLI_ERROR;
 	struct strv labels = STRV_INIT;
-	char fp[SSH_FP_MAX], *key = NULL, *line = NULL, *end;
-	json_t *body = NULL, *ans = NULL, *jl; /* owned, owned, borrowed */
+	char *key = NULL, *end;
+	json_t *body = NULL, *ans = NULL, *scan = NULL, *jl; /* owned, owned, owned, borrowed */
 
 	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, ":H:p:u:k:a:g:l:K:Th", opts, NULL)) != -1) {
@@ -126,11 +125,28 @@ int cmd_board_add(struct cli *cli, int argc, char **argv, struct err *err)
 	if (cmd_board_read_key(key_path, &key, err) < 0)
 		goto out;
 	if (trust) {
-		if (ssh_keyscan(host, (int)port, 10000, fp, &line, err) < 0)
+		/* The server scans (POST /api/v1/boards/keyscan): no SSH library here. */
+		const char *line;
+		json_t *q = json_pack("{s:s, s:i}", "host", host, "port", (int)port); /* owned */
+		if (q == NULL) {
+			err_set(err, ERR_INVAL, "--host is not valid UTF-8");
 			goto out;
-		printf("board %s: %s:%ld offers host key %s (%.*s)\n", argv[optind], host, port, fp,
+		}
+		rc = cli_json(cli, "POST", "/api/v1/boards/keyscan", q, 30000, &scan, err);
+		json_decref(q);
+		if (rc < 0) {
+			rc = CLI_ERROR;
+			goto out;
+		}
+		rc = CLI_ERROR;
+		pin = cli_jstr(scan, "host_key", NULL);
+		line = cli_jstr(scan, "key", "");
+		if (pin == NULL) {
+			err_set(err, ERR_INVAL, "the server's key scan answered no host_key");
+			goto out;
+		}
+		printf("board %s: %s:%ld offers host key %s (%.*s)\n", argv[optind], host, port, pin,
 		       (int)strcspn(line, " "), line);
-		pin = fp;
 	}
 	body = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "name", argv[optind], "host", host,
 	                 "port", (int)port, "user", user, "arch", arch, "group", group, "host_key", pin,
@@ -152,10 +168,10 @@ out:
 	if (key != NULL)
 		memset(key, 0, strlen(key));
 	free(key);
-	free(line);
 	strv_release(&labels);
 	json_decref(body);
 	json_decref(ans);
+	json_decref(scan);
 	return rc;
 }
 

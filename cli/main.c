@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <git2.h>
-
 static int main_help(struct cli *cli, int argc, char **argv, struct err *err);
 
 /* The command table. A new command group adds its cli/cmd_<group>.c, its
@@ -199,11 +197,9 @@ int main(int argc, char **argv)
 	}
 
 	httpc_global_init();
-	git_libgit2_init(); /* anvil build */
 	cli_init(&cli, server_opt, token_opt);
 	rc = cmd->run(&cli, argc - optind - words + 1, argv + optind + words - 1, &err);
 	cli_release(&cli);
-	git_libgit2_shutdown();
 	if (redact_urls_needed(err.msg, strlen(err.msg))) {
 		/* An error may quote a URL the user typed: not its credentials. */
 		char *shown = redact_urls_dup(err.msg);

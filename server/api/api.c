@@ -271,8 +271,10 @@ static int api_job_log(struct srv *srv, struct http_req *req, struct http_answer
 	if (download)
 		return logdl_answer(srv, req->id, ans, err);
 	deadline = sched_mono_ms() + wait_ms;
-	if (wait_ms > 0)
+	if (wait_ms > 0) {
 		f = sched_follow_new(srv->sched, req->id);
+		logtail_follow(srv->logtail, req->id);
+	}
 	for (;;) {
 		/* The job's generation before the epoch: a state change between
 		 * the two is seen by the read, one after them ends the wait. */
@@ -310,6 +312,8 @@ static int api_job_log(struct srv *srv, struct http_req *req, struct http_answer
 	ans->content_type = "text/plain; charset=utf-8";
 	rc = 0;
 out:
+	if (f != NULL)
+		logtail_unfollow(srv->logtail, req->id);
 	sched_follow_free(f);
 	buf_release(&b);
 	return rc;

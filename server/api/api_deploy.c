@@ -5,12 +5,15 @@
 #include "server/sched/deployplan.h"
 #include "server/release/release.h"
 #include "server/srv.h"
+#include "deploy/ssh.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define API_DEPLOY_MAX_KEY_BYTES (16 * 1024)
 #define API_DEPLOY_MAX_OUTPUT    (64 * 1024)
+/* A host key scan gives up after this (connect and key exchange each). */
+#define API_DEPLOY_KEYSCAN_TIMEOUT_MS 10000
 
 /* ---- helpers ---- */
 
@@ -425,6 +428,29 @@ static int api_deploy_host_ok(const char *s)
 	return 1;
 }
 
+/* The host key a board's sshd offers, as `board add --trust` pins it: the
+ * scan runs here so the CLI need not link an SSH library. Admin only (it
+ * connects wherever it is told); blocks only its own connection's thread. */
+static int api_deploy_keyscan(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	const char *host;
+	json_int_t port;
+	char fp[SSH_FP_MAX];
+	char *line = NULL;
+
+	(void)srv;
+	if (apijson_str(req->json, "host", 1, 255, &host, err) < 0 ||
+	    apijson_int(req->json, "port", 0, 22, 1, 65535, &port, err) < 0)
+		return -1;
+	if (!api_deploy_host_ok(host))
+		return err_set(err, ERR_INVAL, "host must be an address or a host name");
+	if (ssh_keyscan(host, (int)port, API_DEPLOY_KEYSCAN_TIMEOUT_MS, fp, &line, err) < 0)
+		return -1;
+	ans->json = json_pack("{s:s, s:s}", "host_key", fp, "key", line);
+	free(line);
+	return 0;
+}
+
 static int api_deploy_board_add(struct srv *srv, struct http_req *req, struct http_answer *ans,
                                 struct err *err)
 {
@@ -789,6 +815,7 @@ static int api_deploy_report(struct srv *srv, struct http_req *req, struct http_
 const struct http_route api_deploy_routes[] = {
     {"GET", "/api/v1/boards", AUTH_READ, BODY_NONE, NULL, api_deploy_boards_list},
     {"POST", "/api/v1/boards", AUTH_ADMIN, BODY_JSON, NULL, api_deploy_board_add},
+    {"POST", "/api/v1/boards/keyscan", AUTH_ADMIN, BODY_JSON, NULL, api_deploy_keyscan},
     {"DELETE", "/api/v1/boards/*", AUTH_ADMIN, BODY_NONE, NULL, api_deploy_board_rm},
     {"GET", "/api/v1/deployments", AUTH_READ, BODY_NONE, NULL, api_deploy_list},
     {"GET", "/api/v1/deployments/:id", AUTH_READ, BODY_NONE, NULL, api_deploy_get},

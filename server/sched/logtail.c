@@ -11,8 +11,9 @@
 /* Ingest locks are striped by job id: no allocation, no lifetime to track,
  * and two jobs rarely share one. */
 #define LOGTAIL_STRIPES 64
-/* A tail grows from this by doubling up to the job cap. */
-#define LOGTAIL_MIN_RING (64 * 1024)
+/* A tail starts at what its first chunk needs (at least this) and grows
+ * geometrically up to the job cap: a one-line log costs bytes, not 64 KiB. */
+#define LOGTAIL_MIN_RING 256
 /* Expired tails are looked for at most this often. */
 #define LOGTAIL_SWEEP_MS 1000
 
@@ -33,6 +34,14 @@ struct logtail_job {
 	struct logtail_job *next;
 };
 
+/* Followers attached to one job's log (logtail_follow), with or without a
+ * tail. Guarded by logtail.rw. */
+struct logtail_fol {
+	int64_t job_id;
+	int n;
+	struct logtail_fol *next;
+};
+
 struct logtail {
 	/* The table and the tails' bytes. Followers copy under the read lock,
 	 * side by side; an append waits for the copies in progress only (the
@@ -40,6 +49,7 @@ struct logtail {
 	pthread_rwlock_t rw;
 	pthread_mutex_t ingest_mu[LOGTAIL_STRIPES];
 	struct logtail_job *jobs[LOGTAIL_BUCKETS];
+	struct logtail_fol *fols[LOGTAIL_BUCKETS];
 	size_t job_cap, total_cap;
 	size_t n_jobs, bytes;
 	_Atomic uint64_t tail_reads, store_reads;
@@ -84,6 +94,11 @@ void logtail_free(struct logtail *t)
 			t->jobs[b] = e->next;
 			logtail_job_free(e);
 		}
+		while (t->fols[b] != NULL) {
+			struct logtail_fol *f = t->fols[b];
+			t->fols[b] = f->next;
+			free(f);
+		}
 	}
 	for (size_t i = 0; i < LOGTAIL_STRIPES; i++)
 		pthread_mutex_destroy(&t->ingest_mu[i]);
@@ -104,6 +119,21 @@ static struct logtail_job *logtail_find(struct logtail *t, int64_t job_id)
 	while (e != NULL && e->job_id != job_id)
 		e = e->next;
 	return e;
+}
+
+/* The link to job_id's follower count, or NULL when none follows; logtail.rw held. */
+static struct logtail_fol **logtail_fol_find(struct logtail *t, int64_t job_id)
+{
+	struct logtail_fol **pp = &t->fols[logtail_bucket(job_id)];
+
+	while (*pp != NULL && (*pp)->job_id != job_id)
+		pp = &(*pp)->next;
+	return *pp != NULL ? pp : NULL;
+}
+
+static int logtail_followed(struct logtail *t, int64_t job_id)
+{
+	return logtail_fol_find(t, job_id) != NULL;
 }
 
 /* Unlinks and frees e; logtail.rw held for writing. */
@@ -177,14 +207,16 @@ static void logtail_copy_in(struct logtail_job *e, int64_t off, const char *src,
 /* Makes room for `want` bytes (<= job cap) in e's ring; logtail.rw held for writing. */
 static void logtail_grow(struct logtail *t, struct logtail_job *e, size_t want)
 {
-	size_t cap = e->cap ? e->cap : LOGTAIL_MIN_RING;
+	size_t cap = e->cap * 2;
 	size_t held = (size_t)(e->end - e->start);
 	char *ring, *tmp = NULL;
 
 	if (want <= e->cap)
 		return;
-	while (cap < want)
-		cap *= 2;
+	if (cap < want)
+		cap = want;
+	if (cap < LOGTAIL_MIN_RING)
+		cap = LOGTAIL_MIN_RING;
 	if (cap > t->job_cap)
 		cap = t->job_cap;
 	if (held > 0) {
@@ -308,7 +340,8 @@ void logtail_finish(struct logtail *t, int64_t job_id, enum job_state state, int
 
 	pthread_rwlock_wrlock(&t->rw);
 	if ((e = logtail_find(t, job_id)) != NULL) {
-		if (e->end != log_bytes || !jobstate_is_final(state)) {
+		/* Nobody to serve at the end: the store answers latecomers. */
+		if (e->end != log_bytes || !jobstate_is_final(state) || !logtail_followed(t, job_id)) {
 			logtail_drop(t, e);
 		} else {
 			e->state = state;
@@ -317,6 +350,41 @@ void logtail_finish(struct logtail *t, int64_t job_id, enum job_state state, int
 		}
 	}
 	logtail_sweep(t, now);
+	pthread_rwlock_unlock(&t->rw);
+}
+
+void logtail_follow(struct logtail *t, int64_t job_id)
+{
+	struct logtail_fol **pp, *f;
+
+	pthread_rwlock_wrlock(&t->rw);
+	if ((pp = logtail_fol_find(t, job_id)) != NULL) {
+		(*pp)->n++;
+	} else {
+		size_t b = logtail_bucket(job_id);
+		f = xcalloc(1, sizeof(*f));
+		f->job_id = job_id;
+		f->n = 1;
+		f->next = t->fols[b];
+		t->fols[b] = f;
+	}
+	pthread_rwlock_unlock(&t->rw);
+}
+
+void logtail_unfollow(struct logtail *t, int64_t job_id)
+{
+	struct logtail_fol **pp, *f;
+	struct logtail_job *e;
+
+	pthread_rwlock_wrlock(&t->rw);
+	if ((pp = logtail_fol_find(t, job_id)) != NULL && --(*pp)->n == 0) {
+		f = *pp;
+		*pp = f->next;
+		free(f);
+		if ((e = logtail_find(t, job_id)) != NULL && e->finished_ms > 0)
+			logtail_drop(t, e);
+	}
+	logtail_sweep(t, sched_mono_ms());
 	pthread_rwlock_unlock(&t->rw);
 }
 
@@ -421,6 +489,8 @@ int logtail_read(struct logtail *t, struct store *st, uint64_t epoch, int64_t jo
 		} else if (jobstate_is_final(j.state) && e->finished_ms == 0) {
 			e->state = j.state;
 			e->finished_ms = sched_mono_ms();
+			if (!logtail_followed(t, job_id))
+				logtail_drop(t, e);
 		}
 	}
 	pthread_rwlock_unlock(&t->rw);

@@ -18,11 +18,14 @@ struct store;
  * cannot vouch for are read from the store, which stays the truth: the tail
  * only ever holds committed bytes, at the offsets they were committed at.
  *
- * Bounds: a job keeps its last job_cap_bytes; all tails together hold at
+ * Bounds: a job keeps its last job_cap_bytes, in a buffer sized to what it
+ * holds (grown geometrically up to that cap); all tails together hold at
  * most total_cap_bytes (the least recently used job's tail goes first). A
- * final job's tail goes LOGTAIL_FINAL_KEEP_MS after its finish (followers
- * still catching up are served from it until then), a tail not written for
- * LOGTAIL_IDLE_MS goes too.
+ * final job's tail goes when it has no follower (logtail_follow) left: at
+ * its finish when none is attached, else when the last one leaves, and
+ * LOGTAIL_FINAL_KEEP_MS after its finish at the latest (followers still
+ * catching up are served from it until then). A tail not written for
+ * LOGTAIL_IDLE_MS goes too. So finished jobs cost no memory here.
  *
  * "epoch" arguments are sched_gen(srv->sched, SCHED_LOGS) read by the caller
  * before the call: every job state change that can add log bytes behind the
@@ -58,6 +61,13 @@ int logtail_append(struct logtail *t, struct store *st, uint64_t epoch, int64_t 
  * after the change): its followers stop at its end without the store. A
  * tail that does not end there is dropped. */
 void logtail_finish(struct logtail *t, int64_t job_id, enum job_state state, int64_t log_bytes);
+
+/* A follower (a long poll or an event stream waiting on job_id's log)
+ * attaches before its first read and leaves after its last; a final job's
+ * tail stays while one is attached. A reader between two long polls is not
+ * attached: after the job's end it may be answered by the store. */
+void logtail_follow(struct logtail *t, int64_t job_id);
+void logtail_unfollow(struct logtail *t, int64_t job_id);
 
 /* Drops the tails of finished jobs: retention replaced some logs of finished
  * jobs by a marker in the store, and a tail must never outlive its bytes. */

@@ -42,6 +42,8 @@ static void ui_sse_free(void *cls)
 	buf_release(&s->raw);
 	buf_release(&s->meta_sent);
 	buf_release(&s->meta_now);
+	if (s->follow != NULL)
+		logtail_unfollow(s->srv->logtail, s->job_id);
 	sched_follow_free(s->follow);
 	free(s);
 }
@@ -200,6 +202,7 @@ int ui_sse_answer(struct srv *srv, int64_t job_id, int64_t offset, int64_t line,
 	ui_ansi_unpack(sgr, &s->ansi);
 	s->meta = meta;
 	s->follow = sched_follow_new(srv->sched, job_id);
+	logtail_follow(srv->logtail, job_id);
 	/* The first pass answers at once: the browser sees the stream open. */
 	s->keepalive_due_ms = sched_mono_ms();
 	ans->stream = ui_sse_read;

@@ -96,6 +96,18 @@ agent_api POST "/api/v1/agents/jobs/$J/finish" -d '{"attempt":1,"state":"success
 expect 409 -X POST "${AGT[@]}" "$URL/api/v1/agents/jobs/$J/finish" -d '{"attempt":1,"state":"failed"}'
 ok "the log cap truncates with a marker; a finished job cannot be finished again"
 
+# The boards' host key scan (anvil board add --trust) runs on the server: admin
+# only, the host checked, a refused connection a JSON error (t_deploy scans a
+# real sshd).
+expect 401 -X POST "$URL/api/v1/boards/keyscan" -d '{"host":"127.0.0.1","port":22}'
+expect 403 -X POST "${AGT[@]}" "$URL/api/v1/boards/keyscan" -d '{"host":"127.0.0.1","port":22}'
+expect 400 -X POST "${ADM[@]}" "$URL/api/v1/boards/keyscan" -d '{"host":"-oProxyCommand=x","port":22}'
+expect 400 -X POST "${ADM[@]}" "$URL/api/v1/boards/keyscan" -d '{"host":"127.0.0.1","port":0}'
+got=$(code -X POST "${ADM[@]}" "$URL/api/v1/boards/keyscan" -d '{"host":"127.0.0.1","port":1}')
+case $got in 2*) fail "a scan of a closed port answered $got" ;; esac
+jq -e '.error | test("127.0.0.1")' "$T/body" >/dev/null || fail "closed port: $(cat "$T/body")"
+ok "the host key scan is admin only, checks its host and reports a refused connection"
+
 # The job timeout, with a real agent.
 start_agent a1
 printf 'timeout: 2s\nsteps:\n  - run: echo sleeping; sleep 120\n' >"$T/src/demo/.anvil.yml"

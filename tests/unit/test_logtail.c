@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,7 @@ static void test_restart_and_finish(void **state)
 	assert_int_equal(r.from_store, 0);
 
 	/* Finished: followers at the end learn it from the tail. */
+	logtail_follow(t, job);
 	assert_int_equal(jobstate_finish(fx->st, job, 1, JOB_SUCCESS, 1, 0, "", 200, &err), 0);
 	assert_int_equal(store_job_get(fx->st, job, &j, &err), 0);
 	logtail_finish(t, job, j.state, j.log_bytes);
@@ -222,6 +224,7 @@ static void test_restart_and_finish(void **state)
 	assert_int_equal(b.len, 0);
 	/* Retention replaced finished logs in the store: their tails go. */
 	logtail_forget_finished(t);
+	logtail_unfollow(t, job);
 	assert_int_equal(logtail_read(t, fx->st, 7, job, o, 1 << 20, &b, &r, &err), 0);
 	assert_int_equal(r.from_store, 1);
 	/* A finish whose length the tail does not end at drops the tail. */
@@ -294,9 +297,9 @@ static void test_total_cap(void **state)
 	int64_t j1 = mk_running(fx, "c1", 100), j2, o1 = 0, o2 = 0;
 	int from_store = 0;
 
-	put(fx, t, j1, 1, 0, &o1, 1000, 1);
+	put(fx, t, j1, 1, 0, &o1, 40000, 1);
 	j2 = mk_running(fx, "c2", 100);
-	put(fx, t, j2, 1, 0, &o2, 1000, 1);
+	put(fx, t, j2, 1, 0, &o2, 40000, 1);
 	logtail_stats(t, &s);
 	assert_int_equal(s.jobs, 1);
 	assert_true(s.bytes <= 64 * 1024);
@@ -307,6 +310,115 @@ static void test_total_cap(void **state)
 	put(fx, t, j1, 1, 1, &o1, 500, 1);
 	read_all(fx, t, j1, 100, &b, &from_store);
 	assert_pattern(&b, o1);
+	buf_release(&b);
+	logtail_free(t);
+}
+
+/* Finishes job with the store's own final length, as the API does. */
+static void finish(struct fx *fx, struct logtail *t, int64_t job)
+{
+	struct job_row j = {0};
+	struct err err = {0};
+
+	assert_int_equal(jobstate_finish(fx->st, job, 1, JOB_SUCCESS, 1, 0, "", 200, &err), 0);
+	assert_int_equal(store_job_get(fx->st, job, &j, &err), 0);
+	logtail_finish(t, job, j.state, j.log_bytes);
+	job_row_release(&j);
+}
+
+/* A tail holds what its log has, not a fixed ring: a one-line log costs
+ * bytes; a growing one doubles up to the job cap and no further. */
+static void test_sized(void **state)
+{
+	struct fx *fx = *state;
+	struct logtail *t = logtail_new(100000, 1 << 20);
+	struct logtail_stats s;
+	struct buf b = BUF_INIT;
+	int64_t job = mk_running(fx, "s1", 100), o = 0, big = mk_running(fx, "s2", 100), ob = 0;
+	int from_store = 0;
+
+	put(fx, t, job, 1, 0, &o, 20, 1);
+	logtail_stats(t, &s);
+	assert_int_equal(s.jobs, 1);
+	assert_true(s.bytes <= 256);
+	for (int64_t seq = 0; seq < 50; seq++) {
+		size_t before;
+		logtail_stats(t, &s);
+		before = s.bytes;
+		put(fx, t, big, 1, seq, &ob, 3000, 1);
+		logtail_stats(t, &s);
+		/* Held bytes of big, at most twice that, plus job's small ring. */
+		assert_true(s.bytes - 256 >= (size_t)(ob < 100000 ? ob : 100000));
+		assert_true(s.bytes - 256 <= 2 * (size_t)ob || s.bytes == before);
+		assert_true(s.bytes <= 100000 + 256);
+	}
+	read_all(fx, t, big, 7000, &b, &from_store);
+	assert_pattern(&b, ob);
+	buf_reset(&b);
+	read_all(fx, t, job, 7000, &b, &from_store);
+	assert_pattern(&b, o);
+	assert_int_equal(from_store, 0);
+	buf_release(&b);
+	logtail_free(t);
+}
+
+/* A finished job's tail is released at once when nobody follows it, and
+ * when its last follower leaves otherwise: finished jobs hold no memory. */
+static void test_release(void **state)
+{
+	struct fx *fx = *state;
+	struct logtail *t = logtail_new(1 << 20, 1 << 20);
+	struct logtail_read r = {0};
+	struct logtail_stats s;
+	struct buf b = BUF_INIT;
+	struct err err = {0};
+	int64_t o = 0;
+	int from_store = 0;
+
+	for (int i = 0; i < 100; i++) {
+		char d[16];
+		int64_t job, oj = 0;
+		snprintf(d, sizeof(d), "r%d", i);
+		job = mk_running(fx, d, 100);
+		put(fx, t, job, 1, 0, &oj, 20, 1);
+		finish(fx, t, job);
+		buf_reset(&b);
+		read_all(fx, t, job, 1 << 20, &b, &from_store);
+		assert_pattern(&b, oj);
+	}
+	logtail_stats(t, &s);
+	assert_int_equal(s.jobs, 0);
+	assert_int_equal(s.bytes, 0);
+
+	/* Two followers: the tail stays for them past the finish and goes
+	 * with the second. */
+	{
+		int64_t job = mk_running(fx, "rf", 100);
+		logtail_follow(t, job);
+		logtail_follow(t, job);
+		put(fx, t, job, 1, 0, &o, 500, 1);
+		finish(fx, t, job);
+		buf_reset(&b);
+		assert_int_equal(logtail_read(t, fx->st, 3, job, 0, 1 << 20, &b, &r, &err), 0);
+		assert_int_equal(r.from_store, 0);
+		assert_int_equal(r.state, JOB_SUCCESS);
+		assert_pattern(&b, o);
+		logtail_unfollow(t, job);
+		logtail_stats(t, &s);
+		assert_int_equal(s.jobs, 1);
+		assert_int_equal(logtail_read(t, fx->st, 3, job, o, 1 << 20, &b, &r, &err), 0);
+		assert_int_equal(r.from_store, 0);
+		logtail_unfollow(t, job);
+		logtail_stats(t, &s);
+		assert_int_equal(s.jobs, 0);
+		assert_int_equal(s.bytes, 0);
+		/* A latecomer reads it all from the store. */
+		buf_reset(&b);
+		assert_int_equal(logtail_read(t, fx->st, 3, job, 0, 1 << 20, &b, &r, &err), 0);
+		assert_int_equal(r.from_store, 1);
+		assert_int_equal(r.state, JOB_SUCCESS);
+		assert_pattern(&b, o);
+	}
 	buf_release(&b);
 	logtail_free(t);
 }
@@ -327,6 +439,8 @@ static void *follow(void *arg)
 	struct sched_follow *sf = sched_follow_new(f->s, f->job);
 	int64_t off = 0;
 
+	logtail_follow(f->t, f->job);
+
 	for (;;) {
 		struct logtail_read r = {0};
 		struct err err = {0};
@@ -341,6 +455,7 @@ static void *follow(void *arg)
 		if (f->got.len == before)
 			sched_follow_wait(sf, gen, sched_mono_ms() + 5000);
 	}
+	logtail_unfollow(f->t, f->job);
 	sched_follow_free(sf);
 	return NULL;
 }
@@ -398,6 +513,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_truncation_and_attempts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_total_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sized, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_release, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
