@@ -49,6 +49,10 @@ struct logtail {
 	pthread_rwlock_t rw;
 	pthread_mutex_t ingest_mu[LOGTAIL_STRIPES];
 	struct logtail_job *jobs[LOGTAIL_BUCKETS];
+	/* Follower counts, under their own lock (taken inside rw, never
+	 * around it): a long poll registering and leaving per chunk must not
+	 * queue for the write lock ahead of the ingest. */
+	pthread_mutex_t fol_mu;
 	struct logtail_fol *fols[LOGTAIL_BUCKETS];
 	size_t job_cap, total_cap;
 	size_t n_jobs, bytes;
@@ -70,6 +74,7 @@ struct logtail *logtail_new(size_t job_cap_bytes, size_t total_cap_bytes)
 	pthread_rwlockattr_init(&a);
 	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&t->rw, &a);
+	pthread_mutex_init(&t->fol_mu, NULL);
 	pthread_rwlockattr_destroy(&a);
 	for (size_t i = 0; i < LOGTAIL_STRIPES; i++)
 		pthread_mutex_init(&t->ingest_mu[i], NULL);
@@ -103,6 +108,7 @@ void logtail_free(struct logtail *t)
 	for (size_t i = 0; i < LOGTAIL_STRIPES; i++)
 		pthread_mutex_destroy(&t->ingest_mu[i]);
 	pthread_rwlock_destroy(&t->rw);
+	pthread_mutex_destroy(&t->fol_mu);
 	free(t);
 }
 
@@ -121,7 +127,7 @@ static struct logtail_job *logtail_find(struct logtail *t, int64_t job_id)
 	return e;
 }
 
-/* The link to job_id's follower count, or NULL when none follows; logtail.rw held. */
+/* The link to job_id's follower count, or NULL when none follows; fol_mu held. */
 static struct logtail_fol **logtail_fol_find(struct logtail *t, int64_t job_id)
 {
 	struct logtail_fol **pp = &t->fols[logtail_bucket(job_id)];
@@ -131,9 +137,15 @@ static struct logtail_fol **logtail_fol_find(struct logtail *t, int64_t job_id)
 	return *pp != NULL ? pp : NULL;
 }
 
+/* logtail.rw held (fol_mu is taken inside it). */
 static int logtail_followed(struct logtail *t, int64_t job_id)
 {
-	return logtail_fol_find(t, job_id) != NULL;
+	int followed;
+
+	pthread_mutex_lock(&t->fol_mu);
+	followed = logtail_fol_find(t, job_id) != NULL;
+	pthread_mutex_unlock(&t->fol_mu);
+	return followed;
 }
 
 /* Unlinks and frees e; logtail.rw held for writing. */
@@ -357,7 +369,7 @@ void logtail_follow(struct logtail *t, int64_t job_id)
 {
 	struct logtail_fol **pp, *f;
 
-	pthread_rwlock_wrlock(&t->rw);
+	pthread_mutex_lock(&t->fol_mu);
 	if ((pp = logtail_fol_find(t, job_id)) != NULL) {
 		(*pp)->n++;
 	} else {
@@ -368,22 +380,30 @@ void logtail_follow(struct logtail *t, int64_t job_id)
 		f->next = t->fols[b];
 		t->fols[b] = f;
 	}
-	pthread_rwlock_unlock(&t->rw);
+	pthread_mutex_unlock(&t->fol_mu);
 }
 
 void logtail_unfollow(struct logtail *t, int64_t job_id)
 {
 	struct logtail_fol **pp, *f;
 	struct logtail_job *e;
+	int last = 0;
 
-	pthread_rwlock_wrlock(&t->rw);
+	pthread_mutex_lock(&t->fol_mu);
 	if ((pp = logtail_fol_find(t, job_id)) != NULL && --(*pp)->n == 0) {
 		f = *pp;
 		*pp = f->next;
 		free(f);
-		if ((e = logtail_find(t, job_id)) != NULL && e->finished_ms > 0)
-			logtail_drop(t, e);
+		last = 1;
 	}
+	pthread_mutex_unlock(&t->fol_mu);
+	if (!last)
+		return;
+	/* The last follower left: a finished job's tail goes, unless one came
+	 * back meanwhile. */
+	pthread_rwlock_wrlock(&t->rw);
+	if ((e = logtail_find(t, job_id)) != NULL && e->finished_ms > 0 && !logtail_followed(t, job_id))
+		logtail_drop(t, e);
 	logtail_sweep(t, sched_mono_ms());
 	pthread_rwlock_unlock(&t->rw);
 }
