@@ -192,8 +192,8 @@ static const char *const sq_migrations[] = {
     /* 12: pipelines as graphs: a job waits for the current (not retried)
      * job of its pipeline named name for target (.anvil.yml needs:). By
      * name and target, not id, so a retried job is waited for as itself. */
-    "CREATE TABLE job_needs(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
-    " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));",
+    ("CREATE TABLE job_needs(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
+     " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));"),
 };
 
 const struct sq_sql sq_main_sql[] = {
