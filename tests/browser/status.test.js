@@ -131,7 +131,7 @@ async function main() {
 
 		/* Retry: the new job's page follows it from queued to its end. */
 		await page.reload();
-		await Promise.all([page.waitForURL(/\/jobs\/\d+$/), page.click('button[value=retry]')]);
+		await Promise.all([page.waitForURL((u) => /\/jobs\/\d+$/.test(u.pathname) && u.pathname !== `/jobs/${E.JL}`), page.click('button[value=retry]')]);
 		const retryUrl = page.url();
 		check(retryUrl !== `${URL}/jobs/${E.JL}`, `Retry opens the new job's page (${retryUrl})`);
 		await page.evaluate(() => { window.__marker = 1; });
