@@ -111,15 +111,29 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "jobs") == 0) {
 		int n = atoi(argv[7]);
 		t0 = now_s();
+		/* Seconds spent in each call, to tell where a job's time goes. */
+		double t_trigger = 0, t_claim = 0, t_log = 0, t_finish = 0, t;
 		for (int i = 0; i < n; i++) {
-			int64_t want = trigger(admin, argv[5], argv[6], i), got = claim(agent, agent_id);
+			t = now_s();
+			int64_t want = trigger(admin, argv[5], argv[6], i);
+			t_trigger += now_s() - t;
+			t = now_s();
+			int64_t got = claim(agent, agent_id);
+			t_claim += now_s() - t;
 			if (got != want)
 				fatalx("claimed job %" PRId64 ", expected %" PRId64, got, want);
+			t = now_s();
 			log_chunk(agent, got, 0, "one line\n", 9);
+			t_log += now_s() - t;
+			t = now_s();
 			finish(agent, got);
+			t_finish += now_s() - t;
 		}
 		dt = now_s() - t0;
-		printf("jobs=%d seconds=%.2f jobs_per_s=%.0f\n", n, dt, n / dt);
+		printf("jobs=%d seconds=%.2f jobs_per_s=%.0f per_job_ms: trigger=%.2f claim=%.2f log=%.2f "
+		       "finish=%.2f\n",
+		       n, dt, n / dt, 1000 * t_trigger / n, 1000 * t_claim / n, 1000 * t_log / n,
+		       1000 * t_finish / n);
 	} else if (strcmp(argv[1], "ingest") == 0) {
 		int mb = atoi(argv[7]);
 		size_t chunk = 64 * 1024, total = (size_t)mb * 1024 * 1024;

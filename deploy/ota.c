@@ -13,7 +13,11 @@
 
 #define OTA_DEFAULT_HEALTH_DEADLINE_MS 30000
 #define OTA_DEFAULT_HEALTH_INTERVAL_MS 500
-#define OTA_DEFAULT_CMD_TIMEOUT_MS     60000
+/* A try started before the deadline gets at least this long: a last try
+ * cut to the deadline's few remaining milliseconds would report a timeout
+ * from a slow board instead of the check's own answer. */
+#define OTA_HEALTH_TRY_MIN_MS      5000
+#define OTA_DEFAULT_CMD_TIMEOUT_MS 60000
 
 /* Per-deploy working state; lives on ota_deploy's stack. */
 struct ota_run {
@@ -582,7 +586,9 @@ static int ota_health(struct ota_run *r, struct err *err)
 	for (;;) {
 		struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
 		int64_t left = deadline - ota_now_ms();
-		int to = left < r->cmd_timeout_ms ? (int)(left > 1000 ? left : 1000) : r->cmd_timeout_ms;
+		int to = left < r->cmd_timeout_ms
+		             ? (int)(left > OTA_HEALTH_TRY_MIN_MS ? left : OTA_HEALTH_TRY_MIN_MS)
+		             : r->cmd_timeout_ms;
 		struct err e = {0};
 		int erc;
 

@@ -5,6 +5,8 @@
  * pg_sessions.c); pg_int.h is what they share. */
 #include "server/store/pg_int.h"
 
+#include <libpq-events.h>
+
 #include "common/crypto.h"
 #include "common/log.h"
 
@@ -230,6 +232,101 @@ void pg_arg_bin(struct pg_args *a, const void *data, size_t len)
 	pg_arg_add(a, len ? data : "", (int)len, 1);
 }
 
+/* ---- prepared statements ---- */
+
+/* Each connection prepares a statement the first time it runs it and
+ * reuses it after: PostgreSQL then neither parses nor (after its first
+ * runs) plans it again, which was most of the server's time per job. The
+ * names live with the connection (libpq instance data), so a connection
+ * opened anew starts with none. */
+#define PG_PREP_MAX 512 /* statements per connection; more run unprepared */
+
+struct pg_prep {
+	unsigned n;
+	struct {
+		uint64_t hash;
+		char *sql;
+	} slot[PG_PREP_MAX * 2]; /* open addressing, at most half full */
+};
+
+static int pg_prep_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_CONNDESTROY) {
+		struct pg_prep *p = PQinstanceData(((PGEventConnDestroy *)info)->conn, pg_prep_event);
+		if (p != NULL) {
+			for (size_t i = 0; i < sizeof(p->slot) / sizeof(p->slot[0]); i++)
+				free(p->slot[i].sql);
+			free(p);
+		}
+	}
+	return 1;
+}
+
+static uint64_t pg_prep_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* Only plain statements are prepared: BEGIN, COMMIT and the migrations'
+ * DDL run as they are. */
+static int pg_prep_wanted(const char *sql)
+{
+	return strncmp(sql, "SELECT", 6) == 0 || strncmp(sql, "INSERT", 6) == 0 ||
+	       strncmp(sql, "UPDATE", 6) == 0 || strncmp(sql, "DELETE", 6) == 0 ||
+	       strncmp(sql, "WITH", 4) == 0;
+}
+
+/* The name sql is prepared under on conn, preparing it now if it is new;
+ * name[0] stays '\0' (run unprepared) when the connection's table is full
+ * or it cannot keep one. NULL result and err filled when PostgreSQL
+ * refuses the statement. */
+static int pg_prep_name(PGconn *conn, const char *what, const char *sql, const struct pg_args *args,
+                        char name[24], struct err *err)
+{
+	struct pg_prep *p = PQinstanceData(conn, pg_prep_event);
+	uint64_t h = pg_prep_hash(sql);
+	size_t cap = sizeof(p->slot) / sizeof(p->slot[0]), i;
+	PGresult *res;
+
+	name[0] = '\0';
+	if (!pg_prep_wanted(sql))
+		return 0;
+	if (p == NULL) {
+		if (!PQregisterEventProc(conn, pg_prep_event, "anvil_prep", NULL))
+			return 0;
+		p = xcalloc(1, sizeof(*p));
+		if (!PQsetInstanceData(conn, pg_prep_event, p)) {
+			free(p);
+			return 0;
+		}
+	}
+	for (i = h % cap; p->slot[i].sql != NULL; i = (i + 1) % cap) {
+		if (p->slot[i].hash == h && strcmp(p->slot[i].sql, sql) == 0) {
+			snprintf(name, 24, "a%zu", i);
+			return 0;
+		}
+	}
+	if (p->n >= PG_PREP_MAX)
+		return 0;
+	snprintf(name, 24, "a%zu", i);
+	res = PQprepare(conn, name, sql, args ? args->n : 0, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_fail(conn, res, what, err);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	p->slot[i].hash = h;
+	p->slot[i].sql = xstrdup(sql);
+	p->n++;
+	return 0;
+}
+
 /* ---- statements ---- */
 
 PGresult *pg_exec(PGconn *conn, const char *what, const char *sql, const struct pg_args *args, int binary,
@@ -237,9 +334,16 @@ PGresult *pg_exec(PGconn *conn, const char *what, const char *sql, const struct 
 {
 	PGresult *res;
 	ExecStatusType st;
+	char name[24];
 
-	res = PQexecParams(conn, sql, args ? args->n : 0, NULL, args ? args->v : NULL,
-	                   args ? args->len : NULL, args ? args->fmt : NULL, binary);
+	if (pg_prep_name(conn, what, sql, args, name, err) < 0)
+		return NULL;
+	if (name[0] != '\0')
+		res = PQexecPrepared(conn, name, args ? args->n : 0, args ? args->v : NULL,
+		                     args ? args->len : NULL, args ? args->fmt : NULL, binary);
+	else
+		res = PQexecParams(conn, sql, args ? args->n : 0, NULL, args ? args->v : NULL,
+		                   args ? args->len : NULL, args ? args->fmt : NULL, binary);
 	if (res == NULL) {
 		pg_fail(conn, NULL, what, err);
 		return NULL;
@@ -508,14 +612,29 @@ static void pg_tx_end(struct store_tx *tx)
 	if (PQstatus(tx->conn) == CONNECTION_OK && PQtransactionStatus(tx->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(tx->conn, "ROLLBACK"));
 	pg_conn_put(tx->be, tx->conn);
+	buf_release(&tx->notify_sql);
 	free(tx);
 }
 
 int pg_tx_commit(struct store_tx *tx, struct err *err)
 {
-	PGresult *res = pg_exec(tx->conn, "commit", "COMMIT", NULL, 0, err);
+	PGresult *res;
 	int rc = -1;
 
+	if (tx->n_notify == 0) {
+		res = pg_exec(tx->conn, "commit", "COMMIT", NULL, 0, err);
+	} else {
+		/* the notifications and COMMIT in one round trip (the simple
+		 * protocol runs a string's statements in order and answers with
+		 * the last one's result, or with the first failure) */
+		buf_appendf(&tx->notify_sql, "; COMMIT");
+		res = PQexec(tx->conn, tx->notify_sql.data);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			pg_fail(tx->conn, res, "commit", err);
+			PQclear(res);
+			res = NULL;
+		}
+	}
 	/* COMMIT of a transaction a failed statement aborted answers
 	 * "ROLLBACK", not an error: the caller went on past a failure. */
 	if (res != NULL && strcmp(PQcmdStatus(res), "COMMIT") != 0)
@@ -534,15 +653,29 @@ void pg_tx_rollback(struct store_tx *tx)
 }
 
 /* The payload is "NONCE TOPIC": the watch thread of the process that sent
- * it (LISTEN hears its own) skips it. */
+ * it (LISTEN hears its own) skips it. NOTIFY takes effect at COMMIT, so the
+ * notifications wait in tx and go with the COMMIT (pg_tx_commit); a topic
+ * already waiting is not sent twice. */
 int pg_notify(struct store_tx *tx, const char *topic, struct err *err)
 {
-	struct pg_args a = {0};
-	char payload[128];
+	char payload[128], *lit;
 
 	snprintf(payload, sizeof(payload), "%s %s", tx->be->nonce, topic);
-	pg_arg_text(&a, payload);
-	return pg_cmd(tx->conn, "notify", "SELECT pg_notify('anvil', $1)", &a, NULL, err);
+	for (size_t i = 0; i < tx->n_notify; i++)
+		if (strcmp(tx->notified[i], topic) == 0)
+			return 0;
+	lit = PQescapeLiteral(tx->conn, payload, strlen(payload));
+	if (lit == NULL)
+		return pg_fail(tx->conn, NULL, "notify", err);
+	if (tx->n_notify == 0)
+		buf_appendf(&tx->notify_sql, "SELECT pg_notify('anvil', %s)", lit);
+	else
+		buf_appendf(&tx->notify_sql, ", pg_notify('anvil', %s)", lit);
+	PQfreemem(lit);
+	if (tx->n_notify < sizeof(tx->notified) / sizeof(tx->notified[0]))
+		snprintf(tx->notified[tx->n_notify], sizeof(tx->notified[0]), "%s", topic);
+	tx->n_notify++;
+	return 0;
 }
 
 static int pg_tx_notify(struct store_tx *tx, const char *topic, struct err *err)

@@ -23,6 +23,10 @@
 struct store_tx {
 	struct pg_be *be;
 	PGconn *conn;
+	/* pg_notify's notifications, sent with the COMMIT */
+	struct buf notify_sql;
+	size_t n_notify;
+	char notified[4][64]; /* the first topics, not to send one twice */
 };
 
 /* Transactions (the store_ops tx_* members; whole operations use them

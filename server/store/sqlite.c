@@ -243,6 +243,30 @@ int sq_ids(struct store_be *be, sqlite3_stmt *s, const char *what, int64_t **ids
 	return 0;
 }
 
+int sq_rows(struct store_be *be, sqlite3_stmt *s, const char *what, size_t row_size,
+            void (*read)(sqlite3_stmt *s, void *row), void **rows_out, size_t *n_out, struct err *err)
+{
+	char *rows = NULL;
+	size_t n = 0, cap = 0;
+	int step;
+
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			rows = xrealloc(rows, cap * row_size);
+		}
+		memset(rows + n * row_size, 0, row_size);
+		read(s, rows + n * row_size);
+		n++;
+	}
+	if (step != SQLITE_DONE)
+		sq_fail(be, err, step, what);
+	sq_done(s);
+	*rows_out = rows;
+	*n_out = n;
+	return step == SQLITE_DONE ? 0 : -1;
+}
+
 /* SQLITE_STATIC: no copy, so no allocation that can fail. A failed bind
  * leaves NULL in its place and the statement still runs: a lost delivery id
  * or an out-of-memory reported as a NOT NULL conflict (found by

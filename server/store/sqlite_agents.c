@@ -118,29 +118,31 @@ int sq_agent_touch(struct store_be *be, int64_t id, int64_t now_ms, struct err *
 	return rc;
 }
 
+static void sq_agent_row_read(sqlite3_stmt *s, void *row)
+{
+	struct agent_row *r = row;
+
+	r->id = sqlite3_column_int64(s, 0);
+	r->name = sq_col_dup_empty(s, 1);
+	r->labels = sq_col_dup_empty(s, 2);
+	r->last_seen_ms = sqlite3_column_int64(s, 3);
+	r->job_id = sqlite3_column_int64(s, 4);
+}
+
 int sq_agent_list(struct store_be *be, struct agent_row **out, size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct agent_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_AGENT_LIST);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		rows[n].id = sqlite3_column_int64(s, 0);
-		rows[n].name = sq_col_dup_empty(s, 1);
-		rows[n].labels = sq_col_dup_empty(s, 2);
-		rows[n].last_seen_ms = sqlite3_column_int64(s, 3);
-		rows[n].job_id = sqlite3_column_int64(s, 4);
-		n++;
-	}
-	sq_done(s);
+	rc = sq_rows(be, s, "agent list", sizeof(struct agent_row), sq_agent_row_read, &rows, &n, err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
+	if (rc < 0) {
 		agent_rows_free(rows, n);
-		return err_set(err, ERR_SYS, "agent list failed");
+		return -1;
 	}
 	*out = rows;
 	*n_out = n;

@@ -67,8 +67,10 @@ out:
 	return rc;
 }
 
-static void sq_artifact_row_read(sqlite3_stmt *s, struct artifact_row *a)
+static void sq_artifact_row_read(sqlite3_stmt *s, void *row)
 {
+	struct artifact_row *a = row;
+
 	a->name = sq_col_dup_empty(s, 0);
 	snprintf(a->sha256, sizeof(a->sha256), "%s", (const char *)sqlite3_column_text(s, 1));
 	a->size = sqlite3_column_int64(s, 2);
@@ -79,22 +81,19 @@ int sq_artifact_list(struct store_be *be, int64_t job_id, struct artifact_row **
                      struct err *err)
 {
 	sqlite3_stmt *s;
-	struct artifact_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_ARTIFACT_LIST);
 	sq_bind_i64(s, 1, job_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		sq_artifact_row_read(s, &rows[n++]);
-	}
-	sq_done(s);
+	rc = sq_rows(be, s, "artifact list", sizeof(struct artifact_row), sq_artifact_row_read, &rows, &n,
+	             err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
+	if (rc < 0) {
 		artifact_rows_free(rows, n);
-		return err_set(err, ERR_SYS, "artifact list failed");
+		return -1;
 	}
 	*out = rows;
 	*n_out = n;

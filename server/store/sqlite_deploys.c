@@ -107,40 +107,39 @@ int sq_board_delete(struct store_be *be, const char *name, struct err *err)
 	return rc;
 }
 
+static void sq_board_row_read(sqlite3_stmt *s, void *row)
+{
+	struct board_row *b = row;
+
+	b->id = sqlite3_column_int64(s, 0);
+	b->name = sq_col_dup_empty(s, 1);
+	b->host = sq_col_dup_empty(s, 2);
+	b->port = sqlite3_column_int(s, 3);
+	b->user = sq_col_dup_empty(s, 4);
+	b->arch = sq_col_dup_empty(s, 5);
+	b->group = sq_col_dup_empty(s, 6);
+	b->labels = sq_col_dup_empty(s, 7);
+	b->host_key = sq_col_dup_empty(s, 8);
+	b->private_key = sq_col_dup(s, 9);
+	b->current_release = sq_col_dup(s, 10);
+	b->created_ms = sqlite3_column_int64(s, 11);
+}
+
 int sq_board_list(struct store_be *be, const char *group, int with_keys, struct board_row **out,
                   size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct board_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_BOARD_LIST);
 	sq_bind_text(s, 1, group);
 	sq_bind_i64(s, 2, with_keys ? 1 : 0);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		struct board_row *b;
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		b = &rows[n++];
-		b->id = sqlite3_column_int64(s, 0);
-		b->name = sq_col_dup_empty(s, 1);
-		b->host = sq_col_dup_empty(s, 2);
-		b->port = sqlite3_column_int(s, 3);
-		b->user = sq_col_dup_empty(s, 4);
-		b->arch = sq_col_dup_empty(s, 5);
-		b->group = sq_col_dup_empty(s, 6);
-		b->labels = sq_col_dup_empty(s, 7);
-		b->host_key = sq_col_dup_empty(s, 8);
-		b->private_key = sq_col_dup(s, 9);
-		b->current_release = sq_col_dup(s, 10);
-		b->created_ms = sqlite3_column_int64(s, 11);
-	}
-	if (step != SQLITE_DONE)
-		sq_fail(be, err, step, "board list");
-	sq_done(s);
+	rc = sq_rows(be, s, "board list", sizeof(struct board_row), sq_board_row_read, &rows, &n, err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
+	if (rc < 0) {
 		board_rows_free(rows, n);
 		return -1;
 	}
@@ -243,44 +242,44 @@ out:
 	return rc;
 }
 
+static void sq_deploy_board_row_read(sqlite3_stmt *s, void *row)
+{
+	struct deploy_board_row *r = row;
+
+	r->board = sq_col_dup_empty(s, 0);
+	r->attempt = sqlite3_column_int(s, 1);
+	r->release = sq_col_dup_empty(s, 2);
+	r->previous = sq_col_dup_empty(s, 3);
+	r->current = sq_col_dup_empty(s, 4);
+	r->state = sq_col_dup_empty(s, 5);
+	r->message = sq_col_dup_empty(s, 6);
+	r->bytes_sent = sqlite3_column_int64(s, 7);
+	r->files_uploaded = sqlite3_column_int(s, 8);
+	r->files_skipped = sqlite3_column_int(s, 9);
+	r->restart_exit = sqlite3_column_int(s, 10);
+	r->restart_output = sq_col_dup_empty(s, 11);
+	r->health_exit = sqlite3_column_int(s, 12);
+	r->health_output = sq_col_dup_empty(s, 13);
+	r->started_ms = sqlite3_column_int64(s, 14);
+	r->updated_ms = sqlite3_column_int64(s, 15);
+	r->duration_ms = sqlite3_column_int64(s, 16);
+}
+
 int sq_deploy_boards(struct store_be *be, int64_t job_id, struct deploy_board_row **out, size_t *n_out,
                      struct err *err)
 {
 	sqlite3_stmt *s;
-	struct deploy_board_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_DEPLOY_BOARDS);
 	sq_bind_i64(s, 1, job_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		struct deploy_board_row *r;
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		r = &rows[n++];
-		r->board = sq_col_dup_empty(s, 0);
-		r->attempt = sqlite3_column_int(s, 1);
-		r->release = sq_col_dup_empty(s, 2);
-		r->previous = sq_col_dup_empty(s, 3);
-		r->current = sq_col_dup_empty(s, 4);
-		r->state = sq_col_dup_empty(s, 5);
-		r->message = sq_col_dup_empty(s, 6);
-		r->bytes_sent = sqlite3_column_int64(s, 7);
-		r->files_uploaded = sqlite3_column_int(s, 8);
-		r->files_skipped = sqlite3_column_int(s, 9);
-		r->restart_exit = sqlite3_column_int(s, 10);
-		r->restart_output = sq_col_dup_empty(s, 11);
-		r->health_exit = sqlite3_column_int(s, 12);
-		r->health_output = sq_col_dup_empty(s, 13);
-		r->started_ms = sqlite3_column_int64(s, 14);
-		r->updated_ms = sqlite3_column_int64(s, 15);
-		r->duration_ms = sqlite3_column_int64(s, 16);
-	}
-	if (step != SQLITE_DONE)
-		sq_fail(be, err, step, "deploy boards");
-	sq_done(s);
+	rc = sq_rows(be, s, "deploy boards", sizeof(struct deploy_board_row), sq_deploy_board_row_read, &rows,
+	             &n, err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
+	if (rc < 0) {
 		deploy_board_rows_free(rows, n);
 		return -1;
 	}
@@ -317,21 +316,22 @@ int sq_deployment_list(struct store_be *be, const char *group, int limit, struct
                        size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct deployment_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	struct deployment_row *rows;
+	void *got;
+	size_t n;
+	int step = SQLITE_DONE;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_DEPLOY_LIST);
 	sq_bind_i64(s, 1, limit);
 	sq_bind_text(s, 2, group);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		memset(&rows[n], 0, sizeof(rows[n]));
-		sq_job_row_read(s, &rows[n].job);
-		n++;
+	/* the job row is the deployment row's first member */
+	if (sq_rows(be, s, "deployment list", sizeof(*rows), sq_job_row_read, &got, &n, err) < 0) {
+		pthread_mutex_unlock(&be->mu);
+		deployment_rows_free(got, n);
+		return -1;
 	}
-	sq_done(s);
+	rows = got;
 	for (size_t i = 0; step == SQLITE_DONE && i < n; i++) {
 		s = sq_stmt(be, SQ_DEPLOY_COUNTS);
 		sq_bind_i64(s, 1, rows[i].job.id);
@@ -383,27 +383,28 @@ int sq_tx_deploys_active(struct store_tx *tx, const char *group, int64_t *n_out,
 	return sq_scalar(be, s, "active deploys", n_out, err);
 }
 
+static void sq_deploy_plan_row_read(sqlite3_stmt *s, void *row)
+{
+	struct deploy_plan_row *r = row;
+
+	r->group = sq_col_dup_empty(s, 0);
+	r->spec = sq_col_dup_empty(s, 1);
+	r->labels = sq_col_dup_empty(s, 2);
+}
+
 int sq_tx_deploy_plans_pending(struct store_tx *tx, int64_t pipeline_id, struct deploy_plan_row **out,
                                size_t *n_out, struct err *err)
 {
 	struct store_be *be = sq_tx_be(tx);
 	sqlite3_stmt *s = sq_stmt(be, SQ_TX_DEPLOY_PLANS_PENDING);
-	struct deploy_plan_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
 
 	sq_bind_i64(s, 1, pipeline_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		rows[n].group = sq_col_dup_empty(s, 0);
-		rows[n].spec = sq_col_dup_empty(s, 1);
-		rows[n].labels = sq_col_dup_empty(s, 2);
-		n++;
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
+	if (sq_rows(be, s, "pending deploy plans", sizeof(struct deploy_plan_row), sq_deploy_plan_row_read,
+	            &rows, &n, err) < 0) {
 		deploy_plan_rows_free(rows, n);
-		return sq_fail(be, err, step, "pending deploy plans");
+		return -1;
 	}
 	*out = rows;
 	*n_out = n;

@@ -77,37 +77,39 @@ out:
 	return rc;
 }
 
+static void sq_repo_row_read(sqlite3_stmt *s, void *row)
+{
+	struct repo_row *r = row;
+
+	r->id = sqlite3_column_int64(s, 0);
+	r->name = sq_col_dup_empty(s, 1);
+	r->url = sq_col_dup_empty(s, 2);
+}
+
 int sq_repo_list(struct store_be *be, struct repo_row **out, size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct repo_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_REPO_LIST);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		rows[n].id = sqlite3_column_int64(s, 0);
-		rows[n].name = sq_col_dup_empty(s, 1);
-		rows[n].url = sq_col_dup_empty(s, 2);
-		n++;
-	}
-	sq_done(s);
+	rc = sq_rows(be, s, "repo list", sizeof(struct repo_row), sq_repo_row_read, &rows, &n, err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
-		for (size_t i = 0; i < n; i++)
-			repo_row_release(&rows[i]);
-		free(rows);
-		return err_set(err, ERR_SYS, "repo list failed");
+	if (rc < 0) {
+		repo_rows_free(rows, n);
+		return -1;
 	}
 	*out = rows;
 	*n_out = n;
 	return 0;
 }
 
-static void sq_repo_cfg_read(sqlite3_stmt *s, struct repo_cfg *r)
+static void sq_repo_cfg_read(sqlite3_stmt *s, void *row)
 {
+	struct repo_cfg *r = row;
+
 	r->id = sqlite3_column_int64(s, 0);
 	r->name = sq_col_dup_empty(s, 1);
 	r->url = sq_col_dup_empty(s, 2);
@@ -171,24 +173,18 @@ int sq_repo_cfg_get(struct store_be *be, const char *name, struct repo_cfg *out,
 int sq_repo_cfg_list(struct store_be *be, struct repo_cfg **out, size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct repo_cfg *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_FORGE_REPO_LIST);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		sq_repo_cfg_read(s, &rows[n++]);
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
-		sq_fail(be, err, step, "repo list");
-		pthread_mutex_unlock(&be->mu);
+	rc = sq_rows(be, s, "repo list", sizeof(struct repo_cfg), sq_repo_cfg_read, &rows, &n, err);
+	pthread_mutex_unlock(&be->mu);
+	if (rc < 0) {
 		repo_cfgs_free(rows, n);
 		return -1;
 	}
-	pthread_mutex_unlock(&be->mu);
 	*out = rows;
 	*n_out = n;
 	return 0;
@@ -302,42 +298,41 @@ int sq_poll_head_set(struct store_be *be, int64_t repo_id, const char *ref, cons
 	return rc;
 }
 
+static void sq_status_row_read(sqlite3_stmt *s, void *row)
+{
+	struct status_row *r = row;
+
+	r->id = sqlite3_column_int64(s, 0);
+	r->job_id = sqlite3_column_int64(s, 1);
+	r->state = sq_col_dup_empty(s, 2);
+	r->description = sq_col_dup_empty(s, 3);
+	r->attempts = sqlite3_column_int(s, 4);
+	r->forge = sq_col_dup_empty(s, 5);
+	r->api_url = sq_col_dup_empty(s, 6);
+	r->token = sq_col_dup_empty(s, 7);
+	r->repo_url = sq_col_dup_empty(s, 8);
+	r->commit_sha = sq_col_dup_empty(s, 9);
+	r->target = sq_col_dup_empty(s, 10);
+}
+
 int sq_status_due(struct store_be *be, int64_t now_ms, int limit, struct status_row **out, size_t *n_out,
                   struct err *err)
 {
 	sqlite3_stmt *s;
-	struct status_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_FORGE_STATUS_DUE);
 	sq_bind_i64(s, 1, now_ms);
 	sq_bind_i64(s, 2, limit);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		struct status_row *r;
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		r = &rows[n++];
-		r->id = sqlite3_column_int64(s, 0);
-		r->job_id = sqlite3_column_int64(s, 1);
-		r->state = sq_col_dup_empty(s, 2);
-		r->description = sq_col_dup_empty(s, 3);
-		r->attempts = sqlite3_column_int(s, 4);
-		r->forge = sq_col_dup_empty(s, 5);
-		r->api_url = sq_col_dup_empty(s, 6);
-		r->token = sq_col_dup_empty(s, 7);
-		r->repo_url = sq_col_dup_empty(s, 8);
-		r->commit_sha = sq_col_dup_empty(s, 9);
-		r->target = sq_col_dup_empty(s, 10);
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
-		sq_fail(be, err, step, "status due");
-		pthread_mutex_unlock(&be->mu);
+	rc = sq_rows(be, s, "status due", sizeof(struct status_row), sq_status_row_read, &rows, &n, err);
+	pthread_mutex_unlock(&be->mu);
+	if (rc < 0) {
 		status_rows_free(rows, n);
 		return -1;
 	}
-	pthread_mutex_unlock(&be->mu);
 	*out = rows;
 	*n_out = n;
 	return 0;

@@ -179,6 +179,12 @@ int sq_fail(struct store_be *be, struct err *err, int rc, const char *what);
 void sq_done(sqlite3_stmt *s);
 int sq_ids(struct store_be *be, sqlite3_stmt *s, const char *what, int64_t **ids_out, size_t *n_out,
            struct err *err);
+/* Steps s to its end, reading each row with read(s, row) into *rows_out, an
+ * array of row_size-byte rows, each zeroed before it is read (owned, NULL
+ * when none), and resets s. On failure err is filled and *rows_out holds the
+ * rows read so far, for the caller's own free. */
+int sq_rows(struct store_be *be, sqlite3_stmt *s, const char *what, size_t row_size,
+            void (*read)(sqlite3_stmt *s, void *row), void **rows_out, size_t *n_out, struct err *err);
 void sq_bind_text(sqlite3_stmt *s, int i, const char *v);
 void sq_bind_i64(sqlite3_stmt *s, int i, int64_t v);
 char *sq_col_dup(sqlite3_stmt *s, int i);
@@ -189,7 +195,7 @@ int sq_commit(struct store_be *be, struct err *err);
 void sq_rollback(struct store_be *be);
 int sq_scalar(struct store_be *be, sqlite3_stmt *s, const char *what, int64_t *out, struct err *err);
 int sq_integrity_check(struct store_be *be, struct err *err);
-void sq_job_row_read(sqlite3_stmt *s, struct job_row *j);
+void sq_job_row_read(sqlite3_stmt *s, void *row); /* a struct job_row */
 int sq_pipeline_by_delivery(struct store_be *be, const char *repo, const char *delivery, int64_t *id_out,
                             struct err *err);
 int sq_pipeline_get(struct store_be *be, int64_t id, struct pipeline_row *out, struct err *err);

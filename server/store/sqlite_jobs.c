@@ -97,8 +97,10 @@ const struct sq_sql sq_jobs_sql[] = {
 };
 const size_t sq_jobs_sql_n = sizeof(sq_jobs_sql) / sizeof(sq_jobs_sql[0]);
 
-void sq_job_row_read(sqlite3_stmt *s, struct job_row *j)
+void sq_job_row_read(sqlite3_stmt *s, void *row)
 {
+	struct job_row *j = row;
+
 	memset(j, 0, sizeof(*j));
 	j->id = sqlite3_column_int64(s, 0);
 	j->pipeline_id = sqlite3_column_int64(s, 1);
@@ -129,8 +131,10 @@ void sq_job_row_read(sqlite3_stmt *s, struct job_row *j)
 	j->labels = sq_col_dup_empty(s, 24);
 }
 
-static void sq_pipeline_row_read(sqlite3_stmt *s, struct pipeline_row *p)
+static void sq_pipeline_row_read(sqlite3_stmt *s, void *row)
 {
+	struct pipeline_row *p = row;
+
 	memset(p, 0, sizeof(*p));
 	p->id = sqlite3_column_int64(s, 0);
 	p->repo_id = sqlite3_column_int64(s, 1);
@@ -189,24 +193,21 @@ int sq_pipeline_list(struct store_be *be, const char *repo, int limit, struct pi
                      size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct pipeline_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, repo ? SQ_PIPE_LIST_REPO : SQ_PIPE_LIST);
 	sq_bind_i64(s, 1, limit);
 	if (repo)
 		sq_bind_text(s, 2, repo);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		sq_pipeline_row_read(s, &rows[n++]);
-	}
-	sq_done(s);
+	rc = sq_rows(be, s, "pipeline list", sizeof(struct pipeline_row), sq_pipeline_row_read, &rows, &n,
+	             err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
+	if (rc < 0) {
 		pipeline_rows_free(rows, n);
-		return err_set(err, ERR_SYS, "pipeline list failed");
+		return -1;
 	}
 	*out = rows;
 	*n_out = n;
@@ -217,22 +218,18 @@ int sq_pipeline_jobs(struct store_be *be, int64_t pipeline_id, struct job_row **
                      struct err *err)
 {
 	sqlite3_stmt *s;
-	struct job_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_PIPE_JOBS);
 	sq_bind_i64(s, 1, pipeline_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		sq_job_row_read(s, &rows[n++]);
-	}
-	sq_done(s);
+	rc = sq_rows(be, s, "pipeline jobs", sizeof(struct job_row), sq_job_row_read, &rows, &n, err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
+	if (rc < 0) {
 		job_rows_free(rows, n);
-		return err_set(err, ERR_SYS, "pipeline jobs failed");
+		return -1;
 	}
 	*out = rows;
 	*n_out = n;
@@ -352,22 +349,17 @@ int sq_pipeline_latest_refs(struct store_be *be, int limit, struct pipeline_row 
                             struct err *err)
 {
 	sqlite3_stmt *s;
-	struct pipeline_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_UI_PIPE_LATEST_REFS);
 	sq_bind_i64(s, 1, limit);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		sq_pipeline_row_read(s, &rows[n++]);
-	}
-	if (step != SQLITE_DONE)
-		sq_fail(be, err, step, "latest pipelines");
-	sq_done(s);
+	rc = sq_rows(be, s, "latest pipelines", sizeof(struct pipeline_row), sq_pipeline_row_read, &rows, &n,
+	             err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
+	if (rc < 0) {
 		pipeline_rows_free(rows, n);
 		return -1;
 	}
@@ -494,33 +486,34 @@ int sq_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct e
 	return sq_job_get_locked(sq_tx_be(tx), id, out, err);
 }
 
+static void sq_job_claimable_read(sqlite3_stmt *s, void *row)
+{
+	struct job_claimable *r = row;
+
+	r->id = sqlite3_column_int64(s, 0);
+	r->target = sq_col_dup_empty(s, 1);
+	r->kind = sq_col_dup_empty(s, 2);
+	r->labels = sq_col_dup_empty(s, 3);
+	r->pool = sq_col_dup_empty(s, 4);
+	r->pipeline_id = sqlite3_column_int64(s, 5);
+	r->name = sq_col_dup_empty(s, 6);
+	r->message = sq_col_dup_empty(s, 7);
+	r->pipeline_message = sq_col_dup_empty(s, 8);
+}
+
 int sq_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
                          struct err *err)
 {
 	struct store_be *be = sq_tx_be(tx);
 	sqlite3_stmt *s = sq_stmt(be, SQ_JOB_QUEUED);
-	struct job_claimable *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
 
 	sq_bind_i64(s, 1, limit);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		rows[n].id = sqlite3_column_int64(s, 0);
-		rows[n].target = sq_col_dup_empty(s, 1);
-		rows[n].kind = sq_col_dup_empty(s, 2);
-		rows[n].labels = sq_col_dup_empty(s, 3);
-		rows[n].pool = sq_col_dup_empty(s, 4);
-		rows[n].pipeline_id = sqlite3_column_int64(s, 5);
-		rows[n].name = sq_col_dup_empty(s, 6);
-		rows[n].message = sq_col_dup_empty(s, 7);
-		rows[n].pipeline_message = sq_col_dup_empty(s, 8);
-		n++;
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
+	if (sq_rows(be, s, "queued jobs", sizeof(struct job_claimable), sq_job_claimable_read, &rows, &n,
+	            err) < 0) {
 		job_claimables_free(rows, n);
-		return sq_fail(be, err, step, "queued jobs");
+		return -1;
 	}
 	*out = rows;
 	*n_out = n;
@@ -650,9 +643,9 @@ int sq_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int l
                      struct pipeline_row **out, size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct pipeline_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_PIPE_PAGE);
@@ -662,15 +655,12 @@ int sq_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int l
 	sq_bind_text(s, 4, f->state);
 	sq_bind_text(s, 5, f->event);
 	sq_bind_i64(s, 6, f->before_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		sq_pipeline_row_read(s, &rows[n++]);
-	}
-	sq_done(s);
+	rc = sq_rows(be, s, "pipeline page", sizeof(struct pipeline_row), sq_pipeline_row_read, &rows, &n,
+	             err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
+	if (rc < 0) {
 		pipeline_rows_free(rows, n);
-		return err_set(err, ERR_SYS, "pipeline page failed");
+		return -1;
 	}
 	*out = rows;
 	*n_out = n;
@@ -740,38 +730,35 @@ int sq_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const c
 	return sq_exec(be, s, "pipeline message", err);
 }
 
+static void sq_job_input_read(sqlite3_stmt *s, void *row)
+{
+	struct job_input *r = row;
+
+	r->job_id = sqlite3_column_int64(s, 0);
+	r->job_name = sq_col_dup_empty(s, 1);
+	r->job_target = sq_col_dup_empty(s, 2);
+	r->a.name = sq_col_dup_empty(s, 3);
+	snprintf(r->a.sha256, sizeof(r->a.sha256), "%s", (const char *)sqlite3_column_text(s, 4));
+	r->a.size = sqlite3_column_int64(s, 5);
+	r->a.mode = sqlite3_column_int(s, 6);
+}
+
 int sq_job_inputs(struct store_be *be, int64_t job_id, struct job_input **out, size_t *n_out, struct err *err)
 {
-	struct job_input *rows = NULL;
 	sqlite3_stmt *s;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_JOB_INPUTS);
 	sq_bind_i64(s, 1, job_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		struct job_input *r;
-
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		r = &rows[n++];
-		memset(r, 0, sizeof(*r));
-		r->job_id = sqlite3_column_int64(s, 0);
-		r->job_name = sq_col_dup_empty(s, 1);
-		r->job_target = sq_col_dup_empty(s, 2);
-		r->a.name = sq_col_dup_empty(s, 3);
-		snprintf(r->a.sha256, sizeof(r->a.sha256), "%s", (const char *)sqlite3_column_text(s, 4));
-		r->a.size = sqlite3_column_int64(s, 5);
-		r->a.mode = sqlite3_column_int(s, 6);
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
-		sq_fail(be, err, step, "job inputs");
-		pthread_mutex_unlock(&be->mu);
+	rc = sq_rows(be, s, "job inputs", sizeof(struct job_input), sq_job_input_read, &rows, &n, err);
+	pthread_mutex_unlock(&be->mu);
+	if (rc < 0) {
 		job_inputs_free(rows, n);
 		return -1;
 	}
-	pthread_mutex_unlock(&be->mu);
 	*out = rows;
 	*n_out = n;
 	return 0;

@@ -53,8 +53,10 @@ const struct sq_sql sq_releases_sql[] = {
 };
 const size_t sq_releases_sql_n = sizeof(sq_releases_sql) / sizeof(sq_releases_sql[0]);
 
-static void sq_release_row_read(sqlite3_stmt *s, struct release_row *r)
+static void sq_release_row_read(sqlite3_stmt *s, void *row)
 {
+	struct release_row *r = row;
+
 	memset(r, 0, sizeof(*r));
 	r->id = sqlite3_column_int64(s, 0);
 	r->repo_id = sqlite3_column_int64(s, 1);
@@ -135,31 +137,32 @@ out:
 	return rc;
 }
 
+static void sq_release_key_row_read(sqlite3_stmt *s, void *row)
+{
+	struct release_key_row *r = row;
+
+	r->keynum = sq_col_dup_empty(s, 0);
+	r->pubkey = sq_col_dup_empty(s, 1);
+	r->created_ms = sqlite3_column_int64(s, 2);
+	r->retired_ms = sqlite3_column_int64(s, 3);
+}
+
 int sq_release_key_list(struct store_be *be, struct release_key_row **out, size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct release_key_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_REL_KEY_LIST);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		rows[n].keynum = sq_col_dup_empty(s, 0);
-		rows[n].pubkey = sq_col_dup_empty(s, 1);
-		rows[n].created_ms = sqlite3_column_int64(s, 2);
-		rows[n].retired_ms = sqlite3_column_int64(s, 3);
-		n++;
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
-		sq_fail(be, err, step, "release keys");
-		pthread_mutex_unlock(&be->mu);
+	rc = sq_rows(be, s, "release keys", sizeof(struct release_key_row), sq_release_key_row_read, &rows,
+	             &n, err);
+	pthread_mutex_unlock(&be->mu);
+	if (rc < 0) {
 		release_key_rows_free(rows, n);
 		return -1;
 	}
-	pthread_mutex_unlock(&be->mu);
 	*out = rows;
 	*n_out = n;
 	return 0;
@@ -175,34 +178,34 @@ int sq_release_unsigned(struct store_be *be, int64_t **ids_out, size_t *n_out, s
 	return rc;
 }
 
+static void sq_release_file_row_read(sqlite3_stmt *s, void *row)
+{
+	struct release_file_row *r = row;
+
+	r->target = sq_col_dup_empty(s, 0);
+	r->name = sq_col_dup_empty(s, 1);
+	r->size = sqlite3_column_int64(s, 2);
+	snprintf(r->sha256, sizeof(r->sha256), "%s", (const char *)sqlite3_column_text(s, 3));
+}
+
 int sq_release_files(struct store_be *be, int64_t pipeline_id, struct release_file_row **out, size_t *n_out,
                      struct err *err)
 {
 	sqlite3_stmt *s;
-	struct release_file_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_REL_FILES);
 	sq_bind_i64(s, 1, pipeline_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		rows[n].target = sq_col_dup_empty(s, 0);
-		rows[n].name = sq_col_dup_empty(s, 1);
-		rows[n].size = sqlite3_column_int64(s, 2);
-		snprintf(rows[n].sha256, sizeof(rows[n].sha256), "%s",
-		         (const char *)sqlite3_column_text(s, 3));
-		n++;
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
-		sq_fail(be, err, step, "release files");
-		pthread_mutex_unlock(&be->mu);
+	rc = sq_rows(be, s, "release files", sizeof(struct release_file_row), sq_release_file_row_read, &rows,
+	             &n, err);
+	pthread_mutex_unlock(&be->mu);
+	if (rc < 0) {
 		release_file_rows_free(rows, n);
 		return -1;
 	}
-	pthread_mutex_unlock(&be->mu);
 	*out = rows;
 	*n_out = n;
 	return 0;
@@ -256,59 +259,54 @@ int sq_release_list(struct store_be *be, const char *repo, int limit, struct rel
                     struct err *err)
 {
 	sqlite3_stmt *s;
-	struct release_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, repo ? SQ_REL_LIST_REPO : SQ_REL_LIST);
 	sq_bind_i64(s, 1, limit);
 	if (repo)
 		sq_bind_text(s, 2, repo);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		sq_release_row_read(s, &rows[n++]);
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
-		sq_fail(be, err, step, "release list");
-		pthread_mutex_unlock(&be->mu);
+	rc = sq_rows(be, s, "release list", sizeof(struct release_row), sq_release_row_read, &rows, &n, err);
+	pthread_mutex_unlock(&be->mu);
+	if (rc < 0) {
 		release_rows_free(rows, n);
 		return -1;
 	}
-	pthread_mutex_unlock(&be->mu);
 	*out = rows;
 	*n_out = n;
 	return 0;
+}
+
+static void sq_release_board_row_read(sqlite3_stmt *s, void *row)
+{
+	struct release_board_row *r = row;
+
+	r->board = sq_col_dup_empty(s, 0);
+	r->group = sq_col_dup_empty(s, 1);
+	r->since_ms = sqlite3_column_int64(s, 2);
 }
 
 int sq_release_boards(struct store_be *be, int64_t repo_id, const char *version,
                       struct release_board_row **out, size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct release_board_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_REL_BOARDS);
 	sq_bind_i64(s, 1, repo_id);
 	sq_bind_text(s, 2, version);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		rows[n].board = sq_col_dup_empty(s, 0);
-		rows[n].group = sq_col_dup_empty(s, 1);
-		rows[n].since_ms = sqlite3_column_int64(s, 2);
-		n++;
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
-		sq_fail(be, err, step, "release boards");
-		pthread_mutex_unlock(&be->mu);
+	rc = sq_rows(be, s, "release boards", sizeof(struct release_board_row), sq_release_board_row_read,
+	             &rows, &n, err);
+	pthread_mutex_unlock(&be->mu);
+	if (rc < 0) {
 		release_board_rows_free(rows, n);
 		return -1;
 	}
-	pthread_mutex_unlock(&be->mu);
 	*out = rows;
 	*n_out = n;
 	return 0;
@@ -330,28 +328,29 @@ int sq_tx_release_record(struct store_tx *tx, int64_t repo_id, const char *versi
 	return sq_exec(be, s, "release record", err);
 }
 
+static void sq_orphan_deploy_row_read(sqlite3_stmt *s, void *row)
+{
+	struct orphan_deploy_row *r = row;
+
+	r->job_id = sqlite3_column_int64(s, 0);
+	r->pipeline_id = sqlite3_column_int64(s, 1);
+	r->version = sq_col_dup_empty(s, 2);
+	r->repo_name = sq_col_dup_empty(s, 3);
+	r->release_pipeline_id = sqlite3_column_int64(s, 4);
+}
+
 int sq_tx_release_orphan_deploys(struct store_tx *tx, struct orphan_deploy_row **out, size_t *n_out,
                                  struct err *err)
 {
 	struct store_be *be = sq_tx_be(tx);
 	sqlite3_stmt *s = sq_stmt(be, SQ_REL_DEPLOYS_ORPHANED);
-	struct orphan_deploy_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
 
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		rows[n].job_id = sqlite3_column_int64(s, 0);
-		rows[n].pipeline_id = sqlite3_column_int64(s, 1);
-		rows[n].version = sq_col_dup_empty(s, 2);
-		rows[n].repo_name = sq_col_dup_empty(s, 3);
-		rows[n].release_pipeline_id = sqlite3_column_int64(s, 4);
-		n++;
-	}
-	sq_done(s);
-	if (step != SQLITE_DONE) {
+	if (sq_rows(be, s, "orphaned release deploys", sizeof(struct orphan_deploy_row),
+	            sq_orphan_deploy_row_read, &rows, &n, err) < 0) {
 		orphan_deploy_rows_free(rows, n);
-		return sq_fail(be, err, step, "orphaned release deploys");
+		return -1;
 	}
 	*out = rows;
 	*n_out = n;

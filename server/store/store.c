@@ -571,6 +571,13 @@ void repo_row_release(struct repo_row *r)
 	memset(r, 0, sizeof(*r));
 }
 
+void repo_rows_free(struct repo_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		repo_row_release(&rows[i]);
+	free(rows);
+}
+
 void job_row_release(struct job_row *j)
 {
 	if (j == NULL)

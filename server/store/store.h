@@ -59,6 +59,7 @@ struct repo_row {
 	char *url;
 };
 void repo_row_release(struct repo_row *r);
+void repo_rows_free(struct repo_row *rows, size_t n);
 int store_repo_upsert(struct store *st, const char *name, const char *url, int64_t now_ms, int64_t *id_out,
                       struct err *err);
 int store_repo_list(struct store *st, struct repo_row **out, size_t *n_out, struct err *err);

@@ -123,10 +123,10 @@ wait_until 600 pipeline_is "$P2" failed || fail "pipeline $P2 is $(pipeline_stat
 D2=$(api "/api/v1/pipelines/$P2" | jq -r '.jobs[] | select(.kind=="deploy") | .id')
 [ "$(job_state "$D2")" = failed ] || fail "deploy job $D2 is $(job_state "$D2")"
 show=$(anvil deployment show "$D2")
-echo "$show" | grep -q "b1 *rolled_back" || fail "b1 not rolled back: $show"
-echo "$show" | grep -q "b2 *skipped" || fail "b2 not skipped: $show"
-echo "$show" | grep -q "b3 *skipped" || fail "b3 not skipped: $show"
-echo "$show" | grep -q "health exited 1" || fail "deployment show lacks the health result: $show"
+grep -q "b1 *rolled_back" <<<"$show" || fail "b1 not rolled back: $show"
+grep -q "b2 *skipped" <<<"$show" || fail "b2 not skipped: $show"
+grep -q "b3 *skipped" <<<"$show" || fail "b3 not skipped: $show"
+grep -q "health exited 1" <<<"$show" || fail "deployment show lacks the health result: $show"
 for n in 1 2 3; do
 	[ "$(current_of "$T/board$n")" = "$R1" ] || fail "b$n left $R1: $(current_of "$T/board$n")"
 done
@@ -195,7 +195,7 @@ b2=$(api "/api/v1/deployments/$D5" | jq -c '.boards[] | select(.board=="b2") | [
 [ "$(api "/api/v1/deployments/$D5" | jq -c '.counts | [.refused, .failed]')" = "[1,0]" ] ||
 	fail "deployment counts: $(api "/api/v1/deployments/$D5" | jq -c .counts)"
 show=$(anvil deployment show "$D5")
-echo "$show" | grep -q "b2 *refused *release .*(was $R1, now $R1)" || fail "deployment show: $show"
+grep -q "b2 *refused *release .*(was $R1, now $R1)" <<<"$show" || fail "deployment show: $show"
 anvil deployments | grep -q "^$D5 .*(some failed/refused/skipped)" || fail "anvil deployments: $(anvil deployments)"
 curl -s "$URL/deployments" | grep -q "2 healthy, 0 failed, 1 refused, 0 rolled back, 0 skipped of 3" ||
 	fail "the /deployments page lacks the refused board: $(curl -s "$URL/deployments" | grep -o '[0-9]* healthy[^<]*')"

@@ -253,7 +253,7 @@ s.serve_forever()
 PY
 python3 "$T/auth401.py" "$T/auth401.port" "$T/auth401.seen" &
 PIDS+=("$!")
-wait_until 10 test -s "$T/auth401.port" || fail "the 401 server did not start"
+wait_until 60 test -s "$T/auth401.port" || fail "the 401 server did not start"
 anvil repo add demo "http://127.0.0.91:$(cat "$T/auth401.port")/demo.git" >/dev/null || fail "repo add (http url)"
 create_fails_with rel-1.5.0 "push credentials are only sent to https:// remotes"
 grep -q "^request /demo.git/info/refs" "$T/auth401.seen" || fail "libgit2 never asked the http remote"
