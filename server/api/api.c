@@ -562,17 +562,29 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 	json_t *env = json_array(), *mask = json_array();
 	struct err err = {0};
 
+	/* A pull request from a fork runs code its author wrote: only the
+	 * secrets set with pull requests allowed (pipeline.c marks it). */
+	int fork_pr = json_is_true(json_object_get(spec, "fork_pr"));
+	size_t withheld = 0;
+
 	if (store_secret_list(srv->store, j->repo_name, &names, &values, &err) < 0)
 		log_warnx("event=secrets_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
 	for (size_t i = 0; i < names.n; i++) {
 		char *kv;
 		if (release_git_secret_is_push(names.v[i]))
 			continue;
+		if (fork_pr) {
+			withheld++;
+			continue;
+		}
 		kv = xasprintf("%s=%s", names.v[i], values.v[i]);
 		json_array_append_new(env, apijson_text(kv));
 		json_array_append_new(mask, apijson_text(values.v[i]));
 		free(kv);
 	}
+	if (withheld > 0)
+		log_info("event=secrets_withheld job=%lld n=%zu reason=fork_pull_request", (long long)j->id,
+		         withheld);
 	json_object_set_new(spec, "secrets", env);
 	json_object_set_new(spec, "mask", mask);
 	strv_release(&names);
