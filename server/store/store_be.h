@@ -318,6 +318,13 @@ struct store_ops {
 	                     struct err *err);
 	int (*status_due)(struct store_be *be, int64_t now_ms, int limit, struct status_row **out,
 	                  size_t *n_out, struct err *err);
+	int (*schedule_add)(struct store_be *be, const struct schedule_row *in, int64_t now_ms,
+	                    int64_t *id_out, struct err *err);
+	int (*schedule_list)(struct store_be *be, const char *repo, struct schedule_row **out, size_t *n_out,
+	                     struct err *err);
+	int (*schedule_delete)(struct store_be *be, const char *repo, const char *name, struct err *err);
+	int (*schedule_claim)(struct store_be *be, int64_t id, int64_t due_unix_s, int64_t next_unix_s,
+	                      int *claimed_out, struct err *err);
 	int (*status_sent)(struct store_be *be, int64_t id, struct err *err);
 	int (*status_retry)(struct store_be *be, int64_t id, int attempts, int64_t next_ms,
 	                    const char *last_error, int gave_up, struct err *err);
@@ -373,7 +380,7 @@ struct store_ops {
 };
 
 /* The schema version every backend migrates to. */
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 14
 
 /* The backends' open functions: *out is the backend's state. fp: SQLite
  * only, tests only (store_open_failpoints). */
