@@ -567,16 +567,17 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 	int fork_pr = json_is_true(json_object_get(spec, "fork_pr"));
 	size_t withheld = 0;
 
-	if (store_secret_list(srv->store, j->repo_name, &names, &values, &err) < 0)
+	struct strv all = STRV_INIT;
+
+	if (store_secret_list(srv->store, j->repo_name, fork_pr, &names, &values, &err) < 0)
 		log_warnx("event=secrets_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
+	if (fork_pr && store_secret_list(srv->store, j->repo_name, 0, &all, NULL, &err) == 0)
+		withheld = all.n - names.n;
+	strv_release(&all);
 	for (size_t i = 0; i < names.n; i++) {
 		char *kv;
 		if (release_git_secret_is_push(names.v[i]))
 			continue;
-		if (fork_pr) {
-			withheld++;
-			continue;
-		}
 		kv = xasprintf("%s=%s", names.v[i], values.v[i]);
 		json_array_append_new(env, apijson_text(kv));
 		json_array_append_new(mask, apijson_text(values.v[i]));

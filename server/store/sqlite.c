@@ -202,7 +202,9 @@ static const char *const sq_migrations[] = {
     ("CREATE TABLE schedules(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL REFERENCES repos(id),"
      " name TEXT NOT NULL, ref TEXT NOT NULL, cron TEXT NOT NULL, next_unix_s INTEGER NOT NULL,"
      " last_unix_s INTEGER NOT NULL DEFAULT 0, created_unix_ms INTEGER NOT NULL,"
-     " UNIQUE(repo_id, name));"),
+     " UNIQUE(repo_id, name));"
+     /* a secret that pull requests from forks get too (default: not) */
+     "ALTER TABLE repo_secrets ADD COLUMN pull_requests INTEGER NOT NULL DEFAULT 0;"),
 };
 
 const struct sq_sql sq_main_sql[] = {

@@ -356,10 +356,10 @@ int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, 
 	return st->ops->repo_cfg_list(st->be, out, n_out, err);
 }
 
-int store_secret_set(struct store *st, const char *repo, const char *name, const char *value, int64_t now_ms,
-                     struct err *err)
+int store_secret_set(struct store *st, const char *repo, const char *name, const char *value,
+                     int pull_requests, int64_t now_ms, struct err *err)
 {
-	return st->ops->secret_set(st->be, repo, name, value, now_ms, err);
+	return st->ops->secret_set(st->be, repo, name, value, pull_requests, now_ms, err);
 }
 
 int store_secret_delete(struct store *st, const char *repo, const char *name, struct err *err)
@@ -367,10 +367,10 @@ int store_secret_delete(struct store *st, const char *repo, const char *name, st
 	return st->ops->secret_delete(st->be, repo, name, err);
 }
 
-int store_secret_list(struct store *st, const char *repo, struct strv *names, struct strv *values,
-                      struct err *err)
+int store_secret_list(struct store *st, const char *repo, int pull_requests_only, struct strv *names,
+                      struct strv *values, struct err *err)
 {
-	return st->ops->secret_list(st->be, repo, names, values, err);
+	return st->ops->secret_list(st->be, repo, pull_requests_only, names, values, err);
 }
 
 int store_poll_heads(struct store *st, int64_t repo_id, struct strv *refs, struct strv *shas, struct err *err)

@@ -274,12 +274,14 @@ int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, 
 
 /* Secrets of a repository (stored in clear in the database file). Set and
  * delete answer ERR_NOTFOUND for an unknown repository (delete also for an
- * unknown name). list fills names (and values when values is non-NULL). */
-int store_secret_set(struct store *st, const char *repo, const char *name, const char *value, int64_t now_ms,
-                     struct err *err);
+ * unknown name). pull_requests = 1: the secret also goes to pull requests
+ * from forks. list fills names (and values when values is non-NULL), only
+ * of those secrets when pull_requests_only is 1. */
+int store_secret_set(struct store *st, const char *repo, const char *name, const char *value,
+                     int pull_requests, int64_t now_ms, struct err *err);
 int store_secret_delete(struct store *st, const char *repo, const char *name, struct err *err);
-int store_secret_list(struct store *st, const char *repo, struct strv *names, struct strv *values,
-                      struct err *err);
+int store_secret_list(struct store *st, const char *repo, int pull_requests_only, struct strv *names,
+                      struct strv *values, struct err *err);
 
 /* Branch heads the poller saw last: refs[i] → shas[i]. */
 int store_poll_heads(struct store *st, int64_t repo_id, struct strv *refs, struct strv *shas,

@@ -308,10 +308,10 @@ struct store_ops {
 	int (*repo_cfg_get)(struct store_be *be, const char *name, struct repo_cfg *out, struct err *err);
 	int (*repo_cfg_list)(struct store_be *be, struct repo_cfg **out, size_t *n_out, struct err *err);
 	int (*secret_set)(struct store_be *be, const char *repo, const char *name, const char *value,
-	                  int64_t now_ms, struct err *err);
+	                  int pull_requests, int64_t now_ms, struct err *err);
 	int (*secret_delete)(struct store_be *be, const char *repo, const char *name, struct err *err);
-	int (*secret_list)(struct store_be *be, const char *repo, struct strv *names, struct strv *values,
-	                   struct err *err);
+	int (*secret_list)(struct store_be *be, const char *repo, int pull_requests_only, struct strv *names,
+	                   struct strv *values, struct err *err);
 	int (*poll_heads)(struct store_be *be, int64_t repo_id, struct strv *refs, struct strv *shas,
 	                  struct err *err);
 	int (*poll_head_set)(struct store_be *be, int64_t repo_id, const char *ref, const char *sha,

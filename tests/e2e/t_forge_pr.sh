@@ -3,7 +3,7 @@
 # Hook delivery (tests/fixtures/webhooks/, pointed at a real repository whose
 # refs/pull/7/head and refs/merge-requests/3/head hold the heads) build the
 # head commit with event pull_request and report its status on the head; a
-# fork's request gets no secrets; closed or metadata-only updates, bad
+# fork's request gets only the secrets set with --pull-requests; closed or metadata-only updates, bad
 # signatures, bad SHAs and `when:` rules start nothing.
 . "$(dirname "$0")/lib.sh"
 
@@ -49,7 +49,7 @@ for r in demo gl; do
 	cat >"$T/src/$r/.anvil.yml" <<'YML'
 when: {event: [push, pull_request], branch: [main]}
 steps:
-  - run: 'echo "event=$ANVIL_EVENT ref=$ANVIL_REF secret=${DEPLOY_KEY:+set}${DEPLOY_KEY:-unset}"'
+  - run: 's=${DEPLOY_KEY:+set}; echo "event=$ANVIL_EVENT ref=$ANVIL_REF secret=${s:-unset} pr=${PR_TOKEN:+set}."'
 YML
 	commit_push "$r" base >/dev/null
 	git -C "$T/src/$r" checkout -q -b feature
@@ -65,6 +65,8 @@ anvil repo add demo "$T/git/demo.git" --forge github --secret "$SECRET" --status
 	--api-url "http://127.0.0.1:$(cat "$T/recv.port")" >/dev/null
 anvil repo add gl "$T/git/gl.git" --forge gitlab --secret "$SECRET" >/dev/null
 for r in demo gl; do echo "k3y-$$" | anvil secret set "$r" DEPLOY_KEY >/dev/null; done
+echo "pr-$$" | anvil secret set demo PR_TOKEN --pull-requests >/dev/null
+anvil secrets demo | grep -qx 'PR_TOKEN  (pull requests from forks too)' || fail "secrets: $(anvil secrets demo)"
 
 # GitHub: a pull request from a branch of the same repository.
 jq --arg sha "$HEAD_GH" '.pull_request.head.sha = $sha' "$FX/github_pull_request.json" >"$T/payload.json"
@@ -76,7 +78,7 @@ P=$(pipeline_of "$r")
 pj=$(api "/api/v1/pipelines/$P")
 [ "$(jq -r '.event + " " + .ref + " " + .commit' <<<"$pj")" = "pull_request refs/pull/7/head $HEAD_GH" ] ||
 	fail "pipeline $P: $pj"
-ran "$P" "event=pull_request ref=refs/pull/7/head secret=set"
+ran "$P" "event=pull_request ref=refs/pull/7/head secret=set pr=set."
 J=$(first_job "$P")
 statuses_of() { jq -r --arg u "$URL/jobs/$J" 'select(.body.target_url == $u) | .path' "$T/statuses.jsonl"; }
 wait_until 20 grep -q '"success"' "$T/statuses.jsonl" || fail "no success status: $(cat "$T/statuses.jsonl")"
@@ -90,10 +92,10 @@ jq '.action = "synchronize" | .pull_request.head.repo.full_name = "mallory/demo"
 mv "$T/p2" "$T/payload.json"
 r=$(gh d-2)
 [[ $r == "201 "* ]] || fail "a fork's synchronize answered $r"
-ran "$(pipeline_of "$r")" "secret=unset"
+ran "$(pipeline_of "$r")" "secret=unset pr=set."
 grep -q "event=secrets_withheld job=$(first_job "$(pipeline_of "$r")") n=1" "$T/server.log" ||
 	fail "no secrets_withheld logged"
-ok "a fork's pull request runs without the repository's secrets"
+ok "a fork's pull request runs without the repository's secrets but those set with --pull-requests"
 
 n=$(db 'SELECT count(*) FROM pipelines')
 jq '.action = "closed"' "$T/payload.json" >"$T/p2" && mv "$T/p2" "$T/payload.json"
