@@ -560,14 +560,12 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 {
 	struct strv names = STRV_INIT, values = STRV_INIT;
 	json_t *env = json_array(), *mask = json_array();
+	struct strv all = STRV_INIT;
 	struct err err = {0};
-
 	/* A pull request from a fork runs code its author wrote: only the
 	 * secrets set with pull requests allowed (pipeline.c marks it). */
 	int fork_pr = json_is_true(json_object_get(spec, "fork_pr"));
 	size_t withheld = 0;
-
-	struct strv all = STRV_INIT;
 
 	if (store_secret_list(srv->store, j->repo_name, fork_pr, &names, &values, &err) < 0)
 		log_warnx("event=secrets_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
