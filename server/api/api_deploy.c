@@ -682,8 +682,8 @@ static int api_deploy_create(struct srv *srv, struct http_req *req, struct http_
 	if (rel_repo != NULL && api_deploy_mark_signed(&spec, rel_repo, release, err) < 0)
 		goto out;
 	labels = deployplan_job_labels(srv, group);
-	if (jobstate_deploy_create(srv->store, pipeline, "deploy", group, spec, labels, srv->cfg.max_attempts,
-	                           srv_now_ms(), &job_id, err) < 0)
+	if (jobstate_deploy_create(srv->store, pipeline, "deploy", group, spec, labels,
+	                            srv->cfg.max_attempts, srv_now_ms(), &job_id, err) < 0)
 		goto out;
 	log_info("event=deploy_queued job=%lld pipeline=%lld group=%s release=%s", (long long)job_id,
 	         (long long)pipeline, group, release ? release : "-");
@@ -734,7 +734,7 @@ static int api_deploy_rollback(struct srv *srv, struct http_req *req, struct htt
 	text = json_dumps(spec, JSON_COMPACT);
 	labels = deployplan_job_labels(srv, group);
 	if (jobstate_deploy_create(srv->store, last.pipeline_id, "rollback", group, text, labels,
-	                           srv->cfg.max_attempts, srv_now_ms(), &job_id, err) < 0)
+	                            srv->cfg.max_attempts, srv_now_ms(), &job_id, err) < 0)
 		goto out;
 	log_info("event=rollback_queued job=%lld group=%s", (long long)job_id, group);
 	sched_notify(srv->sched, SCHED_JOBS);
