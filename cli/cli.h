@@ -122,6 +122,9 @@ int cmd_repo_add(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_secret_set(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_secret_rm(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_secret_list(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_schedule_add(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_schedule_list(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_schedule_rm(struct cli *cli, int argc, char **argv, struct err *err);
 
 int cmd_board_add(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_board_rm(struct cli *cli, int argc, char **argv, struct err *err);

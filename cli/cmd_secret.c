@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 #include "common/xalloc.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +29,24 @@ int cmd_secret_set(struct cli *cli, int argc, char **argv, struct err *err)
 	size_t got;
 	int rc = CLI_ERROR;
 
-	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
-		return CLI_HELP;
+	static const struct option opts[] = {
+	    {"pull-requests", no_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c, pull_requests = 0;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, ":ph", opts, NULL)) != -1) {
+		if (c == 'p')
+			pull_requests = 1;
+		else if (c == 'h')
+			return CLI_HELP;
+		else
+			return cli_bad_option(argv, c, err);
+	}
+	argv += optind - 1;
+	argc -= optind - 1;
 	if (argc != 3)
 		return cli_usage(err, "secret set takes REPO and NAME (the value is read from stdin)");
 	if (isatty(STDIN_FILENO))
@@ -53,14 +70,15 @@ int cmd_secret_set(struct cli *cli, int argc, char **argv, struct err *err)
 		err_set(err, ERR_INVAL, "the value read from stdin is empty or holds a NUL byte");
 		goto out;
 	}
-	if ((body = json_pack("{s:s}", "value", value.data)) == NULL) {
+	if ((body = json_pack("{s:s, s:b}", "value", value.data, "pull_requests", pull_requests)) == NULL) {
 		err_set(err, ERR_INVAL, "the value is not valid UTF-8");
 		goto out;
 	}
 	path = cmd_secret_path(argv[1], argv[2]);
 	if (cli_json(cli, "PUT", path, body, 0, &ans, err) < 0)
 		goto out;
-	printf("secret %s of %s set\n", argv[2], argv[1]);
+	printf("secret %s of %s set%s\n", argv[2], argv[1],
+	       pull_requests ? " (pull requests from forks get it too)" : "");
 	rc = CLI_OK;
 out:
 	if (value.data != NULL)
@@ -95,7 +113,7 @@ int cmd_secret_rm(struct cli *cli, int argc, char **argv, struct err *err)
 int cmd_secret_list(struct cli *cli, int argc, char **argv, struct err *err)
 {
 	json_t *ans = NULL; /* owned */
-	json_t *list;       /* borrowed */
+	json_t *list, *pr;  /* borrowed */
 	char *path;
 	int rc = CLI_ERROR;
 
@@ -107,9 +125,18 @@ int cmd_secret_list(struct cli *cli, int argc, char **argv, struct err *err)
 	if (cli_json(cli, "GET", path, NULL, 0, &ans, err) < 0)
 		goto out;
 	list = json_object_get(ans, "secrets");
-	for (size_t i = 0; i < json_array_size(list); i++)
-		if (json_is_string(json_array_get(list, i)))
-			printf("%s\n", json_string_value(json_array_get(list, i)));
+	pr = json_object_get(ans, "pull_requests");
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		const char *name = json_string_value(json_array_get(list, i));
+		int for_pr = 0;
+
+		if (name == NULL)
+			continue;
+		for (size_t k = 0; k < json_array_size(pr); k++)
+			for_pr |= json_is_string(json_array_get(pr, k)) &&
+			          strcmp(json_string_value(json_array_get(pr, k)), name) == 0;
+		printf("%s%s\n", name, for_pr ? "  (pull requests from forks too)" : "");
+	}
 	rc = CLI_OK;
 out:
 	json_decref(ans);

@@ -38,9 +38,16 @@ static const struct cli_cmd main_cmds[] = {
      "register or update a repository; --agents binds its jobs (and secrets) to agents with those labels "
      "('' for any agent)",
      cmd_repo_add},
-    {"secret set", "secret set REPO NAME  (value on stdin)",
-     "set a secret the repository's jobs get as $NAME (masked in logs)", cmd_secret_set},
+    {"secret set", "secret set REPO NAME [--pull-requests]  (value on stdin)",
+     "set a secret the repository's jobs get as $NAME (masked in logs); pull requests from forks get it "
+     "only with --pull-requests",
+     cmd_secret_set},
     {"secret rm", "secret rm REPO NAME", "delete a repository's secret", cmd_secret_rm},
+    {"schedule add", "schedule add REPO --ref BRANCH --cron 'MIN HOUR DOM MON DOW' [--name N]",
+     "build a branch at every due time of a cron expression (UTC; event cron)", cmd_schedule_add},
+    {"schedule list", "schedule list [REPO]", "list cron schedules with their next due time",
+     cmd_schedule_list},
+    {"schedule rm", "schedule rm REPO NAME", "remove a cron schedule", cmd_schedule_rm},
     {"sessions revoke", "sessions revoke", "end every web UI session at once (they log in again)",
      cmd_session_revoke},
     {"secrets", "secrets REPO", "list the names of a repository's secrets", cmd_secret_list},

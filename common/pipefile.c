@@ -694,10 +694,11 @@ static int pipefile_load_when_list(yaml_document_t *doc, const yaml_node_t *node
 			                     "%s: must be 1 to %d bytes without control characters", what,
 			                     PIPEFILE_MAX_GLOB_BYTES);
 		if (strcmp(key, "event") == 0 && strcmp(v, "push") != 0 && strcmp(v, "tag") != 0 &&
-		    strcmp(v, "manual") != 0)
-			return pipefile_fail(err, ERR_INVAL, item,
-			                     "%s: unknown event '%s' (known: push, tag, manual)", what,
-			                     pipefile_show(show, v, len));
+		    strcmp(v, "manual") != 0 && strcmp(v, "pull_request") != 0 && strcmp(v, "cron") != 0)
+			return pipefile_fail(
+			    err, ERR_INVAL, item,
+			    "%s: unknown event '%s' (known: push, tag, manual, pull_request, cron)", what,
+			    pipefile_show(show, v, len));
 		strv_push(out, v);
 	}
 	return 0;

@@ -26,13 +26,14 @@ struct pipefile_step {
 };
 
 /* `when:` rules: each list given must hold (an empty list is not given).
- * branch is checked on branch refs (refs/heads/NAME) only, tag on tag refs
+ * branch is checked on branch refs (refs/heads/NAME) only (for a pull
+ * request the server passes the branch it targets), tag on tag refs
  * (refs/tags/NAME) only, path only when the changed paths are known (a
  * forge's push). Globs: see pipefile_glob_match. */
 struct pipefile_when {
 	struct strv branch; /* globs on the branch name (refs/heads/ stripped) */
 	struct strv tag;    /* globs on the tag name (refs/tags/ stripped) */
-	struct strv event;  /* push, tag, manual */
+	struct strv event;  /* push, tag, manual, pull_request, cron */
 	struct strv path;   /* globs on changed paths: one match is enough */
 };
 

@@ -51,6 +51,8 @@ static const struct config_opt config_table[] = {
      "remove `anvil build` commits uploaded longer ago, and scratch repositories left empty (0 keeps them)"},
     {"retention-day-ms", CT_INT, OFF(retention_day_ms), 0, 1, 86400000, "86400000",
      "length of a retention day in ms (for tests; leave it)"},
+    {"cron-minute-ms", CT_INT, OFF(cron_minute_ms), 0, 200, 60000, "60000",
+     "length of a cron schedule's minute in ms (for tests; leave it)"},
     {"housekeeping-interval", CT_INT, OFF(housekeeping_s), 0, 1, 86400, "60",
      "seconds between retention passes (one also runs at start)"},
     {"store", CT_STR, OFF(store), sizeof(((struct config *)0)->store), 0, 0, "",

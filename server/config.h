@@ -28,6 +28,7 @@ struct config {
 	int scratch_retention_days;  /* 0: keep scratch builds' commits forever */
 	int retention_day_ms;        /* length of a retention "day" (tests shorten it) */
 	int housekeeping_s;          /* seconds between retention passes */
+	int cron_minute_ms;          /* length of a cron minute (tests shorten it) */
 	char failpoints[128];        /* fault injection spec (tests only), "" = none */
 	char store[1024];            /* "" → <data>/anvil.db; an SQLite path or a postgresql:// URL */
 	char migrate_to[1024];       /* non-empty: copy the store there and exit */

@@ -13,6 +13,8 @@
 #include "server/config.h"
 #include "server/http/http.h"
 #include "server/forge/poller.h"
+#include "server/sched/cronsched.h"
+#include "server/api/api_schedule.h"
 #include "server/release/release.h"
 #include "server/release/release_api.h"
 #include "server/sched/retention.h"
@@ -125,6 +127,7 @@ static struct http_route *routes_join(size_t *n_out)
 	    {api_deploy_routes, &api_deploy_routes_count},
 	    {api_scratch_routes, &api_scratch_routes_count},
 	    {api_git_routes, &api_git_routes_count},
+	    {api_schedule_routes, &api_schedule_routes_count},
 	};
 	struct http_route *all = NULL;
 	size_t n = 0;
@@ -263,7 +266,8 @@ int main(int argc, char **argv)
 		srv.public_url[strlen(srv.public_url) - 1] = '\0';
 	if (status_start(&srv, &srv.status, &err) < 0 || poller_start(&srv, &srv.poller, &err) < 0)
 		fatalx("%s", err.msg);
-	if (retention_start(&srv, &srv.retention, &err) < 0)
+	if (retention_start(&srv, &srv.retention, &err) < 0 ||
+	    cronsched_start(&srv, &srv.cronsched, &err) < 0)
 		fatalx("%s", err.msg);
 	port_path = xasprintf("%s/port", srv.cfg.data_dir);
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
@@ -277,6 +281,7 @@ int main(int argc, char **argv)
 	sched_stop(srv.sched);
 	http_stop(&srv);
 	poller_stop(srv.poller);
+	cronsched_stop(srv.cronsched);
 	status_stop(srv.status);
 	release_stop(srv.release);
 	retention_stop(srv.retention);

@@ -27,6 +27,7 @@ struct srv {
 	char public_url[300];         /* cfg.public_url, or http://<listen>:<bound port> */
 	struct status_sender *status; /* forge commit status sender thread (status.c) */
 	struct poller *poller;        /* repository poller thread (poller.c) */
+	struct cronsched *cronsched;  /* cron schedules thread (cronsched.c) */
 	struct release *release;      /* release key and signer thread (release.c) */
 	struct retention *retention;  /* housekeeping thread (retention.c) */
 	pthread_mutex_t blob_mu;      /* an upload's blob file + row vs. blob collection */

@@ -560,10 +560,18 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 {
 	struct strv names = STRV_INIT, values = STRV_INIT;
 	json_t *env = json_array(), *mask = json_array();
+	struct strv all = STRV_INIT;
 	struct err err = {0};
+	/* A pull request from a fork runs code its author wrote: only the
+	 * secrets set with pull requests allowed (pipeline.c marks it). */
+	int fork_pr = json_is_true(json_object_get(spec, "fork_pr"));
+	size_t withheld = 0;
 
-	if (store_secret_list(srv->store, j->repo_name, &names, &values, &err) < 0)
+	if (store_secret_list(srv->store, j->repo_name, fork_pr, &names, &values, &err) < 0)
 		log_warnx("event=secrets_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
+	if (fork_pr && store_secret_list(srv->store, j->repo_name, 0, &all, NULL, &err) == 0)
+		withheld = all.n - names.n;
+	strv_release(&all);
 	for (size_t i = 0; i < names.n; i++) {
 		char *kv;
 		if (release_git_secret_is_push(names.v[i]))
@@ -573,6 +581,9 @@ static void api_claim_secrets(struct srv *srv, const struct job_row *j, json_t *
 		json_array_append_new(mask, apijson_text(values.v[i]));
 		free(kv);
 	}
+	if (withheld > 0)
+		log_info("event=secrets_withheld job=%lld n=%zu reason=fork_pull_request", (long long)j->id,
+		         withheld);
 	json_object_set_new(spec, "secrets", env);
 	json_object_set_new(spec, "mask", mask);
 	strv_release(&names);

@@ -190,7 +190,8 @@ static int api_forge_secret_put(struct srv *srv, struct http_req *req, struct ht
 	struct strv names = STRV_INIT;
 	const char *value;
 	char *repo, *key;
-	int rc = -1, exists = 0;
+	int rc = -1, exists = 0, pull_requests = 0;
+	json_t *prv; /* borrowed */
 
 	if (release_api_is_pattern_path(req->rest))
 		return release_api_pattern(srv, req, ans, err);
@@ -199,7 +200,13 @@ static int api_forge_secret_put(struct srv *srv, struct http_req *req, struct ht
 		return -1;
 	if (value[0] == '\0')
 		return err_set(err, ERR_INVAL, "a secret's value must not be empty");
-	if (store_secret_list(srv->store, repo, &names, NULL, err) < 0)
+	prv = json_object_get(req->json, "pull_requests");
+	if (prv != NULL && !json_is_boolean(prv) && !json_is_null(prv)) {
+		err_set(err, ERR_INVAL, "pull_requests must be true or false");
+		goto out;
+	}
+	pull_requests = json_is_true(prv);
+	if (store_secret_list(srv->store, repo, 0, &names, NULL, err) < 0)
 		goto out;
 	for (size_t i = 0; i < names.n; i++)
 		exists |= strcmp(names.v[i], key) == 0;
@@ -207,9 +214,9 @@ static int api_forge_secret_put(struct srv *srv, struct http_req *req, struct ht
 		err_set(err, ERR_LIMIT, "a repository has at most %d secrets", API_FORGE_MAX_SECRETS);
 		goto out;
 	}
-	if (store_secret_set(srv->store, repo, key, value, srv_now_ms(), err) < 0)
+	if (store_secret_set(srv->store, repo, key, value, pull_requests, srv_now_ms(), err) < 0)
 		goto out;
-	log_info("event=secret_set repo=%s name=%s", repo, key);
+	log_info("event=secret_set repo=%s name=%s pull_requests=%d", repo, key, pull_requests);
 	ans->status = exists ? 200 : 201;
 	ans->json = json_pack("{s:s, s:s}", "repo", repo, "name", key);
 	rc = 0;
@@ -238,7 +245,7 @@ static int api_forge_repo_or_secrets(struct srv *srv, struct http_req *req, stru
 	struct strv names = STRV_INIT;
 	struct repo_cfg r = {0};
 	char *repo, *key;
-	json_t *arr;
+	json_t *arr, *pr;
 
 	if (strchr(req->rest, '/') == NULL)
 		return api_forge_repo_get(srv, req, ans, err);
@@ -249,13 +256,21 @@ static int api_forge_repo_or_secrets(struct srv *srv, struct http_req *req, stru
 	if (store_repo_cfg_get(srv->store, repo, &r, err) < 0)
 		return -1;
 	repo_cfg_release(&r);
-	if (store_secret_list(srv->store, repo, &names, NULL, err) < 0)
+	if (store_secret_list(srv->store, repo, 0, &names, NULL, err) < 0)
 		return -1;
 	arr = json_array();
 	for (size_t i = 0; i < names.n; i++)
 		json_array_append_new(arr, json_string(names.v[i]));
 	strv_release(&names);
-	ans->json = json_pack("{s:s, s:o}", "repo", repo, "secrets", arr);
+	if (store_secret_list(srv->store, repo, 1, &names, NULL, err) < 0) {
+		json_decref(arr);
+		return -1;
+	}
+	pr = json_array();
+	for (size_t i = 0; i < names.n; i++)
+		json_array_append_new(pr, json_string(names.v[i]));
+	strv_release(&names);
+	ans->json = json_pack("{s:s, s:o, s:o}", "repo", repo, "secrets", arr, "pull_requests", pr);
 	return 0;
 }
 

@@ -36,6 +36,18 @@ void forge_push_release(struct forge_push *p)
 	memset(p, 0, sizeof(*p));
 }
 
+void forge_pr_release(struct forge_pr *p)
+{
+	if (p == NULL)
+		return;
+	free(p->repo);
+	free(p->action);
+	free(p->ref);
+	free(p->base_branch);
+	free(p->title);
+	memset(p, 0, sizeof(*p));
+}
+
 void forge_http_release(struct forge_http *h)
 {
 	if (h == NULL)
@@ -265,6 +277,133 @@ int forge_parse_gitlab(const char *body, size_t len, struct forge_push *out, str
 out:
 	if (rc < 0)
 		forge_push_release(out);
+	json_decref(root);
+	return rc;
+}
+
+/* ---- pull (merge) requests ---- */
+
+#define FORGE_MAX_ACTION_BYTES 64
+#define FORGE_MAX_PR_NUMBER    2147483647L
+
+static json_t *forge_load_object(const char *body, size_t len, struct err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(body, len, 0, &jerr); /* owned */
+
+	if (!json_is_object(root)) {
+		err_set(err, ERR_INVAL, "payload is not a JSON object (line %d: %s)", jerr.line,
+		        root ? "not an object" : jerr.text);
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* The fields both shapes share, checked: action, number, head, base branch. */
+static int forge_pr_fill(struct forge_pr *out, const char *action, const json_t *number, const char *head,
+                         const char *base, const char *ref_fmt, const char *title, struct err *err)
+{
+	json_int_t n = json_is_integer(number) ? json_integer_value(number) : 0;
+
+	if (action == NULL || action[0] == '\0' || !forge_text_ok(action, FORGE_MAX_ACTION_BYTES))
+		return err_set(err, ERR_INVAL, "payload: 'action' must be 1 to %d printable bytes",
+		               FORGE_MAX_ACTION_BYTES);
+	if (n < 1 || n > FORGE_MAX_PR_NUMBER)
+		return err_set(err, ERR_INVAL, "payload: the request's number must be 1 to %ld",
+		               FORGE_MAX_PR_NUMBER);
+	if (!forge_is_sha(head))
+		return err_set(err, ERR_INVAL, "payload: the head commit must be 40 lowercase hex");
+	if (base == NULL || base[0] == '\0' || !forge_text_ok(base, FORGE_MAX_REF_BYTES - 11) ||
+	    strchr(base, ' ') != NULL || strstr(base, "..") != NULL || base[0] == '-')
+		return err_set(err, ERR_INVAL,
+		               "payload: the base branch must be a branch name of at most %d bytes",
+		               FORGE_MAX_REF_BYTES - 11);
+	out->action = xstrdup(action);
+	out->number = (long)n;
+	out->ref = xasprintf(ref_fmt, (long)n);
+	memcpy(out->head, head, 41);
+	out->base_branch = xstrdup(base);
+	out->title = forge_dup_text(title, FORGE_MAX_TEXT_BYTES);
+	for (char *c = out->title; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+	return 0;
+}
+
+int forge_parse_github_pr(const char *body, size_t len, struct forge_pr *out, struct err *err)
+{
+	json_t *root;                   /* owned */
+	const json_t *pr, *head, *base; /* borrowed */
+	const char *action, *head_name, *base_name;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if ((root = forge_load_object(body, len, err)) == NULL)
+		return -1;
+	pr = json_object_get(root, "pull_request");
+	if (!json_is_object(pr)) {
+		err_set(err, ERR_INVAL, "payload: 'pull_request' must be an object");
+		goto out;
+	}
+	head = json_object_get(pr, "head");
+	base = json_object_get(pr, "base");
+	action = forge_jstr(root, "action");
+	if (forge_pr_fill(out, action, json_object_get(root, "number"), forge_jstr(head, "sha"),
+	                  forge_jstr(base, "ref"), "refs/pull/%ld/head", forge_jstr(pr, "title"), err) < 0)
+		goto out;
+	out->repo = forge_dup_text(forge_jstr(json_object_get(root, "repository"), "full_name"), 256);
+	/* A head repository that is absent (a deleted fork) or another than
+	 * the base is a fork: its author is not trusted with our secrets. */
+	head_name = forge_jstr(json_object_get(head, "repo"), "full_name");
+	base_name = forge_jstr(json_object_get(base, "repo"), "full_name");
+	out->fork = head_name == NULL || base_name == NULL || strcmp(head_name, base_name) != 0;
+	/* GitHub says synchronize, Gitea synchronized. */
+	out->build = strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0 ||
+	             strcmp(action, "synchronize") == 0 || strcmp(action, "synchronized") == 0;
+	rc = 0;
+out:
+	if (rc < 0)
+		forge_pr_release(out);
+	json_decref(root);
+	return rc;
+}
+
+int forge_parse_gitlab_mr(const char *body, size_t len, struct forge_pr *out, struct err *err)
+{
+	json_t *root;                   /* owned */
+	const json_t *attr, *src, *dst; /* borrowed */
+	const char *kind, *action;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if ((root = forge_load_object(body, len, err)) == NULL)
+		return -1;
+	kind = forge_jstr(root, "object_kind");
+	attr = json_object_get(root, "object_attributes");
+	if (kind == NULL || strcmp(kind, "merge_request") != 0 || !json_is_object(attr)) {
+		err_set(err, ERR_INVAL, "payload: expected object_kind merge_request with object_attributes");
+		goto out;
+	}
+	/* GitLab leaves out the action on some merge requests' first hook. */
+	action = forge_jstr(attr, "action") ? forge_jstr(attr, "action") : "open";
+	if (forge_pr_fill(out, action, json_object_get(attr, "iid"),
+	                  forge_jstr(json_object_get(attr, "last_commit"), "id"),
+	                  forge_jstr(attr, "target_branch"), "refs/merge-requests/%ld/head",
+	                  forge_jstr(attr, "title"), err) < 0)
+		goto out;
+	out->repo = forge_dup_text(forge_jstr(json_object_get(root, "project"), "path_with_namespace"), 256);
+	src = json_object_get(attr, "source_project_id");
+	dst = json_object_get(attr, "target_project_id");
+	out->fork = !json_is_integer(src) || !json_is_integer(dst) ||
+	            json_integer_value(src) != json_integer_value(dst);
+	/* An update without oldrev changed the title, labels, ...: no new commits. */
+	out->build = strcmp(action, "open") == 0 || strcmp(action, "reopen") == 0 ||
+	             (strcmp(action, "update") == 0 && forge_is_sha(forge_jstr(attr, "oldrev")));
+	rc = 0;
+out:
+	if (rc < 0)
+		forge_pr_release(out);
 	json_decref(root);
 	return rc;
 }

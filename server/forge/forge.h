@@ -17,6 +17,7 @@ enum forge_event {
 	FORGE_EV_PUSH,
 	FORGE_EV_TAG,  /* a push of refs/tags/... */
 	FORGE_EV_PING, /* ping or test delivery: 200, starts nothing */
+	FORGE_EV_PR,   /* a pull (merge) request opened, updated, closed, ... */
 };
 
 #define FORGE_MAX_PATHS 5000
@@ -35,6 +36,22 @@ struct forge_push {
 	int deleted;       /* after is all zeros */
 };
 void forge_push_release(struct forge_push *p);
+
+/* A pull (merge) request payload, parsed. Strings are owned, never NULL once
+ * parsed, printable. */
+struct forge_pr {
+	char *repo;        /* the base repository's full name, "" when absent */
+	char *action;      /* the forge's action word, as sent (opened, synchronize, update, ...) */
+	int build;         /* 1: opened, reopened or new commits pushed: worth a pipeline */
+	long number;       /* the PR number (GitLab: the MR's iid), 1.. */
+	char *ref;         /* where the forge keeps the head in the base repository:
+	                      refs/pull/N/head or refs/merge-requests/N/head */
+	char head[41];     /* 40 hex: the head commit to build */
+	char *base_branch; /* the branch it would merge into (no refs/heads/) */
+	int fork;          /* 1: the head lives in another repository (or is unknown) */
+	char *title;
+};
+void forge_pr_release(struct forge_pr *p);
 
 /* One commit status to send (all borrowed). */
 struct forge_status {
@@ -67,6 +84,9 @@ struct forge_ops {
 	enum forge_event (*event)(const char *value);
 	/* Parses a push payload (untrusted, len bytes). ERR_INVAL naming the field. */
 	int (*parse_push)(const char *body, size_t len, struct forge_push *out, struct err *err);
+	/* Parses a pull (merge) request payload (untrusted). ERR_INVAL naming
+	 * the field. NULL when the forge sends none. */
+	int (*parse_pr)(const char *body, size_t len, struct forge_pr *out, struct err *err);
 	/* Builds the commit status request; NULL when the forge has none. */
 	int (*status_request)(const struct forge_status *st, struct forge_http *out, struct err *err);
 };
@@ -100,6 +120,9 @@ int forge_parse_gitlab(const char *body, size_t len, struct forge_push *out, str
  * else the clone URL's origin + api_suffix; auth_scheme "Bearer" or "token". */
 int forge_github_like_status(const struct forge_status *st, const char *default_api, const char *api_suffix,
                              const char *auth_scheme, struct forge_http *out, struct err *err);
+/* The pull request shapes: GitHub's (also Gitea's) and GitLab's. */
+int forge_parse_github_pr(const char *body, size_t len, struct forge_pr *out, struct err *err);
+int forge_parse_gitlab_mr(const char *body, size_t len, struct forge_pr *out, struct err *err);
 /* Sorts and de-duplicates p->paths. */
 void forge_paths_finish(struct forge_push *p);
 /* 1 when s is 40 lowercase hex. */

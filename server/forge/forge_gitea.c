@@ -13,6 +13,8 @@ static enum forge_event forge_gitea_event(const char *v)
 		return FORGE_EV_PUSH;
 	if (strcmp(v, "ping") == 0)
 		return FORGE_EV_PING;
+	if (strcmp(v, "pull_request") == 0 || strcmp(v, "pull_request_sync") == 0)
+		return FORGE_EV_PR;
 	return FORGE_EV_OTHER;
 }
 
@@ -29,5 +31,6 @@ const struct forge_ops forge_gitea_ops = {
     .delivery_header = "X-Gitea-Delivery",
     .event = forge_gitea_event,
     .parse_push = forge_parse_github_like,
+    .parse_pr = forge_parse_github_pr,
     .status_request = forge_gitea_status,
 };

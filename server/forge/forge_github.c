@@ -16,6 +16,8 @@ static enum forge_event forge_github_event(const char *v)
 		return FORGE_EV_PUSH;
 	if (strcmp(v, "ping") == 0)
 		return FORGE_EV_PING;
+	if (strcmp(v, "pull_request") == 0)
+		return FORGE_EV_PR;
 	return FORGE_EV_OTHER;
 }
 
@@ -72,5 +74,6 @@ const struct forge_ops forge_github_ops = {
     .delivery_header = "X-GitHub-Delivery",
     .event = forge_github_event,
     .parse_push = forge_parse_github_like,
+    .parse_pr = forge_parse_github_pr,
     .status_request = forge_github_status,
 };

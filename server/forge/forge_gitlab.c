@@ -16,6 +16,8 @@ static enum forge_event forge_gitlab_event(const char *v)
 		return FORGE_EV_PUSH;
 	if (strcmp(v, "Tag Push Hook") == 0)
 		return FORGE_EV_TAG;
+	if (strcmp(v, "Merge Request Hook") == 0)
+		return FORGE_EV_PR;
 	/* What GitLab's "Test" button sent as the event name for some
 	 * versions (gitlab-foss#37288): a test, never a real push. */
 	if (strcmp(v, "Push Event") == 0 || strcmp(v, "Tag Push Event") == 0 || strcmp(v, "Test Hook") == 0)
@@ -80,5 +82,6 @@ const struct forge_ops forge_gitlab_ops = {
     .delivery_header = "X-Gitlab-Event-UUID",
     .event = forge_gitlab_event,
     .parse_push = forge_parse_gitlab,
+    .parse_pr = forge_parse_gitlab_mr,
     .status_request = forge_gitlab_status,
 };

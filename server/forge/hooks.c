@@ -21,6 +21,64 @@ static void hooks_pipeline(struct http_answer *ans, unsigned status, int64_t id,
 	ans->json = json_pack("{s:I, s:b}", "pipeline", (json_int_t)id, "existed", existed);
 }
 
+/* A pull (merge) request: opened, reopened or pushed to builds its head
+ * commit, fetched from the ref the forge keeps for it in the base
+ * repository (refs/pull/N/head, refs/merge-requests/N/head), so a fork's
+ * head needs no access to the fork. */
+static int hooks_pull_request(struct srv *srv, const struct forge_ops *ops, const char *name,
+                              const struct repo_cfg *cfg, struct http_req *req, const char *delivery,
+                              struct http_answer *ans, struct err *err)
+{
+	struct forge_pr pr = {0};
+	struct pipeline_trigger t = {0};
+	struct err lookup = {0};
+	const char *skipped = NULL;
+	char *base_ref = NULL, why[160], esc[100];
+	int64_t id = 0;
+	int existed = 0, rc = -1;
+
+	if (ops->parse_pr == NULL) {
+		hooks_ignored(ans, "pull requests are not handled for this forge");
+		return 0;
+	}
+	if (ops->parse_pr(req->body.data ? req->body.data : "", req->body.len, &pr, err) < 0)
+		goto out;
+	if (delivery != NULL && store_pipeline_by_delivery(srv->store, name, delivery, &id, &lookup) == 0) {
+		hooks_pipeline(ans, 200, id, 1);
+		rc = 0;
+		goto out;
+	}
+	if (!pr.build) {
+		snprintf(why, sizeof(why), "ignored: action %s", log_escape(esc, sizeof(esc), pr.action));
+		hooks_ignored(ans, why);
+		rc = 0;
+		goto out;
+	}
+	base_ref = xasprintf("refs/heads/%s", pr.base_branch);
+	log_info("event=pull_request repo=%s number=%ld action=%s head=%s fork=%d", name, pr.number,
+	         log_escape(esc, sizeof(esc), pr.action), pr.head, pr.fork);
+	t.repo = name;
+	t.url = cfg->url;
+	t.ref = pr.ref;
+	t.commit = pr.head;
+	t.event = "pull_request";
+	t.delivery = delivery;
+	t.base_ref = base_ref;
+	t.fork = pr.fork;
+	t.skipped_out = &skipped;
+	if (pipeline_start(srv, &t, &id, &existed, err) < 0)
+		goto out;
+	if (existed == PIPELINE_SKIPPED)
+		hooks_ignored(ans, skipped ? skipped : "skipped");
+	else
+		hooks_pipeline(ans, existed ? 200 : 201, id, existed);
+	rc = 0;
+out:
+	free(base_ref);
+	forge_pr_release(&pr);
+	return rc;
+}
+
 static int hooks_receive(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct repo_cfg cfg = {0};
@@ -68,6 +126,10 @@ static int hooks_receive(struct srv *srv, struct http_req *req, struct http_answ
 		         event_name ? log_escape(esc, sizeof(esc), event_name) : "(none)");
 		hooks_ignored(ans, why);
 		rc = 0;
+		goto out;
+	}
+	if (ev == FORGE_EV_PR) {
+		rc = hooks_pull_request(srv, ops, name, &cfg, req, delivery, ans, err);
 		goto out;
 	}
 	if (ops->parse_push(req->body.data ? req->body.data : "", req->body.len, &push, err) < 0)

@@ -274,7 +274,7 @@ static int release_api_create(struct srv *srv, struct http_req *req, struct http
 	}
 	if (store_repo_cfg_get(srv->store, p.repo_name, &repo, err) < 0 ||
 	    store_release_pattern_get(srv->store, p.repo_name, &pattern, err) < 0 ||
-	    store_secret_list(srv->store, p.repo_name, &names, &values, err) < 0)
+	    store_secret_list(srv->store, p.repo_name, 0, &names, &values, err) < 0)
 		goto out;
 	release_git_creds_pick(&creds, &names, &values);
 	if (creds.password == NULL && repo.status_token[0] != '\0')

@@ -69,7 +69,8 @@ static int pipeline_target_wanted(void *arg, const char *target)
 
 /* The run spec a job carries: what the agent needs beyond the commit. pf:
  * the job's body (its steps, artifacts, ...), env: the unit's. */
-static char *pipeline_job_spec(const struct pipefile *pf, const struct strv *envv, int default_timeout_s)
+static char *pipeline_job_spec(const struct pipefile *pf, const struct strv *envv, int default_timeout_s,
+                               const struct pipeline_trigger *t)
 {
 	json_t *o = json_object(), *steps = json_array(), *env = json_array(), *arts = json_array();
 	char *s;
@@ -86,12 +87,17 @@ static char *pipeline_job_spec(const struct pipefile *pf, const struct strv *env
 	}
 	for (size_t i = 0; i < envv->n; i++)
 		json_array_append_new(env, json_string(envv->v[i]));
+	json_array_append_new(env, json_sprintf("ANVIL_EVENT=%s", t->event));
 	for (size_t i = 0; i < pf->artifacts.n; i++)
 		json_array_append_new(arts, json_string(pf->artifacts.v[i]));
 	json_object_set_new(o, "steps", steps);
 	json_object_set_new(o, "env", env);
 	json_object_set_new(o, "artifacts", arts);
 	json_object_set_new(o, "network", json_boolean(pf->network));
+	/* Read back at claim (api.c): a fork's pull request gets only the
+	 * secrets allowed for pull requests. */
+	if (t->fork)
+		json_object_set_new(o, "fork_pr", json_true());
 	if (pf->tools.n > 0) {
 		json_t *tools = json_array();
 		for (size_t i = 0; i < pf->tools.n; i++)
@@ -133,8 +139,11 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 		return err_set(err, ERR_INVAL, "url, ref and delivery must not hold control characters");
 	if (t->commit && !(strlen(t->commit) == 40 && strspn(t->commit, "0123456789abcdef") == 40))
 		return err_set(err, ERR_INVAL, "commit must be 40 lowercase hex characters");
-	if (strcmp(t->event, "push") && strcmp(t->event, "tag") && strcmp(t->event, "manual"))
-		return err_set(err, ERR_INVAL, "event must be push, tag or manual");
+	if (strcmp(t->event, "push") && strcmp(t->event, "tag") && strcmp(t->event, "manual") &&
+	    strcmp(t->event, "pull_request") && strcmp(t->event, "cron"))
+		return err_set(err, ERR_INVAL, "event must be push, tag, manual, pull_request or cron");
+	if (t->base_ref && !pipeline_text_ok(t->base_ref))
+		return err_set(err, ERR_INVAL, "base ref must not hold control characters");
 	if (t->delivery && store_pipeline_by_delivery(srv->store, t->repo, t->delivery, id_out, &gerr) == 0) {
 		*existed_out = 1;
 		return 0;
@@ -159,7 +168,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 		goto out;
 	} else if (pipefile_parse(gr.file.data, gr.file.len, &pf, &gerr) < 0) {
 		errmsg = xasprintf(".anvil.yml: %s", gerr.msg);
-	} else if (!pipefile_when_match(&pf->when, t->ref, t->event, t->paths, t->paths ? t->n_paths : 0)) {
+	} else if (!pipefile_when_match(&pf->when, t->base_ref ? t->base_ref : t->ref, t->event, t->paths,
+	                                t->paths ? t->n_paths : 0)) {
 		pipeline_skip(t, id_out, existed_out, "when rules do not match");
 		rc = 0;
 		goto out;
@@ -174,7 +184,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 			struct buf lb = BUF_INIT;
 
 			n_jobs++;
-			if ((specs[i] = pipeline_job_spec(body, &units[i].env, srv->cfg.job_timeout_s)) ==
+			if ((specs[i] = pipeline_job_spec(body, &units[i].env, srv->cfg.job_timeout_s, t)) ==
 			    NULL) {
 				err_set(err, ERR_INVAL, ".anvil.yml holds text that is not UTF-8");
 				goto out;

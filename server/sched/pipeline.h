@@ -17,7 +17,7 @@ struct pipeline_trigger {
 	const char *url;      /* clone URL or local path */
 	const char *ref;      /* refs/heads/main, refs/tags/v1 */
 	const char *commit;   /* 40 hex, or NULL to resolve ref */
-	const char *event;    /* push | tag | manual */
+	const char *event;    /* push | tag | manual | pull_request | cron */
 	const char *delivery; /* unique id or NULL */
 	/* Optional, from a forge's push (zero from the trigger API): the
 	 * changed paths for `when: path` rules (NULL: unknown, path rules are
@@ -35,6 +35,13 @@ struct pipeline_trigger {
 	 * created in state error with the reason (`anvil build --target`). */
 	const char *const *targets;
 	size_t n_targets;
+	/* Pull requests only: the branch ref it would merge into
+	 * (refs/heads/main), what `when: branch` rules match instead of ref
+	 * (refs/pull/N/head); and fork = 1 when the head comes from another
+	 * repository: its jobs get none of the repository's secrets but those
+	 * set with pull_requests allowed. */
+	const char *base_ref;
+	int fork;
 };
 
 enum { PIPELINE_CREATED = 0, PIPELINE_EXISTED = 1, PIPELINE_SKIPPED = 2 };

@@ -79,8 +79,8 @@ int pg_repo_cfg_list(struct store_be *be, struct repo_cfg **out, size_t *n_out, 
 	return 0;
 }
 
-int pg_secret_set(struct store_be *be, const char *repo, const char *name, const char *value, int64_t now_ms,
-                  struct err *err)
+int pg_secret_set(struct store_be *be, const char *repo, const char *name, const char *value,
+                  int pull_requests, int64_t now_ms, struct err *err)
 {
 	struct pg_args a = {0};
 	int64_t changed = 0;
@@ -89,11 +89,12 @@ int pg_secret_set(struct store_be *be, const char *repo, const char *name, const
 	pg_arg_text(&a, name);
 	pg_arg_text(&a, value);
 	pg_arg_i64(&a, now_ms);
+	pg_arg_i64(&a, pull_requests != 0);
 	if (pg_be_cmd(be, "secret set",
-	              "INSERT INTO repo_secrets(repo_id, name, value, updated_unix_ms)"
-	              " SELECT id, $2, $3, $4 FROM repos WHERE name = $1"
+	              "INSERT INTO repo_secrets(repo_id, name, value, updated_unix_ms, pull_requests)"
+	              " SELECT id, $2, $3, $4, $5 FROM repos WHERE name = $1"
 	              " ON CONFLICT(repo_id, name) DO UPDATE SET value = excluded.value,"
-	              " updated_unix_ms = excluded.updated_unix_ms",
+	              " updated_unix_ms = excluded.updated_unix_ms, pull_requests = excluded.pull_requests",
 	              &a, &changed, err) < 0)
 		return -1;
 	if (changed == 0)
@@ -118,16 +119,17 @@ int pg_secret_delete(struct store_be *be, const char *repo, const char *name, st
 	return 0;
 }
 
-int pg_secret_list(struct store_be *be, const char *repo, struct strv *names, struct strv *values,
-                   struct err *err)
+int pg_secret_list(struct store_be *be, const char *repo, int pull_requests_only, struct strv *names,
+                   struct strv *values, struct err *err)
 {
 	struct pg_args a = {0};
 	PGresult *r;
 
 	pg_arg_text(&a, repo);
+	pg_arg_i64(&a, pull_requests_only != 0);
 	r = pg_be_exec(be, "secret list",
 	               "SELECT s.name, s.value FROM repo_secrets s JOIN repos r ON r.id = s.repo_id"
-	               " WHERE r.name = $1 ORDER BY s.name COLLATE \"C\"",
+	               " WHERE r.name = $1 AND ($2 = 0 OR s.pull_requests = 1) ORDER BY s.name COLLATE \"C\"",
 	               &a, err);
 	if (r == NULL)
 		return -1;

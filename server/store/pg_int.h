@@ -219,11 +219,19 @@ int pg_repo_configure(struct store_be *be, const struct repo_cfg *in, int64_t no
                       struct err *err);
 int pg_repo_cfg_get(struct store_be *be, const char *name, struct repo_cfg *out, struct err *err);
 int pg_repo_cfg_list(struct store_be *be, struct repo_cfg **out, size_t *n_out, struct err *err);
-int pg_secret_set(struct store_be *be, const char *repo, const char *name, const char *value, int64_t now_ms,
-                  struct err *err);
+/* pg_schedules.c */
+int pg_schedule_add(struct store_be *be, const struct schedule_row *in, int64_t now_ms, int64_t *id_out,
+                    struct err *err);
+int pg_schedule_list(struct store_be *be, const char *repo, struct schedule_row **out, size_t *n_out,
+                     struct err *err);
+int pg_schedule_delete(struct store_be *be, const char *repo, const char *name, struct err *err);
+int pg_schedule_claim(struct store_be *be, int64_t id, int64_t due_unix_s, int64_t next_unix_s,
+                      int *claimed_out, struct err *err);
+int pg_secret_set(struct store_be *be, const char *repo, const char *name, const char *value,
+                  int pull_requests, int64_t now_ms, struct err *err);
 int pg_secret_delete(struct store_be *be, const char *repo, const char *name, struct err *err);
-int pg_secret_list(struct store_be *be, const char *repo, struct strv *names, struct strv *values,
-                   struct err *err);
+int pg_secret_list(struct store_be *be, const char *repo, int pull_requests_only, struct strv *names,
+                   struct strv *values, struct err *err);
 int pg_poll_heads(struct store_be *be, int64_t repo_id, struct strv *refs, struct strv *shas,
                   struct err *err);
 int pg_poll_head_set(struct store_be *be, int64_t repo_id, const char *ref, const char *sha, struct err *err);

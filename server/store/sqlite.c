@@ -194,6 +194,17 @@ static const char *const sq_migrations[] = {
      * name and target, not id, so a retried job is waited for as itself. */
     ("CREATE TABLE job_needs(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
      " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));"),
+    /* 13: another branch's (a placeholder here). */
+    "SELECT 1;",
+    /* 14: cron schedules: a repository's ref built at each due time
+     * (server/sched/cronsched.c). next_unix_s is the claim: a server fires
+     * a due time only when it moved next_unix_s on from it itself. */
+    ("CREATE TABLE schedules(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL REFERENCES repos(id),"
+     " name TEXT NOT NULL, ref TEXT NOT NULL, cron TEXT NOT NULL, next_unix_s INTEGER NOT NULL,"
+     " last_unix_s INTEGER NOT NULL DEFAULT 0, created_unix_ms INTEGER NOT NULL,"
+     " UNIQUE(repo_id, name));"
+     /* a secret that pull requests from forks get too (default: not) */
+     "ALTER TABLE repo_secrets ADD COLUMN pull_requests INTEGER NOT NULL DEFAULT 0;"),
 };
 
 const struct sq_sql sq_main_sql[] = {
@@ -444,7 +455,7 @@ static const struct {
     {sq_logs_sql, &sq_logs_sql_n},         {sq_artifacts_sql, &sq_artifacts_sql_n},
     {sq_agents_sql, &sq_agents_sql_n},     {sq_forges_sql, &sq_forges_sql_n},
     {sq_deploys_sql, &sq_deploys_sql_n},   {sq_releases_sql, &sq_releases_sql_n},
-    {sq_sessions_sql, &sq_sessions_sql_n},
+    {sq_sessions_sql, &sq_sessions_sql_n}, {sq_schedules_sql, &sq_schedules_sql_n},
 };
 
 /* Prepares every file's statements once; each id must have exactly one. */
@@ -859,4 +870,8 @@ const struct store_ops store_sqlite_ops = {
     .session_delete = sq_session_delete,
     .session_delete_all = sq_session_delete_all,
     .session_expire = sq_session_expire,
+    .schedule_add = sq_schedule_add,
+    .schedule_list = sq_schedule_list,
+    .schedule_delete = sq_schedule_delete,
+    .schedule_claim = sq_schedule_claim,
 };

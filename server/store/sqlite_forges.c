@@ -26,14 +26,15 @@ const struct sq_sql sq_forges_sql[] = {
                         " agent_labels FROM repos WHERE name = ?1"},
     {SQ_FORGE_REPO_LIST, "SELECT id, name, url, forge, hook_secret, status_token, api_url, poll_s,"
                          " agent_labels FROM repos ORDER BY name"},
-    {SQ_FORGE_SECRET_SET, "INSERT INTO repo_secrets(repo_id, name, value, updated_unix_ms)"
-                          " SELECT id, ?2, ?3, ?4 FROM repos WHERE name = ?1 AND true"
-                          " ON CONFLICT(repo_id, name) DO UPDATE SET value = excluded.value,"
-                          " updated_unix_ms = excluded.updated_unix_ms"},
+    {SQ_FORGE_SECRET_SET,
+     "INSERT INTO repo_secrets(repo_id, name, value, updated_unix_ms, pull_requests)"
+     " SELECT id, ?2, ?3, ?4, ?5 FROM repos WHERE name = ?1 AND true"
+     " ON CONFLICT(repo_id, name) DO UPDATE SET value = excluded.value,"
+     " updated_unix_ms = excluded.updated_unix_ms, pull_requests = excluded.pull_requests"},
     {SQ_FORGE_SECRET_DELETE, "DELETE FROM repo_secrets WHERE name = ?2"
                              " AND repo_id = (SELECT id FROM repos WHERE name = ?1)"},
     {SQ_FORGE_SECRET_LIST, "SELECT s.name, s.value FROM repo_secrets s JOIN repos r ON r.id = s.repo_id"
-                           " WHERE r.name = ?1 ORDER BY s.name"},
+                           " WHERE r.name = ?1 AND (?2 = 0 OR s.pull_requests = 1) ORDER BY s.name"},
     {SQ_FORGE_HEADS, "SELECT ref, sha FROM poll_heads WHERE repo_id = ?1 ORDER BY ref"},
     {SQ_FORGE_HEAD_SET, "INSERT INTO poll_heads(repo_id, ref, sha) VALUES(?1, ?2, ?3)"
                         " ON CONFLICT(repo_id, ref) DO UPDATE SET sha = excluded.sha"},
@@ -190,8 +191,8 @@ int sq_repo_cfg_list(struct store_be *be, struct repo_cfg **out, size_t *n_out, 
 	return 0;
 }
 
-int sq_secret_set(struct store_be *be, const char *repo, const char *name, const char *value, int64_t now_ms,
-                  struct err *err)
+int sq_secret_set(struct store_be *be, const char *repo, const char *name, const char *value,
+                  int pull_requests, int64_t now_ms, struct err *err)
 {
 	sqlite3_stmt *s;
 	int rc = -1;
@@ -202,6 +203,7 @@ int sq_secret_set(struct store_be *be, const char *repo, const char *name, const
 	sq_bind_text(s, 2, name);
 	sq_bind_text(s, 3, value);
 	sq_bind_i64(s, 4, now_ms);
+	sq_bind_i64(s, 5, pull_requests != 0);
 	if (sq_exec(be, s, "secret set", err) < 0)
 		goto out;
 	if (sqlite3_changes(be->db) == 0) {
@@ -235,8 +237,8 @@ out:
 	return rc;
 }
 
-int sq_secret_list(struct store_be *be, const char *repo, struct strv *names, struct strv *values,
-                   struct err *err)
+int sq_secret_list(struct store_be *be, const char *repo, int pull_requests_only, struct strv *names,
+                   struct strv *values, struct err *err)
 {
 	sqlite3_stmt *s;
 	int step;
@@ -244,6 +246,7 @@ int sq_secret_list(struct store_be *be, const char *repo, struct strv *names, st
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_FORGE_SECRET_LIST);
 	sq_bind_text(s, 1, repo);
+	sq_bind_i64(s, 2, pull_requests_only != 0);
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
 		const unsigned char *v = sqlite3_column_text(s, 1);
 		strv_push(names, (const char *)sqlite3_column_text(s, 0));

@@ -142,6 +142,12 @@ enum sq_stmt_id {
 	SQ_SESSION_DELETE,
 	SQ_SESSION_DELETE_ALL,
 	SQ_SESSION_EXPIRE,
+	/* sqlite_schedules.c */
+	SQ_SCHED_ADD,
+	SQ_SCHED_LIST,
+	SQ_SCHED_LIST_REPO,
+	SQ_SCHED_DELETE,
+	SQ_SCHED_CLAIM,
 	SQ_COUNT
 };
 
@@ -150,9 +156,9 @@ struct sq_sql {
 	const char *sql;
 };
 extern const struct sq_sql sq_main_sql[], sq_jobs_sql[], sq_logs_sql[], sq_artifacts_sql[], sq_agents_sql[],
-    sq_forges_sql[], sq_deploys_sql[], sq_releases_sql[], sq_sessions_sql[];
+    sq_forges_sql[], sq_deploys_sql[], sq_releases_sql[], sq_sessions_sql[], sq_schedules_sql[];
 extern const size_t sq_main_sql_n, sq_jobs_sql_n, sq_logs_sql_n, sq_artifacts_sql_n, sq_agents_sql_n,
-    sq_forges_sql_n, sq_deploys_sql_n, sq_releases_sql_n, sq_sessions_sql_n;
+    sq_forges_sql_n, sq_deploys_sql_n, sq_releases_sql_n, sq_sessions_sql_n, sq_schedules_sql_n;
 
 /* The SQLite backend's state (struct store_be is opaque outside it). */
 struct store_be {
@@ -248,11 +254,19 @@ int sq_repo_configure(struct store_be *be, const struct repo_cfg *in, int64_t no
                       struct err *err);
 int sq_repo_cfg_get(struct store_be *be, const char *name, struct repo_cfg *out, struct err *err);
 int sq_repo_cfg_list(struct store_be *be, struct repo_cfg **out, size_t *n_out, struct err *err);
-int sq_secret_set(struct store_be *be, const char *repo, const char *name, const char *value, int64_t now_ms,
-                  struct err *err);
+/* sqlite_schedules.c */
+int sq_schedule_add(struct store_be *be, const struct schedule_row *in, int64_t now_ms, int64_t *id_out,
+                    struct err *err);
+int sq_schedule_list(struct store_be *be, const char *repo, struct schedule_row **out, size_t *n_out,
+                     struct err *err);
+int sq_schedule_delete(struct store_be *be, const char *repo, const char *name, struct err *err);
+int sq_schedule_claim(struct store_be *be, int64_t id, int64_t due_unix_s, int64_t next_unix_s,
+                      int *claimed_out, struct err *err);
+int sq_secret_set(struct store_be *be, const char *repo, const char *name, const char *value,
+                  int pull_requests, int64_t now_ms, struct err *err);
 int sq_secret_delete(struct store_be *be, const char *repo, const char *name, struct err *err);
-int sq_secret_list(struct store_be *be, const char *repo, struct strv *names, struct strv *values,
-                   struct err *err);
+int sq_secret_list(struct store_be *be, const char *repo, int pull_requests_only, struct strv *names,
+                   struct strv *values, struct err *err);
 int sq_poll_heads(struct store_be *be, int64_t repo_id, struct strv *refs, struct strv *shas,
                   struct err *err);
 int sq_poll_head_set(struct store_be *be, int64_t repo_id, const char *ref, const char *sha, struct err *err);

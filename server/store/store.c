@@ -74,6 +74,7 @@ const char *const store_tables[] = {
     "tokens",       "repos",      "agents",       "pipelines",    "jobs",         "job_needs",
     "log_chunks",   "blobs",      "artifacts",    "boards",       "deploy_plans", "deployment_boards",
     "repo_secrets", "poll_heads", "status_queue", "release_keys", "releases",     "ui_sessions",
+    "schedules",
 };
 const size_t store_tables_n = sizeof(store_tables) / sizeof(store_tables[0]);
 
@@ -355,10 +356,10 @@ int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, 
 	return st->ops->repo_cfg_list(st->be, out, n_out, err);
 }
 
-int store_secret_set(struct store *st, const char *repo, const char *name, const char *value, int64_t now_ms,
-                     struct err *err)
+int store_secret_set(struct store *st, const char *repo, const char *name, const char *value,
+                     int pull_requests, int64_t now_ms, struct err *err)
 {
-	return st->ops->secret_set(st->be, repo, name, value, now_ms, err);
+	return st->ops->secret_set(st->be, repo, name, value, pull_requests, now_ms, err);
 }
 
 int store_secret_delete(struct store *st, const char *repo, const char *name, struct err *err)
@@ -366,10 +367,10 @@ int store_secret_delete(struct store *st, const char *repo, const char *name, st
 	return st->ops->secret_delete(st->be, repo, name, err);
 }
 
-int store_secret_list(struct store *st, const char *repo, struct strv *names, struct strv *values,
-                      struct err *err)
+int store_secret_list(struct store *st, const char *repo, int pull_requests_only, struct strv *names,
+                      struct strv *values, struct err *err)
 {
-	return st->ops->secret_list(st->be, repo, names, values, err);
+	return st->ops->secret_list(st->be, repo, pull_requests_only, names, values, err);
 }
 
 int store_poll_heads(struct store *st, int64_t repo_id, struct strv *refs, struct strv *shas, struct err *err)
@@ -821,4 +822,43 @@ void orphan_deploy_rows_free(struct orphan_deploy_row *rows, size_t n)
 		free(rows[i].repo_name);
 	}
 	free(rows);
+}
+
+/* ---- cron schedules ---- */
+
+void schedule_rows_free(struct schedule_row *rows, size_t n)
+{
+	for (size_t i = 0; rows != NULL && i < n; i++) {
+		free(rows[i].repo);
+		free(rows[i].name);
+		free(rows[i].ref);
+		free(rows[i].cron);
+	}
+	free(rows);
+}
+
+int store_schedule_add(struct store *st, const struct schedule_row *in, int64_t now_ms, int64_t *id_out,
+                       struct err *err)
+{
+	return st->ops->schedule_add(st->be, in, now_ms, id_out, err);
+}
+
+int store_schedule_list(struct store *st, const char *repo, struct schedule_row **out, size_t *n_out,
+                        struct err *err)
+{
+	*out = NULL;
+	*n_out = 0;
+	return st->ops->schedule_list(st->be, repo, out, n_out, err);
+}
+
+int store_schedule_delete(struct store *st, const char *repo, const char *name, struct err *err)
+{
+	return st->ops->schedule_delete(st->be, repo, name, err);
+}
+
+int store_schedule_claim(struct store *st, int64_t id, int64_t due_unix_s, int64_t next_unix_s,
+                         int *claimed_out, struct err *err)
+{
+	*claimed_out = 0;
+	return st->ops->schedule_claim(st->be, id, due_unix_s, next_unix_s, claimed_out, err);
 }

@@ -275,12 +275,14 @@ int store_repo_cfg_list(struct store *st, struct repo_cfg **out, size_t *n_out, 
 
 /* Secrets of a repository (stored in clear in the database file). Set and
  * delete answer ERR_NOTFOUND for an unknown repository (delete also for an
- * unknown name). list fills names (and values when values is non-NULL). */
-int store_secret_set(struct store *st, const char *repo, const char *name, const char *value, int64_t now_ms,
-                     struct err *err);
+ * unknown name). pull_requests = 1: the secret also goes to pull requests
+ * from forks. list fills names (and values when values is non-NULL), only
+ * of those secrets when pull_requests_only is 1. */
+int store_secret_set(struct store *st, const char *repo, const char *name, const char *value,
+                     int pull_requests, int64_t now_ms, struct err *err);
 int store_secret_delete(struct store *st, const char *repo, const char *name, struct err *err);
-int store_secret_list(struct store *st, const char *repo, struct strv *names, struct strv *values,
-                      struct err *err);
+int store_secret_list(struct store *st, const char *repo, int pull_requests_only, struct strv *names,
+                      struct strv *values, struct err *err);
 
 /* Branch heads the poller saw last: refs[i] → shas[i]. */
 int store_poll_heads(struct store *st, int64_t repo_id, struct strv *refs, struct strv *shas,
@@ -499,5 +501,38 @@ struct pipeline_filter {
  * caller's (pipeline_rows_free). */
 int store_pipeline_page(struct store *st, const struct pipeline_filter *f, int limit,
                         struct pipeline_row **out, size_t *n_out, struct err *err);
+
+/* ---- cron schedules (issue 15) ---- */
+
+/* A repository's ref built at every due time of a cron expression
+ * (common/cron.h, UTC). */
+struct schedule_row {
+	int64_t id;
+	char *repo; /* the repository's name */
+	char *name; /* unique per repository */
+	char *ref;  /* refs/heads/main */
+	char *cron;
+	int64_t next_unix_s; /* the due time it fires at next */
+	int64_t last_unix_s; /* the due time it fired at last; 0: never */
+	int64_t created_unix_ms;
+};
+void schedule_rows_free(struct schedule_row *rows, size_t n);
+/* Adds in (repo, name, ref, cron, next_unix_s; id and last ignored).
+ * ERR_NOTFOUND for an unknown repository, ERR_CONFLICT when the repository
+ * has a schedule of that name. */
+int store_schedule_add(struct store *st, const struct schedule_row *in, int64_t now_ms, int64_t *id_out,
+                       struct err *err);
+/* The schedules of repo (NULL: all), by repository and name; *out is the
+ * caller's (schedule_rows_free). */
+int store_schedule_list(struct store *st, const char *repo, struct schedule_row **out, size_t *n_out,
+                        struct err *err);
+/* ERR_NOTFOUND when repo has no schedule name. */
+int store_schedule_delete(struct store *st, const char *repo, const char *name, struct err *err);
+/* The claim of one firing: moves the schedule from due_unix_s on to
+ * next_unix_s (last = due) in one statement, only when its next_unix_s is
+ * still due_unix_s. *claimed_out = 1 for the one caller (of any server on
+ * the store) that moved it; 0 when another did, or it was deleted. */
+int store_schedule_claim(struct store *st, int64_t id, int64_t due_unix_s, int64_t next_unix_s,
+                         int *claimed_out, struct err *err);
 
 #endif

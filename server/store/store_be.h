@@ -308,16 +308,23 @@ struct store_ops {
 	int (*repo_cfg_get)(struct store_be *be, const char *name, struct repo_cfg *out, struct err *err);
 	int (*repo_cfg_list)(struct store_be *be, struct repo_cfg **out, size_t *n_out, struct err *err);
 	int (*secret_set)(struct store_be *be, const char *repo, const char *name, const char *value,
-	                  int64_t now_ms, struct err *err);
+	                  int pull_requests, int64_t now_ms, struct err *err);
 	int (*secret_delete)(struct store_be *be, const char *repo, const char *name, struct err *err);
-	int (*secret_list)(struct store_be *be, const char *repo, struct strv *names, struct strv *values,
-	                   struct err *err);
+	int (*secret_list)(struct store_be *be, const char *repo, int pull_requests_only, struct strv *names,
+	                   struct strv *values, struct err *err);
 	int (*poll_heads)(struct store_be *be, int64_t repo_id, struct strv *refs, struct strv *shas,
 	                  struct err *err);
 	int (*poll_head_set)(struct store_be *be, int64_t repo_id, const char *ref, const char *sha,
 	                     struct err *err);
 	int (*status_due)(struct store_be *be, int64_t now_ms, int limit, struct status_row **out,
 	                  size_t *n_out, struct err *err);
+	int (*schedule_add)(struct store_be *be, const struct schedule_row *in, int64_t now_ms,
+	                    int64_t *id_out, struct err *err);
+	int (*schedule_list)(struct store_be *be, const char *repo, struct schedule_row **out, size_t *n_out,
+	                     struct err *err);
+	int (*schedule_delete)(struct store_be *be, const char *repo, const char *name, struct err *err);
+	int (*schedule_claim)(struct store_be *be, int64_t id, int64_t due_unix_s, int64_t next_unix_s,
+	                      int *claimed_out, struct err *err);
 	int (*status_sent)(struct store_be *be, int64_t id, struct err *err);
 	int (*status_retry)(struct store_be *be, int64_t id, int attempts, int64_t next_ms,
 	                    const char *last_error, int gave_up, struct err *err);
@@ -373,7 +380,7 @@ struct store_ops {
 };
 
 /* The schema version every backend migrates to. */
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 14
 
 /* The backends' open functions: *out is the backend's state. fp: SQLite
  * only, tests only (store_open_failpoints). */

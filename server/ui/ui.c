@@ -1073,7 +1073,7 @@ static int ui_pipelines_render(struct ui_ctx *c, const struct pipeline_filter *f
                                int with_repo, const char *base, struct err *err)
 {
 	static const char *const states[] = {"queued", "running", "success", "failed", "canceled", "error"};
-	static const char *const events[] = {"push", "tag", "manual", "poll"};
+	static const char *const events[] = {"push", "tag", "manual", "poll", "pull_request", "cron"};
 	struct pipeline_row *rows = NULL;
 	struct buf q = BUF_INIT;
 	size_t n = 0, shown;

@@ -8,7 +8,7 @@
 #include "server/forge/forge.h"
 
 /* libFuzzer entry: any bytes go through every forge's push parser (GitHub,
- * Gitea, GitLab, generic) and the signature check. The parsers' contract is
+ * Gitea, GitLab, generic), its pull request parser and the signature check. The parsers' contract is
  * checked besides the sanitizers: success gives a ref under refs/, 40 hex
  * before/after/commit, non-NULL text and sorted unique paths; failure
  * leaves nothing allocated (ASan's leak check) and says ERR_INVAL. The
@@ -49,6 +49,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		forge_push_release(&p);
 	} else if (err.code != ERR_INVAL) {
 		abort();
+	}
+	/* The pull/merge request parser of the same forge, where it has one:
+	 * success gives 40 hex, a positive number, its head ref and printable
+	 * text. */
+	if (ops->parse_pr != NULL) {
+		struct forge_pr pr;
+
+		err_clear(&err);
+		if (ops->parse_pr((const char *)data, size, &pr, &err) == 0) {
+			if (!forge_is_sha(pr.head) || pr.number < 1 || pr.ref == NULL ||
+			    strncmp(pr.ref, "refs/", 5) != 0 || pr.action == NULL || pr.action[0] == '\0' ||
+			    pr.base_branch == NULL || pr.base_branch[0] == '\0' || pr.title == NULL ||
+			    pr.repo == NULL)
+				abort();
+			for (const char *c = pr.title; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					abort();
+			forge_pr_release(&pr);
+		} else if (err.code != ERR_INVAL) {
+			abort();
+		}
 	}
 	/* A header value is a C string (MHD's): the same bytes as one. */
 	{

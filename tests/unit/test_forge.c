@@ -103,7 +103,10 @@ static void test_other_forges(void **state)
 
 	assert_int_equal(forge_gitlab_ops.event("Tag Push Hook"), FORGE_EV_TAG);
 	assert_int_equal(forge_gitlab_ops.event("Push Event"), FORGE_EV_PING);
-	assert_int_equal(forge_gitlab_ops.event("Merge Request Hook"), FORGE_EV_OTHER);
+	assert_int_equal(forge_gitlab_ops.event("Merge Request Hook"), FORGE_EV_PR);
+	assert_int_equal(forge_gitlab_ops.event("Note Hook"), FORGE_EV_OTHER);
+	assert_int_equal(forge_github_ops.event("pull_request"), FORGE_EV_PR);
+	assert_int_equal(forge_gitea_ops.event("pull_request_sync"), FORGE_EV_PR);
 	assert_int_equal(forge_github_ops.event("ping"), FORGE_EV_PING);
 	assert_int_equal(forge_github_ops.event(NULL), FORGE_EV_OTHER);
 }
@@ -287,12 +290,87 @@ static void test_status_queue(void **state)
 	store_free(st);
 }
 
+/* Overwrites from (found in s) with to, of the same length. */
+static void patch(char *s, const char *from, const char *to)
+{
+	char *at = strstr(s, from);
+
+	assert_non_null(at);
+	assert_int_equal(strlen(from), strlen(to));
+	memcpy(at, to, strlen(to));
+}
+
+/* Pull and merge requests: the fixtures as sent, then hostile variants. */
+static void test_pull_requests(void **state)
+{
+	struct forge_pr pr;
+	struct err err = {0};
+	size_t len;
+	char *body = slurp(FIXTURES "/github_pull_request.json", &len);
+	char *bad;
+
+	(void)state;
+	/* The fixture's head SHA is zeros: a valid SHA shape. */
+	assert_int_equal(forge_parse_github_pr(body, len, &pr, &err), 0);
+	assert_string_equal(pr.action, "opened");
+	assert_int_equal(pr.build, 1);
+	assert_int_equal(pr.number, 7);
+	assert_string_equal(pr.ref, "refs/pull/7/head");
+	assert_string_equal(pr.base_branch, "main");
+	assert_string_equal(pr.repo, "octo-org/demo");
+	assert_int_equal(pr.fork, 0);
+	forge_pr_release(&pr);
+	/* A fork (another head repository) and a deleted fork (null repo). */
+	bad = strdup(body);
+	patch(bad, "\"full_name\": \"octo-org/demo\"", "\"full_name\": \"mallory1/demo\"");
+	assert_int_equal(forge_parse_github_pr(bad, len, &pr, &err), 0);
+	assert_int_equal(pr.fork, 1);
+	forge_pr_release(&pr);
+	patch(bad, "\"action\": \"opened\"", "\"action\": \"closed\"");
+	assert_int_equal(forge_parse_github_pr(bad, len, &pr, &err), 0);
+	assert_int_equal(pr.build, 0);
+	forge_pr_release(&pr);
+	free(bad);
+	free(body);
+	assert_int_equal(
+	    forge_parse_github_pr("{\"action\":\"opened\",\"number\":1,\"pull_request\":{\"head\":"
+	                          "{\"sha\":\"xyz\"},\"base\":{\"ref\":\"main\"}}}",
+	                          90, &pr, &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "head commit"));
+	assert_int_equal(forge_parse_github_pr("[]", 2, &pr, &err), -1);
+
+	body = slurp(FIXTURES "/gitlab_merge_request.json", &len);
+	assert_int_equal(forge_parse_gitlab_mr(body, len, &pr, &err), 0);
+	assert_string_equal(pr.action, "open");
+	assert_int_equal(pr.build, 1);
+	assert_string_equal(pr.ref, "refs/merge-requests/3/head");
+	assert_string_equal(pr.repo, "plant/demo");
+	assert_int_equal(pr.fork, 0);
+	forge_pr_release(&pr);
+	bad = strdup(body);
+	patch(bad, "\"action\": \"open\"", "\"action\": \"upd8\"");
+	assert_int_equal(forge_parse_gitlab_mr(bad, len, &pr, &err), 0);
+	assert_int_equal(pr.build, 0);
+	forge_pr_release(&pr);
+	patch(bad, "\"source_project_id\": 231", "\"source_project_id\": 666");
+	assert_int_equal(forge_parse_gitlab_mr(bad, len, &pr, &err), 0);
+	assert_int_equal(pr.fork, 1);
+	forge_pr_release(&pr);
+	patch(bad, "\"target_branch\": \"main\"", "\"target_branch\": \"..ma\"");
+	assert_int_equal(forge_parse_gitlab_mr(bad, len, &pr, &err), -1);
+	assert_non_null(strstr(err.msg, "base branch"));
+	free(bad);
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_github_push),     cmocka_unit_test(test_other_forges),
-	    cmocka_unit_test(test_bad_payloads),    cmocka_unit_test(test_verify),
-	    cmocka_unit_test(test_status_requests), cmocka_unit_test(test_status_queue),
+	    cmocka_unit_test(test_github_push),   cmocka_unit_test(test_other_forges),
+	    cmocka_unit_test(test_pull_requests), cmocka_unit_test(test_bad_payloads),
+	    cmocka_unit_test(test_verify),        cmocka_unit_test(test_status_requests),
+	    cmocka_unit_test(test_status_queue),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

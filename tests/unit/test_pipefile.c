@@ -691,8 +691,8 @@ static void test_when_errors(void **state)
 	expect_err("steps: [make]\nwhen: [main]\n", ERR_INVAL, "line 2, column 7: when: expected a mapping");
 	expect_err("steps: [make]\nwhen:\n  branches: [main]\n", ERR_INVAL,
 	           "line 3, column 3: when: unknown key 'branches' (known: branch, tag, event, path)");
-	expect_err("steps: [make]\nwhen:\n  event: [push, pull_request]\n", ERR_INVAL,
-	           "line 3, column 17: when.event[1]: unknown event 'pull_request'");
+	expect_err("steps: [make]\nwhen:\n  event: [push, pull-request]\n", ERR_INVAL,
+	           "line 3, column 17: when.event[1]: unknown event 'pull-request'");
 	expect_err("steps: [make]\nwhen:\n  branch: [main]\n  branch: [dev]\n", ERR_INVAL,
 	           "line 4, column 3: when: duplicate key 'branch'");
 	expect_err("steps: [make]\nwhen:\n  path: [{a: b}]\n", ERR_INVAL,

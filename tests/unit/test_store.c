@@ -663,6 +663,49 @@ static void test_repo_agent_pool(void **state)
 	assert_false(jobstate_labels_have("site=plant", plain, 2));
 }
 
+/* Cron schedules: add, the claim of a due time (only once), list, delete. */
+static void test_schedules(void **state)
+{
+	struct fx *fx = *state;
+	struct schedule_row in = {.repo = "demo",
+	                          .name = "nightly",
+	                          .ref = "refs/heads/main",
+	                          .cron = "0 3 * * *",
+	                          .next_unix_s = 1000};
+	struct schedule_row *rows = NULL;
+	struct err err = {0};
+	size_t n = 0;
+	int64_t id = 0, id2;
+	int claimed = -1;
+
+	assert_int_equal(store_schedule_add(fx->st, &in, 5, &id, &err), 0);
+	assert_int_equal(store_schedule_add(fx->st, &in, 5, &id2, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	in.repo = "nope";
+	assert_int_equal(store_schedule_add(fx->st, &in, 5, &id2, &err), -1);
+	assert_int_equal(err.code, ERR_NOTFOUND);
+	/* Two claims of due time 1000: one wins; a stale due time claims nothing. */
+	assert_int_equal(store_schedule_claim(fx->st, id, 1000, 2000, &claimed, &err), 0);
+	assert_int_equal(claimed, 1);
+	assert_int_equal(store_schedule_claim(fx->st, id, 1000, 2000, &claimed, &err), 0);
+	assert_int_equal(claimed, 0);
+	assert_int_equal(store_schedule_list(fx->st, "demo", &rows, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0].name, "nightly");
+	assert_string_equal(rows[0].cron, "0 3 * * *");
+	assert_int_equal(rows[0].next_unix_s, 2000);
+	assert_int_equal(rows[0].last_unix_s, 1000);
+	schedule_rows_free(rows, n);
+	assert_int_equal(store_schedule_delete(fx->st, "demo", "nightly", &err), 0);
+	assert_int_equal(store_schedule_delete(fx->st, "demo", "nightly", &err), -1);
+	assert_int_equal(err.code, ERR_NOTFOUND);
+	assert_int_equal(store_schedule_claim(fx->st, id, 2000, 3000, &claimed, &err), 0);
+	assert_int_equal(claimed, 0);
+	assert_int_equal(store_schedule_list(fx->st, NULL, &rows, &n, &err), 0);
+	assert_int_equal(n, 0);
+	schedule_rows_free(rows, n);
+}
+
 static void test_tokens(void **state)
 {
 	struct fx *fx = *state;
@@ -1104,6 +1147,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_agent_ownership, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_repo_agent_pool, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_schedules, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deploy_jobs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_deploys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_needs, setup, teardown),

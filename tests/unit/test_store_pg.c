@@ -749,15 +749,19 @@ static void test_forges(void **state)
 	assert_true(n >= 1);
 	repo_cfgs_free(list, n);
 
-	assert_int_equal(ops->secret_set(be, "forge-repo", "B", "2", 1, &err), 0);
-	assert_int_equal(ops->secret_set(be, "forge-repo", "A", "1", 1, &err), 0);
-	assert_int_equal(ops->secret_set(be, "forge-repo", "A", "one", 2, &err), 0);
-	assert_int_equal(ops->secret_set(be, "nope", "A", "1", 1, &err), -1);
+	assert_int_equal(ops->secret_set(be, "forge-repo", "B", "2", 1, 1, &err), 0);
+	assert_int_equal(ops->secret_set(be, "forge-repo", "A", "1", 0, 1, &err), 0);
+	assert_int_equal(ops->secret_set(be, "forge-repo", "A", "one", 0, 2, &err), 0);
+	assert_int_equal(ops->secret_set(be, "nope", "A", "1", 0, 1, &err), -1);
 	assert_int_equal(err.code, ERR_NOTFOUND);
-	assert_int_equal(ops->secret_list(be, "forge-repo", &names, &values, &err), 0);
+	assert_int_equal(ops->secret_list(be, "forge-repo", 0, &names, &values, &err), 0);
 	assert_int_equal(names.n, 2);
 	assert_string_equal(names.v[0], "A");
 	assert_string_equal(values.v[0], "one");
+	strv_release(&names);
+	assert_int_equal(ops->secret_list(be, "forge-repo", 1, &names, NULL, &err), 0);
+	assert_int_equal(names.n, 1);
+	assert_string_equal(names.v[0], "B"); /* the one pull requests from forks get */
 	assert_int_equal(ops->secret_delete(be, "forge-repo", "B", &err), 0);
 	assert_int_equal(ops->secret_delete(be, "forge-repo", "B", &err), -1);
 	assert_int_equal(err.code, ERR_NOTFOUND);
