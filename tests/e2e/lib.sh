@@ -66,7 +66,7 @@ start_server() {
 	"$B/anvil-server" --data "$T/data" --port "${PORT:-0}" "${store[@]}" "$@" >>"$T/server.log" 2>&1 &
 	SERVER_PID=$!
 	PIDS+=("$SERVER_PID")
-	wait_until 10 test -s "$T/data/port" || fail "server did not start"
+	wait_until 60 test -s "$T/data/port" || fail "server did not start"
 	PORT=$(cat "$T/data/port")
 	URL="http://127.0.0.1:$PORT"
 	export ANVIL_SERVER="$URL" ANVIL_TOKEN_FILE="$T/data/admin.token"

@@ -89,7 +89,7 @@ rm -f "$T/data/port"
 "$B/anvil-server" --data "$T/data" --port 0 --read-auth true >>"$T/server.log" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
-wait_until 10 test -s "$T/data/port" || fail "read_auth server did not start"
+wait_until 60 test -s "$T/data/port" || fail "read_auth server did not start"
 URL="http://127.0.0.1:$(cat "$T/data/port")"
 wait_until 10 curl -sf -o /dev/null "$URL/login" || fail "read_auth server not answering"
 code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$URL/jobs/$JA")

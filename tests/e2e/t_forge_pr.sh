@@ -38,7 +38,7 @@ ran() { # PIPELINE TEXT: its job ended in success and its log holds TEXT
 rm -f "$T/recv.port"
 python3 "$S/tests/e2e/forge_receiver.py" "$T/recv.port" "$T/statuses.jsonl" 0 >>"$T/receiver.log" 2>&1 &
 PIDS+=("$!")
-wait_until 10 test -s "$T/recv.port" || fail "receiver did not start"
+wait_until 60 test -s "$T/recv.port" || fail "receiver did not start"
 start_server
 start_agent a1
 

@@ -15,7 +15,7 @@ start_receiver() {
 	python3 "$RECV" "$T/recv.port" "$T/statuses.jsonl" "$1" "${2:-0}" >>"$T/receiver.log" 2>&1 &
 	RECV_PID=$!
 	PIDS+=("$RECV_PID")
-	wait_until 10 test -s "$T/recv.port" || fail "receiver did not start"
+	wait_until 60 test -s "$T/recv.port" || fail "receiver did not start"
 	RPORT=$(cat "$T/recv.port")
 }
 

@@ -22,7 +22,7 @@ if [ -n "${ANVIL_TEST_STORE:-}" ]; then
 	"$B/anvil-server" --data "$T/data" --port 0 --store "$ANVIL_TEST_STORE" --cron-minute-ms 1000 \
 		>>"$T/server2.log" 2>&1 &
 	PIDS+=("$!")
-	wait_until 10 test -s "$T/data/port" || fail "second server did not start"
+	wait_until 60 test -s "$T/data/port" || fail "second server did not start"
 fi
 
 # Bad input: a clear CLI error and a 400 naming the field.

@@ -38,7 +38,7 @@ rm -f "$T/data/port"
 "$B/anvil-server" --data "$T/data" --port 0 --store "$ANVIL_TEST_STORE" --lease 4 >>"$T/server2.log" 2>&1 &
 PID2=$!
 PIDS+=("$PID2")
-wait_until 10 test -s "$T/data/port" || fail "second server did not start"
+wait_until 60 test -s "$T/data/port" || fail "second server did not start"
 URL2="http://127.0.0.1:$(cat "$T/data/port")"
 wait_until 10 curl -sf "$URL2/healthz" || fail "second server not healthy"
 ADMIN=$(cat "$T/data/admin.token")

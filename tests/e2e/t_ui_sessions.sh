@@ -11,7 +11,7 @@
 "$B/anvil-server" --data "$T/data" --port 0 --read-auth true >>"$T/server.log" 2>&1 &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
-wait_until 10 test -s "$T/data/port" || fail "server did not start"
+wait_until 60 test -s "$T/data/port" || fail "server did not start"
 URL="http://127.0.0.1:$(cat "$T/data/port")"
 export ANVIL_SERVER="$URL" ANVIL_TOKEN_FILE="$T/data/admin.token"
 wait_until 10 curl -sf -o /dev/null "$URL/login" || fail "server not answering"

@@ -18,7 +18,7 @@ printf 'steps:\n  - run: echo built\n' >"$T/src/demo/.anvil.yml"
 commit_push demo first >/dev/null
 python3 "$S/tests/e2e/git_http.py" "$T/git" "$T/git_http.port" "$AUTH" >>"$T/git_http.log" 2>&1 &
 PIDS+=($!)
-wait_until 10 test -s "$T/git_http.port" || fail "the git HTTP server did not start"
+wait_until 60 test -s "$T/git_http.port" || fail "the git HTTP server did not start"
 HP="127.0.0.1:$(cat "$T/git_http.port")"
 GURL="http://bot:$TOKEN@$HP/demo.git"
 git ls-remote "http://$HP/demo.git" >/dev/null 2>&1 && fail "the git server answers without credentials"
