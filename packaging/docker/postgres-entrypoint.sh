@@ -13,10 +13,15 @@ chmod 0700 "$DATA"
 chmod 0755 "$RUN"
 if [ ! -s "$DATA/PG_VERSION" ]; then
 	runuser -u postgres -- "$PGBIN/initdb" -A trust -U postgres -E UTF8 -D "$DATA" >/dev/null
-	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -w -o "-c listen_addresses='' -k $RUN" start >/dev/null
-	runuser -u postgres -- psql -h "$RUN" -U postgres -qc "CREATE ROLE anvil LOGIN" \
+	# set up on a private socket: the shared one appears only when the
+	# database is there to serve
+	init=$(mktemp -d)
+	chown postgres "$init"
+	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -w -o "-c listen_addresses='' -k $init" start >/dev/null
+	runuser -u postgres -- psql -h "$init" -U postgres -qc "CREATE ROLE anvil LOGIN" \
 		-c "CREATE DATABASE anvil OWNER anvil"
 	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -w -m fast stop >/dev/null
+	rm -rf "$init"
 fi
 exec runuser -u postgres -- "$PGBIN/postgres" -D "$DATA" -c listen_addresses='' -k "$RUN" \
 	-c unix_socket_permissions=0777
