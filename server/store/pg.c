@@ -137,6 +137,17 @@ static const char *const pg_migrations[] = {
      * target (needs:) */
     "CREATE TABLE job_needs(job_id BIGINT NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
     " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));",
+    /* 13, 14: other branches' (placeholders until they are merged) */
+    "SELECT 1;",
+    "SELECT 1;",
+    /* 15: steps and the log's time marks (as on SQLite) */
+    "CREATE TABLE job_steps(job_id BIGINT NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
+    " idx INTEGER NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL, state TEXT NOT NULL,"
+    " exit_code INTEGER, started_unix_ms BIGINT NOT NULL, finished_unix_ms BIGINT,"
+    " start_off BIGINT NOT NULL, end_off BIGINT, PRIMARY KEY(job_id, attempt, idx));"
+    "CREATE TABLE log_times(job_id BIGINT NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
+    " seq BIGINT NOT NULL, off BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY(job_id, attempt, seq));"
+    "CREATE INDEX log_times_off ON log_times(job_id, off);",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -1025,6 +1036,8 @@ const struct store_ops store_pg_ops = {
     .job_heartbeat = pg_job_heartbeat,
     .log_append = pg_log_append,
     .log_read = pg_log_read,
+    .job_steps = pg_job_steps,
+    .log_times = pg_log_times,
     .artifact_add = pg_artifact_add,
     .artifact_list = pg_artifact_list,
     .artifact_get = pg_artifact_get,
