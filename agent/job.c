@@ -508,6 +508,7 @@ struct job_ctx {
 	size_t inflight_ev;     /* events in it */
 	int64_t last_mark_ms;   /* the last time mark's; 0: none */
 	int mark_due;           /* a line ended since the last time mark */
+	int64_t step_lines;     /* newlines queued since the running step started */
 	struct sandbox_job *sb; /* owned; NULL for a deploy job */
 	char limit_msg[160];    /* the limit a step ran into; "" none */
 };
@@ -744,6 +745,7 @@ static void job_step_start(struct job_ctx *jc, size_t index, const struct job_st
 	logframe_put_step_start(&rec, (int)index, name, cmd, job_unix_ms());
 	job_event(jc, &rec);
 	jc->last_mark_ms = 0; /* each step's first line gets its time */
+	jc->step_lines = 0;
 	free(name);
 	free(cmd);
 }
@@ -755,20 +757,36 @@ static void job_step_end(struct job_ctx *jc, size_t index, const char *state, in
 	struct buf rec = BUF_INIT;
 
 	job_log_unmask_tail(jc);
-	logframe_put_step_end(&rec, (int)index, state, have_exit, code, job_unix_ms());
+	logframe_put_step_end(&rec, (int)index, state, have_exit, code, jc->step_lines, job_unix_ms());
 	job_event(jc, &rec);
 }
 
 static void job_time_mark(struct job_ctx *jc);
 
+static int64_t job_newlines(const char *p, size_t n)
+{
+	int64_t k = 0;
+	const char *e = p + n;
+
+	while (p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+		k++;
+		p++;
+	}
+	return k;
+}
+
 static void job_log_write(struct job_ctx *jc, const void *p, size_t n)
 {
+	size_t before;
+
 	if (jc->log_off || n == 0)
 		return;
 	job_time_mark(jc);
 	if (jc->chunk.len == 0)
 		jc->chunk_first_ns = agent_now_ns();
+	before = jc->chunk.len;
 	mask_feed(&jc->mask, p, n, &jc->chunk);
+	jc->step_lines += job_newlines(jc->chunk.data + before, jc->chunk.len - before);
 	if (memchr(p, '\n', n) != NULL)
 		jc->mark_due = 1;
 }
@@ -777,11 +795,15 @@ static void job_log_write(struct job_ctx *jc, const void *p, size_t n)
  * reads): released at a step's end. */
 static void job_log_unmask_tail(struct job_ctx *jc)
 {
+	size_t before;
+
 	if (jc->log_off || mask_pending(&jc->mask) == 0)
 		return;
 	if (jc->chunk.len == 0)
 		jc->chunk_first_ns = agent_now_ns();
+	before = jc->chunk.len;
 	mask_flush(&jc->mask, &jc->chunk);
+	jc->step_lines += job_newlines(jc->chunk.data + before, jc->chunk.len - before);
 }
 
 /* A line anvil itself writes into the job's log ("[anvil] ..."), echoed

@@ -84,13 +84,15 @@ void logframe_put_step_start(struct buf *out, int index, const char *name, const
 }
 
 void logframe_put_step_end(struct buf *out, int index, const char *state, int have_exit, int exit_code,
-                           int64_t at_ms)
+                           int64_t lines, int64_t at_ms)
 {
 	json_t *o = json_object();
 
 	json_object_set_new(o, "index", json_integer(index));
 	json_object_set_new(o, "state", json_string(state));
 	json_object_set_new(o, "exit_code", have_exit ? json_integer(exit_code) : json_null());
+	if (lines >= 0)
+		json_object_set_new(o, "lines", json_integer(lines));
 	json_object_set_new(o, "at_ms", json_integer(at_ms));
 	logframe_put_json(out, 'E', o);
 }
@@ -152,6 +154,10 @@ static int logframe_step_parse(struct logframe_step *s, char type, const char *p
 			goto out;
 		}
 		strcpy(s->state, json_string_value(st));
+		s->lines = -1;
+		if (json_is_integer(json_object_get(o, "lines")) &&
+		    json_integer_value(json_object_get(o, "lines")) >= 0)
+			s->lines = json_integer_value(json_object_get(o, "lines"));
 		ex = json_object_get(o, "exit_code");
 		if (json_is_integer(ex) && json_integer_value(ex) >= -255 && json_integer_value(ex) <= 255) {
 			s->have_exit = 1;

@@ -14,7 +14,8 @@
  *   'L' log bytes (a step's output, masked), never looked into
  *   'T' 8-byte big-endian Unix time in ms: the log bytes that follow arrived then
  *   'S' a step starts: JSON {"index", "name", "command", "at_ms"}
- *   'E' a step ends:   JSON {"index", "state", "exit_code" (or null), "at_ms"}
+ *   'E' a step ends:   JSON {"index", "state", "exit_code" (or null), "at_ms", "lines"}
+ *       (lines: the '\n' in the step's log bytes, the page's line numbers)
  *
  * A step's output only ever travels inside 'L' payloads whose length the
  * agent sets, so whatever bytes a step prints (marker look-alikes too) stay
@@ -34,6 +35,7 @@ struct logframe_step {
 	char state[12]; /* end: success, failed, timeout, canceled, error */
 	int have_exit;  /* end: exit_code is set */
 	int exit_code;
+	int64_t lines;   /* end: newlines in the step's log bytes; -1: not given */
 	int64_t at_ms;   /* Unix time */
 	int64_t rel_off; /* the chunk's log bytes before the event */
 };
@@ -63,7 +65,7 @@ void logframe_put_time(struct buf *out, int64_t at_ms);
 void logframe_put_step_start(struct buf *out, int index, const char *name, const char *command,
                              int64_t at_ms);
 void logframe_put_step_end(struct buf *out, int index, const char *state, int have_exit, int exit_code,
-                           int64_t at_ms);
+                           int64_t lines, int64_t at_ms);
 
 /* Time marks stored beside a log chunk (the store's log_times.data): per
  * mark, the offset after the previous one (first: after base_off) and the

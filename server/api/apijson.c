@@ -96,6 +96,7 @@ json_t *apijson_steps(const struct step_row *rows, size_t n)
 		json_object_set_new(o, "start_offset", json_integer(r->start_off));
 		json_object_set_new(o, "end_offset",
 		                    r->end_off >= 0 ? json_integer(r->end_off) : json_null());
+		json_object_set_new(o, "lines", r->lines >= 0 ? json_integer(r->lines) : json_null());
 		json_array_append_new(a, o);
 	}
 	return a;

@@ -144,7 +144,7 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE job_steps(job_id BIGINT NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
     " idx INTEGER NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL, state TEXT NOT NULL,"
     " exit_code INTEGER, started_unix_ms BIGINT NOT NULL, finished_unix_ms BIGINT,"
-    " start_off BIGINT NOT NULL, end_off BIGINT, PRIMARY KEY(job_id, attempt, idx));"
+    " start_off BIGINT NOT NULL, end_off BIGINT, lines BIGINT, PRIMARY KEY(job_id, attempt, idx));"
     "CREATE TABLE log_times(job_id BIGINT NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
     " seq BIGINT NOT NULL, off BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY(job_id, attempt, seq));"
     "CREATE INDEX log_times_off ON log_times(job_id, off);",

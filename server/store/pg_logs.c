@@ -91,9 +91,13 @@ static int pg_log_meta(struct store_tx *tx, int64_t job_id, int attempt, int64_t
 			pg_arg_text(&a, e->have_exit ? code : NULL);
 			pg_arg_i64(&a, e->at_ms);
 			pg_arg_i64(&a, at);
+			if (e->lines >= 0)
+				pg_arg_i64(&a, e->lines);
+			else
+				pg_arg_text(&a, NULL);
 			if (pg_cmd(tx->conn, "step end",
 			           "UPDATE job_steps SET state = $4, exit_code = $5, finished_unix_ms = $6,"
-			           " end_off = $7 WHERE job_id = $1 AND attempt = $2 AND idx = $3"
+			           " end_off = $7, lines = $8 WHERE job_id = $1 AND attempt = $2 AND idx = $3"
 			           " AND finished_unix_ms IS NULL",
 			           &a, NULL, err) < 0)
 				goto out;
@@ -358,7 +362,7 @@ int pg_job_steps(struct store_be *be, int64_t job_id, struct step_row **out, siz
 	pg_arg_i64(&a, job_id);
 	r = pg_be_exec(be, "steps",
 	               "SELECT attempt, idx, name, command, state, exit_code, started_unix_ms,"
-	               " finished_unix_ms, start_off, end_off FROM job_steps WHERE job_id = $1"
+	               " finished_unix_ms, start_off, end_off, lines FROM job_steps WHERE job_id = $1"
 	               " ORDER BY attempt, idx",
 	               &a, err);
 	if (r == NULL)
@@ -379,6 +383,7 @@ int pg_job_steps(struct store_be *be, int64_t job_id, struct step_row **out, siz
 		s->finished_unix_ms = pg_i64(r, i, 7);
 		s->start_off = pg_i64(r, i, 8);
 		s->end_off = pg_null(r, i, 9) ? -1 : pg_i64(r, i, 9);
+		s->lines = pg_null(r, i, 10) ? -1 : pg_i64(r, i, 10);
 	}
 	PQclear(r);
 	*out = v;

@@ -203,7 +203,7 @@ static const char *const sq_migrations[] = {
     ("CREATE TABLE job_steps(job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
      " idx INTEGER NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL, state TEXT NOT NULL,"
      " exit_code INTEGER, started_unix_ms INTEGER NOT NULL, finished_unix_ms INTEGER,"
-     " start_off INTEGER NOT NULL, end_off INTEGER, PRIMARY KEY(job_id, attempt, idx));"
+     " start_off INTEGER NOT NULL, end_off INTEGER, lines INTEGER, PRIMARY KEY(job_id, attempt, idx));"
      "CREATE TABLE log_times(job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
      " seq INTEGER NOT NULL, off INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(job_id, attempt, seq));"
      "CREATE INDEX log_times_off ON log_times(job_id, off);"),

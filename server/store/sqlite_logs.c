@@ -29,12 +29,13 @@ const struct sq_sql sq_logs_sql[] = {
     /* steps and time marks of framed chunks */
     {SQ_STEP_START, "INSERT OR IGNORE INTO job_steps(job_id, attempt, idx, name, command, state,"
                     " started_unix_ms, start_off) VALUES(?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7)"},
-    {SQ_STEP_END, "UPDATE job_steps SET state = ?4, exit_code = ?5, finished_unix_ms = ?6, end_off = ?7"
-                  " WHERE job_id = ?1 AND attempt = ?2 AND idx = ?3 AND finished_unix_ms IS NULL"},
+    {SQ_STEP_END,
+     "UPDATE job_steps SET state = ?4, exit_code = ?5, finished_unix_ms = ?6, end_off = ?7, lines = ?8"
+     " WHERE job_id = ?1 AND attempt = ?2 AND idx = ?3 AND finished_unix_ms IS NULL"},
     {SQ_TIMES_INSERT,
      "INSERT OR IGNORE INTO log_times(job_id, attempt, seq, off, data) VALUES(?1, ?2, ?3, ?4, ?5)"},
     {SQ_STEPS_READ, "SELECT attempt, idx, name, command, state, exit_code, started_unix_ms,"
-                    " finished_unix_ms, start_off, end_off FROM job_steps WHERE job_id = ?1"
+                    " finished_unix_ms, start_off, end_off, lines FROM job_steps WHERE job_id = ?1"
                     " ORDER BY attempt, idx"},
     {SQ_TIMES_READ, "SELECT off, data FROM log_times WHERE job_id = ?1 AND off < ?3 AND off >="
                     " coalesce((SELECT max(off) FROM log_times WHERE job_id = ?1 AND off <= ?2), 0)"
@@ -125,6 +126,10 @@ static int sq_log_meta(struct store_be *be, int64_t job_id, int attempt, int64_t
 				sqlite3_bind_null(s, 5);
 			sq_bind_i64(s, 6, e->at_ms);
 			sq_bind_i64(s, 7, at);
+			if (e->lines >= 0)
+				sq_bind_i64(s, 8, e->lines);
+			else
+				sqlite3_bind_null(s, 8);
 		} else {
 			sq_bind_text(s, 4, e->name);
 			sq_bind_text(s, 5, e->command);
@@ -407,6 +412,7 @@ int sq_job_steps(struct store_be *be, int64_t job_id, struct step_row **out, siz
 		r->finished_unix_ms = sqlite3_column_int64(s, 7);
 		r->start_off = sqlite3_column_int64(s, 8);
 		r->end_off = sqlite3_column_type(s, 9) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 9);
+		r->lines = sqlite3_column_type(s, 10) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 10);
 	}
 	sq_done(s);
 	pthread_mutex_unlock(&be->mu);

@@ -187,6 +187,7 @@ struct step_row {
 	int64_t finished_unix_ms; /* 0: not finished */
 	int64_t start_off;        /* log offset of its first byte */
 	int64_t end_off;          /* log offset after its last byte; -1: not finished */
+	int64_t lines;            /* newlines in its log bytes (the agent's count); -1: unknown */
 };
 void step_rows_free(struct step_row *rows, size_t n);
 /* Every attempt's steps of a job, by attempt then index. */

@@ -22,9 +22,9 @@ static void test_roundtrip(void **state)
 	logframe_put_log(&b, "cc -c a.c\n", 10);
 	logframe_put_time(&b, 1500);
 	logframe_put_log(&b, "error\n", 6);
-	logframe_put_step_end(&b, 0, "failed", 1, 2, 1600);
+	logframe_put_step_end(&b, 0, "failed", 1, 2, -1, 1600);
 	logframe_put_step_start(&b, 1, "logs", "cat x", 1601);
-	logframe_put_step_end(&b, 1, "timeout", 0, 0, 1700);
+	logframe_put_step_end(&b, 1, "timeout", 0, 0, -1, 1700);
 	assert_int_equal(logframe_decode(&f, b.data, b.len, &err), 0);
 	assert_int_equal(f.log.len, 16);
 	assert_memory_equal(f.log.data, "cc -c a.c\nerror\n", 16);
@@ -55,7 +55,7 @@ static void test_forged(void **state)
 	size_t k;
 
 	(void)state;
-	logframe_put_step_end(&forged, 0, "success", 1, 0, 5);
+	logframe_put_step_end(&forged, 0, "success", 1, 0, -1, 5);
 	logframe_put_step_start(&forged, 7, "evil", "rm -rf /", 6);
 	logframe_put_time(&forged, 1);
 	buf_append(&forged, "S\0\0\0\x02{}E\xff\xff\xff\xff", 15);
@@ -63,7 +63,7 @@ static void test_forged(void **state)
 	/* the output, as the agent would frame it: in pieces of any size */
 	for (k = 0; k < forged.len; k += 7)
 		logframe_put_log(&b, forged.data + k, forged.len - k < 7 ? forged.len - k : 7);
-	logframe_put_step_end(&b, 0, "failed", 1, 1, 2000);
+	logframe_put_step_end(&b, 0, "failed", 1, 1, -1, 2000);
 	assert_int_equal(logframe_decode(&f, b.data, b.len, &err), 0);
 	assert_int_equal(f.n_steps, 2);
 	assert_string_equal(f.steps[0].name, "build");

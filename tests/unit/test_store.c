@@ -413,7 +413,7 @@ static void test_log_steps(void **state)
 	logframe_put_step_start(&b, 0, "build", "make", 1000);
 	logframe_put_time(&b, 1001);
 	logframe_put_log(&b, "a\nb\n", 4);
-	logframe_put_step_end(&b, 0, "failed", 1, 2, 1500);
+	logframe_put_step_end(&b, 0, "failed", 1, 2, 2, 1500);
 	logframe_put_step_start(&b, 1, "logs", "cat log", 1501);
 	logframe_put_time(&b, 1600);
 	logframe_put_log(&b, "c\n", 2);
@@ -428,8 +428,8 @@ static void test_log_steps(void **state)
 	/* a second start of step 0 changes nothing; step 1 ends past the cap */
 	logframe_put_step_start(&b, 0, "forged", "x", 1);
 	logframe_put_log(&b, "0123456789012345678901234567890123456789012345678901234567890123456789", 70);
-	logframe_put_step_end(&b, 1, "success", 1, 0, 1700);
-	logframe_put_step_end(&b, 0, "success", 1, 0, 1700);
+	logframe_put_step_end(&b, 1, "success", 1, 0, -1, 1700);
+	logframe_put_step_end(&b, 0, "success", 1, 0, -1, 1700);
 	assert_int_equal(logframe_decode(&f, b.data, b.len, &err), 0);
 	assert_int_equal(store_log_append_frame(fx->st, j, 1, 2, &f, 64, &acc, &trunc, &err), 0);
 	assert_int_equal(trunc, 1);
@@ -444,6 +444,8 @@ static void test_log_steps(void **state)
 	assert_int_equal(rows[0].exit_code, 2);
 	assert_int_equal(rows[0].start_off, 4);
 	assert_int_equal(rows[0].end_off, 8);
+	assert_int_equal(rows[0].lines, 2);
+	assert_int_equal(rows[1].lines, -1);
 	assert_int_equal(rows[0].started_unix_ms, 1000);
 	assert_int_equal(rows[0].finished_unix_ms, 1500);
 	assert_int_equal(rows[1].attempt, 1);
