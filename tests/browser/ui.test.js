@@ -151,7 +151,7 @@ async function main() {
 					for (const n of m.addedNodes)
 						if (n.nodeType === 1)
 							window.__seen.push([t, n.textContent]);
-			}).observe(document.getElementById('log'), { childList: true });
+			}).observe(document.getElementById('log'), { childList: true, subtree: true });
 		});
 		const before = await page.$$eval('#log .l', (n) => n.length);
 		await page.waitForTimeout(5000); /* a measurement window, not a synchronisation */
