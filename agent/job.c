@@ -1448,10 +1448,14 @@ report:
 	}
 	job_log_unmask_tail(&jc);
 	if (outcome == JOB_FINISHED) {
-		if (job_log_flush(&jc, 1, 1) < 0 || job_should_abandon(&jc))
+		if (job_log_flush(&jc, 1, 1) < 0 || job_should_abandon(&jc)) {
 			outcome = JOB_ABANDONED;
-		else
-			job_finish(&jc, state, have_exit, exit_code, message);
+		} else {
+			/* it may name a step, whose name may hold a secret */
+			char *shown = job_masked(&jc, message);
+			job_finish(&jc, state, have_exit, exit_code, shown);
+			free(shown);
+		}
 	}
 	job_hb_stop(&jc.hb);
 	/* Nothing a step started outlives its job. */

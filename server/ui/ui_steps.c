@@ -9,9 +9,9 @@
 #include <string.h>
 
 /* What the page renders of a segment, from its end: the open step more. */
-#define UI_STEPS_TAIL_BYTES      (64 * 1024)
-#define UI_STEPS_OPEN_TAIL_BYTES (768 * 1024)
-#define UI_STEPS_PAGE_BYTES      (1024 * 1024)
+#define UI_STEPS_TAIL_BYTES      (32 * 1024)
+#define UI_STEPS_OPEN_TAIL_BYTES (256 * 1024)
+#define UI_STEPS_PAGE_BYTES      (512 * 1024)
 
 static int ui_steps_cmp(const void *a, const void *b)
 {
