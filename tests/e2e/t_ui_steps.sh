@@ -51,7 +51,7 @@ wait_until 120 pipeline_is "$P" failed || fail "pipeline $P is $(pipeline_state 
 
 api "/api/v1/jobs/$J/steps" >"$T/steps.json"
 [ "$(jq -r '[.steps[] | "\(.index):\(.name):\(.state):\(.exit_code)"] | join(" ")' "$T/steps.json")" = \
-	"0:prepare:success:0 1:forge:success:0 2:build with ***:failed:3 4:collect:success:0" ||
+	"0:prepare:success:0 1:forge:success:0 2:build with ***:failed:3 4:collect:success:0" ] ||
 	fail "steps: $(cat "$T/steps.json")"
 jq -e '.steps[] | select(.name == "evil")' "$T/steps.json" >/dev/null && fail "a step's output forged a step"
 grep -qF "$VALUE" "$T/steps.json" && fail "the secret leaked into the step list"
