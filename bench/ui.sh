@@ -38,6 +38,26 @@ echo "server before the page: $(mem "$SERVER_PID")"
 t=$(curl -s -o "$T/page.html" -w '%{time_total} %{size_download}' "$URL/jobs/$JB")
 echo "job page with the ${LOG_MB} MB log: time_total=${t% *} s html_bytes=${t#* }"
 echo "server after the page: $(mem "$SERVER_PID")"
+t=$(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{time_total} %{size_download}' "$URL/jobs/$JB")
+echo "job page with the ${LOG_MB} MB log, gzip: time_total=${t% *} s html_bytes=${t#* }"
+# Time to first paint in Chromium (first-contentful-paint), three loads.
+NODE_PATH="$S/tests/browser/node_modules" URL="$URL/jobs/$JB" node -e '
+const { chromium } = require("playwright-core");
+(async () => {
+	const b = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
+	const p = await (await b.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+	for (let i = 0; i < 3; i++) {
+		await p.goto(process.env.URL + "?r=" + i);
+		const t = await p.evaluate(() => {
+			const f = performance.getEntriesByName("first-contentful-paint")[0];
+			const n = performance.getEntriesByType("navigation")[0];
+			return { fcp: f ? Math.round(f.startTime) : -1, load: Math.round(n.loadEventEnd), bytes: n.transferSize };
+		});
+		console.log(`job page in Chromium: first_contentful_paint_ms=${t.fcp} load_ms=${t.load} transfer_bytes=${t.bytes}`);
+	}
+	await b.close();
+})();'
+
 t=$(curl -s -o /dev/null -w '%{time_total} %{size_download}' "$URL/jobs/$JB/log")
 echo "raw log download: time_total=${t% *} s bytes=${t#* }"
 echo "server after the download: $(mem "$SERVER_PID")"
