@@ -52,6 +52,17 @@
 	var log = document.getElementById('log');
 	if (!log)
 		return;
+	/* A link to a line of a folded step (#s2-L7) opens the step. */
+	var reveal = function () {
+		var t = location.hash.length > 1 && document.getElementById(location.hash.slice(1));
+		var d = t && t.closest('details');
+		if (d && !d.open) {
+			d.open = true;
+			t.scrollIntoView({ block: 'center' });
+		}
+	};
+	reveal();
+	window.addEventListener('hashchange', reveal);
 	/* A failed job opens at its failing step's last line (the server opened
 	 * that step and names the line), unless the address names a line. */
 	var scrollId = log.getAttribute('data-scroll');

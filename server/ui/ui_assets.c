@@ -247,6 +247,17 @@ const struct ui_asset ui_assets[] = {
 	 "\tvar log = document.getElementById('log');\n"
 	 "\tif (!log)\n"
 	 "\t\treturn;\n"
+	 "\t/* A link to a line of a folded step (#s2-L7) opens the step. */\n"
+	 "\tvar reveal = function () {\n"
+	 "\t\tvar t = location.hash.length > 1 && document.getElementById(location.hash.slice(1));\n"
+	 "\t\tvar d = t && t.closest('details');\n"
+	 "\t\tif (d && !d.open) {\n"
+	 "\t\t\td.open = true;\n"
+	 "\t\t\tt.scrollIntoView({ block: 'center' });\n"
+	 "\t\t}\n"
+	 "\t};\n"
+	 "\treveal();\n"
+	 "\twindow.addEventListener('hashchange', reveal);\n"
 	 "\t/* A failed job opens at its failing step's last line (the server opened\n"
 	 "\t * that step and names the line), unless the address names a line. */\n"
 	 "\tvar scrollId = log.getAttribute('data-scroll');\n"
@@ -326,7 +337,7 @@ const struct ui_asset ui_assets[] = {
 	 "\t\t\t\t.then(function (t) { if (t) arts.innerHTML = t; });\n"
 	 "\t});\n"
 	 "})();\n"
-	 , 4994},
+	 , 5361},
 	{"favicon.svg", "image/svg+xml",
 	 "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#1f6feb\"/><path d=\"M3 10h10v2H3zM5 6h7l1 3H4z\" fill=\"#fff\"/></svg>\n"
 	 , 169},
