@@ -108,8 +108,8 @@ async function main() {
 		/* Lines are numbered per step (s0-L1: step 1's first line); a link
 		 * to a line of a folded step opens the step. */
 		await page.goto(`${URL}/jobs/${E.JA}#s0-L1`);
-		check(await page.evaluate(() => document.querySelector(':target') && document.querySelector(':target').id) === 's0-L1' &&
-			document.getElementById('step-0').open, 'line anchor #s0-L1 targets step 1\'s first line and opens the step');
+		check(await page.evaluate(() => !!document.querySelector(':target') && document.querySelector(':target').id === 's0-L1' &&
+			document.getElementById('step-0').open), 'line anchor #s0-L1 targets step 1\'s first line and opens the step');
 		await page.click('#L1 a.n');
 		check(await page.evaluate(() => location.hash) === '#L1', 'clicking line number 1 (before the steps) links to #L1');
 		const arts = await page.textContent('#artifacts');
