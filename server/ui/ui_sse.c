@@ -103,9 +103,8 @@ static void ui_sse_lines(struct ui_sse *s, size_t cut)
 			s->line = 0;
 			s->ansi = (struct ui_ansi)UI_ANSI_INIT;
 			if (pos == ui_steps_seg_start(&st, seg)) {
-				int64_t l = 0;
+				int64_t l = 0; /* the hidden line is not counted */
 				p += ui_steps_echo_skip(&st, seg, s->raw.data + p, cut - p, &l);
-				s->line += l;
 				continue;
 			}
 		}

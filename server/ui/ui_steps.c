@@ -297,8 +297,13 @@ int ui_steps_log(struct srv *srv, const struct job_row *j, const struct ui_steps
 				const char *nl = memchr(raw.data ? raw.data : "", '\n', raw.len);
 				skip = nl ? (size_t)(nl - raw.data) + 1 : raw.len;
 			}
-			if (seg % 2 == 1 && s->rows[(seg - 1) / 2].lines >= 0 && end >= 0 && to == end)
-				lines_total = s->rows[(seg - 1) / 2].lines;
+			if (seg % 2 == 1 && s->rows[(seg - 1) / 2].lines >= 0 && end >= 0 && to == end) {
+				/* the step's own lines: its opening "[anvil] step" line
+				 * (not shown) is not counted */
+				const struct step_row *r = &s->rows[(seg - 1) / 2];
+				lines_total =
+				    r->lines - 1 - ui_steps_newlines(r->command, strlen(r->command));
+			}
 			buf_appendf(out,
 			            "<p class=\"cut muted\">%lld earlier bytes of this part are in the "
 			            "<a href=\"/jobs/%lld/log\">raw log</a>.</p>",
@@ -307,7 +312,8 @@ int ui_steps_log(struct srv *srv, const struct job_row *j, const struct ui_steps
 			if (store_log_read(srv->store, j->id, from, (size_t)(to - from), &raw, &next, err) <
 			    0)
 				goto out;
-			skip = ui_steps_echo_skip(s, seg, raw.data, raw.len, &line);
+			int64_t echo_lines = 0;
+			skip = ui_steps_echo_skip(s, seg, raw.data, raw.len, &echo_lines);
 		}
 		if (raw.len > (size_t)(to - (cut ? to - tail : from)))
 			raw.len = (size_t)(to - (cut ? to - tail : from)); /* a read may pass the end */

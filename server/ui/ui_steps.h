@@ -22,7 +22,7 @@ struct srv;
  *   segment 2k+2    what follows step k up to the next step: a<k>-L1, ...
  * A step that has not ended runs to the log's end. The agent's own line
  * "[anvil] step NAME: COMMAND" opening a step is the summary's command,
- * not output: skipped (its lines still counted). A job without steps (an
+ * not output: skipped and not counted (a step's first output line is 1). A job without steps (an
  * older agent's) is segment 0 throughout. */
 struct ui_steps {
 	struct step_row *rows; /* owned; the current attempt's, by start offset */
