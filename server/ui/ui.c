@@ -835,8 +835,7 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	}
 	buf_appendf(&c.b,
 	            "</section><h2>Log</h2><div class=\"toolbar\"><label><input type=\"checkbox\" "
-	            "id=\"follow\"%s> follow</label><label><input type=\"checkbox\" id=\"times\"> "
-	            "times (UTC)</label><a href=\"/jobs/%lld/log\" "
+	            "id=\"follow\"%s> follow</label><a href=\"/jobs/%lld/log\" "
 	            "download=\"job-%lld.log\">raw log</a><span class=\"muted\">%lld bytes</span></div>",
 	            live ? " checked" : "", (long long)j.id, (long long)j.id, (long long)j.log_bytes);
 	{
@@ -858,6 +857,7 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 		}
 		buf_appendf(
 		    &c.b,
+		    "<input type=\"checkbox\" id=\"times\"><label for=\"times\"> times (UTC)</label>"
 		    "<p id=\"trimmed\" class=\"muted\" hidden>Earlier lines left this page to keep it "
 		    "light; the raw log has every line.</p><div id=\"log\" role=\"log\" "
 		    "aria-label=\"Job log\" data-live=\"%d\" data-seg=\"%d\" data-scroll=\"%s\" "

@@ -81,7 +81,8 @@ const struct ui_asset ui_assets[] = {
 	 "#log p.cut a { color: #6cb6ff; }\n"
 	 "/* Line times: shown by the \"times\" toggle (no script needed). */\n"
 	 "#log .ts { display: none; flex: none; padding-right: .8em; color: #9aa3ad; user-select: none; }\n"
-	 "body:has(#times:checked) #log .ts { display: inline; }\n"
+	 "#times:checked ~ #log .ts { display: inline; }\n"
+	 "#times { margin: 0 .2rem .5rem 0; }\n"
 	 "ol.steps { list-style: none; padding: 0; margin: .7rem 0 0; display: flex; flex-direction: column; gap: .2rem; }\n"
 	 "ol.steps li { display: flex; flex-wrap: wrap; gap: .2rem .5rem; align-items: baseline; }\n"
 	 "ol.steps a { overflow-wrap: anywhere; }\n"
@@ -191,7 +192,7 @@ const struct ui_asset ui_assets[] = {
 	 ".g245 { background: #8a8a8a; } .g246 { background: #949494; } .g247 { background: #9e9e9e; } .g248 { background: #a8a8a8; } .g249 { background: #b2b2b2; }\n"
 	 ".g250 { background: #bcbcbc; } .g251 { background: #c6c6c6; } .g252 { background: #d0d0d0; } .g253 { background: #dadada; } .g254 { background: #e4e4e4; }\n"
 	 ".g255 { background: #eeeeee; }\n"
-	 , 20908},
+	 , 20936},
 	{"app.js", "text/javascript; charset=utf-8",
 	 "/* anvil web UI: dashboard self-refresh and the live job log. No framework.\n"
 	 " * Text from repositories arrives already HTML-escaped by the server (one C\n"

@@ -69,6 +69,7 @@ anvil logs --steps "$J" >"$T/steps.txt" || true
 grep -q '^==> step 3 build with \*\*\*' "$T/steps.txt" || fail "anvil logs --steps: $(head -5 "$T/steps.txt")"
 ok "anvil job and anvil logs --steps print the steps"
 
+echo "# job page: $(curl -s -o /dev/null -w '%{time_total} s, %{size_download} B' "$URL/jobs/$J"), gzip $(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download} B' "$URL/jobs/$J")"
 URL="$URL" J="$J" VALUE="$VALUE" SHOTS="$T/shots" timeout 120 node "$S/tests/browser/steps.test.js" 2>&1 |
 	tee "$T/browser.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "browser checks failed"
