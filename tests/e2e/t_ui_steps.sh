@@ -69,6 +69,16 @@ anvil logs --steps "$J" >"$T/steps.txt" || true
 grep -q '^==> step 3 build with \*\*\*' "$T/steps.txt" || fail "anvil logs --steps: $(head -5 "$T/steps.txt")"
 ok "anvil job and anvil logs --steps print the steps"
 
+# The page's event stream replayed from the start: each step opens its
+# section (event: seg) and its lines are numbered within it.
+curl -s --max-time 60 "$URL/jobs/$J/events?offset=0&line=0&sgr=0&seg=0" >"$T/events.txt"
+grep -q '^event: end' "$T/events.txt" || fail "event stream did not end: $(tail -c 300 "$T/events.txt")"
+[ "$(grep -c '^event: seg' "$T/events.txt")" -ge 4 ] || fail "event stream: $(grep -c '^event: seg' "$T/events.txt") seg events"
+grep -q '^data: <details class="step" id="step-2" open><summary><span class="st st-failed">failed' "$T/events.txt" ||
+	fail "no section for the failing step in the stream"
+grep -q 'id="s2-L50001"' "$T/events.txt" && ! grep -qF "$VALUE" "$T/events.txt" || fail "stream lines not numbered per step"
+ok "the event stream opens a section per step"
+
 echo "# job page: $(curl -s -o /dev/null -w '%{time_total} s, %{size_download} B' "$URL/jobs/$J"), gzip $(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download} B' "$URL/jobs/$J")"
 URL="$URL" J="$J" VALUE="$VALUE" SHOTS="$T/shots" timeout 120 node "$S/tests/browser/steps.test.js" 2>&1 |
 	tee "$T/browser.log"
