@@ -58,7 +58,7 @@ static void test_forged(void **state)
 	logframe_put_step_end(&forged, 0, "success", 1, 0, -1, 5);
 	logframe_put_step_start(&forged, 7, "evil", "rm -rf /", 6);
 	logframe_put_time(&forged, 1);
-	buf_append(&forged, "S\0\0\0\x02{}E\xff\xff\xff\xff", 15);
+	buf_append(&forged, "S\0\0\0\x02{}E\xff\xff\xff\xff", 12);
 	logframe_put_step_start(&b, 0, "build", "./hostile.sh", 1000);
 	/* the output, as the agent would frame it: in pieces of any size */
 	for (k = 0; k < forged.len; k += 7)
