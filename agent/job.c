@@ -25,6 +25,7 @@
 #include "agent/checkout.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/logframe.h"
 #include "common/mask.h"
 #include "agent/sandbox.h"
 #include "common/proc.h"
@@ -41,6 +42,7 @@
 #define JOB_DEFAULT_LEASE_S   30
 #define JOB_DEFAULT_LOG_CAP   (64ull * 1024 * 1024)
 #define JOB_HB_SLACK_MS       10000 /* a beat's HTTP timeout past its long poll */
+#define JOB_FRAME_EVENTS_MAX  4096  /* events in one framed chunk (the server takes LOGFRAME_EVENTS_MAX) */
 
 /* ---- spec ---- */
 
@@ -493,8 +495,20 @@ struct job_ctx {
 	uint64_t chunk_first_ns; /* when the oldest unsent byte arrived */
 	int64_t seq;
 	uint64_t sent_bytes;
-	int log_off;            /* server truncated, cap passed, or refused: drain and drop */
-	struct mask mask;       /* secret values → ***, before anything is queued for sending */
+	int log_off;      /* server truncated, cap passed, or refused: drain and drop */
+	struct mask mask; /* secret values → ***, before anything is queued for sending */
+	/* Step boundaries and time marks (common/logframe.h): each an encoded
+	 * record that goes into the frame at pos, a place in chunk. */
+	struct job_ev {
+		size_t pos;
+		struct buf rec;
+	} * ev;
+	size_t n_ev, cap_ev;
+	struct buf frame;       /* the framed chunk in flight (resent as is) */
+	size_t inflight_ev;     /* events in it */
+	int64_t last_mark_ms;   /* the last time mark's; 0: none */
+	int mark_due;           /* a line ended since the last time mark */
+	int64_t step_lines;     /* newlines queued since the running step started */
 	struct sandbox_job *sb; /* owned; NULL for a deploy job */
 	char limit_msg[160];    /* the limit a step ran into; "" none */
 };
@@ -539,12 +553,14 @@ static int job_log_send(struct job_ctx *jc, size_t n, int final)
 	long delay_ms = 0;
 	char path[160];
 
-	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/log?attempt=%" PRId64 "&seq=%" PRId64,
-	         jc->spec->id, jc->spec->attempt, jc->seq);
+	snprintf(path, sizeof(path),
+	         "/api/v1/agents/jobs/%" PRId64 "/log?frame=1&attempt=%" PRId64 "&seq=%" PRId64, jc->spec->id,
+	         jc->spec->attempt, jc->seq);
 	req.method = "POST";
 	req.path = path;
-	req.body = jc->chunk.data;
-	req.body_len = n;
+	(void)n;
+	req.body = jc->frame.data != NULL ? jc->frame.data : "";
+	req.body_len = jc->frame.len;
 	req.content_type = "application/octet-stream";
 	req.timeout_ms = 30000;
 	for (;;) {
@@ -594,23 +610,64 @@ static int job_log_send(struct job_ctx *jc, size_t n, int final)
 
 /* Sends what is due (everything when force): full 64 KiB chunks at once, a
  * partial one 50 ms after its first byte. -1 when interrupted. */
+/* Frames the chunk's first n log bytes (fewer when too many events fall
+ * inside) with the events among them into jc->frame; returns the bytes
+ * taken. */
+static size_t job_frame_build(struct job_ctx *jc, size_t n)
+{
+	size_t i, at = 0;
+
+	buf_reset(&jc->frame);
+	for (i = 0; i < jc->n_ev && jc->ev[i].pos <= n; i++) {
+		if (i == JOB_FRAME_EVENTS_MAX) {
+			n = jc->ev[i].pos;
+			break;
+		}
+		logframe_put_log(&jc->frame, jc->chunk.data + at, jc->ev[i].pos - at);
+		buf_append(&jc->frame, jc->ev[i].rec.data, jc->ev[i].rec.len);
+		at = jc->ev[i].pos;
+	}
+	jc->inflight_ev = i;
+	logframe_put_log(&jc->frame, jc->chunk.data + at, n - at);
+	return n;
+}
+
+/* Drops the sent frame's bytes and events from the queue. */
+static void job_frame_sent(struct job_ctx *jc, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < jc->inflight_ev; i++)
+		buf_release(&jc->ev[i].rec);
+	memmove(jc->ev, jc->ev + jc->inflight_ev, (jc->n_ev - jc->inflight_ev) * sizeof(*jc->ev));
+	jc->n_ev -= jc->inflight_ev;
+	for (i = 0; i < jc->n_ev; i++)
+		jc->ev[i].pos -= n;
+	jc->inflight_ev = 0;
+	if (n > 0)
+		memmove(jc->chunk.data, jc->chunk.data + n, jc->chunk.len - n);
+	jc->chunk.len -= n;
+	if (jc->chunk.data != NULL)
+		jc->chunk.data[jc->chunk.len] = '\0';
+}
+
 static int job_log_flush(struct job_ctx *jc, int force, int final)
 {
-	while (!jc->log_off && jc->chunk.len > 0) {
+	while (!jc->log_off && (jc->chunk.len > 0 || jc->n_ev > 0)) {
 		size_t n;
-		if (!force && jc->inflight_bytes == 0 && jc->chunk.len < JOB_CHUNK_BYTES &&
+		if (!force && jc->inflight_bytes == 0 && jc->frame.len == 0 &&
+		    jc->chunk.len < JOB_CHUNK_BYTES &&
 		    agent_now_ns() < jc->chunk_first_ns + JOB_CHUNK_DELAY_NS)
 			break;
-		n = jc->inflight_bytes > 0
-		        ? jc->inflight_bytes
-		        : (jc->chunk.len < JOB_CHUNK_BYTES ? jc->chunk.len : JOB_CHUNK_BYTES);
-		jc->inflight_bytes = n;
+		if (jc->frame.len == 0) /* a new chunk; else the one in flight again */
+			jc->inflight_bytes = job_frame_build(
+			    jc, jc->chunk.len < JOB_CHUNK_BYTES ? jc->chunk.len : JOB_CHUNK_BYTES);
+		n = jc->inflight_bytes;
 		if (job_log_send(jc, n, final) < 0)
 			return -1;
+		job_frame_sent(jc, n);
 		jc->inflight_bytes = 0;
-		memmove(jc->chunk.data, jc->chunk.data + n, jc->chunk.len - n);
-		jc->chunk.len -= n;
-		jc->chunk.data[jc->chunk.len] = '\0';
+		buf_reset(&jc->frame);
 		jc->chunk_first_ns = agent_now_ns();
 	}
 	if (jc->log_off) {
@@ -618,28 +675,135 @@ static int job_log_flush(struct job_ctx *jc, int force, int final)
 		if (jc->chunk.data != NULL)
 			jc->chunk.data[0] = '\0';
 		jc->inflight_bytes = 0;
+		jc->inflight_ev = jc->n_ev;
+		job_frame_sent(jc, 0);
+		buf_reset(&jc->frame);
 	}
 	return 0;
 }
 
+static int64_t job_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Queues an encoded event record at the chunk's current end. */
+static void job_event(struct job_ctx *jc, struct buf *rec)
+{
+	if (jc->log_off) {
+		buf_release(rec);
+		return;
+	}
+	if (jc->chunk.len == 0 && jc->n_ev == 0)
+		jc->chunk_first_ns = agent_now_ns();
+	if (jc->n_ev == jc->cap_ev) {
+		jc->cap_ev = jc->cap_ev ? jc->cap_ev * 2 : 16;
+		jc->ev = xrealloc(jc->ev, jc->cap_ev * sizeof(*jc->ev));
+	}
+	jc->ev[jc->n_ev].pos = jc->chunk.len;
+	jc->ev[jc->n_ev].rec = *rec;
+	jc->n_ev++;
+	*rec = (struct buf)BUF_INIT;
+}
+
+/* A time mark before the bytes that arrive now: once per ms and only when
+ * a line ended since the last one (a mark per line at most). */
+static void job_time_mark(struct job_ctx *jc)
+{
+	struct buf rec = BUF_INIT;
+	int64_t now = job_unix_ms();
+
+	if (jc->last_mark_ms != 0 && (!jc->mark_due || now == jc->last_mark_ms))
+		return;
+	logframe_put_time(&rec, now);
+	job_event(jc, &rec);
+	jc->last_mark_ms = now;
+	jc->mark_due = 0;
+}
+
+/* A step's name or command as the log shows it: secrets masked. */
+static char *job_masked(struct job_ctx *jc, const char *s)
+{
+	struct mask m;
+	struct buf out = BUF_INIT;
+
+	mask_init(&m, (const char *const *)jc->mask.secrets.v, jc->mask.secrets.n);
+	mask_feed(&m, s, strlen(s), &out);
+	mask_flush(&m, &out);
+	mask_release(&m);
+	return out.data != NULL ? buf_detach(&out, NULL) : xstrdup("");
+}
+
+static void job_step_start(struct job_ctx *jc, size_t index, const struct job_step *st)
+{
+	struct buf rec = BUF_INIT;
+	char *name = job_masked(jc, st->name), *cmd = job_masked(jc, st->run);
+
+	logframe_put_step_start(&rec, (int)index, name, cmd, job_unix_ms());
+	job_event(jc, &rec);
+	jc->last_mark_ms = 0; /* each step's first line gets its time */
+	jc->step_lines = 0;
+	free(name);
+	free(cmd);
+}
+
+static void job_log_unmask_tail(struct job_ctx *jc);
+
+static void job_step_end(struct job_ctx *jc, size_t index, const char *state, int have_exit, int code)
+{
+	struct buf rec = BUF_INIT;
+
+	job_log_unmask_tail(jc);
+	logframe_put_step_end(&rec, (int)index, state, have_exit, code, jc->step_lines, job_unix_ms());
+	job_event(jc, &rec);
+}
+
+static void job_time_mark(struct job_ctx *jc);
+
+static int64_t job_newlines(const char *p, size_t n)
+{
+	int64_t k = 0;
+	const char *e = p + n;
+
+	while (p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+		k++;
+		p++;
+	}
+	return k;
+}
+
 static void job_log_write(struct job_ctx *jc, const void *p, size_t n)
 {
+	size_t before;
+
 	if (jc->log_off || n == 0)
 		return;
+	job_time_mark(jc);
 	if (jc->chunk.len == 0)
 		jc->chunk_first_ns = agent_now_ns();
+	before = jc->chunk.len;
 	mask_feed(&jc->mask, p, n, &jc->chunk);
+	jc->step_lines += job_newlines(jc->chunk.data + before, jc->chunk.len - before);
+	if (memchr(p, '\n', n) != NULL)
+		jc->mark_due = 1;
 }
 
 /* The tail the mask held back (a secret may have been split across two
  * reads): released at a step's end. */
 static void job_log_unmask_tail(struct job_ctx *jc)
 {
+	size_t before;
+
 	if (jc->log_off || mask_pending(&jc->mask) == 0)
 		return;
 	if (jc->chunk.len == 0)
 		jc->chunk_first_ns = agent_now_ns();
+	before = jc->chunk.len;
 	mask_flush(&jc->mask, &jc->chunk);
+	jc->step_lines += job_newlines(jc->chunk.data + before, jc->chunk.len - before);
 }
 
 /* A line anvil itself writes into the job's log ("[anvil] ..."), echoed
@@ -1169,9 +1333,11 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 			continue;
 		jc.step_deadline_ns =
 		    st->timeout_s > 0 ? agent_now_ns() + (uint64_t)st->timeout_s * 1000000000ull : 0;
+		job_step_start(&jc, i, st);
 		if (job_run_step(&jc, runner, st, (const char *const *)env.v, &code, &intr, &err) < 0) {
 			jc.step_deadline_ns = 0;
 			job_say(&jc, "step %s could not run: %s", st->name, err.msg);
+			job_step_end(&jc, i, "error", 0, 0);
 			if (!failed) {
 				state = "error";
 				snprintf(message, sizeof(message), "step %s: %s", st->name, err.msg);
@@ -1182,6 +1348,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		if (intr == JOB_INTR_STEP_TIMEOUT) {
 			intr = JOB_INTR_NONE;
 			job_say(&jc, "step %s timed out after %ld s", st->name, st->timeout_s);
+			job_step_end(&jc, i, "timeout", 0, 0);
 			if (!failed) {
 				state = "failed";
 				have_exit = 0;
@@ -1189,9 +1356,11 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 				         st->timeout_s);
 			}
 		} else if (intr != JOB_INTR_NONE) {
+			job_step_end(&jc, i, intr == JOB_INTR_CANCEL ? "canceled" : "failed", 0, 0);
 			goto report;
 		} else {
 			job_say(&jc, "step %s exited %d", st->name, code);
+			job_step_end(&jc, i, code == 0 ? "success" : "failed", 1, code);
 			if (code != 0 && !failed) {
 				char limit[160];
 				state = "failed";
@@ -1279,10 +1448,14 @@ report:
 	}
 	job_log_unmask_tail(&jc);
 	if (outcome == JOB_FINISHED) {
-		if (job_log_flush(&jc, 1, 1) < 0 || job_should_abandon(&jc))
+		if (job_log_flush(&jc, 1, 1) < 0 || job_should_abandon(&jc)) {
 			outcome = JOB_ABANDONED;
-		else
-			job_finish(&jc, state, have_exit, exit_code, message);
+		} else {
+			/* it may name a step, whose name may hold a secret */
+			char *shown = job_masked(&jc, message);
+			job_finish(&jc, state, have_exit, exit_code, shown);
+			free(shown);
+		}
 	}
 	job_hb_stop(&jc.hb);
 	/* Nothing a step started outlives its job. */
@@ -1296,6 +1469,10 @@ report:
 	crosstoml_free(ct);
 	strv_release(&env);
 	buf_release(&jc.chunk);
+	jc.inflight_ev = jc.n_ev;
+	job_frame_sent(&jc, 0);
+	free(jc.ev);
+	buf_release(&jc.frame);
 	mask_release(&jc.mask);
 	free(jc.src_dir);
 	free(jc.job_dir);

@@ -1,8 +1,10 @@
 #!/bin/bash
 # UI benchmarks (issue 6); prints figures, asserts nothing.
-#   1. a job page with a 50 MB log: server RSS before and after rendering it,
-#      and the page's time (curl), while the raw log link streams all 50 MB
-#      (the page shows at most 1 MiB of lines; the rest stays in the store);
+#   1. a failing job page with a 50 MB log: server RSS before and after
+#      rendering it, the page's time and bytes (curl; plain and gzip), its
+#      first paint in Chromium, while the raw log link streams all 50 MB
+#      (the page opens the failing step at its last 256 KiB; the rest stays
+#      in the store);
 #   2. Chromium following a busy live log (a coloured line every 20 ms) for
 #      DURATION_S (default 600 s): V8 heap after GC, DOM nodes and listeners
 #      every SAMPLE_S (30 s) — bench/ui_live.js.
@@ -29,15 +31,36 @@ steps:
         printf 'src/module_%05d.c:%d:%d: warning: unused variable \\033[1mtmp_%d\\033[0m [-Wunused-variable] .......\\n' \$((i % 9999)) \$i 7 \$i
         i=\$((i + 1))
       done | head -c $((LOG_MB * 1024 * 1024))
+      exit 1
 YML
 commit_push ui "big log" >/dev/null
 JB=$(first_job "$(latest_pipeline)")
-wait_until 600 job_is "$JB" success || fail "big-log job is $(job_state "$JB")"
+wait_until 600 job_is "$JB" failed || fail "big-log job is $(job_state "$JB")"
 echo "log: $(api "/api/v1/jobs/$JB" | jq -r .log_bytes) bytes"
 echo "server before the page: $(mem "$SERVER_PID")"
 t=$(curl -s -o "$T/page.html" -w '%{time_total} %{size_download}' "$URL/jobs/$JB")
 echo "job page with the ${LOG_MB} MB log: time_total=${t% *} s html_bytes=${t#* }"
 echo "server after the page: $(mem "$SERVER_PID")"
+t=$(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{time_total} %{size_download}' "$URL/jobs/$JB")
+echo "job page with the ${LOG_MB} MB log, gzip: time_total=${t% *} s html_bytes=${t#* }"
+# Time to first paint in Chromium (first-contentful-paint), three loads.
+NODE_PATH="$S/tests/browser/node_modules" URL="$URL/jobs/$JB" node -e '
+const { chromium } = require("playwright-core");
+(async () => {
+	const b = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
+	const p = await (await b.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+	for (let i = 0; i < 3; i++) {
+		await p.goto(process.env.URL + "?r=" + i);
+		const t = await p.evaluate(() => {
+			const f = performance.getEntriesByName("first-contentful-paint")[0];
+			const n = performance.getEntriesByType("navigation")[0];
+			return { fcp: f ? Math.round(f.startTime) : -1, load: Math.round(n.loadEventEnd), bytes: n.transferSize };
+		});
+		console.log(`job page in Chromium: first_contentful_paint_ms=${t.fcp} load_ms=${t.load} transfer_bytes=${t.bytes}`);
+	}
+	await b.close();
+})();'
+
 t=$(curl -s -o /dev/null -w '%{time_total} %{size_download}' "$URL/jobs/$JB/log")
 echo "raw log download: time_total=${t% *} s bytes=${t#* }"
 echo "server after the download: $(mem "$SERVER_PID")"

@@ -105,6 +105,7 @@ int cmd_pipeline_show(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_build_start(struct cli *cli, int argc, char **argv, struct err *err);
 
 int cmd_job_logs(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_job_show(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_job_cancel(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_job_retry(struct cli *cli, int argc, char **argv, struct err *err);
 

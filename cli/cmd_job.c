@@ -43,10 +43,174 @@ static int cmd_job_one_id(int argc, char **argv, int64_t *id, struct err *err)
 	return cli_parse_id(argv[1], "JOB", id, err);
 }
 
+/* The current attempt's steps of a job (GET /api/v1/jobs/ID/steps), by
+ * start offset: *out owned (a JSON array). */
+static int cmd_job_steps_get(struct cli *cli, int64_t id, json_t **out, struct err *err)
+{
+	json_t *ans = NULL, *cur = json_array(); /* owned */
+	char *path = xasprintf("/api/v1/jobs/%lld/steps", (long long)id);
+	int64_t attempt = 0;
+	size_t i;
+	int rc = -1;
+
+	if (cli_json(cli, "GET", path, NULL, 0, &ans, err) < 0)
+		goto out;
+	cli_jint(ans, "attempt", &attempt);
+	for (i = 0; i < json_array_size(json_object_get(ans, "steps")); i++) {
+		json_t *s = json_array_get(json_object_get(ans, "steps"), i);
+		int64_t a = -1;
+		if (cli_jint(s, "attempt", &a) && a == attempt)
+			json_array_append(cur, s);
+	}
+	*out = cur;
+	cur = NULL;
+	rc = 0;
+out:
+	json_decref(cur);
+	json_decref(ans);
+	free(path);
+	return rc;
+}
+
+/* "failed, exit 3, 2.1s" */
+static void cmd_job_step_outcome(char *out, size_t n, const json_t *s)
+{
+	int64_t code = 0, ms = -1;
+	char dur[24];
+
+	cli_jint(s, "duration_ms", &ms);
+	cli_fmt_duration(dur, sizeof(dur), ms);
+	if (cli_jint(s, "exit_code", &code) && code != 0)
+		snprintf(out, n, "%s, exit %lld, %s", cli_jstr(s, "state", "-"), (long long)code, dur);
+	else
+		snprintf(out, n, "%s, %s", cli_jstr(s, "state", "-"), dur);
+}
+
+static void cmd_job_steps_table(const json_t *steps, FILE *f)
+{
+	static const char *const headers[] = {"STEP", "NAME", "STATE", "EXIT", "DURATION"};
+	struct cli_table *t = cli_table_new(5, headers);
+	size_t i;
+
+	for (i = 0; i < json_array_size(steps); i++) {
+		const json_t *s = json_array_get(steps, i);
+		int64_t idx = 0, code = 0, ms = -1;
+		char sidx[24], sexit[24], sdur[24];
+		const char *cells[5];
+		cli_jint(s, "index", &idx);
+		cli_jint(s, "duration_ms", &ms);
+		snprintf(sidx, sizeof(sidx), "%lld", (long long)idx + 1);
+		if (cli_jint(s, "exit_code", &code))
+			snprintf(sexit, sizeof(sexit), "%lld", (long long)code);
+		else
+			snprintf(sexit, sizeof(sexit), "-");
+		cli_fmt_duration(sdur, sizeof(sdur), ms);
+		cells[0] = sidx;
+		cells[1] = cli_jstr(s, "name", "-");
+		cells[2] = cli_jstr(s, "state", "-");
+		cells[3] = sexit;
+		cells[4] = sdur;
+		cli_table_add(t, cells);
+	}
+	cli_table_print(t, f);
+	cli_table_free(t);
+}
+
+/* anvil logs --steps: the whole log with a header line before each step
+ * ("==> step N NAME: outcome", then "$ COMMAND") and the step table after. */
+static int cmd_job_logs_steps(struct cli *cli, int64_t id, struct err *err)
+{
+	struct httpc_req req = HTTPC_REQ_INIT;
+	struct httpc_resp resp = HTTPC_RESP_INIT;
+	json_t *steps = NULL, *ignored = NULL; /* owned */
+	char *path = xasprintf("/api/v1/jobs/%lld/log?download=1", (long long)id);
+	int64_t at = 0;
+	size_t i;
+	int rc = CLI_ERROR;
+
+	if (cmd_job_steps_get(cli, id, &steps, err) < 0)
+		goto out;
+	req.method = "GET";
+	req.path = path;
+	req.timeout_ms = CMD_JOB_READ_TIMEOUT_MS;
+	if (cli_request(cli, &req, &resp, err) < 0)
+		goto out;
+	if (resp.status < 200 || resp.status >= 300) {
+		httpc_resp_json(&resp, &ignored, err);
+		goto out;
+	}
+	for (i = 0; i <= json_array_size(steps); i++) {
+		const json_t *s = json_array_get(steps, i);
+		int64_t start = (int64_t)resp.body.len, idx = 0;
+		char outcome[96];
+		if (s != NULL && cli_jint(s, "start_offset", &start) && start > (int64_t)resp.body.len)
+			start = (int64_t)resp.body.len;
+		if (start > at)
+			fwrite(resp.body.data + at, 1, (size_t)(start - at), stdout);
+		if (start > at)
+			at = start;
+		if (s == NULL)
+			break;
+		cli_jint(s, "index", &idx);
+		cmd_job_step_outcome(outcome, sizeof(outcome), s);
+		printf("==> step %lld %s: %s\n", (long long)idx + 1, cli_jstr(s, "name", "-"), outcome);
+	}
+	printf("\n");
+	cmd_job_steps_table(steps, stdout);
+	rc = fflush(stdout) == 0 ? CLI_OK : CLI_ERROR;
+	if (rc != CLI_OK)
+		err_errno(err, "write log to stdout");
+out:
+	json_decref(steps);
+	json_decref(ignored);
+	httpc_resp_release(&resp);
+	free(path);
+	return rc;
+}
+
+/* anvil job JOB: the job's facts and its steps. */
+int cmd_job_show(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	json_t *ans = NULL, *steps = NULL; /* owned */
+	char *path = NULL;
+	int64_t id = 0, code = 0;
+	char scode[24];
+	int rc;
+
+	if ((rc = cmd_job_one_id(argc, argv, &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+	path = xasprintf("/api/v1/jobs/%lld", (long long)id);
+	if (cli_json(cli, "GET", path, NULL, 0, &ans, err) < 0 || cmd_job_steps_get(cli, id, &steps, err) < 0)
+		goto out;
+	printf("job %lld\n", (long long)id);
+	cli_print_field(stdout, "name", cli_jstr(ans, "name", "-"));
+	cli_print_field(stdout, "target", cli_jstr(ans, "target", "-"));
+	cli_print_field(stdout, "state", cli_jstr(ans, "state", "-"));
+	if (cli_jint(ans, "exit_code", &code)) {
+		snprintf(scode, sizeof(scode), "%lld", (long long)code);
+		cli_print_field(stdout, "exit code", scode);
+	}
+	if (*cli_jstr(ans, "message", "") != '\0')
+		cli_print_field(stdout, "message", cli_jstr(ans, "message", ""));
+	printf("\n");
+	if (json_array_size(steps) > 0)
+		cmd_job_steps_table(steps, stdout);
+	else
+		printf("(no steps recorded)\n");
+	rc = CLI_OK;
+out:
+	json_decref(steps);
+	json_decref(ans);
+	free(path);
+	return rc;
+}
+
 int cmd_job_logs(struct cli *cli, int argc, char **argv, struct err *err)
 {
 	static const struct option opts[] = {
 	    {"follow", no_argument, NULL, 'f'},
+	    {"steps", no_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -57,13 +221,16 @@ int cmd_job_logs(struct cli *cli, int argc, char **argv, struct err *err)
 	const char *state = NULL, *next;
 	uint64_t offset = 0;
 	int64_t id = 0, down_since = -1;
-	int c, follow = 0, rc = CLI_ERROR;
+	int c, follow = 0, steps = 0, rc = CLI_ERROR;
 
 	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, ":fh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":fsh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			follow = 1;
+			break;
+		case 's':
+			steps = 1;
 			break;
 		case 'h':
 			return CLI_HELP;
@@ -75,6 +242,10 @@ int cmd_job_logs(struct cli *cli, int argc, char **argv, struct err *err)
 		return cli_usage(err, "logs takes one JOB id");
 	if ((rc = cli_parse_id(argv[optind], "JOB", &id, err)) != CLI_OK)
 		return rc;
+	if (steps && follow)
+		return cli_usage(err, "logs takes --steps or -f, not both");
+	if (steps)
+		return cmd_job_logs_steps(cli, id, err);
 	rc = CLI_ERROR;
 
 	req.method = "GET";

@@ -22,7 +22,11 @@ static const struct cli_cmd main_cmds[] = {
     {"build", "build [DIR] [--repo NAME] [--target T]...",
      "build DIR's working tree (uncommitted changes too) on the farm and follow its first job",
      cmd_build_start},
-    {"logs", "logs [-f] JOB", "print a job's log; -f follows it until the job ends", cmd_job_logs},
+    {"logs", "logs [-f | --steps] JOB",
+     "print a job's log; -f follows it until the job ends; --steps heads each step and ends with the step "
+     "table",
+     cmd_job_logs},
+    {"job", "job JOB", "show a job and its steps (state, exit code, duration)", cmd_job_show},
     {"cancel", "cancel JOB", "cancel a queued or running job", cmd_job_cancel},
     {"retry", "retry JOB [--json]", "run a finished job again; prints the new job's id", cmd_job_retry},
     {"artifacts", "artifacts JOB", "list a job's artifacts", cmd_artifact_list},

@@ -3,6 +3,7 @@
 #include "server/api/api_deploy.h"
 #include "common/crypto.h"
 #include "common/log.h"
+#include "common/logframe.h"
 #include "common/pipefile.h"
 #include "server/store/blob.h"
 #include "server/api/logdl.h"
@@ -243,6 +244,58 @@ static int api_job_get(struct srv *srv, struct http_req *req, struct http_answer
 		return -1;
 	ans->json = api_job_json(&j);
 	job_row_release(&j);
+	return 0;
+}
+
+/* GET /api/v1/jobs/ID/steps: every attempt's steps (the current attempt's
+ * are those with "attempt" equal to the job's). */
+static int api_job_steps(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct job_row j = {0};
+	struct step_row *rows = NULL;
+	size_t n = 0;
+
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return -1;
+	if (store_job_steps(srv->store, req->id, &rows, &n, err) < 0) {
+		job_row_release(&j);
+		return -1;
+	}
+	ans->json = json_pack("{s:I, s:i, s:o}", "job", (json_int_t)j.id, "attempt", j.attempt, "steps",
+	                      apijson_steps(rows, n));
+	step_rows_free(rows, n);
+	job_row_release(&j);
+	return 0;
+}
+
+/* At most this many time marks in one answer ("more": ask again from the
+ * last offset). */
+#define API_TIMES_MAX 20000
+
+/* GET /api/v1/jobs/ID/times?from=OFF&to=OFF: the log's time marks, each
+ * [offset, unix_ms]: the bytes from offset on arrived at the agent then. */
+static int api_job_times(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct job_row j = {0};
+	struct logframe_time *t = NULL;
+	int64_t from, to;
+	size_t n = 0, i;
+	json_t *a;
+
+	if (http_query_i64(req, "from", 0, 0, INT64_MAX, &from, err) < 0 ||
+	    http_query_i64(req, "to", INT64_MAX, 0, INT64_MAX, &to, err) < 0)
+		return -1;
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return -1;
+	job_row_release(&j);
+	if (store_log_times(srv->store, req->id, from, to, &t, &n, err) < 0)
+		return -1;
+	a = json_array();
+	for (i = 0; i < n && i < API_TIMES_MAX; i++)
+		json_array_append_new(a,
+		                      json_pack("[I, I]", (json_int_t)t[i].rel_off, (json_int_t)t[i].at_ms));
+	ans->json = json_pack("{s:o, s:b}", "times", a, "more", n > API_TIMES_MAX);
+	free(t);
 	return 0;
 }
 
@@ -795,9 +848,21 @@ static int api_agent_log(struct srv *srv, struct http_req *req, struct http_answ
 		return err_set(err, ERR_INVAL, "query parameters attempt and seq are required");
 	if (store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
 		return -1;
-	if (logtail_append(srv->logtail, srv->store, epoch, req->id, (int)attempt, seq, req->body.data,
-	                   req->body.len, srv->cfg.log_cap_bytes, &accepted, &truncated, err) < 0)
+	if (http_query(req, "frame") != NULL && strcmp(http_query(req, "frame"), "1") == 0) {
+		/* steps and time marks beside the log bytes (common/logframe.h) */
+		struct logframe f;
+		int rc;
+		if (logframe_decode(&f, req->body.data != NULL ? req->body.data : "", req->body.len, err) < 0)
+			return -1;
+		rc = logtail_append_frame(srv->logtail, srv->store, epoch, req->id, (int)attempt, seq, &f,
+		                          srv->cfg.log_cap_bytes, &accepted, &truncated, err);
+		logframe_release(&f);
+		if (rc < 0)
+			return -1;
+	} else if (logtail_append(srv->logtail, srv->store, epoch, req->id, (int)attempt, seq, req->body.data,
+	                          req->body.len, srv->cfg.log_cap_bytes, &accepted, &truncated, err) < 0) {
 		return -1;
+	}
 	/* Only this job's followers: one chunk must not wake every log reader. */
 	if (accepted)
 		sched_log_notify(srv->sched, req->id);
@@ -921,6 +986,8 @@ const struct http_route api_routes[] = {
     {"GET", "/api/v1/pipelines/:id", AUTH_READ, BODY_NONE, NULL, api_pipeline_get},
     {"GET", "/api/v1/jobs/:id", AUTH_READ, BODY_NONE, NULL, api_job_get},
     {"GET", "/api/v1/jobs/:id/log", AUTH_READ, BODY_NONE, NULL, api_job_log},
+    {"GET", "/api/v1/jobs/:id/steps", AUTH_READ, BODY_NONE, NULL, api_job_steps},
+    {"GET", "/api/v1/jobs/:id/times", AUTH_READ, BODY_NONE, NULL, api_job_times},
     {"GET", "/api/v1/jobs/:id/artifacts", AUTH_READ, BODY_NONE, NULL, api_job_artifacts},
     {"GET", "/api/v1/jobs/:id/artifacts/*", AUTH_READ, BODY_NONE, NULL, api_job_artifact_get},
     {"GET", "/api/v1/repos", AUTH_READ, BODY_NONE, NULL, api_repos},

@@ -1,4 +1,5 @@
 #include "server/api/apijson.h"
+#include "server/store/store.h"
 #include "common/redact.h"
 #include "common/xalloc.h"
 
@@ -70,4 +71,33 @@ json_t *apijson_url(const char *url)
 json_t *apijson_ms(int64_t ms)
 {
 	return ms ? json_integer(ms) : json_null();
+}
+
+json_t *apijson_steps(const struct step_row *rows, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct step_row *r = &rows[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "attempt", json_integer(r->attempt));
+		json_object_set_new(o, "index", json_integer(r->index));
+		json_object_set_new(o, "name", apijson_text(r->name));
+		json_object_set_new(o, "command", apijson_text(r->command));
+		json_object_set_new(o, "state", json_string(r->state));
+		json_object_set_new(o, "exit_code", r->have_exit ? json_integer(r->exit_code) : json_null());
+		json_object_set_new(o, "started_unix_ms", apijson_ms(r->started_unix_ms));
+		json_object_set_new(o, "finished_unix_ms", apijson_ms(r->finished_unix_ms));
+		json_object_set_new(o, "duration_ms",
+		                    r->finished_unix_ms > 0
+		                        ? json_integer(r->finished_unix_ms - r->started_unix_ms)
+		                        : json_null());
+		json_object_set_new(o, "start_offset", json_integer(r->start_off));
+		json_object_set_new(o, "end_offset",
+		                    r->end_off >= 0 ? json_integer(r->end_off) : json_null());
+		json_object_set_new(o, "lines", r->lines >= 0 ? json_integer(r->lines) : json_null());
+		json_array_append_new(a, o);
+	}
+	return a;
 }

@@ -28,5 +28,9 @@ json_t *apijson_text(const char *s);
 json_t *apijson_url(const char *url);
 /* Milliseconds, or null when 0 (not yet). */
 json_t *apijson_ms(int64_t ms);
+struct step_row;
+/* A job's steps (store_job_steps) as the API and the UI's event stream
+ * answer them: a JSON array of objects. */
+json_t *apijson_steps(const struct step_row *rows, size_t n);
 
 #endif

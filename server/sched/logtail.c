@@ -298,9 +298,10 @@ void logtail_forget(struct logtail *t, int64_t job_id)
 	pthread_rwlock_unlock(&t->rw);
 }
 
-int logtail_append(struct logtail *t, struct store *st, uint64_t epoch, int64_t job_id, int attempt,
-                   int64_t seq, const void *data, size_t len, int64_t cap_bytes, int *accepted_out,
-                   int *truncated_out, struct err *err)
+static int logtail_append_meta(struct logtail *t, struct store *st, uint64_t epoch, int64_t job_id,
+                               int attempt, int64_t seq, const void *data, size_t len,
+                               const struct logframe *meta, int64_t cap_bytes, int *accepted_out,
+                               int *truncated_out, struct err *err)
 {
 	pthread_mutex_t *ingest = &t->ingest_mu[(uint64_t)job_id % LOGTAIL_STRIPES];
 	struct logtail_job *e;
@@ -317,8 +318,10 @@ int logtail_append(struct logtail *t, struct store *st, uint64_t epoch, int64_t 
 	if ((e = logtail_find(t, job_id)) != NULL && e->attempt == attempt && e->state == JOB_RUNNING)
 		off = e->end;
 	pthread_rwlock_unlock(&t->rw);
-	if (store_log_append(st, job_id, attempt, seq, data, len, cap_bytes, accepted_out, truncated_out,
-	                     err) < 0)
+	if ((meta != NULL ? store_log_append_frame(st, job_id, attempt, seq, meta, cap_bytes, accepted_out,
+	                                           truncated_out, err)
+	                  : store_log_append(st, job_id, attempt, seq, data, len, cap_bytes, accepted_out,
+	                                     truncated_out, err)) < 0)
 		goto out;
 	rc = 0;
 	if (!*accepted_out)
@@ -343,6 +346,22 @@ out:
 	pthread_mutex_unlock(ingest);
 	job_row_release(&j);
 	return rc;
+}
+
+int logtail_append(struct logtail *t, struct store *st, uint64_t epoch, int64_t job_id, int attempt,
+                   int64_t seq, const void *data, size_t len, int64_t cap_bytes, int *accepted_out,
+                   int *truncated_out, struct err *err)
+{
+	return logtail_append_meta(t, st, epoch, job_id, attempt, seq, data, len, NULL, cap_bytes,
+	                           accepted_out, truncated_out, err);
+}
+
+int logtail_append_frame(struct logtail *t, struct store *st, uint64_t epoch, int64_t job_id, int attempt,
+                         int64_t seq, const struct logframe *f, int64_t cap_bytes, int *accepted_out,
+                         int *truncated_out, struct err *err)
+{
+	return logtail_append_meta(t, st, epoch, job_id, attempt, seq, f->log.len ? f->log.data : "",
+	                           f->log.len, f, cap_bytes, accepted_out, truncated_out, err);
 }
 
 void logtail_finish(struct logtail *t, int64_t job_id, enum job_state state, int64_t log_bytes)

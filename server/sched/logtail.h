@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/logframe.h"
 #include "common/xalloc.h"
 #include "server/sched/jobstate.h"
 
@@ -56,6 +57,11 @@ void logtail_free(struct logtail *t);
 int logtail_append(struct logtail *t, struct store *st, uint64_t epoch, int64_t job_id, int attempt,
                    int64_t seq, const void *data, size_t len, int64_t cap_bytes, int *accepted_out,
                    int *truncated_out, struct err *err);
+/* The same for a framed chunk: store_log_append_frame, its log bytes into
+ * the tail. */
+int logtail_append_frame(struct logtail *t, struct store *st, uint64_t epoch, int64_t job_id, int attempt,
+                         int64_t seq, const struct logframe *f, int64_t cap_bytes, int *accepted_out,
+                         int *truncated_out, struct err *err);
 
 /* The job reached final `state` with log_bytes stored (read from the store
  * after the change): its followers stop at its end without the store. A

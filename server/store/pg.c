@@ -147,6 +147,14 @@ static const char *const pg_migrations[] = {
     " cron TEXT NOT NULL, next_unix_s BIGINT NOT NULL, last_unix_s BIGINT NOT NULL DEFAULT 0,"
     " created_unix_ms BIGINT NOT NULL, UNIQUE(repo_id, name));"
     "ALTER TABLE repo_secrets ADD COLUMN pull_requests INTEGER NOT NULL DEFAULT 0;",
+    /* 15: steps and the log's time marks (as on SQLite) */
+    "CREATE TABLE job_steps(job_id BIGINT NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
+    " idx INTEGER NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL, state TEXT NOT NULL,"
+    " exit_code INTEGER, started_unix_ms BIGINT NOT NULL, finished_unix_ms BIGINT,"
+    " start_off BIGINT NOT NULL, end_off BIGINT, lines BIGINT, PRIMARY KEY(job_id, attempt, idx));"
+    "CREATE TABLE log_times(job_id BIGINT NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
+    " seq BIGINT NOT NULL, off BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY(job_id, attempt, seq));"
+    "CREATE INDEX log_times_off ON log_times(job_id, off);",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -1166,6 +1174,8 @@ const struct store_ops store_pg_ops = {
     .job_heartbeat = pg_job_heartbeat,
     .log_append = pg_log_append,
     .log_read = pg_log_read,
+    .job_steps = pg_job_steps,
+    .log_times = pg_log_times,
     .artifact_add = pg_artifact_add,
     .artifact_list = pg_artifact_list,
     .artifact_get = pg_artifact_get,

@@ -193,8 +193,12 @@ int pg_pipeline_latest_ref(struct store_be *be, const char *repo, const char *re
 
 /* pg_logs.c */
 int pg_tx_log_mark(struct store_tx *tx, int64_t job_id, int attempt, const char *text, struct err *err);
+int pg_job_steps(struct store_be *be, int64_t job_id, struct step_row **out, size_t *n_out, struct err *err);
+int pg_log_times(struct store_be *be, int64_t job_id, int64_t from_off, int64_t to_off,
+                 struct logframe_time **out, size_t *n_out, struct err *err);
 int pg_log_append(struct store_be *be, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
-                  int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err);
+                  const struct logframe *meta, int64_t cap_bytes, int *accepted_out, int *truncated_out,
+                  struct err *err);
 int pg_log_read(struct store_be *be, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
                 int64_t *next_out, struct err *err);
 int pg_log_expire(struct store_be *be, int64_t before_ms, const char *marker, int limit, int64_t now_ms,

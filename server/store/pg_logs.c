@@ -68,6 +68,79 @@ int pg_log_put(struct store_tx *tx, int64_t job_id, int attempt, int64_t seq, in
 	return rc;
 }
 
+/* A framed chunk's steps and time marks, the chunk at off with keep of its
+ * log bytes stored: in the caller's transaction. */
+static int pg_log_meta(struct store_tx *tx, int64_t job_id, int attempt, int64_t seq, int64_t off,
+                       size_t keep, const struct logframe *meta, struct err *err)
+{
+	struct buf packed = BUF_INIT;
+	size_t i, n_times = 0;
+	int rc = -1;
+
+	for (i = 0; i < meta->n_steps; i++) {
+		const struct logframe_step *e = &meta->steps[i];
+		int64_t at = off + (e->rel_off < (int64_t)keep ? e->rel_off : (int64_t)keep);
+		struct pg_args a = {0};
+		pg_arg_i64(&a, job_id);
+		pg_arg_i64(&a, attempt);
+		pg_arg_i64(&a, e->index);
+		if (e->end) {
+			char code[16];
+			snprintf(code, sizeof(code), "%d", e->exit_code);
+			pg_arg_text(&a, e->state);
+			pg_arg_text(&a, e->have_exit ? code : NULL);
+			pg_arg_i64(&a, e->at_ms);
+			pg_arg_i64(&a, at);
+			if (e->lines >= 0)
+				pg_arg_i64(&a, e->lines);
+			else
+				pg_arg_text(&a, NULL);
+			if (pg_cmd(tx->conn, "step end",
+			           "UPDATE job_steps SET state = $4, exit_code = $5, finished_unix_ms = $6,"
+			           " end_off = $7, lines = $8 WHERE job_id = $1 AND attempt = $2 AND idx = $3"
+			           " AND finished_unix_ms IS NULL",
+			           &a, NULL, err) < 0)
+				goto out;
+		} else {
+			pg_arg_text(&a, e->name);
+			pg_arg_text(&a, e->command);
+			pg_arg_i64(&a, e->at_ms);
+			pg_arg_i64(&a, at);
+			if (pg_cmd(
+			        tx->conn, "step start",
+			        "INSERT INTO job_steps(job_id, attempt, idx, name, command, state,"
+			        " started_unix_ms, start_off) VALUES($1, $2, $3, $4, $5, 'running', $6, $7)"
+			        " ON CONFLICT(job_id, attempt, idx) DO NOTHING",
+			        &a, NULL, err) < 0)
+				goto out;
+		}
+	}
+	while (n_times < meta->n_times && meta->times[n_times].rel_off <= (int64_t)keep)
+		n_times++;
+	if (n_times > 0) {
+		struct logframe_time *abs = xcalloc(n_times, sizeof(*abs));
+		struct pg_args a = {0};
+		for (i = 0; i < n_times; i++)
+			abs[i] = (struct logframe_time){off + meta->times[i].rel_off, meta->times[i].at_ms};
+		logframe_times_pack(&packed, off, abs, n_times);
+		free(abs);
+		pg_arg_i64(&a, job_id);
+		pg_arg_i64(&a, attempt);
+		pg_arg_i64(&a, seq);
+		pg_arg_i64(&a, off);
+		pg_arg_bin(&a, packed.data, packed.len);
+		if (pg_cmd(tx->conn, "log times",
+		           "INSERT INTO log_times(job_id, attempt, seq, off, data) VALUES($1, $2, $3, $4, $5)"
+		           " ON CONFLICT(job_id, attempt, seq) DO NOTHING",
+		           &a, NULL, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	buf_release(&packed);
+	return rc;
+}
+
 static int pg_log_add_bytes(struct store_tx *tx, int64_t job_id, int64_t n, int truncated, struct err *err)
 {
 	struct pg_args a = {0};
@@ -105,7 +178,8 @@ int pg_tx_log_mark(struct store_tx *tx, int64_t job_id, int attempt, const char 
 }
 
 int pg_log_append(struct store_be *be, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
-                  int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err)
+                  const struct logframe *meta, int64_t cap_bytes, int *accepted_out, int *truncated_out,
+                  struct err *err)
 {
 	struct store_tx *tx = NULL;
 	struct job_state_row js = {0};
@@ -133,6 +207,8 @@ int pg_log_append(struct store_be *be, int64_t job_id, int attempt, int64_t seq,
 		rc = 0; /* a resent chunk */
 		goto out;
 	}
+	if (meta != NULL && pg_log_meta(tx, job_id, attempt, seq, js.log_bytes, keep, meta, err) < 0)
+		goto out;
 	if (keep < len) {
 		char marker[96];
 		int ins2 = 0;
@@ -251,6 +327,8 @@ int pg_log_expire(struct store_be *be, int64_t before_ms, const char *marker, in
 		memset(&a, 0, sizeof(a));
 		pg_arg_i64(&a, id);
 		if (pg_cmd(tx->conn, "log delete", "DELETE FROM log_chunks WHERE job_id = $1", &a, NULL,
+		           err) < 0 ||
+		    pg_cmd(tx->conn, "log times delete", "DELETE FROM log_times WHERE job_id = $1", &a, NULL,
 		           err) < 0)
 			goto out;
 		/* A job that logged nothing gets no marker. */
@@ -271,5 +349,74 @@ int pg_log_expire(struct store_be *be, int64_t before_ms, const char *marker, in
 out:
 	PQclear(r);
 	pg_tx_rollback(tx);
+	return rc;
+}
+
+int pg_job_steps(struct store_be *be, int64_t job_id, struct step_row **out, size_t *n_out, struct err *err)
+{
+	struct pg_args a = {0};
+	PGresult *r;
+	struct step_row *v = NULL;
+	int n;
+
+	pg_arg_i64(&a, job_id);
+	r = pg_be_exec(be, "steps",
+	               "SELECT attempt, idx, name, command, state, exit_code, started_unix_ms,"
+	               " finished_unix_ms, start_off, end_off, lines FROM job_steps WHERE job_id = $1"
+	               " ORDER BY attempt, idx",
+	               &a, err);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	if (n > 0)
+		v = xcalloc((size_t)n, sizeof(*v));
+	for (int i = 0; i < n; i++) {
+		struct step_row *s = &v[i];
+		s->attempt = pg_int(r, i, 0);
+		s->index = pg_int(r, i, 1);
+		s->name = pg_dup0(r, i, 2);
+		s->command = pg_dup0(r, i, 3);
+		snprintf(s->state, sizeof(s->state), "%s", PQgetvalue(r, i, 4));
+		s->have_exit = !pg_null(r, i, 5);
+		s->exit_code = pg_int(r, i, 5);
+		s->started_unix_ms = pg_i64(r, i, 6);
+		s->finished_unix_ms = pg_i64(r, i, 7);
+		s->start_off = pg_i64(r, i, 8);
+		s->end_off = pg_null(r, i, 9) ? -1 : pg_i64(r, i, 9);
+		s->lines = pg_null(r, i, 10) ? -1 : pg_i64(r, i, 10);
+	}
+	PQclear(r);
+	*out = v;
+	*n_out = (size_t)n;
+	return 0;
+}
+
+int pg_log_times(struct store_be *be, int64_t job_id, int64_t from_off, int64_t to_off,
+                 struct logframe_time **out, size_t *n_out, struct err *err)
+{
+	struct pg_args a = {0};
+	PGresult *r;
+	int n, rc = 0;
+
+	pg_arg_i64(&a, job_id);
+	pg_arg_i64(&a, from_off);
+	pg_arg_i64(&a, to_off);
+	r = pg_be_exec_binary(be, "log times",
+	                      "SELECT off, data FROM log_times WHERE job_id = $1 AND off < $3 AND off >="
+	                      " coalesce((SELECT max(off) FROM log_times WHERE job_id = $1 AND off <= $2), 0)"
+	                      " ORDER BY off, attempt, seq",
+	                      &a, err);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = logframe_times_unpack(out, n_out, pg_bin_i64(r, i, 0), PQgetvalue(r, i, 1),
+		                           (size_t)PQgetlength(r, i, 1), err);
+	PQclear(r);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n_out = 0;
+	}
 	return rc;
 }

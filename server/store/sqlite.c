@@ -205,6 +205,16 @@ static const char *const sq_migrations[] = {
      " UNIQUE(repo_id, name));"
      /* a secret that pull requests from forks get too (default: not) */
      "ALTER TABLE repo_secrets ADD COLUMN pull_requests INTEGER NOT NULL DEFAULT 0;"),
+    /* 15: steps are first-class: each attempt's steps with their state,
+     * times and the log bytes they span (from the agent's framed chunks),
+     * and the time marks of each chunk (logframe_times_pack) beside it. */
+    ("CREATE TABLE job_steps(job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
+     " idx INTEGER NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL, state TEXT NOT NULL,"
+     " exit_code INTEGER, started_unix_ms INTEGER NOT NULL, finished_unix_ms INTEGER,"
+     " start_off INTEGER NOT NULL, end_off INTEGER, lines INTEGER, PRIMARY KEY(job_id, attempt, idx));"
+     "CREATE TABLE log_times(job_id INTEGER NOT NULL REFERENCES jobs(id), attempt INTEGER NOT NULL,"
+     " seq INTEGER NOT NULL, off INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(job_id, attempt, seq));"
+     "CREATE INDEX log_times_off ON log_times(job_id, off);"),
 };
 
 const struct sq_sql sq_main_sql[] = {
@@ -816,6 +826,8 @@ const struct store_ops store_sqlite_ops = {
     .job_heartbeat = sq_job_heartbeat,
     .log_append = sq_log_append,
     .log_read = sq_log_read,
+    .job_steps = sq_job_steps,
+    .log_times = sq_log_times,
     .artifact_add = sq_artifact_add,
     .artifact_list = sq_artifact_list,
     .artifact_get = sq_artifact_get,

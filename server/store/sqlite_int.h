@@ -60,6 +60,12 @@ enum sq_stmt_id {
 	SQ_RET_LOG_JOBS,
 	SQ_RET_LOG_DELETE,
 	SQ_RET_LOG_MARK,
+	SQ_STEP_START,
+	SQ_STEP_END,
+	SQ_TIMES_INSERT,
+	SQ_STEPS_READ,
+	SQ_TIMES_READ,
+	SQ_RET_TIMES_DELETE,
 	/* sqlite_artifacts.c */
 	SQ_BLOB_INSERT,
 	SQ_ARTIFACT_UPSERT,
@@ -222,8 +228,12 @@ int sq_pipeline_latest_refs(struct store_be *be, int limit, struct pipeline_row 
                             struct err *err);
 int sq_pipeline_latest_ref(struct store_be *be, const char *repo, const char *ref, struct pipeline_row *out,
                            struct err *err);
+int sq_job_steps(struct store_be *be, int64_t job_id, struct step_row **out, size_t *n_out, struct err *err);
+int sq_log_times(struct store_be *be, int64_t job_id, int64_t from_off, int64_t to_off,
+                 struct logframe_time **out, size_t *n_out, struct err *err);
 int sq_log_append(struct store_be *be, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
-                  int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err);
+                  const struct logframe *meta, int64_t cap_bytes, int *accepted_out, int *truncated_out,
+                  struct err *err);
 int sq_log_read(struct store_be *be, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,
                 int64_t *next_out, struct err *err);
 int sq_ret_jobs(struct store_be *be, enum sq_stmt_id id, int64_t before_ms, int limit, int64_t *ids,

@@ -25,6 +25,21 @@ const struct sq_sql sq_logs_sql[] = {
      " ORDER BY finished_unix_ms LIMIT ?2"},
     {SQ_RET_LOG_DELETE, "DELETE FROM log_chunks WHERE job_id = ?1"},
     {SQ_RET_LOG_MARK, "UPDATE jobs SET log_bytes = ?2, log_expired_unix_ms = ?3 WHERE id = ?1"},
+    {SQ_RET_TIMES_DELETE, "DELETE FROM log_times WHERE job_id = ?1"},
+    /* steps and time marks of framed chunks */
+    {SQ_STEP_START, "INSERT OR IGNORE INTO job_steps(job_id, attempt, idx, name, command, state,"
+                    " started_unix_ms, start_off) VALUES(?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7)"},
+    {SQ_STEP_END,
+     "UPDATE job_steps SET state = ?4, exit_code = ?5, finished_unix_ms = ?6, end_off = ?7, lines = ?8"
+     " WHERE job_id = ?1 AND attempt = ?2 AND idx = ?3 AND finished_unix_ms IS NULL"},
+    {SQ_TIMES_INSERT,
+     "INSERT OR IGNORE INTO log_times(job_id, attempt, seq, off, data) VALUES(?1, ?2, ?3, ?4, ?5)"},
+    {SQ_STEPS_READ, "SELECT attempt, idx, name, command, state, exit_code, started_unix_ms,"
+                    " finished_unix_ms, start_off, end_off, lines FROM job_steps WHERE job_id = ?1"
+                    " ORDER BY attempt, idx"},
+    {SQ_TIMES_READ, "SELECT off, data FROM log_times WHERE job_id = ?1 AND off < ?3 AND off >="
+                    " coalesce((SELECT max(off) FROM log_times WHERE job_id = ?1 AND off <= ?2), 0)"
+                    " ORDER BY off, attempt, seq"},
 };
 const size_t sq_logs_sql_n = sizeof(sq_logs_sql) / sizeof(sq_logs_sql[0]);
 
@@ -87,6 +102,66 @@ static int sq_log_insert(struct store_be *be, int64_t job_id, int attempt, int64
 	return rc;
 }
 
+/* A framed chunk's steps and time marks, the chunk at off with keep of its
+ * log bytes stored: in the caller's transaction. */
+static int sq_log_meta(struct store_be *be, int64_t job_id, int attempt, int64_t seq, int64_t off,
+                       size_t keep, const struct logframe *meta, struct err *err)
+{
+	struct buf packed = BUF_INIT;
+	size_t i, n_times = 0;
+	int rc = -1;
+
+	for (i = 0; i < meta->n_steps; i++) {
+		const struct logframe_step *e = &meta->steps[i];
+		int64_t at = off + (e->rel_off < (int64_t)keep ? e->rel_off : (int64_t)keep);
+		sqlite3_stmt *s = sq_stmt(be, e->end ? SQ_STEP_END : SQ_STEP_START);
+		sq_bind_i64(s, 1, job_id);
+		sq_bind_i64(s, 2, attempt);
+		sq_bind_i64(s, 3, e->index);
+		if (e->end) {
+			sq_bind_text(s, 4, e->state);
+			if (e->have_exit)
+				sq_bind_i64(s, 5, e->exit_code);
+			else
+				sqlite3_bind_null(s, 5);
+			sq_bind_i64(s, 6, e->at_ms);
+			sq_bind_i64(s, 7, at);
+			if (e->lines >= 0)
+				sq_bind_i64(s, 8, e->lines);
+			else
+				sqlite3_bind_null(s, 8);
+		} else {
+			sq_bind_text(s, 4, e->name);
+			sq_bind_text(s, 5, e->command);
+			sq_bind_i64(s, 6, e->at_ms);
+			sq_bind_i64(s, 7, at);
+		}
+		if (sq_exec(be, s, "step", err) < 0)
+			goto out;
+	}
+	while (n_times < meta->n_times && meta->times[n_times].rel_off <= (int64_t)keep)
+		n_times++;
+	if (n_times > 0) {
+		struct logframe_time *abs = xcalloc(n_times, sizeof(*abs));
+		sqlite3_stmt *s = sq_stmt(be, SQ_TIMES_INSERT);
+		for (i = 0; i < n_times; i++)
+			abs[i] = (struct logframe_time){off + meta->times[i].rel_off, meta->times[i].at_ms};
+		logframe_times_pack(&packed, off, abs, n_times);
+		free(abs);
+		sq_bind_i64(s, 1, job_id);
+		sq_bind_i64(s, 2, attempt);
+		sq_bind_i64(s, 3, seq);
+		sq_bind_i64(s, 4, off);
+		sqlite3_bind_blob64(s, 5, packed.data, packed.len, SQLITE_STATIC);
+		if (sq_exec(be, s, "log times", err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	buf_release(&packed);
+	return rc;
+}
+
 static int sq_log_add_bytes(struct store_be *be, int64_t job_id, int64_t n, int truncated, struct err *err)
 {
 	sqlite3_stmt *s = sq_stmt(be, SQ_LOG_ADD_BYTES);
@@ -98,7 +173,8 @@ static int sq_log_add_bytes(struct store_be *be, int64_t job_id, int64_t n, int 
 }
 
 int sq_log_append(struct store_be *be, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
-                  int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err)
+                  const struct logframe *meta, int64_t cap_bytes, int *accepted_out, int *truncated_out,
+                  struct err *err)
 {
 	struct job_state_row js;
 	int rc = -1, inserted = 0;
@@ -133,6 +209,8 @@ int sq_log_append(struct store_be *be, int64_t job_id, int attempt, int64_t seq,
 		rc = 0;
 		goto out;
 	}
+	if (meta != NULL && sq_log_meta(be, job_id, attempt, seq, js.log_bytes, keep, meta, err) < 0)
+		goto fail;
 	if (keep < len) {
 		char marker[96];
 		int ins2 = 0;
@@ -258,6 +336,10 @@ int sq_log_expire(struct store_be *be, int64_t before_ms, const char *marker, in
 		sq_bind_i64(s, 1, ids[i]);
 		if (sq_exec(be, s, "log delete", err) < 0)
 			goto fail;
+		s = sq_stmt(be, SQ_RET_TIMES_DELETE);
+		sq_bind_i64(s, 1, ids[i]);
+		if (sq_exec(be, s, "log times delete", err) < 0)
+			goto fail;
 		/* A job that logged nothing gets no marker. */
 		ins = 0;
 		if (bytes[i] > 0 &&
@@ -301,4 +383,74 @@ int sq_tx_log_mark(struct store_tx *tx, int64_t job_id, int attempt, const char 
 	if (inserted && sq_log_add_bytes(be, job_id, (int64_t)len, js.log_truncated, err) < 0)
 		return -1;
 	return 0;
+}
+
+int sq_job_steps(struct store_be *be, int64_t job_id, struct step_row **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct step_row *v = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&be->mu);
+	s = sq_stmt(be, SQ_STEPS_READ);
+	sq_bind_i64(s, 1, job_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct step_row *r;
+		const char *state = (const char *)sqlite3_column_text(s, 4);
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		r = &v[n++];
+		memset(r, 0, sizeof(*r));
+		r->attempt = sqlite3_column_int(s, 0);
+		r->index = sqlite3_column_int(s, 1);
+		r->name = xstrdup((const char *)sqlite3_column_text(s, 2) ?: "");
+		r->command = xstrdup((const char *)sqlite3_column_text(s, 3) ?: "");
+		snprintf(r->state, sizeof(r->state), "%s", state ? state : "");
+		r->have_exit = sqlite3_column_type(s, 5) != SQLITE_NULL;
+		r->exit_code = sqlite3_column_int(s, 5);
+		r->started_unix_ms = sqlite3_column_int64(s, 6);
+		r->finished_unix_ms = sqlite3_column_int64(s, 7);
+		r->start_off = sqlite3_column_int64(s, 8);
+		r->end_off = sqlite3_column_type(s, 9) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 9);
+		r->lines = sqlite3_column_type(s, 10) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 10);
+	}
+	sq_done(s);
+	pthread_mutex_unlock(&be->mu);
+	if (step != SQLITE_DONE) {
+		step_rows_free(v, n);
+		return err_set(err, ERR_SYS, "steps of job %lld: sqlite error %d", (long long)job_id, step);
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+int sq_log_times(struct store_be *be, int64_t job_id, int64_t from_off, int64_t to_off,
+                 struct logframe_time **out, size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	int step, rc = 0;
+
+	pthread_mutex_lock(&be->mu);
+	s = sq_stmt(be, SQ_TIMES_READ);
+	sq_bind_i64(s, 1, job_id);
+	sq_bind_i64(s, 2, from_off);
+	sq_bind_i64(s, 3, to_off);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (logframe_times_unpack(out, n_out, sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+		                          (size_t)sqlite3_column_bytes(s, 1), err) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	sq_done(s);
+	pthread_mutex_unlock(&be->mu);
+	if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
+		rc = err_set(err, ERR_SYS, "log times of job %lld: sqlite error %d", (long long)job_id, step);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n_out = 0;
+	}
+	return rc;
 }

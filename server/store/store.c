@@ -74,7 +74,7 @@ const char *const store_tables[] = {
     "tokens",       "repos",      "agents",       "pipelines",    "jobs",         "job_needs",
     "log_chunks",   "blobs",      "artifacts",    "boards",       "deploy_plans", "deployment_boards",
     "repo_secrets", "poll_heads", "status_queue", "release_keys", "releases",     "ui_sessions",
-    "schedules",
+    "schedules",    "job_steps",  "log_times",
 };
 const size_t store_tables_n = sizeof(store_tables) / sizeof(store_tables[0]);
 
@@ -253,8 +253,42 @@ int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_m
 int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
                      int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err)
 {
-	return st->ops->log_append(st->be, job_id, attempt, seq, data, len, cap_bytes, accepted_out,
+	return st->ops->log_append(st->be, job_id, attempt, seq, data, len, NULL, cap_bytes, accepted_out,
 	                           truncated_out, err);
+}
+
+int store_log_append_frame(struct store *st, int64_t job_id, int attempt, int64_t seq,
+                           const struct logframe *f, int64_t cap_bytes, int *accepted_out, int *truncated_out,
+                           struct err *err)
+{
+	return st->ops->log_append(st->be, job_id, attempt, seq, f->log.len ? f->log.data : "", f->log.len, f,
+	                           cap_bytes, accepted_out, truncated_out, err);
+}
+
+void step_rows_free(struct step_row *rows, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && rows != NULL; i++) {
+		free(rows[i].name);
+		free(rows[i].command);
+	}
+	free(rows);
+}
+
+int store_job_steps(struct store *st, int64_t job_id, struct step_row **out, size_t *n_out, struct err *err)
+{
+	*out = NULL;
+	*n_out = 0;
+	return st->ops->job_steps(st->be, job_id, out, n_out, err);
+}
+
+int store_log_times(struct store *st, int64_t job_id, int64_t from_off, int64_t to_off,
+                    struct logframe_time **out, size_t *n_out, struct err *err)
+{
+	*out = NULL;
+	*n_out = 0;
+	return st->ops->log_times(st->be, job_id, from_off, to_off, out, n_out, err);
 }
 
 int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,

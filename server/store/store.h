@@ -1,6 +1,7 @@
 #ifndef ANVIL_STORE_H
 #define ANVIL_STORE_H
 
+#include "common/logframe.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -165,6 +166,37 @@ int store_job_heartbeat(struct store *st, int64_t id, int attempt, int64_t now_m
  * ERR_CONFLICT when the job is not running at that attempt. */
 int store_log_append(struct store *st, int64_t job_id, int attempt, int64_t seq, const void *data, size_t len,
                      int64_t cap_bytes, int *accepted_out, int *truncated_out, struct err *err);
+/* The same for a framed chunk (common/logframe.h): its log bytes as above
+ * and, in the same transaction (so a resent chunk adds nothing), its step
+ * events and time marks at their offsets in the job's log (an event past a
+ * cut lands at the cut). A step start is kept once per (attempt, index); an
+ * end closes a started step once. */
+int store_log_append_frame(struct store *st, int64_t job_id, int attempt, int64_t seq,
+                           const struct logframe *f, int64_t cap_bytes, int *accepted_out, int *truncated_out,
+                           struct err *err);
+
+/* A step of a job's attempt, as the agent framed it. */
+struct step_row {
+	int attempt;
+	int index;
+	char *name;     /* owned */
+	char *command;  /* owned */
+	char state[12]; /* running, success, failed, timeout, canceled, error */
+	int have_exit;
+	int exit_code;
+	int64_t started_unix_ms;
+	int64_t finished_unix_ms; /* 0: not finished */
+	int64_t start_off;        /* log offset of its first byte */
+	int64_t end_off;          /* log offset after its last byte; -1: not finished */
+	int64_t lines;            /* newlines in its log bytes (the agent's count); -1: unknown */
+};
+void step_rows_free(struct step_row *rows, size_t n);
+/* Every attempt's steps of a job, by attempt then index. */
+int store_job_steps(struct store *st, int64_t job_id, struct step_row **out, size_t *n_out, struct err *err);
+/* The time marks of a job's log from the last one at or before from_off up
+ * to (not including) to_off, by offset (absolute offsets). */
+int store_log_times(struct store *st, int64_t job_id, int64_t from_off, int64_t to_off,
+                    struct logframe_time **out, size_t *n_out, struct err *err);
 /* Log bytes from offset, at most max_bytes, appended to out; *next_out is
  * the offset after the last byte returned (== offset when none). */
 int store_log_read(struct store *st, int64_t job_id, int64_t offset, size_t max_bytes, struct buf *out,

@@ -277,9 +277,14 @@ struct store_ops {
 	int (*job_get)(struct store_be *be, int64_t id, struct job_row *out, struct err *err);
 	int (*job_heartbeat)(struct store_be *be, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
 	                     int *cancel_out, struct err *err);
+	/* meta: a framed chunk's events (data is its log bytes), or NULL */
 	int (*log_append)(struct store_be *be, int64_t job_id, int attempt, int64_t seq, const void *data,
-	                  size_t len, int64_t cap_bytes, int *accepted_out, int *truncated_out,
-	                  struct err *err);
+	                  size_t len, const struct logframe *meta, int64_t cap_bytes, int *accepted_out,
+	                  int *truncated_out, struct err *err);
+	int (*job_steps)(struct store_be *be, int64_t job_id, struct step_row **out, size_t *n_out,
+	                 struct err *err);
+	int (*log_times)(struct store_be *be, int64_t job_id, int64_t from_off, int64_t to_off,
+	                 struct logframe_time **out, size_t *n_out, struct err *err);
 	int (*log_read)(struct store_be *be, int64_t job_id, int64_t offset, size_t max_bytes,
 	                struct buf *out, int64_t *next_out, struct err *err);
 	int (*artifact_add)(struct store_be *be, int64_t job_id, int attempt, const char *name,
@@ -380,7 +385,7 @@ struct store_ops {
 };
 
 /* The schema version every backend migrates to. */
-#define STORE_SCHEMA_VERSION 14
+#define STORE_SCHEMA_VERSION 15
 
 /* The backends' open functions: *out is the backend's state. fp: SQLite
  * only, tests only (store_open_failpoints). */

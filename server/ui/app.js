@@ -50,7 +50,28 @@
 	}
 
 	var log = document.getElementById('log');
-	if (!log || log.getAttribute('data-live') !== '1')
+	if (!log)
+		return;
+	/* A link to a line of a folded step (#s2-L7) opens the step. */
+	var reveal = function () {
+		var t = location.hash.length > 1 && document.getElementById(location.hash.slice(1));
+		var d = t && t.closest('details');
+		if (d && !d.open) {
+			d.open = true;
+			t.scrollIntoView({ block: 'center' });
+		}
+	};
+	reveal();
+	window.addEventListener('hashchange', reveal);
+	/* A failed job opens at its failing step's last line (the server opened
+	 * that step and names the line), unless the address names a line. */
+	var scrollId = log.getAttribute('data-scroll');
+	if (scrollId && !location.hash) {
+		var last = document.getElementById(scrollId);
+		if (last)
+			last.scrollIntoView({ block: 'center' });
+	}
+	if (log.getAttribute('data-live') !== '1')
 		return;
 	var follow = document.getElementById('follow');
 	var meta = document.getElementById('meta');
@@ -58,22 +79,54 @@
 	 * so a tab following a chatty build all day does not grow. */
 	var maxLines = parseInt(log.getAttribute('data-max-lines'), 10) || 10000;
 	var trimmed = document.getElementById('trimmed');
+	/* Lines go into the current segment of the log: a step's section (its
+	 * <details>) or the log itself; "seg" events open the next one. */
+	var sink = document.getElementById('seg-' + log.getAttribute('data-seg')) || log;
+	var count = log.querySelectorAll('.l').length;
+	/* The step list in #meta is live; the sections' badges follow it. */
+	var syncSteps = function () {
+		var items = document.querySelectorAll('#meta ol.steps li');
+		for (var i = 0; i < items.length; i++) {
+			var from = items[i].querySelector('.st');
+			var to = document.querySelector('#step-' + i + ' > summary .st');
+			if (from && to && to.textContent !== from.textContent) {
+				to.textContent = from.textContent;
+				to.className = from.className;
+			}
+		}
+	};
 	var es = new EventSource(log.getAttribute('data-src'));
 	es.onmessage = function (e) {
-		log.insertAdjacentHTML('beforeend', e.data);
-		var excess = log.childElementCount - maxLines;
-		if (excess > 0) {
-			while (excess-- > 0)
-				log.removeChild(log.firstElementChild);
+		var before = sink.childElementCount;
+		sink.insertAdjacentHTML('beforeend', e.data);
+		count += sink.childElementCount - before;
+		if (count > maxLines) {
+			while (count > maxLines) {
+				var first = log.querySelector('.l');
+				if (!first)
+					break;
+				first.remove();
+				count--;
+			}
 			if (trimmed)
 				trimmed.hidden = false;
 		}
 		if (follow && follow.checked)
 			window.scrollTo(0, document.documentElement.scrollHeight);
 	};
+	es.addEventListener('seg', function (e) {
+		log.insertAdjacentHTML('beforeend', e.data);
+		var c = log.lastElementChild;
+		sink = (c && (c.classList.contains('lines') ? c : c.querySelector('.lines'))) || log;
+		syncSteps();
+	});
 	es.addEventListener('state', function (e) { setState(e.data); });
-	/* Attempt, agent, times: the server's fresh rendering of the facts. */
-	es.addEventListener('meta', function (e) { if (meta) meta.innerHTML = e.data; });
+	/* Attempt, agent, times, steps: the server's fresh rendering of the facts. */
+	es.addEventListener('meta', function (e) {
+		if (meta)
+			meta.innerHTML = e.data;
+		syncSteps();
+	});
 	es.addEventListener('end', function (e) {
 		/* A finished stream is closed for good: no reconnect, no timer. */
 		es.close();

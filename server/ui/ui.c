@@ -10,6 +10,7 @@
 #include "server/release/release_api.h"
 #include "server/ui/ui_auth.h"
 #include "server/ui/ui_html.h"
+#include "server/ui/ui_steps.h"
 #include "server/ui/ui_sse.h"
 
 #include <stdio.h>
@@ -708,6 +709,22 @@ static void ui_job_meta(struct buf *b, const struct job_row *j, int64_t now_ms)
 		            (long long)j->retry_of, (long long)j->retry_of);
 }
 
+/* The job's facts and its step list: the page's #meta, live. */
+static int ui_job_facts(struct srv *srv, struct buf *b, const struct job_row *j, int64_t now_ms,
+                        struct err *err)
+{
+	struct ui_steps st;
+
+	if (ui_steps_load(srv, j, &st, err) < 0)
+		return -1;
+	buf_appendf(b, "<dl class=\"meta\">");
+	ui_job_meta(b, j, now_ms);
+	buf_appendf(b, "</dl>");
+	ui_steps_list(b, &st, now_ms);
+	ui_steps_release(&st);
+	return 0;
+}
+
 static int ui_job_meta_live(struct srv *srv, int64_t job_id, struct buf *out, char state[UI_SSE_STATE_MAX],
                             struct err *err)
 {
@@ -715,7 +732,10 @@ static int ui_job_meta_live(struct srv *srv, int64_t job_id, struct buf *out, ch
 
 	if (store_job_get(srv->store, job_id, &j, err) < 0)
 		return -1;
-	ui_job_meta(out, &j, srv_now_ms());
+	if (ui_job_facts(srv, out, &j, srv_now_ms(), err) < 0) {
+		job_row_release(&j);
+		return -1;
+	}
 	snprintf(state, UI_SSE_STATE_MAX, "%s", ui_job_state_shown(&j));
 	job_row_release(&j);
 	return 0;
@@ -727,7 +747,10 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	struct job_row j = {0};
 	struct buf raw = BUF_INIT;
 	struct ui_ansi ansi = UI_ANSI_INIT;
+	struct ui_steps steps = {0};
 	int64_t next = 0, line = 0, shown = 0, now_ms = srv_now_ms(), max_lines;
+	int seg = 0;
+	char scroll_to[40] = "";
 	const char *frag = http_query(req, "fragment");
 	char title[160], path[64];
 	int final, live;
@@ -749,12 +772,36 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 		return ui_send(&c, ans, 200);
 	}
 	final = jobstate_is_final(j.state);
-	if (j.log_bytes > 0 && store_log_read(srv->store, j.id, 0, UI_LOG_PAGE_BYTES, &raw, &next, err) < 0) {
+	if (ui_steps_load(srv, &j, &steps, err) < 0) {
 		job_row_release(&j);
 		return ui_err_page(&c, ans, err);
 	}
-	shown = (int64_t)ui_html_log_cut(raw.data, raw.len, final && (int64_t)raw.len >= j.log_bytes,
-	                                 UI_LOG_PAGE_BYTES);
+	if (steps.n > 0) {
+		/* Steps: each part rendered from its tail; the page covers the
+		 * whole log (complete lines) whatever its size. */
+		struct buf last = BUF_INIT;
+		int64_t from = j.log_bytes > 4096 ? j.log_bytes - 4096 : 0;
+		shown = j.log_bytes;
+		if (!final && j.log_bytes > 0) {
+			if (store_log_read(srv->store, j.id, from, 4096, &last, &next, err) < 0) {
+				ui_steps_release(&steps);
+				job_row_release(&j);
+				return ui_err_page(&c, ans, err);
+			}
+			shown = from + (int64_t)ui_html_log_cut(last.data, last.len, 0, 4096);
+			if (shown == from && from > 0)
+				shown = j.log_bytes; /* one huge line: as the plain log does */
+		}
+		buf_release(&last);
+	} else {
+		if (j.log_bytes > 0 &&
+		    store_log_read(srv->store, j.id, 0, UI_LOG_PAGE_BYTES, &raw, &next, err) < 0) {
+			job_row_release(&j);
+			return ui_err_page(&c, ans, err);
+		}
+		shown = (int64_t)ui_html_log_cut(raw.data, raw.len, final && (int64_t)raw.len >= j.log_bytes,
+		                                 UI_LOG_PAGE_BYTES);
+	}
 	live = !final || shown < j.log_bytes;
 
 	snprintf(title, sizeof(title), "Job #%lld", (long long)j.id);
@@ -765,9 +812,15 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	ui_html_esc(&c.b, j.name);
 	buf_appendf(&c.b, " ");
 	ui_badge_named(&c.b, ui_job_state_shown(&j), "state");
-	buf_appendf(&c.b, "</h1><section class=\"card\"><dl class=\"meta\" id=\"meta\">");
-	ui_job_meta(&c.b, &j, now_ms);
-	buf_appendf(&c.b, "</dl><div class=\"actions\">");
+	buf_appendf(&c.b, "</h1><section class=\"card\"><div id=\"meta\">");
+	if (ui_job_facts(srv, &c.b, &j, now_ms, err) < 0) {
+		buf_release(&raw);
+		ui_steps_release(&steps);
+		job_row_release(&j);
+		buf_release(&c.b);
+		return ui_err_page(&c, ans, err);
+	}
+	buf_appendf(&c.b, "</div><div class=\"actions\">");
 	ui_job_actions(&c, &j, 0);
 	buf_appendf(&c.b,
 	            "</div></section><h2>Artifacts</h2><section class=\"card\" id=\"artifacts\" "
@@ -775,6 +828,7 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	            (long long)j.id);
 	if (ui_job_artifacts_html(&c, j.id, err) < 0) {
 		buf_release(&raw);
+		ui_steps_release(&steps);
 		job_row_release(&j);
 		buf_release(&c.b);
 		return ui_err_page(&c, ans, err);
@@ -784,19 +838,33 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 	            "id=\"follow\"%s> follow</label><a href=\"/jobs/%lld/log\" "
 	            "download=\"job-%lld.log\">raw log</a><span class=\"muted\">%lld bytes</span></div>",
 	            live ? " checked" : "", (long long)j.id, (long long)j.id, (long long)j.log_bytes);
-	buf_appendf(
-	    &c.b,
-	    "<p id=\"trimmed\" class=\"muted\" hidden>Earlier lines left this page to keep it "
-	    "light; the raw log has every line.</p><div id=\"log\" role=\"log\" aria-label=\"Job log\" "
-	    "data-live=\"%d\" "
-	    "data-max-lines=\"%lld\" data-src=\"/jobs/%lld/events?offset=%lld",
-	    live, (long long)max_lines, (long long)j.id, (long long)shown);
 	{
 		/* Rendered into a side buffer first: the stream resumes from the
-		 * line count and colour after the last rendered line. */
+		 * segment, line count and colour after the last rendered line. */
 		struct buf lines = BUF_INIT;
-		ui_html_log(&lines, raw.data ? raw.data : "", (size_t)shown, &ansi, &line);
-		buf_appendf(&c.b, "&amp;line=%lld&amp;sgr=%d\">", (long long)line, ui_ansi_pack(&ansi));
+		if (steps.n > 0) {
+			if (ui_steps_log(srv, &j, &steps, shown, &lines, &seg, &line, &ansi, scroll_to, err) <
+			    0) {
+				buf_release(&lines);
+				buf_release(&raw);
+				ui_steps_release(&steps);
+				job_row_release(&j);
+				buf_release(&c.b);
+				return ui_err_page(&c, ans, err);
+			}
+		} else {
+			ui_html_log(&lines, raw.data ? raw.data : "", (size_t)shown, &ansi, &line);
+		}
+		buf_appendf(
+		    &c.b,
+		    "<input type=\"checkbox\" id=\"times\"><label for=\"times\"> times (UTC)</label>"
+		    "<p id=\"trimmed\" class=\"muted\" hidden>Earlier lines left this page to keep it "
+		    "light; the raw log has every line.</p><div id=\"log\" role=\"log\" "
+		    "aria-label=\"Job log\" data-live=\"%d\" data-seg=\"%d\" data-scroll=\"%s\" "
+		    "data-max-lines=\"%lld\" data-src=\"/jobs/%lld/events?offset=%lld",
+		    live, seg, scroll_to, (long long)max_lines, (long long)j.id, (long long)shown);
+		buf_appendf(&c.b, "&amp;line=%lld&amp;sgr=%d&amp;seg=%d\">", (long long)line,
+		            ui_ansi_pack(&ansi), seg);
 		buf_append(&c.b, lines.data ? lines.data : "", lines.len);
 		buf_release(&lines);
 	}
@@ -807,6 +875,7 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 		    path);
 	ui_foot(&c);
 	buf_release(&raw);
+	ui_steps_release(&steps);
 	job_row_release(&j);
 	return ui_send(&c, ans, 200);
 }
@@ -814,17 +883,18 @@ static int ui_job(struct srv *srv, struct http_req *req, struct http_answer *ans
 static int ui_job_events(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct ui_ctx c;
-	int64_t offset, line, sgr;
+	int64_t offset, line, sgr, seg;
 
 	ui_ctx_init(&c, srv, req);
 	if (srv->cfg.read_auth && !c.logged_in)
 		return err_set(err, ERR_AUTH, "log in to read");
 	if (http_query_i64(req, "offset", 0, 0, INT64_MAX, &offset, err) < 0 ||
 	    http_query_i64(req, "line", 0, 0, INT64_MAX, &line, err) < 0 ||
-	    http_query_i64(req, "sgr", 0, 0, UI_ANSI_PACK_MAX, &sgr, err) < 0)
+	    http_query_i64(req, "sgr", 0, 0, UI_ANSI_PACK_MAX, &sgr, err) < 0 ||
+	    http_query_i64(req, "seg", 0, 0, 1 << 20, &seg, err) < 0)
 		return -1;
-	return ui_sse_answer(srv, req->id, offset, line, (int)sgr, http_header(req, "Last-Event-ID"),
-	                     ui_job_meta_live, ans, err);
+	return ui_sse_answer(srv, req->id, offset, line, (int)sgr, (int)seg,
+	                     http_header(req, "Last-Event-ID"), ui_job_meta_live, ans, err);
 }
 
 /* The whole log as a download, for the "raw log" link: the session cookie

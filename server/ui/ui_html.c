@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void ui_html_escn(struct buf *b, const char *s, size_t n)
 {
@@ -235,7 +236,8 @@ static size_t ui_html_last_frame(const char *s, size_t n)
 	return 0;
 }
 
-static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ansi *st, int64_t line)
+static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ansi *st, int64_t line,
+                         const char *prefix, int64_t at_ms)
 {
 	size_t i = 0, run = 0, shown = ui_html_last_frame(s, n);
 	int open = 0;
@@ -243,9 +245,17 @@ static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ans
 	/* The number links the line but is no tab stop: a keyboard user does
 	 * not tab through thousands of them. */
 	buf_appendf(out,
-	            "<div class=\"l\" id=\"L%lld\"><a class=\"n\" href=\"#L%lld\" "
-	            "tabindex=\"-1\">%lld</a><span class=\"t\">",
-	            (long long)line, (long long)line, (long long)line);
+	            "<div class=\"l\" id=\"%sL%lld\"><a class=\"n\" href=\"#%sL%lld\" "
+	            "tabindex=\"-1\">%lld</a>",
+	            prefix, (long long)line, prefix, (long long)line, (long long)line);
+	if (at_ms > 0) {
+		time_t t = (time_t)(at_ms / 1000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		buf_appendf(out, "<span class=\"ts\">%02d:%02d:%02d.%03d</span>", tm.tm_hour, tm.tm_min,
+		            tm.tm_sec, (int)(at_ms % 1000));
+	}
+	buf_appendf(out, "<span class=\"t\">");
 	while (i < n) {
 		int is_sgr, more;
 		const char *params;
@@ -287,13 +297,28 @@ static void ui_html_line(struct buf *out, const char *s, size_t n, struct ui_ans
 
 void ui_html_log(struct buf *out, const char *data, size_t n, struct ui_ansi *st, int64_t *line_no)
 {
-	size_t start = 0;
+	ui_html_log_ex(out, data, n, st, line_no, NULL);
+}
+
+void ui_html_log_ex(struct buf *out, const char *data, size_t n, struct ui_ansi *st, int64_t *line_no,
+                    const struct ui_log_opts *o)
+{
+	size_t start = 0, k = 0;
+	const char *prefix = o != NULL && o->id_prefix != NULL ? o->id_prefix : "";
 
 	while (start < n) {
 		const char *nl = memchr(data + start, '\n', n - start);
 		size_t end = nl ? (size_t)(nl - data) : n;
+		int64_t at_ms = 0;
 
-		ui_html_line(out, data + start, end - start, st, ++*line_no);
+		if (o != NULL && o->n_times > 0) {
+			int64_t off = o->base_off + (int64_t)start;
+			while (k + 1 < o->n_times && o->times[k + 1].rel_off <= off)
+				k++;
+			if (o->times[k].rel_off <= off)
+				at_ms = o->times[k].at_ms;
+		}
+		ui_html_line(out, data + start, end - start, st, ++*line_no, prefix, at_ms);
 		start = nl ? end + 1 : n;
 	}
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/logframe.h"
 #include "common/xalloc.h"
 
 /* HTML building blocks of the web UI: the one escaping function every piece
@@ -50,6 +51,20 @@ void ui_ansi_unpack(int v, struct ui_ansi *st);
  * number of the previous line (0 at the start) and is advanced; *st carries
  * the colour across lines. Emits no '\n' (safe as one SSE data line). */
 void ui_html_log(struct buf *out, const char *data, size_t n, struct ui_ansi *st, int64_t *line_no);
+
+/* ui_html_log with options: line ids (and links) "<id_prefix>L<n>" (a
+ * step's lines: "s2-L7"), and with times (absolute offsets, by offset; see
+ * common/logframe.h) each line gets <span class="ts">HH:MM:SS.mmm</span>
+ * (UTC) of the last mark at or before its first byte, base_off being the
+ * log offset of data[0]. */
+struct ui_log_opts {
+	const char *id_prefix; /* NULL: "" */
+	const struct logframe_time *times;
+	size_t n_times;
+	int64_t base_off;
+};
+void ui_html_log_ex(struct buf *out, const char *data, size_t n, struct ui_ansi *st, int64_t *line_no,
+                    const struct ui_log_opts *o);
 
 /* How many of n log bytes to render now: up to the last '\n', or all when
  * final or when n >= force_bytes without any newline (one huge line). */

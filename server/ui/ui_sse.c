@@ -4,6 +4,7 @@
 #include "server/sched/sched.h"
 #include "server/srv.h"
 #include "server/ui/ui_html.h"
+#include "server/ui/ui_steps.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@ struct ui_sse {
 	struct srv *srv; /* borrowed */
 	int64_t job_id;
 	int64_t offset; /* next log byte to render */
-	int64_t line;   /* lines rendered so far */
+	int64_t line;   /* lines rendered so far in the segment */
+	int seg;        /* the log segment being rendered (ui_steps.h) */
 	struct ui_ansi ansi;
 	char sent_state[UI_SSE_STATE_MAX]; /* "" before the first state event */
 	int done;                          /* the end event is queued */
@@ -69,6 +71,61 @@ void ui_sse_data(struct buf *out, const char *event, const char *data, size_t n)
 	buf_appendf(out, "\n");
 }
 
+/* Renders the first cut bytes of s->raw (at s->offset), split at the
+ * steps' boundaries: entering another segment sends
+ *   event: seg      data: its (empty) container, which the page appends
+ * and its lines go into it, numbered from its start (ui_steps.h). */
+static void ui_sse_lines(struct ui_sse *s, size_t cut)
+{
+	struct job_row j = {0};
+	struct ui_steps st = {0};
+	struct err err = {0};
+	size_t p = 0;
+
+	if (store_job_get(s->srv->store, s->job_id, &j, &err) < 0 || ui_steps_load(s->srv, &j, &st, &err) < 0)
+		log_warnx("event=ui_sse_steps_failed job=%lld error=\"%s\"", (long long)s->job_id, err.msg);
+	while (p < cut) {
+		int64_t pos = s->offset + (int64_t)p, end;
+		int seg = ui_steps_seg_at(&st, pos, &end);
+		size_t lim = cut;
+		struct logframe_time *t = NULL;
+		size_t n_t = 0;
+		char prefix[16];
+		struct ui_log_opts o;
+
+		if (seg != s->seg) {
+			struct buf c = BUF_INIT;
+			ui_steps_seg_open(&c, &st, seg, 1);
+			ui_steps_seg_close(&c, seg);
+			ui_sse_data(&s->out, "seg", c.data ? c.data : "", c.len);
+			buf_release(&c);
+			s->seg = seg;
+			s->line = 0;
+			s->ansi = (struct ui_ansi)UI_ANSI_INIT;
+			if (pos == ui_steps_seg_start(&st, seg)) {
+				int64_t l = 0; /* the hidden line is not counted */
+				p += ui_steps_echo_skip(&st, seg, s->raw.data + p, cut - p, &l);
+				continue;
+			}
+		}
+		if (end >= 0 && end - pos < (int64_t)(cut - p))
+			lim = p + (size_t)(end - pos);
+		ui_steps_prefix(prefix, seg);
+		(void)store_log_times(s->srv->store, s->job_id, pos, s->offset + (int64_t)lim, &t, &n_t,
+		                      &err);
+		o = (struct ui_log_opts){prefix, t, n_t, pos};
+		buf_appendf(&s->out, "data: ");
+		ui_html_log_ex(&s->out, s->raw.data + p, lim - p, &s->ansi, &s->line, &o);
+		free(t);
+		p = lim;
+		buf_appendf(&s->out, "\nid: %lld.%lld.%d.%d\n\n", (long long)(s->offset + (int64_t)p),
+		            (long long)s->line, ui_ansi_pack(&s->ansi), s->seg);
+	}
+	s->offset += (int64_t)p;
+	ui_steps_release(&st);
+	job_row_release(&j);
+}
+
 /* One pass: reads what is new and queues events into s->out. */
 static void ui_sse_poll(struct ui_sse *s, uint64_t epoch)
 {
@@ -89,13 +146,8 @@ static void ui_sse_poll(struct ui_sse *s, uint64_t epoch)
 	if (s->raw.len > 0) {
 		int all = final && r.next >= r.log_bytes;
 		size_t cut = ui_html_log_cut(s->raw.data, s->raw.len, all, UI_SSE_READ_BYTES);
-		if (cut > 0) {
-			buf_appendf(&s->out, "data: ");
-			ui_html_log(&s->out, s->raw.data, cut, &s->ansi, &s->line);
-			s->offset += (int64_t)cut;
-			buf_appendf(&s->out, "\nid: %lld.%lld.%d\n\n", (long long)s->offset,
-			            (long long)s->line, ui_ansi_pack(&s->ansi));
-		}
+		if (cut > 0)
+			ui_sse_lines(s, cut);
 	}
 	{
 		/* The page's facts (attempt, agent, times) and its state as a
@@ -176,7 +228,7 @@ static ssize_t ui_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
-int ui_sse_answer(struct srv *srv, int64_t job_id, int64_t offset, int64_t line, int sgr,
+int ui_sse_answer(struct srv *srv, int64_t job_id, int64_t offset, int64_t line, int sgr, int seg,
                   const char *last_event_id, ui_sse_meta_fn meta, struct http_answer *ans, struct err *err)
 {
 	struct job_row j = {0};
@@ -187,11 +239,12 @@ int ui_sse_answer(struct srv *srv, int64_t job_id, int64_t offset, int64_t line,
 	job_row_release(&j);
 	if (last_event_id != NULL) {
 		long long o, l;
-		int g;
-		if (sscanf(last_event_id, "%lld.%lld.%d", &o, &l, &g) == 3 && o >= 0 && l >= 0) {
+		int g, sg = 0, k = sscanf(last_event_id, "%lld.%lld.%d.%d", &o, &l, &g, &sg);
+		if (k >= 3 && o >= 0 && l >= 0 && sg >= 0) {
 			offset = o;
 			line = l;
 			sgr = g;
+			seg = sg;
 		}
 	}
 	s = xcalloc(1, sizeof(*s));
@@ -199,6 +252,7 @@ int ui_sse_answer(struct srv *srv, int64_t job_id, int64_t offset, int64_t line,
 	s->job_id = job_id;
 	s->offset = offset;
 	s->line = line;
+	s->seg = seg;
 	ui_ansi_unpack(sgr, &s->ansi);
 	s->meta = meta;
 	s->follow = sched_follow_new(srv->sched, job_id);

@@ -9,12 +9,15 @@
 struct srv;
 
 /* The live log of a job as Server-Sent Events (GET /jobs/ID/events):
- *   (default event) data: rendered HTML lines (ui_html_log), id: OFF.LINE.SGR
+ *   (default event) data: rendered HTML lines (ui_html_log), id: OFF.LINE.SGR.SEG
+ *   event: seg      data: the container of the log segment (a step,
+ *                   ui_steps.h) the lines that follow belong to
  *   event: state    data: the job's state when it changes
  *   event: end      data: the final state; the stream then ends
  *   ": keep-alive" comments every UI_SSE_KEEPALIVE_MS while nothing happens.
- * Resumes from offset (bytes), line (lines already shown) and sgr (the packed
- * colour state), or from a Last-Event-ID header holding the same triple.
+ * Resumes from offset (bytes), line (lines already shown in segment seg)
+ * and sgr (the packed colour state), or from a Last-Event-ID header holding
+ * the same.
  * The answer's callback runs on the connection's thread, reads through the
  * job's log tail (logtail.c) and blocks on the job's own generation
  * (sched_follow), so a chunk reaching the server is sent at once; it
@@ -33,7 +36,7 @@ typedef int (*ui_sse_meta_fn)(struct srv *srv, int64_t job_id, struct buf *out, 
  *   event: meta     data: meta's fragment, when it changed
  * re-rendered at each wake-up and every second while the job is not final
  * (its durations move), and the state event carries meta's state. */
-int ui_sse_answer(struct srv *srv, int64_t job_id, int64_t offset, int64_t line, int sgr,
+int ui_sse_answer(struct srv *srv, int64_t job_id, int64_t offset, int64_t line, int sgr, int seg,
                   const char *last_event_id, ui_sse_meta_fn meta, struct http_answer *ans, struct err *err);
 
 /* Appends one SSE event: "event: NAME" (when event is not NULL) and data

@@ -105,11 +105,13 @@ async function main() {
 		await noXss(page, 'pipeline page of the <b> branch');
 
 		/* Finished job: artifact, line anchors, raw log link. */
-		await page.goto(`${URL}/jobs/${E.JA}#L2`);
-		check(await page.evaluate(() => document.querySelector(':target') && document.querySelector(':target').id) === 'L2',
-			'line anchor #L2 targets line 2');
-		await page.click('#L3 a.n');
-		check(await page.evaluate(() => location.hash) === '#L3', 'clicking line number 3 links to #L3');
+		/* Lines are numbered per step (s0-L1: step 1's first line); a link
+		 * to a line of a folded step opens the step. */
+		await page.goto(`${URL}/jobs/${E.JA}#s0-L1`);
+		check(await page.evaluate(() => !!document.querySelector(':target') && document.querySelector(':target').id === 's0-L1' &&
+			document.getElementById('step-0').open), 'line anchor #s0-L1 targets step 1\'s first line and opens the step');
+		await page.click('#L1 a.n');
+		check(await page.evaluate(() => location.hash) === '#L1', 'clicking line number 1 (before the steps) links to #L1');
 		const arts = await page.textContent('#artifacts');
 		check(arts.includes('hello.txt') && arts.includes(E.SHA_A), 'artifact listed with its sha256');
 		const href = await page.getAttribute('#artifacts a', 'href');
@@ -151,7 +153,7 @@ async function main() {
 					for (const n of m.addedNodes)
 						if (n.nodeType === 1)
 							window.__seen.push([t, n.textContent]);
-			}).observe(document.getElementById('log'), { childList: true });
+			}).observe(document.getElementById('log'), { childList: true, subtree: true });
 		});
 		const before = await page.$$eval('#log .l', (n) => n.length);
 		await page.waitForTimeout(5000); /* a measurement window, not a synchronisation */

@@ -76,7 +76,7 @@ anvil logs 999999 >"$T/none.out" 2>"$T/none.err" && fail "anvil logs of no job s
 ok "download: API ?download=1 and anvil logs give the whole $bytes bytes"
 
 # The UI's raw log link, with and without --read-auth.
-curl -sf "$URL/jobs/$J" | grep -q "href=\"/jobs/$J/log\"" || fail "job page has no raw log link to /jobs/$J/log"
+curl -sf "$URL/jobs/$J" >"$T/jobpage.html" && grep -q "href=\"/jobs/$J/log\"" "$T/jobpage.html" || fail "job page has no raw log link to /jobs/$J/log"
 curl -sf -o "$T/ui.out" "$URL/jobs/$J/log" || fail "UI download failed"
 [ "$(sha256sum <"$T/ui.out" | cut -d' ' -f1)" = "$ref" ] || fail "UI download differs"
 kill "$SERVER_PID"
@@ -100,7 +100,7 @@ anvil logs "$J" >"$T/cli2.out" || fail "anvil logs with the admin token failed u
 # The job page's artifact links: cookie-checked like the raw log.
 art_want=$(seq 1 1000 | sha256sum | cut -d' ' -f1)
 art_path="/jobs/$J/artifacts/out/the%20report.txt"
-curl -sf -b "$T/jar" "$URL/jobs/$J" | grep -q "href=\"$art_path\"" ||
+curl -sf -b "$T/jar" "$URL/jobs/$J" >"$T/jobpage2.html" && grep -q "href=\"$art_path\"" "$T/jobpage2.html" ||
 	fail "job page has no artifact link to $art_path: $(curl -sf -b "$T/jar" "$URL/jobs/$J" | grep -o 'href="[^"]*artifacts[^"]*"')"
 code=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "$URL$art_path")
 [ "${code%% *}" = 303 ] && [[ "$code" == *"/login?next="* ]] || fail "artifact without login answered $code"

@@ -391,6 +391,83 @@ static void test_artifacts(void **state)
 /* Compressed log chunks: a repetitive chunk round-trips, plain (short or
  * incompressible) and compressed chunks mix, a read may start in the middle
  * of a compressed chunk and stop after it; offsets count uncompressed bytes. */
+/* Steps and time marks of framed chunks: stored with their chunk (a resent
+ * chunk adds nothing), offsets absolute, an end closing its start once,
+ * and an event past the cap landing at the cut. */
+static void test_log_steps(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	struct buf b = BUF_INIT;
+	struct logframe f;
+	struct step_row *rows = NULL;
+	struct logframe_time *times = NULL;
+	size_t n = 0;
+	int64_t j;
+	int acc = 0, trunc = 0;
+	struct err err = {0};
+
+	mk_pipeline(fx, NULL, t, 1, 3);
+	j = claim(fx, "host", 100, 1);
+	assert_int_equal(store_log_append(fx->st, j, 1, 0, "pre\n", 4, 64, &acc, &trunc, &err), 0);
+	logframe_put_step_start(&b, 0, "build", "make", 1000);
+	logframe_put_time(&b, 1001);
+	logframe_put_log(&b, "a\nb\n", 4);
+	logframe_put_step_end(&b, 0, "failed", 1, 2, 2, 1500);
+	logframe_put_step_start(&b, 1, "logs", "cat log", 1501);
+	logframe_put_time(&b, 1600);
+	logframe_put_log(&b, "c\n", 2);
+	assert_int_equal(logframe_decode(&f, b.data, b.len, &err), 0);
+	assert_int_equal(store_log_append_frame(fx->st, j, 1, 1, &f, 64, &acc, &trunc, &err), 0);
+	assert_int_equal(acc, 1);
+	/* resent: nothing twice */
+	assert_int_equal(store_log_append_frame(fx->st, j, 1, 1, &f, 64, &acc, &trunc, &err), 0);
+	assert_int_equal(acc, 0);
+	logframe_release(&f);
+	buf_reset(&b);
+	/* a second start of step 0 changes nothing; step 1 ends past the cap */
+	logframe_put_step_start(&b, 0, "forged", "x", 1);
+	logframe_put_log(&b, "0123456789012345678901234567890123456789012345678901234567890123456789", 70);
+	logframe_put_step_end(&b, 1, "success", 1, 0, -1, 1700);
+	logframe_put_step_end(&b, 0, "success", 1, 0, -1, 1700);
+	assert_int_equal(logframe_decode(&f, b.data, b.len, &err), 0);
+	assert_int_equal(store_log_append_frame(fx->st, j, 1, 2, &f, 64, &acc, &trunc, &err), 0);
+	assert_int_equal(trunc, 1);
+	logframe_release(&f);
+
+	assert_int_equal(store_job_steps(fx->st, j, &rows, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].name, "build");
+	assert_string_equal(rows[0].command, "make");
+	assert_string_equal(rows[0].state, "failed");
+	assert_int_equal(rows[0].have_exit, 1);
+	assert_int_equal(rows[0].exit_code, 2);
+	assert_int_equal(rows[0].start_off, 4);
+	assert_int_equal(rows[0].end_off, 8);
+	assert_int_equal(rows[0].lines, 2);
+	assert_int_equal(rows[1].lines, -1);
+	assert_int_equal(rows[0].started_unix_ms, 1000);
+	assert_int_equal(rows[0].finished_unix_ms, 1500);
+	assert_int_equal(rows[1].attempt, 1);
+	assert_string_equal(rows[1].state, "success");
+	assert_int_equal(rows[1].start_off, 8);
+	assert_int_equal(rows[1].end_off, 64); /* at the cut */
+	step_rows_free(rows, n);
+
+	assert_int_equal(store_log_times(fx->st, j, 0, 1000, &times, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(times[0].rel_off, 4);
+	assert_int_equal(times[0].at_ms, 1001);
+	assert_int_equal(times[1].rel_off, 8);
+	assert_int_equal(times[1].at_ms, 1600);
+	free(times);
+	/* from an offset inside: the mark before it comes too */
+	assert_int_equal(store_log_times(fx->st, j, 9, 10, &times, &n, &err), 0);
+	assert_int_equal(n, 2);
+	free(times);
+	buf_release(&b);
+}
+
 static void test_log_compression(void **state)
 {
 	struct fx *fx = *state;
@@ -983,6 +1060,19 @@ static void test_schema_has_no_triggers(void **state)
 	assert_int_equal(sqlite3_column_int(s, 0), 0);
 	assert_int_equal(sqlite3_column_int(s, 1), STORE_SCHEMA_VERSION);
 	sqlite3_finalize(s);
+	/* every table is one --migrate-to copies (a table a migration adds
+	 * and store_tables lacks would be left behind) */
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+	                                    " AND name NOT LIKE 'sqlite_%' AND name <> 'schema_version'",
+	                                    -1, &s, NULL),
+	                 SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *table = (const char *)sqlite3_column_text(s, 0);
+		if (!store_table_known(table))
+			fail_msg("table %s is not in store_tables (server/store/store.c)", table);
+	}
+	sqlite3_finalize(s);
 	sqlite3_close(db);
 	unlink(path);
 	unlink(strcat(strcpy((char[64]){0}, path), "-wal"));
@@ -1143,6 +1233,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_log_dedupe_offsets_and_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_compression, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_steps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_agent_ownership, setup, teardown),

@@ -557,22 +557,22 @@ static void test_logs(void **state)
 	jid = mk_job(pid, "build", "host", "build", NULL);
 
 	/* not running: conflict */
-	assert_int_equal(ops->log_append(be, jid, 1, 0, "x", 1, 1 << 20, &acc, &tr, &err), -1);
+	assert_int_equal(ops->log_append(be, jid, 1, 0, "x", 1, NULL, 1 << 20, &acc, &tr, &err), -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
 	set_job(jid, JOB_RUNNING, 1, 0, 100000, 0);
-	assert_int_equal(ops->log_append(be, jid, 1, -1, "x", 1, 1 << 20, &acc, &tr, &err), -1);
+	assert_int_equal(ops->log_append(be, jid, 1, -1, "x", 1, NULL, 1 << 20, &acc, &tr, &err), -1);
 	assert_int_equal(err.code, ERR_INVAL);
 
-	assert_int_equal(ops->log_append(be, jid, 1, 0, "hello ", 6, 1 << 20, &acc, &tr, &err), 0);
+	assert_int_equal(ops->log_append(be, jid, 1, 0, "hello ", 6, NULL, 1 << 20, &acc, &tr, &err), 0);
 	assert_int_equal(acc, 1);
 	assert_int_equal(tr, 0);
 	/* the same seq again: ignored */
-	assert_int_equal(ops->log_append(be, jid, 1, 0, "hello ", 6, 1 << 20, &acc, &tr, &err), 0);
+	assert_int_equal(ops->log_append(be, jid, 1, 0, "hello ", 6, NULL, 1 << 20, &acc, &tr, &err), 0);
 	assert_int_equal(acc, 0);
 	/* a big compressible chunk is stored deflated */
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = "abcdefgh\n"[i % 9];
-	assert_int_equal(ops->log_append(be, jid, 1, 1, big, sizeof(big), 1 << 20, &acc, &tr, &err), 0);
+	assert_int_equal(ops->log_append(be, jid, 1, 1, big, sizeof(big), NULL, 1 << 20, &acc, &tr, &err), 0);
 	assert_int_equal(acc, 1);
 	snprintf(line, sizeof(line), "SELECT raw_len FROM log_chunks WHERE job_id = %lld AND seq = 1",
 	         (long long)jid);
@@ -580,7 +580,7 @@ static void test_logs(void **state)
 	snprintf(line, sizeof(line), "SELECT length(data) FROM log_chunks WHERE job_id = %lld AND seq = 1",
 	         (long long)jid);
 	assert_true(raw_i64(line) < (int64_t)sizeof(big) / 4);
-	assert_int_equal(ops->log_append(be, jid, 1, 2, "bye", 3, 1 << 20, &acc, &tr, &err), 0);
+	assert_int_equal(ops->log_append(be, jid, 1, 2, "bye", 3, NULL, 1 << 20, &acc, &tr, &err), 0);
 
 	/* whole, then from inside the compressed chunk, then past the end */
 	assert_int_equal(ops->log_read(be, jid, 0, 1 << 20, &b, &next, &err), 0);
@@ -601,10 +601,11 @@ static void test_logs(void **state)
 
 	/* past the cap: cut, one marker, later chunks dropped */
 	assert_int_equal(
-	    ops->log_append(be, jid, 1, 3, "0123456789", 10, 6 + sizeof(big) + 3 + 4, &acc, &tr, &err), 0);
+	    ops->log_append(be, jid, 1, 3, "0123456789", 10, NULL, 6 + sizeof(big) + 3 + 4, &acc, &tr, &err),
+	    0);
 	assert_int_equal(acc, 1);
 	assert_int_equal(tr, 1);
-	assert_int_equal(ops->log_append(be, jid, 1, 4, "more", 4, 1 << 20, &acc, &tr, &err), 0);
+	assert_int_equal(ops->log_append(be, jid, 1, 4, "more", 4, NULL, 1 << 20, &acc, &tr, &err), 0);
 	assert_int_equal(acc, 0);
 	assert_int_equal(tr, 1);
 	assert_int_equal(ops->job_get(be, jid, &job, &err), 0);
@@ -1227,7 +1228,7 @@ static void *append_thread(void *arg)
 
 	for (int i = 0; i < ap->n && ap->rc == 0; i++) {
 		snprintf(chunk, sizeof(chunk), "line %06d\n", ap->first_seq + i);
-		ap->rc = ops->log_append(ap->be, ap->job_id, 1, ap->first_seq + i, chunk, strlen(chunk),
+		ap->rc = ops->log_append(ap->be, ap->job_id, 1, ap->first_seq + i, chunk, strlen(chunk), NULL,
 		                         1 << 30, &acc, &tr, &ap->err);
 	}
 	return NULL;
