@@ -818,7 +818,7 @@ static void job_drain(struct job_ctx *jc, int fd)
 static int job_run_step(struct job_ctx *jc, struct runner *r, const struct job_step *st,
                         const char *const *env, int *exit_code_out, enum job_intr *intr_out, struct err *err)
 {
-	struct step_spec ss = {st->name, st->run, jc->src_dir, env};
+	struct step_spec ss = {.name = st->name, .run = st->run, .workspace = jc->src_dir, .env = env};
 	struct proc p;
 	char rbuf[16384];
 	int eof = 0, killed = 0, rc = -1;
