@@ -713,7 +713,7 @@ struct runner *targets_service_runner_new(const struct targets_opts *o, const st
 {
 	const char *host_arch = binfmt_host_arch(), *triple = job->target;
 	struct strv names = STRV_INIT;
-	struct buf install = BUF_INIT;
+	struct buf download = BUF_INIT;
 	struct recipe *r = NULL;
 	struct runner *runner = NULL;
 	char *toolroot = NULL, *derived = NULL;
@@ -745,21 +745,27 @@ struct runner *targets_service_runner_new(const struct targets_opts *o, const st
 		strv_push(&names, packages[i]);
 	}
 	qsort(names.v, names.n, sizeof(*names.v), targets_strcmp);
-	buf_appendf(&install, "apt-get install -y -q --no-install-recommends");
+	buf_appendf(&download, "apt-get install -y -q --no-install-recommends --download-only");
 	for (size_t i = 0; i < names.n; i++)
 		if (i == 0 || strcmp(names.v[i], names.v[i - 1]) != 0)
-			buf_appendf(&install, " %s", names.v[i]);
+			buf_appendf(&download, " %s", names.v[i]);
 	{
-		/* A package's maintainer scripts must not start the daemon inside
-		 * the derive sandbox: policy-rc.d says no (101) while apt runs. */
-		const char *cmds[] = {"printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d && "
-		                      "chmod 755 /usr/sbin/policy-rc.d",
-		                      "apt-get update -q", install.data, "rm -f /usr/sbin/policy-rc.d"};
+		/* Only the root of a user namespace installs them (rootfs_derive):
+		 * maintainer scripts that add system users (mysql, mosquitto) and
+		 * chown to them fail there, and a service never needs them (it runs
+		 * as the build user). So apt resolves and downloads, and the
+		 * packages' files are unpacked without their scripts; directory
+		 * links (merged /usr) are kept. */
+		const char *cmds[] = {
+		    "apt-get update -q", download.data,
+		    "for d in /var/cache/apt/archives/*.deb; do dpkg-deb --fsys-tarfile \"$d\" | "
+		    "tar -x --keep-directory-symlink --no-same-owner -C /; done",
+		    "rm -f /var/cache/apt/archives/*.deb && ldconfig"};
 		for (int attempt = 0;; attempt++) {
 			free(derived);
 			derived = NULL;
-			if (rootfs_derive(r, toolroot, "svc", cmds, 4, o->sandbox, job->stop, &derived, err) <
-			    0)
+			if (rootfs_derive(r, toolroot, "svc", cmds, sizeof(cmds) / sizeof(cmds[0]),
+			                  o->sandbox, job->stop, &derived, err) < 0)
 				goto out;
 			if (rootfs_hold(derived, job->stop, &hold_fd, err) == 0)
 				break;
@@ -784,7 +790,7 @@ struct runner *targets_service_runner_new(const struct targets_opts *o, const st
 out:
 	if (hold_fd >= 0)
 		runner = targets_held_new(runner, hold_fd);
-	buf_release(&install);
+	buf_release(&download);
 	strv_release(&names);
 	recipe_free(r);
 	free(toolroot);
