@@ -784,7 +784,7 @@ static void job_services_stop(struct job_ctx *jc, int show_logs)
 	if (jc->svcs != NULL && show_logs)
 		services_show_logs(jc->svcs, 2048);
 	if (jc->svcs != NULL)
-		job_say(jc, "stopping %zu service(s)", jc->spec->n_services);
+		job_say(jc, "stopping the services");
 	services_free(jc->svcs, JOB_GRACE_MS);
 	jc->svcs = NULL;
 	if (jc->svc_sb != NULL)

@@ -760,7 +760,11 @@ struct runner *targets_service_runner_new(const struct targets_opts *o, const st
 		    "apt-get update -q", download.data,
 		    "for d in /var/cache/apt/archives/*.deb; do dpkg-deb --fsys-tarfile \"$d\" | "
 		    "tar -x --keep-directory-symlink --no-same-owner -C /; done",
-		    "rm -f /var/cache/apt/archives/*.deb && ldconfig"};
+		    "rm -f /var/cache/apt/archives/*.deb && ldconfig",
+		    /* A debootstrap tree has no /etc/hosts: "localhost" must resolve
+		     * (mariadb-install-db, clients given -h localhost). */
+		    "[ -e /etc/hosts ] || printf '127.0.0.1\\tlocalhost\\n::1\\tlocalhost "
+		    "ip6-localhost ip6-loopback\\n' >/etc/hosts"};
 		for (int attempt = 0;; attempt++) {
 			free(derived);
 			derived = NULL;

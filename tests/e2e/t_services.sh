@@ -9,6 +9,7 @@
 # the job log, and its process is gone too. Needs root, binfmt
 # qemu-aarch64, the cached aarch64 rootfs and toolroot, and the Debian
 # mirror on a cold cache (the first run installs mariadb-server: minutes).
+# Last, a Rust test against both (the issue's case).
 . "$(dirname "$0")/lib.sh"
 
 TRIPLE=aarch64-unknown-linux-gnu
@@ -16,11 +17,7 @@ MARK="anvil-svc-$$-$RANDOM"
 job_done() { local s; s=$(job_state "$1"); [ "$s" != queued ] && [ "$s" != running ]; }
 # marked: pids of processes whose environment holds ANVIL_TEST_MARK=$MARK.
 marked() {
-	local p
-	for p in /proc/[0-9]*; do
-		tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "ANVIL_TEST_MARK=$MARK" && echo "${p#/proc/}"
-	done
-	true
+	grep -alsxz "ANVIL_TEST_MARK=$MARK" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true
 }
 some_marked() { [ -n "$(marked)" ]; }
 
@@ -99,3 +96,35 @@ log_has "$J2" "never| not yet" || fail "the last ready attempt's output is not i
 if log_has "$J2" "this-step-must-not-run"; then fail "a step ran although its service was not ready"; fi
 [ -z "$(marked)" ] || fail "the service outlived job $J2: $(marked)"
 ok "$((SECONDS - T0)) s: job $J2 failed: $M; its log shows the service's"
+
+# The issue's own case: a Rust test (tests/fixtures/svcclient: MariaDB's
+# client protocol and MQTT over std::net) against both services, built with
+# Debian's cargo and run under QEMU through the recipe's runner.
+cp -r "$S/tests/fixtures/svcclient/." "$T/src/svc/"
+cat >"$T/src/svc/.anvil.yml" <<'YML'
+targets: [aarch64-unknown-linux-gnu]
+tools: [cargo, librust-openssl-dev]
+services:
+  db:
+    packages: [mariadb-server]
+    command: |
+      mariadb-install-db --no-defaults --datadir=/tmp/db --auth-root-authentication-method=normal >/dev/null
+      exec mariadbd --no-defaults --datadir=/tmp/db --socket=/tmp/db.sock --bind-address=127.0.0.1 --port=3306
+    ready: mariadb-admin --protocol=tcp -h 127.0.0.1 -u root ping
+    ready_timeout: 120s
+  mqtt:
+    packages: [mosquitto, mosquitto-clients]
+    command: exec mosquitto -p 1883
+    ready: mosquitto_pub -h 127.0.0.1 -t anvil/ready -n
+steps:
+  - cargo test --offline --target "$ANVIL_TARGET" -- --nocapture --test-threads 1
+YML
+T0=$SECONDS
+commit_push svc "rust against services" >/dev/null
+J3=$(first_job "$(latest_pipeline)")
+wait_until 900 job_done "$J3" || fail "job $J3 did not finish"
+job_is "$J3" success || fail "job $J3 is $(job_state "$J3"): $(api "/api/v1/jobs/$J3/log" | tail -n 40)"
+log_has "$J3" "test result: ok. 2 passed" || fail "the Rust tests did not pass in job $J3"
+log_has "$J3" "mariadb version" || fail "the Rust test did not reach MariaDB"
+log_has "$J3" "mqtt delivered 'hello from rust'" || fail "the Rust test did not get its MQTT message"
+ok "$((SECONDS - T0)) s: job $J3: a Rust test (aarch64, under QEMU) talked to MariaDB and Mosquitto"
