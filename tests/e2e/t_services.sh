@@ -6,7 +6,7 @@
 # namespace; every service process is gone when the job ends (the processes
 # are found by a mark in their environment, seen while the job runs). Then a
 # host job whose service never becomes ready fails with the service's log in
-# the job log, and its process is gone too. Needs root, binfmt
+# the job log, and its process is gone too, as it is after a cancel. Needs root, binfmt
 # qemu-aarch64, the cached aarch64 rootfs and toolroot, and the Debian
 # mirror on a cold cache (the first run installs mariadb-server: minutes).
 # Last, a Rust test against both (the issue's case).
@@ -96,6 +96,27 @@ log_has "$J2" "never| not yet" || fail "the last ready attempt's output is not i
 if log_has "$J2" "this-step-must-not-run"; then fail "a step ran although its service was not ready"; fi
 [ -z "$(marked)" ] || fail "the service outlived job $J2: $(marked)"
 ok "$((SECONDS - T0)) s: job $J2 failed: $M; its log shows the service's"
+
+# A canceled job stops its services too.
+cat >"$T/src/svc/.anvil.yml" <<'YML'
+services:
+  idle:
+    env: {ANVIL_TEST_MARK: MARK}
+    command: exec sleep 600
+    ready: "true"
+steps:
+  - echo steps-started; exec sleep 600
+YML
+sed -i "s/ANVIL_TEST_MARK: MARK/ANVIL_TEST_MARK: $MARK/" "$T/src/svc/.anvil.yml"
+T0=$SECONDS
+commit_push svc "cancel" >/dev/null
+J4=$(first_job "$(latest_pipeline)")
+wait_until 60 log_has "$J4" "steps-started" || fail "job $J4 did not start its step"
+some_marked || fail "job $J4's service is not running"
+anvil cancel "$J4" >/dev/null || fail "anvil cancel failed"
+wait_until 60 job_is "$J4" canceled || fail "job $J4 is $(job_state "$J4") after cancel"
+[ -z "$(marked)" ] || fail "the service outlived the canceled job $J4: $(marked)"
+ok "$((SECONDS - T0)) s: canceled job $J4 stopped its service"
 
 # The issue's own case: a Rust test (tests/fixtures/svcclient: MariaDB's
 # client protocol and MQTT over std::net) against both services, built with
