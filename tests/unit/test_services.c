@@ -19,6 +19,7 @@
 #include "agent/services.h"
 #include "common/proc.h"
 #include "common/runner.h"
+#include "qemu/runner_bwrap.h"
 
 static void test_spec_parse(void **state)
 {
@@ -228,12 +229,50 @@ static void test_service_life(void **state)
 	}
 }
 
+/* A step of a job with services shares the job's namespace: bwrap keeps
+ * the network it starts in (--share-net) and binds no resolv.conf. */
+static void test_bwrap_argv_netns(void **state)
+{
+	struct bwrap_config cfg;
+	struct step_spec step = {.name = "s", .run = "true", .workspace = "/tmp"};
+	struct strv argv = STRV_INIT;
+	struct err err = {0};
+	struct runner *r;
+	int share = 0, unshare_all = 0;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.mode = RECIPE_MODE_CROSS;
+	cfg.has_netns = 1;
+	cfg.netns_fd = 7;
+	assert_non_null(r = runner_bwrap_new(&cfg, &err));
+	assert_int_equal(runner_bwrap_argv(r, &step, &argv, &err), 0);
+	for (size_t i = 0; i < argv.n; i++) {
+		share += strcmp(argv.v[i], "--share-net") == 0;
+		unshare_all += strcmp(argv.v[i], "--unshare-all") == 0;
+		assert_string_not_equal(argv.v[i], "/etc/resolv.conf");
+	}
+	assert_int_equal(share, 1);
+	assert_int_equal(unshare_all, 1);
+	strv_release(&argv);
+	runner_free(r);
+	/* without it, a fresh namespace per step, as before */
+	cfg.has_netns = 0;
+	assert_non_null(r = runner_bwrap_new(&cfg, &err));
+	assert_int_equal(runner_bwrap_argv(r, &step, &argv, &err), 0);
+	for (size_t i = 0; i < argv.n; i++)
+		assert_string_not_equal(argv.v[i], "--share-net");
+	strv_release(&argv);
+	runner_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_spec_parse),
 	    cmocka_unit_test(test_netns_and_log_fd),
 	    cmocka_unit_test(test_service_life),
+	    cmocka_unit_test(test_bwrap_argv_netns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
