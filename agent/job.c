@@ -28,6 +28,7 @@
 #include "common/logframe.h"
 #include "common/mask.h"
 #include "agent/sandbox.h"
+#include "agent/services.h"
 #include "common/proc.h"
 #include "common/runner.h"
 
@@ -287,6 +288,8 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 	s->log_cap_bytes = v > 0 ? (uint64_t)v : JOB_DEFAULT_LOG_CAP;
 	if (job_spec_inputs(json_object_get(spec, "inputs"), s, err) < 0)
 		goto out;
+	if (services_spec_parse(json_object_get(spec, "services"), &s->services, &s->n_services, err) < 0)
+		goto out;
 	if (json_is_string(json_object_get(spec, "kind")) &&
 	    strcmp(json_string_value(json_object_get(spec, "kind")), "deploy") == 0 &&
 	    deployer_spec_parse(json_object_get(spec, "deploy"), &s->deploy, err) < 0)
@@ -323,6 +326,7 @@ void job_spec_free(struct job_spec *s)
 	strv_release(&s->secrets);
 	strv_release(&s->mask);
 	deployer_spec_free(s->deploy);
+	services_spec_free(s->services, s->n_services);
 	for (i = 0; i < s->n_inputs; i++) {
 		free(s->inputs[i].job);
 		free(s->inputs[i].name);
@@ -504,13 +508,16 @@ struct job_ctx {
 		struct buf rec;
 	} * ev;
 	size_t n_ev, cap_ev;
-	struct buf frame;       /* the framed chunk in flight (resent as is) */
-	size_t inflight_ev;     /* events in it */
-	int64_t last_mark_ms;   /* the last time mark's; 0: none */
-	int mark_due;           /* a line ended since the last time mark */
-	int64_t step_lines;     /* newlines queued since the running step started */
-	struct sandbox_job *sb; /* owned; NULL for a deploy job */
-	char limit_msg[160];    /* the limit a step ran into; "" none */
+	struct buf frame;           /* the framed chunk in flight (resent as is) */
+	size_t inflight_ev;         /* events in it */
+	int64_t last_mark_ms;       /* the last time mark's; 0: none */
+	int mark_due;               /* a line ended since the last time mark */
+	int64_t step_lines;         /* newlines queued since the running step started */
+	struct sandbox_job *sb;     /* owned; NULL for a deploy job */
+	char limit_msg[160];        /* the limit a step ran into; "" none */
+	int netns_fd;               /* owned; > 0: the job's own network namespace (services:) */
+	struct sandbox_job *svc_sb; /* owned; the services' cgroup, NULL: none */
+	struct services *svcs;      /* owned; the running services, NULL: none */
 };
 
 static enum job_intr job_interrupted(struct job_ctx *jc)
@@ -847,12 +854,12 @@ static int job_tick_ms(const struct job_ctx *jc)
  * Preparing the target (a rootfs or toolroot build, a Cross.toml pre-build,
  * a tools: install) stops as soon as the job is interrupted (canceled, timed
  * out, lost, agent stopping). */
-static struct runner *job_runner_for(struct job_ctx *jc, const struct crosstoml *ct, char **desc_out,
-                                     char **warning_out, struct err *err)
+static struct runner *job_runner_for(struct job_ctx *jc, const struct sandbox_job *sb,
+                                     const struct job_service *svc, const struct crosstoml *ct,
+                                     char **desc_out, char **warning_out, struct err *err)
 {
 	const struct agent *ag = jc->ag;
 	const struct job_spec *spec = jc->spec;
-	const struct sandbox_job *sb = jc->sb;
 	const struct proc_stop stop = {job_should_interrupt, jc};
 	struct targets_opts to = {.recipes_dir = ag->opt.recipes_dir,
 	                          .cache_dir = ag->opt.cache_dir,
@@ -870,6 +877,7 @@ static struct runner *job_runner_for(struct job_ctx *jc, const struct crosstoml 
 	    .tools = (const char *const *)spec->tools.v,
 	    .n_tools = spec->tools.n,
 	    .stop = &stop,
+	    .netns_fd = jc->netns_fd,
 	};
 
 	if (ct != NULL) {
@@ -877,7 +885,79 @@ static struct runner *job_runner_for(struct job_ctx *jc, const struct crosstoml 
 		tj.n_pre_build = ct->pre_build.n;
 		tj.image = ct->image;
 	}
+	if (svc != NULL && svc->packages.n > 0)
+		return targets_service_runner_new(&to, &tj, (const char *const *)svc->packages.v,
+		                                  svc->packages.n, NULL, desc_out, err);
 	return targets_runner_new(&to, &tj, desc_out, warning_out, err);
+}
+
+/* The job's own network namespace, which its steps and services share. */
+static int job_services_netns(struct job_ctx *jc, struct err *err)
+{
+	if (jc->ag->opt.docker != NULL && strcmp(jc->spec->target, "host") != 0)
+		return err_set(err, ERR_UNAVAIL, "services need the bubblewrap runner, not --runner docker");
+	return services_netns_new(&jc->netns_fd, err);
+}
+
+static void job_services_write(void *arg, const void *p, size_t n)
+{
+	job_log_write(arg, p, n);
+}
+
+/* Starts the spec's services, in file order, each ready before the next. */
+static int job_services_start(struct job_ctx *jc, const struct crosstoml *ct, struct err *err)
+{
+	const struct job_spec *spec = jc->spec;
+	const struct services_io io = {job_services_write, job_should_interrupt, jc};
+	char *warning = NULL;
+
+	sandbox_job_begin(&jc->ag->sandbox, spec->id, "svc", &jc->svc_sb, &warning, err);
+	free(warning); /* the steps' own cgroup said it already */
+	jc->svcs = services_new(jc->job_dir, &io);
+	for (size_t i = 0; i < spec->n_services; i++) {
+		const struct job_service *svc = &spec->services[i];
+		char *desc = NULL, *warn = NULL;
+		struct runner *r;
+
+		if (svc->packages.n > 0)
+			job_say(jc,
+			        "service %s: %zu package(s) installed once into a derived host-arch tree, "
+			        "then cached",
+			        svc->name, svc->packages.n);
+		job_log_flush(jc, 1, 0);
+		r = job_runner_for(jc, jc->svc_sb, svc, ct, &desc, &warn, err);
+		free(warn);
+		if (r == NULL) {
+			free(desc);
+			return err_wrap(err, "service %s", svc->name);
+		}
+		job_say(jc, "service %s: %s (%s)", svc->name, svc->command, desc);
+		free(desc);
+		job_log_flush(jc, 1, 0);
+		if (services_start(jc->svcs, svc, r, jc->src_dir, err) < 0)
+			return -1;
+		job_log_flush(jc, 1, 0);
+	}
+	return 0;
+}
+
+/* Every service's process tree killed (then its cgroup), before the job
+ * reports its end; show_logs: their logs' tails into the job log first. */
+static void job_services_stop(struct job_ctx *jc, int show_logs)
+{
+	if (jc->svcs != NULL && show_logs)
+		services_show_logs(jc->svcs, 2048);
+	if (jc->svcs != NULL)
+		job_say(jc, "stopping the services");
+	services_free(jc->svcs, JOB_GRACE_MS);
+	jc->svcs = NULL;
+	if (jc->svc_sb != NULL)
+		sandbox_job_kill_all(jc->svc_sb);
+	sandbox_job_end(jc->svc_sb);
+	jc->svc_sb = NULL;
+	if (jc->netns_fd > 0)
+		close(jc->netns_fd);
+	jc->netns_fd = 0;
 }
 
 /* Cross.toml at the root of the checkout, for a target job: NULL in *out
@@ -982,7 +1062,7 @@ static void job_drain(struct job_ctx *jc, int fd)
 static int job_run_step(struct job_ctx *jc, struct runner *r, const struct job_step *st,
                         const char *const *env, int *exit_code_out, enum job_intr *intr_out, struct err *err)
 {
-	struct step_spec ss = {st->name, st->run, jc->src_dir, env};
+	struct step_spec ss = {.name = st->name, .run = st->run, .workspace = jc->src_dir, .env = env};
 	struct proc p;
 	char rbuf[16384];
 	int eof = 0, killed = 0, rc = -1;
@@ -1274,7 +1354,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		goto report;
 	{
 		char *warning = NULL;
-		sandbox_job_begin(&ag->sandbox, spec->id, &jc.sb, &warning, &err);
+		sandbox_job_begin(&ag->sandbox, spec->id, NULL, &jc.sb, &warning, &err);
 		if (warning != NULL)
 			job_say(&jc, "warning: %s", warning);
 		free(warning);
@@ -1307,7 +1387,12 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		        spec->tools.n);
 		job_log_flush(&jc, 1, 0);
 	}
-	if ((runner = job_runner_for(&jc, ct, &runner_desc, &runner_warning, &err)) == NULL) {
+	if (spec->n_services > 0 && job_services_netns(&jc, &err) < 0) {
+		job_say(&jc, "services: %s", err.msg);
+		snprintf(message, sizeof(message), "services: %s", err.msg);
+		goto report;
+	}
+	if ((runner = job_runner_for(&jc, jc.sb, NULL, ct, &runner_desc, &runner_warning, &err)) == NULL) {
 		if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE) {
 			job_say(&jc, "target %s: preparation stopped (%s)", spec->target, err.msg);
 			goto report;
@@ -1321,6 +1406,13 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	job_say(&jc, "runner: %s", runner_desc);
 	job_env_build(&env, spec);
 	job_env_passthrough(&env, ct);
+	if (spec->n_services > 0 && job_services_start(&jc, ct, &err) < 0) {
+		if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
+			goto report;
+		state = err.code == ERR_INVAL ? "failed" : "error";
+		snprintf(message, sizeof(message), "%s", err.msg);
+		goto report;
+	}
 	/* The first failure (a non-zero exit or the step's own timeout) fails
 	 * the job and names the step; later steps run only when they are
 	 * `on: failure` or `on: always` (collect logs, core dumps), and their
@@ -1446,6 +1538,7 @@ report:
 	case JOB_INTR_NONE:
 		break;
 	}
+	job_services_stop(&jc, state[0] == 'f' && strncmp(message, "service ", 8) != 0);
 	job_log_unmask_tail(&jc);
 	if (outcome == JOB_FINISHED) {
 		if (job_log_flush(&jc, 1, 1) < 0 || job_should_abandon(&jc)) {

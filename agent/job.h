@@ -12,6 +12,7 @@
 struct agent;
 struct deployer_spec;
 struct artifact_input;
+struct job_service;
 
 /* Running one claimed job: checkout, steps through the runner, live log
  * chunks, heartbeats, artifacts, finish (docs/api.md, agent routes). */
@@ -52,6 +53,8 @@ struct job_spec {
 	struct deployer_spec *deploy;  /* owned; a deploy job's spec (kind "deploy"), else NULL */
 	struct artifact_input *inputs; /* owned, n_inputs: artifacts of the jobs it needs */
 	size_t n_inputs;
+	struct job_service *services; /* owned, n_services: `services:` (agent/services.h) */
+	size_t n_services;
 };
 
 /* Parses spec (borrowed, the claim answer's "job" object) into *out (the

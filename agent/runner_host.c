@@ -64,7 +64,9 @@ static int runner_host_start(struct runner *r, const struct step_spec *step, str
 	spec.envp = (const char *const *)env.v;
 	spec.cwd = step->workspace;
 	spec.stdin_fd = -1;
-	spec.capture_output = 1;
+	spec.capture_output = !step->has_log_fd;
+	spec.has_log_fd = step->has_log_fd;
+	spec.log_fd = step->log_fd;
 	spec.die_with_parent = 1;
 	if (proc_start(out, &spec, err) < 0) {
 		err_wrap(err, "step %s", step->name != NULL ? step->name : "(unnamed)");

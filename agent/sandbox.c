@@ -114,8 +114,8 @@ int sandbox_check_reach(const struct sandbox *sb, const char *dir, struct err *e
 	return 0;
 }
 
-int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, struct sandbox_job **out, char **warning_out,
-                      struct err *err)
+int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, const char *part, struct sandbox_job **out,
+                      char **warning_out, struct err *err)
 {
 	struct sandbox_job *j = xcalloc(1, sizeof(*j));
 	struct err e2 = {0};
@@ -128,7 +128,10 @@ int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, struct sandbox_j
 	j->lim.pids = sb->opt.pids;
 	j->lim.cpu_weight = sb->opt.cpu_weight;
 	j->disk_bytes = sb->opt.disk_bytes;
-	snprintf(name, sizeof(name), "job-%" PRId64, job_id);
+	if (part != NULL)
+		snprintf(name, sizeof(name), "job-%" PRId64 "-%s", job_id, part);
+	else
+		snprintf(name, sizeof(name), "job-%" PRId64, job_id);
 	if (cgroup_job_create(NULL, name, &j->lim, &j->cg, &e2) < 0) {
 		j->cg = NULL;
 		*warning_out = xasprintf("no per-job cgroup (%s): memory, process and CPU limits not "

@@ -49,11 +49,13 @@ int sandbox_check_reach(const struct sandbox *sb, const char *dir, struct err *e
 
 struct sandbox_job;
 
-/* Creates job_id's cgroup with the limits. When the host has no usable
- * cgroup, the job goes on without memory/pids/cpu limits and *warning_out
- * (owned) says so for the job log. */
-int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, struct sandbox_job **out, char **warning_out,
-                      struct err *err);
+/* Creates job_id's cgroup with the limits ("job-<id>", or "job-<id>-<part>"
+ * when part is not NULL: the job's services, which the kill after each
+ * step must not reach, get their own with the same limits). When the host
+ * has no usable cgroup, the job goes on without memory/pids/cpu limits and
+ * *warning_out (owned) says so for the job log. */
+int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, const char *part, struct sandbox_job **out,
+                      char **warning_out, struct err *err);
 
 /* The runners' view (borrowed from job). */
 const struct runner_sandbox *sandbox_job_runner(const struct sandbox_job *job);

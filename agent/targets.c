@@ -417,6 +417,8 @@ static struct runner *targets_bwrap_new(const struct targets_opts *o, const stru
 	cfg.binds = &bind;
 	cfg.n_binds = 1;
 	cfg.network = job->network;
+	cfg.has_netns = job->netns_fd > 0;
+	cfg.netns_fd = job->netns_fd;
 	cfg.env = env;
 	cfg.sandbox = o->sandbox;
 	return runner_bwrap_new(&cfg, err);
@@ -688,5 +690,114 @@ out:
 	free(rootfs);
 	free(toolroot);
 	free(cache);
+	return runner;
+}
+
+/* The recipe whose toolroot a host job's services derive from: the one of
+ * the host's own architecture. */
+static const char *targets_host_triple(const char *host_arch)
+{
+	static const char *const map[] = {"amd64", "x86_64-unknown-linux-gnu",
+	                                  "arm64", "aarch64-unknown-linux-gnu",
+	                                  "armhf", "armv7-unknown-linux-gnueabihf"};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i += 2)
+		if (strcmp(map[i], host_arch) == 0)
+			return map[i + 1];
+	return NULL;
+}
+
+struct runner *targets_service_runner_new(const struct targets_opts *o, const struct targets_job *job,
+                                          const char *const *packages, size_t n_packages,
+                                          const char *const *env, char **desc_out, struct err *err)
+{
+	const char *host_arch = binfmt_host_arch(), *triple = job->target;
+	struct strv names = STRV_INIT;
+	struct buf download = BUF_INIT;
+	struct recipe *r = NULL;
+	struct runner *runner = NULL;
+	char *toolroot = NULL, *derived = NULL;
+	struct bwrap_config cfg;
+	int hold_fd = -1;
+
+	*desc_out = NULL;
+	if (o->docker != NULL && strcmp(job->target, "host") != 0) {
+		err_set(err, ERR_UNAVAIL, "services need the bubblewrap runner, not --runner docker");
+		goto out;
+	}
+	if (host_arch == NULL) {
+		err_set(err, ERR_UNAVAIL, "services: unknown host architecture");
+		goto out;
+	}
+	if (strcmp(triple, "host") == 0 && (triple = targets_host_triple(host_arch)) == NULL) {
+		err_set(err, ERR_UNAVAIL, "services: no recipe for the host architecture %s", host_arch);
+		goto out;
+	}
+	if (recipe_load(o->recipes_dir, triple, &r, err) < 0)
+		goto out;
+	if (rootfs_toolroot_ensure(r, host_arch, o->cache_dir, job->stop, &toolroot, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n_packages; i++) {
+		if (!recipe_package_name_ok(packages[i])) {
+			err_set(err, ERR_INVAL, "services: packages[%zu]: bad Debian package name", i);
+			goto out;
+		}
+		strv_push(&names, packages[i]);
+	}
+	qsort(names.v, names.n, sizeof(*names.v), targets_strcmp);
+	buf_appendf(&download, "apt-get install -y -q --no-install-recommends --download-only");
+	for (size_t i = 0; i < names.n; i++)
+		if (i == 0 || strcmp(names.v[i], names.v[i - 1]) != 0)
+			buf_appendf(&download, " %s", names.v[i]);
+	{
+		/* Only the root of a user namespace installs them (rootfs_derive):
+		 * maintainer scripts that add system users (mysql, mosquitto) and
+		 * chown to them fail there, and a service never needs them (it runs
+		 * as the build user). So apt resolves and downloads, and the
+		 * packages' files are unpacked without their scripts; directory
+		 * links (merged /usr) are kept. */
+		const char *cmds[] = {
+		    "apt-get update -q", download.data,
+		    "for d in /var/cache/apt/archives/*.deb; do dpkg-deb --fsys-tarfile \"$d\" | "
+		    "tar -x --keep-directory-symlink --no-same-owner -C /; done",
+		    "rm -f /var/cache/apt/archives/*.deb && ldconfig",
+		    /* A debootstrap tree has no /etc/hosts: "localhost" must resolve
+		     * (mariadb-install-db, clients given -h localhost). */
+		    "[ -e /etc/hosts ] || printf '127.0.0.1\\tlocalhost\\n::1\\tlocalhost "
+		    "ip6-localhost ip6-loopback\\n' >/etc/hosts"};
+		for (int attempt = 0;; attempt++) {
+			free(derived);
+			derived = NULL;
+			if (rootfs_derive(r, toolroot, "svc", cmds, sizeof(cmds) / sizeof(cmds[0]),
+			                  o->sandbox, job->stop, &derived, err) < 0)
+				goto out;
+			if (rootfs_hold(derived, job->stop, &hold_fd, err) == 0)
+				break;
+			if (err->code != ERR_NOTFOUND || attempt == 2)
+				goto out;
+		}
+	}
+	if (o->tools_keep > 0) {
+		struct err perr = {0};
+		if (rootfs_prune_derived(o->cache_dir, "svc", o->tools_keep, NULL, &perr) < 0)
+			log_warnx("event=svc_prune_failed reason=\"%s\"", perr.msg);
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.mode = RECIPE_MODE_CROSS;
+	cfg.toolroot_dir = derived;
+	cfg.has_netns = job->netns_fd > 0;
+	cfg.netns_fd = job->netns_fd;
+	cfg.env = env;
+	cfg.sandbox = o->sandbox;
+	if ((runner = runner_bwrap_new(&cfg, err)) != NULL)
+		*desc_out = xasprintf("bubblewrap over %s", derived);
+out:
+	if (hold_fd >= 0)
+		runner = targets_held_new(runner, hold_fd);
+	buf_release(&download);
+	strv_release(&names);
+	recipe_free(r);
+	free(toolroot);
+	free(derived);
 	return runner;
 }

@@ -53,6 +53,8 @@ struct targets_job {
 	const struct proc_stop *stop; /* the job canceled (or the agent stopping) while its target is
 	                                 prepared: toolroot or rootfs build, pre-build or tools install
 	                                 killed, nothing half-built kept, ERR_UNAVAIL; NULL: never */
+	int netns_fd; /* > 0: the job's own network namespace (agent/services.h, borrowed) that every
+	                 step joins, bubblewrap only (network must be 0); 0: none */
 };
 
 /* The runner for a job: for "host" bubblewrap over the host's /usr, else bubblewrap (or,
@@ -64,6 +66,17 @@ struct targets_job {
  * job log; *warning_out (owned, may be NULL) is a line for the job log too. */
 struct runner *targets_runner_new(const struct targets_opts *o, const struct targets_job *job,
                                   char **desc_out, char **warning_out, struct err *err);
+
+/* The runner of a `services:` entry with packages: bubblewrap over a
+ * host-architecture tree derived from the toolroot of the job's recipe
+ * (the host's own recipe for the `host` target) with the packages
+ * installed by its apt, cached as <toolroot>-svc-<hash> (kept like tools:
+ * trees, o->tools_keep) and held while the runner lives; no /sysroot, the
+ * job's network namespace (job->netns_fd), o->sandbox. ERR_UNAVAIL under
+ * the Docker runner. *desc_out (owned) names the tree. */
+struct runner *targets_service_runner_new(const struct targets_opts *o, const struct targets_job *job,
+                                          const char *const *packages, size_t n_packages,
+                                          const char *const *env, char **desc_out, struct err *err);
 
 /* Per repo×target cache directories <work_dir>/cache/<repo>/<target>: a job
  * that uses one touches its stamp file (TARGETS_CACHE_STAMP inside it; the

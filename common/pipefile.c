@@ -40,6 +40,7 @@ enum pipefile_key {
 	PIPEFILE_KEY_MODE = 1 << 12,
 	PIPEFILE_KEY_DEPLOY = 1 << 20,
 	PIPEFILE_KEY_JOBS = 1 << 21,
+	PIPEFILE_KEY_SERVICES = 1 << 22,
 };
 
 /* The top-level keys: the parser accepts these and no others, and the
@@ -56,7 +57,7 @@ static const struct {
     {"when", PIPEFILE_KEY_WHEN},       {"mode", PIPEFILE_KEY_MODE},
     {"deploy", PIPEFILE_KEY_DEPLOY},   {"jobs", PIPEFILE_KEY_JOBS},
     {"tools", PIPEFILE_KEY_TOOLS},     {"release", PIPEFILE_KEY_RESERVED},
-    {"cache", PIPEFILE_KEY_RESERVED},  {"services", PIPEFILE_KEY_RESERVED},
+    {"cache", PIPEFILE_KEY_RESERVED},  {"services", PIPEFILE_KEY_SERVICES},
 };
 
 #define PIPEFILE_N_KEYS (sizeof(pipefile_keys) / sizeof(pipefile_keys[0]))
@@ -1390,6 +1391,237 @@ static void pipefile_matrix_release(struct pipefile_matrix *m)
 	free(m->exclude);
 }
 
+/* ---- services: ---- */
+
+static void pipefile_service_release(struct pipefile_service *s)
+{
+	free(s->name);
+	strv_release(&s->packages);
+	free(s->command);
+	free(s->ready);
+	strv_release(&s->env);
+}
+
+static void pipefile_services_free(struct pipefile_service *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		pipefile_service_release(&s[i]);
+	free(s);
+}
+
+/* A service's name is a word of its log lines and file names: no dots. */
+static int pipefile_service_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > PIPEFILE_MAX_SERVICE_NAME)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (i > 0 && (c == '_' || c == '-'))))
+			return 0;
+	}
+	return 1;
+}
+
+/* `command:` or `ready:`: non-blank shell text of bounded size. */
+static int pipefile_service_text(const yaml_node_t *node, const char *what, char **out, struct err *err)
+{
+	const char *s;
+
+	if (pipefile_scalar(node, what, &s, err) < 0)
+		return -1;
+	if (pipefile_is_null(node) || pipefile_blank(s))
+		return pipefile_fail(err, ERR_INVAL, node, "%s: empty command", what);
+	if (node->data.scalar.length > PIPEFILE_MAX_SERVICE_TEXT)
+		return pipefile_fail(err, ERR_LIMIT, node, "%s: %zu bytes, limit %d", what,
+		                     node->data.scalar.length, PIPEFILE_MAX_SERVICE_TEXT);
+	*out = xstrdup(s);
+	return 0;
+}
+
+static int pipefile_service_packages(yaml_document_t *doc, const yaml_node_t *node, const char *name,
+                                     struct pipefile_service *s, struct err *err)
+{
+	char what[PIPEFILE_SHOW_BUF + 48], show[PIPEFILE_SHOW_BUF];
+	size_t n;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type != YAML_SEQUENCE_NODE)
+		return pipefile_fail(err, ERR_INVAL, node,
+		                     "services.%s.packages: expected a sequence, found %s", name,
+		                     pipefile_kind(node));
+	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	if (n > PIPEFILE_MAX_TOOLS)
+		return pipefile_fail(err, ERR_LIMIT, node, "services.%s.packages: %zu entries, limit %d",
+		                     name, n, PIPEFILE_MAX_TOOLS);
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+		const char *t;
+
+		snprintf(what, sizeof(what), "services.%s.packages[%zu]", name, i);
+		if (pipefile_scalar(item, what, &t, err) < 0)
+			return -1;
+		if (!recipe_package_name_ok(t))
+			return pipefile_fail(err, ERR_INVAL, item,
+			                     "%s: '%s' is not a Debian package name ([a-z0-9][a-z0-9.+-]*, "
+			                     "at most 128 bytes)",
+			                     what, pipefile_show(show, t, item->data.scalar.length));
+		for (size_t j = 0; j < s->packages.n; j++)
+			if (strcmp(s->packages.v[j], t) == 0)
+				return pipefile_fail(err, ERR_INVAL, item, "%s: duplicate package '%s'", what,
+				                     t);
+		strv_push(&s->packages, t);
+	}
+	return 0;
+}
+
+static const char *const pipefile_service_keys[] = {"packages", "command", "ready", "ready_timeout", "env"};
+#define PIPEFILE_N_SERVICE_KEYS (sizeof(pipefile_service_keys) / sizeof(pipefile_service_keys[0]))
+
+static int pipefile_load_service(yaml_document_t *doc, const yaml_node_t *kn, const yaml_node_t *node,
+                                 struct pipefile_service *s, struct err *err)
+{
+	char show[PIPEFILE_SHOW_BUF], what[PIPEFILE_SHOW_BUF + 32];
+	const yaml_node_t *given[PIPEFILE_N_SERVICE_KEYS] = {NULL};
+	yaml_node_pair_t *p;
+	const char *name;
+	size_t i;
+
+	if (pipefile_scalar(kn, "service name", &name, err) < 0)
+		return -1;
+	if (!pipefile_service_name_ok(name, kn->data.scalar.length))
+		return pipefile_fail(err, ERR_INVAL, kn,
+		                     "services: '%s' is not a service name ([A-Za-z0-9][A-Za-z0-9_-]*, at "
+		                     "most %d bytes)",
+		                     pipefile_show(show, name, kn->data.scalar.length),
+		                     PIPEFILE_MAX_SERVICE_NAME);
+	s->name = xstrdup(name);
+	s->ready_timeout_s = PIPEFILE_SERVICE_READY_DEFAULT_S;
+	if (node->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, node, "services.%s: expected a mapping, found %s", name,
+		                     pipefile_kind(node));
+	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		const char *key;
+
+		if (pipefile_scalar(k, "service key", &key, err) < 0)
+			return -1;
+		for (i = 0; i < PIPEFILE_N_SERVICE_KEYS; i++)
+			if (strcmp(key, pipefile_service_keys[i]) == 0)
+				break;
+		if (i == PIPEFILE_N_SERVICE_KEYS) {
+			char known[96] = "";
+
+			for (i = 0; i < PIPEFILE_N_SERVICE_KEYS; i++)
+				pipefile_list_add(known, sizeof(known), pipefile_service_keys[i]);
+			return pipefile_fail(err, ERR_INVAL, k, "services.%s: unknown key '%s' (known: %s)",
+			                     name, pipefile_show(show, key, k->data.scalar.length), known);
+		}
+		if (given[i] != NULL)
+			return pipefile_fail(err, ERR_INVAL, k, "services.%s: duplicate key '%s'", name, key);
+		given[i] = yaml_document_get_node(doc, p->value);
+	}
+	if (given[1] == NULL)
+		return pipefile_fail(err, ERR_INVAL, node, "services.%s: missing 'command'", name);
+	if (given[2] == NULL)
+		return pipefile_fail(err, ERR_INVAL, node,
+		                     "services.%s: missing 'ready' (a command that succeeds once the "
+		                     "service answers)",
+		                     name);
+	if (given[0] != NULL && pipefile_service_packages(doc, given[0], name, s, err) < 0)
+		return -1;
+	snprintf(what, sizeof(what), "services.%s.command", name);
+	if (pipefile_service_text(given[1], what, &s->command, err) < 0)
+		return -1;
+	snprintf(what, sizeof(what), "services.%s.ready", name);
+	if (pipefile_service_text(given[2], what, &s->ready, err) < 0)
+		return -1;
+	if (given[3] != NULL) {
+		struct pipefile tmp = {0};
+
+		if (pipefile_load_timeout(given[3], &tmp, err) < 0) {
+			char msg[sizeof(err->msg)];
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			return err_set(err, err->code, "%s (services.%s.ready_timeout)", msg, name);
+		}
+		if (tmp.timeout_s > PIPEFILE_SERVICE_READY_MAX_S)
+			return pipefile_fail(err, ERR_INVAL, given[3],
+			                     "services.%s.ready_timeout: at most %ds", name,
+			                     PIPEFILE_SERVICE_READY_MAX_S);
+		s->ready_timeout_s = tmp.timeout_s;
+	}
+	if (given[4] != NULL) {
+		struct pipefile tmp = {0};
+		int rc = pipefile_load_env(doc, given[4], &tmp, err);
+
+		s->env = tmp.env;
+		if (rc < 0) {
+			char msg[sizeof(err->msg)];
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			return err_set(err, err->code, "%s (services.%s)", msg, name);
+		}
+		if (s->env.n > PIPEFILE_MAX_SERVICE_ENV)
+			return pipefile_fail(err, ERR_LIMIT, given[4],
+			                     "services.%s.env: %zu variables, limit %d", name, s->env.n,
+			                     PIPEFILE_MAX_SERVICE_ENV);
+	}
+	return 0;
+}
+
+/* `services: {db: {packages: [...], command: ..., ready: ...}}`. */
+static int pipefile_load_services(yaml_document_t *doc, const yaml_node_t *node, struct pipefile *pf,
+                                  struct err *err)
+{
+	size_t n;
+
+	if (pipefile_is_null(node))
+		return 0;
+	if (node->type != YAML_MAPPING_NODE)
+		return pipefile_fail(err, ERR_INVAL, node,
+		                     "services: expected a mapping of services, found %s",
+		                     pipefile_kind(node));
+	n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+	if (n > PIPEFILE_MAX_SERVICES)
+		return pipefile_fail(err, ERR_LIMIT, node, "services: %zu services, limit %d", n,
+		                     PIPEFILE_MAX_SERVICES);
+	pf->services = xcalloc(n + 1, sizeof(*pf->services));
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *k = yaml_document_get_node(doc, node->data.mapping.pairs.start[i].key);
+		yaml_node_t *v = yaml_document_get_node(doc, node->data.mapping.pairs.start[i].value);
+
+		pf->n_services = i + 1;
+		if (pipefile_load_service(doc, k, v, &pf->services[i], err) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(pf->services[j].name, pf->services[i].name) == 0)
+				return pipefile_fail(err, ERR_INVAL, k, "services: duplicate service '%s'",
+				                     pf->services[i].name);
+	}
+	return 0;
+}
+
+/* A job's copy of the top-level services (its defaults). */
+static void pipefile_services_copy(struct pipefile *dst, const struct pipefile *src)
+{
+	dst->services = xcalloc(src->n_services + 1, sizeof(*dst->services));
+	dst->n_services = src->n_services;
+	for (size_t i = 0; i < src->n_services; i++) {
+		const struct pipefile_service *a = &src->services[i];
+		struct pipefile_service *b = &dst->services[i];
+
+		b->name = xstrdup(a->name);
+		b->command = xstrdup(a->command);
+		b->ready = xstrdup(a->ready);
+		b->ready_timeout_s = a->ready_timeout_s;
+		for (size_t k = 0; k < a->packages.n; k++)
+			strv_push(&b->packages, a->packages.v[k]);
+		for (size_t k = 0; k < a->env.n; k++)
+			strv_push(&b->env, a->env.v[k]);
+	}
+}
+
 static void pipefile_job_release(struct pipefile_job *j)
 {
 	free(j->name);
@@ -1401,8 +1633,9 @@ static void pipefile_job_release(struct pipefile_job *j)
 }
 
 /* The keys of a job, and the bit each sets in pipefile_job.given. */
-static const char *const pipefile_job_keys[] = {"targets", "steps", "env",    "artifacts", "network",
-                                                "timeout", "mode",  "labels", "needs",     "matrix"};
+static const char *const pipefile_job_keys[] = {"targets", "steps",   "env",     "artifacts",
+                                                "network", "timeout", "mode",    "labels",
+                                                "needs",   "matrix",  "services"};
 #define PIPEFILE_N_JOB_KEYS (sizeof(pipefile_job_keys) / sizeof(pipefile_job_keys[0]))
 
 static int pipefile_load_job(yaml_document_t *doc, const yaml_node_t *kn, const yaml_node_t *node,
@@ -1478,6 +1711,9 @@ static int pipefile_load_job(yaml_document_t *doc, const yaml_node_t *kn, const 
 			break;
 		case 9:
 			rc = pipefile_load_matrix(doc, v, &j->matrix, err);
+			break;
+		case 10:
+			rc = pipefile_load_services(doc, v, j->body, err);
 			break;
 		}
 		if (rc < 0)
@@ -1629,6 +1865,8 @@ static void pipefile_jobs_defaults(struct pipefile *pf)
 			b->timeout_s = pf->timeout_s;
 		if (!(given & (1u << 6)) && pf->mode != NULL)
 			b->mode = xstrdup(pf->mode);
+		if (!(given & (1u << 10)) && pf->n_services > 0)
+			pipefile_services_copy(b, pf);
 		for (size_t t = 0; t < pf->tools.n; t++)
 			strv_push(&b->tools, pf->tools.v[t]);
 		for (size_t e = 0; e < pf->env.n; e++) {
@@ -1723,6 +1961,9 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 		case PIPEFILE_KEY_TOOLS:
 			rc = pipefile_load_tools(doc, v, pf, err);
 			break;
+		case PIPEFILE_KEY_SERVICES:
+			rc = pipefile_load_services(doc, v, pf, err);
+			break;
 		default:
 			rc = -1;
 			break;
@@ -1751,10 +1992,20 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 			}
 		}
 		pipefile_jobs_defaults(pf);
+		for (i = 0; i < pf->n_jobs; i++)
+			if (pf->jobs[i].body->n_services > 0 && pf->jobs[i].body->network)
+				return err_set(err, ERR_INVAL,
+				               "line %zu, column %zu: jobs.%s: services need the job's own "
+				               "network namespace: 'network: true' cannot go with them",
+				               pf->jobs[i].line, pf->jobs[i].column, pf->jobs[i].name);
 		return pipefile_check_needs(pf, err);
 	}
 	if (!(seen & PIPEFILE_KEY_STEPS))
 		return pipefile_fail(err, ERR_INVAL, root, "missing 'steps'");
+	if (pf->n_services > 0 && pf->network)
+		return pipefile_fail(err, ERR_INVAL, root,
+		                     "services need the job's own network namespace: 'network: true' "
+		                     "cannot go with them");
 	if (pf->targets.n == 0)
 		strv_push(&pf->targets, "host");
 	return 0;
@@ -1835,6 +2086,7 @@ void pipefile_free(struct pipefile *pf)
 	}
 	free(pf->steps);
 	free(pf->mode);
+	pipefile_services_free(pf->services, pf->n_services);
 	strv_release(&pf->artifacts);
 	strv_release(&pf->env);
 	strv_release(&pf->when.branch);

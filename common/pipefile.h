@@ -70,6 +70,24 @@ struct pipefile_deploy {
 
 struct pipefile;
 
+/* `services:` (docs/anvil-yml.md): sidecars started before a job's steps, on
+ * loopback of the job's own network namespace, torn down after it. */
+#define PIPEFILE_MAX_SERVICES            8
+#define PIPEFILE_MAX_SERVICE_NAME        32          /* bytes, [A-Za-z0-9][A-Za-z0-9_-]* */
+#define PIPEFILE_MAX_SERVICE_TEXT        (16 * 1024) /* bytes of `command` or `ready` */
+#define PIPEFILE_MAX_SERVICE_ENV         64
+#define PIPEFILE_SERVICE_READY_DEFAULT_S 60
+#define PIPEFILE_SERVICE_READY_MAX_S     (30 * 60)
+
+struct pipefile_service {
+	char *name;           /* owned */
+	struct strv packages; /* Debian packages of a derived host-arch tree; empty: the job's root */
+	char *command;        /* owned; shell text that runs the service in the foreground */
+	char *ready;          /* owned; shell text retried until it exits 0 */
+	long ready_timeout_s; /* how long ready is retried (default 60) */
+	struct strv env;      /* "KEY=VALUE" the service and its ready command see */
+};
+
 /* `matrix:` of a job: env axes and their values; include and exclude
  * entries are "KEY=VALUE" lists (KEY an axis or "target"). */
 struct pipefile_matrix {
@@ -122,6 +140,9 @@ struct pipefile {
 	 * "build" and made of the top-level targets/steps/env/artifacts. */
 	struct pipefile_job *jobs;
 	size_t n_jobs;
+	struct pipefile_service *services; /* `services:`, n_services, owned; a job's own or the
+	                                      top level's copied */
+	size_t n_services;
 };
 
 /* Parses buf (len bytes, need not be NUL-terminated). On success *out is the

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -50,6 +51,7 @@ struct proc_child_plan {
 	int no_new_privs;
 	struct rlimit fsize; /* rlim_cur 0: not set */
 	int fd3;             /* -1: none */
+	int netns_fd;        /* -1: none */
 };
 
 /* Reading buffer for proc_run; output is appended in slices of this size. */
@@ -213,6 +215,8 @@ static void proc_child(struct proc_child_plan *plan)
 		if (w != 1)
 			proc_child_fail(status_fd, PROC_STAGE_SETUP);
 	}
+	if (plan->netns_fd >= 0 && syscall(SYS_setns, plan->netns_fd, CLONE_NEWNET) < 0)
+		proc_child_fail(status_fd, PROC_STAGE_SETUP);
 	/* Raw syscalls: no libc bookkeeping in a forked child. */
 	if (plan->drop_ids && (syscall(SYS_setgroups, 0, NULL) < 0 ||
 	                       syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0 ||
@@ -344,6 +348,8 @@ int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err)
 	plan.cwd = spec->cwd;
 	plan.in_fd = spec->stdin_fd < 0 ? null_fd : spec->stdin_fd;
 	plan.out_fd = out_pipe[1];
+	if (!spec->capture_output && spec->has_log_fd)
+		plan.out_fd = spec->log_fd;
 	plan.err_fd = null_out_fd;
 	plan.status_fd = status_pipe[1];
 	plan.die_with_parent = spec->die_with_parent;
@@ -357,6 +363,7 @@ int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err)
 	plan.no_new_privs = spec->no_new_privs;
 	plan.fsize.rlim_cur = plan.fsize.rlim_max = spec->rlimit_fsize > 0 ? (rlim_t)spec->rlimit_fsize : 0;
 	plan.fd3 = spec->has_fd3 ? spec->fd3 : -1;
+	plan.netns_fd = spec->has_netns ? spec->netns_fd : -1;
 
 	/* No signal handler may run in the child before it resets them. */
 	sigfillset(&all);

@@ -40,6 +40,11 @@ struct proc_spec {
 	int64_t rlimit_fsize; /* > 0: RLIMIT_FSIZE in bytes (no single file written larger) */
 	int has_fd3;          /* 1: fd3 becomes the child's fd 3, kept across exec (bwrap --seccomp 3) */
 	int fd3;
+	int has_netns; /* 1: the child joins the network namespace netns_fd (setns) after the
+	                  cgroups and before the ids are dropped (needs a root parent) */
+	int netns_fd;
+	int has_log_fd; /* 1 (capture_output 0): stdout and stderr go to log_fd, e.g. a file */
+	int log_fd;
 	/* proc_run_spec only; NULL: never. Asked about every PROC_STOP_POLL_MS
 	 * while the child runs; once it says stop, the child's process group is
 	 * killed (SIGTERM, PROC_STOP_GRACE_MS, SIGKILL) and proc_run_spec fails

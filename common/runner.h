@@ -17,6 +17,9 @@ struct step_spec {
 	const char *run;        /* shell text; handed to /bin/sh -c as ONE argument, never spliced */
 	const char *workspace;  /* host path of the checked-out tree; the step's cwd */
 	const char *const *env; /* NULL-terminated "KEY=VALUE" list the step sees (plus runner's own) */
+	int has_log_fd;         /* 1: the output goes to log_fd (borrowed; a file), not to a pipe:
+	                           out->out_fd is then -1 (a service, which nobody reads live) */
+	int log_fd;
 };
 
 struct runner;

@@ -21,6 +21,7 @@ struct runner_bwrap {
 	struct strv bind_host;
 	struct strv bind_sandbox;
 	int network;
+	int netns_fd; /* -1: a fresh network namespace per step */
 	struct strv env;
 	char *bwrap_path;
 	int resolv_conf; /* network: the root tree has /etc/resolv.conf to bind over */
@@ -118,8 +119,8 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
 	strv_push(out, b->bwrap_path);
 	strv_push(out, "--die-with-parent");
 	strv_push(out, "--unshare-all");
-	if (b->network)
-		strv_push(out, "--share-net");
+	if (b->network || b->netns_fd >= 0)
+		strv_push(out, "--share-net"); /* the host's, or the job's own (joined before exec) */
 	strv_push(out, "--new-session");
 	if (b->sandboxed) {
 		/* A user namespace of the step's own (non-root) uid, then none further. */
@@ -250,11 +251,17 @@ static int runner_bwrap_start(struct runner *r, const struct step_spec *step, st
 		spec.no_new_privs = 1;
 		spec.rlimit_fsize = b->sandbox.file_bytes;
 	}
+	if (b->netns_fd >= 0) {
+		spec.has_netns = 1;
+		spec.netns_fd = b->netns_fd;
+	}
 	spec.argv = (const char *const *)argv.v;
 	spec.envp = NULL;
 	spec.cwd = NULL;
 	spec.stdin_fd = -1;
-	spec.capture_output = 1;
+	spec.capture_output = !step->has_log_fd;
+	spec.has_log_fd = step->has_log_fd;
+	spec.log_fd = step->log_fd;
 	spec.die_with_parent = 1;
 	if (proc_start(out, &spec, err) < 0) {
 		err_wrap(err, "start bwrap");
@@ -325,6 +332,7 @@ struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err)
 	}
 	b->workspace_dir = cfg->workspace_dir != NULL ? xstrdup(cfg->workspace_dir) : NULL;
 	b->network = cfg->network ? 1 : 0;
+	b->netns_fd = cfg->has_netns && !b->network ? cfg->netns_fd : -1;
 	b->bwrap_path = xstrdup(cfg->bwrap_path != NULL ? cfg->bwrap_path : "bwrap");
 	for (size_t i = 0; i < cfg->n_binds; i++) {
 		const struct bwrap_bind *bb = &cfg->binds[i];

@@ -39,7 +39,11 @@ struct bwrap_config {
 	const char *workspace_dir; /* host dir bound at /work; NULL: each step's step->workspace */
 	const struct bwrap_bind *binds;
 	size_t n_binds;
-	int network;            /* 1: share the host's network (and resolv.conf) */
+	int network;   /* 1: share the host's network (and resolv.conf) */
+	int has_netns; /* 1 (network 0): every step joins the network namespace netns_fd
+	                  (borrowed, open while the runner starts steps): the job's own,
+	                  shared with its services (agent/services.h); root agents only */
+	int netns_fd;
 	const char *const *env; /* NULL-terminated "KEY=VALUE" (recipe_env_for_mode); may be NULL */
 	const char *bwrap_path; /* NULL: "bwrap" from PATH */
 	/* NULL: an unconfined sandbox (tests of the layout only). Else the step

@@ -104,6 +104,22 @@ static char *pipeline_job_spec(const struct pipefile *pf, const struct strv *env
 			json_array_append_new(tools, json_string(pf->tools.v[i]));
 		json_object_set_new(o, "tools", tools);
 	}
+	if (pf->n_services > 0) {
+		json_t *svcs = json_array(); /* owned until set */
+		for (size_t i = 0; i < pf->n_services; i++) {
+			const struct pipefile_service *sv = &pf->services[i];
+			json_t *pk = json_array(), *ev = json_array();
+			for (size_t k = 0; k < sv->packages.n; k++)
+				json_array_append_new(pk, json_string(sv->packages.v[k]));
+			for (size_t k = 0; k < sv->env.n; k++)
+				json_array_append_new(ev, json_string(sv->env.v[k]));
+			json_array_append_new(
+			    svcs, json_pack("{s:s, s:o, s:s, s:s, s:I, s:o}", "name", sv->name, "packages",
+			                    pk, "command", sv->command, "ready", sv->ready, "ready_timeout_s",
+			                    (json_int_t)sv->ready_timeout_s, "env", ev));
+		}
+		json_object_set_new(o, "services", svcs);
+	}
 	if (pf->mode != NULL)
 		json_object_set_new(o, "mode", json_string(pf->mode));
 	json_object_set_new(o, "timeout_s",

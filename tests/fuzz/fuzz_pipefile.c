@@ -7,7 +7,8 @@
 
 /* libFuzzer entry: any bytes go through pipefile_parse and, on success,
  * pipefile_free. Besides the sanitizers, the parser's contract is checked:
- * success gives at least one step and one target (per job), an expansion
+ * success gives at least one step and one target (per job), complete services
+ * within their caps, an expansion
  * within the caps (or ERR_LIMIT) whose needs point at other jobs, failure leaves *out alone
  * and gives ERR_INVAL (whose message names a line) or ERR_LIMIT. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -34,6 +35,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (i = 0; i < b->n_steps; i++)
 				if (b->steps[i].name == NULL || b->steps[i].run == NULL ||
 				    b->steps[i].run[0] == '\0')
+					abort();
+			/* services: within the caps, complete, never with the host's network */
+			if (b->n_services > PIPEFILE_MAX_SERVICES || (b->n_services > 0 && b->network))
+				abort();
+			for (i = 0; i < b->n_services; i++)
+				if (b->services[i].name == NULL || b->services[i].command == NULL ||
+				    b->services[i].ready == NULL ||
+				    strlen(b->services[i].command) > PIPEFILE_MAX_SERVICE_TEXT ||
+				    b->services[i].ready_timeout_s <= 0 ||
+				    b->services[i].ready_timeout_s > PIPEFILE_SERVICE_READY_MAX_S)
 					abort();
 		}
 		/* The expansion: within its caps, or refused as over them. */

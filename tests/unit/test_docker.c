@@ -36,7 +36,8 @@ static void test_emulated_argv(void **state)
 	                            .binds = &bind,
 	                            .n_binds = 1,
 	                            .env = env};
-	struct step_spec step = {"build", "make && ./t; echo $HOME", "/w/src", step_env};
+	struct step_spec step = {
+	    .name = "build", .run = "make && ./t; echo $HOME", .workspace = "/w/src", .env = step_env};
 	struct strv argv = STRV_INIT;
 	struct err err = {0};
 	struct runner *r;
@@ -88,7 +89,7 @@ static void test_cross_argv(void **state)
 	                            .rootfs_dir = "/var/cache/anvil/rootfs/aarch64-x",
 	                            .work_label = "/w",
 	                            .network = 1};
-	struct step_spec step = {"build", "make", "/w/src", NULL};
+	struct step_spec step = {.name = "build", .run = "make", .workspace = "/w/src"};
 	struct strv argv = STRV_INIT;
 	struct err err = {0};
 	struct runner *r;

@@ -953,6 +953,123 @@ static void test_step_timeout_on(void **state)
 	expect_err("steps:\n  - {run: x, on: always, on: failure}\n", ERR_INVAL, "duplicate key 'on'");
 }
 
+/* `services:` (issue 15): named sidecars with packages, command, ready,
+ * ready_timeout and env, at the top level (every job's default) or per
+ * job; errors name their line. */
+static void test_services(void **state)
+{
+	struct pipefile *pf;
+	char big[PIPEFILE_MAX_SERVICE_TEXT + 64];
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	pf = parse_ok("services:\n"
+	              "  db:\n"
+	              "    packages: [mariadb-server]\n"
+	              "    command: exec mariadbd --datadir=/tmp/db\n"
+	              "    ready: mariadb-admin -h 127.0.0.1 ping\n"
+	              "    ready_timeout: 2m\n"
+	              "    env: {TZ: UTC}\n"
+	              "  mqtt:\n"
+	              "    command: mosquitto\n"
+	              "    ready: mosquitto_pub -h 127.0.0.1 -t t -n\n"
+	              "steps: [make]\n");
+	assert_int_equal(pf->n_services, 2);
+	assert_string_equal(pf->services[0].name, "db");
+	assert_int_equal(pf->services[0].packages.n, 1);
+	assert_string_equal(pf->services[0].packages.v[0], "mariadb-server");
+	assert_string_equal(pf->services[0].command, "exec mariadbd --datadir=/tmp/db");
+	assert_string_equal(pf->services[0].ready, "mariadb-admin -h 127.0.0.1 ping");
+	assert_int_equal(pf->services[0].ready_timeout_s, 120);
+	assert_int_equal(pf->services[0].env.n, 1);
+	assert_string_equal(pf->services[0].env.v[0], "TZ=UTC");
+	assert_string_equal(pf->services[1].name, "mqtt");
+	assert_int_equal(pf->services[1].packages.n, 0);
+	assert_int_equal(pf->services[1].ready_timeout_s, PIPEFILE_SERVICE_READY_DEFAULT_S);
+	pipefile_free(pf);
+	pf = parse_ok("services:\nsteps: [make]\n");
+	assert_int_equal(pf->n_services, 0);
+	pipefile_free(pf);
+
+	/* jobs: the top level's services are each job's default; a job's own replace them */
+	pf = parse_ok("services: {db: {command: a, ready: b}}\n"
+	              "jobs:\n"
+	              "  a: {steps: [make]}\n"
+	              "  b:\n"
+	              "    steps: [make]\n"
+	              "    services: {mq: {command: c, ready: d}, mq2: {command: e, ready: f}}\n"
+	              "  c: {steps: [make], services: {}}\n");
+	assert_int_equal(pf->jobs[0].body->n_services, 1);
+	assert_string_equal(pf->jobs[0].body->services[0].name, "db");
+	assert_string_equal(pf->jobs[0].body->services[0].ready, "b");
+	assert_int_equal(pf->jobs[1].body->n_services, 2);
+	assert_string_equal(pf->jobs[1].body->services[1].command, "e");
+	assert_int_equal(pf->jobs[2].body->n_services, 0);
+	pipefile_free(pf);
+
+	expect_err("steps: [make]\nservices: [db]\n", ERR_INVAL,
+	           "line 2, column 11: services: expected a mapping of services, found a sequence");
+	expect_err("steps: [make]\nservices:\n  db: mariadbd\n", ERR_INVAL,
+	           "line 3, column 7: services.db: expected a mapping, found a scalar");
+	expect_err("steps: [make]\nservices:\n  db:\n    ready: x\n", ERR_INVAL,
+	           "line 4, column 5: services.db: missing 'command'");
+	expect_err("steps: [make]\nservices:\n  db:\n    command: x\n", ERR_INVAL,
+	           "line 4, column 5: services.db: missing 'ready'");
+	expect_err("steps: [make]\nservices:\n  db:\n    command: x\n    ready: y\n    image: mysql\n",
+	           ERR_INVAL,
+	           "line 6, column 5: services.db: unknown key 'image' (known: packages, command, ready, "
+	           "ready_timeout, env)");
+	expect_err("steps: [make]\nservices:\n  db:\n    command: x\n    command: y\n    ready: y\n",
+	           ERR_INVAL, "line 5, column 5: services.db: duplicate key 'command'");
+	expect_err("steps: [make]\nservices:\n  db: {command: \"  \", ready: y}\n", ERR_INVAL,
+	           "line 3, column 17: services.db.command: empty command");
+	expect_err("steps: [make]\nservices:\n  db: {command: x, ready: [y]}\n", ERR_INVAL,
+	           "line 3, column 27: services.db.ready: expected a scalar");
+	expect_err("steps: [make]\nservices:\n  -db: {command: x, ready: y}\n", ERR_INVAL,
+	           "line 3, column 3: services: '-db' is not a service name");
+	expect_err("steps: [make]\nservices:\n  a.b: {command: x, ready: y}\n", ERR_INVAL,
+	           "services: 'a.b' is not a service name");
+	expect_err("steps: [make]\nservices:\n  db: {command: x, ready: y}\n  db: {command: x, ready: y}\n",
+	           ERR_INVAL, "line 4, column 3: services: duplicate service 'db'");
+	expect_err("steps: [make]\nservices:\n  db: {command: x, ready: y, packages: ['rm -rf /']}\n",
+	           ERR_INVAL,
+	           "line 3, column 41: services.db.packages[0]: 'rm -rf /' is not a Debian package name");
+	expect_err("steps: [make]\nservices:\n  db: {command: x, ready: y, packages: [a, a]}\n", ERR_INVAL,
+	           "services.db.packages[1]: duplicate package 'a'");
+	expect_err("steps: [make]\nservices:\n  db: {command: x, ready: y, packages: a}\n", ERR_INVAL,
+	           "services.db.packages: expected a sequence, found a scalar");
+	expect_err("steps: [make]\nservices:\n  db: {command: x, ready: y, ready_timeout: 5x}\n", ERR_INVAL,
+	           "line 3, column 45: timeout: '5x' is not a duration");
+	expect_err("steps: [make]\nservices:\n  db: {command: x, ready: y, ready_timeout: 2h}\n", ERR_INVAL,
+	           "services.db.ready_timeout: at most 1800s");
+	expect_err("steps: [make]\nservices:\n  db: {command: x, ready: y, env: {1A: b}}\n", ERR_INVAL,
+	           "env: '1A' is not a variable name");
+	expect_err("steps: [make]\nnetwork: true\nservices:\n  db: {command: x, ready: y}\n", ERR_INVAL,
+	           "line 1, column 1: services need the job's own network namespace");
+	expect_err("services: {db: {command: x, ready: y}}\njobs:\n  a: {steps: [make], network: true}\n",
+	           ERR_INVAL, "line 3, column 3: jobs.a: services need the job's own network namespace");
+	expect_err("steps: [make]\nservices: {db: {command: x, ready: y}}\nservices: {}\n", ERR_INVAL,
+	           "line 3, column 1: duplicate key 'services'");
+	expect_err("jobs:\n  a: {steps: [make], services: 3}\n", ERR_INVAL,
+	           "line 2, column 32: services: expected a mapping of services, found a scalar");
+
+	/* caps */
+	buf_appendf(&b, "steps: [make]\nservices:\n");
+	for (int i = 0; i <= PIPEFILE_MAX_SERVICES; i++)
+		buf_appendf(&b, "  s%d: {command: x, ready: y}\n", i);
+	expect_err(b.data, ERR_LIMIT, "line 3, column 3: services: 9 services, limit 8");
+	buf_release(&b);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	buf_appendf(&b, "steps: [make]\nservices:\n  db:\n    ready: y\n    command: %s\n", big);
+	expect_err(b.data, ERR_LIMIT, "line 5, column 14: services.db.command: 16447 bytes, limit 16384");
+	buf_release(&b);
+	buf_appendf(&b, "steps: [make]\nservices:\n  %s: {command: x, ready: y}\n",
+	            "a234567890123456789012345678901234");
+	expect_err(b.data, ERR_INVAL, "is not a service name");
+	buf_release(&b);
+}
+
 /* `tools:` holds Debian package names, each checked like a recipe's, with
  * the line of a bad one; it reaches the job spec as a list. */
 static void test_tools(void **state)
@@ -1020,6 +1137,7 @@ int main(void)
 	    cmocka_unit_test(test_matrix),
 	    cmocka_unit_test(test_step_timeout_on),
 	    cmocka_unit_test(test_tools),
+	    cmocka_unit_test(test_services),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

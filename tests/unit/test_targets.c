@@ -244,7 +244,7 @@ static void test_gnu_triple_env(void **state)
 		struct targets_opts o = {
 		    .recipes_dir = recipes, .cache_dir = cache, .work_dir = work, .select = TEST_TRIPLE};
 		struct targets_job job = {.target = TEST_TRIPLE, .repo_name = "repo", .mode = modes[i]};
-		struct step_spec step = {"s", "true", dir, NULL};
+		struct step_spec step = {.name = "s", .run = "true", .workspace = dir};
 		struct strv argv = STRV_INIT;
 		char *desc = NULL, *warning = NULL;
 		struct runner *r = targets_runner_new(&o, &job, &desc, &warning, &err);
