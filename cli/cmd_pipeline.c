@@ -274,3 +274,75 @@ out:
 	json_decref(ans);
 	return rc;
 }
+
+int cmd_pipeline_cancel(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	json_t *ans = NULL; /* owned */
+	char *path = NULL;
+	int64_t id = 0, n = 0;
+	int rc;
+
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		return CLI_HELP;
+	if (argc != 2)
+		return cli_usage(err, "pipeline cancel takes one PIPELINE id");
+	if ((rc = cli_parse_id(argv[1], "PIPELINE", &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+	path = xasprintf("/api/v1/pipelines/%lld/cancel", (long long)id);
+	if (cli_json(cli, "POST", path, NULL, 0, &ans, err) < 0)
+		goto out;
+	cli_jint(ans, "jobs_canceled", &n);
+	printf("pipeline %lld %s (%lld job%s canceled)\n", (long long)id, cli_jstr(ans, "state", "?"),
+	       (long long)n, n == 1 ? "" : "s");
+	rc = CLI_OK;
+out:
+	free(path);
+	json_decref(ans);
+	return rc;
+}
+
+int cmd_pipeline_retry(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	static const struct option opts[] = {
+	    {"failed", no_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	json_t *ans = NULL; /* owned */
+	char *path = NULL;
+	int64_t id = 0, n = 0;
+	int c, json = 0, rc;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, ":fjh", opts, NULL)) != -1) {
+		if (c == 'f')
+			continue; /* the only kind of pipeline retry, said out loud */
+		else if (c == 'j')
+			json = 1;
+		else if (c == 'h')
+			return CLI_HELP;
+		else
+			return cli_bad_option(argv, c, err);
+	}
+	if (argc - optind != 1)
+		return cli_usage(err, "pipeline retry takes one PIPELINE id");
+	if ((rc = cli_parse_id(argv[optind], "PIPELINE", &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+	path = xasprintf("/api/v1/pipelines/%lld/retry", (long long)id);
+	if (cli_json(cli, "POST", path, NULL, 0, &ans, err) < 0)
+		goto out;
+	cli_jint(ans, "jobs_retried", &n);
+	if (json)
+		cli_print_json(ans);
+	else
+		printf("pipeline %lld %s (%lld job%s retried)\n", (long long)id, cli_jstr(ans, "state", "?"),
+		       (long long)n, n == 1 ? "" : "s");
+	rc = CLI_OK;
+out:
+	free(path);
+	json_decref(ans);
+	return rc;
+}

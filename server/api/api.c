@@ -484,6 +484,36 @@ static int api_job_retry(struct srv *srv, struct http_req *req, struct http_answ
 	return api_job_get(srv, req, ans, err);
 }
 
+static int api_pipeline_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                               struct err *err)
+{
+	int n = 0;
+
+	if (jobstate_pipeline_cancel(srv->store, req->id, srv_now_ms(), &n, err) < 0)
+		return -1;
+	log_info("event=pipeline_cancel pipeline=%lld jobs=%d", (long long)req->id, n);
+	sched_notify(srv->sched, SCHED_LOGS);
+	if (api_pipeline_full(srv, req->id, &ans->json, err) < 0)
+		return -1;
+	json_object_set_new(ans->json, "jobs_canceled", json_integer(n));
+	return 0;
+}
+
+static int api_pipeline_retry(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	int n = 0;
+
+	if (jobstate_pipeline_retry_failed(srv->store, req->id, srv_now_ms(), &n, err) < 0)
+		return -1;
+	log_info("event=pipeline_retry pipeline=%lld jobs=%d", (long long)req->id, n);
+	sched_notify(srv->sched, SCHED_JOBS);
+	sched_notify(srv->sched, SCHED_LOGS);
+	if (api_pipeline_full(srv, req->id, &ans->json, err) < 0)
+		return -1;
+	json_object_set_new(ans->json, "jobs_retried", json_integer(n));
+	return 0;
+}
+
 /* ---- agents ---- */
 
 static int api_agent_register(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
@@ -918,6 +948,8 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/trigger", AUTH_ADMIN, BODY_JSON, NULL, api_trigger},
     {"POST", "/api/v1/jobs/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_job_cancel},
     {"POST", "/api/v1/jobs/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_job_retry},
+    {"POST", "/api/v1/pipelines/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_pipeline_cancel},
+    {"POST", "/api/v1/pipelines/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_pipeline_retry},
     {"POST", "/api/v1/agents/register", AUTH_ENROLL, BODY_JSON, NULL, api_agent_register},
     {"DELETE", "/api/v1/agents/*", AUTH_ADMIN, BODY_NONE, NULL, api_agent_rm},
     {"POST", "/api/v1/agents/claim", AUTH_AGENT, BODY_JSON, NULL, api_agent_claim},

@@ -564,18 +564,82 @@ fail:
 	return -1;
 }
 
-int jobstate_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err)
-{
-	struct jobstate_tx t;
-	struct job_row old = {0};
+/* The old job ids one transaction already retried (so a job reached twice
+ * down the graph is retried once). */
+struct jobstate_done {
+	int64_t *ids;
+	size_t n;
+};
 
-	if (jobstate_begin(st, &t, err) < 0)
+static int jobstate_done_has(const struct jobstate_done *d, int64_t id)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->ids[i] == id)
+			return 1;
+	return 0;
+}
+
+static int jobstate_retry_in(struct jobstate_tx *t, int64_t id, int64_t now_ms, int64_t *new_id_out,
+                             struct jobstate_done *done, struct err *err);
+
+/* The canceled jobs that never started and need old (just retried): they
+ * were canceled because of it (or before they could start), so they go back
+ * to the queue with it and wait for its retry. */
+static int jobstate_retry_needers(struct jobstate_tx *t, const struct job_row *old, int64_t now_ms,
+                                  struct jobstate_done *done, struct err *err)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (t->ops->tx_pipeline_current_jobs(t->tx, old->pipeline_id, &ids, &n, err) < 0)
 		return -1;
-	if (t.ops->tx_job_get(t.tx, id, &old, err) < 0)
-		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct job_state_row js = {0};
+		struct strv names = STRV_INIT, targets = STRV_INIT;
+		int needs = 0, r;
+		int64_t new_id;
+
+		if (jobstate_done_has(done, ids[i]))
+			continue;
+		if (t->ops->tx_job_lock(t->tx, ids[i], &js, err) < 0)
+			goto out;
+		r = js.state == JOB_CANCELED && js.started_ms == 0 ? 1 : 0;
+		job_state_row_release(&js);
+		if (r == 0)
+			continue;
+		if (t->ops->tx_job_needs(t->tx, ids[i], &names, &targets, err) < 0) {
+			strv_release(&names);
+			strv_release(&targets);
+			goto out;
+		}
+		for (size_t k = 0; k < names.n && !needs; k++)
+			needs = strcmp(names.v[k], old->name) == 0 && strcmp(targets.v[k], old->target) == 0;
+		strv_release(&names);
+		strv_release(&targets);
+		if (needs && jobstate_retry_in(t, ids[i], now_ms, &new_id, done, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(ids);
+	return rc;
+}
+
+/* A new queued job copying final job id (and its needs), then the same for
+ * the canceled jobs that needed it. */
+static int jobstate_retry_in(struct jobstate_tx *t, int64_t id, int64_t now_ms, int64_t *new_id_out,
+                             struct jobstate_done *done, struct err *err)
+{
+	struct job_row old = {0};
+	struct strv names = STRV_INIT, targets = STRV_INIT;
+	int rc = -1;
+
+	if (t->ops->tx_job_get(t->tx, id, &old, err) < 0)
+		goto out;
 	if (!jobstate_is_final(old.state)) {
 		err_set(err, ERR_CONFLICT, "job %lld is still %s", (long long)id, jobstate_name(old.state));
-		goto fail;
+		goto out;
 	}
 	{
 		struct job_insert in = {.pipeline_id = old.pipeline_id,
@@ -587,29 +651,154 @@ int jobstate_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id
 		                        .max_attempts = old.max_attempts,
 		                        .retry_of = id};
 
-		struct strv names = STRV_INIT, targets = STRV_INIT;
-		int r;
-
-		if (jobstate_insert(&t, &in, now_ms, new_id_out, err) < 0) {
+		if (jobstate_insert(t, &in, now_ms, new_id_out, err) < 0) {
 			if (err && err->code == ERR_CONFLICT)
 				err_set(err, ERR_CONFLICT, "job %lld was already retried", (long long)id);
-			goto fail;
+			goto out;
 		}
-		/* The retry waits for what the job waited for. */
-		r = t.ops->tx_job_needs(t.tx, id, &names, &targets, err);
-		for (size_t i = 0; r == 0 && i < names.n; i++)
-			r = t.ops->tx_job_need_insert(t.tx, *new_id_out, names.v[i], targets.v[i], err);
-		strv_release(&names);
-		strv_release(&targets);
-		if (r < 0)
-			goto fail;
 	}
-	if (jobstate_refresh(&t, old.pipeline_id, now_ms, err) < 0)
-		goto fail;
+	done->ids = xrealloc(done->ids, (done->n + 1) * sizeof(*done->ids));
+	done->ids[done->n++] = id;
+	/* The retry waits for what the job waited for. */
+	if (t->ops->tx_job_needs(t->tx, id, &names, &targets, err) < 0)
+		goto out;
+	for (size_t i = 0; i < names.n; i++)
+		if (t->ops->tx_job_need_insert(t->tx, *new_id_out, names.v[i], targets.v[i], err) < 0)
+			goto out;
+	if (jobstate_retry_needers(t, &old, now_ms, done, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	strv_release(&names);
+	strv_release(&targets);
 	job_row_release(&old);
+	return rc;
+}
+
+int jobstate_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err)
+{
+	struct jobstate_tx t;
+	struct jobstate_done done = {0};
+	struct job_state_row js = {0};
+
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_job_lock(t.tx, id, &js, err) < 0 ||
+	    jobstate_retry_in(&t, id, now_ms, new_id_out, &done, err) < 0 ||
+	    jobstate_refresh(&t, js.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	job_state_row_release(&js);
+	free(done.ids);
 	return jobstate_commit(&t, err);
 fail:
-	job_row_release(&old);
+	job_state_row_release(&js);
+	free(done.ids);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+int jobstate_pipeline_cancel(struct store *st, int64_t pipeline_id, int64_t now_ms, int *n_out,
+                             struct err *err)
+{
+	struct jobstate_tx t;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int moved = 0;
+
+	*n_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (jobstate_facts(&t, pipeline_id, err) < 0 ||
+	    t.ops->tx_pipeline_current_jobs(t.tx, pipeline_id, &ids, &n, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct job_state_row js = {0};
+		enum job_state was;
+		int w = 0;
+
+		if (t.ops->tx_job_lock(t.tx, ids[i], &js, err) < 0)
+			goto fail;
+		was = js.state;
+		if (js.state == JOB_QUEUED) {
+			js.state = JOB_CANCELED;
+			js.finished_ms = now_ms;
+			free(js.message);
+			js.message = xstrdup("canceled with its pipeline");
+			moved++;
+			w = jobstate_write(&t, &js, was, now_ms, err);
+		} else if (js.state == JOB_RUNNING && !js.cancel_requested) {
+			js.cancel_requested = 1;
+			moved++;
+			w = jobstate_write(&t, &js, was, now_ms, err);
+		}
+		job_state_row_release(&js);
+		if (w < 0)
+			goto fail;
+	}
+	if (moved == 0) {
+		err_set(err, ERR_CONFLICT, "pipeline %lld has no queued or running job",
+		        (long long)pipeline_id);
+		goto fail;
+	}
+	if (jobstate_refresh(&t, pipeline_id, now_ms, err) < 0)
+		goto fail;
+	free(ids);
+	if (jobstate_commit(&t, err) < 0)
+		return -1;
+	*n_out = moved;
+	return 0;
+fail:
+	free(ids);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+int jobstate_pipeline_retry_failed(struct store *st, int64_t pipeline_id, int64_t now_ms, int *n_out,
+                                   struct err *err)
+{
+	struct jobstate_tx t;
+	struct jobstate_done done = {0};
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	*n_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (jobstate_facts(&t, pipeline_id, err) < 0 ||
+	    t.ops->tx_pipeline_current_jobs(t.tx, pipeline_id, &ids, &n, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct job_state_row js = {0};
+		int64_t new_id;
+		int again;
+
+		if (jobstate_done_has(&done, ids[i]))
+			continue;
+		if (t.ops->tx_job_lock(t.tx, ids[i], &js, err) < 0)
+			goto fail;
+		again = js.state == JOB_FAILED || js.state == JOB_CANCELED || js.state == JOB_ERROR;
+		job_state_row_release(&js);
+		if (again && jobstate_retry_in(&t, ids[i], now_ms, &new_id, &done, err) < 0)
+			goto fail;
+	}
+	if (done.n == 0) {
+		err_set(err, ERR_CONFLICT, "pipeline %lld has no failed, canceled or error job to retry",
+		        (long long)pipeline_id);
+		goto fail;
+	}
+	if (jobstate_refresh(&t, pipeline_id, now_ms, err) < 0)
+		goto fail;
+	free(ids);
+	*n_out = (int)done.n;
+	free(done.ids);
+	if (jobstate_commit(&t, err) < 0) {
+		*n_out = 0;
+		return -1;
+	}
+	return 0;
+fail:
+	free(ids);
+	free(done.ids);
 	jobstate_rollback(&t);
 	return -1;
 }

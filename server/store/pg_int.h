@@ -145,6 +145,8 @@ int pg_tx_job_need_insert(struct store_tx *tx, int64_t job_id, const char *name,
                           struct err *err);
 int pg_tx_job_needs(struct store_tx *tx, int64_t job_id, struct strv *names, struct strv *targets,
                     struct err *err);
+int pg_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out, size_t *n_out,
+                                struct err *err);
 int pg_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
                        struct err *err);
 int pg_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message,

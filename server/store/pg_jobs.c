@@ -686,6 +686,18 @@ int pg_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, s
 	              &a, ids_out, n_out, err);
 }
 
+int pg_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out, size_t *n_out,
+                                struct err *err)
+{
+	struct pg_args a = {0};
+
+	pg_arg_i64(&a, pipeline_id);
+	return pg_ids(tx->conn, "pipeline current jobs",
+	              "SELECT id FROM jobs j WHERE pipeline_id = $1"
+	              " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) ORDER BY id",
+	              &a, ids_out, n_out, err);
+}
+
 int pg_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message, struct err *err)
 {
 	struct pg_args a = {0};

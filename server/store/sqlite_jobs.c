@@ -84,6 +84,8 @@ const struct sq_sql sq_jobs_sql[] = {
     {SQ_JOBS_NEEDING, "SELECT j.id FROM jobs s JOIN job_needs n ON n.name = s.name AND n.target = s.target"
                       " JOIN jobs j ON j.id = n.job_id AND j.pipeline_id = s.pipeline_id"
                       " WHERE s.id = ?1 AND j.state = 'queued' ORDER BY j.id"},
+    {SQ_PIPE_CURRENT_JOBS, "SELECT id FROM jobs j WHERE pipeline_id = ?1"
+                           " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) ORDER BY id"},
     {SQ_PIPE_SET_MESSAGE, "UPDATE pipelines SET message = ?2 WHERE id = ?1"},
     {SQ_JOB_INPUTS, "SELECT d.id, d.name, d.target, a.name, a.sha256, a.size, a.mode FROM jobs j"
                     " JOIN job_needs n ON n.job_id = j.id JOIN jobs d ON d.pipeline_id = j.pipeline_id"
@@ -728,6 +730,16 @@ int sq_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, s
 
 	sq_bind_i64(s, 1, job_id);
 	return sq_ids(be, s, "jobs needing", ids_out, n_out, err);
+}
+
+int sq_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out, size_t *n_out,
+                                struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_PIPE_CURRENT_JOBS);
+
+	sq_bind_i64(s, 1, pipeline_id);
+	return sq_ids(be, s, "pipeline current jobs", ids_out, n_out, err);
 }
 
 int sq_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message, struct err *err)

@@ -175,6 +175,9 @@ struct store_ops {
 	 * and target, in id order. */
 	int (*tx_jobs_needing)(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
 	                       struct err *err);
+	/* Ids of the pipeline's current (not retried) jobs, in id order. */
+	int (*tx_pipeline_current_jobs)(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out,
+	                                size_t *n_out, struct err *err);
 	/* Ids of running jobs whose lease ended before now_ms, in id order. */
 	int (*tx_jobs_expired)(struct store_tx *tx, int64_t now_ms, int64_t **ids_out, size_t *n_out,
 	                       struct err *err);

@@ -424,6 +424,43 @@ static void ui_action_form(struct ui_ctx *c, int64_t job_id, const char *action,
 	            (long long)job_id, action, c->csrf, action, label);
 }
 
+/* Pipeline-wide actions: Cancel while a current job is queued or running,
+ * Retry failed while a current job ended failed, canceled or error. */
+static void ui_pipeline_actions(struct ui_ctx *c, int64_t pipeline_id, const struct job_row *jobs, size_t n)
+{
+	int active = 0, again = 0;
+
+	if (!c->logged_in)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int superseded = 0;
+
+		for (size_t k = 0; k < n && !superseded; k++)
+			superseded = jobs[k].retry_of == jobs[i].id;
+		if (superseded)
+			continue;
+		active += !jobstate_is_final(jobs[i].state);
+		again += jobs[i].state == JOB_FAILED || jobs[i].state == JOB_CANCELED ||
+		         jobs[i].state == JOB_ERROR;
+	}
+	if (!active && !again)
+		return;
+	buf_appendf(&c->b, "<div class=\"actions\" id=\"pipeline-actions\">");
+	if (active)
+		buf_appendf(&c->b,
+		            "<form method=\"post\" action=\"/pipelines/%lld/cancel\"><input type=\"hidden\" "
+		            "name=\"csrf\" value=\"%s\"><button type=\"submit\" name=\"do\" "
+		            "value=\"cancel\">Cancel pipeline</button></form>",
+		            (long long)pipeline_id, c->csrf);
+	if (again)
+		buf_appendf(&c->b,
+		            "<form method=\"post\" action=\"/pipelines/%lld/retry\"><input type=\"hidden\" "
+		            "name=\"csrf\" value=\"%s\"><button type=\"submit\" name=\"do\" "
+		            "value=\"retry\">Retry failed jobs</button></form>",
+		            (long long)pipeline_id, c->csrf);
+	buf_appendf(&c->b, "</div>");
+}
+
 static void ui_job_actions(struct ui_ctx *c, const struct job_row *j, int superseded)
 {
 	if (!c->logged_in)
@@ -606,6 +643,7 @@ static int ui_pipeline(struct srv *srv, struct http_req *req, struct http_answer
 	ui_state_badge(&c.b, p.state, "state");
 	buf_appendf(&c.b, "</h1><section class=\"card\">");
 	ui_commit_meta(&c.b, &p);
+	ui_pipeline_actions(&c, p.id, jobs, nj);
 	buf_appendf(&c.b, "</section><h2>Jobs</h2><section class=\"card\" id=\"jobs\"");
 	/* While anything runs the matrix follows the pipeline's event stream. */
 	if (ui_pipeline_active(&p, jobs, nj))
@@ -911,6 +949,41 @@ static int ui_job_retry(struct srv *srv, struct http_req *req, struct http_answe
 	log_info("event=job_retry job=%lld new_job=%lld via=ui", (long long)req->id, (long long)new_id);
 	sched_notify(srv->sched, SCHED_JOBS);
 	snprintf(loc, sizeof(loc), "/jobs/%lld", (long long)new_id);
+	return ui_redirect(&c, ans, loc);
+}
+
+static int ui_pipeline_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	char loc[64];
+	int n = 0;
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	if (jobstate_pipeline_cancel(srv->store, req->id, srv_now_ms(), &n, err) < 0)
+		return ui_err_page(&c, ans, err);
+	log_info("event=pipeline_cancel pipeline=%lld jobs=%d via=ui", (long long)req->id, n);
+	sched_notify(srv->sched, SCHED_LOGS);
+	snprintf(loc, sizeof(loc), "/pipelines/%lld", (long long)req->id);
+	return ui_redirect(&c, ans, loc);
+}
+
+static int ui_pipeline_retry(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	char loc[64];
+	int n = 0;
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	if (jobstate_pipeline_retry_failed(srv->store, req->id, srv_now_ms(), &n, err) < 0)
+		return ui_err_page(&c, ans, err);
+	log_info("event=pipeline_retry pipeline=%lld jobs=%d via=ui", (long long)req->id, n);
+	sched_notify(srv->sched, SCHED_JOBS);
+	sched_notify(srv->sched, SCHED_LOGS);
+	snprintf(loc, sizeof(loc), "/pipelines/%lld", (long long)req->id);
 	return ui_redirect(&c, ans, loc);
 }
 
@@ -1675,6 +1748,8 @@ const struct http_route ui_routes[] = {
     {"GET", "/jobs/:id/artifacts/*", AUTH_NONE, BODY_NONE, NULL, ui_job_artifact},
     {"POST", "/jobs/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_job_cancel},
     {"POST", "/jobs/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_job_retry},
+    {"POST", "/pipelines/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_cancel},
+    {"POST", "/pipelines/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_retry},
     {"GET", "/agents", AUTH_NONE, BODY_NONE, NULL, ui_agents},
     {"GET", "/boards", AUTH_NONE, BODY_NONE, NULL, ui_boards},
     {"GET", "/deployments", AUTH_NONE, BODY_NONE, NULL, ui_deployments},
