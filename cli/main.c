@@ -15,7 +15,8 @@ static int main_help(struct cli *cli, int argc, char **argv, struct err *err);
  * get", "repo add") are matched word by word, the longest match winning. */
 static const struct cli_cmd main_cmds[] = {
     {"trigger",
-     "trigger REPO --url URL --ref REF [--commit SHA] [--event push|tag|manual] [--delivery ID] [--json]",
+     "trigger REPO --url URL --ref REF [--commit SHA] [--event push|tag|manual] [-e KEY=VALUE]... "
+     "[--delivery ID] [--json]",
      "start a pipeline for a commit", cmd_pipeline_trigger},
     {"status", "status [--repo NAME] [--limit N]", "list recent pipelines", cmd_pipeline_status},
     {"show", "show PIPELINE", "show a pipeline and its jobs", cmd_pipeline_show},

@@ -67,6 +67,13 @@ static json_t *api_pipeline_json(const struct pipeline_row *p)
 	json_object_set_new(o, "author", apijson_text(p->author));
 	json_object_set_new(o, "created_unix_ms", apijson_ms(p->created_ms));
 	json_object_set_new(o, "finished_unix_ms", apijson_ms(p->finished_ms));
+	{
+		json_t *vars = p->variables && p->variables[0] ? json_loads(p->variables, 0, NULL) : NULL;
+
+		json_object_set_new(o, "variables", json_is_object(vars) ? vars : json_object());
+		if (vars != NULL && !json_is_object(vars))
+			json_decref(vars);
+	}
 	return o;
 }
 
@@ -438,8 +445,9 @@ static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer
 {
 	struct pipeline_trigger t = {0};
 	const char *skipped = NULL;
+	char *vars = NULL; /* owned */
 	int64_t pid;
-	int existed = 0;
+	int existed = 0, rc;
 
 	if (apijson_str(req->json, "repo", 1, 100, &t.repo, err) < 0 ||
 	    apijson_str(req->json, "url", 1, 1024, &t.url, err) < 0 ||
@@ -450,8 +458,13 @@ static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer
 		return -1;
 	if (t.event == NULL)
 		t.event = "push";
+	if (pipeline_variables_check(json_object_get(req->json, "variables"), &vars, err) < 0)
+		return -1;
+	t.variables = vars;
 	t.skipped_out = &skipped;
-	if (pipeline_start(srv, &t, &pid, &existed, err) < 0)
+	rc = pipeline_start(srv, &t, &pid, &existed, err);
+	free(vars);
+	if (rc < 0)
 		return -1;
 	if (existed == PIPELINE_SKIPPED) {
 		ans->status = 202;
@@ -667,6 +680,42 @@ static int api_agent_input(struct srv *srv, struct http_req *req, struct http_an
 	return rc;
 }
 
+/* A manual trigger's variables (the pipeline's) go first into the job's
+ * env, so they win over the pipeline file's; the agent puts anvil's own
+ * variables and the repository's secrets before env, so neither can be
+ * replaced by one. A store failure leaves them out (logged). */
+static void api_claim_variables(struct srv *srv, const struct job_row *j, json_t *spec)
+{
+	struct pipeline_row p = {0};
+	struct err err = {0};
+	json_t *vars = NULL, *env = json_array(), *old; /* vars, env owned; old borrowed */
+	const char *k;
+	json_t *v;
+
+	if (store_pipeline_get(srv->store, j->pipeline_id, &p, &err) < 0)
+		log_warnx("event=variables_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
+	else if (p.variables != NULL && p.variables[0] != '\0')
+		vars = json_loads(p.variables, 0, NULL);
+	pipeline_row_release(&p);
+	if (!json_is_object(vars) || json_object_size(vars) == 0) {
+		json_decref(vars);
+		json_decref(env);
+		return;
+	}
+	json_object_foreach(vars, k, v)
+	{
+		char *kv = xasprintf("%s=%s", k, json_string_value(v) ? json_string_value(v) : "");
+
+		json_array_append_new(env, json_string(kv));
+		free(kv);
+	}
+	old = json_object_get(spec, "env");
+	if (json_is_array(old))
+		json_array_extend(env, old);
+	json_object_set_new(spec, "env", env);
+	json_decref(vars);
+}
+
 static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 {
 	json_t *spec = json_loads(j->spec, 0, NULL); /* owned */
@@ -692,6 +741,7 @@ static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 	json_object_set_new(spec, "lease_s", json_integer(srv->cfg.lease_s));
 	json_object_set_new(spec, "log_cap_bytes", json_integer(srv->cfg.log_cap_bytes));
 	api_claim_secrets(srv, j, spec);
+	api_claim_variables(srv, j, spec);
 	json_object_set_new(spec, "name", apijson_text(j->name));
 	if (j->kind != NULL && strcmp(j->kind, "deploy") == 0)
 		api_deploy_claim_spec(srv, j, spec);

@@ -137,6 +137,8 @@ static const char *const pg_migrations[] = {
      * target (needs:) */
     "CREATE TABLE job_needs(job_id BIGINT NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
     " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));",
+    /* 13: variables of a manual trigger */
+    "ALTER TABLE pipelines ADD COLUMN variables TEXT NOT NULL DEFAULT '';",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,

@@ -115,7 +115,7 @@ void pg_job_row_read(const PGresult *r, int row, struct job_row *out);
 
 #define PG_PIPE_COLS                                                                                         \
 	" p.id, p.repo_id, r.name, p.ref, p.commit_sha, p.event, p.delivery, p.state, p.message,"            \
-	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms FROM pipelines p"                \
+	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms, p.variables FROM pipelines p"   \
 	" JOIN repos r ON r.id = p.repo_id "
 void pg_pipeline_row_read(const PGresult *r, int row, struct pipeline_row *out);
 

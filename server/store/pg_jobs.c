@@ -58,6 +58,7 @@ void pg_pipeline_row_read(const PGresult *r, int i, struct pipeline_row *p)
 	p->author = pg_dup0(r, i, 10);
 	p->created_ms = pg_i64(r, i, 11);
 	p->finished_ms = pg_i64(r, i, 12);
+	p->variables = pg_dup0(r, i, 13);
 }
 
 /* Rows of a pipeline query into a fresh array (*out owned, NULL when none). */
@@ -310,10 +311,11 @@ int pg_tx_pipeline_insert(struct store_tx *tx, const struct pipeline_new *p, enu
 	pg_arg_text(&a, p->author ? p->author : "");
 	pg_arg_i64(&a, now_ms);
 	pg_arg_i64_null0(&a, finished_ms);
+	pg_arg_text(&a, p->variables ? p->variables : "");
 	return pg_scalar(tx->conn, "pipeline insert",
 	                 "INSERT INTO pipelines(repo_id, ref, commit_sha, event, delivery, state, message,"
-	                 " commit_message, author, created_unix_ms, finished_unix_ms)"
-	                 " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+	                 " commit_message, author, created_unix_ms, finished_unix_ms, variables)"
+	                 " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
 	                 &a, id_out, err);
 }
 

@@ -194,6 +194,9 @@ static const char *const sq_migrations[] = {
      * name and target, not id, so a retried job is waited for as itself. */
     ("CREATE TABLE job_needs(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
      " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));"),
+    /* 13: variables of a manual trigger (anvil trigger -e KEY=VAL): a JSON
+     * array of "KEY=VALUE" strings, '' for none. */
+    "ALTER TABLE pipelines ADD COLUMN variables TEXT NOT NULL DEFAULT '';",
 };
 
 const struct sq_sql sq_main_sql[] = {

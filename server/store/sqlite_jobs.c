@@ -17,7 +17,7 @@
 
 #define PIPE_COLS                                                                                            \
 	"p.id, p.repo_id, r.name, p.ref, p.commit_sha, p.event, p.delivery, p.state, p.message,"             \
-	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms FROM pipelines p"                \
+	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms, p.variables FROM pipelines p"   \
 	" JOIN repos r ON r.id = p.repo_id "
 
 const struct sq_sql sq_jobs_sql[] = {
@@ -25,8 +25,8 @@ const struct sq_sql sq_jobs_sql[] = {
     {SQ_PIPE_BY_REPO_DELIVERY, "SELECT p.id FROM pipelines p JOIN repos r ON r.id = p.repo_id"
                                " WHERE r.name = ?1 AND p.delivery = ?2"},
     {SQ_PIPE_INSERT, "INSERT INTO pipelines(repo_id, ref, commit_sha, event, delivery, state, message,"
-                     " commit_message, author, created_unix_ms, finished_unix_ms)"
-                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+                     " commit_message, author, created_unix_ms, finished_unix_ms, variables)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
     {SQ_JOB_INSERT, "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
                     " created_unix_ms, kind, labels) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9)"},
     /* NULL filters match everything; ref matches a full ref or a branch or
@@ -148,6 +148,7 @@ static void sq_pipeline_row_read(sqlite3_stmt *s, struct pipeline_row *p)
 	p->author = sq_col_dup_empty(s, 10);
 	p->created_ms = sqlite3_column_int64(s, 11);
 	p->finished_ms = sqlite3_column_int64(s, 12);
+	p->variables = sq_col_dup_empty(s, 13);
 }
 
 int sq_pipeline_by_delivery(struct store_be *be, const char *repo, const char *delivery, int64_t *id_out,
@@ -555,6 +556,7 @@ int sq_tx_pipeline_insert(struct store_tx *tx, const struct pipeline_new *p, enu
 	sq_bind_text(s, 9, p->author ? p->author : "");
 	sq_bind_i64(s, 10, now_ms);
 	sq_bind_ms(s, 11, finished_ms);
+	sq_bind_text(s, 12, p->variables ? p->variables : "");
 	if (sq_exec(be, s, "pipeline insert", err) < 0)
 		return -1;
 	*id_out = sqlite3_last_insert_rowid(be->db);

@@ -608,6 +608,7 @@ void pipeline_row_release(struct pipeline_row *p)
 	free(p->message);
 	free(p->commit_message);
 	free(p->author);
+	free(p->variables);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -103,6 +103,7 @@ struct pipeline_row {
 	char *commit_message; /* subject + body of the commit */
 	char *author;
 	int64_t created_ms, finished_ms;
+	char *variables; /* a manual trigger's, JSON object {"KEY":"VALUE"}; "" for none */
 };
 void pipeline_row_release(struct pipeline_row *p);
 void pipeline_rows_free(struct pipeline_row *rows, size_t n);
@@ -138,6 +139,7 @@ struct pipeline_new {
 	const char *error_message; /* non-NULL: the pipeline is created in state error with no jobs */
 	const struct deploy_plan_new *plans; /* the pipeline file's deploy entries, n_plans (may be 0) */
 	size_t n_plans;
+	const char *variables; /* JSON object {"KEY":"VALUE"} (validated), or NULL */
 };
 
 /* Looks a delivery up without creating anything; ERR_NOTFOUND when unknown.

@@ -376,7 +376,7 @@ struct store_ops {
 };
 
 /* The schema version every backend migrates to. */
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 
 /* The backends' open functions: *out is the backend's state. fp: SQLite
  * only, tests only (store_open_failpoints). */

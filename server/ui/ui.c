@@ -2,6 +2,7 @@
 #include "common/redact.h"
 #include "common/crypto.h"
 #include "common/log.h"
+#include "server/sched/pipeline.h"
 #include "server/sched/sched.h"
 #include "server/srv.h"
 #include "server/ui/ui_assets.h"
@@ -16,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #define UI_SESSION_S       (12 * 3600)
 #define UI_LOG_PAGE_BYTES  (1024 * 1024)
@@ -443,6 +446,14 @@ static void ui_pipeline_actions(struct ui_ctx *c, int64_t pipeline_id, const str
 		again += jobs[i].state == JOB_FAILED || jobs[i].state == JOB_CANCELED ||
 		         jobs[i].state == JOB_ERROR;
 	}
+	/* Run the commit again as a manual pipeline, with variables
+	 * (KEY=VALUE a line) its steps get in their environment. */
+	buf_appendf(&c->b,
+	            "<form method=\"post\" action=\"/pipelines/%lld/run\" id=\"run-form\"><input "
+	            "type=\"hidden\" name=\"csrf\" value=\"%s\"><label>Variables (KEY=VALUE a line)<br>"
+	            "<textarea name=\"variables\" rows=\"3\" cols=\"40\"></textarea></label><br>"
+	            "<button type=\"submit\" name=\"do\" value=\"run\">Run again</button></form>",
+	            (long long)pipeline_id, c->csrf);
 	if (!active && !again)
 		return;
 	buf_appendf(&c->b, "<div class=\"actions\" id=\"pipeline-actions\">");
@@ -502,6 +513,22 @@ static void ui_commit_meta(struct buf *b, const struct pipeline_row *p)
 		buf_appendf(b, "<dt>Error</dt><dd class=\"error\">");
 		ui_esc_msg(b, p->message);
 		buf_appendf(b, "</dd>");
+	}
+	if (p->variables != NULL && p->variables[0] != '\0') {
+		json_t *vars = json_loads(p->variables, 0, NULL); /* owned */
+		const char *k;
+		json_t *v;
+
+		buf_appendf(b, "<dt>Variables</dt><dd id=\"variables\" class=\"mono\">");
+		json_object_foreach(vars, k, v)
+		{
+			ui_html_esc(b, k);
+			buf_appendf(b, "=");
+			ui_html_esc(b, json_string_value(v) ? json_string_value(v) : "");
+			buf_appendf(b, "<br>");
+		}
+		buf_appendf(b, "</dd>");
+		json_decref(vars);
 	}
 	buf_appendf(b, "</dl>");
 }
@@ -984,6 +1011,85 @@ static int ui_pipeline_retry(struct srv *srv, struct http_req *req, struct http_
 	sched_notify(srv->sched, SCHED_JOBS);
 	sched_notify(srv->sched, SCHED_LOGS);
 	snprintf(loc, sizeof(loc), "/pipelines/%lld", (long long)req->id);
+	return ui_redirect(&c, ans, loc);
+}
+
+/* "KEY=VALUE" lines (\r\n or \n; blank lines skipped) into a JSON object;
+ * NULL with err for a line without '='. */
+static json_t *ui_variables_parse(const char *text, struct err *err)
+{
+	json_t *o = json_object(); /* owned */
+	const char *p = text;
+
+	while (p != NULL && *p) {
+		size_t len = strcspn(p, "\n");
+		char *line = xstrndup(p, len), *eq;
+
+		if (len > 0 && line[len - 1] == '\r')
+			line[len - 1] = '\0';
+		eq = strchr(line, '=');
+		if (line[0] != '\0' && (eq == NULL || eq == line)) {
+			err_set(err, ERR_INVAL, "variables: a line is not KEY=VALUE");
+			free(line);
+			json_decref(o);
+			return NULL;
+		}
+		if (eq != NULL) {
+			*eq = '\0';
+			json_object_set_new(o, line, json_string(eq + 1));
+		}
+		free(line);
+		p += len;
+		if (*p == '\n')
+			p++;
+	}
+	return o;
+}
+
+static int ui_pipeline_run(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct pipeline_row p = {0};
+	struct repo_cfg rc = {0};
+	struct pipeline_trigger t = {0};
+	char *text = NULL, *vars_json = NULL;
+	json_t *vars = NULL; /* owned */
+	int64_t pid = 0;
+	int existed = 0, r = -1;
+	char loc[64];
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	text = ui_auth_form_get(req->body.data ? req->body.data : "", req->body.len, "variables");
+	if ((vars = ui_variables_parse(text ? text : "", err)) == NULL ||
+	    pipeline_variables_check(vars, &vars_json, err) < 0 ||
+	    store_pipeline_get(srv->store, req->id, &p, err) < 0 ||
+	    store_repo_cfg_get(srv->store, p.repo_name, &rc, err) < 0)
+		goto out;
+	t.repo = p.repo_name;
+	t.url = rc.url;
+	t.ref = p.ref;
+	t.commit = p.commit_sha;
+	t.event = "manual";
+	t.variables = vars_json;
+	if (pipeline_start(srv, &t, &pid, &existed, err) < 0)
+		goto out;
+	if (pid == 0) {
+		err_set(err, ERR_CONFLICT, "the pipeline file's when: rules or the commit message skip it");
+		goto out;
+	}
+	log_info("event=pipeline_run pipeline=%lld from=%lld via=ui", (long long)pid, (long long)req->id);
+	r = 0;
+out:
+	free(text);
+	free(vars_json);
+	json_decref(vars);
+	repo_cfg_release(&rc);
+	pipeline_row_release(&p);
+	if (r < 0)
+		return ui_err_page(&c, ans, err);
+	snprintf(loc, sizeof(loc), "/pipelines/%lld", (long long)pid);
 	return ui_redirect(&c, ans, loc);
 }
 
@@ -1750,6 +1856,7 @@ const struct http_route ui_routes[] = {
     {"POST", "/jobs/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_job_retry},
     {"POST", "/pipelines/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_cancel},
     {"POST", "/pipelines/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_retry},
+    {"POST", "/pipelines/:id/run", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_run},
     {"GET", "/agents", AUTH_NONE, BODY_NONE, NULL, ui_agents},
     {"GET", "/boards", AUTH_NONE, BODY_NONE, NULL, ui_boards},
     {"GET", "/deployments", AUTH_NONE, BODY_NONE, NULL, ui_deployments},
