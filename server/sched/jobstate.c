@@ -184,6 +184,8 @@ static int jobstate_insert(struct jobstate_tx *t, const struct job_insert *in, i
 
 static int jobstate_needers_cancel(struct jobstate_tx *t, const struct job_state_row *r, int64_t now_ms,
                                    struct err *err);
+static int jobstate_supersede(struct jobstate_tx *t, const struct pipeline_new *p, int64_t pid,
+                              int64_t now_ms, struct err *err);
 
 /* Writes a job back; queues a status when its state changed from was; a
  * job that ended other than in success takes the jobs needing it along. */
@@ -363,6 +365,8 @@ int jobstate_pipeline_create(struct store *st, const struct pipeline_new *p, con
 	for (size_t i = 0; p->error_message == NULL && i < p->n_plans; i++)
 		if (t.ops->tx_deploy_plan_insert(t.tx, pid, &p->plans[i], err) < 0)
 			goto fail;
+	if (p->error_message == NULL && jobstate_supersede(&t, p, pid, now_ms, err) < 0)
+		goto fail;
 	if (jobstate_commit(&t, err) < 0)
 		return -1;
 	*id_out = pid;
@@ -697,60 +701,106 @@ fail:
 	return -1;
 }
 
+/* Stops a pipeline's current jobs: queued ones end canceled with message,
+ * running ones are asked to stop (running deploy jobs left alone when
+ * spare_deploys: a roll-out is not cut off halfway). *moved_out: how many. */
+static int jobstate_pipeline_stop(struct jobstate_tx *t, int64_t pipeline_id, const char *message,
+                                  int spare_deploys, int64_t now_ms, int *moved_out, struct err *err)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	*moved_out = 0;
+	if (t->ops->tx_pipeline_current_jobs(t->tx, pipeline_id, &ids, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct job_state_row js = {0};
+		enum job_state was;
+		int w = 0;
+
+		if (t->ops->tx_job_lock(t->tx, ids[i], &js, err) < 0)
+			goto out;
+		was = js.state;
+		if (js.state == JOB_QUEUED) {
+			js.state = JOB_CANCELED;
+			js.finished_ms = now_ms;
+			free(js.message);
+			js.message = xstrdup(message);
+			(*moved_out)++;
+			w = jobstate_write(t, &js, was, now_ms, err);
+		} else if (js.state == JOB_RUNNING && !js.cancel_requested &&
+		           !(spare_deploys && strcmp(js.kind, "deploy") == 0)) {
+			js.cancel_requested = 1;
+			(*moved_out)++;
+			w = jobstate_write(t, &js, was, now_ms, err);
+		}
+		job_state_row_release(&js);
+		if (w < 0)
+			goto out;
+	}
+	rc = jobstate_refresh(t, pipeline_id, now_ms, err);
+out:
+	free(ids);
+	return rc;
+}
+
 int jobstate_pipeline_cancel(struct store *st, int64_t pipeline_id, int64_t now_ms, int *n_out,
                              struct err *err)
 {
 	struct jobstate_tx t;
-	int64_t *ids = NULL;
-	size_t n = 0;
 	int moved = 0;
 
 	*n_out = 0;
 	if (jobstate_begin(st, &t, err) < 0)
 		return -1;
 	if (jobstate_facts(&t, pipeline_id, err) < 0 ||
-	    t.ops->tx_pipeline_current_jobs(t.tx, pipeline_id, &ids, &n, err) < 0)
+	    jobstate_pipeline_stop(&t, pipeline_id, "canceled with its pipeline", 0, now_ms, &moved, err) < 0)
 		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		struct job_state_row js = {0};
-		enum job_state was;
-		int w = 0;
-
-		if (t.ops->tx_job_lock(t.tx, ids[i], &js, err) < 0)
-			goto fail;
-		was = js.state;
-		if (js.state == JOB_QUEUED) {
-			js.state = JOB_CANCELED;
-			js.finished_ms = now_ms;
-			free(js.message);
-			js.message = xstrdup("canceled with its pipeline");
-			moved++;
-			w = jobstate_write(&t, &js, was, now_ms, err);
-		} else if (js.state == JOB_RUNNING && !js.cancel_requested) {
-			js.cancel_requested = 1;
-			moved++;
-			w = jobstate_write(&t, &js, was, now_ms, err);
-		}
-		job_state_row_release(&js);
-		if (w < 0)
-			goto fail;
-	}
 	if (moved == 0) {
 		err_set(err, ERR_CONFLICT, "pipeline %lld has no queued or running job",
 		        (long long)pipeline_id);
 		goto fail;
 	}
-	if (jobstate_refresh(&t, pipeline_id, now_ms, err) < 0)
-		goto fail;
-	free(ids);
 	if (jobstate_commit(&t, err) < 0)
 		return -1;
 	*n_out = moved;
 	return 0;
 fail:
-	free(ids);
 	jobstate_rollback(&t);
 	return -1;
+}
+
+/* auto_cancel: the older queued or running push pipelines of the new
+ * pipeline's branch stop (never a tag's, another branch's, or a running
+ * deploy job). */
+static int jobstate_supersede(struct jobstate_tx *t, const struct pipeline_new *p, int64_t pid,
+                              int64_t now_ms, struct err *err)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = -1;
+	char *msg;
+
+	if (!p->auto_cancel || strncmp(p->ref, "refs/heads/", 11) != 0 || strcmp(p->event, "push") != 0)
+		return 0;
+	if (t->ops->tx_pipelines_superseded(t->tx, p->repo_id, p->ref, pid, &ids, &n, err) < 0)
+		return -1;
+	msg = xasprintf("superseded by pipeline %lld (auto_cancel)", (long long)pid);
+	for (size_t i = 0; i < n; i++) {
+		int moved = 0;
+
+		if (jobstate_pipeline_stop(t, ids[i], msg, 1, now_ms, &moved, err) < 0 ||
+		    t->ops->tx_pipeline_set_message(t->tx, ids[i], msg, err) < 0)
+			goto out;
+		log_info("event=pipeline_superseded pipeline=%lld by=%lld jobs=%d", (long long)ids[i],
+		         (long long)pid, moved);
+	}
+	rc = 0;
+out:
+	free(msg);
+	free(ids);
+	return rc;
 }
 
 int jobstate_pipeline_retry_failed(struct store *st, int64_t pipeline_id, int64_t now_ms, int *n_out,

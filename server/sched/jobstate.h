@@ -31,7 +31,11 @@ struct job_row;
 struct job_new;
 struct pipeline_new;
 
-/* Creates the pipeline and its jobs (queued) in one transaction. When the
+/* Creates the pipeline and its jobs (queued) in one transaction; with
+ * p->auto_cancel, a push to a branch (refs/heads/) also stops, in it, the
+ * older queued or running push pipelines of that repository and branch:
+ * their queued jobs end canceled and running ones are asked to stop, but
+ * for running deploy jobs ("superseded by pipeline N (auto_cancel)"). When the
  * delivery id was seen before for the same repository, nothing is created, *existed_out = 1 and
  * *id_out is the earlier pipeline. */
 int jobstate_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs,

@@ -283,6 +283,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	pn.plans = plans;
 	pn.n_plans = n_plans;
 	pn.variables = t->variables;
+	pn.auto_cancel = pf != NULL && pf->auto_cancel;
 	if (jobstate_pipeline_create(srv->store, &pn, jobs, errmsg ? 0 : n_jobs, srv_now_ms(), id_out,
 	                             existed_out, err) < 0)
 		goto out;
@@ -294,6 +295,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 			log_info("event=pipeline_error pipeline=%lld error=\"%s\"", (long long)*id_out,
 			         log_escape(esc, sizeof(esc), errmsg));
 		sched_notify(srv->sched, SCHED_JOBS);
+		if (pn.auto_cancel) /* a superseded running job's agent hears it at once */
+			sched_notify(srv->sched, SCHED_LOGS);
 	}
 	rc = 0;
 out:

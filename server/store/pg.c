@@ -990,6 +990,7 @@ const struct store_ops store_pg_ops = {
     .tx_job_needs = pg_tx_job_needs,
     .tx_jobs_needing = pg_tx_jobs_needing,
     .tx_pipeline_current_jobs = pg_tx_pipeline_current_jobs,
+    .tx_pipelines_superseded = pg_tx_pipelines_superseded,
     .tx_pipeline_set_message = pg_tx_pipeline_set_message,
     .tx_jobs_expired = pg_tx_jobs_expired,
     .tx_jobs_of_agent = pg_tx_jobs_of_agent,

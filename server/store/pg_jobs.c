@@ -700,6 +700,20 @@ int pg_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_
 	              &a, ids_out, n_out, err);
 }
 
+int pg_tx_pipelines_superseded(struct store_tx *tx, int64_t repo_id, const char *ref, int64_t before_id,
+                               int64_t **ids_out, size_t *n_out, struct err *err)
+{
+	struct pg_args a = {0};
+
+	pg_arg_i64(&a, repo_id);
+	pg_arg_text(&a, ref);
+	pg_arg_i64(&a, before_id);
+	return pg_ids(tx->conn, "superseded pipelines",
+	              "SELECT id FROM pipelines WHERE repo_id = $1 AND ref = $2 AND id < $3"
+	              " AND event = 'push' AND state IN ('queued', 'running') ORDER BY id FOR UPDATE",
+	              &a, ids_out, n_out, err);
+}
+
 int pg_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message, struct err *err)
 {
 	struct pg_args a = {0};

@@ -748,6 +748,7 @@ const struct store_ops store_sqlite_ops = {
     .tx_job_needs = sq_tx_job_needs,
     .tx_jobs_needing = sq_tx_jobs_needing,
     .tx_pipeline_current_jobs = sq_tx_pipeline_current_jobs,
+    .tx_pipelines_superseded = sq_tx_pipelines_superseded,
     .tx_pipeline_set_message = sq_tx_pipeline_set_message,
     .tx_jobs_expired = sq_tx_jobs_expired,
     .tx_jobs_of_agent = sq_tx_jobs_of_agent,

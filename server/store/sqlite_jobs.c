@@ -86,6 +86,8 @@ const struct sq_sql sq_jobs_sql[] = {
                       " WHERE s.id = ?1 AND j.state = 'queued' ORDER BY j.id"},
     {SQ_PIPE_CURRENT_JOBS, "SELECT id FROM jobs j WHERE pipeline_id = ?1"
                            " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) ORDER BY id"},
+    {SQ_PIPES_SUPERSEDED, "SELECT id FROM pipelines WHERE repo_id = ?1 AND ref = ?2 AND id < ?3"
+                          " AND event = 'push' AND state IN ('queued', 'running') ORDER BY id"},
     {SQ_PIPE_SET_MESSAGE, "UPDATE pipelines SET message = ?2 WHERE id = ?1"},
     {SQ_JOB_INPUTS, "SELECT d.id, d.name, d.target, a.name, a.sha256, a.size, a.mode FROM jobs j"
                     " JOIN job_needs n ON n.job_id = j.id JOIN jobs d ON d.pipeline_id = j.pipeline_id"
@@ -742,6 +744,18 @@ int sq_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_
 
 	sq_bind_i64(s, 1, pipeline_id);
 	return sq_ids(be, s, "pipeline current jobs", ids_out, n_out, err);
+}
+
+int sq_tx_pipelines_superseded(struct store_tx *tx, int64_t repo_id, const char *ref, int64_t before_id,
+                               int64_t **ids_out, size_t *n_out, struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_PIPES_SUPERSEDED);
+
+	sq_bind_i64(s, 1, repo_id);
+	sq_bind_text(s, 2, ref);
+	sq_bind_i64(s, 3, before_id);
+	return sq_ids(be, s, "superseded pipelines", ids_out, n_out, err);
 }
 
 int sq_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message, struct err *err)

@@ -140,6 +140,8 @@ struct pipeline_new {
 	const struct deploy_plan_new *plans; /* the pipeline file's deploy entries, n_plans (may be 0) */
 	size_t n_plans;
 	const char *variables; /* JSON object {"KEY":"VALUE"} (validated), or NULL */
+	int auto_cancel;       /* 1: the older queued or running push pipelines of repo_id and ref
+	                          are canceled when this one is created (auto_cancel: true) */
 };
 
 /* Looks a delivery up without creating anything; ERR_NOTFOUND when unknown.

@@ -175,6 +175,10 @@ struct store_ops {
 	 * and target, in id order. */
 	int (*tx_jobs_needing)(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
 	                       struct err *err);
+	/* Ids of the push pipelines of repo_id and ref, older than before_id
+	 * and still queued or running, in id order (auto_cancel). */
+	int (*tx_pipelines_superseded)(struct store_tx *tx, int64_t repo_id, const char *ref,
+	                               int64_t before_id, int64_t **ids_out, size_t *n_out, struct err *err);
 	/* Ids of the pipeline's current (not retried) jobs, in id order. */
 	int (*tx_pipeline_current_jobs)(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out,
 	                                size_t *n_out, struct err *err);
