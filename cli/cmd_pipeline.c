@@ -301,7 +301,9 @@ int cmd_pipeline_show(struct cli *cli, int argc, char **argv, struct err *err)
 		cells[0] = sid;
 		cells[1] = cli_jstr(j, "name", "-");
 		cells[2] = cli_jstr(j, "target", "-");
-		cells[3] = cli_jstr(j, "state", "-");
+		cells[3] = strcmp(cli_jstr(json_object_get(j, "approval"), "state", ""), "waiting") == 0
+		               ? "waiting for approval"
+		               : cli_jstr(j, "state", "-");
 		cells[4] = satt;
 		cells[5] = sexit;
 		cells[6] = sdur;
@@ -315,10 +317,18 @@ int cmd_pipeline_show(struct cli *cli, int argc, char **argv, struct err *err)
 		int64_t jid = -1;
 		char sid[32];
 
-		if (*jm == '\0')
-			continue;
+		const json_t *ap = json_object_get(j, "approval"); /* borrowed */
+
 		cli_jint(j, "id", &jid);
 		snprintf(sid, sizeof(sid), "job %lld", (long long)jid);
+		if (strcmp(cli_jstr(ap, "state", ""), "approved") == 0) {
+			char *m = xasprintf("approved by %s", cli_jstr(ap, "by", "?"));
+
+			cli_print_field(stdout, sid, m);
+			free(m);
+		}
+		if (*jm == '\0')
+			continue;
 		cli_print_field(stdout, sid, jm);
 	}
 	rc = CLI_OK;
@@ -397,6 +407,71 @@ int cmd_pipeline_retry(struct cli *cli, int argc, char **argv, struct err *err)
 	rc = CLI_OK;
 out:
 	free(path);
+	json_decref(ans);
+	return rc;
+}
+
+int cmd_pipeline_approve(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	static const struct option opts[] = {
+	    {"reject", no_argument, NULL, 'r'},
+	    {"as", required_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	json_t *body = NULL, *ans = NULL; /* owned */
+	const char *as = getenv("USER");
+	char *path = NULL;
+	int64_t id = 0, n = 0;
+	int c, reject = 0, json = 0, rc;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, ":a:jh", opts, NULL)) != -1) {
+		if (c == 'r')
+			reject = 1;
+		else if (c == 'a')
+			as = optarg;
+		else if (c == 'j')
+			json = 1;
+		else if (c == 'h')
+			return CLI_HELP;
+		else
+			return cli_bad_option(argv, c, err);
+	}
+	if (argc - optind != 1 && argc - optind != 2)
+		return cli_usage(err, "approve takes a PIPELINE id and maybe a JOB name");
+	if ((rc = cli_parse_id(argv[optind], "PIPELINE", &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+	body = json_pack("{s:b}", "reject", reject);
+	if (argc - optind == 2 && json_object_set_new(body, "job", json_string(argv[optind + 1])) < 0) {
+		err_set(err, ERR_INVAL, "JOB is not valid UTF-8");
+		goto out;
+	}
+	if (as != NULL && as[0] != '\0') {
+		char *who = xasprintf("%s via cli", as);
+		int r = json_object_set_new(body, "by", json_string(who));
+
+		free(who);
+		if (r < 0) {
+			err_set(err, ERR_INVAL, "--as is not valid UTF-8");
+			goto out;
+		}
+	}
+	path = xasprintf("/api/v1/pipelines/%lld/approve", (long long)id);
+	if (cli_json(cli, "POST", path, body, 0, &ans, err) < 0)
+		goto out;
+	cli_jint(ans, reject ? "jobs_rejected" : "jobs_approved", &n);
+	if (json)
+		cli_print_json(ans);
+	else
+		printf("pipeline %lld %s (%lld job%s %s)\n", (long long)id, cli_jstr(ans, "state", "?"),
+		       (long long)n, n == 1 ? "" : "s", reject ? "rejected" : "approved");
+	rc = CLI_OK;
+out:
+	free(path);
+	json_decref(body);
 	json_decref(ans);
 	return rc;
 }

@@ -973,9 +973,9 @@ static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, s
 		return pipefile_fail(err, ERR_INVAL, node, "%s: expected a mapping, found %s", what,
 		                     pipefile_kind(node));
 	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
-		static const char *const keys[] = {"group",  "on",      "install", "files",
-		                                   "target", "restart", "health",  "health_timeout",
-		                                   "keep",   "strategy"};
+		static const char *const keys[] = {"group",  "on",       "install", "files",
+		                                   "target", "restart",  "health",  "health_timeout",
+		                                   "keep",   "strategy", "approve"};
 		yaml_node_t *k = yaml_document_get_node(doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(doc, p->value);
 		const char *key, *s;
@@ -1078,6 +1078,9 @@ static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, s
 			break;
 		case 9:
 			rc = pipefile_deploy_strategy(doc, v, d, what, err);
+			break;
+		case 10:
+			rc = pipefile_load_bool(v, w, &d->approve, err);
 			break;
 		}
 		if (rc < 0)
@@ -1415,8 +1418,9 @@ static void pipefile_job_release(struct pipefile_job *j)
 }
 
 /* The keys of a job, and the bit each sets in pipefile_job.given. */
-static const char *const pipefile_job_keys[] = {"targets", "steps", "env",    "artifacts", "network",
-                                                "timeout", "mode",  "labels", "needs",     "matrix"};
+static const char *const pipefile_job_keys[] = {"targets", "steps",   "env",    "artifacts",
+                                                "network", "timeout", "mode",   "labels",
+                                                "needs",   "matrix",  "approve"};
 #define PIPEFILE_N_JOB_KEYS (sizeof(pipefile_job_keys) / sizeof(pipefile_job_keys[0]))
 
 static int pipefile_load_job(yaml_document_t *doc, const yaml_node_t *kn, const yaml_node_t *node,
@@ -1452,7 +1456,7 @@ static int pipefile_load_job(yaml_document_t *doc, const yaml_node_t *kn, const 
 			if (strcmp(key, pipefile_job_keys[i]) == 0)
 				break;
 		if (i == PIPEFILE_N_JOB_KEYS) {
-			char known[160] = "";
+			char known[200] = "";
 
 			for (i = 0; i < PIPEFILE_N_JOB_KEYS; i++)
 				pipefile_list_add(known, sizeof(known), pipefile_job_keys[i]);
@@ -1492,6 +1496,9 @@ static int pipefile_load_job(yaml_document_t *doc, const yaml_node_t *kn, const 
 			break;
 		case 9:
 			rc = pipefile_load_matrix(doc, v, &j->matrix, err);
+			break;
+		case 10:
+			rc = pipefile_load_bool(v, "approve", &j->approve, err);
 			break;
 		}
 		if (rc < 0)

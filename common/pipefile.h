@@ -51,6 +51,7 @@ struct pipefile_deploy {
 	int canary;            /* boards deployed first, alone (default 1) */
 	int batch_count;       /* boards per later batch; 0 with batch_pct 0: all the rest at once */
 	int batch_pct;         /* batch as a percentage of the group's boards, 1..100; 0: batch_count */
+	int approve;           /* `approve: true`: its automatic deploy job waits for anvil approve */
 };
 
 #define PIPEFILE_MAX_DEPLOYS 16
@@ -89,6 +90,7 @@ struct pipefile_job {
 	struct strv labels;    /* "k=v": labels an agent must carry */
 	struct strv needs;     /* names of other jobs */
 	struct pipefile_matrix matrix;
+	int approve;      /* `approve: true`: each of its jobs waits for anvil approve */
 	size_t *needs_at; /* owned; line and column of needs.v[i] at [2i], [2i+1] */
 	unsigned given;   /* the parser's: which keys the job set itself */
 };

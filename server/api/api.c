@@ -49,6 +49,17 @@ static json_t *api_job_json(const struct job_row *j)
 	json_object_set_new(o, "created_unix_ms", apijson_ms(j->created_ms));
 	json_object_set_new(o, "started_unix_ms", apijson_ms(j->started_ms));
 	json_object_set_new(o, "finished_unix_ms", apijson_ms(j->finished_ms));
+	/* approve: true: "waiting" while queued and not approved (no agent
+	 * gets it), "approved" with who and when once it is. */
+	json_object_set_new(o, "approval",
+	                    !j->approve
+	                        ? json_null()
+	                        : json_pack("{s:s, s:o, s:o}", "state",
+	                                    j->approved_ms           ? "approved"
+	                                    : j->state == JOB_QUEUED ? "waiting"
+	                                                             : "not given",
+	                                    "by", j->approved_by ? apijson_text(j->approved_by) : json_null(),
+	                                    "at_unix_ms", apijson_ms(j->approved_ms)));
 	return o;
 }
 
@@ -527,6 +538,40 @@ static int api_pipeline_retry(struct srv *srv, struct http_req *req, struct http
 	return 0;
 }
 
+/* POST /api/v1/pipelines/ID/approve {"job": NAME?, "by": WHO?, "reject": bool?}:
+ * the waiting jobs (that one, or all) are approved or rejected; recorded
+ * as "WHO (api)" ("admin" when not said). */
+static int api_pipeline_approve(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                                struct err *err)
+{
+	const char *job = NULL, *by = NULL;
+	json_t *rj = json_object_get(req->json, "reject"); /* borrowed */
+	char *who;
+	int n = 0, reject = json_is_true(rj), rc;
+
+	if (apijson_str(req->json, "job", 0, 100, &job, err) < 0 ||
+	    apijson_str(req->json, "by", 0, 64, &by, err) < 0)
+		return -1;
+	if (rj != NULL && !json_is_boolean(rj))
+		return err_set(err, ERR_INVAL, "reject must be true or false");
+	if (by != NULL && (!pipeline_text_ok(by) || by[0] == '\0'))
+		return err_set(err, ERR_INVAL, "by must be 1 to 64 printable characters");
+	who = xasprintf("%s (api)", by ? by : "admin");
+	rc = jobstate_approve(srv->store, req->id, job, who, reject, srv_now_ms(), &n, err);
+	if (rc == 0)
+		log_info("event=pipeline_%s pipeline=%lld jobs=%d", reject ? "reject" : "approve",
+		         (long long)req->id, n);
+	free(who);
+	if (rc < 0)
+		return -1;
+	sched_notify(srv->sched, SCHED_JOBS);
+	sched_notify(srv->sched, SCHED_LOGS);
+	if (api_pipeline_full(srv, req->id, &ans->json, err) < 0)
+		return -1;
+	json_object_set_new(ans->json, reject ? "jobs_rejected" : "jobs_approved", json_integer(n));
+	return 0;
+}
+
 /* ---- agents ---- */
 
 static int api_agent_register(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
@@ -1000,6 +1045,7 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/jobs/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_job_retry},
     {"POST", "/api/v1/pipelines/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_pipeline_cancel},
     {"POST", "/api/v1/pipelines/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_pipeline_retry},
+    {"POST", "/api/v1/pipelines/:id/approve", AUTH_ADMIN, BODY_JSON, NULL, api_pipeline_approve},
     {"POST", "/api/v1/agents/register", AUTH_ENROLL, BODY_JSON, NULL, api_agent_register},
     {"DELETE", "/api/v1/agents/*", AUTH_ADMIN, BODY_NONE, NULL, api_agent_rm},
     {"POST", "/api/v1/agents/claim", AUTH_AGENT, BODY_JSON, NULL, api_agent_claim},

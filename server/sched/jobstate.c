@@ -281,7 +281,8 @@ static int jobstate_after_success(struct jobstate_tx *t, const struct job_state_
 				                        .kind = "deploy",
 				                        .labels = plans[i].labels,
 				                        .spec = plans[i].spec,
-				                        .max_attempts = r->max_attempts};
+				                        .max_attempts = r->max_attempts,
+				                        .approve = plans[i].approve};
 				int64_t id;
 
 				if (jobstate_insert(t, &in, now_ms, &id, err) < 0) {
@@ -345,7 +346,8 @@ int jobstate_pipeline_create(struct store *st, const struct pipeline_new *p, con
 		                        .kind = "build",
 		                        .labels = jobs[i].labels ? jobs[i].labels : "",
 		                        .spec = jobs[i].spec,
-		                        .max_attempts = jobs[i].max_attempts};
+		                        .max_attempts = jobs[i].max_attempts,
+		                        .approve = jobs[i].approve};
 
 		if (jobstate_insert(&t, &in, now_ms, &jid, err) < 0)
 			goto fail;
@@ -653,7 +655,8 @@ static int jobstate_retry_in(struct jobstate_tx *t, int64_t id, int64_t now_ms, 
 		                        .labels = old.labels,
 		                        .spec = old.spec,
 		                        .max_attempts = old.max_attempts,
-		                        .retry_of = id};
+		                        .retry_of = id,
+		                        .approve = old.approve};
 
 		if (jobstate_insert(t, &in, now_ms, new_id_out, err) < 0) {
 			if (err && err->code == ERR_CONFLICT)
@@ -849,6 +852,67 @@ int jobstate_pipeline_retry_failed(struct store *st, int64_t pipeline_id, int64_
 fail:
 	free(ids);
 	free(done.ids);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+int jobstate_approve(struct store *st, int64_t pipeline_id, const char *name, const char *by, int reject,
+                     int64_t now_ms, int *n_out, struct err *err)
+{
+	struct jobstate_tx t;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int done = 0;
+
+	*n_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (jobstate_facts(&t, pipeline_id, err) < 0 ||
+	    t.ops->tx_pipeline_current_jobs(t.tx, pipeline_id, &ids, &n, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct job_row j = {0};
+		struct job_state_row js = {0};
+		int waiting, w = 0;
+
+		if (t.ops->tx_job_get(t.tx, ids[i], &j, err) < 0)
+			goto fail;
+		waiting = j.state == JOB_QUEUED && j.approve && j.approved_ms == 0 &&
+		          (name == NULL || strcmp(j.name, name) == 0);
+		job_row_release(&j);
+		if (!waiting)
+			continue;
+		done++;
+		if (!reject) {
+			if (t.ops->tx_job_approve(t.tx, ids[i], by, now_ms, err) < 0)
+				goto fail;
+			continue;
+		}
+		if (t.ops->tx_job_lock(t.tx, ids[i], &js, err) < 0)
+			goto fail;
+		js.state = JOB_CANCELED;
+		js.finished_ms = now_ms;
+		free(js.message);
+		js.message = xasprintf("rejected by %s", by);
+		w = jobstate_write(&t, &js, JOB_QUEUED, now_ms, err);
+		job_state_row_release(&js);
+		if (w < 0)
+			goto fail;
+	}
+	if (done == 0) {
+		err_set(err, ERR_CONFLICT, "no job%s%s of pipeline %lld waits for an approval",
+		        name ? " named " : "", name ? name : "", (long long)pipeline_id);
+		goto fail;
+	}
+	if (jobstate_refresh(&t, pipeline_id, now_ms, err) < 0)
+		goto fail;
+	free(ids);
+	if (jobstate_commit(&t, err) < 0)
+		return -1;
+	*n_out = done;
+	return 0;
+fail:
+	free(ids);
 	jobstate_rollback(&t);
 	return -1;
 }

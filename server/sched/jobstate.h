@@ -88,6 +88,13 @@ int jobstate_pipeline_cancel(struct store *st, int64_t pipeline_id, int64_t now_
  * *n_out: how many jobs were retried. ERR_CONFLICT when there is none. */
 int jobstate_pipeline_retry_failed(struct store *st, int64_t pipeline_id, int64_t now_ms, int *n_out,
                                    struct err *err);
+/* Approval gates (approve: true): the current jobs of the pipeline (named
+ * name, or all when NULL) that are queued and wait for an approval are
+ * approved by by (recorded with the time; a claim may take them from now
+ * on), or with reject canceled ("rejected by BY"), in one transaction.
+ * *n_out: how many. ERR_CONFLICT when none waits. */
+int jobstate_approve(struct store *st, int64_t pipeline_id, const char *name, const char *by, int reject,
+                     int64_t now_ms, int *n_out, struct err *err);
 /* Running jobs whose lease ran out: back to queued, or error when out of
  * attempts, or canceled when a cancel was requested. *n_out = jobs moved. */
 int jobstate_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct err *err);

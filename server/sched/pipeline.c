@@ -261,6 +261,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 			jobs[i].spec = specs[i];
 			jobs[i].labels = labels[i];
 			jobs[i].max_attempts = srv->cfg.max_attempts;
+			jobs[i].approve = pf->n_jobs > 0 && pf->jobs[units[i].job].approve;
 			jobs[i].needs = units[i].needs;
 			jobs[i].n_needs = units[i].n_needs;
 		}

@@ -137,8 +137,12 @@ static const char *const pg_migrations[] = {
      * target (needs:) */
     "CREATE TABLE job_needs(job_id BIGINT NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
     " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));",
-    /* 13: variables of a manual trigger */
-    "ALTER TABLE pipelines ADD COLUMN variables TEXT NOT NULL DEFAULT '';",
+    /* 13: variables of a manual trigger; approval gates */
+    "ALTER TABLE pipelines ADD COLUMN variables TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN approve INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN approved_by TEXT;"
+    "ALTER TABLE jobs ADD COLUMN approved_unix_ms BIGINT;"
+    "ALTER TABLE deploy_plans ADD COLUMN approve INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -991,6 +995,7 @@ const struct store_ops store_pg_ops = {
     .tx_jobs_needing = pg_tx_jobs_needing,
     .tx_pipeline_current_jobs = pg_tx_pipeline_current_jobs,
     .tx_pipelines_superseded = pg_tx_pipelines_superseded,
+    .tx_job_approve = pg_tx_job_approve,
     .tx_pipeline_set_message = pg_tx_pipeline_set_message,
     .tx_jobs_expired = pg_tx_jobs_expired,
     .tx_jobs_of_agent = pg_tx_jobs_of_agent,

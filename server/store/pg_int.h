@@ -106,7 +106,7 @@ int64_t pg_bin_i64(const PGresult *r, int row, int col);
 	" j.id, j.pipeline_id, j.name, j.target, j.state, j.attempt, j.max_attempts, j.exit_code, a.name,"   \
 	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
 	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
-	" p.commit_sha, j.kind, j.labels"
+	" p.commit_sha, j.kind, j.labels, j.approve, j.approved_by, j.approved_unix_ms"
 #define PG_JOB_FROM                                                                                          \
 	" FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id JOIN repos r ON r.id = p.repo_id"             \
 	" LEFT JOIN agents a ON a.id = j.agent_id "
@@ -149,6 +149,7 @@ int pg_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_
                                 struct err *err);
 int pg_tx_pipelines_superseded(struct store_tx *tx, int64_t repo_id, const char *ref, int64_t before_id,
                                int64_t **ids_out, size_t *n_out, struct err *err);
+int pg_tx_job_approve(struct store_tx *tx, int64_t id, const char *by, int64_t now_ms, struct err *err);
 int pg_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
                        struct err *err);
 int pg_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message,

@@ -11,7 +11,8 @@
 	"j.id, j.pipeline_id, j.name, j.target, j.state, j.attempt, j.max_attempts, j.exit_code, a.name,"    \
 	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
 	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
-	" p.commit_sha, j.kind, j.labels FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id"               \
+	" p.commit_sha, j.kind, j.labels, j.approve, j.approved_by, j.approved_unix_ms FROM jobs j"          \
+	" JOIN pipelines p ON p.id = j.pipeline_id"                                                          \
 	" JOIN repos r ON r.id = p.repo_id"                                                                  \
 	" LEFT JOIN agents a ON a.id = j.agent_id "
 
@@ -28,7 +29,9 @@ const struct sq_sql sq_jobs_sql[] = {
                      " commit_message, author, created_unix_ms, finished_unix_ms, variables)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
     {SQ_JOB_INSERT, "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
-                    " created_unix_ms, kind, labels) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9)"},
+                    " created_unix_ms, kind, labels, approve)"
+                    " VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
+    {SQ_JOB_APPROVE, "UPDATE jobs SET approved_by = ?2, approved_unix_ms = ?3 WHERE id = ?1"},
     /* NULL filters match everything; ref matches a full ref or a branch or
      * tag name; before pages by id (newest first). */
     {SQ_PIPE_PAGE, "SELECT " PIPE_COLS "WHERE (?2 IS NULL OR r.name = ?2)"
@@ -70,7 +73,8 @@ const struct sq_sql sq_jobs_sql[] = {
      " AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"
      " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
      " WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"
-     " AND (x.pipeline_id <> p.id OR x.signature IS NULL))) ORDER BY j.id LIMIT ?1"},
+     " AND (x.pipeline_id <> p.id OR x.signature IS NULL)))"
+     " AND NOT (j.approve = 1 AND j.approved_unix_ms IS NULL) ORDER BY j.id LIMIT ?1"},
     {SQ_JOB_LEASE, "UPDATE jobs SET lease_until_unix_ms = ?2 WHERE id = ?1"},
     {SQ_JOB_EXPIRED, "SELECT id FROM jobs WHERE state = 'running' AND lease_until_unix_ms < ?1"},
     {SQ_JOB_OWNER, "SELECT coalesce(agent_id, 0) FROM jobs WHERE id = ?1"},
@@ -131,6 +135,9 @@ void sq_job_row_read(sqlite3_stmt *s, struct job_row *j)
 	j->commit_sha = sq_col_dup_empty(s, 22);
 	j->kind = sq_col_dup_empty(s, 23);
 	j->labels = sq_col_dup_empty(s, 24);
+	j->approve = sqlite3_column_int(s, 25);
+	j->approved_by = sq_col_dup(s, 26);
+	j->approved_ms = sqlite3_column_int64(s, 27);
 }
 
 static void sq_pipeline_row_read(sqlite3_stmt *s, struct pipeline_row *p)
@@ -488,10 +495,22 @@ int sq_tx_job_insert(struct store_tx *tx, const struct job_insert *in, int64_t n
 	sq_bind_i64(s, 7, now_ms);
 	sq_bind_text(s, 8, in->kind ? in->kind : "build");
 	sq_bind_text(s, 9, in->labels ? in->labels : "");
+	sq_bind_i64(s, 10, in->approve ? 1 : 0);
 	if (sq_exec(be, s, "job insert", err) < 0)
 		return -1;
 	*id_out = sqlite3_last_insert_rowid(be->db);
 	return 0;
+}
+
+int sq_tx_job_approve(struct store_tx *tx, int64_t id, const char *by, int64_t now_ms, struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_JOB_APPROVE);
+
+	sq_bind_i64(s, 1, id);
+	sq_bind_text(s, 2, by);
+	sq_bind_i64(s, 3, now_ms);
+	return sq_exec(be, s, "job approve", err);
 }
 
 int sq_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct err *err)

@@ -586,6 +586,7 @@ void job_row_release(struct job_row *j)
 	free(j->commit_sha);
 	free(j->kind);
 	free(j->labels);
+	free(j->approved_by);
 	memset(j, 0, sizeof(*j));
 }
 

@@ -86,6 +86,9 @@ struct job_row {
 	char *repo_name, *repo_url, *ref, *commit_sha;
 	char *kind;   /* "build" or "deploy" */
 	char *labels; /* labels an agent must carry besides target=<target> of a build: "k=v,k=v" or "" */
+	int approve;  /* 1: waits for an approval (approve: true) */
+	char *approved_by;   /* who approved it; NULL while not approved */
+	int64_t approved_ms; /* when; 0 while not approved */
 };
 void job_row_release(struct job_row *j);
 void job_rows_free(struct job_row *rows, size_t n);
@@ -116,6 +119,7 @@ struct job_new {
 	int max_attempts;
 	const size_t *needs; /* indexes into the jobs array of the jobs this one waits for */
 	size_t n_needs;
+	int approve; /* 1: not handed out before an approval (approve: true) */
 };
 
 /* A deploy entry of the pipeline file, kept with its pipeline: a deploy job
@@ -126,6 +130,7 @@ struct deploy_plan_new {
 	const char *spec;   /* JSON text: the deploy job's run spec */
 	const char *labels; /* required agent labels "k=v,k=v" */
 	int auto_deploy;    /* the entry's `on:` matched the pipeline's ref */
+	int approve;        /* its automatic deploy job waits for an approval (approve: true) */
 };
 
 struct pipeline_new {

@@ -192,7 +192,7 @@ static int ui_need_read(struct ui_ctx *c, struct http_answer *ans, const char *p
 static void ui_badge_named(struct buf *b, const char *name, const char *id)
 {
 	/* The page's own state badge changes live: a polite live region. */
-	buf_appendf(b, "<span class=\"st st-%s\"%s%s%s>%s</span>", name,
+	buf_appendf(b, "<span class=\"st st-%.*s\"%s%s%s>%s</span>", (int)strcspn(name, " "), name,
 	            id ? " role=\"status\" aria-live=\"polite\" id=\"" : "", id ? id : "", id ? "\"" : "",
 	            name);
 }
@@ -201,6 +201,8 @@ static void ui_badge_named(struct buf *b, const char *name, const char *id)
  * asked until the agent has stopped the job. */
 static const char *ui_job_state_shown(const struct job_row *j)
 {
+	if (j->state == JOB_QUEUED && j->approve && j->approved_ms == 0)
+		return "waiting for approval";
 	return !jobstate_is_final(j->state) && j->cancel_requested ? "cancelling" : jobstate_name(j->state);
 }
 
@@ -273,8 +275,10 @@ static void ui_job_chip(struct buf *b, const struct job_row *j, int64_t now_ms)
 {
 	int64_t ms = ui_job_ms(j, now_ms);
 
-	buf_appendf(b, "<a class=\"job\" href=\"/jobs/%lld\" title=\"job %lld\"><span class=\"st st-%s\">%s",
-	            (long long)j->id, (long long)j->id, ui_job_state_shown(j), ui_job_state_shown(j));
+	buf_appendf(b,
+	            "<a class=\"job\" href=\"/jobs/%lld\" title=\"job %lld\"><span class=\"st st-%.*s\">%s",
+	            (long long)j->id, (long long)j->id, (int)strcspn(ui_job_state_shown(j), " "),
+	            ui_job_state_shown(j), ui_job_state_shown(j));
 	if (ms >= 0 && (j->state == JOB_RUNNING || jobstate_is_final(j->state))) {
 		buf_appendf(b, " ");
 		ui_html_duration(b, ms);
@@ -476,6 +480,10 @@ static void ui_job_actions(struct ui_ctx *c, const struct job_row *j, int supers
 {
 	if (!c->logged_in)
 		return;
+	if (j->state == JOB_QUEUED && j->approve && j->approved_ms == 0) {
+		ui_action_form(c, j->id, "approve", "Approve");
+		ui_action_form(c, j->id, "reject", "Reject");
+	}
 	if (!jobstate_is_final(j->state))
 		ui_action_form(c, j->id, "cancel", "Cancel");
 	else if (!superseded)
@@ -771,6 +779,23 @@ static void ui_job_meta(struct buf *b, const struct job_row *j, int64_t now_ms)
 	if (j->retry_of)
 		buf_appendf(b, "<dt>Retry of</dt><dd><a href=\"/jobs/%lld\">#%lld</a></dd>",
 		            (long long)j->retry_of, (long long)j->retry_of);
+	if (j->approve) {
+		buf_appendf(b, "<dt>Approval</dt><dd id=\"approval\">");
+		if (j->approved_ms > 0) {
+			buf_appendf(b, "approved by ");
+			ui_html_esc(b, j->approved_by ? j->approved_by : "?");
+			buf_appendf(b, " at ");
+			ui_when(b, now_ms, j->approved_ms);
+		} else if (j->state == JOB_QUEUED) {
+			buf_appendf(b, "waiting for approval (anvil approve %lld ",
+			            (long long)j->pipeline_id);
+			ui_html_esc(b, j->name);
+			buf_appendf(b, ")");
+		} else {
+			buf_appendf(b, "not given");
+		}
+		buf_appendf(b, "</dd>");
+	}
 }
 
 static int ui_job_meta_live(struct srv *srv, int64_t job_id, struct buf *out, char state[UI_SSE_STATE_MAX],
@@ -977,6 +1002,50 @@ static int ui_job_retry(struct srv *srv, struct http_req *req, struct http_answe
 	sched_notify(srv->sched, SCHED_JOBS);
 	snprintf(loc, sizeof(loc), "/jobs/%lld", (long long)new_id);
 	return ui_redirect(&c, ans, loc);
+}
+
+/* The job page's Approve and Reject: the waiting jobs of its pipeline with
+ * its name (each target's), recorded as the web UI's session (the first 8
+ * hex digits of its cookie's sha256: the store keeps the whole hash). */
+static int ui_job_decide(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err,
+                         int reject)
+{
+	struct ui_ctx c;
+	struct job_row j = {0};
+	char loc[64], hex[CRYPTO_SHA256_HEX_LEN + 1], *who = NULL;
+	int n = 0, rc;
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return ui_err_page(&c, ans, err);
+	crypto_sha256_hex(c.cookie, strlen(c.cookie), hex);
+	who = xasprintf("web UI session %.8s", hex);
+	rc = j.approve && j.approved_ms == 0 && j.state == JOB_QUEUED
+	         ? jobstate_approve(srv->store, j.pipeline_id, j.name, who, reject, srv_now_ms(), &n, err)
+	         : err_set(err, ERR_CONFLICT, "job %lld does not wait for an approval", (long long)j.id);
+	if (rc == 0)
+		log_info("event=job_%s job=%lld jobs=%d via=ui", reject ? "reject" : "approve",
+		         (long long)j.id, n);
+	free(who);
+	job_row_release(&j);
+	if (rc < 0)
+		return ui_err_page(&c, ans, err);
+	sched_notify(srv->sched, SCHED_JOBS);
+	sched_notify(srv->sched, SCHED_LOGS);
+	snprintf(loc, sizeof(loc), "/jobs/%lld", (long long)req->id);
+	return ui_redirect(&c, ans, loc);
+}
+
+static int ui_job_approve(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return ui_job_decide(srv, req, ans, err, 0);
+}
+
+static int ui_job_reject(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return ui_job_decide(srv, req, ans, err, 1);
 }
 
 static int ui_pipeline_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
@@ -1855,6 +1924,8 @@ const struct http_route ui_routes[] = {
     {"POST", "/jobs/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_job_cancel},
     {"POST", "/jobs/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_job_retry},
     {"POST", "/pipelines/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_cancel},
+    {"POST", "/jobs/:id/approve", AUTH_NONE, BODY_RAW, NULL, ui_job_approve},
+    {"POST", "/jobs/:id/reject", AUTH_NONE, BODY_RAW, NULL, ui_job_reject},
     {"POST", "/pipelines/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_retry},
     {"POST", "/pipelines/:id/run", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_run},
     {"GET", "/agents", AUTH_NONE, BODY_NONE, NULL, ui_agents},

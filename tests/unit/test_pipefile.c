@@ -136,6 +136,13 @@ static void test_defaults(void **state)
 	assert_int_equal(pf->timeout_s, 7200);
 	pipefile_free(pf);
 
+	pf = parse_ok("jobs:\n  a: {steps: [make]}\n  b: {needs: [a], approve: yes, steps: [x]}\n");
+	assert_int_equal(pf->jobs[0].approve, 0);
+	assert_int_equal(pf->jobs[1].approve, 1);
+	pipefile_free(pf);
+	expect_err("jobs:\n  a: {steps: [make], approve: soon}\n", ERR_INVAL,
+	           "approve: expected true or false");
+
 	pf = parse_ok("steps: [make]\nauto_cancel: true\n");
 	assert_int_equal(pf->auto_cancel, 1);
 	pipefile_free(pf);
