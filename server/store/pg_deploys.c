@@ -353,13 +353,13 @@ int pg_deployment_list(struct store_be *be, const char *group, int limit, struct
 	for (int i = 0; i < n; i++) {
 		struct deployment_row *d = &(*out)[i];
 		pg_job_row_read(r, i, &d->job);
-		/* the counts follow the job's 25 columns */
-		d->n_boards = pg_int(r, i, 25);
-		d->n_healthy = pg_int(r, i, 26);
-		d->n_failed = pg_int(r, i, 27);
-		d->n_rolled_back = pg_int(r, i, 28);
-		d->n_skipped = pg_int(r, i, 29);
-		d->n_refused = pg_int(r, i, 30);
+		/* the counts follow the job's columns */
+		d->n_boards = pg_int(r, i, PG_JOB_NCOLS);
+		d->n_healthy = pg_int(r, i, PG_JOB_NCOLS + 1);
+		d->n_failed = pg_int(r, i, PG_JOB_NCOLS + 2);
+		d->n_rolled_back = pg_int(r, i, PG_JOB_NCOLS + 3);
+		d->n_skipped = pg_int(r, i, PG_JOB_NCOLS + 4);
+		d->n_refused = pg_int(r, i, PG_JOB_NCOLS + 5);
 	}
 	*n_out = (size_t)n;
 	PQclear(r);

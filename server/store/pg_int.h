@@ -107,6 +107,7 @@ int64_t pg_bin_i64(const PGresult *r, int row, int col);
 	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
 	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
 	" p.commit_sha, j.kind, j.labels, j.approve, j.approved_by, j.approved_unix_ms"
+#define PG_JOB_NCOLS 28 /* the columns of PG_JOB_LIST: a query's own columns come after them */
 #define PG_JOB_FROM                                                                                          \
 	" FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id JOIN repos r ON r.id = p.repo_id"             \
 	" LEFT JOIN agents a ON a.id = j.agent_id "
