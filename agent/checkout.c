@@ -162,6 +162,71 @@ out:
 	return rc;
 }
 
+/* The workspace's own repository at dest_dir: objects and refs copied from
+ * the mirror (a local fetch packs them: nothing is shared with the mirror
+ * the steps could write through), HEAD detached at oid, the tree checked
+ * out with its index. Caller holds the mirror's lock. */
+static int checkout_workspace_repo(const char *mirror, const git_oid *oid, const char *dest_dir,
+                                   struct err *err)
+{
+	static char *specs_main[] = {"+refs/tags/*:refs/tags/*", "+refs/heads/*:refs/remotes/origin/*"};
+	/* A commit no branch or tag reaches (a scratch build, a rewritten
+	 * branch): every other ref of the mirror, out of the way. */
+	static char *specs_rest[] = {"+refs/*:refs/anvil/mirror/*"};
+	git_strarray main = {specs_main, 2}, rest = {specs_rest, 1};
+	git_repository *wt = NULL;
+	git_remote *remote = NULL;
+	git_commit *commit = NULL;
+	git_repository_init_options io;
+	git_remote_create_options ro;
+	git_fetch_options fo;
+	git_checkout_options co;
+	int rc = -1;
+
+	git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	io.flags = GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
+	if (git_repository_init_ext(&wt, dest_dir, &io) < 0) {
+		checkout_git_err(err, "init workspace repository");
+		goto out;
+	}
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = wt;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	if (git_remote_create_with_opts(&remote, mirror, &ro) < 0 ||
+	    git_remote_fetch(remote, &main, &fo, NULL) < 0) {
+		checkout_git_err(err, "fetch the mirror into the workspace");
+		goto out;
+	}
+	if (git_commit_lookup(&commit, wt, oid) < 0) {
+		if (git_remote_fetch(remote, &rest, &fo, NULL) < 0) {
+			checkout_git_err(err, "fetch the mirror into the workspace");
+			goto out;
+		}
+		if (git_commit_lookup(&commit, wt, oid) < 0) {
+			checkout_git_err(err, "commit in the workspace repository");
+			goto out;
+		}
+	}
+	if (git_repository_set_head_detached(wt, oid) < 0) {
+		checkout_git_err(err, "detach HEAD");
+		goto out;
+	}
+	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+	co.checkout_strategy = GIT_CHECKOUT_FORCE;
+	if (git_checkout_head(wt, &co) < 0) {
+		checkout_git_err(err, "checkout");
+		goto out;
+	}
+	rc = 0;
+out:
+	git_commit_free(commit);
+	git_remote_free(remote);
+	git_repository_free(wt);
+	return rc;
+}
+
 static int checkout_lock(const char *mirror, int *fd_out, struct err *err)
 {
 	char lock[PATH_MAX];
@@ -199,7 +264,6 @@ int checkout_prepare_from(const char *work_dir, const struct checkout_source *sr
 	git_repository *repo = NULL;
 	git_commit *commit = NULL;
 	git_oid oid;
-	git_checkout_options co;
 	int lock_fd = -1;
 	int rc = -1;
 	size_t i;
@@ -240,13 +304,8 @@ int checkout_prepare_from(const char *work_dir, const struct checkout_source *sr
 
 	if (checkout_remove_tree(dest_dir, err) < 0 || checkout_mkdirs(dest_dir, err) < 0)
 		goto out;
-	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
-	co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DONT_UPDATE_INDEX;
-	co.target_directory = dest_dir;
-	if (git_checkout_tree(repo, (const git_object *)commit, &co) < 0) {
-		checkout_git_err(err, "checkout");
+	if (checkout_workspace_repo(mirror, &oid, dest_dir, err) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	if (rc < 0 && redact_urls_needed(err->msg, strlen(err->msg))) {

@@ -20,7 +20,11 @@ int checkout_mirror_path(char *out, size_t n, const char *work_dir, const char *
 
 /* Makes dest_dir a fresh directory (removed first when present, parents
  * created) holding exactly commit_hex's tree, fetched into the mirror when
- * the mirror does not have it yet.
+ * the mirror does not have it yet. dest_dir is a git checkout of its own:
+ * dest_dir/.git holds the mirror's branches (as origin/ remote branches), its
+ * tags (so `git describe --tags` works) and HEAD detached at the commit,
+ * copied from the mirror (no hard links, no alternates: the steps may write
+ * it), with no remote URL and no credentials in its config.
  * Errors: ERR_INVAL (bad commit hex), ERR_NOTFOUND ("commit X not found in
  * URL"), ERR_SYS with libgit2's message (bad URL, fetch failure), ERR_SYS for
  * file system failures. */

@@ -100,6 +100,9 @@ void cli_table_free(struct cli_table *t);
 int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_pipeline_status(struct cli *cli, int argc, char **argv, struct err *err);
 int cmd_pipeline_show(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_pipeline_cancel(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_pipeline_retry(struct cli *cli, int argc, char **argv, struct err *err);
+int cmd_pipeline_approve(struct cli *cli, int argc, char **argv, struct err *err);
 
 /* anvil build [DIR]: cli/cmd_build.c (libgit2). */
 int cmd_build_start(struct cli *cli, int argc, char **argv, struct err *err);

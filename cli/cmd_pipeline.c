@@ -12,11 +12,17 @@
 int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err)
 {
 	static const struct option opts[] = {
-	    {"url", required_argument, NULL, 'u'},      {"ref", required_argument, NULL, 'r'},
-	    {"commit", required_argument, NULL, 'c'},   {"event", required_argument, NULL, 'e'},
-	    {"delivery", required_argument, NULL, 'd'}, {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+	    {"url", required_argument, NULL, 'u'},
+	    {"ref", required_argument, NULL, 'r'},
+	    {"commit", required_argument, NULL, 'c'},
+	    {"event", required_argument, NULL, 'e'},
+	    {"delivery", required_argument, NULL, 'd'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"var", required_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
+	json_t *vars = json_object(); /* owned */
 	const char *url = NULL, *ref = NULL, *commit = NULL, *event = "manual", *delivery = NULL;
 	json_t *body = NULL; /* owned */
 	json_t *ans = NULL;  /* owned */
@@ -24,7 +30,7 @@ int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err
 	int c, json = 0, rc = CLI_ERROR;
 
 	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, ":u:r:c:e:d:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":u:r:c:e:d:v:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			url = optarg;
@@ -36,8 +42,32 @@ int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err
 			commit = optarg;
 			break;
 		case 'e':
-			event = optarg;
+			/* -e KEY=VALUE is a variable (docker's -e); -e EVENT, without
+			 * '=', the event it always was. */
+			if (strchr(optarg, '=') == NULL) {
+				event = optarg;
+				break;
+			}
+			/* fall through */
+		case 'v': {
+			const char *eq = strchr(optarg, '=');
+			char *name;
+			json_t *val;
+
+			if (eq == NULL || eq == optarg) {
+				json_decref(vars);
+				return cli_usage(err, "--var wants KEY=VALUE, not '%s'", optarg);
+			}
+			name = xstrndup(optarg, (size_t)(eq - optarg));
+			val = json_string(eq + 1);
+			if (val == NULL || json_object_set_new(vars, name, val) < 0) {
+				free(name);
+				json_decref(vars);
+				return cli_usage(err, "variable '%s' is not valid UTF-8", optarg);
+			}
+			free(name);
 			break;
+		}
 		case 'd':
 			delivery = optarg;
 			break;
@@ -45,17 +75,23 @@ int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err
 			json = 1;
 			break;
 		case 'h':
+			json_decref(vars);
 			return CLI_HELP;
 		default:
+			json_decref(vars);
 			return cli_bad_option(argv, c, err);
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage(err, "trigger takes one REPO");
-	if (url == NULL || ref == NULL)
-		return cli_usage(err, "trigger needs --url and --ref");
-	if (strcmp(event, "push") != 0 && strcmp(event, "tag") != 0 && strcmp(event, "manual") != 0)
-		return cli_usage(err, "--event must be push, tag or manual, not '%s'", event);
+		rc = cli_usage(err, "trigger takes one REPO");
+	else if (url == NULL || ref == NULL)
+		rc = cli_usage(err, "trigger needs --url and --ref");
+	else if (strcmp(event, "push") != 0 && strcmp(event, "tag") != 0 && strcmp(event, "manual") != 0)
+		rc = cli_usage(err, "--event must be push, tag or manual, not '%s'", event);
+	if (rc != CLI_ERROR) {
+		json_decref(vars);
+		return rc;
+	}
 
 	body =
 	    json_pack("{s:s, s:s, s:s, s:s}", "repo", argv[optind], "url", url, "ref", ref, "event", event);
@@ -71,6 +107,10 @@ int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err
 		err_set(err, ERR_INVAL, "--delivery is not valid UTF-8");
 		goto out;
 	}
+	if (json_object_size(vars) > 0) {
+		json_object_set_new(body, "variables", vars);
+		vars = NULL;
+	}
 	if (cli_json(cli, "POST", "/api/v1/trigger", body, CMD_PIPELINE_TRIGGER_TIMEOUT_MS, &ans, err) < 0)
 		goto out;
 	if (!cli_jint(ans, "id", &id)) {
@@ -83,6 +123,7 @@ int cmd_pipeline_trigger(struct cli *cli, int argc, char **argv, struct err *err
 		printf("pipeline %lld %s\n", (long long)id, cli_jstr(ans, "state", "?"));
 	rc = CLI_OK;
 out:
+	json_decref(vars);
 	json_decref(body);
 	json_decref(ans);
 	return rc;
@@ -221,6 +262,19 @@ int cmd_pipeline_show(struct cli *cli, int argc, char **argv, struct err *err)
 	msg = cli_jstr(ans, "message", "");
 	if (*msg != '\0')
 		cli_print_field(stdout, "message", msg);
+	{
+		json_t *vars = json_object_get(ans, "variables"); /* borrowed */
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(vars, k, v)
+		{
+			char *kv = xasprintf("%s=%s", k, json_string_value(v) ? json_string_value(v) : "");
+
+			cli_print_field(stdout, "variable", kv);
+			free(kv);
+		}
+	}
 
 	jobs = json_object_get(ans, "jobs");
 	printf("\n");
@@ -247,7 +301,9 @@ int cmd_pipeline_show(struct cli *cli, int argc, char **argv, struct err *err)
 		cells[0] = sid;
 		cells[1] = cli_jstr(j, "name", "-");
 		cells[2] = cli_jstr(j, "target", "-");
-		cells[3] = cli_jstr(j, "state", "-");
+		cells[3] = strcmp(cli_jstr(json_object_get(j, "approval"), "state", ""), "waiting") == 0
+		               ? "waiting for approval"
+		               : cli_jstr(j, "state", "-");
 		cells[4] = satt;
 		cells[5] = sexit;
 		cells[6] = sdur;
@@ -261,16 +317,161 @@ int cmd_pipeline_show(struct cli *cli, int argc, char **argv, struct err *err)
 		int64_t jid = -1;
 		char sid[32];
 
-		if (*jm == '\0')
-			continue;
+		const json_t *ap = json_object_get(j, "approval"); /* borrowed */
+
 		cli_jint(j, "id", &jid);
 		snprintf(sid, sizeof(sid), "job %lld", (long long)jid);
+		if (strcmp(cli_jstr(ap, "state", ""), "approved") == 0) {
+			char *m = xasprintf("approved by %s", cli_jstr(ap, "by", "?"));
+
+			cli_print_field(stdout, sid, m);
+			free(m);
+		}
+		if (*jm == '\0')
+			continue;
 		cli_print_field(stdout, sid, jm);
 	}
 	rc = CLI_OK;
 out:
 	cli_table_free(t);
 	free(path);
+	json_decref(ans);
+	return rc;
+}
+
+int cmd_pipeline_cancel(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	json_t *ans = NULL; /* owned */
+	char *path = NULL;
+	int64_t id = 0, n = 0;
+	int rc;
+
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		return CLI_HELP;
+	if (argc != 2)
+		return cli_usage(err, "pipeline cancel takes one PIPELINE id");
+	if ((rc = cli_parse_id(argv[1], "PIPELINE", &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+	path = xasprintf("/api/v1/pipelines/%lld/cancel", (long long)id);
+	if (cli_json(cli, "POST", path, NULL, 0, &ans, err) < 0)
+		goto out;
+	cli_jint(ans, "jobs_canceled", &n);
+	printf("pipeline %lld %s (%lld job%s canceled)\n", (long long)id, cli_jstr(ans, "state", "?"),
+	       (long long)n, n == 1 ? "" : "s");
+	rc = CLI_OK;
+out:
+	free(path);
+	json_decref(ans);
+	return rc;
+}
+
+int cmd_pipeline_retry(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	static const struct option opts[] = {
+	    {"failed", no_argument, NULL, 'f'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	json_t *ans = NULL; /* owned */
+	char *path = NULL;
+	int64_t id = 0, n = 0;
+	int c, json = 0, rc;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, ":fjh", opts, NULL)) != -1) {
+		if (c == 'f')
+			continue; /* the only kind of pipeline retry, said out loud */
+		else if (c == 'j')
+			json = 1;
+		else if (c == 'h')
+			return CLI_HELP;
+		else
+			return cli_bad_option(argv, c, err);
+	}
+	if (argc - optind != 1)
+		return cli_usage(err, "pipeline retry takes one PIPELINE id");
+	if ((rc = cli_parse_id(argv[optind], "PIPELINE", &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+	path = xasprintf("/api/v1/pipelines/%lld/retry", (long long)id);
+	if (cli_json(cli, "POST", path, NULL, 0, &ans, err) < 0)
+		goto out;
+	cli_jint(ans, "jobs_retried", &n);
+	if (json)
+		cli_print_json(ans);
+	else
+		printf("pipeline %lld %s (%lld job%s retried)\n", (long long)id, cli_jstr(ans, "state", "?"),
+		       (long long)n, n == 1 ? "" : "s");
+	rc = CLI_OK;
+out:
+	free(path);
+	json_decref(ans);
+	return rc;
+}
+
+int cmd_pipeline_approve(struct cli *cli, int argc, char **argv, struct err *err)
+{
+	static const struct option opts[] = {
+	    {"reject", no_argument, NULL, 'r'},
+	    {"as", required_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	json_t *body = NULL, *ans = NULL; /* owned */
+	const char *as = getenv("USER");
+	char *path = NULL;
+	int64_t id = 0, n = 0;
+	int c, reject = 0, json = 0, rc;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, ":a:jh", opts, NULL)) != -1) {
+		if (c == 'r')
+			reject = 1;
+		else if (c == 'a')
+			as = optarg;
+		else if (c == 'j')
+			json = 1;
+		else if (c == 'h')
+			return CLI_HELP;
+		else
+			return cli_bad_option(argv, c, err);
+	}
+	if (argc - optind != 1 && argc - optind != 2)
+		return cli_usage(err, "approve takes a PIPELINE id and maybe a JOB name");
+	if ((rc = cli_parse_id(argv[optind], "PIPELINE", &id, err)) != CLI_OK)
+		return rc;
+	rc = CLI_ERROR;
+	body = json_pack("{s:b}", "reject", reject);
+	if (argc - optind == 2 && json_object_set_new(body, "job", json_string(argv[optind + 1])) < 0) {
+		err_set(err, ERR_INVAL, "JOB is not valid UTF-8");
+		goto out;
+	}
+	if (as != NULL && as[0] != '\0') {
+		char *who = xasprintf("%s via cli", as);
+		int r = json_object_set_new(body, "by", json_string(who));
+
+		free(who);
+		if (r < 0) {
+			err_set(err, ERR_INVAL, "--as is not valid UTF-8");
+			goto out;
+		}
+	}
+	path = xasprintf("/api/v1/pipelines/%lld/approve", (long long)id);
+	if (cli_json(cli, "POST", path, body, 0, &ans, err) < 0)
+		goto out;
+	cli_jint(ans, reject ? "jobs_rejected" : "jobs_approved", &n);
+	if (json)
+		cli_print_json(ans);
+	else
+		printf("pipeline %lld %s (%lld job%s %s)\n", (long long)id, cli_jstr(ans, "state", "?"),
+		       (long long)n, n == 1 ? "" : "s", reject ? "rejected" : "approved");
+	rc = CLI_OK;
+out:
+	free(path);
+	json_decref(body);
 	json_decref(ans);
 	return rc;
 }

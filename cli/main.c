@@ -15,7 +15,8 @@ static int main_help(struct cli *cli, int argc, char **argv, struct err *err);
  * get", "repo add") are matched word by word, the longest match winning. */
 static const struct cli_cmd main_cmds[] = {
     {"trigger",
-     "trigger REPO --url URL --ref REF [--commit SHA] [--event push|tag|manual] [--delivery ID] [--json]",
+     "trigger REPO --url URL --ref REF [--commit SHA] [--event push|tag|manual] [-e KEY=VALUE]... "
+     "[--delivery ID] [--json]",
      "start a pipeline for a commit", cmd_pipeline_trigger},
     {"status", "status [--repo NAME] [--limit N]", "list recent pipelines", cmd_pipeline_status},
     {"show", "show PIPELINE", "show a pipeline and its jobs", cmd_pipeline_show},
@@ -27,6 +28,14 @@ static const struct cli_cmd main_cmds[] = {
      "table",
      cmd_job_logs},
     {"job", "job JOB", "show a job and its steps (state, exit code, duration)", cmd_job_show},
+    {"pipeline cancel", "pipeline cancel PIPELINE", "cancel every queued or running job of a pipeline",
+     cmd_pipeline_cancel},
+    {"pipeline retry", "pipeline retry PIPELINE [--failed] [--json]",
+     "run a pipeline's failed, canceled and error jobs again (and the jobs that needed them)",
+     cmd_pipeline_retry},
+    {"approve", "approve PIPELINE [JOB] [--reject] [--as NAME] [--json]",
+     "let a pipeline's jobs that wait for an approval (approve: true) run, or reject them",
+     cmd_pipeline_approve},
     {"cancel", "cancel JOB", "cancel a queued or running job", cmd_job_cancel},
     {"retry", "retry JOB [--json]", "run a finished job again; prints the new job's id", cmd_job_retry},
     {"artifacts", "artifacts JOB", "list a job's artifacts", cmd_artifact_list},

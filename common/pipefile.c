@@ -41,6 +41,7 @@ enum pipefile_key {
 	PIPEFILE_KEY_DEPLOY = 1 << 20,
 	PIPEFILE_KEY_JOBS = 1 << 21,
 	PIPEFILE_KEY_SERVICES = 1 << 22,
+	PIPEFILE_KEY_AUTO_CANCEL = 1 << 23,
 };
 
 /* The top-level keys: the parser accepts these and no others, and the
@@ -51,13 +52,21 @@ static const struct {
 	const char *name;
 	enum pipefile_key key;
 } pipefile_keys[] = {
-    {"targets", PIPEFILE_KEY_TARGETS}, {"env", PIPEFILE_KEY_ENV},
-    {"steps", PIPEFILE_KEY_STEPS},     {"artifacts", PIPEFILE_KEY_ARTIFACTS},
-    {"network", PIPEFILE_KEY_NETWORK}, {"timeout", PIPEFILE_KEY_TIMEOUT},
-    {"when", PIPEFILE_KEY_WHEN},       {"mode", PIPEFILE_KEY_MODE},
-    {"deploy", PIPEFILE_KEY_DEPLOY},   {"jobs", PIPEFILE_KEY_JOBS},
-    {"tools", PIPEFILE_KEY_TOOLS},     {"release", PIPEFILE_KEY_RESERVED},
-    {"cache", PIPEFILE_KEY_RESERVED},  {"services", PIPEFILE_KEY_SERVICES},
+    {"targets", PIPEFILE_KEY_TARGETS},
+    {"env", PIPEFILE_KEY_ENV},
+    {"steps", PIPEFILE_KEY_STEPS},
+    {"artifacts", PIPEFILE_KEY_ARTIFACTS},
+    {"network", PIPEFILE_KEY_NETWORK},
+    {"timeout", PIPEFILE_KEY_TIMEOUT},
+    {"when", PIPEFILE_KEY_WHEN},
+    {"mode", PIPEFILE_KEY_MODE},
+    {"deploy", PIPEFILE_KEY_DEPLOY},
+    {"jobs", PIPEFILE_KEY_JOBS},
+    {"tools", PIPEFILE_KEY_TOOLS},
+    {"release", PIPEFILE_KEY_RESERVED},
+    {"cache", PIPEFILE_KEY_RESERVED},
+    {"services", PIPEFILE_KEY_SERVICES},
+    {"auto_cancel", PIPEFILE_KEY_AUTO_CANCEL},
 };
 
 #define PIPEFILE_N_KEYS (sizeof(pipefile_keys) / sizeof(pipefile_keys[0]))
@@ -593,7 +602,8 @@ static int pipefile_load_artifacts(yaml_document_t *doc, const yaml_node_t *node
 	return 0;
 }
 
-static int pipefile_load_network(const yaml_node_t *node, struct pipefile *pf, struct err *err)
+/* A YAML boolean (true/yes/on, false/no/off) of key name into *out. */
+static int pipefile_load_bool(const yaml_node_t *node, const char *name, int *out, struct err *err)
 {
 	static const char *const yes[] = {"true", "yes", "on", NULL};
 	static const char *const no[] = {"false", "no", "off", NULL};
@@ -601,20 +611,25 @@ static int pipefile_load_network(const yaml_node_t *node, struct pipefile *pf, s
 	const char *s;
 	size_t i;
 
-	if (pipefile_scalar(node, "network", &s, err) < 0)
+	if (pipefile_scalar(node, name, &s, err) < 0)
 		return -1;
 	for (i = 0; yes[i] != NULL; i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
-			pf->network = 1;
+			*out = 1;
 			return 0;
 		}
 		if (strcasecmp(s, no[i]) == 0) {
-			pf->network = 0;
+			*out = 0;
 			return 0;
 		}
 	}
-	return pipefile_fail(err, ERR_INVAL, node, "network: expected true or false, found '%s'",
+	return pipefile_fail(err, ERR_INVAL, node, "%s: expected true or false, found '%s'", name,
 	                     pipefile_show(show, s, node->data.scalar.length));
+}
+
+static int pipefile_load_network(const yaml_node_t *node, struct pipefile *pf, struct err *err)
+{
+	return pipefile_load_bool(node, "network", &pf->network, err);
 }
 
 /* `mode: cross` or `mode: emulated` (see docs/recipes.md). */
@@ -960,9 +975,9 @@ static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, s
 		return pipefile_fail(err, ERR_INVAL, node, "%s: expected a mapping, found %s", what,
 		                     pipefile_kind(node));
 	for (p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; p++) {
-		static const char *const keys[] = {"group",  "on",      "install", "files",
-		                                   "target", "restart", "health",  "health_timeout",
-		                                   "keep",   "strategy"};
+		static const char *const keys[] = {"group",  "on",       "install", "files",
+		                                   "target", "restart",  "health",  "health_timeout",
+		                                   "keep",   "strategy", "approve"};
 		yaml_node_t *k = yaml_document_get_node(doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(doc, p->value);
 		const char *key, *s;
@@ -1065,6 +1080,9 @@ static int pipefile_load_deploy(yaml_document_t *doc, const yaml_node_t *node, s
 			break;
 		case 9:
 			rc = pipefile_deploy_strategy(doc, v, d, what, err);
+			break;
+		case 10:
+			rc = pipefile_load_bool(v, w, &d->approve, err);
 			break;
 		}
 		if (rc < 0)
@@ -1633,9 +1651,9 @@ static void pipefile_job_release(struct pipefile_job *j)
 }
 
 /* The keys of a job, and the bit each sets in pipefile_job.given. */
-static const char *const pipefile_job_keys[] = {"targets", "steps",   "env",     "artifacts",
-                                                "network", "timeout", "mode",    "labels",
-                                                "needs",   "matrix",  "services"};
+static const char *const pipefile_job_keys[] = {"targets", "steps",   "env",      "artifacts",
+                                                "network", "timeout", "mode",     "labels",
+                                                "needs",   "matrix",  "services", "approve"};
 #define PIPEFILE_N_JOB_KEYS (sizeof(pipefile_job_keys) / sizeof(pipefile_job_keys[0]))
 
 static int pipefile_load_job(yaml_document_t *doc, const yaml_node_t *kn, const yaml_node_t *node,
@@ -1671,7 +1689,7 @@ static int pipefile_load_job(yaml_document_t *doc, const yaml_node_t *kn, const 
 			if (strcmp(key, pipefile_job_keys[i]) == 0)
 				break;
 		if (i == PIPEFILE_N_JOB_KEYS) {
-			char known[160] = "";
+			char known[200] = "";
 
 			for (i = 0; i < PIPEFILE_N_JOB_KEYS; i++)
 				pipefile_list_add(known, sizeof(known), pipefile_job_keys[i]);
@@ -1714,6 +1732,9 @@ static int pipefile_load_job(yaml_document_t *doc, const yaml_node_t *kn, const 
 			break;
 		case 10:
 			rc = pipefile_load_services(doc, v, j->body, err);
+			break;
+		case 11:
+			rc = pipefile_load_bool(v, "approve", &j->approve, err);
 			break;
 		}
 		if (rc < 0)
@@ -1909,7 +1930,7 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 			if (strcmp(name, pipefile_keys[i].name) == 0)
 				break;
 		if (i == PIPEFILE_N_KEYS) {
-			char known[128] = "", reserved[64] = "";
+			char known[256] = "", reserved[64] = "";
 
 			for (i = 0; i < PIPEFILE_N_KEYS; i++) {
 				if (pipefile_keys[i].key == PIPEFILE_KEY_RESERVED)
@@ -1963,6 +1984,9 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 			break;
 		case PIPEFILE_KEY_SERVICES:
 			rc = pipefile_load_services(doc, v, pf, err);
+			break;
+		case PIPEFILE_KEY_AUTO_CANCEL:
+			rc = pipefile_load_bool(v, "auto_cancel", &pf->auto_cancel, err);
 			break;
 		default:
 			rc = -1;

@@ -52,6 +52,7 @@ struct pipefile_deploy {
 	int canary;            /* boards deployed first, alone (default 1) */
 	int batch_count;       /* boards per later batch; 0 with batch_pct 0: all the rest at once */
 	int batch_pct;         /* batch as a percentage of the group's boards, 1..100; 0: batch_count */
+	int approve;           /* `approve: true`: its automatic deploy job waits for anvil approve */
 };
 
 #define PIPEFILE_MAX_DEPLOYS 16
@@ -108,6 +109,7 @@ struct pipefile_job {
 	struct strv labels;    /* "k=v": labels an agent must carry */
 	struct strv needs;     /* names of other jobs */
 	struct pipefile_matrix matrix;
+	int approve;      /* `approve: true`: each of its jobs waits for anvil approve */
 	size_t *needs_at; /* owned; line and column of needs.v[i] at [2i], [2i+1] */
 	unsigned given;   /* the parser's: which keys the job set itself */
 };
@@ -131,6 +133,7 @@ struct pipefile {
 	struct strv artifacts; /* paths or globs relative to the workspace */
 	struct strv env;       /* "KEY=VALUE", keys validated [A-Za-z_][A-Za-z0-9_]* */
 	int network;           /* `network: true` lets steps reach the network (default 0) */
+	int auto_cancel;       /* `auto_cancel: true`: a push to a branch cancels its older push pipelines */
 	long timeout_s;        /* `timeout: 30m` / `90s` / integer seconds; 0 = server default */
 	char *mode; /* `mode: cross|emulated`: how target jobs build; NULL = each recipe's default */
 	struct pipefile_when when;       /* `when:` rules; all empty = always */

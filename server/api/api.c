@@ -50,6 +50,17 @@ static json_t *api_job_json(const struct job_row *j)
 	json_object_set_new(o, "created_unix_ms", apijson_ms(j->created_ms));
 	json_object_set_new(o, "started_unix_ms", apijson_ms(j->started_ms));
 	json_object_set_new(o, "finished_unix_ms", apijson_ms(j->finished_ms));
+	/* approve: true: "waiting" while queued and not approved (no agent
+	 * gets it), "approved" with who and when once it is. */
+	json_object_set_new(o, "approval",
+	                    !j->approve
+	                        ? json_null()
+	                        : json_pack("{s:s, s:o, s:o}", "state",
+	                                    j->approved_ms           ? "approved"
+	                                    : j->state == JOB_QUEUED ? "waiting"
+	                                                             : "not given",
+	                                    "by", j->approved_by ? apijson_text(j->approved_by) : json_null(),
+	                                    "at_unix_ms", apijson_ms(j->approved_ms)));
 	return o;
 }
 
@@ -68,6 +79,13 @@ static json_t *api_pipeline_json(const struct pipeline_row *p)
 	json_object_set_new(o, "author", apijson_text(p->author));
 	json_object_set_new(o, "created_unix_ms", apijson_ms(p->created_ms));
 	json_object_set_new(o, "finished_unix_ms", apijson_ms(p->finished_ms));
+	{
+		json_t *vars = p->variables && p->variables[0] ? json_loads(p->variables, 0, NULL) : NULL;
+
+		json_object_set_new(o, "variables", json_is_object(vars) ? vars : json_object());
+		if (vars != NULL && !json_is_object(vars))
+			json_decref(vars);
+	}
 	return o;
 }
 
@@ -491,8 +509,9 @@ static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer
 {
 	struct pipeline_trigger t = {0};
 	const char *skipped = NULL;
+	char *vars = NULL; /* owned */
 	int64_t pid;
-	int existed = 0;
+	int existed = 0, rc;
 
 	if (apijson_str(req->json, "repo", 1, 100, &t.repo, err) < 0 ||
 	    apijson_str(req->json, "url", 1, 1024, &t.url, err) < 0 ||
@@ -503,8 +522,13 @@ static int api_trigger(struct srv *srv, struct http_req *req, struct http_answer
 		return -1;
 	if (t.event == NULL)
 		t.event = "push";
+	if (pipeline_variables_check(json_object_get(req->json, "variables"), &vars, err) < 0)
+		return -1;
+	t.variables = vars;
 	t.skipped_out = &skipped;
-	if (pipeline_start(srv, &t, &pid, &existed, err) < 0)
+	rc = pipeline_start(srv, &t, &pid, &existed, err);
+	free(vars);
+	if (rc < 0)
 		return -1;
 	if (existed == PIPELINE_SKIPPED) {
 		ans->status = 202;
@@ -535,6 +559,70 @@ static int api_job_retry(struct srv *srv, struct http_req *req, struct http_answ
 	req->id = new_id;
 	ans->status = 201;
 	return api_job_get(srv, req, ans, err);
+}
+
+static int api_pipeline_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                               struct err *err)
+{
+	int n = 0;
+
+	if (jobstate_pipeline_cancel(srv->store, req->id, srv_now_ms(), &n, err) < 0)
+		return -1;
+	log_info("event=pipeline_cancel pipeline=%lld jobs=%d", (long long)req->id, n);
+	sched_notify(srv->sched, SCHED_LOGS);
+	if (api_pipeline_full(srv, req->id, &ans->json, err) < 0)
+		return -1;
+	json_object_set_new(ans->json, "jobs_canceled", json_integer(n));
+	return 0;
+}
+
+static int api_pipeline_retry(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	int n = 0;
+
+	if (jobstate_pipeline_retry_failed(srv->store, req->id, srv_now_ms(), &n, err) < 0)
+		return -1;
+	log_info("event=pipeline_retry pipeline=%lld jobs=%d", (long long)req->id, n);
+	sched_notify(srv->sched, SCHED_JOBS);
+	sched_notify(srv->sched, SCHED_LOGS);
+	if (api_pipeline_full(srv, req->id, &ans->json, err) < 0)
+		return -1;
+	json_object_set_new(ans->json, "jobs_retried", json_integer(n));
+	return 0;
+}
+
+/* POST /api/v1/pipelines/ID/approve {"job": NAME?, "by": WHO?, "reject": bool?}:
+ * the waiting jobs (that one, or all) are approved or rejected; recorded
+ * as "WHO (api)" ("admin" when not said). */
+static int api_pipeline_approve(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                                struct err *err)
+{
+	const char *job = NULL, *by = NULL;
+	json_t *rj = json_object_get(req->json, "reject"); /* borrowed */
+	char *who;
+	int n = 0, reject = json_is_true(rj), rc;
+
+	if (apijson_str(req->json, "job", 0, 100, &job, err) < 0 ||
+	    apijson_str(req->json, "by", 0, 64, &by, err) < 0)
+		return -1;
+	if (rj != NULL && !json_is_boolean(rj))
+		return err_set(err, ERR_INVAL, "reject must be true or false");
+	if (by != NULL && (!pipeline_text_ok(by) || by[0] == '\0'))
+		return err_set(err, ERR_INVAL, "by must be 1 to 64 printable characters");
+	who = xasprintf("%s (api)", by ? by : "admin");
+	rc = jobstate_approve(srv->store, req->id, job, who, reject, srv_now_ms(), &n, err);
+	if (rc == 0)
+		log_info("event=pipeline_%s pipeline=%lld jobs=%d", reject ? "reject" : "approve",
+		         (long long)req->id, n);
+	free(who);
+	if (rc < 0)
+		return -1;
+	sched_notify(srv->sched, SCHED_JOBS);
+	sched_notify(srv->sched, SCHED_LOGS);
+	if (api_pipeline_full(srv, req->id, &ans->json, err) < 0)
+		return -1;
+	json_object_set_new(ans->json, reject ? "jobs_rejected" : "jobs_approved", json_integer(n));
+	return 0;
 }
 
 /* ---- agents ---- */
@@ -701,6 +789,42 @@ static int api_agent_input(struct srv *srv, struct http_req *req, struct http_an
 	return rc;
 }
 
+/* A manual trigger's variables (the pipeline's) go first into the job's
+ * env, so they win over the pipeline file's; the agent puts anvil's own
+ * variables and the repository's secrets before env, so neither can be
+ * replaced by one. A store failure leaves them out (logged). */
+static void api_claim_variables(struct srv *srv, const struct job_row *j, json_t *spec)
+{
+	struct pipeline_row p = {0};
+	struct err err = {0};
+	json_t *vars = NULL, *env = json_array(), *old; /* vars, env owned; old borrowed */
+	const char *k;
+	json_t *v;
+
+	if (store_pipeline_get(srv->store, j->pipeline_id, &p, &err) < 0)
+		log_warnx("event=variables_unreadable job=%lld error=\"%s\"", (long long)j->id, err.msg);
+	else if (p.variables != NULL && p.variables[0] != '\0')
+		vars = json_loads(p.variables, 0, NULL);
+	pipeline_row_release(&p);
+	if (!json_is_object(vars) || json_object_size(vars) == 0) {
+		json_decref(vars);
+		json_decref(env);
+		return;
+	}
+	json_object_foreach(vars, k, v)
+	{
+		char *kv = xasprintf("%s=%s", k, json_string_value(v) ? json_string_value(v) : "");
+
+		json_array_append_new(env, json_string(kv));
+		free(kv);
+	}
+	old = json_object_get(spec, "env");
+	if (json_is_array(old))
+		json_array_extend(env, old);
+	json_object_set_new(spec, "env", env);
+	json_decref(vars);
+}
+
 static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 {
 	json_t *spec = json_loads(j->spec, 0, NULL); /* owned */
@@ -726,6 +850,7 @@ static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 	json_object_set_new(spec, "lease_s", json_integer(srv->cfg.lease_s));
 	json_object_set_new(spec, "log_cap_bytes", json_integer(srv->cfg.log_cap_bytes));
 	api_claim_secrets(srv, j, spec);
+	api_claim_variables(srv, j, spec);
 	json_object_set_new(spec, "name", apijson_text(j->name));
 	if (j->kind != NULL && strcmp(j->kind, "deploy") == 0)
 		api_deploy_claim_spec(srv, j, spec);
@@ -996,6 +1121,9 @@ const struct http_route api_routes[] = {
     {"POST", "/api/v1/trigger", AUTH_ADMIN, BODY_JSON, NULL, api_trigger},
     {"POST", "/api/v1/jobs/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_job_cancel},
     {"POST", "/api/v1/jobs/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_job_retry},
+    {"POST", "/api/v1/pipelines/:id/cancel", AUTH_ADMIN, BODY_NONE, NULL, api_pipeline_cancel},
+    {"POST", "/api/v1/pipelines/:id/retry", AUTH_ADMIN, BODY_NONE, NULL, api_pipeline_retry},
+    {"POST", "/api/v1/pipelines/:id/approve", AUTH_ADMIN, BODY_JSON, NULL, api_pipeline_approve},
     {"POST", "/api/v1/agents/register", AUTH_ENROLL, BODY_JSON, NULL, api_agent_register},
     {"DELETE", "/api/v1/agents/*", AUTH_ADMIN, BODY_NONE, NULL, api_agent_rm},
     {"POST", "/api/v1/agents/claim", AUTH_AGENT, BODY_JSON, NULL, api_agent_claim},

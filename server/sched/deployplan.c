@@ -87,6 +87,7 @@ void deployplan_make(struct srv *srv, const struct pipefile *pf, const char *ref
 		plans[n].spec = spec;
 		plans[n].labels = deployplan_job_labels(srv, pf->deploys[i].group);
 		plans[n].auto_deploy = pipefile_deploy_on_match(&pf->deploys[i], ref);
+		plans[n].approve = pf->deploys[i].approve;
 		n++;
 	}
 	*plans_out = plans;

@@ -184,6 +184,8 @@ static int jobstate_insert(struct jobstate_tx *t, const struct job_insert *in, i
 
 static int jobstate_needers_cancel(struct jobstate_tx *t, const struct job_state_row *r, int64_t now_ms,
                                    struct err *err);
+static int jobstate_supersede(struct jobstate_tx *t, const struct pipeline_new *p, int64_t pid,
+                              int64_t now_ms, struct err *err);
 
 /* Writes a job back; queues a status when its state changed from was; a
  * job that ended other than in success takes the jobs needing it along. */
@@ -279,7 +281,8 @@ static int jobstate_after_success(struct jobstate_tx *t, const struct job_state_
 				                        .kind = "deploy",
 				                        .labels = plans[i].labels,
 				                        .spec = plans[i].spec,
-				                        .max_attempts = r->max_attempts};
+				                        .max_attempts = r->max_attempts,
+				                        .approve = plans[i].approve};
 				int64_t id;
 
 				if (jobstate_insert(t, &in, now_ms, &id, err) < 0) {
@@ -343,7 +346,8 @@ int jobstate_pipeline_create(struct store *st, const struct pipeline_new *p, con
 		                        .kind = "build",
 		                        .labels = jobs[i].labels ? jobs[i].labels : "",
 		                        .spec = jobs[i].spec,
-		                        .max_attempts = jobs[i].max_attempts};
+		                        .max_attempts = jobs[i].max_attempts,
+		                        .approve = jobs[i].approve};
 
 		if (jobstate_insert(&t, &in, now_ms, &jid, err) < 0)
 			goto fail;
@@ -363,6 +367,8 @@ int jobstate_pipeline_create(struct store *st, const struct pipeline_new *p, con
 	for (size_t i = 0; p->error_message == NULL && i < p->n_plans; i++)
 		if (t.ops->tx_deploy_plan_insert(t.tx, pid, &p->plans[i], err) < 0)
 			goto fail;
+	if (p->error_message == NULL && jobstate_supersede(&t, p, pid, now_ms, err) < 0)
+		goto fail;
 	if (jobstate_commit(&t, err) < 0)
 		return -1;
 	*id_out = pid;
@@ -564,18 +570,82 @@ fail:
 	return -1;
 }
 
-int jobstate_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err)
-{
-	struct jobstate_tx t;
-	struct job_row old = {0};
+/* The old job ids one transaction already retried (so a job reached twice
+ * down the graph is retried once). */
+struct jobstate_done {
+	int64_t *ids;
+	size_t n;
+};
 
-	if (jobstate_begin(st, &t, err) < 0)
+static int jobstate_done_has(const struct jobstate_done *d, int64_t id)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (d->ids[i] == id)
+			return 1;
+	return 0;
+}
+
+static int jobstate_retry_in(struct jobstate_tx *t, int64_t id, int64_t now_ms, int64_t *new_id_out,
+                             struct jobstate_done *done, struct err *err);
+
+/* The canceled jobs that never started and need old (just retried): they
+ * were canceled because of it (or before they could start), so they go back
+ * to the queue with it and wait for its retry. */
+static int jobstate_retry_needers(struct jobstate_tx *t, const struct job_row *old, int64_t now_ms,
+                                  struct jobstate_done *done, struct err *err)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (t->ops->tx_pipeline_current_jobs(t->tx, old->pipeline_id, &ids, &n, err) < 0)
 		return -1;
-	if (t.ops->tx_job_get(t.tx, id, &old, err) < 0)
-		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct job_state_row js = {0};
+		struct strv names = STRV_INIT, targets = STRV_INIT;
+		int needs = 0, r;
+		int64_t new_id;
+
+		if (jobstate_done_has(done, ids[i]))
+			continue;
+		if (t->ops->tx_job_lock(t->tx, ids[i], &js, err) < 0)
+			goto out;
+		r = js.state == JOB_CANCELED && js.started_ms == 0 ? 1 : 0;
+		job_state_row_release(&js);
+		if (r == 0)
+			continue;
+		if (t->ops->tx_job_needs(t->tx, ids[i], &names, &targets, err) < 0) {
+			strv_release(&names);
+			strv_release(&targets);
+			goto out;
+		}
+		for (size_t k = 0; k < names.n && !needs; k++)
+			needs = strcmp(names.v[k], old->name) == 0 && strcmp(targets.v[k], old->target) == 0;
+		strv_release(&names);
+		strv_release(&targets);
+		if (needs && jobstate_retry_in(t, ids[i], now_ms, &new_id, done, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(ids);
+	return rc;
+}
+
+/* A new queued job copying final job id (and its needs), then the same for
+ * the canceled jobs that needed it. */
+static int jobstate_retry_in(struct jobstate_tx *t, int64_t id, int64_t now_ms, int64_t *new_id_out,
+                             struct jobstate_done *done, struct err *err)
+{
+	struct job_row old = {0};
+	struct strv names = STRV_INIT, targets = STRV_INIT;
+	int rc = -1;
+
+	if (t->ops->tx_job_get(t->tx, id, &old, err) < 0)
+		goto out;
 	if (!jobstate_is_final(old.state)) {
 		err_set(err, ERR_CONFLICT, "job %lld is still %s", (long long)id, jobstate_name(old.state));
-		goto fail;
+		goto out;
 	}
 	{
 		struct job_insert in = {.pipeline_id = old.pipeline_id,
@@ -585,31 +655,264 @@ int jobstate_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id
 		                        .labels = old.labels,
 		                        .spec = old.spec,
 		                        .max_attempts = old.max_attempts,
-		                        .retry_of = id};
+		                        .retry_of = id,
+		                        .approve = old.approve};
 
-		struct strv names = STRV_INIT, targets = STRV_INIT;
-		int r;
-
-		if (jobstate_insert(&t, &in, now_ms, new_id_out, err) < 0) {
+		if (jobstate_insert(t, &in, now_ms, new_id_out, err) < 0) {
 			if (err && err->code == ERR_CONFLICT)
 				err_set(err, ERR_CONFLICT, "job %lld was already retried", (long long)id);
-			goto fail;
+			goto out;
 		}
-		/* The retry waits for what the job waited for. */
-		r = t.ops->tx_job_needs(t.tx, id, &names, &targets, err);
-		for (size_t i = 0; r == 0 && i < names.n; i++)
-			r = t.ops->tx_job_need_insert(t.tx, *new_id_out, names.v[i], targets.v[i], err);
-		strv_release(&names);
-		strv_release(&targets);
-		if (r < 0)
-			goto fail;
 	}
-	if (jobstate_refresh(&t, old.pipeline_id, now_ms, err) < 0)
-		goto fail;
+	done->ids = xrealloc(done->ids, (done->n + 1) * sizeof(*done->ids));
+	done->ids[done->n++] = id;
+	/* The retry waits for what the job waited for. */
+	if (t->ops->tx_job_needs(t->tx, id, &names, &targets, err) < 0)
+		goto out;
+	for (size_t i = 0; i < names.n; i++)
+		if (t->ops->tx_job_need_insert(t->tx, *new_id_out, names.v[i], targets.v[i], err) < 0)
+			goto out;
+	if (jobstate_retry_needers(t, &old, now_ms, done, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	strv_release(&names);
+	strv_release(&targets);
 	job_row_release(&old);
+	return rc;
+}
+
+int jobstate_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err)
+{
+	struct jobstate_tx t;
+	struct jobstate_done done = {0};
+	struct job_state_row js = {0};
+
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_job_lock(t.tx, id, &js, err) < 0 ||
+	    jobstate_retry_in(&t, id, now_ms, new_id_out, &done, err) < 0 ||
+	    jobstate_refresh(&t, js.pipeline_id, now_ms, err) < 0)
+		goto fail;
+	job_state_row_release(&js);
+	free(done.ids);
 	return jobstate_commit(&t, err);
 fail:
-	job_row_release(&old);
+	job_state_row_release(&js);
+	free(done.ids);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+/* Stops a pipeline's current jobs: queued ones end canceled with message,
+ * running ones are asked to stop (running deploy jobs left alone when
+ * spare_deploys: a roll-out is not cut off halfway). *moved_out: how many. */
+static int jobstate_pipeline_stop(struct jobstate_tx *t, int64_t pipeline_id, const char *message,
+                                  int spare_deploys, int64_t now_ms, int *moved_out, struct err *err)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	*moved_out = 0;
+	if (t->ops->tx_pipeline_current_jobs(t->tx, pipeline_id, &ids, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct job_state_row js = {0};
+		enum job_state was;
+		int w = 0;
+
+		if (t->ops->tx_job_lock(t->tx, ids[i], &js, err) < 0)
+			goto out;
+		was = js.state;
+		if (js.state == JOB_QUEUED) {
+			js.state = JOB_CANCELED;
+			js.finished_ms = now_ms;
+			free(js.message);
+			js.message = xstrdup(message);
+			(*moved_out)++;
+			w = jobstate_write(t, &js, was, now_ms, err);
+		} else if (js.state == JOB_RUNNING && !js.cancel_requested &&
+		           !(spare_deploys && strcmp(js.kind, "deploy") == 0)) {
+			js.cancel_requested = 1;
+			(*moved_out)++;
+			w = jobstate_write(t, &js, was, now_ms, err);
+		}
+		job_state_row_release(&js);
+		if (w < 0)
+			goto out;
+	}
+	rc = jobstate_refresh(t, pipeline_id, now_ms, err);
+out:
+	free(ids);
+	return rc;
+}
+
+int jobstate_pipeline_cancel(struct store *st, int64_t pipeline_id, int64_t now_ms, int *n_out,
+                             struct err *err)
+{
+	struct jobstate_tx t;
+	int moved = 0;
+
+	*n_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (jobstate_facts(&t, pipeline_id, err) < 0 ||
+	    jobstate_pipeline_stop(&t, pipeline_id, "canceled with its pipeline", 0, now_ms, &moved, err) < 0)
+		goto fail;
+	if (moved == 0) {
+		err_set(err, ERR_CONFLICT, "pipeline %lld has no queued or running job",
+		        (long long)pipeline_id);
+		goto fail;
+	}
+	if (jobstate_commit(&t, err) < 0)
+		return -1;
+	*n_out = moved;
+	return 0;
+fail:
+	jobstate_rollback(&t);
+	return -1;
+}
+
+/* auto_cancel: the older queued or running push pipelines of the new
+ * pipeline's branch stop (never a tag's, another branch's, or a running
+ * deploy job). */
+static int jobstate_supersede(struct jobstate_tx *t, const struct pipeline_new *p, int64_t pid,
+                              int64_t now_ms, struct err *err)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = -1;
+	char *msg;
+
+	if (!p->auto_cancel || strncmp(p->ref, "refs/heads/", 11) != 0 || strcmp(p->event, "push") != 0)
+		return 0;
+	if (t->ops->tx_pipelines_superseded(t->tx, p->repo_id, p->ref, pid, &ids, &n, err) < 0)
+		return -1;
+	msg = xasprintf("superseded by pipeline %lld (auto_cancel)", (long long)pid);
+	for (size_t i = 0; i < n; i++) {
+		int moved = 0;
+
+		if (jobstate_pipeline_stop(t, ids[i], msg, 1, now_ms, &moved, err) < 0 ||
+		    t->ops->tx_pipeline_set_message(t->tx, ids[i], msg, err) < 0)
+			goto out;
+		log_info("event=pipeline_superseded pipeline=%lld by=%lld jobs=%d", (long long)ids[i],
+		         (long long)pid, moved);
+	}
+	rc = 0;
+out:
+	free(msg);
+	free(ids);
+	return rc;
+}
+
+int jobstate_pipeline_retry_failed(struct store *st, int64_t pipeline_id, int64_t now_ms, int *n_out,
+                                   struct err *err)
+{
+	struct jobstate_tx t;
+	struct jobstate_done done = {0};
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	*n_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (jobstate_facts(&t, pipeline_id, err) < 0 ||
+	    t.ops->tx_pipeline_current_jobs(t.tx, pipeline_id, &ids, &n, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct job_state_row js = {0};
+		int64_t new_id;
+		int again;
+
+		if (jobstate_done_has(&done, ids[i]))
+			continue;
+		if (t.ops->tx_job_lock(t.tx, ids[i], &js, err) < 0)
+			goto fail;
+		again = js.state == JOB_FAILED || js.state == JOB_CANCELED || js.state == JOB_ERROR;
+		job_state_row_release(&js);
+		if (again && jobstate_retry_in(&t, ids[i], now_ms, &new_id, &done, err) < 0)
+			goto fail;
+	}
+	if (done.n == 0) {
+		err_set(err, ERR_CONFLICT, "pipeline %lld has no failed, canceled or error job to retry",
+		        (long long)pipeline_id);
+		goto fail;
+	}
+	if (jobstate_refresh(&t, pipeline_id, now_ms, err) < 0)
+		goto fail;
+	free(ids);
+	*n_out = (int)done.n;
+	free(done.ids);
+	if (jobstate_commit(&t, err) < 0) {
+		*n_out = 0;
+		return -1;
+	}
+	return 0;
+fail:
+	free(ids);
+	free(done.ids);
+	jobstate_rollback(&t);
+	return -1;
+}
+
+int jobstate_approve(struct store *st, int64_t pipeline_id, const char *name, const char *by, int reject,
+                     int64_t now_ms, int *n_out, struct err *err)
+{
+	struct jobstate_tx t;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int done = 0;
+
+	*n_out = 0;
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (jobstate_facts(&t, pipeline_id, err) < 0 ||
+	    t.ops->tx_pipeline_current_jobs(t.tx, pipeline_id, &ids, &n, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct job_row j = {0};
+		struct job_state_row js = {0};
+		int waiting, w = 0;
+
+		if (t.ops->tx_job_get(t.tx, ids[i], &j, err) < 0)
+			goto fail;
+		waiting = j.state == JOB_QUEUED && j.approve && j.approved_ms == 0 &&
+		          (name == NULL || strcmp(j.name, name) == 0);
+		job_row_release(&j);
+		if (!waiting)
+			continue;
+		done++;
+		if (!reject) {
+			if (t.ops->tx_job_approve(t.tx, ids[i], by, now_ms, err) < 0)
+				goto fail;
+			continue;
+		}
+		if (t.ops->tx_job_lock(t.tx, ids[i], &js, err) < 0)
+			goto fail;
+		js.state = JOB_CANCELED;
+		js.finished_ms = now_ms;
+		free(js.message);
+		js.message = xasprintf("rejected by %s", by);
+		w = jobstate_write(&t, &js, JOB_QUEUED, now_ms, err);
+		job_state_row_release(&js);
+		if (w < 0)
+			goto fail;
+	}
+	if (done == 0) {
+		err_set(err, ERR_CONFLICT, "no job%s%s of pipeline %lld waits for an approval",
+		        name ? " named " : "", name ? name : "", (long long)pipeline_id);
+		goto fail;
+	}
+	if (jobstate_refresh(&t, pipeline_id, now_ms, err) < 0)
+		goto fail;
+	free(ids);
+	if (jobstate_commit(&t, err) < 0)
+		return -1;
+	*n_out = done;
+	return 0;
+fail:
+	free(ids);
 	jobstate_rollback(&t);
 	return -1;
 }

@@ -31,7 +31,11 @@ struct job_row;
 struct job_new;
 struct pipeline_new;
 
-/* Creates the pipeline and its jobs (queued) in one transaction. When the
+/* Creates the pipeline and its jobs (queued) in one transaction; with
+ * p->auto_cancel, a push to a branch (refs/heads/) also stops, in it, the
+ * older queued or running push pipelines of that repository and branch:
+ * their queued jobs end canceled and running ones are asked to stop, but
+ * for running deploy jobs ("superseded by pipeline N (auto_cancel)"). When the
  * delivery id was seen before for the same repository, nothing is created, *existed_out = 1 and
  * *id_out is the earlier pipeline. */
 int jobstate_pipeline_create(struct store *st, const struct pipeline_new *p, const struct job_new *jobs,
@@ -71,6 +75,26 @@ int jobstate_cancel(struct store *st, int64_t id, int64_t now_ms, struct err *er
 /* New queued job copying a final job. ERR_CONFLICT when the job is not final
  * or was already retried. */
 int jobstate_retry(struct store *st, int64_t id, int64_t now_ms, int64_t *new_id_out, struct err *err);
+/* Retrying a job also retries, in the same transaction, the canceled jobs
+ * that never started and need it (needs:), down the graph. */
+/* Pipeline cancel: its queued jobs end canceled ("canceled with its
+ * pipeline"), its running ones are asked to stop, in one transaction.
+ * *n_out: how many. ERR_CONFLICT when none is queued or running,
+ * ERR_NOTFOUND for an unknown pipeline. */
+int jobstate_pipeline_cancel(struct store *st, int64_t pipeline_id, int64_t now_ms, int *n_out,
+                             struct err *err);
+/* Retry failed: a retry of each current failed, canceled or error job of
+ * the pipeline (with the canceled jobs needing them), in one transaction.
+ * *n_out: how many jobs were retried. ERR_CONFLICT when there is none. */
+int jobstate_pipeline_retry_failed(struct store *st, int64_t pipeline_id, int64_t now_ms, int *n_out,
+                                   struct err *err);
+/* Approval gates (approve: true): the current jobs of the pipeline (named
+ * name, or all when NULL) that are queued and wait for an approval are
+ * approved by by (recorded with the time; a claim may take them from now
+ * on), or with reject canceled ("rejected by BY"), in one transaction.
+ * *n_out: how many. ERR_CONFLICT when none waits. */
+int jobstate_approve(struct store *st, int64_t pipeline_id, const char *name, const char *by, int reject,
+                     int64_t now_ms, int *n_out, struct err *err);
 /* Running jobs whose lease ran out: back to queued, or error when out of
  * attempts, or canceled when a cancel was requested. *n_out = jobs moved. */
 int jobstate_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct err *err);

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -33,6 +34,73 @@ int pipeline_text_ok(const char *s)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return 0;
 	return 1;
+}
+
+#define PIPELINE_VAR_NAME_MAX   64
+#define PIPELINE_VAR_VALUE_MAX  4096
+#define PIPELINE_VARS_MAX_BYTES 16384
+
+static int pipeline_var_name_reserved(const char *k)
+{
+	static const char *const names[] = {"ANVIL", "CI",  "PATH",      "BASH_ENV",
+	                                    "ENV",   "IFS", "SHELLOPTS", "BASHOPTS"};
+	static const char *const prefixes[] = {"ANVIL_", "LD_", "BASH_FUNC_"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(k, names[i]) == 0)
+			return 1;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncasecmp(k, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
+int pipeline_variables_check(const json_t *obj, char **json_out, struct err *err)
+{
+	const char *k;
+	json_t *v; /* borrowed */
+	size_t total = 0;
+
+	*json_out = NULL;
+	if (obj == NULL || json_is_null(obj))
+		return 0;
+	if (!json_is_object(obj))
+		return err_set(err, ERR_INVAL, "variables must be an object of strings");
+	if (json_object_size(obj) > PIPELINE_MAX_VARIABLES)
+		return err_set(err, ERR_INVAL, "%zu variables, at most %d", json_object_size(obj),
+		               PIPELINE_MAX_VARIABLES);
+	json_object_foreach((json_t *)obj, k, v)
+	{
+		size_t n = strlen(k), vlen;
+
+		if (n == 0 || n > PIPELINE_VAR_NAME_MAX ||
+		    strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+		              "opqrstuvwxyz0123456789_") != n ||
+		    (k[0] >= '0' && k[0] <= '9'))
+			return err_set(
+			    err, ERR_INVAL,
+			    "variable name '%.64s' must be [A-Za-z_][A-Za-z0-9_]*, at most %d bytes",
+			    pipeline_text_ok(k) ? k : "?", PIPELINE_VAR_NAME_MAX);
+		if (pipeline_var_name_reserved(k))
+			return err_set(err, ERR_INVAL,
+			               "variable %s is reserved (ANVIL_*, CI, PATH, LD_*, shell startup)", k);
+		if (!json_is_string(v))
+			return err_set(err, ERR_INVAL, "variable %s must be a string", k);
+		vlen = json_string_length(v);
+		if (vlen > PIPELINE_VAR_VALUE_MAX || memchr(json_string_value(v), '\0', vlen) != NULL)
+			return err_set(err, ERR_INVAL, "variable %s: at most %d bytes and no NUL", k,
+			               PIPELINE_VAR_VALUE_MAX);
+		total += n + vlen + 2;
+	}
+	if (total > PIPELINE_VARS_MAX_BYTES)
+		return err_set(err, ERR_INVAL, "variables come to %zu bytes, at most %d", total,
+		               PIPELINE_VARS_MAX_BYTES);
+	if (json_object_size(obj) == 0)
+		return 0;
+	*json_out = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	if (*json_out == NULL)
+		return err_set(err, ERR_SYS, "variables: json_dumps failed");
+	return 0;
 }
 
 int pipeline_skip_ci(const char *message)
@@ -219,6 +287,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 			jobs[i].spec = specs[i];
 			jobs[i].labels = labels[i];
 			jobs[i].max_attempts = srv->cfg.max_attempts;
+			jobs[i].approve = pf->n_jobs > 0 && pf->jobs[units[i].job].approve;
 			jobs[i].needs = units[i].needs;
 			jobs[i].n_needs = units[i].n_needs;
 		}
@@ -240,6 +309,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	pn.error_message = errmsg;
 	pn.plans = plans;
 	pn.n_plans = n_plans;
+	pn.variables = t->variables;
+	pn.auto_cancel = pf != NULL && pf->auto_cancel;
 	if (jobstate_pipeline_create(srv->store, &pn, jobs, errmsg ? 0 : n_jobs, srv_now_ms(), id_out,
 	                             existed_out, err) < 0)
 		goto out;
@@ -251,6 +322,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 			log_info("event=pipeline_error pipeline=%lld error=\"%s\"", (long long)*id_out,
 			         log_escape(esc, sizeof(esc), errmsg));
 		sched_notify(srv->sched, SCHED_JOBS);
+		if (pn.auto_cancel) /* a superseded running job's agent hears it at once */
+			sched_notify(srv->sched, SCHED_LOGS);
 	}
 	rc = 0;
 out:

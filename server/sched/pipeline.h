@@ -42,6 +42,9 @@ struct pipeline_trigger {
 	 * set with pull_requests allowed. */
 	const char *base_ref;
 	int fork;
+	/* Optional: a manual trigger's variables, JSON object text
+	 * {"KEY":"VALUE"} as pipeline_variables_check made it (NULL: none). */
+	const char *variables;
 };
 
 enum { PIPELINE_CREATED = 0, PIPELINE_EXISTED = 1, PIPELINE_SKIPPED = 2 };
@@ -61,6 +64,16 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 int pipeline_name_ok(const char *s, size_t max);
 /* No control characters. */
 int pipeline_text_ok(const char *s);
+/* Variables of a trigger (anvil trigger -e KEY=VAL): obj (borrowed, may be
+ * NULL) must be an object of at most PIPELINE_MAX_VARIABLES strings, each
+ * name [A-Za-z_][A-Za-z0-9_]* up to 64 bytes and not one anvil or the
+ * loader owns (ANVIL, ANVIL_*, CI, PATH, LD_*, BASH_ENV, ENV, IFS,
+ * SHELLOPTS, BASHOPTS, BASH_FUNC_*), each value up to 4096 bytes without
+ * NUL, all together up to 16 KiB. *json_out (owned): the object as compact
+ * JSON with sorted keys, NULL for none. ERR_INVAL naming the culprit. */
+#define PIPELINE_MAX_VARIABLES 32
+struct json_t;
+int pipeline_variables_check(const struct json_t *obj, char **json_out, struct err *err);
 /* 1 when a commit message asks for no CI run ([skip ci] or [ci skip]). */
 int pipeline_skip_ci(const char *message);
 

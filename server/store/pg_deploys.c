@@ -17,10 +17,11 @@ int pg_tx_deploy_plan_insert(struct store_tx *tx, int64_t pipeline_id, const str
 	pg_arg_text(&a, d->spec);
 	pg_arg_text(&a, d->labels ? d->labels : "");
 	pg_arg_i64(&a, d->auto_deploy ? 1 : 0);
-	return pg_cmd(
-	    tx->conn, "deploy plan insert",
-	    "INSERT INTO deploy_plans(pipeline_id, grp, spec, labels, auto) VALUES($1, $2, $3, $4, $5)", &a,
-	    NULL, err);
+	pg_arg_i64(&a, d->approve ? 1 : 0);
+	return pg_cmd(tx->conn, "deploy plan insert",
+	              "INSERT INTO deploy_plans(pipeline_id, grp, spec, labels, auto, approve) VALUES($1, "
+	              "$2, $3, $4, $5, $6)",
+	              &a, NULL, err);
 }
 
 int pg_tx_deploys_active(struct store_tx *tx, const char *group, int64_t *n_out, struct err *err)
@@ -44,12 +45,12 @@ int pg_tx_deploy_plans_pending(struct store_tx *tx, int64_t pipeline_id, struct 
 	*out = NULL;
 	*n_out = 0;
 	pg_arg_i64(&a, pipeline_id);
-	r = pg_exec(
-	    tx->conn, "pending deploy plans",
-	    "SELECT d.grp, d.spec, d.labels FROM deploy_plans d WHERE d.pipeline_id = $1 AND d.auto = 1"
-	    " AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.pipeline_id = d.pipeline_id"
-	    " AND x.kind = 'deploy' AND x.target = d.grp) ORDER BY d.grp COLLATE \"C\"",
-	    &a, 0, err);
+	r = pg_exec(tx->conn, "pending deploy plans",
+	            "SELECT d.grp, d.spec, d.labels, d.approve FROM deploy_plans d WHERE d.pipeline_id = $1 "
+	            "AND d.auto = 1"
+	            " AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.pipeline_id = d.pipeline_id"
+	            " AND x.kind = 'deploy' AND x.target = d.grp) ORDER BY d.grp COLLATE \"C\"",
+	            &a, 0, err);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);
@@ -59,6 +60,7 @@ int pg_tx_deploy_plans_pending(struct store_tx *tx, int64_t pipeline_id, struct 
 		(*out)[i].group = pg_dup0(r, i, 0);
 		(*out)[i].spec = pg_dup0(r, i, 1);
 		(*out)[i].labels = pg_dup0(r, i, 2);
+		(*out)[i].approve = pg_int(r, i, 3);
 	}
 	*n_out = (size_t)n;
 	PQclear(r);
@@ -351,13 +353,13 @@ int pg_deployment_list(struct store_be *be, const char *group, int limit, struct
 	for (int i = 0; i < n; i++) {
 		struct deployment_row *d = &(*out)[i];
 		pg_job_row_read(r, i, &d->job);
-		/* the counts follow the job's 25 columns */
-		d->n_boards = pg_int(r, i, 25);
-		d->n_healthy = pg_int(r, i, 26);
-		d->n_failed = pg_int(r, i, 27);
-		d->n_rolled_back = pg_int(r, i, 28);
-		d->n_skipped = pg_int(r, i, 29);
-		d->n_refused = pg_int(r, i, 30);
+		/* the counts follow the job's columns */
+		d->n_boards = pg_int(r, i, PG_JOB_NCOLS);
+		d->n_healthy = pg_int(r, i, PG_JOB_NCOLS + 1);
+		d->n_failed = pg_int(r, i, PG_JOB_NCOLS + 2);
+		d->n_rolled_back = pg_int(r, i, PG_JOB_NCOLS + 3);
+		d->n_skipped = pg_int(r, i, PG_JOB_NCOLS + 4);
+		d->n_refused = pg_int(r, i, PG_JOB_NCOLS + 5);
 	}
 	*n_out = (size_t)n;
 	PQclear(r);

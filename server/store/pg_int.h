@@ -110,7 +110,8 @@ int64_t pg_bin_i64(const PGresult *r, int row, int col);
 	" j.id, j.pipeline_id, j.name, j.target, j.state, j.attempt, j.max_attempts, j.exit_code, a.name,"   \
 	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
 	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
-	" p.commit_sha, j.kind, j.labels"
+	" p.commit_sha, j.kind, j.labels, j.approve, j.approved_by, j.approved_unix_ms"
+#define PG_JOB_NCOLS 28 /* the columns of PG_JOB_LIST: a query's own columns come after them */
 #define PG_JOB_FROM                                                                                          \
 	" FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id JOIN repos r ON r.id = p.repo_id"             \
 	" LEFT JOIN agents a ON a.id = j.agent_id "
@@ -119,7 +120,7 @@ void pg_job_row_read(const PGresult *r, int row, struct job_row *out);
 
 #define PG_PIPE_COLS                                                                                         \
 	" p.id, p.repo_id, r.name, p.ref, p.commit_sha, p.event, p.delivery, p.state, p.message,"            \
-	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms FROM pipelines p"                \
+	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms, p.variables FROM pipelines p"   \
 	" JOIN repos r ON r.id = p.repo_id "
 void pg_pipeline_row_read(const PGresult *r, int row, struct pipeline_row *out);
 
@@ -149,6 +150,11 @@ int pg_tx_job_need_insert(struct store_tx *tx, int64_t job_id, const char *name,
                           struct err *err);
 int pg_tx_job_needs(struct store_tx *tx, int64_t job_id, struct strv *names, struct strv *targets,
                     struct err *err);
+int pg_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out, size_t *n_out,
+                                struct err *err);
+int pg_tx_pipelines_superseded(struct store_tx *tx, int64_t repo_id, const char *ref, int64_t before_id,
+                               int64_t **ids_out, size_t *n_out, struct err *err);
+int pg_tx_job_approve(struct store_tx *tx, int64_t id, const char *by, int64_t now_ms, struct err *err);
 int pg_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
                        struct err *err);
 int pg_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message,

@@ -39,6 +39,9 @@ void pg_job_row_read(const PGresult *r, int i, struct job_row *j)
 	j->commit_sha = pg_dup0(r, i, 22);
 	j->kind = pg_dup0(r, i, 23);
 	j->labels = pg_dup0(r, i, 24);
+	j->approve = pg_int(r, i, 25);
+	j->approved_by = pg_dup(r, i, 26);
+	j->approved_ms = pg_i64(r, i, 27);
 }
 
 void pg_pipeline_row_read(const PGresult *r, int i, struct pipeline_row *p)
@@ -58,6 +61,7 @@ void pg_pipeline_row_read(const PGresult *r, int i, struct pipeline_row *p)
 	p->author = pg_dup0(r, i, 10);
 	p->created_ms = pg_i64(r, i, 11);
 	p->finished_ms = pg_i64(r, i, 12);
+	p->variables = pg_dup0(r, i, 13);
 }
 
 /* Rows of a pipeline query into a fresh array (*out owned, NULL when none). */
@@ -189,10 +193,11 @@ int pg_tx_job_insert(struct store_tx *tx, const struct job_insert *in, int64_t n
 	pg_arg_i64(&a, now_ms);
 	pg_arg_text(&a, in->kind ? in->kind : "build");
 	pg_arg_text(&a, in->labels ? in->labels : "");
+	pg_arg_i64(&a, in->approve ? 1 : 0);
 	if (pg_scalar(tx->conn, "job insert",
 	              "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
-	              " created_unix_ms, kind, labels) VALUES($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9)"
-	              " RETURNING id",
+	              " created_unix_ms, kind, labels, approve)"
+	              " VALUES($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10) RETURNING id",
 	              &a, id_out, err) < 0) {
 		if (err != NULL && err->code == ERR_CONFLICT && in->retry_of != 0)
 			err_set(err, ERR_CONFLICT, "job %lld was already retried", (long long)in->retry_of);
@@ -235,6 +240,7 @@ int pg_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct e
 	" JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"                        \
 	" WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"                                \
 	" AND (x.pipeline_id <> p.id OR x.signature IS NULL)))"                                              \
+	" AND NOT (j.approve = 1 AND j.approved_unix_ms IS NULL)"                                            \
 	" ORDER BY j.id LIMIT $1"
 
 int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
@@ -310,10 +316,11 @@ int pg_tx_pipeline_insert(struct store_tx *tx, const struct pipeline_new *p, enu
 	pg_arg_text(&a, p->author ? p->author : "");
 	pg_arg_i64(&a, now_ms);
 	pg_arg_i64_null0(&a, finished_ms);
+	pg_arg_text(&a, p->variables ? p->variables : "");
 	return pg_scalar(tx->conn, "pipeline insert",
 	                 "INSERT INTO pipelines(repo_id, ref, commit_sha, event, delivery, state, message,"
-	                 " commit_message, author, created_unix_ms, finished_unix_ms)"
-	                 " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+	                 " commit_message, author, created_unix_ms, finished_unix_ms, variables)"
+	                 " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
 	                 &a, id_out, err);
 }
 
@@ -683,6 +690,43 @@ int pg_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, s
 	              "SELECT j.id FROM jobs s JOIN job_needs n ON n.name = s.name AND n.target = s.target"
 	              " JOIN jobs j ON j.id = n.job_id AND j.pipeline_id = s.pipeline_id"
 	              " WHERE s.id = $1 AND j.state = 'queued' ORDER BY j.id",
+	              &a, ids_out, n_out, err);
+}
+
+int pg_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out, size_t *n_out,
+                                struct err *err)
+{
+	struct pg_args a = {0};
+
+	pg_arg_i64(&a, pipeline_id);
+	return pg_ids(tx->conn, "pipeline current jobs",
+	              "SELECT id FROM jobs j WHERE pipeline_id = $1"
+	              " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) ORDER BY id",
+	              &a, ids_out, n_out, err);
+}
+
+int pg_tx_job_approve(struct store_tx *tx, int64_t id, const char *by, int64_t now_ms, struct err *err)
+{
+	struct pg_args a = {0};
+
+	pg_arg_i64(&a, id);
+	pg_arg_text(&a, by);
+	pg_arg_i64(&a, now_ms);
+	return pg_cmd(tx->conn, "job approve",
+	              "UPDATE jobs SET approved_by = $2, approved_unix_ms = $3 WHERE id = $1", &a, NULL, err);
+}
+
+int pg_tx_pipelines_superseded(struct store_tx *tx, int64_t repo_id, const char *ref, int64_t before_id,
+                               int64_t **ids_out, size_t *n_out, struct err *err)
+{
+	struct pg_args a = {0};
+
+	pg_arg_i64(&a, repo_id);
+	pg_arg_text(&a, ref);
+	pg_arg_i64(&a, before_id);
+	return pg_ids(tx->conn, "superseded pipelines",
+	              "SELECT id FROM pipelines WHERE repo_id = $1 AND ref = $2 AND id < $3"
+	              " AND event = 'push' AND state IN ('queued', 'running') ORDER BY id FOR UPDATE",
 	              &a, ids_out, n_out, err);
 }
 

@@ -194,8 +194,15 @@ static const char *const sq_migrations[] = {
      * name and target, not id, so a retried job is waited for as itself. */
     ("CREATE TABLE job_needs(job_id INTEGER NOT NULL REFERENCES jobs(id), name TEXT NOT NULL,"
      " target TEXT NOT NULL, PRIMARY KEY(job_id, name, target));"),
-    /* 13: another branch's (a placeholder here). */
-    "SELECT 1;",
+    /* 13: variables of a manual trigger (anvil trigger -e KEY=VAL): a JSON
+     * array of "KEY=VALUE" strings, '' for none. */
+    ("ALTER TABLE pipelines ADD COLUMN variables TEXT NOT NULL DEFAULT '';"
+     /* and approval gates (approve: true): a job with approve = 1 is not
+      * handed out until approved_unix_ms is set, by approved_by. */
+     "ALTER TABLE jobs ADD COLUMN approve INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE jobs ADD COLUMN approved_by TEXT;"
+     "ALTER TABLE jobs ADD COLUMN approved_unix_ms INTEGER;"
+     "ALTER TABLE deploy_plans ADD COLUMN approve INTEGER NOT NULL DEFAULT 0;"),
     /* 14: cron schedules: a repository's ref built at each due time
      * (server/sched/cronsched.c). next_unix_s is the claim: a server fires
      * a due time only when it moved next_unix_s on from it itself. */
@@ -789,6 +796,9 @@ const struct store_ops store_sqlite_ops = {
     .tx_job_need_insert = sq_tx_job_need_insert,
     .tx_job_needs = sq_tx_job_needs,
     .tx_jobs_needing = sq_tx_jobs_needing,
+    .tx_pipeline_current_jobs = sq_tx_pipeline_current_jobs,
+    .tx_pipelines_superseded = sq_tx_pipelines_superseded,
+    .tx_job_approve = sq_tx_job_approve,
     .tx_pipeline_set_message = sq_tx_pipeline_set_message,
     .tx_jobs_expired = sq_tx_jobs_expired,
     .tx_jobs_of_agent = sq_tx_jobs_of_agent,

@@ -17,10 +17,10 @@
 
 const struct sq_sql sq_deploys_sql[] = {
     /* boards and deployments */
-    {SQ_DEPLOY_PLAN_INSERT,
-     "INSERT INTO deploy_plans(pipeline_id, grp, spec, labels, auto) VALUES(?1, ?2, ?3, ?4, ?5)"},
+    {SQ_DEPLOY_PLAN_INSERT, "INSERT INTO deploy_plans(pipeline_id, grp, spec, labels, auto, approve) "
+                            "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"},
     {SQ_TX_DEPLOY_PLANS_PENDING,
-     "SELECT d.grp, d.spec, d.labels FROM deploy_plans d WHERE d.pipeline_id = ?1"
+     "SELECT d.grp, d.spec, d.labels, d.approve FROM deploy_plans d WHERE d.pipeline_id = ?1"
      " AND d.auto = 1 AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.pipeline_id = d.pipeline_id"
      " AND x.kind = 'deploy' AND x.target = d.grp) ORDER BY d.grp"},
     {SQ_DEPLOY_PLAN_GET, "SELECT spec, labels FROM deploy_plans WHERE pipeline_id = ?1 AND grp = ?2"},
@@ -371,6 +371,7 @@ int sq_tx_deploy_plan_insert(struct store_tx *tx, int64_t pipeline_id, const str
 	sq_bind_text(s, 3, d->spec);
 	sq_bind_text(s, 4, d->labels ? d->labels : "");
 	sq_bind_i64(s, 5, d->auto_deploy ? 1 : 0);
+	sq_bind_i64(s, 6, d->approve ? 1 : 0);
 	return sq_exec(be, s, "deploy plan insert", err);
 }
 
@@ -390,6 +391,7 @@ static void sq_deploy_plan_row_read(sqlite3_stmt *s, void *row)
 	r->group = sq_col_dup_empty(s, 0);
 	r->spec = sq_col_dup_empty(s, 1);
 	r->labels = sq_col_dup_empty(s, 2);
+	r->approve = sqlite3_column_int(s, 3);
 }
 
 int sq_tx_deploy_plans_pending(struct store_tx *tx, int64_t pipeline_id, struct deploy_plan_row **out,

@@ -51,6 +51,9 @@ enum sq_stmt_id {
 	SQ_NEED_INSERT,
 	SQ_NEEDS_OF_JOB,
 	SQ_JOBS_NEEDING,
+	SQ_PIPE_CURRENT_JOBS,
+	SQ_PIPES_SUPERSEDED,
+	SQ_JOB_APPROVE,
 	SQ_PIPE_SET_MESSAGE,
 	SQ_JOB_INPUTS,
 	/* sqlite_logs.c */
@@ -344,6 +347,11 @@ int sq_tx_job_need_insert(struct store_tx *tx, int64_t job_id, const char *name,
                           struct err *err);
 int sq_tx_job_needs(struct store_tx *tx, int64_t job_id, struct strv *names, struct strv *targets,
                     struct err *err);
+int sq_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out, size_t *n_out,
+                                struct err *err);
+int sq_tx_pipelines_superseded(struct store_tx *tx, int64_t repo_id, const char *ref, int64_t before_id,
+                               int64_t **ids_out, size_t *n_out, struct err *err);
+int sq_tx_job_approve(struct store_tx *tx, int64_t id, const char *by, int64_t now_ms, struct err *err);
 int sq_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
                        struct err *err);
 int sq_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message,

@@ -11,13 +11,14 @@
 	"j.id, j.pipeline_id, j.name, j.target, j.state, j.attempt, j.max_attempts, j.exit_code, a.name,"    \
 	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
 	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
-	" p.commit_sha, j.kind, j.labels FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id"               \
+	" p.commit_sha, j.kind, j.labels, j.approve, j.approved_by, j.approved_unix_ms FROM jobs j"          \
+	" JOIN pipelines p ON p.id = j.pipeline_id"                                                          \
 	" JOIN repos r ON r.id = p.repo_id"                                                                  \
 	" LEFT JOIN agents a ON a.id = j.agent_id "
 
 #define PIPE_COLS                                                                                            \
 	"p.id, p.repo_id, r.name, p.ref, p.commit_sha, p.event, p.delivery, p.state, p.message,"             \
-	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms FROM pipelines p"                \
+	" p.commit_message, p.author, p.created_unix_ms, p.finished_unix_ms, p.variables FROM pipelines p"   \
 	" JOIN repos r ON r.id = p.repo_id "
 
 const struct sq_sql sq_jobs_sql[] = {
@@ -25,10 +26,12 @@ const struct sq_sql sq_jobs_sql[] = {
     {SQ_PIPE_BY_REPO_DELIVERY, "SELECT p.id FROM pipelines p JOIN repos r ON r.id = p.repo_id"
                                " WHERE r.name = ?1 AND p.delivery = ?2"},
     {SQ_PIPE_INSERT, "INSERT INTO pipelines(repo_id, ref, commit_sha, event, delivery, state, message,"
-                     " commit_message, author, created_unix_ms, finished_unix_ms)"
-                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+                     " commit_message, author, created_unix_ms, finished_unix_ms, variables)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
     {SQ_JOB_INSERT, "INSERT INTO jobs(pipeline_id, name, target, state, max_attempts, spec, retry_of,"
-                    " created_unix_ms, kind, labels) VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9)"},
+                    " created_unix_ms, kind, labels, approve)"
+                    " VALUES(?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
+    {SQ_JOB_APPROVE, "UPDATE jobs SET approved_by = ?2, approved_unix_ms = ?3 WHERE id = ?1"},
     /* NULL filters match everything; ref matches a full ref or a branch or
      * tag name; before pages by id (newest first). */
     {SQ_PIPE_PAGE, "SELECT " PIPE_COLS "WHERE (?2 IS NULL OR r.name = ?2)"
@@ -70,7 +73,8 @@ const struct sq_sql sq_jobs_sql[] = {
      " AND NOT (j.kind = 'deploy' AND j.name = 'deploy' AND EXISTS (SELECT 1 FROM pipelines p"
      " JOIN releases x ON x.repo_id = p.repo_id AND x.version = substr(p.ref, 11)"
      " WHERE p.id = j.pipeline_id AND substr(p.ref, 1, 10) = 'refs/tags/'"
-     " AND (x.pipeline_id <> p.id OR x.signature IS NULL))) ORDER BY j.id LIMIT ?1"},
+     " AND (x.pipeline_id <> p.id OR x.signature IS NULL)))"
+     " AND NOT (j.approve = 1 AND j.approved_unix_ms IS NULL) ORDER BY j.id LIMIT ?1"},
     {SQ_JOB_LEASE, "UPDATE jobs SET lease_until_unix_ms = ?2 WHERE id = ?1"},
     {SQ_JOB_EXPIRED, "SELECT id FROM jobs WHERE state = 'running' AND lease_until_unix_ms < ?1"},
     {SQ_JOB_OWNER, "SELECT coalesce(agent_id, 0) FROM jobs WHERE id = ?1"},
@@ -84,6 +88,10 @@ const struct sq_sql sq_jobs_sql[] = {
     {SQ_JOBS_NEEDING, "SELECT j.id FROM jobs s JOIN job_needs n ON n.name = s.name AND n.target = s.target"
                       " JOIN jobs j ON j.id = n.job_id AND j.pipeline_id = s.pipeline_id"
                       " WHERE s.id = ?1 AND j.state = 'queued' ORDER BY j.id"},
+    {SQ_PIPE_CURRENT_JOBS, "SELECT id FROM jobs j WHERE pipeline_id = ?1"
+                           " AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) ORDER BY id"},
+    {SQ_PIPES_SUPERSEDED, "SELECT id FROM pipelines WHERE repo_id = ?1 AND ref = ?2 AND id < ?3"
+                          " AND event = 'push' AND state IN ('queued', 'running') ORDER BY id"},
     {SQ_PIPE_SET_MESSAGE, "UPDATE pipelines SET message = ?2 WHERE id = ?1"},
     {SQ_JOB_INPUTS, "SELECT d.id, d.name, d.target, a.name, a.sha256, a.size, a.mode FROM jobs j"
                     " JOIN job_needs n ON n.job_id = j.id JOIN jobs d ON d.pipeline_id = j.pipeline_id"
@@ -129,6 +137,9 @@ void sq_job_row_read(sqlite3_stmt *s, void *row)
 	j->commit_sha = sq_col_dup_empty(s, 22);
 	j->kind = sq_col_dup_empty(s, 23);
 	j->labels = sq_col_dup_empty(s, 24);
+	j->approve = sqlite3_column_int(s, 25);
+	j->approved_by = sq_col_dup(s, 26);
+	j->approved_ms = sqlite3_column_int64(s, 27);
 }
 
 static void sq_pipeline_row_read(sqlite3_stmt *s, void *row)
@@ -150,6 +161,7 @@ static void sq_pipeline_row_read(sqlite3_stmt *s, void *row)
 	p->author = sq_col_dup_empty(s, 10);
 	p->created_ms = sqlite3_column_int64(s, 11);
 	p->finished_ms = sqlite3_column_int64(s, 12);
+	p->variables = sq_col_dup_empty(s, 13);
 }
 
 int sq_pipeline_by_delivery(struct store_be *be, const char *repo, const char *delivery, int64_t *id_out,
@@ -475,10 +487,22 @@ int sq_tx_job_insert(struct store_tx *tx, const struct job_insert *in, int64_t n
 	sq_bind_i64(s, 7, now_ms);
 	sq_bind_text(s, 8, in->kind ? in->kind : "build");
 	sq_bind_text(s, 9, in->labels ? in->labels : "");
+	sq_bind_i64(s, 10, in->approve ? 1 : 0);
 	if (sq_exec(be, s, "job insert", err) < 0)
 		return -1;
 	*id_out = sqlite3_last_insert_rowid(be->db);
 	return 0;
+}
+
+int sq_tx_job_approve(struct store_tx *tx, int64_t id, const char *by, int64_t now_ms, struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_JOB_APPROVE);
+
+	sq_bind_i64(s, 1, id);
+	sq_bind_text(s, 2, by);
+	sq_bind_i64(s, 3, now_ms);
+	return sq_exec(be, s, "job approve", err);
 }
 
 int sq_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct err *err)
@@ -546,6 +570,7 @@ int sq_tx_pipeline_insert(struct store_tx *tx, const struct pipeline_new *p, enu
 	sq_bind_text(s, 9, p->author ? p->author : "");
 	sq_bind_i64(s, 10, now_ms);
 	sq_bind_ms(s, 11, finished_ms);
+	sq_bind_text(s, 12, p->variables ? p->variables : "");
 	if (sq_exec(be, s, "pipeline insert", err) < 0)
 		return -1;
 	*id_out = sqlite3_last_insert_rowid(be->db);
@@ -718,6 +743,28 @@ int sq_tx_jobs_needing(struct store_tx *tx, int64_t job_id, int64_t **ids_out, s
 
 	sq_bind_i64(s, 1, job_id);
 	return sq_ids(be, s, "jobs needing", ids_out, n_out, err);
+}
+
+int sq_tx_pipeline_current_jobs(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out, size_t *n_out,
+                                struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_PIPE_CURRENT_JOBS);
+
+	sq_bind_i64(s, 1, pipeline_id);
+	return sq_ids(be, s, "pipeline current jobs", ids_out, n_out, err);
+}
+
+int sq_tx_pipelines_superseded(struct store_tx *tx, int64_t repo_id, const char *ref, int64_t before_id,
+                               int64_t **ids_out, size_t *n_out, struct err *err)
+{
+	struct store_be *be = sq_tx_be(tx);
+	sqlite3_stmt *s = sq_stmt(be, SQ_PIPES_SUPERSEDED);
+
+	sq_bind_i64(s, 1, repo_id);
+	sq_bind_text(s, 2, ref);
+	sq_bind_i64(s, 3, before_id);
+	return sq_ids(be, s, "superseded pipelines", ids_out, n_out, err);
 }
 
 int sq_tx_pipeline_set_message(struct store_tx *tx, int64_t pipeline_id, const char *message, struct err *err)

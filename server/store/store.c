@@ -628,6 +628,7 @@ void job_row_release(struct job_row *j)
 	free(j->commit_sha);
 	free(j->kind);
 	free(j->labels);
+	free(j->approved_by);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -650,6 +651,7 @@ void pipeline_row_release(struct pipeline_row *p)
 	free(p->message);
 	free(p->commit_message);
 	free(p->author);
+	free(p->variables);
 	memset(p, 0, sizeof(*p));
 }
 

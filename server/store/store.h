@@ -88,6 +88,9 @@ struct job_row {
 	char *repo_name, *repo_url, *ref, *commit_sha;
 	char *kind;   /* "build" or "deploy" */
 	char *labels; /* labels an agent must carry besides target=<target> of a build: "k=v,k=v" or "" */
+	int approve;  /* 1: waits for an approval (approve: true) */
+	char *approved_by;   /* who approved it; NULL while not approved */
+	int64_t approved_ms; /* when; 0 while not approved */
 };
 void job_row_release(struct job_row *j);
 void job_rows_free(struct job_row *rows, size_t n);
@@ -105,6 +108,7 @@ struct pipeline_row {
 	char *commit_message; /* subject + body of the commit */
 	char *author;
 	int64_t created_ms, finished_ms;
+	char *variables; /* a manual trigger's, JSON object {"KEY":"VALUE"}; "" for none */
 };
 void pipeline_row_release(struct pipeline_row *p);
 void pipeline_rows_free(struct pipeline_row *rows, size_t n);
@@ -117,6 +121,7 @@ struct job_new {
 	int max_attempts;
 	const size_t *needs; /* indexes into the jobs array of the jobs this one waits for */
 	size_t n_needs;
+	int approve; /* 1: not handed out before an approval (approve: true) */
 };
 
 /* A deploy entry of the pipeline file, kept with its pipeline: a deploy job
@@ -127,6 +132,7 @@ struct deploy_plan_new {
 	const char *spec;   /* JSON text: the deploy job's run spec */
 	const char *labels; /* required agent labels "k=v,k=v" */
 	int auto_deploy;    /* the entry's `on:` matched the pipeline's ref */
+	int approve;        /* its automatic deploy job waits for an approval (approve: true) */
 };
 
 struct pipeline_new {
@@ -140,6 +146,9 @@ struct pipeline_new {
 	const char *error_message; /* non-NULL: the pipeline is created in state error with no jobs */
 	const struct deploy_plan_new *plans; /* the pipeline file's deploy entries, n_plans (may be 0) */
 	size_t n_plans;
+	const char *variables; /* JSON object {"KEY":"VALUE"} (validated), or NULL */
+	int auto_cancel;       /* 1: the older queued or running push pipelines of repo_id and ref
+	                          are canceled when this one is created (auto_cancel: true) */
 };
 
 /* Looks a delivery up without creating anything; ERR_NOTFOUND when unknown.

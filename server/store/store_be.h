@@ -77,6 +77,7 @@ struct job_insert {
 	const char *name, *target, *kind, *labels, *spec;
 	int max_attempts;
 	int64_t retry_of; /* 0: none */
+	int approve;      /* 1: waits for tx_job_approve before a claim may take it */
 };
 
 /* What the rules need to know of a job's pipeline. Strings owned
@@ -94,6 +95,7 @@ void pipeline_facts_release(struct pipeline_facts *f);
 /* An automatic deploy entry of a pipeline that has no deploy job yet. */
 struct deploy_plan_row {
 	char *group, *spec, *labels;
+	int approve; /* the deploy job waits for an approval */
 };
 void deploy_plan_rows_free(struct deploy_plan_row *rows, size_t n);
 
@@ -152,6 +154,10 @@ struct store_ops {
 	 * (retry_of UNIQUE) is ERR_CONFLICT. */
 	int (*tx_job_insert)(struct store_tx *tx, const struct job_insert *in, int64_t now_ms,
 	                     int64_t *id_out, struct err *err);
+	/* Records that job id (approve = 1) was approved by by at now_ms: from
+	 * then on it may be claimed. */
+	int (*tx_job_approve)(struct store_tx *tx, int64_t id, const char *by, int64_t now_ms,
+	                      struct err *err);
 	/* The whole job row as store_job_get answers it. */
 	int (*tx_job_get)(struct store_tx *tx, int64_t id, struct job_row *out, struct err *err);
 	/* Queued jobs in id order (at most limit) that may be claimed now: not
@@ -160,7 +166,8 @@ struct store_ops {
 	 * recorded by another pipeline or is not signed yet. Not locked: a
 	 * claim takes the one it picks with tx_job_claim_lock. Nor a job waiting
 	 * for a job (tx_job_need_insert) whose current incarnation has not
-	 * succeeded. */
+	 * succeeded. Nor a job waiting for an approval (approve = 1, not
+	 * approved yet). */
 	int (*tx_jobs_claimable)(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,
 	                         struct err *err);
 	/* Records that job_id waits for the current (not retried) job of its
@@ -175,6 +182,13 @@ struct store_ops {
 	 * and target, in id order. */
 	int (*tx_jobs_needing)(struct store_tx *tx, int64_t job_id, int64_t **ids_out, size_t *n_out,
 	                       struct err *err);
+	/* Ids of the push pipelines of repo_id and ref, older than before_id
+	 * and still queued or running, in id order (auto_cancel). */
+	int (*tx_pipelines_superseded)(struct store_tx *tx, int64_t repo_id, const char *ref,
+	                               int64_t before_id, int64_t **ids_out, size_t *n_out, struct err *err);
+	/* Ids of the pipeline's current (not retried) jobs, in id order. */
+	int (*tx_pipeline_current_jobs)(struct store_tx *tx, int64_t pipeline_id, int64_t **ids_out,
+	                                size_t *n_out, struct err *err);
 	/* Ids of running jobs whose lease ended before now_ms, in id order. */
 	int (*tx_jobs_expired)(struct store_tx *tx, int64_t now_ms, int64_t **ids_out, size_t *n_out,
 	                       struct err *err);

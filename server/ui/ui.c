@@ -2,6 +2,7 @@
 #include "common/redact.h"
 #include "common/crypto.h"
 #include "common/log.h"
+#include "server/sched/pipeline.h"
 #include "server/sched/sched.h"
 #include "server/srv.h"
 #include "server/ui/ui_assets.h"
@@ -17,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #define UI_SESSION_S       (12 * 3600)
 #define UI_LOG_PAGE_BYTES  (1024 * 1024)
@@ -190,7 +193,7 @@ static int ui_need_read(struct ui_ctx *c, struct http_answer *ans, const char *p
 static void ui_badge_named(struct buf *b, const char *name, const char *id)
 {
 	/* The page's own state badge changes live: a polite live region. */
-	buf_appendf(b, "<span class=\"st st-%s\"%s%s%s>%s</span>", name,
+	buf_appendf(b, "<span class=\"st st-%.*s\"%s%s%s>%s</span>", (int)strcspn(name, " "), name,
 	            id ? " role=\"status\" aria-live=\"polite\" id=\"" : "", id ? id : "", id ? "\"" : "",
 	            name);
 }
@@ -199,6 +202,8 @@ static void ui_badge_named(struct buf *b, const char *name, const char *id)
  * asked until the agent has stopped the job. */
 static const char *ui_job_state_shown(const struct job_row *j)
 {
+	if (j->state == JOB_QUEUED && j->approve && j->approved_ms == 0)
+		return "waiting for approval";
 	return !jobstate_is_final(j->state) && j->cancel_requested ? "cancelling" : jobstate_name(j->state);
 }
 
@@ -271,8 +276,10 @@ static void ui_job_chip(struct buf *b, const struct job_row *j, int64_t now_ms)
 {
 	int64_t ms = ui_job_ms(j, now_ms);
 
-	buf_appendf(b, "<a class=\"job\" href=\"/jobs/%lld\" title=\"job %lld\"><span class=\"st st-%s\">%s",
-	            (long long)j->id, (long long)j->id, ui_job_state_shown(j), ui_job_state_shown(j));
+	buf_appendf(b,
+	            "<a class=\"job\" href=\"/jobs/%lld\" title=\"job %lld\"><span class=\"st st-%.*s\">%s",
+	            (long long)j->id, (long long)j->id, (int)strcspn(ui_job_state_shown(j), " "),
+	            ui_job_state_shown(j), ui_job_state_shown(j));
 	if (ms >= 0 && (j->state == JOB_RUNNING || jobstate_is_final(j->state))) {
 		buf_appendf(b, " ");
 		ui_html_duration(b, ms);
@@ -425,10 +432,59 @@ static void ui_action_form(struct ui_ctx *c, int64_t job_id, const char *action,
 	            (long long)job_id, action, c->csrf, action, label);
 }
 
+/* Pipeline-wide actions: Cancel while a current job is queued or running,
+ * Retry failed while a current job ended failed, canceled or error. */
+static void ui_pipeline_actions(struct ui_ctx *c, int64_t pipeline_id, const struct job_row *jobs, size_t n)
+{
+	int active = 0, again = 0;
+
+	if (!c->logged_in)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int superseded = 0;
+
+		for (size_t k = 0; k < n && !superseded; k++)
+			superseded = jobs[k].retry_of == jobs[i].id;
+		if (superseded)
+			continue;
+		active += !jobstate_is_final(jobs[i].state);
+		again += jobs[i].state == JOB_FAILED || jobs[i].state == JOB_CANCELED ||
+		         jobs[i].state == JOB_ERROR;
+	}
+	/* Run the commit again as a manual pipeline, with variables
+	 * (KEY=VALUE a line) its steps get in their environment. */
+	buf_appendf(&c->b,
+	            "<form method=\"post\" action=\"/pipelines/%lld/run\" id=\"run-form\"><input "
+	            "type=\"hidden\" name=\"csrf\" value=\"%s\"><label>Variables (KEY=VALUE a line)<br>"
+	            "<textarea name=\"variables\" rows=\"3\" cols=\"40\"></textarea></label><br>"
+	            "<button type=\"submit\" name=\"do\" value=\"run\">Run again</button></form>",
+	            (long long)pipeline_id, c->csrf);
+	if (!active && !again)
+		return;
+	buf_appendf(&c->b, "<div class=\"actions\" id=\"pipeline-actions\">");
+	if (active)
+		buf_appendf(&c->b,
+		            "<form method=\"post\" action=\"/pipelines/%lld/cancel\"><input type=\"hidden\" "
+		            "name=\"csrf\" value=\"%s\"><button type=\"submit\" name=\"do\" "
+		            "value=\"cancel\">Cancel pipeline</button></form>",
+		            (long long)pipeline_id, c->csrf);
+	if (again)
+		buf_appendf(&c->b,
+		            "<form method=\"post\" action=\"/pipelines/%lld/retry\"><input type=\"hidden\" "
+		            "name=\"csrf\" value=\"%s\"><button type=\"submit\" name=\"do\" "
+		            "value=\"retry\">Retry failed jobs</button></form>",
+		            (long long)pipeline_id, c->csrf);
+	buf_appendf(&c->b, "</div>");
+}
+
 static void ui_job_actions(struct ui_ctx *c, const struct job_row *j, int superseded)
 {
 	if (!c->logged_in)
 		return;
+	if (j->state == JOB_QUEUED && j->approve && j->approved_ms == 0) {
+		ui_action_form(c, j->id, "approve", "Approve");
+		ui_action_form(c, j->id, "reject", "Reject");
+	}
 	if (!jobstate_is_final(j->state))
 		ui_action_form(c, j->id, "cancel", "Cancel");
 	else if (!superseded)
@@ -466,6 +522,22 @@ static void ui_commit_meta(struct buf *b, const struct pipeline_row *p)
 		buf_appendf(b, "<dt>Error</dt><dd class=\"error\">");
 		ui_esc_msg(b, p->message);
 		buf_appendf(b, "</dd>");
+	}
+	if (p->variables != NULL && p->variables[0] != '\0') {
+		json_t *vars = json_loads(p->variables, 0, NULL); /* owned */
+		const char *k;
+		json_t *v;
+
+		buf_appendf(b, "<dt>Variables</dt><dd id=\"variables\" class=\"mono\">");
+		json_object_foreach(vars, k, v)
+		{
+			ui_html_esc(b, k);
+			buf_appendf(b, "=");
+			ui_html_esc(b, json_string_value(v) ? json_string_value(v) : "");
+			buf_appendf(b, "<br>");
+		}
+		buf_appendf(b, "</dd>");
+		json_decref(vars);
 	}
 	buf_appendf(b, "</dl>");
 }
@@ -607,6 +679,7 @@ static int ui_pipeline(struct srv *srv, struct http_req *req, struct http_answer
 	ui_state_badge(&c.b, p.state, "state");
 	buf_appendf(&c.b, "</h1><section class=\"card\">");
 	ui_commit_meta(&c.b, &p);
+	ui_pipeline_actions(&c, p.id, jobs, nj);
 	buf_appendf(&c.b, "</section><h2>Jobs</h2><section class=\"card\" id=\"jobs\"");
 	/* While anything runs the matrix follows the pipeline's event stream. */
 	if (ui_pipeline_active(&p, jobs, nj))
@@ -707,6 +780,23 @@ static void ui_job_meta(struct buf *b, const struct job_row *j, int64_t now_ms)
 	if (j->retry_of)
 		buf_appendf(b, "<dt>Retry of</dt><dd><a href=\"/jobs/%lld\">#%lld</a></dd>",
 		            (long long)j->retry_of, (long long)j->retry_of);
+	if (j->approve) {
+		buf_appendf(b, "<dt>Approval</dt><dd id=\"approval\">");
+		if (j->approved_ms > 0) {
+			buf_appendf(b, "approved by ");
+			ui_html_esc(b, j->approved_by ? j->approved_by : "?");
+			buf_appendf(b, " at ");
+			ui_when(b, now_ms, j->approved_ms);
+		} else if (j->state == JOB_QUEUED) {
+			buf_appendf(b, "waiting for approval (anvil approve %lld ",
+			            (long long)j->pipeline_id);
+			ui_html_esc(b, j->name);
+			buf_appendf(b, ")");
+		} else {
+			buf_appendf(b, "not given");
+		}
+		buf_appendf(b, "</dd>");
+	}
 }
 
 /* The job's facts and its step list: the page's #meta, live. */
@@ -981,6 +1071,164 @@ static int ui_job_retry(struct srv *srv, struct http_req *req, struct http_answe
 	log_info("event=job_retry job=%lld new_job=%lld via=ui", (long long)req->id, (long long)new_id);
 	sched_notify(srv->sched, SCHED_JOBS);
 	snprintf(loc, sizeof(loc), "/jobs/%lld", (long long)new_id);
+	return ui_redirect(&c, ans, loc);
+}
+
+/* The job page's Approve and Reject: the waiting jobs of its pipeline with
+ * its name (each target's), recorded as the web UI's session (the first 8
+ * hex digits of its cookie's sha256: the store keeps the whole hash). */
+static int ui_job_decide(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err,
+                         int reject)
+{
+	struct ui_ctx c;
+	struct job_row j = {0};
+	char loc[64], hex[CRYPTO_SHA256_HEX_LEN + 1], *who = NULL;
+	int n = 0, rc;
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return ui_err_page(&c, ans, err);
+	crypto_sha256_hex(c.cookie, strlen(c.cookie), hex);
+	who = xasprintf("web UI session %.8s", hex);
+	rc = j.approve && j.approved_ms == 0 && j.state == JOB_QUEUED
+	         ? jobstate_approve(srv->store, j.pipeline_id, j.name, who, reject, srv_now_ms(), &n, err)
+	         : err_set(err, ERR_CONFLICT, "job %lld does not wait for an approval", (long long)j.id);
+	if (rc == 0)
+		log_info("event=job_%s job=%lld jobs=%d via=ui", reject ? "reject" : "approve",
+		         (long long)j.id, n);
+	free(who);
+	job_row_release(&j);
+	if (rc < 0)
+		return ui_err_page(&c, ans, err);
+	sched_notify(srv->sched, SCHED_JOBS);
+	sched_notify(srv->sched, SCHED_LOGS);
+	snprintf(loc, sizeof(loc), "/jobs/%lld", (long long)req->id);
+	return ui_redirect(&c, ans, loc);
+}
+
+static int ui_job_approve(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return ui_job_decide(srv, req, ans, err, 0);
+}
+
+static int ui_job_reject(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return ui_job_decide(srv, req, ans, err, 1);
+}
+
+static int ui_pipeline_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	char loc[64];
+	int n = 0;
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	if (jobstate_pipeline_cancel(srv->store, req->id, srv_now_ms(), &n, err) < 0)
+		return ui_err_page(&c, ans, err);
+	log_info("event=pipeline_cancel pipeline=%lld jobs=%d via=ui", (long long)req->id, n);
+	sched_notify(srv->sched, SCHED_LOGS);
+	snprintf(loc, sizeof(loc), "/pipelines/%lld", (long long)req->id);
+	return ui_redirect(&c, ans, loc);
+}
+
+static int ui_pipeline_retry(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	char loc[64];
+	int n = 0;
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	if (jobstate_pipeline_retry_failed(srv->store, req->id, srv_now_ms(), &n, err) < 0)
+		return ui_err_page(&c, ans, err);
+	log_info("event=pipeline_retry pipeline=%lld jobs=%d via=ui", (long long)req->id, n);
+	sched_notify(srv->sched, SCHED_JOBS);
+	sched_notify(srv->sched, SCHED_LOGS);
+	snprintf(loc, sizeof(loc), "/pipelines/%lld", (long long)req->id);
+	return ui_redirect(&c, ans, loc);
+}
+
+/* "KEY=VALUE" lines (\r\n or \n; blank lines skipped) into a JSON object;
+ * NULL with err for a line without '='. */
+static json_t *ui_variables_parse(const char *text, struct err *err)
+{
+	json_t *o = json_object(); /* owned */
+	const char *p = text;
+
+	while (p != NULL && *p) {
+		size_t len = strcspn(p, "\n");
+		char *line = xstrndup(p, len), *eq;
+
+		if (len > 0 && line[len - 1] == '\r')
+			line[len - 1] = '\0';
+		eq = strchr(line, '=');
+		if (line[0] != '\0' && (eq == NULL || eq == line)) {
+			err_set(err, ERR_INVAL, "variables: a line is not KEY=VALUE");
+			free(line);
+			json_decref(o);
+			return NULL;
+		}
+		if (eq != NULL) {
+			*eq = '\0';
+			json_object_set_new(o, line, json_string(eq + 1));
+		}
+		free(line);
+		p += len;
+		if (*p == '\n')
+			p++;
+	}
+	return o;
+}
+
+static int ui_pipeline_run(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct pipeline_row p = {0};
+	struct repo_cfg rc = {0};
+	struct pipeline_trigger t = {0};
+	char *text = NULL, *vars_json = NULL;
+	json_t *vars = NULL; /* owned */
+	int64_t pid = 0;
+	int existed = 0, r = -1;
+	char loc[64];
+
+	ui_ctx_init(&c, srv, req);
+	if (ui_form_check(&c, ans) < 0)
+		return 0;
+	text = ui_auth_form_get(req->body.data ? req->body.data : "", req->body.len, "variables");
+	if ((vars = ui_variables_parse(text ? text : "", err)) == NULL ||
+	    pipeline_variables_check(vars, &vars_json, err) < 0 ||
+	    store_pipeline_get(srv->store, req->id, &p, err) < 0 ||
+	    store_repo_cfg_get(srv->store, p.repo_name, &rc, err) < 0)
+		goto out;
+	t.repo = p.repo_name;
+	t.url = rc.url;
+	t.ref = p.ref;
+	t.commit = p.commit_sha;
+	t.event = "manual";
+	t.variables = vars_json;
+	if (pipeline_start(srv, &t, &pid, &existed, err) < 0)
+		goto out;
+	if (pid == 0) {
+		err_set(err, ERR_CONFLICT, "the pipeline file's when: rules or the commit message skip it");
+		goto out;
+	}
+	log_info("event=pipeline_run pipeline=%lld from=%lld via=ui", (long long)pid, (long long)req->id);
+	r = 0;
+out:
+	free(text);
+	free(vars_json);
+	json_decref(vars);
+	repo_cfg_release(&rc);
+	pipeline_row_release(&p);
+	if (r < 0)
+		return ui_err_page(&c, ans, err);
+	snprintf(loc, sizeof(loc), "/pipelines/%lld", (long long)pid);
 	return ui_redirect(&c, ans, loc);
 }
 
@@ -1745,6 +1993,11 @@ const struct http_route ui_routes[] = {
     {"GET", "/jobs/:id/artifacts/*", AUTH_NONE, BODY_NONE, NULL, ui_job_artifact},
     {"POST", "/jobs/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_job_cancel},
     {"POST", "/jobs/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_job_retry},
+    {"POST", "/pipelines/:id/cancel", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_cancel},
+    {"POST", "/jobs/:id/approve", AUTH_NONE, BODY_RAW, NULL, ui_job_approve},
+    {"POST", "/jobs/:id/reject", AUTH_NONE, BODY_RAW, NULL, ui_job_reject},
+    {"POST", "/pipelines/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_retry},
+    {"POST", "/pipelines/:id/run", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_run},
     {"GET", "/agents", AUTH_NONE, BODY_NONE, NULL, ui_agents},
     {"GET", "/boards", AUTH_NONE, BODY_NONE, NULL, ui_boards},
     {"GET", "/deployments", AUTH_NONE, BODY_NONE, NULL, ui_deployments},

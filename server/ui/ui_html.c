@@ -327,8 +327,8 @@ size_t ui_html_log_cut(const char *data, size_t n, int final, size_t force_bytes
 {
 	const char *nl;
 
-	if (final)
-		return n;
+	if (final || n == 0)
+		return n; /* n == 0: data may be NULL (a job with no log yet), which memrchr must not get */
 	nl = memrchr(data, '\n', n);
 	if (nl != NULL)
 		return (size_t)(nl - data) + 1;

@@ -106,10 +106,13 @@ static struct strv *listing_acc;
 static size_t listing_root_len;
 static int listing_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
+	const char *rel = path + listing_root_len + 1;
+
 	(void)st;
 	(void)type;
-	if (ftw->level > 0)
-		strv_push(listing_acc, path + listing_root_len + 1);
+	/* the workspace's own repository is checked apart (test_checkout_is_git) */
+	if (ftw->level > 0 && strcmp(rel, ".git") != 0 && strncmp(rel, ".git/", 5) != 0)
+		strv_push(listing_acc, rel);
 	return 0;
 }
 
@@ -206,6 +209,35 @@ static void test_checkout_exact_tree(void **state)
 	assert_non_null(s);
 	assert_string_equal(s, "beta\n");
 	free(s);
+}
+
+/* The workspace is a git checkout: HEAD detached at the commit, the tags
+ * (git describe --tags), branches as origin/ refs, a clean status, no URL. */
+static void test_checkout_is_git(void **state)
+{
+	struct fixture *f = *state;
+	char c1[41], c2[41], dest[PATH_MAX + 32], out[256];
+	struct err err = {0};
+
+	make_first_commit(f, c1);
+	git_in(f->clone, NULL, 0, "tag", "-a", "v0.9", "-m", "v0.9", NULL);
+	git_in(f->clone, NULL, 0, "push", "-q", "origin", "v0.9", NULL);
+	write_file(f->clone, "c.txt", "gamma\n");
+	commit_push(f, "second", c2);
+	snprintf(dest, sizeof(dest), "%s/jobs/1/src", f->work);
+	if (checkout_prepare(f->work, "demo", f->origin, c2, dest, &err) < 0)
+		fail_msg("checkout_prepare: %s", err.msg);
+	git_in(dest, out, sizeof(out), "rev-parse", "HEAD", NULL);
+	assert_string_equal(out, c2);
+	git_in(dest, out, sizeof(out), "describe", "--tags", NULL);
+	assert_int_equal(strncmp(out, "v0.9-1-g", 8), 0);
+	git_in(dest, out, sizeof(out), "status", "--porcelain", NULL);
+	assert_string_equal(out, "");
+	git_in(dest, out, sizeof(out), "rev-parse", "origin/main", NULL);
+	assert_string_equal(out, c2);
+	git_in(dest, out, sizeof(out), "config", "--list", "--local", NULL);
+	assert_null(strstr(out, "url"));
+	(void)c1;
 }
 
 static void test_checkout_second_commit_reuses_mirror(void **state)
@@ -367,6 +399,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_checkout_exact_tree, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkout_is_git, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkout_second_commit_reuses_mirror, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkout_unknown_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkout_bad_url, setup, teardown),

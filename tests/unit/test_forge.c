@@ -224,7 +224,7 @@ static void test_status_queue(void **state)
 	struct err err = {0};
 	struct repo_cfg rc = {0};
 	struct pipeline_new pn = {0};
-	struct job_new jn = {"build", "host", "{}", NULL, 1, NULL, 0};
+	struct job_new jn = {"build", "host", "{}", NULL, 1, NULL, 0, 0};
 	struct status_row *rows = NULL;
 	struct job_row j = {0};
 	const char *host = "target=host"; /* an agent label */

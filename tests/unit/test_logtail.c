@@ -58,7 +58,7 @@ static int64_t mk_running(struct fx *fx, const char *d, int64_t now)
 	                         .commit_sha = COMMIT,
 	                         .event = "push",
 	                         .delivery = d};
-	struct job_new j = {"build", "host", "{\"steps\":[]}", NULL, 3, NULL, 0};
+	struct job_new j = {"build", "host", "{\"steps\":[]}", NULL, 3, NULL, 0, 0};
 	const char *labels[] = {"target=host"};
 	struct job_row row = {0};
 	struct err err = {0};

@@ -136,6 +136,22 @@ static void test_defaults(void **state)
 	assert_int_equal(pf->timeout_s, 7200);
 	pipefile_free(pf);
 
+	pf = parse_ok("jobs:\n  a: {steps: [make]}\n  b: {needs: [a], approve: yes, steps: [x]}\n");
+	assert_int_equal(pf->jobs[0].approve, 0);
+	assert_int_equal(pf->jobs[1].approve, 1);
+	pipefile_free(pf);
+	expect_err("jobs:\n  a: {steps: [make], approve: soon}\n", ERR_INVAL,
+	           "approve: expected true or false");
+
+	pf = parse_ok("steps: [make]\nauto_cancel: true\n");
+	assert_int_equal(pf->auto_cancel, 1);
+	pipefile_free(pf);
+	pf = parse_ok("steps: [make]\n");
+	assert_int_equal(pf->auto_cancel, 0);
+	pipefile_free(pf);
+	expect_err("steps: [make]\nauto_cancel: 2\n", ERR_INVAL,
+	           "line 2, column 14: auto_cancel: expected true or false, found '2'");
+
 	pf = parse_ok("steps: [make]\ntimeout: 45s\n");
 	assert_int_equal(pf->timeout_s, 45);
 	pipefile_free(pf);
@@ -267,7 +283,7 @@ static void test_unknown_key_lists_every_key(void **state)
 {
 	static const char *const accepted[] = {"targets", "env",     "steps", "artifacts", "network",
 	                                       "timeout", "when",    "mode",  "deploy",    "jobs",
-	                                       "tools",   "release", "cache", "services"};
+	                                       "tools",   "release", "cache", "services",  "auto_cancel"};
 	static const char ignored[] = "ignored for now: ";
 	struct pipefile *pf = NULL;
 	struct err err;

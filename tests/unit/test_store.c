@@ -116,7 +116,7 @@ static void test_delivery_is_idempotent(void **state)
 	const char *t[] = {"host"};
 	struct pipeline_new p = {
 	    .repo_id = fx->repo_id, .ref = "r", .commit_sha = COMMIT, .event = "push", .delivery = "d-1"};
-	struct job_new j = {"build", "host", "{}", NULL, 3, NULL, 0};
+	struct job_new j = {"build", "host", "{}", NULL, 3, NULL, 0, 0};
 	struct err err = {0};
 	int64_t first = mk_pipeline(fx, "d-1", t, 1, 3), again = 0;
 	int existed = 0;
@@ -138,7 +138,7 @@ static void test_delivery_is_idempotent(void **state)
 static void test_delivery_per_repository(void **state)
 {
 	struct fx *fx = *state;
-	struct job_new j = {"build", "host", "{}", NULL, 3, NULL, 0};
+	struct job_new j = {"build", "host", "{}", NULL, 3, NULL, 0, 0};
 	struct pipeline_new p = {.ref = "r", .commit_sha = COMMIT, .event = "push", .delivery = "d-same"};
 	struct err err = {0};
 	int64_t other = 0, a = 0, b = 0, again = 0, found = 0;
@@ -807,9 +807,9 @@ static void test_deploy_jobs(void **state)
 	struct pipeline_new p = {
 	    .repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT, .event = "push"};
 	struct deploy_plan_new plan = {"lab", "{\"deploy\":{\"action\":\"deploy\"}}", "deploy=true,site=p3",
-	                               1};
-	struct job_new jobs[2] = {{"build", "aarch64", "{}", NULL, 3, NULL, 0},
-	                          {"build", "host", "{}", NULL, 3, NULL, 0}};
+	                               1, 0};
+	struct job_new jobs[2] = {{"build", "aarch64", "{}", NULL, 3, NULL, 0, 0},
+	                          {"build", "host", "{}", NULL, 3, NULL, 0, 0}};
 	struct board_row b = {0}, *boards = NULL;
 	struct deploy_board_row r = {0}, *rows = NULL;
 	struct job_row j = {0}, *pj = NULL;
@@ -909,8 +909,8 @@ static int64_t tag_pipeline_built(struct fx *fx, const char *ref, const char *de
                                   enum job_state build_state)
 {
 	struct pipeline_new p = {.repo_id = fx->repo_id, .ref = ref, .commit_sha = COMMIT, .event = "tag"};
-	struct deploy_plan_new plan = {"lab", "{\"deploy\":{\"action\":\"deploy\"}}", "deploy=true", 1};
-	struct job_new jobs[1] = {{"build", "host", "{}", NULL, 3, NULL, 0}};
+	struct deploy_plan_new plan = {"lab", "{\"deploy\":{\"action\":\"deploy\"}}", "deploy=true", 1, 0};
+	struct job_new jobs[1] = {{"build", "host", "{}", NULL, 3, NULL, 0, 0}};
 	struct job_row j = {0};
 	struct err err = {0};
 	int64_t pid;
@@ -1088,10 +1088,10 @@ static void test_needs(void **state)
 	struct pipeline_new p = {
 	    .repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT, .event = "push"};
 	static const size_t need0[] = {0}, need1[] = {1};
-	struct job_new jobs[3] = {{"build", "host", "{}", NULL, 3, NULL, 0},
-	                          {"test", "host", "{}", "site=lab", 3, need0, 1},
-	                          {"package", "host", "{}", NULL, 3, need1, 1}};
-	struct job_new other = {"build", "host", "{}", NULL, 3, NULL, 0};
+	struct job_new jobs[3] = {{"build", "host", "{}", NULL, 3, NULL, 0, 0},
+	                          {"test", "host", "{}", "site=lab", 3, need0, 1, 0},
+	                          {"package", "host", "{}", NULL, 3, need1, 1, 0}};
+	struct job_new other = {"build", "host", "{}", NULL, 3, NULL, 0, 0};
 	const char *labels[] = {"target=host", "site=lab"};
 	struct job_input *in = NULL;
 	struct job_row j = {0}, pkg = {0};
@@ -1171,8 +1171,8 @@ static void test_unrunnable(void **state)
 	struct fx *fx = *state;
 	struct pipeline_new p = {
 	    .repo_id = fx->repo_id, .ref = "refs/heads/main", .commit_sha = COMMIT, .event = "push"};
-	struct job_new jobs[2] = {{"build", "x86_64-unknown-linux-gnu", "{}", NULL, 3, NULL, 0},
-	                          {"test", "host", "{}", "gpu=yes,site=lab", 3, NULL, 0}};
+	struct job_new jobs[2] = {{"build", "x86_64-unknown-linux-gnu", "{}", NULL, 3, NULL, 0, 0},
+	                          {"test", "host", "{}", "gpu=yes,site=lab", 3, NULL, 0, 0}};
 	struct strv agents[2] = {STRV_INIT, STRV_INIT};
 	struct job_row j = {0};
 	struct pipeline_row pr = {0};

@@ -160,7 +160,7 @@ static int step_run(struct torture *t, struct scen *s, enum step step, struct er
 		                         .delivery = delivery,
 		                         .commit_message = "torture",
 		                         .author = "anvil"};
-		struct job_new job = {"build", "host", "{\"steps\":[]}", NULL, 3, NULL, 0};
+		struct job_new job = {"build", "host", "{\"steps\":[]}", NULL, 3, NULL, 0, 0};
 		int existed = 0;
 		snprintf(delivery, sizeof(delivery), "torture-%d", s->run);
 		if (jobstate_pipeline_create(t->st, &p, &job, 1, 10, &s->pipeline_id, &existed, err) < 0)
