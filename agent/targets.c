@@ -182,7 +182,7 @@ static int targets_mkdir_p(const char *path, struct err *err)
 	return 0;
 }
 
-static int targets_cache_lock(const char *repo_path, const char *name, int op);
+static int targets_cache_lock(const char *repo_path, const char *name, int op, int create);
 static struct runner *targets_held_new(struct runner *inner, int hold_fd, int cache_fd);
 
 /* Marks a cache directory used now (for targets_cache_evict). */
@@ -361,16 +361,18 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 			continue;
 		/* A running job's (another --jobs worker's) cache stays. */
 		repo_path = xasprintf("%s/%s", root, v[i].repo);
-		lock_fd = targets_cache_lock(repo_path, v[i].target, LOCK_EX | LOCK_NB);
+		lock_fd = targets_cache_lock(repo_path, v[i].target, LOCK_EX | LOCK_NB, 0);
 		free(repo_path);
-		if (lock_fd < 0)
+		if (lock_fd < 0 && errno != ENOENT)
 			continue;
 		if (checkout_remove_tree(v[i].path, err) < 0) {
-			close(lock_fd);
+			if (lock_fd >= 0)
+				close(lock_fd);
 			rc = -1;
 			break;
 		}
-		close(lock_fd);
+		if (lock_fd >= 0)
+			close(lock_fd);
 		log_info("event=cache_evicted dir=%s bytes=%lld", v[i].path, (long long)v[i].bytes);
 		total -= v[i].bytes;
 		removed++;
@@ -398,14 +400,15 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 /* Caches of one repo×target at once: one per concurrent job (--jobs). */
 #define TARGETS_CACHE_SLOTS_MAX 64
 
-
-/* Opens and flocks (op, e.g. LOCK_EX | LOCK_NB) <repo_path>/.lock-<name>,
- * the in-use mark of the cache <repo_path>/<name>. -1 with errno when busy
- * or not openable. */
-static int targets_cache_lock(const char *repo_path, const char *name, int op)
+/* Opens (made when create) and flocks (op, e.g. LOCK_EX | LOCK_NB)
+ * <repo_path>/.lock-<name>, the in-use mark of the cache <repo_path>/<name>.
+ * -1 with errno when busy or not openable (ENOENT: never used by a job
+ * since locks came, so not in use). The files stay: unlinking one a
+ * worker has open would let two workers lock different inodes. */
+static int targets_cache_lock(const char *repo_path, const char *name, int op, int create)
 {
 	char *path = xasprintf("%s/.lock-%s", repo_path, name);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	int fd = open(path, O_RDWR | (create ? O_CREAT : 0) | O_CLOEXEC | O_NOFOLLOW, 0644);
 
 	free(path);
 	if (fd < 0)
@@ -438,7 +441,7 @@ static int targets_cache_take(const char *work_dir, const char *repo, const char
 		goto out;
 	for (int i = 1; i <= TARGETS_CACHE_SLOTS_MAX; i++) {
 		char *name = i == 1 ? xstrdup(target) : xasprintf("%s+%d", target, i);
-		int fd = targets_cache_lock(repo_path, name, LOCK_EX | LOCK_NB);
+		int fd = targets_cache_lock(repo_path, name, LOCK_EX | LOCK_NB, 1);
 
 		if (fd >= 0) {
 			*cache_out = xasprintf("%s/%s", repo_path, name);
@@ -612,6 +615,13 @@ static void targets_held_free(struct runner *r)
 
 static const struct runner_ops targets_held_ops = {"held", targets_held_start, targets_held_cancel,
                                                    targets_held_free};
+
+const struct runner *targets_runner_inner(const struct runner *r)
+{
+	while (r != NULL && r->ops == &targets_held_ops)
+		r = ((const struct targets_held *)r)->inner;
+	return r;
+}
 
 /* inner (owned, may be NULL) wrapped so that closing hold_fd and cache_fd
  * (owned, -1: none) is the last thing its runner_free does. */
