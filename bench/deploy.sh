@@ -41,16 +41,21 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 echo "== $(date -u '+%F %T') UTC, $(nproc) cores, loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 t=$(now_ms)
+spids=()
 for k in $(seq 1 "$MAXB"); do
 	(
 		mkdir -p "$T/board$k"
 		"$BOARD_SH" start "$TAG-$k" "127.0.3.$k" "$(free_port "127.0.3.$k")" "$T/board$k" \
 			>"$T/board$k/start.out" 2>&1 || { cat "$T/board$k/start.out" >&2; exit 1; }
 	) &
+	spids+=($!)
 	# A few at a time: each makes three keys and an overlay.
-	[ $((k % 6)) = 0 ] && wait
+	if [ $((k % 6)) = 0 ]; then
+		wait "${spids[@]}" || true
+		spids=()
+	fi
 done
-wait
+[ ${#spids[@]} = 0 ] || wait "${spids[@]}" || true
 for k in $(seq 1 "$MAXB"); do [ -f "$T/board$k/board.env" ] || fail "board $k did not start"; done
 echo "boards: $MAXB up in $(($(now_ms) - t)) ms"
 
@@ -99,22 +104,23 @@ report() {
 	if [ "$PER_BOARD" = 1 ]; then
 		jq -r '.boards[] | "  \(.board) \(.state) \(.duration_ms) ms \(.bytes_sent) bytes sent, \(.files_uploaded) uploaded \(.files_skipped) unchanged"' "$T/dep.json"
 	fi
-	jq -r --arg label "$label" --argjson n "$n" --slurpfile job "$T/job.json" '
+	jq -r --arg lbl "$label" --argjson n "$n" --slurpfile job "$T/job.json" '
 		($job[0].finished_unix_ms - $job[0].started_unix_ms) as $wall |
 		[.boards[].bytes_sent] as $b | [.boards[].duration_ms] | sort as $d |
-		"anvil \($label) boards=\($n) job_wall_ms=\($wall) board_ms min/median/max=\($d[0])/\($d[($d|length)/2|floor])/\($d[-1]) bytes_per_board=\($b|add/($b|length)|floor) bytes_total=\($b|add) aggregate_MBps=\(if $wall > 0 then ($b|add)/1048576/($wall/1000)*100|round/100 else 0 end)"' "$T/dep.json"
+		"anvil \($lbl) boards=\($n) job_wall_ms=\($wall) board_ms min/median/max=\($d[0])/\($d[($d|length)/2|floor])/\($d[-1]) bytes_per_board=\($b|add/($b|length)|floor) bytes_total=\($b|add) aggregate_MBps=\(if $wall > 0 then ($b|add)/1048576/($wall/1000)*100|round/100 else 0 end)"' "$T/dep.json"
 }
 
 # plain SIZE: the same bytes with N parallel `ssh board 'cat > f'`.
 plain() {
-	local n=$1 t0 t1 k
+	local n=$1 t0 t1 k pids=()
 	t0=$(now_ms)
 	for k in $(seq 1 "$n"); do
 		ssh -q -i "$(benv "$T/board$k" BOARD_KEY)" -p "$(benv "$T/board$k" BOARD_PORT)" -o BatchMode=yes \
 			-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "root@127.0.3.$k" \
-			'cat > /opt/plain.bin' <"$T/release.bin" &
+			'cat > /opt/plain.bin' <"$T/release.bin" || echo "plain ssh to b$k failed" >&2 &
+		pids+=($!)
 	done
-	wait
+	wait "${pids[@]}"
 	t1=$(now_ms)
 	echo "plain ssh boards=$n wall_ms=$((t1 - t0)) bytes_per_board=$(stat -c %s "$T/release.bin") aggregate_MBps=$(awk -v n="$n" -v mb="$MB" -v ms=$((t1 - t0)) 'BEGIN {printf "%.2f", n * mb / (ms / 1000)}')"
 }
@@ -128,8 +134,12 @@ for n in $SIZES; do
 	P=$(latest_pipeline)
 	report "$P" "first" "$n"
 	C=$(git -C "$T/src/rel" rev-parse HEAD)
-	openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$seed")" -iv 0 </dev/zero 2>/dev/null |
-		head -c $((MB << 20)) >"$T/release.bin"
+	# The step's bytes (openssl ends on SIGPIPE when head has enough).
+	(set +o pipefail; openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$seed")" -iv 0 </dev/zero 2>/dev/null |
+		head -c $((MB << 20)) >"$T/release.bin")
+	api "/api/v1/jobs/$(first_job "$P")/artifacts" | jq -r '.artifacts[0].sha256' >"$T/want.sha"
+	[ "$(sha256sum <"$T/release.bin" | cut -d' ' -f1)" = "$(cat "$T/want.sha")" ] ||
+		echo "(note: the plain ssh bytes differ from the artifact's: $(cat "$T/want.sha"))"
 	plain "$n"
 	# The same commit again: a new release id, every file unchanged.
 	anvil trigger rel --url "$T/git/rel.git" --ref refs/heads/main --commit "$C" --delivery "again-$n" >/dev/null
