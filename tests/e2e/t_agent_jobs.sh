@@ -5,6 +5,14 @@
 # ends its workers and the server requeues every one of its jobs.
 . "$(dirname "$0")/lib.sh"
 
+for bad in 0 65 x -1; do
+	if anvil-agent --jobs "$bad" --token t --work "$T/never" >"$T/bad.out" 2>&1; then fail "--jobs $bad accepted"; fi
+	grep -q "is not a count 1..64" "$T/bad.out" || fail "--jobs $bad: $(cat "$T/bad.out")"
+done
+if anvil-agent --jobs 2 --once --token t --work "$T/never" >"$T/bad.out" 2>&1; then fail "--once --jobs 2 accepted"; fi
+grep -q "not with --jobs" "$T/bad.out" || fail "--once --jobs 2: $(cat "$T/bad.out")"
+ok "--jobs takes 1..64, and not with --once"
+
 start_server --lease 3
 make_repo demo
 # Each step prints when it started, waits for the test's gate file in its
