@@ -227,22 +227,6 @@ static int ota_exec_ok(struct ota_run *r, const char *cmd, struct ssh_exec_resul
 	return 0;
 }
 
-/* Whether output holds the line <prefix><path> exactly. */
-static int ota_line_has(const char *output, const char *prefix, const char *path)
-{
-	size_t np = strlen(prefix), n = strlen(path);
-
-	for (const char *l = output; l != NULL && *l != '\0';) {
-		const char *nl = strchr(l, '\n');
-		size_t len = nl != NULL ? (size_t)(nl - l) : strlen(l);
-
-		if (len == np + n && strncmp(l, prefix, np) == 0 && strncmp(l + np, path, n) == 0)
-			return 1;
-		l = nl != NULL ? nl + 1 : NULL;
-	}
-	return 0;
-}
-
 /* Finds the sha256sum line for path in output (exact path match). */
 static int ota_sum_lookup(const char *output, const char *path, char hex_out[CRYPTO_SHA256_HEX_LEN + 1])
 {
@@ -443,16 +427,10 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 				char *oq = ssh_shell_quote(old);
 				char *pq = ssh_shell_quote(part);
 
-				/* A hard link when the live copy has this plan's
-				 * mode: no bytes copied or hashed again (a release
-				 * is never modified once live, so sharing the inode
-				 * is safe); else a copy, whose mode this plan's
-				 * wins (one deployed before modes were kept). */
-				buf_appendf(&cp,
-				            "if [ \"$(stat -c %%a -- %s 2>/dev/null)\" = %o ] && "
-				            "ln -f -- %s %s 2>/dev/null; then echo linked:%s; "
-				            "else cp -p -- %s %s && chmod %04o -- %s; fi && ",
-				            oq, r->mode[i], oq, pq, pq, oq, pq, r->mode[i], pq);
+				/* The live copy may have another mode (deployed
+				 * before modes were kept): this plan's wins. */
+				buf_appendf(&cp, "cp -p -- %s %s && chmod %04o -- %s && ", oq, pq, r->mode[i],
+				            pq);
 				r->out->files_skipped++;
 				free(oq);
 				free(pq);
@@ -488,18 +466,9 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 			goto out;
 	}
 	if (cp.len > 0) {
-		struct strv check = STRV_INIT;
-
 		buf_appendf(&cp, "true");
 		if (ota_exec_ok(r, cp.data, &res, err) < 0)
 			goto out;
-		/* A linked part is the live file's inode, whose sha256 was
-		 * just read: only uploads and copies are checked again. */
-		for (i = 0; i < parts.n; i++)
-			if (!ota_line_has(res.output.data, "linked:", parts.v[i]))
-				strv_push(&check, parts.v[i]);
-		strv_release(&parts);
-		parts = check;
 	}
 	if (parts.n > 0) {
 		/* What landed is what was meant: check each .part before it gets its name. */
@@ -525,8 +494,6 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 			}
 			free(part);
 		}
-	}
-	if (mv.len > 0) {
 		buf_appendf(&mv, "true");
 		if (ota_exec_ok(r, mv.data, &res, err) < 0)
 			goto out;
