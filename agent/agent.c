@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -17,6 +19,7 @@
 #include "agent/job.h"
 #include "common/httpc.h"
 #include "common/log.h"
+#include "common/proc.h"
 
 #define AGENT_BACKOFF_MIN_MS 100
 #define AGENT_BACKOFF_MAX_MS 5000
@@ -303,12 +306,15 @@ out:
 	return rc;
 }
 
-int agent_run(struct agent *ag, struct err *err)
+/* Claims and runs jobs one at a time until stopped. A server that forgot
+ * the agent (ERR_NOTFOUND) is registered with again when may_register;
+ * else (a --jobs worker, whose siblings share the registration) -1 with
+ * ERR_NOTFOUND goes back to the caller. -1 with ERR_AUTH/ERR_FORBIDDEN when
+ * the server refuses the agent's token. */
+static int agent_loop(struct agent *ag, int may_register, struct err *err)
 {
 	long delay_ms = 0;
 
-	if (agent_register(ag, err) < 0)
-		return *ag->stop ? 0 : -1;
 	while (!*ag->stop) {
 		struct job_spec *spec = NULL;
 		enum job_outcome oc;
@@ -320,6 +326,8 @@ int agent_run(struct agent *ag, struct err *err)
 			if (err->code == ERR_AUTH || err->code == ERR_FORBIDDEN)
 				return -1;
 			if (err->code == ERR_NOTFOUND) {
+				if (!may_register)
+					return -1;
 				/* The server forgot us (new database): register again. */
 				log_warnx("claim: %s; registering again", err->msg);
 				if (agent_register(ag, err) < 0)
@@ -344,6 +352,164 @@ int agent_run(struct agent *ag, struct err *err)
 		if (ag->opt.once)
 			break;
 	}
-	log_info("agent stopping after %" PRId64 " job(s)", ag->jobs_done);
 	return 0;
+}
+
+/* A --jobs worker's exit codes, read by agent_pool. */
+enum {
+	AGENT_WORKER_STOPPED = 0,
+	AGENT_WORKER_FAILED = 1,
+	AGENT_WORKER_FORGOTTEN = 3, /* the server forgot the agent: register again */
+	AGENT_WORKER_REFUSED = 4,   /* the server refused the token */
+};
+
+/* The child side of one --jobs slot: its own HTTP client (never the
+ * parent's connection), its own subreaper scope, and death with the
+ * parent (a kill -9 of the agent ends the workers; their steps die with
+ * them and the server requeues the jobs when their leases run out). */
+static void agent_worker(struct agent *ag, int slot, pid_t parent)
+{
+	struct err err = {0};
+	int code = AGENT_WORKER_STOPPED;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(AGENT_WORKER_FAILED);
+	if (proc_become_subreaper(&err) < 0 && errno != EINVAL)
+		log_warnx("worker %d: %s", slot, err.msg);
+	ag->slot = slot;
+	ag->http = httpc_new(ag->opt.server_url, ag->token);
+	httpc_set_abort_flag(ag->http, ag->stop);
+	log_info("event=worker_started slot=%d pid=%d", slot, (int)getpid());
+	if (agent_loop(ag, 0, &err) < 0) {
+		code = err.code == ERR_NOTFOUND                            ? AGENT_WORKER_FORGOTTEN
+		       : err.code == ERR_AUTH || err.code == ERR_FORBIDDEN ? AGENT_WORKER_REFUSED
+		                                                           : AGENT_WORKER_FAILED;
+		if (code != AGENT_WORKER_FORGOTTEN)
+			log_warnx("worker %d: %s", slot, err.msg);
+	}
+	log_info("event=worker_stopped slot=%d jobs=%" PRId64, slot, ag->jobs_done);
+	fflush(NULL);
+	_exit(code);
+}
+
+static pid_t agent_pool_spawn(struct agent *ag, int slot, struct err *err)
+{
+	pid_t parent = getpid(), pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return err_errno(err, "fork worker %d", slot);
+	if (pid == 0)
+		agent_worker(ag, slot, parent);
+	return pid;
+}
+
+/* Sends sig to every live worker. */
+static void agent_pool_signal(const pid_t *pids, int n, int sig)
+{
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], sig);
+}
+
+/* --jobs N: one registration, N worker processes each claiming and running
+ * one job at a time. The parent only supervises: it forwards a stop,
+ * respawns a worker that died on its own, registers again (after stopping
+ * them all) when the server forgot the agent, and stops when it refuses
+ * the agent. */
+static int agent_pool(struct agent *ag, struct err *err)
+{
+	int n = ag->opt.jobs;
+	pid_t *pids = xcalloc((size_t)n, sizeof(*pids));
+	int rc = -1;
+
+	for (;;) {
+		int live = 0, forgotten = 0, refused = 0, stopping = 0;
+		long delay_ms = 0;
+
+		if (agent_register(ag, err) < 0) {
+			rc = *ag->stop ? 0 : -1;
+			goto out;
+		}
+		/* The workers make their own clients: a kept-alive connection
+		 * shared across fork would interleave their requests. */
+		httpc_free(ag->http);
+		ag->http = NULL;
+		for (int i = 0; i < n; i++) {
+			if ((pids[i] = agent_pool_spawn(ag, i, err)) < 0) {
+				pids[i] = 0;
+				stopping = 1;
+				break;
+			}
+			live++;
+		}
+		while (live > 0) {
+			struct timespec ts = {0, AGENT_SLEEP_SLICE_MS * 1000000L};
+			int status, slot = -1;
+			pid_t pid;
+
+			if ((*ag->stop || forgotten || refused || stopping) && stopping != 2) {
+				agent_pool_signal(pids, n, SIGTERM);
+				stopping = 2;
+			}
+			pid = waitpid(-1, &status, WNOHANG);
+			if (pid <= 0) {
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			for (int i = 0; i < n; i++)
+				if (pids[i] == pid)
+					slot = i;
+			if (slot < 0)
+				continue; /* an orphan a worker left to us */
+			pids[slot] = 0;
+			live--;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == AGENT_WORKER_FORGOTTEN)
+				forgotten = 1;
+			else if (WIFEXITED(status) && WEXITSTATUS(status) == AGENT_WORKER_REFUSED)
+				refused = 1;
+			if (*ag->stop || forgotten || refused || stopping)
+				continue;
+			/* Died on its own (a crash): its job's lease runs out and
+			 * the server requeues it; the slot takes jobs again. */
+			log_warnx("event=worker_died slot=%d status=%#x; restarting", slot, status);
+			delay_ms = agent_backoff_next(delay_ms);
+			agent_sleep_ms(ag, delay_ms, NULL, NULL);
+			if (!*ag->stop && (pids[slot] = agent_pool_spawn(ag, slot, err)) > 0)
+				live++;
+			else
+				pids[slot] = 0;
+		}
+		if (refused) {
+			err_set(err, ERR_AUTH, "the server refused the agent's token");
+			goto out;
+		}
+		if (*ag->stop || !forgotten) {
+			rc = *ag->stop ? 0 : -1;
+			if (rc < 0 && err->msg[0] == '\0')
+				err_set(err, ERR_SYS, "workers stopped");
+			goto out;
+		}
+		log_warnx("event=agent_forgotten: registering again");
+	}
+out:
+	free(pids);
+	return rc;
+}
+
+int agent_run(struct agent *ag, struct err *err)
+{
+	int rc;
+
+	if (ag->opt.jobs > 1) {
+		rc = agent_pool(ag, err);
+		log_info("agent stopping (%d job slots)", ag->opt.jobs);
+		return rc;
+	}
+	if (agent_register(ag, err) < 0)
+		return *ag->stop ? 0 : -1;
+	rc = agent_loop(ag, 1, err);
+	log_info("agent stopping after %" PRId64 " job(s)", ag->jobs_done);
+	return rc;
 }

@@ -13,7 +13,9 @@ struct httpc;
 /* The agent: registration, the claim loop, and the state one agent process
  * carries. Everything lives here (no globals); main.c fills the options,
  * calls agent_init, then agent_run. One thread owns it (the main thread);
- * a job's heartbeat thread only reads the immutable option fields. */
+ * a job's heartbeat thread only reads the immutable option fields. With
+ * --jobs N (N > 1) agent_run forks N workers after registering, each with
+ * its own copy of this struct and its own HTTP client. */
 
 struct agent_opts {
 	const char *server_url;      /* borrowed; "http://127.0.0.1:8080" */
@@ -22,6 +24,7 @@ struct agent_opts {
 	const char *extra_labels;    /* borrowed; "k=v,k=v" or NULL */
 	const char *work_dir;        /* borrowed; created by agent_init */
 	int once;                    /* exit after one job */
+	int jobs;                    /* jobs run at once (--jobs): above 1, one worker process each */
 	const char *recipes_dir;     /* borrowed; recipes/<triple>.yml */
 	const char *cache_dir;       /* borrowed; rootfs cache, NULL: /var/cache/anvil */
 	const char *targets;         /* borrowed; "auto", "none" or "t1,t2" (see agent/targets.h) */
@@ -37,6 +40,9 @@ struct agent_opts {
  * of a toolroot (~0.8 GB for the shipped recipes) plus the tools. */
 #define AGENT_DEFAULT_TOOLS_KEEP 8
 
+/* --jobs: at most this many at once (each a worker process). */
+#define AGENT_JOBS_MAX 64
+
 struct agent {
 	struct agent_opts opt;
 	struct strv labels;          /* owned; from agent_labels */
@@ -45,6 +51,7 @@ struct agent {
 	char *token;                 /* owned; this agent's own token from register, NULL before */
 	volatile sig_atomic_t *stop; /* borrowed; set by SIGTERM/SIGINT in main.c */
 	int64_t jobs_done;
+	int slot;               /* the --jobs worker this process is (0..jobs-1); 0 with one job */
 	struct sandbox sandbox; /* resolved from opt.sandbox by agent_init */
 };
 

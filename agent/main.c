@@ -36,10 +36,12 @@ static void main_usage(FILE *f)
 	           "                   [--runner bwrap|docker|podman]\n"
 	           "                   [--build-user NAME|UID:GID] [--memory SIZE] [--pids N]\n"
 	           "                   [--cpu-weight 1..10000] [--tmp-size SIZE] [--disk SIZE]\n"
-	           "                   [--once] [--version]\n"
+	           "                   [--jobs N] [--once] [--version]\n"
 	           "The token may also come from the environment variable ANVIL_AGENT_TOKEN.\n"
 	           "Steps run as the build user (default anvil-build) in a sandbox with per-job\n"
-	           "limits: memory 4G, pids 4096, /tmp 1G, workspace disk 20G (0: no limit).\n");
+	           "limits: memory 4G, pids 4096, /tmp 1G, workspace disk 20G (0: no limit).\n"
+	           "--jobs N runs up to N jobs at once (default 1), each in its own worker process,\n"
+	           "sandbox, workspace and cgroup; the limits apply to each job.\n");
 }
 
 /* Reads the first line of path (a token file) into a fresh string. */
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
 	    {"work", required_argument, NULL, 'w'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"once", no_argument, NULL, 'o'},
+	    {"jobs", required_argument, NULL, 'j'},
 	    {"targets", required_argument, NULL, 'g'},
 	    {"prepare-targets", no_argument, NULL, 'P'},
 	    {"recipes", required_argument, NULL, 'r'},
@@ -93,6 +96,7 @@ int main(int argc, char **argv)
 	                          .work_dir = "/var/lib/anvil-agent",
 	                          .recipes_dir = targets_default_recipes_dir(),
 	                          .targets = "auto",
+	                          .jobs = 1,
 	                          .cache_cap_bytes = INT64_C(10) << 30,
 	                          .tools_keep = AGENT_DEFAULT_TOOLS_KEEP,
 	                          .sandbox = {.memory_bytes = SANDBOX_DEFAULT_MEMORY,
@@ -144,6 +148,14 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			opts.once = 1;
+			break;
+		case 'j':
+			if (units_parse_bytes(optarg, &n64) < 0 || n64 < 1 || n64 > AGENT_JOBS_MAX) {
+				fprintf(stderr, "anvil-agent: --jobs: '%s' is not a count 1..%d\n", optarg,
+				        AGENT_JOBS_MAX);
+				return 2;
+			}
+			opts.jobs = (int)n64;
 			break;
 		case 'g':
 			opts.targets = optarg;
@@ -227,6 +239,10 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc) {
 		main_usage(stderr);
+		return 2;
+	}
+	if (opts.once && opts.jobs > 1) {
+		fprintf(stderr, "anvil-agent: --once runs one job: not with --jobs above 1\n");
 		return 2;
 	}
 	log_init("anvil-agent", level);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -180,6 +181,9 @@ static int targets_mkdir_p(const char *path, struct err *err)
 		return err_errno(err, "mkdir %s", tmp);
 	return 0;
 }
+
+static int targets_cache_lock(const char *repo_path, const char *name, int op, int create);
+static struct runner *targets_held_new(struct runner *inner, int hold_fd, int cache_fd);
 
 /* Marks a cache directory used now (for targets_cache_evict). */
 static int targets_cache_touch(const char *cache, struct err *err)
@@ -351,13 +355,24 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 		qsort(v, n, sizeof(*v), targets_cache_cmp);
 	for (size_t i = 0; i < n && total > cap_bytes; i++) {
 		char *repo_path;
+		int lock_fd;
 		if (keep_repo && keep_target && !strcmp(v[i].repo, keep_repo) &&
 		    !strcmp(v[i].target, keep_target))
 			continue;
+		/* A running job's (another --jobs worker's) cache stays. */
+		repo_path = xasprintf("%s/%s", root, v[i].repo);
+		lock_fd = targets_cache_lock(repo_path, v[i].target, LOCK_EX | LOCK_NB, 0);
+		free(repo_path);
+		if (lock_fd < 0 && errno != ENOENT)
+			continue;
 		if (checkout_remove_tree(v[i].path, err) < 0) {
+			if (lock_fd >= 0)
+				close(lock_fd);
 			rc = -1;
 			break;
 		}
+		if (lock_fd >= 0)
+			close(lock_fd);
 		log_info("event=cache_evicted dir=%s bytes=%lld", v[i].path, (long long)v[i].bytes);
 		total -= v[i].bytes;
 		removed++;
@@ -379,6 +394,71 @@ int targets_cache_evict(const char *work_dir, int64_t cap_bytes, const char *kee
 		*removed_out = removed;
 	if (total_out)
 		*total_out = total;
+	return rc;
+}
+
+/* Caches of one repo×target at once: one per concurrent job (--jobs). */
+#define TARGETS_CACHE_SLOTS_MAX 64
+
+/* Opens (made when create) and flocks (op, e.g. LOCK_EX | LOCK_NB)
+ * <repo_path>/.lock-<name>, the in-use mark of the cache <repo_path>/<name>.
+ * -1 with errno when busy or not openable (ENOENT: never used by a job
+ * since locks came, so not in use). The files stay: unlinking one a
+ * worker has open would let two workers lock different inodes. */
+static int targets_cache_lock(const char *repo_path, const char *name, int op, int create)
+{
+	char *path = xasprintf("%s/.lock-%s", repo_path, name);
+	int fd = open(path, O_RDWR | (create ? O_CREAT : 0) | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+	free(path);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, op) < 0) {
+		if (errno != EINTR) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+	}
+	return fd;
+}
+
+/* The cache a job of repo×target uses: <work>/cache/<repo>/<target>, or,
+ * while another job of this agent (--jobs) holds that one, the first free
+ * of <target>+2, <target>+3, ...: two jobs never write one cache at once.
+ * *fd_out holds its lock (flock, released by close) for the job's life;
+ * targets_cache_evict passes over a held cache. */
+static int targets_cache_take(const char *work_dir, const char *repo, const char *target, char **cache_out,
+                              int *fd_out, struct err *err)
+{
+	char *repo_path = xasprintf("%s/cache/%s", work_dir, repo);
+	int rc = -1;
+
+	*cache_out = NULL;
+	*fd_out = -1;
+	if (targets_mkdir_p(repo_path, err) < 0)
+		goto out;
+	for (int i = 1; i <= TARGETS_CACHE_SLOTS_MAX; i++) {
+		char *name = i == 1 ? xstrdup(target) : xasprintf("%s+%d", target, i);
+		int fd = targets_cache_lock(repo_path, name, LOCK_EX | LOCK_NB, 1);
+
+		if (fd >= 0) {
+			*cache_out = xasprintf("%s/%s", repo_path, name);
+			*fd_out = fd;
+			free(name);
+			rc = 0;
+			goto out;
+		}
+		free(name);
+		if (errno != EWOULDBLOCK) {
+			err_errno(err, "lock cache %s/%s", repo_path, target);
+			goto out;
+		}
+	}
+	err_set(err, ERR_LIMIT, "every cache of %s/%s is in use", repo, target);
+out:
+	free(repo_path);
 	return rc;
 }
 
@@ -431,11 +511,13 @@ static struct runner *targets_host_new(const struct targets_opts *o, const struc
 {
 	struct runner *runner = NULL;
 	const char *env[] = {"ANVIL_CACHE=/cache/build", "ANVIL_MODE=host", NULL};
-	char *cache = xasprintf("%s/cache/%s/host", o->work_dir, job->repo_name);
+	char *cache = NULL;
+	int cache_fd = -1;
 
 	if (o->docker != NULL)
 		log_info("event=host_target runner=bwrap (the host target always runs in bubblewrap)");
-	if (targets_cache_prepare(o, cache, err) < 0)
+	if (targets_cache_take(o->work_dir, job->repo_name, "host", &cache, &cache_fd, err) < 0 ||
+	    targets_cache_prepare(o, cache, err) < 0)
 		goto out;
 	if ((runner = targets_bwrap_new(o, job, RECIPE_MODE_CROSS, NULL, NULL, NULL, cache, env, err)) !=
 	    NULL)
@@ -443,7 +525,7 @@ static struct runner *targets_host_new(const struct targets_opts *o, const struc
 		                      job->network ? ", network on" : "");
 out:
 	free(cache);
-	return runner;
+	return targets_held_new(runner, -1, cache_fd);
 }
 
 /* The Docker runner over the same rootfs and cache as bubblewrap's. */
@@ -502,7 +584,8 @@ static struct runner *targets_docker_new(const struct targets_opts *o, const str
 struct targets_held {
 	struct runner base;
 	struct runner *inner; /* owned */
-	int hold_fd;          /* owned: the shared flock of the tree's lock */
+	int hold_fd;          /* owned: the shared flock of the tree's lock, or -1 */
+	int cache_fd;         /* owned: the repo×target cache's lock (targets_cache_take), or -1 */
 };
 
 static int targets_held_start(struct runner *r, const struct step_spec *step, struct proc *out,
@@ -527,27 +610,39 @@ static void targets_held_free(struct runner *r)
 	runner_free(h->inner);
 	if (h->hold_fd >= 0)
 		close(h->hold_fd);
+	if (h->cache_fd >= 0)
+		close(h->cache_fd);
 	free(h);
 }
 
 static const struct runner_ops targets_held_ops = {"held", targets_held_start, targets_held_cancel,
                                                    targets_held_free};
 
-/* inner (owned, may be NULL) wrapped so that closing hold_fd (owned) is
- * the last thing its runner_free does. */
-static struct runner *targets_held_new(struct runner *inner, int hold_fd)
+const struct runner *targets_runner_inner(const struct runner *r)
+{
+	while (r != NULL && r->ops == &targets_held_ops)
+		r = ((const struct targets_held *)r)->inner;
+	return r;
+}
+
+/* inner (owned, may be NULL) wrapped so that closing hold_fd and cache_fd
+ * (owned, -1: none) is the last thing its runner_free does. */
+static struct runner *targets_held_new(struct runner *inner, int hold_fd, int cache_fd)
 {
 	struct targets_held *h;
 
 	if (inner == NULL) {
 		if (hold_fd >= 0)
 			close(hold_fd);
+		if (cache_fd >= 0)
+			close(cache_fd);
 		return NULL;
 	}
 	h = xcalloc(1, sizeof(*h));
 	h->base.ops = &targets_held_ops;
 	h->inner = inner;
 	h->hold_fd = hold_fd;
+	h->cache_fd = cache_fd;
 	return &h->base;
 }
 
@@ -618,7 +713,8 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	char *rootfs = NULL, *cache = NULL, *toolroot = NULL;
 	enum recipe_mode mode;
 	size_t n_recipe_env;
-	int hold_fd = -1; /* the tools: tree's use (rootfs_hold), handed to the runner */
+	int hold_fd = -1;  /* the tools: tree's use (rootfs_hold), handed to the runner */
+	int cache_fd = -1; /* the cache's lock (targets_cache_take), handed to the runner */
 
 	*desc_out = NULL;
 	*warning_out = NULL;
@@ -655,8 +751,8 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 		goto out;
 	}
 	/* Per repository × target: cargo home, ccache and anything a build keeps. */
-	cache = xasprintf("%s/cache/%s/%s", o->work_dir, job->repo_name, job->target);
-	if (targets_cache_prepare(o, cache, err) < 0)
+	if (targets_cache_take(o->work_dir, job->repo_name, job->target, &cache, &cache_fd, err) < 0 ||
+	    targets_cache_prepare(o, cache, err) < 0)
 		goto out;
 	recipe_env_for_mode(r, mode, &env);
 	n_recipe_env = env.n;
@@ -683,8 +779,8 @@ struct runner *targets_runner_new(const struct targets_opts *o, const struct tar
 	              r->debian_arch, r->qemu ? r->qemu : "none", toolroot != NULL ? ", toolroot " : "",
 	              toolroot != NULL ? toolroot : "", job->network ? ", network on" : "");
 out:
-	if (hold_fd >= 0)
-		runner = targets_held_new(runner, hold_fd);
+	if (hold_fd >= 0 || cache_fd >= 0)
+		runner = targets_held_new(runner, hold_fd, cache_fd);
 	strv_release(&env);
 	recipe_free(r);
 	free(rootfs);
@@ -793,7 +889,7 @@ struct runner *targets_service_runner_new(const struct targets_opts *o, const st
 		*desc_out = xasprintf("bubblewrap over %s", derived);
 out:
 	if (hold_fd >= 0)
-		runner = targets_held_new(runner, hold_fd);
+		runner = targets_held_new(runner, hold_fd, -1);
 	buf_release(&download);
 	strv_release(&names);
 	recipe_free(r);

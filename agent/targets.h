@@ -78,6 +78,11 @@ struct runner *targets_service_runner_new(const struct targets_opts *o, const st
                                           const char *const *packages, size_t n_packages,
                                           const char *const *env, char **desc_out, struct err *err);
 
+/* The backend runner (bubblewrap's or the container's) under the wrapper
+ * that holds a job's cache and tools: tree in use: for tests that read
+ * the backend's argv. */
+const struct runner *targets_runner_inner(const struct runner *r);
+
 /* Per repo×target cache directories <work_dir>/cache/<repo>/<target>: a job
  * that uses one touches its stamp file (TARGETS_CACHE_STAMP inside it; the
  * directory's own mtime stands in when a build removed it). */

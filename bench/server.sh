@@ -5,7 +5,8 @@
 #   log ingest MB/s over the HTTP API into SQLite (a compiler-style log),
 #   then the log's bytes against what its chunks hold (deflate) and db_bytes
 # Usage: bench/server.sh [BUILD_DIR] (default build); env JOBS (10000),
-# DISPATCH (200), INGEST_MB (256). With ANVIL_TEST_STORE=postgresql://... the
+# DISPATCH (200), INGEST_MB (256); DISPATCH_ONLY=1 stops after the dispatch
+# figures, LOGS=DIR keeps the server's and agent's logs there. With ANVIL_TEST_STORE=postgresql://... the
 # server keeps its store there; bench/store.sh runs both backends side by side.
 set -euo pipefail
 export ANVIL_SOURCE_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,8 +47,13 @@ done
 printf '%s\n' "${lat[@]}" | sort -n >"$T/lat"
 p50=$(awk -v n="$DISPATCH" 'NR == int(n * 0.50 + 0.5) {print}' "$T/lat")
 p99=$(awk -v n="$DISPATCH" 'NR == int(n * 0.99 + 0.5) {print}' "$T/lat")
-echo "dispatch_jobs=$DISPATCH dispatch_p50_ms=$(awk "BEGIN {print $p50/1000}") dispatch_p99_ms=$(awk "BEGIN {print $p99/1000}") (trigger → first step's clock, includes checkout)"
+echo "dispatch_jobs=$DISPATCH dispatch_p50_ms=$(awk "BEGIN {print $p50/1000}") dispatch_p99_ms=$(awk "BEGIN {print $p99/1000}") (trigger → first step's clock, includes checkout) loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 kill "$AGENT_PID"
+if [ -n "${LOGS:-}" ]; then
+	mkdir -p "$LOGS"
+	cp "$T"/*.log "$LOGS/"
+fi
+[ "${DISPATCH_ONLY:-0}" = 1 ] && exit 0
 
 # Many finished jobs through the API (no agent process: the client claims them).
 "$B/bench_client" jobs "$URL" "$ADMIN" "$AGENT" "$T/git/bench.git" "$C" "$JOBS"

@@ -56,9 +56,10 @@ int cmd_agent_list(struct cli *cli, int argc, char **argv, struct err *err)
 	for (size_t i = 0; i < json_array_size(list); i++) {
 		const json_t *a = json_array_get(list, i);
 		const json_t *labels = json_object_get(a, "labels");
-		struct buf lb = BUF_INIT;
+		const json_t *ids;
+		struct buf lb = BUF_INIT, jb = BUF_INIT;
 		int64_t v = -1, seen = -1, job = -1;
-		char sid[24], sseen[24], sjob[24];
+		char sid[24], sseen[24];
 		const char *cells[5];
 
 		for (size_t k = 0; k < json_array_size(labels); k++) {
@@ -75,17 +76,22 @@ int cmd_agent_list(struct cli *cli, int argc, char **argv, struct err *err)
 		} else {
 			snprintf(sseen, sizeof(sseen), "-");
 		}
-		if (cli_jint(a, "job_id", &job))
-			snprintf(sjob, sizeof(sjob), "%lld", (long long)job);
-		else
-			snprintf(sjob, sizeof(sjob), "-");
+		/* job_ids: all of an agent's running jobs (--jobs N); job_id from older servers. */
+		ids = json_object_get(a, "job_ids");
+		for (size_t k = 0; json_is_array(ids) && k < json_array_size(ids); k++)
+			if (json_is_integer(json_array_get(ids, k)))
+				buf_appendf(&jb, "%s%lld", jb.len ? "," : "",
+				            (long long)json_integer_value(json_array_get(ids, k)));
+		if (jb.len == 0 && cli_jint(a, "job_id", &job))
+			buf_appendf(&jb, "%lld", (long long)job);
 		cells[0] = sid;
 		cells[1] = cli_jstr(a, "name", "-");
 		cells[2] = lb.len ? lb.data : "-";
 		cells[3] = sseen;
-		cells[4] = sjob;
+		cells[4] = jb.len ? jb.data : "-";
 		cli_table_add(t, cells);
 		buf_release(&lb);
+		buf_release(&jb);
 	}
 	cli_table_print(t, stdout);
 	rc = CLI_OK;

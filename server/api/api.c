@@ -492,11 +492,15 @@ static int api_agents(struct srv *srv, struct http_req *req, struct http_answer 
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *labels = json_loads(rows[i].labels, 0, NULL);
+		json_t *ids = json_array();
+		for (size_t k = 0; k < rows[i].n_jobs; k++)
+			json_array_append_new(ids, json_integer(rows[i].job_ids[k]));
 		json_array_append_new(
-		    arr, json_pack("{s:I, s:o, s:o, s:I, s:o}", "id", (json_int_t)rows[i].id, "name",
-		                   apijson_text(rows[i].name), "labels", labels ? labels : json_array(),
-		                   "last_seen_unix_ms", (json_int_t)rows[i].last_seen_ms, "job_id",
-		                   rows[i].job_id ? json_integer(rows[i].job_id) : json_null()));
+		    arr,
+		    json_pack("{s:I, s:o, s:o, s:I, s:o, s:o}", "id", (json_int_t)rows[i].id, "name",
+		              apijson_text(rows[i].name), "labels", labels ? labels : json_array(),
+		              "last_seen_unix_ms", (json_int_t)rows[i].last_seen_ms, "job_id",
+		              rows[i].job_id ? json_integer(rows[i].job_id) : json_null(), "job_ids", ids));
 	}
 	agent_rows_free(rows, n);
 	ans->json = json_pack("{s:o}", "agents", arr);

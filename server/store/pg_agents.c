@@ -149,7 +149,8 @@ int pg_agent_list(struct store_be *be, struct agent_row **out, size_t *n_out, st
 	PGresult *r =
 	    pg_be_exec(be, "agent list",
 	               "SELECT a.id, a.name, a.labels, a.last_seen_unix_ms,"
-	               " (SELECT j.id FROM jobs j WHERE j.agent_id = a.id AND j.state = 'running' LIMIT 1)"
+	               " (SELECT string_agg(j.id::text, ',' ORDER BY j.id) FROM jobs j"
+	               " WHERE j.agent_id = a.id AND j.state = 'running')"
 	               " FROM agents a WHERE a.removed_unix_ms IS NULL ORDER BY a.name COLLATE \"C\"",
 	               NULL, err);
 	int n;
@@ -163,7 +164,7 @@ int pg_agent_list(struct store_be *be, struct agent_row **out, size_t *n_out, st
 		(*out)[i].name = pg_dup0(r, i, 1);
 		(*out)[i].labels = pg_dup0(r, i, 2);
 		(*out)[i].last_seen_ms = pg_i64(r, i, 3);
-		(*out)[i].job_id = pg_i64(r, i, 4);
+		agent_row_set_jobs(&(*out)[i], PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4));
 	}
 	*n_out = (size_t)n;
 	PQclear(r);

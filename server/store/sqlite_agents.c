@@ -19,7 +19,8 @@ const struct sq_sql sq_agents_sql[] = {
     {SQ_AGENT_LABELS, "SELECT labels FROM agents WHERE id = ?1"},
     {SQ_AGENT_TOUCH, "UPDATE agents SET last_seen_unix_ms = ?2 WHERE id = ?1"},
     {SQ_AGENT_LIST, "SELECT a.id, a.name, a.labels, a.last_seen_unix_ms,"
-                    " (SELECT j.id FROM jobs j WHERE j.agent_id = a.id AND j.state = 'running' LIMIT 1)"
+                    " (SELECT group_concat(r.id, ',') FROM (SELECT j.id FROM jobs j"
+                    " WHERE j.agent_id = a.id AND j.state = 'running' ORDER BY j.id) r)"
                     " FROM agents a WHERE a.removed_unix_ms IS NULL ORDER BY a.name"},
     {SQ_AGENT_BY_TOKEN, "SELECT id FROM agents WHERE token_sha256 = ?1 AND removed_unix_ms IS NULL"},
     {SQ_AGENT_REMOVE, "UPDATE agents SET token_sha256 = NULL, removed_unix_ms = ?2 WHERE id = ?1"},
@@ -126,7 +127,7 @@ static void sq_agent_row_read(sqlite3_stmt *s, void *row)
 	r->name = sq_col_dup_empty(s, 1);
 	r->labels = sq_col_dup_empty(s, 2);
 	r->last_seen_ms = sqlite3_column_int64(s, 3);
-	r->job_id = sqlite3_column_int64(s, 4);
+	agent_row_set_jobs(r, (const char *)sqlite3_column_text(s, 4));
 }
 
 int sq_agent_list(struct store_be *be, struct agent_row **out, size_t *n_out, struct err *err)

@@ -684,8 +684,32 @@ void agent_rows_free(struct agent_row *rows, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(rows[i].name);
 		free(rows[i].labels);
+		free(rows[i].job_ids);
 	}
 	free(rows);
+}
+
+void agent_row_set_jobs(struct agent_row *r, const char *csv)
+{
+	const char *p = csv;
+
+	r->job_ids = NULL;
+	r->n_jobs = 0;
+	r->job_id = 0;
+	while (p != NULL && *p != '\0') {
+		char *end;
+		long long v = strtoll(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (v > 0) {
+			r->job_ids = xrealloc(r->job_ids, (r->n_jobs + 1) * sizeof(*r->job_ids));
+			r->job_ids[r->n_jobs++] = v;
+		}
+		p = *end == ',' ? end + 1 : end;
+	}
+	if (r->n_jobs > 0)
+		r->job_id = r->job_ids[0];
 }
 
 void repo_cfg_release(struct repo_cfg *r)

@@ -263,9 +263,14 @@ struct agent_row {
 	char *name;
 	char *labels; /* JSON array text */
 	int64_t last_seen_ms;
-	int64_t job_id; /* running job, 0 when idle */
+	int64_t job_id;   /* its lowest running job, 0 when idle */
+	int64_t *job_ids; /* owned; all its running jobs (anvil-agent --jobs N), ascending */
+	size_t n_jobs;
 };
 void agent_rows_free(struct agent_row *rows, size_t n);
+/* Fills r->job_ids, n_jobs and job_id from "id,id,..." (NULL or "": idle),
+ * as the backends' agent list queries give them. */
+void agent_row_set_jobs(struct agent_row *r, const char *csv);
 /* The agent holding the token whose sha256 is given; ERR_AUTH when none
  * (unknown, revoked or removed). */
 int store_agent_by_token(struct store *st, const char *token_sha256_hex, int64_t *id_out, struct err *err);

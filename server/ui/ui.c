@@ -1574,7 +1574,7 @@ static int ui_agents_render(struct ui_ctx *c, struct err *err)
 		buf_appendf(&c->b, "<p class=\"empty\">No agent has registered yet.</p>");
 	else
 		buf_appendf(&c->b, "<table><tr><th>Name</th><th>Status</th><th>Labels</th><th>Last seen</th>"
-		                   "<th>Current job</th></tr>");
+		                   "<th>Current jobs</th></tr>");
 	for (size_t i = 0; i < n; i++) {
 		json_t *labels = json_loads(rows[i].labels, 0, NULL); /* owned */
 		json_t *v;
@@ -1595,10 +1595,10 @@ static int ui_agents_render(struct ui_ctx *c, struct err *err)
 		buf_appendf(&c->b, "</td><td class=\"nw\">");
 		ui_when(&c->b, now_ms, rows[i].last_seen_ms);
 		buf_appendf(&c->b, "</td><td>");
-		if (rows[i].job_id)
-			buf_appendf(&c->b, "<a href=\"/jobs/%lld\">#%lld</a>", (long long)rows[i].job_id,
-			            (long long)rows[i].job_id);
-		else
+		for (size_t k = 0; k < rows[i].n_jobs; k++)
+			buf_appendf(&c->b, "%s<a href=\"/jobs/%lld\">#%lld</a>", k ? " " : "",
+			            (long long)rows[i].job_ids[k], (long long)rows[i].job_ids[k]);
+		if (rows[i].n_jobs == 0)
 			buf_appendf(&c->b, "<span class=\"muted\">idle</span>");
 		buf_appendf(&c->b, "</td></tr>");
 	}

@@ -693,6 +693,44 @@ static void test_agent_ownership(void **state)
 	assert_int_equal(err.code, ERR_NOTFOUND);
 }
 
+/* One agent holding several claims (anvil-agent --jobs N): the agents list
+ * names every running job of it, in order. */
+static void test_agent_holds_several_jobs(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host", "host", "host"};
+	struct agent_row *rows = NULL;
+	struct err err = {0};
+	size_t n = 0;
+	int64_t a, b, c;
+
+	mk_pipeline(fx, "several", t, 3, 1);
+	a = claim(fx, "host", 20, 1);
+	b = claim(fx, "host", 21, 1);
+	c = claim(fx, "host", 22, 1);
+	assert_true(a < b && b < c);
+	assert_int_equal(store_agent_list(fx->st, &rows, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(rows[0].n_jobs, 3);
+	assert_int_equal(rows[0].job_id, a);
+	assert_int_equal(rows[0].job_ids[0], a);
+	assert_int_equal(rows[0].job_ids[1], b);
+	assert_int_equal(rows[0].job_ids[2], c);
+	agent_rows_free(rows, n);
+	assert_int_equal(jobstate_finish(fx->st, b, 1, JOB_SUCCESS, 1, 0, "", 23, &err), 0);
+	assert_int_equal(store_agent_list(fx->st, &rows, &n, &err), 0);
+	assert_int_equal(rows[0].n_jobs, 2);
+	assert_int_equal(rows[0].job_ids[0], a);
+	assert_int_equal(rows[0].job_ids[1], c);
+	agent_rows_free(rows, n);
+	assert_int_equal(jobstate_finish(fx->st, a, 1, JOB_SUCCESS, 1, 0, "", 24, &err), 0);
+	assert_int_equal(jobstate_finish(fx->st, c, 1, JOB_SUCCESS, 1, 0, "", 25, &err), 0);
+	assert_int_equal(store_agent_list(fx->st, &rows, &n, &err), 0);
+	assert_int_equal(rows[0].n_jobs, 0);
+	assert_int_equal(rows[0].job_id, 0);
+	agent_rows_free(rows, n);
+}
+
 /* A repository bound to an agent pool: only agents with all its labels
  * claim its jobs; an upsert without agent_labels keeps the pool, "" frees it. */
 static void test_repo_agent_pool(void **state)
@@ -1225,6 +1263,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_delivery_is_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_agent_holds_several_jobs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delivery_per_repository, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_claim_matches_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeat_finish_and_stale_attempts, setup, teardown),

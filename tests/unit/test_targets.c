@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,6 +102,24 @@ static void test_cache_evict_lru(void **state)
 	assert_int_equal(removed, 1);
 	assert_int_equal(left, 1000);
 	assert_true(exists(work, "r4/t1/cargo/blob"));
+
+	/* A cache a running job holds (its lock, as targets_cache_take takes
+	 * it for another --jobs worker) is passed over, then goes once free. */
+	mk_cache(work, "r5", "t1", 1000, 50, 1);
+	{
+		char lock[512];
+		int fd;
+		snprintf(lock, sizeof(lock), "%s/cache/r5/.lock-t1", work);
+		assert_true((fd = open(lock, O_RDWR | O_CREAT, 0644)) >= 0);
+		assert_int_equal(flock(fd, LOCK_EX), 0);
+		assert_int_equal(targets_cache_evict(work, 0, "r4", "t1", &removed, &left, &err), 0);
+		assert_int_equal(removed, 0);
+		assert_true(exists(work, "r5/t1/cargo/blob"));
+		close(fd);
+		assert_int_equal(targets_cache_evict(work, 0, "r4", "t1", &removed, &left, &err), 0);
+		assert_int_equal(removed, 1);
+		assert_false(exists(work, "r5/t1"));
+	}
 	assert_int_equal(checkout_remove_tree(work, &err), 0);
 
 	/* No cache dir at all is fine. */
@@ -251,7 +270,7 @@ static void test_gnu_triple_env(void **state)
 
 		if (r == NULL)
 			fail_msg("%s: %s", modes[i], err.msg);
-		assert_int_equal(runner_bwrap_argv(r, &step, &argv, &err), 0);
+		assert_int_equal(runner_bwrap_argv(targets_runner_inner(r), &step, &argv, &err), 0);
 		assert_non_null(argv_env(&argv, "ANVIL_GNU_TRIPLE"));
 		assert_string_equal(argv_env(&argv, "ANVIL_GNU_TRIPLE"), "x86_64-linux-gnu");
 		assert_string_equal(argv_env(&argv, "ANVIL_MODE"), modes[i]);
