@@ -45,6 +45,7 @@ enum sq_stmt_id {
 	SQ_UI_PIPE_LATEST_REF,
 	SQ_JOBS_UNSUCCEEDED,
 	SQ_PIPE_PAGE,
+	SQ_JOB_PAGE,
 	SQ_TX_JOB_LOCK,
 	SQ_TX_JOB_WRITE,
 	SQ_TX_PIPE_FACTS,
@@ -126,6 +127,7 @@ enum sq_stmt_id {
 	SQ_DEPLOY_LIST,
 	SQ_DEPLOY_COUNTS,
 	SQ_DEPLOY_PREVIOUS,
+	SQ_BOARD_DEPLOYS,
 	/* sqlite_releases.c */
 	SQ_TX_RELEASE_RECORD,
 	SQ_REL_PATTERN_SET,
@@ -222,6 +224,10 @@ int sq_job_check_attempt(struct store_be *be, int64_t id, int attempt, struct jo
 int sq_job_heartbeat(struct store_be *be, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
                      int *cancel_out, struct err *err);
 int sq_job_owner_check(struct store_be *be, int64_t job_id, int64_t agent_id, struct err *err);
+int sq_job_page(struct store_be *be, const struct job_filter *f, int limit, struct job_row **out,
+                size_t *n_out, struct err *err);
+int sq_board_deploys(struct store_be *be, const char *board, int limit, struct board_deploy_row **out,
+                     size_t *n_out, struct err *err);
 int sq_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int limit,
                      struct pipeline_row **out, size_t *n_out, struct err *err);
 int sq_pipeline_latest_refs(struct store_be *be, int limit, struct pipeline_row **out, size_t *n_out,
