@@ -16,7 +16,7 @@ export ANVIL_BUILD_DIR=$(cd "${1:-$ANVIL_SOURCE_DIR/build}" && pwd)
 LOG_MB=${LOG_MB:-50}
 DURATION_S=${DURATION_S:-600}
 SAMPLE_S=${SAMPLE_S:-30}
-[ -d "$S/tests/browser/node_modules/playwright-core" ] ||
+[ -d "$S/tests/browser/node_modules/playwright-core" ] && [ -d "$S/tests/browser/node_modules/axe-core" ] ||
 	npm ci --prefix "$S/tests/browser" --no-audit --no-fund >/dev/null 2>&1 || fail "npm ci (tests/browser) failed"
 mem() { awk '/^(Rss|Pss):/ {printf "%s%s_kb=%s", sep, tolower($1), $2; sep=" "} END {print ""}' "/proc/$1/smaps_rollup" | tr -d ':'; }
 

@@ -74,6 +74,14 @@ const struct ui_asset ui_assets[] = {
      "solid var(--line); background: var(--card); color: var(--fg); }\n"
      "button { cursor: pointer; }\n"
      ".error { color: var(--bad); font-weight: 600; }\n"
+     "/* Duration trend per branch (/repos/NAME): inline SVG drawn by the server. */\n"
+     "svg.trend { display: block; }\n"
+     "svg.trend .axis { stroke: var(--line); stroke-width: 1; }\n"
+     "svg.trend .line { fill: none; stroke: var(--muted); stroke-width: 1.5; }\n"
+     "svg.trend .ok { fill: var(--ok); } svg.trend .bad { fill: var(--bad); }\n"
+     "details.card summary { cursor: pointer; }\n"
+     "pre.out { white-space: pre-wrap; overflow-wrap: anywhere; margin: .5rem 0 0; font: 13px/1.45 "
+     "ui-monospace, \"DejaVu Sans Mono\", monospace; }\n"
      ".toolbar { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: .5rem 0; }\n"
      "#log { background: var(--logbg); color: var(--logfg); border-radius: 6px; padding: .5rem 0; font: "
      "13px/1.45 ui-monospace, \"DejaVu Sans Mono\", monospace; }\n"
@@ -300,7 +308,7 @@ const struct ui_asset ui_assets[] = {
      ".g250 { background: #bcbcbc; } .g251 { background: #c6c6c6; } .g252 { background: #d0d0d0; } .g253 { "
      "background: #dadada; } .g254 { background: #e4e4e4; }\n"
      ".g255 { background: #eeeeee; }\n",
-     20936},
+     21430},
     {"app.js", "text/javascript; charset=utf-8",
      "/* anvil web UI: dashboard self-refresh and the live job log. No framework.\n"
      " * Text from repositories arrives already HTML-escaped by the server (one C\n"

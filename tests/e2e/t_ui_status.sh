@@ -10,7 +10,7 @@
 
 [ -x /usr/bin/chromium ] || fail "chromium missing: scripts/deps.sh test installs it"
 command -v node >/dev/null || fail "node missing: scripts/deps.sh test installs it"
-[ -d "$S/tests/browser/node_modules/playwright-core" ] ||
+[ -d "$S/tests/browser/node_modules/playwright-core" ] && [ -d "$S/tests/browser/node_modules/axe-core" ] ||
 	npm ci --prefix "$S/tests/browser" --no-audit --no-fund >"$T/npm.log" 2>&1 || fail "npm ci failed"
 
 start_server --lease 3
