@@ -14,6 +14,17 @@ const E = process.env;
 const URL = E.URL;
 const TOKEN = fs.readFileSync(E.TOKEN_FILE, 'utf8').trim();
 
+/* axe-core, evaluated into each page through the DevTools protocol (the
+ * pages' CSP forbids injected script tags, rightly). */
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+async function axeSerious(page) {
+	await page.evaluate(AXE);
+	const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+	return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+		.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+}
+
 function check(cond, what) {
 	if (!cond)
 		throw new Error('FAIL: ' + what);
@@ -142,7 +153,9 @@ async function main() {
 			`after Retry the new job page shows its real state without a reload (${metaR.slice(0, 240)})`);
 
 		/* Bugs: crushed columns, badge contrast, horizontal scroll. */
-		const pages = ['/', '/pipelines', '/repos/demo', '/agents', '/boards', '/deployments', '/releases', `/pipelines/${E.PF}`, `/jobs/${E.JF}`];
+		const pages = ['/', '/pipelines', '/repos/demo', '/agents', '/boards', '/deployments', '/releases', `/pipelines/${E.PF}`, `/jobs/${E.JF}`,
+			`/pipelines/${E.PS}`, `/pipelines/${E.PT}`, '/agents/a1', '/boards/bench-board-01', `/deployments/${E.DJ}`,
+			'/releases?repo=demo&version=v1.0.0', '/no/such/page'];
 		for (const scheme of ['light', 'dark']) {
 			await page.emulateMedia({ colorScheme: scheme });
 			for (const width of [1400, 420]) {
@@ -155,6 +168,8 @@ async function main() {
 					check(sw <= width, `${p} at ${width} px, ${scheme}: nothing scrolls sideways (${sw})`);
 					const low = (await page.evaluate(badgeContrast)).filter((b) => b.ratio < 4.5);
 					check(low.length === 0, `${p} ${scheme}: every badge has contrast >= 4.5:1 (${low.map((b) => b.text + ' ' + b.ratio.toFixed(2)).join(', ')})`);
+					const axeBad = await axeSerious(page);
+					check(axeBad.length === 0, `${p} at ${width} px, ${scheme}: axe-core finds no serious or critical violation (${axeBad.join(' | ')})`);
 				}
 				await page.goto(URL + '/deployments');
 				await page.screenshot({ path: path.join(E.SHOTS, `status-deployments-${width}-${scheme}.png`) });
@@ -188,5 +203,5 @@ async function main() {
 	}
 }
 
-const guard = setTimeout(() => { console.error('FAIL: browser test took more than 230 s'); process.exit(1); }, 230000);
+const guard = setTimeout(() => { console.error('FAIL: browser test took more than 280 s'); process.exit(1); }, 280000);
 main().then(() => { clearTimeout(guard); }, (e) => { console.error(e.message || e); process.exit(1); });
