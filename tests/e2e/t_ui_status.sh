@@ -207,7 +207,7 @@ cat >"$T/src/demo/.anvil.yml" <<'YML'
 steps:
   - name: ticker
     run: |
-      i=0; while [ $i -lt 75 ]; do echo "tick $i"; sleep 0.2; i=$((i+1)); done
+      i=0; while [ $i -lt 120 ]; do echo "tick $i"; sleep 0.2; i=$((i+1)); done
 YML
 git -C "$T/src/demo" add -A && git -C "$T/src/demo" commit -q -m "ticker"
 git -C "$T/src/demo" push -q origin HEAD:refs/heads/live 2>&1
