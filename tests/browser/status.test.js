@@ -2,7 +2,7 @@
  * playwright-core. Started by tests/e2e/t_ui_status.sh with a real server and
  * agent; env: URL, TOKEN_FILE, SHOTS, PS (passing pipeline on main), PT (its
  * tag's pipeline), PF (a failing pipeline of 3,025 log lines), JF (its job),
- * PL (a running pipeline), JL (its job: ticks for 24 s), AGENT_PID (the
+ * PL (a running pipeline), JL (its job: ticks for 50 s), AGENT_PID (the
  * agent, paused for a moment to watch a cancel being asked).
  * Exits non-zero on the first failed check. */
 'use strict';
@@ -148,7 +148,7 @@ async function main() {
 		const retryUrl = page.url();
 		check(retryUrl !== `${URL}/jobs/${E.JL}`, `Retry opens the new job's page (${retryUrl})`);
 		await page.evaluate(() => { window.__marker = 1; });
-		await page.waitForFunction(() => document.getElementById('state').textContent === 'success', null, { timeout: 90000 });
+		await page.waitForFunction(() => document.getElementById('state').textContent === 'success', null, { timeout: 120000 });
 		const metaR = (await page.textContent('#meta')).replace(/\s+/g, ' ');
 		check(await page.evaluate(() => window.__marker === 1) && /Agent ?a1/.test(metaR) && /Attempt ?1 of/.test(metaR) &&
 			!metaR.includes('not started') && /Finished ?\d{4}-/.test(metaR),
@@ -209,5 +209,5 @@ async function main() {
 	}
 }
 
-const guard = setTimeout(() => { console.error('FAIL: browser test took more than 280 s'); process.exit(1); }, 280000);
+const guard = setTimeout(() => { console.error('FAIL: browser test took more than 330 s'); process.exit(1); }, 330000);
 main().then(() => { clearTimeout(guard); }, (e) => { console.error(e.message || e); process.exit(1); });

@@ -207,7 +207,7 @@ cat >"$T/src/demo/.anvil.yml" <<'YML'
 steps:
   - name: ticker
     run: |
-      i=0; while [ $i -lt 120 ]; do echo "tick $i"; sleep 0.2; i=$((i+1)); done
+      i=0; while [ $i -lt 250 ]; do echo "tick $i"; sleep 0.2; i=$((i+1)); done
 YML
 git -C "$T/src/demo" add -A && git -C "$T/src/demo" commit -q -m "ticker"
 git -C "$T/src/demo" push -q origin HEAD:refs/heads/live 2>&1
@@ -225,7 +225,7 @@ ok "a running pipeline and job show their expected duration"
 SHOTS="$T/shots"
 mkdir -p "$SHOTS"
 URL="$URL" TOKEN_FILE="$T/data/admin.token" SHOTS="$SHOTS" PF="$PF" JF="$JF" PS="$PS" PT="$PT" PL="$PL" JL="$JL" DJ="$DJ" AGENT_PID="$AGENT_PID" \
-	timeout 290 node "$S/tests/browser/status.test.js" 2>&1 | tee "$T/browser.log"
+	timeout 340 node "$S/tests/browser/status.test.js" 2>&1 | tee "$T/browser.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "browser test failed"
 mkdir -p /tmp/anvil-ui-shots
 cp "$SHOTS"/*.png /tmp/anvil-ui-shots/ 2>/dev/null || true
