@@ -225,7 +225,7 @@ ok "a running pipeline and job show their expected duration"
 SHOTS="$T/shots"
 mkdir -p "$SHOTS"
 URL="$URL" TOKEN_FILE="$T/data/admin.token" SHOTS="$SHOTS" PF="$PF" JF="$JF" PS="$PS" PT="$PT" PL="$PL" JL="$JL" DJ="$DJ" AGENT_PID="$AGENT_PID" \
-	timeout 340 node "$S/tests/browser/status.test.js" 2>&1 | tee "$T/browser.log"
+	timeout 610 node "$S/tests/browser/status.test.js" 2>&1 | tee "$T/browser.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "browser test failed"
 mkdir -p /tmp/anvil-ui-shots
 cp "$SHOTS"/*.png /tmp/anvil-ui-shots/ 2>/dev/null || true
