@@ -276,7 +276,8 @@ static void ui_board_link(struct buf *b, const char *name)
 	ui_named_link(b, "/boards/", name);
 }
 
-/* A release's card on /releases: repo may be NULL (any repository). */
+/* A link to release VERSION's card on /releases (repo NULL: of any
+ * repository). */
 static void ui_release_link(struct buf *b, const char *repo, const char *version)
 {
 	buf_appendf(b, "<a class=\"mono\" href=\"/releases?");

@@ -423,6 +423,7 @@ int ui_html_forge_commit_url(struct buf *out, const char *forge, const char *clo
 {
 	const char *commit, *host, *path, *end, *at;
 	size_t host_len, path_len, sha_len = sha ? strlen(sha) : 0;
+	const char *scheme = "https";
 	int keep_port = 1;
 
 	if (forge == NULL || clone_url == NULL || sha_len < 7 || sha_len > 64 ||
@@ -437,6 +438,8 @@ int ui_html_forge_commit_url(struct buf *out, const char *forge, const char *clo
 	if (strncmp(clone_url, "https://", 8) == 0 || strncmp(clone_url, "http://", 7) == 0 ||
 	    strncmp(clone_url, "ssh://", 6) == 0) {
 		int ssh = clone_url[0] == 's';
+		if (strncmp(clone_url, "http://", 7) == 0)
+			scheme = "http"; /* a forge served over plain HTTP (a lab's Gitea) */
 		host = strstr(clone_url, "://") + 3;
 		if ((path = strchr(host, '/')) == NULL)
 			return -1;
@@ -468,7 +471,7 @@ int ui_html_forge_commit_url(struct buf *out, const char *forge, const char *clo
 	if (!ui_html_url_part_ok(host, host_len, 0) || !ui_html_url_part_ok(path, path_len, 1) ||
 	    strstr(path, "..") != NULL || path[0] == '/')
 		return -1;
-	buf_appendf(out, "https://%.*s/%.*s%s%s", (int)host_len, host, (int)path_len, path, commit, sha);
+	buf_appendf(out, "%s://%.*s/%.*s%s%s", scheme, (int)host_len, host, (int)path_len, path, commit, sha);
 	return 0;
 }
 

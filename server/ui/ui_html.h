@@ -88,7 +88,8 @@ void ui_html_badge_svg(struct buf *b, const char *label, const char *message, co
 /* The forge's web page of a commit, from a repository's forge kind
  * (github, gitea, gitlab) and clone URL (https://[user@]host/path[.git],
  * ssh://[user@]host[:port]/path[.git] or user@host:path[.git]): appended to
- * out as https://host/path/commit/SHA (GitLab: /-/commit/). 0 when made;
+ * out as https://host/path/commit/SHA (GitLab: /-/commit/; http:// for
+ * an http:// clone URL, https:// for SSH ones). 0 when made;
  * -1 (out untouched) for another forge, a clone URL of another shape, a
  * host or path with characters a URL should not hold, or a sha that is not
  * hex. The credentials of a clone URL never reach out. */

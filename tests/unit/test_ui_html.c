@@ -276,7 +276,7 @@ static void test_forge_commit_url(void **state)
 	    {"github", "https://github.com/acme/demo.git", "https://github.com/acme/demo/commit/"},
 	    {"github", "https://bot:s3cret@github.com/acme/demo", "https://github.com/acme/demo/commit/"},
 	    {"gitea", "http://git.example.com:3000/acme/demo.git",
-	     "https://git.example.com:3000/acme/demo/commit/"},
+	     "http://git.example.com:3000/acme/demo/commit/"},
 	    {"gitlab", "git@gitlab.example.com:grp/sub/demo.git",
 	     "https://gitlab.example.com/grp/sub/demo/-/commit/"},
 	    {"gitlab", "ssh://git@gitlab.example.com:2222/grp/demo.git",
