@@ -165,7 +165,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/agents/a1?before=x")
 [ "$code" = 400 ] || fail "/agents/a1?before=x answered $code"
 curl -sf "$URL/agents" | grep -q 'href="/agents/a1"' || fail "/agents does not link a1's page"
 curl -sf "$URL/" | grep -q 'href="/agents/a1"' || fail "the dashboard does not link a1's page"
-curl -sf "$URL/jobs/$JF" | grep -q 'href="/agents/a1"' || fail "the job page does not link its agent"
+# (read whole before grep -q: with pipefail, curl into a pipe grep closed early fails)
+curl -sf -o "$T/jf.html" "$URL/jobs/$JF"
+grep -q 'href="/agents/a1"' "$T/jf.html" || fail "the job page does not link its agent"
 curl -sf "$URL/boards" | grep -q 'href="/boards/bench-board-01"' || fail "/boards does not link the board page"
 curl -sf "$URL/boards/bench-board-01" >"$T/board.html" || fail "/boards/bench-board-01 failed"
 grep -q 'Deploy history' "$T/board.html" && grep -q 'field-lab' "$T/board.html" || fail "board page lacks its facts"
@@ -218,7 +220,8 @@ ok "running pipeline $PL, job $JL"
 # While it runs: an expected duration from the branch's successful run ($PQ).
 curl -sf "$URL/pipelines/$PL" | grep -q '<dt>Expected</dt><dd>about [0-9.hms ]*<span class="muted">(median of 1 successful run of this branch)</span>' ||
 	fail "running pipeline $PL shows no expected duration"
-curl -sf "$URL/jobs/$JL" | grep -q '<dt>Expected</dt><dd>about' || fail "running job $JL shows no expected duration"
+curl -sf -o "$T/jl.html" "$URL/jobs/$JL"
+grep -q '<dt>Expected</dt><dd>about' "$T/jl.html" || fail "running job $JL shows no expected duration"
 ok "a running pipeline and job show their expected duration"
 
 # The browser part: live pages, tables, contrast, keyboard, live regions.
