@@ -7,8 +7,15 @@
 #      in the store);
 #   2. Chromium following a busy live log (a coloured line every 20 ms) for
 #      DURATION_S (default 600 s): V8 heap after GC, DOM nodes and listeners
-#      every SAMPLE_S (30 s) — bench/ui_live.js.
-# Usage: bench/ui.sh [BUILD_DIR]; env LOG_MB (50), DURATION_S (600), SAMPLE_S (30).
+#      every SAMPLE_S (30 s) — bench/ui_live.js;
+#   3. a repository page (/repos/NAME, with its duration trend per branch)
+#      over 1,000 finished pipelines on 100 branches: the server's time,
+#      bytes sent with and without gzip, and Chromium's first paint
+#      (bench/ui_repo.js). The pipelines are written into the store
+#      directly (sqlite3) while the server is stopped: running 1,000 jobs
+#      would measure the agent, not the page.
+# Usage: bench/ui.sh [BUILD_DIR]; env LOG_MB (50), DURATION_S (600), SAMPLE_S (30),
+#   PARTS (default "job live repo": which of 1, 2, 3 to run).
 set -euo pipefail
 export ANVIL_SOURCE_DIR=$(cd "$(dirname "$0")/.." && pwd)
 export ANVIL_BUILD_DIR=$(cd "${1:-$ANVIL_SOURCE_DIR/build}" && pwd)
@@ -16,11 +23,48 @@ export ANVIL_BUILD_DIR=$(cd "${1:-$ANVIL_SOURCE_DIR/build}" && pwd)
 LOG_MB=${LOG_MB:-50}
 DURATION_S=${DURATION_S:-600}
 SAMPLE_S=${SAMPLE_S:-30}
-[ -d "$S/tests/browser/node_modules/playwright-core" ] ||
+[ -d "$S/tests/browser/node_modules/playwright-core" ] && [ -d "$S/tests/browser/node_modules/axe-core" ] ||
 	npm ci --prefix "$S/tests/browser" --no-audit --no-fund >/dev/null 2>&1 || fail "npm ci (tests/browser) failed"
+PARTS=${PARTS:-job live repo}
 mem() { awk '/^(Rss|Pss):/ {printf "%s%s_kb=%s", sep, tolower($1), $2; sep=" "} END {print ""}' "/proc/$1/smaps_rollup" | tr -d ':'; }
 
 start_server --log-cap 1G --log-level warn
+
+# 3. The repository page over 1,000 pipelines on 100 branches.
+if [[ " $PARTS " == *" repo "* ]]; then
+	kill "$SERVER_PID"
+	wait "$SERVER_PID" 2>/dev/null || true
+	now=$(date +%s%3N)
+	sqlite3 "$T/data/anvil.db" "INSERT INTO repos(name, url, created_unix_ms) VALUES('many', '/nonexistent', $now)"
+	rid=$(sqlite3 "$T/data/anvil.db" "SELECT id FROM repos WHERE name = 'many'")
+	{
+		echo "BEGIN;"
+		for i in $(seq 1 1000); do
+			b=$((i % 100))
+			st=success
+			[ $((i % 7)) = 0 ] && st=failed
+			c=$((now - (1000 - i) * 60000))
+			f=$((c + 30000 + (i * 7919 % 60000)))
+			echo "INSERT INTO pipelines(repo_id, ref, commit_sha, event, state, commit_message, author, created_unix_ms, finished_unix_ms) VALUES($rid, 'refs/heads/feature-$b', '$(printf '%040x' "$i")', 'push', '$st', 'change $i of branch feature-$b', 'bench', $c, $f);"
+			echo "INSERT INTO jobs(pipeline_id, name, target, state, attempt, max_attempts, spec, created_unix_ms, started_unix_ms, finished_unix_ms) VALUES(last_insert_rowid(), 'build', 'host', '$st', 1, 3, '{}', $c, $((c + 1000)), $f);"
+		done
+		echo "COMMIT;"
+	} | sqlite3 "$T/data/anvil.db"
+	start_server --log-level warn
+	echo "repository page: $(sqlite3 "$T/data/anvil.db" "SELECT count(*), count(DISTINCT ref) FROM pipelines p JOIN repos r ON r.id = p.repo_id WHERE r.name = 'many'" | tr '|' ' ') pipelines and branches"
+	for i in 1 2 3; do
+		t=$(curl -s -o /dev/null -w '%{time_starttransfer} %{time_total} %{size_download}' "$URL/repos/many")
+		echo "  plain: time_to_first_byte=${t%% *} s time_total=$(echo "$t" | cut -d' ' -f2) s bytes=${t##* }"
+	done
+	for i in 1 2 3; do
+		t=$(curl -s -o /dev/null -H 'Accept-Encoding: gzip' -w '%{time_starttransfer} %{time_total} %{size_download}' "$URL/repos/many")
+		echo "  gzip:  time_to_first_byte=${t%% *} s time_total=$(echo "$t" | cut -d' ' -f2) s bytes=${t##* }"
+	done
+	echo "  Chromium, /repos/many: $(NODE_PATH="$S/tests/browser/node_modules" URL="$URL" PAGE=/repos/many node "$S/bench/ui_repo.js")"
+	echo "  Chromium, /pipelines:  $(NODE_PATH="$S/tests/browser/node_modules" URL="$URL" PAGE=/pipelines node "$S/bench/ui_repo.js")"
+fi
+[[ " $PARTS " == *" job "* || " $PARTS " == *" live "* ]] || exit 0
+
 start_agent a1 --targets host --log-level warn
 make_repo ui
 # A compiler-like log of LOG_MB, then a ticker for the live part.
@@ -64,6 +108,7 @@ const { chromium } = require("playwright-core");
 t=$(curl -s -o /dev/null -w '%{time_total} %{size_download}' "$URL/jobs/$JB/log")
 echo "raw log download: time_total=${t% *} s bytes=${t#* }"
 echo "server after the download: $(mem "$SERVER_PID")"
+[[ " $PARTS " == *" live "* ]] || exit 0
 
 cat >"$T/src/ui/.anvil.yml" <<YML
 steps:

@@ -44,6 +44,11 @@ if [ -n "$missing" ]; then
 	apt-get install -y -q --no-install-recommends $missing
 fi
 
+# The browser tests' npm packages (playwright-core, axe-core), once.
+if [ "$want" = test ] && command -v npm >/dev/null; then
+	"$(dirname "$0")/npm-deps.sh"
+fi
+
 # The agent runs every step as this unprivileged user (docs/security.md).
 if [ "$want" != build ] && ! getent passwd anvil-build >/dev/null; then
 	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin anvil-build

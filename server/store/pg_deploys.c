@@ -280,6 +280,58 @@ int pg_board_previous_release(struct store_be *be, const char *board, const char
 	return 0;
 }
 
+/* A deployment_boards row of result row i from column off on. */
+static void pg_deploy_board_read(const PGresult *r, int i, int off, struct deploy_board_row *d)
+{
+	d->board = pg_dup0(r, i, off + 0);
+	d->attempt = pg_int(r, i, off + 1);
+	d->release = pg_dup0(r, i, off + 2);
+	d->previous = pg_dup0(r, i, off + 3);
+	d->current = pg_dup0(r, i, off + 4);
+	d->state = pg_dup0(r, i, off + 5);
+	d->message = pg_dup0(r, i, off + 6);
+	d->bytes_sent = pg_i64(r, i, off + 7);
+	d->files_uploaded = pg_int(r, i, off + 8);
+	d->files_skipped = pg_int(r, i, off + 9);
+	d->restart_exit = pg_int(r, i, off + 10);
+	d->restart_output = pg_dup0(r, i, off + 11);
+	d->health_exit = pg_int(r, i, off + 12);
+	d->health_output = pg_dup0(r, i, off + 13);
+	d->started_ms = pg_i64(r, i, off + 14);
+	d->updated_ms = pg_i64(r, i, off + 15);
+	d->duration_ms = pg_i64(r, i, off + 16);
+}
+
+int pg_board_deploys(struct store_be *be, const char *board, int limit, struct board_deploy_row **out,
+                     size_t *n_out, struct err *err)
+{
+	struct pg_args a = {0};
+	PGresult *r;
+	int n;
+
+	pg_arg_text(&a, board);
+	pg_arg_i64(&a, limit);
+	r = pg_be_exec(be, "board deploys",
+	               "SELECT" PG_JOB_LIST ", d.board, d.attempt, d.release, d.previous, d.current, d.state,"
+	               " d.message, d.bytes_sent, d.files_uploaded, d.files_skipped, d.restart_exit,"
+	               " d.restart_output, d.health_exit, d.health_output, d.started_unix_ms,"
+	               " d.updated_unix_ms, d.duration_ms" PG_JOB_FROM
+	               "JOIN deployment_boards d ON d.job_id = j.id WHERE d.board = $1"
+	               " ORDER BY j.id DESC LIMIT $2",
+	               &a, err);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	*out = n > 0 ? xcalloc((size_t)n, sizeof(**out)) : NULL;
+	for (int i = 0; i < n; i++) {
+		pg_job_row_read(r, i, &(*out)[i].job);
+		pg_deploy_board_read(r, i, PG_JOB_NCOLS, &(*out)[i].b);
+	}
+	*n_out = (size_t)n;
+	PQclear(r);
+	return 0;
+}
+
 int pg_deploy_boards(struct store_be *be, int64_t job_id, struct deploy_board_row **out, size_t *n_out,
                      struct err *err)
 {
@@ -299,26 +351,8 @@ int pg_deploy_boards(struct store_be *be, int64_t job_id, struct deploy_board_ro
 		return -1;
 	n = PQntuples(r);
 	*out = n > 0 ? xcalloc((size_t)n, sizeof(**out)) : NULL;
-	for (int i = 0; i < n; i++) {
-		struct deploy_board_row *d = &(*out)[i];
-		d->board = pg_dup0(r, i, 0);
-		d->attempt = pg_int(r, i, 1);
-		d->release = pg_dup0(r, i, 2);
-		d->previous = pg_dup0(r, i, 3);
-		d->current = pg_dup0(r, i, 4);
-		d->state = pg_dup0(r, i, 5);
-		d->message = pg_dup0(r, i, 6);
-		d->bytes_sent = pg_i64(r, i, 7);
-		d->files_uploaded = pg_int(r, i, 8);
-		d->files_skipped = pg_int(r, i, 9);
-		d->restart_exit = pg_int(r, i, 10);
-		d->restart_output = pg_dup0(r, i, 11);
-		d->health_exit = pg_int(r, i, 12);
-		d->health_output = pg_dup0(r, i, 13);
-		d->started_ms = pg_i64(r, i, 14);
-		d->updated_ms = pg_i64(r, i, 15);
-		d->duration_ms = pg_i64(r, i, 16);
-	}
+	for (int i = 0; i < n; i++)
+		pg_deploy_board_read(r, i, 0, &(*out)[i]);
 	*n_out = (size_t)n;
 	PQclear(r);
 	return 0;

@@ -190,6 +190,10 @@ int pg_pipeline_jobs(struct store_be *be, int64_t pipeline_id, struct job_row **
 int pg_job_get(struct store_be *be, int64_t id, struct job_row *out, struct err *err);
 int pg_job_heartbeat(struct store_be *be, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
                      int *cancel_out, struct err *err);
+int pg_job_page(struct store_be *be, const struct job_filter *f, int limit, struct job_row **out,
+                size_t *n_out, struct err *err);
+int pg_board_deploys(struct store_be *be, const char *board, int limit, struct board_deploy_row **out,
+                     size_t *n_out, struct err *err);
 int pg_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int limit,
                      struct pipeline_row **out, size_t *n_out, struct err *err);
 int pg_pipeline_latest_refs(struct store_be *be, int limit, struct pipeline_row **out, size_t *n_out,

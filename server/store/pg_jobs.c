@@ -537,6 +537,39 @@ int pg_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int l
 	return 0;
 }
 
+int pg_job_page(struct store_be *be, const struct job_filter *f, int limit, struct job_row **out,
+                size_t *n_out, struct err *err)
+{
+	struct pg_args a = {0};
+	PGresult *r;
+	int n;
+
+	pg_arg_i64(&a, limit);
+	pg_arg_text(&a, f->agent);
+	pg_arg_text(&a, f->repo);
+	pg_arg_text(&a, f->ref);
+	pg_arg_text(&a, f->name);
+	pg_arg_text(&a, f->target);
+	pg_arg_text(&a, f->state);
+	pg_arg_i64(&a, f->before_id);
+	r = pg_be_exec(be, "job page",
+	               "SELECT" PG_JOB_COLS "WHERE ($2::text IS NULL OR a.name = $2)"
+	               " AND ($3::text IS NULL OR r.name = $3) AND ($4::text IS NULL OR p.ref = $4)"
+	               " AND ($5::text IS NULL OR j.name = $5) AND ($6::text IS NULL OR j.target = $6)"
+	               " AND ($7::text IS NULL OR j.state = $7) AND ($8 <= 0 OR j.id < $8)"
+	               " ORDER BY j.id DESC LIMIT $1",
+	               &a, err);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	*out = n > 0 ? xcalloc((size_t)n, sizeof(**out)) : NULL;
+	for (int i = 0; i < n; i++)
+		pg_job_row_read(r, i, &(*out)[i]);
+	*n_out = (size_t)n;
+	PQclear(r);
+	return 0;
+}
+
 int pg_pipeline_jobs(struct store_be *be, int64_t pipeline_id, struct job_row **out, size_t *n_out,
                      struct err *err)
 {

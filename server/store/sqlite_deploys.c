@@ -62,6 +62,13 @@ const struct sq_sql sq_deploys_sql[] = {
     {SQ_DEPLOY_PREVIOUS,
      "SELECT current FROM deployment_boards WHERE board = ?1 AND state = 'healthy'"
      " AND current <> '' AND current <> ?2 ORDER BY updated_unix_ms DESC, job_id DESC LIMIT 1"},
+    {SQ_BOARD_DEPLOYS,
+     "SELECT " SQ_JOB_LIST ", d.board, d.attempt, d.release, d.previous, d.current, d.state,"
+     " d.message, d.bytes_sent, d.files_uploaded, d.files_skipped, d.restart_exit, d.restart_output,"
+     " d.health_exit, d.health_output, d.started_unix_ms, d.updated_unix_ms, d.duration_ms"
+     " FROM deployment_boards d JOIN jobs j ON j.id = d.job_id JOIN pipelines p ON p.id = j.pipeline_id"
+     " JOIN repos r ON r.id = p.repo_id LEFT JOIN agents a ON a.id = j.agent_id"
+     " WHERE d.board = ?1 ORDER BY j.id DESC LIMIT ?2"},
 };
 const size_t sq_deploys_sql_n = sizeof(sq_deploys_sql) / sizeof(sq_deploys_sql[0]);
 
@@ -242,27 +249,64 @@ out:
 	return rc;
 }
 
+/* A deployment_boards row from column off on. */
+static void sq_deploy_board_read(sqlite3_stmt *s, int off, struct deploy_board_row *r)
+{
+	r->board = sq_col_dup_empty(s, off + 0);
+	r->attempt = sqlite3_column_int(s, off + 1);
+	r->release = sq_col_dup_empty(s, off + 2);
+	r->previous = sq_col_dup_empty(s, off + 3);
+	r->current = sq_col_dup_empty(s, off + 4);
+	r->state = sq_col_dup_empty(s, off + 5);
+	r->message = sq_col_dup_empty(s, off + 6);
+	r->bytes_sent = sqlite3_column_int64(s, off + 7);
+	r->files_uploaded = sqlite3_column_int(s, off + 8);
+	r->files_skipped = sqlite3_column_int(s, off + 9);
+	r->restart_exit = sqlite3_column_int(s, off + 10);
+	r->restart_output = sq_col_dup_empty(s, off + 11);
+	r->health_exit = sqlite3_column_int(s, off + 12);
+	r->health_output = sq_col_dup_empty(s, off + 13);
+	r->started_ms = sqlite3_column_int64(s, off + 14);
+	r->updated_ms = sqlite3_column_int64(s, off + 15);
+	r->duration_ms = sqlite3_column_int64(s, off + 16);
+}
+
 static void sq_deploy_board_row_read(sqlite3_stmt *s, void *row)
 {
-	struct deploy_board_row *r = row;
+	sq_deploy_board_read(s, 0, row);
+}
 
-	r->board = sq_col_dup_empty(s, 0);
-	r->attempt = sqlite3_column_int(s, 1);
-	r->release = sq_col_dup_empty(s, 2);
-	r->previous = sq_col_dup_empty(s, 3);
-	r->current = sq_col_dup_empty(s, 4);
-	r->state = sq_col_dup_empty(s, 5);
-	r->message = sq_col_dup_empty(s, 6);
-	r->bytes_sent = sqlite3_column_int64(s, 7);
-	r->files_uploaded = sqlite3_column_int(s, 8);
-	r->files_skipped = sqlite3_column_int(s, 9);
-	r->restart_exit = sqlite3_column_int(s, 10);
-	r->restart_output = sq_col_dup_empty(s, 11);
-	r->health_exit = sqlite3_column_int(s, 12);
-	r->health_output = sq_col_dup_empty(s, 13);
-	r->started_ms = sqlite3_column_int64(s, 14);
-	r->updated_ms = sqlite3_column_int64(s, 15);
-	r->duration_ms = sqlite3_column_int64(s, 16);
+/* A job's columns, then its deployment_boards row. */
+static void sq_board_deploy_row_read(sqlite3_stmt *s, void *row)
+{
+	struct board_deploy_row *r = row;
+
+	sq_job_row_read(s, &r->job);
+	sq_deploy_board_read(s, SQ_JOB_NCOLS, &r->b);
+}
+
+int sq_board_deploys(struct store_be *be, const char *board, int limit, struct board_deploy_row **out,
+                     size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	void *rows;
+	size_t n;
+	int rc;
+
+	pthread_mutex_lock(&be->mu);
+	s = sq_stmt(be, SQ_BOARD_DEPLOYS);
+	sq_bind_text(s, 1, board);
+	sq_bind_i64(s, 2, limit);
+	rc = sq_rows(be, s, "board deploys", sizeof(struct board_deploy_row), sq_board_deploy_row_read, &rows,
+	             &n, err);
+	pthread_mutex_unlock(&be->mu);
+	if (rc < 0) {
+		board_deploy_rows_free(rows, n);
+		return -1;
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
 }
 
 int sq_deploy_boards(struct store_be *be, int64_t job_id, struct deploy_board_row **out, size_t *n_out,

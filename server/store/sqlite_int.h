@@ -45,6 +45,7 @@ enum sq_stmt_id {
 	SQ_UI_PIPE_LATEST_REF,
 	SQ_JOBS_UNSUCCEEDED,
 	SQ_PIPE_PAGE,
+	SQ_JOB_PAGE,
 	SQ_TX_JOB_LOCK,
 	SQ_TX_JOB_WRITE,
 	SQ_TX_PIPE_FACTS,
@@ -129,6 +130,7 @@ enum sq_stmt_id {
 	SQ_DEPLOY_LIST,
 	SQ_DEPLOY_COUNTS,
 	SQ_DEPLOY_PREVIOUS,
+	SQ_BOARD_DEPLOYS,
 	/* sqlite_releases.c */
 	SQ_TX_RELEASE_RECORD,
 	SQ_REL_PATTERN_SET,
@@ -210,6 +212,14 @@ int sq_commit(struct store_be *be, struct err *err);
 void sq_rollback(struct store_be *be);
 int sq_scalar(struct store_be *be, sqlite3_stmt *s, const char *what, int64_t *out, struct err *err);
 int sq_integrity_check(struct store_be *be, struct err *err);
+/* The columns sq_job_row_read reads, of jobs j, pipelines p, repos r and
+ * agents a; a query's own columns come after them, from SQ_JOB_NCOLS. */
+#define SQ_JOB_LIST                                                                                          \
+	"j.id, j.pipeline_id, j.name, j.target, j.state, j.attempt, j.max_attempts, j.exit_code, a.name,"    \
+	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
+	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
+	" p.commit_sha, j.kind, j.labels, j.approve, j.approved_by, j.approved_unix_ms"
+#define SQ_JOB_NCOLS 28
 void sq_job_row_read(sqlite3_stmt *s, void *row); /* a struct job_row */
 int sq_pipeline_by_delivery(struct store_be *be, const char *repo, const char *delivery, int64_t *id_out,
                             struct err *err);
@@ -225,6 +235,10 @@ int sq_job_check_attempt(struct store_be *be, int64_t id, int attempt, struct jo
 int sq_job_heartbeat(struct store_be *be, int64_t id, int attempt, int64_t now_ms, int64_t lease_ms,
                      int *cancel_out, struct err *err);
 int sq_job_owner_check(struct store_be *be, int64_t job_id, int64_t agent_id, struct err *err);
+int sq_job_page(struct store_be *be, const struct job_filter *f, int limit, struct job_row **out,
+                size_t *n_out, struct err *err);
+int sq_board_deploys(struct store_be *be, const char *board, int limit, struct board_deploy_row **out,
+                     size_t *n_out, struct err *err);
 int sq_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int limit,
                      struct pipeline_row **out, size_t *n_out, struct err *err);
 int sq_pipeline_latest_refs(struct store_be *be, int limit, struct pipeline_row **out, size_t *n_out,

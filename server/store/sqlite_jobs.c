@@ -8,13 +8,10 @@
 #include <string.h>
 
 #define JOB_COLS                                                                                             \
-	"j.id, j.pipeline_id, j.name, j.target, j.state, j.attempt, j.max_attempts, j.exit_code, a.name,"    \
-	" j.message, j.retry_of, j.spec, j.cancel_requested, j.lease_until_unix_ms, j.log_bytes,"            \
-	" j.log_truncated, j.created_unix_ms, j.started_unix_ms, j.finished_unix_ms, r.name, r.url, p.ref,"  \
-	" p.commit_sha, j.kind, j.labels, j.approve, j.approved_by, j.approved_unix_ms FROM jobs j"          \
-	" JOIN pipelines p ON p.id = j.pipeline_id"                                                          \
-	" JOIN repos r ON r.id = p.repo_id"                                                                  \
-	" LEFT JOIN agents a ON a.id = j.agent_id "
+	SQ_JOB_LIST " FROM jobs j"                                                                           \
+	            " JOIN pipelines p ON p.id = j.pipeline_id"                                              \
+	            " JOIN repos r ON r.id = p.repo_id"                                                      \
+	            " LEFT JOIN agents a ON a.id = j.agent_id "
 
 #define PIPE_COLS                                                                                            \
 	"p.id, p.repo_id, r.name, p.ref, p.commit_sha, p.event, p.delivery, p.state, p.message,"             \
@@ -39,6 +36,10 @@ const struct sq_sql sq_jobs_sql[] = {
                    " OR p.ref = 'refs/tags/' || ?3) AND (?4 IS NULL OR p.state = ?4)"
                    " AND (?5 IS NULL OR p.event = ?5) AND (?6 <= 0 OR p.id < ?6)"
                    " ORDER BY p.id DESC LIMIT ?1"},
+    {SQ_JOB_PAGE, "SELECT " JOB_COLS "WHERE (?2 IS NULL OR a.name = ?2) AND (?3 IS NULL OR r.name = ?3)"
+                  " AND (?4 IS NULL OR p.ref = ?4) AND (?5 IS NULL OR j.name = ?5)"
+                  " AND (?6 IS NULL OR j.target = ?6) AND (?7 IS NULL OR j.state = ?7)"
+                  " AND (?8 <= 0 OR j.id < ?8) ORDER BY j.id DESC LIMIT ?1"},
     {SQ_TX_JOB_LOCK, "SELECT id, pipeline_id, kind, name, state, attempt, max_attempts, agent_id,"
                      " lease_until_unix_ms, started_unix_ms, finished_unix_ms, exit_code, message,"
                      " cancel_requested, log_bytes, log_truncated FROM jobs WHERE id = ?1"},
@@ -685,6 +686,41 @@ int sq_pipeline_page(struct store_be *be, const struct pipeline_filter *f, int l
 	pthread_mutex_unlock(&be->mu);
 	if (rc < 0) {
 		pipeline_rows_free(rows, n);
+		return -1;
+	}
+	*out = rows;
+	*n_out = n;
+	return 0;
+}
+
+int sq_job_page(struct store_be *be, const struct job_filter *f, int limit, struct job_row **out,
+                size_t *n_out, struct err *err)
+{
+	sqlite3_stmt *s;
+	struct job_row *rows = NULL;
+	size_t n = 0;
+	int step;
+
+	pthread_mutex_lock(&be->mu);
+	s = sq_stmt(be, SQ_JOB_PAGE);
+	sq_bind_i64(s, 1, limit);
+	sq_bind_text(s, 2, f->agent);
+	sq_bind_text(s, 3, f->repo);
+	sq_bind_text(s, 4, f->ref);
+	sq_bind_text(s, 5, f->name);
+	sq_bind_text(s, 6, f->target);
+	sq_bind_text(s, 7, f->state);
+	sq_bind_i64(s, 8, f->before_id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
+		sq_job_row_read(s, &rows[n++]);
+	}
+	if (step != SQLITE_DONE)
+		sq_fail(be, err, step, "job page");
+	sq_done(s);
+	pthread_mutex_unlock(&be->mu);
+	if (step != SQLITE_DONE) {
+		job_rows_free(rows, n);
 		return -1;
 	}
 	*out = rows;

@@ -502,6 +502,18 @@ int store_pipeline_page(struct store *st, const struct pipeline_filter *f, int l
 	return st->ops->pipeline_page(st->be, f, limit, out, n_out, err);
 }
 
+int store_job_page(struct store *st, const struct job_filter *f, int limit, struct job_row **out,
+                   size_t *n_out, struct err *err)
+{
+	return st->ops->job_page(st->be, f, limit, out, n_out, err);
+}
+
+int store_board_deploys(struct store *st, const char *board, int limit, struct board_deploy_row **out,
+                        size_t *n_out, struct err *err)
+{
+	return st->ops->board_deploys(st->be, board, limit, out, n_out, err);
+}
+
 int store_pipeline_latest_refs(struct store *st, int limit, struct pipeline_row **out, size_t *n_out,
                                struct err *err)
 {
@@ -764,17 +776,30 @@ void board_rows_free(struct board_row *rows, size_t n)
 	free(rows);
 }
 
+static void deploy_board_row_release(struct deploy_board_row *r)
+{
+	free(r->board);
+	free(r->release);
+	free(r->previous);
+	free(r->current);
+	free(r->state);
+	free(r->message);
+	free(r->restart_output);
+	free(r->health_output);
+}
+
 void deploy_board_rows_free(struct deploy_board_row *rows, size_t n)
 {
+	for (size_t i = 0; i < n; i++)
+		deploy_board_row_release(&rows[i]);
+	free(rows);
+}
+
+void board_deploy_rows_free(struct board_deploy_row *rows, size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
-		free(rows[i].board);
-		free(rows[i].release);
-		free(rows[i].previous);
-		free(rows[i].current);
-		free(rows[i].state);
-		free(rows[i].message);
-		free(rows[i].restart_output);
-		free(rows[i].health_output);
+		job_row_release(&rows[i].job);
+		deploy_board_row_release(&rows[i].b);
 	}
 	free(rows);
 }

@@ -580,5 +580,31 @@ int store_schedule_delete(struct store *st, const char *repo, const char *name, 
  * the store) that moved it; 0 when another did, or it was deleted. */
 int store_schedule_claim(struct store *st, int64_t id, int64_t due_unix_s, int64_t next_unix_s,
                          int *claimed_out, struct err *err);
+/* ---- cross-links (issue 16) ---- */
+
+/* Filters of store_job_page; NULL (or before_id <= 0) matches all. */
+struct job_filter {
+	const char *agent;  /* name of the agent that claimed the job (its last attempt) */
+	const char *repo;   /* repository name */
+	const char *ref;    /* full ref of the job's pipeline */
+	const char *name;   /* job name */
+	const char *target; /* job target (a deploy job's group) */
+	const char *state;  /* a job state's name */
+	int64_t before_id;  /* only jobs with a smaller id: the next page */
+};
+/* Up to limit jobs matching f, newest (highest id) first, as store_job_get
+ * fills them; *out is the caller's (job_rows_free). */
+int store_job_page(struct store *st, const struct job_filter *f, int limit, struct job_row **out,
+                   size_t *n_out, struct err *err);
+
+/* What one board went through in one deploy job: a board's history. */
+struct board_deploy_row {
+	struct job_row job;        /* the deploy job (target: the group), with its pipeline's ref */
+	struct deploy_board_row b; /* the board's row of it */
+};
+void board_deploy_rows_free(struct board_deploy_row *rows, size_t n);
+/* The deploy jobs that reported on board, newest first, at most limit. */
+int store_board_deploys(struct store *st, const char *board, int limit, struct board_deploy_row **out,
+                        size_t *n_out, struct err *err);
 
 #endif

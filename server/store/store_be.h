@@ -367,6 +367,10 @@ struct store_ops {
 	                       size_t *n_out, struct err *err);
 	int (*pipeline_page)(struct store_be *be, const struct pipeline_filter *f, int limit,
 	                     struct pipeline_row **out, size_t *n_out, struct err *err);
+	int (*job_page)(struct store_be *be, const struct job_filter *f, int limit, struct job_row **out,
+	                size_t *n_out, struct err *err);
+	int (*board_deploys)(struct store_be *be, const char *board, int limit, struct board_deploy_row **out,
+	                     size_t *n_out, struct err *err);
 	int (*pipeline_latest_refs)(struct store_be *be, int limit, struct pipeline_row **out, size_t *n_out,
 	                            struct err *err);
 	int (*pipeline_latest_ref)(struct store_be *be, const char *repo, const char *ref,

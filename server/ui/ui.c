@@ -255,6 +255,130 @@ static void ui_ref(struct buf *b, const char *ref)
 	buf_appendf(b, "</span>");
 }
 
+/* ---- cross-links (issue 16) ---- */
+
+/* <a href="PREFIX/NAME">NAME</a>, or "—" for no name. */
+static void ui_named_link(struct buf *b, const char *prefix, const char *name)
+{
+	if (name == NULL || name[0] == '\0') {
+		buf_appendf(b, "—");
+		return;
+	}
+	buf_appendf(b, "<a href=\"%s", prefix);
+	ui_html_url(b, name);
+	buf_appendf(b, "\">");
+	ui_html_esc(b, name);
+	buf_appendf(b, "</a>");
+}
+
+static void ui_agent_link(struct buf *b, const char *name)
+{
+	ui_named_link(b, "/agents/", name);
+}
+
+static void ui_board_link(struct buf *b, const char *name)
+{
+	ui_named_link(b, "/boards/", name);
+}
+
+/* A link to release VERSION's card on /releases (repo NULL: of any
+ * repository). */
+static void ui_release_link(struct buf *b, const char *repo, const char *version)
+{
+	buf_appendf(b, "<a class=\"mono\" href=\"/releases?");
+	if (repo != NULL) {
+		buf_appendf(b, "repo=");
+		ui_html_url(b, repo);
+		buf_appendf(b, "&amp;");
+	}
+	buf_appendf(b, "version=");
+	ui_html_url(b, version);
+	buf_appendf(b, "\">");
+	ui_html_esc(b, version);
+	buf_appendf(b, "</a>");
+}
+
+/* A commit: its full sha, and a link to the forge's page of it when the
+ * repository is on a forge (github, gitea, gitlab) with a web-shaped clone
+ * URL. A store failure shows the sha alone (logged). */
+static void ui_commit(struct ui_ctx *c, const char *repo, const char *sha)
+{
+	struct repo_cfg rc = {0};
+	struct buf url = BUF_INIT;
+	struct err err = {0};
+
+	buf_appendf(&c->b, "<span class=\"mono\">");
+	ui_html_esc(&c->b, sha);
+	buf_appendf(&c->b, "</span>");
+	if (store_repo_cfg_get(c->srv->store, repo, &rc, &err) < 0) {
+		if (err.code != ERR_NOTFOUND)
+			log_warnx("event=ui_repo_cfg_failed error=\"%s\"", err.msg);
+		return;
+	}
+	if (ui_html_forge_commit_url(&url, rc.forge, rc.url, sha) == 0) {
+		buf_appendf(&c->b, " <a href=\"");
+		ui_html_esc(&c->b, url.data);
+		buf_appendf(&c->b, "\" rel=\"noreferrer\">on ");
+		ui_html_esc(&c->b, rc.forge);
+		buf_appendf(&c->b, "</a>");
+	}
+	buf_release(&url);
+	repo_cfg_release(&rc);
+}
+
+/* "about 1m 2s (median of 5 successful runs on this branch), 20.1s left":
+ * the expected duration of something running for so_far_ms, from the
+ * durations of n earlier runs (n may be 0: nothing is printed, 0). */
+static int ui_expected(struct buf *b, int64_t *ms, size_t n, int64_t so_far_ms)
+{
+	int64_t median;
+
+	if (n == 0)
+		return 0;
+	median = ui_html_median_ms(ms, n);
+	buf_appendf(b, "<dt>Expected</dt><dd>about ");
+	ui_html_duration(b, median);
+	buf_appendf(b, " <span class=\"muted\">(median of %zu successful run%s of this branch)</span>, ", n,
+	            n == 1 ? "" : "s");
+	if (so_far_ms < 0) {
+		buf_appendf(b, "not started");
+	} else if (so_far_ms <= median) {
+		ui_html_duration(b, median - so_far_ms);
+		buf_appendf(b, " left");
+	} else {
+		buf_appendf(b, "over by ");
+		ui_html_duration(b, so_far_ms - median);
+	}
+	buf_appendf(b, "</dd>");
+	return 1;
+}
+
+#define UI_ETA_RUNS 5
+
+/* The job's expected duration while it is not final: the median run time of
+ * the last successful jobs of the same name and target on the same branch. */
+static void ui_job_expected(struct srv *srv, struct buf *b, const struct job_row *j, int64_t now_ms)
+{
+	struct job_filter f = {
+	    .repo = j->repo_name, .ref = j->ref, .name = j->name, .target = j->target, .state = "success"};
+	struct job_row *rows = NULL;
+	int64_t ms[UI_ETA_RUNS];
+	struct err err = {0};
+	size_t n = 0, k = 0;
+
+	if (jobstate_is_final(j->state))
+		return;
+	if (store_job_page(srv->store, &f, UI_ETA_RUNS, &rows, &n, &err) < 0) {
+		log_warnx("event=ui_eta_failed job=%lld error=\"%s\"", (long long)j->id, err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].started_ms > 0 && rows[i].finished_ms >= rows[i].started_ms)
+			ms[k++] = rows[i].finished_ms - rows[i].started_ms;
+	ui_expected(b, ms, k, j->started_ms > 0 ? now_ms - j->started_ms : -1);
+	job_rows_free(rows, n);
+}
+
 /* A job's run time: finished − started, or so far while running. */
 static int64_t ui_job_ms(const struct job_row *j, int64_t now_ms)
 {
@@ -307,7 +431,9 @@ static int ui_dash_agents(struct ui_ctx *c, int64_t now_ms, struct err *err)
 	for (size_t i = 0; i < n; i++) {
 		if (now_ms - rows[i].last_seen_ms > UI_AGENT_ONLINE_MS)
 			continue;
-		buf_appendf(&c->b, "<a class=\"job\" href=\"/agents\"><span class=\"st st-%s\">%s</span>",
+		buf_appendf(&c->b, "<a class=\"job\" href=\"/agents/");
+		ui_html_url(&c->b, rows[i].name);
+		buf_appendf(&c->b, "\"><span class=\"st st-%s\">%s</span>",
 		            rows[i].job_id ? "running" : "success", rows[i].job_id ? "busy" : "idle");
 		ui_html_esc(&c->b, rows[i].name);
 		buf_appendf(&c->b, "</a>");
@@ -499,24 +625,28 @@ static int ui_strv_has(const struct strv *sv, const char *s)
 	return 0;
 }
 
-static void ui_commit_meta(struct buf *b, const struct pipeline_row *p)
+static void ui_commit_meta(struct ui_ctx *c, const struct pipeline_row *p)
 {
+	struct buf *b = &c->b;
+
 	buf_appendf(b, "<dl class=\"meta\"><dt>Repository</dt><dd><a href=\"/repos/");
 	ui_html_url(b, p->repo_name);
 	buf_appendf(b, "\">");
 	ui_html_esc(b, p->repo_name);
 	buf_appendf(b, "</a></dd><dt>Ref</dt><dd>");
 	ui_ref(b, p->ref);
-	buf_appendf(b, "</dd><dt>Event</dt><dd>");
+	buf_appendf(b, " <a class=\"muted\" href=\"/pipelines?repo=");
+	ui_html_url(b, p->repo_name);
+	buf_appendf(b, "&amp;ref=");
+	ui_html_url(b, p->ref);
+	buf_appendf(b, "\">history</a></dd><dt>Event</dt><dd>");
 	ui_html_esc(b, p->event);
-	buf_appendf(b, "</dd><dt>Commit</dt><dd class=\"mono\">");
-	ui_html_esc(b, p->commit_sha);
+	buf_appendf(b, "</dd><dt>Commit</dt><dd>");
+	ui_commit(c, p->repo_name, p->commit_sha);
 	buf_appendf(b, "</dd><dt>Author</dt><dd>");
 	ui_html_esc(b, p->author);
 	buf_appendf(b, "</dd><dt>Message</dt><dd id=\"commit-message\">");
 	ui_html_esc(b, p->commit_message);
-	buf_appendf(b, "</dd><dt>Created</dt><dd>");
-	ui_time(b, p->created_ms);
 	buf_appendf(b, "</dd>");
 	if (p->message[0]) {
 		buf_appendf(b, "<dt>Error</dt><dd class=\"error\">");
@@ -538,6 +668,66 @@ static void ui_commit_meta(struct buf *b, const struct pipeline_row *p)
 		}
 		buf_appendf(b, "</dd>");
 		json_decref(vars);
+	}
+	buf_appendf(b, "</dl>");
+}
+
+/* A pipeline's times: created (queued), first job's start, finish, queue
+ * wait (created to first start), duration (created to finish, or so far)
+ * and, while it runs, what the branch's recent successful runs took. */
+static void ui_pipeline_times(struct ui_ctx *c, const struct pipeline_row *p, const struct job_row *jobs,
+                              size_t nj, int64_t now_ms)
+{
+	struct buf *b = &c->b;
+	int64_t started = 0;
+	int final = jobstate_is_final(p->state);
+
+	for (size_t i = 0; i < nj; i++)
+		if (jobs[i].started_ms > 0 && (started == 0 || jobs[i].started_ms < started))
+			started = jobs[i].started_ms;
+	buf_appendf(b, "<dl class=\"meta\" id=\"times\"><dt>Created</dt><dd>");
+	ui_when(b, now_ms, p->created_ms);
+	buf_appendf(b, "</dd><dt>Started</dt><dd>");
+	if (started > 0)
+		ui_when(b, now_ms, started);
+	else
+		buf_appendf(b, final ? "—" : "not started");
+	buf_appendf(b, "</dd><dt>Finished</dt><dd>");
+	ui_when(b, now_ms, p->finished_ms);
+	buf_appendf(b, "</dd><dt>Queue wait</dt><dd>");
+	if (started > 0 && started >= p->created_ms)
+		ui_html_duration(b, started - p->created_ms);
+	else if (!final) {
+		buf_appendf(b, "waiting ");
+		ui_html_duration(b, now_ms - p->created_ms);
+	} else
+		buf_appendf(b, "—");
+	buf_appendf(b, "</dd><dt>Duration</dt><dd>");
+	if (p->finished_ms > 0)
+		ui_html_duration(b, p->finished_ms - p->created_ms);
+	else if (!final) {
+		ui_html_duration(b, now_ms - p->created_ms);
+		buf_appendf(b, " so far");
+	} else
+		buf_appendf(b, "—");
+	buf_appendf(b, "</dd>");
+	if (!final) {
+		struct pipeline_filter f = {.repo = p->repo_name, .ref = p->ref, .state = "success"};
+		struct pipeline_row *rows = NULL;
+		int64_t ms[UI_ETA_RUNS];
+		struct err err = {0};
+		size_t n = 0, k = 0;
+
+		if (store_pipeline_page(c->srv->store, &f, UI_ETA_RUNS, &rows, &n, &err) < 0) {
+			log_warnx("event=ui_eta_failed pipeline=%lld error=\"%s\"", (long long)p->id,
+			          err.msg);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				if (rows[i].finished_ms >= rows[i].created_ms && rows[i].finished_ms > 0)
+					ms[k++] = rows[i].finished_ms - rows[i].created_ms;
+			ui_expected(b, ms, k, now_ms - p->created_ms);
+			pipeline_rows_free(rows, n);
+		}
 	}
 	buf_appendf(b, "</dl>");
 }
@@ -595,6 +785,84 @@ static void ui_pipeline_jobs(struct ui_ctx *c, const struct job_row *jobs, size_
 	strv_release(&names);
 }
 
+/* What a pipeline led to: its release (a tag pipeline of the release
+ * pattern), its deployments (deploy jobs) and the artifacts of its current
+ * jobs. A store failure leaves a section out (logged): the page renders. */
+static void ui_pipeline_links(struct ui_ctx *c, const struct pipeline_row *p, const struct job_row *jobs,
+                              size_t nj)
+{
+	struct buf *b = &c->b;
+	struct err err = {0};
+	size_t shown = 0;
+
+	if (strncmp(p->ref, "refs/tags/", 10) == 0) {
+		struct release_row r = {0};
+		if (store_release_get(c->srv->store, 0, p->repo_name, p->ref + 10, &r, &err) == 0) {
+			buf_appendf(b, "<h2>Release</h2><section class=\"card\"><p>");
+			ui_release_link(b, p->repo_name, r.version);
+			buf_appendf(b, " %s</p></section>", r.signature ? "signed" : "(not signed yet)");
+			release_row_release(&r);
+		} else if (err.code != ERR_NOTFOUND) {
+			log_warnx("event=ui_release_failed pipeline=%lld error=\"%s\"", (long long)p->id,
+			          err.msg);
+		}
+	}
+	for (size_t i = 0; i < nj; i++) {
+		const struct job_row *j = &jobs[i];
+		if (strcmp(j->kind, "deploy") != 0 || ui_job_superseded(jobs, nj, j))
+			continue;
+		if (shown++ == 0)
+			buf_appendf(
+			    b, "<h2>Deployments</h2><section class=\"card\"><table><tr><th>Deployment</th>"
+			       "<th>Group</th><th>State</th></tr>");
+		buf_appendf(b, "<tr><td class=\"nw\"><a href=\"/deployments/%lld\">#%lld ", (long long)j->id,
+		            (long long)j->id);
+		ui_html_esc(b, j->name);
+		buf_appendf(b, "</a></td><td class=\"nw\">");
+		ui_html_esc(b, j->target);
+		buf_appendf(b, "</td><td>");
+		ui_badge_named(b, ui_job_state_shown(j), NULL);
+		buf_appendf(b, "</td></tr>");
+	}
+	if (shown > 0)
+		buf_appendf(b, "</table></section>");
+	shown = 0;
+	for (size_t i = 0; i < nj; i++) {
+		const struct job_row *j = &jobs[i];
+		struct artifact_row *rows = NULL;
+		size_t n = 0;
+		if (ui_job_superseded(jobs, nj, j))
+			continue;
+		if (store_artifact_list(c->srv->store, j->id, &rows, &n, &err) < 0) {
+			log_warnx("event=ui_artifacts_failed job=%lld error=\"%s\"", (long long)j->id,
+			          err.msg);
+			continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (shown++ == 0)
+				buf_appendf(
+				    b, "<h2>Artifacts</h2><section class=\"card\"><table><tr><th>Job</th>"
+				       "<th>Name</th><th>Size</th><th>sha256</th></tr>");
+			buf_appendf(b, "<tr><td class=\"nw\"><a href=\"/jobs/%lld\">#%lld ", (long long)j->id,
+			            (long long)j->id);
+			ui_html_esc(b, j->target);
+			buf_appendf(b, " / ");
+			ui_html_esc(b, j->name);
+			buf_appendf(b, "</a></td><td><a href=\"/jobs/%lld/artifacts/", (long long)j->id);
+			ui_html_url(b, rows[k].name);
+			buf_appendf(b, "\" download>");
+			ui_html_esc(b, rows[k].name);
+			buf_appendf(
+			    b,
+			    "</a></td><td class=\"nw\">%lld&nbsp;B</td><td class=\"mono sha\">%s</td></tr>",
+			    (long long)rows[k].size, rows[k].sha256);
+		}
+		artifact_rows_free(rows, n);
+	}
+	if (shown > 0)
+		buf_appendf(b, "</table></section>");
+}
+
 /* 1 while anything on a pipeline's page may still change. */
 static int ui_pipeline_active(const struct pipeline_row *p, const struct job_row *jobs, size_t nj)
 {
@@ -628,6 +896,7 @@ static int ui_pipeline_live_render(void *cls, struct buf *out, char state[UI_SSE
 		return -1;
 	}
 	c.b = *out;
+	ui_pipeline_times(&c, &p, jobs, nj, srv_now_ms());
 	ui_pipeline_jobs(&c, jobs, nj, srv_now_ms());
 	*out = c.b;
 	snprintf(state, UI_SSE_STATE_MAX, "%s", jobstate_name(p.state));
@@ -678,15 +947,18 @@ static int ui_pipeline(struct srv *srv, struct http_req *req, struct http_answer
 	buf_appendf(&c.b, "<h1>%s ", title);
 	ui_state_badge(&c.b, p.state, "state");
 	buf_appendf(&c.b, "</h1><section class=\"card\">");
-	ui_commit_meta(&c.b, &p);
+	ui_commit_meta(&c, &p);
 	ui_pipeline_actions(&c, p.id, jobs, nj);
-	buf_appendf(&c.b, "</section><h2>Jobs</h2><section class=\"card\" id=\"jobs\"");
-	/* While anything runs the matrix follows the pipeline's event stream. */
+	buf_appendf(&c.b, "</section><h2>Times and jobs</h2><section class=\"card\" id=\"jobs\"");
+	/* While anything runs the times and the matrix follow the pipeline's
+	 * event stream. */
 	if (ui_pipeline_active(&p, jobs, nj))
 		buf_appendf(&c.b, " data-events=\"/pipelines/%lld/events\"", (long long)p.id);
 	buf_appendf(&c.b, ">");
+	ui_pipeline_times(&c, &p, jobs, nj, srv_now_ms());
 	ui_pipeline_jobs(&c, jobs, nj, srv_now_ms());
 	buf_appendf(&c.b, "</section>");
+	ui_pipeline_links(&c, &p, jobs, nj);
 	if (!c.logged_in)
 		buf_appendf(
 		    &c.b, "<p class=\"muted\"><a href=\"/login?next=%s\">Log in</a> to cancel or retry.</p>",
@@ -739,7 +1011,7 @@ static void ui_job_meta(struct buf *b, const struct job_row *j, int64_t now_ms)
 	buf_appendf(b, "</dd><dt>Commit</dt><dd class=\"mono\">");
 	ui_html_esc(b, j->commit_sha);
 	buf_appendf(b, "</dd><dt>Agent</dt><dd>");
-	ui_html_esc(b, j->agent_name ? j->agent_name : "—");
+	ui_agent_link(b, j->agent_name);
 	buf_appendf(b, "</dd><dt>Attempt</dt><dd>%d of %d</dd><dt>Queued</dt><dd>", j->attempt,
 	            j->max_attempts);
 	ui_when(b, now_ms, j->created_ms);
@@ -809,6 +1081,7 @@ static int ui_job_facts(struct srv *srv, struct buf *b, const struct job_row *j,
 		return -1;
 	buf_appendf(b, "<dl class=\"meta\">");
 	ui_job_meta(b, j, now_ms);
+	ui_job_expected(srv, b, j, now_ms);
 	buf_appendf(b, "</dl>");
 	ui_steps_list(b, &st, now_ms);
 	ui_steps_release(&st);
@@ -1508,6 +1781,86 @@ static int ui_pipelines(struct srv *srv, struct http_req *req, struct http_answe
 	return ui_send(&c, ans, 200);
 }
 
+#define UI_TREND_SCAN     500 /* newest pipelines of the repository read for the trend */
+#define UI_TREND_BRANCHES 10
+#define UI_TREND_POINTS   30
+
+/* A duration trend per branch: of the repository's newest pipelines, the
+ * finished ones (success or failed) of the most recently active branches,
+ * oldest first, as server-rendered SVG. A store failure leaves it out. */
+static void ui_repo_trend(struct ui_ctx *c, const char *repo)
+{
+	struct pipeline_filter f = {.repo = repo};
+	struct pipeline_row *rows = NULL;
+	struct strv refs = STRV_INIT;
+	struct err err = {0};
+	size_t n = 0;
+
+	if (store_pipeline_page(c->srv->store, &f, UI_TREND_SCAN, &rows, &n, &err) < 0) {
+		log_warnx("event=ui_trend_failed repo=\"%s\" error=\"%s\"", repo, err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n && refs.n < UI_TREND_BRANCHES; i++)
+		if (strncmp(rows[i].ref, "refs/heads/", 11) == 0 && !ui_strv_has(&refs, rows[i].ref))
+			strv_push(&refs, rows[i].ref);
+	if (refs.n > 0)
+		buf_appendf(&c->b,
+		            "<h2>Duration per branch</h2><section class=\"card\"><table id=\"trend\"><tr>"
+		            "<th>Branch</th><th>Last %d finished runs, oldest first</th><th>Median</th>"
+		            "<th>Last</th></tr>",
+		            UI_TREND_POINTS);
+	for (size_t r = 0; r < refs.n; r++) {
+		int64_t ms[UI_TREND_POINTS], sorted[UI_TREND_POINTS];
+		int failed[UI_TREND_POINTS];
+		size_t k = 0;
+		struct buf label = BUF_INIT;
+
+		/* rows are newest first: fill from the end for oldest first */
+		for (size_t i = 0; i < n && k < UI_TREND_POINTS; i++) {
+			const struct pipeline_row *p = &rows[i];
+			if (strcmp(p->ref, refs.v[r]) != 0 || p->finished_ms <= 0 ||
+			    (p->state != JOB_SUCCESS && p->state != JOB_FAILED))
+				continue;
+			k++;
+		}
+		for (size_t i = 0, w = k; i < n && w > 0; i++) {
+			const struct pipeline_row *p = &rows[i];
+			if (strcmp(p->ref, refs.v[r]) != 0 || p->finished_ms <= 0 ||
+			    (p->state != JOB_SUCCESS && p->state != JOB_FAILED))
+				continue;
+			w--;
+			ms[w] = p->finished_ms - p->created_ms;
+			failed[w] = p->state == JOB_FAILED;
+		}
+		buf_appendf(&c->b, "<tr><td class=\"nw\"><a href=\"/pipelines?repo=");
+		ui_html_url(&c->b, repo);
+		buf_appendf(&c->b, "&amp;ref=");
+		ui_html_url(&c->b, refs.v[r]);
+		buf_appendf(&c->b, "\">");
+		ui_html_esc(&c->b, ui_html_ref_short(refs.v[r]));
+		buf_appendf(&c->b, "</a></td><td>");
+		buf_appendf(&label, "Durations of the last %zu finished runs of %s", k,
+		            ui_html_ref_short(refs.v[r]));
+		ui_html_trend_svg(&c->b, label.data, ms, failed, k, 240, 36);
+		buf_release(&label);
+		buf_appendf(&c->b, "</td><td class=\"nw\">");
+		if (k > 0) {
+			memcpy(sorted, ms, k * sizeof(ms[0]));
+			ui_html_duration(&c->b, ui_html_median_ms(sorted, k));
+		}
+		buf_appendf(&c->b, "</td><td class=\"nw\">");
+		if (k > 0) {
+			ui_html_duration(&c->b, ms[k - 1]);
+			buf_appendf(&c->b, " %s", failed[k - 1] ? "failed" : "passed");
+		}
+		buf_appendf(&c->b, "</td></tr>");
+	}
+	if (refs.n > 0)
+		buf_appendf(&c->b, "</table></section><h2>Pipelines</h2>");
+	strv_release(&refs);
+	pipeline_rows_free(rows, n);
+}
+
 /* GET /repos/NAME: one repository's pipelines. */
 static int ui_repo(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
@@ -1549,6 +1902,7 @@ static int ui_repo(struct srv *srv, struct http_req *req, struct http_answer *an
 	buf_appendf(&c.b, "<h1>");
 	ui_html_esc(&c.b, req->rest);
 	buf_appendf(&c.b, "</h1>");
+	ui_repo_trend(&c, req->rest);
 	rc = ui_pipelines_render(&c, &f, limit, 0, base.data, err);
 	buf_release(&base);
 	if (rc < 0) {
@@ -1582,7 +1936,7 @@ static int ui_agents_render(struct ui_ctx *c, struct err *err)
 		int online = now_ms - rows[i].last_seen_ms <= UI_AGENT_ONLINE_MS;
 
 		buf_appendf(&c->b, "<tr><td class=\"nw\">");
-		ui_html_esc(&c->b, rows[i].name);
+		ui_agent_link(&c->b, rows[i].name);
 		buf_appendf(&c->b, "</td><td><span class=\"st st-%s\">%s</span></td><td>",
 		            online ? "success" : "canceled", online ? "online" : "offline");
 		json_array_foreach(labels, k, v)
@@ -1609,6 +1963,21 @@ static int ui_agents_render(struct ui_ctx *c, struct err *err)
 	return 0;
 }
 
+/* A board's current release: "releases/V" (a release's version) links to
+ * it; another link name is shown as it is. */
+static void ui_board_release(struct buf *b, const char *current)
+{
+	if (current == NULL || current[0] == '\0')
+		buf_appendf(b, "<span class=\"muted\">unknown</span>");
+	else if (strncmp(current, "releases/", 9) == 0 && current[9] != '\0')
+		ui_release_link(b, NULL, current + 9);
+	else {
+		buf_appendf(b, "<span class=\"mono\">");
+		ui_html_esc(b, current);
+		buf_appendf(b, "</span>");
+	}
+}
+
 /* Boards (OTA targets) with their pinned host key and current release; the
  * private key never leaves the store for this page. */
 static int ui_boards_render(struct ui_ctx *c, struct err *err)
@@ -1629,7 +1998,7 @@ static int ui_boards_render(struct ui_ctx *c, struct err *err)
 		                   "<th>Labels</th><th>Host key</th><th>Current release</th></tr>");
 	for (size_t i = 0; i < n; i++) {
 		buf_appendf(&c->b, "<tr><td class=\"nw\">");
-		ui_html_esc(&c->b, rows[i].name);
+		ui_board_link(&c->b, rows[i].name);
 		buf_appendf(&c->b, "</td><td><code>");
 		ui_html_esc(&c->b, rows[i].user);
 		buf_appendf(&c->b, "@");
@@ -1644,10 +2013,7 @@ static int ui_boards_render(struct ui_ctx *c, struct err *err)
 		ui_html_escn(&c->b, rows[i].host_key,
 		             strlen(rows[i].host_key) > 60 ? 60 : strlen(rows[i].host_key));
 		buf_appendf(&c->b, "</code></td><td>");
-		if (rows[i].current_release)
-			ui_html_esc(&c->b, rows[i].current_release);
-		else
-			buf_appendf(&c->b, "<span class=\"muted\">unknown</span>");
+		ui_board_release(&c->b, rows[i].current_release);
 		buf_appendf(&c->b, "</td></tr>");
 	}
 	if (n > 0)
@@ -1672,17 +2038,23 @@ static int ui_deployments_render(struct ui_ctx *c, struct err *err)
 		buf_appendf(&c->b, "<p class=\"empty\">No deployments yet: add a <code>deploy:</code> entry "
 		                   "to <code>.anvil.yml</code> or run <code>anvil deploy</code>.</p>");
 	else
-		buf_appendf(&c->b, "<table><tr><th>Job</th><th>Group</th><th>State</th><th>Boards</th>"
-		                   "<th>Message</th><th>Started</th></tr>");
+		buf_appendf(&c->b,
+		            "<table><tr><th>Deployment</th><th>Group</th><th>State</th><th>Pipeline</th>"
+		            "<th>Boards</th><th>Message</th><th>Started</th></tr>");
 	for (size_t i = 0; i < n; i++) {
 		const struct job_row *j = &rows[i].job;
-		buf_appendf(&c->b, "<tr><td class=\"nw\"><a href=\"/jobs/%lld\">#%lld ", (long long)j->id,
-		            (long long)j->id);
+		buf_appendf(&c->b, "<tr><td class=\"nw\"><a href=\"/deployments/%lld\">#%lld ",
+		            (long long)j->id, (long long)j->id);
 		ui_html_esc(&c->b, j->name);
 		buf_appendf(&c->b, "</a></td><td class=\"nw\">");
 		ui_html_esc(&c->b, j->target);
 		buf_appendf(&c->b, "</td><td>");
-		ui_state_badge(&c->b, j->state, NULL);
+		ui_badge_named(&c->b, ui_job_state_shown(j), NULL);
+		buf_appendf(&c->b, "</td><td class=\"nw\"><a href=\"/pipelines/%lld\">#%lld</a> ",
+		            (long long)j->pipeline_id, (long long)j->pipeline_id);
+		ui_html_esc(&c->b, j->repo_name);
+		buf_appendf(&c->b, " ");
+		ui_ref(&c->b, j->ref);
 		buf_appendf(&c->b,
 		            "</td><td>%d healthy, %d failed, %d refused, %d rolled back, %d skipped of %d"
 		            "</td><td class=\"msg\">",
@@ -1718,9 +2090,9 @@ static void ui_release_boards(struct ui_ctx *c, const struct release_row *r)
 	if (n == 0)
 		buf_appendf(&c->b, "<span class=\"muted\">no board</span>");
 	for (size_t i = 0; i < n; i++) {
-		buf_appendf(&c->b, "%s<a href=\"/boards\">", i ? ", " : "");
-		ui_html_esc(&c->b, rows[i].board);
-		buf_appendf(&c->b, "</a> (");
+		buf_appendf(&c->b, "%s", i ? ", " : "");
+		ui_board_link(&c->b, rows[i].board);
+		buf_appendf(&c->b, " (");
 		ui_html_esc(&c->b, rows[i].group);
 		buf_appendf(&c->b, ")");
 	}
@@ -1735,10 +2107,30 @@ static int ui_releases_render(struct ui_ctx *c, struct err *err)
 	struct release_row *rows = NULL;
 	size_t n = 0;
 
-	if (store_release_list(c->srv->store, NULL, 100, &rows, &n, err) < 0)
+	/* ?repo=NAME&version=V: one repository's releases, or one release
+	 * (what other pages link to). */
+	const char *repo = ui_query_nonempty(c->req, "repo");
+	const char *version = ui_query_nonempty(c->req, "version");
+
+	if (store_release_list(c->srv->store, repo, version ? 1000 : 100, &rows, &n, err) < 0)
 		return -1;
+	if (version != NULL) {
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(rows[i].version, version) == 0)
+				rows[k++] = rows[i];
+			else
+				release_row_release(&rows[i]);
+		}
+		n = k;
+	}
 	buf_appendf(&c->b, "<h1>Releases</h1>");
-	if (n == 0)
+	if (repo != NULL || version != NULL)
+		buf_appendf(&c->b, "<p><a href=\"/releases\">All releases</a></p>");
+	if (n == 0 && (repo != NULL || version != NULL))
+		buf_appendf(&c->b,
+		            "<section class=\"card\"><p class=\"empty\">No release matches.</p></section>");
+	else if (n == 0)
 		buf_appendf(&c->b, "<section class=\"card\"><p class=\"empty\">No releases yet: a pushed tag "
 		                   "matching the repository's release pattern (default v*) becomes a signed "
 		                   "release once its build jobs succeed.</p></section>");
@@ -1760,8 +2152,8 @@ static int ui_releases_render(struct ui_ctx *c, struct err *err)
 		ui_html_esc(&c->b, r->repo_name);
 		buf_appendf(&c->b, " <span class=\"mono\">");
 		ui_html_esc(&c->b, r->version);
-		buf_appendf(&c->b, "</span></h2><dl><dt>Commit</dt><dd class=\"mono\">");
-		ui_html_esc(&c->b, r->commit_sha);
+		buf_appendf(&c->b, "</span></h2><dl><dt>Commit</dt><dd>");
+		ui_commit(c, r->repo_name, r->commit_sha);
 		buf_appendf(&c->b,
 		            "</dd><dt>Pipeline</dt><dd><a href=\"/pipelines/%lld\">#%lld</a></dd>"
 		            "<dt>Created</dt><dd>",
@@ -1871,6 +2263,361 @@ static int ui_not_found(struct srv *srv, struct http_req *req, struct http_answe
 	ui_ctx_init(&c, srv, req);
 	snprintf(msg, sizeof(msg), "There is no page at %.120s.", req->rest ? req->rest : "");
 	return ui_error_page(&c, ans, 404, msg);
+}
+
+/* ---- agent, board and deployment pages (issue 16) ---- */
+
+#define UI_HISTORY_ROWS 50
+
+/* A deploy board state's badge: the job-state colour it means. */
+static void ui_board_state_badge(struct buf *b, const char *state)
+{
+	const char *cls = strcmp(state, "healthy") == 0                                   ? "success"
+	                  : strcmp(state, "failed") == 0 || strcmp(state, "refused") == 0 ? "failed"
+	                  : strcmp(state, "rolled_back") == 0                             ? "error"
+	                  : strcmp(state, "skipped") == 0                                 ? "canceled"
+	                                                                                  : "running";
+
+	buf_appendf(b, "<span class=\"st st-%s\">", cls);
+	ui_html_esc(b, state);
+	buf_appendf(b, "</span>");
+}
+
+/* GET /agents/NAME (or its id): the agent and its recent jobs, paged. */
+static int ui_agent(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct agent_row *agents = NULL, *a = NULL;
+	struct job_row *jobs = NULL;
+	struct job_filter f = {0};
+	struct buf path = BUF_INIT;
+	size_t n = 0, nj = 0, shown;
+	int64_t now_ms = srv_now_ms();
+	char *end;
+	long long id = strtoll(req->rest, &end, 10);
+
+	ui_ctx_init(&c, srv, req);
+	buf_appendf(&path, "/agents/");
+	ui_html_url(&path, req->rest);
+	if (ui_need_read(&c, ans, path.data)) {
+		buf_release(&path);
+		return 0;
+	}
+	if (http_query_i64(req, "before", 0, 0, INT64_MAX, &f.before_id, err) < 0 ||
+	    store_agent_list(srv->store, &agents, &n, err) < 0) {
+		buf_release(&path);
+		return ui_err_page(&c, ans, err);
+	}
+	for (size_t i = 0; i < n && a == NULL; i++)
+		if (strcmp(agents[i].name, req->rest) == 0)
+			a = &agents[i];
+	for (size_t i = 0; i < n && a == NULL; i++)
+		if (*end == '\0' && req->rest[0] != '\0' && agents[i].id == id)
+			a = &agents[i];
+	if (a == NULL) {
+		agent_rows_free(agents, n);
+		buf_release(&path);
+		err_set(err, ERR_NOTFOUND, "no agent %s", req->rest);
+		return ui_err_page(&c, ans, err);
+	}
+	f.agent = a->name;
+	if (store_job_page(srv->store, &f, UI_HISTORY_ROWS + 1, &jobs, &nj, err) < 0) {
+		agent_rows_free(agents, n);
+		buf_release(&path);
+		return ui_err_page(&c, ans, err);
+	}
+	ui_head(&c, a->name);
+	buf_appendf(&c.b, "<h1>Agent ");
+	ui_html_esc(&c.b, a->name);
+	buf_appendf(&c.b, "</h1><section class=\"card\"><dl class=\"meta\"><dt>Status</dt><dd>");
+	if (now_ms - a->last_seen_ms <= UI_AGENT_ONLINE_MS)
+		buf_appendf(&c.b, "<span class=\"st st-success\">online</span>");
+	else
+		buf_appendf(&c.b, "<span class=\"st st-canceled\">offline</span>");
+	buf_appendf(&c.b, "</dd><dt>Labels</dt><dd>");
+	{
+		json_t *labels = json_loads(a->labels, 0, NULL); /* owned */
+		json_t *v;
+		size_t k;
+		json_array_foreach(labels, k, v)
+		{
+			buf_appendf(&c.b, "<code>");
+			ui_html_esc(&c.b, json_string_value(v));
+			buf_appendf(&c.b, "</code> ");
+		}
+		json_decref(labels);
+	}
+	buf_appendf(&c.b, "</dd><dt>Last seen</dt><dd>");
+	ui_when(&c.b, now_ms, a->last_seen_ms);
+	buf_appendf(&c.b, "</dd><dt>Current job</dt><dd>");
+	if (a->job_id)
+		buf_appendf(&c.b, "<a href=\"/jobs/%lld\">#%lld</a>", (long long)a->job_id,
+		            (long long)a->job_id);
+	else
+		buf_appendf(&c.b, "<span class=\"muted\">idle</span>");
+	buf_appendf(&c.b, "</dd></dl></section><h2>Recent jobs</h2><section class=\"card\">");
+	shown = nj > UI_HISTORY_ROWS ? UI_HISTORY_ROWS : nj;
+	if (shown == 0)
+		buf_appendf(&c.b, "<p class=\"empty\">This agent has run no job%s.</p>",
+		            f.before_id > 0 ? " before these" : "");
+	else
+		buf_appendf(&c.b, "<table id=\"agent-jobs\"><tr><th>Job</th><th>State</th><th>Pipeline</th>"
+		                  "<th>Branch or tag</th><th>Started</th><th>Duration</th></tr>");
+	for (size_t i = 0; i < shown; i++) {
+		const struct job_row *j = &jobs[i];
+		int64_t ms = ui_job_ms(j, now_ms);
+		buf_appendf(&c.b, "<tr><td class=\"nw\"><a href=\"/%s/%lld\">#%lld ",
+		            strcmp(j->kind, "deploy") == 0 ? "deployments" : "jobs", (long long)j->id,
+		            (long long)j->id);
+		ui_html_esc(&c.b, j->target);
+		buf_appendf(&c.b, " / ");
+		ui_html_esc(&c.b, j->name);
+		buf_appendf(&c.b, "</a></td><td>");
+		ui_badge_named(&c.b, ui_job_state_shown(j), NULL);
+		buf_appendf(&c.b, "</td><td class=\"nw\"><a href=\"/pipelines/%lld\">#%lld</a> ",
+		            (long long)j->pipeline_id, (long long)j->pipeline_id);
+		ui_html_esc(&c.b, j->repo_name);
+		buf_appendf(&c.b, "</td><td class=\"nw\">");
+		ui_ref(&c.b, j->ref);
+		buf_appendf(&c.b, "</td><td class=\"nw\">");
+		ui_when(&c.b, now_ms, j->started_ms);
+		buf_appendf(&c.b, "</td><td class=\"nw\">");
+		if (ms >= 0)
+			ui_html_duration(&c.b, ms);
+		buf_appendf(&c.b, "</td></tr>");
+	}
+	if (shown > 0)
+		buf_appendf(&c.b, "</table>");
+	buf_appendf(&c.b, "</section><nav class=\"pager\" aria-label=\"Pages\">");
+	if (f.before_id > 0)
+		buf_appendf(&c.b, "<a href=\"%s\">Newest</a>", path.data);
+	if (nj > shown)
+		buf_appendf(&c.b, "<a rel=\"next\" href=\"%s?before=%lld\">Older jobs</a>", path.data,
+		            (long long)jobs[shown - 1].id);
+	buf_appendf(&c.b, "</nav>");
+	ui_foot(&c);
+	job_rows_free(jobs, nj);
+	agent_rows_free(agents, n);
+	buf_release(&path);
+	return ui_send(&c, ans, 200);
+}
+
+/* GET /boards/NAME: the board, its current release and its deploy
+ * history, newest first. The private key never leaves the store. */
+static int ui_board(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct board_row *boards = NULL, *bd = NULL;
+	struct board_deploy_row *hist = NULL;
+	struct buf path = BUF_INIT;
+	size_t n = 0, nh = 0;
+	int64_t now_ms = srv_now_ms();
+
+	ui_ctx_init(&c, srv, req);
+	buf_appendf(&path, "/boards/");
+	ui_html_url(&path, req->rest);
+	if (ui_need_read(&c, ans, path.data)) {
+		buf_release(&path);
+		return 0;
+	}
+	buf_release(&path);
+	if (store_board_list(srv->store, NULL, 0, &boards, &n, err) < 0)
+		return ui_err_page(&c, ans, err);
+	for (size_t i = 0; i < n && bd == NULL; i++)
+		if (strcmp(boards[i].name, req->rest) == 0)
+			bd = &boards[i];
+	if (bd == NULL) {
+		board_rows_free(boards, n);
+		err_set(err, ERR_NOTFOUND, "no board %s", req->rest);
+		return ui_err_page(&c, ans, err);
+	}
+	if (store_board_deploys(srv->store, bd->name, UI_HISTORY_ROWS, &hist, &nh, err) < 0) {
+		board_rows_free(boards, n);
+		return ui_err_page(&c, ans, err);
+	}
+	ui_head(&c, bd->name);
+	buf_appendf(&c.b, "<h1>Board ");
+	ui_html_esc(&c.b, bd->name);
+	buf_appendf(&c.b, "</h1><section class=\"card\"><dl class=\"meta\"><dt>Current release</dt><dd>");
+	ui_board_release(&c.b, bd->current_release);
+	buf_appendf(&c.b, "</dd><dt>Address</dt><dd><code>");
+	ui_html_esc(&c.b, bd->user);
+	buf_appendf(&c.b, "@");
+	ui_html_esc(&c.b, bd->host);
+	buf_appendf(&c.b, ":%d</code></dd><dt>Arch</dt><dd>", bd->port);
+	ui_html_esc(&c.b, bd->arch);
+	buf_appendf(&c.b, "</dd><dt>Group</dt><dd>");
+	ui_html_esc(&c.b, bd->group);
+	buf_appendf(&c.b, "</dd><dt>Labels</dt><dd><code>");
+	ui_html_esc(&c.b, bd->labels);
+	buf_appendf(&c.b, "</code></dd><dt>Host key</dt><dd><code class=\"hash\">");
+	ui_html_esc(&c.b, bd->host_key);
+	buf_appendf(&c.b, "</code></dd><dt>Added</dt><dd>");
+	ui_when(&c.b, now_ms, bd->created_ms);
+	buf_appendf(&c.b, "</dd></dl></section><h2>Deploy history</h2><section class=\"card\">");
+	if (nh == 0)
+		buf_appendf(&c.b, "<p class=\"empty\">No deployment has reached this board yet.</p>");
+	else
+		buf_appendf(
+		    &c.b, "<table id=\"board-deploys\"><tr><th>Deployment</th><th>State</th><th>Release</th>"
+		          "<th>Previous</th><th>Pipeline</th><th>Started</th><th>Duration</th>"
+		          "<th>Message</th></tr>");
+	for (size_t i = 0; i < nh; i++) {
+		const struct board_deploy_row *h = &hist[i];
+		buf_appendf(&c.b, "<tr><td class=\"nw\"><a href=\"/deployments/%lld\">#%lld ",
+		            (long long)h->job.id, (long long)h->job.id);
+		ui_html_esc(&c.b, h->job.name);
+		buf_appendf(&c.b, "</a></td><td>");
+		ui_board_state_badge(&c.b, h->b.state);
+		buf_appendf(&c.b, "</td><td class=\"nw\">");
+		ui_board_release(&c.b, h->b.current[0] ? h->b.current : NULL);
+		buf_appendf(&c.b, "</td><td class=\"nw\">");
+		ui_board_release(&c.b, h->b.previous[0] ? h->b.previous : NULL);
+		buf_appendf(&c.b, "</td><td class=\"nw\"><a href=\"/pipelines/%lld\">#%lld</a> ",
+		            (long long)h->job.pipeline_id, (long long)h->job.pipeline_id);
+		ui_html_esc(&c.b, h->job.repo_name);
+		buf_appendf(&c.b, " ");
+		ui_ref(&c.b, h->job.ref);
+		buf_appendf(&c.b, "</td><td class=\"nw\">");
+		ui_when(&c.b, now_ms, h->b.started_ms);
+		buf_appendf(&c.b, "</td><td class=\"nw\">");
+		if (h->b.duration_ms > 0)
+			ui_html_duration(&c.b, h->b.duration_ms);
+		buf_appendf(&c.b, "</td><td class=\"msg\">");
+		ui_esc_msg(&c.b, h->b.message);
+		buf_appendf(&c.b, "</td></tr>");
+	}
+	if (nh > 0)
+		buf_appendf(&c.b, "</table>");
+	buf_appendf(&c.b, "</section>");
+	ui_foot(&c);
+	board_deploy_rows_free(hist, nh);
+	board_rows_free(boards, n);
+	return ui_send(&c, ans, 200);
+}
+
+/* GET /deployments/ID: a deploy job board by board, as `anvil deployment
+ * show` prints it. */
+static int ui_deployment(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	struct ui_ctx c;
+	struct job_row j = {0};
+	struct deploy_board_row *rows = NULL;
+	size_t n = 0;
+	int64_t now_ms = srv_now_ms(), ms;
+	char path[64], title[64];
+
+	ui_ctx_init(&c, srv, req);
+	snprintf(path, sizeof(path), "/deployments/%lld", (long long)req->id);
+	if (ui_need_read(&c, ans, path))
+		return 0;
+	if (store_job_get(srv->store, req->id, &j, err) < 0)
+		return ui_err_page(&c, ans, err);
+	if (strcmp(j.kind, "deploy") != 0) {
+		job_row_release(&j);
+		err_set(err, ERR_NOTFOUND, "job %lld is not a deployment", (long long)req->id);
+		return ui_err_page(&c, ans, err);
+	}
+	if (store_deploy_boards(srv->store, j.id, &rows, &n, err) < 0) {
+		job_row_release(&j);
+		return ui_err_page(&c, ans, err);
+	}
+	snprintf(title, sizeof(title), "Deployment #%lld", (long long)j.id);
+	ui_head(&c, title);
+	buf_appendf(&c.b, "<h1>%s ", title);
+	ui_badge_named(&c.b, ui_job_state_shown(&j), NULL);
+	buf_appendf(&c.b, "</h1><section class=\"card\"><dl class=\"meta\"><dt>Group</dt><dd>");
+	ui_html_esc(&c.b, j.target);
+	buf_appendf(&c.b, "</dd><dt>Pipeline</dt><dd><a href=\"/pipelines/%lld\">#%lld</a> ",
+	            (long long)j.pipeline_id, (long long)j.pipeline_id);
+	ui_html_esc(&c.b, j.repo_name);
+	buf_appendf(&c.b, " ");
+	ui_ref(&c.b, j.ref);
+	buf_appendf(&c.b, "</dd><dt>Commit</dt><dd>");
+	ui_commit(&c, j.repo_name, j.commit_sha);
+	if (n > 0 && rows[0].release[0]) {
+		buf_appendf(&c.b, "</dd><dt>Release</dt><dd>");
+		if (strncmp(j.ref, "refs/tags/", 10) == 0 && strcmp(j.ref + 10, rows[0].release) == 0)
+			ui_release_link(&c.b, j.repo_name, rows[0].release);
+		else
+			ui_html_esc(&c.b, rows[0].release);
+	}
+	buf_appendf(&c.b, "</dd><dt>Agent</dt><dd>");
+	ui_agent_link(&c.b, j.agent_name);
+	buf_appendf(&c.b, "</dd><dt>Started</dt><dd>");
+	ui_when(&c.b, now_ms, j.started_ms);
+	buf_appendf(&c.b, "</dd><dt>Finished</dt><dd>");
+	ui_when(&c.b, now_ms, j.finished_ms);
+	buf_appendf(&c.b, "</dd><dt>Duration</dt><dd>");
+	if ((ms = ui_job_ms(&j, now_ms)) >= 0)
+		ui_html_duration(&c.b, ms);
+	else
+		buf_appendf(&c.b, "not started");
+	buf_appendf(&c.b, "</dd><dt>Log</dt><dd><a href=\"/jobs/%lld\">job #%lld</a></dd>", (long long)j.id,
+	            (long long)j.id);
+	if (j.message && j.message[0]) {
+		buf_appendf(&c.b, "<dt>Message</dt><dd>");
+		ui_esc_msg(&c.b, j.message);
+		buf_appendf(&c.b, "</dd>");
+	}
+	buf_appendf(&c.b, "</dl></section><h2>Boards</h2><section class=\"card\">");
+	if (n == 0)
+		buf_appendf(&c.b, "<p class=\"empty\">No board has reported yet.</p>");
+	else
+		buf_appendf(&c.b,
+		            "<table id=\"deploy-boards\"><tr><th>Board</th><th>State</th><th>Release</th>"
+		            "<th>Previous</th><th>Current</th><th>Duration</th><th>Bytes sent</th>"
+		            "<th>Files</th><th>Restart</th><th>Health</th><th>Message</th></tr>");
+	for (size_t i = 0; i < n; i++) {
+		const struct deploy_board_row *r = &rows[i];
+		buf_appendf(&c.b, "<tr><td class=\"nw\">");
+		ui_board_link(&c.b, r->board);
+		buf_appendf(&c.b, "</td><td>");
+		ui_board_state_badge(&c.b, r->state);
+		buf_appendf(&c.b, "</td><td class=\"mono nw\">");
+		ui_html_esc(&c.b, r->release);
+		buf_appendf(&c.b, "</td><td class=\"mono nw\">");
+		ui_html_esc(&c.b, r->previous);
+		buf_appendf(&c.b, "</td><td class=\"mono nw\">");
+		ui_html_esc(&c.b, r->current);
+		buf_appendf(&c.b, "</td><td class=\"nw\">");
+		ui_html_duration(&c.b, r->duration_ms);
+		buf_appendf(&c.b,
+		            "</td><td class=\"nw\">%lld&nbsp;B</td><td class=\"nw\">%d uploaded, %d unchanged"
+		            "</td><td class=\"nw\">",
+		            (long long)r->bytes_sent, r->files_uploaded, r->files_skipped);
+		if (r->restart_exit >= 0)
+			buf_appendf(&c.b, "exit %d", r->restart_exit);
+		else
+			buf_appendf(&c.b, "not run");
+		buf_appendf(&c.b, "</td><td class=\"nw\">");
+		if (r->health_exit >= 0)
+			buf_appendf(&c.b, "exit %d", r->health_exit);
+		else
+			buf_appendf(&c.b, "not run");
+		buf_appendf(&c.b, "</td><td class=\"msg\">");
+		ui_esc_msg(&c.b, r->message);
+		buf_appendf(&c.b, "</td></tr>");
+	}
+	if (n > 0)
+		buf_appendf(&c.b, "</table>");
+	buf_appendf(&c.b, "</section>");
+	for (size_t i = 0; i < n; i++) {
+		if (!rows[i].restart_output[0] && !rows[i].health_output[0])
+			continue;
+		buf_appendf(&c.b, "<details class=\"card\"><summary>");
+		ui_html_esc(&c.b, rows[i].board);
+		buf_appendf(&c.b, ": restart and health output</summary><pre class=\"out\">");
+		ui_esc_msg(&c.b, rows[i].restart_output);
+		if (rows[i].restart_output[0] && rows[i].health_output[0])
+			buf_appendf(&c.b, "\n");
+		ui_esc_msg(&c.b, rows[i].health_output);
+		buf_appendf(&c.b, "</pre></details>");
+	}
+	ui_foot(&c);
+	deploy_board_rows_free(rows, n);
+	job_row_release(&j);
+	return ui_send(&c, ans, 200);
 }
 
 /* ---- badge and static files ---- */
@@ -1999,8 +2746,11 @@ const struct http_route ui_routes[] = {
     {"POST", "/pipelines/:id/retry", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_retry},
     {"POST", "/pipelines/:id/run", AUTH_NONE, BODY_RAW, NULL, ui_pipeline_run},
     {"GET", "/agents", AUTH_NONE, BODY_NONE, NULL, ui_agents},
+    {"GET", "/agents/*", AUTH_NONE, BODY_NONE, NULL, ui_agent},
     {"GET", "/boards", AUTH_NONE, BODY_NONE, NULL, ui_boards},
+    {"GET", "/boards/*", AUTH_NONE, BODY_NONE, NULL, ui_board},
     {"GET", "/deployments", AUTH_NONE, BODY_NONE, NULL, ui_deployments},
+    {"GET", "/deployments/:id", AUTH_NONE, BODY_NONE, NULL, ui_deployment},
     {"GET", "/releases", AUTH_NONE, BODY_NONE, NULL, ui_releases},
     {"GET", "/releases/*", AUTH_NONE, BODY_NONE, NULL, ui_release_file},
     {"GET", "/login", AUTH_NONE, BODY_NONE, NULL, ui_login_get},

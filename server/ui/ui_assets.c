@@ -59,9 +59,9 @@ const struct ui_asset ui_assets[] = {
      ".st-running { background: var(--st-run); } .st-queued { background: var(--st-wait); } .st-canceled, "
      ".st-cancelling { background: var(--st-off); }\n"
      ".jobs { display: flex; flex-wrap: wrap; gap: .3rem; }\n"
-     ".job { display: inline-flex; gap: .3rem; align-items: center; border: 1px solid var(--line); "
-     "border-radius: 4px; padding: .1rem .35rem; text-decoration: none; color: var(--fg); font-size: .85rem; "
-     "}\n"
+     ".job { display: inline-flex; gap: .3rem; align-items: center; white-space: nowrap; border: 1px solid "
+     "var(--line); border-radius: 4px; padding: .1rem .35rem; text-decoration: none; color: var(--fg); "
+     "font-size: .85rem; }\n"
      ".kind { display: inline-block; padding: 0 .3rem; border: 1px solid var(--line); border-radius: 3px; "
      "font-size: .75rem; color: var(--muted); }\n"
      ".filters { display: flex; flex-wrap: wrap; gap: .4rem .8rem; align-items: end; margin: 0 0 .8rem; }\n"
@@ -74,6 +74,14 @@ const struct ui_asset ui_assets[] = {
      "solid var(--line); background: var(--card); color: var(--fg); }\n"
      "button { cursor: pointer; }\n"
      ".error { color: var(--bad); font-weight: 600; }\n"
+     "/* Duration trend per branch (/repos/NAME): inline SVG drawn by the server. */\n"
+     "svg.trend { display: block; }\n"
+     "svg.trend .axis { stroke: var(--line); stroke-width: 1; }\n"
+     "svg.trend .line { fill: none; stroke: var(--muted); stroke-width: 1.5; }\n"
+     "svg.trend .ok { fill: var(--ok); } svg.trend .bad { fill: var(--bad); }\n"
+     "details.card summary { cursor: pointer; }\n"
+     "pre.out { white-space: pre-wrap; overflow-wrap: anywhere; margin: .5rem 0 0; font: 13px/1.45 "
+     "ui-monospace, \"DejaVu Sans Mono\", monospace; }\n"
      ".toolbar { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: .5rem 0; }\n"
      "#log { background: var(--logbg); color: var(--logfg); border-radius: 6px; padding: .5rem 0; font: "
      "13px/1.45 ui-monospace, \"DejaVu Sans Mono\", monospace; }\n"
@@ -300,7 +308,7 @@ const struct ui_asset ui_assets[] = {
      ".g250 { background: #bcbcbc; } .g251 { background: #c6c6c6; } .g252 { background: #d0d0d0; } .g253 { "
      "background: #dadada; } .g254 { background: #e4e4e4; }\n"
      ".g255 { background: #eeeeee; }\n",
-     20936},
+     21451},
     {"app.js", "text/javascript; charset=utf-8",
      "/* anvil web UI: dashboard self-refresh and the live job log. No framework.\n"
      " * Text from repositories arrives already HTML-escaped by the server (one C\n"

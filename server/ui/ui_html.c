@@ -402,3 +402,120 @@ void ui_html_badge_svg(struct buf *b, const char *label, const char *message, co
 	ui_html_esc(b, message);
 	buf_appendf(b, "</text></g></svg>\n");
 }
+
+/* A host[:port] or a path: the bytes a URL may carry unescaped, without
+ * '@' (credentials), '?', '#' or '%' (no query, fragment or escapes). */
+static int ui_html_url_part_ok(const char *s, size_t n, int path)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		    c == '_' || c == '.' || c == '~' || (path ? c == '/' : c == ':'))
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+int ui_html_forge_commit_url(struct buf *out, const char *forge, const char *clone_url, const char *sha)
+{
+	const char *commit, *host, *path, *end, *at;
+	size_t host_len, path_len, sha_len = sha ? strlen(sha) : 0;
+	const char *scheme = "https";
+	int keep_port = 1;
+
+	if (forge == NULL || clone_url == NULL || sha_len < 7 || sha_len > 64 ||
+	    strspn(sha, "0123456789abcdef") != sha_len)
+		return -1;
+	if (strcmp(forge, "github") == 0 || strcmp(forge, "gitea") == 0)
+		commit = "/commit/";
+	else if (strcmp(forge, "gitlab") == 0)
+		commit = "/-/commit/";
+	else
+		return -1;
+	if (strncmp(clone_url, "https://", 8) == 0 || strncmp(clone_url, "http://", 7) == 0 ||
+	    strncmp(clone_url, "ssh://", 6) == 0) {
+		int ssh = clone_url[0] == 's';
+		if (strncmp(clone_url, "http://", 7) == 0)
+			scheme = "http"; /* a forge served over plain HTTP (a lab's Gitea) */
+		host = strstr(clone_url, "://") + 3;
+		if ((path = strchr(host, '/')) == NULL)
+			return -1;
+		/* user[:password]@ goes: the page never shows credentials */
+		at = memchr(host, '@', (size_t)(path - host));
+		if (at != NULL)
+			host = at + 1;
+		host_len = (size_t)(path - host);
+		keep_port = !ssh; /* an SSH port is not the web server's */
+		path++;
+	} else if ((at = strchr(clone_url, '@')) != NULL && (end = strchr(at, ':')) != NULL &&
+	           strchr(clone_url, '/') > end) {
+		host = at + 1;
+		host_len = (size_t)(end - host);
+		path = end + 1;
+	} else {
+		return -1;
+	}
+	if (!keep_port) {
+		const char *colon = memchr(host, ':', host_len);
+		if (colon != NULL)
+			host_len = (size_t)(colon - host);
+	}
+	path_len = strlen(path);
+	while (path_len > 0 && path[path_len - 1] == '/')
+		path_len--;
+	if (path_len > 4 && strncmp(path + path_len - 4, ".git", 4) == 0)
+		path_len -= 4;
+	if (!ui_html_url_part_ok(host, host_len, 0) || !ui_html_url_part_ok(path, path_len, 1) ||
+	    strstr(path, "..") != NULL || path[0] == '/')
+		return -1;
+	buf_appendf(out, "%s://%.*s/%.*s%s%s", scheme, (int)host_len, host, (int)path_len, path, commit, sha);
+	return 0;
+}
+
+void ui_html_trend_svg(struct buf *b, const char *label, const int64_t *ms, const int *failed, size_t n,
+                       int width_px, int height_px)
+{
+	int64_t max = 1;
+	const int pad = 4;
+	double dx, h = height_px - 2 * pad;
+
+	for (size_t i = 0; i < n; i++)
+		if (ms[i] > max)
+			max = ms[i];
+	dx = n > 1 ? (double)(width_px - 2 * pad) / (double)(n - 1) : 0;
+	buf_appendf(b,
+	            "<svg class=\"trend\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
+	            "aria-label=\"",
+	            width_px, height_px, width_px, height_px);
+	ui_html_esc(b, label);
+	buf_appendf(b, "\"><line class=\"axis\" x1=\"0\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>", height_px - 1,
+	            width_px, height_px - 1);
+	if (n > 1) {
+		buf_appendf(b, "<polyline class=\"line\" points=\"");
+		for (size_t i = 0; i < n; i++)
+			buf_appendf(b, "%s%.1f,%.1f", i ? " " : "", pad + dx * (double)i,
+			            pad + h - h * (double)(ms[i] < 0 ? 0 : ms[i]) / (double)max);
+		buf_appendf(b, "\"/>");
+	}
+	for (size_t i = 0; i < n; i++)
+		buf_appendf(b, "<circle class=\"%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\"/>",
+		            failed[i] ? "bad" : "ok", n > 1 ? pad + dx * (double)i : width_px / 2.0,
+		            pad + h - h * (double)(ms[i] < 0 ? 0 : ms[i]) / (double)max);
+	buf_appendf(b, "</svg>");
+}
+
+static int ui_html_cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int64_t ui_html_median_ms(int64_t *ms, size_t n)
+{
+	qsort(ms, n, sizeof(*ms), ui_html_cmp_i64);
+	return n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
+}

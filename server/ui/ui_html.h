@@ -85,4 +85,24 @@ const char *ui_html_ref_short(const char *ref);
  * literal). label and message are escaped. */
 void ui_html_badge_svg(struct buf *b, const char *label, const char *message, const char *colour);
 
+/* The forge's web page of a commit, from a repository's forge kind
+ * (github, gitea, gitlab) and clone URL (https://[user@]host/path[.git],
+ * ssh://[user@]host[:port]/path[.git] or user@host:path[.git]): appended to
+ * out as https://host/path/commit/SHA (GitLab: /-/commit/; http:// for
+ * an http:// clone URL, https:// for SSH ones). 0 when made;
+ * -1 (out untouched) for another forge, a clone URL of another shape, a
+ * host or path with characters a URL should not hold, or a sha that is not
+ * hex. The credentials of a clone URL never reach out. */
+int ui_html_forge_commit_url(struct buf *out, const char *forge, const char *clone_url, const char *sha);
+
+/* A duration trend, oldest point first: an inline SVG (no style, no
+ * script) of width_px, one point per run, its height the run's duration;
+ * failed[i] non-zero marks a failed run (class "bad"), else "ok". label is
+ * the image's accessible name (escaped). n may be 0 (an empty frame). */
+void ui_html_trend_svg(struct buf *b, const char *label, const int64_t *ms, const int *failed, size_t n,
+                       int width_px, int height_px);
+
+/* The median of n durations (n > 0; ms is reordered). */
+int64_t ui_html_median_ms(int64_t *ms, size_t n);
+
 #endif

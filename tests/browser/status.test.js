@@ -2,7 +2,7 @@
  * playwright-core. Started by tests/e2e/t_ui_status.sh with a real server and
  * agent; env: URL, TOKEN_FILE, SHOTS, PS (passing pipeline on main), PT (its
  * tag's pipeline), PF (a failing pipeline of 3,025 log lines), JF (its job),
- * PL (a running pipeline), JL (its job: ticks for 15 s), AGENT_PID (the
+ * PL (a running pipeline), JL (its job: ticks for 50 s), AGENT_PID (the
  * agent, paused for a moment to watch a cancel being asked).
  * Exits non-zero on the first failed check. */
 'use strict';
@@ -13,6 +13,19 @@ const { chromium } = require('playwright-core');
 const E = process.env;
 const URL = E.URL;
 const TOKEN = fs.readFileSync(E.TOKEN_FILE, 'utf8').trim();
+
+/* axe-core, evaluated into each page through the DevTools protocol (the
+ * pages' CSP forbids injected script tags, rightly). */
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+async function axeSerious(page) {
+	await page.evaluate(AXE);
+	/* The log's lines are plain text in spans (its role and tab stops are
+	 * checked below); thousands of them only make axe slow. */
+	const r = await page.evaluate(() => window.axe.run({ exclude: [['#log']] }, { resultTypes: ['violations'] }));
+	return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+		.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+}
 
 function check(cond, what) {
 	if (!cond)
@@ -135,14 +148,17 @@ async function main() {
 		const retryUrl = page.url();
 		check(retryUrl !== `${URL}/jobs/${E.JL}`, `Retry opens the new job's page (${retryUrl})`);
 		await page.evaluate(() => { window.__marker = 1; });
-		await page.waitForFunction(() => document.getElementById('state').textContent === 'success', null, { timeout: 60000 });
+		await page.waitForFunction(() => document.getElementById('state').textContent === 'success', null, { timeout: 120000 });
 		const metaR = (await page.textContent('#meta')).replace(/\s+/g, ' ');
 		check(await page.evaluate(() => window.__marker === 1) && /Agent ?a1/.test(metaR) && /Attempt ?1 of/.test(metaR) &&
 			!metaR.includes('not started') && /Finished ?\d{4}-/.test(metaR),
 			`after Retry the new job page shows its real state without a reload (${metaR.slice(0, 240)})`);
 
 		/* Bugs: crushed columns, badge contrast, horizontal scroll. */
-		const pages = ['/', '/pipelines', '/repos/demo', '/agents', '/boards', '/deployments', '/releases', `/pipelines/${E.PF}`, `/jobs/${E.JF}`];
+		const pages = ['/', '/pipelines', '/repos/demo', '/agents', '/boards', '/deployments', '/releases', `/pipelines/${E.PF}`, `/jobs/${E.JF}`,
+			`/pipelines/${E.PS}`, `/pipelines/${E.PT}`, '/agents/a1', '/boards/bench-board-01', `/deployments/${E.DJ}`,
+			'/releases?repo=demo&version=v1.0.0', '/no/such/page'];
+		let axeMs = 0;
 		for (const scheme of ['light', 'dark']) {
 			await page.emulateMedia({ colorScheme: scheme });
 			for (const width of [1400, 420]) {
@@ -155,11 +171,16 @@ async function main() {
 					check(sw <= width, `${p} at ${width} px, ${scheme}: nothing scrolls sideways (${sw})`);
 					const low = (await page.evaluate(badgeContrast)).filter((b) => b.ratio < 4.5);
 					check(low.length === 0, `${p} ${scheme}: every badge has contrast >= 4.5:1 (${low.map((b) => b.text + ' ' + b.ratio.toFixed(2)).join(', ')})`);
+					const t0 = Date.now();
+					const axeBad = await axeSerious(page);
+					axeMs += Date.now() - t0;
+					check(axeBad.length === 0, `${p} at ${width} px, ${scheme}: axe-core finds no serious or critical violation (${axeBad.join(' | ')})`);
 				}
 				await page.goto(URL + '/deployments');
 				await page.screenshot({ path: path.join(E.SHOTS, `status-deployments-${width}-${scheme}.png`) });
 			}
 		}
+		console.log(`# axe-core: ${axeMs} ms over ${pages.length * 4} page views`);
 		await page.emulateMedia({ colorScheme: 'light' });
 		await page.setViewportSize({ width: 1400, height: 1000 });
 
@@ -188,5 +209,5 @@ async function main() {
 	}
 }
 
-const guard = setTimeout(() => { console.error('FAIL: browser test took more than 230 s'); process.exit(1); }, 230000);
+const guard = setTimeout(() => { console.error('FAIL: browser test took more than 600 s'); process.exit(1); }, 600000);
 main().then(() => { clearTimeout(guard); }, (e) => { console.error(e.message || e); process.exit(1); });

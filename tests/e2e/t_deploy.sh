@@ -114,7 +114,17 @@ grep -q "b3" <<<"$page" && grep -q "p$P1-" <<<"$page" || fail "the /boards page 
 grep -q "PRIVATE" <<<"$page" && fail "a private key leaked into the /boards page"
 curl -s "$URL/deployments" | grep -q "3 healthy, 0 failed, 0 refused, 0 rolled back, 0 skipped of 3" ||
 	fail "the /deployments page lacks the deployment's board counts"
-ok "$SECONDS s: the UI's boards and deployments pages show them"
+# Board by board (issue 16): the deployment's page and each board's history.
+page=$(curl -s "$URL/deployments/$D1")
+[ "$(grep -o '<span class="st st-success">healthy</span>' <<<"$page" | wc -l)" = 3 ] ||
+	fail "/deployments/$D1 does not show 3 healthy boards"
+grep -q 'href="/boards/b3"' <<<"$page" && grep -q "href=\"/pipelines/$P1\"" <<<"$page" ||
+	fail "/deployments/$D1 does not link its boards and pipeline"
+page=$(curl -s "$URL/boards/b1")
+grep -q "href=\"/deployments/$D1\"" <<<"$page" && grep -q "p$P1-" <<<"$page" ||
+	fail "/boards/b1 does not list deployment $D1"
+grep -q "PRIVATE" <<<"$page" && fail "a private key leaked into the board page"
+ok "$SECONDS s: the UI's boards and deployments pages show them, board by board"
 
 write_yml "hello from mars"
 commit_push app "bad health" >/dev/null

@@ -31,7 +31,7 @@ cat >"$T/src/greet/.anvil.yml" <<'YML'
 targets: [aarch64-unknown-linux-gnu]
 tools: [autoconf, automake, libtool, texinfo]
 steps:
-  - run: autoreconf -fi && tar czf /tmp/gen.tgz --exclude=autom4te.cache . && mv /tmp/gen.tgz .
+  - run: autoreconf -fi && tar czf /tmp/gen.tgz --exclude=autom4te.cache --exclude=.git . && mv /tmp/gen.tgz .
 artifacts: [gen.tgz]
 YML
 commit_push greet "sources" >/dev/null

@@ -10,7 +10,7 @@
 
 [ -x /usr/bin/chromium ] || fail "chromium missing: scripts/deps.sh test installs it"
 command -v node >/dev/null || fail "node missing: scripts/deps.sh test installs it"
-[ -d "$S/tests/browser/node_modules/playwright-core" ] ||
+[ -d "$S/tests/browser/node_modules/playwright-core" ] && [ -d "$S/tests/browser/node_modules/axe-core" ] ||
 	npm ci --prefix "$S/tests/browser" --no-audit --no-fund >"$T/npm.log" 2>&1 || fail "npm ci failed"
 
 start_server --lease 3
@@ -146,12 +146,70 @@ anvil deploy "$PS" --group field-lab --install /opt/demo --files hello.txt >"$T/
 	fail "deploy: $(cat "$T/deploy.out")"
 ok "board and deployment added"
 
+# Cross-links (issue 16): agent, board and deployment pages, and what links to them.
+DJ=$(api /api/v1/deployments | jq -r '.deployments[0].id')
+AID=$(api /api/v1/agents | jq -r '.agents[] | select(.name == "a1") | .id')
+curl -sf "$URL/agents/a1" >"$T/agent.html" || fail "/agents/a1 failed"
+grep -q '<h1>Agent a1</h1>' "$T/agent.html" && grep -q "href=\"/jobs/$JF\"" "$T/agent.html" &&
+	grep -q "href=\"/pipelines/$PF\"" "$T/agent.html" || fail "/agents/a1 does not list job $JF"
+curl -sf "$URL/agents/$AID" | grep -q '<h1>Agent a1</h1>' || fail "/agents/$AID is not a1's page"
+first=$(grep -o 'href="/jobs/[0-9]*"' "$T/agent.html" | head -1 | grep -o '[0-9]*')
+curl -sf "$URL/agents/a1?before=$first" | grep -q "href=\"/jobs/$first\"" && fail "before=$first still lists job $first"
+for u in /agents/nope /boards/nope "/deployments/$JF" /deployments/999999; do
+	code=$(curl -s -o "$T/nf.html" -w '%{http_code}' "$URL$u")
+	[ "$code" = 404 ] && grep -q '<h1>404</h1>' "$T/nf.html" || fail "$u answered $code"
+done
+code=$(curl -s -o "$T/x.html" -w '%{http_code}' "$URL/agents/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+[ "$code" = 404 ] && ! grep -q '<script>alert' "$T/x.html" || fail "a hostile agent name answered $code unescaped"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/agents/a1?before=x")
+[ "$code" = 400 ] || fail "/agents/a1?before=x answered $code"
+curl -sf "$URL/agents" | grep -q 'href="/agents/a1"' || fail "/agents does not link a1's page"
+curl -sf "$URL/" | grep -q 'href="/agents/a1"' || fail "the dashboard does not link a1's page"
+# (read whole before grep -q: with pipefail, curl into a pipe grep closed early fails)
+curl -sf -o "$T/jf.html" "$URL/jobs/$JF"
+grep -q 'href="/agents/a1"' "$T/jf.html" || fail "the job page does not link its agent"
+curl -sf "$URL/boards" | grep -q 'href="/boards/bench-board-01"' || fail "/boards does not link the board page"
+curl -sf "$URL/boards/bench-board-01" >"$T/board.html" || fail "/boards/bench-board-01 failed"
+grep -q 'Deploy history' "$T/board.html" && grep -q 'field-lab' "$T/board.html" || fail "board page lacks its facts"
+grep -qi 'PRIVATE KEY' "$T/board.html" && fail "the board page shows the private key"
+curl -sf "$URL/deployments" | grep -q "href=\"/deployments/$DJ\"" || fail "/deployments does not link deployment $DJ"
+curl -sf "$URL/deployments/$DJ" >"$T/dep.html" || fail "/deployments/$DJ failed"
+grep -q "href=\"/pipelines/$PS\"" "$T/dep.html" && grep -q "href=\"/jobs/$DJ\"" "$T/dep.html" &&
+	grep -q 'field-lab' "$T/dep.html" || fail "deployment page lacks its pipeline, log or group"
+curl -sf "$URL/pipelines/$PS" >"$T/ps.html"
+grep -q "href=\"/deployments/$DJ\"" "$T/ps.html" || fail "pipeline $PS does not link its deployment"
+grep -q 'href="/jobs/[0-9]*/artifacts/hello.txt"' "$T/ps.html" || fail "pipeline $PS does not list its artifacts"
+curl -sf "$URL/pipelines/$PT" >"$T/pt.html"
+for w in '<dt>Created</dt><dd><time' '<dt>Started</dt><dd><time' '<dt>Finished</dt><dd><time' '<dt>Queue wait</dt><dd>[0-9]' '<dt>Duration</dt><dd>[0-9]'; do
+	grep -q "$w" "$T/pt.html" || fail "pipeline $PT lacks $w"
+done
+grep -q '<dt>Expected</dt>' "$T/pt.html" && fail "a finished pipeline shows an expected duration"
+grep -q 'href="/releases?repo=demo&amp;version=v1.0.0"' "$T/pt.html" || fail "tag pipeline does not link its release"
+curl -sf "$URL/releases?repo=demo&version=v1.0.0" | grep -q "href=\"/pipelines/$PT\"" || fail "the release's page does not link its pipeline"
+curl -sf "$URL/releases?version=v9.9.9" | grep -q 'No release matches' || fail "an unknown version shows releases"
+curl -sf "$URL/repos/demo" >"$T/repo.html"
+# (main's passing pipeline waits for its deployment: only the failed run is finished)
+grep -q '<svg class="trend"[^>]*aria-label="Durations of the last 1 finished runs of main"><line[^>]*/><circle class="bad"' "$T/repo.html" ||
+	fail "/repos/demo lacks main's duration trend"
+ok "cross-links: agent $AID, board and deployment $DJ pages; pipeline -> deployments, artifacts, release; trend on /repos/demo"
+
 # 3. A running job on its own branch: for live pages, Cancel and Retry.
+#    First a quick passing run on that branch: what its expected duration
+#    comes from.
+cat >"$T/src/demo/.anvil.yml" <<'YML'
+steps:
+  - name: ticker
+    run: echo quick
+YML
+git -C "$T/src/demo" add -A && git -C "$T/src/demo" commit -q -m "quick"
+git -C "$T/src/demo" push -q origin HEAD:refs/heads/live 2>&1
+PQ=$(latest_pipeline)
+wait_until 60 pipeline_is "$PQ" success || fail "quick pipeline $PQ is $(pipeline_state "$PQ")"
 cat >"$T/src/demo/.anvil.yml" <<'YML'
 steps:
   - name: ticker
     run: |
-      i=0; while [ $i -lt 75 ]; do echo "tick $i"; sleep 0.2; i=$((i+1)); done
+      i=0; while [ $i -lt 250 ]; do echo "tick $i"; sleep 0.2; i=$((i+1)); done
 YML
 git -C "$T/src/demo" add -A && git -C "$T/src/demo" commit -q -m "ticker"
 git -C "$T/src/demo" push -q origin HEAD:refs/heads/live 2>&1
@@ -159,12 +217,18 @@ PL=$(latest_pipeline)
 JL=$(first_job "$PL")
 wait_until 30 log_has "$JL" "tick 3" || fail "ticker job did not start: $(job_state "$JL")"
 ok "running pipeline $PL, job $JL"
+# While it runs: an expected duration from the branch's successful run ($PQ).
+curl -sf "$URL/pipelines/$PL" | grep -q '<dt>Expected</dt><dd>about [0-9.hms ]*<span class="muted">(median of 1 successful run of this branch)</span>' ||
+	fail "running pipeline $PL shows no expected duration"
+curl -sf -o "$T/jl.html" "$URL/jobs/$JL"
+grep -q '<dt>Expected</dt><dd>about' "$T/jl.html" || fail "running job $JL shows no expected duration"
+ok "a running pipeline and job show their expected duration"
 
 # The browser part: live pages, tables, contrast, keyboard, live regions.
 SHOTS="$T/shots"
 mkdir -p "$SHOTS"
-URL="$URL" TOKEN_FILE="$T/data/admin.token" SHOTS="$SHOTS" PF="$PF" JF="$JF" PS="$PS" PT="$PT" PL="$PL" JL="$JL" AGENT_PID="$AGENT_PID" \
-	timeout 240 node "$S/tests/browser/status.test.js" 2>&1 | tee "$T/browser.log"
+URL="$URL" TOKEN_FILE="$T/data/admin.token" SHOTS="$SHOTS" PF="$PF" JF="$JF" PS="$PS" PT="$PT" PL="$PL" JL="$JL" DJ="$DJ" AGENT_PID="$AGENT_PID" \
+	timeout 610 node "$S/tests/browser/status.test.js" 2>&1 | tee "$T/browser.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "browser test failed"
 mkdir -p /tmp/anvil-ui-shots
 cp "$SHOTS"/*.png /tmp/anvil-ui-shots/ 2>/dev/null || true

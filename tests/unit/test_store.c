@@ -925,6 +925,47 @@ static void test_deploy_jobs(void **state)
 	assert_string_equal(rows[0].state, "healthy");
 	assert_string_equal(rows[0].health_output, "ok");
 	deploy_board_rows_free(rows, n);
+	/* a board's history and an agent's jobs (issue 16's cross-links) */
+	{
+		struct board_deploy_row *bd = NULL;
+		struct job_filter jf = {.agent = "a2"};
+		struct job_row *aj = NULL;
+		int64_t first;
+
+		assert_int_equal(store_board_deploys(fx->st, "b1", 10, &bd, &n, &err), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(bd[0].job.id, dj);
+		assert_string_equal(bd[0].job.kind, "deploy");
+		assert_string_equal(bd[0].job.target, "lab");
+		assert_int_equal(bd[0].job.pipeline_id, pid);
+		assert_string_equal(bd[0].b.state, "healthy");
+		assert_string_equal(bd[0].b.release, "p1-x");
+		board_deploy_rows_free(bd, n);
+		assert_int_equal(store_board_deploys(fx->st, "nope", 10, &bd, &n, &err), 0);
+		assert_int_equal(n, 0);
+		board_deploy_rows_free(bd, n);
+
+		assert_int_equal(store_job_page(fx->st, &jf, 10, &aj, &n, &err), 0);
+		assert_int_equal(n, 2);
+		assert_true(aj[0].id > aj[1].id);
+		assert_string_equal(aj[0].agent_name, "a2");
+		first = aj[0].id;
+		job_rows_free(aj, n);
+		jf.before_id = first;
+		assert_int_equal(store_job_page(fx->st, &jf, 10, &aj, &n, &err), 0);
+		assert_int_equal(n, 1);
+		assert_true(aj[0].id < first);
+		job_rows_free(aj, n);
+		jf = (struct job_filter){.state = "success", .target = "lab"};
+		assert_int_equal(store_job_page(fx->st, &jf, 10, &aj, &n, &err), 0);
+		assert_int_equal(n, 0);
+		job_rows_free(aj, n);
+		jf = (struct job_filter){.state = "running", .name = "deploy", .target = "lab"};
+		assert_int_equal(store_job_page(fx->st, &jf, 10, &aj, &n, &err), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(aj[0].id, dj);
+		job_rows_free(aj, n);
+	}
 	assert_int_equal(store_board_list(fx->st, NULL, 1, &boards, &n, &err), 0);
 	assert_string_equal(boards[0].current_release, "releases/p1-x");
 	assert_non_null(boards[0].private_key);

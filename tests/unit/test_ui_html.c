@@ -265,6 +265,72 @@ static void test_cookie_header_and_form(void **state)
 	assert_null(ui_auth_form_get("csrf=1", 3, "csrf"));
 }
 
+/* The forge link of a commit: credentials, other schemes and hostile
+ * clone URLs never make a link. */
+static void test_forge_commit_url(void **state)
+{
+	static const char *sha = "0123456789abcdef0123456789abcdef01234567";
+	static const struct {
+		const char *forge, *url, *want; /* want NULL: no link */
+	} cases[] = {
+	    {"github", "https://github.com/acme/demo.git", "https://github.com/acme/demo/commit/"},
+	    {"github", "https://bot:s3cret@github.com/acme/demo", "https://github.com/acme/demo/commit/"},
+	    {"gitea", "http://git.example.com:3000/acme/demo.git",
+	     "http://git.example.com:3000/acme/demo/commit/"},
+	    {"gitlab", "git@gitlab.example.com:grp/sub/demo.git",
+	     "https://gitlab.example.com/grp/sub/demo/-/commit/"},
+	    {"gitlab", "ssh://git@gitlab.example.com:2222/grp/demo.git",
+	     "https://gitlab.example.com/grp/demo/-/commit/"},
+	    {"generic", "https://example.com/acme/demo.git", NULL},
+	    {"", "https://github.com/acme/demo.git", NULL},
+	    {"github", "/srv/git/demo.git", NULL},
+	    {"github", "file:///srv/git/demo.git", NULL},
+	    {"github", "javascript:alert(1)//x/y", NULL},
+	    {"github", "https://github.com/acme/\"><script>", NULL},
+	    {"github", "https://github.com/acme/de mo", NULL},
+	    {"github", "https://github.com/acme/../../evil", NULL},
+	    {"github", "https://github.com/acme/demo?x=1", NULL},
+	};
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = ui_html_forge_commit_url(&b, cases[i].forge, cases[i].url, sha);
+		if (cases[i].want == NULL) {
+			assert_int_equal(rc, -1);
+			assert_int_equal(b.len, 0);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(strncmp(b.data, cases[i].want, strlen(cases[i].want)), 0);
+		assert_string_equal(b.data + strlen(cases[i].want), sha);
+		buf_reset(&b);
+	}
+	assert_int_equal(ui_html_forge_commit_url(&b, "github", "https://github.com/a/b", "not-hex"), -1);
+	assert_int_equal(ui_html_forge_commit_url(&b, "github", "https://github.com/a/b", "\"><x"), -1);
+	buf_release(&b);
+}
+
+static void test_trend_and_median(void **state)
+{
+	int64_t ms[] = {3000, 1000, 2000, 10000};
+	int failed[] = {0, 1, 0, 0};
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	ui_html_trend_svg(&b, "main <&>", ms, failed, 4, 200, 40);
+	assert_non_null(strstr(b.data, "aria-label=\"main &lt;&amp;&gt;\""));
+	assert_non_null(strstr(b.data, "<polyline"));
+	assert_null(strstr(b.data, "style"));
+	assert_int_equal(strstr(strstr(b.data, "circle class=\"bad\""), "</svg>") != NULL, 1);
+	buf_reset(&b);
+	ui_html_trend_svg(&b, "none", NULL, NULL, 0, 200, 40);
+	assert_null(strstr(b.data, "<circle"));
+	buf_release(&b);
+	assert_int_equal(ui_html_median_ms(ms, 4), 2500);
+	assert_int_equal(ui_html_median_ms(ms, 3), 2000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +341,8 @@ int main(void)
 	    cmocka_unit_test(test_cut_and_url),
 	    cmocka_unit_test(test_cookie_csrf),
 	    cmocka_unit_test(test_cookie_header_and_form),
+	    cmocka_unit_test(test_forge_commit_url),
+	    cmocka_unit_test(test_trend_and_median),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
