@@ -47,8 +47,10 @@ static void fz_setup_job(void)
 {
 	struct err err = {0};
 	struct pipeline_new p = {0};
-	struct job_new j = {"build", "host", "{\"steps\":[{\"name\":\"s\",\"run\":\"true\"}]}", NULL, 3,
-	                    NULL,    0};
+	struct job_new j = {.name = "build",
+	                    .target = "host",
+	                    .spec = "{\"steps\":[{\"name\":\"s\",\"run\":\"true\"}]}",
+	                    .max_attempts = 3};
 	struct job_row row = {0};
 	const char *labels[] = {"target=host"};
 	int64_t repo_id, pid, agent_id;
