@@ -66,7 +66,8 @@ static void git_in(const char *cwd, char *out, size_t out_n, ...)
 		while (len > 0 && (b.data[len - 1] == '\n' || b.data[len - 1] == '\r'))
 			len--;
 		assert_true(len < out_n);
-		memcpy(out, b.data, len);
+		if (len > 0) /* b.data is NULL when git printed nothing */
+			memcpy(out, b.data, len);
 		out[len] = '\0';
 	}
 	buf_release(&b);
