@@ -336,7 +336,7 @@ ok "$SECONDS s: tag v2.0.0's own deploy job $DT: handed out after the signature,
 [ "$(api '/api/v1/releases?repo=app' | jq -c '[.releases[] | select(.version == "v2.0.0") | .deployed_to[].board]')" = '["r1"]' ] ||
 	fail "the release list lacks deployed_to"
 anvil release show v2.0.0 | grep -Eq "deployed to +r1 \(group rel" || fail "anvil release show: $(anvil release show v2.0.0)"
-curl -s "$URL/releases" | grep -q '<a href="/boards/r1">r1</a> (rel)' || fail "/releases does not show board r1"
+curl -s "$URL/releases" | grep '<a href="/boards/r1">r1</a> (rel)' >/dev/null || fail "/releases does not show board r1"
 ok "$SECONDS s: v2.0.0 deployed to r1 (group rel): API, list, anvil release show, /releases"
 
 # 9. After a server restart the waiting deploy job is handed out once the

@@ -133,7 +133,7 @@ grep -q '<span class="kind kind-branch">branch</span> <span class="mono">main</s
 	fail "the dashboard does not show main as a branch"
 grep -q 'href="/pipelines?repo=demo&amp;ref=refs/heads/main"' "$T/dash.html" || fail "no history link for main"
 grep -q 'href="/repos/demo"' "$T/dash.html" || fail "the dashboard does not link /repos/demo"
-curl -sf "$URL/pipelines/$PT" | grep -q '<span class="kind kind-tag">tag</span>' || fail "pipeline page hides the tag"
+curl -sf "$URL/pipelines/$PT" | grep '<span class="kind kind-tag">tag</span>' >/dev/null || fail "pipeline page hides the tag"
 ok "history: /pipelines (newest first, paged, filtered), /repos/demo, tags shown as tags, older pipelines reachable"
 
 # A board and a deployment, for their tables.
@@ -152,9 +152,9 @@ AID=$(api /api/v1/agents | jq -r '.agents[] | select(.name == "a1") | .id')
 curl -sf "$URL/agents/a1" >"$T/agent.html" || fail "/agents/a1 failed"
 grep -q '<h1>Agent a1</h1>' "$T/agent.html" && grep -q "href=\"/jobs/$JF\"" "$T/agent.html" &&
 	grep -q "href=\"/pipelines/$PF\"" "$T/agent.html" || fail "/agents/a1 does not list job $JF"
-curl -sf "$URL/agents/$AID" | grep -q '<h1>Agent a1</h1>' || fail "/agents/$AID is not a1's page"
+curl -sf "$URL/agents/$AID" | grep '<h1>Agent a1</h1>' >/dev/null || fail "/agents/$AID is not a1's page"
 first=$(grep -o 'href="/jobs/[0-9]*"' "$T/agent.html" | head -1 | grep -o '[0-9]*')
-curl -sf "$URL/agents/a1?before=$first" | grep -q "href=\"/jobs/$first\"" && fail "before=$first still lists job $first"
+curl -sf "$URL/agents/a1?before=$first" | grep "href=\"/jobs/$first\"" >/dev/null && fail "before=$first still lists job $first"
 for u in /agents/nope /boards/nope "/deployments/$JF" /deployments/999999; do
 	code=$(curl -s -o "$T/nf.html" -w '%{http_code}' "$URL$u")
 	[ "$code" = 404 ] && grep -q '<h1>404</h1>' "$T/nf.html" || fail "$u answered $code"
@@ -163,16 +163,16 @@ code=$(curl -s -o "$T/x.html" -w '%{http_code}' "$URL/agents/%3Cscript%3Ealert(1
 [ "$code" = 404 ] && ! grep -q '<script>alert' "$T/x.html" || fail "a hostile agent name answered $code unescaped"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/agents/a1?before=x")
 [ "$code" = 400 ] || fail "/agents/a1?before=x answered $code"
-curl -sf "$URL/agents" | grep -q 'href="/agents/a1"' || fail "/agents does not link a1's page"
-curl -sf "$URL/" | grep -q 'href="/agents/a1"' || fail "the dashboard does not link a1's page"
+curl -sf "$URL/agents" | grep 'href="/agents/a1"' >/dev/null || fail "/agents does not link a1's page"
+curl -sf "$URL/" | grep 'href="/agents/a1"' >/dev/null || fail "the dashboard does not link a1's page"
 # (read whole before grep -q: with pipefail, curl into a pipe grep closed early fails)
 curl -sf -o "$T/jf.html" "$URL/jobs/$JF"
 grep -q 'href="/agents/a1"' "$T/jf.html" || fail "the job page does not link its agent"
-curl -sf "$URL/boards" | grep -q 'href="/boards/bench-board-01"' || fail "/boards does not link the board page"
+curl -sf "$URL/boards" | grep 'href="/boards/bench-board-01"' >/dev/null || fail "/boards does not link the board page"
 curl -sf "$URL/boards/bench-board-01" >"$T/board.html" || fail "/boards/bench-board-01 failed"
 grep -q 'Deploy history' "$T/board.html" && grep -q 'field-lab' "$T/board.html" || fail "board page lacks its facts"
 grep -qi 'PRIVATE KEY' "$T/board.html" && fail "the board page shows the private key"
-curl -sf "$URL/deployments" | grep -q "href=\"/deployments/$DJ\"" || fail "/deployments does not link deployment $DJ"
+curl -sf "$URL/deployments" | grep "href=\"/deployments/$DJ\"" >/dev/null || fail "/deployments does not link deployment $DJ"
 curl -sf "$URL/deployments/$DJ" >"$T/dep.html" || fail "/deployments/$DJ failed"
 grep -q "href=\"/pipelines/$PS\"" "$T/dep.html" && grep -q "href=\"/jobs/$DJ\"" "$T/dep.html" &&
 	grep -q 'field-lab' "$T/dep.html" || fail "deployment page lacks its pipeline, log or group"
@@ -185,8 +185,8 @@ for w in '<dt>Created</dt><dd><time' '<dt>Started</dt><dd><time' '<dt>Finished</
 done
 grep -q '<dt>Expected</dt>' "$T/pt.html" && fail "a finished pipeline shows an expected duration"
 grep -q 'href="/releases?repo=demo&amp;version=v1.0.0"' "$T/pt.html" || fail "tag pipeline does not link its release"
-curl -sf "$URL/releases?repo=demo&version=v1.0.0" | grep -q "href=\"/pipelines/$PT\"" || fail "the release's page does not link its pipeline"
-curl -sf "$URL/releases?version=v9.9.9" | grep -q 'No release matches' || fail "an unknown version shows releases"
+curl -sf "$URL/releases?repo=demo&version=v1.0.0" | grep "href=\"/pipelines/$PT\"" >/dev/null || fail "the release's page does not link its pipeline"
+curl -sf "$URL/releases?version=v9.9.9" | grep 'No release matches' >/dev/null || fail "an unknown version shows releases"
 curl -sf "$URL/repos/demo" >"$T/repo.html"
 # (main's passing pipeline waits for its deployment: only the failed run is finished)
 grep -q '<svg class="trend"[^>]*aria-label="Durations of the last 1 finished runs of main"><line[^>]*/><circle class="bad"' "$T/repo.html" ||
@@ -218,7 +218,7 @@ JL=$(first_job "$PL")
 wait_until 30 log_has "$JL" "tick 3" || fail "ticker job did not start: $(job_state "$JL")"
 ok "running pipeline $PL, job $JL"
 # While it runs: an expected duration from the branch's successful run ($PQ).
-curl -sf "$URL/pipelines/$PL" | grep -q '<dt>Expected</dt><dd>about [0-9.hms ]*<span class="muted">(median of 1 successful run of this branch)</span>' ||
+curl -sf "$URL/pipelines/$PL" | grep '<dt>Expected</dt><dd>about [0-9.hms ]*<span class="muted">(median of 1 successful run of this branch)</span>' >/dev/null ||
 	fail "running pipeline $PL shows no expected duration"
 curl -sf -o "$T/jl.html" "$URL/jobs/$JL"
 grep -q '<dt>Expected</dt><dd>about' "$T/jl.html" || fail "running job $JL shows no expected duration"
@@ -250,9 +250,9 @@ done
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/pipelines/$PL/events")
 [ "$code" = 401 ] || fail "read_auth pipeline event stream without login answered $code"
 curl -s -o /dev/null -c "$T/jar" --data-urlencode "token=$(cat "$T/data/admin.token")" "$URL/login"
-curl -sf -b "$T/jar" "$URL/pipelines/$PL/events" | grep -q '^event: end' ||
+curl -sf -b "$T/jar" "$URL/pipelines/$PL/events" | grep '^event: end' >/dev/null ||
 	fail "logged-in pipeline event stream did not end"
-curl -sf -b "$T/jar" "$URL/repos/demo" | grep -q "href=\"/pipelines/$PL\"" || fail "logged-in /repos/demo failed"
+curl -sf -b "$T/jar" "$URL/repos/demo" | grep "href=\"/pipelines/$PL\"" >/dev/null || fail "logged-in /repos/demo failed"
 curl -sf -b "$T/jar" "$URL/releases" >"$T/releases.html" || fail "logged-in /releases failed"
 links=$(grep -o 'href="/[^"]*v1.0.0[^"]*"' "$T/releases.html" | sed 's/^href="//; s/"$//' | sort -u)
 [ "$(echo "$links" | wc -l)" -ge 5 ] || fail "too few release links: $links"
@@ -262,6 +262,6 @@ for l in $links; do
 	code=$(curl -s -o /dev/null -w '%{http_code}' "$URL$l")
 	[ "$code" = 303 ] || fail "release link $l answered $code without a login"
 done
-curl -sf -b "$T/jar" "$URL$(echo "$links" | grep /files/ | head -1)" | grep -q hello ||
+curl -sf -b "$T/jar" "$URL$(echo "$links" | grep /files/ | head -1)" | grep hello >/dev/null ||
 	fail "release file link did not serve the file"
 ok "read_auth: history pages and the pipeline stream need the login; release links on /releases work for a logged-in browser ($(echo "$links" | wc -l) links)"
