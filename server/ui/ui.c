@@ -1391,7 +1391,12 @@ static int ui_job_reject(struct srv *srv, struct http_req *req, struct http_answ
 	return ui_job_decide(srv, req, ans, err, 1);
 }
 
-static int ui_pipeline_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+/* A pipeline-wide form action (cancel, retry failed): the form's checks,
+ * the jobstate transition, wake-ups, back to the pipeline. */
+static int ui_pipeline_action(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err,
+                              const char *event,
+                              int (*transition)(struct store *, int64_t, int64_t, int *, struct err *),
+                              int wakes_jobs)
 {
 	struct ui_ctx c;
 	char loc[64];
@@ -1400,30 +1405,24 @@ static int ui_pipeline_cancel(struct srv *srv, struct http_req *req, struct http
 	ui_ctx_init(&c, srv, req);
 	if (ui_form_check(&c, ans) < 0)
 		return 0;
-	if (jobstate_pipeline_cancel(srv->store, req->id, srv_now_ms(), &n, err) < 0)
+	if (transition(srv->store, req->id, srv_now_ms(), &n, err) < 0)
 		return ui_err_page(&c, ans, err);
-	log_info("event=pipeline_cancel pipeline=%lld jobs=%d via=ui", (long long)req->id, n);
+	log_info("event=%s pipeline=%lld jobs=%d via=ui", event, (long long)req->id, n);
+	if (wakes_jobs)
+		sched_notify(srv->sched, SCHED_JOBS);
 	sched_notify(srv->sched, SCHED_LOGS);
 	snprintf(loc, sizeof(loc), "/pipelines/%lld", (long long)req->id);
 	return ui_redirect(&c, ans, loc);
 }
 
+static int ui_pipeline_cancel(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
+{
+	return ui_pipeline_action(srv, req, ans, err, "pipeline_cancel", jobstate_pipeline_cancel, 0);
+}
+
 static int ui_pipeline_retry(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
-	struct ui_ctx c;
-	char loc[64];
-	int n = 0;
-
-	ui_ctx_init(&c, srv, req);
-	if (ui_form_check(&c, ans) < 0)
-		return 0;
-	if (jobstate_pipeline_retry_failed(srv->store, req->id, srv_now_ms(), &n, err) < 0)
-		return ui_err_page(&c, ans, err);
-	log_info("event=pipeline_retry pipeline=%lld jobs=%d via=ui", (long long)req->id, n);
-	sched_notify(srv->sched, SCHED_JOBS);
-	sched_notify(srv->sched, SCHED_LOGS);
-	snprintf(loc, sizeof(loc), "/pipelines/%lld", (long long)req->id);
-	return ui_redirect(&c, ans, loc);
+	return ui_pipeline_action(srv, req, ans, err, "pipeline_retry", jobstate_pipeline_retry_failed, 1);
 }
 
 /* "KEY=VALUE" lines (\r\n or \n; blank lines skipped) into a JSON object;
