@@ -1156,6 +1156,7 @@ static void test_schema_has_no_triggers(void **state)
 	unlink(path);
 	unlink(strcat(strcpy((char[64]){0}, path), "-wal"));
 	unlink(strcat(strcpy((char[64]){0}, path), "-shm"));
+	unlink(strcat(strcpy((char[64]){0}, path), ".lock"));
 }
 
 /* Issue 15: needs. A job waits for the jobs it needs, gets their
