@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/crypto.h"
+#include "common/fileio.h"
 #include "common/log.h"
 #include "server/api/api.h"
 #include "server/store/blob.h"
@@ -81,9 +82,21 @@ fail:
 	abort();
 }
 
+/* The server's data directory, removed when the fuzzer exits (libFuzzer
+ * leaves through exit()). */
+static char fz_dir[] = "/tmp/anvil-fuzz-api.XXXXXX";
+
+static void fz_remove_dir(void)
+{
+	struct err err = {0};
+
+	if (fileio_remove_tree(fz_dir, &err) < 0)
+		fprintf(stderr, "fuzz_api: %s\n", err.msg);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char dir[] = "/tmp/anvil-fuzz-api.XXXXXX";
+	char *dir = fz_dir;
 	char *args[] = {"--data",         dir,    "--port",     "0",   "--listen",  "127.0.0.1",
 	                "--artifact-cap", "64K",  "--json-cap", "64K", "--log-cap", "64K",
 	                "--log-level",    "error"};
@@ -96,6 +109,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (mkdtemp(dir) == NULL)
 		abort();
+	atexit(fz_remove_dir);
 	if (config_load((int)(sizeof(args) / sizeof(args[0])), args, &fz_srv.cfg, &check, &version, &help,
 	                &err) < 0) {
 		fprintf(stderr, "fuzz_api: config: %s\n", err.msg);
