@@ -83,7 +83,8 @@
 	 * <details>) or the log itself; "seg" events open the next one. */
 	var sink = document.getElementById('seg-' + log.getAttribute('data-seg')) || log;
 	var count = log.querySelectorAll('.l').length;
-	/* The step list in #meta is live; the sections' badges follow it. */
+	/* The step list in #meta is live; the sections' badges and durations
+	 * follow it. */
 	var syncSteps = function () {
 		var items = document.querySelectorAll('#meta ol.steps li');
 		for (var i = 0; i < items.length; i++) {
@@ -93,6 +94,10 @@
 				to.textContent = from.textContent;
 				to.className = from.className;
 			}
+			var fromDur = items[i].querySelector('.dur');
+			var toDur = document.querySelector('#step-' + i + ' > summary .dur');
+			if (fromDur && toDur && toDur.textContent !== fromDur.textContent)
+				toDur.textContent = fromDur.textContent;
 		}
 	};
 	var es = new EventSource(log.getAttribute('data-src'));

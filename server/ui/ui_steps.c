@@ -171,13 +171,11 @@ void ui_steps_seg_open(struct buf *out, const struct ui_steps *s, int seg, int o
 	buf_appendf(out, "</span>");
 	if (r->have_exit && r->exit_code != 0)
 		buf_appendf(out, " <span class=\"muted\">exit %d</span>", r->exit_code);
-	if (r->finished_unix_ms > 0) {
-		buf_appendf(out, " <span class=\"dur muted\">");
-		ui_steps_dur(out, r, 0);
-		buf_appendf(out, "</span>");
-	}
+	/* Empty until the step ends; a live page fills it from the step list. */
+	buf_appendf(out, " <span class=\"dur muted\">");
+	ui_steps_dur(out, r, 0);
 	buf_appendf(out,
-	            "</summary><pre class=\"cmd\"><span class=\"prompt\" aria-hidden=\"true\">$ </span>");
+	            "</span></summary><pre class=\"cmd\"><span class=\"prompt\" aria-hidden=\"true\">$ </span>");
 	ui_html_esc(out, r->command);
 	buf_appendf(out, "</pre><div class=\"lines\" id=\"seg-%d\">", seg);
 }

@@ -185,6 +185,17 @@ async function main() {
 		check(!txt.includes('\x1b') && !txt.includes('\ufffd') && ticks.length > 0 && ticks.every((t) => /^red tick \d+ ts=\d+$/.test(t)),
 			`no raw escape codes in the log (${ticks.length} tick lines read "red tick N ts=MS")`);
 		check(await page.isChecked('#follow'), 'follow-tail toggle is on for a running job');
+		/* The first step ends while the page is open (it ticks until .go
+		 * appears in its workspace): its section's header takes the duration
+		 * from the live step list, no reload. */
+		check(await page.textContent('#step-0 > summary .st') === 'running', 'the first step is running on the open page');
+		fs.writeFileSync(E.GO, '');
+		const dur0 = await page.waitForFunction(() => {
+			const d = document.querySelector('#step-0 > summary .dur');
+			const s = document.querySelector('#step-0 > summary .st');
+			return d && s && s.textContent === 'success' && d.textContent.trim() !== '' && d.textContent;
+		}, null, { timeout: 60000 }).then((h) => h.jsonValue()).catch(() => '');
+		check(dur0 !== '', `a step that ends on a live page shows its duration in its header (${dur0 || 'none'})`);
 		await shot(page, 'job-live-1366');
 		await noHorizontalScroll(page, 'job page at 1366x768');
 

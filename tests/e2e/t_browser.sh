@@ -55,12 +55,22 @@ git -C "$T/src/demo" push -q origin "HEAD:refs/heads/$BRANCH_B" 2>&1
 PB=$(latest_pipeline)
 wait_until 60 pipeline_is "$PB" failed || fail "pipeline $PB is $(pipeline_state "$PB")"
 
-# 3. On its own branch (main keeps the script commit), a running job printing a coloured, timestamped line every 200 ms.
+# 3. On its own branch (main keeps the script commit), a running job printing a coloured, timestamped line every 200 ms,
+# in two steps: the first ticks until the browser test drops .go into the job's workspace, so it
+# ends while the page is open (its section's duration fills in live).
 cat >"$T/src/demo/.anvil.yml" <<'YML'
 steps:
   - name: ticker
     run: |
-      for i in $(seq 1 600); do
+      i=0
+      while [ ! -e .go ]; do
+        i=$((i+1))
+        printf '\033[31mred\033[0m \033[1mtick\033[0m %s ts=%s\n' "$i" "$(date +%s%3N)"
+        sleep 0.2
+      done
+  - name: ticker2
+    run: |
+      for i in $(seq 1001 1600); do
         printf '\033[31mred\033[0m \033[1mtick\033[0m %s ts=%s\n' "$i" "$(date +%s%3N)"
         sleep 0.2
       done
@@ -75,7 +85,7 @@ ok "pipelines ready: $PA (xss commit), $PB (<b> branch), job $JC running"
 SHOTS="$T/shots"
 mkdir -p "$SHOTS"
 URL="$URL" TOKEN_FILE="$T/data/admin.token" SHOTS="$SHOTS" PA="$PA" JA="$JA" SHA_A="$SHA_A" PB="$PB" \
-	BRANCH_B="$BRANCH_B" JC="$JC" timeout 150 node "$S/tests/browser/ui.test.js" 2>&1 | tee "$T/browser.log"
+	BRANCH_B="$BRANCH_B" JC="$JC" GO="$T/agent-a1/jobs/$JC/src/.go" timeout 150 node "$S/tests/browser/ui.test.js" 2>&1 | tee "$T/browser.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "browser test failed"
 mkdir -p /tmp/anvil-ui-shots
 cp "$SHOTS"/*.png /tmp/anvil-ui-shots/
