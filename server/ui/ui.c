@@ -874,7 +874,20 @@ static int ui_pipeline_active(const struct pipeline_row *p, const struct job_row
 	return 0;
 }
 
-/* What a pipeline page's event stream re-renders: its job matrix. */
+/* The part of a pipeline's page that follows it while anything runs: the
+ * times, the job matrix and what the jobs led to (release, deployments,
+ * artifacts), which appear as the jobs make them. */
+static void ui_pipeline_live_body(struct ui_ctx *c, const struct pipeline_row *p, const struct job_row *jobs,
+                                  size_t nj)
+{
+	buf_appendf(&c->b, "<h2>Times and jobs</h2><section class=\"card\" id=\"jobs\">");
+	ui_pipeline_times(c, p, jobs, nj, srv_now_ms());
+	ui_pipeline_jobs(c, jobs, nj, srv_now_ms());
+	buf_appendf(&c->b, "</section>");
+	ui_pipeline_links(c, p, jobs, nj);
+}
+
+/* What a pipeline page's event stream re-renders: ui_pipeline_live_body. */
 struct ui_pipeline_live {
 	struct ui_ctx c; /* srv, logged_in and csrf of the page's viewer; b unused */
 	int64_t id;
@@ -896,8 +909,7 @@ static int ui_pipeline_live_render(void *cls, struct buf *out, char state[UI_SSE
 		return -1;
 	}
 	c.b = *out;
-	ui_pipeline_times(&c, &p, jobs, nj, srv_now_ms());
-	ui_pipeline_jobs(&c, jobs, nj, srv_now_ms());
+	ui_pipeline_live_body(&c, &p, jobs, nj);
 	*out = c.b;
 	snprintf(state, UI_SSE_STATE_MAX, "%s", jobstate_name(p.state));
 	*active = ui_pipeline_active(&p, jobs, nj);
@@ -949,16 +961,14 @@ static int ui_pipeline(struct srv *srv, struct http_req *req, struct http_answer
 	buf_appendf(&c.b, "</h1><section class=\"card\">");
 	ui_commit_meta(&c, &p);
 	ui_pipeline_actions(&c, p.id, jobs, nj);
-	buf_appendf(&c.b, "</section><h2>Times and jobs</h2><section class=\"card\" id=\"jobs\"");
-	/* While anything runs the times and the matrix follow the pipeline's
-	 * event stream. */
+	buf_appendf(&c.b, "</section><div id=\"live\"");
+	/* While anything runs the times, the matrix and the links follow the
+	 * pipeline's event stream. */
 	if (ui_pipeline_active(&p, jobs, nj))
 		buf_appendf(&c.b, " data-events=\"/pipelines/%lld/events\"", (long long)p.id);
 	buf_appendf(&c.b, ">");
-	ui_pipeline_times(&c, &p, jobs, nj, srv_now_ms());
-	ui_pipeline_jobs(&c, jobs, nj, srv_now_ms());
-	buf_appendf(&c.b, "</section>");
-	ui_pipeline_links(&c, &p, jobs, nj);
+	ui_pipeline_live_body(&c, &p, jobs, nj);
+	buf_appendf(&c.b, "</div>");
 	if (!c.logged_in)
 		buf_appendf(
 		    &c.b, "<p class=\"muted\"><a href=\"/login?next=%s\">Log in</a> to cancel or retry.</p>",

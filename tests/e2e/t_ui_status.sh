@@ -179,6 +179,14 @@ grep -q "href=\"/pipelines/$PS\"" "$T/dep.html" && grep -q "href=\"/jobs/$DJ\"" 
 curl -sf "$URL/pipelines/$PS" >"$T/ps.html"
 grep -q "href=\"/deployments/$DJ\"" "$T/ps.html" || fail "pipeline $PS does not link its deployment"
 grep -q 'href="/jobs/[0-9]*/artifacts/hello.txt"' "$T/ps.html" || fail "pipeline $PS does not list its artifacts"
+# The page's live part (its event stream's "page" events) carries the links too, so they appear
+# while the page is open.
+curl -sN --max-time 60 "$URL/pipelines/$PS/events" >"$T/ps.events" &
+EV_PID=$!
+wait_until 30 grep -q 'href="/jobs/[0-9]*/artifacts/hello.txt"' "$T/ps.events" &&
+	grep -q "href=\"/deployments/$DJ\"" "$T/ps.events" || fail "pipeline $PS's event stream lacks its artifacts or deployment"
+kill "$EV_PID" 2>/dev/null
+wait "$EV_PID" 2>/dev/null || true
 curl -sf "$URL/pipelines/$PT" >"$T/pt.html"
 for w in '<dt>Created</dt><dd><time' '<dt>Started</dt><dd><time' '<dt>Finished</dt><dd><time' '<dt>Queue wait</dt><dd>[0-9]' '<dt>Duration</dt><dd>[0-9]'; do
 	grep -q "$w" "$T/pt.html" || fail "pipeline $PT lacks $w"
