@@ -697,9 +697,9 @@ int sq_job_page(struct store_be *be, const struct job_filter *f, int limit, stru
                 size_t *n_out, struct err *err)
 {
 	sqlite3_stmt *s;
-	struct job_row *rows = NULL;
-	size_t n = 0;
-	int step;
+	void *rows;
+	size_t n;
+	int rc;
 
 	pthread_mutex_lock(&be->mu);
 	s = sq_stmt(be, SQ_JOB_PAGE);
@@ -711,15 +711,9 @@ int sq_job_page(struct store_be *be, const struct job_filter *f, int limit, stru
 	sq_bind_text(s, 6, f->target);
 	sq_bind_text(s, 7, f->state);
 	sq_bind_i64(s, 8, f->before_id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		rows = xrealloc(rows, (n + 1) * sizeof(*rows));
-		sq_job_row_read(s, &rows[n++]);
-	}
-	if (step != SQLITE_DONE)
-		sq_fail(be, err, step, "job page");
-	sq_done(s);
+	rc = sq_rows(be, s, "job page", sizeof(struct job_row), sq_job_row_read, &rows, &n, err);
 	pthread_mutex_unlock(&be->mu);
-	if (step != SQLITE_DONE) {
+	if (rc < 0) {
 		job_rows_free(rows, n);
 		return -1;
 	}
