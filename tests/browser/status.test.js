@@ -148,6 +148,12 @@ async function main() {
 		const retryUrl = page.url();
 		check(retryUrl !== `${URL}/jobs/${E.JL}`, `Retry opens the new job's page (${retryUrl})`);
 		await page.evaluate(() => { window.__marker = 1; });
+		/* The ticker stops early once .go is in its workspace (else 50 s). */
+		await page.waitForFunction(() => document.getElementById('state').textContent === 'running', null, { timeout: 120000 });
+		const retryDir = path.join(E.AGENT_WORK, 'jobs', new globalThis.URL(retryUrl).pathname.split('/').pop(), 'src');
+		for (let k = 0; k < 100 && !fs.existsSync(retryDir); k++)
+			await page.waitForTimeout(100);
+		fs.writeFileSync(path.join(retryDir, '.go'), '');
 		await page.waitForFunction(() => document.getElementById('state').textContent === 'success', null, { timeout: 120000 });
 		const metaR = (await page.textContent('#meta')).replace(/\s+/g, ' ');
 		check(await page.evaluate(() => window.__marker === 1) && /Agent ?a1/.test(metaR) && /Attempt ?1 of/.test(metaR) &&

@@ -217,7 +217,7 @@ cat >"$T/src/demo/.anvil.yml" <<'YML'
 steps:
   - name: ticker
     run: |
-      i=0; while [ $i -lt 250 ]; do echo "tick $i"; sleep 0.2; i=$((i+1)); done
+      i=0; while [ $i -lt 250 ] && [ ! -e .go ]; do echo "tick $i"; sleep 0.2; i=$((i+1)); done
 YML
 git -C "$T/src/demo" add -A && git -C "$T/src/demo" commit -q -m "ticker"
 git -C "$T/src/demo" push -q origin HEAD:refs/heads/live 2>&1
@@ -235,7 +235,7 @@ ok "a running pipeline and job show their expected duration"
 # The browser part: live pages, tables, contrast, keyboard, live regions.
 SHOTS="$T/shots"
 mkdir -p "$SHOTS"
-URL="$URL" TOKEN_FILE="$T/data/admin.token" SHOTS="$SHOTS" PF="$PF" JF="$JF" PS="$PS" PT="$PT" PL="$PL" JL="$JL" DJ="$DJ" AGENT_PID="$AGENT_PID" \
+URL="$URL" TOKEN_FILE="$T/data/admin.token" SHOTS="$SHOTS" PF="$PF" JF="$JF" PS="$PS" PT="$PT" PL="$PL" JL="$JL" DJ="$DJ" AGENT_PID="$AGENT_PID" AGENT_WORK="$T/agent-a1" \
 	timeout 610 node "$S/tests/browser/status.test.js" 2>&1 | tee "$T/browser.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "browser test failed"
 mkdir -p /tmp/anvil-ui-shots
