@@ -270,9 +270,14 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	} else {
 		if (!pf->no_submodules) {
 			struct submod_list sl = {0};
+			struct strv base_subs = STRV_INIT;
 
 			pthread_mutex_lock(&srv->git_mu);
-			if (submod_resolve(srv, t->repo, t->url, gr.commit, &sl, &gerr) < 0) {
+			if (t->fork)
+				submod_repos_at_ref(srv, t->repo, t->url, t->base_ref ? t->base_ref : "HEAD",
+				                    &base_subs);
+			if (submod_resolve(srv, t->repo, t->url, gr.commit, t->fork ? &base_subs : NULL, &sl,
+			                   &gerr) < 0) {
 				char *shown = redact_urls_dup(gerr.msg);
 				submod_error = xasprintf("%s", shown);
 				free(shown);
@@ -281,6 +286,7 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 			}
 			pthread_mutex_unlock(&srv->git_mu);
 			submod_list_release(&sl);
+			strv_release(&base_subs);
 		}
 		jobs = xcalloc(n_units + 1, sizeof(*jobs));
 		specs = xcalloc(n_units + 1, sizeof(*specs));

@@ -195,7 +195,8 @@ struct submod_ctx {
 	struct srv *srv;
 	struct repo_cfg *repos;
 	size_t n_repos;
-	const char *labels; /* the top repository's pool */
+	const char *labels;         /* the top repository's pool */
+	const struct strv *allowed; /* NULL, or the only repositories allowed (a fork's pull request) */
 	struct submod_list *out;
 };
 
@@ -265,6 +266,18 @@ static int submod_one(struct submod_ctx *c, const char *prefix, const char *url,
 		        "are not",
 		        show_n, show_p, repo->name, repo->agent_labels);
 		goto out;
+	}
+	if (c->allowed != NULL) {
+		size_t k;
+		for (k = 0; k < c->allowed->n && strcmp(c->allowed->v[k], repo->name) != 0; k++)
+			;
+		if (k == c->allowed->n) {
+			err_set(err, ERR_INVAL,
+			        "submodule '%s' (%s): a pull request from a fork may use only the submodule "
+			        "repositories of its base branch, and %s is not one",
+			        show_n, show_p, repo->name);
+			goto out;
+		}
 	}
 	mirror = xasprintf("%s/%lld.git", c->srv->mirror_dir, (long long)repo->id);
 	if (gitread_file_at(mirror, repo->url, NULL, hex, ".gitmodules", SUBMOD_CONFIG_MAX_BYTES, &gr, err) <
@@ -370,9 +383,9 @@ out:
 }
 
 int submod_resolve(struct srv *srv, const char *repo_name, const char *url, const char *commit,
-                   struct submod_list *out, struct err *err)
+                   const struct strv *allowed, struct submod_list *out, struct err *err)
 {
-	struct submod_ctx c = {srv, NULL, 0, NULL, out};
+	struct submod_ctx c = {srv, NULL, 0, NULL, allowed, out};
 	struct repo_cfg self = {0};
 	int rc = -1;
 
@@ -400,4 +413,35 @@ json_t *submod_list_json(const struct submod_list *l)
 		                                   l->v[i].name, "repo", l->v[i].repo, "url", l->v[i].url,
 		                                   "commit", l->v[i].commit));
 	return a;
+}
+
+void submod_repos_at_ref(struct srv *srv, const char *repo_name, const char *url, const char *ref,
+                         struct strv *out)
+{
+	struct repo_cfg self = {0};
+	struct submod_list l = {0};
+	struct err err = {0};
+	git_repository *repo = NULL;
+	git_object *obj = NULL;
+	git_commit *c = NULL;
+	char *mirror = NULL, hex[41];
+
+	if (store_repo_cfg_get(srv->store, repo_name, &self, &err) < 0)
+		goto out;
+	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)self.id);
+	if (git_repository_open_bare(&repo, mirror) < 0 || git_revparse_single(&obj, repo, ref) < 0 ||
+	    git_object_peel((git_object **)&c, obj, GIT_OBJECT_COMMIT) < 0)
+		goto out;
+	git_oid_tostr(hex, sizeof(hex), git_commit_id(c));
+	if (submod_resolve(srv, repo_name, url, hex, NULL, &l, &err) < 0)
+		goto out;
+	for (size_t i = 0; i < l.n; i++)
+		strv_push(out, l.v[i].repo);
+out:
+	submod_list_release(&l);
+	git_commit_free(c);
+	git_object_free(obj);
+	git_repository_free(repo);
+	repo_cfg_release(&self);
+	free(mirror);
 }

@@ -5,6 +5,7 @@
 
 #include "common/err.h"
 #include "common/gitsub.h"
+#include "common/xalloc.h"
 
 struct srv;
 
@@ -37,14 +38,24 @@ struct submod_list {
 void submod_list_release(struct submod_list *l);
 
 /* Resolves the submodules of commit in the server's mirror of repository
- * repo_name (url: its registered URL),
+ * repo_name (url: its registered URL; allowed: NULL, or the only
+ * repositories a submodule may be),
  * recursively, fetching each submodule's commit into that repository's
  * mirror when it is missing. Caller holds srv->git_mu.
  * Errors: ERR_INVAL with a message naming the refused submodule and why
  * (shown to the user as is, URLs redacted); other codes for store or git
  * failures. */
 int submod_resolve(struct srv *srv, const char *repo_name, const char *url, const char *commit,
-                   struct submod_list *out, struct err *err);
+                   const struct strv *allowed, struct submod_list *out, struct err *err);
+
+/* The repositories ref's commit (in the server's mirror of repo_name) has
+ * as submodules, pushed to out; none when it has none or they do not
+ * resolve. What a fork's pull request may use (allowed above): its
+ * .gitmodules is the fork author's, who may move a submodule's commit but
+ * not point it at another repository the server knows. Caller holds
+ * srv->git_mu. */
+void submod_repos_at_ref(struct srv *srv, const char *repo_name, const char *url, const char *ref,
+                         struct strv *out);
 
 /* The list as the job spec's "submodules" array (a new reference). */
 json_t *submod_list_json(const struct submod_list *l);
