@@ -51,6 +51,44 @@ log_has "$J" "sub-head=$(git -C "$T/src/lib" rev-parse HEAD)" || fail "the submo
 log_has "$J" "dirty=0" || fail "the parent's status is not clean: $(api "/api/v1/jobs/$J/log" | grep dirty=)"
 ok "a submodule and a nested one are checked out from the server's copies"
 
+# A pull request from a fork may move a submodule's commit but not point it
+# at another repository the server knows: its .gitmodules is the fork's.
+SECRET_HOOK="hook-$$"
+anvil repo add app "$T/git/app.git" --forge github --secret "$SECRET_HOOK" >/dev/null
+git init -q -b main "$T/src/other"
+echo other-content >"$T/src/other/OTHER"
+git -C "$T/src/other" add -A && git -C "$T/src/other" commit -q -m other
+git init -q --bare -b main "$T/git/other.git"
+git -C "$T/src/other" push -q "$T/git/other.git" main
+anvil repo add other "$T/git/other.git" >/dev/null
+git -C "$T/src/app" checkout -q -b pr
+git -C "$T/src/app" config -f .gitmodules submodule.lib.url ../other.git
+git -C "$T/src/app" update-index --cacheinfo "160000,$(git -C "$T/src/other" rev-parse HEAD),lib"
+printf 'steps:\n  - cat lib/OTHER\n' >"$T/src/app/.anvil.yml"
+git -C "$T/src/app" add .gitmodules .anvil.yml && git -C "$T/src/app" commit -q -m "lib is other now"
+git -C "$T/src/app" push -q origin HEAD:refs/pull/9/head
+PR_HEAD=$(git -C "$T/src/app" rev-parse HEAD)
+git -C "$T/src/app" checkout -q -f main
+pr() { # DELIVERY HEAD_REPO
+	jq --arg sha "$PR_HEAD" --arg h "$2" '.number = 9 | .pull_request.head.sha = $sha | .pull_request.head.repo.full_name = $h' \
+		"$S/tests/fixtures/webhooks/github_pull_request.json" >"$T/payload.json"
+	local sig
+	sig=$(openssl dgst -sha256 -hmac "$SECRET_HOOK" -r <"$T/payload.json" | cut -d' ' -f1)
+	curl -s -X POST -H 'Content-Type: application/json' -H "X-GitHub-Event: pull_request" -H "X-GitHub-Delivery: $1" \
+		-H "X-Hub-Signature-256: sha256=$sig" --data-binary "@$T/payload.json" "$URL/hooks/app" | jq -r .pipeline
+}
+P=$(pr f-1 mallory/demo)
+J=$(first_job "$P")
+wait_until 60 pipeline_is "$P" failed || fail "fork PR pipeline $P is $(pipeline_state "$P")"
+msg=$(api "/api/v1/jobs/$J" | jq -r .message)
+[[ $msg == *"submodule 'lib' (lib): a pull request from a fork may use only the submodule repositories of its base branch, and other is not one"* ]] ||
+	fail "fork PR message: $msg"
+P=$(pr f-2 octo-org/demo)
+J=$(first_job "$P")
+wait_until 60 pipeline_is "$P" success || fail "same-repository PR pipeline $P is $(pipeline_state "$P"): $(api "/api/v1/jobs/$J/log")"
+log_has "$J" other-content || fail "the same-repository PR did not get the other repository"
+ok "a fork's pull request may not point a submodule at another known repository; a branch's may"
+
 # Hostile .gitmodules: each URL points at the secret repository (or
 # elsewhere); the gitlink names the secret's commit.
 hostile() {
