@@ -129,3 +129,27 @@ J=$(first_job "$P")
 wait_until 60 pipeline_is "$P" success || fail "submodules: false: pipeline is $(pipeline_state "$P"): $(api "/api/v1/jobs/$J/log")"
 log_has "$J" no-submodule || fail "submodules: false still checked out"
 ok "submodules: false skips them"
+
+# The agent route: a job's agent reads the submodules its spec lists, and
+# no other repository the server knows.
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+MT=$(curl -s -X POST -H "Authorization: Bearer $(cat "$T/data/agent.token")" "$URL/api/v1/agents/register" \
+	-d '{"name":"mallory","labels":["target=host"]}' | jq -r .token)
+git -C "$T/src/app" config -f .gitmodules submodule.lib.url ../lib.git
+git -C "$T/src/app" update-index --cacheinfo "160000,$(git -C "$T/src/lib" rev-parse HEAD),lib"
+printf 'steps:\n  - "true"\n' >"$T/src/app/.anvil.yml"
+commit_push app "lib again" >/dev/null
+claim=$(curl -s -X POST -H "Authorization: Bearer $MT" "$URL/api/v1/agents/claim" -d '{"wait_ms":5000}')
+J=$(jq -r .job.id <<<"$claim")
+[ "$(jq -r '.job.submodules | map(.path + " " + .repo + " " + .fetch) | join(",")' <<<"$claim")" = \
+	"lib lib /api/v1/agents/jobs/$J/sub/lib,lib/inner deep /api/v1/agents/jobs/$J/sub/deep" ] ||
+	fail "claim's submodules: $(jq -c .job.submodules <<<"$claim")"
+code() { curl -s --path-as-is -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $MT" "$URL/api/v1/agents/jobs/$J/sub/$1"; }
+[ "$(code 'lib/info/refs?service=git-upload-pack')" = 200 ] || fail "the listed submodule is not served"
+for r in other app secret ../lib; do
+	c=$(code "$r/info/refs?service=git-upload-pack")
+	[[ $c == 40[345] ]] || fail "sub/$r answered $c"
+done
+[ "$(code 'lib/HEAD')" = 404 ] || fail "sub/lib/HEAD is served"
+ok "an agent reads only the submodules its job's spec lists"
