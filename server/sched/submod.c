@@ -1,5 +1,6 @@
 #include "server/sched/submod.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,7 @@ struct submod_ctx {
 	const char *labels;         /* the top repository's pool */
 	const struct strv *allowed; /* NULL, or the only repositories allowed (a fork's pull request) */
 	struct submod_list *out;
+	char *data_key; /* owned; the key of the server's data directory (realpath) */
 };
 
 static int submod_walk_repo(struct submod_ctx *c, const char *prefix, const char *url, int64_t repo_id,
@@ -249,7 +251,12 @@ static int submod_one(struct submod_ctx *c, const char *prefix, const char *url,
 	}
 	for (size_t i = 0; i < c->n_repos && repo == NULL; i++) {
 		char *k = gitsub_url_key(c->repos[i].url);
-		if (k != NULL && strcmp(k, key) == 0)
+		/* A repository kept inside the server's data directory (a
+		 * scratch upload, `anvil build .`) is someone's private work
+		 * tree, not a repository to share. */
+		if (k != NULL && strcmp(k, key) == 0 &&
+		    !(c->data_key != NULL && strncmp(k, c->data_key, strlen(c->data_key)) == 0 &&
+		      k[strlen(c->data_key)] == '/'))
 			repo = &c->repos[i];
 		free(k);
 	}
@@ -385,9 +392,15 @@ out:
 int submod_resolve(struct srv *srv, const char *repo_name, const char *url, const char *commit,
                    const struct strv *allowed, struct submod_list *out, struct err *err)
 {
-	struct submod_ctx c = {srv, NULL, 0, NULL, allowed, out};
+	struct submod_ctx c = {srv, NULL, 0, NULL, allowed, out, NULL};
 	struct repo_cfg self = {0};
+	char data[PATH_MAX];
 	int rc = -1;
+
+	if (realpath(srv->cfg.data_dir, data) != NULL)
+		c.data_key = gitsub_url_key(data);
+	else
+		c.data_key = gitsub_url_key(srv->cfg.data_dir);
 
 	memset(out, 0, sizeof(*out));
 	if (store_repo_cfg_get(srv->store, repo_name, &self, err) < 0)
@@ -401,6 +414,7 @@ out:
 		submod_list_release(out);
 	repo_cfg_release(&self);
 	repo_cfgs_free(c.repos, c.n_repos);
+	free(c.data_key);
 	return rc;
 }
 

@@ -106,7 +106,12 @@ hostile() {
 	! log_has "$J" topsecret || fail "$url: the secret is in the log"
 	ok "$url: $msg"
 }
+# A repository registered inside the server's data directory (where scratch
+# uploads live) is not shared either.
+git clone -q --bare "$T/secret" "$T/data/private.git"
+anvil repo add private "$T/data/private.git" >/dev/null
 hostile "file://$T/secret.git" "is not a repository this server knows"
+hostile "$T/data/private.git" "is not a repository this server knows"
 hostile "$T/secret.git" "is not a repository this server knows"
 hostile "../../secret.git" "is not a repository this server knows"
 hostile "../../../../../../../../../../../secret.git" "not a repository URL anvil accepts"
