@@ -370,6 +370,19 @@ static int submod_walk_repo(struct submod_ctx *c, const char *prefix, const char
 		err_set(err, ERR_INVAL, "submodule at '%s': the commit has no .gitmodules file", show_p);
 		goto out;
 	}
+	{
+		git_blob *b = NULL;
+		git_object_size_t size = 0;
+
+		if (git_blob_lookup(&b, repo, git_tree_entry_id(gm)) == 0)
+			size = git_blob_rawsize(b);
+		git_blob_free(b);
+		if (size > SUBMOD_CONFIG_MAX_BYTES) {
+			err_set(err, ERR_LIMIT, ".gitmodules is %lld bytes, limit %d", (long long)size,
+			        SUBMOD_CONFIG_MAX_BYTES);
+			goto out;
+		}
+	}
 	if (submod_config(mirror, git_tree_entry_id(gm), &cfg, err) < 0)
 		goto out;
 	for (size_t i = 0; i < w.n; i++)
