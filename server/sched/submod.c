@@ -349,6 +349,13 @@ static int submod_walk_repo(struct submod_ctx *c, const char *prefix, const char
 		        e && e->message ? e->message : "libgit2 error");
 		goto out;
 	}
+	/* No .gitmodules, no submodules (as for git: a gitlink without one
+	 * is a nested repository added by mistake, not a submodule), and no
+	 * walk over a large tree for the many repositories without any. */
+	if (git_tree_entry_bypath(&gm, tree, ".gitmodules") < 0) {
+		rc = 0;
+		goto out;
+	}
 	if (git_tree_walk(tree, GIT_TREEWALK_PRE, submod_walk_cb, &w) < 0 && !w.too_many) {
 		err_set(err, ERR_SYS, "walk the tree of %.12s", commit_hex);
 		goto out;
@@ -361,13 +368,8 @@ static int submod_walk_repo(struct submod_ctx *c, const char *prefix, const char
 		rc = 0;
 		goto out;
 	}
-	if (git_tree_entry_bypath(&gm, tree, ".gitmodules") < 0 ||
-	    git_tree_entry_type(gm) != GIT_OBJECT_BLOB) {
-		char show_p[SUBMOD_SHOW + 8];
-		char *full = xasprintf("%s%s", prefix, w.v[0].path);
-		submod_show(show_p, sizeof(show_p), full);
-		free(full);
-		err_set(err, ERR_INVAL, "submodule at '%s': the commit has no .gitmodules file", show_p);
+	if (git_tree_entry_type(gm) != GIT_OBJECT_BLOB) {
+		err_set(err, ERR_INVAL, "%s.gitmodules is not a file", prefix);
 		goto out;
 	}
 	{
