@@ -117,6 +117,9 @@ hostile "../../secret.git" "is not a repository this server knows"
 hostile "../../../../../../../../../../../secret.git" "not a repository URL anvil accepts"
 hostile "https://evil.invalid/x/lib.git" "is not a repository this server knows"
 hostile "ext::sh -c cat% /etc/shadow" "not a repository URL anvil accepts"
+# A known repository bound to an agent pool the parent's jobs are not.
+anvil repo add other "$T/git/other.git" --agents site=vault >/dev/null
+hostile "../other.git" "repository other is bound to agents (site=vault) this repository's jobs are not"
 
 # Nothing of the secret repository is in any mirror, the server's or the
 # agent's, nor in a workspace.
