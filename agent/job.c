@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "agent/deployer.h"
 #include "agent/verifier.h"
 #include "agent/checkout.h"
+#include "common/gitsub.h"
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/logframe.h"
@@ -165,6 +167,49 @@ static int job_spec_inputs(const json_t *arr, struct job_spec *s, struct err *er
 	return 0;
 }
 
+/* A path on the server (what repo.fetch and a submodule's fetch hold). */
+static int job_spec_is_server_path(const char *p)
+{
+	return p[0] == '/' && p[1] != '/' && strpbrk(p, " \t\r\n") == NULL;
+}
+
+static int job_spec_submodules(const json_t *arr, struct job_spec *s, struct err *err)
+{
+	const json_t *o; /* borrowed */
+	size_t i;
+
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr))
+		return err_set(err, ERR_INVAL, "job spec: submodules is not an array");
+	s->submodules = xcalloc(json_array_size(arr) + 1, sizeof(*s->submodules));
+	json_array_foreach(arr, i, o)
+	{
+		struct job_submodule *m = &s->submodules[i];
+
+		if (!json_is_object(o))
+			return err_set(err, ERR_INVAL, "job spec: submodules[%zu] is not an object", i);
+		s->n_submodules = i + 1;
+		if (job_spec_str(o, "path", 1, &m->path, err) < 0 ||
+		    job_spec_str(o, "name", 0, &m->name, err) < 0 ||
+		    job_spec_str(o, "repo", 1, &m->repo, err) < 0 ||
+		    job_spec_str(o, "url", 1, &m->url, err) < 0 ||
+		    job_spec_str(o, "fetch", 1, &m->fetch, err) < 0 ||
+		    job_spec_str(o, "commit", 1, &m->commit, err) < 0)
+			return -1;
+		/* The path is the repository's text: checked here again, the
+		 * agent writes nowhere a spec could steer it outside the
+		 * workspace. */
+		if (!gitsub_path_ok(m->path))
+			return err_set(err, ERR_INVAL,
+			               "job spec: submodules[%zu].path is not inside the workspace", i);
+		if (!job_spec_is_commit(m->commit) || !job_spec_is_server_path(m->fetch))
+			return err_set(err, ERR_INVAL, "job spec: submodules[%zu] has a bad commit or fetch",
+			               i);
+	}
+	return 0;
+}
+
 int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 {
 	struct job_spec *s = xcalloc(1, sizeof(*s));
@@ -290,6 +335,9 @@ int job_spec_parse(const json_t *spec, struct job_spec **out, struct err *err)
 		goto out;
 	if (services_spec_parse(json_object_get(spec, "services"), &s->services, &s->n_services, err) < 0)
 		goto out;
+	if (job_spec_submodules(json_object_get(spec, "submodules"), s, err) < 0 ||
+	    job_spec_str(spec, "submodule_error", 0, &s->submodule_error, err) < 0)
+		goto out;
 	if (json_is_string(json_object_get(spec, "kind")) &&
 	    strcmp(json_string_value(json_object_get(spec, "kind")), "deploy") == 0 &&
 	    deployer_spec_parse(json_object_get(spec, "deploy"), &s->deploy, err) < 0)
@@ -332,6 +380,16 @@ void job_spec_free(struct job_spec *s)
 		free(s->inputs[i].name);
 	}
 	free(s->inputs);
+	for (i = 0; i < s->n_submodules; i++) {
+		free(s->submodules[i].path);
+		free(s->submodules[i].name);
+		free(s->submodules[i].repo);
+		free(s->submodules[i].url);
+		free(s->submodules[i].fetch);
+		free(s->submodules[i].commit);
+	}
+	free(s->submodules);
+	free(s->submodule_error);
 	free(s);
 }
 
@@ -1262,6 +1320,60 @@ static int job_checkout(struct agent *ag, const struct job_spec *spec, const cha
 	return rc;
 }
 
+/* Every directory from dest down to dest/path's parent exists as a real
+ * directory (no symlink: the parent's checkout made them from its tree) or
+ * not at all. */
+static int job_submodule_dirs_ok(const char *dest, const char *path, struct err *err)
+{
+	char *p = xasprintf("%s/%s", dest, path), *q;
+	struct stat st;
+	int rc = 0;
+
+	for (q = p + strlen(dest) + 1; (q = strchr(q, '/')) != NULL; q++) {
+		*q = '\0';
+		if (lstat(p, &st) == 0 && !S_ISDIR(st.st_mode))
+			rc = err_set(err, ERR_INVAL, "%s is not a directory", p + strlen(dest) + 1);
+		*q = '/';
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode))
+		rc = err_set(err, ERR_INVAL, "%s is not a directory", path);
+	free(p);
+	return rc;
+}
+
+/* The spec's submodules into dest, parents first, each from the server's
+ * copy of its own repository (never from the URL .gitmodules names). */
+static int job_submodules(struct job_ctx *jc, const char *dest, struct err *err)
+{
+	const struct job_spec *spec = jc->spec;
+	struct agent *ag = jc->ag;
+	char *auth = xasprintf("Authorization: Bearer %s", ag->token);
+	const char *headers[2] = {auth, NULL};
+	int rc = 0;
+
+	for (size_t i = 0; i < spec->n_submodules && rc == 0; i++) {
+		const struct job_submodule *m = &spec->submodules[i];
+		char *fetch_url = xasprintf("%s%s", httpc_base_url(ag->http), m->fetch);
+		char *sub_dest = xasprintf("%s/%s", dest, m->path);
+		struct checkout_source src = {m->repo, m->url, fetch_url, headers};
+
+		job_say(jc, "submodule %s at %s: %s %s", m->name, m->path, m->repo, m->commit);
+		if (job_submodule_dirs_ok(dest, m->path, err) < 0 ||
+		    checkout_prepare_from(ag->opt.work_dir, &src, m->commit, sub_dest, err) < 0) {
+			char msg[sizeof(err->msg)];
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			err_set(err, err->code, "submodule %s (%s): %s", m->name, m->path, msg);
+			rc = -1;
+		}
+		free(fetch_url);
+		free(sub_dest);
+	}
+	free(auth);
+	return rc;
+}
+
 enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 {
 	struct job_ctx jc;
@@ -1325,6 +1437,18 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	}
 	job_log_flush(&jc, 1, 0);
 	if (job_checkout(ag, spec, jc.src_dir, &err) < 0) {
+		job_say(&jc, "checkout failed: %s", err.msg);
+		snprintf(message, sizeof(message), "checkout: %s", err.msg);
+		goto report;
+	}
+	if (spec->submodule_error[0] != '\0') {
+		/* the server refused a submodule (the repository's doing) */
+		job_say(&jc, "checkout failed: %s", spec->submodule_error);
+		snprintf(message, sizeof(message), "checkout: %s", spec->submodule_error);
+		state = "failed";
+		goto report;
+	}
+	if (job_submodules(&jc, jc.src_dir, &err) < 0) {
 		job_say(&jc, "checkout failed: %s", err.msg);
 		snprintf(message, sizeof(message), "checkout: %s", err.msg);
 		goto report;

@@ -27,6 +27,17 @@ struct job_step {
 	enum job_step_on on; /* "on" of the spec; absent: success */
 };
 
+/* A submodule to check out after the parent (server/sched/submod.h): the
+ * server resolved and allowed it; the agent checks the path again. */
+struct job_submodule {
+	char *path;   /* owned; workspace-relative, gitsub_path_ok */
+	char *name;   /* owned; shown only */
+	char *repo;   /* owned; the anvil repository (its mirror cache name) */
+	char *url;    /* owned; that repository's URL (mirror cache key, credentials ***) */
+	char *fetch;  /* owned; the server's path to fetch it from */
+	char *commit; /* owned; 40 lowercase hex */
+};
+
 /* The claim answer's spec, parsed once; the JSON is not kept. */
 struct job_spec {
 	int64_t id;
@@ -53,7 +64,10 @@ struct job_spec {
 	struct deployer_spec *deploy;  /* owned; a deploy job's spec (kind "deploy"), else NULL */
 	struct artifact_input *inputs; /* owned, n_inputs: artifacts of the jobs it needs */
 	size_t n_inputs;
-	struct job_service *services; /* owned, n_services: `services:` (agent/services.h) */
+	struct job_service *services;     /* owned, n_services: `services:` (agent/services.h) */
+	struct job_submodule *submodules; /* owned, n_submodules, parents first */
+	size_t n_submodules;
+	char *submodule_error; /* owned; "" or why the server refused a submodule: the job fails */
 	size_t n_services;
 };
 

@@ -5,8 +5,9 @@
 #include <string.h>
 
 static const char *const failpoint_names[FAILPOINT_COUNT] = {
-    [FAILPOINT_ALLOC] = "alloc",   [FAILPOINT_WRITE] = "write",     [FAILPOINT_FSYNC] = "fsync",
-    [FAILPOINT_RENAME] = "rename", [FAILPOINT_DBWRITE] = "dbwrite", [FAILPOINT_DBSYNC] = "dbsync",
+    [FAILPOINT_ALLOC] = "alloc",       [FAILPOINT_WRITE] = "write",     [FAILPOINT_FSYNC] = "fsync",
+    [FAILPOINT_RENAME] = "rename",     [FAILPOINT_DBWRITE] = "dbwrite", [FAILPOINT_DBSYNC] = "dbsync",
+    [FAILPOINT_CRONFIRE] = "cronfire",
 };
 
 void failpoint_init(struct failpoints *fp)
@@ -76,9 +77,10 @@ static int failpoint_parse_item(struct failpoints *fp, const char *item, size_t 
 		if (strcmp(tmp, failpoint_names[site]) == 0)
 			break;
 	if (site == FAILPOINT_COUNT)
-		return err_set(err, ERR_INVAL,
-		               "failpoint '%s': unknown site (alloc, write, fsync, rename, dbwrite, dbsync)",
-		               tmp);
+		return err_set(
+		    err, ERR_INVAL,
+		    "failpoint '%s': unknown site (alloc, write, fsync, rename, dbwrite, dbsync, cronfire)",
+		    tmp);
 	errno = 0;
 	n = strtoll(colon + 1, &end, 10);
 	if (*end == '+') {

@@ -16,12 +16,15 @@
  * threads may share one struct. Arming is done while no site runs. */
 
 enum failpoint_site {
-	FAILPOINT_ALLOC,   /* an allocation by SQLite (store_failpoint_alloc_install) */
-	FAILPOINT_WRITE,   /* a write(2) to an upload's temp file */
-	FAILPOINT_FSYNC,   /* the fsync of an upload before its rename */
-	FAILPOINT_RENAME,  /* the rename of an upload into the blob store */
-	FAILPOINT_DBWRITE, /* a write by SQLite to the database or its WAL */
-	FAILPOINT_DBSYNC,  /* a sync by SQLite of the database or its WAL */
+	FAILPOINT_ALLOC,    /* an allocation by SQLite (store_failpoint_alloc_install) */
+	FAILPOINT_WRITE,    /* a write(2) to an upload's temp file */
+	FAILPOINT_FSYNC,    /* the fsync of an upload before its rename */
+	FAILPOINT_RENAME,   /* the rename of an upload into the blob store */
+	FAILPOINT_DBWRITE,  /* a write by SQLite to the database or its WAL */
+	FAILPOINT_DBSYNC,   /* a sync by SQLite of the database or its WAL */
+	FAILPOINT_CRONFIRE, /* a schedule's firing (cronsched.c): "failing" it is the server's
+	                       _exit between making the pipeline and claiming its due time,
+	                       a crash at the worst moment */
 	FAILPOINT_COUNT
 };
 
@@ -40,7 +43,7 @@ void failpoint_reset(struct failpoints *fp);
  * every later call. nth 0 disarms. */
 void failpoint_arm(struct failpoints *fp, enum failpoint_site site, long long nth, int sticky);
 /* "SITE:N[+]" items joined by commas, e.g. "write:1" or "alloc:200+,fsync:1";
- * sites alloc, write, fsync, rename, dbwrite, dbsync; a trailing + makes it
+ * sites alloc, write, fsync, rename, dbwrite, dbsync, cronfire; a trailing + makes it
  * sticky. ERR_INVAL naming the bad item. */
 int failpoint_parse(struct failpoints *fp, const char *spec, struct err *err);
 const char *failpoint_site_name(enum failpoint_site site);

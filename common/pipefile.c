@@ -42,6 +42,7 @@ enum pipefile_key {
 	PIPEFILE_KEY_JOBS = 1 << 21,
 	PIPEFILE_KEY_SERVICES = 1 << 22,
 	PIPEFILE_KEY_AUTO_CANCEL = 1 << 23,
+	PIPEFILE_KEY_SUBMODULES = 1 << 24,
 };
 
 /* The top-level keys: the parser accepts these and no others, and the
@@ -67,6 +68,7 @@ static const struct {
     {"cache", PIPEFILE_KEY_RESERVED},
     {"services", PIPEFILE_KEY_SERVICES},
     {"auto_cancel", PIPEFILE_KEY_AUTO_CANCEL},
+    {"submodules", PIPEFILE_KEY_SUBMODULES},
 };
 
 #define PIPEFILE_N_KEYS (sizeof(pipefile_keys) / sizeof(pipefile_keys[0]))
@@ -1988,6 +1990,12 @@ static int pipefile_load_top(yaml_document_t *doc, const yaml_node_t *root, stru
 		case PIPEFILE_KEY_AUTO_CANCEL:
 			rc = pipefile_load_bool(v, "auto_cancel", &pf->auto_cancel, err);
 			break;
+		case PIPEFILE_KEY_SUBMODULES: {
+			int on = 1;
+			rc = pipefile_load_bool(v, "submodules", &on, err);
+			pf->no_submodules = !on;
+			break;
+		}
 		default:
 			rc = -1;
 			break;

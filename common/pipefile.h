@@ -134,6 +134,7 @@ struct pipefile {
 	struct strv env;       /* "KEY=VALUE", keys validated [A-Za-z_][A-Za-z0-9_]* */
 	int network;           /* `network: true` lets steps reach the network (default 0) */
 	int auto_cancel;       /* `auto_cancel: true`: a push to a branch cancels its older push pipelines */
+	int no_submodules;     /* `submodules: false`: the workspace's submodules are not checked out */
 	long timeout_s;        /* `timeout: 30m` / `90s` / integer seconds; 0 = server default */
 	char *mode; /* `mode: cross|emulated`: how target jobs build; NULL = each recipe's default */
 	struct pipefile_when when;       /* `when:` rules; all empty = always */

@@ -848,6 +848,19 @@ static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 	                    json_pack("{s:o, s:o, s:s}", "name", apijson_text(j->repo_name), "url",
 	                              apijson_url(j->repo_url), "fetch", fetch));
 	free(fetch);
+	{
+		json_t *subs = json_object_get(spec, "submodules"), *sm; /* borrowed */
+		size_t k;
+
+		json_array_foreach(subs, k, sm)
+		{
+			const char *r = json_string_value(json_object_get(sm, "repo"));
+			if (r != NULL && json_is_object(sm))
+				json_object_set_new(
+				    sm, "fetch",
+				    json_sprintf("/api/v1/agents/jobs/%lld/sub/%s", (long long)j->id, r));
+		}
+	}
 	json_object_set_new(spec, "ref", apijson_text(j->ref));
 	json_object_set_new(spec, "commit", apijson_text(j->commit_sha));
 	json_object_set_new(spec, "target", apijson_text(j->target));

@@ -23,9 +23,49 @@ struct api_git_stream {
 	int64_t job_id;
 };
 
+/* The route's tail after .../git/ or after .../sub/REPO/, and REPO (NULL
+ * on the git route) into sub (size n). */
+static int api_git_split(struct http_req *req, char *sub, size_t n, const char **tail_out, struct err *err)
+{
+	const char *slash;
+
+	if (strstr(req->route->pattern, "/sub/") == NULL) {
+		sub[0] = '\0';
+		*tail_out = req->rest;
+		return 0;
+	}
+	if ((slash = strchr(req->rest, '/')) == NULL || (size_t)(slash - req->rest) >= n ||
+	    slash == req->rest)
+		return err_set(err, ERR_NOTFOUND, "no such git route: %.64s", req->rest);
+	memcpy(sub, req->rest, (size_t)(slash - req->rest));
+	sub[slash - req->rest] = '\0';
+	*tail_out = slash + 1;
+	return 0;
+}
+
+/* 1 when the job's spec (made by the server at pipeline creation, submod.h)
+ * lists repository name among its submodules. */
+static int api_git_spec_has_sub(const char *spec_text, const char *name)
+{
+	json_t *spec = json_loads(spec_text ? spec_text : "", 0, NULL), *sm; /* spec owned */
+	size_t i;
+	int found = 0;
+
+	json_array_foreach(json_object_get(spec, "submodules"), i, sm)
+	{
+		const char *r = json_string_value(json_object_get(sm, "repo"));
+		if (r != NULL && strcmp(r, name) == 0)
+			found = 1;
+	}
+	json_decref(spec);
+	return found;
+}
+
 /* The job's current attempt is running and was claimed by this agent; the
- * server's mirror of its repository goes to *mirror_out. */
-static int api_git_repo(struct srv *srv, struct http_req *req, char **mirror_out, struct err *err)
+ * server's mirror of its repository (or of sub, a submodule its spec names,
+ * when sub is not "") goes to *mirror_out. */
+static int api_git_repo(struct srv *srv, struct http_req *req, const char *sub, char **mirror_out,
+                        struct err *err)
 {
 	struct job_row j = {0};
 	struct repo_cfg rc = {0};
@@ -38,13 +78,18 @@ static int api_git_repo(struct srv *srv, struct http_req *req, char **mirror_out
 		err_set(err, ERR_FORBIDDEN, "job %lld is not running", (long long)req->id);
 		goto out;
 	}
-	if (store_repo_cfg_get(srv->store, j.repo_name, &rc, err) < 0)
+	if (sub[0] != '\0' && !api_git_spec_has_sub(j.spec, sub)) {
+		err_set(err, ERR_FORBIDDEN, "repository %s is no submodule of job %lld", sub,
+		        (long long)req->id);
+		goto out;
+	}
+	if (store_repo_cfg_get(srv->store, sub[0] != '\0' ? sub : j.repo_name, &rc, err) < 0)
 		goto out;
 	*mirror_out = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)rc.id);
 	if (access(*mirror_out, F_OK) < 0) {
 		free(*mirror_out);
 		*mirror_out = NULL;
-		err_set(err, ERR_NOTFOUND, "the server holds no copy of repository %s", j.repo_name);
+		err_set(err, ERR_NOTFOUND, "the server holds no copy of repository %s", rc.name);
 		goto out;
 	}
 	ret = 0;
@@ -56,11 +101,11 @@ out:
 
 /* The tail after .../git/: "info/refs" (GET) or "git-upload-pack" (POST).
  * A push is a clear 403, anything else no route. */
-static int api_git_service(struct http_req *req, int post, struct err *err)
+static int api_git_service(struct http_req *req, const char *rest, int post, struct err *err)
 {
 	const char *svc = http_query(req, "service");
 
-	if (!post && strcmp(req->rest, "info/refs") == 0) {
+	if (!post && strcmp(rest, "info/refs") == 0) {
 		if (svc != NULL && strcmp(svc, "git-upload-pack") == 0)
 			return 0;
 		if (svc != NULL && strcmp(svc, "git-receive-pack") == 0)
@@ -68,25 +113,27 @@ static int api_git_service(struct http_req *req, int post, struct err *err)
 			               "the server's repositories are read-only (no push)");
 		return err_set(err, ERR_INVAL, "only service=git-upload-pack is served (smart HTTP)");
 	}
-	if (post && strcmp(req->rest, "git-upload-pack") == 0)
+	if (post && strcmp(rest, "git-upload-pack") == 0)
 		return 0;
-	if (strcmp(req->rest, "git-receive-pack") == 0)
+	if (strcmp(rest, "git-receive-pack") == 0)
 		return err_set(err, ERR_FORBIDDEN, "the server's repositories are read-only (no push)");
-	return err_set(err, ERR_NOTFOUND, "no such git route: %s", req->rest);
+	return err_set(err, ERR_NOTFOUND, "no such git route: %.64s", rest);
 }
 
 static int api_git_begin(struct srv *srv, struct http_req *req, struct err *err)
 {
 	const char *post = strcmp(req->route->method, "POST") == 0 ? "" : NULL;
 	const char *enc = http_header(req, "Content-Encoding");
-	char *mirror = NULL;
+	char *mirror = NULL, sub[128];
+	const char *rest;
 
-	if (api_git_service(req, post != NULL, err) < 0)
+	if (api_git_split(req, sub, sizeof(sub), &rest, err) < 0 ||
+	    api_git_service(req, rest, post != NULL, err) < 0)
 		return -1;
 	if (post != NULL && enc != NULL && strcmp(enc, "identity") != 0)
 		return err_set(err, ERR_INVAL, "a compressed request (Content-Encoding %.32s) is not served",
 		               enc);
-	if (api_git_repo(srv, req, &mirror, err) < 0)
+	if (api_git_repo(srv, req, sub, &mirror, err) < 0)
 		return -1;
 	free(mirror);
 	return 0;
@@ -169,13 +216,15 @@ static int api_git_handle(struct srv *srv, struct http_req *req, struct http_ans
 {
 	int post = strcmp(req->route->method, "POST") == 0;
 	const char *path_env = getenv("PATH");
-	char *mirror = NULL, *env_path = NULL;
+	char *mirror = NULL, *env_path = NULL, sub[128];
+	const char *rest;
 	struct api_git_stream *s = NULL;
 	struct proc_spec spec = {0};
 	int in_fd = -1, rc = -1;
 
 	/* Checked again: the lease may have run out while the body arrived. */
-	if (api_git_service(req, post, err) < 0 || api_git_repo(srv, req, &mirror, err) < 0)
+	if (api_git_split(req, sub, sizeof(sub), &rest, err) < 0 ||
+	    api_git_service(req, rest, post, err) < 0 || api_git_repo(srv, req, sub, &mirror, err) < 0)
 		goto out;
 	if (post && api_git_stdin(&req->body, &in_fd, err) < 0)
 		goto out;
@@ -240,5 +289,8 @@ out:
 const struct http_route api_git_routes[] = {
     {"GET", "/api/v1/agents/jobs/:id/git/*", AUTH_AGENT, BODY_NONE, api_git_begin, api_git_handle},
     {"POST", "/api/v1/agents/jobs/:id/git/*", AUTH_AGENT, BODY_RAW, api_git_begin, api_git_handle},
+    /* a submodule's repository the job's spec names: .../sub/REPO/info/refs */
+    {"GET", "/api/v1/agents/jobs/:id/sub/*", AUTH_AGENT, BODY_NONE, api_git_begin, api_git_handle},
+    {"POST", "/api/v1/agents/jobs/:id/sub/*", AUTH_AGENT, BODY_RAW, api_git_begin, api_git_handle},
 };
 const size_t api_git_routes_count = sizeof(api_git_routes) / sizeof(api_git_routes[0]);

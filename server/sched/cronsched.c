@@ -1,5 +1,6 @@
 #include "server/sched/cronsched.h"
 #include "common/cron.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 #include "common/units.h"
 #include "server/sched/pipeline.h"
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CRONSCHED_TICK_MS 1000
 /* A schedule whose expression has no due time within five years (or no
@@ -62,34 +64,44 @@ static void cronsched_fire(struct cronsched *c, const struct schedule_row *s, in
 		          err.msg[0] ? err.msg : "no due time within five years");
 		next = now_s + CRONSCHED_PARK_S;
 	}
-	if (store_schedule_claim(c->srv->store, s->id, s->next_unix_s, next, &claimed, &err) < 0) {
-		log_warnx("event=schedule_claim_failed schedule=%lld error=\"%s\"", (long long)s->id,
-		          err.msg);
-		return;
-	}
-	if (!claimed)
-		return; /* another server fired it, or it was removed */
+	/* The pipeline first, then the claim: a server that dies between the
+	 * two leaves the schedule due, and the next check (this server
+	 * restarted, or another on a shared store) starts it again with the
+	 * same delivery id, which finds the pipeline made (pipelines are
+	 * unique per repository and delivery). So a due time fires exactly
+	 * once, crash or not; servers racing for it both ask, one makes it. */
+	snprintf(delivery, sizeof(delivery), "cron:%s:%lld", s->name, (long long)s->next_unix_s);
 	if (store_repo_cfg_get(c->srv->store, s->repo, &cfg, &err) < 0) {
 		log_warnx("event=schedule_failed schedule=%lld repo=%s error=\"%s\"", (long long)s->id,
 		          s->repo, err.msg);
-		return;
+	} else {
+		t.repo = s->repo;
+		t.url = cfg.url;
+		t.ref = s->ref;
+		t.event = "cron";
+		t.delivery = delivery;
+		t.skipped_out = &skipped;
+		if (pipeline_start(c->srv, &t, &id, &existed, &err) < 0)
+			log_warnx("event=schedule_failed schedule=%lld repo=%s error=\"%s\"",
+			          (long long)s->id, s->repo, err.msg);
+		else if (existed != PIPELINE_EXISTED)
+			log_info("event=schedule_fired schedule=%lld repo=%s name=%s ref=\"%s\" due=%lld "
+			         "pipeline=%lld%s",
+			         (long long)s->id, s->repo, s->name, log_escape(esc, sizeof(esc), s->ref),
+			         (long long)s->next_unix_s, (long long)id,
+			         existed == PIPELINE_SKIPPED ? " skipped=1" : "");
 	}
-	snprintf(delivery, sizeof(delivery), "cron:%s:%lld", s->name, (long long)s->next_unix_s);
-	t.repo = s->repo;
-	t.url = cfg.url;
-	t.ref = s->ref;
-	t.event = "cron";
-	t.delivery = delivery;
-	t.skipped_out = &skipped;
-	if (pipeline_start(c->srv, &t, &id, &existed, &err) < 0)
-		log_warnx("event=schedule_failed schedule=%lld repo=%s error=\"%s\"", (long long)s->id,
-		          s->repo, err.msg);
-	else
-		log_info(
-		    "event=schedule_fired schedule=%lld repo=%s name=%s ref=\"%s\" due=%lld pipeline=%lld%s",
-		    (long long)s->id, s->repo, s->name, log_escape(esc, sizeof(esc), s->ref),
-		    (long long)s->next_unix_s, (long long)id,
-		    existed == PIPELINE_SKIPPED ? " skipped=1" : "");
+	if (failpoint_hit(c->srv->fp, FAILPOINT_CRONFIRE)) {
+		log_warnx(
+		    "event=failpoint_exit schedule=%lld due=%lld (testing only: a crash before the claim)",
+		    (long long)s->id, (long long)s->next_unix_s);
+		_exit(86);
+	}
+	/* Whatever came of the start (a store failure is not retried every
+	 * tick): the due time is done. */
+	if (store_schedule_claim(c->srv->store, s->id, s->next_unix_s, next, &claimed, &err) < 0)
+		log_warnx("event=schedule_claim_failed schedule=%lld error=\"%s\"", (long long)s->id,
+		          err.msg);
 	repo_cfg_release(&cfg);
 }
 

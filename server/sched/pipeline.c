@@ -5,6 +5,7 @@
 #include "common/xalloc.h"
 #include "server/sched/deployplan.h"
 #include "server/sched/gitread.h"
+#include "server/sched/submod.h"
 #include "server/srv.h"
 
 #include <stdlib.h>
@@ -138,7 +139,7 @@ static int pipeline_target_wanted(void *arg, const char *target)
 /* The run spec a job carries: what the agent needs beyond the commit. pf:
  * the job's body (its steps, artifacts, ...), env: the unit's. */
 static char *pipeline_job_spec(const struct pipefile *pf, const struct strv *envv, int default_timeout_s,
-                               const struct pipeline_trigger *t)
+                               const struct pipeline_trigger *t, json_t *submods, const char *submod_error)
 {
 	json_t *o = json_object(), *steps = json_array(), *env = json_array(), *arts = json_array();
 	char *s;
@@ -188,6 +189,12 @@ static char *pipeline_job_spec(const struct pipefile *pf, const struct strv *env
 		}
 		json_object_set_new(o, "services", svcs);
 	}
+	/* Read by the agent after the parent's checkout (submod.h); an error
+	 * fails the job with it there. */
+	if (submod_error != NULL)
+		json_object_set_new(o, "submodule_error", json_string(submod_error));
+	else if (submods != NULL && json_array_size(submods) > 0)
+		json_object_set(o, "submodules", submods);
 	if (pf->mode != NULL)
 		json_object_set_new(o, "mode", json_string(pf->mode));
 	json_object_set_new(o, "timeout_s",
@@ -211,7 +218,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	size_t n_jobs = 0, n_units = 0, spec_bytes = 0;
 	int64_t repo_id;
 	int rc = -1, git_rc;
-	char *mirror = NULL, *errmsg = NULL, esc[300];
+	char *mirror = NULL, *errmsg = NULL, *submod_error = NULL, esc[300];
+	json_t *submods = NULL; /* owned */
 	struct err gerr = {0};
 
 	*existed_out = 0;
@@ -260,6 +268,26 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 	} else if (pipefile_expand(pf, pipeline_target_wanted, (void *)t, &units, &n_units, &gerr) < 0) {
 		errmsg = xasprintf(".anvil.yml: %s", gerr.msg);
 	} else {
+		if (!pf->no_submodules) {
+			struct submod_list sl = {0};
+			struct strv base_subs = STRV_INIT;
+
+			pthread_mutex_lock(&srv->git_mu);
+			if (t->fork)
+				submod_repos_at_ref(srv, t->repo, t->url, t->base_ref ? t->base_ref : "HEAD",
+				                    &base_subs);
+			if (submod_resolve(srv, t->repo, t->url, gr.commit, t->fork ? &base_subs : NULL, &sl,
+			                   &gerr) < 0) {
+				char *shown = redact_urls_dup(gerr.msg);
+				submod_error = xasprintf("%s", shown);
+				free(shown);
+			} else {
+				submods = submod_list_json(&sl);
+			}
+			pthread_mutex_unlock(&srv->git_mu);
+			submod_list_release(&sl);
+			strv_release(&base_subs);
+		}
 		jobs = xcalloc(n_units + 1, sizeof(*jobs));
 		specs = xcalloc(n_units + 1, sizeof(*specs));
 		labels = xcalloc(n_units + 1, sizeof(*labels));
@@ -268,8 +296,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 			struct buf lb = BUF_INIT;
 
 			n_jobs++;
-			if ((specs[i] = pipeline_job_spec(body, &units[i].env, srv->cfg.job_timeout_s, t)) ==
-			    NULL) {
+			if ((specs[i] = pipeline_job_spec(body, &units[i].env, srv->cfg.job_timeout_s, t,
+			                                  submods, submod_error)) == NULL) {
 				err_set(err, ERR_INVAL, ".anvil.yml holds text that is not UTF-8");
 				goto out;
 			}
@@ -338,6 +366,8 @@ out:
 	deployplan_free(plans, n_plans);
 	pipefile_free(pf);
 	gitread_result_release(&gr);
+	json_decref(submods);
+	free(submod_error);
 	free(errmsg);
 	free(mirror);
 	return rc;

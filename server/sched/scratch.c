@@ -134,7 +134,8 @@ static int scratch_prune_one(struct srv *srv, const char *name, int64_t before_m
 		(*refs_out)++;
 	}
 	if (kept == 0) {
-		if (fileio_remove_tree(path, err) < 0 || (mirror != NULL && fileio_remove_tree(mirror, err) < 0))
+		if (fileio_remove_tree(path, err) < 0 ||
+		    (mirror != NULL && fileio_remove_tree(mirror, err) < 0))
 			goto out;
 		log_info("event=scratch_repo_pruned repo=%s", name);
 		(*repos_out)++;

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Pull and merge requests: a GitHub pull_request and a GitLab Merge Request
-# Hook delivery (tests/fixtures/webhooks/, pointed at a real repository whose
+# Pull and merge requests: a GitHub pull_request, a Gitea pull_request and a
+# GitLab Merge Request Hook delivery (tests/fixtures/webhooks/, pointed at a real repository whose
 # refs/pull/7/head and refs/merge-requests/3/head hold the heads) build the
 # head commit with event pull_request and report its status on the head; a
 # fork's request gets only the secrets set with --pull-requests; closed or metadata-only updates, bad
@@ -24,6 +24,11 @@ gh() { # DELIVERY [SECRET]
 	sig=$(openssl dgst -sha256 -hmac "${2:-$SECRET}" -r <"$T/payload.json" | cut -d' ' -f1)
 	post demo "X-GitHub-Event: pull_request" "X-GitHub-Delivery: $1" "X-Hub-Signature-256: sha256=$sig"
 }
+gt() { # DELIVERY [SECRET]: Gitea signs with a bare hex HMAC-SHA256
+	local sig
+	sig=$(openssl dgst -sha256 -hmac "${2:-$SECRET}" -r <"$T/payload.json" | cut -d' ' -f1)
+	post gt "X-Gitea-Event: pull_request" "X-Gitea-Delivery: $1" "X-Gitea-Signature: $sig"
+}
 gl() { post gl "X-Gitlab-Event: Merge Request Hook" "X-Gitlab-Event-UUID: $1" "X-Gitlab-Token: ${2:-$SECRET}"; }
 pipeline_of() { sed -n 's/^20[01] .*"pipeline": *\([0-9]*\).*/\1/p' <<<"$1"; }
 job_final() { case "$(job_state "$1")" in success | failed | error | canceled) return 0 ;; esac; return 1; }
@@ -43,7 +48,7 @@ start_server
 start_agent a1
 
 # Two repositories, each with main and a request head where the forge keeps it.
-for r in demo gl; do
+for r in demo gl gt; do
 	make_repo "$r"
 	rm -f "$T/git/$r.git/hooks/post-receive"
 	cat >"$T/src/$r/.anvil.yml" <<'YML'
@@ -59,12 +64,16 @@ YML
 done
 git -C "$T/src/demo" push -q origin HEAD:refs/pull/7/head
 git -C "$T/src/gl" push -q origin HEAD:refs/merge-requests/3/head
+git -C "$T/src/gt" push -q origin HEAD:refs/pull/12/head
+HEAD_GT=$(git -C "$T/src/gt" rev-parse HEAD)
 HEAD_GH=$(git -C "$T/src/demo" rev-parse HEAD)
 HEAD_GL=$(git -C "$T/src/gl" rev-parse HEAD)
 anvil repo add demo "$T/git/demo.git" --forge github --secret "$SECRET" --status-token tok \
 	--api-url "http://127.0.0.1:$(cat "$T/recv.port")" >/dev/null
 anvil repo add gl "$T/git/gl.git" --forge gitlab --secret "$SECRET" >/dev/null
-for r in demo gl; do echo "k3y-$$" | anvil secret set "$r" DEPLOY_KEY >/dev/null; done
+anvil repo add gt "$T/git/gt.git" --forge gitea --secret "$SECRET" --status-token gtok \
+	--api-url "http://127.0.0.1:$(cat "$T/recv.port")/api/v1" >/dev/null
+for r in demo gl gt; do echo "k3y-$$" | anvil secret set "$r" DEPLOY_KEY >/dev/null; done
 echo "pr-$$" | anvil secret set demo PR_TOKEN --pull-requests >/dev/null
 anvil secrets demo | grep -qx 'PR_TOKEN  (pull requests from forks too)' || fail "secrets: $(anvil secrets demo)"
 
@@ -131,3 +140,28 @@ jq '.object_attributes.oldrev = "1111111111111111111111111111111111111111" | .ob
 r=$(gl g-3)
 [[ $r == "202 "*"when rules do not match"* ]] || fail "an MR into dev answered $r"
 ok "GitLab merge request: open built as pull_request; metadata update ignored; when: branch matches the target"
+
+# Gitea: a pull request from a branch of the same repository, signed with a
+# bare hex HMAC in X-Gitea-Signature; the status goes to Gitea's own API
+# shape (/api/v1/repos/OWNER/REPO/statuses/SHA, "token" auth).
+jq --arg sha "$HEAD_GT" '.pull_request.head.sha = $sha' "$FX/gitea_pull_request.json" >"$T/payload.json"
+r=$(gt t-0 wrong-secret)
+[[ $r == "401 "* ]] || fail "a wrong Gitea signature answered $r"
+r=$(gt t-1)
+[[ $r == "201 "* ]] || fail "Gitea pull_request opened answered $r"
+P=$(pipeline_of "$r")
+[ "$(api "/api/v1/pipelines/$P" | jq -r '.event + " " + .ref + " " + .commit')" = "pull_request refs/pull/12/head $HEAD_GT" ] ||
+	fail "Gitea PR pipeline: $(api "/api/v1/pipelines/$P")"
+ran "$P" "event=pull_request ref=refs/pull/12/head secret=set"
+J=$(first_job "$P")
+gt_status() { jq -c --arg u "$URL/jobs/$J" 'select(.body.target_url == $u and .body.state == "success")' "$T/statuses.jsonl"; }
+wait_until 20 test -n "$(gt_status)" || fail "no Gitea success status: $(cat "$T/statuses.jsonl")"
+[ "$(gt_status | jq -r '.path + " " + .authorization' | sort -u)" = "/api/v1/repos/git/gt/statuses/$HEAD_GT token gtok" ] ||
+	fail "Gitea status: $(gt_status)"
+r=$(gt t-1)
+[[ $r == "200 "* ]] && jq -e .existed "$T/answer" >/dev/null || fail "a Gitea redelivery answered $r"
+# Gitea says "synchronized" (GitHub "synchronize") for a push to the head.
+jq '.action = "synchronized"' "$T/payload.json" >"$T/p2" && mv "$T/p2" "$T/payload.json"
+r=$(gt t-2)
+[[ $r == "201 "* ]] || fail "Gitea synchronized answered $r"
+ok "Gitea pull_request opened and synchronized: head $HEAD_GT built as pull_request, status on Gitea's statuses API"

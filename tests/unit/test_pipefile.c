@@ -281,9 +281,9 @@ static int top_key_accepted(const char *key)
  * 19 item 3: it left out mode). */
 static void test_unknown_key_lists_every_key(void **state)
 {
-	static const char *const accepted[] = {"targets", "env",     "steps", "artifacts", "network",
-	                                       "timeout", "when",    "mode",  "deploy",    "jobs",
-	                                       "tools",   "release", "cache", "services",  "auto_cancel"};
+	static const char *const accepted[] = {
+	    "targets", "env",  "steps", "artifacts", "network", "timeout",  "when",        "mode",
+	    "deploy",  "jobs", "tools", "release",   "cache",   "services", "auto_cancel", "submodules"};
 	static const char ignored[] = "ignored for now: ";
 	struct pipefile *pf = NULL;
 	struct err err;
