@@ -457,7 +457,7 @@ static int checkout_lock(const char *mirror, int *fd_out, struct err *err)
 int checkout_prepare(const char *work_dir, const char *repo_name, const char *url, const char *commit_hex,
                      const char *dest_dir, struct err *err)
 {
-	struct checkout_source src = {repo_name, url, NULL, NULL};
+	struct checkout_source src = {repo_name, url, NULL, NULL, NULL, NULL};
 
 	return checkout_prepare_from(work_dir, &src, commit_hex, dest_dir, err);
 }
@@ -501,6 +501,8 @@ int checkout_prepare_from(const char *work_dir, const struct checkout_source *sr
 	/* Fetch only when the mirror lacks the commit: a retried job or a
 	 * second target of the same pipeline costs no network round trip. */
 	if (git_commit_lookup(&commit, repo, &oid) < 0) {
+		if (src->before_fetch != NULL)
+			src->before_fetch(src->cls);
 		if (checkout_fetch(repo, fetch_url, src->fetch_url != NULL ? src->headers : NULL, err) < 0)
 			goto out;
 		if (git_commit_lookup(&commit, repo, &oid) < 0) {

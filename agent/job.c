@@ -47,6 +47,7 @@
 #define JOB_DEFAULT_LEASE_S   30
 #define JOB_DEFAULT_LOG_CAP   (64ull * 1024 * 1024)
 #define JOB_HB_SLACK_MS       10000 /* a beat's HTTP timeout past its long poll */
+#define JOB_HB_END_MS         500   /* a finished job's last beat: its answer waited for this long */
 #define JOB_FRAME_EVENTS_MAX  4096  /* events in one framed chunk (the server takes LOGFRAME_EVENTS_MAX) */
 
 /* ---- spec ---- */
@@ -354,11 +355,12 @@ struct job_hb {
 	int started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int quit; /* under mu */
+	int quit;  /* under mu */
+	int ended; /* under mu: the thread is about to return */
 	atomic_int cancel;
 	atomic_int lost;
 	volatile sig_atomic_t abort_http; /* set by job_hb_stop: ends a beat's long poll */
-	struct httpc *http;               /* owned; used by the heartbeat thread only */
+	struct httpc *http;               /* borrowed (agent's hb_http); used by the heartbeat thread only */
 	int64_t job_id;
 	int64_t attempt;
 	long interval_ms;
@@ -430,17 +432,20 @@ static void *job_hb_main(void *arg)
 		}
 		pthread_mutex_lock(&hb->mu);
 	}
+	hb->ended = 1;
+	pthread_cond_broadcast(&hb->cv);
 	pthread_mutex_unlock(&hb->mu);
 	return NULL;
 }
 
-static int job_hb_start(struct job_hb *hb, const struct agent *ag, const struct job_spec *spec,
-                        struct err *err)
+static int job_hb_start(struct job_hb *hb, struct agent *ag, const struct job_spec *spec, struct err *err)
 {
 	pthread_condattr_t ca;
 	int e;
 
-	hb->http = httpc_new(ag->opt.server_url, ag->token);
+	if (ag->hb_http == NULL)
+		ag->hb_http = httpc_new(ag->opt.server_url, ag->token);
+	hb->http = ag->hb_http;
 	hb->abort_http = 0;
 	httpc_set_abort_flag(hb->http, &hb->abort_http);
 	hb->job_id = spec->id;
@@ -463,20 +468,31 @@ static int job_hb_start(struct job_hb *hb, const struct agent *ag, const struct 
 	return 0;
 }
 
-static void job_hb_stop(struct job_hb *hb)
+/* Ends the heartbeat thread. After a finish the server has taken, the beat
+ * in flight is answered at once (the job is no longer running): waited for
+ * up to JOB_HB_END_MS, so its connection stays open for the next job's
+ * beats; else (or past that) the long poll is aborted. */
+static void job_hb_stop(struct job_hb *hb, int finished)
 {
 	if (hb->started) {
+		struct timespec ts;
+
+		units_deadline_ts(&ts, CLOCK_MONOTONIC, finished ? JOB_HB_END_MS : 0);
 		pthread_mutex_lock(&hb->mu);
 		hb->quit = 1;
-		hb->abort_http = 1; /* a beat's long poll ends within about a second */
-		pthread_cond_signal(&hb->cv);
+		pthread_cond_broadcast(&hb->cv);
+		while (finished && !hb->ended && pthread_cond_timedwait(&hb->cv, &hb->mu, &ts) != ETIMEDOUT)
+			;
+		if (!hb->ended)
+			hb->abort_http = 1; /* a beat's long poll ends within about a second */
 		pthread_mutex_unlock(&hb->mu);
 		pthread_join(hb->th, NULL);
 		hb->started = 0;
 		pthread_cond_destroy(&hb->cv);
 		pthread_mutex_destroy(&hb->mu);
 	}
-	httpc_free(hb->http);
+	if (hb->http != NULL)
+		httpc_set_abort_flag(hb->http, NULL); /* the flag lives in this job's context */
 	hb->http = NULL;
 }
 
@@ -1248,10 +1264,18 @@ static int job_upload_all(struct job_ctx *jc, const struct artifact_list *al, st
 /* The job's commit into dest: from the server's copy when the job names one
  * (then the agent needs to reach only the server, with its own token), else
  * from the repository's URL. */
-static int job_checkout(struct agent *ag, const struct job_spec *spec, const char *dest, struct err *err)
+static void job_checkout_fetching(void *cls)
 {
+	job_log_flush(cls, 1, 0);
+}
+
+static int job_checkout(struct job_ctx *jc, const char *dest, struct err *err)
+{
+	struct agent *ag = jc->ag;
+	const struct job_spec *spec = jc->spec;
 	const char *headers[2] = {NULL, NULL};
-	struct checkout_source src = {spec->repo_name, spec->repo_url, NULL, headers};
+	struct checkout_source src = {spec->repo_name, spec->repo_url,        NULL,
+	                              headers,         job_checkout_fetching, jc};
 	char *fetch_url = NULL, *auth = NULL;
 	int rc;
 
@@ -1329,8 +1353,9 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		        spec->repo_fetch[0] ? " (from the server's copy)" : "");
 		free(shown);
 	}
-	job_log_flush(&jc, 1, 0);
-	if (job_checkout(ag, spec, jc.src_dir, &err) < 0) {
+	/* The "checkout" line leaves before a fetch (job_checkout_fetching),
+	 * else with the step's first lines. */
+	if (job_checkout(&jc, jc.src_dir, &err) < 0) {
 		job_say(&jc, "checkout failed: %s", err.msg);
 		snprintf(message, sizeof(message), "checkout: %s", err.msg);
 		goto report;
@@ -1556,7 +1581,7 @@ report:
 			free(shown);
 		}
 	}
-	job_hb_stop(&jc.hb);
+	job_hb_stop(&jc.hb, outcome == JOB_FINISHED);
 	/* Nothing a step started outlives its job. */
 	sandbox_job_end(jc.sb);
 	if (checkout_remove_tree(jc.job_dir, &err) < 0)
