@@ -221,7 +221,7 @@ static void logtail_grow(struct logtail *t, struct logtail_job *e, size_t want)
 {
 	size_t cap = e->cap * 2;
 	size_t held = (size_t)(e->end - e->start);
-	char *ring, *tmp = NULL;
+	char *ring;
 
 	if (want <= e->cap)
 		return;
@@ -231,18 +231,22 @@ static void logtail_grow(struct logtail *t, struct logtail_job *e, size_t want)
 		cap = LOGTAIL_MIN_RING;
 	if (cap > t->job_cap)
 		cap = t->job_cap;
-	if (held > 0) {
-		tmp = xmalloc(held);
-		logtail_copy_out(e, e->start, held, tmp);
-	}
 	ring = xmalloc(cap);
+	if (held > 0) {
+		/* Straight from the old ring into the new one: its (at most two)
+		 * contiguous runs, each placed where the new size puts it. */
+		struct logtail_job to = {.ring = ring, .cap = cap};
+		size_t pos = (size_t)((uint64_t)e->start % e->cap), first = e->cap - pos;
+
+		if (first > held)
+			first = held;
+		logtail_copy_in(&to, e->start, e->ring + pos, first);
+		logtail_copy_in(&to, e->start + (int64_t)first, e->ring, held - first);
+	}
 	free(e->ring);
 	t->bytes += cap - e->cap;
 	e->ring = ring;
 	e->cap = cap;
-	if (held > 0)
-		logtail_copy_in(e, e->start, tmp, held);
-	free(tmp);
 }
 
 /* Bytes [off, off + len) were committed for job_id at attempt, with the
