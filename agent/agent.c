@@ -173,6 +173,8 @@ void agent_release(struct agent *ag)
 	strv_release(&ag->labels);
 	httpc_free(ag->http);
 	ag->http = NULL;
+	httpc_free(ag->hb_http);
+	ag->hb_http = NULL;
 	if (ag->token != NULL) {
 		explicit_bzero(ag->token, strlen(ag->token));
 		free(ag->token);
@@ -220,6 +222,8 @@ int agent_register(struct agent *ag, struct err *err)
 		free(ag->token);
 	}
 	ag->token = xstrdup(token);
+	httpc_free(ag->hb_http); /* it sent the old token */
+	ag->hb_http = NULL;
 	httpc_free(ag->http);
 	ag->http = httpc_new(ag->opt.server_url, ag->token);
 	httpc_set_abort_flag(ag->http, ag->stop);

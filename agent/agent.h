@@ -47,6 +47,8 @@ struct agent {
 	struct agent_opts opt;
 	struct strv labels;          /* owned; from agent_labels */
 	struct httpc *http;          /* owned; main thread's client, with token once registered */
+	struct httpc *hb_http;       /* owned; the heartbeat thread's, kept across jobs (one kept-alive
+	                                connection, not one per job); NULL until a job, and after register */
 	int64_t agent_id;            /* from register; 0 before */
 	char *token;                 /* owned; this agent's own token from register, NULL before */
 	volatile sig_atomic_t *stop; /* borrowed; set by SIGTERM/SIGINT in main.c */

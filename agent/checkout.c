@@ -1,6 +1,7 @@
 #include "agent/checkout.h"
 #include "common/redact.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -162,55 +163,262 @@ out:
 	return rc;
 }
 
-/* The workspace's own repository at dest_dir: objects and refs copied from
- * the mirror (a local fetch packs them: nothing is shared with the mirror
- * the steps could write through), HEAD detached at oid, the tree checked
- * out with its index. Caller holds the mirror's lock. */
-static int checkout_workspace_repo(const char *mirror, const git_oid *oid, const char *dest_dir,
-                                   struct err *err)
+/* Copies one file of the mirror's object store into the workspace's: a
+ * copy (copy_file_range, a reflink where the file system has them), never
+ * a link, so a step writing to its own .git cannot reach the mirror. */
+static int checkout_copy_file(const char *from, const char *to, struct err *err)
 {
-	static char *specs_main[] = {"+refs/tags/*:refs/tags/*", "+refs/heads/*:refs/remotes/origin/*"};
-	/* A commit no branch or tag reaches (a scratch build, a rewritten
-	 * branch): every other ref of the mirror, out of the way. */
-	static char *specs_rest[] = {"+refs/*:refs/anvil/mirror/*"};
-	git_strarray main = {specs_main, 2}, rest = {specs_rest, 1};
-	git_repository *wt = NULL;
-	git_remote *remote = NULL;
-	git_commit *commit = NULL;
-	git_repository_init_options io;
-	git_remote_create_options ro;
-	git_fetch_options fo;
-	git_checkout_options co;
-	int rc = -1;
+	char buf[65536];
+	struct stat st;
+	int in = -1, out = -1, rc = -1;
+	off_t left;
 
-	git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
-	io.flags = GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
-	if (git_repository_init_ext(&wt, dest_dir, &io) < 0) {
-		checkout_git_err(err, "init workspace repository");
+	if ((in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		err_errno(err, "open %s", from);
 		goto out;
 	}
-	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
-	ro.repository = wt;
-	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
-	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
-	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	if (git_remote_create_with_opts(&remote, mirror, &ro) < 0 ||
-	    git_remote_fetch(remote, &main, &fo, NULL) < 0) {
-		checkout_git_err(err, "fetch the mirror into the workspace");
+	if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		err_set(err, ERR_SYS, "%s is not a regular file", from);
+		goto out;
+	}
+	if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444)) < 0) {
+		err_errno(err, "create %s", to);
+		goto out;
+	}
+	left = st.st_size;
+	while (left > 0) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP))
+			break; /* read and write below */
+		if (n < 0) {
+			err_errno(err, "copy %s", from);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		left -= n;
+	}
+	while (left > 0) {
+		ssize_t n = read(in, buf, sizeof(buf)), w = 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err_errno(err, "read %s", from);
+			goto out;
+		}
+		while (w < n) {
+			ssize_t k = write(out, buf + w, (size_t)(n - w));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				err_errno(err, "write %s", to);
+				goto out;
+			}
+			w += k;
+		}
+		left -= n;
+	}
+	rc = 0;
+out:
+	if (out >= 0 && close(out) < 0 && rc == 0)
+		rc = err_errno(err, "close %s", to);
+	if (in >= 0)
+		close(in);
+	return rc;
+}
+
+static int checkout_is_hex2(const char *name)
+{
+	return strlen(name) == 2 && strspn(name, "0123456789abcdef") == 2;
+}
+
+/* Copies the mirror's packs (each .pack before its .idx) and any loose
+ * objects into the workspace's object store. Caller holds the mirror's
+ * lock: no fetch writes there meanwhile. */
+static int checkout_copy_objects(const char *mirror, const char *git_dir, struct err *err)
+{
+	static const char *const kinds[] = {".pack", ".idx"};
+	char from[PATH_MAX + 600], to[PATH_MAX + 600], sub[PATH_MAX + 300];
+	DIR *d = NULL;
+	struct dirent *de;
+	size_t k;
+	int rc = -1;
+
+	for (k = 0; k < 2; k++) {
+		snprintf(from, sizeof(from), "%s/objects/pack", mirror);
+		if ((d = opendir(from)) == NULL) {
+			err_errno(err, "open %s", from);
+			goto out;
+		}
+		while ((de = readdir(d)) != NULL) {
+			size_t n = strlen(de->d_name), kl = strlen(kinds[k]);
+			if (strncmp(de->d_name, "pack-", 5) != 0 || n <= kl ||
+			    strcmp(de->d_name + n - kl, kinds[k]) != 0)
+				continue;
+			if ((size_t)snprintf(from, sizeof(from), "%s/objects/pack/%s", mirror, de->d_name) >=
+			        sizeof(from) ||
+			    (size_t)snprintf(to, sizeof(to), "%s/objects/pack/%s", git_dir, de->d_name) >=
+			        sizeof(to)) {
+				err_set(err, ERR_LIMIT, "object path too long");
+				goto out;
+			}
+			if (checkout_copy_file(from, to, err) < 0)
+				goto out;
+		}
+		closedir(d);
+		d = NULL;
+	}
+	/* Loose objects: a fetch by libgit2 leaves packs, but a mirror another
+	 * git wrote to may hold some. */
+	snprintf(from, sizeof(from), "%s/objects", mirror);
+	if ((d = opendir(from)) == NULL) {
+		err_errno(err, "open %s", from);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		DIR *ld;
+		struct dirent *le;
+		if (!checkout_is_hex2(de->d_name))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/objects/%s", mirror, de->d_name);
+		snprintf(to, sizeof(to), "%s/objects/%s", git_dir, de->d_name);
+		if (mkdir(to, 0755) < 0 && errno != EEXIST) {
+			err_errno(err, "mkdir %s", to);
+			goto out;
+		}
+		if ((ld = opendir(sub)) == NULL) {
+			err_errno(err, "open %s", sub);
+			goto out;
+		}
+		while ((le = readdir(ld)) != NULL) {
+			if (le->d_name[0] == '.' ||
+			    strspn(le->d_name, "0123456789abcdef") != strlen(le->d_name))
+				continue;
+			if ((size_t)snprintf(from, sizeof(from), "%s/%s", sub, le->d_name) >= sizeof(from) ||
+			    (size_t)snprintf(to, sizeof(to), "%s/objects/%s/%s", git_dir, de->d_name,
+			                     le->d_name) >= sizeof(to) ||
+			    checkout_copy_file(from, to, err) < 0) {
+				if (err->msg[0] == '\0')
+					err_set(err, ERR_LIMIT, "object path too long");
+				closedir(ld);
+				goto out;
+			}
+		}
+		closedir(ld);
+	}
+	rc = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	return rc;
+}
+
+static int checkout_ref_cmp(const void *a, const void *b)
+{
+	return strcmp(strchr(*(char *const *)a, ' ') + 1, strchr(*(char *const *)b, ' ') + 1);
+}
+
+/* The workspace's refs as one packed-refs file: the mirror's tags as
+ * tags, its branches as refs/remotes/origin/NAME. */
+static int checkout_write_refs(git_repository *mirror_repo, const char *git_dir, struct err *err)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	struct strv lines = STRV_INIT;
+	struct buf out = BUF_INIT;
+	char path[PATH_MAX + 16], hex[GIT_OID_HEXSZ + 1];
+	int rc = -1, e;
+
+	if (git_reference_iterator_new(&it, mirror_repo) < 0) {
+		checkout_git_err(err, "list the mirror's refs");
+		goto out;
+	}
+	while ((e = git_reference_next(&ref, it)) == 0) {
+		const char *name = git_reference_name(ref);
+		const git_oid *oid = git_reference_target(ref);
+		if (oid != NULL && git_reference_type(ref) == GIT_REFERENCE_DIRECT) {
+			git_oid_tostr(hex, sizeof(hex), oid);
+			if (strncmp(name, "refs/tags/", 10) == 0)
+				strv_pushf(&lines, "%s %s", hex, name);
+			else if (strncmp(name, "refs/heads/", 11) == 0)
+				strv_pushf(&lines, "%s refs/remotes/origin/%s", hex, name + 11);
+		}
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	if (e != GIT_ITEROVER) {
+		checkout_git_err(err, "list the mirror's refs");
+		goto out;
+	}
+	if (lines.n > 1)
+		qsort(lines.v, lines.n, sizeof(char *), checkout_ref_cmp);
+	buf_append(&out, "# pack-refs with: sorted \n", 26);
+	for (size_t i = 0; i < lines.n; i++) {
+		buf_append(&out, lines.v[i], strlen(lines.v[i]));
+		buf_append(&out, "\n", 1);
+	}
+	snprintf(path, sizeof(path), "%s/packed-refs", git_dir);
+	rc = fileio_write(path, out.data, out.len, 0644, err);
+out:
+	buf_release(&out);
+	strv_release(&lines);
+	git_reference_iterator_free(it);
+	return rc;
+}
+
+/* The workspace's own repository at dest_dir, written directly (a
+ * `git init` and a local fetch made 30 files and a pack per job): the
+ * mirror's objects copied (nothing is shared with the mirror the steps
+ * could write through), its branches and tags as packed refs, HEAD
+ * detached at oid, the tree checked out with its index. Caller holds the
+ * mirror's lock. */
+static int checkout_workspace_repo(git_repository *mirror_repo, const char *mirror, const git_oid *oid,
+                                   const char *dest_dir, struct err *err)
+{
+	static const char config[] = "[core]\n"
+	                             "\trepositoryformatversion = 0\n"
+	                             "\tfilemode = true\n"
+	                             "\tbare = false\n"
+	                             "\tlogallrefupdates = true\n";
+	static const char *const dirs[] = {"",      "/objects",    "/objects/pack", "/objects/info",
+	                                   "/refs", "/refs/heads", "/refs/tags"};
+	char git_dir[PATH_MAX], path[PATH_MAX + 32], head[GIT_OID_HEXSZ + 2];
+	git_repository *wt = NULL;
+	git_commit *commit = NULL;
+	git_checkout_options co;
+	size_t i;
+	int rc = -1;
+
+	if ((size_t)snprintf(git_dir, sizeof(git_dir), "%s/.git", dest_dir) >= sizeof(git_dir) - 32) {
+		err_set(err, ERR_LIMIT, "workspace path too long");
+		goto out;
+	}
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", git_dir, dirs[i]);
+		if (mkdir(path, 0755) < 0) {
+			err_errno(err, "mkdir %s", path);
+			goto out;
+		}
+	}
+	git_oid_tostr(head, GIT_OID_HEXSZ + 1, oid);
+	head[GIT_OID_HEXSZ] = '\n';
+	snprintf(path, sizeof(path), "%s/config", git_dir);
+	if (fileio_write(path, config, sizeof(config) - 1, 0644, err) < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/HEAD", git_dir);
+	if (fileio_write(path, head, GIT_OID_HEXSZ + 1, 0644, err) < 0)
+		goto out;
+	if (checkout_write_refs(mirror_repo, git_dir, err) < 0 ||
+	    checkout_copy_objects(mirror, git_dir, err) < 0)
+		goto out;
+	if (git_repository_open(&wt, dest_dir) < 0) {
+		checkout_git_err(err, "open the workspace repository");
 		goto out;
 	}
 	if (git_commit_lookup(&commit, wt, oid) < 0) {
-		if (git_remote_fetch(remote, &rest, &fo, NULL) < 0) {
-			checkout_git_err(err, "fetch the mirror into the workspace");
-			goto out;
-		}
-		if (git_commit_lookup(&commit, wt, oid) < 0) {
-			checkout_git_err(err, "commit in the workspace repository");
-			goto out;
-		}
-	}
-	if (git_repository_set_head_detached(wt, oid) < 0) {
-		checkout_git_err(err, "detach HEAD");
+		checkout_git_err(err, "commit in the workspace repository");
 		goto out;
 	}
 	git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
@@ -222,7 +430,6 @@ static int checkout_workspace_repo(const char *mirror, const git_oid *oid, const
 	rc = 0;
 out:
 	git_commit_free(commit);
-	git_remote_free(remote);
 	git_repository_free(wt);
 	return rc;
 }
@@ -250,7 +457,7 @@ static int checkout_lock(const char *mirror, int *fd_out, struct err *err)
 int checkout_prepare(const char *work_dir, const char *repo_name, const char *url, const char *commit_hex,
                      const char *dest_dir, struct err *err)
 {
-	struct checkout_source src = {repo_name, url, NULL, NULL};
+	struct checkout_source src = {repo_name, url, NULL, NULL, NULL, NULL};
 
 	return checkout_prepare_from(work_dir, &src, commit_hex, dest_dir, err);
 }
@@ -294,6 +501,8 @@ int checkout_prepare_from(const char *work_dir, const struct checkout_source *sr
 	/* Fetch only when the mirror lacks the commit: a retried job or a
 	 * second target of the same pipeline costs no network round trip. */
 	if (git_commit_lookup(&commit, repo, &oid) < 0) {
+		if (src->before_fetch != NULL)
+			src->before_fetch(src->cls);
 		if (checkout_fetch(repo, fetch_url, src->fetch_url != NULL ? src->headers : NULL, err) < 0)
 			goto out;
 		if (git_commit_lookup(&commit, repo, &oid) < 0) {
@@ -304,7 +513,7 @@ int checkout_prepare_from(const char *work_dir, const struct checkout_source *sr
 
 	if (checkout_remove_tree(dest_dir, err) < 0 || checkout_mkdirs(dest_dir, err) < 0)
 		goto out;
-	if (checkout_workspace_repo(mirror, &oid, dest_dir, err) < 0)
+	if (checkout_workspace_repo(repo, mirror, &oid, dest_dir, err) < 0)
 		goto out;
 	rc = 0;
 out:

@@ -42,6 +42,12 @@ struct checkout_source {
 	const char *url;
 	const char *fetch_url;
 	const char *const *headers;
+	/* Called (when not NULL) just before a fetch, i.e. only when the
+	 * mirror lacks the commit: the agent sends the log's "checkout" line
+	 * then, so a slow fetch shows, and a checkout from the mirror alone
+	 * costs no extra round trip. */
+	void (*before_fetch)(void *cls);
+	void *cls;
 };
 
 /* checkout_prepare from src (see checkout_source); same errors. */

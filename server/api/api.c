@@ -355,6 +355,14 @@ static int api_job_log(struct srv *srv, struct http_req *req, struct http_answer
 		if (logtail_read(srv->logtail, srv->store, epoch, req->id, offset, API_LOG_READ_MAX - b.len,
 		                 &b, &r, err) < 0)
 			goto out;
+		if (b.len > API_LOG_READ_MAX) {
+			/* The store stops after the chunk that crosses the limit
+			 * (an agent's chunk is up to 512 KiB): one answer still
+			 * holds at most 1 MiB, the rest is the next read's. */
+			r.next -= (int64_t)(b.len - API_LOG_READ_MAX);
+			b.len = API_LOG_READ_MAX;
+			b.data[b.len] = '\0';
+		}
 		offset = r.next;
 		now = sched_mono_ms();
 		if (jobstate_is_final(r.state) || now >= deadline || sched_stopping(srv->sched))

@@ -217,11 +217,11 @@ static void logtail_copy_in(struct logtail_job *e, int64_t off, const char *src,
 }
 
 /* Makes room for `want` bytes (<= job cap) in e's ring; logtail.rw held for writing. */
-static void logtail_grow(struct logtail *t, struct logtail_job *e, size_t want)
+static void logtail_grow(struct logtail *t, struct logtail_job *e, size_t want, size_t job_cap)
 {
 	size_t cap = e->cap * 2;
 	size_t held = (size_t)(e->end - e->start);
-	char *ring, *tmp = NULL;
+	char *ring;
 
 	if (want <= e->cap)
 		return;
@@ -229,20 +229,24 @@ static void logtail_grow(struct logtail *t, struct logtail_job *e, size_t want)
 		cap = want;
 	if (cap < LOGTAIL_MIN_RING)
 		cap = LOGTAIL_MIN_RING;
-	if (cap > t->job_cap)
-		cap = t->job_cap;
-	if (held > 0) {
-		tmp = xmalloc(held);
-		logtail_copy_out(e, e->start, held, tmp);
-	}
+	if (cap > job_cap)
+		cap = job_cap;
 	ring = xmalloc(cap);
+	if (held > 0) {
+		/* Straight from the old ring into the new one: its (at most two)
+		 * contiguous runs, each placed where the new size puts it. */
+		struct logtail_job to = {.ring = ring, .cap = cap};
+		size_t pos = (size_t)((uint64_t)e->start % e->cap), first = e->cap - pos;
+
+		if (first > held)
+			first = held;
+		logtail_copy_in(&to, e->start, e->ring + pos, first);
+		logtail_copy_in(&to, e->start + (int64_t)first, e->ring, held - first);
+	}
 	free(e->ring);
 	t->bytes += cap - e->cap;
 	e->ring = ring;
 	e->cap = cap;
-	if (held > 0)
-		logtail_copy_in(e, e->start, tmp, held);
-	free(tmp);
 }
 
 /* Bytes [off, off + len) were committed for job_id at attempt, with the
@@ -252,7 +256,10 @@ static void logtail_put(struct logtail *t, int64_t job_id, int attempt, uint64_t
 {
 	struct logtail_job *e = logtail_find(t, job_id);
 	int64_t new_end = off + (int64_t)len;
+	size_t job_cap = t->job_cap;
 
+	if (!logtail_followed(t, job_id) && job_cap > LOGTAIL_UNFOLLOWED_CAP_BYTES)
+		job_cap = LOGTAIL_UNFOLLOWED_CAP_BYTES;
 	if (e == NULL) {
 		size_t b = logtail_bucket(job_id);
 		e = xcalloc(1, sizeof(*e));
@@ -266,15 +273,15 @@ static void logtail_put(struct logtail *t, int64_t job_id, int attempt, uint64_t
 	 * a tail has no holes, so it starts again here. */
 	if (off != e->end)
 		e->start = e->end = off;
-	if (len > t->job_cap) {
-		data += len - t->job_cap;
-		off += (int64_t)(len - t->job_cap);
-		len = t->job_cap;
+	if (len > job_cap) {
+		data += len - job_cap;
+		off += (int64_t)(len - job_cap);
+		len = job_cap;
 		e->start = e->end = off;
 	}
-	if (new_end - e->start > (int64_t)t->job_cap)
-		e->start = new_end - (int64_t)t->job_cap;
-	logtail_grow(t, e, (size_t)(new_end - e->start));
+	if (new_end - e->start > (int64_t)job_cap)
+		e->start = new_end - (int64_t)job_cap;
+	logtail_grow(t, e, (size_t)(new_end - e->start), job_cap);
 	logtail_copy_in(e, off, data, len);
 	e->end = new_end;
 	e->attempt = attempt;

@@ -35,10 +35,14 @@ struct store;
  *
  * Thread-safe: ingest and followers call from their connection threads. */
 
-#define LOGTAIL_JOB_CAP_BYTES   ((size_t)16 << 20)
-#define LOGTAIL_TOTAL_CAP_BYTES ((size_t)64 << 20)
-#define LOGTAIL_FINAL_KEEP_MS   30000
-#define LOGTAIL_IDLE_MS         600000
+#define LOGTAIL_JOB_CAP_BYTES ((size_t)16 << 20)
+/* A job nobody follows keeps at most this much (a follower arriving reads
+ * older bytes from the store, and the tail grows to the job cap while
+ * followed): a 100 MB log no longer costs the server 16 MiB of tail. */
+#define LOGTAIL_UNFOLLOWED_CAP_BYTES ((size_t)1 << 20)
+#define LOGTAIL_TOTAL_CAP_BYTES      ((size_t)64 << 20)
+#define LOGTAIL_FINAL_KEEP_MS        30000
+#define LOGTAIL_IDLE_MS              600000
 /* Chunks this close together: the producer streams as fast as it can. */
 #define LOGTAIL_BUSY_MS 10
 

@@ -75,6 +75,9 @@ smax=$(printf '%s\n' "$s1" "$s2" "$s3" | sort -n | tail -n 1)
 emin=$(printf '%s\n' "$e1" "$e3" | sort -n | head -n 1)
 [ "$smax" -lt "$emin" ] || fail "steps did not overlap: last start $smax, first end $emin"
 ok "the three steps ran at once (last start $(((emin - smax) / 1000000)) ms before the first end)"
+# The end of a job stops its heartbeat: not a failure worth a warning.
+if grep -E "job=($J1|$J2|$J3) heartbeat failed" "$T/agent-a1.log"; then fail "an ended job's heartbeat was logged as failed"; fi
+ok "finished and canceled jobs log no failed heartbeat"
 
 # kill -9 of the agent: its workers die with it, and every job it held
 # goes back to the queue when its lease runs out.

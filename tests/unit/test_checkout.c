@@ -212,6 +212,53 @@ static void test_checkout_exact_tree(void **state)
 	free(s);
 }
 
+/* The workspace's repository is its own: no alternates into the mirror,
+ * its packs copies (other inodes), so a step that rewrites its .git leaves
+ * the mirror, and the next job's checkout, as they were. */
+static void test_checkout_shares_nothing(void **state)
+{
+	struct fixture *f = *state;
+	char c1[41], dest[PATH_MAX + 32], mirror[PATH_MAX], path[PATH_MAX + 400], out[256];
+	struct err err = {0};
+	struct dirent *de;
+	struct stat ws, ms;
+	DIR *d;
+	int packs = 0;
+
+	make_first_commit(f, c1);
+	snprintf(dest, sizeof(dest), "%s/jobs/1/src", f->work);
+	if (checkout_prepare(f->work, "demo", f->origin, c1, dest, &err) < 0)
+		fail_msg("checkout_prepare: %s", err.msg);
+	snprintf(path, sizeof(path), "%s/.git/objects/info/alternates", dest);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(checkout_mirror_path(mirror, sizeof(mirror), f->work, "demo", f->origin, &err), 0);
+	snprintf(path, sizeof(path), "%s/.git/objects/pack", dest);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/.git/objects/pack/%s", dest, de->d_name);
+		assert_int_equal(stat(path, &ws), 0);
+		snprintf(path, sizeof(path), "%s/objects/pack/%s", mirror, de->d_name);
+		assert_int_equal(stat(path, &ms), 0);
+		assert_true(ws.st_ino != ms.st_ino || ws.st_dev != ms.st_dev);
+		packs++;
+	}
+	closedir(d);
+	assert_true(packs >= 2); /* a .pack and its .idx */
+	/* A step that wrecks its repository: the next checkout is whole. */
+	git_in(dest, NULL, 0, "gc", "-q", "--prune=now", NULL);
+	snprintf(path, sizeof(path), "%s/.git/objects", dest);
+	assert_int_equal(checkout_remove_tree(path, &err), 0);
+	snprintf(dest, sizeof(dest), "%s/jobs/2/src", f->work);
+	if (checkout_prepare(f->work, "demo", f->origin, c1, dest, &err) < 0)
+		fail_msg("checkout_prepare: %s", err.msg);
+	git_in(dest, out, sizeof(out), "rev-parse", "HEAD", NULL);
+	assert_string_equal(out, c1);
+	git_in(dest, out, sizeof(out), "fsck", "--no-progress", NULL);
+}
+
 /* The workspace is a git checkout: HEAD detached at the commit, the tags
  * (git describe --tags), branches as origin/ refs, a clean status, no URL. */
 static void test_checkout_is_git(void **state)
@@ -401,6 +448,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_checkout_exact_tree, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkout_is_git, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkout_shares_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkout_second_commit_reuses_mirror, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkout_unknown_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checkout_bad_url, setup, teardown),

@@ -328,6 +328,35 @@ static void finish(struct fx *fx, struct logtail *t, int64_t job)
 
 /* A tail holds what its log has, not a fixed ring: a one-line log costs
  * bytes; a growing one doubles up to the job cap and no further. */
+/* A job nobody follows keeps only LOGTAIL_UNFOLLOWED_CAP_BYTES of tail
+ * (a 100 MB log cost 16 MiB of server memory); followed, it holds up to the
+ * job cap again, and every byte still reads back (older ones from the store). */
+static void test_unfollowed_cap(void **state)
+{
+	struct fx *fx = *state;
+	struct logtail *t = logtail_new(4 << 20, 64 << 20);
+	struct logtail_stats s;
+	struct buf b = BUF_INIT;
+	int64_t job = mk_running(fx, "u1", 100), o = 0;
+	int from_store = 0;
+
+	for (int64_t seq = 0; seq < 12; seq++)
+		put(fx, t, job, 1, seq, &o, 256 * 1024, 1);
+	logtail_stats(t, &s);
+	assert_true(s.bytes <= LOGTAIL_UNFOLLOWED_CAP_BYTES);
+	logtail_follow(t, job);
+	for (int64_t seq = 12; seq < 24; seq++)
+		put(fx, t, job, 1, seq, &o, 256 * 1024, 1);
+	logtail_stats(t, &s);
+	assert_true(s.bytes > LOGTAIL_UNFOLLOWED_CAP_BYTES);
+	assert_true(s.bytes <= 4 << 20);
+	read_all(fx, t, job, 1 << 20, &b, &from_store);
+	assert_pattern(&b, o);
+	logtail_unfollow(t, job);
+	buf_release(&b);
+	logtail_free(t);
+}
+
 static void test_sized(void **state)
 {
 	struct fx *fx = *state;
@@ -514,6 +543,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_total_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sized, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unfollowed_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
