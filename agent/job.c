@@ -1387,7 +1387,7 @@ static int job_submodules(struct job_ctx *jc, const char *dest, struct err *err)
 		const struct job_submodule *m = &spec->submodules[i];
 		char *fetch_url = xasprintf("%s%s", httpc_base_url(ag->http), m->fetch);
 		char *sub_dest = xasprintf("%s/%s", dest, m->path);
-		struct checkout_source src = {m->repo, m->url, fetch_url, headers};
+		struct checkout_source src = {m->repo, m->url, fetch_url, headers, NULL, NULL};
 
 		job_say(jc, "submodule %s at %s: %s %s", m->name, m->path, m->repo, m->commit);
 		if (job_submodule_dirs_ok(dest, m->path, err) < 0 ||
