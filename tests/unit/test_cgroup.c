@@ -251,6 +251,36 @@ static void test_v2_without_controllers(void **state)
 	assert_non_null(strstr(err.msg, "memory"));
 }
 
+/* v1: a job joins the cpu hierarchy only when a weight is asked. In a cpu
+ * group of its own it would compete as one task against every process of
+ * the root group (issue 18: a make -j2 got one process's share). */
+static void test_v1_cpu_group_only_with_weight(void **state)
+{
+	struct cgroup_limits plain = {.pids = 64}, weighted = {.pids = 64, .cpu_weight = 100};
+	struct cgroup_job *a, *b;
+	struct statfs sf;
+	int fds[CGROUP_ENTER_FDS_MAX];
+	size_t na, nb;
+
+	(void)state;
+	if (statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) {
+		print_message("skipping: a cgroup v2 host\n");
+		skip();
+	}
+	if (statfs("/sys/fs/cgroup/cpu", &sf) < 0 || sf.f_type != CGROUP_SUPER_MAGIC) {
+		print_message("skipping: no v1 cpu hierarchy\n");
+		skip();
+	}
+	a = job_or_skip("t-nocpu", &plain);
+	b = job_or_skip("t-cpu", &weighted);
+	na = cgroup_job_enter_fds(a, fds, CGROUP_ENTER_FDS_MAX);
+	nb = cgroup_job_enter_fds(b, fds, CGROUP_ENTER_FDS_MAX);
+	assert_true(na >= 1);
+	assert_int_equal(nb, na + 1);
+	free_gone(a);
+	free_gone(b);
+}
+
 static void test_two_jobs_side_by_side(void **state)
 {
 	struct cgroup_limits lim = {.pids = 8};
@@ -312,6 +342,7 @@ int main(void)
 	    cmocka_unit_test(test_kill_all_takes_setsid_daemon),
 	    cmocka_unit_test(test_v2_without_controllers),
 	    cmocka_unit_test(test_two_jobs_side_by_side),
+	    cmocka_unit_test(test_v1_cpu_group_only_with_weight),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_messages),
 	};
