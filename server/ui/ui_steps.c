@@ -174,8 +174,8 @@ void ui_steps_seg_open(struct buf *out, const struct ui_steps *s, int seg, int o
 	/* Empty until the step ends; a live page fills it from the step list. */
 	buf_appendf(out, " <span class=\"dur muted\">");
 	ui_steps_dur(out, r, 0);
-	buf_appendf(out,
-	            "</span></summary><pre class=\"cmd\"><span class=\"prompt\" aria-hidden=\"true\">$ </span>");
+	buf_appendf(
+	    out, "</span></summary><pre class=\"cmd\"><span class=\"prompt\" aria-hidden=\"true\">$ </span>");
 	ui_html_esc(out, r->command);
 	buf_appendf(out, "</pre><div class=\"lines\" id=\"seg-%d\">", seg);
 }
