@@ -43,6 +43,10 @@ ok() {
 }
 
 # wait_until SECONDS CMD...: polls CMD until it succeeds or the deadline passes.
+# 0 when directory $1 holds nothing (for wait_until: an argument like
+# "$(ls DIR)" would be read once, before the first try).
+dir_empty() { [ -z "$(ls -A "$1")" ]; }
+
 wait_until() {
 	local secs=$1
 	shift

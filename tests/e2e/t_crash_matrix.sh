@@ -248,7 +248,7 @@ want=$(cut -d' ' -f1 "$SH/sha-aartifact")
 [ "$(api "/api/v1/jobs/$J/artifacts" | jq -r '.artifacts[0].sha256')" = "$want" ] || fail "agent artifact: sha256 differs"
 [ "$(curl -s "$URL/api/v1/jobs/$J/artifacts/big.bin" | sha256sum | cut -d' ' -f1)" = "$want" ] ||
 	fail "agent artifact: downloaded bytes differ"
-wait_until 10 test -z "$(ls "$T/data/blobs/tmp")" || fail "agent artifact: partial upload left in blobs/tmp"
+wait_until 10 dir_empty "$T/data/blobs/tmp" || fail "agent artifact: partial upload left in blobs/tmp"
 ok "agent killed mid-upload: temp file dropped, second agent's artifact bytes match"
 
 # finishing: the step has exited; the agent dies before or while reporting.

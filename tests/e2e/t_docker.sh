@@ -132,7 +132,8 @@ wait_until 120 log_has "$J" step-42-running || fail "long step did not start"
 [ "$(docker ps -q --filter "label=anvil.work=$T/agent-a1" | wc -l)" = 1 ] || fail "no container for the running step: $(docker ps -a --format "{{.Names}} {{.Status}} {{.Labels}}")"
 anvil cancel "$J" >/dev/null || fail "cancel"
 wait_until 30 job_is "$J" canceled || fail "job is $(job_state "$J")"
-wait_until 30 test -z "$(docker ps -aq --filter "label=anvil.work=$T/agent-a1")" ||
+no_step_containers() { [ -z "$(docker ps -aq --filter "label=anvil.work=$T/agent-a1")" ]; }
+wait_until 30 no_step_containers ||
 	fail "the cancelled step's container still exists"
 ok "cancel kills the step's container"
 

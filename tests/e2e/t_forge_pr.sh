@@ -155,7 +155,8 @@ P=$(pipeline_of "$r")
 ran "$P" "event=pull_request ref=refs/pull/12/head secret=set"
 J=$(first_job "$P")
 gt_status() { jq -c --arg u "$URL/jobs/$J" 'select(.body.target_url == $u and .body.state == "success")' "$T/statuses.jsonl"; }
-wait_until 20 test -n "$(gt_status)" || fail "no Gitea success status: $(cat "$T/statuses.jsonl")"
+gt_has_status() { [ -n "$(gt_status)" ]; } # re-read on every try (a $(...) argument would be read once)
+wait_until 30 gt_has_status || fail "no Gitea success status: $(cat "$T/statuses.jsonl")"
 [ "$(gt_status | jq -r '.path + " " + .authorization' | sort -u)" = "/api/v1/repos/git/gt/statuses/$HEAD_GT token gtok" ] ||
 	fail "Gitea status: $(gt_status)"
 r=$(gt t-1)

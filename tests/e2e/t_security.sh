@@ -62,7 +62,7 @@ c=$(code -X PUT -H "Authorization: Bearer $AT" "$URL/api/v1/agents/jobs/$J/artif
 jq -e '.code == "too_large" and (.error | length > 0)' "$T/body" >/dev/null || fail "413 without a JSON reason: $(cat "$T/body")"
 c=$(code -X PUT -H "Authorization: Bearer $AT" -H 'Transfer-Encoding: chunked' "$URL/api/v1/agents/jobs/$J/artifacts/big.bin?attempt=1&sha256=$sha" --data-binary @"$T/big.bin")
 [ "$c" = 413 ] || fail "chunked 2 MB artifact answered $c"
-wait_until 10 test -z "$(ls "$T/data/blobs/tmp")" || fail "a refused upload left $(ls "$T/data/blobs/tmp")"
+wait_until 10 dir_empty "$T/data/blobs/tmp" || fail "a refused upload left $(ls "$T/data/blobs/tmp")"
 [ "$(db "SELECT count(*) FROM artifacts")" = 0 ] || fail "an over-cap artifact was recorded"
 head -c 1000 /dev/urandom >"$T/small.bin"
 c=$(code -X PUT -H "Authorization: Bearer $AT" "$URL/api/v1/agents/jobs/$J/artifacts/small.bin?attempt=1&sha256=$(sha256sum "$T/small.bin" | cut -d' ' -f1)" --data-binary @"$T/small.bin")
