@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "common/gitbind.h"
 
 #include "common/crypto.h"
 #include "common/fileio.h"
@@ -481,6 +481,8 @@ int checkout_prepare_from(const char *work_dir, const struct checkout_source *sr
 			break;
 	if (i != GIT_OID_HEXSZ || commit_hex[i] != '\0')
 		return err_set(err, ERR_INVAL, "bad commit id (want 40 lowercase hex)");
+	if (gitbind_load(err) < 0)
+		return -1;
 	if (git_oid_fromstr(&oid, commit_hex) < 0)
 		return checkout_git_err(err, "commit id");
 

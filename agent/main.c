@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <git2.h>
-
 #include "agent/agent.h"
 #include "agent/targets.h"
 #include "common/units.h"
@@ -280,9 +278,6 @@ int main(int argc, char **argv)
 			fatalx("subreaper: %s", err.msg);
 		log_warnx("event=no_subreaper error=\"%s\" (under qemu-user?)", err.msg);
 	}
-	if (git_libgit2_init() < 0)
-		fatalx("libgit2 init failed");
-	httpc_global_init();
 
 	if (agent_init(&ag, &opts, &main_stop, &err) < 0) {
 		log_emit(LOG_LVL_ERROR, 0, "%s", err.msg);
@@ -294,7 +289,6 @@ int main(int argc, char **argv)
 		rc = 0;
 	agent_release(&ag);
 out_lib:
-	git_libgit2_shutdown();
 	free(work_owned);
 	free(token_owned);
 	return rc;

@@ -97,7 +97,6 @@ int main(int argc, char **argv)
 	if (argc != 8)
 		fatalx("usage: bench_client jobs|ingest URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT N");
 	log_init("bench", LOG_LVL_WARN);
-	httpc_global_init();
 	admin = httpc_new(argv[2], argv[3]);
 	agent = httpc_new(argv[2], argv[4]);
 	reg = must(agent, "POST", "/api/v1/agents/register",

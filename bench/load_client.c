@@ -117,7 +117,6 @@ int main(int argc, char **argv)
 		fatalx("usage: load_client follow URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB FOLLOWERS "
 		       "[PACE_MS]");
 	log_init("load_client", LOG_LVL_WARN);
-	httpc_global_init();
 	mb = atoi(argv[7]);
 	n = atoi(argv[8]);
 	pace_ms = argc == 10 ? atoi(argv[9]) : 0;

@@ -216,7 +216,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	httpc_global_init();
 	cli_init(&cli, server_opt, token_opt);
 	rc = cmd->run(&cli, argc - optind - words + 1, argv + optind + words - 1, &err);
 	cli_release(&cli);

@@ -12,7 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "common/curlbind.h"
 
 #define HTTPC_DEFAULT_TIMEOUT_MS 30000L
 #define HTTPC_MAX_CONNECT_MS     10000L
@@ -63,14 +63,6 @@ struct httpc_xfer {
 	int write_errno;
 };
 
-void httpc_global_init(void)
-{
-	CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
-
-	if (cc != CURLE_OK)
-		fatalx("curl_global_init: %s", curl_easy_strerror(cc));
-}
-
 struct httpc *httpc_new(const char *base_url, const char *token)
 {
 	struct httpc *c = xcalloc(1, sizeof(*c));
@@ -93,7 +85,13 @@ struct httpc *httpc_new(const char *base_url, const char *token)
 		strv_push(&c->bases, "");
 	if (token != NULL)
 		c->auth_header = xasprintf("Authorization: Bearer %s", token);
-	/* curl_easy_init fails only when out of memory: same policy as xmalloc. */
+	/* libcurl is loaded here, by the first client a process makes: a
+	 * program that cannot talk HTTP has nothing to do (the server's one
+	 * client, the status sender, loads it itself and survives its absence).
+	 * curl_easy_init fails only when out of memory: same policy as xmalloc. */
+	struct err err = {0};
+	if (curlbind_load(&err) < 0)
+		fatalx("%s", err.msg);
 	if ((c->curl = curl_easy_init()) == NULL)
 		fatalx("curl_easy_init failed");
 	return c;

@@ -82,7 +82,4 @@ char *httpc_escape(const char *s);
  * the mapping. */
 int httpc_resp_json(const struct httpc_resp *resp, json_t **out, struct err *err);
 
-/* Added: curl_global_init, once in each main() before any thread starts. */
-void httpc_global_init(void);
-
 #endif

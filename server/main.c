@@ -36,8 +36,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <git2.h>
-
 static int write_secret_file(const char *path, const char *text, struct err *err)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -222,8 +220,6 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	git_libgit2_init();
-	httpc_global_init(); /* libcurl, for the forge status sender */
 	srv.started_ms = srv_now_ms();
 	pthread_mutex_init(&srv.git_mu, NULL);
 	pthread_mutex_init(&srv.blob_mu, NULL);
@@ -296,7 +292,6 @@ int main(int argc, char **argv)
 	sched_free(srv.sched);
 	logtail_free(srv.logtail);
 	store_free(srv.store);
-	git_libgit2_shutdown();
 	pthread_mutex_destroy(&srv.git_mu);
 	pthread_mutex_destroy(&srv.blob_mu);
 	free(db_path);

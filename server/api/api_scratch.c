@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "common/gitbind.h"
 
 #define API_SCRATCH_MAX_TARGETS 32
 
@@ -90,7 +90,8 @@ static int api_scratch_begin(struct srv *srv, struct http_req *req, struct err *
 	char name[101], *dir = NULL;
 	int rc = -1;
 
-	if (api_scratch_name(req, name, err) < 0 || api_scratch_query(req, &sha, &commit, err) < 0)
+	if (api_scratch_name(req, name, err) < 0 || api_scratch_query(req, &sha, &commit, err) < 0 ||
+	    gitbind_load(err) < 0)
 		goto out;
 	if ((dir = scratch_repo_path(srv, name, err)) == NULL)
 		goto out;

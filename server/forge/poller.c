@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <git2.h>
+#include "common/gitbind.h"
 
 #define POLLER_TICK_MS 1000
 
@@ -54,6 +54,8 @@ static int poller_ls(const char *url, struct strv *refs, struct strv *shas, stru
 	size_t n = 0;
 	int rc = -1;
 
+	if (gitbind_load(err) < 0)
+		return -1;
 	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
 
 	if (git_remote_create_detached(&remote, url) < 0 ||

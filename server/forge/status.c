@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
+#include "common/curlbind.h"
 
 #define STATUS_BASE_MS      1000L
 #define STATUS_MAX_DELAY_MS (5L * 60 * 1000)
@@ -26,7 +26,7 @@ struct status_sender {
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* CLOCK_MONOTONIC */
 	int stopping;      /* under mu */
-	CURL *curl;        /* owned by the thread */
+	CURL *curl;        /* owned by the thread; made with the first status (libcurl loads then) */
 	char curl_err[CURL_ERROR_SIZE];
 	struct buf answer; /* the first bytes of the forge's answer, for errors */
 };
@@ -61,6 +61,14 @@ static int status_post(struct status_sender *s, const struct forge_http *h, long
 	int ret = -1;
 
 	*code_out = 0;
+	if (s->curl == NULL) {
+		/* A server with no forge never maps libcurl (issue 17). Not
+		 * loadable: retried like a transport failure, then given up. */
+		if (curlbind_load(err) < 0)
+			return -1;
+		if ((s->curl = curl_easy_init()) == NULL)
+			return err_set(err, ERR_SYS, "curl_easy_init failed");
+	}
 	buf_reset(&s->answer);
 	s->curl_err[0] = '\0';
 	curl_easy_reset(s->curl);
@@ -211,18 +219,14 @@ int status_start(struct srv *srv, struct status_sender **out, struct err *err)
 	struct status_sender *s = xcalloc(1, sizeof(*s));
 	pthread_condattr_t ca;
 
+	(void)err;
 	s->srv = srv;
-	if ((s->curl = curl_easy_init()) == NULL) {
-		free(s);
-		return err_set(err, ERR_SYS, "curl_easy_init failed");
-	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	if (pthread_create(&s->th, NULL, status_main, s) != 0) {
-		curl_easy_cleanup(s->curl);
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
@@ -241,7 +245,8 @@ void status_stop(struct status_sender *s)
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->th, NULL);
-	curl_easy_cleanup(s->curl);
+	if (s->curl != NULL)
+		curl_easy_cleanup(s->curl);
 	buf_release(&s->answer);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);

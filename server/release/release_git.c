@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include "common/gitbind.h"
 #include <openssl/evp.h>
 
 #define RELEASE_GIT_SECRET_PREFIX "ANVIL_GIT_"
@@ -319,6 +319,10 @@ int release_git_tag_push(const char *mirror_path, const char *url, const struct 
 	int rc = -1, found = 0;
 
 	*created_out = 0;
+	if (gitbind_load(err) < 0) {
+		free(spec);
+		return -1;
+	}
 	ps.url = url;
 	ps.creds = creds;
 	if (creds != NULL && creds->ssh_key != NULL && creds->ssh_key[0] != '\0' && release_git_is_ssh(url)) {

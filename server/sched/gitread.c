@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <git2.h>
+#include "common/gitbind.h"
 
 static int gitread_fail(struct err *err, const char *what)
 {
@@ -92,7 +92,7 @@ int gitread_file_at(const char *mirror_path, const char *url, const char *ref, c
 	int rc = -1, have = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (gitread_open_mirror(mirror_path, &repo, err) < 0)
+	if (gitbind_load(err) < 0 || gitread_open_mirror(mirror_path, &repo, err) < 0)
 		goto out;
 	if (commit != NULL) {
 		if (git_oid_fromstr(&oid, commit) < 0 || strlen(commit) != 40) {

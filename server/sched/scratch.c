@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <git2.h>
+#include "common/gitbind.h"
 
 /* <data>/scratch, absolute, made on first use. */
 static char *scratch_dir(const struct srv *srv, struct err *err)
@@ -102,7 +102,7 @@ static int scratch_prune_one(struct srv *srv, const char *name, int64_t before_m
 	size_t kept = 0;
 	int rc = -1;
 
-	if ((path = scratch_repo_path(srv, name, err)) == NULL)
+	if ((path = scratch_repo_path(srv, name, err)) == NULL || gitbind_load(err) < 0)
 		goto out;
 	if (git_repository_open_bare(&repo, path) < 0) {
 		rc = 0; /* not a repository (an upload's leftover): not ours to judge */

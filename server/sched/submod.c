@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <git2.h>
+#include "common/gitbind.h"
 
 #include "common/proc.h"
 #include "common/redact.h"
@@ -418,7 +418,7 @@ int submod_resolve(struct srv *srv, const char *repo_name, const char *url, cons
 		c.data_key = gitsub_url_key(srv->cfg.data_dir);
 
 	memset(out, 0, sizeof(*out));
-	if (store_repo_cfg_get(srv->store, repo_name, &self, err) < 0)
+	if (gitbind_load(err) < 0 || store_repo_cfg_get(srv->store, repo_name, &self, err) < 0)
 		goto out;
 	if (store_repo_cfg_list(srv->store, &c.repos, &c.n_repos, err) < 0)
 		goto out;
@@ -455,7 +455,7 @@ void submod_repos_at_ref(struct srv *srv, const char *repo_name, const char *url
 	git_commit *c = NULL;
 	char *mirror = NULL, hex[41];
 
-	if (store_repo_cfg_get(srv->store, repo_name, &self, &err) < 0)
+	if (gitbind_load(&err) < 0 || store_repo_cfg_get(srv->store, repo_name, &self, &err) < 0)
 		goto out;
 	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)self.id);
 	if (git_repository_open_bare(&repo, mirror) < 0 || git_revparse_single(&obj, repo, ref) < 0 ||

@@ -369,6 +369,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_artifact_upload_streamed, setup, teardown),
 	};
 
-	httpc_global_init();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

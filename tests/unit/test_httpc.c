@@ -198,7 +198,6 @@ static int group_setup(void **state)
 	struct sockaddr_in sa = {0};
 	const union MHD_DaemonInfo *info;
 
-	httpc_global_init();
 	if (pipe2(srv->wake, O_CLOEXEC) < 0)
 		return -1;
 	sa.sin_family = AF_INET;
