@@ -483,9 +483,11 @@ static PGconn *pg_connect(const char *url, struct err *err)
 {
 	const char *keys[] = {"dbname", "fallback_application_name", NULL};
 	const char *vals[] = {url, "anvil-server", NULL};
-	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	PGconn *conn;
 
-	if (conn == NULL) {
+	if (pqbind_load(err) < 0)
+		return NULL;
+	if ((conn = PQconnectdbParams(keys, vals, 1)) == NULL) {
 		err_set(err, ERR_SYS, "postgresql: out of memory");
 		return NULL;
 	}

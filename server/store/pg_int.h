@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include <libpq-fe.h>
+#include "server/store/pqbind.h"
 
 #include "server/store/store_be.h"
 
