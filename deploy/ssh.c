@@ -11,8 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libssh2.h>
-#include <libssh2_sftp.h>
+#include "deploy/ssh2bind.h"
 #include <openssl/evp.h>
 
 #include "common/crypto.h"
@@ -96,15 +95,6 @@ static int ssh_wait(struct ssh_conn *c, int64_t deadline_ns, const char *what, s
 		wait_ms = next_s * 1000;
 	if (poll(&p, 1, wait_ms) < 0 && errno != EINTR)
 		return err_errno(err, "%s on %s: poll", what, c->peer);
-	return 0;
-}
-
-int ssh_global_init(struct err *err)
-{
-	int rc = libssh2_init(0);
-
-	if (rc != 0)
-		return err_set(err, ERR_SYS, "libssh2_init failed (%d)", rc);
 	return 0;
 }
 
@@ -326,6 +316,8 @@ static int ssh_open(struct ssh_conn *c, const char *host, int port, int connect_
 
 	snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
 	c->io_timeout_ms = io_timeout_ms;
+	if (ssh2bind_load(err) < 0)
+		return -1;
 	if (ssh_tcp_connect(c, host, port, connect_timeout_ms, err) < 0)
 		return -1;
 	if ((c->session = libssh2_session_init()) == NULL)

@@ -37,11 +37,6 @@ struct ssh_opts {
 	int keepalive_s;        /* keepalive interval while waiting; 0: 15 */
 };
 
-/* Calls libssh2_init once; call from main() before threads start. Sessions
- * also work without it (libssh2 initialises itself), this only makes the
- * moment explicit. */
-int ssh_global_init(struct err *err);
-
 /* Connects, checks the host key, authenticates. On success *out is the
  * caller's (ssh_free). Errors: ERR_UNAVAIL (refused, unreachable, timeout),
  * ERR_AUTH ("host key mismatch for HOST:PORT: expected X, got Y", no pin, key
