@@ -90,8 +90,7 @@ static int api_scratch_begin(struct srv *srv, struct http_req *req, struct err *
 	char name[101], *dir = NULL;
 	int rc = -1;
 
-	if (api_scratch_name(req, name, err) < 0 || api_scratch_query(req, &sha, &commit, err) < 0 ||
-	    gitbind_load(err) < 0)
+	if (api_scratch_name(req, name, err) < 0 || api_scratch_query(req, &sha, &commit, err) < 0)
 		goto out;
 	if ((dir = scratch_repo_path(srv, name, err)) == NULL)
 		goto out;
@@ -223,7 +222,7 @@ static int api_scratch_post(struct srv *srv, struct http_req *req, struct http_a
 		goto out;
 	snprintf(ref, sizeof(ref), SCRATCH_REF_PREFIX "%s", commit);
 	pthread_mutex_lock(&srv->git_mu);
-	grc = api_scratch_index(dir, blob, commit, ref, err);
+	grc = gitbind_load(err) < 0 ? -1 : api_scratch_index(dir, blob, commit, ref, err);
 	pthread_mutex_unlock(&srv->git_mu);
 	if (!blob_existed)
 		unlink(blob);

@@ -92,7 +92,9 @@ int gitread_file_at(const char *mirror_path, const char *url, const char *ref, c
 	int rc = -1, have = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (gitbind_load(err) < 0 || gitread_open_mirror(mirror_path, &repo, err) < 0)
+	if (gitbind_load(err) < 0) /* before anything the exit path frees with libgit2 */
+		return -1;
+	if (gitread_open_mirror(mirror_path, &repo, err) < 0)
 		goto out;
 	if (commit != NULL) {
 		if (git_oid_fromstr(&oid, commit) < 0 || strlen(commit) != 40) {

@@ -102,7 +102,9 @@ static int scratch_prune_one(struct srv *srv, const char *name, int64_t before_m
 	size_t kept = 0;
 	int rc = -1;
 
-	if ((path = scratch_repo_path(srv, name, err)) == NULL || gitbind_load(err) < 0)
+	if (gitbind_load(err) < 0) /* before anything the exit path frees with libgit2 */
+		return -1;
+	if ((path = scratch_repo_path(srv, name, err)) == NULL)
 		goto out;
 	if (git_repository_open_bare(&repo, path) < 0) {
 		rc = 0; /* not a repository (an upload's leftover): not ours to judge */

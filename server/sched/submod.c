@@ -412,13 +412,16 @@ int submod_resolve(struct srv *srv, const char *repo_name, const char *url, cons
 	char data[PATH_MAX];
 	int rc = -1;
 
+	memset(out, 0, sizeof(*out));
+	if (gitbind_load(err) < 0)
+		return -1;
 	if (realpath(srv->cfg.data_dir, data) != NULL)
 		c.data_key = gitsub_url_key(data);
 	else
 		c.data_key = gitsub_url_key(srv->cfg.data_dir);
 
 	memset(out, 0, sizeof(*out));
-	if (gitbind_load(err) < 0 || store_repo_cfg_get(srv->store, repo_name, &self, err) < 0)
+	if (store_repo_cfg_get(srv->store, repo_name, &self, err) < 0)
 		goto out;
 	if (store_repo_cfg_list(srv->store, &c.repos, &c.n_repos, err) < 0)
 		goto out;
@@ -455,7 +458,9 @@ void submod_repos_at_ref(struct srv *srv, const char *repo_name, const char *url
 	git_commit *c = NULL;
 	char *mirror = NULL, hex[41];
 
-	if (gitbind_load(&err) < 0 || store_repo_cfg_get(srv->store, repo_name, &self, &err) < 0)
+	if (gitbind_load(&err) < 0) /* before anything the exit path frees with libgit2 */
+		return;
+	if (store_repo_cfg_get(srv->store, repo_name, &self, &err) < 0)
 		goto out;
 	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)self.id);
 	if (git_repository_open_bare(&repo, mirror) < 0 || git_revparse_single(&obj, repo, ref) < 0 ||

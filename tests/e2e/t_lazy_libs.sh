@@ -1,0 +1,75 @@
+#!/bin/bash
+# Libraries bound at run time (issue 17, common/dynlib.h): each process maps
+# libcurl, libgit2, libpq and libssh2 only once it does what needs them, and
+# a library that cannot be loaded is a clear error, never a crash.
+. "$(dirname "$0")/lib.sh"
+
+LIBDIR=$(dirname "$(ldconfig -p | awk '/libgit2\.so\.[0-9]/ {print $NF; exit}')")
+GIT2=$(ldconfig -p | awk '/libgit2\.so\.[0-9]/ {print $NF; exit}')
+CURL=$LIBDIR/libcurl.so.4
+[ -f "$GIT2" ] && [ -f "$CURL" ] || fail "libgit2 or libcurl not found by ldconfig"
+# maps PID LIB: 1 when process PID has a file named like LIB mapped.
+maps() { grep -q "/$2" "/proc/$1/maps" && echo 1 || echo 0; }
+# hide LIB CMD...: runs CMD with LIB replaced by an empty file (an absent
+# or broken library) in a private mount namespace.
+hide() {
+	local lib=$1
+	shift
+	bwrap --dev-bind / / --ro-bind /dev/null "$lib" "$@"
+}
+
+start_server --log-level info
+for l in libcurl libgit2 libpq libssh2; do
+	[ "$(maps "$SERVER_PID" $l)" = 0 ] || fail "an idle server maps $l"
+done
+ok "an idle server maps none of libcurl, libgit2, libpq, libssh2"
+
+n=$(LD_DEBUG=files anvil --help 2>&1 >/dev/null | grep -c "file=libcurl" || true)
+[ "$n" = 0 ] || fail "anvil --help loads libcurl"
+n=$(LD_DEBUG=files anvil status 2>&1 >/dev/null | grep -c "file=libcurl" || true)
+[ "$n" -ge 1 ] || fail "anvil status did not load libcurl (LD_DEBUG saw $n)"
+ok "the CLI loads libcurl for a request, not for --help"
+
+out=$(hide "$CURL" "$B/anvil" status 2>&1) && fail "the CLI without libcurl succeeded: $out"
+case $out in *"cannot load libcurl.so.4"*) ;; *) fail "the CLI without libcurl said: $out" ;; esac
+ok "the CLI without libcurl: $out"
+
+make_repo demo
+printf 'steps:\n  - run: echo built\n' >"$T/src/demo/.anvil.yml"
+commit_push demo first >/dev/null
+start_agent a1
+P1=$(latest_pipeline)
+J1=$(first_job "$P1")
+wait_until 60 job_is "$J1" success || fail "job is $(job_state "$J1")"
+[ "$(maps "$SERVER_PID" libgit2)" = 1 ] || fail "the server read a pipeline file without libgit2 mapped?"
+# (libgit2 brings libssh2 with it: not checked.)
+for l in libcurl libpq; do
+	[ "$(maps "$SERVER_PID" $l)" = 0 ] || fail "the server maps $l after a push (no forge, SQLite)"
+done
+[ "$(maps "$AGENT_PID" libgit2)" = 1 ] || fail "the agent checked out without libgit2 mapped?"
+[ "$(maps "$AGENT_PID" libpq)" = 0 ] || fail "the agent maps libpq"
+ok "after a push: the server maps libgit2 but no libcurl or libpq; the agent libgit2"
+
+# A server whose libgit2 cannot be loaded records a push as an error
+# pipeline (never lost) and stays up (the package depends on libgit2: this is a broken install).
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+rm -f "$T/data/port"
+hide "$GIT2" "$B/anvil-server" --data "$T/data" --port 0 >>"$T/server.log" 2>&1 &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+wait_until 60 test -s "$T/data/port" || fail "server did not start without libgit2"
+PORT=$(cat "$T/data/port")
+URL="http://127.0.0.1:$PORT"
+export ANVIL_SERVER="$URL"
+C=$(git -C "$T/src/demo" rev-parse HEAD)
+out=$(anvil trigger demo --url "$T/git/demo.git" --ref refs/heads/main --commit "$C" --delivery nogit 2>&1) ||
+	fail "trigger without libgit2: $out"
+P2=$(latest_pipeline)
+[ "$(pipeline_state "$P2")" = error ] || fail "pipeline without libgit2 is $(pipeline_state "$P2"): $(api "/api/v1/pipelines/$P2")"
+grep -q "event=pipeline_error pipeline=$P2 error=\".*cannot load libgit2" "$T/server.log" ||
+	fail "the pipeline's error does not name libgit2: $(grep pipeline_error "$T/server.log")"
+curl -sf "$URL/healthz" >/dev/null || fail "the server died after a trigger without libgit2"
+ok "a server without libgit2 records the push as an error pipeline naming the library, and stays up"
