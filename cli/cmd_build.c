@@ -1,5 +1,5 @@
 #include "cli/cli.h"
-#include "cli/gitdl.h"
+#include "common/gitbind.h"
 #include "common/crypto.h"
 #include "common/fileio.h"
 #include "common/xalloc.h"
@@ -19,9 +19,9 @@
  * writes goes to memory, never into the developer's .git. */
 #define CMD_BUILD_MEMPACK_PRIORITY 1000
 
-static int cmd_build_git_fail(const struct gitdl *g, struct err *err, const char *what)
+static int cmd_build_git_fail(struct err *err, const char *what)
 {
-	const git_error *e = g->git_error_last();
+	const git_error *e = git_error_last();
 
 	return err_set(err, ERR_SYS, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
 }
@@ -55,8 +55,8 @@ static char *cmd_build_default_repo(const char *workdir)
  * $TMPDIR (its path to gitdir_out, for the caller to remove) whose work tree
  * is dir, with no link written into dir. The index is empty, so every file
  * is untracked: all are taken but what a .gitignore in dir ignores. */
-static int cmd_build_snapshot_repo(const struct gitdl *g, const char *dir, git_repository **out,
-                                   char gitdir_out[PATH_MAX], struct err *err)
+static int cmd_build_snapshot_repo(const char *dir, git_repository **out, char gitdir_out[PATH_MAX],
+                                   struct err *err)
 {
 	const char *tmp = getenv("TMPDIR");
 	git_repository *repo = NULL;
@@ -74,10 +74,9 @@ static int cmd_build_snapshot_repo(const struct gitdl *g, const char *dir, git_r
 		gitdir_out[0] = '\0';
 		return -1;
 	}
-	if (g->git_repository_init(&repo, gitdir_out, 1) < 0 ||
-	    g->git_repository_set_workdir(repo, dir, 0) < 0) {
-		cmd_build_git_fail(g, err, "snapshot repository");
-		g->git_repository_free(repo);
+	if (git_repository_init(&repo, gitdir_out, 1) < 0 || git_repository_set_workdir(repo, dir, 0) < 0) {
+		cmd_build_git_fail(err, "snapshot repository");
+		git_repository_free(repo);
 		return -1;
 	}
 	*out = repo;
@@ -91,8 +90,8 @@ static int cmd_build_snapshot_repo(const struct gitdl *g, const char *dir, git_r
  * no parent, its message names the HEAD it was made on. The repository is not
  * changed: the index is a copy in memory and new objects go to an in-memory
  * object backend. */
-static int cmd_build_pack(const struct gitdl *g, const char *dir, git_buf *pack_out, char commit_out[41],
-                          char **workdir_out, struct err *err)
+static int cmd_build_pack(const char *dir, git_buf *pack_out, char commit_out[41], char **workdir_out,
+                          struct err *err)
 {
 	char snapshot_gitdir[PATH_MAX] = "";
 	git_repository *repo = NULL;
@@ -108,81 +107,81 @@ static int cmd_build_pack(const struct gitdl *g, const char *dir, git_buf *pack_
 	const char *head_name = "no commit yet";
 	int rc = -1, grc, snapshot = 0;
 
-	if ((grc = g->git_repository_open_ext(&repo, dir, 0, NULL)) == GIT_ENOTFOUND) {
-		if (cmd_build_snapshot_repo(g, dir, &repo, snapshot_gitdir, err) < 0)
+	if ((grc = git_repository_open_ext(&repo, dir, 0, NULL)) == GIT_ENOTFOUND) {
+		if (cmd_build_snapshot_repo(dir, &repo, snapshot_gitdir, err) < 0)
 			goto out;
 		snapshot = 1;
 	} else if (grc < 0) {
-		cmd_build_git_fail(g, err, dir);
+		cmd_build_git_fail(err, dir);
 		goto out;
 	}
-	if (g->git_repository_is_bare(repo)) {
+	if (git_repository_is_bare(repo)) {
 		err_set(err, ERR_INVAL, "%s is a bare repository: there is no working tree to build", dir);
 		goto out;
 	}
-	if (g->git_repository_odb(&odb, repo) < 0 || g->git_mempack_new(&mempack) < 0) {
-		cmd_build_git_fail(g, err, "object database");
+	if (git_repository_odb(&odb, repo) < 0 || git_mempack_new(&mempack) < 0) {
+		cmd_build_git_fail(err, "object database");
 		goto out;
 	}
-	if (g->git_odb_add_backend(odb, mempack, CMD_BUILD_MEMPACK_PRIORITY) < 0) {
-		cmd_build_git_fail(g, err, "object database");
+	if (git_odb_add_backend(odb, mempack, CMD_BUILD_MEMPACK_PRIORITY) < 0) {
+		cmd_build_git_fail(err, "object database");
 		goto out;
 	}
 	mempack = NULL; /* the odb's now */
-	index_path = xasprintf("%sindex", g->git_repository_path(repo));
-	if (g->git_index_open(&index, index_path) < 0 || g->git_repository_set_index(repo, index) < 0) {
-		cmd_build_git_fail(g, err, "read the index");
+	index_path = xasprintf("%sindex", git_repository_path(repo));
+	if (git_index_open(&index, index_path) < 0 || git_repository_set_index(repo, index) < 0) {
+		cmd_build_git_fail(err, "read the index");
 		goto out;
 	}
-	if (g->git_index_add_all(index, NULL, GIT_INDEX_ADD_DEFAULT, NULL, NULL) < 0 ||
-	    g->git_index_update_all(index, NULL, NULL, NULL) < 0) {
-		cmd_build_git_fail(g, err, "add the working tree");
+	if (git_index_add_all(index, NULL, GIT_INDEX_ADD_DEFAULT, NULL, NULL) < 0 ||
+	    git_index_update_all(index, NULL, NULL, NULL) < 0) {
+		cmd_build_git_fail(err, "add the working tree");
 		goto out;
 	}
-	if (g->git_index_write_tree(&tree_id, index) < 0 || g->git_tree_lookup(&tree, repo, &tree_id) < 0) {
-		cmd_build_git_fail(g, err, "write the tree");
+	if (git_index_write_tree(&tree_id, index) < 0 || git_tree_lookup(&tree, repo, &tree_id) < 0) {
+		cmd_build_git_fail(err, "write the tree");
 		goto out;
 	}
-	if (g->git_repository_head(&head, repo) == 0) {
-		g->git_oid_tostr(head_hex, sizeof(head_hex), g->git_reference_target(head));
-		head_name = g->git_reference_shorthand(head);
+	if (git_repository_head(&head, repo) == 0) {
+		git_oid_tostr(head_hex, sizeof(head_hex), git_reference_target(head));
+		head_name = git_reference_shorthand(head);
 	}
-	if (g->git_signature_default(&sig, repo) < 0 &&
-	    g->git_signature_now(&sig, "anvil build", "anvil@localhost") < 0) {
-		cmd_build_git_fail(g, err, "signature");
+	if (git_signature_default(&sig, repo) < 0 &&
+	    git_signature_now(&sig, "anvil build", "anvil@localhost") < 0) {
+		cmd_build_git_fail(err, "signature");
 		goto out;
 	}
 	if (snapshot)
 		msg = xasprintf(
 		    "anvil build: snapshot of directory %s\n\nNot a git work tree: its files as they "
 		    "are.\n",
-		    g->git_repository_workdir(repo));
+		    git_repository_workdir(repo));
 	else
 		msg = xasprintf("anvil build: working tree on %s%s%s\n\nUncommitted changes and untracked "
 		                "files included.\n",
 		                head_name, head_hex[0] ? " " : "", head_hex);
-	if (g->git_commit_create(&commit_id, repo, NULL, sig, sig, NULL, msg, tree, 0, NULL) < 0) {
-		cmd_build_git_fail(g, err, "create the commit");
+	if (git_commit_create(&commit_id, repo, NULL, sig, sig, NULL, msg, tree, 0, NULL) < 0) {
+		cmd_build_git_fail(err, "create the commit");
 		goto out;
 	}
-	if (g->git_packbuilder_new(&pb, repo) < 0 || g->git_packbuilder_insert_commit(pb, &commit_id) < 0 ||
-	    g->git_packbuilder_write_buf(pack_out, pb) < 0) {
-		cmd_build_git_fail(g, err, "pack the working tree");
+	if (git_packbuilder_new(&pb, repo) < 0 || git_packbuilder_insert_commit(pb, &commit_id) < 0 ||
+	    git_packbuilder_write_buf(pack_out, pb) < 0) {
+		cmd_build_git_fail(err, "pack the working tree");
 		goto out;
 	}
-	g->git_oid_tostr(commit_out, 41, &commit_id);
-	*workdir_out = xstrdup(g->git_repository_workdir(repo));
+	git_oid_tostr(commit_out, 41, &commit_id);
+	*workdir_out = xstrdup(git_repository_workdir(repo));
 	rc = 0;
 out:
 	if (mempack != NULL)
 		mempack->free(mempack);
-	g->git_packbuilder_free(pb);
-	g->git_tree_free(tree);
-	g->git_signature_free(sig);
-	g->git_reference_free(head);
-	g->git_index_free(index);
-	g->git_odb_free(odb);
-	g->git_repository_free(repo);
+	git_packbuilder_free(pb);
+	git_tree_free(tree);
+	git_signature_free(sig);
+	git_reference_free(head);
+	git_index_free(index);
+	git_odb_free(odb);
+	git_repository_free(repo);
 	if (snapshot_gitdir[0] != '\0') {
 		struct err rerr = {0};
 		if (fileio_remove_tree(snapshot_gitdir, &rerr) < 0)
@@ -240,7 +239,6 @@ int cmd_build_start(struct cli *cli, int argc, char **argv, struct err *err)
 	};
 	const char *dir = ".", *repo_opt = NULL;
 	struct buf targets = BUF_INIT;
-	struct gitdl gl = {0};
 	git_buf pack = GIT_BUF_INIT;
 	json_t *p = NULL; /* owned */
 	json_t *jobs;     /* borrowed from p */
@@ -278,7 +276,7 @@ int cmd_build_start(struct cli *cli, int argc, char **argv, struct err *err)
 	}
 	if (argc - optind == 1)
 		dir = argv[optind];
-	if (gitdl_open(&gl, err) < 0 || cmd_build_pack(&gl, dir, &pack, commit, &workdir, err) < 0)
+	if (gitbind_load(err) < 0 || cmd_build_pack(dir, &pack, commit, &workdir, err) < 0)
 		goto out;
 	repo_name = repo_opt ? xstrdup(repo_opt) : cmd_build_default_repo(workdir);
 	fprintf(stderr, "anvil: uploading %s (commit %.12s, %zu bytes packed) as repository %s\n", workdir,
@@ -315,9 +313,8 @@ int cmd_build_start(struct cli *cli, int argc, char **argv, struct err *err)
 	rc = cmd_job_logs(cli, 3, follow_argv, err);
 out:
 	json_decref(p);
-	if (gl.handle != NULL)
-		gl.git_buf_dispose(&pack);
-	gitdl_close(&gl);
+	if (gitbind_loaded())
+		git_buf_dispose(&pack);
 	buf_release(&targets);
 	free(path);
 	free(repo_name);
