@@ -6,7 +6,7 @@
 
 LIBDIR=$(dirname "$(ldconfig -p | awk '/libgit2\.so\.[0-9]/ {print $NF; exit}')")
 GIT2=$(ldconfig -p | awk '/libgit2\.so\.[0-9]/ {print $NF; exit}')
-CURL=$LIBDIR/libcurl.so.4
+CURL=$LIBDIR/libcurl-gnutls.so.4 # GnuTLS flavour, as libmicrohttpd (CMakeLists.txt)
 [ -f "$GIT2" ] && [ -f "$CURL" ] || fail "libgit2 or libcurl not found by ldconfig"
 # maps PID LIB: 1 when process PID has a file named like LIB mapped.
 maps() { grep -q "/$2" "/proc/$1/maps" && echo 1 || echo 0; }
@@ -31,7 +31,7 @@ n=$(LD_DEBUG=files anvil status 2>&1 >/dev/null | grep -c "file=libcurl" || true
 ok "the CLI loads libcurl for a request, not for --help"
 
 out=$(hide "$CURL" "$B/anvil" status 2>&1) && fail "the CLI without libcurl succeeded: $out"
-case $out in *"cannot load libcurl.so.4"*) ;; *) fail "the CLI without libcurl said: $out" ;; esac
+case $out in *"cannot load libcurl-gnutls.so.4"*) ;; *) fail "the CLI without libcurl said: $out" ;; esac
 ok "the CLI without libcurl: $out"
 
 make_repo demo
