@@ -1,6 +1,6 @@
 #!/bin/bash
 # What each program maps and costs before it does anything: shared
-# libraries (ldd) and TLS/crypto stacks per binary, the CLI's start
+# libraries (ldd: linked; /proc/PID/maps: mapped at idle) and TLS/crypto stacks per binary, the CLI's start
 # (`anvil --help`, exec to exit, median and p90 of RUNS), and the idle
 # RSS/PSS/RssAnon of a server and of an agent (--targets none). Prints,
 # asserts nothing. Usage: bench/footprint.sh [BUILD_DIR]; env RUNS (200),
@@ -57,6 +57,12 @@ start_server --log-level warn
 start_agent a1 --targets none --log-level warn
 wait_until 20 bash -c "curl -s $URL/api/v1/agents | jq -e '.agents | length == 1'"
 sleep 2
+# Libraries the process has mapped (ldd shows only what it links: libcurl,
+# libgit2, libpq and libssh2 load on first use, common/dynlib.h).
+mapped() { awk '$6 ~ /\.so/ {n = split($6, p, "/"); print p[n]}' "/proc/$1/maps" | sort -u | wc -l; }
+heavy() { awk '$6 ~ /lib(curl|curl-gnutls|git2|pq|ssh2|crypto|ssl)\.so/ {n = split($6, p, "/"); print p[n]}' "/proc/$1/maps" | sort -u | tr '\n' ' '; }
 echo "server idle: $(mem "$SERVER_PID")"
+echo "  mapped: $(mapped "$SERVER_PID") libraries; of the heavy ones: $(heavy "$SERVER_PID")"
 echo "agent idle: $(mem "$AGENT_PID")"
+echo "  mapped: $(mapped "$AGENT_PID") libraries; of the heavy ones: $(heavy "$AGENT_PID")"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
