@@ -2,6 +2,33 @@
 #include "common/log.h"
 
 #include <dlfcn.h>
+#include <string.h>
+
+/* The first of the space-separated sonames that loads. RTLD_LOCAL: the
+ * library's symbols stay out of the global scope, so nothing else in the
+ * process binds to them by accident. */
+static void *dynlib_open(const char *sonames, struct err *err)
+{
+	const char *p = sonames;
+	char one[128];
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, " ");
+		void *h;
+
+		if (n > 0 && n < sizeof(one)) {
+			memcpy(one, p, n);
+			one[n] = '\0';
+			if ((h = dlopen(one, RTLD_NOW | RTLD_LOCAL)) != NULL)
+				return h;
+			err_set(err, ERR_SYS, "cannot load %s: %s", sonames, dlerror());
+		}
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return NULL;
+}
 
 int dynlib_load(struct dynlib *l, struct err *err)
 {
@@ -15,12 +42,8 @@ int dynlib_load(struct dynlib *l, struct err *err)
 		rc = 0;
 		goto out;
 	}
-	/* RTLD_LOCAL: the library's symbols stay out of the global scope, so
-	 * nothing else in the process binds to them by accident. */
-	if ((handle = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		err_set(err, ERR_SYS, "cannot load %s: %s", l->soname, dlerror());
+	if ((handle = dynlib_open(l->soname, err)) == NULL)
 		goto out;
-	}
 	for (size_t i = 0; i < l->n; i++) {
 		if ((l->slots[i] = dlsym(handle, l->names[i])) == NULL) {
 			err_set(err, ERR_SYS,

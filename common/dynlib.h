@@ -25,7 +25,7 @@
  * filled once, under its mutex, and never changed after; it is never
  * unloaded. */
 struct dynlib {
-	const char *soname;           /* e.g. "libcurl.so.4" */
+	const char *soname; /* e.g. "libcurl.so.4"; alternatives separated by spaces: the first that loads */
 	const char *const *names;     /* n symbol names, in slot order */
 	size_t n;                     /* number of names and slots */
 	void **slots;                 /* n pointers, filled by dynlib_load */

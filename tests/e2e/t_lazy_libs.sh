@@ -6,16 +6,19 @@
 
 LIBDIR=$(dirname "$(ldconfig -p | awk '/libgit2\.so\.[0-9]/ {print $NF; exit}')")
 GIT2=$(ldconfig -p | awk '/libgit2\.so\.[0-9]/ {print $NF; exit}')
-CURL=$LIBDIR/libcurl-gnutls.so.4 # GnuTLS flavour, as libmicrohttpd (CMakeLists.txt)
-[ -f "$GIT2" ] && [ -f "$CURL" ] || fail "libgit2 or libcurl not found by ldconfig"
+# libcurl's GnuTLS flavour, as libmicrohttpd's, else libcurl4 (CMakeLists.txt)
+CURL_GNUTLS=$LIBDIR/libcurl-gnutls.so.4
+CURL_OPENSSL=$LIBDIR/libcurl.so.4
+[ -f "$GIT2" ] && [ -f "$CURL_GNUTLS" ] && [ -f "$CURL_OPENSSL" ] || fail "libgit2 or libcurl not found by ldconfig"
 # maps PID LIB: 1 when process PID has a file named like LIB mapped.
 maps() { grep -q "/$2" "/proc/$1/maps" && echo 1 || echo 0; }
-# hide LIB CMD...: runs CMD with LIB replaced by an empty file (an absent
-# or broken library) in a private mount namespace.
+# hide LIB[,LIB...] CMD...: runs CMD with each LIB replaced by an empty
+# file (an absent or broken library) in a private mount namespace.
 hide() {
-	local lib=$1
+	local libs=() l
+	for l in ${1//,/ }; do libs+=(--ro-bind /dev/null "$l"); done
 	shift
-	bwrap --dev-bind / / --ro-bind /dev/null "$lib" "$@"
+	bwrap --dev-bind / / "${libs[@]}" "$@"
 }
 
 start_server --log-level info
@@ -30,8 +33,11 @@ n=$(LD_DEBUG=files anvil status 2>&1 >/dev/null | grep -c "file=libcurl" || true
 [ "$n" -ge 1 ] || fail "anvil status did not load libcurl (LD_DEBUG saw $n)"
 ok "the CLI loads libcurl for a request, not for --help"
 
-out=$(hide "$CURL" "$B/anvil" status 2>&1) && fail "the CLI without libcurl succeeded: $out"
-case $out in *"cannot load libcurl-gnutls.so.4"*) ;; *) fail "the CLI without libcurl said: $out" ;; esac
+n=$(hide "$CURL_GNUTLS" env LD_DEBUG=files "$B/anvil" status 2>&1 >/dev/null | grep -c "file=libcurl.so.4 " || true)
+[ "$n" -ge 1 ] || fail "without libcurl-gnutls the CLI did not fall back to libcurl.so.4"
+ok "without libcurl's GnuTLS flavour the CLI falls back to libcurl4"
+out=$(hide "$CURL_GNUTLS,$CURL_OPENSSL" "$B/anvil" status 2>&1) && fail "the CLI without libcurl succeeded: $out"
+case $out in *"cannot load libcurl-gnutls.so.4 libcurl.so.4"*) ;; *) fail "the CLI without libcurl said: $out" ;; esac
 ok "the CLI without libcurl: $out"
 
 make_repo demo

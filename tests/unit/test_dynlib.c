@@ -43,6 +43,24 @@ static void test_missing_library(void **state)
 	assert_int_equal(err.code, ERR_SYS);
 }
 
+/* Alternatives: the first that loads wins; none: all are named. */
+static void test_alternatives(void **state)
+{
+	void *slots[2];
+	struct dynlib l = DYNLIB_INIT("libanvil-no-such-library.so.0 libm.so.6", names_ok, slots, NULL);
+	struct dynlib none = DYNLIB_INIT("libanvil-nope.so.1  libanvil-nope.so.2", names_ok, slots, NULL);
+	struct err err = {0};
+	double (*fcos)(double);
+
+	(void)state;
+	assert_int_equal(dynlib_load(&l, &err), 0);
+	*(void **)&fcos = dynlib_slot(&l, 0);
+	assert_true(fcos(0.0) == 1.0);
+	assert_int_equal(dynlib_load(&none, &err), -1);
+	assert_non_null(
+	    strstr(err.msg, "cannot load libanvil-nope.so.1  libanvil-nope.so.2: libanvil-nope.so.2"));
+}
+
 static void test_missing_symbol(void **state)
 {
 	void *slots[2];
@@ -125,9 +143,9 @@ static void test_concurrent_first_use(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_missing_library), cmocka_unit_test(test_missing_symbol),
-	    cmocka_unit_test(test_failing_init),    cmocka_unit_test(test_load_and_call),
-	    cmocka_unit_test(test_concurrent_first_use),
+	    cmocka_unit_test(test_missing_library), cmocka_unit_test(test_alternatives),
+	    cmocka_unit_test(test_missing_symbol),  cmocka_unit_test(test_failing_init),
+	    cmocka_unit_test(test_load_and_call),   cmocka_unit_test(test_concurrent_first_use),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
