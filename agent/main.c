@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,7 @@ int main(int argc, char **argv)
 		opts.work_dir = work_owned;
 	}
 
+	mallopt(M_ARENA_MAX, 1); /* as the server's main: freed memory is not kept per thread */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = main_on_signal;
 	sigemptyset(&sa.sa_mask);
