@@ -42,6 +42,27 @@ struct dynlib {
 		.loaded = 0,                                                                                 \
 	}
 
+/* Defines a binding's table and its PREFIX_load, PREFIX_sym and
+ * PREFIX_loaded (declared in its header; enum PREFIX_sym numbers FUNCS):
+ * the one place the pattern is written. init may be NULL. */
+#define DYNLIB_NAME_(f) #f,
+#define DYNLIB_DEFINE(prefix, FUNCS, n, soname, init)                                                        \
+	static const char *const prefix##_names[n] = {FUNCS(DYNLIB_NAME_)};                                  \
+	static void *prefix##_slots[n];                                                                      \
+	static struct dynlib prefix##_lib = DYNLIB_INIT(soname, prefix##_names, prefix##_slots, init);       \
+	int prefix##_load(struct err *err)                                                                   \
+	{                                                                                                    \
+		return dynlib_load(&prefix##_lib, err);                                                      \
+	}                                                                                                    \
+	void *prefix##_sym(enum prefix##_sym i)                                                              \
+	{                                                                                                    \
+		return dynlib_slot(&prefix##_lib, i);                                                        \
+	}                                                                                                    \
+	int prefix##_loaded(void)                                                                            \
+	{                                                                                                    \
+		return dynlib_is_loaded(&prefix##_lib);                                                      \
+	}
+
 /* Loads the library and resolves every name, then runs init; a no-op once
  * done. ERR_SYS naming the library (missing, or a symbol absent: a version
  * older than the one anvil was built against) otherwise; a later call tries

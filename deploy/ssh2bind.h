@@ -63,6 +63,8 @@ enum ssh2bind_sym {
  * the library when it cannot. */
 int ssh2bind_load(struct err *err);
 void *ssh2bind_sym(enum ssh2bind_sym i);
+/* 1 once this process has loaded the library. */
+int ssh2bind_loaded(void);
 
 #define SSH2BIND(f)                            ((__typeof__(&f))ssh2bind_sym(SSH2BIND_##f))
 #define libssh2_channel_close                  SSH2BIND(libssh2_channel_close)

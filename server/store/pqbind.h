@@ -52,6 +52,8 @@ enum pqbind_sym {
 /* Loads libpq (ANVIL_PQ_SONAME); ERR_SYS naming it when it cannot. */
 int pqbind_load(struct err *err);
 void *pqbind_sym(enum pqbind_sym i);
+/* 1 once this process has loaded the library. */
+int pqbind_loaded(void);
 
 #define PQBIND(f)            ((__typeof__(&f))pqbind_sym(PQBIND_##f))
 #define PQclear              PQBIND(PQclear)
