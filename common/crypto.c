@@ -169,7 +169,8 @@ static int crypto_base64_char(char c)
 int crypto_base64_decode(const char *in, size_t len, unsigned char *out, size_t out_cap, size_t *out_len)
 {
 	struct base64_decode_ctx ctx;
-	size_t pad = 0, data, n;
+	uint8_t group[BASE64_DECODE_LENGTH(4)];
+	size_t pad = 0, data, n = 0, got;
 
 	if (len % 4 != 0)
 		return -1;
@@ -181,11 +182,18 @@ int crypto_base64_decode(const char *in, size_t len, unsigned char *out, size_t 
 	for (size_t i = 0; i < data; i++)
 		if (!crypto_base64_char(in[i]))
 			return -1;
-	n = data * 6 / 8;
-	if (n > out_cap)
+	if (data * 6 / 8 > out_cap)
 		return -1;
+	/* A group of 4 chars at a time into a buffer of the size nettle asks
+	 * for, so out needs room for the bytes only. */
 	base64_decode_init(&ctx);
-	if (!base64_decode_update(&ctx, &n, out, len, in) || !base64_decode_final(&ctx) || n != data * 6 / 8)
+	for (size_t i = 0; i < len; i += 4) {
+		if (!base64_decode_update(&ctx, &got, group, 4, in + i) || got > out_cap - n)
+			return -1;
+		memcpy(out + n, group, got);
+		n += got;
+	}
+	if (!base64_decode_final(&ctx) || n != data * 6 / 8)
 		return -1;
 	*out_len = n;
 	return 0;
