@@ -233,10 +233,10 @@ static int verifier_build(struct verifier *v, const char *triple, const char *fi
 		goto out;
 	if ((r = targets_runner_new(&v->to, &tj, &desc, &warning, err)) == NULL)
 		goto out;
-	/* Static: the board may have another libc or no libjansson/libcrypto at
+	/* Static: the board may have another libc or no libjansson/nettle at
 	 * all. The text is ours (version and hex id), not a repository's. */
 	run = xasprintf("$CC -std=gnu11 -O2 -Wall -static -s -D_GNU_SOURCE -DANVIL_VERSION='\"%s\"' "
-	                "-DVERIFY_SRC_ID='\"%s\"' -I. -o anvil-verify%s -ljansson -lcrypto",
+	                "-DVERIFY_SRC_ID='\"%s\"' -I. -o anvil-verify%s -ljansson -lhogweed -lnettle -lgmp",
 	                ANVIL_VERSION, v->src_id, cfiles.data);
 	step.name = "anvil-verify";
 	step.run = run;

@@ -12,7 +12,8 @@
  * verifier's sources (embedded at build time by agent/verifier_embed.sh,
  * so an installed agent needs no source tree), cross-builds them with the
  * board's target recipe in the bubblewrap cross sandbox, statically linked
- * against the target rootfs's libcrypto.a and libjansson.a, and caches the
+ * against the target rootfs's libhogweed.a, libnettle.a, libgmp.a and
+ * libjansson.a (recipes carry nettle-dev), and caches the
  * binary under
  *   <work_dir>/cache/.anvil-verify/<triple>-<source id>/anvil-verify
  * (the dot keeps it out of the per repo×target LRU eviction). The source id

@@ -7,13 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
+#include <sys/random.h>
+
+#include <nettle/base64.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 
 struct crypto_sha256 {
-	EVP_MD_CTX *ctx;
+	struct sha256_ctx ctx;
 };
 
 static void crypto_hex(const unsigned char *in, size_t n, char *out)
@@ -31,46 +33,43 @@ struct crypto_sha256 *crypto_sha256_new(void)
 {
 	struct crypto_sha256 *h = xcalloc(1, sizeof(*h));
 
-	h->ctx = EVP_MD_CTX_new();
-	if (h->ctx == NULL || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
-		fatalx("EVP sha256 init failed");
+	sha256_init(&h->ctx);
 	return h;
 }
 
 void crypto_sha256_update(struct crypto_sha256 *h, const void *p, size_t n)
 {
-	if (EVP_DigestUpdate(h->ctx, p, n) != 1)
-		BUG("EVP_DigestUpdate failed");
+	sha256_update(&h->ctx, n, p);
 }
 
 void crypto_sha256_final_hex(struct crypto_sha256 *h, char hex_out[CRYPTO_SHA256_HEX_LEN + 1])
 {
-	unsigned char md[32];
-	unsigned int len = 0;
+	unsigned char md[SHA256_DIGEST_SIZE];
 
-	if (EVP_DigestFinal_ex(h->ctx, md, &len) != 1 || len != 32)
-		BUG("EVP_DigestFinal_ex failed");
-	crypto_hex(md, 32, hex_out);
-	if (EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1)
-		BUG("EVP_DigestInit_ex failed");
+	sha256_digest(&h->ctx, sizeof(md), md); /* also starts the next hash */
+	crypto_hex(md, sizeof(md), hex_out);
 }
 
 void crypto_sha256_free(struct crypto_sha256 *h)
 {
-	if (h == NULL)
-		return;
-	EVP_MD_CTX_free(h->ctx);
 	free(h);
+}
+
+void crypto_sha256(const void *p, size_t n, unsigned char out[CRYPTO_SHA256_BYTES])
+{
+	struct sha256_ctx ctx;
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, n, p);
+	sha256_digest(&ctx, CRYPTO_SHA256_BYTES, out);
 }
 
 void crypto_sha256_hex(const void *p, size_t n, char hex_out[CRYPTO_SHA256_HEX_LEN + 1])
 {
-	unsigned char md[32];
-	unsigned int len = 0;
+	unsigned char md[CRYPTO_SHA256_BYTES];
 
-	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1)
-		BUG("EVP_Digest failed");
-	crypto_hex(md, 32, hex_out);
+	crypto_sha256(p, n, md);
+	crypto_hex(md, sizeof(md), hex_out);
 }
 
 int crypto_sha256_file_hex(const char *path, char hex_out[CRYPTO_SHA256_HEX_LEN + 1], struct err *err)
@@ -106,19 +105,40 @@ out:
 void crypto_hmac_sha256_hex(const void *key, size_t key_len, const void *msg, size_t msg_len,
                             char hex_out[CRYPTO_SHA256_HEX_LEN + 1])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
+	struct hmac_sha256_ctx ctx;
+	unsigned char md[SHA256_DIGEST_SIZE];
 
-	if (HMAC(EVP_sha256(), key, (int)key_len, msg, msg_len, md, &len) == NULL || len != 32)
-		BUG("HMAC failed");
-	crypto_hex(md, 32, hex_out);
+	hmac_sha256_set_key(&ctx, key_len, key);
+	hmac_sha256_update(&ctx, msg_len, msg);
+	hmac_sha256_digest(&ctx, sizeof(md), md);
+	explicit_bzero(&ctx, sizeof(ctx)); /* it holds the padded key */
+	crypto_hex(md, sizeof(md), hex_out);
 }
 
 int crypto_ct_equal(const void *a, size_t a_len, const void *b, size_t b_len)
 {
 	if (a_len != b_len)
 		return 0;
-	return CRYPTO_memcmp(a, b, a_len) == 0;
+	return memeql_sec(a, b, a_len);
+}
+
+int crypto_random_bytes(void *out, size_t n, struct err *err)
+{
+	unsigned char *p = out;
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		/* Blocks only until the kernel's pool is first seeded; reads of up
+		 * to 256 bytes are not interrupted then, longer ones may be short. */
+		if ((r = getrandom(p + got, n - got, 0)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_errno(err, "getrandom");
+		}
+		got += (size_t)r;
+	}
+	return 0;
 }
 
 int crypto_random_hex(char *out, size_t n_bytes, struct err *err)
@@ -127,10 +147,66 @@ int crypto_random_hex(char *out, size_t n_bytes, struct err *err)
 
 	if (n_bytes > sizeof(raw))
 		return err_set(err, ERR_INVAL, "random token of %zu bytes is too long", n_bytes);
-	if (RAND_bytes(raw, (int)n_bytes) != 1)
-		return err_set(err, ERR_SYS, "RAND_bytes failed");
+	if (crypto_random_bytes(raw, n_bytes, err) < 0)
+		return -1;
 	crypto_hex(raw, n_bytes, out);
+	explicit_bzero(raw, n_bytes);
 	return 0;
+}
+
+void crypto_base64_encode(const void *p, size_t n, char *out)
+{
+	base64_encode_raw(out, n, p);
+	out[CRYPTO_BASE64_LEN(n)] = '\0';
+}
+
+static int crypto_base64_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+	       c == '/';
+}
+
+int crypto_base64_decode(const char *in, size_t len, unsigned char *out, size_t out_cap, size_t *out_len)
+{
+	struct base64_decode_ctx ctx;
+	uint8_t group[BASE64_DECODE_LENGTH(4)];
+	size_t pad = 0, data, n = 0, got;
+
+	if (len % 4 != 0)
+		return -1;
+	/* nettle's decoder skips whitespace and takes '=' anywhere in the last
+	 * group: the shape is checked here first, nettle then rejects stray bits. */
+	while (pad < 2 && pad < len && in[len - 1 - pad] == '=')
+		pad++;
+	data = len - pad;
+	for (size_t i = 0; i < data; i++)
+		if (!crypto_base64_char(in[i]))
+			return -1;
+	if (data * 6 / 8 > out_cap)
+		return -1;
+	/* A group of 4 chars at a time into a buffer of the size nettle asks
+	 * for, so out needs room for the bytes only. */
+	base64_decode_init(&ctx);
+	for (size_t i = 0; i < len; i += 4) {
+		if (!base64_decode_update(&ctx, &got, group, 4, in + i) || got > out_cap - n)
+			return -1;
+		memcpy(out + n, group, got);
+		n += got;
+	}
+	if (!base64_decode_final(&ctx) || n != data * 6 / 8)
+		return -1;
+	*out_len = n;
+	return 0;
+}
+
+void crypto_fingerprint(const unsigned char sha[CRYPTO_SHA256_BYTES], char out[CRYPTO_FINGERPRINT_LEN + 1])
+{
+	char b64[CRYPTO_BASE64_LEN(CRYPTO_SHA256_BYTES) + 1];
+
+	crypto_base64_encode(sha, CRYPTO_SHA256_BYTES, b64);
+	b64[CRYPTO_FINGERPRINT_LEN - 7] = '\0'; /* drops the one '=' of 32 bytes */
+	memcpy(out, "SHA256:", 7);
+	memcpy(out + 7, b64, CRYPTO_FINGERPRINT_LEN - 7 + 1);
 }
 
 int crypto_is_sha256_hex(const char *s)

@@ -1,12 +1,13 @@
 #include "common/sign.h"
+#include "common/crypto.h"
 #include "common/xalloc.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <nettle/eddsa.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 
 #define SIGN_COMMENT_PREFIX "untrusted comment: "
 #define SIGN_MAX_COMMENT    1024
@@ -18,7 +19,7 @@
 
 void sign_key_clear(struct sign_key *k)
 {
-	OPENSSL_cleanse(k, sizeof(*k));
+	explicit_bzero(k, sizeof(*k));
 }
 
 void sign_keynum_hex(const unsigned char keynum[SIGN_KEYNUM_BYTES], char out[SIGN_KEYNUM_HEX + 1])
@@ -38,92 +39,49 @@ void sign_key_pub(const struct sign_key *k, struct sign_pub *out)
 	memcpy(out->pub, k->pub, SIGN_PUB_BYTES);
 }
 
+/* The seed is the private key (RFC 8032 5.1.5): 32 random bytes, the
+ * public key derived from it. */
 int sign_keygen(struct sign_key *out, struct err *err)
 {
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_PKEY *pkey = NULL;
-	size_t seed_len = SIGN_SEED_BYTES, pub_len = SIGN_PUB_BYTES;
-	int rc = -1;
-
 	memset(out, 0, sizeof(*out));
-	if ((ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL)) == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
-	    EVP_PKEY_keygen(ctx, &pkey) != 1) {
-		err_set(err, ERR_SYS, "ed25519 key generation failed");
-		goto out;
-	}
-	if (EVP_PKEY_get_raw_private_key(pkey, out->seed, &seed_len) != 1 || seed_len != SIGN_SEED_BYTES ||
-	    EVP_PKEY_get_raw_public_key(pkey, out->pub, &pub_len) != 1 || pub_len != SIGN_PUB_BYTES) {
-		err_set(err, ERR_SYS, "ed25519 raw key export failed");
-		goto out;
-	}
-	if (RAND_bytes(out->keynum, SIGN_KEYNUM_BYTES) != 1) {
-		err_set(err, ERR_SYS, "RAND_bytes failed");
-		goto out;
-	}
-	rc = 0;
-out:
-	if (rc < 0)
+	if (crypto_random_bytes(out->seed, SIGN_SEED_BYTES, err) < 0 ||
+	    crypto_random_bytes(out->keynum, SIGN_KEYNUM_BYTES, err) < 0) {
 		sign_key_clear(out);
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(ctx);
-	return rc;
+		return err_wrap(err, "ed25519 key generation");
+	}
+	ed25519_sha512_public_key(out->pub, out->seed);
+	return 0;
 }
 
 int sign_message(const struct sign_key *k, const void *msg, size_t n, struct sign_sig *out, struct err *err)
 {
-	EVP_PKEY *pkey = NULL;
-	EVP_MD_CTX *md = NULL;
-	size_t sig_len = SIGN_SIG_BYTES;
-	int rc = -1;
-
-	if ((pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, k->seed, SIGN_SEED_BYTES)) == NULL ||
-	    (md = EVP_MD_CTX_new()) == NULL || EVP_DigestSignInit(md, NULL, NULL, NULL, pkey) != 1 ||
-	    EVP_DigestSign(md, out->sig, &sig_len, msg, n) != 1 || sig_len != SIGN_SIG_BYTES) {
-		err_set(err, ERR_SYS, "ed25519 signing failed");
-		goto out;
-	}
+	(void)err; /* Ed25519 signing cannot fail */
+	ed25519_sha512_sign(k->pub, k->seed, n, msg, out->sig);
 	memcpy(out->keynum, k->keynum, SIGN_KEYNUM_BYTES);
-	rc = 0;
-out:
-	EVP_MD_CTX_free(md);
-	EVP_PKEY_free(pkey);
-	return rc;
+	return 0;
 }
 
 int sign_verify(const struct sign_pub *pub, const void *msg, size_t n, const struct sign_sig *sig,
                 struct err *err)
 {
-	EVP_PKEY *pkey = NULL;
-	EVP_MD_CTX *md = NULL;
 	char want[SIGN_KEYNUM_HEX + 1], got[SIGN_KEYNUM_HEX + 1];
-	int rc = -1;
 
 	if (memcmp(pub->keynum, sig->keynum, SIGN_KEYNUM_BYTES) != 0) {
 		sign_keynum_hex(sig->keynum, got);
 		sign_keynum_hex(pub->keynum, want);
 		return err_set(err, ERR_INVAL, "signed by key %s, not by key %s", got, want);
 	}
-	if ((pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub->pub, SIGN_PUB_BYTES)) == NULL ||
-	    (md = EVP_MD_CTX_new()) == NULL || EVP_DigestVerifyInit(md, NULL, NULL, NULL, pkey) != 1) {
-		err_set(err, ERR_SYS, "ed25519 verifier setup failed");
-		goto out;
-	}
-	if (EVP_DigestVerify(md, sig->sig, SIGN_SIG_BYTES, msg, n) != 1) {
-		err_set(err, ERR_INVAL, "signature verification failed");
-		goto out;
-	}
-	rc = 0;
-out:
-	EVP_MD_CTX_free(md);
-	EVP_PKEY_free(pkey);
-	return rc;
+	/* nettle rejects a public key that is not a curve point and a
+	 * non-canonical S (>= the group order) as OpenSSL did. */
+	if (!ed25519_sha512_verify(pub->pub, n, msg, sig->sig))
+		return err_set(err, ERR_INVAL, "signature verification failed");
+	return 0;
 }
 
 /* comment line + base64(blob) line. */
 static char *sign_file_format(const unsigned char *blob, size_t n, const char *comment)
 {
-	size_t b64_cap = 4 * ((n + 2) / 3) + 1;
-	char *b64 = xmalloc(b64_cap), *text;
+	char *b64 = xmalloc(CRYPTO_BASE64_LEN(n) + 1), *text;
 	char clean[SIGN_MAX_COMMENT];
 	size_t i;
 
@@ -131,7 +89,7 @@ static char *sign_file_format(const unsigned char *blob, size_t n, const char *c
 	for (i = 0; comment[i] != '\0' && i + 1 < sizeof(clean) - sizeof(SIGN_COMMENT_PREFIX); i++)
 		clean[i] = (unsigned char)comment[i] < 0x20 ? ' ' : comment[i];
 	clean[i] = '\0';
-	EVP_EncodeBlock((unsigned char *)b64, blob, (int)n);
+	crypto_base64_encode(blob, n, b64);
 	text = xasprintf(SIGN_COMMENT_PREFIX "%s\n%s\n", clean, b64);
 	free(b64);
 	return text;
@@ -141,9 +99,9 @@ static char *sign_file_format(const unsigned char *blob, size_t n, const char *c
 static int sign_file_parse(const char *text, size_t len, unsigned char *blob, size_t want, struct err *err)
 {
 	const char *nl, *b64, *end;
-	size_t b64_len, pad = 0;
-	unsigned char *tmp = NULL;
-	int n, rc = -1;
+	unsigned char tmp[CRYPTO_BASE64_LEN(SIGN_KEY_BLOB) / 4 * 3]; /* the largest blob and its padding */
+	size_t b64_len, n = 0;
+	int rc = -1;
 
 	if (len < sizeof(SIGN_COMMENT_PREFIX) - 1 ||
 	    memcmp(text, SIGN_COMMENT_PREFIX, sizeof(SIGN_COMMENT_PREFIX) - 1) != 0)
@@ -156,23 +114,15 @@ static int sign_file_parse(const char *text, size_t len, unsigned char *blob, si
 	if (end == NULL)
 		end = text + len;
 	b64_len = (size_t)(end - b64);
-	if (b64_len == 0 || b64_len % 4 != 0 || b64_len > 4 * ((want + 2) / 3))
+	if (b64_len == 0 || b64_len % 4 != 0 || b64_len > CRYPTO_BASE64_LEN(want))
 		return err_set(err, ERR_INVAL, "signify file: the base64 line has the wrong length");
-	for (size_t i = 0; i < b64_len; i++) {
-		char c = b64[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '+' || c == '/' || (c == '=' && i + 2 >= b64_len)))
-			return err_set(err, ERR_INVAL, "signify file: invalid base64");
-	}
-	pad = (b64[b64_len - 1] == '=') + (b64[b64_len - 2] == '=');
-	tmp = xmalloc(b64_len);
-	if ((n = EVP_DecodeBlock(tmp, (const unsigned char *)b64, (int)b64_len)) < 0) {
+	/* Strict: only the alphabet, '=' only as padding, no stray bits. */
+	if (crypto_base64_decode(b64, b64_len, tmp, sizeof(tmp), &n) < 0) {
 		err_set(err, ERR_INVAL, "signify file: invalid base64");
 		goto out;
 	}
-	if ((size_t)n - pad != want) {
-		err_set(err, ERR_INVAL, "signify file: %zu bytes where %zu were expected", (size_t)n - pad,
-		        want);
+	if (n != want) {
+		err_set(err, ERR_INVAL, "signify file: %zu bytes where %zu were expected", n, want);
 		goto out;
 	}
 	if (tmp[0] != 'E' || tmp[1] != 'd') {
@@ -182,8 +132,7 @@ static int sign_file_parse(const char *text, size_t len, unsigned char *blob, si
 	memcpy(blob, tmp, want);
 	rc = 0;
 out:
-	OPENSSL_cleanse(tmp, b64_len);
-	free(tmp);
+	explicit_bzero(tmp, sizeof(tmp));
 	return rc;
 }
 
@@ -210,36 +159,32 @@ char *sign_sig_format(const struct sign_sig *s, const char *comment)
 }
 
 /* SHA-512(seed | pub)[0..8]: signify's check that a key decrypted right. */
-static int sign_key_checksum(const struct sign_key *k, unsigned char out[8])
+static void sign_key_checksum(const struct sign_key *k, unsigned char out[8])
 {
-	unsigned char both[SIGN_SEED_BYTES + SIGN_PUB_BYTES], digest[EVP_MAX_MD_SIZE];
-	unsigned int dlen = 0;
-	int ok;
+	struct sha512_ctx ctx;
 
-	memcpy(both, k->seed, SIGN_SEED_BYTES);
-	memcpy(both + SIGN_SEED_BYTES, k->pub, SIGN_PUB_BYTES);
-	ok = EVP_Digest(both, sizeof(both), digest, &dlen, EVP_sha512(), NULL) == 1 && dlen >= 8;
-	if (ok)
-		memcpy(out, digest, 8);
-	OPENSSL_cleanse(both, sizeof(both));
-	OPENSSL_cleanse(digest, sizeof(digest));
-	return ok ? 0 : -1;
+	sha512_init(&ctx);
+	sha512_update(&ctx, SIGN_SEED_BYTES, k->seed);
+	sha512_update(&ctx, SIGN_PUB_BYTES, k->pub);
+	sha512_digest(&ctx, 8, out); /* the first 8 bytes of the digest */
+	explicit_bzero(&ctx, sizeof(ctx));
 }
 
 char *sign_key_format(const struct sign_key *k, const char *comment)
 {
 	unsigned char blob[SIGN_KEY_BLOB];
 	unsigned char *p = blob;
+	struct err ignored = {0};
 	char *text;
 
 	memset(blob, 0, sizeof(blob));
-	memcpy(p, "EdBK", 4);       /* Ed25519, bcrypt-pbkdf (with 0 rounds: no passphrase) */
-	p += 4 + 4;                 /* kdfrounds = 0 */
-	if (RAND_bytes(p, 16) != 1) /* salt: unused without rounds, random as signify writes it */
+	memcpy(p, "EdBK", 4); /* Ed25519, bcrypt-pbkdf (with 0 rounds: no passphrase) */
+	p += 4 + 4;           /* kdfrounds = 0 */
+	/* salt: unused without rounds, random as signify writes it */
+	if (crypto_random_bytes(p, 16, &ignored) < 0)
 		memset(p, 0, 16);
 	p += 16;
-	if (sign_key_checksum(k, p) < 0)
-		return NULL;
+	sign_key_checksum(k, p);
 	p += 8;
 	memcpy(p, k->keynum, SIGN_KEYNUM_BYTES);
 	p += SIGN_KEYNUM_BYTES;
@@ -247,7 +192,7 @@ char *sign_key_format(const struct sign_key *k, const char *comment)
 	p += SIGN_SEED_BYTES;
 	memcpy(p, k->pub, SIGN_PUB_BYTES);
 	text = sign_file_format(blob, sizeof(blob), comment);
-	OPENSSL_cleanse(blob, sizeof(blob));
+	explicit_bzero(blob, sizeof(blob));
 	return text;
 }
 
@@ -295,13 +240,14 @@ int sign_key_parse(const char *text, size_t len, struct sign_key *out, struct er
 	memcpy(out->keynum, p, SIGN_KEYNUM_BYTES);
 	memcpy(out->seed, p + SIGN_KEYNUM_BYTES, SIGN_SEED_BYTES);
 	memcpy(out->pub, p + SIGN_KEYNUM_BYTES + SIGN_SEED_BYTES, SIGN_PUB_BYTES);
-	if (sign_key_checksum(out, sum) < 0 || CRYPTO_memcmp(sum, blob + 4 + 4 + 16, 8) != 0) {
+	sign_key_checksum(out, sum);
+	if (!memeql_sec(sum, blob + 4 + 4 + 16, 8)) {
 		sign_key_clear(out);
 		err_set(err, ERR_INVAL, "secret key: checksum mismatch (corrupt key file)");
 		goto out;
 	}
 	rc = 0;
 out:
-	OPENSSL_cleanse(blob, sizeof(blob));
+	explicit_bzero(blob, sizeof(blob));
 	return rc;
 }

@@ -6,7 +6,7 @@
 #include "common/err.h"
 
 /* Ed25519 signatures in the file formats of OpenBSD signify (signify(1)), over
- * OpenSSL's EVP: a manifest signed here verifies with Debian's
+ * nettle's hogweed (ed25519_sha512_*): a manifest signed here verifies with Debian's
  * `signify-openbsd -V -p KEY.pub -m FILE -x FILE.sig`, and a secret key file
  * written here (no passphrase) signs with `signify-openbsd -S`. No
  * hand-written crypto, no hand-written base64.

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "deploy/ssh2bind.h"
-#include <openssl/evp.h>
 
 #include "common/crypto.h"
 #include "common/log.h"
@@ -176,29 +175,14 @@ out:
 	return rc;
 }
 
-/* Unpadded base64 as OpenSSH prints fingerprints. */
-static void ssh_b64(const unsigned char *p, size_t n, char *out, size_t out_size)
-{
-	char *tmp = xmalloc(4 * ((n + 2) / 3) + 1);
-	size_t len;
-
-	EVP_EncodeBlock((unsigned char *)tmp, p, (int)n);
-	len = strlen(tmp);
-	while (len > 0 && tmp[len - 1] == '=')
-		tmp[--len] = '\0';
-	snprintf(out, out_size, "%s", tmp);
-	free(tmp);
-}
-
 static void ssh_fp_of_blob(const unsigned char *blob, size_t n, char fp_out[SSH_FP_MAX])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
-	char b64[48]; /* 43 chars for a sha256 */
+	unsigned char sha[CRYPTO_SHA256_BYTES];
+	char fp[CRYPTO_FINGERPRINT_LEN + 1];
 
-	EVP_Digest(blob, n, md, &md_len, EVP_sha256(), NULL);
-	ssh_b64(md, md_len, b64, sizeof(b64));
-	snprintf(fp_out, SSH_FP_MAX, "SHA256:%s", b64);
+	crypto_sha256(blob, n, sha);
+	crypto_fingerprint(sha, fp);
+	snprintf(fp_out, SSH_FP_MAX, "%s", fp);
 }
 
 static int ssh_is_key_type(const char *t, size_t n)
@@ -231,27 +215,14 @@ int ssh_pubkey_fingerprint(const char *line, char fp_out[SSH_FP_MAX], struct err
 			p++;
 		tok_len = (size_t)(p - tok);
 		if (want_blob) {
-			unsigned char *blob;
-			char *b64 = xstrndup(tok, tok_len);
-			int n;
-			int pad = 0;
+			unsigned char *blob = xmalloc(tok_len + 1);
+			size_t n = 0;
 
-			if (tok_len % 4 != 0 || tok_len == 0) {
-				free(b64);
-				break;
-			}
-			blob = xmalloc(tok_len);
-			n = EVP_DecodeBlock(blob, (unsigned char *)b64, (int)tok_len);
-			if (tok_len >= 1 && tok[tok_len - 1] == '=')
-				pad++;
-			if (tok_len >= 2 && tok[tok_len - 2] == '=')
-				pad++;
-			free(b64);
-			if (n < 0 || n - pad <= 0) {
+			if (crypto_base64_decode(tok, tok_len, blob, tok_len, &n) < 0 || n == 0) {
 				free(blob);
 				break;
 			}
-			ssh_fp_of_blob(blob, (size_t)(n - pad), fp_out);
+			ssh_fp_of_blob(blob, n, fp_out);
 			free(blob);
 			return 0;
 		}
@@ -310,7 +281,7 @@ static int ssh_open(struct ssh_conn *c, const char *host, int port, int connect_
                     int keepalive_s, struct err *err)
 {
 	const char *hash;
-	char b64[48]; /* 43 chars for a sha256 */
+	char fp[CRYPTO_FINGERPRINT_LEN + 1];
 	int64_t deadline;
 	int rc;
 
@@ -334,8 +305,8 @@ static int ssh_open(struct ssh_conn *c, const char *host, int port, int connect_
 	hash = libssh2_hostkey_hash(c->session, LIBSSH2_HOSTKEY_HASH_SHA256);
 	if (hash == NULL)
 		return ssh_fail(c, err, ERR_SYS, "host key hash");
-	ssh_b64((const unsigned char *)hash, 32, b64, sizeof(b64));
-	snprintf(c->fingerprint, sizeof(c->fingerprint), "SHA256:%s", b64);
+	crypto_fingerprint((const unsigned char *)hash, fp);
+	snprintf(c->fingerprint, sizeof(c->fingerprint), "%s", fp);
 	return 0;
 }
 
@@ -465,8 +436,8 @@ int ssh_keyscan(const char *host, int port, int timeout_ms, char fp_out[SSH_FP_M
 			err_set(err, ERR_SYS, "keyscan %s: unknown host key type %d", c->peer, type);
 			goto out;
 		}
-		b64 = xmalloc(4 * ((len + 2) / 3) + 1);
-		EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)key, (int)len);
+		b64 = xmalloc(CRYPTO_BASE64_LEN(len) + 1);
+		crypto_base64_encode(key, len, b64);
 		*line_out = xasprintf("%s %s", name, b64);
 		free(b64);
 	}

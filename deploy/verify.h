@@ -15,7 +15,7 @@
  * files. This file and the few common/ files it needs are all the verifier
  * is made of: the agent cross-builds exactly them for a board (agent/
  * verifier.c), statically linked, so keep its dependencies to common/sign.c,
- * crypto.c, err.c, xalloc.c and log.c, OpenSSL's libcrypto and jansson. */
+ * crypto.c, err.c, xalloc.c and log.c, nettle/hogweed (with gmp) and jansson. */
 
 #define VERIFY_TEXT_MAX_BYTES (1024 * 1024) /* manifest, SHA256SUMS, signature, key */
 #define VERIFY_FILES_MAX      4096

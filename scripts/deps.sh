@@ -7,7 +7,7 @@ want="${1:-test}"
 
 pkgs_build="build-essential cmake pkg-config git ca-certificates
  libmicrohttpd-dev libcurl4-openssl-dev libgit2-dev libjansson-dev
- libsqlite3-dev libssh2-1-dev libyaml-dev libssl-dev libcmocka-dev libtomlplusplus-dev zlib1g-dev help2man
+ libsqlite3-dev libssh2-1-dev libyaml-dev nettle-dev libcmocka-dev libtomlplusplus-dev zlib1g-dev help2man
  libseccomp-dev libpq-dev"
 # An agent host for cross mode needs only these: compilers and build tools
 # come from each recipe's toolroot (docs/recipes.md). The rest is for the

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 #define RELEASE_WAIT_MS 500
 #define RELEASE_KEY_MAX 4096
@@ -148,7 +147,7 @@ static int release_key_install(struct release *r, const struct sign_key *k, stru
 	rc = 0;
 out:
 	if (key_text != NULL)
-		OPENSSL_cleanse(key_text, strlen(key_text));
+		explicit_bzero(key_text, strlen(key_text));
 	free(key_text);
 	free(pub_text);
 	free(key_path);
@@ -193,7 +192,7 @@ static int release_key_setup(struct release *r, struct err *err)
 	rc = 0;
 out:
 	if (text.data != NULL)
-		OPENSSL_cleanse(text.data, text.len);
+		explicit_bzero(text.data, text.len);
 	buf_release(&text);
 	release_key_rows_free(keys, n);
 	free(pub_text);
@@ -291,7 +290,7 @@ static int release_sign_one(struct release *r, int64_t id, struct err *err)
 		struct err cerr = {0};
 		/* It never will be: its pipeline's deploy jobs must not wait for it. */
 		if (jobstate_release_deploys_cancel(r->srv->store, rel.pipeline_id, why, srv_now_ms(), &ended,
-		                                 &cerr) == 0 &&
+		                                    &cerr) == 0 &&
 		    ended > 0)
 			sched_notify(r->srv->sched, SCHED_LOGS);
 		free(why);

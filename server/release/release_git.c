@@ -1,4 +1,5 @@
 #include "server/release/release_git.h"
+#include "common/crypto.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
@@ -9,7 +10,6 @@
 #include <unistd.h>
 
 #include "common/gitbind.h"
-#include <openssl/evp.h>
 
 #define RELEASE_GIT_SECRET_PREFIX "ANVIL_GIT_"
 
@@ -114,12 +114,10 @@ static int release_git_credentials(git_credential **out, const char *url, const 
 /* "SHA256:<unpadded base64>" of a 32-byte digest, as ssh-keygen -l prints. */
 static void release_git_fp(const unsigned char sha[32], char out[60])
 {
-	char b64[48];
-	int n = EVP_EncodeBlock((unsigned char *)b64, sha, 32);
+	char fp[CRYPTO_FINGERPRINT_LEN + 1];
 
-	while (n > 0 && b64[n - 1] == '=')
-		n--;
-	snprintf(out, 60, "SHA256:%.*s", n, b64);
+	crypto_fingerprint(sha, fp);
+	snprintf(out, 60, "%s", fp);
 }
 
 /* The fingerprint of a pin: itself when "SHA256:...", else of the key blob
@@ -127,9 +125,9 @@ static void release_git_fp(const unsigned char sha[32], char out[60])
 static int release_git_pin_fp(const char *pin, char out[60])
 {
 	const char *p = pin, *b;
-	unsigned char *blob = NULL, sha[32];
-	size_t len;
-	int n, pad = 0, rc = -1;
+	unsigned char *blob = NULL, sha[CRYPTO_SHA256_BYTES];
+	size_t len, n = 0;
+	int rc = -1;
 
 	while (*p == ' ' || *p == '\t' || *p == '\n')
 		p++;
@@ -145,9 +143,8 @@ static int release_git_pin_fp(const char *pin, char out[60])
 	if (len == 0 || len % 4 != 0 || len > 16384)
 		return -1;
 	blob = xmalloc(len);
-	n = EVP_DecodeBlock(blob, (const unsigned char *)b, (int)len);
-	pad = (b[len - 1] == '=') + (len > 1 && b[len - 2] == '=');
-	if (n - pad > 0 && EVP_Digest(blob, (size_t)(n - pad), sha, NULL, EVP_sha256(), NULL) == 1) {
+	if (crypto_base64_decode(b, len, blob, len, &n) == 0 && n > 0) {
+		crypto_sha256(blob, n, sha);
 		release_git_fp(sha, out);
 		rc = 0;
 	}

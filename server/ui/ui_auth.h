@@ -19,7 +19,7 @@
 #define UI_AUTH_COOKIE_MAX  96
 #define UI_AUTH_SESSION_HEX 64
 
-/* A new random session cookie value (from OpenSSL's RAND_bytes). */
+/* A new random session cookie value (from getrandom(2)). */
 int ui_auth_session_new(char out[UI_AUTH_COOKIE_MAX], struct err *err);
 /* 1 when value has the form of a session cookie (64 lowercase hex). */
 int ui_auth_session_well_formed(const char *value);

@@ -22,10 +22,11 @@ hide() {
 }
 
 start_server --log-level info
-for l in libcurl libgit2 libpq libssh2; do
+# libcrypto/libssl too: the project's own crypto is nettle's (common/crypto.c).
+for l in libcurl libgit2 libpq libssh2 libcrypto libssl; do
 	[ "$(maps "$SERVER_PID" $l)" = 0 ] || fail "an idle server maps $l"
 done
-ok "an idle server maps none of libcurl, libgit2, libpq, libssh2"
+ok "an idle server maps none of libcurl, libgit2, libpq, libssh2, libcrypto, libssl"
 
 n=$(LD_DEBUG=files anvil --help 2>&1 >/dev/null | grep -c "file=libcurl" || true)
 [ "$n" = 0 ] || fail "anvil --help loads libcurl"
