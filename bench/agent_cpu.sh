@@ -26,7 +26,8 @@ C=$(git -C "$T/src/bench" rev-parse HEAD)
 ADMIN=$(cat "$T/data/admin.token")
 # shellcheck disable=SC2086
 start_agent a1 --targets host --log-level warn ${AGENT_OPTS:-}
-wait_until 10 bash -c "curl -s $URL/api/v1/agents | jq -e '.agents | length == 1'"
+wait_until 60 bash -c "curl -s $URL/api/v1/agents | jq -e '.agents | length == 1'" ||
+	fail "the agent did not register"
 
 trigger() {
 	curl -s -X POST -H "Authorization: Bearer $ADMIN" "$URL/api/v1/trigger" \
