@@ -118,6 +118,7 @@ static int agent_stop_flag(void *arg)
 int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_atomic_t *stop, struct err *err)
 {
 	memset(ag, 0, sizeof(*ag));
+	ag->sandbox.seccomp_fd = -1; /* agent_release before sandbox_init closes nothing */
 	ag->opt = *opts;
 	ag->stop = stop;
 	if (opts->server_url == NULL || opts->server_url[0] == '\0')
@@ -170,6 +171,7 @@ fail:
 
 void agent_release(struct agent *ag)
 {
+	sandbox_release(&ag->sandbox);
 	strv_release(&ag->labels);
 	httpc_free(ag->http);
 	ag->http = NULL;

@@ -1440,8 +1440,11 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		char *dir = xasprintf("%s/deploy-%" PRId64, ag->opt.work_dir, spec->id);
 		/* anvil-verify is built in bubblewrap even under --runner docker:
 		 * a one-file cross build, where a container start would cost more. */
-		struct runner_sandbox vsb = {
-		    .drop_ids = ag->sandbox.drop_ids, .uid = ag->sandbox.uid, .gid = ag->sandbox.gid};
+		struct runner_sandbox vsb = {.drop_ids = ag->sandbox.drop_ids,
+		                             .uid = ag->sandbox.uid,
+		                             .gid = ag->sandbox.gid,
+		                             .has_seccomp_fd = ag->sandbox.seccomp_fd >= 0,
+		                             .seccomp_fd = ag->sandbox.seccomp_fd};
 		struct targets_opts to = {.recipes_dir = ag->opt.recipes_dir,
 		                          .cache_dir = ag->opt.cache_dir,
 		                          .work_dir = ag->opt.work_dir,

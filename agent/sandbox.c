@@ -3,6 +3,7 @@
 #include "common/fileio.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "common/seccomp.h"
 #include "common/xalloc.h"
 
 #include <errno.h>
@@ -60,8 +61,17 @@ int sandbox_init(struct sandbox *sb, const struct sandbox_opts *o, struct err *e
 
 	memset(sb, 0, sizeof(*sb));
 	sb->opt = *o;
+	sb->seccomp_fd = -1;
 	if (o->cpu_weight < 0 || o->cpu_weight > 10000)
 		return err_set(err, ERR_INVAL, "cpu weight %d is not 1..10000", o->cpu_weight);
+	{
+		/* Compiled once (libseccomp's work, and a memfd, per step before):
+		 * every step reads the same sealed program through a fd of its
+		 * own. Failing here, each step compiles its own and fails there. */
+		struct err e2 = {0};
+		if ((sb->seccomp_fd = seccomp_step_filter_fd(&e2)) < 0)
+			log_warnx("event=seccomp_filter error=\"%s\": compiled per step instead", e2.msg);
+	}
 	if (geteuid() != 0) {
 		/* Already unprivileged: steps run as the agent's own user. */
 		sb->uid = geteuid();
@@ -88,6 +98,13 @@ int sandbox_init(struct sandbox *sb, const struct sandbox_opts *o, struct err *e
 		return err_set(err, ERR_INVAL, "build user %s is root: steps must run as another user", name);
 	sb->drop_ids = 1;
 	return 0;
+}
+
+void sandbox_release(struct sandbox *sb)
+{
+	if (sb->seccomp_fd >= 0)
+		close(sb->seccomp_fd);
+	sb->seccomp_fd = -1;
 }
 
 int sandbox_check_reach(const struct sandbox *sb, const char *dir, struct err *err)
@@ -148,6 +165,8 @@ int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, const char *part
 	j->rs.pids = j->cg != NULL ? sb->opt.pids : 0;
 	j->rs.tmp_bytes = sb->opt.tmp_bytes;
 	j->rs.file_bytes = sb->opt.disk_bytes;
+	j->rs.has_seccomp_fd = sb->seccomp_fd >= 0;
+	j->rs.seccomp_fd = sb->seccomp_fd;
 	*out = j;
 	return 0;
 }

@@ -35,12 +35,17 @@ struct sandbox {
 	int drop_ids;            /* 1: the agent is root and steps run as uid:gid */
 	uid_t uid;
 	gid_t gid;
+	int seccomp_fd; /* owned; the steps' seccomp filter, compiled once (sealed memfd); -1: none,
+	                   each step compiles its own */
 };
 
 /* Resolves the build user. A root agent needs one that is not root
  * (ERR_INVAL naming how to create it); an agent that is not root runs
  * steps as itself (build_user must then be unset or itself). */
 int sandbox_init(struct sandbox *sb, const struct sandbox_opts *o, struct err *err);
+
+/* Closes what sandbox_init opened; safe after a failed sandbox_init. */
+void sandbox_release(struct sandbox *sb);
 
 /* Checks that the build user can reach dir (search permission on every
  * component): bubblewrap, run as that user, binds the workspaces under it.

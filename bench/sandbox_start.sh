@@ -63,7 +63,7 @@ fi
 
 # The agent's own start path (bench/sandbox_start.c through qemu/runner_bwrap.c):
 # unconfined as before issue 13, and with the sandbox it always uses now
-# (seccomp filter made per step, job cgroup, build user, user namespace).
+# (seccomp filter compiled once, job cgroup, build user, user namespace).
 bench_bin=${ANVIL_BUILD_DIR:-build}/bench_sandbox_start
 if [ -x "$bench_bin" ] && [ "$(id -u)" = 0 ] && getent passwd anvil-build >/dev/null; then
 	"$bench_bin" "$rootfs" "$n"

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,7 +30,7 @@ struct proc_child_status {
 	int errnum;
 };
 
-/* Everything the child needs, prepared before fork so that the child only
+/* Everything the child needs, prepared before the clone so that the child only
  * makes async-signal-safe calls. */
 struct proc_child_plan {
 	const char *path; /* resolved program */
@@ -62,6 +63,9 @@ struct proc_child_plan {
 #define PROC_DRAIN_MAX_READS 64
 /* Poll interval when the kernel has no pidfd. */
 #define PROC_POLL_FALLBACK_MS 10
+/* The child's own stack until it execs (it shares the parent's memory):
+ * proc_child's frames and the libc calls it makes need a few KiB. */
+#define PROC_CHILD_STACK_BYTES (64 * 1024)
 
 static int64_t proc_now_ms(void)
 {
@@ -181,7 +185,9 @@ static void proc_child_close_range(unsigned int lo, unsigned int hi, int max_fd)
 		close((int)fd);
 }
 
-/* Runs in the forked child: async-signal-safe calls only, never returns. */
+/* Runs in the child, on its own stack but in the parent's memory (see
+ * proc_spawn): async-signal-safe calls only, writes to nothing but its own
+ * stack and the status pipe, never returns. */
 static void proc_child(struct proc_child_plan *plan)
 {
 	struct sigaction dfl;
@@ -217,7 +223,8 @@ static void proc_child(struct proc_child_plan *plan)
 	}
 	if (plan->netns_fd >= 0 && syscall(SYS_setns, plan->netns_fd, CLONE_NEWNET) < 0)
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
-	/* Raw syscalls: no libc bookkeeping in a forked child. */
+	/* Raw syscalls: no libc bookkeeping (setxid broadcast to the parent's
+	 * threads) in the child. */
 	if (plan->drop_ids && (syscall(SYS_setgroups, 0, NULL) < 0 ||
 	                       syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0 ||
 	                       syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0))
@@ -260,6 +267,48 @@ static void proc_child(struct proc_child_plan *plan)
 		proc_child_fail(status_fd, PROC_STAGE_CHDIR);
 	execve(plan->path, plan->argv, plan->envp);
 	proc_child_fail(status_fd, PROC_STAGE_EXEC);
+}
+
+static int proc_child_entry(void *arg)
+{
+	proc_child(arg);
+	return 127; /* not reached */
+}
+
+/* Starts proc_child(plan) the way posix_spawn does: clone with CLONE_VM |
+ * CLONE_VFORK on a stack of its own. The child shares the parent's memory
+ * until it execs (or _exits) and the calling thread waits until then, so
+ * nothing of the parent is copied: no page tables, no copy-on-write faults
+ * in the parent afterwards, no copied address space for exec to tear down.
+ * Without CLONE_SIGHAND the child has its own signal dispositions, which it
+ * resets. The caller blocks every signal first: no handler of the parent
+ * may run on the child's stack. Returns the pid, or -1 with errno. */
+static pid_t proc_spawn(struct proc_child_plan *plan)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t guard = page > 0 ? (size_t)page : 4096;
+	size_t size = PROC_CHILD_STACK_BYTES + guard;
+	char *stack;
+	pid_t pid;
+	int saved;
+
+	stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -1;
+	/* The lowest page stays unmapped for access: an overflow faults
+	 * instead of writing into whatever lies below. */
+	if (mprotect(stack, guard, PROT_NONE) < 0) {
+		saved = errno;
+		munmap(stack, size);
+		errno = saved;
+		return -1;
+	}
+	/* The stack grows down from its end. */
+	pid = clone(proc_child_entry, stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, plan);
+	saved = errno;
+	munmap(stack, size);
+	errno = saved;
+	return pid;
 }
 
 static int proc_child_error(struct err *err, const struct proc_child_status *st, const struct proc_spec *spec)
@@ -368,14 +417,12 @@ int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err)
 	/* No signal handler may run in the child before it resets them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		proc_child(&plan);
+	pid = proc_spawn(&plan);
 	saved = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		errno = saved;
-		err_errno(err, "fork for %s", spec->argv[0]);
+		err_errno(err, "clone for %s", spec->argv[0]);
 		goto out;
 	}
 	/* Both sides set the group so that a kill right after start reaches

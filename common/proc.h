@@ -8,7 +8,9 @@
 #include "common/xalloc.h"
 
 /* The only place that forks. Modelled on git's run-command: argv and env are
- * built before fork; the child gets its own process group, a reset signal
+ * built before the child is made (clone with CLONE_VM | CLONE_VFORK, as
+ * posix_spawn does: the parent's memory is shared until exec, never
+ * copied); the child gets its own process group, a reset signal
  * mask and dispositions, fds above 2 closed; exec failure is reported back
  * through a close-on-exec status pipe (proc_start fails with the errno). */
 

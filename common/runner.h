@@ -59,6 +59,11 @@ struct runner_sandbox {
 	int64_t pids;         /* likewise */
 	int64_t tmp_bytes;    /* size of the step's /tmp tmpfs; 0: the kernel's default */
 	int64_t file_bytes;   /* RLIMIT_FSIZE; 0: none */
+	/* 1: seccomp_fd (borrowed) is the step filter seccomp_step_filter_fd
+	 * built once for the agent; each bwrap run reads its own reopening of it
+	 * (seccomp_filter_reopen). 0: a filter is built for each step. */
+	int has_seccomp_fd;
+	int seccomp_fd;
 };
 
 /* The checks every backend makes of its configuration: */

@@ -144,3 +144,18 @@ out:
 	seccomp_release(ctx);
 	return ro;
 }
+
+int seccomp_filter_reopen(int filter_fd, struct err *err)
+{
+	char path[64];
+	int seals, fd;
+
+	seals = fcntl(filter_fd, F_GET_SEALS);
+	if (seals < 0 || (seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW)) !=
+	                     (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW))
+		return err_set(err, ERR_INVAL, "seccomp filter fd %d is not a sealed memfd", filter_fd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", filter_fd);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return err_errno(err, "reopen the seccomp filter (%s)", path);
+	return fd;
+}

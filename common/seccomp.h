@@ -30,4 +30,12 @@
  * fails. Any thread; compiling takes well under a millisecond. */
 int seccomp_step_filter_fd(struct err *err);
 
+/* A new read-only fd (O_CLOEXEC) at offset 0 of the same program as
+ * filter_fd, an fd seccomp_step_filter_fd returned: a filter compiled once
+ * serves every step, each bwrap run reading its own open file description.
+ * Reopened through /proc/self/fd; ERR_INVAL unless filter_fd is a memfd
+ * sealed against writes (nothing can have changed the program since),
+ * ERR_SYS/ERR_NOTFOUND when it cannot be reopened (no /proc). */
+int seccomp_filter_reopen(int filter_fd, struct err *err);
+
 #endif

@@ -1,4 +1,5 @@
 #include "qemu/runner_bwrap.h"
+#include "common/log.h"
 #include "common/proc.h"
 #include "common/seccomp.h"
 #include "common/xalloc.h"
@@ -237,9 +238,16 @@ static int runner_bwrap_start(struct runner *r, const struct step_spec *step, st
 	if (runner_bwrap_argv(r, step, &argv, err) < 0)
 		goto out;
 	if (b->sandboxed) {
-		/* bwrap reads the program from fd 3: a fresh fd each step (the
-		 * read moves its offset). */
-		if ((filter_fd = seccomp_step_filter_fd(err)) < 0)
+		/* bwrap reads the program from fd 3: a fresh open file description
+		 * each step (the read moves its offset), of the agent's filter when
+		 * it has one, else of one compiled now. */
+		if (b->sandbox.has_seccomp_fd) {
+			struct err e2 = {0};
+			if ((filter_fd = seccomp_filter_reopen(b->sandbox.seccomp_fd, &e2)) < 0)
+				log_warnx("event=seccomp_reopen error=\"%s\": compiling one for this step",
+				          e2.msg);
+		}
+		if (filter_fd < 0 && (filter_fd = seccomp_step_filter_fd(err)) < 0)
 			goto out;
 		spec.has_fd3 = 1;
 		spec.fd3 = filter_fd;

@@ -14,11 +14,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -428,6 +431,117 @@ static void test_signals_reset(void **state)
 	buf_release(&out);
 }
 
+/* The child shares the parent's memory until exec but has its own signal
+ * dispositions and mask: resetting them there leaves the parent's as they
+ * were (a shared handler table, CLONE_SIGHAND, would not). */
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void test_parent_dispositions_kept(void **state)
+{
+	sigset_t block, old, now;
+	struct sigaction h = {0}, old_usr1, old_int, got;
+	struct buf out = BUF_INIT;
+	int code = -1;
+
+	(void)state;
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR2);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &block, &old), 0);
+	h.sa_handler = on_usr1;
+	assert_int_equal(sigaction(SIGUSR1, &h, &old_usr1), 0);
+	h.sa_handler = SIG_IGN;
+	assert_int_equal(sigaction(SIGINT, &h, &old_int), 0);
+	run_sh("grep -E '^Sig(Blk|Ign):' /proc/self/status", TEST_DEADLINE_MS, &out, &code);
+	assert_int_equal(sigaction(SIGUSR1, NULL, &got), 0);
+	assert_ptr_equal(got.sa_handler, on_usr1);
+	assert_int_equal(sigaction(SIGINT, NULL, &got), 0);
+	assert_ptr_equal(got.sa_handler, SIG_IGN);
+	assert_int_equal(sigprocmask(SIG_SETMASK, NULL, &now), 0);
+	assert_true(sigismember(&now, SIGUSR2));
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	sigaction(SIGUSR1, &old_usr1, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	assert_int_equal(code, 0);
+	/* and the child had none of them */
+	assert_string_equal(out.data, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+	buf_release(&out);
+}
+
+/* Nothing of the parent is copied to start a child (no fork): after a
+ * start, rewriting 32 MiB of the parent's heap takes no copy-on-write
+ * faults. With fork every one of its 8192 pages would fault once. */
+static void test_start_copies_nothing(void **state)
+{
+	const size_t size = (size_t)32 << 20;
+	struct rusage r0, r1;
+	struct buf out = BUF_INIT;
+	char *mem;
+	int code = -1;
+	long faults;
+
+	(void)state;
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(mem != MAP_FAILED);
+	madvise(mem, size, MADV_NOHUGEPAGE); /* one fault per 4 KiB page, not per 2 MiB */
+	memset(mem, 1, size);
+	run_sh("exit 0", TEST_DEADLINE_MS, &out, &code);
+	assert_int_equal(code, 0);
+	getrusage(RUSAGE_SELF, &r0);
+	memset(mem, 2, size);
+	getrusage(RUSAGE_SELF, &r1);
+	faults = r1.ru_minflt - r0.ru_minflt;
+	munmap(mem, size);
+	buf_release(&out);
+	if (faults > 1000)
+		fail_msg("%ld page faults rewriting 8192 pages after a child start: its memory was copied",
+		         faults);
+}
+
+/* Children started from several threads at once each run their own
+ * command and report their own exit (each start has a stack of its own). */
+#define SPAWN_THREADS 4
+#define SPAWN_EACH    25
+
+static void *spawn_many(void *arg)
+{
+	long id = (long)arg, bad = 0;
+
+	for (int i = 0; i < SPAWN_EACH; i++) {
+		char script[64], want[32];
+		const char *argv[] = {"sh", "-c", script, NULL};
+		struct buf out = BUF_INIT;
+		struct err err = {0};
+		int code = -1;
+
+		snprintf(script, sizeof(script), "echo %ld-%d; exit %d", id, i, (int)(id + i) % 7);
+		snprintf(want, sizeof(want), "%ld-%d\n", id, i);
+		if (proc_run(argv, NULL, TEST_DEADLINE_MS, &out, &code, &err) < 0 ||
+		    code != (int)(id + i) % 7 || out.data == NULL || strcmp(out.data, want) != 0)
+			bad++;
+		buf_release(&out);
+	}
+	return (void *)bad;
+}
+
+static void test_start_from_threads(void **state)
+{
+	pthread_t th[SPAWN_THREADS];
+	long bad = 0;
+
+	(void)state;
+	for (long i = 0; i < SPAWN_THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, spawn_many, (void *)i), 0);
+	for (int i = 0; i < SPAWN_THREADS; i++) {
+		void *r = NULL;
+		pthread_join(th[i], &r);
+		bad += (long)r;
+	}
+	assert_int_equal(bad, 0);
+}
+
 static void test_wait_timeout_then_kill(void **state)
 {
 	const char *argv[] = {"sleep", "300", NULL};
@@ -716,6 +830,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cwd, setup, teardown),
 	    cmocka_unit_test(test_no_fd_leak),
 	    cmocka_unit_test(test_signals_reset),
+	    cmocka_unit_test(test_parent_dispositions_kept),
+	    cmocka_unit_test(test_start_copies_nothing),
+	    cmocka_unit_test(test_start_from_threads),
 	    cmocka_unit_test(test_wait_timeout_then_kill),
 	    cmocka_unit_test(test_wait_without_pidfd),
 	    cmocka_unit_test_setup_teardown(test_kill_tree_grandchild, setup, teardown),

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -24,7 +26,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/proc.h"
+#include "common/runner.h"
 #include "common/seccomp.h"
+#include "qemu/runner_bwrap.h"
 
 /* The checks a filtered child runs, in order; it exits with the number of
  * the first that failed (0: all passed). */
@@ -277,12 +282,133 @@ static void test_bwrap_takes_the_filter(void **state)
 	assert_int_equal(run_bwrap(bwrap, 0, work), 0);
 }
 
+/* All of fd's bytes from its current offset. */
+static void read_all(int fd, struct buf *out)
+{
+	char chunk[4096];
+	ssize_t n;
+
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(out, chunk, (size_t)n);
+	assert_int_equal(n, 0);
+}
+
+/* A filter compiled once serves any number of steps: each reopening is a
+ * read-only description of its own at offset 0 holding the same program as
+ * a fresh compile; reading one moves no other. Only a sealed memfd is
+ * reopened. */
+static void test_reopen(void **state)
+{
+	struct buf once = BUF_INIT, fresh = BUF_INIT, again = BUF_INIT;
+	struct err err = {0};
+	int fd, a, b, c, unsealed, p[2];
+
+	(void)state;
+	assert_true((fd = seccomp_step_filter_fd(&err)) >= 0);
+	assert_true((a = seccomp_filter_reopen(fd, &err)) >= 0);
+	assert_true((b = seccomp_filter_reopen(fd, &err)) >= 0);
+	assert_true(a != fd && b != fd && a != b);
+	assert_int_equal(fcntl(a, F_GETFL) & O_ACCMODE, O_RDONLY);
+	assert_true(fcntl(a, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(write(a, "x", 1), -1);
+	read_all(a, &once);
+	assert_int_equal(lseek(b, 0, SEEK_CUR), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
+	read_all(b, &again);
+	assert_true((c = seccomp_step_filter_fd(&err)) >= 0);
+	read_all(c, &fresh);
+	assert_true(once.len > 0 && once.len % 8 == 0);
+	assert_int_equal(once.len, fresh.len);
+	assert_memory_equal(once.data, fresh.data, once.len);
+	assert_int_equal(again.len, once.len);
+	assert_memory_equal(again.data, once.data, once.len);
+	close(a);
+	close(b);
+	close(c);
+
+	/* Not sealed: anything with a writable fd could change the program. */
+	assert_true((unsealed = memfd_create("t", MFD_CLOEXEC)) >= 0);
+	assert_int_equal(seccomp_filter_reopen(unsealed, &err), -1);
+	assert_int_equal(err.code, ERR_INVAL);
+	close(unsealed);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(seccomp_filter_reopen(p[0], &err), -1);
+	assert_int_equal(err.code, ERR_INVAL);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+	buf_release(&once);
+	buf_release(&fresh);
+	buf_release(&again);
+}
+
+/* Runs run through r in ws; returns its exit code, output in out. */
+static int runner_step(struct runner *r, const char *ws, const char *run, struct buf *out)
+{
+	struct step_spec step = {.name = "t", .run = run, .workspace = ws};
+	struct proc p = {0};
+	struct err err = {0};
+
+	if (r->ops->start(r, &step, &p, &err) < 0)
+		fail_msg("start: %s", err.msg);
+	read_all(p.out_fd, out);
+	if (proc_wait(&p, 30000, &err) != 0)
+		fail_msg("step did not end: %s", err.msg);
+	proc_release(&p);
+	return p.exit_code;
+}
+
+/* The host target's sandboxed runner given the agent's filter, compiled
+ * once: two consecutive steps both run under it (Seccomp: 2, a new user
+ * namespace refused), and the agent's own fd is left at offset 0. */
+static void test_filter_once_two_steps(void **state)
+{
+	struct passwd *pw = getpwnam("anvil-build");
+	struct runner_sandbox sb = {0};
+	struct bwrap_config cfg = {.mode = RECIPE_MODE_CROSS, .rootfs_dir = NULL};
+	struct err err = {0};
+	struct runner *r;
+	char ws[] = "/tmp/anvil-seccomp-ws-XXXXXX";
+	int fd;
+
+	(void)state;
+	if (find_bwrap() == NULL || geteuid() != 0 || pw == NULL) {
+		print_message("skip: needs bwrap, root and the anvil-build user (scripts/deps.sh)\n");
+		skip();
+	}
+	assert_non_null(mkdtemp(ws));
+	assert_int_equal(chown(ws, pw->pw_uid, pw->pw_gid), 0);
+	assert_true((fd = seccomp_step_filter_fd(&err)) >= 0);
+	sb.drop_ids = 1;
+	sb.uid = pw->pw_uid;
+	sb.gid = pw->pw_gid;
+	sb.has_seccomp_fd = 1;
+	sb.seccomp_fd = fd;
+	cfg.sandbox = &sb;
+	assert_non_null(r = runner_bwrap_new(&cfg, &err));
+	for (int i = 0; i < 2; i++) {
+		struct buf out = BUF_INIT;
+		int code = runner_step(r, ws,
+		                       "grep '^Seccomp:' /proc/self/status | tr -s '\\t ' ' ';"
+		                       "unshare -U true 2>/dev/null || echo userns-refused",
+		                       &out);
+		assert_int_equal(code, 0);
+		if (out.data == NULL || strcmp(out.data, "Seccomp: 2\nuserns-refused\n") != 0)
+			fail_msg("step %d printed:\n%s", i + 1, out.data != NULL ? out.data : "");
+		buf_release(&out);
+	}
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
+	runner_free(r);
+	close(fd);
+	rmdir(ws);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_filter_in_child),
-	    cmocka_unit_test(test_fd_per_call),
-	    cmocka_unit_test(test_bwrap_takes_the_filter),
+	    cmocka_unit_test(test_filter_in_child),        cmocka_unit_test(test_fd_per_call),
+	    cmocka_unit_test(test_bwrap_takes_the_filter), cmocka_unit_test(test_reopen),
+	    cmocka_unit_test(test_filter_once_two_steps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
