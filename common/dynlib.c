@@ -2,7 +2,13 @@
 #include "common/log.h"
 
 #include <dlfcn.h>
+#include <libssh2.h>
 #include <string.h>
+
+/* Serialises every binding's init: libcurl's and libgit2's global inits
+ * both call libssh2_init, which counts without a lock. Process-wide like
+ * the bindings themselves (common/dynlib.h). */
+static pthread_mutex_t dynlib_init_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* The first of the space-separated sonames that loads. RTLD_LOCAL: the
  * library's symbols stay out of the global scope, so nothing else in the
@@ -55,9 +61,16 @@ int dynlib_load(struct dynlib *l, struct err *err)
 		}
 	}
 	atomic_store_explicit(&l->resolved, 1, memory_order_release);
-	if (l->init != NULL && l->init(err) < 0) {
-		err_wrap(err, "%s", l->soname);
-		goto out;
+	if (l->init != NULL) {
+		int bad;
+
+		pthread_mutex_lock(&dynlib_init_mu);
+		bad = l->init(err);
+		pthread_mutex_unlock(&dynlib_init_mu);
+		if (bad < 0) {
+			err_wrap(err, "%s", l->soname);
+			goto out;
+		}
 	}
 	atomic_store_explicit(&l->loaded, 1, memory_order_release);
 	rc = 0;
@@ -76,4 +89,17 @@ void *dynlib_slot(struct dynlib *l, size_t i)
 int dynlib_is_loaded(struct dynlib *l)
 {
 	return atomic_load_explicit(&l->loaded, memory_order_acquire);
+}
+
+void dynlib_libssh2_without_crypto(void)
+{
+	void *h = dlopen(ANVIL_SSH2_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+	int (*ssh2_init)(int);
+
+	if (h == NULL)
+		return; /* the library did not bring libssh2: nothing to do */
+	*(void **)&ssh2_init = dlsym(h, "libssh2_init");
+	if (ssh2_init != NULL)
+		ssh2_init(LIBSSH2_INIT_NO_CRYPTO);
+	dlclose(h); /* only our reference: the library that brought it keeps it */
 }
