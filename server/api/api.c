@@ -214,6 +214,8 @@ static int api_metrics(struct srv *srv, struct http_req *req, struct http_answer
 	            "# TYPE anvil_log_reads_total counter\nanvil_log_reads_total{from=\"tail\"} %llu\n"
 	            "anvil_log_reads_total{from=\"store\"} %llu\n",
 	            lt.jobs, lt.bytes, (unsigned long long)lt.tail_reads, (unsigned long long)lt.store_reads);
+	buf_appendf(&b, "# TYPE anvil_store_cache_bytes gauge\nanvil_store_cache_bytes %lld\n",
+	            (long long)st.cache_bytes);
 	buf_appendf(&b, "anvil_uptime_seconds %lld\n", (long long)((srv_now_ms() - srv->started_ms) / 1000));
 	ans->raw = buf_detach(&b, &ans->raw_len);
 	ans->content_type = "text/plain; version=0.0.4";

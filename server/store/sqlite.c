@@ -545,6 +545,8 @@ static void sq_free(struct store_be *be)
 	free(be);
 }
 
+#define SQ_CACHE_KIB "512"
+
 int store_sqlite_open(const char *path, struct failpoints *fp, struct store_be **out, struct err *err)
 {
 	struct store_be *be = xcalloc(1, sizeof(*be));
@@ -564,9 +566,16 @@ int store_sqlite_open(const char *path, struct failpoints *fp, struct store_be *
 		goto fail;
 	}
 	sqlite3_busy_timeout(be->db, 5000);
-	if (sq_exec_script(
-	        be, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-	        err) < 0)
+	/* cache_size: SQLite's default page cache is up to 2 MB per
+	 * connection, which a server fills as its database grows past that
+	 * (issue 17: +1.2 MB between 1,000 and 3,000 jobs). The pages the
+	 * scheduler and the API touch per job (the queued and running jobs'
+	 * index pages, the newest rows) fit in 512 KiB; the rest is read back
+	 * from the kernel's page cache. */
+	if (sq_exec_script(be,
+	                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+	                   " PRAGMA cache_size = -" SQ_CACHE_KIB ";",
+	                   err) < 0)
 		goto fail;
 	if (sq_migrate(be, err) < 0)
 		goto fail;

@@ -177,6 +177,7 @@ int sq_stats(struct store_be *be, struct store_stats *out, struct err *err)
 		out->blob_bytes = sqlite3_column_int64(s, 1);
 	}
 	sq_done(s);
+	out->cache_bytes = sqlite3_memory_used();
 	rc = 0;
 out:
 	pthread_mutex_unlock(&be->mu);

@@ -290,6 +290,8 @@ struct store_stats {
 	int64_t log_bytes;
 	int64_t blobs;
 	int64_t blob_bytes;
+	int64_t cache_bytes; /* memory the database library holds in this process (SQLite: page cache,
+	                        statements, schema; PostgreSQL: 0) */
 };
 int store_stats(struct store *st, struct store_stats *out, struct err *err);
 

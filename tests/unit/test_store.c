@@ -1159,6 +1159,70 @@ static void test_schema_has_no_triggers(void **state)
 	unlink(strcat(strcpy((char[64]){0}, path), ".lock"));
 }
 
+/* Issue 17: SQLite's page cache is capped (PRAGMA cache_size in
+ * server/store/sqlite.c), so a server's memory does not grow with its
+ * database: 4 MB of incompressible log written and read back through a
+ * file store leave the library holding well under its default 2 MB cache
+ * plus statements (anvil_store_cache_bytes). */
+static void test_sqlite_cache_bounded(void **state)
+{
+	char path[] = "/tmp/anvil-test-store-XXXXXX";
+	int fd = mkstemp(path);
+	struct fx fx = {0};
+	struct err err = {0};
+	const char *t[] = {"host"};
+	struct store_stats stats;
+	struct buf chunk = BUF_INIT, b = BUF_INIT;
+	int64_t j, off = 0, next = 0;
+	int acc = 0, trunc = 0;
+	uint32_t x = 777;
+
+	(void)state;
+	if (getenv("ANVIL_PG_URL") != NULL) {
+		close(fd);
+		unlink(path);
+		skip(); /* PostgreSQL caches in its own server processes */
+	}
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(store_open(path, &fx.st, &err), 0);
+	assert_int_equal(store_repo_upsert(fx.st, "demo", "/srv/demo.git", 1, &fx.repo_id, &err), 0);
+	assert_int_equal(jobstate_agent_register(fx.st, "a1", "[\"target=host\"]", "a1-token-sha256", 1,
+	                                         &fx.agent_id, &(int){0}, &err),
+	                 0);
+	mk_pipeline(&fx, NULL, t, 1, 3);
+	j = claim(&fx, "host", 100, 1);
+	for (int i = 0; i < 64 * 1024; i++) {
+		char c;
+		x = x * 1103515245u + 12345u;
+		c = (char)(33 + (x >> 16) % 90);
+		buf_append(&chunk, &c, 1);
+	}
+	for (int seq = 0; seq < 64; seq++) {
+		chunk.data[0] = (char)('A' + seq % 26); /* no two chunks alike */
+		assert_int_equal(
+		    store_log_append(fx.st, j, 1, seq, chunk.data, chunk.len, 1 << 23, &acc, &trunc, &err),
+		    0);
+	}
+	do {
+		buf_reset(&b);
+		assert_int_equal(store_log_read(fx.st, j, off, 1 << 20, &b, &next, &err), 0);
+		off = next;
+	} while (b.len > 0);
+	assert_int_equal(off, 64 * 64 * 1024);
+	assert_int_equal(store_stats(fx.st, &stats, &err), 0);
+	assert_true(stats.cache_bytes > 0);
+	if (stats.cache_bytes >= 2000000)
+		fail_msg("SQLite holds %lld bytes after 4 MB of log", (long long)stats.cache_bytes);
+	store_free(fx.st);
+	buf_release(&chunk);
+	buf_release(&b);
+	unlink(path);
+	unlink(strcat(strcpy((char[64]){0}, path), "-wal"));
+	unlink(strcat(strcpy((char[64]){0}, path), "-shm"));
+	unlink(strcat(strcpy((char[64]){0}, path), ".lock"));
+}
+
 /* Issue 15: needs. A job waits for the jobs it needs, gets their
  * artifacts (and only theirs), and is canceled naming the one that failed;
  * a retry waits for the same jobs. */
@@ -1314,6 +1378,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_log_dedupe_offsets_and_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_compression, setup, teardown),
+	    cmocka_unit_test(test_sqlite_cache_bounded),
 	    cmocka_unit_test_setup_teardown(test_log_steps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
