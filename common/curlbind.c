@@ -5,7 +5,6 @@ static int curlbind_init(struct err *err)
 {
 	CURLcode cc;
 
-	dynlib_libssh2_without_crypto();
 	cc = curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (cc != CURLE_OK)
 		return err_set(err, ERR_SYS, "curl_global_init: %s", curl_easy_strerror(cc));

@@ -36,6 +36,31 @@ static void *dynlib_open(const char *sonames, struct err *err)
 	return NULL;
 }
 
+/* If the library brought libssh2 in (Debian's libcurl and libgit2 both
+ * link it; libssh2 itself), counts libssh2 initialised without crypto
+ * before the library's own init calls libssh2_init(0), which then only
+ * counts too. libssh2's init with crypto loads OpenSSL's engines and reads
+ * its configuration: ~1.5 MB of libcrypto paged in, in the server after its
+ * first push and in every agent, for an SSH transport only a deploy or an
+ * ssh:// git URL uses. OpenSSL 3 initialises itself on first use and
+ * Debian's libssh2 takes its AES-CTR ciphers from OpenSSL (no table of its
+ * own to set up at init), so SSH works as before (t_deploy, test_dynlib).
+ * dlsym on the library's own handle searches it and its dependencies: no
+ * second dlopen (one with RTLD_NOLOAD leaves glibc's dependency list of
+ * the library unreachable, which valgrind reports as lost). Runs under the
+ * init mutex. */
+static void dynlib_libssh2_without_crypto(void *handle)
+{
+	int (*ssh2_init)(int);
+
+	*(void **)&ssh2_init = dlsym(handle, "libssh2_init");
+	if (ssh2_init == NULL) {
+		dlerror(); /* the library does not use libssh2: nothing to do */
+		return;
+	}
+	ssh2_init(LIBSSH2_INIT_NO_CRYPTO);
+}
+
 int dynlib_load(struct dynlib *l, struct err *err)
 {
 	void *handle;
@@ -65,6 +90,7 @@ int dynlib_load(struct dynlib *l, struct err *err)
 		int bad;
 
 		pthread_mutex_lock(&dynlib_init_mu);
+		dynlib_libssh2_without_crypto(handle);
 		bad = l->init(err);
 		pthread_mutex_unlock(&dynlib_init_mu);
 		if (bad < 0) {
@@ -89,17 +115,4 @@ void *dynlib_slot(struct dynlib *l, size_t i)
 int dynlib_is_loaded(struct dynlib *l)
 {
 	return atomic_load_explicit(&l->loaded, memory_order_acquire);
-}
-
-void dynlib_libssh2_without_crypto(void)
-{
-	void *h = dlopen(ANVIL_SSH2_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
-	int (*ssh2_init)(int);
-
-	if (h == NULL)
-		return; /* the library did not bring libssh2: nothing to do */
-	*(void **)&ssh2_init = dlsym(h, "libssh2_init");
-	if (ssh2_init != NULL)
-		ssh2_init(LIBSSH2_INIT_NO_CRYPTO);
-	dlclose(h); /* only our reference: the library that brought it keeps it */
 }

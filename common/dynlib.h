@@ -74,16 +74,4 @@ void *dynlib_slot(struct dynlib *l, size_t i);
 /* 1 when the library has been loaded in this process. */
 int dynlib_is_loaded(struct dynlib *l);
 
-/* For a binding's init, before its library's global init: if that library
- * brought libssh2 in (Debian's libcurl and libgit2 both link it), counts
- * libssh2 initialised without crypto first, so that their own
- * libssh2_init(0) calls only count too. libssh2's init with crypto loads
- * OpenSSL's engines and configuration: ~1.5 MB of libcrypto paged in, in
- * the server after its first push and in every agent, for an SSH transport
- * only a deploy or an ssh:// git URL uses. OpenSSL 3 initialises itself on
- * first use and Debian's libssh2 takes its AES-CTR ciphers from OpenSSL
- * (no table of its own to set up at init), so SSH works as before
- * (t_deploy, test_dynlib). Runs under the init mutex. */
-void dynlib_libssh2_without_crypto(void);
-
 #endif

@@ -3,7 +3,6 @@
 
 static int gitbind_init(struct err *err)
 {
-	dynlib_libssh2_without_crypto();
 	if (git_libgit2_init() < 0)
 		return err_set(err, ERR_SYS, "git_libgit2_init failed");
 	return 0;
