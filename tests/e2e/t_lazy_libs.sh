@@ -18,7 +18,9 @@ hide() {
 	local libs=() l
 	for l in ${1//,/ }; do libs+=(--ro-bind /dev/null "$l"); done
 	shift
-	bwrap --dev-bind / / "${libs[@]}" "$@"
+	# --die-with-parent: the cleanup kills bwrap (its pid is the one
+	# recorded); the program must go with it.
+	bwrap --die-with-parent --dev-bind / / "${libs[@]}" "$@"
 }
 
 start_server --log-level info
