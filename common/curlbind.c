@@ -3,9 +3,8 @@
 
 static int curlbind_init(struct err *err)
 {
-	CURLcode cc;
+	CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
 
-	cc = curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (cc != CURLE_OK)
 		return err_set(err, ERR_SYS, "curl_global_init: %s", curl_easy_strerror(cc));
 	return 0;

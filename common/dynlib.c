@@ -64,7 +64,7 @@ static void dynlib_libssh2_without_crypto(void *handle)
 int dynlib_load(struct dynlib *l, struct err *err)
 {
 	void *handle;
-	int rc = -1;
+	int rc = -1, init_rc;
 
 	if (atomic_load_explicit(&l->loaded, memory_order_acquire))
 		return 0;
@@ -86,17 +86,13 @@ int dynlib_load(struct dynlib *l, struct err *err)
 		}
 	}
 	atomic_store_explicit(&l->resolved, 1, memory_order_release);
-	if (l->init != NULL) {
-		int bad;
-
-		pthread_mutex_lock(&dynlib_init_mu);
-		dynlib_libssh2_without_crypto(handle);
-		bad = l->init(err);
-		pthread_mutex_unlock(&dynlib_init_mu);
-		if (bad < 0) {
-			err_wrap(err, "%s", l->soname);
-			goto out;
-		}
+	pthread_mutex_lock(&dynlib_init_mu);
+	dynlib_libssh2_without_crypto(handle);
+	init_rc = l->init != NULL ? l->init(err) : 0;
+	pthread_mutex_unlock(&dynlib_init_mu);
+	if (init_rc < 0) {
+		err_wrap(err, "%s", l->soname);
+		goto out;
 	}
 	atomic_store_explicit(&l->loaded, 1, memory_order_release);
 	rc = 0;

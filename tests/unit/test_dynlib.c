@@ -150,7 +150,7 @@ static void test_concurrent_first_use(void **state)
  * and reports whether OpenSSL's engines were set up (libssh2's init with
  * crypto does that) and whether OpenSSL still answers for a digest by name
  * (it initialises itself on first use). */
-static int child_loads(int (*load)(struct err *), int *engines_out, int *digest_out)
+static void child_loads(int (*load)(struct err *), int *engines_out, int *digest_out)
 {
 	int fds[2], st, got[2] = {-1, -1};
 	pid_t pid;
@@ -183,7 +183,6 @@ static int child_loads(int (*load)(struct err *), int *engines_out, int *digest_
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	*engines_out = got[0];
 	*digest_out = got[1];
-	return 0;
 }
 
 /* libcurl and libgit2 both bring libssh2, whose init with crypto pages in

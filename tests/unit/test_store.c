@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1109,6 +1110,19 @@ static void test_release_deploys(void **state)
 
 /* Migration 11: the rules are C (server/sched/jobstate.c), so an SQLite
  * store holds no trigger that would make them twice. */
+/* Removes a file store's database and what SQLite and the store's lock
+ * made beside it. */
+static void unlink_store_files(const char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", ".lock"};
+	char name[128];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(name, sizeof(name), "%s%s", path, suffixes[i]);
+		unlink(name);
+	}
+}
+
 static void test_schema_has_no_triggers(void **state)
 {
 	char path[] = "/tmp/anvil-test-store-XXXXXX";
@@ -1153,10 +1167,7 @@ static void test_schema_has_no_triggers(void **state)
 	}
 	sqlite3_finalize(s);
 	sqlite3_close(db);
-	unlink(path);
-	unlink(strcat(strcpy((char[64]){0}, path), "-wal"));
-	unlink(strcat(strcpy((char[64]){0}, path), "-shm"));
-	unlink(strcat(strcpy((char[64]){0}, path), ".lock"));
+	unlink_store_files(path);
 }
 
 /* Issue 17: SQLite's page cache is capped (PRAGMA cache_size in
@@ -1217,10 +1228,7 @@ static void test_sqlite_cache_bounded(void **state)
 	store_free(fx.st);
 	buf_release(&chunk);
 	buf_release(&b);
-	unlink(path);
-	unlink(strcat(strcpy((char[64]){0}, path), "-wal"));
-	unlink(strcat(strcpy((char[64]){0}, path), "-shm"));
-	unlink(strcat(strcpy((char[64]){0}, path), ".lock"));
+	unlink_store_files(path);
 }
 
 /* Issue 15: needs. A job waits for the jobs it needs, gets their
