@@ -29,8 +29,15 @@ struct ota_run {
 	char *rel_target;                       /* owned, "releases/<id>": current's content */
 	char (*sha)[CRYPTO_SHA256_HEX_LEN + 1]; /* owned, per file */
 	int *mode;                              /* owned, per file */
+	char *prev_dir;                         /* owned, the live release's dir; NULL: none */
+	char *sums;                             /* owned, sha256sum lines of what the board has */
+	struct buf finish;                      /* owned, shell text naming the staged files */
 	int cmd_timeout_ms;
 };
+
+/* The exit status of the finishing shell text (ota_transfer) when a staged
+ * file's sha256 is not what was sent. */
+#define OTA_EXIT_STAGED_SUM 86
 
 static int64_t ota_now_ms(void)
 {
@@ -231,6 +238,18 @@ static int ota_exec_ok(struct ota_run *r, const char *cmd, struct ssh_exec_resul
 	return 0;
 }
 
+/* Appends " <pre>'<dir>/<name><post>'" (quoted for the board's shell). */
+static void ota_append_path(struct buf *b, const char *pre, const char *dir, const char *name,
+                            const char *post)
+{
+	char *p = xasprintf("%s%s/%s%s", pre, dir, name, post);
+	char *q = ssh_shell_quote(p);
+
+	buf_appendf(b, " %s", q);
+	free(q);
+	free(p);
+}
+
 /* Finds the sha256sum line for path in output (exact path match). */
 static int ota_sum_lookup(const char *output, const char *path, char hex_out[CRYPTO_SHA256_HEX_LEN + 1])
 {
@@ -253,34 +272,36 @@ static int ota_sum_lookup(const char *output, const char *path, char hex_out[CRY
 	return 0;
 }
 
-/* sha256sum of the given paths on the board; missing files just have no line. */
-static int ota_remote_sums(struct ota_run *r, const struct strv *paths, struct ssh_exec_result *res,
-                           struct err *err)
+/* Runs the finishing shell text (ota_transfer) and what follows it in one
+ * command: a staged file that is not what was sent is ERR_CONFLICT. */
+static int ota_exec_finish(struct ota_run *r, const char *cmd, struct err *err)
 {
-	struct buf cmd = BUF_INIT;
-	size_t i;
-	int rc;
+	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	const char *out;
+	char m[200];
+	int rc = -1;
 
-	buf_appendf(&cmd, "sha256sum --");
-	for (i = 0; i < paths->n; i++) {
-		char *q = ssh_shell_quote(paths->v[i]);
-
-		buf_appendf(&cmd, " %s", q);
-		free(q);
-	}
-	buf_appendf(&cmd, " 2>/dev/null; true");
-	rc = ssh_exec(r->c, cmd.data, r->cmd_timeout_ms, res, err);
-	buf_release(&cmd);
-	if (rc == 0 && res->truncated)
-		rc = err_set(err, ERR_LIMIT, "sha256sum output on %s too long", ssh_peer(r->c));
+	if (ssh_exec(r->c, cmd, r->cmd_timeout_ms, &res, err) < 0)
+		goto out;
+	out = res.output.data ? res.output.data : "";
+	if (res.exit_status == OTA_EXIT_STAGED_SUM)
+		err_set(err, ERR_CONFLICT, "on %s, sha256 after upload is not what was sent: %s",
+		        ssh_peer(r->c), log_escape(m, sizeof(m), out));
+	else if (res.exit_status != 0)
+		err_set(err, ERR_SYS, "on %s, finishing release %s exited %d: %s", ssh_peer(r->c),
+		        r->plan->release_id, res.exit_status, log_escape(m, sizeof(m), out));
+	else
+		rc = 0;
+out:
+	ssh_exec_result_release(&res);
 	return rc;
 }
 
 /* current.new -> target, then renamed over current: readers see the old or
- * the new link, never none. */
-static int ota_switch(struct ota_run *r, const char *target, struct err *err)
+ * the new link, never none. before (NULL: nothing) is shell text run first
+ * in the same command, the switch only when it succeeds. */
+static int ota_switch(struct ota_run *r, const char *target, const char *before, struct err *err)
 {
-	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
 	char *link_new = xasprintf("%s/current.new", r->plan->install_dir);
 	char *cmd = NULL;
 	char *tq = NULL;
@@ -292,14 +313,13 @@ static int ota_switch(struct ota_run *r, const char *target, struct err *err)
 		goto out;
 	tq = ssh_shell_quote(target);
 	/* The touch marks when a release went live, which pruning sorts by. */
-	cmd = xasprintf(
-	    "cd %s && { case %s in /*) ;; *) touch -c -- %s ;; esac; mv -T -- current.new current; }",
-	    r->install_q, tq, tq);
-	if (ota_exec_ok(r, cmd, &res, err) < 0)
+	cmd = xasprintf("%s%scd %s && { case %s in /*) ;; *) touch -c -- %s ;; esac; mv -T -- "
+	                "current.new current; }",
+	                before ? before : "", before ? "\n" : "", r->install_q, tq, tq);
+	if (ota_exec_finish(r, cmd, err) < 0)
 		goto out;
 	rc = 0;
 out:
-	ssh_exec_result_release(&res);
 	free(link_new);
 	free(cmd);
 	free(tq);
@@ -323,20 +343,40 @@ static int ota_read_current(struct ota_run *r, char **out, struct err *err)
 	return rc;
 }
 
-/* Checks the board's arch, each local file's sha256 and ELF machine. */
+/* Checks the board's arch, each local file's sha256 and ELF machine; reads
+ * what is live and, in the same command as `uname -m`, the sha256 of every
+ * file the board may already have (this release's dir, the live one's):
+ * each command is a process start on the board. Nothing is written. */
 static int ota_preflight(struct ota_run *r, struct err *err)
 {
 	const struct ota_plan *plan = r->plan;
 	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
+	struct buf cmd = BUF_INIT;
+	char *live = NULL;
+	const char *out;
 	int board_em;
 	size_t i;
 	int rc = -1;
 
-	if (ota_exec_ok(r, "uname -m", &res, err) < 0)
+	if (ota_read_current(r, &live, err) < 0)
 		goto out;
-	snprintf(r->out->board_arch, sizeof(r->out->board_arch), "%.*s",
-	         (int)strcspn(res.output.data ? res.output.data : "", "\r\n"),
-	         res.output.data ? res.output.data : "");
+	if (live != NULL && strcmp(live, r->rel_target) != 0)
+		r->prev_dir = live[0] == '/' ? xstrdup(live) : xasprintf("%s/%s", plan->install_dir, live);
+	buf_appendf(&cmd, "uname -m && { sha256sum --");
+	for (i = 0; i < plan->n_files; i++) {
+		ota_append_path(&cmd, "", r->rel_dir, plan->files[i].remote_name, "");
+		if (r->prev_dir != NULL)
+			ota_append_path(&cmd, "", r->prev_dir, plan->files[i].remote_name, "");
+	}
+	buf_appendf(&cmd, " 2>/dev/null; true; }");
+	if (ota_exec_ok(r, cmd.data, &res, err) < 0)
+		goto out;
+	if (res.truncated) {
+		err_set(err, ERR_LIMIT, "sha256sum output on %s too long", ssh_peer(r->c));
+		goto out;
+	}
+	out = res.output.data ? res.output.data : "";
+	snprintf(r->out->board_arch, sizeof(r->out->board_arch), "%.*s", (int)strcspn(out, "\r\n"), out);
 	if (plan->board_arch != NULL &&
 	    ota_arch_machine(plan->board_arch) != ota_arch_machine(r->out->board_arch)) {
 		err_set(err, ERR_INVAL, "board %s reports arch %s but is registered as %s", ssh_peer(r->c),
@@ -365,23 +405,27 @@ static int ota_preflight(struct ota_run *r, struct err *err)
 			goto out;
 		}
 	}
+	r->sums = xstrdup(out);
+	r->out->previous = live;
+	live = NULL;
 	rc = 0;
 out:
 	ssh_exec_result_release(&res);
+	buf_release(&cmd);
+	free(live);
 	return rc;
 }
 
-/* Puts every file into releases/<id>/, verified; nothing is live yet. */
+/* Puts every file the board lacks into releases/<id>/ as <name>.part and
+ * leaves in r->finish the shell text that stages the ones it has (copied
+ * from the live release), checks every staged file's sha256 against what
+ * was meant (exit OTA_EXIT_STAGED_SUM when one differs) and names them:
+ * run as one command, with the switch when nothing comes between. */
 static int ota_transfer(struct ota_run *r, struct err *err)
 {
 	const struct ota_plan *plan = r->plan;
-	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
-	struct strv paths = STRV_INIT;
-	struct strv parts = STRV_INIT;
-	struct buf cp = BUF_INIT;
+	struct buf sums = BUF_INIT;
 	struct buf mv = BUF_INIT;
-	char *prev_dir = NULL;
-	char *sums = NULL;
 	size_t i;
 	int rc = -1;
 
@@ -400,117 +444,64 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 				goto out;
 		}
 	}
-	/* Files the board already has: in this release, or unchanged in the one live now. */
-	if (r->out->previous != NULL && strcmp(r->out->previous, r->rel_target) != 0)
-		prev_dir = r->out->previous[0] == '/'
-		               ? xstrdup(r->out->previous)
-		               : xasprintf("%s/%s", plan->install_dir, r->out->previous);
-	for (i = 0; i < plan->n_files; i++) {
-		strv_pushf(&paths, "%s/%s", r->rel_dir, plan->files[i].remote_name);
-		if (prev_dir != NULL)
-			strv_pushf(&paths, "%s/%s", prev_dir, plan->files[i].remote_name);
-	}
-	if (paths.n > 0) {
-		if (ota_remote_sums(r, &paths, &res, err) < 0)
-			goto out;
-		sums = xstrdup(res.output.data != NULL ? res.output.data : "");
-	}
 	for (i = 0; i < plan->n_files; i++) {
 		const struct ota_file *f = &plan->files[i];
 		char *dst = xasprintf("%s/%s", r->rel_dir, f->remote_name);
-		char *part = xasprintf("%s.part", dst);
+		char *old = r->prev_dir ? xasprintf("%s/%s", r->prev_dir, f->remote_name) : NULL;
 		char have[CRYPTO_SHA256_HEX_LEN + 1];
 		int urc = 0;
 
-		if (ota_sum_lookup(sums, dst, have) && strcmp(have, r->sha[i]) == 0) {
+		if (ota_sum_lookup(r->sums, dst, have) && strcmp(have, r->sha[i]) == 0) {
 			r->out->files_skipped++;
-		} else if (prev_dir != NULL) {
-			char *old = xasprintf("%s/%s", prev_dir, f->remote_name);
-
-			if (ota_sum_lookup(sums, old, have) && strcmp(have, r->sha[i]) == 0) {
-				char *oq = ssh_shell_quote(old);
-				char *pq = ssh_shell_quote(part);
-
-				/* The live copy may have another mode (deployed
-				 * before modes were kept): this plan's wins. */
-				buf_appendf(&cp, "cp -p -- %s %s && chmod %04o -- %s && ", oq, pq, r->mode[i],
-				            pq);
-				r->out->files_skipped++;
-				free(oq);
-				free(pq);
-				strv_push(&parts, part);
-			} else {
-				urc = -2;
-			}
+			free(dst);
 			free(old);
-		} else {
-			urc = -2;
+			continue;
 		}
-		if (urc == -2) {
+		if (old != NULL && ota_sum_lookup(r->sums, old, have) && strcmp(have, r->sha[i]) == 0) {
+			/* The live copy may have another mode (deployed before
+			 * modes were kept): this plan's wins. */
+			buf_appendf(&r->finish, "cp -p --");
+			ota_append_path(&r->finish, "", r->prev_dir, f->remote_name, "");
+			ota_append_path(&r->finish, "", r->rel_dir, f->remote_name, ".part");
+			buf_appendf(&r->finish, " && chmod %04o --", r->mode[i]);
+			ota_append_path(&r->finish, "", r->rel_dir, f->remote_name, ".part");
+			buf_appendf(&r->finish, " &&");
+			r->out->files_skipped++;
+		} else {
+			char *part = xasprintf("%s.part", dst);
 			uint64_t sent = 0;
 
 			urc = ssh_sftp_put(r->c, f->local_path, part, r->mode[i], &sent, err);
 			r->out->bytes_sent += sent;
-			if (urc == 0) {
+			if (urc == 0)
 				r->out->files_uploaded++;
-				strv_push(&parts, part);
-			}
+			free(part);
 		}
-		if (urc == 0 && parts.n > 0 && strcmp(parts.v[parts.n - 1], part) == 0) {
-			char *pq = ssh_shell_quote(part);
-			char *dq = ssh_shell_quote(dst);
+		if (urc == 0) {
+			/* A sha256sum -c line each: what was checked gets the name. */
+			char *want = xasprintf("%s  ", r->sha[i]);
 
-			buf_appendf(&mv, "mv -f -- %s %s && ", pq, dq);
-			free(pq);
-			free(dq);
+			ota_append_path(&sums, want, r->rel_dir, f->remote_name, ".part");
+			buf_appendf(&mv, "%smv -f --", mv.len > 0 ? " && " : "");
+			ota_append_path(&mv, "", r->rel_dir, f->remote_name, ".part");
+			ota_append_path(&mv, "", r->rel_dir, f->remote_name, "");
+			free(want);
 		}
 		free(dst);
-		free(part);
+		free(old);
 		if (urc < 0)
 			goto out;
 	}
-	if (cp.len > 0) {
-		buf_appendf(&cp, "true");
-		if (ota_exec_ok(r, cp.data, &res, err) < 0)
-			goto out;
-	}
-	if (parts.n > 0) {
-		/* What landed is what was meant: check each .part before it gets its name. */
-		if (ota_remote_sums(r, &parts, &res, err) < 0)
-			goto out;
-		for (i = 0; i < plan->n_files; i++) {
-			char *part = xasprintf("%s/%s.part", r->rel_dir, plan->files[i].remote_name);
-			char have[CRYPTO_SHA256_HEX_LEN + 1];
-			size_t k;
-			int staged = 0;
-
-			for (k = 0; k < parts.n; k++)
-				staged |= strcmp(parts.v[k], part) == 0;
-			if (staged &&
-			    (!ota_sum_lookup(res.output.data, part, have) || strcmp(have, r->sha[i]) != 0)) {
-				err_set(err, ERR_CONFLICT,
-				        "%s on %s: sha256 after upload is %.12s..., expected %.12s...",
-				        plan->files[i].remote_name, ssh_peer(r->c),
-				        ota_sum_lookup(res.output.data, part, have) ? have : "(missing)",
-				        r->sha[i]);
-				free(part);
-				goto out;
-			}
-			free(part);
-		}
-		buf_appendf(&mv, "true");
-		if (ota_exec_ok(r, mv.data, &res, err) < 0)
-			goto out;
-	}
+	if (r->finish.len > 0)
+		buf_appendf(&r->finish, " true || exit 85\n");
+	if (sums.len > 0)
+		buf_appendf(&r->finish,
+		            "printf '%%s\\n'%s | sha256sum -c --quiet 2>&1 || exit %d\n%s || exit 87\n",
+		            sums.data, OTA_EXIT_STAGED_SUM, mv.data);
 	rc = 0;
 out:
-	ssh_exec_result_release(&res);
-	strv_release(&paths);
-	strv_release(&parts);
-	buf_release(&cp);
+	buf_release(&sums);
 	buf_release(&mv);
-	free(prev_dir);
-	free(sums);
 	return rc;
 }
 
@@ -702,7 +693,7 @@ static int ota_rollback(struct ota_run *r, struct err *err)
 	int rc = -1;
 
 	if (r->out->previous != NULL) {
-		if (ota_switch(r, r->out->previous, &e) < 0)
+		if (ota_switch(r, r->out->previous, NULL, &e) < 0)
 			goto out;
 		free(r->out->current);
 		r->out->current = xstrdup(r->out->previous);
@@ -747,8 +738,6 @@ int ota_deploy(struct ssh_conn *c, const struct ota_plan *plan, struct ota_resul
 	if (ota_preflight(&run, err) < 0)
 		goto out;
 	out->state = OTA_FAILED;
-	if (ota_read_current(&run, &out->previous, err) < 0)
-		goto out;
 	out->check_ms = ota_now_ms() - t;
 
 	t = ota_now_ms();
@@ -763,11 +752,19 @@ int ota_deploy(struct ssh_conn *c, const struct ota_plan *plan, struct ota_resul
 	t = ota_now_ms();
 	if (plan->on_step != NULL)
 		plan->on_step(plan->step_cls, "switching");
+	/* With a check between them, the staged files are named first; else
+	 * naming them and the switch are one command. */
+	if (plan->verify_cmd != NULL && run.finish.len > 0 &&
+	    ota_exec_finish(&run, run.finish.data, err) < 0) {
+		out->switch_ms = ota_now_ms() - t;
+		goto out;
+	}
 	if (ota_verify(&run, err) < 0) {
 		out->switch_ms = ota_now_ms() - t;
 		goto out;
 	}
-	if (ota_switch(&run, run.rel_target, err) < 0) {
+	if (ota_switch(&run, run.rel_target,
+	               plan->verify_cmd == NULL && run.finish.len > 0 ? run.finish.data : NULL, err) < 0) {
 		out->switch_ms = ota_now_ms() - t;
 		/* mv -T is atomic: current still holds what it held. */
 		goto out;
@@ -814,5 +811,8 @@ out:
 	free(run.rel_target);
 	free(run.sha);
 	free(run.mode);
+	free(run.prev_dir);
+	free(run.sums);
+	buf_release(&run.finish);
 	return rc;
 }

@@ -683,6 +683,67 @@ static void test_ota_first_release_fails(void **state)
 	ssh_free(c);
 }
 
+/* The file changes between its check and its upload (on_step runs in
+ * between): the board's sha256 of what landed differs from the one meant,
+ * so nothing gets its name and current stays unset; the next deploy of the
+ * same release uploads it again and goes live. */
+static void fx_rewrite_on_upload(void *cls, const char *step)
+{
+	if (strcmp(step, "uploading") == 0) {
+		FILE *fp = fopen(cls, "w");
+
+		assert_non_null(fp);
+		fputs("changed after the check\n", fp);
+		fclose(fp);
+	}
+}
+
+static void test_ota_staged_sum(void **state)
+{
+	struct fx *f = *state;
+	struct ssh_conn *c = fx_connect(&f->b);
+	char *path = xasprintf("%s/staged.txt", f->tmp);
+	struct ota_file files[] = {{path, "etc/staged.txt", NULL, 0}};
+	struct ota_result res;
+	struct ota_plan plan;
+	struct err err = {0};
+	char cur[256];
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	fputs("as checked\n", fp);
+	fclose(fp);
+	ota_result_init(&res);
+	fx_plan(&plan, "s1", files, 1);
+	plan.install_dir = "/opt/staged";
+	plan.health_cmd = "test -s current/etc/staged.txt";
+	plan.restart_cmd = NULL;
+	plan.on_step = fx_rewrite_on_upload;
+	plan.step_cls = path;
+	assert_int_equal(ota_deploy(c, &plan, &res, &err), -1);
+	assert_int_equal(res.state, OTA_FAILED);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	if (strstr(err.msg, "sha256 after upload") == NULL || strstr(err.msg, "FAILED") == NULL)
+		fail_msg("unexpected error: %s", err.msg);
+	assert_true(res.bytes_sent > 0);
+	assert_null(res.current);
+	assert_false(fx_exists(&f->b, "/opt/staged/current"));
+	assert_false(fx_exists(&f->b, "/opt/staged/releases/s1/etc/staged.txt"));
+	assert_true(fx_exists(&f->b, "/opt/staged/releases/s1/etc/staged.txt.part"));
+	ota_result_release(&res);
+
+	plan.on_step = NULL;
+	if (ota_deploy(c, &plan, &res, &err) < 0)
+		fail_msg("deploy s1 again: %s", err.msg);
+	assert_int_equal(res.files_uploaded, 1);
+	fx_current(&f->b, "/opt/staged", cur, sizeof(cur));
+	assert_string_equal(cur, "releases/s1");
+	assert_false(fx_exists(&f->b, "/opt/staged/releases/s1/etc/staged.txt.part"));
+	ota_result_release(&res);
+	free(path);
+	ssh_free(c);
+}
+
 static void test_elf_machine(void **state)
 {
 	struct fx *f = *state;
@@ -720,6 +781,7 @@ int main(void)
 	    cmocka_unit_test(test_sftp),
 	    cmocka_unit_test(test_ota),
 	    cmocka_unit_test(test_ota_first_release_fails),
+	    cmocka_unit_test(test_ota_staged_sum),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
