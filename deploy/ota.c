@@ -362,7 +362,16 @@ static int ota_preflight(struct ota_run *r, struct err *err)
 		goto out;
 	if (live != NULL && strcmp(live, r->rel_target) != 0)
 		r->prev_dir = live[0] == '/' ? xstrdup(live) : xasprintf("%s/%s", plan->install_dir, live);
-	buf_appendf(&cmd, "uname -m && { sha256sum --");
+	buf_appendf(&cmd, "uname -m && {");
+	if (r->prev_dir == NULL) {
+		/* Nothing live: only this release's dir can hold files, and a
+		 * board seeing it for the first time starts no sha256sum. */
+		char *q = ssh_shell_quote(r->rel_dir);
+
+		buf_appendf(&cmd, " ! test -d %s ||", q);
+		free(q);
+	}
+	buf_appendf(&cmd, " sha256sum --");
 	for (i = 0; i < plan->n_files; i++) {
 		ota_append_path(&cmd, "", r->rel_dir, plan->files[i].remote_name, "");
 		if (r->prev_dir != NULL)
