@@ -60,11 +60,13 @@ struct cgroup_job;
 int cgroup_job_create(const char *root_hint, const char *name, const struct cgroup_limits *lim,
                       struct cgroup_job **out, struct err *err);
 
-/* Fills fds (up to max) with the job's cgroup.procs files, opened
- * O_WRONLY|O_CLOEXEC and owned by the job; returns how many (at most
- * CGROUP_ENTER_FDS_MAX). A forked child enters the job before exec by
- * writing "0" to each (write(2) only: async-signal-safe); it must treat a
- * failed write as a failed spawn. */
+/* Fills fds (up to max) with the files a child enters the job through
+ * (cgroup.procs on v2, tasks on v1), opened O_WRONLY|O_CLOEXEC and owned by
+ * the job; returns how many (at most CGROUP_ENTER_FDS_MAX). A forked child
+ * enters the job before exec by writing "0" to each (write(2) only:
+ * async-signal-safe); it must treat a failed write as a failed spawn. On v1
+ * that moves the writing thread only: the child must have one thread (a
+ * fork or vfork child has). */
 size_t cgroup_job_enter_fds(const struct cgroup_job *job, int *fds, size_t max);
 
 /* The job's directory (v2), or its directory in the first v1 hierarchy used
