@@ -242,6 +242,8 @@ int sq_fail(struct store_be *be, struct err *err, int rc, const char *what)
 
 void sq_done(sqlite3_stmt *s)
 {
+	if (s == NULL) /* its prepare failed: sqlite3_clear_bindings needs a statement */
+		return;
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 }
@@ -475,27 +477,44 @@ static const struct {
     {sq_sessions_sql, &sq_sessions_sql_n}, {sq_schedules_sql, &sq_schedules_sql_n},
 };
 
-/* Prepares every file's statements once; each id must have exactly one. */
-static int sq_prepare_all(struct store_be *be, struct err *err)
+/* Takes every file's statement texts (each id must have exactly one) and
+ * compiles each once against the schema, keeping none: they are prepared
+ * again when first used (sq_stmt). */
+static int sq_check_all(struct store_be *be, struct err *err)
 {
 	for (size_t t = 0; t < sizeof(sq_tables) / sizeof(sq_tables[0]); t++) {
 		for (size_t i = 0; i < *sq_tables[t].n; i++) {
 			const struct sq_sql *q = &sq_tables[t].sql[i];
+			sqlite3_stmt *s = NULL;
 			int rc;
 
-			if (be->stmt[q->id] != NULL)
+			if (be->sql[q->id] != NULL)
 				return err_set(err, ERR_SYS, "statement %d has two texts", (int)q->id);
-			rc = sqlite3_prepare_v3(be->db, q->sql, -1, SQLITE_PREPARE_PERSISTENT,
-			                        &be->stmt[q->id], NULL);
+			be->sql[q->id] = q->sql;
+			rc = sqlite3_prepare_v2(be->db, q->sql, -1, &s, NULL);
+			sqlite3_finalize(s);
 			if (rc != SQLITE_OK)
 				return err_set(err, ERR_SYS, "prepare statement %d: %s", (int)q->id,
 				               sqlite3_errmsg(be->db));
 		}
 	}
 	for (int i = 0; i < SQ_COUNT; i++)
-		if (be->stmt[i] == NULL)
+		if (be->sql[i] == NULL)
 			return err_set(err, ERR_SYS, "statement %d has no text", i);
 	return 0;
+}
+
+sqlite3_stmt *sq_prepare_lazy(struct store_be *be, enum sq_stmt_id id)
+{
+	int rc = sqlite3_prepare_v3(be->db, be->sql[id], -1, SQLITE_PREPARE_PERSISTENT, &be->stmt[id], NULL);
+
+	if (rc != SQLITE_OK) {
+		log_warnx("event=store_prepare_failed statement=%d error=\"%s\"", (int)id,
+		          sqlite3_errmsg(be->db));
+		sqlite3_finalize(be->stmt[id]);
+		be->stmt[id] = NULL;
+	}
+	return be->stmt[id];
 }
 
 /* An SQLite store serves one server process (its wake-ups, log tails and
@@ -579,7 +598,7 @@ int store_sqlite_open(const char *path, struct failpoints *fp, struct store_be *
 		goto fail;
 	if (sq_migrate(be, err) < 0)
 		goto fail;
-	if (sq_prepare_all(be, err) < 0)
+	if (sq_check_all(be, err) < 0)
 		goto fail;
 	*out = be;
 	return 0;

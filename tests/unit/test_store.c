@@ -1170,6 +1170,47 @@ static void test_schema_has_no_triggers(void **state)
 	unlink_store_files(path);
 }
 
+/* Issue 17: statements are prepared when first used, not at open (all of
+ * them held 640 KB), and a statement whose prepare fails then is an error
+ * from the operation, not a crash: here its table went away under the
+ * store (another connection dropped it). */
+static void test_sqlite_statements_on_first_use(void **state)
+{
+	char path[] = "/tmp/anvil-test-store-XXXXXX";
+	int fd = mkstemp(path);
+	struct store *st = NULL;
+	struct store_stats stats;
+	struct schedule_row *rows = NULL;
+	struct err err = {0};
+	sqlite3 *db = NULL;
+	size_t n = 0;
+
+	(void)state;
+	if (getenv("ANVIL_PG_URL") != NULL) {
+		close(fd);
+		unlink(path);
+		skip(); /* PostgreSQL prepares nothing ahead */
+	}
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(store_open(path, &st, &err), 0);
+	assert_int_equal(store_stats(st, &stats, &err), 0);
+	if (stats.cache_bytes > 700 * 1024)
+		fail_msg("SQLite holds %lld bytes after open: statements prepared ahead?",
+		         (long long)stats.cache_bytes);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "PRAGMA foreign_keys = OFF; DROP TABLE schedules", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_schedule_list(st, NULL, &rows, &n, &err), -1);
+	if (strstr(err.msg, "no such table") == NULL)
+		fail_msg("unexpected error: %s", err.msg);
+	/* The store goes on serving what does not need the table. */
+	assert_int_equal(store_stats(st, &stats, &err), 0);
+	store_free(st);
+	unlink_store_files(path);
+}
+
 /* Issue 17: SQLite's page cache is capped (PRAGMA cache_size in
  * server/store/sqlite.c), so a server's memory does not grow with its
  * database: 4 MB of incompressible log written and read back through a
@@ -1387,6 +1428,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_compression, setup, teardown),
 	    cmocka_unit_test(test_sqlite_cache_bounded),
+	    cmocka_unit_test(test_sqlite_statements_on_first_use),
 	    cmocka_unit_test_setup_teardown(test_log_steps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
