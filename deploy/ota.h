@@ -48,7 +48,8 @@ struct ota_plan {
 	 * current untouched. NULL: none. */
 	const char *verify_cmd;
 	/* Optional progress: called on the deploying thread with "uploading"
-	 * once the checks passed and "switching" once every file is verified. */
+	 * once the checks passed and "switching" once every file is on the
+	 * board (the check of what landed runs in the switch's command). */
 	void (*on_step)(void *cls, const char *step);
 	void *step_cls;
 };
