@@ -161,6 +161,8 @@ int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, const char *part
 	j->rs.gid = sb->gid;
 	j->rs.cgroup_fds = n > 0 ? j->fds : NULL;
 	j->rs.n_cgroup_fds = n;
+	j->rs.cgroup_dir_fd = j->cg != NULL ? cgroup_job_dir_fd(j->cg) : -1;
+	j->rs.has_cgroup_dir = j->rs.cgroup_dir_fd >= 0;
 	j->rs.memory_bytes = j->cg != NULL ? sb->opt.memory_bytes : 0;
 	j->rs.pids = j->cg != NULL ? sb->opt.pids : 0;
 	j->rs.tmp_bytes = sb->opt.tmp_bytes;

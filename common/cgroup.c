@@ -27,6 +27,7 @@ struct cg_dir {
 	char *path;     /* the job's directory */
 	char *parent;   /* <own>/anvil-<pid>, removed when empty */
 	int procs_fd;   /* what a child writes "0" to: <path>/cgroup.procs (v2), tasks (v1) */
+	int dir_fd;     /* v2: <path> itself, for clone3's CLONE_INTO_CGROUP; v1: -1 */
 	const char *id; /* "pids", "memory", "cpu"; "" on v2 */
 };
 
@@ -272,7 +273,12 @@ static int add_dir(struct cgroup_job *job, const char *parent, const char *name,
 	d->parent = xstrdup(parent);
 	d->id = id;
 	d->procs_fd = -1;
+	d->dir_fd = -1;
 	job->ndirs++;
+	if (job->v2 && (d->dir_fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		cg_errno(err, "open", d->path);
+		goto out;
+	}
 	procs = xasprintf("%s/%s", d->path, job->v2 ? "cgroup.procs" : "tasks");
 	if ((d->procs_fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0) {
 		cg_errno(err, "open", procs);
@@ -576,6 +582,11 @@ size_t cgroup_job_enter_fds(const struct cgroup_job *job, int *fds, size_t max)
 	return i;
 }
 
+int cgroup_job_dir_fd(const struct cgroup_job *job)
+{
+	return job->v2 ? job->dirs[0].dir_fd : -1;
+}
+
 const char *cgroup_job_path(const struct cgroup_job *job)
 {
 	return job->dirs[0].path;
@@ -739,6 +750,8 @@ void cgroup_job_free(struct cgroup_job *job)
 
 		if (d->procs_fd >= 0)
 			close(d->procs_fd);
+		if (d->dir_fd >= 0)
+			close(d->dir_fd);
 		if (rmdir_wait(d->path) < 0)
 			log_warn("cgroup: rmdir %s", d->path);
 		/* Busy while other jobs (or the agent's v2 leaf) live there. */

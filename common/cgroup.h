@@ -69,6 +69,12 @@ int cgroup_job_create(const char *root_hint, const char *name, const struct cgro
  * fork or vfork child has). */
 size_t cgroup_job_enter_fds(const struct cgroup_job *job, int *fds, size_t max);
 
+/* v2: the job's directory, opened O_RDONLY|O_DIRECTORY and owned by the job,
+ * for a child to start in it (clone3's CLONE_INTO_CGROUP, Linux 5.7): no move,
+ * so none of the kernel's threadgroup lock and its RCU wait that writing
+ * cgroup.procs takes (5-20 ms). v1: -1 (no such clone there). */
+int cgroup_job_dir_fd(const struct cgroup_job *job);
+
 /* The job's directory (v2), or its directory in the first v1 hierarchy used
  * (pids, else memory, else cpu): for log lines and tests. Borrowed. */
 const char *cgroup_job_path(const struct cgroup_job *job);

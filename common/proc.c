@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -46,6 +47,8 @@ struct proc_child_plan {
 	int max_fd; /* for the close loop when close_range is missing */
 	const int *cgroup_fds;
 	size_t n_cgroup_fds;
+	int cgroup_dir_fd; /* -1: none */
+	int in_cgroup;     /* 1: the clone put the child in its cgroup: no writes */
 	int drop_ids;
 	uid_t uid;
 	gid_t gid;
@@ -186,8 +189,9 @@ static void proc_child_close_range(unsigned int lo, unsigned int hi, int max_fd)
 }
 
 /* Runs in the child, on its own stack but in the parent's memory (see
- * proc_spawn): async-signal-safe calls only, writes to nothing but its own
- * stack and the status pipe, never returns. */
+ * proc_spawn; started into a v2 cgroup, on a copy of both): async-signal-safe
+ * calls only, writes to nothing but its own stack and the status pipe, never
+ * returns. */
 static void proc_child(struct proc_child_plan *plan)
 {
 	struct sigaction dfl;
@@ -213,7 +217,7 @@ static void proc_child(struct proc_child_plan *plan)
 	}
 	if (setpgid(0, 0) < 0)
 		proc_child_fail(status_fd, PROC_STAGE_SETUP);
-	for (size_t i = 0; i < plan->n_cgroup_fds; i++) {
+	for (size_t i = 0; !plan->in_cgroup && i < plan->n_cgroup_fds; i++) {
 		ssize_t w;
 		do
 			w = write(plan->cgroup_fds[i], "0", 1);
@@ -275,6 +279,32 @@ static int proc_child_entry(void *arg)
 	return 127; /* not reached */
 }
 
+/* Starts proc_child(plan) already in the cgroup v2 directory
+ * plan->cgroup_dir_fd: clone3 with CLONE_INTO_CGROUP | CLONE_VFORK, so the
+ * child never moves (a write to cgroup.procs takes the kernel's global
+ * threadgroup lock and waits for an RCU grace period, 5-20 ms). clone3 takes
+ * no function to run on another stack, so this one has no CLONE_VM: the child
+ * returns from the syscall as a fork's does, on a copy-on-write copy of this
+ * stack, and makes the same async-signal-safe calls; the calling thread waits
+ * until it execs. -1 with errno where the kernel refuses (before 5.7, or not
+ * a cgroup the caller may enter): proc_spawn then starts it as below. */
+static pid_t proc_spawn_into_cgroup(struct proc_child_plan *plan)
+{
+	struct clone_args args;
+	long pid;
+
+	memset(&args, 0, sizeof(args));
+	args.flags = CLONE_VFORK | CLONE_INTO_CGROUP;
+	args.exit_signal = SIGCHLD;
+	args.cgroup = (uint64_t)plan->cgroup_dir_fd;
+	plan->in_cgroup = 1;
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0)
+		proc_child(plan); /* never returns */
+	plan->in_cgroup = 0;      /* the child had its own copy */
+	return (pid_t)pid;
+}
+
 /* Starts proc_child(plan) the way posix_spawn does: clone with CLONE_VM |
  * CLONE_VFORK on a stack of its own. The child shares the parent's memory
  * until it execs (or _exits) and the calling thread waits until then, so
@@ -285,13 +315,17 @@ static int proc_child_entry(void *arg)
  * may run on the child's stack. Returns the pid, or -1 with errno. */
 static pid_t proc_spawn(struct proc_child_plan *plan)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	size_t guard = page > 0 ? (size_t)page : 4096;
-	size_t size = PROC_CHILD_STACK_BYTES + guard;
+	long page;
+	size_t guard, size;
 	char *stack;
 	pid_t pid;
 	int saved;
 
+	if (plan->cgroup_dir_fd >= 0 && (pid = proc_spawn_into_cgroup(plan)) > 0)
+		return pid;
+	page = sysconf(_SC_PAGESIZE);
+	guard = page > 0 ? (size_t)page : 4096;
+	size = PROC_CHILD_STACK_BYTES + guard;
 	stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED)
 		return -1;
@@ -406,6 +440,7 @@ int proc_start(struct proc *out, const struct proc_spec *spec, struct err *err)
 	plan.max_fd = proc_max_fd();
 	plan.cgroup_fds = spec->cgroup_fds;
 	plan.n_cgroup_fds = spec->n_cgroup_fds;
+	plan.cgroup_dir_fd = spec->has_cgroup_dir ? spec->cgroup_dir_fd : -1;
 	plan.drop_ids = spec->drop_ids;
 	plan.uid = spec->uid;
 	plan.gid = spec->gid;

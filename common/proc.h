@@ -35,6 +35,11 @@ struct proc_spec {
 	 * this order: enters the cgroups, drops ids, sets the limits. */
 	const int *cgroup_fds; /* cgroup.procs files (opened O_WRONLY) the child writes "0" to */
 	size_t n_cgroup_fds;
+	int has_cgroup_dir; /* 1: the child starts in the cgroup v2 directory cgroup_dir_fd
+	                       (clone3 CLONE_INTO_CGROUP) and writes none of cgroup_fds; where
+	                       the kernel refuses that clone, it is started and writes them
+	                       as without */
+	int cgroup_dir_fd;
 	int drop_ids; /* 1: setgroups(none), setresgid(gid), setresuid(uid): a non-root host uid */
 	uid_t uid;
 	gid_t gid;

@@ -55,6 +55,8 @@ struct runner_sandbox {
 	gid_t gid;
 	const int *cgroup_fds; /* the job cgroup's cgroup.procs files (common/cgroup.h) */
 	size_t n_cgroup_fds;
+	int has_cgroup_dir; /* 1: cgroup_dir_fd is the job's v2 directory (cgroup_job_dir_fd) */
+	int cgroup_dir_fd;
 	int64_t memory_bytes; /* what the cgroup holds it to (for a container runner); 0: none */
 	int64_t pids;         /* likewise */
 	int64_t tmp_bytes;    /* size of the step's /tmp tmpfs; 0: the kernel's default */

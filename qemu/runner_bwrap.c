@@ -253,6 +253,8 @@ static int runner_bwrap_start(struct runner *r, const struct step_spec *step, st
 		spec.fd3 = filter_fd;
 		spec.cgroup_fds = b->sandbox.cgroup_fds;
 		spec.n_cgroup_fds = b->sandbox.n_cgroup_fds;
+		spec.has_cgroup_dir = b->sandbox.has_cgroup_dir;
+		spec.cgroup_dir_fd = b->sandbox.cgroup_dir_fd;
 		spec.drop_ids = b->sandbox.drop_ids;
 		spec.uid = b->sandbox.uid;
 		spec.gid = b->sandbox.gid;

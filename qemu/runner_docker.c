@@ -405,6 +405,7 @@ struct runner *runner_docker_new(const struct docker_config *cfg, struct err *er
 		d->sandbox = *cfg->sandbox;
 		d->sandbox.cgroup_fds = NULL;
 		d->sandbox.n_cgroup_fds = 0;
+		d->sandbox.has_cgroup_dir = 0;
 	}
 	for (size_t i = 0; i < cfg->n_binds; i++) {
 		const struct docker_bind *b = &cfg->binds[i];

@@ -13,12 +13,17 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <linux/magic.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/cgroup.h"
+#include "common/proc.h"
+#include "common/xalloc.h"
 #include "common/units.h"
 
 /* These tests create real cgroups on the machine running them: under the
@@ -251,6 +256,92 @@ static void test_v2_without_controllers(void **state)
 	assert_non_null(strstr(err.msg, "memory"));
 }
 
+/* A cgroup2 root to run v2 code on: /sys/fs/cgroup/unified when it is one,
+ * else a mount of this test's own, in a mount namespace of its own so that
+ * it goes with the process even when an assertion ends the test early
+ * (*mounted_out set: umount and rmdir it), else NULL (skip). */
+static const char *v2_root(char *tmp, size_t n, int *mounted_out)
+{
+	struct statfs sf;
+
+	*mounted_out = 0;
+	if (statfs("/sys/fs/cgroup/unified", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+		return "/sys/fs/cgroup/unified";
+	snprintf(tmp, n, "/tmp/anvil-test-cg2-XXXXXX");
+	if (mkdtemp(tmp) == NULL)
+		return NULL;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("none", tmp, "cgroup2", 0, NULL) < 0) {
+		rmdir(tmp);
+		return NULL;
+	}
+	*mounted_out = 1;
+	return tmp;
+}
+
+/* Runs `cat /proc/self/cgroup` through proc with spec's cgroup fields and
+ * says whether its cgroup2 line names the job. */
+static int child_in_job(const struct proc_spec *base, const char *name)
+{
+	const char *argv[] = {"/bin/cat", "/proc/self/cgroup", NULL};
+	struct proc_spec spec = *base;
+	struct buf out = BUF_INIT;
+	struct err err;
+	char *want = xasprintf("/%s\n", name);
+	const char *line;
+	int code = -1, in;
+
+	spec.argv = argv;
+	if (proc_run_spec(&spec, 10000, &out, &code, &err) < 0)
+		fail_msg("proc_run_spec: %s", err.msg);
+	assert_int_equal(code, 0);
+	line = strstr(out.data, "0::");
+	assert_non_null(line);
+	in = strncmp(line + strcspn(line, "\n") - strlen(want) + 1, want, strlen(want)) == 0;
+	free(want);
+	buf_release(&out);
+	return in;
+}
+
+/* v2: a spawned child starts in the job (clone3 CLONE_INTO_CGROUP), with no
+ * cgroup.procs write to make; where that clone is refused (here: a
+ * directory that is no cgroup), it is started and writes cgroup.procs. */
+static void test_v2_child_starts_in_job(void **state)
+{
+	struct cgroup_limits none = {0};
+	struct proc_spec spec = {0};
+	struct cgroup_job *job;
+	char tmp[64];
+	int fds[CGROUP_ENTER_FDS_MAX], mounted, not_cg;
+	const char *root = v2_root(tmp, sizeof(tmp), &mounted);
+
+	(void)state;
+	if (root == NULL) {
+		print_message("skipping: no cgroup2 to mount\n");
+		skip();
+	}
+	job = job_at_or_skip(root, "t-v2into", &none);
+	assert_true(cgroup_job_dir_fd(job) >= 0);
+	spec.stdin_fd = -1;
+	spec.has_cgroup_dir = 1;
+	spec.cgroup_dir_fd = cgroup_job_dir_fd(job);
+	assert_true(child_in_job(&spec, "t-v2into"));
+	/* A refused clone3 falls back to the writes. */
+	not_cg = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(not_cg >= 0);
+	spec.cgroup_dir_fd = not_cg;
+	assert_false(child_in_job(&spec, "t-v2into"));
+	spec.n_cgroup_fds = cgroup_job_enter_fds(job, fds, CGROUP_ENTER_FDS_MAX);
+	spec.cgroup_fds = fds;
+	assert_true(child_in_job(&spec, "t-v2into"));
+	close(not_cg);
+	free_gone(job);
+	if (mounted) {
+		assert_int_equal(umount(root), 0);
+		rmdir(root);
+	}
+}
+
 /* v1: a job joins the cpu hierarchy only when a weight is asked. In a cpu
  * group of its own it would compete as one task against every process of
  * the root group (issue 18: a make -j2 got one process's share). */
@@ -341,6 +432,7 @@ int main(void)
 	    cmocka_unit_test(test_pids_limit_refuses_fork),
 	    cmocka_unit_test(test_kill_all_takes_setsid_daemon),
 	    cmocka_unit_test(test_v2_without_controllers),
+	    cmocka_unit_test(test_v2_child_starts_in_job),
 	    cmocka_unit_test(test_two_jobs_side_by_side),
 	    cmocka_unit_test(test_v1_cpu_group_only_with_weight),
 	    cmocka_unit_test(test_bad_input),
