@@ -111,6 +111,8 @@ int main(int argc, char **argv)
 	if (cg != NULL) {
 		sb.n_cgroup_fds = cgroup_job_enter_fds(cg, fds, CGROUP_ENTER_FDS_MAX);
 		sb.cgroup_fds = fds;
+		sb.cgroup_dir_fd = cgroup_job_dir_fd(cg); /* v2: started in it, as the agent does */
+		sb.has_cgroup_dir = sb.cgroup_dir_fd >= 0;
 	}
 	cfg.sandbox = &sb;
 	if ((r = runner_bwrap_new(&cfg, &err)) == NULL) {
