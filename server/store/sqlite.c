@@ -501,6 +501,13 @@ static int sq_check_all(struct store_be *be, struct err *err)
 	for (int i = 0; i < SQ_COUNT; i++)
 		if (be->sql[i] == NULL)
 			return err_set(err, ERR_SYS, "statement %d has no text", i);
+	/* The transaction's own statements are held from the start: a rollback
+	 * runs on error paths, where a first prepare could fail too (out of
+	 * memory) and leave the transaction open (test_torture). */
+	if (sq_prepare_lazy(be, SQ_BEGIN) == NULL || sq_prepare_lazy(be, SQ_COMMIT) == NULL ||
+	    sq_prepare_lazy(be, SQ_ROLLBACK) == NULL)
+		return err_set(err, ERR_SYS, "prepare the transaction statements: %s",
+		               sqlite3_errmsg(be->db));
 	return 0;
 }
 
