@@ -458,15 +458,13 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 		char *dst = xasprintf("%s/%s", r->rel_dir, f->remote_name);
 		char *old = r->prev_dir ? xasprintf("%s/%s", r->prev_dir, f->remote_name) : NULL;
 		char have[CRYPTO_SHA256_HEX_LEN + 1];
-		int urc = 0;
+		int staged = 1, urc = 0;
 
 		if (ota_sum_lookup(r->sums, dst, have) && strcmp(have, r->sha[i]) == 0) {
-			r->out->files_skipped++;
-			free(dst);
-			free(old);
-			continue;
-		}
-		if (old != NULL && ota_sum_lookup(r->sums, old, have) && strcmp(have, r->sha[i]) == 0) {
+			r->out->files_skipped++; /* already in place under its name */
+			staged = 0;
+		} else if (old != NULL && ota_sum_lookup(r->sums, old, have) &&
+		           strcmp(have, r->sha[i]) == 0) {
 			/* The live copy may have another mode (deployed before
 			 * modes were kept): this plan's wins. */
 			buf_appendf(&r->finish, "cp -p --");
@@ -484,9 +482,10 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 			r->out->bytes_sent += sent;
 			if (urc == 0)
 				r->out->files_uploaded++;
+			staged = urc == 0;
 			free(part);
 		}
-		if (urc == 0) {
+		if (staged) {
 			/* A sha256sum -c line each: what was checked gets the name. */
 			char *want = xasprintf("%s  ", r->sha[i]);
 

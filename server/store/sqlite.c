@@ -515,12 +515,10 @@ sqlite3_stmt *sq_prepare_lazy(struct store_be *be, enum sq_stmt_id id)
 {
 	int rc = sqlite3_prepare_v3(be->db, be->sql[id], -1, SQLITE_PREPARE_PERSISTENT, &be->stmt[id], NULL);
 
-	if (rc != SQLITE_OK) {
+	/* A failed prepare leaves be->stmt[id] NULL. */
+	if (rc != SQLITE_OK)
 		log_warnx("event=store_prepare_failed statement=%d error=\"%s\"", (int)id,
 		          sqlite3_errmsg(be->db));
-		sqlite3_finalize(be->stmt[id]);
-		be->stmt[id] = NULL;
-	}
 	return be->stmt[id];
 }
 

@@ -287,8 +287,9 @@ static int child_in_job(const struct proc_spec *base, const char *name)
 	struct proc_spec spec = *base;
 	struct buf out = BUF_INIT;
 	struct err err;
-	char *want = xasprintf("/%s\n", name);
+	char *want = xasprintf("/%s", name);
 	const char *line;
+	size_t len;
 	int code = -1, in;
 
 	spec.argv = argv;
@@ -297,7 +298,8 @@ static int child_in_job(const struct proc_spec *base, const char *name)
 	assert_int_equal(code, 0);
 	line = strstr(out.data, "0::");
 	assert_non_null(line);
-	in = strncmp(line + strcspn(line, "\n") - strlen(want) + 1, want, strlen(want)) == 0;
+	len = strcspn(line, "\n"); /* the line ends in the job's name */
+	in = len >= strlen(want) && strncmp(line + len - strlen(want), want, strlen(want)) == 0;
 	free(want);
 	buf_release(&out);
 	return in;
