@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,8 +33,27 @@ struct ota_run {
 	char *prev_dir;                         /* owned, the live release's dir; NULL: none */
 	char *sums;                             /* owned, sha256sum lines of what the board has */
 	struct buf finish;                      /* owned, shell text naming the staged files */
+	struct ota_have *in_rel;                /* owned, per file: in this release's dir */
+	struct ota_have *in_prev;               /* owned, per file: in the live release's dir */
+	uint64_t *size;                         /* owned, per file: the local file's size */
+	char *record;                           /* owned, this release's OTA_RECORD as read */
 	int cmd_timeout_ms;
 };
+
+/* What the board holds under one file's name, by lstat. */
+struct ota_have {
+	int present; /* a regular file of the local file's size */
+	struct ssh_stat st;
+	enum { OTA_SENT = 1, OTA_COPIED, OTA_KEPT } how; /* how the staged file came to be */
+};
+
+/* Each release's record of its files' sha256, size and mtime, in its dir
+ * (docs/deploy.md): a file whose lstat still shows the recorded size and
+ * mtime is not hashed again. One line per file, "<sha256> <size> <mtime>
+ * <name>\n", after the OTA_RECORD_MAGIC line. */
+#define OTA_RECORD       ".anvil-sums"
+#define OTA_RECORD_MAGIC "anvil-sums 1\n"
+#define OTA_RECORD_MAX   (1u << 20)
 
 /* The exit status of the finishing shell text (ota_transfer) when a staged
  * file's sha256 is not what was sent. */
@@ -165,6 +185,8 @@ static int ota_valid_name(const char *s)
 		return 0;
 	if (strpbrk(s, "\n\r\\") != NULL)
 		return 0;
+	if (strncmp(s, OTA_RECORD, strlen(OTA_RECORD)) == 0)
+		return 0; /* the record's own name, and its .part */
 	while (*p != '\0') {
 		size_t len = strcspn(p, "/");
 
@@ -199,7 +221,9 @@ static int ota_check_plan(const struct ota_plan *plan, struct err *err)
 		if (f->local_path == NULL)
 			return err_set(err, ERR_INVAL, "file %zu has no local path", i);
 		if (!ota_valid_name(f->remote_name))
-			return err_set(err, ERR_INVAL, "bad remote name '%.80s' (relative, no '..', no '\\')",
+			return err_set(err, ERR_INVAL,
+			               "bad remote name '%.80s' (relative, no '..', no '\\', not " OTA_RECORD
+			               ")",
 			               f->remote_name ? f->remote_name : "(null)");
 		if (f->sha256 != NULL && !crypto_is_sha256_hex(f->sha256))
 			return err_set(err, ERR_INVAL, "file %s: sha256 is not 64 lowercase hex chars",
@@ -343,42 +367,129 @@ static int ota_read_current(struct ota_run *r, char **out, struct err *err)
 	return rc;
 }
 
+/* The sha256 OTA_RECORD text rec holds for name, when st still shows the
+ * size and mtime recorded with it. */
+static int ota_record_lookup(const char *rec, const char *name, const struct ssh_stat *st,
+                             char hex_out[CRYPTO_SHA256_HEX_LEN + 1])
+{
+	const char *line;
+
+	if (rec == NULL || strncmp(rec, OTA_RECORD_MAGIC, strlen(OTA_RECORD_MAGIC)) != 0)
+		return 0;
+	for (line = rec + strlen(OTA_RECORD_MAGIC); *line != '\0';) {
+		const char *eol = strchr(line, '\n');
+		unsigned long long size;
+		long long mtime;
+		int name_at = -1;
+
+		if (eol == NULL)
+			break; /* only whole lines count */
+		if (eol - line > CRYPTO_SHA256_HEX_LEN && line[CRYPTO_SHA256_HEX_LEN] == ' ' &&
+		    sscanf(line + CRYPTO_SHA256_HEX_LEN, " %llu %lld %n", &size, &mtime, &name_at) == 2 &&
+		    name_at > 0 && (size_t)(eol - line - CRYPTO_SHA256_HEX_LEN - name_at) == strlen(name) &&
+		    memcmp(line + CRYPTO_SHA256_HEX_LEN + name_at, name, strlen(name)) == 0 &&
+		    size == st->size_bytes && mtime == st->mtime_unix_s) {
+			memcpy(hex_out, line, CRYPTO_SHA256_HEX_LEN);
+			hex_out[CRYPTO_SHA256_HEX_LEN] = '\0';
+			return crypto_is_sha256_hex(hex_out);
+		}
+		line = eol + 1;
+	}
+	return 0;
+}
+
+/* Reads dir's OTA_RECORD; *out is NULL when there is none to trust. */
+static int ota_read_record(struct ota_run *r, const char *dir, char **out, struct err *err)
+{
+	char *path = xasprintf("%s/%s", dir, OTA_RECORD);
+	struct buf b = BUF_INIT;
+	int rc = 0;
+
+	*out = NULL;
+	if (ssh_sftp_read(r->c, path, OTA_RECORD_MAX, &b, err) == 0) {
+		buf_append(&b, "", 1);
+		if (memchr(b.data, '\0', b.len - 1) == NULL)
+			*out = buf_detach(&b, NULL);
+	} else if (err->code == ERR_NOTFOUND || err->code == ERR_FORBIDDEN || err->code == ERR_LIMIT) {
+		err_clear(err); /* none, or none to use: the files are hashed */
+	} else {
+		rc = -1;
+	}
+	buf_release(&b);
+	free(path);
+	return rc;
+}
+
+/* What dir holds under each file's name (lstat over SFTP: no process on the
+ * board). A file of the local size whose record still fits gets its sha256
+ * line in sums; the others of that size go to hash, for sha256sum. */
+static int ota_look(struct ota_run *r, const char *dir, const char *rec, struct ota_have *have,
+                    struct buf *sums, struct buf *hash, struct err *err)
+{
+	size_t i;
+
+	for (i = 0; i < r->plan->n_files; i++) {
+		const char *name = r->plan->files[i].remote_name;
+		char *path = xasprintf("%s/%s", dir, name);
+		char hex[CRYPTO_SHA256_HEX_LEN + 1];
+		int src = ssh_sftp_stat(r->c, path, &have[i].st, err);
+
+		free(path);
+		if (src < 0 && err->code != ERR_NOTFOUND && err->code != ERR_FORBIDDEN)
+			return -1;
+		err_clear(err);
+		have[i].present = src == 0 && have[i].st.is_reg && have[i].st.size_bytes == r->size[i];
+		if (!have[i].present)
+			continue;
+		if (ota_record_lookup(rec, name, &have[i].st, hex))
+			buf_appendf(sums, "%s  %s/%s\n", hex, dir, name);
+		else
+			ota_append_path(hash, "", dir, name, "");
+	}
+	return 0;
+}
+
 /* Checks the board's arch, each local file's sha256 and ELF machine; reads
- * what is live and, in the same command as `uname -m`, the sha256 of every
- * file the board may already have (this release's dir, the live one's):
- * each command is a process start on the board. Nothing is written. */
+ * what is live and what the board may already have (this release's dir,
+ * the live one's): by lstat and the releases' records over SFTP, and only
+ * the files those leave open by sha256sum, in the same command as `uname
+ * -m` (each command is a process start on the board). Nothing is written. */
 static int ota_preflight(struct ota_run *r, struct err *err)
 {
 	const struct ota_plan *plan = r->plan;
 	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
-	struct buf cmd = BUF_INIT;
+	struct buf hash = BUF_INIT;
+	struct buf sums = BUF_INIT;
+	char *prev_record = NULL;
 	char *live = NULL;
+	char *cmd = NULL;
 	const char *out;
 	int board_em;
 	size_t i;
 	int rc = -1;
 
+	for (i = 0; i < plan->n_files; i++) {
+		struct stat st;
+
+		if (stat(plan->files[i].local_path, &st) < 0) {
+			err_errno(err, "stat %s", plan->files[i].local_path);
+			goto out;
+		}
+		r->size[i] = (uint64_t)st.st_size;
+	}
 	if (ota_read_current(r, &live, err) < 0)
 		goto out;
 	if (live != NULL && strcmp(live, r->rel_target) != 0)
 		r->prev_dir = live[0] == '/' ? xstrdup(live) : xasprintf("%s/%s", plan->install_dir, live);
-	buf_appendf(&cmd, "uname -m && {");
-	if (r->prev_dir == NULL) {
-		/* Nothing live: only this release's dir can hold files, and a
-		 * board seeing it for the first time starts no sha256sum. */
-		char *q = ssh_shell_quote(r->rel_dir);
-
-		buf_appendf(&cmd, " ! test -d %s ||", q);
-		free(q);
-	}
-	buf_appendf(&cmd, " sha256sum --");
-	for (i = 0; i < plan->n_files; i++) {
-		ota_append_path(&cmd, "", r->rel_dir, plan->files[i].remote_name, "");
-		if (r->prev_dir != NULL)
-			ota_append_path(&cmd, "", r->prev_dir, plan->files[i].remote_name, "");
-	}
-	buf_appendf(&cmd, " 2>/dev/null; true; }");
-	if (ota_exec_ok(r, cmd.data, &res, err) < 0)
+	if (ota_read_record(r, r->rel_dir, &r->record, err) < 0 ||
+	    ota_look(r, r->rel_dir, r->record, r->in_rel, &sums, &hash, err) < 0)
+		goto out;
+	if (r->prev_dir != NULL && (ota_read_record(r, r->prev_dir, &prev_record, err) < 0 ||
+	                            ota_look(r, r->prev_dir, prev_record, r->in_prev, &sums, &hash, err) < 0))
+		goto out;
+	cmd = xasprintf("uname -m%s%s%s", hash.len > 0 ? " && { sha256sum --" : "",
+	                hash.len > 0 ? hash.data : "", hash.len > 0 ? " 2>/dev/null; true; }" : "");
+	if (ota_exec_ok(r, cmd, &res, err) < 0)
 		goto out;
 	if (res.truncated) {
 		err_set(err, ERR_LIMIT, "sha256sum output on %s too long", ssh_peer(r->c));
@@ -414,20 +525,25 @@ static int ota_preflight(struct ota_run *r, struct err *err)
 			goto out;
 		}
 	}
-	r->sums = xstrdup(out);
+	/* sha256sum's lines and the records' alike, for ota_sum_lookup. */
+	buf_appendf(&sums, "%s", out);
+	r->sums = buf_detach(&sums, NULL);
 	r->out->previous = live;
 	live = NULL;
 	rc = 0;
 out:
 	ssh_exec_result_release(&res);
-	buf_release(&cmd);
+	buf_release(&hash);
+	buf_release(&sums);
+	free(prev_record);
 	free(live);
+	free(cmd);
 	return rc;
 }
 
 /* Puts every file the board lacks into releases/<id>/ as <name>.part and
  * leaves in r->finish the shell text that stages the ones it has (copied
- * from the live release), checks every staged file's sha256 against what
+ * from the live release), checks every uploaded file's sha256 against what
  * was meant (exit OTA_EXIT_STAGED_SUM when one differs) and names them:
  * run as one command, with the switch when nothing comes between. */
 static int ota_transfer(struct ota_run *r, struct err *err)
@@ -460,40 +576,49 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 		char have[CRYPTO_SHA256_HEX_LEN + 1];
 		int staged = 1, urc = 0;
 
-		if (ota_sum_lookup(r->sums, dst, have) && strcmp(have, r->sha[i]) == 0) {
+		if (r->in_rel[i].present && ota_sum_lookup(r->sums, dst, have) &&
+		    strcmp(have, r->sha[i]) == 0 && r->in_rel[i].st.mode == r->mode[i]) {
 			r->out->files_skipped++; /* already in place under its name */
+			r->in_rel[i].how = OTA_KEPT;
 			staged = 0;
-		} else if (old != NULL && ota_sum_lookup(r->sums, old, have) &&
+		} else if (old != NULL && r->in_prev[i].present && ota_sum_lookup(r->sums, old, have) &&
 		           strcmp(have, r->sha[i]) == 0) {
-			/* The live copy may have another mode (deployed before
-			 * modes were kept): this plan's wins. */
+			/* Copied on the board from a file known by its sha256 (cp's
+			 * exit tells whether it landed). The live copy may have
+			 * another mode (deployed before modes were kept): this
+			 * plan's wins. */
 			buf_appendf(&r->finish, "cp -p --");
 			ota_append_path(&r->finish, "", r->prev_dir, f->remote_name, "");
 			ota_append_path(&r->finish, "", r->rel_dir, f->remote_name, ".part");
-			buf_appendf(&r->finish, " && chmod %04o --", r->mode[i]);
-			ota_append_path(&r->finish, "", r->rel_dir, f->remote_name, ".part");
+			if (r->in_prev[i].st.mode != r->mode[i]) {
+				buf_appendf(&r->finish, " && chmod %04o --", r->mode[i]);
+				ota_append_path(&r->finish, "", r->rel_dir, f->remote_name, ".part");
+			}
 			buf_appendf(&r->finish, " &&");
 			r->out->files_skipped++;
+			r->in_rel[i].how = OTA_COPIED;
 		} else {
 			char *part = xasprintf("%s.part", dst);
 			uint64_t sent = 0;
 
 			urc = ssh_sftp_put(r->c, f->local_path, part, r->mode[i], &sent, err);
 			r->out->bytes_sent += sent;
-			if (urc == 0)
+			if (urc == 0) {
+				/* A sha256sum -c line each: what was checked gets the name. */
+				char *want = xasprintf("%s  ", r->sha[i]);
+
 				r->out->files_uploaded++;
+				r->in_rel[i].how = OTA_SENT;
+				ota_append_path(&sums, want, r->rel_dir, f->remote_name, ".part");
+				free(want);
+			}
 			staged = urc == 0;
 			free(part);
 		}
 		if (staged) {
-			/* A sha256sum -c line each: what was checked gets the name. */
-			char *want = xasprintf("%s  ", r->sha[i]);
-
-			ota_append_path(&sums, want, r->rel_dir, f->remote_name, ".part");
 			buf_appendf(&mv, "%smv -f --", mv.len > 0 ? " && " : "");
 			ota_append_path(&mv, "", r->rel_dir, f->remote_name, ".part");
 			ota_append_path(&mv, "", r->rel_dir, f->remote_name, "");
-			free(want);
 		}
 		free(dst);
 		free(old);
@@ -503,13 +628,61 @@ static int ota_transfer(struct ota_run *r, struct err *err)
 	if (r->finish.len > 0)
 		buf_appendf(&r->finish, " true || exit 85\n");
 	if (sums.len > 0)
-		buf_appendf(&r->finish,
-		            "printf '%%s\\n'%s | sha256sum -c --quiet 2>&1 || exit %d\n%s || exit 87\n",
-		            sums.data, OTA_EXIT_STAGED_SUM, mv.data);
+		buf_appendf(&r->finish, "printf '%%s\\n'%s | sha256sum -c --quiet 2>&1 || exit %d\n",
+		            sums.data, OTA_EXIT_STAGED_SUM);
+	if (mv.len > 0)
+		buf_appendf(&r->finish, "%s || exit 87\n", mv.data);
 	rc = 0;
 out:
 	buf_release(&sums);
 	buf_release(&mv);
+	return rc;
+}
+
+/* Writes this release's OTA_RECORD once its files have their names: a
+ * file is recorded with the size and mtime lstat shows now when they are
+ * the ones it was checked with (an upload: its size; a copy keeps its
+ * source's mtime), so a file changed since is hashed next time. */
+static int ota_write_record(struct ota_run *r, struct err *err)
+{
+	const struct ota_plan *plan = r->plan;
+	struct buf rec = BUF_INIT;
+	char *path = xasprintf("%s/%s", r->rel_dir, OTA_RECORD);
+	char *part = xasprintf("%s.part", path);
+	size_t i;
+	int rc = -1;
+
+	buf_appendf(&rec, "%s", OTA_RECORD_MAGIC);
+	for (i = 0; i < plan->n_files; i++) {
+		const struct ota_have *h = &r->in_rel[i];
+		const struct ota_have *was = h->how == OTA_COPIED ? &r->in_prev[i] : h;
+		char *p = xasprintf("%s/%s", r->rel_dir, plan->files[i].remote_name);
+		struct ssh_stat st;
+		int src = ssh_sftp_stat(r->c, p, &st, err);
+
+		free(p);
+		if (src < 0 && err->code != ERR_NOTFOUND)
+			goto out;
+		err_clear(err);
+		if (src < 0 || !st.is_reg || st.size_bytes != r->size[i] ||
+		    (h->how != OTA_SENT && st.mtime_unix_s != was->st.mtime_unix_s))
+			continue;
+		buf_appendf(&rec, "%s %llu %lld %s\n", r->sha[i], (unsigned long long)st.size_bytes,
+		            (long long)st.mtime_unix_s, plan->files[i].remote_name);
+	}
+	if (r->record != NULL && strcmp(r->record, rec.data) == 0) {
+		rc = 0; /* already so */
+		goto out;
+	}
+	if (ssh_sftp_put_data(r->c, rec.data, rec.len, part, 0644, err) < 0 ||
+	    (ssh_sftp_remove(r->c, path, err) < 0 && err->code != ERR_NOTFOUND) ||
+	    ssh_sftp_rename(r->c, part, path, err) < 0)
+		goto out;
+	rc = 0;
+out:
+	buf_release(&rec);
+	free(path);
+	free(part);
 	return rc;
 }
 
@@ -742,6 +915,9 @@ int ota_deploy(struct ssh_conn *c, const struct ota_plan *plan, struct ota_resul
 	run.rel_target = xasprintf("releases/%s", plan->release_id);
 	run.sha = xcalloc(plan->n_files + 1, sizeof(*run.sha));
 	run.mode = xcalloc(plan->n_files + 1, sizeof(*run.mode));
+	run.size = xcalloc(plan->n_files + 1, sizeof(*run.size));
+	run.in_rel = xcalloc(plan->n_files + 1, sizeof(*run.in_rel));
+	run.in_prev = xcalloc(plan->n_files + 1, sizeof(*run.in_prev));
 
 	if (ota_preflight(&run, err) < 0)
 		goto out;
@@ -779,6 +955,11 @@ int ota_deploy(struct ssh_conn *c, const struct ota_plan *plan, struct ota_resul
 	}
 	out->current = xstrdup(run.rel_target);
 	out->switch_ms = ota_now_ms() - t;
+	if (ota_write_record(&run, err) < 0) {
+		/* Only the next deploy's shortcut is lost: it hashes the files. */
+		log_warnx("ota: recording sums on %s failed: %s", ssh_peer(c), err->msg);
+		err_clear(err);
+	}
 
 	t = ota_now_ms();
 	rc = ota_restart(&run, &out->restart_output, err);
@@ -819,6 +1000,10 @@ out:
 	free(run.rel_target);
 	free(run.sha);
 	free(run.mode);
+	free(run.size);
+	free(run.in_rel);
+	free(run.in_prev);
+	free(run.record);
 	free(run.prev_dir);
 	free(run.sums);
 	buf_release(&run.finish);

@@ -12,11 +12,14 @@
 /* OTA of one release to one board over an authenticated struct ssh_conn
  * (docs/deploy.md). Board layout under the install dir:
  *   <install>/releases/<id>/...   one directory per release, never modified once live
+ *   <install>/releases/<id>/.anvil-sums   its files' sha256, size and mtime
  *   <install>/current             symlink -> releases/<id>, replaced atomically (rename)
  * Steps: check the board's arch against every ELF file (before anything is
  * sent) → mkdir releases/<id> → per file: skip when the board already has
  * the same sha256 (in this release, or copied on the board from the
- * previous one), else SFTP to <name>.part, sha256sum on the board, rename →
+ * previous one; known from .anvil-sums while lstat shows the recorded size
+ * and mtime, else from sha256sum there), else SFTP to <name>.part,
+ * sha256sum -c on the board, rename → record .anvil-sums →
  * switch current → restart → health until the deadline → on failure switch
  * back to the previous release and restart again → prune old releases.
  * Needs a POSIX shell with coreutils' sha256sum, mv -T, cp, rm on the board. */

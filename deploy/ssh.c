@@ -693,17 +693,84 @@ static void ssh_sftp_close(struct ssh_conn *c, LIBSSH2_SFTP_HANDLE *h)
 			break;
 }
 
+/* Opens remote_path for writing, created or truncated, with exactly mode. */
+static LIBSSH2_SFTP_HANDLE *ssh_sftp_create(struct ssh_conn *c, const char *remote_path, int mode,
+                                            struct err *err)
+{
+	LIBSSH2_SFTP_ATTRIBUTES attrs = {0};
+	LIBSSH2_SFTP_HANDLE *h;
+	int64_t deadline;
+	int lrc;
+
+	h = ssh_sftp_open(c, remote_path, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC, mode,
+	                  LIBSSH2_SFTP_OPENFILE, err);
+	if (h == NULL)
+		return NULL;
+	/* CREAT's mode is masked by the server's umask and ignored for an
+	 * existing file: set it explicitly. */
+	attrs.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
+	attrs.permissions = (unsigned long)mode;
+	deadline = ssh_deadline_ns(c->io_timeout_ms);
+	while ((lrc = libssh2_sftp_fsetstat(h, &attrs)) == LIBSSH2_ERROR_EAGAIN)
+		if (ssh_wait(c, deadline, "sftp chmod", err) < 0)
+			goto fail;
+	if (lrc == 0)
+		return h;
+	ssh_sftp_fail(c, err, "chmod", remote_path);
+fail:
+	ssh_sftp_close(c, h);
+	return NULL;
+}
+
+/* Writes n bytes at p; *sent counts what the server took. */
+static int ssh_sftp_write_all(struct ssh_conn *c, LIBSSH2_SFTP_HANDLE *h, const char *p, size_t n,
+                              uint64_t *sent, const char *remote_path, struct err *err)
+{
+	/* The deadline bounds a stall, not the whole transfer. */
+	int64_t deadline = ssh_deadline_ns(c->io_timeout_ms);
+
+	while (n > 0) {
+		ssize_t w = libssh2_sftp_write(h, p, n);
+
+		if (w == LIBSSH2_ERROR_EAGAIN) {
+			if (ssh_wait(c, deadline, "sftp write", err) < 0)
+				return -1;
+			continue;
+		}
+		if (w < 0)
+			return ssh_sftp_fail(c, err, "write", remote_path);
+		p += w;
+		n -= (size_t)w;
+		*sent += (uint64_t)w;
+		deadline = ssh_deadline_ns(c->io_timeout_ms);
+	}
+	return 0;
+}
+
+/* Closes a written file: the server's answer tells whether it landed. */
+static int ssh_sftp_close_checked(struct ssh_conn *c, LIBSSH2_SFTP_HANDLE **h, const char *remote_path,
+                                  struct err *err)
+{
+	int64_t deadline = ssh_deadline_ns(c->io_timeout_ms);
+	int lrc;
+
+	while ((lrc = libssh2_sftp_close_handle(*h)) == LIBSSH2_ERROR_EAGAIN)
+		if (ssh_wait(c, deadline, "sftp close", err) < 0)
+			return -1;
+	*h = NULL;
+	if (lrc != 0)
+		return ssh_sftp_fail(c, err, "close", remote_path);
+	return 0;
+}
+
 int ssh_sftp_put(struct ssh_conn *c, const char *local_path, const char *remote_path, int mode,
                  uint64_t *bytes_out, struct err *err)
 {
 	LIBSSH2_SFTP_HANDLE *h = NULL;
-	LIBSSH2_SFTP_ATTRIBUTES attrs = {0};
 	char *chunk = NULL;
 	uint64_t sent = 0;
-	int64_t deadline;
 	int fd = -1;
 	int rc = -1;
-	int lrc;
 
 	if (bytes_out != NULL)
 		*bytes_out = 0;
@@ -713,26 +780,11 @@ int ssh_sftp_put(struct ssh_conn *c, const char *local_path, const char *remote_
 	}
 	if (ssh_sftp_ready(c, err) < 0)
 		goto out;
-	h = ssh_sftp_open(c, remote_path, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC, mode,
-	                  LIBSSH2_SFTP_OPENFILE, err);
-	if (h == NULL)
+	if ((h = ssh_sftp_create(c, remote_path, mode, err)) == NULL)
 		goto out;
-	/* CREAT's mode is masked by the server's umask and ignored for an
-	 * existing file: set it explicitly. */
-	attrs.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
-	attrs.permissions = (unsigned long)mode;
-	deadline = ssh_deadline_ns(c->io_timeout_ms);
-	while ((lrc = libssh2_sftp_fsetstat(h, &attrs)) == LIBSSH2_ERROR_EAGAIN)
-		if (ssh_wait(c, deadline, "sftp chmod", err) < 0)
-			goto out;
-	if (lrc != 0) {
-		ssh_sftp_fail(c, err, "chmod", remote_path);
-		goto out;
-	}
 	chunk = xmalloc(SSH_CHUNK_BYTES);
 	for (;;) {
 		ssize_t n = read(fd, chunk, SSH_CHUNK_BYTES);
-		char *p = chunk;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -742,36 +794,10 @@ int ssh_sftp_put(struct ssh_conn *c, const char *local_path, const char *remote_
 		}
 		if (n == 0)
 			break;
-		/* The deadline bounds a stall, not the whole transfer. */
-		deadline = ssh_deadline_ns(c->io_timeout_ms);
-		while (n > 0) {
-			ssize_t w = libssh2_sftp_write(h, p, (size_t)n);
-
-			if (w == LIBSSH2_ERROR_EAGAIN) {
-				if (ssh_wait(c, deadline, "sftp write", err) < 0)
-					goto out;
-				continue;
-			}
-			if (w < 0) {
-				ssh_sftp_fail(c, err, "write", remote_path);
-				goto out;
-			}
-			p += w;
-			n -= w;
-			sent += (uint64_t)w;
-			deadline = ssh_deadline_ns(c->io_timeout_ms);
-		}
-	}
-	deadline = ssh_deadline_ns(c->io_timeout_ms);
-	while ((lrc = libssh2_sftp_close_handle(h)) == LIBSSH2_ERROR_EAGAIN)
-		if (ssh_wait(c, deadline, "sftp close", err) < 0)
+		if (ssh_sftp_write_all(c, h, chunk, (size_t)n, &sent, remote_path, err) < 0)
 			goto out;
-	h = NULL;
-	if (lrc != 0) {
-		ssh_sftp_fail(c, err, "close", remote_path);
-		goto out;
 	}
-	rc = 0;
+	rc = ssh_sftp_close_checked(c, &h, remote_path, err);
 out:
 	if (bytes_out != NULL)
 		*bytes_out = sent;
@@ -779,6 +805,62 @@ out:
 	free(chunk);
 	if (fd >= 0)
 		close(fd);
+	return rc;
+}
+
+int ssh_sftp_put_data(struct ssh_conn *c, const void *data, size_t len, const char *remote_path, int mode,
+                      struct err *err)
+{
+	LIBSSH2_SFTP_HANDLE *h = NULL;
+	uint64_t sent = 0;
+	int rc = -1;
+
+	if (ssh_sftp_ready(c, err) < 0)
+		return -1;
+	if ((h = ssh_sftp_create(c, remote_path, mode, err)) == NULL)
+		goto out;
+	if (ssh_sftp_write_all(c, h, data, len, &sent, remote_path, err) < 0)
+		goto out;
+	rc = ssh_sftp_close_checked(c, &h, remote_path, err);
+out:
+	ssh_sftp_close(c, h);
+	return rc;
+}
+
+int ssh_sftp_read(struct ssh_conn *c, const char *path, size_t max_bytes, struct buf *out, struct err *err)
+{
+	LIBSSH2_SFTP_HANDLE *h = NULL;
+	char chunk[4096];
+	int rc = -1;
+
+	buf_reset(out);
+	if (ssh_sftp_ready(c, err) < 0)
+		return -1;
+	if ((h = ssh_sftp_open(c, path, LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE, err)) == NULL)
+		goto out;
+	for (;;) {
+		int64_t deadline = ssh_deadline_ns(c->io_timeout_ms);
+		ssize_t n;
+
+		while ((n = libssh2_sftp_read(h, chunk, sizeof(chunk))) == LIBSSH2_ERROR_EAGAIN)
+			if (ssh_wait(c, deadline, "sftp read", err) < 0)
+				goto out;
+		if (n < 0) {
+			ssh_sftp_fail(c, err, "read", path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (out->len + (size_t)n > max_bytes) {
+			err_set(err, ERR_LIMIT, "sftp read %s on %s: larger than %zu bytes", path, c->peer,
+			        max_bytes);
+			goto out;
+		}
+		buf_append(out, chunk, (size_t)n);
+	}
+	rc = 0;
+out:
+	ssh_sftp_close(c, h);
 	return rc;
 }
 
@@ -885,6 +967,23 @@ static int ssh_sftp_lstat(struct ssh_conn *c, const char *path, LIBSSH2_SFTP_ATT
 			return -1;
 	if (lrc != 0)
 		return ssh_sftp_fail(c, err, "lstat", path);
+	return 0;
+}
+
+int ssh_sftp_stat(struct ssh_conn *c, const char *path, struct ssh_stat *out, struct err *err)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+
+	memset(out, 0, sizeof(*out));
+	if (ssh_sftp_ready(c, err) < 0 || ssh_sftp_lstat(c, path, &a, err) < 0)
+		return -1;
+	if (!(a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) || !(a.flags & LIBSSH2_SFTP_ATTR_SIZE) ||
+	    !(a.flags & LIBSSH2_SFTP_ATTR_ACMODTIME))
+		return err_set(err, ERR_SYS, "sftp lstat %s on %s: no type, size or mtime", path, c->peer);
+	out->is_reg = LIBSSH2_SFTP_S_ISREG(a.permissions);
+	out->mode = (int)(a.permissions & 07777);
+	out->size_bytes = a.filesize;
+	out->mtime_unix_s = (int64_t)a.mtime;
 	return 0;
 }
 

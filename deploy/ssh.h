@@ -103,6 +103,19 @@ int ssh_sftp_put(struct ssh_conn *c, const char *local_path, const char *remote_
  * reader never sees a half-written file. */
 int ssh_sftp_upload(struct ssh_conn *c, const char *local_path, const char *remote_path, int mode,
                     uint64_t *bytes_out, struct err *err);
+/* Writes len bytes of data to remote_path (created or truncated, mode), no rename. */
+int ssh_sftp_put_data(struct ssh_conn *c, const void *data, size_t len, const char *remote_path, int mode,
+                      struct err *err);
+/* Reads remote_path into out (reset first); ERR_LIMIT past max_bytes. */
+int ssh_sftp_read(struct ssh_conn *c, const char *path, size_t max_bytes, struct buf *out, struct err *err);
+/* What lstat tells of a path. */
+struct ssh_stat {
+	int is_reg;
+	int mode; /* permission bits */
+	uint64_t size_bytes;
+	int64_t mtime_unix_s;
+};
+int ssh_sftp_stat(struct ssh_conn *c, const char *path, struct ssh_stat *out, struct err *err);
 /* Creates path and its missing parents; existing directories are fine. */
 int ssh_sftp_mkdir_p(struct ssh_conn *c, const char *path, int mode, struct err *err);
 /* Creates a symlink at link_path whose content is target (like `ln -s

@@ -43,6 +43,7 @@
 	X(libssh2_sftp_last_error)                                                                           \
 	X(libssh2_sftp_mkdir_ex)                                                                             \
 	X(libssh2_sftp_open_ex)                                                                              \
+	X(libssh2_sftp_read)                                                                                 \
 	X(libssh2_sftp_readdir_ex)                                                                           \
 	X(libssh2_sftp_rename_ex)                                                                            \
 	X(libssh2_sftp_shutdown)                                                                             \
@@ -98,6 +99,7 @@ int ssh2bind_loaded(void);
 #define libssh2_sftp_last_error                SSH2BIND(libssh2_sftp_last_error)
 #define libssh2_sftp_mkdir_ex                  SSH2BIND(libssh2_sftp_mkdir_ex)
 #define libssh2_sftp_open_ex                   SSH2BIND(libssh2_sftp_open_ex)
+#define libssh2_sftp_read                      SSH2BIND(libssh2_sftp_read)
 #define libssh2_sftp_readdir_ex                SSH2BIND(libssh2_sftp_readdir_ex)
 #define libssh2_sftp_rename_ex                 SSH2BIND(libssh2_sftp_rename_ex)
 #define libssh2_sftp_shutdown                  SSH2BIND(libssh2_sftp_shutdown)

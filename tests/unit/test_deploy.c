@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -744,6 +745,148 @@ static void test_ota_staged_sum(void **state)
 	ssh_free(c);
 }
 
+/* Writes text to the board's path (on this machine, through its root). */
+static void fx_write(const struct board *b, const char *path, const char *text)
+{
+	char *p = xasprintf("%s%s", b->root, path);
+	FILE *fp = fopen(p, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	assert_int_equal(fclose(fp), 0);
+	free(p);
+}
+
+/* Renames the board's sha256sum away (1) or back (0): a deploy that still
+ * needs it finds none. */
+static void fx_hide_sha256sum(const struct board *b, int hide)
+{
+	char *on = xasprintf("%s/usr/bin/sha256sum", b->root);
+	char *off = xasprintf("%s/usr/bin/sha256sum.hidden", b->root);
+
+	assert_int_equal(hide ? rename(on, off) : rename(off, on), 0);
+	free(on);
+	free(off);
+}
+
+/* Each release's .anvil-sums: a redeploy of unchanged files hashes nothing
+ * on the board (no sha256sum there at all) and sends nothing; a file changed
+ * since its record is hashed and sent again; a torn or garbled record is
+ * not trusted; the record's name is not a release file's. */
+static void test_ota_record(void **state)
+{
+	struct fx *f = *state;
+	struct ssh_conn *c = fx_connect(&f->b);
+	struct ota_file files[] = {
+	    {f->hello_arm64, "bin/hello", NULL, 0},
+	    {f->config_txt, "etc/config.txt", NULL, 0},
+	};
+	struct ota_file reserved[] = {{f->config_txt, ".anvil-sums", NULL, 0}};
+	char sha[CRYPTO_SHA256_HEX_LEN + 1];
+	struct ota_result res;
+	struct ota_plan plan;
+	struct err err = {0};
+	struct timespec times[2];
+	struct stat st;
+	char *rec, *line, *p;
+
+	ota_result_init(&res);
+	fx_plan(&plan, "k1", files, 2);
+	plan.install_dir = "/opt/rec";
+	plan.restart_cmd = NULL;
+	plan.health_cmd = "test -s current/etc/config.txt";
+	if (ota_deploy(c, &plan, &res, &err) < 0)
+		fail_msg("deploy k1: %s", err.msg);
+	assert_int_equal(res.files_uploaded, 2);
+	ota_result_release(&res);
+	/* The record: the magic line, then sha256, size, mtime and name. */
+	p = xasprintf("%s/opt/rec/releases/k1/bin/hello", f->b.root);
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	assert_int_equal(crypto_sha256_file_hex(f->hello_arm64, sha, &err), 0);
+	line = xasprintf("%s %lld %lld bin/hello\n", sha, (long long)st.st_size, (long long)st.st_mtime);
+	p = xasprintf("%s/opt/rec/releases/k1/.anvil-sums", f->b.root);
+	rec = fx_read(p);
+	free(p);
+	assert_non_null(rec);
+	assert_true(strncmp(rec, "anvil-sums 1\n", 13) == 0);
+	if (strstr(rec, line) == NULL)
+		fail_msg("record lacks '%s':\n%s", line, rec);
+	assert_int_equal(fx_count(rec, "\n"), 3);
+	free(line);
+	free(rec);
+
+	/* Unchanged, under a new id and again under the same: no sha256sum
+	 * on the board, nothing sent (without the records the files would
+	 * look unknown and be sent again). */
+	fx_hide_sha256sum(&f->b, 1);
+	fx_plan(&plan, "k2", files, 2);
+	plan.install_dir = "/opt/rec";
+	plan.restart_cmd = NULL;
+	plan.health_cmd = "test -s current/etc/config.txt";
+	if (ota_deploy(c, &plan, &res, &err) < 0)
+		fail_msg("deploy k2: %s", err.msg);
+	assert_int_equal(res.bytes_sent, 0);
+	assert_int_equal(res.files_skipped, 2);
+	assert_string_equal(res.current, "releases/k2");
+	ota_result_release(&res);
+	if (ota_deploy(c, &plan, &res, &err) < 0)
+		fail_msg("deploy k2 again: %s", err.msg);
+	assert_int_equal(res.bytes_sent, 0);
+	assert_int_equal(res.files_skipped, 2);
+	ota_result_release(&res);
+	fx_hide_sha256sum(&f->b, 0);
+	assert_true(fx_exists(&f->b, "/opt/rec/releases/k2/.anvil-sums"));
+
+	/* The live config changed on the board, same size, another mtime: its
+	 * record no longer fits, so it is hashed, and sent again. */
+	fx_write(&f->b, "/opt/rec/releases/k2/etc/config.txt", "greeting=ho\n");
+	p = xasprintf("%s/opt/rec/releases/k2/etc/config.txt", f->b.root);
+	assert_int_equal(stat(p, &st), 0);
+	times[0].tv_sec = times[1].tv_sec = st.st_mtime - 3600;
+	times[0].tv_nsec = times[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, p, times, 0), 0);
+	free(p);
+	fx_plan(&plan, "k3", files, 2);
+	plan.install_dir = "/opt/rec";
+	plan.restart_cmd = NULL;
+	plan.health_cmd = "grep -q greeting=hi current/etc/config.txt";
+	if (ota_deploy(c, &plan, &res, &err) < 0)
+		fail_msg("deploy k3: %s", err.msg);
+	assert_int_equal(res.files_uploaded, 1);
+	assert_int_equal(res.files_skipped, 1);
+	assert_int_equal(res.bytes_sent, strlen("greeting=hi\n"));
+	ota_result_release(&res);
+
+	/* A garbled record and a torn last line (no newline) that would make
+	 * the agent believe the live hello is something else: ignored, the
+	 * files are hashed, and nothing is sent. */
+	p = xasprintf("%s/opt/rec/releases/k3/bin/hello", f->b.root);
+	assert_int_equal(stat(p, &st), 0);
+	free(p);
+	rec = xasprintf("anvil-sums 1\nnot-hex 12 3 etc/config.txt\n%064d %lld %lld bin/hello", 0,
+	                (long long)st.st_size, (long long)st.st_mtime);
+	fx_write(&f->b, "/opt/rec/releases/k3/.anvil-sums", rec);
+	free(rec);
+	fx_plan(&plan, "k4", files, 2);
+	plan.install_dir = "/opt/rec";
+	plan.restart_cmd = NULL;
+	plan.health_cmd = NULL;
+	if (ota_deploy(c, &plan, &res, &err) < 0)
+		fail_msg("deploy k4: %s", err.msg);
+	assert_int_equal(res.bytes_sent, 0);
+	assert_int_equal(res.files_skipped, 2);
+	ota_result_release(&res);
+
+	fx_plan(&plan, "k5", reserved, 1);
+	plan.install_dir = "/opt/rec";
+	assert_int_equal(ota_deploy(c, &plan, &res, &err), -1);
+	assert_int_equal(err.code, ERR_INVAL);
+	assert_int_equal(res.state, OTA_REFUSED);
+	ota_result_release(&res);
+	ssh_free(c);
+}
+
 static void test_elf_machine(void **state)
 {
 	struct fx *f = *state;
@@ -782,6 +925,7 @@ int main(void)
 	    cmocka_unit_test(test_ota),
 	    cmocka_unit_test(test_ota_first_release_fails),
 	    cmocka_unit_test(test_ota_staged_sum),
+	    cmocka_unit_test(test_ota_record),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
