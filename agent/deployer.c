@@ -944,9 +944,13 @@ done:
 		snprintf(t->message, sizeof(t->message), "%s", err.msg[0] ? err.msg : "failed");
 	}
 	deployer_log(ctx,
-	             "board %s: %s (%s) sent %" PRIu64 " bytes, %u file(s) uploaded, %u skipped, %lld ms",
+	             "board %s: %s (%s) sent %" PRIu64 " bytes, %u file(s) uploaded, %u skipped, %lld ms "
+	             "(connect %lld, check %lld, upload %lld, switch %lld, restart %lld, health %lld ms)",
 	             t->b->name, t->state, t->message, r.bytes_sent, r.files_uploaded, r.files_skipped,
-	             (long long)(deployer_now_ms() - t->started_ms));
+	             (long long)(deployer_now_ms() - t->started_ms),
+	             (long long)(deployer_now_ms() - t->started_ms - r.total_ms), (long long)r.check_ms,
+	             (long long)r.upload_ms, (long long)r.switch_ms, (long long)r.restart_ms,
+	             (long long)r.health_ms);
 	if (r.restart_exit >= 0)
 		deployer_log(ctx, "board %s: restart exited %d: %.300s", t->b->name, r.restart_exit,
 		             r.restart_output.data ? r.restart_output.data : "");
