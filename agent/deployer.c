@@ -391,30 +391,39 @@ out:
 }
 
 /* Refuses when an artifact needs a newer glibc than the board has. */
+#define DEPLOYER_GLIBC_PROBE "getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1 | head -n 1"
+
+/* Judges the glibc probe's output against what the artifacts need. */
+static int deployer_glibc_judge(void *cls, const char *output, struct err *err)
+{
+	struct deployer_task *t = cls;
+	char have[GLIBC_VERSION_MAX];
+
+	if (glibc_parse_board(output, have) < 0)
+		return err_set(err, ERR_INVAL, "%s needs GLIBC_%s, board %s reports no glibc version",
+		               t->ctx->glibc_file, t->ctx->glibc_needed, t->b->name);
+	if (glibc_version_cmp(t->ctx->glibc_needed, have) > 0)
+		return err_set(err, ERR_INVAL, "%s needs GLIBC_%s, board %s has glibc %s", t->ctx->glibc_file,
+		               t->ctx->glibc_needed, t->b->name, have);
+	deployer_log(t->ctx, "board %s: glibc %s, artifacts need at most %s", t->b->name, have,
+	             t->ctx->glibc_needed);
+	return 0;
+}
+
+/* The board's glibc against what the artifacts need, as a command of its
+ * own: only where something must run on the board before ota_deploy (a
+ * signed release's check installs anvil-verify); otherwise the probe runs
+ * in ota_deploy's first command (plan.probe_cmd). */
 static int deployer_glibc_check(struct deployer_task *t, struct ssh_conn *c, struct err *err)
 {
 	struct ssh_exec_result res = SSH_EXEC_RESULT_INIT;
-	char have[GLIBC_VERSION_MAX];
 	int rc = -1;
 
 	if (t->ctx->glibc_needed[0] == '\0')
 		return 0;
-	if (ssh_exec(c, "getconf GNU_LIBC_VERSION 2>/dev/null || ldd --version 2>&1 | head -n 1", 30000, &res,
-	             err) < 0)
+	if (ssh_exec(c, DEPLOYER_GLIBC_PROBE, 30000, &res, err) < 0)
 		goto out;
-	if (glibc_parse_board(res.output.data, have) < 0) {
-		err_set(err, ERR_INVAL, "%s needs GLIBC_%s, board %s reports no glibc version",
-		        t->ctx->glibc_file, t->ctx->glibc_needed, t->b->name);
-		goto out;
-	}
-	if (glibc_version_cmp(t->ctx->glibc_needed, have) > 0) {
-		err_set(err, ERR_INVAL, "%s needs GLIBC_%s, board %s has glibc %s", t->ctx->glibc_file,
-		        t->ctx->glibc_needed, t->b->name, have);
-		goto out;
-	}
-	deployer_log(t->ctx, "board %s: glibc %s, artifacts need at most %s", t->b->name, have,
-	             t->ctx->glibc_needed);
-	rc = 0;
+	rc = deployer_glibc_judge(t, res.output.data ? res.output.data : "", err);
 out:
 	ssh_exec_result_release(&res);
 	return rc;
@@ -898,9 +907,14 @@ static void *deployer_task_main(void *arg)
 		asked = r.previous != NULL;
 	} else {
 		struct ota_plan plan = {0};
-		if (deployer_glibc_check(t, c, &err) < 0) {
+		if (s->manifest != NULL && deployer_glibc_check(t, c, &err) < 0) {
 			refused = deployer_refusal(&err);
 			goto done;
+		}
+		if (s->manifest == NULL && ctx->glibc_needed[0] != '\0') {
+			plan.probe_cmd = DEPLOYER_GLIBC_PROBE;
+			plan.probe_check = deployer_glibc_judge;
+			plan.probe_cls = t;
 		}
 		plan.install_dir = s->install;
 		plan.release_id = s->release;

@@ -58,6 +58,8 @@ struct ota_have {
 /* The exit status of the finishing shell text (ota_transfer) when a staged
  * file's sha256 is not what was sent. */
 #define OTA_EXIT_STAGED_SUM 86
+/* The line between the first command's sums and the plan's probe output. */
+#define OTA_PROBE_MARK "--anvil-probe--"
 
 static int64_t ota_now_ms(void)
 {
@@ -487,8 +489,10 @@ static int ota_preflight(struct ota_run *r, struct err *err)
 	if (r->prev_dir != NULL && (ota_read_record(r, r->prev_dir, &prev_record, err) < 0 ||
 	                            ota_look(r, r->prev_dir, prev_record, r->in_prev, &sums, &hash, err) < 0))
 		goto out;
-	cmd = xasprintf("uname -m%s%s%s", hash.len > 0 ? " && { sha256sum --" : "",
-	                hash.len > 0 ? hash.data : "", hash.len > 0 ? " 2>/dev/null; true; }" : "");
+	cmd = xasprintf("uname -m%s%s%s%s%s%s", hash.len > 0 ? " && { sha256sum --" : "",
+	                hash.len > 0 ? hash.data : "", hash.len > 0 ? " 2>/dev/null; true; }" : "",
+	                plan->probe_cmd ? " && echo " OTA_PROBE_MARK " && { (\n" : "",
+	                plan->probe_cmd ? plan->probe_cmd : "", plan->probe_cmd ? "\n); true; }" : "");
 	if (ota_exec_ok(r, cmd, &res, err) < 0)
 		goto out;
 	if (res.truncated) {
@@ -502,6 +506,20 @@ static int ota_preflight(struct ota_run *r, struct err *err)
 		err_set(err, ERR_INVAL, "board %s reports arch %s but is registered as %s", ssh_peer(r->c),
 		        r->out->board_arch, plan->board_arch);
 		goto out;
+	}
+	if (plan->probe_cmd != NULL) {
+		/* The probe's output follows the last line that is the mark. */
+		char *mark = NULL, *at = res.output.data;
+
+		while (at != NULL && (at = strstr(at, "\n" OTA_PROBE_MARK "\n")) != NULL)
+			mark = at++;
+		if (mark == NULL) {
+			err_set(err, ERR_SYS, "on %s, the probe did not run", ssh_peer(r->c));
+			goto out;
+		}
+		mark[1] = '\0'; /* the sums end here */
+		if (plan->probe_check(plan->probe_cls, mark + strlen(OTA_PROBE_MARK) + 2, err) < 0)
+			goto out;
 	}
 	board_em = ota_arch_machine(r->out->board_arch);
 	for (i = 0; i < plan->n_files; i++) {

@@ -50,6 +50,13 @@ struct ota_plan {
 	 * docs/releases.md); a non-zero exit refuses the switch: OTA_FAILED,
 	 * current untouched. NULL: none. */
 	const char *verify_cmd;
+	/* Optional probe of the board, run in the first command (after `uname
+	 * -m`, no process start of its own) before anything is sent: its output
+	 * goes to probe_check, whose -1 (err set) refuses the deploy. NULL:
+	 * none. */
+	const char *probe_cmd;
+	int (*probe_check)(void *cls, const char *output, struct err *err);
+	void *probe_cls;
 	/* Optional progress: called on the deploying thread with "uploading"
 	 * once the checks passed and "switching" once every file is on the
 	 * board (the check of what landed runs in the switch's command). */

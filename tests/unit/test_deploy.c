@@ -887,6 +887,64 @@ static void test_ota_record(void **state)
 	ssh_free(c);
 }
 
+/* The plan's probe runs in the first command: its output alone reaches
+ * probe_check (not the sums before it, whatever the probe exits), and a
+ * refusal there sends nothing. */
+static int fx_probe_seen(void *cls, const char *output, struct err *err)
+{
+	struct buf *seen = cls;
+
+	buf_reset(seen);
+	buf_append(seen, output, strlen(output) + 1);
+	if (strstr(output, "refuse") != NULL)
+		return err_set(err, ERR_INVAL, "probe says %s", output);
+	return 0;
+}
+
+static void test_ota_probe(void **state)
+{
+	struct fx *f = *state;
+	struct ssh_conn *c = fx_connect(&f->b);
+	struct ota_file files[] = {{f->config_txt, "etc/config.txt", NULL, 0}};
+	struct buf seen = BUF_INIT;
+	struct ota_result res;
+	struct ota_plan plan;
+	struct err err = {0};
+
+	ota_result_init(&res);
+	fx_plan(&plan, "p1", files, 1);
+	plan.install_dir = "/opt/probe";
+	plan.restart_cmd = NULL;
+	plan.health_cmd = NULL;
+	plan.probe_cmd = "echo first; echo second; exit 3";
+	plan.probe_check = fx_probe_seen;
+	plan.probe_cls = &seen;
+	if (ota_deploy(c, &plan, &res, &err) < 0)
+		fail_msg("deploy p1: %s", err.msg);
+	assert_string_equal(seen.data, "first\nsecond\n");
+	ota_result_release(&res);
+	/* Again: now the board's sums come first in the same output. */
+	if (ota_deploy(c, &plan, &res, &err) < 0)
+		fail_msg("deploy p1 again: %s", err.msg);
+	assert_string_equal(seen.data, "first\nsecond\n");
+	assert_int_equal(res.files_skipped, 1);
+	ota_result_release(&res);
+
+	fx_plan(&plan, "p2", files, 1);
+	plan.install_dir = "/opt/probe";
+	plan.probe_cmd = "echo refuse";
+	plan.probe_check = fx_probe_seen;
+	plan.probe_cls = &seen;
+	assert_int_equal(ota_deploy(c, &plan, &res, &err), -1);
+	assert_int_equal(res.state, OTA_REFUSED);
+	assert_int_equal(err.code, ERR_INVAL);
+	assert_int_equal(res.bytes_sent, 0);
+	assert_false(fx_exists(&f->b, "/opt/probe/releases/p2"));
+	ota_result_release(&res);
+	buf_release(&seen);
+	ssh_free(c);
+}
+
 static void test_elf_machine(void **state)
 {
 	struct fx *f = *state;
@@ -926,6 +984,7 @@ int main(void)
 	    cmocka_unit_test(test_ota_first_release_fails),
 	    cmocka_unit_test(test_ota_staged_sum),
 	    cmocka_unit_test(test_ota_record),
+	    cmocka_unit_test(test_ota_probe),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
