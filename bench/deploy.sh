@@ -105,7 +105,7 @@ report() {
 		jq -r '.boards[] | "  \(.board) \(.state) \(.duration_ms) ms \(.bytes_sent) bytes sent, \(.files_uploaded) uploaded \(.files_skipped) unchanged"' "$T/dep.json"
 		# Where the first boards' time went (the deploy log's result lines).
 		api "/api/v1/jobs/$d/log" | { grep -o 'board b[0-9]*: [a-z_]* (.*connect [0-9].*' || true; } |
-			sed 's/^/    /' | head -n 3
+			awk 'NR <= 3 { print "    " $0 }'
 	fi
 	jq -r --arg lbl "$label" --argjson n "$n" --slurpfile job "$T/job.json" '
 		($job[0].finished_unix_ms - $job[0].started_unix_ms) as $wall |
