@@ -86,7 +86,7 @@ static int cli_connect(struct cli *cli, struct err *err)
 		token = xstrdup(env);
 	else if (file != NULL && *file && cli_read_token_file(file, &token, err) < 0)
 		return -1;
-	cli->http = httpc_new(cli->server_url, token);
+	cli->http = httpc_new_flags(cli->server_url, token, HTTPC_LIGHT);
 	if (token != NULL) {
 		explicit_bzero(token, strlen(token));
 		free(token);

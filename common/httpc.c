@@ -13,12 +13,15 @@
 #include <unistd.h>
 
 #include "common/curlbind.h"
+#include "common/httpev.h"
 
 #define HTTPC_DEFAULT_TIMEOUT_MS 30000L
 #define HTTPC_MAX_CONNECT_MS     10000L
 
 struct httpc {
-	CURL *curl;                        /* owned; one handle reused so connections stay alive */
+	CURL *curl;                        /* owned; one handle reused so connections stay alive;
+	                                      NULL until the first libcurl request of a light client */
+	unsigned flags;                    /* HTTPC_LIGHT */
 	struct strv bases;                 /* owned, each without trailing slash */
 	size_t cur;                        /* the one requests go to */
 	char *auth_header;                 /* owned "Authorization: Bearer ...", or NULL */
@@ -63,7 +66,23 @@ struct httpc_xfer {
 	int write_errno;
 };
 
+/* libcurl and the easy handle; ERR_SYS when libcurl cannot be loaded. */
+static int httpc_curl_open(struct httpc *c, struct err *err)
+{
+	if (curlbind_load(err) < 0)
+		return -1;
+	/* curl_easy_init fails only when out of memory: same policy as xmalloc. */
+	if ((c->curl = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init failed");
+	return 0;
+}
+
 struct httpc *httpc_new(const char *base_url, const char *token)
+{
+	return httpc_new_flags(base_url, token, 0);
+}
+
+struct httpc *httpc_new_flags(const char *base_url, const char *token, unsigned flags)
 {
 	struct httpc *c = xcalloc(1, sizeof(*c));
 	const char *p = base_url;
@@ -85,15 +104,14 @@ struct httpc *httpc_new(const char *base_url, const char *token)
 		strv_push(&c->bases, "");
 	if (token != NULL)
 		c->auth_header = xasprintf("Authorization: Bearer %s", token);
+	c->flags = flags;
 	/* libcurl is loaded here, by the first client a process makes: a
 	 * program that cannot talk HTTP has nothing to do (the server's one
 	 * client, the status sender, loads it itself and survives its absence).
-	 * curl_easy_init fails only when out of memory: same policy as xmalloc. */
+	 * A light client loads it only for a request libevent does not take. */
 	struct err err = {0};
-	if (curlbind_load(&err) < 0)
+	if (!(flags & HTTPC_LIGHT) && httpc_curl_open(c, &err) < 0)
 		fatalx("%s", err.msg);
-	if ((c->curl = curl_easy_init()) == NULL)
-		fatalx("curl_easy_init failed");
 	return c;
 }
 
@@ -101,7 +119,8 @@ void httpc_free(struct httpc *c)
 {
 	if (c == NULL)
 		return;
-	curl_easy_cleanup(c->curl);
+	if (c->curl != NULL)
+		curl_easy_cleanup(c->curl);
 	strv_release(&c->bases);
 	if (c->auth_header != NULL) {
 		explicit_bzero(c->auth_header, strlen(c->auth_header));
@@ -300,25 +319,21 @@ void httpc_resp_release(struct httpc_resp *resp)
 			goto setopt_failed;                                                                  \
 	} while (0)
 
-int httpc_do(struct httpc *c, const struct httpc_req *req, struct httpc_resp *resp, struct err *err)
+static int httpc_do_curl(struct httpc *c, const struct httpc_req *req, const char *url, long timeout_ms,
+                         struct httpc_resp *resp, struct err *err)
 {
 	struct httpc_xfer x = {.req = req, .resp = resp, .fd_start = -1};
 	struct curl_slist *headers = NULL; /* owned */
 	struct curl_slist *tmp;
-	char *url = NULL;   /* owned */
 	char *ctype = NULL; /* owned */
-	long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : HTTPC_DEFAULT_TIMEOUT_MS;
 	int has_body = req->body_fd >= 0 || req->body != NULL;
-	CURL *h = c->curl;
+	CURL *h;
 	CURLcode cc = CURLE_OK;
 	int rc = -1;
 
-	httpc_resp_release(resp);
-	if (req->method == NULL || req->path == NULL) {
-		err_set(err, ERR_INVAL, "httpc request without method or path");
-		goto out;
-	}
-	url = xasprintf("%s%s", c->bases.v[c->cur], req->path);
+	if (c->curl == NULL && httpc_curl_open(c, err) < 0)
+		return -1;
+	h = c->curl;
 
 	/* Reset keeps the live connections, so keep-alive survives between requests. */
 	curl_easy_reset(h);
@@ -430,6 +445,30 @@ out:
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
 	free(ctype);
+	return rc;
+}
+
+int httpc_do(struct httpc *c, const struct httpc_req *req, struct httpc_resp *resp, struct err *err)
+{
+	long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : HTTPC_DEFAULT_TIMEOUT_MS;
+	char *url; /* owned */
+	int rc = 1;
+
+	httpc_resp_release(resp);
+	if (req->method == NULL || req->path == NULL)
+		return err_set(err, ERR_INVAL, "httpc request without method or path");
+	url = xasprintf("%s%s", c->bases.v[c->cur], req->path);
+	if ((c->flags & HTTPC_LIGHT) && c->abort_flag == NULL) {
+		int retry_next = 0;
+
+		rc = httpev_do(url, c->auth_header ? c->auth_header + strlen("Authorization: ") : NULL, req,
+		               timeout_ms, resp, &retry_next, err);
+		/* That server is gone: the caller's retry goes to the next. */
+		if (rc < 0 && retry_next)
+			c->cur = (c->cur + 1) % c->bases.n;
+	}
+	if (rc > 0)
+		rc = httpc_do_curl(c, req, url, timeout_ms, resp, err);
 	free(url);
 	return rc;
 }

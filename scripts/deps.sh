@@ -6,7 +6,7 @@ set -eu
 want="${1:-test}"
 
 pkgs_build="build-essential cmake pkg-config git ca-certificates
- libmicrohttpd-dev libcurl4-openssl-dev libgit2-dev libjansson-dev
+ libmicrohttpd-dev libcurl4-openssl-dev libevent-dev libgit2-dev libjansson-dev
  libsqlite3-dev libssh2-1-dev libyaml-dev nettle-dev libcmocka-dev libtomlplusplus-dev zlib1g-dev help2man
  libseccomp-dev libpq-dev"
 # An agent host for cross mode needs only these: compilers and build tools

@@ -9,6 +9,8 @@ GIT2=$(ldconfig -p | awk '/libgit2\.so\.[0-9]/ {print $NF; exit}')
 # libcurl's GnuTLS flavour, as libmicrohttpd's, else libcurl4 (CMakeLists.txt)
 CURL_GNUTLS=$LIBDIR/libcurl-gnutls.so.4
 CURL_OPENSSL=$LIBDIR/libcurl.so.4
+EVENT=$(ldconfig -p | awk '/libevent-2\.1\.so\.7 / {print $NF; exit}')
+[ -f "$EVENT" ] || fail "libevent not found by ldconfig"
 [ -f "$GIT2" ] && [ -f "$CURL_GNUTLS" ] && [ -f "$CURL_OPENSSL" ] || fail "libgit2 or libcurl not found by ldconfig"
 # maps PID LIB: 1 when process PID has a file named like LIB mapped.
 maps() { grep -q "/$2" "/proc/$1/maps" && echo 1 || echo 0; }
@@ -30,16 +32,22 @@ for l in libcurl libgit2 libpq libssh2 libcrypto libssl; do
 done
 ok "an idle server maps none of libcurl, libgit2, libpq, libssh2, libcrypto, libssl"
 
-n=$(LD_DEBUG=files anvil --help 2>&1 >/dev/null | grep -c "file=libcurl" || true)
-[ "$n" = 0 ] || fail "anvil --help loads libcurl"
-n=$(LD_DEBUG=files anvil status 2>&1 >/dev/null | grep -c "file=libcurl" || true)
-[ "$n" -ge 1 ] || fail "anvil status did not load libcurl (LD_DEBUG saw $n)"
-ok "the CLI loads libcurl for a request, not for --help"
+n=$(LD_DEBUG=files anvil --help 2>&1 >/dev/null | grep -Ec "file=lib(curl|event)" || true)
+[ "$n" = 0 ] || fail "anvil --help loads libcurl or libevent"
+dbg=$(LD_DEBUG=files anvil status 2>&1 >/dev/null)
+n=$(grep -c "file=libevent" <<<"$dbg" || true)
+[ "$n" -ge 1 ] || fail "anvil status did not load libevent (LD_DEBUG saw $n)"
+n=$(grep -c "file=libcurl" <<<"$dbg" || true)
+[ "$n" = 0 ] || fail "anvil status over plain HTTP loaded libcurl"
+ok "the CLI loads libevent (not libcurl) for a plain-HTTP request, nothing for --help"
 
-n=$(hide "$CURL_GNUTLS" env LD_DEBUG=files "$B/anvil" status 2>&1 >/dev/null | grep -c "file=libcurl.so.4 " || true)
-[ "$n" -ge 1 ] || fail "without libcurl-gnutls the CLI did not fall back to libcurl.so.4"
-ok "without libcurl's GnuTLS flavour the CLI falls back to libcurl4"
-out=$(hide "$CURL_GNUTLS,$CURL_OPENSSL" "$B/anvil" status 2>&1) && fail "the CLI without libcurl succeeded: $out"
+# Without libevent the CLI's requests go through libcurl, and without
+# libcurl's GnuTLS flavour through libcurl4.
+out=$(hide "$EVENT" "$B/anvil" status 2>&1) || fail "the CLI without libevent failed: $out"
+n=$(hide "$EVENT,$CURL_GNUTLS" env LD_DEBUG=files "$B/anvil" status 2>&1 >/dev/null | grep -c "file=libcurl.so.4 " || true)
+[ "$n" -ge 1 ] || fail "without libevent and libcurl-gnutls the CLI did not fall back to libcurl.so.4"
+ok "without libevent the CLI uses libcurl, and without libcurl's GnuTLS flavour libcurl4"
+out=$(hide "$EVENT,$CURL_GNUTLS,$CURL_OPENSSL" "$B/anvil" status 2>&1) && fail "the CLI without libcurl succeeded: $out"
 case $out in *"cannot load libcurl-gnutls.so.4 libcurl.so.4"*) ;; *) fail "the CLI without libcurl said: $out" ;; esac
 ok "the CLI without libcurl: $out"
 

@@ -23,7 +23,7 @@ TARGETS=aarch64-unknown-linux-gnu,armv7-unknown-linux-gnueabihf
 # The agent's recipes: the shipped ones, plus anvil's build dependencies in
 # the target rootfs. (The recipe format has no per-repository package list;
 # an agent that builds anvil is given such a recipes directory.)
-ANVIL_DEV_PACKAGES="libmicrohttpd-dev libcurl4-openssl-dev libgit2-dev libjansson-dev libsqlite3-dev libssh2-1-dev libyaml-dev nettle-dev libtomlplusplus-dev libseccomp-dev"
+ANVIL_DEV_PACKAGES="libmicrohttpd-dev libcurl4-openssl-dev libevent-dev libgit2-dev libjansson-dev libsqlite3-dev libssh2-1-dev libyaml-dev nettle-dev libtomlplusplus-dev libseccomp-dev"
 mkdir -p "$T/recipes"
 for t in ${TARGETS//,/ }; do
 	awk -v pk="$ANVIL_DEV_PACKAGES" '{ print } /^packages:/ { n = split(pk, a, " "); for (i = 1; i <= n; i++) print "  - " a[i] }' \

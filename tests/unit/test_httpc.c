@@ -23,6 +23,8 @@
 #include <microhttpd.h>
 
 #include "common/crypto.h"
+#include "common/curlbind.h"
+#include "common/eventbind.h"
 #include "common/httpc.h"
 #include "common/xalloc.h"
 
@@ -33,6 +35,7 @@ struct tsrv {
 	uint16_t port;
 	atomic_int connections; /* connections the daemon accepted so far */
 	int wake[2];            /* /slow waits on wake[0]; teardown writes wake[1] */
+	unsigned flags;         /* the clients': 0 (libcurl) or HTTPC_LIGHT (libevent) */
 };
 
 /* Per-request state, in MHD's *req_cls, freed on completion. */
@@ -192,7 +195,7 @@ static void tsrv_notify_conn(void *cls, struct MHD_Connection *conn, void **sock
 		atomic_fetch_add(&srv->connections, 1);
 }
 
-static int group_setup(void **state)
+static int group_setup_flags(void **state, unsigned flags)
 {
 	struct tsrv *srv = xcalloc(1, sizeof(*srv));
 	struct sockaddr_in sa = {0};
@@ -213,8 +216,19 @@ static int group_setup(void **state)
 	if (info == NULL || info->port == 0)
 		return -1;
 	srv->port = info->port;
+	srv->flags = flags;
 	*state = srv;
 	return 0;
+}
+
+static int group_setup_light(void **state)
+{
+	return group_setup_flags(state, HTTPC_LIGHT);
+}
+
+static int group_setup_curl(void **state)
+{
+	return group_setup_flags(state, 0);
 }
 
 static int group_teardown(void **state)
@@ -237,7 +251,7 @@ static struct httpc *client(void **state, const char *token)
 
 	/* The trailing slash must not double with the path's leading one. */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", (unsigned)srv->port);
-	return httpc_new(url, token);
+	return httpc_new_flags(url, token, srv->flags);
 }
 
 static int tmpfile_fd(void)
@@ -305,12 +319,21 @@ static int64_t now_ms(void)
 
 static void test_get_json(void **state)
 {
+	struct tsrv *srv = *state;
 	struct httpc *c = client(state, NULL);
 	struct err err = {0};
 	json_t *out = NULL;
 
+	/* The light group runs first: until a request libevent does not
+	 * take, the process has not mapped libcurl. */
+	if (srv->flags & HTTPC_LIGHT)
+		assert_int_equal(curlbind_loaded(), 0);
 	assert_int_equal(httpc_json(c, "GET", "/json", NULL, 0, &out, &err), 0);
 	assert_non_null(out);
+	if (srv->flags & HTTPC_LIGHT) {
+		assert_int_equal(curlbind_loaded(), 0);
+		assert_int_equal(eventbind_loaded(), 1);
+	}
 	assert_string_equal(json_string_value(json_object_get(out, "hello")), "world");
 	assert_int_equal(json_integer_value(json_object_get(out, "n")), 42);
 	json_decref(out);
@@ -543,14 +566,15 @@ static void test_connection_refused(void **state)
 	/* Bound but never listening: the port is ours, and connecting to it is refused. */
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	(void)state;
+	struct tsrv *srv = *state;
+
 	assert_true(s >= 0);
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(getsockname(s, (struct sockaddr *)&sa, &sl), 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
-	c = httpc_new(url, NULL);
+	c = httpc_new_flags(url, NULL, srv->flags);
 
 	assert_int_equal(httpc_json(c, "GET", "/json", NULL, 2000, &out, &err), -1);
 	assert_int_equal(err.code, ERR_UNAVAIL);
@@ -563,6 +587,19 @@ static void test_connection_refused(void **state)
 	assert_int_equal(err.code, ERR_UNAVAIL);
 	httpc_resp_release(&resp);
 
+	httpc_free(c);
+
+	/* Servers sharing a store: the refused one is left for the next. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u,http://127.0.0.1:%u", (unsigned)ntohs(sa.sin_port),
+	         (unsigned)srv->port);
+	c = httpc_new_flags(url, NULL, srv->flags);
+	assert_int_equal(httpc_json(c, "GET", "/json", NULL, 2000, &out, &err), -1);
+	assert_int_equal(err.code, ERR_UNAVAIL);
+	assert_int_equal(httpc_json(c, "GET", "/json", NULL, 2000, &out, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(out, "hello")), "world");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)srv->port);
+	assert_string_equal(httpc_base_url(c), url);
+	json_decref(out);
 	httpc_free(c);
 	close(s);
 }
@@ -602,7 +639,9 @@ static void test_keepalive(void **state)
 		    0);
 		json_decref(out);
 	}
-	assert_int_equal(atomic_load(&srv->connections) - before, 1);
+	/* libcurl keeps its connection; a light client (one process, a few
+	 * requests) asks the server to close each. */
+	assert_int_equal(atomic_load(&srv->connections) - before, srv->flags & HTTPC_LIGHT ? 3 : 1);
 	httpc_free(c);
 }
 
@@ -646,5 +685,10 @@ int main(void)
 	    cmocka_unit_test(test_keepalive),          cmocka_unit_test(test_err_code_and_escape),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	int failed;
+
+	/* libevent first: its group checks that nothing mapped libcurl yet. */
+	failed = cmocka_run_group_tests_name("light (libevent, libcurl for fd bodies)", tests,
+	                                     group_setup_light, group_teardown);
+	return failed + cmocka_run_group_tests_name("libcurl", tests, group_setup_curl, group_teardown);
 }
