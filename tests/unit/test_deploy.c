@@ -769,6 +769,16 @@ static void fx_hide_sha256sum(const struct board *b, int hide)
 	free(off);
 }
 
+/* A plan for board b's /opt/rec: no restart, health as given. */
+static void fx_rec_plan(struct ota_plan *p, const char *id, const struct ota_file *files, size_t n,
+                        const char *health)
+{
+	fx_plan(p, id, files, n);
+	p->install_dir = "/opt/rec";
+	p->restart_cmd = NULL;
+	p->health_cmd = health;
+}
+
 /* Each release's .anvil-sums: a redeploy of unchanged files hashes nothing
  * on the board (no sha256sum there at all) and sends nothing; a file changed
  * since its record is hashed and sent again; a torn or garbled record is
@@ -791,10 +801,7 @@ static void test_ota_record(void **state)
 	char *rec, *line, *p;
 
 	ota_result_init(&res);
-	fx_plan(&plan, "k1", files, 2);
-	plan.install_dir = "/opt/rec";
-	plan.restart_cmd = NULL;
-	plan.health_cmd = "test -s current/etc/config.txt";
+	fx_rec_plan(&plan, "k1", files, 2, "test -s current/etc/config.txt");
 	if (ota_deploy(c, &plan, &res, &err) < 0)
 		fail_msg("deploy k1: %s", err.msg);
 	assert_int_equal(res.files_uploaded, 2);
@@ -820,10 +827,7 @@ static void test_ota_record(void **state)
 	 * on the board, nothing sent (without the records the files would
 	 * look unknown and be sent again). */
 	fx_hide_sha256sum(&f->b, 1);
-	fx_plan(&plan, "k2", files, 2);
-	plan.install_dir = "/opt/rec";
-	plan.restart_cmd = NULL;
-	plan.health_cmd = "test -s current/etc/config.txt";
+	fx_rec_plan(&plan, "k2", files, 2, "test -s current/etc/config.txt");
 	if (ota_deploy(c, &plan, &res, &err) < 0)
 		fail_msg("deploy k2: %s", err.msg);
 	assert_int_equal(res.bytes_sent, 0);
@@ -847,10 +851,7 @@ static void test_ota_record(void **state)
 	times[0].tv_nsec = times[1].tv_nsec = 0;
 	assert_int_equal(utimensat(AT_FDCWD, p, times, 0), 0);
 	free(p);
-	fx_plan(&plan, "k3", files, 2);
-	plan.install_dir = "/opt/rec";
-	plan.restart_cmd = NULL;
-	plan.health_cmd = "grep -q greeting=hi current/etc/config.txt";
+	fx_rec_plan(&plan, "k3", files, 2, "grep -q greeting=hi current/etc/config.txt");
 	if (ota_deploy(c, &plan, &res, &err) < 0)
 		fail_msg("deploy k3: %s", err.msg);
 	assert_int_equal(res.files_uploaded, 1);
@@ -868,18 +869,14 @@ static void test_ota_record(void **state)
 	                (long long)st.st_size, (long long)st.st_mtime);
 	fx_write(&f->b, "/opt/rec/releases/k3/.anvil-sums", rec);
 	free(rec);
-	fx_plan(&plan, "k4", files, 2);
-	plan.install_dir = "/opt/rec";
-	plan.restart_cmd = NULL;
-	plan.health_cmd = NULL;
+	fx_rec_plan(&plan, "k4", files, 2, NULL);
 	if (ota_deploy(c, &plan, &res, &err) < 0)
 		fail_msg("deploy k4: %s", err.msg);
 	assert_int_equal(res.bytes_sent, 0);
 	assert_int_equal(res.files_skipped, 2);
 	ota_result_release(&res);
 
-	fx_plan(&plan, "k5", reserved, 1);
-	plan.install_dir = "/opt/rec";
+	fx_rec_plan(&plan, "k5", reserved, 1, NULL);
 	assert_int_equal(ota_deploy(c, &plan, &res, &err), -1);
 	assert_int_equal(err.code, ERR_INVAL);
 	assert_int_equal(res.state, OTA_REFUSED);
