@@ -161,7 +161,7 @@ int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_ato
 			strv_pushf(&ag->labels, "runner=%s", opts->docker);
 		}
 	}
-	ag->http = httpc_new(opts->server_url, opts->token);
+	ag->http = httpc_new_flags(opts->server_url, opts->token, HTTPC_LIGHT);
 	httpc_set_abort_flag(ag->http, stop);
 	return 0;
 fail:
@@ -186,8 +186,8 @@ void agent_release(struct agent *ag)
 
 int agent_register(struct agent *ag, struct err *err)
 {
-	json_t *body = NULL, *labels = NULL, *ans = NULL;                    /* owned */
-	struct httpc *enroll = httpc_new(ag->opt.server_url, ag->opt.token); /* owned */
+	json_t *body = NULL, *labels = NULL, *ans = NULL;                                       /* owned */
+	struct httpc *enroll = httpc_new_flags(ag->opt.server_url, ag->opt.token, HTTPC_LIGHT); /* owned */
 	const char *token;
 	long delay_ms = 0;
 	size_t i;
@@ -227,7 +227,7 @@ int agent_register(struct agent *ag, struct err *err)
 	httpc_free(ag->hb_http); /* it sent the old token */
 	ag->hb_http = NULL;
 	httpc_free(ag->http);
-	ag->http = httpc_new(ag->opt.server_url, ag->token);
+	ag->http = httpc_new_flags(ag->opt.server_url, ag->token, HTTPC_LIGHT);
 	httpc_set_abort_flag(ag->http, ag->stop);
 	log_info("registered agent=%" PRId64 " name=%s labels=%zu", ag->agent_id, ag->opt.name, ag->labels.n);
 	rc = 0;
@@ -383,7 +383,7 @@ static void agent_worker(struct agent *ag, int slot, pid_t parent)
 	if (proc_become_subreaper(&err) < 0 && errno != EINVAL)
 		log_warnx("worker %d: %s", slot, err.msg);
 	ag->slot = slot;
-	ag->http = httpc_new(ag->opt.server_url, ag->token);
+	ag->http = httpc_new_flags(ag->opt.server_url, ag->token, HTTPC_LIGHT);
 	httpc_set_abort_flag(ag->http, ag->stop);
 	log_info("event=worker_started slot=%d pid=%d", slot, (int)getpid());
 	if (agent_loop(ag, 0, &err) < 0) {

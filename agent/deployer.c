@@ -1061,7 +1061,8 @@ const char *deployer_run(const struct deployer_job *job, char *message, size_t m
 	const struct deployer_spec *s = job->spec;
 	struct deployer_ctx ctx;
 	struct deployer_task *tasks = NULL;
-	struct httpc *http = httpc_new(job->server_url, job->token); /* owned; main thread's */
+	struct httpc *http =
+	    httpc_new_flags(job->server_url, job->token, HTTPC_LIGHT); /* owned; main thread's */
 	struct err err = {0};
 	const char *state = "error";
 	char line[600], first_fail[600] = "";
@@ -1152,7 +1153,7 @@ const char *deployer_run(const struct deployer_job *job, char *message, size_t m
 					job->io->say(job->io->cls, line);
 					continue;
 				}
-				t->http = httpc_new(job->server_url, job->token);
+				t->http = httpc_new_flags(job->server_url, job->token, HTTPC_LIGHT);
 				pthread_mutex_lock(&ctx.mu);
 				ctx.running++;
 				pthread_mutex_unlock(&ctx.mu);

@@ -502,7 +502,7 @@ static int job_hb_start(struct job_hb *hb, struct agent *ag, const struct job_sp
 	int e;
 
 	if (ag->hb_http == NULL)
-		ag->hb_http = httpc_new(ag->opt.server_url, ag->token);
+		ag->hb_http = httpc_new_flags(ag->opt.server_url, ag->token, HTTPC_LIGHT);
 	hb->http = ag->hb_http;
 	hb->abort_http = 0;
 	httpc_set_abort_flag(hb->http, &hb->abort_http);

@@ -14,11 +14,14 @@
 #include "common/err.h"
 
 #define EVENTBIND_FUNCS(X)                                                                                   \
+	X(event_add)                                                                                         \
 	X(event_base_new)                                                                                    \
 	X(event_base_free)                                                                                   \
 	X(event_base_dispatch)                                                                               \
 	X(event_base_loopbreak)                                                                              \
 	X(event_base_loopexit)                                                                               \
+	X(event_free)                                                                                        \
+	X(event_new)                                                                                         \
 	X(evbuffer_add)                                                                                      \
 	X(evbuffer_get_length)                                                                               \
 	X(evbuffer_remove)                                                                                   \
@@ -32,6 +35,7 @@
 	X(evhttp_request_get_output_buffer)                                                                  \
 	X(evhttp_request_get_output_headers)                                                                 \
 	X(evhttp_request_get_response_code)                                                                  \
+	X(evhttp_request_free)                                                                               \
 	X(evhttp_request_new)                                                                                \
 	X(evhttp_request_set_error_cb)                                                                       \
 	X(evhttp_uri_free)                                                                                   \
@@ -54,6 +58,10 @@ void *eventbind_sym(enum eventbind_sym i);
 int eventbind_loaded(void);
 
 #define EVENTBIND(f)                      ((__typeof__(&f))eventbind_sym(EVENTBIND_##f))
+#define event_add                         EVENTBIND(event_add)
+#define event_free                        EVENTBIND(event_free)
+#define event_new                         EVENTBIND(event_new)
+#define evhttp_request_free               EVENTBIND(evhttp_request_free)
 #define event_base_new                    EVENTBIND(event_base_new)
 #define event_base_free                   EVENTBIND(event_base_free)
 #define event_base_dispatch               EVENTBIND(event_base_dispatch)

@@ -22,6 +22,7 @@ struct httpc {
 	CURL *curl;                        /* owned; one handle reused so connections stay alive;
 	                                      NULL until the first libcurl request of a light client */
 	unsigned flags;                    /* HTTPC_LIGHT */
+	struct httpev *ev;                 /* owned; a light client's libevent state, made on first use */
 	struct strv bases;                 /* owned, each without trailing slash */
 	size_t cur;                        /* the one requests go to */
 	char *auth_header;                 /* owned "Authorization: Bearer ...", or NULL */
@@ -121,6 +122,7 @@ void httpc_free(struct httpc *c)
 		return;
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
+	httpev_free(c->ev);
 	strv_release(&c->bases);
 	if (c->auth_header != NULL) {
 		explicit_bzero(c->auth_header, strlen(c->auth_header));
@@ -458,11 +460,13 @@ int httpc_do(struct httpc *c, const struct httpc_req *req, struct httpc_resp *re
 	if (req->method == NULL || req->path == NULL)
 		return err_set(err, ERR_INVAL, "httpc request without method or path");
 	url = xasprintf("%s%s", c->bases.v[c->cur], req->path);
-	if ((c->flags & HTTPC_LIGHT) && c->abort_flag == NULL) {
+	if (c->flags & HTTPC_LIGHT) {
 		int retry_next = 0;
 
-		rc = httpev_do(url, c->auth_header ? c->auth_header + strlen("Authorization: ") : NULL, req,
-		               timeout_ms, resp, &retry_next, err);
+		if (c->ev == NULL)
+			c->ev = httpev_new();
+		rc = httpev_do(c->ev, url, c->auth_header ? c->auth_header + strlen("Authorization: ") : NULL,
+		               req, timeout_ms, c->abort_flag, resp, &retry_next, err);
 		/* That server is gone: the caller's retry goes to the next. */
 		if (rc < 0 && retry_next)
 			c->cur = (c->cur + 1) % c->bases.n;

@@ -11,22 +11,59 @@
 
 #include "common/eventbind.h"
 
+/* How often a transfer looks at its abort flag. */
+#define HTTPEV_TICK_MS 200
+
+struct httpev {
+	struct event_base *base;        /* owned; NULL until the first request */
+	struct evhttp_connection *conn; /* owned; NULL when none is kept */
+	char *authority;                /* owned, "host:port" conn goes to */
+};
+
 /* One request's state, on httpev_do's stack; libevent's callbacks get it. */
 struct httpev_xfer {
-	struct httpc_resp *resp; /* borrowed */
-	struct event_base *base; /* borrowed: its loop ends with the request */
-	int done;                /* the request's callback ran */
-	int answered;            /* ... with an answer */
+	struct httpc_resp *resp;           /* borrowed */
+	struct event_base *base;           /* borrowed: its loop ends with the request */
+	volatile sig_atomic_t *abort_flag; /* borrowed, may be NULL */
+	int done;                          /* the request's callback ran */
+	int answered;                      /* ... with an answer */
+	int timed_out;                     /* the whole transfer's deadline passed */
+	int aborted;                       /* *abort_flag was set */
 	int has_error;
 	enum evhttp_request_error error;
 };
 
-static void httpev_error_cb(enum evhttp_request_error e, void *arg)
+struct httpev *httpev_new(void)
+{
+	return xcalloc(1, sizeof(struct httpev));
+}
+
+/* Drops the kept connection (and a request still pending on it). */
+static void httpev_drop(struct httpev *e)
+{
+	if (e->conn != NULL)
+		evhttp_connection_free(e->conn);
+	e->conn = NULL;
+	free(e->authority);
+	e->authority = NULL;
+}
+
+void httpev_free(struct httpev *e)
+{
+	if (e == NULL)
+		return;
+	httpev_drop(e);
+	if (e->base != NULL)
+		event_base_free(e->base);
+	free(e);
+}
+
+static void httpev_error_cb(enum evhttp_request_error err, void *arg)
 {
 	struct httpev_xfer *x = arg;
 
 	x->has_error = 1;
-	x->error = e;
+	x->error = err;
 }
 
 /* libevent frees the request once this returns. */
@@ -56,6 +93,28 @@ static void httpev_done_cb(struct evhttp_request *r, void *arg)
 	b = evhttp_request_get_input_buffer(r);
 	while (b != NULL && (n = evbuffer_remove(b, chunk, sizeof(chunk))) > 0)
 		buf_append(&x->resp->body, chunk, (size_t)n);
+}
+
+static void httpev_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpev_xfer *x = arg;
+
+	(void)fd;
+	(void)what;
+	x->timed_out = 1;
+	event_base_loopbreak(x->base);
+}
+
+static void httpev_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpev_xfer *x = arg;
+
+	(void)fd;
+	(void)what;
+	if (*x->abort_flag != 0) {
+		x->aborted = 1;
+		event_base_loopbreak(x->base);
+	}
 }
 
 static const char *httpev_error_name(const struct httpev_xfer *x)
@@ -94,81 +153,92 @@ static int httpev_method(const char *m, enum evhttp_cmd_type *out)
 	return -1;
 }
 
-int httpev_do(const char *url, const char *auth, const struct httpc_req *req, long timeout_ms,
-              struct httpc_resp *resp, int *retry_next, struct err *err)
+/* The connection to authority (host[:port]), kept or made; NULL when
+ * libevent cannot make one. */
+static struct evhttp_connection *httpev_conn(struct httpev *e, const char *url, const char *authority,
+                                             int *reused)
 {
-	struct httpev_xfer x = {.resp = resp};
-	struct evhttp_uri *uri = NULL;         /* owned */
-	struct event_base *base = NULL;        /* owned */
-	struct evhttp_connection *conn = NULL; /* owned */
-	struct evhttp_request *r;              /* libevent's once made */
-	struct evkeyvalq *oh;
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-	enum evhttp_cmd_type cmd;
-	struct err ignored = {0};
-	sigset_t pipe_set, old_set;
-	const char *authority, *target;
-	char *host_hdr = NULL; /* owned */
-	char *host = NULL;     /* owned */
-	char *ctype = NULL;    /* owned */
-	char len_s[32];
-	int has_body = req->body != NULL;
+	struct evhttp_uri *uri;
+	char *host;
 	int port;
-	int rc = 1;
 
-	*retry_next = 0;
-	if (req->body_fd >= 0 || req->out_fd >= 0 || strncmp(url, "http://", 7) != 0 ||
-	    httpev_method(req->method, &cmd) < 0)
-		goto out;
-	authority = url + strlen("http://");
-	target = authority + strcspn(authority, "/?#");
-	if (*target == '#' || eventbind_load(&ignored) < 0)
-		goto out;
-	host_hdr = xstrndup(authority, (size_t)(target - authority));
-	if ((uri = evhttp_uri_parse_with_flags(url, EVHTTP_URI_NONCONFORMANT)) == NULL ||
-	    evhttp_uri_get_host(uri) == NULL)
-		goto out; /* libcurl says what is wrong with it */
+	*reused = e->conn != NULL && strcmp(e->authority, authority) == 0;
+	if (*reused)
+		return e->conn;
+	httpev_drop(e);
+	if ((uri = evhttp_uri_parse_with_flags(url, EVHTTP_URI_NONCONFORMANT)) == NULL)
+		return NULL;
+	if (evhttp_uri_get_host(uri) == NULL) {
+		evhttp_uri_free(uri);
+		return NULL;
+	}
 	host = xstrdup(evhttp_uri_get_host(uri));
 	if (host[0] == '[') { /* an IPv6 literal, as getaddrinfo wants it */
 		memmove(host, host + 1, strlen(host));
 		host[strcspn(host, "]")] = '\0';
 	}
 	port = evhttp_uri_get_port(uri) > 0 ? evhttp_uri_get_port(uri) : 80;
-	if ((base = event_base_new()) == NULL ||
-	    (conn = evhttp_connection_base_new(base, NULL, host, (unsigned short)port)) == NULL ||
-	    (r = evhttp_request_new(httpev_done_cb, &x)) == NULL) {
-		err_set(err, ERR_SYS, "libevent: cannot set up a request for %s", url);
-		rc = -1;
-		goto out;
-	}
-	x.base = base;
+	evhttp_uri_free(uri);
+	e->conn = evhttp_connection_base_new(e->base, NULL, host, (unsigned short)port);
+	free(host);
+	if (e->conn != NULL)
+		e->authority = xstrdup(authority);
+	return e->conn;
+}
+
+/* One try: 0 answered, -1 no answer (x says why), -2 libevent refused. */
+static int httpev_try(struct httpev *e, struct evhttp_connection *conn, struct httpev_xfer *x,
+                      const char *authority, const char *target, enum evhttp_cmd_type cmd, const char *auth,
+                      const struct httpc_req *req, long timeout_ms)
+{
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	struct timeval tick = {0, HTTPEV_TICK_MS * 1000};
+	struct event *deadline = NULL, *ticker = NULL; /* owned */
+	struct evhttp_request *r;                      /* libevent's once made */
+	struct evkeyvalq *oh;
+	sigset_t pipe_set, old_set;
+	char len_s[32];
+	int rc = -2;
+
+	if ((r = evhttp_request_new(httpev_done_cb, x)) == NULL)
+		return -2;
 	evhttp_connection_set_timeout_tv(conn, &tv);
 	evhttp_request_set_error_cb(r, httpev_error_cb);
 	oh = evhttp_request_get_output_headers(r);
-	evhttp_add_header(oh, "Host", host_hdr);
+	evhttp_add_header(oh, "Host", authority);
 	evhttp_add_header(oh, "User-Agent", "anvil/" ANVIL_VERSION);
-	evhttp_add_header(oh, "Connection", "close");
 	if (auth != NULL)
 		evhttp_add_header(oh, "Authorization", auth);
-	if (has_body) {
-		ctype = xstrdup(req->content_type != NULL ? req->content_type : "application/json");
-		evhttp_add_header(oh, "Content-Type", ctype);
+	if (req->body != NULL) {
+		evhttp_add_header(oh, "Content-Type",
+		                  req->content_type != NULL ? req->content_type : "application/json");
 		evbuffer_add(evhttp_request_get_output_buffer(r), req->body, req->body_len);
 	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		snprintf(len_s, sizeof(len_s), "%zu", has_body ? req->body_len : 0);
+		snprintf(len_s, sizeof(len_s), "%zu", req->body != NULL ? req->body_len : 0);
 		evhttp_add_header(oh, "Content-Length", len_s);
+	}
+	/* The whole transfer's bound, and the abort flag's ticker: events of
+	 * this request only (a loopexit would outlive it in the kept base). */
+	if ((deadline = event_new(e->base, -1, 0, httpev_deadline_cb, x)) == NULL ||
+	    event_add(deadline, &tv) < 0 ||
+	    (x->abort_flag != NULL &&
+	     ((ticker = event_new(e->base, -1, EV_PERSIST, httpev_tick_cb, x)) == NULL ||
+	      event_add(ticker, &tick) < 0))) {
+		/* The request was never handed over: libevent did not take it. */
+		evhttp_request_free(r);
+		goto out;
 	}
 	/* A write to a connection the server closed must not kill the
 	 * process: SIGPIPE is held while libevent writes, then dropped. */
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-	if (evhttp_make_request(conn, r, cmd, *target ? target : "/") == 0) {
-		event_base_loopexit(base, &tv); /* the whole transfer's bound */
-		event_base_dispatch(base);
+	if (evhttp_make_request(conn, r, cmd, target) == 0) {
+		if (!x->done)
+			event_base_dispatch(e->base);
 	} else {
-		x.done = 1; /* libevent freed the request */
+		x->done = 1; /* libevent failed it */
 	}
 	if (!sigismember(&old_set, SIGPIPE)) {
 		struct timespec zero = {0, 0};
@@ -177,23 +247,78 @@ int httpev_do(const char *url, const char *auth, const struct httpc_req *req, lo
 			;
 		pthread_sigmask(SIG_SETMASK, &old_set, NULL);
 	}
-	rc = -1;
-	if (!x.done)
-		err_set(err, ERR_UNAVAIL, "%s %s: timed out after %ld ms", req->method, url, timeout_ms);
-	else if (!x.answered) {
-		err_set(err, ERR_UNAVAIL, "%s %s: %s", req->method, url, httpev_error_name(&x));
-		*retry_next = !(x.has_error && x.error == EVREQ_HTTP_TIMEOUT);
-	} else
-		rc = 0;
+	rc = x->answered ? 0 : -1;
 out:
-	if (conn != NULL)
-		evhttp_connection_free(conn); /* and a request still pending */
-	if (base != NULL)
-		event_base_free(base);
-	if (uri != NULL)
-		evhttp_uri_free(uri);
+	if (ticker != NULL)
+		event_free(ticker);
+	if (deadline != NULL)
+		event_free(deadline);
+	return rc;
+}
+
+int httpev_do(struct httpev *e, const char *url, const char *auth, const struct httpc_req *req,
+              long timeout_ms, volatile sig_atomic_t *abort_flag, struct httpc_resp *resp, int *retry_next,
+              struct err *err)
+{
+	enum evhttp_cmd_type cmd;
+	struct err ignored = {0};
+	const char *authority, *target;
+	char *host_hdr = NULL; /* owned */
+	int rc = 1;
+
+	*retry_next = 0;
+	if (req->body_fd >= 0 || req->out_fd >= 0 || strncmp(url, "http://", 7) != 0 ||
+	    httpev_method(req->method, &cmd) < 0)
+		return 1;
+	authority = url + strlen("http://");
+	target = authority + strcspn(authority, "/?#");
+	if (*target == '#' || target == authority || eventbind_load(&ignored) < 0)
+		return 1;
+	host_hdr = xstrndup(authority, (size_t)(target - authority));
+	if (e->base == NULL && (e->base = event_base_new()) == NULL) {
+		rc = err_set(err, ERR_SYS, "libevent: event_base_new failed");
+		goto out;
+	}
+	for (int attempt = 0;; attempt++) {
+		struct httpev_xfer x = {.resp = resp, .base = e->base, .abort_flag = abort_flag};
+		struct evhttp_connection *conn;
+		int reused, trc;
+
+		if ((conn = httpev_conn(e, url, host_hdr, &reused)) == NULL)
+			goto out; /* libcurl says what is wrong with the URL */
+		trc = httpev_try(e, conn, &x, host_hdr, *target ? target : "/", cmd, auth, req, timeout_ms);
+		if (trc == -2) {
+			httpev_drop(e);
+			rc = err_set(err, ERR_SYS, "libevent: cannot send %s %s", req->method, url);
+			goto out;
+		}
+		if (trc == 0) {
+			rc = 0;
+			goto out;
+		}
+		/* No answer: whatever is pending goes with the connection. */
+		httpev_drop(e);
+		strv_release(&resp->headers);
+		buf_reset(&resp->body);
+		if (x.aborted) {
+			rc = err_set(err, ERR_UNAVAIL, "%s %s: aborted", req->method, url);
+			goto out;
+		}
+		if (x.timed_out || !x.done) {
+			rc = err_set(err, ERR_UNAVAIL, "%s %s: timed out after %ld ms", req->method, url,
+			             timeout_ms);
+			goto out;
+		}
+		/* A kept connection the server had closed: an idempotent
+		 * request goes once more, on a new one. */
+		if (attempt == 0 && reused && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_PATCH &&
+		    !(x.has_error && x.error == EVREQ_HTTP_TIMEOUT))
+			continue;
+		rc = err_set(err, ERR_UNAVAIL, "%s %s: %s", req->method, url, httpev_error_name(&x));
+		*retry_next = !(x.has_error && x.error == EVREQ_HTTP_TIMEOUT);
+		goto out;
+	}
+out:
 	free(host_hdr);
-	free(host);
-	free(ctype);
 	return rc;
 }

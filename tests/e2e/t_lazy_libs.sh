@@ -65,7 +65,11 @@ for l in libcurl libpq; do
 done
 [ "$(maps "$AGENT_PID" libgit2)" = 1 ] || fail "the agent checked out without libgit2 mapped?"
 [ "$(maps "$AGENT_PID" libpq)" = 0 ] || fail "the agent maps libpq"
-ok "after a push: the server maps libgit2 but no libcurl or libpq; the agent libgit2"
+# Its requests to a plain-HTTP server go over libevent: no libcurl until
+# an artifact moves or a server is https.
+[ "$(maps "$AGENT_PID" libevent)" = 1 ] || fail "the agent talks to the server without libevent?"
+[ "$(maps "$AGENT_PID" libcurl)" = 0 ] || fail "the agent maps libcurl for a job without artifacts"
+ok "after a push: the server maps libgit2 but no libcurl or libpq; the agent libgit2 and libevent, no libcurl"
 
 # A server whose libgit2 cannot be loaded records a push as an error
 # pipeline (never lost) and stays up (the package depends on libgit2: this is a broken install).

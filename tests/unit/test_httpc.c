@@ -639,9 +639,29 @@ static void test_keepalive(void **state)
 		    0);
 		json_decref(out);
 	}
-	/* libcurl keeps its connection; a light client (one process, a few
-	 * requests) asks the server to close each. */
-	assert_int_equal(atomic_load(&srv->connections) - before, srv->flags & HTTPC_LIGHT ? 3 : 1);
+	assert_int_equal(atomic_load(&srv->connections) - before, 1);
+	httpc_free(c);
+}
+
+/* A set abort flag (a SIGTERM, in the agent) ends a long request early,
+ * and the client works again once it is cleared. */
+static void test_abort_flag(void **state)
+{
+	struct httpc *c = client(state, NULL);
+	volatile sig_atomic_t stop = 1;
+	struct err err = {0};
+	json_t *out = NULL;
+	int64_t t0 = now_ms(), took;
+
+	httpc_set_abort_flag(c, &stop);
+	assert_int_equal(httpc_json(c, "GET", "/slow", NULL, 20000, &out, &err), -1);
+	took = now_ms() - t0;
+	assert_int_equal(err.code, ERR_UNAVAIL);
+	assert_true(took < 5000);
+	stop = 0;
+	assert_int_equal(httpc_json(c, "GET", "/json", NULL, 0, &out, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(out, "hello")), "world");
+	json_decref(out);
 	httpc_free(c);
 }
 
@@ -683,6 +703,7 @@ int main(void)
 	    cmocka_unit_test(test_out_fd_download),    cmocka_unit_test(test_error_mapping),
 	    cmocka_unit_test(test_connection_refused), cmocka_unit_test(test_timeout),
 	    cmocka_unit_test(test_keepalive),          cmocka_unit_test(test_err_code_and_escape),
+	    cmocka_unit_test(test_abort_flag),
 	};
 
 	int failed;
