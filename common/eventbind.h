@@ -23,6 +23,7 @@
 	X(event_free)                                                                                        \
 	X(event_new)                                                                                         \
 	X(evbuffer_add)                                                                                      \
+	X(evbuffer_add_file)                                                                                 \
 	X(evbuffer_get_length)                                                                               \
 	X(evbuffer_remove)                                                                                   \
 	X(evhttp_add_header)                                                                                 \
@@ -37,6 +38,7 @@
 	X(evhttp_request_get_response_code)                                                                  \
 	X(evhttp_request_free)                                                                               \
 	X(evhttp_request_new)                                                                                \
+	X(evhttp_request_set_chunked_cb)                                                                     \
 	X(evhttp_request_set_error_cb)                                                                       \
 	X(evhttp_uri_free)                                                                                   \
 	X(evhttp_uri_get_host)                                                                               \
@@ -62,6 +64,8 @@ int eventbind_loaded(void);
 #define event_free                        EVENTBIND(event_free)
 #define event_new                         EVENTBIND(event_new)
 #define evhttp_request_free               EVENTBIND(evhttp_request_free)
+#define evbuffer_add_file                 EVENTBIND(evbuffer_add_file)
+#define evhttp_request_set_chunked_cb     EVENTBIND(evhttp_request_set_chunked_cb)
 #define event_base_new                    EVENTBIND(event_base_new)
 #define event_base_free                   EVENTBIND(event_base_free)
 #define event_base_dispatch               EVENTBIND(event_base_dispatch)

@@ -1,13 +1,17 @@
 #include "common/httpev.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/eventbind.h"
 
@@ -31,6 +35,8 @@ struct httpev_xfer {
 	int aborted;                       /* *abort_flag was set */
 	int has_error;
 	enum evhttp_request_error error;
+	int out_fd;      /* >= 0: a 2xx answer's body goes here */
+	int write_errno; /* writing it failed */
 };
 
 struct httpev *httpev_new(void)
@@ -66,14 +72,44 @@ static void httpev_error_cb(enum evhttp_request_error err, void *arg)
 	x->error = err;
 }
 
+/* Moves what arrived of the answer's body to out_fd (a 2xx answer of a
+ * request that gave one) or to resp.body (an error answer stays readable
+ * there, and the caller's file gets no error text). */
+static void httpev_take_body(struct httpev_xfer *x, struct evhttp_request *r)
+{
+	struct evbuffer *b = evhttp_request_get_input_buffer(r);
+	int code = evhttp_request_get_response_code(r);
+	int to_fd = x->out_fd >= 0 && code >= 200 && code < 300;
+	char chunk[16384];
+	int n;
+
+	while (b != NULL && (n = evbuffer_remove(b, chunk, sizeof(chunk))) > 0) {
+		if (!to_fd) {
+			buf_append(&x->resp->body, chunk, (size_t)n);
+			continue;
+		}
+		for (int off = 0; off < n && x->write_errno == 0;) {
+			ssize_t w = write(x->out_fd, chunk + off, (size_t)(n - off));
+
+			if (w < 0 && errno != EINTR)
+				x->write_errno = errno;
+			else if (w > 0)
+				off += (int)w;
+		}
+	}
+}
+
+/* Called as the body arrives, when the request has out_fd. */
+static void httpev_chunk_cb(struct evhttp_request *r, void *arg)
+{
+	httpev_take_body(arg, r);
+}
+
 /* libevent frees the request once this returns. */
 static void httpev_done_cb(struct evhttp_request *r, void *arg)
 {
 	struct httpev_xfer *x = arg;
 	struct evkeyvalq *h;
-	struct evbuffer *b;
-	char chunk[16384];
-	int n;
 
 	x->done = 1;
 	event_base_loopbreak(x->base);
@@ -90,9 +126,7 @@ static void httpev_done_cb(struct evhttp_request *r, void *arg)
 		strv_push(&x->resp->headers, line);
 		free(line);
 	}
-	b = evhttp_request_get_input_buffer(r);
-	while (b != NULL && (n = evbuffer_remove(b, chunk, sizeof(chunk))) > 0)
-		buf_append(&x->resp->body, chunk, (size_t)n);
+	httpev_take_body(x, r);
 }
 
 static void httpev_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -189,7 +223,7 @@ static struct evhttp_connection *httpev_conn(struct httpev *e, const char *url, 
 /* One try: 0 answered, -1 no answer (x says why), -2 libevent refused. */
 static int httpev_try(struct httpev *e, struct evhttp_connection *conn, struct httpev_xfer *x,
                       const char *authority, const char *target, enum evhttp_cmd_type cmd, const char *auth,
-                      const struct httpc_req *req, long timeout_ms)
+                      const struct httpc_req *req, off_t body_at, long timeout_ms)
 {
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 	struct timeval tick = {0, HTTPEV_TICK_MS * 1000};
@@ -209,13 +243,31 @@ static int httpev_try(struct httpev *e, struct evhttp_connection *conn, struct h
 	evhttp_add_header(oh, "User-Agent", "anvil/" ANVIL_VERSION);
 	if (auth != NULL)
 		evhttp_add_header(oh, "Authorization", auth);
-	if (req->body != NULL) {
+	if (req->body != NULL || req->body_fd >= 0)
 		evhttp_add_header(oh, "Content-Type",
 		                  req->content_type != NULL ? req->content_type : "application/json");
+	if (req->body_fd >= 0) {
+		/* Sent from the file by the kernel (sendfile); libevent closes
+		 * its copy of the descriptor. */
+		int dup_fd = fcntl(req->body_fd, F_DUPFD_CLOEXEC, 0);
+
+		if (dup_fd < 0 || evbuffer_add_file(evhttp_request_get_output_buffer(r), dup_fd, body_at,
+		                                    (ev_off_t)req->body_fd_len) < 0) {
+			if (dup_fd >= 0)
+				close(dup_fd);
+			evhttp_request_free(r);
+			return -2;
+		}
+	} else if (req->body != NULL) {
 		evbuffer_add(evhttp_request_get_output_buffer(r), req->body, req->body_len);
 	}
+	if (req->out_fd >= 0)
+		evhttp_request_set_chunked_cb(r, httpev_chunk_cb);
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		snprintf(len_s, sizeof(len_s), "%zu", req->body != NULL ? req->body_len : 0);
+		snprintf(len_s, sizeof(len_s), "%llu",
+		         (unsigned long long)(req->body_fd >= 0   ? req->body_fd_len
+		                              : req->body != NULL ? req->body_len
+		                                                  : 0));
 		evhttp_add_header(oh, "Content-Length", len_s);
 	}
 	/* The whole transfer's bound, and the abort flag's ticker: events of
@@ -263,13 +315,23 @@ int httpev_do(struct httpev *e, const char *url, const char *auth, const struct 
 	enum evhttp_cmd_type cmd;
 	struct err ignored = {0};
 	const char *authority, *target;
+	off_t body_at = 0;
 	char *host_hdr = NULL; /* owned */
 	int rc = 1;
 
 	*retry_next = 0;
-	if (req->body_fd >= 0 || req->out_fd >= 0 || strncmp(url, "http://", 7) != 0 ||
-	    httpev_method(req->method, &cmd) < 0)
+	if (strncmp(url, "http://", 7) != 0 || httpev_method(req->method, &cmd) < 0)
 		return 1;
+	if (req->body_fd >= 0) {
+		/* A regular file holding the whole body, from where it is now;
+		 * anything else (a pipe, a file shorter than said) to libcurl. */
+		struct stat st;
+
+		if ((body_at = lseek(req->body_fd, 0, SEEK_CUR)) < 0 || fstat(req->body_fd, &st) < 0 ||
+		    !S_ISREG(st.st_mode) || st.st_size < body_at ||
+		    (uint64_t)(st.st_size - body_at) < req->body_fd_len)
+			return 1;
+	}
 	authority = url + strlen("http://");
 	target = authority + strcspn(authority, "/?#");
 	if (*target == '#' || target == authority || eventbind_load(&ignored) < 0)
@@ -280,19 +342,29 @@ int httpev_do(struct httpev *e, const char *url, const char *auth, const struct 
 		goto out;
 	}
 	for (int attempt = 0;; attempt++) {
-		struct httpev_xfer x = {.resp = resp, .base = e->base, .abort_flag = abort_flag};
+		struct httpev_xfer x = {
+		    .resp = resp, .base = e->base, .abort_flag = abort_flag, .out_fd = req->out_fd};
 		struct evhttp_connection *conn;
 		int reused, trc;
 
 		if ((conn = httpev_conn(e, url, host_hdr, &reused)) == NULL)
 			goto out; /* libcurl says what is wrong with the URL */
-		trc = httpev_try(e, conn, &x, host_hdr, *target ? target : "/", cmd, auth, req, timeout_ms);
+		trc = httpev_try(e, conn, &x, host_hdr, *target ? target : "/", cmd, auth, req, body_at,
+		                 timeout_ms);
 		if (trc == -2) {
 			httpev_drop(e);
 			rc = err_set(err, ERR_SYS, "libevent: cannot send %s %s", req->method, url);
 			goto out;
 		}
+		if (trc == 0 && x.write_errno != 0) {
+			errno = x.write_errno;
+			rc = err_errno(err, "write answer of %s %s", req->method, req->path);
+			goto out;
+		}
 		if (trc == 0) {
+			/* As if read: the file's offset past what was sent. */
+			if (req->body_fd >= 0)
+				lseek(req->body_fd, body_at + (off_t)req->body_fd_len, SEEK_SET);
 			rc = 0;
 			goto out;
 		}
@@ -310,9 +382,10 @@ int httpev_do(struct httpev *e, const char *url, const char *auth, const struct 
 			goto out;
 		}
 		/* A kept connection the server had closed: an idempotent
-		 * request goes once more, on a new one. */
+		 * request goes once more, on a new one (a download only when
+		 * nothing of it reached the caller's file). */
 		if (attempt == 0 && reused && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_PATCH &&
-		    !(x.has_error && x.error == EVREQ_HTTP_TIMEOUT))
+		    !(x.has_error && x.error == EVREQ_HTTP_TIMEOUT) && req->out_fd < 0)
 			continue;
 		rc = err_set(err, ERR_UNAVAIL, "%s %s: %s", req->method, url, httpev_error_name(&x));
 		*retry_next = !(x.has_error && x.error == EVREQ_HTTP_TIMEOUT);
