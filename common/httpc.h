@@ -21,11 +21,11 @@ struct httpc;
  * to the next. token is sent as "Authorization: Bearer <token>" when
  * non-NULL. Both copied. */
 struct httpc *httpc_new(const char *base_url, const char *token);
-/* Plain-HTTP requests whose bodies are in memory go over libevent
- * (common/httpev.h: one library mapped, about 0.2 ms, kept-alive
- * connections) rather than libcurl (some 30 libraries, 5-9 ms to load and
- * ~5 MB resident); https and bodies from or to a file descriptor still use
- * libcurl, loaded on the first such request. The CLI and the agent. */
+/* Plain-HTTP requests go over libevent (common/httpev.h: one library
+ * mapped, about 0.2 ms, kept-alive connections, files sent with sendfile)
+ * rather than libcurl (some 30 libraries, 5-9 ms to load and ~5 MB
+ * resident); https and a body from a pipe still use libcurl, loaded on the
+ * first such request. The CLI and the agent. */
 #define HTTPC_LIGHT 1u
 struct httpc *httpc_new_flags(const char *base_url, const char *token, unsigned flags);
 /* The base URL requests go to now (borrowed until the next request). */
