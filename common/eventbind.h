@@ -7,6 +7,7 @@
  * Kerberos, LDAP, ...) and costs 5-9 ms per start. Only common/httpev.c
  * includes this, instead of <event2/...>; it calls eventbind_load first. */
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -26,6 +27,8 @@
 	X(evbuffer_add_file)                                                                                 \
 	X(evbuffer_get_length)                                                                               \
 	X(evbuffer_remove)                                                                                   \
+	X(bufferevent_getfd)                                                                                 \
+	X(evhttp_connection_get_bufferevent)                                                                 \
 	X(evhttp_add_header)                                                                                 \
 	X(evhttp_connection_base_new)                                                                        \
 	X(evhttp_connection_free)                                                                            \
@@ -66,6 +69,8 @@ int eventbind_loaded(void);
 #define evhttp_request_free               EVENTBIND(evhttp_request_free)
 #define evbuffer_add_file                 EVENTBIND(evbuffer_add_file)
 #define evhttp_request_set_chunked_cb     EVENTBIND(evhttp_request_set_chunked_cb)
+#define bufferevent_getfd                 EVENTBIND(bufferevent_getfd)
+#define evhttp_connection_get_bufferevent EVENTBIND(evhttp_connection_get_bufferevent)
 #define event_base_new                    EVENTBIND(event_base_new)
 #define event_base_free                   EVENTBIND(event_base_free)
 #define event_base_dispatch               EVENTBIND(event_base_dispatch)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -187,6 +188,19 @@ static int httpev_method(const char *m, enum evhttp_cmd_type *out)
 	return -1;
 }
 
+/* 1 when a kept connection's socket is open at both ends: nothing to read
+ * yet. A server closes idle connections (after 120 s for anvil-server);
+ * sending on one it closed would fail the request. */
+static int httpev_alive(struct evhttp_connection *conn)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+	evutil_socket_t fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+	char c;
+
+	return fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+	       (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 /* The connection to authority (host[:port]), kept or made; NULL when
  * libevent cannot make one. */
 static struct evhttp_connection *httpev_conn(struct httpev *e, const char *url, const char *authority,
@@ -196,7 +210,7 @@ static struct evhttp_connection *httpev_conn(struct httpev *e, const char *url, 
 	char *host;
 	int port;
 
-	*reused = e->conn != NULL && strcmp(e->authority, authority) == 0;
+	*reused = e->conn != NULL && strcmp(e->authority, authority) == 0 && httpev_alive(e->conn);
 	if (*reused)
 		return e->conn;
 	httpev_drop(e);
