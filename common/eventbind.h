@@ -28,6 +28,8 @@
 	X(evbuffer_get_length)                                                                               \
 	X(evbuffer_remove)                                                                                   \
 	X(bufferevent_getfd)                                                                                 \
+	X(bufferevent_set_max_single_read)                                                                   \
+	X(bufferevent_set_max_single_write)                                                                  \
 	X(evhttp_connection_get_bufferevent)                                                                 \
 	X(evhttp_add_header)                                                                                 \
 	X(evhttp_connection_base_new)                                                                        \
@@ -71,6 +73,8 @@ int eventbind_loaded(void);
 #define evhttp_request_set_chunked_cb     EVENTBIND(evhttp_request_set_chunked_cb)
 #define bufferevent_getfd                 EVENTBIND(bufferevent_getfd)
 #define evhttp_connection_get_bufferevent EVENTBIND(evhttp_connection_get_bufferevent)
+#define bufferevent_set_max_single_read   EVENTBIND(bufferevent_set_max_single_read)
+#define bufferevent_set_max_single_write  EVENTBIND(bufferevent_set_max_single_write)
 #define event_base_new                    EVENTBIND(event_base_new)
 #define event_base_free                   EVENTBIND(event_base_free)
 #define event_base_dispatch               EVENTBIND(event_base_dispatch)
