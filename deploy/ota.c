@@ -666,7 +666,6 @@ static int ota_write_record(struct ota_run *r, struct err *err)
 	const struct ota_plan *plan = r->plan;
 	struct buf rec = BUF_INIT;
 	char *path = xasprintf("%s/%s", r->rel_dir, OTA_RECORD);
-	char *part = xasprintf("%s.part", path);
 	size_t i;
 	int rc = -1;
 
@@ -674,14 +673,19 @@ static int ota_write_record(struct ota_run *r, struct err *err)
 	for (i = 0; i < plan->n_files; i++) {
 		const struct ota_have *h = &r->in_rel[i];
 		const struct ota_have *was = h->how == OTA_COPIED ? &r->in_prev[i] : h;
-		char *p = xasprintf("%s/%s", r->rel_dir, plan->files[i].remote_name);
-		struct ssh_stat st;
-		int src = ssh_sftp_stat(r->c, p, &st, err);
+		struct ssh_stat st = h->st;
+		int src = 0;
 
-		free(p);
-		if (src < 0 && err->code != ERR_NOTFOUND)
-			goto out;
-		err_clear(err);
+		/* A kept file was looked at moments ago: no second lstat. */
+		if (h->how != OTA_KEPT) {
+			char *p = xasprintf("%s/%s", r->rel_dir, plan->files[i].remote_name);
+
+			src = ssh_sftp_stat(r->c, p, &st, err);
+			free(p);
+			if (src < 0 && err->code != ERR_NOTFOUND)
+				goto out;
+			err_clear(err);
+		}
 		if (src < 0 || !st.is_reg || st.size_bytes != r->size[i] ||
 		    (h->how != OTA_SENT && st.mtime_unix_s != was->st.mtime_unix_s))
 			continue;
@@ -692,15 +696,10 @@ static int ota_write_record(struct ota_run *r, struct err *err)
 		rc = 0; /* already so */
 		goto out;
 	}
-	if (ssh_sftp_put_data(r->c, rec.data, rec.len, part, 0644, err) < 0 ||
-	    (ssh_sftp_remove(r->c, path, err) < 0 && err->code != ERR_NOTFOUND) ||
-	    ssh_sftp_rename(r->c, part, path, err) < 0)
-		goto out;
-	rc = 0;
+	rc = ssh_sftp_upload_data(r->c, rec.data, rec.len, path, 0644, err);
 out:
 	buf_release(&rec);
 	free(path);
-	free(part);
 	return rc;
 }
 

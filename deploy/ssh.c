@@ -808,8 +808,9 @@ out:
 	return rc;
 }
 
-int ssh_sftp_put_data(struct ssh_conn *c, const void *data, size_t len, const char *remote_path, int mode,
-                      struct err *err)
+/* ssh_sftp_put's twin for bytes in memory. */
+static int ssh_sftp_put_mem(struct ssh_conn *c, const void *data, size_t len, const char *remote_path,
+                            int mode, struct err *err)
 {
 	LIBSSH2_SFTP_HANDLE *h = NULL;
 	uint64_t sent = 0;
@@ -864,20 +865,35 @@ out:
 	return rc;
 }
 
+/* Moves remote_path's ".part", just written, over remote_path. */
+static int ssh_sftp_part_into_place(struct ssh_conn *c, const char *part, const char *remote_path,
+                                    struct err *err)
+{
+	if (ssh_sftp_remove(c, remote_path, err) < 0 && err->code != ERR_NOTFOUND)
+		return -1;
+	return ssh_sftp_rename(c, part, remote_path, err);
+}
+
 int ssh_sftp_upload(struct ssh_conn *c, const char *local_path, const char *remote_path, int mode,
                     uint64_t *bytes_out, struct err *err)
 {
 	char *part = xasprintf("%s.part", remote_path);
 	int rc = -1;
 
-	if (ssh_sftp_put(c, local_path, part, mode, bytes_out, err) < 0)
-		goto out;
-	if (ssh_sftp_remove(c, remote_path, err) < 0 && err->code != ERR_NOTFOUND)
-		goto out;
-	if (ssh_sftp_rename(c, part, remote_path, err) < 0)
-		goto out;
-	rc = 0;
-out:
+	if (ssh_sftp_put(c, local_path, part, mode, bytes_out, err) == 0)
+		rc = ssh_sftp_part_into_place(c, part, remote_path, err);
+	free(part);
+	return rc;
+}
+
+int ssh_sftp_upload_data(struct ssh_conn *c, const void *data, size_t len, const char *remote_path, int mode,
+                         struct err *err)
+{
+	char *part = xasprintf("%s.part", remote_path);
+	int rc = -1;
+
+	if (ssh_sftp_put_mem(c, data, len, part, mode, err) == 0)
+		rc = ssh_sftp_part_into_place(c, part, remote_path, err);
 	free(part);
 	return rc;
 }

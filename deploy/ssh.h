@@ -103,9 +103,9 @@ int ssh_sftp_put(struct ssh_conn *c, const char *local_path, const char *remote_
  * reader never sees a half-written file. */
 int ssh_sftp_upload(struct ssh_conn *c, const char *local_path, const char *remote_path, int mode,
                     uint64_t *bytes_out, struct err *err);
-/* Writes len bytes of data to remote_path (created or truncated, mode), no rename. */
-int ssh_sftp_put_data(struct ssh_conn *c, const void *data, size_t len, const char *remote_path, int mode,
-                      struct err *err);
+/* ssh_sftp_upload of len bytes of data. */
+int ssh_sftp_upload_data(struct ssh_conn *c, const void *data, size_t len, const char *remote_path, int mode,
+                         struct err *err);
 /* Reads remote_path into out (reset first); ERR_LIMIT past max_bytes. */
 int ssh_sftp_read(struct ssh_conn *c, const char *path, size_t max_bytes, struct buf *out, struct err *err);
 /* What lstat tells of a path. */
