@@ -24,7 +24,6 @@
 	X(event_free)                                                                                        \
 	X(event_new)                                                                                         \
 	X(evbuffer_add)                                                                                      \
-	X(evbuffer_add_file)                                                                                 \
 	X(evbuffer_get_length)                                                                               \
 	X(evbuffer_remove)                                                                                   \
 	X(bufferevent_getfd)                                                                                 \
@@ -69,7 +68,6 @@ int eventbind_loaded(void);
 #define event_free                        EVENTBIND(event_free)
 #define event_new                         EVENTBIND(event_new)
 #define evhttp_request_free               EVENTBIND(evhttp_request_free)
-#define evbuffer_add_file                 EVENTBIND(evbuffer_add_file)
 #define evhttp_request_set_chunked_cb     EVENTBIND(evhttp_request_set_chunked_cb)
 #define bufferevent_getfd                 EVENTBIND(bufferevent_getfd)
 #define evhttp_connection_get_bufferevent EVENTBIND(evhttp_connection_get_bufferevent)

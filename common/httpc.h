@@ -22,9 +22,9 @@ struct httpc;
  * non-NULL. Both copied. */
 struct httpc *httpc_new(const char *base_url, const char *token);
 /* Plain-HTTP requests go over libevent (common/httpev.h: one library
- * mapped, about 0.2 ms, kept-alive connections, files sent with sendfile)
+ * mapped, about 0.2 ms, kept-alive connections)
  * rather than libcurl (some 30 libraries, 5-9 ms to load and ~5 MB
- * resident); https and a body from a pipe still use libcurl, loaded on the
+ * resident); https and a body from a file still use libcurl, loaded on the
  * first such request. The CLI and the agent. */
 #define HTTPC_LIGHT 1u
 struct httpc *httpc_new_flags(const char *base_url, const char *token, unsigned flags);

@@ -19,14 +19,12 @@ void httpev_free(struct httpev *e);
 /* One request. url is the whole request URL; auth (may be NULL) the
  * Authorization header's value; a non-zero *abort_flag (may be NULL) ends
  * the transfer within 200 ms. Returns 0 when an answer came back (any
- * status) into resp (a 2xx body into req->out_fd when it is one; a
- * body_fd is sent from its offset by sendfile and left past what was sent);
- * -1 with ERR_UNAVAIL on a transport failure (*retry_next set when the
- * server was not reached or dropped the connection, not on a timeout or an
- * abort), or the errno of a failed write to out_fd; 1 when it does not take
- * the request (libevent missing, not http://, another method, a body_fd
- * that is not a regular file holding body_fd_len bytes): the caller uses
- * libcurl. A GET, HEAD, PUT or DELETE whose kept-alive connection turns out
+ * status) into resp (a 2xx body into req->out_fd when it is one); -1 with
+ * ERR_UNAVAIL on a transport failure (*retry_next set when the server was
+ * not reached or dropped the connection, not on a timeout or an abort), or
+ * the errno of a failed write to out_fd; 1 when it does not take the
+ * request (libevent missing, not http://, another method, a body_fd): the
+ * caller uses libcurl. A GET, HEAD, PUT or DELETE whose kept-alive connection turns out
  * closed is sent once more on a new one; a POST is not (it may have been
  * acted on). */
 int httpev_do(struct httpev *e, const char *url, const char *auth, const struct httpc_req *req,
