@@ -8,6 +8,7 @@
 #include "server/api/api_forge.h"
 #include "server/api/api_deploy.h"
 #include "server/api/api_git.h"
+#include "server/gitproc/gitops.h"
 #include "server/api/api_scratch.h"
 #include "server/store/blob.h"
 #include "server/config.h"
@@ -186,7 +187,15 @@ int main(int argc, char **argv)
 	size_t n_routes = 0;
 	sigset_t sigs;
 	struct failpoints failpoints; /* --failpoints: lent to the store and the uploads */
+	int helper_idle_ms;
 
+	/* The git helper (server/gitproc/gitproc.h): this binary again, started
+	 * by the server with its socket as stdin; nothing else of the server. */
+	if (gitproc_helper_argv(argc, argv, &helper_idle_ms)) {
+		log_init("anvil-server git helper", LOG_LVL_WARN);
+		signal(SIGPIPE, SIG_IGN);
+		return gitproc_helper_main(0, helper_idle_ms, gitops_handle);
+	}
 	memset(&srv, 0, sizeof(srv));
 	if (config_load(argc - 1, argv + 1, &srv.cfg, &check_only, &version, &help, &err) < 0) {
 		fprintf(stderr, "anvil-server: %s\n", err.msg);
@@ -231,6 +240,7 @@ int main(int argc, char **argv)
 
 	srv.started_ms = srv_now_ms();
 	pthread_mutex_init(&srv.git_mu, NULL);
+	srv.git = gitproc_new_self(GITPROC_IDLE_MS);
 	pthread_mutex_init(&srv.blob_mu, NULL);
 	snprintf(srv.blob_dir, sizeof(srv.blob_dir), "%s/blobs", srv.cfg.data_dir);
 	snprintf(srv.mirror_dir, sizeof(srv.mirror_dir), "%s/mirrors", srv.cfg.data_dir);
@@ -311,6 +321,7 @@ int main(int argc, char **argv)
 	sched_free(srv.sched);
 	logtail_free(srv.logtail);
 	store_free(srv.store);
+	gitproc_free(srv.git);
 	pthread_mutex_destroy(&srv.git_mu);
 	pthread_mutex_destroy(&srv.blob_mu);
 	free(db_path);

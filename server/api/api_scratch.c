@@ -14,18 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/gitbind.h"
+#include "server/gitproc/gitops.h"
 
 #define API_SCRATCH_MAX_TARGETS 32
 
-static int api_scratch_git_fail(struct err *err, enum err_code code, const char *what)
-{
-	const git_error *e = git_error_last();
-
-	return err_set(err, code, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
-}
-
-/* The route's tail is "NAME/scratch"; the repository name goes to name. */
 static int api_scratch_name(struct http_req *req, char name[101], struct err *err)
 {
 	const char *slash = req->rest ? strchr(req->rest, '/') : NULL;
@@ -100,106 +92,6 @@ out:
 	return rc;
 }
 
-static int api_scratch_tree_cb(const char *root, const git_tree_entry *entry, void *payload)
-{
-	git_odb *odb = payload;
-
-	(void)root;
-	if (git_tree_entry_type(entry) == GIT_OBJECT_COMMIT) /* a submodule: not ours to carry */
-		return 0;
-	return git_odb_exists(odb, git_tree_entry_id(entry)) ? 0 : -1;
-}
-
-/* A new scratch repository whose every ref update is logged: the reflog's
- * time, the server's own, is what retention reads (scratch.h). */
-static int api_scratch_init(git_repository **out, const char *dir, struct err *err)
-{
-	git_repository *repo = NULL;
-	git_config *cfg = NULL;
-
-	if (git_repository_init(&repo, dir, 1) < 0 || git_repository_config(&cfg, repo) < 0 ||
-	    git_config_set_string(cfg, "core.logAllRefUpdates", "always") < 0) {
-		api_scratch_git_fail(err, ERR_SYS, "create scratch repository");
-		git_config_free(cfg);
-		git_repository_free(repo);
-		return -1;
-	}
-	git_config_free(cfg);
-	*out = repo;
-	return 0;
-}
-
-/* Indexes the pack at pack_path into the bare repository dir (made on first
- * use) and points ref at commit_hex, which must be there with its whole tree.
- * A pack that does not parse or lacks objects is ERR_INVAL. Caller holds
- * git_mu. */
-static int api_scratch_index(const char *dir, const char *pack_path, const char *commit_hex, const char *ref,
-                             struct err *err)
-{
-	git_repository *repo = NULL;
-	git_odb *odb = NULL;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats = {0};
-	git_commit *c = NULL;
-	git_tree *tree = NULL;
-	git_reference *r = NULL;
-	git_oid oid;
-	char *chunk = xmalloc(64 * 1024);
-	ssize_t n;
-	int fd = -1, rc = -1;
-
-	if (git_repository_open_bare(&repo, dir) < 0 && api_scratch_init(&repo, dir, err) < 0)
-		goto out;
-	if (git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0) {
-		api_scratch_git_fail(err, ERR_SYS, "open scratch object database");
-		goto out;
-	}
-	if ((fd = open(pack_path, O_RDONLY | O_CLOEXEC)) < 0) {
-		err_errno(err, "open %s", pack_path);
-		goto out;
-	}
-	while ((n = read(fd, chunk, 64 * 1024)) > 0) {
-		if (wp->append(wp, chunk, (size_t)n, &stats) < 0) {
-			api_scratch_git_fail(err, ERR_INVAL, "pack");
-			goto out;
-		}
-	}
-	if (n < 0) {
-		err_errno(err, "read %s", pack_path);
-		goto out;
-	}
-	if (wp->commit(wp, &stats) < 0) {
-		api_scratch_git_fail(err, ERR_INVAL, "pack");
-		goto out;
-	}
-	if (git_oid_fromstr(&oid, commit_hex) < 0 || git_commit_lookup(&c, repo, &oid) < 0) {
-		err_set(err, ERR_INVAL, "the pack does not hold commit %s", commit_hex);
-		goto out;
-	}
-	if (git_commit_tree(&tree, c) < 0 ||
-	    git_tree_walk(tree, GIT_TREEWALK_PRE, api_scratch_tree_cb, odb) != 0) {
-		err_set(err, ERR_INVAL, "the pack does not hold the whole tree of commit %s", commit_hex);
-		goto out;
-	}
-	if (git_reference_create(&r, repo, ref, &oid, 1, "anvil build") < 0) {
-		api_scratch_git_fail(err, ERR_SYS, "create ref");
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (wp != NULL)
-		wp->free(wp);
-	free(chunk);
-	git_reference_free(r);
-	git_tree_free(tree);
-	git_commit_free(c);
-	git_odb_free(odb);
-	git_repository_free(repo);
-	return rc;
-}
-
 static int api_scratch_post(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	struct pipeline_trigger t = {0};
@@ -222,7 +114,7 @@ static int api_scratch_post(struct srv *srv, struct http_req *req, struct http_a
 		goto out;
 	snprintf(ref, sizeof(ref), SCRATCH_REF_PREFIX "%s", commit);
 	pthread_mutex_lock(&srv->git_mu);
-	grc = gitbind_load(err) < 0 ? -1 : api_scratch_index(dir, blob, commit, ref, err);
+	grc = gitops_scratch_index(srv->git, dir, blob, commit, ref, err);
 	pthread_mutex_unlock(&srv->git_mu);
 	if (!blob_existed)
 		unlink(blob);

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/gitbind.h"
+#include "server/gitproc/gitops.h"
 
 #define POLLER_TICK_MS 1000
 
@@ -21,6 +21,7 @@ struct poller_due {
 
 struct poller {
 	struct srv *srv;
+	struct gitproc *git; /* the poller's own git helper */
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* CLOCK_MONOTONIC */
@@ -45,47 +46,34 @@ static int poller_watched(const char *name)
 
 /* The remote's branch heads and tags: refs/heads/... and refs/tags/... → 40
  * hex. An annotated tag is recorded at the commit it points to (the
- * advertisement's peeled "^{}" entry), which is what a pipeline builds. */
-static int poller_ls(const char *url, struct strv *refs, struct strv *shas, struct err *err)
+ * advertisement's peeled "^{}" entry), which is what a pipeline builds. The
+ * ls-remote runs in the poller's own git helper, so a slow remote holds up
+ * no pipeline's read of its mirror. */
+static int poller_ls(struct poller *p, const char *url, struct strv *refs, struct strv *shas, struct err *err)
 {
-	git_remote *remote = NULL;
-	const git_remote_head **heads = NULL;
-	git_remote_callbacks cb;
-	size_t n = 0;
+	struct strv names = STRV_INIT, oids = STRV_INIT;
 	int rc = -1;
 
-	if (gitbind_load(err) < 0)
-		return -1;
-	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
-
-	if (git_remote_create_detached(&remote, url) < 0 ||
-	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL) < 0 ||
-	    git_remote_ls(&heads, &n, remote) < 0) {
-		const git_error *e = git_error_last();
-		err_set(err, ERR_UNAVAIL, "ls-remote: %s", e && e->message ? e->message : "failed");
+	if (gitops_ls_remote(p->git, url, &names, &oids, err) < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char hex[GIT_OID_HEXSZ + 1];
-		const git_oid *oid = &heads[i]->oid;
-		size_t len = strlen(heads[i]->name);
+	for (size_t i = 0; i < names.n; i++) {
+		const char *oid = oids.v[i];
+		size_t len = strlen(names.v[i]);
 
-		if (!poller_watched(heads[i]->name) || strchr(heads[i]->name, '^') != NULL)
+		if (!poller_watched(names.v[i]) || strchr(names.v[i], '^') != NULL)
 			continue;
-		if (strncmp(heads[i]->name, "refs/tags/", 10) == 0)
-			for (size_t j = 0; j < n; j++)
-				if (strncmp(heads[j]->name, heads[i]->name, len) == 0 &&
-				    strcmp(heads[j]->name + len, "^{}") == 0)
-					oid = &heads[j]->oid;
-		git_oid_tostr(hex, sizeof(hex), oid);
-		strv_push(refs, heads[i]->name);
-		strv_push(shas, hex);
+		if (strncmp(names.v[i], "refs/tags/", 10) == 0)
+			for (size_t j = 0; j < names.n; j++)
+				if (strncmp(names.v[j], names.v[i], len) == 0 &&
+				    strcmp(names.v[j] + len, "^{}") == 0)
+					oid = oids.v[j];
+		strv_push(refs, names.v[i]);
+		strv_push(shas, oid);
 	}
 	rc = 0;
 out:
-	if (remote != NULL)
-		git_remote_disconnect(remote);
-	git_remote_free(remote);
+	strv_release(&names);
+	strv_release(&oids);
 	return rc;
 }
 
@@ -120,7 +108,7 @@ static void poller_repo(struct poller *p, const struct repo_cfg *r)
 	size_t n_tags = 0;
 
 	if (store_poll_heads(p->srv->store, r->id, &old_refs, &old_shas, &err) < 0 ||
-	    poller_ls(r->url, &refs, &shas, &err) < 0) {
+	    poller_ls(p, r->url, &refs, &shas, &err) < 0) {
 		log_warnx("event=poll_failed repo=%s error=\"%s\"", r->name, err.msg);
 		goto out;
 	}
@@ -235,6 +223,7 @@ int poller_start(struct srv *srv, struct poller **out, struct err *err)
 	pthread_condattr_t ca;
 
 	p->srv = srv;
+	p->git = gitproc_new_self(GITPROC_IDLE_MS);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -243,6 +232,7 @@ int poller_start(struct srv *srv, struct poller **out, struct err *err)
 	if (pthread_create(&p->th, NULL, poller_main, p) != 0) {
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
+		gitproc_free(p->git);
 		free(p);
 		return err_set(err, ERR_SYS, "cannot start the poller thread");
 	}
@@ -260,6 +250,7 @@ void poller_stop(struct poller *p)
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(p->th, NULL);
 	free(p->due);
+	gitproc_free(p->git);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);

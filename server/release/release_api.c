@@ -4,7 +4,7 @@
 #include "server/store/blob.h"
 #include "server/sched/pipeline.h"
 #include "server/release/release.h"
-#include "server/release/release_git.h"
+#include "server/gitproc/gitops.h"
 #include "server/srv.h"
 
 #include <fcntl.h>
@@ -288,7 +288,8 @@ static int release_api_create(struct srv *srv, struct http_req *req, struct http
 	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)p.repo_id);
 	msg = message && message[0] ? xasprintf("%s\n", message) : xasprintf("Release %s\n", version);
 	pthread_mutex_lock(&srv->git_mu);
-	git_rc = release_git_tag_push(mirror, repo.url, &creds, version, p.commit_sha, msg, &created, err);
+	git_rc =
+	    gitops_tag_push(srv->git, mirror, repo.url, &creds, version, p.commit_sha, msg, &created, err);
 	pthread_mutex_unlock(&srv->git_mu);
 	if (git_rc < 0)
 		goto out;

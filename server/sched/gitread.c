@@ -172,3 +172,141 @@ out:
 	git_repository_free(repo);
 	return rc;
 }
+
+void gitread_links_release(struct gitread_links *l)
+{
+	if (l == NULL)
+		return;
+	strv_release(&l->paths);
+	strv_release(&l->commits);
+	memset(l, 0, sizeof(*l));
+}
+
+struct gitread_walk {
+	struct gitread_links *out;
+	size_t max;
+};
+
+static int gitread_walk_cb(const char *root, const git_tree_entry *e, void *arg)
+{
+	struct gitread_walk *w = arg;
+	char hex[GIT_OID_HEXSZ + 1];
+
+	if (git_tree_entry_filemode(e) != GIT_FILEMODE_COMMIT)
+		return 0;
+	if (w->out->paths.n >= w->max) {
+		w->out->too_many = 1;
+		return -1;
+	}
+	git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+	strv_pushf(&w->out->paths, "%s%s", root, git_tree_entry_name(e));
+	strv_push(&w->out->commits, hex);
+	return 0;
+}
+
+int gitread_links_at(const char *mirror_path, const char *commit, size_t max_links, struct gitread_links *out,
+                     struct err *err)
+{
+	git_repository *repo = NULL;
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_tree_entry *gm = NULL;
+	git_blob *b = NULL;
+	struct gitread_walk w = {out, max_links};
+	git_oid oid;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (gitbind_load(err) < 0)
+		return -1;
+	if (git_repository_open_bare(&repo, mirror_path) < 0 || git_oid_fromstr(&oid, commit) < 0 ||
+	    git_commit_lookup(&c, repo, &oid) < 0 || git_commit_tree(&tree, c) < 0) {
+		gitread_fail(err, "open commit");
+		goto out;
+	}
+	/* No .gitmodules, no submodules (as for git: a gitlink without one
+	 * is a nested repository added by mistake, not a submodule), and no
+	 * walk over a large tree for the many repositories without any. */
+	if (git_tree_entry_bypath(&gm, tree, ".gitmodules") < 0) {
+		rc = 0;
+		goto out;
+	}
+	out->has_gitmodules = 1;
+	git_oid_tostr(out->gitmodules, sizeof(out->gitmodules), git_tree_entry_id(gm));
+	if (git_tree_entry_type(gm) == GIT_OBJECT_BLOB) {
+		out->gitmodules_blob = 1;
+		if (git_blob_lookup(&b, repo, git_tree_entry_id(gm)) == 0)
+			out->gitmodules_bytes = (int64_t)git_blob_rawsize(b);
+	}
+	if (git_tree_walk(tree, GIT_TREEWALK_PRE, gitread_walk_cb, &w) < 0 && !out->too_many) {
+		err_set(err, ERR_SYS, "walk the tree of %.12s", commit);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		gitread_links_release(out);
+	git_blob_free(b);
+	git_tree_entry_free(gm);
+	git_tree_free(tree);
+	git_commit_free(c);
+	git_repository_free(repo);
+	return rc;
+}
+
+int gitread_rev(const char *mirror_path, const char *ref, char hex_out[41], struct err *err)
+{
+	git_repository *repo = NULL;
+	git_object *obj = NULL;
+	git_commit *c = NULL;
+	int rc = -1;
+
+	if (gitbind_load(err) < 0)
+		return -1;
+	if (git_repository_open_bare(&repo, mirror_path) < 0 || git_revparse_single(&obj, repo, ref) < 0 ||
+	    git_object_peel((git_object **)&c, obj, GIT_OBJECT_COMMIT) < 0) {
+		gitread_fail(err, "resolve ref");
+		err->code = ERR_NOTFOUND;
+		goto out;
+	}
+	git_oid_tostr(hex_out, 41, git_commit_id(c));
+	rc = 0;
+out:
+	git_commit_free(c);
+	git_object_free(obj);
+	git_repository_free(repo);
+	return rc;
+}
+
+int gitread_ls_remote(const char *url, struct strv *names, struct strv *oids, struct err *err)
+{
+	git_remote *remote = NULL;
+	const git_remote_head **heads = NULL;
+	git_remote_callbacks cb;
+	size_t n = 0;
+	int rc = -1;
+
+	if (gitbind_load(err) < 0)
+		return -1;
+	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+	if (git_remote_create_detached(&remote, url) < 0 ||
+	    git_remote_connect(remote, GIT_DIRECTION_FETCH, &cb, NULL, NULL) < 0 ||
+	    git_remote_ls(&heads, &n, remote) < 0) {
+		const git_error *e = git_error_last();
+		err_set(err, ERR_UNAVAIL, "ls-remote: %s", e && e->message ? e->message : "failed");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char hex[GIT_OID_HEXSZ + 1];
+
+		git_oid_tostr(hex, sizeof(hex), &heads[i]->oid);
+		strv_push(names, heads[i]->name);
+		strv_push(oids, hex);
+	}
+	rc = 0;
+out:
+	if (remote != NULL)
+		git_remote_disconnect(remote);
+	git_remote_free(remote);
+	return rc;
+}

@@ -4,7 +4,7 @@
 #include "common/pipefile.h"
 #include "common/xalloc.h"
 #include "server/sched/deployplan.h"
-#include "server/sched/gitread.h"
+#include "server/gitproc/gitops.h"
 #include "server/sched/submod.h"
 #include "server/srv.h"
 
@@ -244,8 +244,8 @@ int pipeline_start(struct srv *srv, const struct pipeline_trigger *t, int64_t *i
 		return -1;
 	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)repo_id);
 	pthread_mutex_lock(&srv->git_mu);
-	git_rc =
-	    gitread_file_at(mirror, t->url, t->ref, t->commit, ".anvil.yml", PIPEFILE_MAX_BYTES, &gr, &gerr);
+	git_rc = gitops_read(srv->git, mirror, t->url, t->ref, t->commit, ".anvil.yml", PIPEFILE_MAX_BYTES,
+	                     &gr, &gerr);
 	pthread_mutex_unlock(&srv->git_mu);
 	if (git_rc < 0) {
 		/* libgit2 may quote the URL, credentials and all. */

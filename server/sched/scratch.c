@@ -6,6 +6,8 @@
 #include "server/srv.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "common/gitbind.h"
+#include "server/gitproc/gitops.h"
 
 /* <data>/scratch, absolute, made on first use. */
 static char *scratch_dir(const struct srv *srv, struct err *err)
@@ -41,6 +44,113 @@ char *scratch_repo_path(const struct srv *srv, const char *name, struct err *err
 	path = xasprintf("%s/%s.git", dir, name);
 	free(dir);
 	return path;
+}
+
+static int scratch_git_fail(struct err *err, enum err_code code, const char *what)
+{
+	const git_error *e = git_error_last();
+
+	return err_set(err, code, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
+}
+
+/* The route's tail is "NAME/scratch"; the repository name goes to name. */
+static int scratch_tree_cb(const char *root, const git_tree_entry *entry, void *payload)
+{
+	git_odb *odb = payload;
+
+	(void)root;
+	if (git_tree_entry_type(entry) == GIT_OBJECT_COMMIT) /* a submodule: not ours to carry */
+		return 0;
+	return git_odb_exists(odb, git_tree_entry_id(entry)) ? 0 : -1;
+}
+
+/* A new scratch repository whose every ref update is logged: the reflog's
+ * time, the server's own, is what retention reads (scratch.h). */
+static int scratch_init(git_repository **out, const char *dir, struct err *err)
+{
+	git_repository *repo = NULL;
+	git_config *cfg = NULL;
+
+	if (git_repository_init(&repo, dir, 1) < 0 || git_repository_config(&cfg, repo) < 0 ||
+	    git_config_set_string(cfg, "core.logAllRefUpdates", "always") < 0) {
+		scratch_git_fail(err, ERR_SYS, "create scratch repository");
+		git_config_free(cfg);
+		git_repository_free(repo);
+		return -1;
+	}
+	git_config_free(cfg);
+	*out = repo;
+	return 0;
+}
+
+int scratch_index(const char *dir, const char *pack_path, const char *commit_hex, const char *ref,
+                  struct err *err)
+{
+	git_repository *repo = NULL;
+	git_odb *odb = NULL;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats = {0};
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_reference *r = NULL;
+	git_oid oid;
+	char *chunk = NULL;
+	ssize_t n;
+	int fd = -1, rc = -1;
+
+	if (gitbind_load(err) < 0) /* before anything the exit path frees with libgit2 */
+		return -1;
+	chunk = xmalloc(64 * 1024);
+	if (git_repository_open_bare(&repo, dir) < 0 && scratch_init(&repo, dir, err) < 0)
+		goto out;
+	if (git_repository_odb(&odb, repo) < 0 || git_odb_write_pack(&wp, odb, NULL, NULL) < 0) {
+		scratch_git_fail(err, ERR_SYS, "open scratch object database");
+		goto out;
+	}
+	if ((fd = open(pack_path, O_RDONLY | O_CLOEXEC)) < 0) {
+		err_errno(err, "open %s", pack_path);
+		goto out;
+	}
+	while ((n = read(fd, chunk, 64 * 1024)) > 0) {
+		if (wp->append(wp, chunk, (size_t)n, &stats) < 0) {
+			scratch_git_fail(err, ERR_INVAL, "pack");
+			goto out;
+		}
+	}
+	if (n < 0) {
+		err_errno(err, "read %s", pack_path);
+		goto out;
+	}
+	if (wp->commit(wp, &stats) < 0) {
+		scratch_git_fail(err, ERR_INVAL, "pack");
+		goto out;
+	}
+	if (git_oid_fromstr(&oid, commit_hex) < 0 || git_commit_lookup(&c, repo, &oid) < 0) {
+		err_set(err, ERR_INVAL, "the pack does not hold commit %s", commit_hex);
+		goto out;
+	}
+	if (git_commit_tree(&tree, c) < 0 ||
+	    git_tree_walk(tree, GIT_TREEWALK_PRE, scratch_tree_cb, odb) != 0) {
+		err_set(err, ERR_INVAL, "the pack does not hold the whole tree of commit %s", commit_hex);
+		goto out;
+	}
+	if (git_reference_create(&r, repo, ref, &oid, 1, "anvil build") < 0) {
+		scratch_git_fail(err, ERR_SYS, "create ref");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (wp != NULL)
+		wp->free(wp);
+	free(chunk);
+	git_reference_free(r);
+	git_tree_free(tree);
+	git_commit_free(c);
+	git_odb_free(odb);
+	git_repository_free(repo);
+	return rc;
 }
 
 /* When the ref was written, in ms: its newest reflog entry, else (a
@@ -76,62 +186,83 @@ static char *scratch_mirror_path(struct srv *srv, const char *name, const char *
 	return mirror;
 }
 
-static void scratch_ref_drop(const char *repo_path, const char *refname)
+int scratch_ref_drop(const char *repo_path, const char *refname, struct err *err)
 {
 	git_repository *repo = NULL;
 	git_reference *ref = NULL;
+	int rc = 0;
 
-	if (repo_path == NULL || git_repository_open_bare(&repo, repo_path) < 0)
-		return;
+	if (gitbind_load(err) < 0)
+		return -1;
+	if (git_repository_open_bare(&repo, repo_path) < 0)
+		return 0; /* gone already */
 	if (git_reference_lookup(&ref, repo, refname) == 0 && git_reference_delete(ref) < 0)
-		log_warnx("event=scratch_ref_remove_failed repo=%s ref=%s error=\"%s\"", repo_path, refname,
-		          git_error_last() ? git_error_last()->message : "?");
+		rc = scratch_git_fail(err, ERR_SYS, "remove ref");
 	git_reference_free(ref);
 	git_repository_free(repo);
+	return rc;
 }
 
-/* One scratch repository; caller holds git_mu. */
-static int scratch_prune_one(struct srv *srv, const char *name, int64_t before_ms, int64_t *refs_out,
-                             int64_t *repos_out, struct err *err)
+int scratch_old_refs(const char *repo_path, int64_t before_ms, struct strv *old, size_t *kept_out,
+                     int *is_repo_out, struct err *err)
 {
 	git_repository *repo = NULL;
 	git_reference_iterator *it = NULL;
 	git_reference *ref = NULL;
-	struct strv old = STRV_INIT;
-	char *path = NULL, *mirror = NULL;
-	size_t kept = 0;
 	int rc = -1;
 
-	if (gitbind_load(err) < 0) /* before anything the exit path frees with libgit2 */
+	*kept_out = 0;
+	*is_repo_out = 0;
+	if (gitbind_load(err) < 0)
 		return -1;
-	if ((path = scratch_repo_path(srv, name, err)) == NULL)
-		goto out;
-	if (git_repository_open_bare(&repo, path) < 0) {
-		rc = 0; /* not a repository (an upload's leftover): not ours to judge */
-		goto out;
-	}
-	mirror = scratch_mirror_path(srv, name, path);
+	if (git_repository_open_bare(&repo, repo_path) < 0)
+		return 0; /* not a repository (an upload's leftover): not ours to judge */
+	*is_repo_out = 1;
 	if (git_reference_iterator_glob_new(&it, repo, SCRATCH_REF_PREFIX "*") < 0) {
-		err_set(err, ERR_SYS, "list refs of %s: %s", path,
-		        git_error_last() ? git_error_last()->message : "?");
+		scratch_git_fail(err, ERR_SYS, "list refs");
 		goto out;
 	}
 	while (git_reference_next(&ref, it) == 0) {
 		int64_t ms = scratch_ref_ms(repo, ref);
 		if (ms > 0 && ms < before_ms)
-			strv_push(&old, git_reference_name(ref));
+			strv_push(old, git_reference_name(ref));
 		else
-			kept++;
+			(*kept_out)++;
 		git_reference_free(ref);
 		ref = NULL;
 	}
+	rc = 0;
+out:
 	git_reference_iterator_free(it);
-	it = NULL;
 	git_repository_free(repo);
-	repo = NULL;
+	return rc;
+}
+
+/* One scratch repository, its git work in the helper; caller holds git_mu. */
+static int scratch_prune_one(struct srv *srv, const char *name, int64_t before_ms, int64_t *refs_out,
+                             int64_t *repos_out, struct err *err)
+{
+	struct strv old = STRV_INIT;
+	char *path = NULL, *mirror = NULL;
+	size_t kept = 0;
+	int rc = -1, is_repo = 0;
+
+	if ((path = scratch_repo_path(srv, name, err)) == NULL)
+		goto out;
+	if (gitops_scratch_old_refs(srv->git, path, before_ms, &old, &kept, &is_repo, err) < 0)
+		goto out;
+	if (!is_repo) {
+		rc = 0;
+		goto out;
+	}
+	mirror = scratch_mirror_path(srv, name, path);
 	for (size_t i = 0; i < old.n; i++) {
-		scratch_ref_drop(path, old.v[i]);
-		scratch_ref_drop(mirror, old.v[i]);
+		struct err derr = {0};
+
+		if (gitops_ref_drop(srv->git, path, old.v[i], &derr) < 0 ||
+		    (mirror != NULL && gitops_ref_drop(srv->git, mirror, old.v[i], &derr) < 0))
+			log_warnx("event=scratch_ref_remove_failed repo=%s ref=%s error=\"%s\"", name,
+			          old.v[i], derr.msg);
 		log_info("event=scratch_ref_pruned repo=%s ref=%s", name, old.v[i]);
 		(*refs_out)++;
 	}
@@ -144,8 +275,6 @@ static int scratch_prune_one(struct srv *srv, const char *name, int64_t before_m
 	}
 	rc = 0;
 out:
-	git_reference_iterator_free(it);
-	git_repository_free(repo);
 	strv_release(&old);
 	free(mirror);
 	free(path);

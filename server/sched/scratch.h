@@ -3,7 +3,10 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "common/err.h"
+#include "common/xalloc.h"
 
 /* The scratch repositories of `anvil build` (server/api/api_scratch.h):
  * <data>/scratch/NAME.git, bare, one ref refs/anvil/build/<commit> per
@@ -26,5 +29,21 @@ char *scratch_repo_path(const struct srv *srv, const char *name, struct err *err
  * to *refs_out and *repos_out (added to). */
 int scratch_prune(struct srv *srv, int64_t before_ms, const volatile int *stop, int64_t *refs_out,
                   int64_t *repos_out, struct err *err);
+
+/* The git helper's side (libgit2; the server calls these through
+ * server/gitproc/gitops.h). */
+
+/* Indexes the pack at pack_path into the bare repository dir (made on first
+ * use) and points ref at commit_hex, which must be there with its whole tree.
+ * A pack that does not parse or lacks objects is ERR_INVAL. */
+int scratch_index(const char *dir, const char *pack_path, const char *commit_hex, const char *ref,
+                  struct err *err);
+/* The scratch refs of repo_path written before before_ms (pushed to old)
+ * and how many others there are; *is_repo_out 0 (and nothing else) when
+ * repo_path is not a repository. */
+int scratch_old_refs(const char *repo_path, int64_t before_ms, struct strv *old, size_t *kept_out,
+                     int *is_repo_out, struct err *err);
+/* Removes refname from repo_path (nothing when either is gone). */
+int scratch_ref_drop(const char *repo_path, const char *refname, struct err *err);
 
 #endif

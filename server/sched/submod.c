@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/gitbind.h"
+#include "server/gitproc/gitops.h"
 
 #include "common/proc.h"
 #include "common/redact.h"
@@ -48,47 +48,14 @@ static void submod_show(char *out, size_t n, const char *s)
 	free(r);
 }
 
-/* One gitlink of a tree: where, and which commit. */
-struct submod_link {
-	char *path;
-	git_oid oid;
-};
-
-struct submod_walk {
-	struct submod_link *v;
-	size_t n, cap;
-	int too_many;
-};
-
-static int submod_walk_cb(const char *root, const git_tree_entry *e, void *arg)
-{
-	struct submod_walk *w = arg;
-
-	if (git_tree_entry_filemode(e) != GIT_FILEMODE_COMMIT)
-		return 0;
-	if (w->n >= SUBMOD_MAX_COUNT) {
-		w->too_many = 1;
-		return -1;
-	}
-	if (w->n == w->cap) {
-		w->cap = w->cap ? w->cap * 2 : 8;
-		w->v = xrealloc(w->v, w->cap * sizeof(*w->v));
-	}
-	w->v[w->n].path = xasprintf("%s%s", root, git_tree_entry_name(e));
-	git_oid_cpy(&w->v[w->n].oid, git_tree_entry_id(e));
-	w->n++;
-	return 0;
-}
-
 /* .gitmodules read by git's own parser (`git config --blob`: includes are
  * never followed, nothing is run), as "key\nvalue\0" records in out. */
-static int submod_config(const char *mirror, const git_oid *blob, struct buf *out, struct err *err)
+static int submod_config(const char *mirror, const char *hex, struct buf *out, struct err *err)
 {
-	char hex[GIT_OID_HEXSZ + 1], *gitdir, *blobarg, *path_env;
+	char *gitdir, *blobarg, *path_env;
 	const char *p = getenv("PATH");
 	int exit_code = -1, rc = -1;
 
-	git_oid_tostr(hex, sizeof(hex), blob);
 	gitdir = xasprintf("--git-dir=%s", mirror);
 	blobarg = xasprintf("--blob=%s", hex);
 	path_env = xasprintf("PATH=%s", p ? p : "/usr/local/bin:/usr/bin:/bin");
@@ -209,24 +176,23 @@ static int submod_walk_repo(struct submod_ctx *c, const char *prefix, const char
  * registered repository it is, the commit fetched into that one's mirror;
  * then its own submodules. */
 static int submod_one(struct submod_ctx *c, const char *prefix, const char *url, const struct buf *cfg,
-                      const struct submod_link *ln, int depth, struct err *err)
+                      const char *ln_path, const char *hex, int depth, struct err *err)
 {
 	char *name = NULL, *full = NULL, *resolved = NULL, *key = NULL, *mirror = NULL;
-	char show_n[SUBMOD_SHOW + 8], show_p[SUBMOD_SHOW + 8], show_u[SUBMOD_SHOW + 8], hex[41];
+	char show_n[SUBMOD_SHOW + 8], show_p[SUBMOD_SHOW + 8], show_u[SUBMOD_SHOW + 8];
 	const char *sub_url;
 	const struct repo_cfg *repo = NULL;
 	struct gitread_result gr = {0};
 	struct submod *s;
 	int rc = -1;
 
-	full = xasprintf("%s%s", prefix, ln->path);
+	full = xasprintf("%s%s", prefix, ln_path);
 	submod_show(show_p, sizeof(show_p), full);
-	git_oid_tostr(hex, sizeof(hex), &ln->oid);
 	if (!gitsub_path_ok(full)) {
 		err_set(err, ERR_INVAL, "submodule at '%s': not a path inside the workspace", show_p);
 		goto out;
 	}
-	if (submod_name_for(cfg, ln->path, &name) < 0) {
+	if (submod_name_for(cfg, ln_path, &name) < 0) {
 		err_set(err, ERR_INVAL, "submodule at '%s': no entry with that path in .gitmodules", show_p);
 		goto out;
 	}
@@ -287,8 +253,8 @@ static int submod_one(struct submod_ctx *c, const char *prefix, const char *url,
 		}
 	}
 	mirror = xasprintf("%s/%lld.git", c->srv->mirror_dir, (long long)repo->id);
-	if (gitread_file_at(mirror, repo->url, NULL, hex, ".gitmodules", SUBMOD_CONFIG_MAX_BYTES, &gr, err) <
-	    0) {
+	if (gitops_read(c->srv->git, mirror, repo->url, NULL, hex, ".gitmodules", SUBMOD_CONFIG_MAX_BYTES,
+	                &gr, err) < 0) {
 		char *shown = redact_urls_dup(err->msg);
 		err_set(err, err->code == ERR_NOTFOUND ? ERR_INVAL : err->code,
 		        "submodule '%s' (%s): commit %.12s of repository %s: %.120s", show_n, show_p, hex,
@@ -333,73 +299,40 @@ static int submod_walk_repo(struct submod_ctx *c, const char *prefix, const char
                             const char *commit_hex, int depth, struct err *err)
 {
 	char *mirror = xasprintf("%s/%lld.git", c->srv->mirror_dir, (long long)repo_id);
-	git_repository *repo = NULL;
-	git_commit *commit = NULL;
-	git_tree *tree = NULL;
-	git_tree_entry *gm = NULL;
-	struct submod_walk w = {0};
+	struct gitread_links w = {0};
 	struct buf cfg = BUF_INIT;
-	git_oid oid;
 	int rc = -1;
 
-	if (git_repository_open_bare(&repo, mirror) < 0 || git_oid_fromstr(&oid, commit_hex) < 0 ||
-	    git_commit_lookup(&commit, repo, &oid) < 0 || git_commit_tree(&tree, commit) < 0) {
-		const git_error *e = git_error_last();
-		err_set(err, ERR_SYS, "read commit %.12s for its submodules: %s", commit_hex,
-		        e && e->message ? e->message : "libgit2 error");
-		goto out;
-	}
-	/* No .gitmodules, no submodules (as for git: a gitlink without one
-	 * is a nested repository added by mistake, not a submodule), and no
-	 * walk over a large tree for the many repositories without any. */
-	if (git_tree_entry_bypath(&gm, tree, ".gitmodules") < 0) {
-		rc = 0;
-		goto out;
-	}
-	if (git_tree_walk(tree, GIT_TREEWALK_PRE, submod_walk_cb, &w) < 0 && !w.too_many) {
-		err_set(err, ERR_SYS, "walk the tree of %.12s", commit_hex);
+	if (gitops_links_at(c->srv->git, mirror, commit_hex, SUBMOD_MAX_COUNT, &w, err) < 0) {
+		err_wrap(err, "read commit %.12s for its submodules", commit_hex);
 		goto out;
 	}
 	if (w.too_many) {
 		err_set(err, ERR_LIMIT, "more than %d submodules", SUBMOD_MAX_COUNT);
 		goto out;
 	}
-	if (w.n == 0) {
+	if (!w.has_gitmodules || w.paths.n == 0) {
 		rc = 0;
 		goto out;
 	}
-	if (git_tree_entry_type(gm) != GIT_OBJECT_BLOB) {
+	if (!w.gitmodules_blob) {
 		err_set(err, ERR_INVAL, "%s.gitmodules is not a file", prefix);
 		goto out;
 	}
-	{
-		git_blob *b = NULL;
-		git_object_size_t size = 0;
-
-		if (git_blob_lookup(&b, repo, git_tree_entry_id(gm)) == 0)
-			size = git_blob_rawsize(b);
-		git_blob_free(b);
-		if (size > SUBMOD_CONFIG_MAX_BYTES) {
-			err_set(err, ERR_LIMIT, ".gitmodules is %lld bytes, limit %d", (long long)size,
-			        SUBMOD_CONFIG_MAX_BYTES);
-			goto out;
-		}
-	}
-	if (submod_config(mirror, git_tree_entry_id(gm), &cfg, err) < 0)
+	if (w.gitmodules_bytes > SUBMOD_CONFIG_MAX_BYTES) {
+		err_set(err, ERR_LIMIT, ".gitmodules is %lld bytes, limit %d", (long long)w.gitmodules_bytes,
+		        SUBMOD_CONFIG_MAX_BYTES);
 		goto out;
-	for (size_t i = 0; i < w.n; i++)
-		if (submod_one(c, prefix, url, &cfg, &w.v[i], depth, err) < 0)
+	}
+	if (submod_config(mirror, w.gitmodules, &cfg, err) < 0)
+		goto out;
+	for (size_t i = 0; i < w.paths.n; i++)
+		if (submod_one(c, prefix, url, &cfg, w.paths.v[i], w.commits.v[i], depth, err) < 0)
 			goto out;
 	rc = 0;
 out:
-	for (size_t i = 0; i < w.n; i++)
-		free(w.v[i].path);
-	free(w.v);
+	gitread_links_release(&w);
 	buf_release(&cfg);
-	git_tree_entry_free(gm);
-	git_tree_free(tree);
-	git_commit_free(commit);
-	git_repository_free(repo);
 	free(mirror);
 	return rc;
 }
@@ -413,8 +346,6 @@ int submod_resolve(struct srv *srv, const char *repo_name, const char *url, cons
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (gitbind_load(err) < 0)
-		return -1;
 	if (realpath(srv->cfg.data_dir, data) != NULL)
 		c.data_key = gitsub_url_key(data);
 	else
@@ -453,29 +384,19 @@ void submod_repos_at_ref(struct srv *srv, const char *repo_name, const char *url
 	struct repo_cfg self = {0};
 	struct submod_list l = {0};
 	struct err err = {0};
-	git_repository *repo = NULL;
-	git_object *obj = NULL;
-	git_commit *c = NULL;
 	char *mirror = NULL, hex[41];
 
-	if (gitbind_load(&err) < 0) /* before anything the exit path frees with libgit2 */
-		return;
 	if (store_repo_cfg_get(srv->store, repo_name, &self, &err) < 0)
 		goto out;
 	mirror = xasprintf("%s/%lld.git", srv->mirror_dir, (long long)self.id);
-	if (git_repository_open_bare(&repo, mirror) < 0 || git_revparse_single(&obj, repo, ref) < 0 ||
-	    git_object_peel((git_object **)&c, obj, GIT_OBJECT_COMMIT) < 0)
+	if (gitops_rev(srv->git, mirror, ref, hex, &err) < 0)
 		goto out;
-	git_oid_tostr(hex, sizeof(hex), git_commit_id(c));
 	if (submod_resolve(srv, repo_name, url, hex, NULL, &l, &err) < 0)
 		goto out;
 	for (size_t i = 0; i < l.n; i++)
 		strv_push(out, l.v[i].repo);
 out:
 	submod_list_release(&l);
-	git_commit_free(c);
-	git_object_free(obj);
-	git_repository_free(repo);
 	repo_cfg_release(&self);
 	free(mirror);
 }

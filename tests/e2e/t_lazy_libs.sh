@@ -58,18 +58,26 @@ start_agent a1
 P1=$(latest_pipeline)
 J1=$(first_job "$P1")
 wait_until 60 job_is "$J1" success || fail "job is $(job_state "$J1")"
-[ "$(maps "$SERVER_PID" libgit2)" = 1 ] || fail "the server read a pipeline file without libgit2 mapped?"
-# (libgit2 brings libssh2 with it: not checked.)
-for l in libcurl libpq; do
+# The server's libgit2 work runs in its git helper (server/gitproc): the
+# server itself maps none of libgit2's tree, the helper (its child, until
+# it has been idle for a while) does.
+for l in libgit2 libssh2 libcrypto libmbed libcurl libpq; do
 	[ "$(maps "$SERVER_PID" $l)" = 0 ] || fail "the server maps $l after a push (no forge, SQLite)"
 done
+HELPER=$(pgrep -P "$SERVER_PID" -f -- '--git-helper' | head -1)
+[ -n "$HELPER" ] || fail "no git helper runs under the server after a push"
+[ "$(maps "$HELPER" libgit2)" = 1 ] || fail "the git helper read a pipeline file without libgit2 mapped?"
+# It gets the server's environment without anvil's own settings (tokens).
+tr '\0' '\n' <"/proc/$SERVER_PID/environ" | grep -q '^ANVIL_' || fail "precondition: no ANVIL_ variable in the server's environment"
+leak=$(tr '\0' '\n' <"/proc/$HELPER/environ" | grep '^ANVIL_' | grep -v '^ANVIL_GIT_HELPER=1$' || true)
+[ -z "$leak" ] || fail "the git helper inherited: $leak"
 [ "$(maps "$AGENT_PID" libgit2)" = 1 ] || fail "the agent checked out without libgit2 mapped?"
 [ "$(maps "$AGENT_PID" libpq)" = 0 ] || fail "the agent maps libpq"
 # Its requests to a plain-HTTP server go over libevent: no libcurl until
 # an artifact moves or a server is https.
 [ "$(maps "$AGENT_PID" libevent)" = 1 ] || fail "the agent talks to the server without libevent?"
 [ "$(maps "$AGENT_PID" libcurl)" = 0 ] || fail "the agent maps libcurl for a job without artifacts"
-ok "after a push: the server maps libgit2 but no libcurl or libpq; the agent libgit2 and libevent, no libcurl"
+ok "after a push: the server maps none of libgit2, libssh2, libcrypto, mbedTLS, libcurl, libpq (its git helper maps libgit2); the agent libgit2 and libevent, no libcurl"
 
 # A server whose libgit2 cannot be loaded records a push as an error
 # pipeline (never lost) and stays up (the package depends on libgit2: this is a broken install).

@@ -14,6 +14,7 @@
 #include "common/crypto.h"
 #include "common/fileio.h"
 #include "common/log.h"
+#include "server/gitproc/gitops.h"
 #include "server/api/api.h"
 #include "server/store/blob.h"
 #include "server/sched/logtail.h"
@@ -102,11 +103,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	                "--log-level",    "error"};
 	struct err err = {0};
 	char *db;
-	int check, version, help;
+	int check, version, help, helper_idle_ms;
 
-	(void)argc;
-	(void)argv;
 	signal(SIGPIPE, SIG_IGN);
+	/* The server's git helper is this binary again (server/gitproc). */
+	if (gitproc_helper_argv(*argc, *argv, &helper_idle_ms))
+		exit(gitproc_helper_main(0, helper_idle_ms, gitops_handle));
 	if (mkdtemp(dir) == NULL)
 		abort();
 	atexit(fz_remove_dir);
@@ -117,6 +119,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	log_init("fuzz_api", LOG_LVL_ERROR);
 	pthread_mutex_init(&fz_srv.git_mu, NULL);
+	fz_srv.git = gitproc_new_self(GITPROC_IDLE_MS);
 	snprintf(fz_srv.blob_dir, sizeof(fz_srv.blob_dir), "%s/blobs", dir);
 	snprintf(fz_srv.mirror_dir, sizeof(fz_srv.mirror_dir), "%s/mirrors", dir);
 	db = xasprintf("%s/anvil.db", dir);
