@@ -1,3 +1,4 @@
+#include "common/gitproc.h"
 #include "agent/agent.h"
 #include "agent/targets.h"
 #include "qemu/runner_docker.h"
@@ -163,6 +164,7 @@ int agent_init(struct agent *ag, const struct agent_opts *opts, volatile sig_ato
 	}
 	ag->http = httpc_new_flags(opts->server_url, opts->token, HTTPC_LIGHT);
 	httpc_set_abort_flag(ag->http, stop);
+	ag->git = gitproc_new_self(GITPROC_IDLE_MS);
 	return 0;
 fail:
 	agent_release(ag);
@@ -177,6 +179,8 @@ void agent_release(struct agent *ag)
 	ag->http = NULL;
 	httpc_free(ag->hb_http);
 	ag->hb_http = NULL;
+	gitproc_free(ag->git);
+	ag->git = NULL;
 	if (ag->token != NULL) {
 		explicit_bzero(ag->token, strlen(ag->token));
 		free(ag->token);

@@ -47,6 +47,7 @@ struct agent {
 	struct agent_opts opt;
 	struct strv labels;          /* owned; from agent_labels */
 	struct httpc *http;          /* owned; main thread's client, with token once registered */
+	struct gitproc *git;         /* owned; the git helper its checkouts run in (checkout_helper.h) */
 	struct httpc *hb_http;       /* owned; the heartbeat thread's, kept across jobs (one kept-alive
 	                                connection, not one per job); NULL until a job, and after register */
 	int64_t agent_id;            /* from register; 0 before */

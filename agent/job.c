@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/checkout_helper.h"
 #include "agent/artifact.h"
 #include "agent/deployer.h"
 #include "agent/verifier.h"
@@ -1344,7 +1345,7 @@ static int job_checkout(struct job_ctx *jc, const char *dest, struct err *err)
 		headers[0] = auth;
 		src.fetch_url = fetch_url;
 	}
-	rc = checkout_prepare_from(ag->opt.work_dir, &src, spec->commit, dest, err);
+	rc = checkout_helper_prepare(ag->git, ag->opt.work_dir, &src, spec->commit, dest, err);
 	free(fetch_url);
 	free(auth);
 	return rc;
@@ -1391,7 +1392,7 @@ static int job_submodules(struct job_ctx *jc, const char *dest, struct err *err)
 
 		job_say(jc, "submodule %s at %s: %s %s", m->name, m->path, m->repo, m->commit);
 		if (job_submodule_dirs_ok(dest, m->path, err) < 0 ||
-		    checkout_prepare_from(ag->opt.work_dir, &src, m->commit, sub_dest, err) < 0) {
+		    checkout_helper_prepare(ag->git, ag->opt.work_dir, &src, m->commit, sub_dest, err) < 0) {
 			char msg[sizeof(err->msg)];
 			snprintf(msg, sizeof(msg), "%s", err->msg);
 			err_set(err, err->code, "submodule %s (%s): %s", m->name, m->path, msg);

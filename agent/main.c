@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/checkout_helper.h"
 #include "agent/agent.h"
 #include "agent/targets.h"
 #include "common/units.h"
@@ -109,8 +110,15 @@ int main(int argc, char **argv)
 	struct agent ag;
 	struct sigaction sa;
 	struct err err = {0};
-	int c, rc = 1;
+	int c, rc = 1, helper_idle_ms;
 
+	/* The git helper (agent/checkout_helper.h): this binary again, started
+	 * by the agent with its socket as stdin; nothing else of the agent. */
+	if (gitproc_helper_argv(argc, argv, &helper_idle_ms)) {
+		log_init("anvil-agent git helper", LOG_LVL_WARN);
+		signal(SIGPIPE, SIG_IGN);
+		return gitproc_helper_main(0, helper_idle_ms, checkout_helper_handle);
+	}
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':

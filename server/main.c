@@ -14,6 +14,7 @@
 #include "server/config.h"
 #include "server/http/http.h"
 #include "server/forge/poller.h"
+#include "server/sched/affinity.h"
 #include "server/sched/cronsched.h"
 #include "server/api/api_schedule.h"
 #include "server/release/release.h"
@@ -189,7 +190,7 @@ int main(int argc, char **argv)
 	struct failpoints failpoints; /* --failpoints: lent to the store and the uploads */
 	int helper_idle_ms;
 
-	/* The git helper (server/gitproc/gitproc.h): this binary again, started
+	/* The git helper (common/gitproc.h): this binary again, started
 	 * by the server with its socket as stdin; nothing else of the server. */
 	if (gitproc_helper_argv(argc, argv, &helper_idle_ms)) {
 		log_init("anvil-server git helper", LOG_LVL_WARN);
@@ -241,6 +242,7 @@ int main(int argc, char **argv)
 	srv.started_ms = srv_now_ms();
 	pthread_mutex_init(&srv.git_mu, NULL);
 	srv.git = gitproc_new_self(GITPROC_IDLE_MS);
+	srv.affinity = affinity_new();
 	pthread_mutex_init(&srv.blob_mu, NULL);
 	snprintf(srv.blob_dir, sizeof(srv.blob_dir), "%s/blobs", srv.cfg.data_dir);
 	snprintf(srv.mirror_dir, sizeof(srv.mirror_dir), "%s/mirrors", srv.cfg.data_dir);
@@ -322,6 +324,7 @@ int main(int argc, char **argv)
 	logtail_free(srv.logtail);
 	store_free(srv.store);
 	gitproc_free(srv.git);
+	affinity_free(srv.affinity);
 	pthread_mutex_destroy(&srv.git_mu);
 	pthread_mutex_destroy(&srv.blob_mu);
 	free(db_path);

@@ -25,6 +25,7 @@ struct srv {
 	void *http_ctx;               /* owned by http.c */
 	pthread_mutex_t git_mu;       /* serialises mirror fetches */
 	struct gitproc *git;          /* the git helper for mirrors (gitproc.h), main's */
+	struct affinity *affinity;    /* warm agents (affinity.h), main's; NULL: no preference */
 	char public_url[300];         /* cfg.public_url, or http://<listen>:<bound port> */
 	struct status_sender *status; /* forge commit status sender thread (status.c) */
 	struct poller *poller;        /* repository poller thread (poller.c) */

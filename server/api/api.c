@@ -1,3 +1,4 @@
+#include "server/sched/affinity.h"
 #include "server/api/api.h"
 #include "server/api/apijson.h"
 #include "server/api/api_deploy.h"
@@ -511,6 +512,9 @@ static int api_agents(struct srv *srv, struct http_req *req, struct http_answer 
 		              apijson_text(rows[i].name), "labels", labels ? labels : json_array(),
 		              "last_seen_unix_ms", (json_int_t)rows[i].last_seen_ms, "job_id",
 		              rows[i].job_id ? json_integer(rows[i].job_id) : json_null(), "job_ids", ids));
+		json_object_set_new(
+		    json_array_get(arr, json_array_size(arr) - 1), "waiting",
+		    json_boolean(srv->affinity != NULL && affinity_waiting(srv->affinity, rows[i].id)));
 	}
 	agent_rows_free(rows, n);
 	ans->json = json_pack("{s:o}", "agents", arr);
@@ -886,6 +890,19 @@ static json_t *api_claim_spec(struct srv *srv, const struct job_row *j)
 	return spec;
 }
 
+struct api_claim_cls {
+	struct srv *srv;
+	int64_t agent_id;
+};
+
+/* jobstate_pref's leave: the job's warm agent is another, idle one. */
+static int api_claim_leave(void *cls, uint64_t key)
+{
+	const struct api_claim_cls *c = cls;
+
+	return affinity_leave(c->srv->affinity, key, c->agent_id);
+}
+
 static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_answer *ans, struct err *err)
 {
 	json_int_t agent_id = req->agent_id, body_id, wait_ms;
@@ -893,9 +910,9 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 	json_t *labels = NULL, *v;
 	struct strv agent_labels = STRV_INIT;
 	struct job_row j = {0};
-	int64_t deadline;
+	int64_t deadline = 0, grace_until = 0;
 	size_t i;
-	int found = 0, rc = -1;
+	int found = 0, rc = -1, prefer = srv->affinity != NULL;
 
 	if (apijson_int(req->json, "agent_id", 0, 0, 1, INT64_MAX, &body_id, err) < 0 ||
 	    apijson_int(req->json, "wait_ms", 0, 0, 0, 60000, &wait_ms, err) < 0)
@@ -915,20 +932,50 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 			strv_push(&agent_labels, l);
 	}
 	deadline = sched_mono_ms() + wait_ms;
+	if (srv->affinity != NULL)
+		affinity_idle_enter(srv->affinity, agent_id);
 	for (;;) {
 		uint64_t gen = sched_gen(srv->sched, SCHED_JOBS);
+		struct api_claim_cls lc = {srv, agent_id};
+		struct jobstate_pref pref = {prefer ? api_claim_leave : NULL, &lc, 0, 0};
+		int64_t now, until;
+
 		if (http_peer_gone(req)) {
 			err_set(err, ERR_UNAVAIL, "agent %lld hung up", (long long)agent_id);
 			goto out;
 		}
 		if (store_agent_touch(srv->store, agent_id, srv_now_ms(), err) < 0)
 			goto out;
-		if (jobstate_claim(srv->store, agent_id, (const char *const *)agent_labels.v, agent_labels.n,
-		                   srv_now_ms(), (int64_t)srv->cfg.lease_s * 1000, &j, &found, err) < 0)
+		if (jobstate_claim_pref(srv->store, agent_id, (const char *const *)agent_labels.v,
+		                        agent_labels.n, srv_now_ms(), (int64_t)srv->cfg.lease_s * 1000, &pref,
+		                        &j, &found, err) < 0)
 			goto out;
-		if (found || sched_mono_ms() >= deadline || sched_stopping(srv->sched))
+		if (found) {
+			if (srv->affinity != NULL)
+				affinity_claimed(srv->affinity, pref.picked_key, agent_id);
 			break;
-		sched_wait(srv->sched, SCHED_JOBS, gen, deadline);
+		}
+		now = sched_mono_ms();
+		if (now >= deadline || sched_stopping(srv->sched))
+			break;
+		until = deadline;
+		if (pref.left > 0) { /* a job waits for its warm agent: for a while */
+			if (grace_until == 0) {
+				grace_until = now + AFFINITY_GRACE_MS;
+				affinity_graced(srv->affinity, 1);
+			}
+			if (now >= grace_until) {
+				prefer = 0; /* one pass that takes it */
+				continue;
+			}
+			if (grace_until < until)
+				until = grace_until;
+		} else if (grace_until != 0) { /* nothing left for another now: over */
+			grace_until = 0;
+			affinity_graced(srv->affinity, -1);
+			prefer = 1;
+		}
+		sched_wait(srv->sched, SCHED_JOBS, gen, until);
 	}
 	if (!found) {
 		ans->status = 204;
@@ -941,6 +988,13 @@ static int api_agent_claim(struct srv *srv, struct http_req *req, struct http_an
 	ans->json = json_pack("{s:o}", "job", api_claim_spec(srv, &j));
 	rc = 0;
 out:
+	if (deadline != 0 && srv->affinity != NULL) {
+		if (grace_until != 0)
+			affinity_graced(srv->affinity, -1);
+		if (affinity_idle_leave(srv->affinity, agent_id))
+			sched_notify(srv->sched,
+			             SCHED_JOBS); /* claims leaving a job for this agent look again */
+	}
 	job_row_release(&j);
 	strv_release(&agent_labels);
 	json_decref(labels);

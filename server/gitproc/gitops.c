@@ -474,8 +474,10 @@ static const struct {
     {"ref_drop", gitops_h_ref_drop},
 };
 
-int gitops_handle(const char *op, json_t *args, json_t **result_out, struct err *err)
+int gitops_handle(const char *op, json_t *args, struct gitproc_emit *emit, json_t **result_out,
+                  struct err *err)
 {
+	(void)emit; /* the server's operations send no events */
 	for (size_t i = 0; i < sizeof(gitops_table) / sizeof(gitops_table[0]); i++)
 		if (strcmp(gitops_table[i].name, op) == 0)
 			return gitops_table[i].fn(args, result_out, err);

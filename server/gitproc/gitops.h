@@ -8,7 +8,7 @@
 
 #include "common/err.h"
 #include "common/xalloc.h"
-#include "server/gitproc/gitproc.h"
+#include "common/gitproc.h"
 #include "server/release/release_git.h"
 #include "server/sched/gitread.h"
 
@@ -37,6 +37,7 @@ int gitops_scratch_old_refs(struct gitproc *gp, const char *repo_path, int64_t b
 int gitops_ref_drop(struct gitproc *gp, const char *repo_path, const char *refname, struct err *err);
 
 /* The helper's side: runs one request (a gitproc_handler_fn). */
-int gitops_handle(const char *op, json_t *args, json_t **result_out, struct err *err);
+int gitops_handle(const char *op, json_t *args, struct gitproc_emit *emit, json_t **result_out,
+                  struct err *err);
 
 #endif

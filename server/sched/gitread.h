@@ -10,7 +10,7 @@
 /* Reading a repository at a commit, for the server: fetches the remote into a
  * bare mirror (libgit2, never the git command) and reads one file there.
  * Every function here calls libgit2 and so runs in the git helper only
- * (server/gitproc/gitproc.h); the server calls them through gitops.h. */
+ * (common/gitproc.h); the server calls them through gitops.h. */
 
 struct gitread_result {
 	char commit[41]; /* resolved commit */

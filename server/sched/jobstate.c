@@ -3,6 +3,7 @@
 #include "server/store/store_be.h"
 
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -416,6 +417,35 @@ int jobstate_labels_match(const char *kind, const char *target, const char *requ
 int jobstate_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
                    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err)
 {
+	return jobstate_claim_pref(st, agent_id, labels, n_labels, now_ms, lease_ms, NULL, out, found_out,
+	                           err);
+}
+
+/* FNV-1a over what makes two jobs want the same warm agent. */
+static uint64_t jobstate_key_add(uint64_t h, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull; /* a separator no string holds */
+}
+
+static uint64_t jobstate_pref_key(const struct job_claimable *r)
+{
+	char id[24];
+	uint64_t h = 14695981039346656037ull;
+
+	snprintf(id, sizeof(id), "%lld", (long long)r->repo_id);
+	h = jobstate_key_add(h, id);
+	h = jobstate_key_add(h, r->kind);
+	h = jobstate_key_add(h, r->target);
+	h = jobstate_key_add(h, r->labels);
+	return jobstate_key_add(h, r->pool);
+}
+
+int jobstate_claim_pref(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
+                        int64_t now_ms, int64_t lease_ms, struct jobstate_pref *pref, struct job_row *out,
+                        int *found_out, struct err *err)
+{
 	struct jobstate_tx t;
 	struct job_claimable *rows = NULL;
 	struct job_state_row js = {0};
@@ -437,8 +467,15 @@ int jobstate_claim(struct store *st, int64_t agent_id, const char *const *labels
 		if (!jobstate_labels_match(rows[i].kind, rows[i].target, rows[i].labels, labels, n_labels) ||
 		    !jobstate_labels_have(rows[i].pool, labels, n_labels))
 			continue;
+		if (pref != NULL && pref->leave != NULL &&
+		    pref->leave(pref->cls, jobstate_pref_key(&rows[i]))) {
+			pref->left++;
+			continue;
+		}
 		if (t.ops->tx_job_claim_lock(t.tx, rows[i].id, &js, &busy) == 0) {
 			pick = rows[i].id;
+			if (pref != NULL)
+				pref->picked_key = jobstate_pref_key(&rows[i]);
 		} else if (busy.code != ERR_CONFLICT) {
 			err_set(err, busy.code, "%s", busy.msg);
 			job_claimables_free(rows, n);

@@ -47,6 +47,21 @@ int jobstate_pipeline_create(struct store *st, const struct pipeline_new *p, con
  */
 int jobstate_claim(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
                    int64_t now_ms, int64_t lease_ms, struct job_row *out, int *found_out, struct err *err);
+/* A claim's preference (docs/architecture.md "Warm agents"): each queued
+ * job the agent could take has a key (its repository, kind, target, labels
+ * and pool: jobs that need the same mirror and rootfs); leave (when not NULL)
+ * says 1 to leave that job for another agent, counted in left. picked_key
+ * is the claimed job's key. */
+struct jobstate_pref {
+	int (*leave)(void *cls, uint64_t key);
+	void *cls;
+	size_t left;         /* out */
+	uint64_t picked_key; /* out */
+};
+/* jobstate_claim with a preference (pref may be NULL). */
+int jobstate_claim_pref(struct store *st, int64_t agent_id, const char *const *labels, size_t n_labels,
+                        int64_t now_ms, int64_t lease_ms, struct jobstate_pref *pref, struct job_row *out,
+                        int *found_out, struct err *err);
 /* 1 when agent labels satisfy a job: a build job needs "target=<target>",
  * every job needs each label of required ("k=v,k=v", may be "" or NULL). */
 int jobstate_labels_match(const char *kind, const char *target, const char *required,

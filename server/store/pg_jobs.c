@@ -231,8 +231,8 @@ int pg_tx_job_get(struct store_tx *tx, int64_t id, struct job_row *out, struct e
 #define PG_CLAIMABLE_SQL                                                                                     \
 	"SELECT j.id, j.kind, j.target, j.labels, coalesce((SELECT r.agent_labels FROM pipelines p"          \
 	" JOIN repos r ON r.id = p.repo_id WHERE p.id = j.pipeline_id), ''), j.pipeline_id, j.name,"         \
-	" j.message, (SELECT message FROM pipelines WHERE id = j.pipeline_id) FROM jobs j WHERE j.state "    \
-	"= 'queued'"                                                                                         \
+	" j.message, (SELECT message FROM pipelines WHERE id = j.pipeline_id),"                              \
+	" (SELECT repo_id FROM pipelines WHERE id = j.pipeline_id) FROM jobs j WHERE j.state = 'queued'"     \
 	" AND NOT EXISTS (SELECT 1 FROM job_needs n WHERE n.job_id = j.id AND NOT EXISTS (SELECT 1"          \
 	" FROM jobs d WHERE d.pipeline_id = j.pipeline_id AND d.name = n.name AND d.target = n.target"       \
 	" AND d.state = 'success' AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.retry_of = d.id)))"           \
@@ -270,6 +270,7 @@ int pg_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **
 		rows[i].name = pg_dup0(r, i, 6);
 		rows[i].message = pg_dup0(r, i, 7);
 		rows[i].pipeline_message = pg_dup0(r, i, 8);
+		rows[i].repo_id = pg_i64(r, i, 9);
 	}
 	PQclear(r);
 	*out = rows;

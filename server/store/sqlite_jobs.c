@@ -66,8 +66,8 @@ const struct sq_sql sq_jobs_sql[] = {
     {SQ_JOB_QUEUED,
      "SELECT j.id, j.target, j.kind, j.labels, (SELECT r.agent_labels FROM pipelines p"
      " JOIN repos r ON r.id = p.repo_id WHERE p.id = j.pipeline_id), j.pipeline_id, j.name,"
-     " j.message, (SELECT message FROM pipelines WHERE id = j.pipeline_id) FROM jobs j WHERE j.state = "
-     "'queued'"
+     " j.message, (SELECT message FROM pipelines WHERE id = j.pipeline_id),"
+     " (SELECT repo_id FROM pipelines WHERE id = j.pipeline_id) FROM jobs j WHERE j.state = 'queued'"
      " AND NOT EXISTS (SELECT 1 FROM job_needs n WHERE n.job_id = j.id AND NOT EXISTS (SELECT 1 FROM jobs d "
      "WHERE d.pipeline_id = j.pipeline_id AND d.name = n.name AND d.target = n.target AND d.state = "
      "'success' AND NOT EXISTS (SELECT 1 FROM jobs x WHERE x.retry_of = d.id)))"
@@ -524,6 +524,7 @@ static void sq_job_claimable_read(sqlite3_stmt *s, void *row)
 	r->name = sq_col_dup_empty(s, 6);
 	r->message = sq_col_dup_empty(s, 7);
 	r->pipeline_message = sq_col_dup_empty(s, 8);
+	r->repo_id = sqlite3_column_int64(s, 9);
 }
 
 int sq_tx_jobs_claimable(struct store_tx *tx, int limit, struct job_claimable **out, size_t *n_out,

@@ -64,6 +64,7 @@ void job_state_row_release(struct job_state_row *r);
 /* A queued job a claim may take: what the label match needs. */
 struct job_claimable {
 	int64_t id, pipeline_id;
+	int64_t repo_id;              /* its pipeline's repository */
 	char *kind, *target, *labels; /* labels: the job's required labels "k=v,k=v" */
 	char *pool;                   /* its repository's agent pool "k=v,k=v" or "" */
 	char *name, *message;         /* for the unrunnable-job scan */

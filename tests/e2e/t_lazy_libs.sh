@@ -71,13 +71,19 @@ HELPER=$(pgrep -P "$SERVER_PID" -f -- '--git-helper' | head -1)
 tr '\0' '\n' <"/proc/$SERVER_PID/environ" | grep -q '^ANVIL_' || fail "precondition: no ANVIL_ variable in the server's environment"
 leak=$(tr '\0' '\n' <"/proc/$HELPER/environ" | grep '^ANVIL_' | grep -v '^ANVIL_GIT_HELPER=1$' || true)
 [ -z "$leak" ] || fail "the git helper inherited: $leak"
-[ "$(maps "$AGENT_PID" libgit2)" = 1 ] || fail "the agent checked out without libgit2 mapped?"
+# The agent's checkout ran in its own git helper, as the server's reads do.
+for l in libgit2 libssh2 libcrypto libmbed; do
+	[ "$(maps "$AGENT_PID" $l)" = 0 ] || fail "the agent maps $l after a checkout"
+done
+AHELPER=$(pgrep -P "$AGENT_PID" -f -- '--git-helper' | head -1)
+[ -n "$AHELPER" ] || fail "no git helper runs under the agent after a job"
+[ "$(maps "$AHELPER" libgit2)" = 1 ] || fail "the agent's git helper checked out without libgit2 mapped?"
 [ "$(maps "$AGENT_PID" libpq)" = 0 ] || fail "the agent maps libpq"
 # Its requests to a plain-HTTP server go over libevent: no libcurl until
 # an artifact moves or a server is https.
 [ "$(maps "$AGENT_PID" libevent)" = 1 ] || fail "the agent talks to the server without libevent?"
 [ "$(maps "$AGENT_PID" libcurl)" = 0 ] || fail "the agent maps libcurl for a job without artifacts"
-ok "after a push: the server maps none of libgit2, libssh2, libcrypto, mbedTLS, libcurl, libpq (its git helper maps libgit2); the agent libgit2 and libevent, no libcurl"
+ok "after a push: neither the server nor the agent maps libgit2, libssh2, libcrypto or mbedTLS (their git helpers map libgit2); no libcurl or libpq; the agent talks over libevent"
 
 # A server whose libgit2 cannot be loaded records a push as an error
 # pipeline (never lost) and stays up (the package depends on libgit2: this is a broken install).

@@ -1,4 +1,4 @@
-#include "server/gitproc/gitproc.h"
+#include "common/gitproc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,7 +27,7 @@ struct gitproc {
 	char *exe;          /* owned */
 	int idle_ms;
 	struct proc proc; /* valid while fd >= 0 */
-	int fd;           /* the server's end of the socketpair, -1: no helper */
+	int fd;           /* the parent's end of the socketpair, -1: no helper */
 };
 
 /* ---- framing: a 4-byte big-endian length, then the JSON text ---- */
@@ -124,7 +124,7 @@ static int gitproc_recv_msg(int fd, json_t **out, struct err *err)
 	return 1;
 }
 
-/* ---- the server's side ---- */
+/* ---- the parent's side ---- */
 
 struct gitproc *gitproc_new(const char *exe, int idle_ms)
 {
@@ -161,7 +161,9 @@ static void gitproc_stop(struct gitproc *gp, int *exit_code_out)
 		return;
 	close(gp->fd);
 	gp->fd = -1;
-	if (proc_wait(&gp->proc, GITPROC_REAP_MS, &err) != 0)
+	/* Killed only when it still runs: one that cannot be waited for was
+	 * reaped by someone else, and its ids may be another's now. */
+	if (proc_wait(&gp->proc, GITPROC_REAP_MS, &err) == 1)
 		proc_kill_tree(&gp->proc, 0, &err);
 	if (exit_code_out != NULL)
 		*exit_code_out = gp->proc.exited ? gp->proc.exit_code : -1;
@@ -192,9 +194,9 @@ static int gitproc_start(struct gitproc *gp, struct err *err)
 	snprintf(idle, sizeof(idle), "%d", gp->idle_ms);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_errno(err, "socketpair for the git helper");
-	/* The server's environment (HOME, proxies, SSL_CERT_FILE for libgit2)
+	/* The parent's environment (HOME, proxies, SSL_CERT_FILE for libgit2)
 	 * but none of its own settings: ANVIL_ADMIN_TOKEN and the like stay
-	 * in the server. */
+	 * in the parent. */
 	for (char **e = environ; *e != NULL; e++)
 		if (strncmp(*e, "ANVIL_", 6) != 0)
 			strv_push(&env, *e);
@@ -204,7 +206,7 @@ static int gitproc_start(struct gitproc *gp, struct err *err)
 	spec.stdin_fd = sv[1];
 	/* Not die_with_parent: the parent of PR_SET_PDEATHSIG is the thread
 	 * that started it, and HTTP threads come and go. The helper exits when
-	 * the server's end of the socket closes. */
+	 * the parent's end of the socket closes. */
 	if (proc_start(&gp->proc, &spec, err) < 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -240,7 +242,49 @@ static int gitproc_answer(json_t *ans, json_t **result_out, struct err *err)
 	return err_set(err, (enum err_code)code, "%s", msg);
 }
 
+struct gitproc_emit {
+	int fd;
+};
+
+int gitproc_emit_event(struct gitproc_emit *emit, const char *name)
+{
+	json_t *m = json_pack("{s:s}", "event", name);
+	struct err err = {0};
+	int rc = m != NULL ? gitproc_send_msg(emit->fd, m, &err) : -1;
+
+	json_decref(m);
+	return rc;
+}
+
+/* The next message that is not an event (those go to on_event). */
+static int gitproc_recv_answer(int fd, gitproc_event_fn on_event, void *cls, json_t **out, struct err *err)
+{
+	for (int n = 0;; n++) {
+		const char *ev;
+		int r = gitproc_recv_msg(fd, out, err);
+
+		if (r <= 0 || (ev = json_string_value(json_object_get(*out, "event"))) == NULL)
+			return r;
+		if (n >= GITPROC_MAX_EVENTS) {
+			json_decref(*out);
+			*out = NULL;
+			return err_set(err, ERR_SYS, "git helper sent more than %d events",
+			               GITPROC_MAX_EVENTS);
+		}
+		if (on_event != NULL)
+			on_event(cls, ev);
+		json_decref(*out);
+		*out = NULL;
+	}
+}
+
 int gitproc_call(struct gitproc *gp, const char *op, json_t *args, json_t **result_out, struct err *err)
+{
+	return gitproc_call_events(gp, op, args, NULL, NULL, result_out, err);
+}
+
+int gitproc_call_events(struct gitproc *gp, const char *op, json_t *args, gitproc_event_fn on_event,
+                        void *cls, json_t **result_out, struct err *err)
 {
 	json_t *req = json_pack("{s:s, s:O}", "op", op, "args", args), *ans = NULL;
 	int rc = -1;
@@ -251,28 +295,39 @@ int gitproc_call(struct gitproc *gp, const char *op, json_t *args, json_t **resu
 	pthread_mutex_lock(&gp->mu);
 	for (int attempt = 0;; attempt++) {
 		struct err io = {0};
-		int r = -1, status = -1;
+		int r, status = -1;
 
 		if (gp->fd < 0 && gitproc_start(gp, err) < 0)
 			goto out;
-		if (gitproc_send_msg(gp->fd, req, &io) == 0)
-			r = gitproc_recv_msg(gp->fd, &ans, &io);
-		if (r == 1)
+		/* Read even when the send failed: a helper that left while idle
+		 * said so first, and what it wrote stays readable. */
+		(void)gitproc_send_msg(gp->fd, req, &io);
+		r = gitproc_recv_answer(gp->fd, on_event, cls, &ans, &io);
+		if (r == 1 && json_object_get(ans, "bye") == NULL)
 			break;
+		if (r == 1) { /* it had gone idle and never read the request: a new one */
+			json_decref(ans);
+			ans = NULL;
+			gitproc_stop(gp, NULL);
+			if (attempt == 0)
+				continue;
+			err_set(err, ERR_SYS, "git helper left twice without an answer to %s", op);
+			goto out;
+		}
 		if (io.code == ERR_LIMIT || io.code == ERR_SYS) { /* a bad message: this helper is done */
 			gitproc_stop(gp, NULL);
 			err_set(err, ERR_SYS, "%s", io.msg);
 			goto out;
 		}
-		/* The helper is gone: idle (status 0, it never read the request:
-		 * send it again to a new one) or it died. */
+		/* It died. (Its status may be unknown: a parent that reaps its
+		 * orphans, as the agent does, may have reaped it first.) */
 		gitproc_stop(gp, &status);
-		if (status == 0 && attempt == 0)
-			continue;
 		if (status > 128)
 			err_set(err, ERR_SYS, "git helper killed by signal %d during %s", status - 128, op);
-		else
+		else if (status >= 0)
 			err_set(err, ERR_SYS, "git helper exited with status %d during %s", status, op);
+		else
+			err_set(err, ERR_SYS, "git helper ended during %s", op);
 		goto out;
 	}
 	if ((rc = gitproc_answer(ans, result_out, err)) == -2) {
@@ -312,6 +367,8 @@ int gitproc_helper_argv(int argc, char **argv, int *idle_ms_out)
 
 int gitproc_helper_main(int fd, int idle_ms, gitproc_handler_fn handler)
 {
+	struct gitproc_emit emit = {fd};
+
 	prctl(PR_SET_NAME, "anvil-git"); /* in ps and top, not "exe" */
 	for (;;) {
 		struct pollfd pfd = {fd, POLLIN, 0};
@@ -323,17 +380,21 @@ int gitproc_helper_main(int fd, int idle_ms, gitproc_handler_fn handler)
 		r = poll(&pfd, 1, idle_ms);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r == 0)
-			return 0; /* idle: nothing was read, the server may send it again */
+		if (r == 0) { /* idle: says so, so that a request sent meanwhile is sent again */
+			json_t *bye = json_pack("{s:s}", "bye", "idle");
+			(void)gitproc_send_msg(fd, bye, &err);
+			json_decref(bye);
+			return 0;
+		}
 		if ((r = gitproc_recv_msg(fd, &req, &err)) <= 0) {
 			if (r < 0)
-				fprintf(stderr, "anvil-server git helper: %s\n", err.msg);
+				fprintf(stderr, "git helper: %s\n", err.msg);
 			return r == 0 ? 0 : 1;
 		}
 		op = json_string_value(json_object_get(req, "op"));
 		if (op == NULL || !json_is_object(json_object_get(req, "args")))
 			err_set(&err, ERR_INVAL, "git helper request without op or args");
-		else if (handler(op, json_object_get(req, "args"), &res, &err) < 0) {
+		else if (handler(op, json_object_get(req, "args"), &emit, &res, &err) < 0) {
 			json_decref(res);
 			res = NULL;
 		} else if (res == NULL)
