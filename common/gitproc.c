@@ -11,12 +11,15 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
 
 #include "common/proc.h"
 #include "common/xalloc.h"
+
+#define GITPROC_TIMED_OUT "timed out"
 
 /* How long a helper whose socket was closed gets to exit before it is
  * killed. */
@@ -26,6 +29,7 @@ struct gitproc {
 	pthread_mutex_t mu; /* held for a whole call */
 	char *exe;          /* owned */
 	int idle_ms;
+	int timeout_ms;   /* a call's answer, at most */
 	struct proc proc; /* valid while fd >= 0 */
 	int fd;           /* the parent's end of the socketpair, -1: no helper */
 };
@@ -47,14 +51,37 @@ static int gitproc_send_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+static int64_t gitproc_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* 1 read all n, 0 end of stream before the first byte, -1 error or a
- * stream that ended inside (errno EPROTO). */
-static int gitproc_recv_all(int fd, char *p, size_t n)
+ * stream that ended inside (errno EPROTO), or the monotonic deadline_ms
+ * passed first (0: none; errno ETIMEDOUT). */
+static int gitproc_recv_all(int fd, char *p, size_t n, int64_t deadline_ms)
 {
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t r = recv(fd, p + got, n - got, 0);
+		ssize_t r;
+
+		if (deadline_ms > 0) {
+			int64_t left = deadline_ms - gitproc_mono_ms();
+			struct pollfd pfd = {fd, POLLIN, 0};
+			int pr = left > 0 ? poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left) : 0;
+
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr == 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+		}
+		r = recv(fd, p + got, n - got, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -90,10 +117,18 @@ static int gitproc_send_msg(int fd, json_t *msg, struct err *err)
 	return rc;
 }
 
+/* A read that failed (errno): ERR_UNAVAIL, "timed out" for the deadline. */
+static int gitproc_recv_fail(struct err *err)
+{
+	if (errno == ETIMEDOUT)
+		return err_set(err, ERR_UNAVAIL, GITPROC_TIMED_OUT);
+	return err_set(err, ERR_UNAVAIL, "read from the git helper: %s", strerror(errno));
+}
+
 /* 1 with *out (a JSON object), 0 at the end of the stream, -1 with err:
  * ERR_UNAVAIL when the stream broke, ERR_LIMIT or ERR_SYS for a message no
  * helper of ours sends. */
-static int gitproc_recv_msg(int fd, json_t **out, struct err *err)
+static int gitproc_recv_msg(int fd, int64_t deadline_ms, json_t **out, struct err *err)
 {
 	uint32_t len;
 	char *text = NULL;
@@ -101,16 +136,15 @@ static int gitproc_recv_msg(int fd, json_t **out, struct err *err)
 	int r;
 
 	*out = NULL;
-	if ((r = gitproc_recv_all(fd, (char *)&len, 4)) <= 0)
-		return r == 0 ? 0
-		              : err_set(err, ERR_UNAVAIL, "read from the git helper: %s", strerror(errno));
+	if ((r = gitproc_recv_all(fd, (char *)&len, 4, deadline_ms)) <= 0)
+		return r == 0 ? 0 : gitproc_recv_fail(err);
 	len = ntohl(len);
 	if (len > GITPROC_MAX_MSG_BYTES)
 		return err_set(err, ERR_LIMIT, "git helper message of %u bytes, limit %u", len,
 		               GITPROC_MAX_MSG_BYTES);
 	text = xmalloc(len + 1);
-	if (gitproc_recv_all(fd, text, len) != 1 && len > 0) {
-		err_set(err, ERR_UNAVAIL, "read from the git helper: %s", strerror(errno));
+	if (gitproc_recv_all(fd, text, len, deadline_ms) != 1 && len > 0) {
+		gitproc_recv_fail(err);
 		free(text);
 		return -1;
 	}
@@ -133,6 +167,7 @@ struct gitproc *gitproc_new(const char *exe, int idle_ms)
 	pthread_mutex_init(&gp->mu, NULL);
 	gp->exe = xstrdup(exe);
 	gp->idle_ms = idle_ms;
+	gp->timeout_ms = GITPROC_CALL_TIMEOUT_MS;
 	gp->fd = -1;
 	return gp;
 }
@@ -257,11 +292,12 @@ int gitproc_emit_event(struct gitproc_emit *emit, const char *name)
 }
 
 /* The next message that is not an event (those go to on_event). */
-static int gitproc_recv_answer(int fd, gitproc_event_fn on_event, void *cls, json_t **out, struct err *err)
+static int gitproc_recv_answer(int fd, int64_t deadline_ms, gitproc_event_fn on_event, void *cls,
+                               json_t **out, struct err *err)
 {
 	for (int n = 0;; n++) {
 		const char *ev;
-		int r = gitproc_recv_msg(fd, out, err);
+		int r = gitproc_recv_msg(fd, deadline_ms, out, err);
 
 		if (r <= 0 || (ev = json_string_value(json_object_get(*out, "event"))) == NULL)
 			return r;
@@ -302,7 +338,13 @@ int gitproc_call_events(struct gitproc *gp, const char *op, json_t *args, gitpro
 		/* Read even when the send failed: a helper that left while idle
 		 * said so first, and what it wrote stays readable. */
 		(void)gitproc_send_msg(gp->fd, req, &io);
-		r = gitproc_recv_answer(gp->fd, on_event, cls, &ans, &io);
+		r = gitproc_recv_answer(gp->fd, gitproc_mono_ms() + gp->timeout_ms, on_event, cls, &ans, &io);
+		if (r < 0 && strcmp(io.msg, GITPROC_TIMED_OUT) == 0) {
+			gitproc_stop(gp, NULL); /* killed after the grace: it is stuck */
+			err_set(err, ERR_UNAVAIL, "git helper gave no answer to %s within %d ms", op,
+			        gp->timeout_ms);
+			goto out;
+		}
 		if (r == 1 && json_object_get(ans, "bye") == NULL)
 			break;
 		if (r == 1) { /* it had gone idle and never read the request: a new one */
@@ -339,6 +381,13 @@ out:
 	json_decref(ans);
 	json_decref(req);
 	return rc;
+}
+
+void gitproc_set_timeout(struct gitproc *gp, int timeout_ms)
+{
+	pthread_mutex_lock(&gp->mu);
+	gp->timeout_ms = timeout_ms;
+	pthread_mutex_unlock(&gp->mu);
 }
 
 int gitproc_pid(struct gitproc *gp)
@@ -386,7 +435,7 @@ int gitproc_helper_main(int fd, int idle_ms, gitproc_handler_fn handler)
 			json_decref(bye);
 			return 0;
 		}
-		if ((r = gitproc_recv_msg(fd, &req, &err)) <= 0) {
+		if ((r = gitproc_recv_msg(fd, 0, &req, &err)) <= 0) {
 			if (r < 0)
 				fprintf(stderr, "git helper: %s\n", err.msg);
 			return r == 0 ? 0 : 1;

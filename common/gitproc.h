@@ -33,6 +33,11 @@
 
 /* Largest message either way. */
 #define GITPROC_MAX_MSG_BYTES (64u << 20)
+/* How long a call waits for its answer: a fetch of a large repository over
+ * a slow link takes long, a stuck remote or a helper that hangs (a bug, or
+ * a repository crafted to make it spin) must not hold a push forever. The
+ * helper is killed then and the call fails with ERR_UNAVAIL. */
+#define GITPROC_CALL_TIMEOUT_MS (30 * 60 * 1000)
 /* How long an idle helper waits for a request before it exits. */
 #define GITPROC_IDLE_MS 10000
 
@@ -62,6 +67,8 @@ int gitproc_call_events(struct gitproc *gp, const char *op, json_t *args, gitpro
                         void *cls, json_t **result_out, struct err *err);
 #define GITPROC_MAX_EVENTS 64
 
+/* Sets the call timeout (default GITPROC_CALL_TIMEOUT_MS; tests). */
+void gitproc_set_timeout(struct gitproc *gp, int timeout_ms);
 /* The helper's pid, 0 when none runs (tests). */
 int gitproc_pid(struct gitproc *gp);
 

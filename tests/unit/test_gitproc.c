@@ -3,7 +3,8 @@
  * an error passed through with its code, a helper killed mid-call (an error,
  * then a new helper), one that exits when idle (the next call starts a new
  * one and is answered), a malformed answer, events before an answer (and
- * a helper that sends them without end), and gitops' real libgit2
+ * a helper that sends them without end), a helper that never answers (killed
+ * at the call's timeout), and gitops' real libgit2
  * operations on a repository made with git: a pipeline file with a NUL and
  * non-UTF-8 bytes read exactly, a commit message that is not UTF-8, the
  * size cap, a missing file, gitlinks. */
@@ -48,6 +49,8 @@ static int test_handler(const char *op, json_t *args, struct gitproc_emit *emit,
 			return err_set(err, ERR_SYS, "write");
 		pause();
 	}
+	if (strcmp(op, "hang") == 0)
+		pause();
 	if (strcmp(op, "events") == 0) { /* two events, then the answer */
 		if (gitproc_emit_event(emit, "one") < 0 || gitproc_emit_event(emit, "two") < 0)
 			return err_set(err, ERR_SYS, "emit");
@@ -126,6 +129,27 @@ static void test_helper_dies(void **state)
 	assert_int_equal(err.code, ERR_SYS);
 	assert_non_null(strstr(err.msg, "without a result or an error"));
 	echo_pid(gp);
+	json_decref(args);
+	gitproc_free(gp);
+}
+
+static void test_timeout(void **state)
+{
+	struct gitproc *gp = gitproc_new_self(60000);
+	struct err err = {0};
+	json_t *args = json_object(), *res = NULL;
+	int pid;
+
+	(void)state;
+	pid = echo_pid(gp);
+	gitproc_set_timeout(gp, 300);
+	assert_int_equal(gitproc_call(gp, "hang", args, &res, &err), -1);
+	assert_int_equal(err.code, ERR_UNAVAIL);
+	assert_string_equal(err.msg, "git helper gave no answer to hang within 300 ms");
+	assert_int_equal(gitproc_pid(gp), 0);
+	assert_int_equal(kill(pid, 0), -1); /* killed and reaped */
+	gitproc_set_timeout(gp, 60000);
+	assert_int_not_equal(echo_pid(gp), pid);
 	json_decref(args);
 	gitproc_free(gp);
 }
@@ -337,6 +361,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_round_trip_and_error),
 	    cmocka_unit_test(test_helper_dies),
 	    cmocka_unit_test(test_events),
+	    cmocka_unit_test(test_timeout),
 	    cmocka_unit_test(test_idle_exit),
 	    cmocka_unit_test_setup_teardown(test_ops_read, setup_repo, teardown_repo),
 	    cmocka_unit_test_setup_teardown(test_ops_links, setup_repo, teardown_repo),
