@@ -702,10 +702,14 @@ static int stop_once_file(void *arg)
 static void test_run_stop(void **state)
 {
 	struct fixture *f = *state;
-	char pidfile[PATH_MAX + 16];
-	const char *argv[] = {"sh", "-c", "sleep 300 & echo $! > pidfile.tmp; mv pidfile.tmp pidfile; wait",
-	                      NULL};
-	struct stop_after_file sa = {pidfile, 0};
+	char pidfile[PATH_MAX + 16], stopfile[PATH_MAX + 16];
+	/* The stop is asked for by a file the shell makes itself (`: >`), once
+	 * mv has exited and been reaped: a stop on the pidfile could kill the
+	 * shell while mv was still exiting, and mv then became an orphan zombie
+	 * of this subreaper, counted below (a flake seen in CI). */
+	const char *argv[] = {
+	    "sh", "-c", "sleep 300 & echo $! > pidfile.tmp; mv pidfile.tmp pidfile; : > stopnow; wait", NULL};
+	struct stop_after_file sa = {stopfile, 0};
 	struct proc_stop stop = {stop_once_file, &sa};
 	struct proc_spec spec = {.argv = argv, .cwd = f->dir, .stdin_fd = -1, .stop = &stop};
 	struct buf out = BUF_INIT;
@@ -716,6 +720,7 @@ static void test_run_stop(void **state)
 	pid_t grandchild;
 
 	snprintf(pidfile, sizeof(pidfile), "%s/pidfile", f->dir);
+	snprintf(stopfile, sizeof(stopfile), "%s/stopnow", f->dir);
 	assert_int_equal(proc_run_spec(&spec, 300000, &out, &code, &err), -1);
 	took = now_ms() - t0;
 	assert_true(took < TEST_DEADLINE_MS);
