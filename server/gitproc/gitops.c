@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/crypto.h"
+#include "server/forge/forge.h"
 #include "server/sched/scratch.h"
 
 /* ---- shared: JSON fields both sides read ---- */
@@ -18,17 +19,6 @@ static json_t *gitops_str_or_null(const char *s)
 static const char *gitops_get_str(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
-}
-
-/* A commit id from the helper: 40 lowercase hex. */
-static int gitops_hex_ok(const char *s)
-{
-	if (s == NULL || strlen(s) != 40)
-		return 0;
-	for (size_t i = 0; i < 40; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
 }
 
 static int gitops_bad(struct err *err, const char *op)
@@ -95,7 +85,7 @@ int gitops_read(struct gitproc *gp, const char *mirror_path, const char *url, co
 	msg = gitops_get_str(res, "message");
 	author = gitops_get_str(res, "author");
 	file = gitops_get_str(res, "file");
-	if (!gitops_hex_ok(c) || msg == NULL || author == NULL) {
+	if (!forge_is_sha(c) || msg == NULL || author == NULL) {
 		gitops_bad(err, "read");
 		goto out;
 	}
@@ -142,14 +132,14 @@ int gitops_links_at(struct gitproc *gp, const char *mirror_path, const char *com
 		goto out;
 	}
 	for (size_t i = 0; i < out->commits.n; i++)
-		if (!gitops_hex_ok(out->commits.v[i])) {
+		if (!forge_is_sha(out->commits.v[i])) {
 			gitops_bad(err, "links");
 			goto out;
 		}
 	out->too_many = json_is_true(json_object_get(res, "too_many"));
 	if (json_is_object(gm = json_object_get(res, "gitmodules"))) {
 		const char *id = gitops_get_str(gm, "id");
-		if (!gitops_hex_ok(id)) {
+		if (!forge_is_sha(id)) {
 			gitops_bad(err, "links");
 			goto out;
 		}
@@ -175,7 +165,7 @@ int gitops_rev(struct gitproc *gp, const char *mirror_path, const char *ref, cha
 
 	if (gitops_call(gp, "rev", json_pack("{s:s, s:s}", "mirror", mirror_path, "ref", ref), &res, err) < 0)
 		return -1;
-	if (!gitops_hex_ok(c = gitops_get_str(res, "commit")))
+	if (!forge_is_sha(c = gitops_get_str(res, "commit")))
 		gitops_bad(err, "rev");
 	else {
 		memcpy(hex_out, c, 41);
@@ -199,7 +189,7 @@ int gitops_ls_remote(struct gitproc *gp, const char *url, struct strv *names, st
 	else
 		rc = 0;
 	for (size_t i = 0; rc == 0 && i < oids->n; i++)
-		if (!gitops_hex_ok(oids->v[i]))
+		if (!forge_is_sha(oids->v[i]))
 			rc = gitops_bad(err, "ls_remote");
 	json_decref(res);
 	return rc;
@@ -368,27 +358,25 @@ static int gitops_h_rev(json_t *args, json_t **res_out, struct err *err)
 static int gitops_h_ls_remote(json_t *args, json_t **res_out, struct err *err)
 {
 	const char *url = gitops_get_str(args, "url");
-	struct strv names = STRV_INIT, oids = STRV_INIT, keep_n = STRV_INIT, keep_o = STRV_INIT;
+	struct strv names = STRV_INIT, oids = STRV_INIT;
+	json_t *jn = json_array(), *jo = json_array();
 
 	if (url == NULL)
 		return gitops_need(err, "ls_remote", "url");
 	if (gitread_ls_remote(url, &names, &oids, err) < 0)
 		return -1;
-	/* Names that are not UTF-8 are no ref anvil watches: left out. */
+	/* Names that are not UTF-8 (json_string refuses them) are no ref anvil
+	 * watches: left out. */
 	for (size_t i = 0; i < names.n; i++) {
 		json_t *s = json_string(names.v[i]);
 		if (s != NULL) {
-			strv_push(&keep_n, names.v[i]);
-			strv_push(&keep_o, oids.v[i]);
+			json_array_append_new(jn, s);
+			json_array_append_new(jo, json_string(oids.v[i]));
 		}
-		json_decref(s);
 	}
-	*res_out =
-	    json_pack("{s:o, s:o}", "names", gitops_strv_json(&keep_n), "oids", gitops_strv_json(&keep_o));
+	*res_out = json_pack("{s:o, s:o}", "names", jn, "oids", jo);
 	strv_release(&names);
 	strv_release(&oids);
-	strv_release(&keep_n);
-	strv_release(&keep_o);
 	return 0;
 }
 
