@@ -173,6 +173,8 @@ fail:
 
 void agent_release(struct agent *ag)
 {
+	job_standby_free(ag->standby);
+	ag->standby = NULL;
 	sandbox_release(&ag->sandbox);
 	strv_release(&ag->labels);
 	httpc_free(ag->http);

@@ -54,8 +54,9 @@ struct agent {
 	char *token;                 /* owned; this agent's own token from register, NULL before */
 	volatile sig_atomic_t *stop; /* borrowed; set by SIGTERM/SIGINT in main.c */
 	int64_t jobs_done;
-	int slot;               /* the --jobs worker this process is (0..jobs-1); 0 with one job */
-	struct sandbox sandbox; /* resolved from opt.sandbox by agent_init */
+	int slot;                    /* the --jobs worker this process is (0..jobs-1); 0 with one job */
+	struct sandbox sandbox;      /* resolved from opt.sandbox by agent_init */
+	struct job_standby *standby; /* owned; the next job's sandbox, started as a job ended (job.c) */
 };
 
 /* Computes the labels this agent advertises into out (appended): always

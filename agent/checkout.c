@@ -31,6 +31,22 @@ static int checkout_git_err(struct err *err, const char *what)
 	               e != NULL && e->message != NULL ? e->message : "unknown error");
 }
 
+/* 1 when path is a directory (not a link) with nothing in it. */
+static int checkout_dir_empty(const char *path)
+{
+	struct dirent *de;
+	struct stat st;
+	int empty = 1;
+	DIR *d;
+
+	if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || (d = opendir(path)) == NULL)
+		return 0;
+	while (empty && (de = readdir(d)) != NULL)
+		empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+	closedir(d);
+	return empty;
+}
+
 int checkout_mkdirs(const char *path, struct err *err)
 {
 	char tmp[PATH_MAX];
@@ -513,7 +529,10 @@ int checkout_prepare_from(const char *work_dir, const struct checkout_source *sr
 		}
 	}
 
-	if (checkout_remove_tree(dest_dir, err) < 0 || checkout_mkdirs(dest_dir, err) < 0)
+	/* An empty directory is kept as it is: a standby sandbox has it bound
+	 * at /work already (agent/job.c). */
+	if (!checkout_dir_empty(dest_dir) &&
+	    (checkout_remove_tree(dest_dir, err) < 0 || checkout_mkdirs(dest_dir, err) < 0))
 		goto out;
 	if (checkout_workspace_repo(repo, mirror, &oid, dest_dir, err) < 0)
 		goto out;

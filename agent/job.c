@@ -1141,9 +1141,11 @@ static void job_drain(struct job_ctx *jc, int fd)
  * why it was stopped (its tree killed) or *exit_code_out holds its exit
  * code. -1 with err when it could not be run. */
 static int job_run_step(struct job_ctx *jc, struct runner *r, const struct job_step *st,
-                        const char *const *env, int *exit_code_out, enum job_intr *intr_out, struct err *err)
+                        const char *const *env, struct runner_standby *standby, int *exit_code_out,
+                        enum job_intr *intr_out, struct err *err)
 {
-	struct step_spec ss = {.name = st->name, .run = st->run, .workspace = jc->src_dir, .env = env};
+	struct step_spec ss = {
+	    .name = st->name, .run = st->run, .workspace = jc->src_dir, .env = env, .standby = standby};
 	struct proc p;
 	char rbuf[JOB_READ_BYTES];
 	int eof = 0, killed = 0, rc = -1;
@@ -1405,6 +1407,57 @@ static int job_submodules(struct job_ctx *jc, const char *dest, struct err *err)
 	return rc;
 }
 
+/* The next job's sandbox, started as a job ends (docs/agent.md "Standby
+ * sandbox"): its workspace directory, bound at /work while still empty, its
+ * cgroup, and bubblewrap waiting in it for the first step. */
+struct job_standby {
+	char *job_dir;             /* owned; <work>/jobs/next-<pid>-<n>; the job's <job_dir> if taken */
+	struct sandbox_job *sb;    /* owned; the job's cgroup if taken */
+	char *warning;             /* owned; what sandbox_job_begin said, for the job's log; or NULL */
+	struct runner_standby *rs; /* owned */
+};
+
+void job_standby_free(struct job_standby *s)
+{
+	struct err err = {0};
+
+	if (s == NULL)
+		return;
+	runner_standby_free(s->rs);
+	sandbox_job_end(s->sb);
+	if (s->job_dir != NULL && checkout_remove_tree(s->job_dir, &err) < 0)
+		log_warnx("event=standby_remove error=\"%s\"", err.msg);
+	free(s->job_dir);
+	free(s->warning);
+	free(s);
+}
+
+/* Starts the sandbox the job that ran on runner would get next, for the
+ * agent's next job: only used when that job's runner would start exactly
+ * it. NULL when the runner has none to give. */
+static struct job_standby *job_standby_new(struct agent *ag, struct runner *runner)
+{
+	struct job_standby *s;
+	struct err err = {0};
+	char name[64], *src;
+
+	if (runner->ops->standby == NULL)
+		return NULL;
+	s = xcalloc(1, sizeof(*s));
+	snprintf(name, sizeof(name), "next-%d-%" PRId64, (int)getpid(), ag->jobs_done);
+	s->job_dir = xasprintf("%s/jobs/%s", ag->opt.work_dir, name);
+	src = xasprintf("%s/src", s->job_dir);
+	if (checkout_remove_tree(s->job_dir, &err) < 0 || checkout_mkdirs(src, &err) < 0 ||
+	    sandbox_job_begin_named(&ag->sandbox, name, &s->sb, &s->warning, &err) < 0 ||
+	    (s->rs = runner->ops->standby(runner, src, sandbox_job_runner(s->sb), &err)) == NULL) {
+		log_info("event=standby_skipped reason=\"%s\"", err.msg);
+		job_standby_free(s);
+		s = NULL;
+	}
+	free(src);
+	return s;
+}
+
 enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 {
 	struct job_ctx jc;
@@ -1419,6 +1472,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	char message[512] = "";
 	int have_exit = 0, exit_code = 0;
 	enum job_outcome outcome = JOB_FINISHED;
+	struct job_standby *standby = NULL;
 	size_t i;
 
 	memset(&jc, 0, sizeof(jc));
@@ -1426,7 +1480,24 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	jc.spec = spec;
 	mask_init(&jc.mask, (const char *const *)spec->mask.v, spec->mask.n);
 	jc.deadline_ns = agent_now_ns() + (uint64_t)spec->timeout_s * 1000000000ull;
-	jc.job_dir = xasprintf("%s/jobs/%" PRId64, ag->opt.work_dir, spec->id);
+	if (spec->deploy == NULL) {
+		/* A deploy job leaves the standby to the next job. */
+		standby = ag->standby;
+		ag->standby = NULL;
+	}
+	if (standby != NULL && spec->n_services > 0) {
+		/* Its steps join the job's own network namespace instead. */
+		job_standby_free(standby);
+		standby = NULL;
+	}
+	if (standby != NULL) {
+		jc.job_dir = standby->job_dir;
+		standby->job_dir = NULL;
+		jc.sb = standby->sb;
+		standby->sb = NULL;
+	} else {
+		jc.job_dir = xasprintf("%s/jobs/%" PRId64, ag->opt.work_dir, spec->id);
+	}
 	jc.src_dir = xasprintf("%s/src", jc.job_dir);
 	log_info("job=%" PRId64 " attempt=%" PRId64 " target=%s steps=%zu", spec->id, spec->attempt,
 	         spec->target, spec->n_steps);
@@ -1511,12 +1582,14 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		job_log_flush(&jc, 1, 0);
 	if ((intr = job_interrupted(&jc)) != JOB_INTR_NONE)
 		goto report;
-	{
+	if (jc.sb == NULL) {
 		char *warning = NULL;
 		sandbox_job_begin(&ag->sandbox, spec->id, NULL, &jc.sb, &warning, &err);
 		if (warning != NULL)
 			job_say(&jc, "warning: %s", warning);
 		free(warning);
+	} else if (standby->warning != NULL) {
+		job_say(&jc, "warning: %s", standby->warning);
 	}
 	if (sandbox_job_own(jc.sb, jc.src_dir, &err) < 0) {
 		job_say(&jc, "workspace: %s", err.msg);
@@ -1578,14 +1651,21 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 	 * outcome changes nothing. */
 	for (i = 0; i < spec->n_steps; i++) {
 		const struct job_step *st = &spec->steps[i];
-		int code, failed = state[0] == 'f';
+		int code, rc_step, failed = state[0] == 'f';
 
 		if (failed ? st->on == JOB_STEP_ON_SUCCESS : st->on == JOB_STEP_ON_FAILURE)
 			continue;
 		jc.step_deadline_ns =
 		    st->timeout_s > 0 ? agent_now_ns() + (uint64_t)st->timeout_s * 1000000000ull : 0;
 		job_step_start(&jc, i, st);
-		if (job_run_step(&jc, runner, st, (const char *const *)env.v, &code, &intr, &err) < 0) {
+		rc_step = job_run_step(&jc, runner, st, (const char *const *)env.v,
+		                       standby != NULL ? standby->rs : NULL, &code, &intr, &err);
+		if (standby != NULL) {
+			/* The first step had it, or a new sandbox when it no longer fit. */
+			runner_standby_free(standby->rs);
+			standby->rs = NULL;
+		}
+		if (rc_step < 0) {
 			jc.step_deadline_ns = 0;
 			job_say(&jc, "step %s could not run: %s", st->name, err.msg);
 			job_step_end(&jc, i, "error", 0, 0);
@@ -1714,6 +1794,12 @@ report:
 	sandbox_job_end(jc.sb);
 	if (checkout_remove_tree(jc.job_dir, &err) < 0)
 		log_warnx("job=%" PRId64 " workspace not removed: %s", spec->id, err.msg);
+	job_standby_free(standby);
+	/* Started once this job's processes are all gone (its cgroup ended
+	 * above): nothing of it reaches the next job's sandbox. */
+	if (runner != NULL && outcome == JOB_FINISHED && !*ag->stop && spec->n_services == 0 &&
+	    ag->standby == NULL)
+		ag->standby = job_standby_new(ag, runner);
 	artifact_list_release(&al);
 	runner_free(runner);
 	free(runner_desc);

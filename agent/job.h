@@ -87,4 +87,9 @@ enum job_outcome {
  * thread only. */
 enum job_outcome job_run(struct agent *ag, const struct job_spec *spec);
 
+/* The sandbox job_run starts for the agent's next job (struct agent's
+ * standby): kills it, removes its workspace. NULL is a no-op. */
+struct job_standby;
+void job_standby_free(struct job_standby *s);
+
 #endif

@@ -134,9 +134,20 @@ int sandbox_check_reach(const struct sandbox *sb, const char *dir, struct err *e
 int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, const char *part, struct sandbox_job **out,
                       char **warning_out, struct err *err)
 {
+	char name[64];
+
+	if (part != NULL)
+		snprintf(name, sizeof(name), "job-%" PRId64 "-%s", job_id, part);
+	else
+		snprintf(name, sizeof(name), "job-%" PRId64, job_id);
+	return sandbox_job_begin_named(sb, name, out, warning_out, err);
+}
+
+int sandbox_job_begin_named(const struct sandbox *sb, const char *name, struct sandbox_job **out,
+                            char **warning_out, struct err *err)
+{
 	struct sandbox_job *j = xcalloc(1, sizeof(*j));
 	struct err e2 = {0};
-	char name[64];
 	size_t n;
 
 	(void)err;
@@ -145,10 +156,6 @@ int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, const char *part
 	j->lim.pids = sb->opt.pids;
 	j->lim.cpu_weight = sb->opt.cpu_weight;
 	j->disk_bytes = sb->opt.disk_bytes;
-	if (part != NULL)
-		snprintf(name, sizeof(name), "job-%" PRId64 "-%s", job_id, part);
-	else
-		snprintf(name, sizeof(name), "job-%" PRId64, job_id);
 	if (cgroup_job_create(NULL, name, &j->lim, &j->cg, &e2) < 0) {
 		j->cg = NULL;
 		*warning_out = xasprintf("no per-job cgroup (%s): memory, process and CPU limits not "

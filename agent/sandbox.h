@@ -62,6 +62,11 @@ struct sandbox_job;
 int sandbox_job_begin(const struct sandbox *sb, int64_t job_id, const char *part, struct sandbox_job **out,
                       char **warning_out, struct err *err);
 
+/* sandbox_job_begin for a cgroup named name (a standby sandbox's, before
+ * its job is known). */
+int sandbox_job_begin_named(const struct sandbox *sb, const char *name, struct sandbox_job **out,
+                            char **warning_out, struct err *err);
+
 /* The runners' view (borrowed from job). */
 const struct runner_sandbox *sandbox_job_runner(const struct sandbox_job *job);
 

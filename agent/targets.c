@@ -615,8 +615,18 @@ static void targets_held_free(struct runner *r)
 	free(h);
 }
 
+static struct runner_standby *targets_held_standby(struct runner *r, const char *workspace,
+                                                   const struct runner_sandbox *sb, struct err *err)
+{
+	struct targets_held *h = (struct targets_held *)r;
+
+	if (h->inner->ops->standby == NULL)
+		return err_set(err, ERR_INVAL, "runner %s has no standby", h->inner->ops->name), NULL;
+	return h->inner->ops->standby(h->inner, workspace, sb, err);
+}
+
 static const struct runner_ops targets_held_ops = {"held", targets_held_start, targets_held_cancel,
-                                                   targets_held_free};
+                                                   targets_held_free, targets_held_standby};
 
 const struct runner *targets_runner_inner(const struct runner *r)
 {

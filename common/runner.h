@@ -20,9 +20,30 @@ struct step_spec {
 	int has_log_fd;         /* 1: the output goes to log_fd (borrowed; a file), not to a pipe:
 	                           out->out_fd is then -1 (a service, which nobody reads live) */
 	int log_fd;
+	/* Optional, borrowed: a sandbox this runner's standby op started ahead
+	 * of the step. start runs the step in it when it is still exactly what
+	 * the step would get, else starts a new one; the caller frees it after
+	 * either way (runner_standby_free). */
+	struct runner_standby *standby;
 };
 
 struct runner;
+
+/* A step's sandbox started before the step is known (runner_ops.standby):
+ * what a backend embeds first. free kills it unless a step took it over. */
+struct runner_standby {
+	void (*free)(struct runner_standby *s);
+	pid_t pid; /* the sandbox's first process (logs and tests) */
+};
+
+/* NULL-safe. */
+static inline void runner_standby_free(struct runner_standby *s)
+{
+	if (s != NULL)
+		s->free(s);
+}
+
+struct runner_sandbox;
 
 struct runner_ops {
 	const char *name;
@@ -31,6 +52,12 @@ struct runner_ops {
 	/* Kills the step's whole process tree (SIGTERM, grace_ms, SIGKILL). */
 	int (*cancel)(struct runner *r, struct proc *p, int grace_ms, struct err *err);
 	void (*free)(struct runner *r);
+	/* Optional (NULL: the backend has none). Starts now, within sb (the
+	 * cgroup and user the next job's steps get), the sandbox a step in
+	 * workspace would get from this runner, waiting to be told the step's
+	 * environment and command; NULL with err when it cannot. */
+	struct runner_standby *(*standby)(struct runner *r, const char *workspace,
+	                                  const struct runner_sandbox *sb, struct err *err);
 };
 
 /* Backends embed this as their first member. */

@@ -5,6 +5,9 @@
 #include "common/xalloc.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,30 +32,6 @@ struct runner_bwrap {
 	int sandboxed;
 	struct runner_sandbox sandbox; /* cgroup_fds borrowed */
 };
-
-/* "KEY=VALUE" with a non-empty key; -1 otherwise. */
-static int runner_bwrap_env_split(const char *kv, char **key_out, const char **value_out, struct err *err)
-{
-	if (!runner_env_ok(kv))
-		return err_set(err, ERR_INVAL, "env entry is not KEY=VALUE");
-	*key_out = xstrndup(kv, (size_t)(strchr(kv, '=') - kv));
-	*value_out = strchr(kv, '=') + 1;
-	return 0;
-}
-
-static int runner_bwrap_push_env(struct strv *argv, const char *kv, struct err *err)
-{
-	const char *value = NULL;
-	char *key = NULL;
-
-	if (runner_bwrap_env_split(kv, &key, &value, err) < 0)
-		return -1;
-	strv_push(argv, "--setenv");
-	strv_push(argv, key);
-	strv_push(argv, value);
-	free(key);
-	return 0;
-}
 
 void runner_bwrap_rustlib(const char *tool_root, const char *rootfs_dir, struct strv *host_paths,
                           struct strv *sandbox_paths, struct strv *triples)
@@ -106,17 +85,17 @@ static void runner_bwrap_rust_sysroot(const struct runner_bwrap *b, struct strv 
 	strv_release(&triple);
 }
 
-int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, struct strv *out, struct err *err)
-{
-	const struct runner_bwrap *b = (const struct runner_bwrap *)r;
-	const char *workspace = step->workspace != NULL ? step->workspace : b->workspace_dir;
+/* The sandbox's program: a shell that reads the step's environment and
+ * command from its stdin (runner_bwrap_script), so neither is in bwrap's
+ * argv, which every user of the host may read in /proc, and the sandbox can
+ * be started before the step is known (runner_bwrap_standby). */
+#define BWRAP_LAUNCHER ". /dev/stdin"
 
-	if (workspace == NULL)
-		return err_set(err, ERR_INVAL, "step %s has no workspace",
-		               step->name != NULL ? step->name : "?");
-	if (step->run == NULL)
-		return err_set(err, ERR_INVAL, "step %s has nothing to run",
-		               step->name != NULL ? step->name : "?");
+/* How long a step's script may wait for the launcher to read it. */
+#define BWRAP_SCRIPT_WAIT_MS 60000
+
+static int runner_bwrap_argv_for(const struct runner_bwrap *b, const char *workspace, struct strv *out)
+{
 	strv_push(out, b->bwrap_path);
 	strv_push(out, "--die-with-parent");
 	strv_push(out, "--unshare-all");
@@ -214,75 +193,376 @@ int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, stru
 	strv_push(out, "--setenv");
 	strv_push(out, "LANG");
 	strv_push(out, "C.UTF-8");
-	for (size_t i = 0; i < b->env.n; i++)
-		if (runner_bwrap_push_env(out, b->env.v[i], err) < 0)
-			return -1;
-	for (size_t i = 0; step->env != NULL && step->env[i] != NULL; i++)
-		if (runner_bwrap_push_env(out, step->env[i], err) < 0)
-			return err_wrap(err, "step %s", step->name != NULL ? step->name : "?");
+	for (size_t i = 0; i < b->env.n; i++) {
+		char *key = xstrndup(b->env.v[i], (size_t)(strchr(b->env.v[i], '=') - b->env.v[i]));
+		strv_push(out, "--setenv");
+		strv_push(out, key); /* checked by runner_bwrap_new */
+		strv_push(out, strchr(b->env.v[i], '=') + 1);
+		free(key);
+	}
 	strv_push(out, "--");
 	strv_push(out, "/bin/sh");
 	strv_push(out, "-c");
-	strv_push(out, step->run);
+	strv_push(out, BWRAP_LAUNCHER);
 	return 0;
+}
+
+int runner_bwrap_argv(const struct runner *r, const struct step_spec *step, struct strv *out, struct err *err)
+{
+	const struct runner_bwrap *b = (const struct runner_bwrap *)r;
+	const char *workspace = step->workspace != NULL ? step->workspace : b->workspace_dir;
+
+	if (workspace == NULL)
+		return err_set(err, ERR_INVAL, "step %s has no workspace",
+		               step->name != NULL ? step->name : "?");
+	return runner_bwrap_argv_for(b, workspace, out);
+}
+
+/* A shell word: s in single quotes, each ' as '\''. */
+static void runner_bwrap_quote(struct buf *out, const char *s)
+{
+	buf_append(out, "'", 1);
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == '\'')
+			buf_append(out, "'\\''", 4);
+		else
+			buf_append(out, p, 1);
+	}
+	buf_append(out, "'", 1);
+}
+
+/* A name every sh exports as given: [A-Za-z_][A-Za-z0-9_]*, and not one a
+ * shell checks or holds read-only (dash's OPTIND, bash's own). */
+static int runner_bwrap_exportable(const char *kv, size_t klen)
+{
+	static const char *const special[] = {"OPTIND",   "PPID",      "UID",          "EUID",
+	                                      "BASHOPTS", "SHELLOPTS", "BASH_VERSINFO"};
+
+	for (size_t i = 0; i < klen; i++) {
+		char c = kv[i];
+		if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (i > 0 && c >= '0' && c <= '9')))
+			return 0;
+	}
+	for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+		if (strlen(special[i]) == klen && memcmp(special[i], kv, klen) == 0)
+			return 0;
+	return 1;
+}
+
+/* What the launcher reads: stdin back to /dev/null, the step's environment,
+ * then the step itself as `/bin/sh -c RUN` (RUN one quoted word). A name a
+ * shell would refuse is set by env(1) on the exec line instead. */
+static int runner_bwrap_script(const struct step_spec *step, struct buf *out, struct err *err)
+{
+	struct strv odd = STRV_INIT;
+
+	buf_appendf(out, "exec </dev/null\n");
+	for (size_t i = 0; step->env != NULL && step->env[i] != NULL; i++) {
+		const char *kv = step->env[i];
+		size_t klen;
+
+		if (!runner_env_ok(kv)) {
+			strv_release(&odd);
+			return err_set(err, ERR_INVAL, "step %s: env entry is not KEY=VALUE",
+			               step->name != NULL ? step->name : "?");
+		}
+		klen = (size_t)(strchr(kv, '=') - kv);
+		if (!runner_bwrap_exportable(kv, klen)) {
+			strv_push(&odd, kv);
+			continue;
+		}
+		buf_appendf(out, "export %.*s=", (int)klen, kv);
+		runner_bwrap_quote(out, kv + klen + 1);
+		buf_append(out, "\n", 1);
+	}
+	buf_appendf(out, "exec ");
+	if (odd.n > 0) {
+		buf_appendf(out, "/usr/bin/env");
+		for (size_t i = 0; i < odd.n; i++) {
+			buf_append(out, " ", 1);
+			runner_bwrap_quote(out, odd.v[i]);
+		}
+		buf_append(out, " ", 1);
+	}
+	buf_appendf(out, "/bin/sh -c ");
+	runner_bwrap_quote(out, step->run);
+	buf_append(out, "\n", 1);
+	strv_release(&odd);
+	return 0;
+}
+
+struct runner_bwrap_standby {
+	struct runner_standby base; /* first */
+	struct strv argv;           /* as started */
+	struct runner_sandbox sb;   /* as started (fds borrowed) */
+	int netns_fd;
+	dev_t *dev; /* of each bound host path, in argv order, as started */
+	ino_t *ino;
+	size_t n_binds;
+	struct proc proc;
+	int script_fd; /* the write end of the launcher's stdin; -1 once a step has it */
+};
+
+/* Appends the device and inode of each host path argv binds; -1 when one is gone. */
+static int runner_bwrap_bind_ids(const struct strv *argv, dev_t **dev, ino_t **ino, size_t *n)
+{
+	for (size_t i = 0; i + 1 < argv->n; i++) {
+		struct stat st;
+		if (strcmp(argv->v[i], "--bind") != 0 && strcmp(argv->v[i], "--ro-bind") != 0)
+			continue;
+		if (stat(argv->v[i + 1], &st) < 0)
+			return -1;
+		*dev = xrealloc(*dev, (*n + 1) * sizeof(**dev));
+		*ino = xrealloc(*ino, (*n + 1) * sizeof(**ino));
+		(*dev)[*n] = st.st_dev;
+		(*ino)[*n] = st.st_ino;
+		(*n)++;
+	}
+	return 0;
+}
+
+static void runner_bwrap_standby_free(struct runner_standby *base)
+{
+	struct runner_bwrap_standby *s = (struct runner_bwrap_standby *)base;
+	struct err e = {0};
+
+	if (s == NULL)
+		return;
+	if (s->script_fd >= 0) {
+		/* Never used: nothing but the launcher ever ran in it. */
+		close(s->script_fd);
+		if (!s->proc.exited && proc_kill_tree(&s->proc, 0, &e) < 0)
+			log_debug("event=standby_kill error=\"%s\"", e.msg);
+		proc_release(&s->proc);
+	}
+	strv_release(&s->argv);
+	free(s->dev);
+	free(s->ino);
+	free(s);
+}
+
+/* Starts bwrap with the launcher in workspace, within sb: the proc, and the
+ * launcher's stdin to write the step to. Its output goes to log_fd when not
+ * -1, else to a pipe (proc.out_fd). */
+static struct runner_bwrap_standby *runner_bwrap_spawn(const struct runner_bwrap *b, const char *workspace,
+                                                       const struct runner_sandbox *sb, int log_fd,
+                                                       struct err *err)
+{
+	struct runner_bwrap_standby *s = xcalloc(1, sizeof(*s));
+	struct proc_spec spec = {0};
+	int filter_fd = -1, pipefd[2] = {-1, -1};
+
+	s->base.free = runner_bwrap_standby_free;
+	s->script_fd = -1;
+	s->proc.pidfd = -1;
+	s->proc.out_fd = -1;
+	s->netns_fd = b->netns_fd;
+	if (sb != NULL)
+		s->sb = *sb;
+	runner_bwrap_argv_for(b, workspace, &s->argv);
+	if (runner_bwrap_bind_ids(&s->argv, &s->dev, &s->ino, &s->n_binds) < 0) {
+		err_errno(err, "bwrap: a bound path");
+		goto fail;
+	}
+	if (b->sandboxed) {
+		/* bwrap reads the program from fd 3: a fresh open file description
+		 * each step (the read moves its offset), of the agent's filter when
+		 * it has one, else of one compiled now. */
+		if (s->sb.has_seccomp_fd) {
+			struct err e2 = {0};
+			if ((filter_fd = seccomp_filter_reopen(s->sb.seccomp_fd, &e2)) < 0)
+				log_warnx("event=seccomp_reopen error=\"%s\": compiling one for this step",
+				          e2.msg);
+		}
+		if (filter_fd < 0 && (filter_fd = seccomp_step_filter_fd(err)) < 0)
+			goto fail;
+		spec.has_fd3 = 1;
+		spec.fd3 = filter_fd;
+		spec.cgroup_fds = s->sb.cgroup_fds;
+		spec.n_cgroup_fds = s->sb.n_cgroup_fds;
+		spec.has_cgroup_dir = s->sb.has_cgroup_dir;
+		spec.cgroup_dir_fd = s->sb.cgroup_dir_fd;
+		spec.drop_ids = s->sb.drop_ids;
+		spec.uid = s->sb.uid;
+		spec.gid = s->sb.gid;
+		spec.no_new_privs = 1;
+		spec.rlimit_fsize = s->sb.file_bytes;
+	}
+	if (b->netns_fd >= 0) {
+		spec.has_netns = 1;
+		spec.netns_fd = b->netns_fd;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		err_errno(err, "pipe");
+		goto fail;
+	}
+	/* The launcher opens it again (/dev/stdin) as the step's user. */
+	if (spec.drop_ids && fchown(pipefd[0], spec.uid, spec.gid) < 0) {
+		err_errno(err, "chown the launcher's pipe");
+		goto fail;
+	}
+	spec.argv = (const char *const *)s->argv.v;
+	spec.stdin_fd = pipefd[0];
+	spec.capture_output = log_fd < 0;
+	spec.has_log_fd = log_fd >= 0;
+	spec.log_fd = log_fd;
+	spec.die_with_parent = 1;
+	if (proc_start(&s->proc, &spec, err) < 0) {
+		err_wrap(err, "start bwrap");
+		goto fail;
+	}
+	close(pipefd[0]);
+	s->script_fd = pipefd[1];
+	s->base.pid = s->proc.pid;
+	if (filter_fd >= 0)
+		close(filter_fd);
+	return s;
+fail:
+	if (filter_fd >= 0)
+		close(filter_fd);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	runner_bwrap_standby_free(&s->base);
+	return NULL;
+}
+
+static struct runner_standby *runner_bwrap_standby(struct runner *r, const char *workspace,
+                                                   const struct runner_sandbox *sb, struct err *err)
+{
+	const struct runner_bwrap *b = (const struct runner_bwrap *)r;
+	struct runner_bwrap_standby *s;
+
+	if (b->netns_fd >= 0)
+		return err_set(err, ERR_INVAL, "bwrap: no standby in a job's own network namespace"), NULL;
+	if (b->sandboxed != (sb != NULL))
+		return err_set(err, ERR_INVAL, "bwrap: a standby is sandboxed as its runner is"), NULL;
+	if ((s = runner_bwrap_spawn(b, workspace, b->sandboxed ? sb : NULL, -1, err)) == NULL)
+		return NULL;
+	return &s->base;
+}
+
+/* 1 when the standby is still exactly the sandbox b would start for a step
+ * in workspace now: the same argv, user, cgroup and limits, the same files
+ * behind each bound path, and bwrap still there. */
+static int runner_bwrap_standby_fits(const struct runner_bwrap *b, const char *workspace,
+                                     struct runner_bwrap_standby *s)
+{
+	struct strv argv = STRV_INIT;
+	dev_t *dev = NULL;
+	ino_t *ino = NULL;
+	size_t n = 0;
+	int fits = s->base.free == runner_bwrap_standby_free && s->script_fd >= 0 &&
+	           s->netns_fd == b->netns_fd && b->netns_fd < 0;
+	const struct runner_sandbox *x = &s->sb, *y = &b->sandbox;
+	struct err e = {0};
+
+	if (fits && b->sandboxed)
+		fits = x->drop_ids == y->drop_ids && x->uid == y->uid && x->gid == y->gid &&
+		       x->n_cgroup_fds == y->n_cgroup_fds && x->has_cgroup_dir == y->has_cgroup_dir &&
+		       x->cgroup_dir_fd == y->cgroup_dir_fd && x->file_bytes == y->file_bytes &&
+		       x->has_seccomp_fd == y->has_seccomp_fd &&
+		       (x->n_cgroup_fds == 0 ||
+		        memcmp(x->cgroup_fds, y->cgroup_fds, x->n_cgroup_fds * sizeof(int)) == 0);
+	if (fits) {
+		runner_bwrap_argv_for(b, workspace, &argv);
+		fits = argv.n == s->argv.n;
+		for (size_t i = 0; fits && i < argv.n; i++)
+			fits = strcmp(argv.v[i], s->argv.v[i]) == 0;
+	}
+	if (fits)
+		fits = runner_bwrap_bind_ids(&argv, &dev, &ino, &n) == 0 && n == s->n_binds &&
+		       memcmp(dev, s->dev, n * sizeof(*dev)) == 0 &&
+		       memcmp(ino, s->ino, n * sizeof(*ino)) == 0;
+	if (fits)
+		fits = proc_wait(&s->proc, 0, &e) == 1; /* still running */
+	strv_release(&argv);
+	free(dev);
+	free(ino);
+	return fits;
+}
+
+/* Writes the whole script to the launcher, then closes its stdin. A
+ * launcher gone before reading it all (bwrap refused a mount) is not an
+ * error here: its exit and output are the step's. */
+static int runner_bwrap_send(struct proc *p, int fd, const struct buf *script, struct err *err)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		rc = err_errno(err, "launcher pipe");
+	while (rc == 0 && off < script->len) {
+		struct pollfd pf[2] = {{fd, POLLOUT, 0}, {p->pidfd, POLLIN, 0}};
+		ssize_t w = write(fd, script->data + off, script->len - off);
+		int pr;
+
+		if (w > 0) {
+			off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EPIPE)
+			break;
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			rc = err_errno(err, "write the step to its sandbox");
+			break;
+		}
+		pr = poll(pf, p->pidfd >= 0 ? 2 : 1, BWRAP_SCRIPT_WAIT_MS);
+		if (pr == 0)
+			rc = err_set(err, ERR_SYS, "the sandbox did not read its step within %d ms",
+			             BWRAP_SCRIPT_WAIT_MS);
+		else if (pr > 0 && (pf[1].revents & POLLIN) != 0)
+			break; /* bwrap exited */
+	}
+	close(fd);
+	return rc;
 }
 
 static int runner_bwrap_start(struct runner *r, const struct step_spec *step, struct proc *out,
                               struct err *err)
 {
 	const struct runner_bwrap *b = (const struct runner_bwrap *)r;
-	struct strv argv = STRV_INIT;
-	struct proc_spec spec = {0};
-	int rc = -1, filter_fd = -1;
+	const char *workspace = step->workspace != NULL ? step->workspace : b->workspace_dir;
+	struct runner_bwrap_standby *s = (struct runner_bwrap_standby *)step->standby, *own = NULL;
+	struct buf script = BUF_INIT;
+	int fd;
 
-	if (runner_bwrap_argv(r, step, &argv, err) < 0)
-		goto out;
-	if (b->sandboxed) {
-		/* bwrap reads the program from fd 3: a fresh open file description
-		 * each step (the read moves its offset), of the agent's filter when
-		 * it has one, else of one compiled now. */
-		if (b->sandbox.has_seccomp_fd) {
-			struct err e2 = {0};
-			if ((filter_fd = seccomp_filter_reopen(b->sandbox.seccomp_fd, &e2)) < 0)
-				log_warnx("event=seccomp_reopen error=\"%s\": compiling one for this step",
-				          e2.msg);
-		}
-		if (filter_fd < 0 && (filter_fd = seccomp_step_filter_fd(err)) < 0)
-			goto out;
-		spec.has_fd3 = 1;
-		spec.fd3 = filter_fd;
-		spec.cgroup_fds = b->sandbox.cgroup_fds;
-		spec.n_cgroup_fds = b->sandbox.n_cgroup_fds;
-		spec.has_cgroup_dir = b->sandbox.has_cgroup_dir;
-		spec.cgroup_dir_fd = b->sandbox.cgroup_dir_fd;
-		spec.drop_ids = b->sandbox.drop_ids;
-		spec.uid = b->sandbox.uid;
-		spec.gid = b->sandbox.gid;
-		spec.no_new_privs = 1;
-		spec.rlimit_fsize = b->sandbox.file_bytes;
+	if (workspace == NULL)
+		return err_set(err, ERR_INVAL, "step %s has no workspace",
+		               step->name != NULL ? step->name : "?");
+	if (step->run == NULL)
+		return err_set(err, ERR_INVAL, "step %s has nothing to run",
+		               step->name != NULL ? step->name : "?");
+	if (runner_bwrap_script(step, &script, err) < 0)
+		goto fail;
+	if (step->has_log_fd || s == NULL || !runner_bwrap_standby_fits(b, workspace, s)) {
+		if ((own = runner_bwrap_spawn(b, workspace, b->sandboxed ? &b->sandbox : NULL,
+		                              step->has_log_fd ? step->log_fd : -1, err)) == NULL)
+			goto fail;
+		s = own;
+	} else {
+		log_debug("event=standby_used pid=%d", (int)s->proc.pid);
 	}
-	if (b->netns_fd >= 0) {
-		spec.has_netns = 1;
-		spec.netns_fd = b->netns_fd;
+	*out = s->proc;
+	memset(&s->proc, 0, sizeof(s->proc));
+	s->proc.pidfd = -1;
+	s->proc.out_fd = -1;
+	fd = s->script_fd;
+	s->script_fd = -1;
+	runner_bwrap_standby_free(own ? &own->base : NULL);
+	if (runner_bwrap_send(out, fd, &script, err) < 0) {
+		struct err e2 = {0};
+		proc_kill_tree(out, 0, &e2);
+		proc_release(out);
+		goto fail;
 	}
-	spec.argv = (const char *const *)argv.v;
-	spec.envp = NULL;
-	spec.cwd = NULL;
-	spec.stdin_fd = -1;
-	spec.capture_output = !step->has_log_fd;
-	spec.has_log_fd = step->has_log_fd;
-	spec.log_fd = step->log_fd;
-	spec.die_with_parent = 1;
-	if (proc_start(out, &spec, err) < 0) {
-		err_wrap(err, "start bwrap");
-		goto out;
-	}
-	rc = 0;
-out:
-	if (filter_fd >= 0)
-		close(filter_fd);
-	strv_release(&argv);
-	return rc;
+	buf_release(&script);
+	return 0;
+fail:
+	buf_release(&script);
+	return -1;
 }
 
 static int runner_bwrap_cancel(struct runner *r, struct proc *p, int grace_ms, struct err *err)
@@ -313,6 +593,7 @@ static const struct runner_ops runner_bwrap_ops = {
     .start = runner_bwrap_start,
     .cancel = runner_bwrap_cancel,
     .free = runner_bwrap_free,
+    .standby = runner_bwrap_standby,
 };
 
 struct runner *runner_bwrap_new(const struct bwrap_config *cfg, struct err *err)

@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -536,20 +538,26 @@ static void test_bad_config(void **state)
 	assert_null(runner_bwrap_new(&cfg, &err));
 	cfg.rootfs_dir = f->a64.rootfs;
 	assert_non_null(r = runner_bwrap_new(&cfg, &err));
-	assert_int_equal(runner_bwrap_argv(r, &step, &argv, &err), -1);
-	assert_int_equal(err.code, ERR_INVAL);
-	strv_release(&argv);
+	{
+		struct proc p = {0};
+		assert_int_equal(r->ops->start(r, &step, &p, &err), -1);
+		assert_int_equal(err.code, ERR_INVAL);
+	}
 	step.env = NULL;
 	step.workspace = NULL;
 	assert_int_equal(runner_bwrap_argv(r, &step, &argv, &err), -1);
 	strv_release(&argv);
-	/* RUN stays one argument, whatever it holds. */
+	/* Neither the step's command nor its environment is in bwrap's argv,
+	 * which every user of the host can read: the launcher reads them. */
 	step.workspace = "/tmp";
 	step.run = "echo a; echo 'b c' $(id)";
+	step.env = (const char *const[]){"SECRET=hunter2", NULL};
 	assert_int_equal(runner_bwrap_argv(r, &step, &argv, &err), 0);
-	assert_string_equal(argv.v[argv.n - 1], step.run);
+	assert_string_equal(argv.v[argv.n - 1], ". /dev/stdin");
 	assert_string_equal(argv.v[argv.n - 2], "-c");
 	assert_string_equal(argv.v[argv.n - 3], "/bin/sh");
+	for (size_t i = 0; i < argv.n; i++)
+		assert_null(strstr(argv.v[i], "hunter2"));
 	strv_release(&argv);
 	runner_free(r);
 }
@@ -626,6 +634,138 @@ static void test_sandboxed_host(void **state)
 	free(expect);
 	buf_release(&out);
 	workspace_free(ws);
+	runner_free(r);
+}
+
+/* The sandbox started ahead of its step (runner_ops.standby): a step whose
+ * runner, workspace, user and cgroup are the standby's runs in it, and sees
+ * exactly what it would in a sandbox started for it; one that does not fit
+ * (another workspace, a workspace replaced since, a standby that died) gets
+ * a new sandbox, and the unused standby is killed when freed. */
+static void test_standby(void **state)
+{
+	struct passwd *pw = getpwnam("anvil-build");
+	struct runner_sandbox sb = {0};
+	struct bwrap_config cfg = {.mode = RECIPE_MODE_CROSS, .rootfs_dir = NULL};
+	const char *env[] = {"A=it's \"quoted\" $HOME `id` \\n\nsecond line", "UID=7 8", "SECRET=hunter2",
+	                     "EMPTY=", NULL};
+	const char *run = "env -0 | LC_ALL=C sort -z | tr '\\0' '\\n'; echo \"$0|$*|$(pwd)|$(id -u)\"; ls "
+	                  "/proc/$$/fd | wc -l; "
+	                  "cat marker; echo 'a b'\"'\"'c'";
+	struct runner *r;
+	struct err err = {0};
+	char *ws, *ws2;
+
+	(void)state;
+	if (geteuid() != 0 || pw == NULL) {
+		print_message("skip: needs root and the anvil-build user (scripts/deps.sh)\n");
+		skip();
+	}
+	sb.drop_ids = 1;
+	sb.uid = pw->pw_uid;
+	sb.gid = pw->pw_gid;
+	cfg.sandbox = &sb;
+	assert_non_null(r = runner_bwrap_new(&cfg, &err));
+	ws = workspace_new();
+	ws2 = workspace_new();
+	{
+		char *m1 = xasprintf("%s/marker", ws), *m2 = xasprintf("%s/marker", ws2);
+		assert_int_equal(fileio_write(m1, "one\n", 4, 0644, &err), 0);
+		assert_int_equal(fileio_write(m2, "two\n", 4, 0644, &err), 0);
+		assert_int_equal(fileio_chown_tree(ws, (uid_t)-1, pw->pw_uid, (gid_t)-1, pw->pw_gid, &err),
+		                 0);
+		assert_int_equal(fileio_chown_tree(ws2, (uid_t)-1, pw->pw_uid, (gid_t)-1, pw->pw_gid, &err),
+		                 0);
+		free(m1);
+		free(m2);
+	}
+	for (int round = 0; round < 4; round++) {
+		struct step_spec step = {.name = "s", .run = run, .workspace = ws, .env = env};
+		struct buf fresh = BUF_INIT, warm = BUF_INIT;
+		struct runner_standby *sby;
+		struct proc p = {0};
+		char path[64], cmdline[4096];
+		ssize_t n;
+		int fd;
+
+		if (run_step(r, ws, run, env, &fresh, 30000) != 0)
+			fail_msg("round %d: the step failed:\n%s", round, fresh.data);
+		assert_non_null(strstr(fresh.data, "A=it's \"quoted\" $HOME `id` \\n\nsecond line\n"));
+		assert_non_null(strstr(fresh.data, "\nUID=7 8\n")); /* set by env(1) */
+		assert_non_null(strstr(fresh.data, "/bin/sh||/work|"));
+		assert_non_null(strstr(fresh.data, "one\na b'c\n"));
+
+		assert_non_null(sby = r->ops->standby(r, round == 1 ? ws2 : ws, &sb, &err));
+		if (round == 2) {
+			/* The workspace replaced by another directory of the same name. */
+			char *moved = xasprintf("%s.old", ws), *m = xasprintf("%s/marker", ws);
+			assert_int_equal(rename(ws, moved), 0);
+			assert_int_equal(mkdir(ws, 0755), 0);
+			assert_int_equal(fileio_write(m, "one\n", 4, 0644, &err), 0);
+			assert_int_equal(
+			    fileio_chown_tree(ws, (uid_t)-1, pw->pw_uid, (gid_t)-1, pw->pw_gid, &err), 0);
+			assert_int_equal(fileio_remove_tree(moved, &err), 0);
+			free(moved);
+			free(m);
+		}
+		if (round == 3) {
+			int st;
+			assert_int_equal(kill(sby->pid, SIGKILL), 0);
+			assert_int_equal(waitpid(sby->pid, &st, 0), sby->pid);
+		}
+		for (int64_t until = now_ms() + 10000; round != 3 && now_ms() < until; usleep(1000)) {
+			/* until the child has become bwrap */
+			char comm[32] = "";
+			snprintf(path, sizeof(path), "/proc/%d/comm", (int)sby->pid);
+			fd = open(path, O_RDONLY);
+			n = fd >= 0 ? read(fd, comm, sizeof(comm) - 1) : -1;
+			if (fd >= 0)
+				close(fd);
+			if (n > 0 && strncmp(comm, "bwrap", 5) == 0)
+				break;
+		}
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)sby->pid);
+		if (round != 3) {
+			assert_true((fd = open(path, O_RDONLY)) >= 0);
+			n = read(fd, cmdline, sizeof(cmdline) - 1);
+			close(fd);
+			if (n <= 0) {
+				char st[256] = "";
+				snprintf(path, sizeof(path), "/proc/%d/status", (int)sby->pid);
+				fd = open(path, O_RDONLY);
+				if (fd >= 0 && read(fd, st, sizeof(st) - 1) < 0)
+					st[0] = '\0';
+				fail_msg("round %d: standby %d has no cmdline: %s", round, (int)sby->pid, st);
+			}
+			for (ssize_t i = 0; i < n; i++)
+				if (cmdline[i] == '\0')
+					cmdline[i] = ' ';
+			cmdline[n] = '\0';
+			assert_null(strstr(cmdline, "hunter2"));
+		}
+		step.standby = sby;
+		if (r->ops->start(r, &step, &p, &err) < 0)
+			fail_msg("start: %s", err.msg);
+		assert_int_equal(step_finish(&p, &warm, 30000), 0);
+		if (round == 0)
+			assert_int_equal(p.pid, sby->pid); /* it ran in the standby */
+		else
+			assert_int_not_equal(p.pid, sby->pid);
+		if (strcmp(fresh.data, warm.data) != 0)
+			fail_msg("round %d: in a new sandbox:\n%s\nin the standby:\n%s", round, fresh.data,
+			         warm.data);
+		proc_release(&p);
+		{
+			pid_t pid = sby->pid;
+			runner_standby_free(sby);
+			if (round == 1 || round == 2)
+				assert_int_equal(kill(pid, 0) < 0 && errno == ESRCH, 1); /* killed, reaped */
+		}
+		buf_release(&fresh);
+		buf_release(&warm);
+	}
+	workspace_free(ws);
+	workspace_free(ws2);
 	runner_free(r);
 }
 
@@ -756,6 +896,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_cancel_kills_tree),
 	    cmocka_unit_test(test_rootfs_reextract),
 	    cmocka_unit_test(test_sandboxed_host),
+	    cmocka_unit_test(test_standby),
 	    cmocka_unit_test(test_prebuild_apt_verifies),
 	};
 
