@@ -573,7 +573,8 @@ struct job_ctx {
 	struct job_hb hb;
 	uint64_t deadline_ns;
 	uint64_t step_deadline_ns; /* the running step's own timeout; 0: none */
-	char *job_dir;             /* owned; <work>/jobs/<id> */
+	char *job_dir;             /* owned; <work>/jobs/<id>, or a standby's (job_link names it) */
+	char *job_link;            /* owned; <work>/jobs/<id> when it is a link to job_dir; or NULL */
 	char *src_dir;             /* owned; <job_dir>/src */
 	/* the log stream */
 	struct buf chunk;        /* bytes not yet accepted by the server */
@@ -1411,7 +1412,7 @@ static int job_submodules(struct job_ctx *jc, const char *dest, struct err *err)
  * sandbox"): its workspace directory, bound at /work while still empty, its
  * cgroup, and bubblewrap waiting in it for the first step. */
 struct job_standby {
-	char *job_dir;             /* owned; <work>/jobs/next-<pid>-<n>; the job's <job_dir> if taken */
+	char *job_dir;             /* owned; <work>/jobs/next-<pid>-<n>; the job's own once taken */
 	struct sandbox_job *sb;    /* owned; the job's cgroup if taken */
 	char *warning;             /* owned; what sandbox_job_begin said, for the job's log; or NULL */
 	struct runner_standby *rs; /* owned */
@@ -1491,6 +1492,17 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 		standby = NULL;
 	}
 	if (standby != NULL) {
+		/* Its directory is the job's, where bwrap bound it: jobs/<id>
+		 * only names it (a link, for whoever looks). */
+		char *link = xasprintf("%s/jobs/%" PRId64, ag->opt.work_dir, spec->id);
+		if (checkout_remove_tree(link, &err) < 0 ||
+		    symlink(strrchr(standby->job_dir, '/') + 1, link) < 0) {
+			log_warnx("job=%" PRId64 " %s: %s", spec->id, link,
+			          err.msg[0] != '\0' ? err.msg : strerror(errno));
+			free(link);
+		} else {
+			jc.job_link = link;
+		}
 		jc.job_dir = standby->job_dir;
 		standby->job_dir = NULL;
 		jc.sb = standby->sb;
@@ -1794,6 +1806,9 @@ report:
 	sandbox_job_end(jc.sb);
 	if (checkout_remove_tree(jc.job_dir, &err) < 0)
 		log_warnx("job=%" PRId64 " workspace not removed: %s", spec->id, err.msg);
+	if (jc.job_link != NULL && unlink(jc.job_link) < 0)
+		log_warnx("job=%" PRId64 " %s not removed: %s", spec->id, jc.job_link, strerror(errno));
+	free(jc.job_link);
 	job_standby_free(standby);
 	/* Started once this job's processes are all gone (its cgroup ended
 	 * above): nothing of it reaches the next job's sandbox. */

@@ -446,7 +446,9 @@ static struct runner_standby *runner_bwrap_standby(struct runner *r, const char 
 
 /* 1 when the standby is still exactly the sandbox b would start for a step
  * in workspace now: the same argv, user, cgroup and limits, the same files
- * behind each bound path, and bwrap still there. */
+ * behind each bound path, and bwrap still there. (bwrap resolves the paths
+ * when it mounts, after its start: a directory moved meanwhile would not be
+ * the one bound; the workspace stays where it is.) */
 static int runner_bwrap_standby_fits(const struct runner_bwrap *b, const char *workspace,
                                      struct runner_bwrap_standby *s)
 {
