@@ -1277,6 +1277,27 @@ static void job_finish(struct job_ctx *jc, const char *state, int have_exit, int
 	json_decref(body);
 }
 
+/* The agent is stopping: gives the job back so another agent takes it now,
+ * not once the lease runs out. One try of at most 2 s (the stop flag would
+ * abort the request: not for this one); a lease still ends it otherwise. */
+static void job_give_back(struct job_ctx *jc)
+{
+	json_t *body = json_pack("{s:I}", "attempt", (json_int_t)jc->spec->attempt), *ans = NULL;
+	struct err err = {0};
+	char path[128];
+
+	snprintf(path, sizeof(path), "/api/v1/agents/jobs/%" PRId64 "/requeue", jc->spec->id);
+	httpc_set_abort_flag(jc->ag->http, NULL);
+	if (httpc_json(jc->ag->http, "POST", path, body, 2000, &ans, &err) == 0)
+		log_info("job=%" PRId64 " given back to the server's queue", jc->spec->id);
+	else
+		log_warnx("job=%" PRId64 " not given back (%s): the server requeues it when its lease ends",
+		          jc->spec->id, err.msg);
+	httpc_set_abort_flag(jc->ag->http, jc->ag->stop);
+	json_decref(ans);
+	json_decref(body);
+}
+
 /* ---- deploy jobs (agent/deployer.c), on the main thread ---- */
 
 static void job_deploy_say(void *cls, const char *line)
@@ -1760,7 +1781,7 @@ enum job_outcome job_run(struct agent *ag, const struct job_spec *spec)
 report:
 	switch (intr) {
 	case JOB_INTR_STOP:
-		log_info("job=%" PRId64 " agent stopping: left for the server to requeue", spec->id);
+		log_info("job=%" PRId64 " agent stopping: the job goes back to the queue", spec->id);
 		outcome = JOB_ABANDONED;
 		break;
 	case JOB_INTR_LOST:
@@ -1802,6 +1823,8 @@ report:
 		}
 	}
 	job_hb_stop(&jc.hb, outcome == JOB_FINISHED);
+	if (intr == JOB_INTR_STOP)
+		job_give_back(&jc);
 	/* Nothing a step started outlives its job. */
 	sandbox_job_end(jc.sb);
 	if (checkout_remove_tree(jc.job_dir, &err) < 0)

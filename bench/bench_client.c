@@ -4,7 +4,10 @@
  *       triggers N pipelines (one job each), claims them, sends each a
  *       one-line log and finishes them; prints jobs/s.
  *   bench_client ingest URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT MB
- *       one job, MB megabytes of log in 64 KiB chunks; prints MB/s. */
+ *       one job, MB megabytes of log in 64 KiB chunks; prints MB/s.
+ *   bench_client queue URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT N
+ *       triggers N pipelines back to back over one kept-alive connection
+ *       (real agents run them); prints the triggering time. */
 #include "common/httpc.h"
 #include "common/log.h"
 #include "common/xalloc.h"
@@ -95,9 +98,19 @@ int main(int argc, char **argv)
 	double t0, dt;
 
 	if (argc != 8)
-		fatalx("usage: bench_client jobs|ingest URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT N");
+		fatalx("usage: bench_client jobs|ingest|queue URL ADMIN_TOKEN AGENT_TOKEN REPO_URL COMMIT N");
 	log_init("bench", LOG_LVL_WARN);
 	admin = httpc_new(argv[2], argv[3]);
+	if (strcmp(argv[1], "queue") == 0) {
+		int n = atoi(argv[7]);
+		t0 = now_s();
+		for (int i = 0; i < n; i++)
+			trigger(admin, argv[5], argv[6], i);
+		dt = now_s() - t0;
+		printf("queued=%d trigger_seconds=%.3f trigger_ms_each=%.2f\n", n, dt, 1000 * dt / n);
+		httpc_free(admin);
+		return 0;
+	}
 	agent = httpc_new(argv[2], argv[4]);
 	reg = must(agent, "POST", "/api/v1/agents/register",
 	           json_pack("{s:s, s:[s]}", "name", "bench-agent", "labels", "target=host"));

@@ -49,6 +49,26 @@ p50=$(awk -v n="$DISPATCH" 'NR == int(n * 0.50 + 0.5) {print}' "$T/lat")
 p99=$(awk -v n="$DISPATCH" 'NR == int(n * 0.99 + 0.5) {print}' "$T/lat")
 echo "dispatch_jobs=$DISPATCH dispatch_p50_ms=$(awk "BEGIN {print $p50/1000}") dispatch_p99_ms=$(awk "BEGIN {print $p99/1000}") (trigger → first step's clock, includes checkout) loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 kill "$AGENT_PID"
+
+# Throughput: QUEUE pipelines queued by one client (no process spawned per
+# trigger), run by AGENTS real agents (host target, sandboxed), until all end.
+QUEUE=${QUEUE:-500}
+AGENTS=${AGENTS:-4}
+apids=()
+for i in $(seq 1 "$AGENTS"); do
+	start_agent "q$i" --targets host
+	apids+=("$AGENT_PID")
+done
+wait_until 30 bash -c "curl -s $URL/api/v1/agents | jq -e '[.agents[] | select(.waiting)] | length == $AGENTS'"
+t0=$(date +%s%N)
+"$B/bench_client" queue "$URL" "$ADMIN" "$AGENT" "$T/git/bench.git" "$C" "$QUEUE"
+busy() { curl -s "$URL/metrics" | awk '/^anvil_jobs\{state="(queued|running)"\}/ {s += $2} END {print s + 0}'; }
+jobs_idle() { [ "$(busy)" = 0 ]; }
+wait_until 600 jobs_idle || echo "throughput: jobs still queued or running after 600 s"
+t1=$(date +%s%N)
+echo "throughput: $QUEUE pipelines queued by one client, run by $AGENTS agents: $(((t1 - t0) / 1000000)) ms =" \
+	"$(awk -v n="$QUEUE" -v ns=$((t1 - t0)) 'BEGIN {printf "%.1f", n / (ns / 1e9)}') jobs/s; loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+kill "${apids[@]}"
 if [ -n "${LOGS:-}" ]; then
 	mkdir -p "$LOGS"
 	cp "$T"/*.log "$LOGS/"

@@ -1171,6 +1171,27 @@ static int api_agent_finish(struct srv *srv, struct http_req *req, struct http_a
 	return 0;
 }
 
+/* The agent is stopping before it could finish the job: back to the queue
+ * now, not when the lease runs out. */
+static int api_agent_give_back(struct srv *srv, struct http_req *req, struct http_answer *ans,
+                               struct err *err)
+{
+	json_int_t attempt;
+
+	if (apijson_int(req->json, "attempt", 1, 0, 1, INT32_MAX, &attempt, err) < 0)
+		return -1;
+	if (store_job_owner_check(srv->store, req->id, req->agent_id, err) < 0)
+		return -1;
+	if (jobstate_give_back(srv->store, req->id, (int)attempt, srv_now_ms(), err) < 0)
+		return -1;
+	log_info("event=job_given_back job=%lld agent=%lld attempt=%lld", (long long)req->id,
+	         (long long)req->agent_id, (long long)attempt);
+	sched_notify(srv->sched, SCHED_JOBS);
+	sched_notify(srv->sched, SCHED_LOGS);
+	ans->json = json_pack("{s:b}", "requeued", 1);
+	return 0;
+}
+
 /* Ends every web UI session at once (a leaked cookie, a lost laptop). */
 static int api_sessions_revoke(struct srv *srv, struct http_req *req, struct http_answer *ans,
                                struct err *err)
@@ -1214,5 +1235,6 @@ const struct http_route api_routes[] = {
      api_agent_artifact},
     {"GET", "/api/v1/agents/jobs/:id/inputs/*", AUTH_AGENT, BODY_NONE, NULL, api_agent_input},
     {"POST", "/api/v1/agents/jobs/:id/finish", AUTH_AGENT, BODY_JSON, NULL, api_agent_finish},
+    {"POST", "/api/v1/agents/jobs/:id/requeue", AUTH_AGENT, BODY_JSON, NULL, api_agent_give_back},
 };
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1002,6 +1002,30 @@ static int jobstate_requeue_ids(struct jobstate_tx *t, const int64_t *ids, size_
 	return 0;
 }
 
+int jobstate_give_back(struct store *st, int64_t id, int attempt, int64_t now_ms, struct err *err)
+{
+	struct jobstate_tx t;
+	struct job_state_row js = {0};
+
+	if (jobstate_begin(st, &t, err) < 0)
+		return -1;
+	if (t.ops->tx_job_lock(t.tx, id, &js, err) < 0)
+		goto fail;
+	if (js.state != JOB_RUNNING || js.attempt != attempt) {
+		err_set(err, ERR_CONFLICT, "job %lld is %s at attempt %d, not running at attempt %d",
+		        (long long)id, jobstate_name(js.state), js.attempt, attempt);
+		goto fail;
+	}
+	if (jobstate_requeue(&t, id, "agent stopping", now_ms, err) < 0)
+		goto fail;
+	job_state_row_release(&js);
+	return jobstate_commit(&t, err);
+fail:
+	job_state_row_release(&js);
+	jobstate_rollback(&t);
+	return -1;
+}
+
 int jobstate_requeue_expired(struct store *st, int64_t now_ms, int *n_out, struct err *err)
 {
 	struct jobstate_tx t;

@@ -84,6 +84,10 @@ int jobstate_unrunnable_scan(struct store *st, const struct strv *agents, size_t
 /* Moves a running job at attempt to a final state. ERR_CONFLICT when stale. */
 int jobstate_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
                     int exit_code, const char *message, int64_t now_ms, struct err *err);
+/* A running job at attempt back to the queue now, as after a lost lease
+ * (its agent is stopping): attempt + 1 at its next claim, error past
+ * max_attempts, canceled when a cancel was asked. ERR_CONFLICT when stale. */
+int jobstate_give_back(struct store *st, int64_t id, int attempt, int64_t now_ms, struct err *err);
 /* queued → canceled now; running → cancel requested (the agent is told on its
  * next heartbeat). ERR_CONFLICT when already final. */
 int jobstate_cancel(struct store *st, int64_t id, int64_t now_ms, struct err *err);

@@ -248,6 +248,37 @@ static void test_lease_expiry_requeues_then_errors(void **state)
 	job_row_release(&row);
 }
 
+/* An agent that stops gives its job back: queued at once (attempt + 1 at
+ * the next claim), a stale attempt refused; past max_attempts an error. */
+static void test_give_back(void **state)
+{
+	struct fx *fx = *state;
+	const char *t[] = {"host"};
+	struct err err = {0};
+	struct job_row row = {0};
+	int64_t j;
+
+	mk_pipeline(fx, NULL, t, 1, 2);
+	j = claim(fx, "host", 100, 1);
+	assert_int_equal(jobstate_give_back(fx->st, j, 2, 150, &err), -1);
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_int_equal(jobstate_give_back(fx->st, j, 1, 150, &err), 0);
+	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
+	assert_int_equal(row.state, JOB_QUEUED);
+	job_row_release(&row);
+	assert_int_equal(jobstate_give_back(fx->st, j, 1, 160, &err), -1); /* not running now */
+	assert_int_equal(err.code, ERR_CONFLICT);
+	assert_int_equal(claim(fx, "host", 200, 1), j);
+	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
+	assert_int_equal(row.attempt, 2);
+	job_row_release(&row);
+	assert_int_equal(jobstate_give_back(fx->st, j, 2, 250, &err), 0);
+	assert_int_equal(store_job_get(fx->st, j, &row, &err), 0);
+	assert_int_equal(row.state, JOB_ERROR); /* attempt 2 of 2 */
+	assert_non_null(strstr(row.message, "agent stopping"));
+	job_row_release(&row);
+}
+
 static void test_cancel_and_retry(void **state)
 {
 	struct fx *fx = *state;
@@ -1423,6 +1454,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_claim_matches_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_heartbeat_finish_and_stale_attempts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lease_expiry_requeues_then_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_give_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_and_retry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_dedupe_offsets_and_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
