@@ -530,6 +530,18 @@ fail:
 	return -1;
 }
 
+/* Locks job id, which must be running at attempt: ERR_CONFLICT when stale. */
+static int jobstate_lock_running(struct jobstate_tx *t, int64_t id, int attempt, struct job_state_row *js,
+                                 struct err *err)
+{
+	if (t->ops->tx_job_lock(t->tx, id, js, err) < 0)
+		return -1;
+	if (js->state != JOB_RUNNING || js->attempt != attempt)
+		return err_set(err, ERR_CONFLICT, "job %lld is %s at attempt %d, not running at attempt %d",
+		               (long long)id, jobstate_name(js->state), js->attempt, attempt);
+	return 0;
+}
+
 int jobstate_finish(struct store *st, int64_t id, int attempt, enum job_state state, int has_exit_code,
                     int exit_code, const char *message, int64_t now_ms, struct err *err)
 {
@@ -539,13 +551,8 @@ int jobstate_finish(struct store *st, int64_t id, int attempt, enum job_state st
 
 	if (jobstate_begin(st, &t, err) < 0)
 		return -1;
-	if (t.ops->tx_job_lock(t.tx, id, &js, err) < 0)
+	if (jobstate_lock_running(&t, id, attempt, &js, err) < 0)
 		goto fail;
-	if (js.state != JOB_RUNNING || js.attempt != attempt) {
-		err_set(err, ERR_CONFLICT, "job %lld is %s at attempt %d, not running at attempt %d",
-		        (long long)id, jobstate_name(js.state), js.attempt, attempt);
-		goto fail;
-	}
 	if (!jobstate_is_final(state) || !jobstate_can_move(js.state, state)) {
 		err_set(err, ERR_INVAL, "cannot finish job as %s", jobstate_name(state));
 		goto fail;
@@ -1009,13 +1016,8 @@ int jobstate_give_back(struct store *st, int64_t id, int attempt, int64_t now_ms
 
 	if (jobstate_begin(st, &t, err) < 0)
 		return -1;
-	if (t.ops->tx_job_lock(t.tx, id, &js, err) < 0)
+	if (jobstate_lock_running(&t, id, attempt, &js, err) < 0)
 		goto fail;
-	if (js.state != JOB_RUNNING || js.attempt != attempt) {
-		err_set(err, ERR_CONFLICT, "job %lld is %s at attempt %d, not running at attempt %d",
-		        (long long)id, jobstate_name(js.state), js.attempt, attempt);
-		goto fail;
-	}
 	if (jobstate_requeue(&t, id, "agent stopping", now_ms, err) < 0)
 		goto fail;
 	job_state_row_release(&js);
