@@ -399,6 +399,8 @@ static void agent_worker(struct agent *ag, int slot, pid_t parent)
 		if (code != AGENT_WORKER_FORGOTTEN)
 			log_warnx("worker %d: %s", slot, err.msg);
 	}
+	job_standby_free(ag->standby); /* its bwrap would die with us, not its directory */
+	ag->standby = NULL;
 	log_info("event=worker_stopped slot=%d jobs=%" PRId64, slot, ag->jobs_done);
 	fflush(NULL);
 	_exit(code);

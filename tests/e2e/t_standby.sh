@@ -64,7 +64,9 @@ J=$(first_job "$P")
 wait_until 60 job_is "$J" running || fail "job $J is $(job_state "$J")"
 wait_until 60 log_has "$J" "checked" || fail "job $J: $(api "/api/v1/jobs/$J/log")"
 # From the host, while the step runs: no process's argv holds the secret.
-for c in /proc/[0-9]*/cmdline; do tr '\0' ' ' 2>/dev/null <"$c"; echo; done | grep -qF "$VALUE" &&
+# (The pattern from a file: grep's own argv would hold it.)
+printf '%s\n' "$VALUE" >"$T/secret.pat"
+for c in /proc/[0-9]*/cmdline; do tr '\0' ' ' 2>/dev/null <"$c"; echo; done | grep -qFf "$T/secret.pat" &&
 	fail "the secret is in a process's argv on the host"
 touch "$cache/gate"
 wait_until 60 job_is "$J" success || fail "job $J is $(job_state "$J"): $(api "/api/v1/jobs/$J/log")"
@@ -93,3 +95,15 @@ wait_until 30 sh -c "! kill -0 $AGENT_PID 2>/dev/null" || fail "agent did not st
 left=$(ls "$T/agent-a1/jobs" 2>/dev/null || true)
 [ -z "$left" ] || fail "the stopped agent left $left in its jobs directory"
 ok "the stopped agent leaves no standby behind"
+
+# Likewise an agent of --jobs workers: each worker removes its own standby.
+start_agent a3 --jobs 2
+step_dir a3 demo >/dev/null
+run_job_again workers
+[ "$(api "/api/v1/jobs/$J" | jq -r .agent)" = a3 ] || fail "job $J did not run on a3"
+wait_until 10 sh -c "ls '$T/agent-a3/jobs' | grep -q '^next-'" || fail "a3 made no standby after job $J"
+kill -TERM "$AGENT_PID"
+wait_until 30 sh -c "! kill -0 $AGENT_PID 2>/dev/null" || fail "agent a3 did not stop"
+left=$(ls "$T/agent-a3/jobs" 2>/dev/null || true)
+[ -z "$left" ] || fail "the stopped --jobs agent left $left in its jobs directory"
+ok "a stopped --jobs agent leaves no standby behind either"
