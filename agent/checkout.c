@@ -398,8 +398,10 @@ static int checkout_workspace_repo(git_repository *mirror_repo, const char *mirr
 	                             "\tfilemode = true\n"
 	                             "\tbare = false\n"
 	                             "\tlogallrefupdates = true\n";
-	static const char *const dirs[] = {"",      "/objects",    "/objects/pack", "/objects/info",
-	                                   "/refs", "/refs/heads", "/refs/tags"};
+	/* What git needs to see a repository (refs/heads, refs/tags and
+	 * objects/info it makes when it writes there): each inode is paid for
+	 * by every job. */
+	static const char *const dirs[] = {"", "/objects", "/objects/pack", "/refs"};
 	char git_dir[PATH_MAX], path[PATH_MAX + 32], head[GIT_OID_HEXSZ + 2];
 	git_repository *wt = NULL;
 	git_commit *commit = NULL;
