@@ -239,6 +239,34 @@ static int is_cgroupfs(const char *path, long magic)
 	return statfs(path, &sf) == 0 && (long)sf.f_type == magic;
 }
 
+/* This process's directory among its cgroup's children: "anvil-<pid>-<start
+ * time>". The start time (clock ticks since boot, /proc/self/stat) keeps a
+ * later process of the same pid clear of what a killed one left there: a
+ * kill -9 of the agent leaves its directories behind. */
+static char *cg_own_name(void)
+{
+	char buf[1024], *p;
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		/* after the comm's closing paren: state is field 3, starttime 22 */
+		if ((p = strrchr(buf, ')')) != NULL) {
+			int field = 2;
+			for (p++; *p != '\0' && field < 22; p++)
+				if (*p == ' ')
+					field++;
+			start = strtoull(p, NULL, 10);
+		}
+	}
+	return xasprintf("anvil-%ld-%llu", (long)getpid(), start);
+}
+
 static int mkdir_cg(const char *path, int exist_ok, struct err *err)
 {
 	if (mkdir(path, 0755) == 0 || (exist_ok && errno == EEXIST))
@@ -295,7 +323,7 @@ static int v1_add(struct cgroup_job *job, const char *root, const char *ctrl, co
                   struct err *err)
 {
 	char *mnt = xasprintf("%s/%s", root, ctrl);
-	char *real = NULL, *rel = NULL, *own = NULL, *parent = NULL;
+	char *real = NULL, *rel = NULL, *own = NULL, *parent = NULL, *me = cg_own_name();
 	int rc = -1, found;
 
 	/* Often a symlink: /sys/fs/cgroup/cpu -> cpu,cpuacct. */
@@ -311,12 +339,11 @@ static int v1_add(struct cgroup_job *job, const char *root, const char *ctrl, co
 	}
 	if (cgroup_dir_of(real, rel, &own, err) < 0)
 		goto out;
-	parent = xasprintf("%s/anvil-%ld", own, (long)getpid());
+	parent = xasprintf("%s/%s", own, me);
 	if (mkdir_cg(parent, 1, err) < 0 || add_dir(job, parent, name, ctrl, err) < 0)
 		goto out;
 	if (job->rel == NULL)
-		job->rel =
-		    xasprintf("%s/anvil-%ld/%s", strcmp(rel, "/") == 0 ? "" : rel, (long)getpid(), name);
+		job->rel = xasprintf("%s/%s/%s", strcmp(rel, "/") == 0 ? "" : rel, me, name);
 	rc = 0;
 out:
 	free(mnt);
@@ -324,6 +351,7 @@ out:
 	free(rel);
 	free(own);
 	free(parent);
+	free(me);
 	return rc;
 }
 
@@ -409,6 +437,7 @@ static int v2_create(struct cgroup_job *job, const char *root, const char *name,
 	const int required[] = {lim->memory_bytes != 0, lim->pids != 0, lim->cpu_weight != 0};
 	struct buf avail = BUF_INIT;
 	char *real = NULL, *rel = NULL, *own = NULL, *parent = NULL, *leaf = NULL, *tail = NULL;
+	char *me = cg_own_name();
 	size_t i, rlen, tlen;
 	int rc = -1, found, moved = 0;
 
@@ -424,7 +453,7 @@ static int v2_create(struct cgroup_job *job, const char *root, const char *name,
 	}
 	/* An earlier job moved the agent into its leaf: the job tree stays
 	 * beside it, under the same own cgroup. */
-	tail = xasprintf("/anvil-%ld/" AGENT_LEAF, (long)getpid());
+	tail = xasprintf("/%s/" AGENT_LEAF, me);
 	rlen = strlen(rel);
 	tlen = strlen(tail);
 	if (rlen > tlen && strcmp(rel + rlen - tlen, tail) == 0)
@@ -446,7 +475,7 @@ static int v2_create(struct cgroup_job *job, const char *root, const char *name,
 			        "cgroup controller %s is not available in %s (not delegated)", ctrls[i], own);
 			goto out;
 		}
-	parent = xasprintf("%s/anvil-%ld", own, (long)getpid());
+	parent = xasprintf("%s/%s", own, me);
 	if (mkdir_cg(parent, 1, err) < 0)
 		goto out;
 	for (i = 0; i < 3; i++) {
@@ -480,7 +509,7 @@ static int v2_create(struct cgroup_job *job, const char *root, const char *name,
 	if (add_dir(job, parent, name, "", err) < 0)
 		goto out;
 	job->mem = job->pids = job->cpu = &job->dirs[0];
-	job->rel = xasprintf("%s/anvil-%ld/%s", strcmp(rel, "/") == 0 ? "" : rel, (long)getpid(), name);
+	job->rel = xasprintf("%s/%s/%s", strcmp(rel, "/") == 0 ? "" : rel, me, name);
 	rc = 0;
 out:
 	buf_release(&avail);
@@ -490,6 +519,7 @@ out:
 	free(parent);
 	free(leaf);
 	free(tail);
+	free(me);
 	return rc;
 }
 

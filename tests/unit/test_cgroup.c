@@ -383,6 +383,19 @@ static void test_two_jobs_side_by_side(void **state)
 	(void)state;
 	a = job_or_skip("t-a", &lim);
 	b = job_or_skip("t-b", &lim);
+	{
+		/* Under anvil-<pid>-<start time>: not where a killed process of
+		 * the same pid left its jobs' directories. */
+		char *want = xasprintf("/anvil-%ld-", (long)getpid());
+		const char *p = strstr(cgroup_job_path(a), want), *q;
+		assert_non_null(p);
+		q = p + strlen(want);
+		assert_true(*q >= '0' && *q <= '9');
+		while (*q >= '0' && *q <= '9')
+			q++;
+		assert_string_equal(q, "/t-a");
+		free(want);
+	}
 	assert_int_equal(cgroup_job_create(NULL, "t-a", &lim, &dup, &err), -1);
 	assert_int_equal(err.code, ERR_CONFLICT);
 	assert_null(dup);
