@@ -296,8 +296,7 @@ struct runner_bwrap_standby {
 	struct runner_standby base; /* first */
 	struct strv argv;           /* as started */
 	struct runner_sandbox sb;   /* as started (fds borrowed) */
-	int netns_fd;
-	dev_t *dev; /* of each bound host path, in argv order, as started */
+	dev_t *dev;                 /* of each bound host path, in argv order, as started */
 	ino_t *ino;
 	size_t n_binds;
 	struct proc proc;
@@ -357,7 +356,6 @@ static struct runner_bwrap_standby *runner_bwrap_spawn(const struct runner_bwrap
 	s->script_fd = -1;
 	s->proc.pidfd = -1;
 	s->proc.out_fd = -1;
-	s->netns_fd = b->netns_fd;
 	if (sb != NULL)
 		s->sb = *sb;
 	runner_bwrap_argv_for(b, workspace, &s->argv);
@@ -456,8 +454,8 @@ static int runner_bwrap_standby_fits(const struct runner_bwrap *b, const char *w
 	dev_t *dev = NULL;
 	ino_t *ino = NULL;
 	size_t n = 0;
-	int fits = s->base.free == runner_bwrap_standby_free && s->script_fd >= 0 &&
-	           s->netns_fd == b->netns_fd && b->netns_fd < 0;
+	/* A standby is never made in a job's own network namespace. */
+	int fits = s->base.free == runner_bwrap_standby_free && s->script_fd >= 0 && b->netns_fd < 0;
 	const struct runner_sandbox *x = &s->sb, *y = &b->sandbox;
 	struct err e = {0};
 
